@@ -1,0 +1,154 @@
+// File: causeway/common/status.h
+//
+// Status and Result<T>: errors as values. A Status is a code plus a message; an OK status
+// holds no allocation and costs nothing to copy. Result<T> holds either a T or a non-OK
+// Status, with an API modelled on std::expected (value(), error(), has_value(), operator*,
+// operator->) so that a move to C++23 is mechanical.
+//
+// Thread-safety: distinct objects may be used from distinct threads; const methods on one
+// object may be called concurrently.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+
+namespace causeway {
+
+// Every code has a sentence saying when it happens; clients switch on these.
+enum class Code : int {
+  kOk = 0,
+  kInvalidArgument = 1,     // The caller passed something malformed (a bad flag, a bad frame field).
+  kNotFound = 2,            // A named thing (topic, file, key, offset) does not exist.
+  kAlreadyExists = 3,       // Creating something that exists with a different definition.
+  kCorruption = 4,          // Stored bytes failed verification (CRC, length, magic).
+  kIOError = 5,             // The operating system refused an I/O call; the message has errno text.
+  kResourceExhausted = 6,   // A bound was hit: disk full, frame or batch too large, queue full.
+  kFailedPrecondition = 7,  // The system is not in a state that allows the call (closed, locked).
+  kOutOfRange = 8,          // An offset or position outside the valid range (below log start...).
+  kUnavailable = 9,         // Transient: try again (connection lost, shutting down).
+  kDeadlineExceeded = 10,   // A timeout expired before the operation completed.
+  kInternal = 11,           // An invariant broke; a bug. Reported, never a crash.
+};
+
+// Stable lowercase name of a code, e.g. "invalid_argument".
+std::string_view code_name(Code code) noexcept;
+
+class [[nodiscard]] Status {
+ public:
+  Status() noexcept = default;  // OK
+  Status(Code code, std::string_view message);
+
+  static Status ok_status() noexcept { return Status(); }
+
+  bool ok() const noexcept { return state_ == nullptr; }
+  Code code() const noexcept { return state_ ? state_->code : Code::kOk; }
+  // Empty for OK.
+  std::string_view message() const noexcept {
+    return state_ ? std::string_view(state_->message) : std::string_view();
+  }
+  // "ok" or "<code name>: <message>".
+  std::string to_string() const;
+
+  // Returns a copy whose message is "<prefix>: <message>"; OK stays OK.
+  Status with_context(std::string_view prefix) const;
+
+  // Explicitly ignore a status (e.g. best-effort cleanup on an error path).
+  void ignore_error() const noexcept {}
+
+  friend bool operator==(const Status& a, const Status& b) noexcept {
+    return a.code() == b.code() && a.message() == b.message();
+  }
+
+ private:
+  struct State {
+    Code code;
+    std::string message;
+  };
+  std::shared_ptr<const State> state_;  // null means OK; shared so copies are cheap
+};
+
+// Named constructors.
+Status invalid_argument(std::string_view msg);
+Status not_found(std::string_view msg);
+Status already_exists(std::string_view msg);
+Status corruption(std::string_view msg);
+Status io_error(std::string_view msg);
+// An IOError naming the call's context and errno's text, e.g. "open /x/y: Permission denied".
+Status io_error_errno(std::string_view context, int err);
+Status resource_exhausted(std::string_view msg);
+Status failed_precondition(std::string_view msg);
+Status out_of_range(std::string_view msg);
+Status unavailable(std::string_view msg);
+Status deadline_exceeded(std::string_view msg);
+Status internal_error(std::string_view msg);
+
+// A value of T, or a non-OK Status explaining why there is none.
+template <typename T>
+class [[nodiscard]] Result {
+  static_assert(!std::is_same_v<std::remove_cv_t<T>, Status>, "Result<Status> makes no sense");
+
+ public:
+  using value_type = T;
+
+  Result(const T& value) : v_(value) {}  // NOLINT(google-explicit-constructor)
+  Result(T&& value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  // A non-OK status. Passing an OK status is a bug and becomes kInternal.
+  Result(Status status)  // NOLINT(google-explicit-constructor)
+      : v_(status.ok() ? internal_error("Result constructed from an OK status") : std::move(status)) {}
+  template <typename U, typename = std::enable_if_t<std::is_convertible_v<U&&, T> &&
+                                                    !std::is_same_v<std::decay_t<U>, Status> &&
+                                                    !std::is_same_v<std::decay_t<U>, Result>>>
+  Result(U&& value) : v_(T(std::forward<U>(value))) {}  // NOLINT(google-explicit-constructor)
+
+  bool has_value() const noexcept { return v_.index() == 0; }
+  bool ok() const noexcept { return has_value(); }
+  explicit operator bool() const noexcept { return has_value(); }
+
+  // Precondition: has_value(). Checked; violating it is a programming error.
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+
+  // OK if has_value(), else the error.
+  Status status() const { return has_value() ? Status() : std::get<1>(v_); }
+  // Precondition: !has_value().
+  const Status& error() const { return std::get<1>(v_); }
+
+  template <typename U>
+  T value_or(U&& fallback) const& {
+    return has_value() ? value() : static_cast<T>(std::forward<U>(fallback));
+  }
+
+ private:
+  std::variant<T, Status> v_;
+};
+
+}  // namespace causeway
+
+#define CAUSEWAY_CONCAT_INNER_(a, b) a##b
+#define CAUSEWAY_CONCAT_(a, b) CAUSEWAY_CONCAT_INNER_(a, b)
+
+// Returns from the enclosing function if `expr` (a Status) is not OK.
+#define CAUSEWAY_RETURN_IF_ERROR(expr)                  \
+  do {                                                  \
+    ::causeway::Status causeway_status_ = (expr);       \
+    if (!causeway_status_.ok()) return causeway_status_; \
+  } while (0)
+
+// `CAUSEWAY_ASSIGN_OR_RETURN(auto x, f());` declares x from a Result or returns its error.
+#define CAUSEWAY_ASSIGN_OR_RETURN(lhs, expr) \
+  CAUSEWAY_ASSIGN_OR_RETURN_IMPL_(CAUSEWAY_CONCAT_(causeway_result_, __LINE__), lhs, expr)
+#define CAUSEWAY_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
+  auto tmp = (expr);                                    \
+  if (!tmp.has_value()) return tmp.error();             \
+  lhs = std::move(tmp).value()
