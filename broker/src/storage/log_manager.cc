@@ -1,0 +1,153 @@
+// LogManager: the partition logs of every open topic, the broker clock, background syncs
+// and retention. See log_manager.h.
+#include "storage/log_manager.h"
+
+#include <spdlog/spdlog.h>
+
+namespace causeway::storage {
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+LogManager::LogManager(FileSystem* fs, std::string topics_dir, LogManagerOptions options)
+    : fs_(fs), topics_dir_(std::move(topics_dir)), options_(options) {}
+
+Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string topics_dir,
+                                                     LogManagerOptions options) {
+  if (options.flush_interval.count() <= 0) return invalid_argument("flush interval must be positive");
+  if (options.retention_check_interval.count() <= 0)
+    return invalid_argument("retention check interval must be positive");
+  CAUSEWAY_RETURN_IF_ERROR(fs->create_dirs(topics_dir));
+  std::unique_ptr<LogManager> m(new LogManager(fs, std::move(topics_dir), options));
+  if (options.background) m->background_ = std::thread([p = m.get()] { p->background_loop(); });
+  return m;
+}
+
+LogManager::~LogManager() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  stop_cv_.notify_all();
+  if (background_.joinable()) background_.join();
+  Status s = sync_all();
+  if (!s.ok()) spdlog::error("final sync of logs failed: {}", s.to_string());
+}
+
+Status LogManager::open_topic(std::string_view topic, uint32_t partitions, const LogConfig& config,
+                              std::vector<RecoveryReport>* reports) {
+  if (partitions == 0) return invalid_argument("a topic needs at least one partition");
+  {
+    std::lock_guard lk(mu_);
+    if (topics_.count(topic)) return already_exists("topic \"" + std::string(topic) + "\" is already open");
+  }
+  std::vector<std::shared_ptr<PartitionLog>> logs;
+  for (uint32_t p = 0; p < partitions; ++p) {
+    RecoveryReport report;
+    auto log = PartitionLog::open(fs_, topic_dir(topic) + "/" + std::to_string(p), config, &report);
+    if (!log) return log.error().with_context("topic \"" + std::string(topic) + "\" partition " + std::to_string(p));
+    clock_.observe(report.last_lamport);
+    if (reports) reports->push_back(std::move(report));
+    logs.push_back(std::move(*log));
+  }
+  std::lock_guard lk(mu_);
+  if (!topics_.emplace(std::string(topic), std::move(logs)).second)
+    return already_exists("topic \"" + std::string(topic) + "\" is already open");
+  return Status();
+}
+
+Status LogManager::close_topic(std::string_view topic) {
+  std::vector<std::shared_ptr<PartitionLog>> logs;
+  {
+    std::lock_guard lk(mu_);
+    auto it = topics_.find(topic);
+    if (it == topics_.end()) return not_found("topic \"" + std::string(topic) + "\" is not open");
+    logs = std::move(it->second);
+    topics_.erase(it);
+  }
+  for (auto& log : logs) CAUSEWAY_RETURN_IF_ERROR(log->sync());
+  return Status();
+}
+
+Status LogManager::delete_topic(std::string_view topic) {
+  Status closed = close_topic(topic);
+  if (!closed.ok() && closed.code() != Code::kNotFound) return closed;
+  const std::string dir = topic_dir(topic);
+  if (!fs_->exists(dir)) return Status();
+  CAUSEWAY_RETURN_IF_ERROR(fs_->remove_all(dir));
+  return fs_->sync_dir(topics_dir_);
+}
+
+std::shared_ptr<PartitionLog> LogManager::partition(std::string_view topic, uint32_t partition) const {
+  std::lock_guard lk(mu_);
+  auto it = topics_.find(topic);
+  if (it == topics_.end() || partition >= it->second.size()) return nullptr;
+  return it->second[partition];
+}
+
+uint32_t LogManager::partition_count(std::string_view topic) const {
+  std::lock_guard lk(mu_);
+  auto it = topics_.find(topic);
+  return it == topics_.end() ? 0 : static_cast<uint32_t>(it->second.size());
+}
+
+std::vector<std::string> LogManager::open_topics() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::string> out;
+  for (const auto& [name, logs] : topics_) out.push_back(name);
+  return out;
+}
+
+std::vector<std::shared_ptr<PartitionLog>> LogManager::all_logs() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::shared_ptr<PartitionLog>> out;
+  for (const auto& [name, logs] : topics_) out.insert(out.end(), logs.begin(), logs.end());
+  return out;
+}
+
+Status LogManager::sync_all() {
+  Status first;
+  for (const auto& log : all_logs()) {
+    Status s = log->sync();
+    if (!s.ok() && first.ok()) first = s;
+  }
+  return first;
+}
+
+Status LogManager::run_maintenance(int64_t now, bool retention) {
+  Status first;
+  for (const auto& log : all_logs()) {
+    if (log->config().durability == Durability::kOs && log->durable_offset() < log->next_offset()) {
+      Status s = log->sync();
+      if (!s.ok() && first.ok()) first = s;
+    }
+    if (retention) {
+      auto removed = log->enforce_retention(now);
+      if (!removed.ok() && first.ok()) first = removed.error();
+      if (removed.ok() && *removed > 0)
+        spdlog::info("retention removed {} segment(s) of {}; log start offset now {}", *removed, log->dir(),
+                     log->log_start_offset());
+    }
+  }
+  return first;
+}
+
+void LogManager::background_loop() {
+  auto next_retention = std::chrono::steady_clock::now() + options_.retention_check_interval;
+  std::unique_lock lk(mu_);
+  while (!stopping_) {
+    stop_cv_.wait_for(lk, options_.flush_interval, [&] { return stopping_; });
+    if (stopping_) break;
+    lk.unlock();
+    const bool retention = std::chrono::steady_clock::now() >= next_retention;
+    if (retention) next_retention = std::chrono::steady_clock::now() + options_.retention_check_interval;
+    Status s = run_maintenance(now_ms(), retention);
+    if (!s.ok()) spdlog::error("background log maintenance: {}", s.to_string());
+    lk.lock();
+  }
+}
+
+}  // namespace causeway::storage

@@ -1,0 +1,96 @@
+// File: storage/log_manager.h
+//
+// Owns the partition logs of every open topic under `<data-dir>/topics/`, the broker's
+// Lamport clock (resumed above the highest stamp any log holds), and a background thread
+// that syncs `os`-durability logs every flush interval and enforces retention.
+// Layout: docs/log-format.md, "Directory layout".
+//
+// Thread-safety: all methods may be called from any thread. Partition logs are handed out
+// as shared_ptr so that a topic deleted while a reader holds a partition stays valid for
+// that reader. open_topic/delete_topic do file-system work: call them off network threads.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "causeway/common/lamport_clock.h"
+#include "causeway/common/status.h"
+#include "storage/file_system.h"
+#include "storage/log_config.h"
+#include "storage/partition_log.h"
+
+namespace causeway::storage {
+
+struct LogManagerOptions {
+  // How often `os`-durability logs are synced in the background.
+  std::chrono::milliseconds flush_interval{1000};
+  // How often retention runs.
+  std::chrono::milliseconds retention_check_interval{std::chrono::minutes(1)};
+  // Start the background thread (tests that drive everything by hand turn it off).
+  bool background = true;
+};
+
+class LogManager {
+ public:
+  // `topics_dir` is created if missing.
+  static Result<std::unique_ptr<LogManager>> open(FileSystem* fs, std::string topics_dir,
+                                                  LogManagerOptions options);
+  // Stops the background thread and syncs every log (errors are logged).
+  ~LogManager();
+  LogManager(const LogManager&) = delete;
+  LogManager& operator=(const LogManager&) = delete;
+
+  // Opens (creating as needed) partitions [0, partitions) of `topic` and recovers them.
+  // `reports` (may be null) receives one report per partition, in order. Opening a topic
+  // that is already open is kAlreadyExists. The clock observes every recovered stamp.
+  Status open_topic(std::string_view topic, uint32_t partitions, const LogConfig& config,
+                    std::vector<RecoveryReport>* reports);
+  // Closes (syncing) and forgets a topic's logs; its files stay.
+  Status close_topic(std::string_view topic);
+  // Closes the topic if open and removes its directory. OK if it never existed.
+  Status delete_topic(std::string_view topic);
+
+  // The partition's log, or null when the topic is not open or has no such partition.
+  std::shared_ptr<PartitionLog> partition(std::string_view topic, uint32_t partition) const;
+  // Number of partitions of an open topic (0 if not open).
+  uint32_t partition_count(std::string_view topic) const;
+  std::vector<std::string> open_topics() const;
+
+  // Syncs every log; returns the first error.
+  Status sync_all();
+  // One pass of the background work, callable by hand: sync `os` logs, and enforce retention
+  // if `retention` is true.
+  Status run_maintenance(int64_t now_ms, bool retention);
+
+  LamportClock& clock() noexcept { return clock_; }
+  const std::string& topics_dir() const noexcept { return topics_dir_; }
+  std::string topic_dir(std::string_view topic) const { return topics_dir_ + "/" + std::string(topic); }
+
+ private:
+  LogManager(FileSystem* fs, std::string topics_dir, LogManagerOptions options);
+  void background_loop();
+  std::vector<std::shared_ptr<PartitionLog>> all_logs() const;
+
+  FileSystem* const fs_;
+  const std::string topics_dir_;
+  const LogManagerOptions options_;
+  LamportClock clock_;
+
+  mutable std::mutex mu_;  // guards topics_ and stopping_
+  std::map<std::string, std::vector<std::shared_ptr<PartitionLog>>, std::less<>> topics_;
+  bool stopping_ = false;
+  std::condition_variable stop_cv_;
+  std::thread background_;
+};
+
+// Wall-clock milliseconds since the Unix epoch (the broker time stamped into records).
+int64_t now_ms();
+
+}  // namespace causeway::storage

@@ -1,0 +1,398 @@
+// Partition log: segments, appends with group commit, reads, retention, recovery.
+// See partition_log.h for the threading contract and docs/log-format.md for the format.
+#include "storage/partition_log.h"
+
+#include <algorithm>
+#include <limits>
+
+namespace causeway::storage {
+
+std::string_view durability_name(Durability d) noexcept {
+  return d == Durability::kOs ? "os" : "fsync";
+}
+
+Result<Durability> parse_durability(std::string_view text) {
+  if (text == "fsync") return Durability::kFsync;
+  if (text == "os") return Durability::kOs;
+  return invalid_argument("invalid durability \"" + std::string(text) + "\" (expected fsync or os)");
+}
+
+Status LogConfig::validate() const {
+  if (segment_bytes < (64u << 10) || segment_bytes > (2ull << 30))
+    return invalid_argument("segment_bytes " + std::to_string(segment_bytes) +
+                            " out of range (64KiB to 2GiB)");
+  if (segment_ms.count() <= 0) return invalid_argument("segment_ms must be positive");
+  if (index_interval_bytes == 0) return invalid_argument("index_interval_bytes must be positive");
+  if (retention_ms.count() < 0) return invalid_argument("retention_ms must not be negative");
+  return Status();
+}
+
+PartitionLog::PartitionLog(FileSystem* fs, std::string dir, LogConfig config)
+    : fs_(fs), dir_(std::move(dir)), config_(config) {}
+
+PartitionLog::~PartitionLog() {
+  // Best effort: an orderly close makes `os`-mode appends durable. Errors have nowhere to
+  // go from a destructor; callers who care call sync() first.
+  std::unique_lock lk(mu_);
+  if (failed_.ok() && !segments_.empty() && durable_next_offset_ < segments_.back()->next_offset()) {
+    wait_durable_locked(lk, segments_.back()->next_offset()).ignore_error();
+  }
+}
+
+Result<std::unique_ptr<PartitionLog>> PartitionLog::open(FileSystem* fs, std::string dir, LogConfig config,
+                                                         RecoveryReport* report) {
+  CAUSEWAY_RETURN_IF_ERROR(config.validate());
+  std::unique_ptr<PartitionLog> log(new PartitionLog(fs, std::move(dir), config));
+  RecoveryReport local;
+  CAUSEWAY_RETURN_IF_ERROR(log->recover(report ? *report : local));
+  return log;
+}
+
+Status PartitionLog::recover(RecoveryReport& report) {
+  CAUSEWAY_RETURN_IF_ERROR(fs_->create_dirs(dir_));
+  CAUSEWAY_ASSIGN_OR_RETURN(auto names, fs_->list_dir(dir_));
+  std::sort(names.begin(), names.end());
+  std::vector<uint64_t> bases;
+  for (const std::string& name : names) {
+    const auto dot = name.find('.');
+    const std::string_view stem = std::string_view(name).substr(0, dot);
+    const std::string_view ext = dot == std::string::npos ? "" : std::string_view(name).substr(dot);
+    if (ext == ".log") {
+      auto base = parse_segment_stem(stem);
+      if (!base)
+        return invalid_argument("unexpected file " + dir_ + "/" + name +
+                                " (segment files are named by a 20-digit base offset); move it away");
+      bases.push_back(*base);
+    }
+  }
+  // Leftovers of interrupted work: temp files of an atomic replace, and index files whose
+  // segment retention already deleted.
+  for (const std::string& name : names) {
+    const auto dot = name.find('.');
+    const std::string stem = name.substr(0, dot);
+    const std::string ext = dot == std::string::npos ? "" : name.substr(dot);
+    const bool tmp = ext.size() >= 4 && ext.compare(ext.size() - 4, 4, ".tmp") == 0;
+    const bool orphan_index = (ext == ".index" || ext == ".timeindex") && parse_segment_stem(stem) &&
+                              !std::binary_search(bases.begin(), bases.end(), *parse_segment_stem(stem));
+    if (tmp || orphan_index) {
+      CAUSEWAY_RETURN_IF_ERROR(fs_->remove(dir_ + "/" + name));
+      report.removed_files.push_back(name);
+    }
+  }
+  if (!report.removed_files.empty()) CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(dir_));
+
+  if (bases.empty()) {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto seg, Segment::create(fs_, dir_, 0, config_.index_interval_bytes));
+    segments_.push_back(std::move(seg));
+  }
+  for (size_t i = 0; i < bases.size(); ++i) {
+    const bool active = i + 1 == bases.size();
+    std::unique_ptr<Segment> seg;
+    if (active) {
+      std::optional<ScanStop> stop;
+      CAUSEWAY_ASSIGN_OR_RETURN(seg, Segment::recover(fs_, dir_, bases[i], config_.index_interval_bytes, &stop));
+      if (stop) {
+        report.truncated_bytes = stop->file_size - stop->position;
+        report.truncated = std::move(stop);
+      }
+    } else {
+      bool rebuilt = false;
+      CAUSEWAY_ASSIGN_OR_RETURN(seg, Segment::open_sealed(fs_, dir_, bases[i], config_.index_interval_bytes, &rebuilt));
+      if (rebuilt) report.rebuilt_indexes.push_back(seg->log_path());
+    }
+    if (!segments_.empty()) {
+      const Segment& prev = *segments_.back();
+      if (seg->base_offset() != prev.next_offset())
+        return corruption("segment " + seg->log_path() + " starts at offset " + std::to_string(seg->base_offset()) +
+                          " but the previous segment ends at " + std::to_string(prev.next_offset()) +
+                          " (a segment is missing)");
+      if (!seg->empty() && seg->first_lamport() <= prev.last_lamport())
+        return corruption("segment " + seg->log_path() + " Lamport stamps do not continue the previous segment");
+    }
+    segments_.push_back(std::move(seg));
+  }
+  const Segment& active = *segments_.back();
+  visible_next_offset_ = active.next_offset();
+  visible_position_ = active.size_bytes();
+  // Everything recovery saw was read back from the file; the active segment was synced if
+  // it was cut, and sealed ones were synced before sealing. Bytes that were only in the page
+  // cache survive a process crash; after an OS crash they are what the disk kept.
+  durable_next_offset_ = active.next_offset();
+
+  report.segments = segments_.size();
+  report.log_start_offset = segments_.front()->base_offset();
+  report.next_offset = active.next_offset();
+  report.last_lamport = last_lamport_locked();
+  report.size_bytes = 0;
+  for (const auto& s : segments_) report.size_bytes += s->size_bytes();
+  return Status();
+}
+
+Status PartitionLog::roll_locked(int64_t now_ms) {
+  (void)now_ms;
+  auto& active = segments_.back();
+  CAUSEWAY_RETURN_IF_ERROR(active->seal());
+  CAUSEWAY_ASSIGN_OR_RETURN(auto next, Segment::create(fs_, dir_, active->next_offset(), config_.index_interval_bytes));
+  // Sealing synced everything below the new segment: it is durable and, in either mode,
+  // visible.
+  durable_next_offset_ = std::max(durable_next_offset_, active->next_offset());
+  visible_next_offset_ = active->next_offset();
+  segments_.push_back(std::move(next));
+  visible_position_ = 0;
+  return Status();
+}
+
+Result<AppendResult> PartitionLog::append(std::span<const RecordInput> records, LamportClock& clock,
+                                          uint64_t observed_lamport, int64_t now_ms,
+                                          const WrittenHook& on_written) {
+  if (records.empty()) return invalid_argument("append needs at least one record");
+  size_t body = 0;
+  for (const RecordInput& r : records) {
+    CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, encoded_record_size(r));
+    body += n;
+  }
+  if (body > kMaxBatchBodyBytes || body + kBatchHeaderSize > config_.segment_bytes)
+    return invalid_argument("batch of " + std::to_string(body) + " bytes exceeds the limit of " +
+                            std::to_string(std::min<uint64_t>(kMaxBatchBodyBytes, config_.segment_bytes - kBatchHeaderSize)));
+
+  std::unique_lock lk(mu_);
+  if (!failed_.ok()) return failed_precondition("log " + dir_ + " failed earlier and must be reopened: " + failed_.to_string());
+  Segment* active = segments_.back().get();
+  const uint64_t batch_size = kBatchHeaderSize + body;
+  if (!active->empty() && (active->size_bytes() + batch_size > config_.segment_bytes ||
+                           now_ms - active->first_time_ms() >= config_.segment_ms.count())) {
+    Status s = roll_locked(now_ms);
+    if (!s.ok()) {
+      failed_ = s;
+      sync_cv_.notify_all();
+      return s;
+    }
+    active = segments_.back().get();
+  }
+  const uint64_t base = active->next_offset();
+  const uint64_t first_lamport = clock.tick_n(observed_lamport, records.size());
+  CAUSEWAY_RETURN_IF_ERROR(encode_batch(records, base, first_lamport, now_ms, scratch_));
+  CAUSEWAY_ASSIGN_OR_RETURN(const BatchHeader header, decode_header(scratch_));
+  CAUSEWAY_RETURN_IF_ERROR(active->append(header, scratch_));
+  if (scratch_.capacity() > (4u << 20)) std::string().swap(scratch_);  // don't pin a huge buffer
+
+  AppendResult result{base, header.last_offset(), header.first_lamport, header.last_lamport, now_ms};
+  if (on_written) {
+    Status hooked = on_written(result, records);
+    if (!hooked.ok()) {
+      failed_ = hooked;
+      sync_cv_.notify_all();
+      return hooked;
+    }
+  }
+  if (config_.durability == Durability::kOs) {
+    visible_next_offset_ = active->next_offset();
+    visible_position_ = active->size_bytes();
+    return result;
+  }
+  CAUSEWAY_RETURN_IF_ERROR(wait_durable_locked(lk, header.next_offset()));
+  return result;
+}
+
+Status PartitionLog::wait_durable_locked(std::unique_lock<std::mutex>& lk, uint64_t target) {
+  while (durable_next_offset_ < target) {
+    if (!failed_.ok()) return failed_precondition("log " + dir_ + " failed: " + failed_.to_string());
+    if (syncing_) {
+      sync_cv_.wait(lk);
+      continue;
+    }
+    // Lead: one fdatasync for everything written so far, with the mutex released so that
+    // other appenders keep writing (they will ride the next sync).
+    syncing_ = true;
+    std::shared_ptr<Segment> seg = segments_.back();
+    const uint64_t upto = seg->next_offset();
+    const uint64_t position = seg->size_bytes();
+    lk.unlock();
+    Status s = seg->sync();
+    lk.lock();
+    syncing_ = false;
+    if (!s.ok()) {
+      failed_ = s;
+      sync_cv_.notify_all();
+      return s;
+    }
+    durable_next_offset_ = std::max(durable_next_offset_, upto);
+    if (config_.durability == Durability::kFsync && seg == segments_.back() && upto > visible_next_offset_) {
+      visible_next_offset_ = upto;
+      visible_position_ = position;
+    }
+    sync_cv_.notify_all();
+  }
+  return Status();
+}
+
+Status PartitionLog::sync() {
+  std::unique_lock lk(mu_);
+  if (!failed_.ok()) return failed_precondition("log " + dir_ + " failed: " + failed_.to_string());
+  return wait_durable_locked(lk, segments_.back()->next_offset());
+}
+
+Result<ReadResult> PartitionLog::read(uint64_t offset, size_t max_bytes, uint64_t max_records) const {
+  ReadResult result;
+  std::shared_ptr<Segment> seg;
+  uint64_t start = 0;
+  uint64_t end = 0;
+  for (;;) {
+    {
+      std::lock_guard lk(mu_);
+      result.log_start_offset = segments_.front()->base_offset();
+      result.high_watermark = visible_next_offset_;
+      if (offset < result.log_start_offset)
+        return out_of_range("offset " + std::to_string(offset) + " is below the log start offset " +
+                            std::to_string(result.log_start_offset));
+      if (offset >= visible_next_offset_) return result;
+      auto it = std::upper_bound(segments_.begin(), segments_.end(), offset,
+                                 [](uint64_t o, const std::shared_ptr<Segment>& s) { return o < s->base_offset(); });
+      seg = *std::prev(it);
+      start = seg->position_for_offset(offset);
+      end = seg == segments_.back() ? visible_position_ : seg->size_bytes();
+    }
+    CAUSEWAY_RETURN_IF_ERROR(seg->read_batches(offset, start, end, max_bytes, result.batches, max_records));
+    if (!result.batches.empty()) return result;
+    // `offset` was at the end of a segment that has since been sealed; go on to the next.
+    if (seg->next_offset() <= offset) {
+      std::lock_guard lk(mu_);
+      if (seg == segments_.back()) return result;
+    } else {
+      return result;
+    }
+  }
+}
+
+Result<uint64_t> PartitionLog::find_offset(bool by_time, int64_t time_ms, uint64_t lamport) const {
+  std::shared_ptr<Segment> seg;
+  uint64_t start = 0;
+  uint64_t end = 0;
+  uint64_t hw = 0;
+  {
+    std::lock_guard lk(mu_);
+    hw = visible_next_offset_;
+    for (const auto& s : segments_) {
+      if (s->empty()) continue;
+      if (by_time ? s->max_time_ms() >= time_ms : s->last_lamport() >= lamport) {
+        seg = s;
+        break;
+      }
+    }
+    if (!seg) return hw;
+    start = by_time ? seg->position_for_time(time_ms) : seg->position_for_lamport(lamport);
+    end = seg == segments_.back() ? visible_position_ : seg->size_bytes();
+  }
+  constexpr size_t kChunk = 1u << 20;
+  while (start < end) {
+    std::vector<StoredBatch> batches;
+    CAUSEWAY_RETURN_IF_ERROR(seg->read_batches(0, start, end, kChunk, batches));
+    if (batches.empty()) break;
+    for (const StoredBatch& b : batches) {
+      if (b.header.base_offset >= hw) return hw;
+      // Whole batches can be skipped by their header fields.
+      if (!by_time && b.header.last_lamport < lamport) {
+        start += b.bytes.size();
+        continue;
+      }
+      if (by_time && std::max(b.header.first_time_ms, b.header.last_time_ms) < time_ms) {
+        start += b.bytes.size();
+        continue;
+      }
+      std::optional<uint64_t> found;
+      CAUSEWAY_RETURN_IF_ERROR(for_each_record(b.header, b.bytes, [&](const RecordView& r) {
+        if (by_time ? r.time_ms >= time_ms : r.lamport >= lamport) {
+          found = r.offset;
+          return false;
+        }
+        return true;
+      }));
+      if (found) return std::min(*found, hw);
+      start += b.bytes.size();
+    }
+  }
+  return hw;
+}
+
+Result<uint64_t> PartitionLog::offset_for_time(int64_t time_ms) const { return find_offset(true, time_ms, 0); }
+Result<uint64_t> PartitionLog::offset_for_lamport(uint64_t lamport) const { return find_offset(false, 0, lamport); }
+
+Result<size_t> PartitionLog::enforce_retention(int64_t now_ms) {
+  std::vector<std::shared_ptr<Segment>> doomed;
+  {
+    std::lock_guard lk(mu_);
+    uint64_t total = 0;
+    for (const auto& s : segments_) total += s->size_bytes();
+    while (segments_.size() > 1) {
+      const Segment& oldest = *segments_.front();
+      const bool too_old = config_.retention_ms.count() > 0 &&
+                           oldest.max_time_ms() < now_ms - config_.retention_ms.count();
+      const bool too_big = config_.retention_bytes > 0 && total - oldest.size_bytes() >= config_.retention_bytes &&
+                           total > config_.retention_bytes;
+      if (!too_old && !too_big) break;
+      total -= oldest.size_bytes();
+      doomed.push_back(segments_.front());
+      segments_.erase(segments_.begin());
+    }
+  }
+  // File deletion outside the mutex: readers holding a doomed segment keep its open file.
+  for (const auto& s : doomed) CAUSEWAY_RETURN_IF_ERROR(s->remove_files());
+  if (!doomed.empty()) CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(dir_));
+  return doomed.size();
+}
+
+uint64_t PartitionLog::log_start_offset() const {
+  std::lock_guard lk(mu_);
+  return segments_.front()->base_offset();
+}
+uint64_t PartitionLog::next_offset() const {
+  std::lock_guard lk(mu_);
+  return segments_.back()->next_offset();
+}
+uint64_t PartitionLog::high_watermark() const {
+  std::lock_guard lk(mu_);
+  return visible_next_offset_;
+}
+uint64_t PartitionLog::durable_offset() const {
+  std::lock_guard lk(mu_);
+  return durable_next_offset_;
+}
+uint64_t PartitionLog::last_lamport() const {
+  std::lock_guard lk(mu_);
+  return last_lamport_locked();
+}
+uint64_t PartitionLog::last_lamport_locked() const {
+  for (auto it = segments_.rbegin(); it != segments_.rend(); ++it)
+    if (!(*it)->empty()) return (*it)->last_lamport();
+  return 0;
+}
+uint64_t PartitionLog::size_bytes() const {
+  std::lock_guard lk(mu_);
+  uint64_t total = 0;
+  for (const auto& s : segments_) total += s->size_bytes();
+  return total;
+}
+size_t PartitionLog::segment_count() const {
+  std::lock_guard lk(mu_);
+  return segments_.size();
+}
+
+Status for_each_record_from(const ReadResult& result, uint64_t from_offset,
+                            const std::function<bool(const RecordView&)>& fn) {
+  bool stop = false;
+  for (const StoredBatch& b : result.batches) {
+    if (b.header.next_offset() <= from_offset) continue;
+    CAUSEWAY_RETURN_IF_ERROR(for_each_record(b.header, b.bytes, [&](const RecordView& r) {
+      if (r.offset < from_offset) return true;
+      if (!fn(r)) {
+        stop = true;
+        return false;
+      }
+      return true;
+    }));
+    if (stop) break;
+  }
+  return Status();
+}
+
+}  // namespace causeway::storage

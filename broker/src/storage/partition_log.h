@@ -1,0 +1,153 @@
+// File: storage/partition_log.h
+//
+// A partition's append-only log: a directory of segments (storage/segment.h), the active
+// one taking appends. Assigns offsets and Lamport stamps, rolls segments by size and age,
+// makes appends durable by the configured mode (group commit for `fsync`), serves reads
+// by offset, time and Lamport stamp, enforces retention, and recovers on open.
+// Format and recovery rules: docs/log-format.md.
+//
+// Thread-safety: every method is safe to call from any thread. Appends are serialised by
+// an internal mutex; in `fsync` mode the appender then waits for a sync that covers its
+// batch, and concurrent appenders share one fdatasync (leveldb's DBImpl::Write leader /
+// follower scheme: whoever finds no sync running leads one for everything written so
+// far). append() and sync() therefore block on disk I/O: never call them on a network
+// thread. Reads take the mutex only to look up positions; file reads run outside it.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "causeway/common/lamport_clock.h"
+#include "causeway/common/status.h"
+#include "storage/batch_format.h"
+#include "storage/file_system.h"
+#include "storage/log_config.h"
+#include "storage/segment.h"
+
+namespace causeway::storage {
+
+// What open() found and did; the caller logs it.
+struct RecoveryReport {
+  size_t segments = 0;
+  uint64_t log_start_offset = 0;
+  uint64_t next_offset = 0;
+  uint64_t last_lamport = 0;
+  uint64_t size_bytes = 0;
+  // Set when the active segment's tail was cut: where, why, and how many bytes went.
+  std::optional<ScanStop> truncated;
+  uint64_t truncated_bytes = 0;
+  // Sealed segments whose index files were missing or bad and were rebuilt.
+  std::vector<std::string> rebuilt_indexes;
+  // Leftover files removed (temporary files, indexes whose log is gone).
+  std::vector<std::string> removed_files;
+};
+
+struct AppendResult {
+  uint64_t base_offset = 0;
+  uint64_t last_offset = 0;
+  uint64_t first_lamport = 0;
+  uint64_t last_lamport = 0;
+  int64_t time_ms = 0;
+};
+
+struct ReadResult {
+  std::vector<StoredBatch> batches;  // whole verified batches; the first may start below the offset asked for
+  uint64_t log_start_offset = 0;
+  uint64_t high_watermark = 0;  // next offset readers may see
+};
+
+class PartitionLog {
+ public:
+  // Opens (creating if absent) the log in `dir` and recovers it. Fails with kCorruption
+  // naming the file if a sealed segment is damaged, kInvalidArgument for a bad config or a
+  // stray `.log` file name, kIOError for OS failures. `report` may be null.
+  static Result<std::unique_ptr<PartitionLog>> open(FileSystem* fs, std::string dir, LogConfig config,
+                                                    RecoveryReport* report);
+  ~PartitionLog();
+  PartitionLog(const PartitionLog&) = delete;
+  PartitionLog& operator=(const PartitionLog&) = delete;
+
+  // Appends `records` as one batch with consecutive offsets, stamping them
+  // clock.tick_n(observed_lamport, n), ... and broker time now_ms. Returns once the
+  // configured durability is met. Errors: kInvalidArgument for records the format cannot
+  // hold (nothing written); kResourceExhausted when the disk is full (nothing written);
+  // kIOError if the write or sync failed. After a failed sync the log refuses all further
+  // appends (kFailedPrecondition) until reopened, because the kernel may have dropped the
+  // dirty pages (the "fsyncgate" lesson); recovery then finds what really is on disk.
+  //
+  // `on_written`, if given, runs under the log's mutex right after the batch is written and
+  // before waiting for durability, so hooks run in offset order and never concurrently for
+  // one log. The dedup index uses it to keep its per-partition checkpoint contiguous. If
+  // it fails, its error is returned and the log refuses further appends until reopened
+  // (the batch is in the log but whatever the hook maintains is not; recovery reconciles).
+  using WrittenHook = std::function<Status(const AppendResult&, std::span<const RecordInput>)>;
+  Result<AppendResult> append(std::span<const RecordInput> records, LamportClock& clock,
+                              uint64_t observed_lamport, int64_t now_ms,
+                              const WrittenHook& on_written = nullptr);
+
+  // Makes everything appended so far durable (group-committed with concurrent appenders).
+  Status sync();
+
+  // Reads whole batches from the segment holding `offset` up to about max_bytes and
+  // max_records records at or above `offset` (at least one batch if any is visible; the
+  // last batch may overshoot max_records, callers trim). Empty when offset >=
+  // high_watermark. kOutOfRange when offset < log_start_offset.
+  Result<ReadResult> read(uint64_t offset, size_t max_bytes, uint64_t max_records = UINT64_MAX) const;
+
+  // First offset whose record time is >= time_ms / Lamport stamp is >= lamport; the high
+  // watermark when there is none yet.
+  Result<uint64_t> offset_for_time(int64_t time_ms) const;
+  Result<uint64_t> offset_for_lamport(uint64_t lamport) const;
+
+  // Deletes whole sealed segments past the retention limits (docs/log-format.md,
+  // "Retention"). Returns how many were deleted.
+  Result<size_t> enforce_retention(int64_t now_ms);
+
+  uint64_t log_start_offset() const;
+  // Next offset to be assigned.
+  uint64_t next_offset() const;
+  // Next offset readers may see: durable appends in `fsync` mode, written ones in `os` mode.
+  uint64_t high_watermark() const;
+  // Next offset known to be on stable storage.
+  uint64_t durable_offset() const;
+  uint64_t last_lamport() const;
+  uint64_t size_bytes() const;
+  size_t segment_count() const;
+  const std::string& dir() const noexcept { return dir_; }
+  const LogConfig& config() const noexcept { return config_; }
+
+ private:
+  PartitionLog(FileSystem* fs, std::string dir, LogConfig config);
+  Status recover(RecoveryReport& report);
+  Status roll_locked(int64_t now_ms);
+  Status wait_durable_locked(std::unique_lock<std::mutex>& lk, uint64_t target_next_offset);
+  uint64_t last_lamport_locked() const;
+  Result<uint64_t> find_offset(bool by_time, int64_t time_ms, uint64_t lamport) const;
+
+  FileSystem* const fs_;
+  const std::string dir_;
+  const LogConfig config_;
+
+  mutable std::mutex mu_;  // guards everything below
+  std::condition_variable sync_cv_;
+  std::vector<std::shared_ptr<Segment>> segments_;  // by base offset; back() is active
+  uint64_t visible_next_offset_ = 0;
+  uint64_t visible_position_ = 0;  // in the active segment
+  uint64_t durable_next_offset_ = 0;
+  bool syncing_ = false;
+  Status failed_;
+  std::string scratch_;  // encode buffer, reused across appends
+};
+
+// Calls fn for every record of every batch in `result` at or above `from_offset`.
+Status for_each_record_from(const ReadResult& result, uint64_t from_offset,
+                            const std::function<bool(const RecordView&)>& fn);
+
+}  // namespace causeway::storage

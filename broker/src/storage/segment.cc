@@ -1,0 +1,185 @@
+// Segment appends, sealing, index lookups and reads; the format is docs/log-format.md.
+// Opening and recovery scans live in recovery.cc.
+#include "storage/segment.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <limits>
+
+#include "causeway/common/coding.h"
+
+namespace causeway::storage {
+
+std::string segment_file_stem(uint64_t base_offset) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%020" PRIu64, base_offset);
+  return buf;
+}
+
+std::optional<uint64_t> parse_segment_stem(std::string_view stem) {
+  if (stem.size() != 20) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : stem) {
+    if (c < '0' || c > '9') return std::nullopt;
+    const uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (std::numeric_limits<uint64_t>::max() - d) / 10) return std::nullopt;
+    v = v * 10 + d;
+  }
+  return v;
+}
+
+Segment::Segment(FileSystem* fs, std::string dir, uint64_t base_offset, uint32_t index_interval_bytes,
+                 std::unique_ptr<File> file)
+    : fs_(fs),
+      dir_(std::move(dir)),
+      log_path_(dir_ + "/" + segment_file_stem(base_offset) + ".log"),
+      base_offset_(base_offset),
+      index_interval_bytes_(index_interval_bytes),
+      file_(std::move(file)),
+      next_offset_(base_offset),
+      max_time_ms_(std::numeric_limits<int64_t>::min()),
+      first_time_ms_(std::numeric_limits<int64_t>::min()) {}
+
+Result<std::unique_ptr<Segment>> Segment::create(FileSystem* fs, const std::string& dir,
+                                                 uint64_t base_offset, uint32_t index_interval_bytes) {
+  const std::string path = dir + "/" + segment_file_stem(base_offset) + ".log";
+  CAUSEWAY_ASSIGN_OR_RETURN(auto file, fs->open(path, OpenMode::kCreateNew));
+  CAUSEWAY_RETURN_IF_ERROR(fs->sync_dir(dir));
+  return std::unique_ptr<Segment>(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(file)));
+}
+
+void Segment::track_batch(const BatchHeader& h, uint64_t position) {
+  if (offset_index_.empty() || position - last_indexed_position_ >= index_interval_bytes_) {
+    const auto rel = static_cast<uint32_t>(h.base_offset - base_offset_);
+    const auto pos = static_cast<uint32_t>(position);
+    offset_index_.push_back({rel, pos});
+    time_index_.push_back({max_time_ms_, h.first_lamport, rel, pos});
+    last_indexed_position_ = position;
+  }
+  if (next_offset_ == base_offset_) {
+    first_time_ms_ = h.first_time_ms;
+    first_lamport_ = h.first_lamport;
+  }
+  max_time_ms_ = std::max({max_time_ms_, h.first_time_ms, h.last_time_ms});
+  last_lamport_ = h.last_lamport;
+  next_offset_ = h.next_offset();
+  size_ = position + h.total_size();
+}
+
+Status Segment::append(const BatchHeader& header, std::string_view batch_bytes) {
+  if (sealed_) return failed_precondition("append to sealed segment " + log_path_);
+  if (broken_) return failed_precondition("segment " + log_path_ + " is unusable after a failed write; reopen the log");
+  if (header.base_offset != next_offset_)
+    return internal_error("batch base offset " + std::to_string(header.base_offset) +
+                          " does not continue segment at " + std::to_string(next_offset_));
+  if (size_ + batch_bytes.size() > std::numeric_limits<uint32_t>::max())
+    return internal_error("segment " + log_path_ + " would exceed 4 GiB");
+  const uint64_t position = size_;
+  Status s = file_->write_at(position, batch_bytes);
+  if (!s.ok()) {
+    // A prefix may have reached the file. Cut it off so the next append starts clean; if
+    // that fails too, recovery will cut it on the next open, but we must not append here.
+    if (!file_->truncate(position).ok()) broken_ = true;
+    return s;
+  }
+  track_batch(header, position);
+  return Status();
+}
+
+Status Segment::sync() { return file_->sync(); }
+
+Status Segment::write_index_files() {
+  std::string idx;
+  idx.reserve(offset_index_.size() * kOffsetIndexEntrySize);
+  for (const auto& e : offset_index_) {
+    coding::put_fixed32(idx, e.relative_offset);
+    coding::put_fixed32(idx, e.position);
+  }
+  std::string tidx;
+  tidx.reserve(time_index_.size() * kTimeIndexEntrySize);
+  for (const auto& e : time_index_) {
+    coding::put_fixed64(tidx, static_cast<uint64_t>(e.max_time_before_ms));
+    coding::put_fixed64(tidx, e.first_lamport);
+    coding::put_fixed32(tidx, e.relative_offset);
+    coding::put_fixed32(tidx, e.position);
+  }
+  const std::string stem = segment_file_stem(base_offset_);
+  CAUSEWAY_RETURN_IF_ERROR(write_file_atomically(fs_, dir_, stem + ".index", idx));
+  return write_file_atomically(fs_, dir_, stem + ".timeindex", tidx);
+}
+
+Status Segment::seal() {
+  if (sealed_) return Status();
+  CAUSEWAY_RETURN_IF_ERROR(file_->sync());
+  CAUSEWAY_RETURN_IF_ERROR(write_index_files());
+  sealed_ = true;
+  return Status();
+}
+
+Status Segment::remove_files() {
+  const std::string stem = dir_ + "/" + segment_file_stem(base_offset_);
+  CAUSEWAY_RETURN_IF_ERROR(fs_->remove(stem + ".log"));
+  for (const char* ext : {".index", ".timeindex"}) {
+    Status s = fs_->remove(stem + ext);
+    if (!s.ok() && s.code() != Code::kNotFound) return s;
+  }
+  return Status();
+}
+
+uint64_t Segment::position_for_offset(uint64_t offset) const {
+  if (offset <= base_offset_ || offset_index_.empty()) return 0;
+  const uint64_t rel = offset - base_offset_;
+  auto it = std::upper_bound(offset_index_.begin(), offset_index_.end(), rel,
+                             [](uint64_t r, const OffsetIndexEntry& e) { return r < e.relative_offset; });
+  return it == offset_index_.begin() ? 0 : std::prev(it)->position;
+}
+
+uint64_t Segment::position_for_time(int64_t time_ms) const {
+  // Last entry whose preceding records are all older than time_ms.
+  auto it = std::partition_point(time_index_.begin(), time_index_.end(),
+                                 [&](const TimeIndexEntry& e) { return e.max_time_before_ms < time_ms; });
+  return it == time_index_.begin() ? 0 : std::prev(it)->position;
+}
+
+uint64_t Segment::position_for_lamport(uint64_t lamport) const {
+  auto it = std::partition_point(time_index_.begin(), time_index_.end(),
+                                 [&](const TimeIndexEntry& e) { return e.first_lamport <= lamport; });
+  return it == time_index_.begin() ? 0 : std::prev(it)->position;
+}
+
+Status Segment::read_batches(uint64_t offset, uint64_t start_position, uint64_t end_position,
+                             size_t max_bytes, std::vector<StoredBatch>& out, uint64_t max_records) const {
+  uint64_t pos = start_position;
+  size_t taken = 0;
+  uint64_t records = 0;
+  char header_buf[kBatchHeaderSize];
+  while (pos < end_position) {
+    const auto where = [&] { return log_path_ + " at byte " + std::to_string(pos); };
+    if (end_position - pos < kBatchHeaderSize) return corruption("short batch header in " + where());
+    CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, file_->read_at(pos, kBatchHeaderSize, header_buf));
+    if (n != kBatchHeaderSize) return corruption("short batch header in " + where());
+    auto header = decode_header(std::string_view(header_buf, kBatchHeaderSize));
+    if (!header) return header.error().with_context(where());
+    if (header->total_size() > end_position - pos) return corruption("short batch body in " + where());
+    if (header->next_offset() <= offset) {  // before the requested offset: skip unread
+      pos += header->total_size();
+      continue;
+    }
+    if (!out.empty() && taken + header->total_size() > max_bytes) break;
+    StoredBatch batch;
+    batch.header = *header;
+    batch.bytes.resize(header->total_size());
+    CAUSEWAY_ASSIGN_OR_RETURN(const size_t got, file_->read_at(pos, batch.bytes.size(), batch.bytes.data()));
+    if (got != batch.bytes.size()) return corruption("short batch body in " + where());
+    CAUSEWAY_RETURN_IF_ERROR(verify_batch(*header, batch.bytes).with_context(where()));
+    taken += batch.bytes.size();
+    pos += batch.bytes.size();
+    records += header->next_offset() - std::max(offset, header->base_offset);
+    out.push_back(std::move(batch));
+    if (taken >= max_bytes || records >= max_records) break;
+  }
+  return Status();
+}
+
+}  // namespace causeway::storage

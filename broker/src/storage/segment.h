@@ -1,0 +1,155 @@
+// File: storage/segment.h
+//
+// One segment of a partition log: a `.log` file of batches plus its sparse `.index`
+// (offset -> position) and `.timeindex` (time/Lamport -> position), kept in memory and
+// written to disk when the segment is sealed. Format: docs/log-format.md.
+//
+// Thread-safety: none of its own. The owning PartitionLog serialises appends, sealing and
+// index lookups under its mutex; read_batches() only touches the file (pread) and may run
+// concurrently with appends, given a `end_position` the caller snapshotted under the mutex.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "causeway/common/status.h"
+#include "storage/batch_format.h"
+#include "storage/file_system.h"
+
+namespace causeway::storage {
+
+struct OffsetIndexEntry {
+  uint32_t relative_offset = 0;
+  uint32_t position = 0;
+};
+inline constexpr size_t kOffsetIndexEntrySize = 8;
+
+struct TimeIndexEntry {
+  int64_t max_time_before_ms = 0;
+  uint64_t first_lamport = 0;
+  uint32_t relative_offset = 0;
+  uint32_t position = 0;
+};
+inline constexpr size_t kTimeIndexEntrySize = 24;
+
+// "00000000000000004096"
+std::string segment_file_stem(uint64_t base_offset);
+// Parses a 20-digit stem; nullopt if the name is not one.
+std::optional<uint64_t> parse_segment_stem(std::string_view stem);
+
+// Why a recovery scan stopped before the end of the file.
+struct ScanStop {
+  uint64_t position = 0;   // byte position of the first bad or short batch
+  uint64_t file_size = 0;  // size of the file when the scan began; file_size - position were dropped
+  std::string reason;      // "short batch header", "batch crc mismatch", ...
+  bool torn = false;       // true if the batch was simply incomplete at end of file
+};
+
+// One batch read from a segment: its decoded header and its bytes (header included).
+struct StoredBatch {
+  BatchHeader header;
+  std::string bytes;
+};
+
+class Segment {
+ public:
+  // Creates an empty segment file (must not exist) and syncs the directory.
+  static Result<std::unique_ptr<Segment>> create(FileSystem* fs, const std::string& dir,
+                                                 uint64_t base_offset, uint32_t index_interval_bytes);
+
+  // Opens the active segment: scans every batch from byte 0 ignoring any index files,
+  // rebuilds the indexes, and truncates (and syncs) the file at the first short or invalid
+  // batch. `stop` (if given) receives why the scan stopped early; unset if it did not.
+  static Result<std::unique_ptr<Segment>> recover(FileSystem* fs, const std::string& dir,
+                                                  uint64_t base_offset, uint32_t index_interval_bytes,
+                                                  std::optional<ScanStop>* stop);
+
+  // Opens a sealed segment: loads its index files if they check out (else rebuilds them by
+  // scanning and reports that in `rebuilt_index`), then verifies every batch from the last
+  // index entry to the end of file. Any short or invalid batch there is kCorruption naming
+  // the file and position: sealed segments were synced before they were sealed.
+  static Result<std::unique_ptr<Segment>> open_sealed(FileSystem* fs, const std::string& dir,
+                                                      uint64_t base_offset, uint32_t index_interval_bytes,
+                                                      bool* rebuilt_index);
+
+  // Appends one encoded batch at the end (header.base_offset must equal next_offset()).
+  // On a failed write the file is cut back to its previous size; if that fails too the
+  // segment is unusable and the returned error says so.
+  Status append(const BatchHeader& header, std::string_view batch_bytes);
+
+  // fdatasync of the `.log` file.
+  Status sync();
+
+  // Syncs the log, writes both index files (each synced) and marks the segment sealed.
+  Status seal();
+
+  // Deletes the `.log`, then the index files. The caller syncs the directory.
+  Status remove_files();
+
+  // Reads whole batches, starting with the batch that contains `offset`, until adding the
+  // next batch would exceed max_bytes (at least one batch is returned if any exists before
+  // end_position) or end_position is reached. Each batch is verified; a bad one is
+  // kCorruption naming the file and position. `start_position` comes from
+  // position_for_offset(). Safe to call concurrently with append().
+  // Likewise stops once the batches hold max_records records at or above `offset`.
+  Status read_batches(uint64_t offset, uint64_t start_position, uint64_t end_position,
+                      size_t max_bytes, std::vector<StoredBatch>& out,
+                      uint64_t max_records = UINT64_MAX) const;
+
+  // Position to start scanning for `offset` (index lookup; needs the owner's lock).
+  uint64_t position_for_offset(uint64_t offset) const;
+  // Position to start scanning for the first record with time >= t / Lamport >= L.
+  uint64_t position_for_time(int64_t time_ms) const;
+  uint64_t position_for_lamport(uint64_t lamport) const;
+
+  uint64_t base_offset() const noexcept { return base_offset_; }
+  uint64_t next_offset() const noexcept { return next_offset_; }
+  uint64_t size_bytes() const noexcept { return size_; }
+  bool empty() const noexcept { return next_offset_ == base_offset_; }
+  bool sealed() const noexcept { return sealed_; }
+  // Highest record time in the segment (INT64_MIN when empty).
+  int64_t max_time_ms() const noexcept { return max_time_ms_; }
+  // Time of the first batch (for age-based rolling); INT64_MIN when empty.
+  int64_t first_time_ms() const noexcept { return first_time_ms_; }
+  // Lamport stamp of the last record (0 when empty).
+  uint64_t last_lamport() const noexcept { return last_lamport_; }
+  uint64_t first_lamport() const noexcept { return first_lamport_; }
+  const std::string& log_path() const noexcept { return log_path_; }
+  const std::vector<OffsetIndexEntry>& offset_index() const noexcept { return offset_index_; }
+  const std::vector<TimeIndexEntry>& time_index() const noexcept { return time_index_; }
+
+ private:
+  Segment(FileSystem* fs, std::string dir, uint64_t base_offset, uint32_t index_interval_bytes,
+          std::unique_ptr<File> file);
+
+  // Scans batches from `from` to end of file, adding them to the in-memory state.
+  // Returns the position where a valid run of batches ends and, via `stop`, why it ended
+  // before end of file (unset when it reached end of file exactly).
+  Result<uint64_t> scan_from(uint64_t from, std::optional<ScanStop>& stop);
+  void track_batch(const BatchHeader& header, uint64_t position);
+  Status load_indexes();
+  Status write_index_files();
+
+  FileSystem* fs_;
+  std::string dir_;
+  std::string log_path_;
+  uint64_t base_offset_;
+  uint32_t index_interval_bytes_;
+  std::unique_ptr<File> file_;
+  uint64_t size_ = 0;
+  uint64_t next_offset_;
+  uint64_t last_indexed_position_ = 0;
+  int64_t max_time_ms_;
+  int64_t first_time_ms_;
+  uint64_t first_lamport_ = 0;
+  uint64_t last_lamport_ = 0;
+  bool sealed_ = false;
+  bool broken_ = false;  // a failed write could not be undone; refuse further appends
+  std::vector<OffsetIndexEntry> offset_index_;
+  std::vector<TimeIndexEntry> time_index_;
+};
+
+}  // namespace causeway::storage

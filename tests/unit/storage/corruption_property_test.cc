@@ -1,0 +1,111 @@
+// For every byte of the active segment: cut the file there, and separately damage that
+// byte; reopening must succeed and keep exactly the longest valid prefix of batches.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "storage/partition_log.h"
+#include "tests/unit/storage/test_util.h"
+
+namespace causeway::storage {
+namespace {
+
+using testing::sample_record;
+using testing::TempDir;
+
+struct Built {
+  std::string bytes;                 // the pristine active segment
+  std::vector<uint64_t> batch_ends;  // byte position after each batch
+  std::vector<uint64_t> next_offsets;  // next offset after each batch
+  std::vector<std::string> payloads;
+};
+
+Built build_log(const std::string& dir) {
+  Built b;
+  LamportClock clock;
+  LogConfig c;
+  c.index_interval_bytes = 256;
+  auto log = PartitionLog::open(FileSystem::posix(), dir, c, nullptr);
+  EXPECT_TRUE(log.ok());
+  const size_t sizes[] = {1, 3, 2, 1, 4, 1, 2};
+  uint64_t i = 0;
+  for (size_t n : sizes) {
+    std::vector<testing::SampleRecord> owned;
+    for (size_t k = 0; k < n; ++k) owned.push_back(sample_record(i++, 10 + 7 * k));
+    std::vector<RecordInput> in;
+    for (auto& o : owned) in.push_back(o.input());
+    auto r = (*log)->append(in, clock, 0, 1000);
+    EXPECT_TRUE(r.ok());
+    for (auto& o : owned) b.payloads.push_back(o.payload);
+    b.batch_ends.push_back((*log)->size_bytes());
+    b.next_offsets.push_back(r->last_offset + 1);
+  }
+  log->reset();
+  b.bytes = testing::read_all(dir + "/00000000000000000000.log");
+  return b;
+}
+
+// Number of whole batches that end at or before `pos`.
+size_t batches_before(const Built& b, uint64_t pos) {
+  size_t n = 0;
+  while (n < b.batch_ends.size() && b.batch_ends[n] <= pos) ++n;
+  return n;
+}
+
+void expect_prefix(const std::string& dir, const Built& b, size_t batches, const std::string& what) {
+  RecoveryReport report;
+  LogConfig c;
+  c.index_interval_bytes = 256;
+  auto log = PartitionLog::open(FileSystem::posix(), dir, c, &report);
+  ASSERT_TRUE(log.ok()) << what << ": " << log.error().to_string();
+  const uint64_t want_next = batches == 0 ? 0 : b.next_offsets[batches - 1];
+  ASSERT_EQ((*log)->next_offset(), want_next) << what;
+  const uint64_t want_size = batches == 0 ? 0 : b.batch_ends[batches - 1];
+  ASSERT_EQ(std::filesystem::file_size(dir + "/00000000000000000000.log"), want_size) << what;
+  uint64_t next = 0;
+  while (next < want_next) {
+    auto r = (*log)->read(next, 1 << 20);
+    ASSERT_TRUE(r.ok()) << what;
+    ASSERT_FALSE(r->batches.empty()) << what;
+    ASSERT_TRUE(for_each_record_from(*r, next, [&](const RecordView& v) {
+                  EXPECT_EQ(v.payload, b.payloads[v.offset]) << what;
+                  next = v.offset + 1;
+                  return true;
+                }).ok());
+  }
+}
+
+TEST(CorruptionProperty, TruncationAtEveryByteKeepsTheLongestValidPrefix) {
+  TempDir src;
+  const Built b = build_log(src.path());
+  ASSERT_GT(b.bytes.size(), 500u);
+  for (uint64_t pos = 0; pos <= b.bytes.size(); ++pos) {
+    TempDir dir;
+    testing::write_all(dir.path() + "/00000000000000000000.log", b.bytes.substr(0, pos));
+    expect_prefix(dir.path(), b, batches_before(b, pos), "truncated at " + std::to_string(pos));
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(CorruptionProperty, DamageAtEveryByteKeepsTheBatchesBeforeIt) {
+  TempDir src;
+  const Built b = build_log(src.path());
+  for (uint64_t pos = 0; pos < b.bytes.size(); ++pos) {
+    TempDir dir;
+    std::string bad = b.bytes;
+    bad[pos] = static_cast<char>(bad[pos] ^ 0x5a);
+    testing::write_all(dir.path() + "/00000000000000000000.log", bad);
+    expect_prefix(dir.path(), b, batches_before(b, pos), "byte flipped at " + std::to_string(pos));
+    if (HasFatalFailure()) return;
+  }
+}
+
+TEST(CorruptionProperty, GarbageAppendedAfterTheLastBatchIsCut) {
+  TempDir dir;
+  const Built b = build_log(dir.path());
+  testing::write_all(dir.path() + "/00000000000000000000.log", b.bytes + std::string(100, '\0'));
+  expect_prefix(dir.path(), b, b.batch_ends.size(), "zero-filled tail");
+}
+
+}  // namespace
+}  // namespace causeway::storage

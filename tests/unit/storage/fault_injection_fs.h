@@ -1,0 +1,122 @@
+// A FileSystem wrapper for fault tests, after RocksDB's FaultInjectionTestFS and leveldb's
+// ErrorEnv: it can fail writes with ENOSPC once a byte budget is spent (writing the part
+// that fits first, i.e. a torn write), fail fdatasync, count syncs, and simulate a power
+// loss by cutting every file back to the size it had at its last sync.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "storage/file_system.h"
+
+namespace causeway::storage::testing {
+
+class FaultInjectionFs final : public FileSystem {
+ public:
+  explicit FaultInjectionFs(FileSystem* base = FileSystem::posix()) : base_(base) {}
+
+  // Writes beyond this many more bytes fail with ENOSPC after writing what fits.
+  void set_write_budget(uint64_t bytes) { budget_.store(static_cast<int64_t>(bytes)); }
+  void clear_write_budget() { budget_.store(-1); }
+  void set_fail_sync(bool fail) { fail_sync_.store(fail); }
+  void set_sync_delay(std::chrono::microseconds d) { sync_delay_us_.store(d.count()); }
+  uint64_t sync_count() const { return syncs_.load(); }
+
+  // Power loss: every file written through this FS loses what it gained since its last sync.
+  Status drop_unsynced_data() {
+    std::lock_guard lk(mu_);
+    for (const auto& [path, synced] : synced_size_) {
+      auto f = base_->open(path, OpenMode::kReadWrite);
+      if (!f) continue;
+      auto size = (*f)->size();
+      if (size && *size > synced) CAUSEWAY_RETURN_IF_ERROR((*f)->truncate(synced));
+    }
+    return Status();
+  }
+
+  Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) override;
+  Status remove(const std::string& path) override { return base_->remove(path); }
+  Status rename(const std::string& from, const std::string& to) override {
+    std::lock_guard lk(mu_);
+    auto it = synced_size_.find(from);
+    if (it != synced_size_.end()) {
+      synced_size_[to] = it->second;
+      synced_size_.erase(it);
+    }
+    return base_->rename(from, to);
+  }
+  Status create_dirs(const std::string& path) override { return base_->create_dirs(path); }
+  Status remove_all(const std::string& path) override { return base_->remove_all(path); }
+  Status sync_dir(const std::string& path) override { return base_->sync_dir(path); }
+  Result<std::vector<std::string>> list_dir(const std::string& path) override { return base_->list_dir(path); }
+  bool exists(const std::string& path) override { return base_->exists(path); }
+
+ private:
+  friend class FaultFile;
+  FileSystem* base_;
+  std::atomic<int64_t> budget_{-1};
+  std::atomic<bool> fail_sync_{false};
+  std::atomic<int64_t> sync_delay_us_{0};
+  std::atomic<uint64_t> syncs_{0};
+  std::mutex mu_;
+  std::map<std::string, uint64_t> synced_size_;  // guarded by mu_
+};
+
+class FaultFile final : public File {
+ public:
+  FaultFile(FaultInjectionFs* fs, std::unique_ptr<File> base) : fs_(fs), base_(std::move(base)) {}
+
+  Status write_at(uint64_t offset, std::string_view data) override {
+    int64_t budget = fs_->budget_.load();
+    if (budget >= 0) {
+      if (static_cast<uint64_t>(budget) < data.size()) {
+        fs_->budget_.store(0);
+        CAUSEWAY_RETURN_IF_ERROR(base_->write_at(offset, data.substr(0, static_cast<size_t>(budget))));
+        return io_error_errno("write " + base_->path(), ENOSPC);
+      }
+      fs_->budget_.fetch_sub(static_cast<int64_t>(data.size()));
+    }
+    return base_->write_at(offset, data);
+  }
+  Result<size_t> read_at(uint64_t offset, size_t n, char* dst) const override {
+    return base_->read_at(offset, n, dst);
+  }
+  Status sync() override {
+    fs_->syncs_.fetch_add(1);
+    if (const int64_t d = fs_->sync_delay_us_.load(); d > 0)
+      std::this_thread::sleep_for(std::chrono::microseconds(d));
+    if (fs_->fail_sync_.load()) return io_error_errno("fdatasync " + base_->path(), EIO);
+    CAUSEWAY_RETURN_IF_ERROR(base_->sync());
+    CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t size, base_->size());
+    std::lock_guard lk(fs_->mu_);
+    fs_->synced_size_[base_->path()] = size;
+    return Status();
+  }
+  Status truncate(uint64_t size) override { return base_->truncate(size); }
+  Result<uint64_t> size() const override { return base_->size(); }
+  const std::string& path() const override { return base_->path(); }
+
+ private:
+  FaultInjectionFs* fs_;
+  std::unique_ptr<File> base_;
+};
+
+inline Result<std::unique_ptr<File>> FaultInjectionFs::open(const std::string& path, OpenMode mode) {
+  CAUSEWAY_ASSIGN_OR_RETURN(auto f, base_->open(path, mode));
+  {
+    std::lock_guard lk(mu_);
+    if (!synced_size_.count(path)) {
+      // A file we have not seen synced: what exists now counts as durable.
+      auto size = f->size();
+      synced_size_[path] = size ? *size : 0;
+    }
+  }
+  return std::unique_ptr<File>(new FaultFile(this, std::move(f)));
+}
+
+}  // namespace causeway::storage::testing

@@ -1,0 +1,140 @@
+// Fault tests through FaultInjectionFs: full disks, torn writes, failed syncs, power loss.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "storage/partition_log.h"
+#include "tests/unit/storage/fault_injection_fs.h"
+#include "tests/unit/storage/test_util.h"
+
+namespace causeway::storage {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FaultInjectionFs;
+using testing::sample_record;
+using testing::TempDir;
+
+Result<AppendResult> append_one(PartitionLog& log, LamportClock& clock, uint64_t i, size_t payload = 200) {
+  auto rec = sample_record(i, payload);
+  RecordInput in = rec.input();
+  return log.append({&in, 1}, clock, 0, 1000);
+}
+
+TEST(FaultInjection, FullDiskMidWriteFailsTheAppendAndLosesNothingAcked) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  LamportClock clock;
+  auto log = PartitionLog::open(&fs, dir.path(), LogConfig{}, nullptr);
+  ASSERT_TRUE(log.ok());
+  for (uint64_t i = 0; i < 5; ++i) ASSERT_TRUE(append_one(**log, clock, i).ok());
+  fs.set_write_budget(100);  // the next batch is torn after 100 bytes
+  auto r = append_one(**log, clock, 5);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kResourceExhausted);
+  EXPECT_THAT(std::string(r.error().message()), HasSubstr("No space left on device"));
+  EXPECT_EQ((*log)->next_offset(), 5u);
+  fs.clear_write_budget();
+  auto again = append_one(**log, clock, 5);
+  ASSERT_TRUE(again.ok()) << again.error().to_string();
+  EXPECT_EQ(again->base_offset, 5u);
+  log->reset();
+  RecoveryReport report;
+  auto reopened = PartitionLog::open(&fs, dir.path(), LogConfig{}, &report);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_FALSE(report.truncated);  // the torn bytes were cut at once
+  EXPECT_EQ((*reopened)->next_offset(), 6u);
+}
+
+TEST(FaultInjection, TornWriteLeftByACrashIsCutOnReopen) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  LamportClock clock;
+  {
+    auto log = PartitionLog::open(&fs, dir.path(), LogConfig{}, nullptr);
+    ASSERT_TRUE(log.ok());
+    for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(append_one(**log, clock, i).ok());
+  }
+  // A crash in the middle of write(): half a batch at the end of the file.
+  const std::string path = dir.path() + "/00000000000000000000.log";
+  const std::string bytes = testing::read_all(path);
+  const size_t one = bytes.size() / 3;
+  testing::write_all(path, bytes + bytes.substr(0, one / 2));
+  RecoveryReport report;
+  auto log = PartitionLog::open(&fs, dir.path(), LogConfig{}, &report);
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE(report.truncated);
+  EXPECT_EQ(report.truncated_bytes, one / 2);
+  EXPECT_EQ((*log)->next_offset(), 3u);
+}
+
+TEST(FaultInjection, FailedSyncRefusesFurtherAppendsUntilReopened) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  LamportClock clock;
+  auto log = PartitionLog::open(&fs, dir.path(), LogConfig{}, nullptr);
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE(append_one(**log, clock, 0).ok());
+  fs.set_fail_sync(true);
+  auto r = append_one(**log, clock, 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kIOError);
+  EXPECT_EQ((*log)->high_watermark(), 1u);  // the unsynced batch is not visible
+  fs.set_fail_sync(false);
+  auto refused = append_one(**log, clock, 2);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.error().message()), HasSubstr("must be reopened"));
+  log->reset();
+  auto reopened = PartitionLog::open(&fs, dir.path(), LogConfig{}, nullptr);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_GE((*reopened)->next_offset(), 1u);  // the acked one is there; the failed one may be
+  EXPECT_TRUE(append_one(**reopened, clock, 3).ok());
+}
+
+TEST(FaultInjection, PowerLossKeepsEveryFsyncAck) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  LamportClock clock;
+  LogConfig c;
+  c.segment_bytes = 64 << 10;
+  uint64_t acked = 0;
+  {
+    auto log = PartitionLog::open(&fs, dir.path(), c, nullptr);
+    ASSERT_TRUE(log.ok());
+    for (uint64_t i = 0; i < 500; ++i) {
+      auto r = append_one(**log, clock, i);
+      ASSERT_TRUE(r.ok());
+      acked = r->last_offset + 1;
+    }
+    ASSERT_TRUE(fs.drop_unsynced_data().ok());
+    // The destructor's final sync must not resurrect anything: drop before closing is a
+    // power cut, so forget the log object without running a clean shutdown path that
+    // would matter here (all appends were synced anyway).
+  }
+  auto log = PartitionLog::open(&fs, dir.path(), c, nullptr);
+  ASSERT_TRUE(log.ok()) << log.error().to_string();
+  EXPECT_EQ((*log)->next_offset(), acked);
+}
+
+TEST(FaultInjection, PowerLossInOsModeKeepsAValidPrefix) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  LamportClock clock;
+  LogConfig c;
+  c.durability = Durability::kOs;
+  auto log = PartitionLog::open(&fs, dir.path(), c, nullptr);
+  ASSERT_TRUE(log.ok());
+  for (uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(append_one(**log, clock, i).ok());
+  ASSERT_TRUE((*log)->sync().ok());
+  for (uint64_t i = 10; i < 20; ++i) ASSERT_TRUE(append_one(**log, clock, i).ok());
+  ASSERT_TRUE(fs.drop_unsynced_data().ok());
+  // Simulated crash: drop the object without its closing sync by reopening a second
+  // instance first (the reopened one sees what the "disk" kept).
+  auto after = PartitionLog::open(&fs, dir.path(), c, nullptr);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ((*after)->next_offset(), 10u);
+  (void)log;
+}
+
+}  // namespace
+}  // namespace causeway::storage
