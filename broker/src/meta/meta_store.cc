@@ -1,0 +1,369 @@
+// MetaStore: topics and group offsets in LMDB. See meta_store.h for the API contract and
+// docs/meta-store.md for the databases, key layouts and value encodings.
+#include "meta/meta_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include <limits>
+
+#include "causeway/common/coding.h"
+#include "causeway/schemas/meta_generated.h"
+#include "meta/lmdb_env.h"
+
+namespace causeway::meta {
+
+namespace fbs = ::causeway::schemas;
+using lmdb::Cursor;
+using lmdb::Txn;
+
+struct MetaStore::Dbs {
+  lmdb::Dbi info;           // "info" -> MetaInfo
+  lmdb::Dbi topics;         // name -> TopicRecord
+  lmdb::Dbi topic_ids;      // topic_id (u32 BE) -> TopicIdRecord
+  lmdb::Dbi group_offsets;  // topic_id (u32 BE), group length (u16 BE), group, partition (u32 BE) -> GroupOffsetRecord
+};
+
+namespace {
+
+constexpr std::string_view kInfoKey = "info";
+
+std::string quoted(std::string_view s) { return "\"" + lmdb::printable_key(s) + "\""; }
+
+std::string topic_id_key(uint32_t topic_id) {
+  std::string key;
+  coding::put_big_endian32(key, topic_id);
+  return key;
+}
+
+// Prefix of every group_offsets key of (topic, group); the partition follows it.
+std::string group_prefix(uint32_t topic_id, std::string_view group) {
+  std::string key;
+  key.reserve(4 + 2 + group.size() + 4);
+  coding::put_big_endian32(key, topic_id);
+  key.push_back(static_cast<char>(group.size() >> 8));
+  key.push_back(static_cast<char>(group.size() & 0xff));
+  key.append(group);
+  return key;
+}
+
+std::string group_offset_key(uint32_t topic_id, std::string_view group, uint32_t partition) {
+  std::string key = group_prefix(topic_id, group);
+  coding::put_big_endian32(key, partition);
+  return key;
+}
+
+std::string group_what(uint32_t topic_id, std::string_view group, uint32_t partition) {
+  return "group_offsets[topic " + std::to_string(topic_id) + ", group " + quoted(group) + ", partition " +
+         std::to_string(partition) + "]";
+}
+
+Status validate_group(std::string_view group) {
+  if (group.empty() || group.size() > kMaxGroupNameBytes) {
+    return invalid_argument("group name has length " + std::to_string(group.size()) + " (must be 1 to " +
+                            std::to_string(kMaxGroupNameBytes) + ")");
+  }
+  return Status();
+}
+
+std::string encode_topic(const TopicConfig& c) {
+  flatbuffers::FlatBufferBuilder fbb(256);
+  const auto name = fbb.CreateString(c.name.data(), c.name.size());
+  const auto subject = fbb.CreateString(c.schema_subject.data(), c.schema_subject.size());
+  fbs::TopicRecordBuilder b(fbb);
+  b.add_name(name);
+  b.add_topic_id(c.topic_id);
+  b.add_partitions(c.partitions);
+  b.add_durability(static_cast<uint8_t>(c.durability));
+  b.add_dedup_window_ms(c.dedup_window.count());
+  b.add_retention_ms(c.retention_ms.count());
+  b.add_retention_bytes(c.retention_bytes);
+  b.add_segment_bytes(c.segment_bytes);
+  b.add_segment_ms(c.segment_ms.count());
+  b.add_schema_subject(subject);
+  b.add_created_ms(c.created_ms);
+  fbb.Finish(b.Finish());
+  return std::string(lmdb::builder_bytes(fbb));
+}
+
+// Decodes and checks a topics value stored under `key`. A record that does not verify,
+// names a different topic or holds settings validate() rejects is kCorruption.
+Result<TopicConfig> decode_topic(std::string_view key, std::string_view bytes) {
+  const std::string what = "topics[" + quoted(key) + "]";
+  CAUSEWAY_ASSIGN_OR_RETURN(auto rec, lmdb::read_verified<fbs::TopicRecord>(bytes, what));
+  TopicConfig c;
+  if (rec->name() == nullptr) return corruption(what + " has no name");
+  c.name = rec->name()->str();
+  if (c.name != key) return corruption(what + " holds topic " + quoted(c.name));
+  c.topic_id = rec->topic_id();
+  c.partitions = rec->partitions();
+  if (rec->durability() > static_cast<uint8_t>(storage::Durability::kOs)) {
+    return corruption(what + " has unknown durability " + std::to_string(rec->durability()));
+  }
+  c.durability = static_cast<storage::Durability>(rec->durability());
+  c.dedup_window = std::chrono::milliseconds(rec->dedup_window_ms());
+  c.retention_ms = std::chrono::milliseconds(rec->retention_ms());
+  c.retention_bytes = rec->retention_bytes();
+  c.segment_bytes = rec->segment_bytes();
+  c.segment_ms = std::chrono::milliseconds(rec->segment_ms());
+  if (rec->schema_subject() != nullptr) c.schema_subject = rec->schema_subject()->str();
+  c.created_ms = rec->created_ms();
+  if (c.topic_id == 0) return corruption(what + " has topic_id 0");
+  if (Status s = c.validate(); !s.ok()) return corruption(what + " holds invalid settings: " + std::string(s.message()));
+  return c;
+}
+
+std::string encode_info(uint32_t next_topic_id) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  fbb.Finish(fbs::CreateMetaInfo(fbb, MetaStore::kFormatVersion, next_topic_id));
+  return std::string(lmdb::builder_bytes(fbb));
+}
+
+std::string encode_topic_id(std::string_view name) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  const auto n = fbb.CreateString(name.data(), name.size());
+  fbb.Finish(fbs::CreateTopicIdRecord(fbb, n));
+  return std::string(lmdb::builder_bytes(fbb));
+}
+
+std::string encode_group_offset(uint64_t offset, int64_t committed_ms) {
+  flatbuffers::FlatBufferBuilder fbb(64);
+  fbb.Finish(fbs::CreateGroupOffsetRecord(fbb, offset, committed_ms));
+  return std::string(lmdb::builder_bytes(fbb));
+}
+
+// The topic with id `topic_id`, read through topic_ids and topics; nullopt if absent.
+Result<std::optional<TopicConfig>> find_topic_by_id(Txn& txn, const lmdb::Dbi& topic_ids, const lmdb::Dbi& topics,
+                                                    uint32_t topic_id) {
+  CAUSEWAY_ASSIGN_OR_RETURN(auto id_value, txn.get(topic_ids, topic_id_key(topic_id)));
+  if (!id_value) return std::optional<TopicConfig>();
+  const std::string what = "topic_ids[" + std::to_string(topic_id) + "]";
+  CAUSEWAY_ASSIGN_OR_RETURN(auto id_rec, lmdb::read_verified<fbs::TopicIdRecord>(*id_value, what));
+  if (id_rec->name() == nullptr) return corruption(what + " has no name");
+  const std::string name = id_rec->name()->str();
+  CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(topics, name));
+  if (!value) return corruption(what + " names topic " + quoted(name) + ", which does not exist");
+  CAUSEWAY_ASSIGN_OR_RETURN(TopicConfig config, decode_topic(name, *value));
+  if (config.topic_id != topic_id) {
+    return corruption(what + " names topic " + quoted(name) + ", whose id is " + std::to_string(config.topic_id));
+  }
+  return std::optional<TopicConfig>(std::move(config));
+}
+
+}  // namespace
+
+MetaStore::MetaStore(std::unique_ptr<lmdb::Env> env, std::unique_ptr<Dbs> dbs, MetaStoreOptions options)
+    : env_(std::move(env)), dbs_(std::move(dbs)), options_(std::move(options)) {}
+
+MetaStore::~MetaStore() = default;
+
+int64_t MetaStore::now_ms() const {
+  if (options_.now_ms) return options_.now_ms();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, const MetaStoreOptions& options) {
+  lmdb::EnvOptions env_options;
+  env_options.initial_map_bytes = options.initial_map_bytes;
+  env_options.max_map_bytes = options.max_map_bytes;
+  env_options.max_readers = options.max_readers;
+  env_options.max_dbs = 8;
+  env_options.flags = 0;  // synchronous commits: a returned write is on disk
+  CAUSEWAY_ASSIGN_OR_RETURN(auto env, lmdb::Env::open(dir, env_options));
+
+  auto dbs = std::make_unique<Dbs>();
+  const Status status = env->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(dbs->info, txn.open_dbi("info", MDB_CREATE));
+    CAUSEWAY_ASSIGN_OR_RETURN(dbs->topics, txn.open_dbi("topics", MDB_CREATE));
+    CAUSEWAY_ASSIGN_OR_RETURN(dbs->topic_ids, txn.open_dbi("topic_ids", MDB_CREATE));
+    CAUSEWAY_ASSIGN_OR_RETURN(dbs->group_offsets, txn.open_dbi("group_offsets", MDB_CREATE));
+    CAUSEWAY_ASSIGN_OR_RETURN(auto info, txn.get(dbs->info, kInfoKey));
+    if (!info) return txn.put(dbs->info, kInfoKey, encode_info(1));  // a new store
+    CAUSEWAY_ASSIGN_OR_RETURN(auto rec, lmdb::read_verified<fbs::MetaInfo>(*info, "info[\"info\"]"));
+    if (rec->format_version() != kFormatVersion) {
+      return failed_precondition("meta store " + dir + " has format version " +
+                                 std::to_string(rec->format_version()) + "; this broker reads version " +
+                                 std::to_string(kFormatVersion));
+    }
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return std::unique_ptr<MetaStore>(new MetaStore(std::move(env), std::move(dbs), options));
+}
+
+Result<TopicConfig> MetaStore::create_topic(TopicConfig config) {
+  CAUSEWAY_RETURN_IF_ERROR(config.validate());
+  TopicConfig result;
+  const Status status = env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto existing_value, txn.get(dbs_->topics, config.name));
+    if (existing_value) {
+      CAUSEWAY_ASSIGN_OR_RETURN(TopicConfig existing, decode_topic(config.name, *existing_value));
+      const std::string diff = describe_differences(existing, config);
+      if (!diff.empty()) {
+        return already_exists("topic " + quoted(config.name) + " already exists with different settings (existing vs requested): " + diff);
+      }
+      result = std::move(existing);
+      return Status();  // idempotent create; the empty transaction commits harmlessly
+    }
+    CAUSEWAY_ASSIGN_OR_RETURN(auto info_value, txn.get(dbs_->info, kInfoKey));
+    if (!info_value) return corruption("info[\"info\"] is missing");
+    CAUSEWAY_ASSIGN_OR_RETURN(auto info, lmdb::read_verified<fbs::MetaInfo>(*info_value, "info[\"info\"]"));
+    const uint32_t id = info->next_topic_id();
+    if (id == 0) return resource_exhausted("topic ids are exhausted (all 4294967295 have been used)");
+    CAUSEWAY_ASSIGN_OR_RETURN(auto id_taken, txn.get(dbs_->topic_ids, topic_id_key(id)));
+    if (id_taken) return corruption("info next_topic_id " + std::to_string(id) + " is already in use");
+
+    TopicConfig created = config;
+    created.topic_id = id;
+    created.created_ms = now_ms();
+    const uint32_t next = id == std::numeric_limits<uint32_t>::max() ? 0 : id + 1;  // 0 = exhausted
+    CAUSEWAY_RETURN_IF_ERROR(txn.put(dbs_->topics, created.name, encode_topic(created)));
+    CAUSEWAY_RETURN_IF_ERROR(txn.put(dbs_->topic_ids, topic_id_key(id), encode_topic_id(created.name)));
+    CAUSEWAY_RETURN_IF_ERROR(txn.put(dbs_->info, kInfoKey, encode_info(next)));
+    result = std::move(created);
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return result;
+}
+
+Result<TopicConfig> MetaStore::get_topic(std::string_view name) {
+  if (name.empty() || name.size() > kMaxTopicNameBytes) return not_found("topic " + quoted(name) + " not found");
+  TopicConfig result;
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->topics, name));
+    if (!value) return not_found("topic " + quoted(name) + " not found");
+    CAUSEWAY_ASSIGN_OR_RETURN(result, decode_topic(name, *value));
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return result;
+}
+
+Result<TopicConfig> MetaStore::get_topic_by_id(uint32_t topic_id) {
+  TopicConfig result;
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto found, find_topic_by_id(txn, dbs_->topic_ids, dbs_->topics, topic_id));
+    if (!found) return not_found("topic id " + std::to_string(topic_id) + " not found");
+    result = std::move(*found);
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return result;
+}
+
+Result<std::vector<TopicConfig>> MetaStore::list_topics() {
+  std::vector<TopicConfig> out;
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    out.clear();
+    CAUSEWAY_ASSIGN_OR_RETURN(Cursor cursor, Cursor::open(txn, dbs_->topics));
+    std::string_view key, value;
+    CAUSEWAY_ASSIGN_OR_RETURN(bool found, cursor.first(key, value));
+    while (found) {
+      CAUSEWAY_ASSIGN_OR_RETURN(TopicConfig config, decode_topic(key, value));
+      out.push_back(std::move(config));
+      CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, value));
+    }
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return out;  // LMDB orders keys bytewise, which is the order of names
+}
+
+Status MetaStore::delete_topic(std::string_view name) {
+  if (name.empty() || name.size() > kMaxTopicNameBytes) return not_found("topic " + quoted(name) + " not found");
+  size_t offsets_removed = 0;
+  uint32_t topic_id = 0;
+  const Status status = env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->topics, name));
+    if (!value) return not_found("topic " + quoted(name) + " not found");
+    CAUSEWAY_ASSIGN_OR_RETURN(TopicConfig config, decode_topic(name, *value));
+    topic_id = config.topic_id;
+    const std::string prefix = topic_id_key(topic_id);
+    std::vector<std::string> offset_keys;
+    {
+      CAUSEWAY_ASSIGN_OR_RETURN(Cursor cursor, Cursor::open(txn, dbs_->group_offsets));
+      std::string_view key, ignored;
+      CAUSEWAY_ASSIGN_OR_RETURN(bool found, cursor.seek(prefix, key, ignored));
+      while (found && key.starts_with(prefix)) {
+        offset_keys.emplace_back(key);
+        CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, ignored));
+      }
+    }  // the cursor closes before the transaction ends
+    for (const std::string& key : offset_keys) CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->group_offsets, key).status());
+    offsets_removed = offset_keys.size();
+    CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->topics, name).status());
+    CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->topic_ids, prefix).status());
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  spdlog::info("meta: deleted topic {} (id {}) and {} committed offset(s)", lmdb::printable_key(name), topic_id,
+               offsets_removed);
+  return Status();
+}
+
+Status MetaStore::commit_offsets(std::string_view group, uint32_t topic_id, std::span<const PartitionOffset> offsets) {
+  CAUSEWAY_RETURN_IF_ERROR(validate_group(group));
+  const int64_t committed_ms = now_ms();
+  return env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto topic, find_topic_by_id(txn, dbs_->topic_ids, dbs_->topics, topic_id));
+    if (!topic) return not_found("topic id " + std::to_string(topic_id) + " not found");
+    for (const PartitionOffset& po : offsets) {
+      if (po.partition >= topic->partitions) {
+        return invalid_argument("partition " + std::to_string(po.partition) + " out of range (topic " +
+                                quoted(topic->name) + " has " + std::to_string(topic->partitions) + " partitions)");
+      }
+      CAUSEWAY_RETURN_IF_ERROR(txn.put(dbs_->group_offsets, group_offset_key(topic_id, group, po.partition),
+                                       encode_group_offset(po.offset, committed_ms)));
+    }
+    return Status();
+  });
+}
+
+Result<std::optional<uint64_t>> MetaStore::committed_offset(std::string_view group, uint32_t topic_id,
+                                                            uint32_t partition) {
+  CAUSEWAY_RETURN_IF_ERROR(validate_group(group));
+  std::optional<uint64_t> result;
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->group_offsets, group_offset_key(topic_id, group, partition)));
+    if (!value) return Status();
+    CAUSEWAY_ASSIGN_OR_RETURN(
+        auto rec, lmdb::read_verified<fbs::GroupOffsetRecord>(*value, group_what(topic_id, group, partition)));
+    result = rec->offset();
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return result;
+}
+
+Result<std::vector<GroupOffset>> MetaStore::list_offsets(std::string_view group, uint32_t topic_id) {
+  CAUSEWAY_RETURN_IF_ERROR(validate_group(group));
+  std::vector<GroupOffset> out;
+  const std::string prefix = group_prefix(topic_id, group);
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    out.clear();
+    CAUSEWAY_ASSIGN_OR_RETURN(Cursor cursor, Cursor::open(txn, dbs_->group_offsets));
+    std::string_view key, value;
+    CAUSEWAY_ASSIGN_OR_RETURN(bool found, cursor.seek(prefix, key, value));
+    while (found && key.starts_with(prefix)) {
+      if (key.size() != prefix.size() + 4) {
+        return corruption("group_offsets key of topic " + std::to_string(topic_id) + ", group " + quoted(group) +
+                          " has length " + std::to_string(key.size()) + ", expected " +
+                          std::to_string(prefix.size() + 4));
+      }
+      GroupOffset go;
+      go.partition = coding::decode_big_endian32(key.data() + prefix.size());
+      CAUSEWAY_ASSIGN_OR_RETURN(
+          auto rec, lmdb::read_verified<fbs::GroupOffsetRecord>(value, group_what(topic_id, group, go.partition)));
+      go.offset = rec->offset();
+      go.committed_ms = rec->committed_ms();
+      out.push_back(go);
+      CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, value));
+    }
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return out;
+}
+
+}  // namespace causeway::meta

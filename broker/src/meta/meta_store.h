@@ -1,0 +1,118 @@
+// File: meta/meta_store.h
+//
+// MetaStore: the broker's durable metadata in one LMDB environment — topics (with the
+// counter that assigns topic ids) and consumer groups' committed offsets. Databases, key
+// layouts and value encodings are the contract in docs/meta-store.md.
+//
+// Durability: the environment uses LMDB's default synchronous commits, so every method
+// that changes state returns after the change is on disk (fsync). Call them from the
+// storage thread, never from a network thread (STYLE.md section 4).
+//
+// Thread-safety: all methods may be called concurrently from any thread. Writes are
+// serialised by LMDB (one write transaction at a time); reads run on consistent snapshots
+// and do not block writes.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "causeway/common/status.h"
+#include "meta/topic_config.h"
+
+namespace causeway::meta {
+
+namespace lmdb {
+class Env;
+struct Dbi;
+}  // namespace lmdb
+
+inline constexpr size_t kMaxGroupNameBytes = 255;
+
+struct PartitionOffset {
+  uint32_t partition = 0;
+  uint64_t offset = 0;  // the next offset the group will consume
+};
+
+struct GroupOffset {
+  uint32_t partition = 0;
+  uint64_t offset = 0;
+  int64_t committed_ms = 0;  // when it was committed (broker wall clock)
+
+  friend bool operator==(const GroupOffset&, const GroupOffset&) = default;
+};
+
+struct MetaStoreOptions {
+  // LMDB map: starts at initial_map_bytes and doubles on demand up to max_map_bytes; a
+  // write that needs more fails with kResourceExhausted.
+  uint64_t initial_map_bytes = 16ull << 20;
+  uint64_t max_map_bytes = 4ull << 30;
+  unsigned max_readers = 126;
+  // Wall clock in ms since the Unix epoch (topic created_ms, offset committed_ms). Empty
+  // means std::chrono::system_clock.
+  std::function<int64_t()> now_ms;
+};
+
+class MetaStore {
+ public:
+  // On-disk format version this code reads and writes (MetaInfo.format_version).
+  static constexpr uint32_t kFormatVersion = 1;
+
+  // Opens the store in `dir`, creating the directory and an empty store if absent.
+  // Errors: kCorruption when the files are not a valid LMDB environment or a record fails
+  // verification; kFailedPrecondition when the store has a newer format_version or `dir`
+  // is already open in this process; kIOError/kResourceExhausted from the OS.
+  static Result<std::unique_ptr<MetaStore>> open(const std::string& dir, const MetaStoreOptions& options = {});
+  ~MetaStore();
+  MetaStore(const MetaStore&) = delete;
+  MetaStore& operator=(const MetaStore&) = delete;
+
+  // Creates a topic and returns it with its topic_id and created_ms assigned (the values
+  // passed in are ignored). The id comes from a persistent counter and is never reused.
+  // If a topic of that name exists with the same settings (describe_differences is
+  // empty), returns the existing topic unchanged: creating is idempotent.
+  // Errors: kInvalidArgument from TopicConfig::validate; kAlreadyExists naming each
+  // differing setting; kResourceExhausted when the id space or the map is exhausted.
+  Result<TopicConfig> create_topic(TopicConfig config);
+
+  // kNotFound if there is no such topic.
+  Result<TopicConfig> get_topic(std::string_view name);
+  Result<TopicConfig> get_topic_by_id(uint32_t topic_id);
+  // All topics, sorted by name.
+  Result<std::vector<TopicConfig>> list_topics();
+
+  // Deletes the topic and every group's committed offsets for it, in one transaction.
+  // kNotFound if there is no such topic. The topic's dedup entries live in the DedupIndex:
+  // the caller drops them there (DedupIndex::drop_topic(topic_id)); because ids are never
+  // reused, entries left behind by a crash in between are unreachable and can be dropped
+  // later.
+  Status delete_topic(std::string_view name);
+
+  // Stores, in one transaction, the committed offset of `group` for each listed partition
+  // of topic `topic_id` (a later entry for the same partition wins). Offsets may move
+  // backwards (a reset). Errors: kInvalidArgument for an empty or longer than 255-byte
+  // group or a partition outside the topic; kNotFound if the topic does not exist.
+  Status commit_offsets(std::string_view group, uint32_t topic_id, std::span<const PartitionOffset> offsets);
+  // The committed offset, or nullopt if the group never committed one for that partition
+  // (or the topic does not exist).
+  Result<std::optional<uint64_t>> committed_offset(std::string_view group, uint32_t topic_id, uint32_t partition);
+  // Every committed offset of the group for the topic, sorted by partition.
+  Result<std::vector<GroupOffset>> list_offsets(std::string_view group, uint32_t topic_id);
+
+ private:
+  struct Dbs;
+  MetaStore(std::unique_ptr<lmdb::Env> env, std::unique_ptr<Dbs> dbs, MetaStoreOptions options);
+  int64_t now_ms() const;
+
+  std::unique_ptr<lmdb::Env> env_;
+  std::unique_ptr<Dbs> dbs_;
+  MetaStoreOptions options_;
+};
+
+}  // namespace causeway::meta
