@@ -1,0 +1,109 @@
+// File: core/event_store.h
+//
+// The broker's durable state behind one facade: topic metadata (meta/meta_store.h), the
+// partition logs (storage/log_manager.h) and the deduplication index (meta/dedup_index.h),
+// kept consistent with each other. On open it recovers every topic's logs and reconciles
+// the dedup index with them (docs/meta-store.md, "Reconciliation"): keys whose events were
+// cut from a log tail are dropped, and events the index missed are indexed again. The log
+// is the source of truth: every record carries its own dedup key, so a key is durable no
+// later than its event.
+//
+// Directory layout under the data dir: `topics/` (logs), `meta/` (LMDB), `dedup/` (LMDB).
+//
+// Thread-safety: all methods may be called from any thread. append() blocks until the
+// topic's durability is met, and create/delete do file-system work: none of them belongs on
+// a network thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "causeway/common/status.h"
+#include "meta/dedup_index.h"
+#include "meta/meta_store.h"
+#include "meta/topic_config.h"
+#include "storage/file_system.h"
+#include "storage/log_manager.h"
+
+namespace causeway::core {
+
+struct EventStoreOptions {
+  std::string data_dir = "./causeway-data";
+  storage::LogManagerOptions logs;
+  meta::MetaStoreOptions meta;
+};
+
+// What open() found, per partition, for the daemon to log.
+struct PartitionOpenReport {
+  std::string topic;
+  uint32_t partition = 0;
+  storage::RecoveryReport recovery;
+  size_t dedup_keys_reindexed = 0;
+  size_t dedup_keys_dropped = 0;
+};
+
+struct OpenReport {
+  std::vector<meta::TopicConfig> topics;
+  std::vector<PartitionOpenReport> partitions;
+  bool dedup_index_rebuilt = false;  // the dedup env was unreadable and was rebuilt from the logs
+};
+
+class EventStore {
+ public:
+  // Opens or creates the data directory. Errors name the file or directory at fault.
+  static Result<std::unique_ptr<EventStore>> open(storage::FileSystem* fs, EventStoreOptions options,
+                                                  OpenReport* report);
+  ~EventStore();
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+
+  // Creates a topic (metadata first, then its partition directories). Creating an
+  // identical topic again returns it; a different one with the same name is kAlreadyExists.
+  Result<meta::TopicConfig> create_topic(meta::TopicConfig config);
+  // Removes the topic's metadata, dedup keys and files. kNotFound if absent.
+  Status delete_topic(std::string_view name);
+  Result<meta::TopicConfig> get_topic(std::string_view name);
+  Result<std::vector<meta::TopicConfig>> list_topics();
+
+  // Appends one batch to a partition and indexes its dedup keys, in offset order. Returns
+  // once the topic's durability is met. Does not check for duplicates: callers look keys up
+  // first (find_duplicate) and hold back concurrent publishes of the same key.
+  Result<storage::AppendResult> append(const meta::TopicConfig& topic, uint32_t partition,
+                                       std::span<const storage::RecordInput> records, uint64_t observed_lamport,
+                                       int64_t now_ms);
+
+  // The stored event for a dedup key within the topic's window, if any.
+  Result<std::optional<meta::DedupEntry>> find_duplicate(const meta::TopicConfig& topic, std::string_view key,
+                                                          int64_t now_ms);
+
+  // Drops dedup entries older than each topic's window (bounded work per call).
+  Result<size_t> expire_dedup(int64_t now_ms);
+
+  std::shared_ptr<storage::PartitionLog> partition(std::string_view topic, uint32_t partition) const {
+    return logs_->partition(topic, partition);
+  }
+  storage::LogManager& logs() noexcept { return *logs_; }
+  meta::MetaStore& meta() noexcept { return *meta_; }
+  meta::DedupIndex& dedup() noexcept { return *dedup_; }
+  LamportClock& clock() noexcept { return logs_->clock(); }
+  const std::string& data_dir() const noexcept { return options_.data_dir; }
+
+ private:
+  EventStore(storage::FileSystem* fs, EventStoreOptions options);
+  // Brings the dedup index of one partition in line with its log.
+  Status reconcile_dedup(const meta::TopicConfig& topic, uint32_t partition, int64_t now_ms,
+                         PartitionOpenReport& report);
+
+  storage::FileSystem* const fs_;
+  const EventStoreOptions options_;
+  std::unique_ptr<meta::MetaStore> meta_;
+  std::unique_ptr<meta::DedupIndex> dedup_;
+  std::unique_ptr<storage::LogManager> logs_;
+};
+
+}  // namespace causeway::core

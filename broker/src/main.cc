@@ -1,0 +1,172 @@
+// causeway-broker: the daemon. Today it opens (and recovers) its data directory, keeps the
+// logs synced, retained and the dedup index expired, and stops cleanly on SIGINT/SIGTERM.
+// The network listener arrives with the wire protocol (docs/wire-protocol.md, coming).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <spdlog/spdlog.h>
+#include <string>
+
+#include "causeway/common/units.h"
+#include "core/event_store.h"
+
+namespace {
+
+using causeway::Status;
+
+// Holds `<data-dir>/LOCK` with flock for the life of the process, so that a second broker
+// on the same directory refuses to start instead of corrupting it.
+class DataDirLock {
+ public:
+  static causeway::Result<DataDirLock> acquire(const std::string& dir) {
+    const std::string path = dir + "/LOCK";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return causeway::io_error_errno("open " + path, errno);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      char buf[32] = {};
+      const ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+      ::close(fd);
+      if (err == EWOULDBLOCK)
+        return causeway::failed_precondition("data directory " + dir + " is in use by another causeway-broker" +
+                                             (n > 0 ? " (pid " + std::string(buf, static_cast<size_t>(n)) + ")" : "") +
+                                             "; stop it or pass a different --data-dir");
+      return causeway::io_error_errno("flock " + path, err);
+    }
+    const std::string pid = std::to_string(::getpid());
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+      // The pid is only a hint for the message above; the lock is what matters.
+    }
+    return DataDirLock(fd);
+  }
+  DataDirLock(DataDirLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  DataDirLock& operator=(DataDirLock&&) = delete;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+void log_open_report(const causeway::core::OpenReport& report, const std::string& data_dir) {
+  if (report.dedup_index_rebuilt) spdlog::warn("dedup index was rebuilt from the logs");
+  for (const auto& p : report.partitions) {
+    const auto& r = p.recovery;
+    spdlog::info("opened {}/{}: offsets [{}, {}), {} segment(s), {} bytes, last lamport {}{}", p.topic, p.partition,
+                 r.log_start_offset, r.next_offset, r.segments, r.size_bytes, r.last_lamport,
+                 p.dedup_keys_reindexed + p.dedup_keys_dropped > 0
+                     ? fmt::format(", dedup keys reindexed {} dropped {}", p.dedup_keys_reindexed, p.dedup_keys_dropped)
+                     : std::string());
+    if (r.truncated) {
+      const auto level = r.truncated->torn ? spdlog::level::info : spdlog::level::warn;
+      spdlog::log(level, "{}/{}: cut {} byte(s) at position {} of the active segment: {}", p.topic, p.partition,
+                  r.truncated_bytes, r.truncated->position, r.truncated->reason);
+    }
+    for (const auto& f : r.rebuilt_indexes) spdlog::warn("rebuilt damaged or missing index of {}", f);
+    for (const auto& f : r.removed_files) spdlog::info("{}/{}: removed leftover file {}", p.topic, p.partition, f);
+  }
+  spdlog::info("storage open in {}: {} topic(s), {} partition(s)", data_dir, report.topics.size(),
+               report.partitions.size());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"causeway-broker: the Causeway event bus daemon.\n"
+               "Stores partitioned, durable event logs under --data-dir and stops cleanly on SIGINT/SIGTERM."};
+  app.set_config("--config", "", "Read flags from a TOML/INI file (flag names without dashes, e.g. data-dir = \"/x\")");
+  std::string data_dir = "./causeway-data";
+  std::string log_level = "info";
+  std::string flush_interval = "1s";
+  std::string retention_check = "1m";
+  app.add_option("--data-dir", data_dir, "Directory for logs and metadata (created if missing)")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_option("--flush-interval", flush_interval,
+                 "How often topics with durability=os are synced to disk (e.g. 500ms, 1s)")
+      ->capture_default_str();
+  app.add_option("--retention-check-interval", retention_check,
+                 "How often retention deletes expired segments (e.g. 30s, 5m)")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  causeway::core::EventStoreOptions options;
+  options.data_dir = data_dir;
+  for (auto [flag, text, out] : {std::tuple{"--flush-interval", &flush_interval, &options.logs.flush_interval},
+                                 std::tuple{"--retention-check-interval", &retention_check,
+                                            &options.logs.retention_check_interval}}) {
+    auto d = causeway::units::parse_duration(*text);
+    if (!d || d->count() <= 0) {
+      std::fprintf(stderr, "error: %s: %s\n", flag,
+                   d ? "must be positive" : std::string(d.error().message()).c_str());
+      return 2;
+    }
+    *out = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+    if (out->count() == 0) *out = std::chrono::milliseconds(1);
+  }
+
+  // Block the stop signals in every thread (threads inherit the mask) and wait for them here.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  if (Status s = causeway::storage::FileSystem::posix()->create_dirs(data_dir); !s.ok()) {
+    spdlog::error("{}", s.to_string());
+    return 1;
+  }
+  auto lock = DataDirLock::acquire(data_dir);
+  if (!lock) {
+    spdlog::error("{}", lock.error().message());
+    return 1;
+  }
+
+  causeway::core::OpenReport report;
+  auto store = causeway::core::EventStore::open(causeway::storage::FileSystem::posix(), options, &report);
+  if (!store) {
+    spdlog::error("cannot open storage: {}", store.error().to_string());
+    return 1;
+  }
+  log_open_report(report, data_dir);
+  spdlog::info("causeway-broker ready (pid {}); stop with SIGINT or SIGTERM", ::getpid());
+
+  constexpr auto kDedupExpiryEvery = std::chrono::seconds(10);
+  auto next_expiry = std::chrono::steady_clock::now() + kDedupExpiryEvery;
+  for (;;) {
+    const timespec tick{1, 0};
+    const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      break;
+    }
+    if (std::chrono::steady_clock::now() >= next_expiry) {
+      next_expiry = std::chrono::steady_clock::now() + kDedupExpiryEvery;
+      auto expired = (*store)->expire_dedup(causeway::storage::now_ms());
+      if (!expired) spdlog::error("dedup expiry: {}", expired.error().to_string());
+    }
+  }
+  Status synced = (*store)->logs().sync_all();
+  store->reset();  // closes logs (syncing) and LMDB
+  if (!synced.ok()) {
+    spdlog::error("final sync failed: {}", synced.to_string());
+    return 1;
+  }
+  spdlog::info("stopped cleanly");
+  return 0;
+}

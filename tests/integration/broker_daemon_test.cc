@@ -1,0 +1,113 @@
+// The causeway-broker daemon as a user runs it: starts, opens and reports its storage,
+// refuses a second instance on the same data directory, rejects bad flags by name, and
+// stops cleanly on SIGINT/SIGTERM.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+
+#include "core/event_store.h"
+#include "tests/integration/daemon_process.h"
+#include "tests/unit/storage/test_util.h"
+
+namespace causeway {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using testing::DaemonProcess;
+
+const std::string kBroker = CAUSEWAY_BROKER_BINARY;
+
+TEST(BrokerDaemon, StartsOpensStorageAndStopsCleanlyOnSigterm) {
+  storage::testing::TempDir dir;
+  DaemonProcess broker(kBroker, {"--data-dir", dir.path()});
+  ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
+  EXPECT_THAT(broker.output(), HasSubstr("storage open in " + dir.path()));
+  broker.signal(SIGTERM);
+  auto status = broker.wait_exit(30s);
+  ASSERT_TRUE(status) << broker.output();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker.output();
+  EXPECT_THAT(broker.output(), HasSubstr("stopped cleanly"));
+}
+
+TEST(BrokerDaemon, LogsEveryPartitionItRecoveredAndStopsOnSigint) {
+  storage::testing::TempDir dir;
+  {
+    core::EventStoreOptions options;
+    options.data_dir = dir.path();
+    auto store = core::EventStore::open(storage::FileSystem::posix(), options, nullptr);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    meta::TopicConfig cfg;
+    cfg.name = "orders";
+    cfg.partitions = 2;
+    auto topic = (*store)->create_topic(cfg);
+    ASSERT_TRUE(topic.ok()) << topic.error().to_string();
+    storage::RecordInput rec{"k", "d1", "src", "type", {}, 0, "payload"};
+    for (int i = 0; i < 5; ++i) ASSERT_TRUE((*store)->append(*topic, 1, {&rec, 1}, 0, storage::now_ms()).ok());
+  }
+  DaemonProcess broker(kBroker, {"--data-dir", dir.path()});
+  ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
+  EXPECT_THAT(broker.output(), HasSubstr("opened orders/0: offsets [0, 0)"));
+  EXPECT_THAT(broker.output(), HasSubstr("opened orders/1: offsets [0, 5)"));
+  EXPECT_THAT(broker.output(), HasSubstr("1 topic(s), 2 partition(s)"));
+  broker.signal(SIGINT);
+  auto status = broker.wait_exit(30s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker.output();
+}
+
+TEST(BrokerDaemon, SecondBrokerOnTheSameDataDirRefusesToStart) {
+  storage::testing::TempDir dir;
+  DaemonProcess first(kBroker, {"--data-dir", dir.path()});
+  ASSERT_TRUE(first.wait_for_output("ready", 30s)) << first.output();
+  DaemonProcess second(kBroker, {"--data-dir", dir.path()});
+  auto status = second.wait_exit(30s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  EXPECT_THAT(second.output(), HasSubstr("in use by another causeway-broker (pid " + std::to_string(first.pid())));
+  first.signal(SIGTERM);
+  ASSERT_TRUE(first.wait_exit(30s));
+}
+
+TEST(BrokerDaemon, BadFlagValueIsRejectedByName) {
+  storage::testing::TempDir dir;
+  DaemonProcess broker(kBroker, {"--data-dir", dir.path(), "--flush-interval", "5x"});
+  auto status = broker.wait_exit(30s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2);
+  EXPECT_THAT(broker.output(), HasSubstr("--flush-interval"));
+  EXPECT_THAT(broker.output(), HasSubstr("unknown unit \"x\""));
+}
+
+TEST(BrokerDaemon, DamagedSealedSegmentStopsStartupNamingTheFile) {
+  storage::testing::TempDir dir;
+  std::string sealed;
+  {
+    core::EventStoreOptions options;
+    options.data_dir = dir.path();
+    auto store = core::EventStore::open(storage::FileSystem::posix(), options, nullptr);
+    ASSERT_TRUE(store.ok());
+    meta::TopicConfig cfg;
+    cfg.name = "t";
+    cfg.segment_bytes = 64 << 10;
+    auto topic = (*store)->create_topic(cfg);
+    ASSERT_TRUE(topic.ok());
+    std::string payload(1000, 'x');
+    storage::RecordInput rec{"", "", "", "", {}, 0, payload};
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE((*store)->append(*topic, 0, {&rec, 1}, 0, storage::now_ms()).ok());
+    sealed = dir.path() + "/topics/t/0/00000000000000000000.log";
+  }
+  // Open verifies a sealed segment's tail (from its last index entry); damage there.
+  storage::testing::increment_byte(sealed, std::filesystem::file_size(sealed) - 100);
+  DaemonProcess broker(kBroker, {"--data-dir", dir.path()});
+  auto status = broker.wait_exit(30s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
+  EXPECT_THAT(broker.output(), HasSubstr("sealed segment " + sealed + " is damaged"));
+}
+
+}  // namespace
+}  // namespace causeway
