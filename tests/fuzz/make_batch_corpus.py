@@ -24,8 +24,9 @@ def short(s: bytes) -> bytes:
     return struct.pack("<H", len(s)) + s
 
 
-def record(delta, lamport, time_ms, schema, key, dedup, source, typ, headers, payload):
-    body = struct.pack("<IQqI", delta, lamport, time_ms, schema)
+def record(delta, schema, key, dedup, source, typ, headers, payload):
+    # lamport_delta = offset_delta (consecutive stamps), time_delta_ms = 0 (one time per batch)
+    body = struct.pack("<IIiI", delta, delta, 0, schema)
     body += short(key) + short(dedup) + short(source) + short(typ)
     body += struct.pack("<H", len(headers))
     for name, value in headers:
@@ -35,10 +36,10 @@ def record(delta, lamport, time_ms, schema, key, dedup, source, typ, headers, pa
 
 
 def batch(base, first_lamport, time_ms, records):
-    body = b"".join(record(i, first_lamport + i, time_ms, *r) for i, r in enumerate(records))
+    body = b"".join(record(i, *r) for i, r in enumerate(records))
     fields = struct.pack("<IBBHQIIQQqq", len(body), 0xC5, 1, 0, base, len(records), 0,
                          first_lamport, first_lamport + len(records) - 1, time_ms, time_ms)
-    batch_crc = mask(crc32c(fields + body))
+    batch_crc = mask(crc32c(body + fields))
     after_header_crc = struct.pack("<I", batch_crc) + fields
     header_crc = mask(crc32c(after_header_crc))
     return struct.pack("<I", header_crc) + after_header_crc + body

@@ -268,8 +268,13 @@ Result<std::unique_ptr<DedupIndex>> DedupIndex::open(const std::string& dir, con
   env_options.max_map_bytes = options.max_map_bytes;
   env_options.max_readers = options.max_readers;
   env_options.max_dbs = 8;
-  // The logs are the source of truth (see the header): no fsync per commit.
-  env_options.flags = MDB_NOSYNC | MDB_NOMETASYNC;
+  // The logs are the source of truth (see the header): no fsync per commit, and commits
+  // write pages straight into the shared map (MDB_WRITEMAP) instead of one write() per
+  // dirty page: 19k -> 91k single-key inserts/s measured (bench/micro/dedup_bench.cc).
+  // WRITEMAP gives up LMDB's protection against stray writes into the map and lets the OS
+  // flush pages in any order; both only matter after an OS crash, which the boot-id marker
+  // already turns into a rebuild from the logs.
+  env_options.flags = MDB_NOSYNC | MDB_NOMETASYNC | MDB_WRITEMAP;
   CAUSEWAY_ASSIGN_OR_RETURN(auto env, lmdb::Env::open(dir, env_options));
 
   if (env->max_key_bytes() < 0 || static_cast<size_t>(env->max_key_bytes()) < kMaxEntryKeyBytes) {

@@ -43,8 +43,9 @@ char* put_long(char* p, std::string_view s) {
   return p + s.size();
 }
 
-// Decodes one record at the reader's position; `base_offset` turns the delta into an offset.
-Status decode_record(coding::Reader& r, uint64_t base_offset, RecordView& out) {
+// Decodes one record at the reader's position; the header turns its deltas into offset,
+// Lamport stamp and time.
+Status decode_record(coding::Reader& r, const BatchHeader& header, RecordView& out) {
   uint32_t record_length = 0;
   if (!r.read_u32(record_length)) return corruption("record length truncated");
   if (record_length + size_t{4} < kMinRecordSize || record_length > r.remaining())
@@ -53,9 +54,11 @@ Status decode_record(coding::Reader& r, uint64_t base_offset, RecordView& out) {
   (void)r.read_bytes(record_length, body);
   coding::Reader rr(body);
   uint32_t delta = 0;
+  uint32_t lamport_delta = 0;
+  uint32_t time_delta = 0;
   uint16_t n = 0;
   std::string_view* shorts[] = {&out.key, &out.dedup_key, &out.source, &out.type};
-  bool ok = rr.read_u32(delta) && rr.read_u64(out.lamport) && rr.read_i64(out.time_ms) &&
+  bool ok = rr.read_u32(delta) && rr.read_u32(lamport_delta) && rr.read_u32(time_delta) &&
             rr.read_u32(out.schema_id);
   for (auto* s : shorts) ok = ok && rr.read_u16(n) && rr.read_bytes(n, *s);
   uint16_t header_count = 0;
@@ -72,7 +75,9 @@ Status decode_record(coding::Reader& r, uint64_t base_offset, RecordView& out) {
   uint32_t plen = 0;
   if (!(rr.read_u32(plen) && rr.read_bytes(plen, out.payload))) return corruption("record payload truncated");
   if (rr.remaining() != 0) return corruption(at("record has trailing bytes:", rr.remaining()));
-  out.offset = base_offset + delta;
+  out.offset = header.base_offset + delta;
+  out.lamport = header.first_lamport + lamport_delta;
+  out.time_ms = header.first_time_ms + static_cast<int32_t>(time_delta);
   return Status();
 }
 
@@ -98,8 +103,7 @@ Result<size_t> encoded_record_size(const RecordInput& record) {
   return size;
 }
 
-Status encode_batch(std::span<const RecordInput> records, uint64_t base_offset,
-                    uint64_t first_lamport, int64_t time_ms, std::string& out) {
+Status encode_batch_body(std::span<const RecordInput> records, std::string& out) {
   if (records.empty()) return invalid_argument("a batch needs at least one record");
   if (records.size() > std::numeric_limits<uint32_t>::max()) return invalid_argument("too many records");
   size_t body = 0;
@@ -113,18 +117,13 @@ Status encode_batch(std::span<const RecordInput> records, uint64_t base_offset,
   char* p = out.data() + kBatchHeaderSize;
   uint32_t delta = 0;
   for (const RecordInput& r : records) {
-    const size_t n = kMinRecordSize + r.key.size() + r.dedup_key.size() + r.source.size() +
-                     r.type.size() + r.payload.size() + [&] {
-                       size_t h = 0;
-                       for (const Header& x : r.headers) h += 6 + x.name.size() + x.value.size();
-                       return h;
-                     }();
-    encode_fixed32(p, static_cast<uint32_t>(n - 4));
-    encode_fixed32(p + 4, delta);
-    encode_fixed64(p + 8, first_lamport + delta);
-    encode_fixed64(p + 16, static_cast<uint64_t>(time_ms));
-    encode_fixed32(p + 24, r.schema_id);
-    p += 28;
+    char* const start = p;
+    p += 4;  // record_length, filled in below
+    encode_fixed32(p, delta);
+    encode_fixed32(p + 4, delta);  // lamport_delta: stamps are consecutive within a batch
+    encode_fixed32(p + 8, 0);      // time_delta_ms: one broker time per batch
+    encode_fixed32(p + 12, r.schema_id);
+    p += 16;
     p = put_short(p, r.key);
     p = put_short(p, r.dedup_key);
     p = put_short(p, r.source);
@@ -136,24 +135,42 @@ Status encode_batch(std::span<const RecordInput> records, uint64_t base_offset,
       p = put_long(p, h.value);
     }
     p = put_long(p, r.payload);
+    encode_fixed32(start, static_cast<uint32_t>(p - start - 4));
     ++delta;
   }
   char* h = out.data();
+  std::memset(h, 0, kBatchHeaderSize);
   encode_fixed32(h + header_pos::kBodyLength, static_cast<uint32_t>(body));
+  encode_fixed32(h + header_pos::kRecordCount, static_cast<uint32_t>(records.size()));
+  // Parked in the batch_crc slot until finish_batch folds in the header fields.
+  encode_fixed32(h + header_pos::kBatchCrc, crc32c::value(out.data() + kBatchHeaderSize, body));
+  return Status();
+}
+
+void finish_batch(std::string& batch, uint64_t base_offset, uint64_t first_lamport, int64_t time_ms) {
+  char* h = batch.data();
+  const uint32_t body_crc = decode_fixed32(h + header_pos::kBatchCrc);
+  const uint32_t count = decode_fixed32(h + header_pos::kRecordCount);
   h[header_pos::kMagic] = static_cast<char>(kBatchMagic);
   h[header_pos::kVersion] = static_cast<char>(kBatchVersion);
   encode_fixed16(h + header_pos::kAttributes, 0);
   encode_fixed64(h + header_pos::kBaseOffset, base_offset);
-  encode_fixed32(h + header_pos::kRecordCount, static_cast<uint32_t>(records.size()));
   encode_fixed32(h + header_pos::kReserved, 0);
   encode_fixed64(h + header_pos::kFirstLamport, first_lamport);
-  encode_fixed64(h + header_pos::kLastLamport, first_lamport + records.size() - 1);
+  encode_fixed64(h + header_pos::kLastLamport, first_lamport + count - 1);
   encode_fixed64(h + header_pos::kFirstTime, static_cast<uint64_t>(time_ms));
   encode_fixed64(h + header_pos::kLastTime, static_cast<uint64_t>(time_ms));
-  const uint32_t batch_crc = crc32c::value(h + header_pos::kBodyLength, out.size() - header_pos::kBodyLength);
+  const uint32_t batch_crc =
+      crc32c::extend(body_crc, h + header_pos::kBodyLength, kBatchHeaderSize - header_pos::kBodyLength);
   encode_fixed32(h + header_pos::kBatchCrc, crc32c::mask(batch_crc));
   const uint32_t header_crc = crc32c::value(h + header_pos::kBatchCrc, kBatchHeaderSize - header_pos::kBatchCrc);
   encode_fixed32(h + header_pos::kHeaderCrc, crc32c::mask(header_crc));
+}
+
+Status encode_batch(std::span<const RecordInput> records, uint64_t base_offset,
+                    uint64_t first_lamport, int64_t time_ms, std::string& out) {
+  CAUSEWAY_RETURN_IF_ERROR(encode_batch_body(records, out));
+  finish_batch(out, base_offset, first_lamport, time_ms);
   return Status();
 }
 
@@ -191,8 +208,9 @@ Result<BatchHeader> decode_header(std::string_view b) {
 
 Status verify_batch(const BatchHeader& header, std::string_view b) {
   if (b.size() < header.total_size()) return corruption(at("short batch body: bytes", b.size()));
-  const uint32_t actual = crc32c::value(b.data() + header_pos::kBodyLength,
-                                        header.total_size() - header_pos::kBodyLength);
+  const uint32_t actual = crc32c::extend(crc32c::value(b.data() + kBatchHeaderSize, header.body_length),
+                                         b.data() + header_pos::kBodyLength,
+                                         kBatchHeaderSize - header_pos::kBodyLength);
   if (actual != header.batch_crc) return corruption("batch crc mismatch");
   uint32_t seen = 0;
   uint64_t prev_lamport = 0;
@@ -226,7 +244,7 @@ Status for_each_record(const BatchHeader& header, std::string_view b,
   coding::Reader r(b.substr(kBatchHeaderSize, header.body_length));
   RecordView rec;
   for (uint32_t i = 0; i < header.record_count; ++i) {
-    CAUSEWAY_RETURN_IF_ERROR(decode_record(r, header.base_offset, rec));
+    CAUSEWAY_RETURN_IF_ERROR(decode_record(r, header, rec));
     if (!fn(rec)) return Status();
   }
   if (r.remaining() != 0) return corruption(at("batch has trailing bytes after its records:", r.remaining()));

@@ -27,9 +27,9 @@ inline constexpr size_t kBatchHeaderSize = 4 + 4 + 4 + 1 + 1 + 2 + 8 + 4 + 4 + 8
 static_assert(kBatchHeaderSize == 64);
 // Hard format bound on one batch's body, checked before anything is allocated.
 inline constexpr uint32_t kMaxBatchBodyBytes = 256u << 20;
-// record_length(4) offset_delta(4) lamport(8) time_ms(8) schema_id(4) 4 x u16 string
-// lengths(8) header_count(2) payload_length(4)
-inline constexpr size_t kMinRecordSize = 4 + 4 + 8 + 8 + 4 + 8 + 2 + 4;
+// record_length(4) offset_delta(4) lamport_delta(4) time_delta_ms(4) schema_id(4)
+// 4 x u16 string lengths(8) header_count(2) payload_length(4)
+inline constexpr size_t kMinRecordSize = 4 + 4 + 4 + 4 + 4 + 8 + 2 + 4;
 inline constexpr size_t kMaxShortString = std::numeric_limits<uint16_t>::max();
 inline constexpr size_t kMaxHeaders = std::numeric_limits<uint16_t>::max();
 
@@ -98,9 +98,20 @@ struct RecordView {
 // Bytes one record takes in a batch body; fails if a field exceeds its length field.
 Result<size_t> encoded_record_size(const RecordInput& record);
 
-// Encodes a batch. Record i gets offset base_offset + i, Lamport first_lamport + i and
-// time time_ms. `out` is cleared first. Fails (and leaves `out` unspecified) if a field is
-// too long or the body would exceed kMaxBatchBodyBytes; records must not be empty.
+// Encodes the records of a batch into `out` (cleared first), leaving the 64-byte header
+// for finish_batch. Records hold offsets, stamps and times as deltas from the header, and
+// the batch CRC covers the body before the header fields, so nothing here depends on the
+// offset, Lamport stamp or time the batch will get: a log encodes outside its lock and
+// only finishes the header inside it. Fails (leaving `out` unspecified) if a field is too
+// long or the body would exceed kMaxBatchBodyBytes; records must not be empty.
+Status encode_batch_body(std::span<const RecordInput> records, std::string& out);
+
+// Fills in the header of a batch built by encode_batch_body: record i gets offset
+// base_offset + i, Lamport first_lamport + i and time time_ms. Computes both CRCs (the
+// body's CRC was kept by encode_batch_body, so this costs one 56-byte CRC extension).
+void finish_batch(std::string& batch, uint64_t base_offset, uint64_t first_lamport, int64_t time_ms);
+
+// encode_batch_body + finish_batch.
 Status encode_batch(std::span<const RecordInput> records, uint64_t base_offset,
                     uint64_t first_lamport, int64_t time_ms, std::string& out);
 

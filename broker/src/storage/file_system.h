@@ -29,6 +29,12 @@ class File {
   virtual Result<size_t> read_at(uint64_t offset, size_t n, char* dst) const = 0;
   // fdatasync: the data and the size needed to read it back are durable on return.
   virtual Status sync() = 0;
+  // Starts writeback of a range without waiting for it (sync_file_range WRITE): a hint
+  // that keeps later syncs short. Durability still needs sync().
+  virtual void start_writeback(uint64_t offset, uint64_t length) {
+    (void)offset;
+    (void)length;
+  }
   virtual Status truncate(uint64_t size) = 0;
   virtual Result<uint64_t> size() const = 0;
   virtual const std::string& path() const = 0;

@@ -2,6 +2,8 @@
 // See partition_log.h for the threading contract and docs/log-format.md for the format.
 #include "storage/partition_log.h"
 
+#include <sys/prctl.h>
+
 #include <algorithm>
 #include <limits>
 
@@ -128,53 +130,78 @@ Status PartitionLog::recover(RecoveryReport& report) {
   return Status();
 }
 
-Status PartitionLog::roll_locked(int64_t now_ms) {
-  (void)now_ms;
-  auto& active = segments_.back();
-  CAUSEWAY_RETURN_IF_ERROR(active->seal());
-  CAUSEWAY_ASSIGN_OR_RETURN(auto next, Segment::create(fs_, dir_, active->next_offset(), config_.index_interval_bytes));
+Status PartitionLog::wait_for_roll_locked(std::unique_lock<std::mutex>& lk) {
+  sync_cv_.wait(lk, [&] { return !rolling_; });
+  return Status();
+}
+
+Status PartitionLog::roll_locked(std::unique_lock<std::mutex>& lk) {
+  // Sealing syncs the whole segment, which in `os` mode can take a while: do it without the
+  // mutex so readers carry on. Appenders wait on rolling_, so nothing is written meanwhile.
+  rolling_ = true;
+  std::shared_ptr<Segment> old = segments_.back();
+  lk.unlock();
+  Status sealed = old->seal();
+  Result<std::unique_ptr<Segment>> next =
+      sealed.ok() ? Segment::create(fs_, dir_, old->next_offset(), config_.index_interval_bytes)
+                  : Result<std::unique_ptr<Segment>>(sealed);
+  lk.lock();
+  rolling_ = false;
+  sync_cv_.notify_all();
+  if (!next) {
+    failed_ = next.error();
+    return next.error();
+  }
   // Sealing synced everything below the new segment: it is durable and, in either mode,
   // visible.
-  durable_next_offset_ = std::max(durable_next_offset_, active->next_offset());
-  visible_next_offset_ = active->next_offset();
-  segments_.push_back(std::move(next));
+  durable_next_offset_ = std::max(durable_next_offset_, old->next_offset());
+  visible_next_offset_ = old->next_offset();
+  segments_.push_back(std::move(*next));
   visible_position_ = 0;
+  writeback_position_ = 0;
   return Status();
 }
 
 Result<AppendResult> PartitionLog::append(std::span<const RecordInput> records, LamportClock& clock,
                                           uint64_t observed_lamport, int64_t now_ms,
                                           const WrittenHook& on_written) {
-  if (records.empty()) return invalid_argument("append needs at least one record");
-  size_t body = 0;
-  for (const RecordInput& r : records) {
-    CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, encoded_record_size(r));
-    body += n;
-  }
-  if (body > kMaxBatchBodyBytes || body + kBatchHeaderSize > config_.segment_bytes)
-    return invalid_argument("batch of " + std::to_string(body) + " bytes exceeds the limit of " +
-                            std::to_string(std::min<uint64_t>(kMaxBatchBodyBytes, config_.segment_bytes - kBatchHeaderSize)));
+  // Encode outside the lock: the body does not depend on the offset, stamp or time the
+  // batch will get, so only the 64-byte header is finished under the mutex.
+  thread_local std::string batch;
+  CAUSEWAY_RETURN_IF_ERROR(encode_batch_body(records, batch));
+  struct ShrinkOnExit {
+    std::string& b;
+    ~ShrinkOnExit() {
+      if (b.capacity() > (4u << 20)) std::string().swap(b);  // don't pin a huge buffer per thread
+    }
+  } shrink{batch};
+  if (batch.size() > config_.segment_bytes)
+    return invalid_argument("batch of " + std::to_string(batch.size()) + " bytes exceeds segment_bytes " +
+                            std::to_string(config_.segment_bytes));
 
   std::unique_lock lk(mu_);
+  CAUSEWAY_RETURN_IF_ERROR(wait_for_roll_locked(lk));
   if (!failed_.ok()) return failed_precondition("log " + dir_ + " failed earlier and must be reopened: " + failed_.to_string());
   Segment* active = segments_.back().get();
-  const uint64_t batch_size = kBatchHeaderSize + body;
-  if (!active->empty() && (active->size_bytes() + batch_size > config_.segment_bytes ||
+  if (!active->empty() && (active->size_bytes() + batch.size() > config_.segment_bytes ||
                            now_ms - active->first_time_ms() >= config_.segment_ms.count())) {
-    Status s = roll_locked(now_ms);
-    if (!s.ok()) {
-      failed_ = s;
-      sync_cv_.notify_all();
-      return s;
-    }
+    CAUSEWAY_RETURN_IF_ERROR(roll_locked(lk));
     active = segments_.back().get();
   }
   const uint64_t base = active->next_offset();
   const uint64_t first_lamport = clock.tick_n(observed_lamport, records.size());
-  CAUSEWAY_RETURN_IF_ERROR(encode_batch(records, base, first_lamport, now_ms, scratch_));
-  CAUSEWAY_ASSIGN_OR_RETURN(const BatchHeader header, decode_header(scratch_));
-  CAUSEWAY_RETURN_IF_ERROR(active->append(header, scratch_));
-  if (scratch_.capacity() > (4u << 20)) std::string().swap(scratch_);  // don't pin a huge buffer
+  finish_batch(batch, base, first_lamport, now_ms);
+  BatchHeader header;
+  header.body_length = static_cast<uint32_t>(batch.size() - kBatchHeaderSize);
+  header.base_offset = base;
+  header.record_count = static_cast<uint32_t>(records.size());
+  header.first_lamport = first_lamport;
+  header.last_lamport = first_lamport + records.size() - 1;
+  header.first_time_ms = now_ms;
+  header.last_time_ms = now_ms;
+  CAUSEWAY_RETURN_IF_ERROR(active->append(header, batch));
+  ++appends_since_sync_;
+  if (gathering_) arrival_cv_.notify_one();  // the leader gathering a group commit wants to know
 
   AppendResult result{base, header.last_offset(), header.first_lamport, header.last_lamport, now_ms};
   if (on_written) {
@@ -188,6 +215,16 @@ Result<AppendResult> PartitionLog::append(std::span<const RecordInput> records, 
   if (config_.durability == Durability::kOs) {
     visible_next_offset_ = active->next_offset();
     visible_position_ = active->size_bytes();
+    // Start writeback of every full MiB now (without waiting for it), so the background
+    // sync and a roll's seal find little dirty data (RocksDB's bytes_per_sync).
+    if (active->size_bytes() - writeback_position_ >= kWritebackBytes) {
+      const uint64_t from = writeback_position_;
+      const uint64_t to = active->size_bytes();
+      writeback_position_ = to;
+      std::shared_ptr<Segment> seg = segments_.back();
+      lk.unlock();
+      seg->start_writeback(from, to - from);
+    }
     return result;
   }
   CAUSEWAY_RETURN_IF_ERROR(wait_durable_locked(lk, header.next_offset()));
@@ -204,12 +241,19 @@ Status PartitionLog::wait_durable_locked(std::unique_lock<std::mutex>& lk, uint6
     // Lead: one fdatasync for everything written so far, with the mutex released so that
     // other appenders keep writing (they will ride the next sync).
     syncing_ = true;
+    gather_group_locked(lk);
     std::shared_ptr<Segment> seg = segments_.back();
     const uint64_t upto = seg->next_offset();
     const uint64_t position = seg->size_bytes();
+    const uint64_t group = appends_since_sync_;
+    appends_since_sync_ = 0;
+    const auto sync_start = std::chrono::steady_clock::now();
     lk.unlock();
     Status s = seg->sync();
     lk.lock();
+    last_sync_duration_ = std::chrono::steady_clock::now() - sync_start;
+    last_group_size_ = group;
+    arrived_during_sync_ = appends_since_sync_;
     syncing_ = false;
     if (!s.ok()) {
       failed_ = s;
@@ -224,6 +268,34 @@ Status PartitionLog::wait_durable_locked(std::unique_lock<std::mutex>& lk, uint6
     sync_cv_.notify_all();
   }
   return Status();
+}
+
+void PartitionLog::gather_group_locked(std::unique_lock<std::mutex>& lk) {
+  // Appenders that wait for their own ack (closed loop) fall into two cohorts: those the
+  // last sync released write again a few microseconds after a new leader has already
+  // started syncing without them, so each sync carries about half of them. When
+  // concurrency is evident (the last group had several appends, or appends arrived while
+  // the last sync ran), the leader waits while appends keep arriving, for at most a
+  // fraction of a sync, so the released cohort joins this group (PostgreSQL's
+  // commit_delay/commit_siblings, made adaptive). A lone appender never waits.
+  if (last_group_size_ < 2 && arrived_during_sync_ == 0) return;
+  thread_local bool slack_set = false;
+  if (!slack_set) {
+    // Timed waits here are tens of microseconds; the default 50 us timer slack would
+    // swamp them. Affects only this thread.
+    ::prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+    slack_set = true;
+  }
+  const auto cap = std::min<std::chrono::steady_clock::duration>(kMaxCommitDelay, last_sync_duration_ / 2);
+  const auto deadline = std::chrono::steady_clock::now() + cap;
+  gathering_ = true;
+  for (;;) {
+    const uint64_t before = appends_since_sync_;
+    const auto quiet_until = std::min(deadline, std::chrono::steady_clock::now() + kCommitQuietGap);
+    arrival_cv_.wait_until(lk, quiet_until, [&] { return appends_since_sync_ != before; });
+    if (appends_since_sync_ == before || std::chrono::steady_clock::now() >= deadline) break;
+  }
+  gathering_ = false;
 }
 
 Status PartitionLog::sync() {

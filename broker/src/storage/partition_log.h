@@ -14,6 +14,7 @@
 // thread. Reads take the mutex only to look up positions; file reads run outside it.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <cstdint>
@@ -126,7 +127,9 @@ class PartitionLog {
  private:
   PartitionLog(FileSystem* fs, std::string dir, LogConfig config);
   Status recover(RecoveryReport& report);
-  Status roll_locked(int64_t now_ms);
+  Status roll_locked(std::unique_lock<std::mutex>& lk);
+  Status wait_for_roll_locked(std::unique_lock<std::mutex>& lk);
+  void gather_group_locked(std::unique_lock<std::mutex>& lk);
   Status wait_durable_locked(std::unique_lock<std::mutex>& lk, uint64_t target_next_offset);
   uint64_t last_lamport_locked() const;
   Result<uint64_t> find_offset(bool by_time, int64_t time_ms, uint64_t lamport) const;
@@ -142,8 +145,20 @@ class PartitionLog {
   uint64_t visible_position_ = 0;  // in the active segment
   uint64_t durable_next_offset_ = 0;
   bool syncing_ = false;
+  bool rolling_ = false;  // a roll is sealing the old segment with the mutex released
+  bool gathering_ = false;  // a sync leader waits on arrival_cv_ for more appends
+  std::condition_variable arrival_cv_;
   Status failed_;
-  std::string scratch_;  // encode buffer, reused across appends
+  // Group commit bookkeeping (see gather_group_locked).
+  uint64_t appends_since_sync_ = 0;
+  uint64_t last_group_size_ = 0;
+  uint64_t arrived_during_sync_ = 0;
+  std::chrono::steady_clock::duration last_sync_duration_{};
+  uint64_t writeback_position_ = 0;  // `os` mode: writeback started up to here in the active segment
+
+  static constexpr std::chrono::microseconds kMaxCommitDelay{200};
+  static constexpr std::chrono::microseconds kCommitQuietGap{15};
+  static constexpr uint64_t kWritebackBytes = 1u << 20;
 };
 
 // Calls fn for every record of every batch in `result` at or above `from_offset`.

@@ -59,6 +59,11 @@ class PosixFile final : public File {
     return Status();
   }
 
+  void start_writeback(uint64_t offset, uint64_t length) override {
+    // Best effort: on file systems without it this fails harmlessly.
+    (void)::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(length), SYNC_FILE_RANGE_WRITE);
+  }
+
   Status truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return errno_status("ftruncate", path_, errno);
     return Status();

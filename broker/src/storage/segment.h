@@ -82,6 +82,8 @@ class Segment {
 
   // fdatasync of the `.log` file.
   Status sync();
+  // Starts (does not wait for) writeback of a byte range of the `.log` file.
+  void start_writeback(uint64_t offset, uint64_t length) { file_->start_writeback(offset, length); }
 
   // Syncs the log, writes both index files (each synced) and marks the segment sealed.
   Status seal();

@@ -47,3 +47,22 @@ TEST(Crc32c, MaskRoundTripsAndChangesValue) {
 
 }  // namespace
 }  // namespace causeway::crc32c
+
+namespace causeway::crc32c {
+namespace {
+
+// Inputs long enough for the three-stream path (3 KiB stripes) and its merge step.
+TEST(Crc32c, InterleavedStreamsMatchPortablePathOnLongInputs) {
+  std::mt19937 rng(7);
+  std::string buf(70016, '\0');
+  for (char& c : buf) c = static_cast<char>(rng());
+  for (size_t len : {3071u, 3072u, 3073u, 6144u, 9999u, 65536u, 69999u}) {
+    for (size_t start : {0u, 1u, 5u}) {
+      EXPECT_EQ(extend(0x12345678u, buf.data() + start, len), extend_portable(0x12345678u, buf.data() + start, len))
+          << "start " << start << " len " << len;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace causeway::crc32c

@@ -32,16 +32,16 @@ TEST(BatchFormat, WorkedExampleFromDocsEncodesByteForByte) {
   std::string batch;
   ASSERT_TRUE(encode_batch({&r, 1}, 7, 42, 1700000000000, batch).ok());
   const std::string record = hex_to_bytes(
-      "2b 00 00 00  00 00 00 00  2a 00 00 00 00 00 00 00  00 68 e5 cf 8b 01 00 00  00 00 00 00"
+      "23 00 00 00  00 00 00 00  00 00 00 00  00 00 00 00  00 00 00 00"
       " 01 00 6b  00 00  01 00 73  01 00 74  00 00  02 00 00 00 68 69");
   const std::string header_tail = hex_to_bytes(
-      "2f 00 00 00  c5 01 00 00  07 00 00 00 00 00 00 00  01 00 00 00 00 00 00 00"
+      "27 00 00 00  c5 01 00 00  07 00 00 00 00 00 00 00  01 00 00 00 00 00 00 00"
       " 2a 00 00 00 00 00 00 00  2a 00 00 00 00 00 00 00"
       " 00 68 e5 cf 8b 01 00 00  00 68 e5 cf 8b 01 00 00");
-  ASSERT_EQ(batch.size(), 64u + 47u);
+  ASSERT_EQ(batch.size(), 64u + 39u);
   EXPECT_EQ(batch.substr(8, 56), header_tail);
   EXPECT_EQ(batch.substr(64), record);
-  const uint32_t batch_crc = crc32c::value(batch.data() + 8, batch.size() - 8);
+  const uint32_t batch_crc = crc32c::value(batch.substr(64) + batch.substr(8, 56));
   EXPECT_EQ(coding::decode_fixed32(batch.data() + 4), crc32c::mask(batch_crc));
   EXPECT_EQ(coding::decode_fixed32(batch.data()), crc32c::mask(crc32c::value(batch.data() + 4, 60)));
 }

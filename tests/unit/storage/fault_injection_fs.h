@@ -97,6 +97,7 @@ class FaultFile final : public File {
     fs_->synced_size_[base_->path()] = size;
     return Status();
   }
+  void start_writeback(uint64_t offset, uint64_t length) override { base_->start_writeback(offset, length); }
   Status truncate(uint64_t size) override { return base_->truncate(size); }
   Result<uint64_t> size() const override { return base_->size(); }
   const std::string& path() const override { return base_->path(); }
