@@ -41,6 +41,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -165,6 +166,9 @@ void BM_PartitionLog_Append(benchmark::State& state) {
   const auto record_bytes = static_cast<size_t>(state.range(0));
   const auto batch = static_cast<size_t>(state.range(1));
   const bool fsync = state.range(2) != 0;
+  // BM_PartitionLog_AppendCommitDelay passes LogConfig::commit_delay in microseconds.
+  const std::optional<int64_t> commit_delay_us =
+      state.range(3) >= 0 ? std::optional<int64_t>(state.range(3)) : std::nullopt;
 
   if (state.thread_index() == 0) {
     g_append.dir = fresh_dir("append");
@@ -172,6 +176,7 @@ void BM_PartitionLog_Append(benchmark::State& state) {
     LogConfig config;
     config.durability = fsync ? Durability::kFsync : Durability::kOs;
     config.segment_bytes = kSegmentBytes;
+    if (commit_delay_us) config.commit_delay = std::chrono::microseconds(*commit_delay_us);
     auto log = PartitionLog::open(g_append.fs.get(), g_append.dir, config, nullptr);
     if (log) {
       g_append.log = std::move(*log);
@@ -251,15 +256,22 @@ void BM_PartitionLog_Append(benchmark::State& state) {
 }
 
 void AppendArgs(benchmark::internal::Benchmark* b, int fsync) {
-  b->ArgNames({"bytes", "batch", "fsync"});
+  b->ArgNames({"bytes", "batch", "fsync", "delay_us"});
   for (int64_t bytes : {100, 1024})
-    for (int64_t batch : {1, 64}) b->Args({bytes, batch, fsync});
+    for (int64_t batch : {1, 64}) b->Args({bytes, batch, fsync, -1});  // -1: the default delay
   b->Threads(1)->Threads(4)->Threads(16)->UseRealTime();
+}
+// Group commit with the leader's gathering off (0) and at two settings, in the same run.
+void AppendCommitDelayArgs(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"bytes", "batch", "fsync", "delay_us"});
+  for (int64_t delay : {0, 50, 200}) b->Args({1024, 1, 1, delay});
+  b->Threads(4)->Threads(16)->UseRealTime();
 }
 void AppendOsArgs(benchmark::internal::Benchmark* b) { AppendArgs(b, 0); }
 void AppendFsyncArgs(benchmark::internal::Benchmark* b) { AppendArgs(b, 1); }
 BENCHMARK(BM_PartitionLog_Append)->Apply(AppendOsArgs)->MinTime(kOsMinTime);
 BENCHMARK(BM_PartitionLog_Append)->Apply(AppendFsyncArgs)->MinTime(kFsyncMinTime);
+BENCHMARK(BM_PartitionLog_Append)->Name("BM_PartitionLog_AppendCommitDelay")->Apply(AppendCommitDelayArgs)->MinTime(kFsyncMinTime);
 
 // ---------------------------------------------------------------------------------------
 // The machine's ceiling: the same bytes per call as one log batch's payload, appended

@@ -200,6 +200,26 @@ def main():
         print("\nGroup commit (durability=fsync, records/s)")
         print(table(["record B", "batch", "1 appender", "4 appenders", "16 appenders", "4 / 1", "16 / 1"], lines))
 
+    # --- Group commit gathering (LogConfig::commit_delay), same run ---------------------------
+    lines = []
+    for t in (4, 16):
+        for delay in (0, 50, 200):
+            r = find(rows, "BM_PartitionLog_AppendCommitDelay", bytes=1024, batch=1, fsync=1, delay_us=delay, threads=t)
+            if r is None:
+                continue
+            m = r.get("median", {})
+            off = find(rows, "BM_PartitionLog_AppendCommitDelay", bytes=1024, batch=1, fsync=1, delay_us=0, threads=t)
+            base = median(off, "wall_records_per_second")
+            rate = m.get("wall_records_per_second")
+            syncs = m.get("fdatasyncs")
+            appends = m.get("appends")
+            per_sync = (appends / syncs) if syncs and appends else None  # appends is summed over threads
+            lines.append([t, delay, fmt_rate(rate), "-" if not (rate and base) else f"{rate / base:.2f}",
+                          "-" if per_sync is None else f"{per_sync:.1f}", fmt_pct(m.get("sync_busy"))])
+    if lines:
+        print("\nGroup commit gathering (fsync, 1 KiB x 1 per append; ratio to commit_delay=0 in this run)")
+        print(table(["appenders", "commit_delay us", "records/s", "ratio", "appends/sync", "sync busy"], lines))
+
     # --- CPU work of an append, no I/O ---------------------------------------------------------
     lines = []
     for nbytes in (100, 1024):

@@ -29,6 +29,11 @@ struct LogConfig {
   uint64_t segment_bytes = 1ull << 30;
   // Roll the active segment once its first batch is this old.
   std::chrono::milliseconds segment_ms{std::chrono::hours(24 * 7)};
+  // `fsync` mode: how long a sync leader may wait, while appends keep arriving, to take
+  // concurrent appenders into its group (never more than half the previous sync's time,
+  // and never when there is a single appender). 0 turns gathering off: every sync then
+  // takes exactly what was written when it started.
+  std::chrono::microseconds commit_delay{200};
   // Bytes between sparse index entries.
   uint32_t index_interval_bytes = 4096;
   // Delete sealed segments whose newest record is older than this; 0 keeps forever.

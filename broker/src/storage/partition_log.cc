@@ -26,6 +26,8 @@ Status LogConfig::validate() const {
   if (segment_ms.count() <= 0) return invalid_argument("segment_ms must be positive");
   if (index_interval_bytes == 0) return invalid_argument("index_interval_bytes must be positive");
   if (retention_ms.count() < 0) return invalid_argument("retention_ms must not be negative");
+  if (commit_delay.count() < 0 || commit_delay > std::chrono::milliseconds(100))
+    return invalid_argument("commit_delay must be between 0 and 100ms");
   return Status();
 }
 
@@ -278,7 +280,7 @@ void PartitionLog::gather_group_locked(std::unique_lock<std::mutex>& lk) {
   // the last sync ran), the leader waits while appends keep arriving, for at most a
   // fraction of a sync, so the released cohort joins this group (PostgreSQL's
   // commit_delay/commit_siblings, made adaptive). A lone appender never waits.
-  if (last_group_size_ < 2 && arrived_during_sync_ == 0) return;
+  if (config_.commit_delay.count() <= 0 || (last_group_size_ < 2 && arrived_during_sync_ == 0)) return;
   thread_local bool slack_set = false;
   if (!slack_set) {
     // Timed waits here are tens of microseconds; the default 50 us timer slack would
@@ -286,7 +288,7 @@ void PartitionLog::gather_group_locked(std::unique_lock<std::mutex>& lk) {
     ::prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
     slack_set = true;
   }
-  const auto cap = std::min<std::chrono::steady_clock::duration>(kMaxCommitDelay, last_sync_duration_ / 2);
+  const auto cap = std::min<std::chrono::steady_clock::duration>(config_.commit_delay, last_sync_duration_ / 2);
   const auto deadline = std::chrono::steady_clock::now() + cap;
   gathering_ = true;
   for (;;) {

@@ -156,7 +156,6 @@ class PartitionLog {
   std::chrono::steady_clock::duration last_sync_duration_{};
   uint64_t writeback_position_ = 0;  // `os` mode: writeback started up to here in the active segment
 
-  static constexpr std::chrono::microseconds kMaxCommitDelay{200};
   static constexpr std::chrono::microseconds kCommitQuietGap{15};
   static constexpr uint64_t kWritebackBytes = 1u << 20;
 };
