@@ -52,7 +52,7 @@
 #include "causeway/common/crc32c.h"
 #include "causeway/common/lamport_clock.h"
 #include "causeway/common/status.h"
-#include "storage/batch_format.h"
+#include "causeway/common/batch_format.h"
 #include "storage/file_system.h"
 #include "storage/log_config.h"
 #include "storage/partition_log.h"

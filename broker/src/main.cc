@@ -1,6 +1,7 @@
-// causeway-broker: the daemon. Today it opens (and recovers) its data directory, keeps the
-// logs synced, retained and the dedup index expired, and stops cleanly on SIGINT/SIGTERM.
-// The network listener arrives with the wire protocol (docs/wire-protocol.md, coming).
+// causeway-broker: the daemon. Opens (and recovers) its data directory, serves the wire
+// protocol (docs/wire-protocol.md), keeps logs synced and retained and the dedup index
+// expired, and stops cleanly on SIGINT/SIGTERM: no new requests, in-flight appends finish
+// and are answered, logs are synced, LMDB is closed, exit 0.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/file.h>
@@ -15,6 +16,7 @@
 
 #include "causeway/common/units.h"
 #include "core/event_store.h"
+#include "server/server.h"
 
 namespace {
 
@@ -89,6 +91,9 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string flush_interval = "1s";
   std::string retention_check = "1m";
+  std::string listen = "127.0.0.1:7450";
+  std::string max_frame = "16MiB";
+  causeway::server::ServerOptions server_options;
   app.add_option("--data-dir", data_dir, "Directory for logs and metadata (created if missing)")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
@@ -100,7 +105,49 @@ int main(int argc, char** argv) {
   app.add_option("--retention-check-interval", retention_check,
                  "How often retention deletes expired segments (e.g. 30s, 5m)")
       ->capture_default_str();
+  app.add_option("--listen", listen, "Address to serve the wire protocol on, HOST:PORT (port 0 picks a free port)")
+      ->capture_default_str();
+  app.add_option("--max-frame-bytes", max_frame, "Largest frame a client may send or receive (e.g. 16MiB)")
+      ->capture_default_str();
+  std::string handshake_timeout = "10s";
+  app.add_option("--handshake-timeout", handshake_timeout, "Connections that have not said Hello by then are closed")
+      ->capture_default_str();
+  app.add_option("--max-connections", server_options.max_connections, "Connections beyond this are closed at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--network-threads", server_options.network_threads, "Threads serving sockets (one event loop each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
+  app.add_option("--storage-threads", server_options.storage_threads,
+                 "Threads for work that may block on disk (appends waiting for fsync, metadata commits)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 4096u));
   CLI11_PARSE(app, argc, argv);
+
+  if (Status s = causeway::server::parse_listen_address(listen, server_options.listen_host,
+                                                        server_options.listen_port);
+      !s.ok()) {
+    std::fprintf(stderr, "error: --listen: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  {
+    auto d = causeway::units::parse_duration(handshake_timeout);
+    if (!d || d->count() <= 0) {
+      std::fprintf(stderr, "error: --handshake-timeout: %s\n",
+                   d ? "must be positive" : std::string(d.error().message()).c_str());
+      return 2;
+    }
+    server_options.handshake_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  }
+  {
+    auto bytes = causeway::units::parse_size(max_frame);
+    if (!bytes || *bytes < 1024 || *bytes > (1ull << 30)) {
+      std::fprintf(stderr, "error: --max-frame-bytes: %s\n",
+                   bytes ? "must be between 1KiB and 1GiB" : std::string(bytes.error().message()).c_str());
+      return 2;
+    }
+    server_options.max_frame_bytes = static_cast<uint32_t>(*bytes);
+  }
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
@@ -144,6 +191,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   log_open_report(report, data_dir);
+  causeway::server::Server server(**store, server_options);
+  if (Status s = server.start(); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return 1;
+  }
+  spdlog::info("listening on {}:{}", server_options.listen_host, server.port());
   spdlog::info("causeway-broker ready (pid {}); stop with SIGINT or SIGTERM", ::getpid());
 
   constexpr auto kDedupExpiryEvery = std::chrono::seconds(10);
@@ -161,6 +214,7 @@ int main(int argc, char** argv) {
       if (!expired) spdlog::error("dedup expiry: {}", expired.error().to_string());
     }
   }
+  server.stop();  // no new requests; in-flight appends finish and are answered
   Status synced = (*store)->logs().sync_all();
   store->reset();  // closes logs (syncing) and LMDB
   if (!synced.ok()) {

@@ -7,7 +7,7 @@
 #include <cstdint>
 #include <string_view>
 
-#include "storage/batch_format.h"
+#include "causeway/common/batch_format.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace causeway::storage;

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "causeway/common/status.h"
-#include "storage/batch_format.h"
+#include "causeway/common/batch_format.h"
 #include "storage/file_system.h"
 
 namespace causeway::storage {

@@ -1,5 +1,5 @@
 // Batch and record codecs (docs/log-format.md).
-#include "storage/batch_format.h"
+#include "causeway/common/batch_format.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

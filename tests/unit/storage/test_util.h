@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "storage/batch_format.h"
+#include "causeway/common/batch_format.h"
 
 namespace causeway::storage::testing {
 

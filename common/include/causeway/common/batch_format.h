@@ -1,7 +1,9 @@
-// File: storage/batch_format.h
+// File: causeway/common/batch_format.h
 //
-// What the segment writer and reader share: batch and record layout, constants, and the
-// codecs between records and bytes. The format is specified in ../../../docs/log-format.md;
+// The log's batch format: batch and record layout, constants, and the codecs between
+// records and bytes. Shared by the broker's segment writer and reader and by the client,
+// which receives whole batches in fetch responses and deliveries. The format is specified
+// in docs/log-format.md;
 // a change here changes that page and tests/unit/storage/batch_format_test.cc with it.
 #pragma once
 

@@ -1,5 +1,5 @@
 // Batch and record codecs; the layout is docs/log-format.md.
-#include "storage/batch_format.h"
+#include "causeway/common/batch_format.h"
 
 #include <cstring>
 #include <string>

@@ -1,0 +1,58 @@
+// Publish (docs/wire-protocol.md, "Publish"): decode the events, run the publish pipeline,
+// answer one ack per event in request order.
+#include "server/handlers.h"
+
+namespace causeway::server {
+namespace {
+
+std::string_view bytes(const flatbuffers::Vector<uint8_t>* v) {
+  return v ? std::string_view(reinterpret_cast<const char*>(v->data()), v->size()) : std::string_view();
+}
+std::string_view str(const flatbuffers::String* s) { return s ? std::string_view(s->data(), s->size()) : ""; }
+
+}  // namespace
+
+Frame handle_publish(HandlerContext& ctx, uint64_t cid, const protocol::PublishRequest& req, uint32_t round_robin) {
+  flatbuffers::FlatBufferBuilder b(256);
+  const auto* events = req.events();
+  const size_t n = events ? events->size() : 0;
+  if (n == 0) return error_frame(cid, protocol::ErrorCode::InvalidArgument, "publish request holds no events");
+
+  std::vector<std::vector<storage::Header>> headers(n);
+  std::vector<core::PublishEvent> in(n);
+  for (size_t i = 0; i < n; ++i) {
+    const protocol::Event* e = events->Get(static_cast<flatbuffers::uoffset_t>(i));
+    if (e == nullptr) return error_frame(cid, protocol::ErrorCode::InvalidArgument, "publish request holds a null event");
+    if (const auto* hs = e->headers()) {
+      for (const protocol::Header* h : *hs) {
+        if (h == nullptr) continue;
+        headers[i].push_back(storage::Header{str(h->name()), bytes(h->value())});
+      }
+    }
+    in[i].record = storage::RecordInput{bytes(e->key()), bytes(e->dedup_key()), str(e->source()), str(e->type()),
+                                        headers[i],         e->schema_id(),       bytes(e->payload())};
+    in[i].partition = e->partition();
+  }
+  auto acks = ctx.publish.publish(str(req.topic()), in, req.lamport(), round_robin);
+  if (!acks) {
+    auto st = protocol::CreateStatus(b, to_error_code(acks.error()),
+                                     b.CreateString(acks.error().message().data(), acks.error().message().size()));
+    return finish_frame(b, cid, protocol::Body::PublishResponse, protocol::CreatePublishResponse(b, st).Union());
+  }
+  std::vector<protocol::EventAck> wire(n);
+  std::vector<flatbuffers::Offset<protocol::EventError>> errors;
+  for (size_t i = 0; i < n; ++i) {
+    const core::EventAck& a = (*acks)[i];
+    wire[i] = protocol::EventAck(a.partition, to_error_code(a.status), a.duplicate, a.offset, a.lamport);
+    if (!a.status.ok())
+      errors.push_back(protocol::CreateEventError(
+          b, static_cast<uint32_t>(i), b.CreateString(a.status.message().data(), a.status.message().size())));
+  }
+  auto ack_vec = b.CreateVectorOfStructs(wire);
+  auto err_vec = b.CreateVector(errors);
+  auto st = protocol::CreateStatus(b, protocol::ErrorCode::Ok);
+  return finish_frame(b, cid, protocol::Body::PublishResponse,
+                      protocol::CreatePublishResponse(b, st, ack_vec, err_vec).Union());
+}
+
+}  // namespace causeway::server

@@ -1,0 +1,385 @@
+// The listener, the network and storage thread pools, and per-connection sessions with
+// one reader and one writer coroutine each (Asio's cpp20 chat_server shape). Framing and
+// limits: docs/wire-protocol.md.
+#include "server/server.h"
+
+#include <spdlog/spdlog.h>
+
+#include <asio.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <charconv>
+#include <deque>
+#include <mutex>
+#include <unordered_map>
+
+#include "causeway/common/coding.h"
+#include "server/handlers.h"
+
+namespace causeway::server {
+namespace {
+
+using asio::awaitable;
+using asio::use_awaitable;
+using asio::ip::tcp;
+constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
+constexpr uint32_t kProtocolVersion = 1;
+
+// Runs `fn` on whatever executor this coroutine is spawned on (the storage pool) and
+// returns its result; a plain function template, so `fn` is moved into the coroutine
+// frame and no capturing lambda is itself a coroutine (C++ Core Guidelines CP.51).
+template <typename F>
+awaitable<std::optional<std::invoke_result_t<F&>>> run_body(F fn) {
+  co_return fn();
+}
+
+}  // namespace
+
+Status parse_listen_address(std::string_view text, std::string& host, uint16_t& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size())
+    return invalid_argument("invalid listen address \"" + std::string(text) + "\" (expected HOST:PORT, e.g. 127.0.0.1:7450)");
+  unsigned value = 0;
+  const std::string_view p = text.substr(colon + 1);
+  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (ec != std::errc() || ptr != p.data() + p.size() || value > 65535)
+    return invalid_argument("invalid port \"" + std::string(p) + "\" in listen address (expected 0-65535; 0 picks a free port)");
+  std::error_code addr_ec;
+  asio::ip::make_address(std::string(text.substr(0, colon)), addr_ec);
+  if (addr_ec)
+    return invalid_argument("invalid host \"" + std::string(text.substr(0, colon)) + "\" in listen address (expected an IP address)");
+  host = std::string(text.substr(0, colon));
+  port = static_cast<uint16_t>(value);
+  return Status();
+}
+
+class Session;
+
+struct Server::Impl {
+  Impl(core::EventStore& s, ServerOptions o)
+      : store(s), options(std::move(o)), publish(s), storage_pool(options.storage_threads) {}
+
+  core::EventStore& store;
+  ServerOptions options;
+  core::PublishPipeline publish;
+  HandlerContext handler_context{store, publish, 0};
+
+  std::mutex sessions_mu;  // guards sessions (declared before the contexts: sessions die with them)
+  std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;
+  std::atomic<uint64_t> next_session_id{1};
+  std::atomic<uint32_t> connections{0};
+  std::atomic<bool> stopping{false};
+
+  asio::thread_pool storage_pool;
+  std::vector<std::unique_ptr<asio::io_context>> contexts;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
+  std::vector<std::thread> threads;
+  std::unique_ptr<tcp::acceptor> acceptor;
+  size_t next_context = 0;
+
+  awaitable<void> accept_loop();
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(Server::Impl& server, tcp::socket socket, uint64_t id)
+      : server_(server),
+        socket_(std::move(socket)),
+        id_(id),
+        write_timer_(socket_.get_executor()),
+        read_gate_(socket_.get_executor()),
+        handshake_timer_(socket_.get_executor()) {
+    write_timer_.expires_at(std::chrono::steady_clock::time_point::max());
+    read_gate_.expires_at(std::chrono::steady_clock::time_point::max());
+  }
+  ~Session() {
+    server_.connections.fetch_sub(1);
+    std::lock_guard lk(server_.sessions_mu);
+    server_.sessions.erase(id_);
+  }
+
+  void start() {
+    auto self = shared_from_this();
+    asio::co_spawn(socket_.get_executor(), reader(self), asio::detached);
+    asio::co_spawn(socket_.get_executor(), writer(self), asio::detached);
+    handshake_timer_.expires_after(server_.options.handshake_timeout);
+    handshake_timer_.async_wait([self](const std::error_code& ec) {
+      if (!ec && !self->hello_done_) {
+        spdlog::debug("connection {}: no Hello within the handshake timeout; closing", self->id_);
+        self->close();
+      }
+    });
+  }
+
+  // Stops reading new requests; in-flight ones still complete and are answered.
+  void stop_reading() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      std::error_code ec;
+      self->socket_.shutdown(tcp::socket::shutdown_receive, ec);
+      self->reading_stopped_ = true;
+      self->read_gate_.cancel();
+    });
+  }
+  void close_from_outside() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
+
+ private:
+  static awaitable<void> reader(std::shared_ptr<Session> self) {
+    try {
+      co_await self->read_loop();
+    } catch (const std::exception& e) {
+      spdlog::warn("connection {}: {}", self->id_, e.what());
+    }
+    self->reading_stopped_ = true;
+    self->maybe_close_when_idle();
+  }
+
+  awaitable<void> read_loop() {
+    const uint32_t max_frame = server_.options.max_frame_bytes;
+    std::array<char, 4> len_buf{};
+    while (!closed_ && !reading_stopped_) {
+      // Backpressure: a client that does not read its responses stops being read from.
+      while (in_flight_ >= server_.options.max_in_flight_per_connection && !closed_ && !reading_stopped_) {
+        read_gate_.expires_at(std::chrono::steady_clock::time_point::max());
+        co_await read_gate_.async_wait(use_nothrow);
+      }
+      if (closed_ || reading_stopped_) co_return;
+      auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(len_buf), use_nothrow);
+      if (ec) co_return;
+      const uint32_t len = coding::decode_fixed32(len_buf.data());
+      if (len == 0 || len > max_frame) {
+        fail_connection("frame length " + std::to_string(len) + " is outside 1.." + std::to_string(max_frame) +
+                        " bytes (max_frame_bytes); closing the connection");
+        co_return;
+      }
+      std::vector<uint8_t> frame(len);  // bounded above
+      auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(frame), use_nothrow);
+      if (ec2) co_return;
+      flatbuffers::Verifier::Options vo;
+      vo.max_depth = 64;
+      vo.max_tables = 1'000'000;
+      flatbuffers::Verifier verifier(frame.data(), frame.size(), vo);
+      if (!protocol::VerifyMessageBuffer(verifier)) {
+        fail_connection("frame of " + std::to_string(len) +
+                        " bytes is not a valid causeway Message (FlatBuffers verification failed); closing the connection");
+        co_return;
+      }
+      const protocol::Message* msg = protocol::GetMessage(frame.data());
+      if (!hello_done_) {
+        handle_hello(*msg);
+        continue;
+      }
+      ++in_flight_;
+      asio::co_spawn(socket_.get_executor(), handle(shared_from_this(), std::move(frame), rr_++), asio::detached);
+    }
+  }
+
+  void handle_hello(const protocol::Message& msg) {
+    const uint64_t cid = msg.correlation_id();
+    const protocol::Hello* hello = msg.body_as_Hello();
+    if (hello == nullptr) {
+      send(error_frame(cid, protocol::ErrorCode::HandshakeRequired,
+                       "the first message on a connection must be Hello"));
+      close_after_flush_ = true;
+      reading_stopped_ = true;
+      return;
+    }
+    flatbuffers::FlatBufferBuilder b(256);
+    const auto* creds = hello->credentials();
+    const std::string_view mech = creds && creds->mechanism() ? creds->mechanism()->string_view() : "none";
+    Status status;
+    protocol::ErrorCode code = protocol::ErrorCode::Ok;
+    if (hello->protocol_version() != kProtocolVersion) {
+      code = protocol::ErrorCode::UnsupportedVersion;
+      status = failed_precondition("protocol version " + std::to_string(hello->protocol_version()) +
+                                   " is not supported; this broker speaks version " + std::to_string(kProtocolVersion));
+    } else if (mech != "none" && !mech.empty()) {
+      code = protocol::ErrorCode::Unauthenticated;
+      status = failed_precondition("authentication mechanism \"" + std::string(mech) + "\" is not supported (use \"none\")");
+    }
+    auto st = protocol::CreateStatus(b, code, status.ok() ? 0 : b.CreateString(std::string(status.message())));
+    auto body = protocol::CreateHelloResponse(b, st, kProtocolVersion, b.CreateString(server_.options.broker_version),
+                                              server_.options.max_frame_bytes, server_.store.clock().now());
+    send(finish_frame(b, cid, protocol::Body::HelloResponse, body.Union()));
+    if (code != protocol::ErrorCode::Ok) {
+      close_after_flush_ = true;
+      reading_stopped_ = true;
+      return;
+    }
+    hello_done_ = true;
+    handshake_timer_.cancel();
+  }
+
+  static awaitable<void> handle(std::shared_ptr<Session> self, std::vector<uint8_t> frame, uint32_t rr) {
+    HandlerContext* ctx = &self->server_.handler_context;
+    auto work = [ctx, frame = std::move(frame), rr]() -> Frame {
+      return handle_request(*ctx, *protocol::GetMessage(frame.data()), rr);
+    };
+    std::optional<Frame> response;
+    try {
+      response = co_await asio::co_spawn(self->server_.storage_pool.get_executor(), run_body(std::move(work)),
+                                         use_awaitable);
+    } catch (const std::exception& e) {
+      // Only resource failures (bad_alloc) can get here; the handlers report everything else.
+      spdlog::error("connection {}: request failed: {}", self->id_, e.what());
+      response = error_frame(0, protocol::ErrorCode::Internal, std::string("request failed: ") + e.what());
+    }
+    self->send(std::move(*response), /*completes_request=*/true);
+  }
+
+  static awaitable<void> writer(std::shared_ptr<Session> self) {
+    while (!self->closed_) {
+      if (self->queue_.empty()) {
+        if (self->close_after_flush_ || (self->reading_stopped_ && self->in_flight_ == 0)) break;
+        self->write_timer_.expires_at(std::chrono::steady_clock::time_point::max());
+        co_await self->write_timer_.async_wait(use_nothrow);
+        continue;
+      }
+      Frame frame = std::move(self->queue_.front());
+      self->queue_.pop_front();
+      auto [ec, n] = co_await asio::async_write(self->socket_, asio::buffer(frame), use_nothrow);
+      if (ec) break;
+      if (self->counted_.front()) {
+        --self->in_flight_;
+        self->read_gate_.cancel();
+      }
+      self->counted_.pop_front();
+    }
+    self->close();
+  }
+
+  // `completes_request`: writing this frame answers a request counted in in_flight_.
+  void send(Frame frame, bool completes_request = false) {
+    queue_.push_back(std::move(frame));
+    counted_.push_back(completes_request);
+    write_timer_.cancel();
+  }
+
+  void fail_connection(const std::string& why) {
+    spdlog::info("connection {}: {}", id_, why);
+    close_after_flush_ = true;
+    reading_stopped_ = true;
+    send(error_frame(0, protocol::ErrorCode::InvalidArgument, why));
+  }
+
+  void maybe_close_when_idle() { write_timer_.cancel(); }
+
+  void close() {
+    if (closed_) return;
+    closed_ = true;
+    std::error_code ec;
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);
+    write_timer_.cancel();
+    read_gate_.cancel();
+    handshake_timer_.cancel();
+  }
+
+  Server::Impl& server_;
+  tcp::socket socket_;
+  const uint64_t id_;
+  asio::steady_timer write_timer_;
+  asio::steady_timer read_gate_;
+  asio::steady_timer handshake_timer_;
+  std::deque<Frame> queue_;
+  std::deque<bool> counted_;  // per queued frame: does writing it complete an in-flight request
+  uint32_t in_flight_ = 0;
+  uint32_t rr_ = 0;
+  bool hello_done_ = false;
+  bool closed_ = false;
+  bool close_after_flush_ = false;
+  bool reading_stopped_ = false;
+};
+
+awaitable<void> Server::Impl::accept_loop() {
+  for (;;) {
+    asio::io_context& ctx = *contexts[next_context];
+    next_context = (next_context + 1) % contexts.size();
+    auto [ec, socket] = co_await acceptor->async_accept(ctx, use_nothrow);
+    if (ec) {
+      if (stopping || ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("accept: {}", ec.message());
+      continue;
+    }
+    if (stopping) co_return;
+    if (connections.load() >= options.max_connections) {
+      spdlog::warn("refusing connection: {} connections open (--max-connections)", connections.load());
+      std::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    std::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    connections.fetch_add(1);
+    const uint64_t id = next_session_id.fetch_add(1);
+    auto session = std::make_shared<Session>(*this, std::move(socket), id);
+    {
+      std::lock_guard lk(sessions_mu);
+      sessions.emplace(id, session);
+    }
+    session->start();
+  }
+}
+
+Server::Server(core::EventStore& store, ServerOptions options)
+    : impl_(std::make_unique<Impl>(store, std::move(options))) {
+  impl_->handler_context.max_frame_bytes = impl_->options.max_frame_bytes;
+}
+
+Server::~Server() { stop(); }
+
+Status Server::start() {
+  Impl& s = *impl_;
+  if (s.options.network_threads == 0) return invalid_argument("network threads must be at least 1");
+  if (s.options.max_frame_bytes < 1024) return invalid_argument("max frame bytes must be at least 1KiB");
+  for (uint32_t i = 0; i < s.options.network_threads; ++i) {
+    s.contexts.push_back(std::make_unique<asio::io_context>(1));
+    s.guards.push_back(asio::make_work_guard(*s.contexts.back()));
+  }
+  std::error_code ec;
+  const auto address = asio::ip::make_address(s.options.listen_host, ec);
+  if (ec) return invalid_argument("invalid listen host \"" + s.options.listen_host + "\"");
+  const tcp::endpoint endpoint(address, s.options.listen_port);
+  auto acceptor = std::make_unique<tcp::acceptor>(*s.contexts[0]);
+  acceptor->open(endpoint.protocol(), ec);
+  if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor->bind(endpoint, ec);
+  if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    return io_error("cannot listen on " + s.options.listen_host + ":" + std::to_string(s.options.listen_port) + ": " +
+                    ec.message());
+  bound_port_ = acceptor->local_endpoint().port();
+  s.acceptor = std::move(acceptor);
+  asio::co_spawn(*s.contexts[0], s.accept_loop(), asio::detached);
+  for (auto& ctx : s.contexts) s.threads.emplace_back([c = ctx.get()] { c->run(); });
+  return Status();
+}
+
+void Server::stop() {
+  Impl& s = *impl_;
+  if (s.stopping.exchange(true)) return;
+  if (s.acceptor) {
+    asio::post(s.acceptor->get_executor(), [&s] {
+      std::error_code ec;
+      s.acceptor->close(ec);
+    });
+  }
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    std::lock_guard lk(s.sessions_mu);
+    for (auto& [id, weak] : s.sessions)
+      if (auto p = weak.lock()) live.push_back(std::move(p));
+  }
+  for (auto& session : live) session->stop_reading();
+  // In-flight storage work (appends waiting for their sync) finishes; its responses are
+  // handed back to the still-running network threads.
+  s.storage_pool.join();
+  for (auto& session : live) session->close_from_outside();
+  live.clear();
+  for (auto& g : s.guards) g.reset();
+  for (auto& ctx : s.contexts) ctx->stop();
+  for (auto& t : s.threads)
+    if (t.joinable()) t.join();
+}
+
+}  // namespace causeway::server
