@@ -1,0 +1,1159 @@
+// File: bench/load/causeway_bench.cc
+//
+// causeway-bench: end-to-end publish benchmark over loopback TCP (issue 4; STYLE.md section 8).
+// The same load generator drives Causeway, NATS JetStream (libnats) and Redis Streams
+// (hiredis), chosen with --target, so the load shape is identical for every system. Peer
+// support is compiled in only when pkg-config found the library (CAUSEWAY_BENCH_HAVE_NATS,
+// CAUSEWAY_BENCH_HAVE_HIREDIS); otherwise the binary says so for that target.
+// How to run and what each row means: bench/load/README.md.
+//
+// Scenarios (--benchmarks takes a comma-separated list; default: all, in this order):
+//
+//   pub100_os_c1          publish 100 B events, durability=os, 1 connection, closed loop
+//   pub100_os_c8          ... 8 connections (one Publisher each)
+//   pub100_os_dedup_c1    ... every event carries a unique 32-character dedup key
+//   pub100_os_dedup_c8
+//   pub1k_os_c1           publish 1 KiB events, durability=os
+//   pub1k_os_c8
+//   pub1k_os_dedup_c1
+//   pub1k_os_dedup_c8
+//   pub100_fsync_c1       the same eight with durability=fsync
+//   pub100_fsync_c8
+//   pub100_fsync_dedup_c1
+//   pub100_fsync_dedup_c8
+//   pub1k_fsync_c1
+//   pub1k_fsync_c8
+//   pub1k_fsync_dedup_c1
+//   pub1k_fsync_dedup_c8
+//   lat1k_os              publish->ack latency, 1 KiB, open loop at --rate events/s spread
+//   lat1k_fsync           over --latency-connections connections; durability os / fsync
+//
+// Throughput (pub*): every connection has one sender thread that keeps up to --window
+// events outstanding (a semaphore released by the ack callback). Events acked between the
+// end of the warm-up and the end of --duration count; MB is 10^6 payload bytes.
+// Latency (lat*): event i of connection c is scheduled at start + (i * C + c) / rate; the
+// latency is from that scheduled time to its ack callback, so a sender that falls behind
+// shows up as latency (no coordinated omission). Percentiles come from the sorted vector of
+// every sample after the warm-up (exact).
+//
+// Each scenario uses a fresh topic / stream / key, removed afterwards.
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <semaphore>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "causeway/client/admin.h"
+#include "causeway/client/publisher.h"
+#include "causeway/common/units.h"
+
+#ifdef CAUSEWAY_BENCH_HAVE_NATS
+#include <nats/nats.h>
+#endif
+#ifdef CAUSEWAY_BENCH_HAVE_HIREDIS
+#include <hiredis/hiredis.h>
+#endif
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+namespace cc = causeway::client;
+
+// ------------------------------------------------------------------ scenarios
+
+enum class Kind { kThroughput, kLatency };
+enum class Dur { kOs, kFsync };
+
+const char* dur_name(Dur d) { return d == Dur::kOs ? "os" : "fsync"; }
+
+struct Scenario {
+  std::string name;
+  Kind kind = Kind::kThroughput;
+  std::size_t bytes = 100;
+  Dur dur = Dur::kOs;
+  bool dedup = false;
+  int conns = 1;
+};
+
+std::vector<Scenario> all_scenarios(int latency_conns) {
+  std::vector<Scenario> out;
+  for (Dur d : {Dur::kOs, Dur::kFsync}) {
+    for (std::size_t bytes : {std::size_t{100}, std::size_t{1024}}) {
+      for (bool dedup : {false, true}) {
+        for (int c : {1, 8}) {
+          std::string name = std::string("pub") + (bytes == 100 ? "100" : "1k") + "_" + dur_name(d) +
+                             (dedup ? "_dedup" : "") + "_c" + std::to_string(c);
+          out.push_back(Scenario{std::move(name), Kind::kThroughput, bytes, d, dedup, c});
+        }
+      }
+    }
+  }
+  for (Dur d : {Dur::kOs, Dur::kFsync}) {
+    out.push_back(Scenario{std::string("lat1k_") + dur_name(d), Kind::kLatency, 1024, d, false, latency_conns});
+  }
+  return out;
+}
+
+struct Config {
+  std::vector<std::string> targets{"causeway"};
+  std::string broker = "127.0.0.1:7450";
+  std::string spawn_broker;
+  std::string nats_url = "nats://127.0.0.1:4222";
+  std::string redis = "127.0.0.1:6379";
+  std::string benchmarks;
+  double duration_s = 5;
+  double warmup_s = 0.5;
+  double max_total_s = 900;
+  uint32_t partitions = 1;
+  int window = 1000;
+  double rate = 10000;
+  int latency_conns = 4;
+  int64_t linger_us = 1000;
+  int64_t latency_linger_us = 0;
+  std::string json;
+};
+
+// ------------------------------------------------------------------ per-connection state
+
+// Owned by the driver; completions arrive on the target's callback thread.
+class ConnState {
+ public:
+  ConnState(int window, std::size_t latency_slots)
+      : window_(window), sched_(latency_slots), lat_ns_(latency_slots, -1) {}
+
+  std::counting_semaphore<1 << 24>& window() { return window_; }
+
+  // Called exactly once per published seq, from any thread.
+  void complete(uint64_t seq, bool ok, const char* error) {
+    if (!ok) {
+      errors_.fetch_add(1, std::memory_order_relaxed);
+      std::lock_guard lock(mu_);
+      if (first_error_.empty()) first_error_ = error ? error : "unknown error";
+    } else if (seq < sched_.size()) {
+      lat_ns_[seq] = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - sched_[seq]).count();
+    }
+    done_.fetch_add(1, std::memory_order_release);
+    window_.release();
+  }
+
+  void set_sched(uint64_t seq, Clock::time_point t) { sched_[seq] = t; }
+  Clock::time_point sched(uint64_t seq) const { return sched_[seq]; }
+  int64_t lat_ns(uint64_t seq) const { return lat_ns_[seq]; }
+  uint64_t done() const { return done_.load(std::memory_order_acquire); }
+  uint64_t errors() const { return errors_.load(std::memory_order_relaxed); }
+  std::string first_error() {
+    std::lock_guard lock(mu_);
+    return first_error_;
+  }
+  std::atomic<uint64_t> sent{0};
+
+ private:
+  std::counting_semaphore<1 << 24> window_;
+  std::vector<Clock::time_point> sched_;
+  std::vector<int64_t> lat_ns_;
+  std::atomic<uint64_t> done_{0};
+  std::atomic<uint64_t> errors_{0};
+  std::mutex mu_;
+  std::string first_error_;
+};
+
+// One connection of a target. publish() must eventually lead to exactly one
+// state->complete(seq, ...) call. The first 8 bytes of the payload hold seq.
+class Conn {
+ public:
+  virtual ~Conn() = default;
+  virtual void publish(uint64_t seq, const std::string& payload, const std::string* dedup_key) = 0;
+  // Pushes anything buffered by publish() to the socket.
+  virtual void flush() {}
+  // Waits (bounded) for outstanding publishes and disconnects.
+  virtual void close() = 0;
+};
+
+class Target {
+ public:
+  virtual ~Target() = default;
+  virtual std::string name() const = 0;
+  // Creates the scenario's topic; returns an error message or "".
+  virtual std::string prepare(const Scenario& s, const std::string& topic) = 0;
+  virtual std::string connect(const Scenario& s, ConnState* state, std::unique_ptr<Conn>* out) = 0;
+  virtual void cleanup() = 0;
+  // What this target's ack means for the scenario, when it differs from the row's name.
+  virtual std::string note(const Scenario&) const { return ""; }
+};
+
+// ------------------------------------------------------------------ causeway
+
+class CausewayConn final : public Conn {
+ public:
+  CausewayConn(std::unique_ptr<cc::Publisher> pub, std::string topic, ConnState* st)
+      : pub_(std::move(pub)), topic_(std::move(topic)), st_(st) {}
+  void publish(uint64_t seq, const std::string& payload, const std::string* dedup_key) override {
+    cc::Event e;
+    e.payload = payload;
+    if (dedup_key) e.dedup_key = *dedup_key;
+    ConnState* st = st_;
+    pub_->publish(topic_, std::move(e), [st, seq](const causeway::Result<cc::PublishAck>& r) {
+      if (r.ok()) {
+        st->complete(seq, true, nullptr);
+      } else {
+        st->complete(seq, false, r.status().to_string().c_str());
+      }
+    });
+  }
+  void close() override {
+    (void)pub_->flush(std::chrono::seconds(30));
+    (void)pub_->close();
+    pub_.reset();
+  }
+
+ private:
+  std::unique_ptr<cc::Publisher> pub_;
+  std::string topic_;
+  ConnState* st_;
+};
+
+class CausewayTarget final : public Target {
+ public:
+  explicit CausewayTarget(const Config& cfg) : cfg_(cfg) {}
+  std::string name() const override { return "causeway"; }
+  std::string prepare(const Scenario& s, const std::string& topic) override {
+    if (!admin_) {
+      cc::ClientOptions o;
+      o.broker = cfg_.broker;
+      o.client_name = "causeway-bench";
+      auto a = cc::Admin::connect(o);
+      if (!a.ok()) return a.status().to_string();
+      admin_ = std::move(a).value();
+    }
+    cc::TopicSpec spec;
+    spec.name = topic;
+    spec.partitions = cfg_.partitions;
+    spec.durability = s.dur == Dur::kOs ? cc::Durability::kOs : cc::Durability::kFsync;
+    auto r = admin_->create_topic(spec);
+    if (!r.ok()) return r.status().to_string();
+    topic_ = topic;
+    return "";
+  }
+  std::string connect(const Scenario& s, ConnState* st, std::unique_ptr<Conn>* out) override {
+    cc::ClientOptions o;
+    o.broker = cfg_.broker;
+    o.client_name = "causeway-bench";
+    cc::PublisherOptions po;
+    po.linger = std::chrono::microseconds(s.kind == Kind::kLatency ? cfg_.latency_linger_us : cfg_.linger_us);
+    auto p = cc::Publisher::connect(o, po);
+    if (!p.ok()) return p.status().to_string();
+    *out = std::make_unique<CausewayConn>(std::move(p).value(), topic_, st);
+    return "";
+  }
+  void cleanup() override {
+    if (admin_ && !topic_.empty()) (void)admin_->delete_topic(topic_);
+    topic_.clear();
+  }
+
+ private:
+  const Config& cfg_;
+  std::unique_ptr<cc::Admin> admin_;
+  std::string topic_;
+};
+
+// ------------------------------------------------------------------ NATS JetStream
+
+#ifdef CAUSEWAY_BENCH_HAVE_NATS
+uint64_t seq_of(const void* data, std::size_t len) {
+  uint64_t seq = 0;
+  if (len >= sizeof(seq)) std::memcpy(&seq, data, sizeof(seq));
+  return seq;
+}
+
+class NatsConn final : public Conn {
+ public:
+  static std::string open(const std::string& url, const std::string& subject, int window, ConnState* st,
+                          std::unique_ptr<Conn>* out) {
+    auto c = std::unique_ptr<NatsConn>(new NatsConn(subject, st));
+    natsStatus s = natsConnection_ConnectTo(&c->nc_, url.c_str());
+    if (s != NATS_OK) return std::string("nats connect ") + url + ": " + natsStatus_GetText(s);
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.PublishAsync.AckHandler = &NatsConn::on_ack;
+    o.PublishAsync.AckHandlerClosure = c.get();
+    o.PublishAsync.MaxPending = 2 * static_cast<int64_t>(window) + 16;  // our window governs
+    s = natsConnection_JetStream(&c->js_, c->nc_, &o);
+    if (s != NATS_OK) return std::string("nats jetstream: ") + natsStatus_GetText(s);
+    *out = std::move(c);
+    return "";
+  }
+  ~NatsConn() override { close(); }
+  void publish(uint64_t seq, const std::string& payload, const std::string* dedup_key) override {
+    natsMsg* m = nullptr;
+    natsStatus s = natsMsg_Create(&m, subject_.c_str(), nullptr, payload.data(), static_cast<int>(payload.size()));
+    if (s == NATS_OK && dedup_key) s = natsMsgHeader_Set(m, "Nats-Msg-Id", dedup_key->c_str());
+    if (s == NATS_OK) s = js_PublishMsgAsync(js_, &m, nullptr);
+    if (s != NATS_OK) {
+      if (m) natsMsg_Destroy(m);
+      st_->complete(seq, false, natsStatus_GetText(s));
+    }
+  }
+  void close() override {
+    if (js_) {
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MaxWait = 30000;
+      (void)js_PublishAsyncComplete(js_, &po);
+      jsCtx_Destroy(js_);
+      js_ = nullptr;
+    }
+    if (nc_) {
+      natsConnection_Destroy(nc_);
+      nc_ = nullptr;
+    }
+  }
+
+ private:
+  NatsConn(std::string subject, ConnState* st) : subject_(std::move(subject)), st_(st) {}
+  static void on_ack(jsCtx*, natsMsg* msg, jsPubAck* pa, jsPubAckErr* pae, void* closure) {
+    auto* self = static_cast<NatsConn*>(closure);
+    const uint64_t seq = seq_of(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+    const bool ok = pa != nullptr && pae == nullptr;
+    self->st_->complete(seq, ok, ok ? nullptr : (pae && pae->ErrText ? pae->ErrText : "nats publish failed"));
+    natsMsg_Destroy(msg);
+  }
+  std::string subject_;
+  ConnState* st_;
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+};
+
+class NatsTarget final : public Target {
+ public:
+  explicit NatsTarget(const Config& cfg) : cfg_(cfg) {}
+  ~NatsTarget() override {
+    cleanup();
+    if (js_) jsCtx_Destroy(js_);
+    if (nc_) natsConnection_Destroy(nc_);
+  }
+  std::string name() const override { return "nats"; }
+  std::string note(const Scenario& s) const override {
+    return s.dur == Dur::kFsync ? "JetStream 2.9 acks after write (no fsync mode)" : "";
+  }
+  std::string prepare(const Scenario&, const std::string& topic) override {
+    if (!nc_) {
+      natsStatus s = natsConnection_ConnectTo(&nc_, cfg_.nats_url.c_str());
+      if (s != NATS_OK) return "nats connect " + cfg_.nats_url + ": " + natsStatus_GetText(s);
+      s = natsConnection_JetStream(&js_, nc_, nullptr);
+      if (s != NATS_OK) return std::string("nats jetstream: ") + natsStatus_GetText(s);
+    }
+    stream_.clear();
+    for (char ch : topic) stream_ += (std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_');
+    subject_ = "bench." + stream_;
+    jsStreamConfig sc;
+    jsStreamConfig_Init(&sc);
+    sc.Name = stream_.c_str();
+    const char* subjects[1] = {subject_.c_str()};
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Duplicates = int64_t{120} * 1000 * 1000 * 1000;  // 2-minute dedup window, in ns
+    jsStreamInfo* si = nullptr;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    natsStatus s = js_AddStream(&si, js_, &sc, nullptr, &jerr);
+    if (si) jsStreamInfo_Destroy(si);
+    if (s != NATS_OK) {
+      stream_.clear();
+      const char* last = nats_GetLastError(nullptr);
+      return std::string("nats add stream: ") + natsStatus_GetText(s) + " (" + (last ? last : "") + ")";
+    }
+    return "";
+  }
+  std::string connect(const Scenario&, ConnState* st, std::unique_ptr<Conn>* out) override {
+    return NatsConn::open(cfg_.nats_url, subject_, cfg_.window, st, out);
+  }
+  void cleanup() override {
+    if (js_ && !stream_.empty()) {
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      (void)js_DeleteStream(js_, stream_.c_str(), nullptr, &jerr);
+    }
+    stream_.clear();
+  }
+
+ private:
+  const Config& cfg_;
+  natsConnection* nc_ = nullptr;
+  jsCtx* js_ = nullptr;
+  std::string stream_;
+  std::string subject_;
+};
+#endif
+
+// ------------------------------------------------------------------ Redis Streams
+
+#ifdef CAUSEWAY_BENCH_HAVE_HIREDIS
+const char kRedisDedupScript[] =
+    "if redis.call('SET', KEYS[1], '1', 'NX', 'EX', 120) then "
+    "return redis.call('XADD', KEYS[2], '*', 'd', ARGV[1]) else return false end";
+
+void resp_arg(std::string& out, std::string_view arg) {
+  out += '$';
+  out += std::to_string(arg.size());
+  out += "\r\n";
+  out.append(arg.data(), arg.size());
+  out += "\r\n";
+}
+
+bool split_host_port(const std::string& hp, std::string* host, int* port) {
+  const auto colon = hp.rfind(':');
+  if (colon == std::string::npos) return false;
+  *host = hp.substr(0, colon);
+  *port = std::atoi(hp.c_str() + colon + 1);
+  return *port > 0;
+}
+
+// Writes come from the sender thread, replies are parsed with a redisReader on a reader
+// thread; replies arrive in command order, so reply k completes seq k.
+class RedisConn final : public Conn {
+ public:
+  static std::string open(const std::string& addr, const std::string& key, const std::string& sha, ConnState* st,
+                          std::unique_ptr<Conn>* out) {
+    std::string host;
+    int port = 0;
+    if (!split_host_port(addr, &host, &port)) return "bad --redis address " + addr;
+    redisContext* ctx = redisConnect(host.c_str(), port);
+    if (!ctx || ctx->err) {
+      std::string e = ctx ? ctx->errstr : "redisConnect failed";
+      if (ctx) redisFree(ctx);
+      return "redis connect " + addr + ": " + e;
+    }
+    int one = 1;
+    ::setsockopt(ctx->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    auto c = std::unique_ptr<RedisConn>(new RedisConn(ctx, key, sha, st));
+    c->reader_ = std::thread([p = c.get()] { p->read_loop(); });
+    *out = std::move(c);
+    return "";
+  }
+  ~RedisConn() override { close(); }
+  void publish(uint64_t, const std::string& payload, const std::string* dedup_key) override {
+    if (dedup_key) {
+      buf_ += "*6\r\n";
+      resp_arg(buf_, "EVALSHA");
+      resp_arg(buf_, sha_);
+      resp_arg(buf_, "2");
+      resp_arg(buf_, *dedup_key);
+      resp_arg(buf_, key_);
+      resp_arg(buf_, payload);
+    } else {
+      buf_ += "*5\r\n";
+      resp_arg(buf_, "XADD");
+      resp_arg(buf_, key_);
+      resp_arg(buf_, "*");
+      resp_arg(buf_, "d");
+      resp_arg(buf_, payload);
+    }
+    sent_.fetch_add(1, std::memory_order_relaxed);
+    if (buf_.size() >= (64u << 10)) flush();
+  }
+  void flush() override {
+    std::size_t off = 0;
+    while (off < buf_.size() && !broken_.load()) {
+      const ssize_t n = ::send(ctx_->fd, buf_.data() + off, buf_.size() - off, MSG_NOSIGNAL);
+      if (n > 0) {
+        off += static_cast<std::size_t>(n);
+      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        pollfd p{ctx_->fd, POLLOUT, 0};
+        ::poll(&p, 1, 100);
+      } else {
+        broken_ = true;
+      }
+    }
+    buf_.clear();
+  }
+  void close() override {
+    if (!ctx_) return;
+    flush();
+    const auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (replies_.load() < sent_.load() && !broken_.load() && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    stop_ = true;
+    if (reader_.joinable()) reader_.join();
+    // Anything never answered fails, so the driver's counts add up.
+    for (uint64_t s = replies_.load(); s < sent_.load(); ++s) st_->complete(s, false, "redis: no reply");
+    redisFree(ctx_);
+    ctx_ = nullptr;
+  }
+
+ private:
+  RedisConn(redisContext* ctx, std::string key, std::string sha, ConnState* st)
+      : ctx_(ctx), key_(std::move(key)), sha_(std::move(sha)), st_(st) {}
+
+  void read_loop() {
+    redisReader* r = redisReaderCreate();
+    std::vector<char> in(256 << 10);
+    while (!stop_.load() && !broken_.load()) {
+      pollfd p{ctx_->fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const ssize_t n = ::recv(ctx_->fd, in.data(), in.size(), 0);
+      if (n <= 0) {
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+        broken_ = true;
+        break;
+      }
+      redisReaderFeed(r, in.data(), static_cast<std::size_t>(n));
+      void* reply = nullptr;
+      while (redisReaderGetReply(r, &reply) == REDIS_OK && reply) {
+        auto* rep = static_cast<redisReply*>(reply);
+        const bool ok = rep->type != REDIS_REPLY_ERROR;
+        const uint64_t seq = replies_.load(std::memory_order_relaxed);
+        st_->complete(seq, ok, ok ? nullptr : rep->str);
+        replies_.store(seq + 1, std::memory_order_release);
+        freeReplyObject(reply);
+        reply = nullptr;
+      }
+    }
+    redisReaderFree(r);
+  }
+
+  redisContext* ctx_;
+  std::string key_;
+  std::string sha_;
+  ConnState* st_;
+  std::string buf_;
+  std::thread reader_;
+  std::atomic<uint64_t> sent_{0};
+  std::atomic<uint64_t> replies_{0};
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> broken_{false};
+};
+
+class RedisTarget final : public Target {
+ public:
+  explicit RedisTarget(const Config& cfg) : cfg_(cfg) {}
+  ~RedisTarget() override {
+    cleanup();
+    if (ctx_) redisFree(ctx_);
+  }
+  std::string name() const override { return "redis"; }
+  std::string note(const Scenario& s) const override {
+    return s.dur == Dur::kFsync ? "appendfsync always" : "appendfsync everysec";
+  }
+  std::string prepare(const Scenario& s, const std::string& topic) override {
+    if (!ctx_) {
+      std::string host;
+      int port = 0;
+      if (!split_host_port(cfg_.redis, &host, &port)) return "bad --redis address " + cfg_.redis;
+      ctx_ = redisConnect(host.c_str(), port);
+      if (!ctx_ || ctx_->err) {
+        std::string e = ctx_ ? ctx_->errstr : "redisConnect failed";
+        if (ctx_) redisFree(ctx_);
+        ctx_ = nullptr;
+        return "redis connect " + cfg_.redis + ": " + e;
+      }
+    }
+    // The server's AOF policy is the durability of the row (TARGETS.md): set it per scenario.
+    std::string err = command_ok("CONFIG SET appendonly yes");
+    if (err.empty()) err = command_ok(s.dur == Dur::kFsync ? "CONFIG SET appendfsync always" : "CONFIG SET appendfsync everysec");
+    if (!err.empty()) return err;
+    if (sha_.empty()) {
+      auto* rep = static_cast<redisReply*>(redisCommand(ctx_, "SCRIPT LOAD %s", kRedisDedupScript));
+      if (!rep || rep->type != REDIS_REPLY_STRING) {
+        if (rep) freeReplyObject(rep);
+        return "redis SCRIPT LOAD failed";
+      }
+      sha_.assign(rep->str, rep->len);
+      freeReplyObject(rep);
+    }
+    key_ = "bench:" + topic;
+    return "";
+  }
+  std::string connect(const Scenario&, ConnState* st, std::unique_ptr<Conn>* out) override {
+    return RedisConn::open(cfg_.redis, key_, sha_, st, out);
+  }
+  void cleanup() override {
+    if (ctx_ && !key_.empty()) {
+      if (auto* rep = static_cast<redisReply*>(redisCommand(ctx_, "DEL %s", key_.c_str()))) freeReplyObject(rep);
+      // Dedup keys of the scenario (unique per run) would otherwise linger for 2 minutes.
+      if (auto* rep = static_cast<redisReply*>(redisCommand(ctx_, "FLUSHDB"))) freeReplyObject(rep);
+    }
+    key_.clear();
+  }
+
+ private:
+  std::string command_ok(const char* cmd) {
+    auto* rep = static_cast<redisReply*>(redisCommand(ctx_, cmd));
+    if (!rep) return std::string("redis ") + cmd + ": connection error";
+    std::string err = rep->type == REDIS_REPLY_ERROR ? std::string("redis ") + cmd + ": " + rep->str : "";
+    freeReplyObject(rep);
+    return err;
+  }
+  const Config& cfg_;
+  redisContext* ctx_ = nullptr;
+  std::string sha_;
+  std::string key_;
+};
+#endif
+
+// ------------------------------------------------------------------ the driver
+
+struct Row {
+  std::string scenario;
+  std::string target;
+  Kind kind = Kind::kThroughput;
+  std::size_t bytes = 0;
+  std::string durability;
+  bool dedup = false;
+  int conns = 0;
+  double events_per_s = 0;
+  double mb_per_s = 0;
+  double p50_us = 0, p99_us = 0, p999_us = 0, max_us = 0;
+  uint64_t samples = 0;
+  uint64_t sent = 0;
+  uint64_t errors = 0;
+  std::string error;  // first error (or why the scenario did not run)
+  std::string note;
+};
+
+// Unique, 32 characters, like the client's auto_dedup_keys.
+std::string dedup_key(uint32_t run, uint32_t conn, uint64_t seq) {
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08x%08x%016" PRIx64, run, conn, seq);
+  return buf;
+}
+
+double percentile(const std::vector<int64_t>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  // Nearest rank.
+  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+  const std::size_t idx = std::min(sorted.size() - 1, rank == 0 ? 0 : rank - 1);
+  return static_cast<double>(sorted[idx]) / 1000.0;
+}
+
+Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t run_id) {
+  Row row;
+  row.scenario = sc.name;
+  row.target = target.name();
+  row.kind = sc.kind;
+  row.bytes = sc.bytes;
+  row.durability = dur_name(sc.dur);
+  row.dedup = sc.dedup;
+  row.conns = sc.conns;
+  row.note = target.note(sc);
+
+  const std::string topic = "bench." + sc.name + "." + std::to_string(::getpid()) + "." + std::to_string(run_id);
+  row.error = target.prepare(sc, topic);
+  if (!row.error.empty()) return row;
+
+  const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.duration_s));
+  const auto warmup = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.warmup_s));
+  const double per_conn_rate = cfg.rate / sc.conns;
+  const std::size_t slots =
+      sc.kind == Kind::kLatency ? static_cast<std::size_t>(per_conn_rate * (cfg.duration_s + cfg.warmup_s)) + 2 : 0;
+  const int window = sc.kind == Kind::kLatency ? std::max(cfg.window, 1 << 16) : cfg.window;
+
+  std::vector<std::unique_ptr<ConnState>> states;
+  std::vector<std::unique_ptr<Conn>> conns;
+  for (int c = 0; c < sc.conns; ++c) {
+    states.push_back(std::make_unique<ConnState>(window, slots));
+    std::unique_ptr<Conn> conn;
+    row.error = target.connect(sc, states.back().get(), &conn);
+    if (!row.error.empty()) break;
+    conns.push_back(std::move(conn));
+  }
+  if (!row.error.empty()) {
+    for (auto& c : conns) c->close();
+    target.cleanup();
+    return row;
+  }
+
+  const auto start = Clock::now() + std::chrono::milliseconds(20);
+  const auto measure_from = start + warmup;
+  const auto end = measure_from + duration;
+  std::vector<std::thread> senders;
+  for (int c = 0; c < sc.conns; ++c) {
+    senders.emplace_back([&, c] {
+      ConnState& st = *states[static_cast<std::size_t>(c)];
+      Conn& conn = *conns[static_cast<std::size_t>(c)];
+      std::string payload(sc.bytes, 'x');
+      std::string key;
+      uint64_t seq = 0;
+      auto send = [&] {
+        std::memcpy(payload.data(), &seq, std::min(sizeof(seq), payload.size()));
+        if (sc.dedup) key = dedup_key(run_id, static_cast<uint32_t>(c), seq);
+        conn.publish(seq, payload, sc.dedup ? &key : nullptr);
+        ++seq;
+        st.sent.store(seq, std::memory_order_release);
+      };
+      std::this_thread::sleep_until(start);
+      if (sc.kind == Kind::kThroughput) {
+        while (Clock::now() < end) {
+          if (!st.window().try_acquire()) {
+            conn.flush();
+            if (!st.window().try_acquire_for(std::chrono::milliseconds(10))) continue;
+          }
+          send();
+        }
+      } else {
+        const double period_s = static_cast<double>(sc.conns) / cfg.rate;
+        const double phase_s = static_cast<double>(c) / cfg.rate;
+        for (uint64_t i = 0; i < slots; ++i) {
+          const auto t = start + std::chrono::duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(phase_s + static_cast<double>(i) * period_s));
+          if (t >= end) break;
+          std::this_thread::sleep_until(t);
+          st.set_sched(i, t);
+          if (!st.window().try_acquire_for(std::chrono::seconds(1))) break;
+          send();
+          conn.flush();
+        }
+      }
+      conn.flush();
+    });
+  }
+
+  auto total_done = [&] {
+    uint64_t n = 0;
+    for (auto& s : states) n += s->done() - s->errors();
+    return n;
+  };
+  std::this_thread::sleep_until(measure_from);
+  const uint64_t a0 = total_done();
+  const auto t0 = Clock::now();
+  std::this_thread::sleep_until(end);
+  const uint64_t a1 = total_done();
+  const auto t1 = Clock::now();
+  for (auto& t : senders) t.join();
+
+  // Drain: every sent event completes (bounded).
+  const auto drain_deadline = Clock::now() + std::chrono::seconds(30);
+  for (;;) {
+    bool all = true;
+    for (auto& s : states) all = all && s->done() >= s->sent.load();
+    if (all || Clock::now() >= drain_deadline) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  for (auto& c : conns) c->close();
+
+  for (auto& s : states) {
+    row.sent += s->sent.load();
+    row.errors += s->errors();
+    if (row.error.empty()) row.error = s->first_error();
+  }
+  if (sc.kind == Kind::kThroughput) {
+    const double secs = std::chrono::duration<double>(t1 - t0).count();
+    row.events_per_s = static_cast<double>(a1 - a0) / secs;
+    row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
+  } else {
+    std::vector<int64_t> lat;
+    lat.reserve(slots * states.size());
+    uint64_t acked_in_window = 0;
+    for (auto& s : states) {
+      const uint64_t n = s->sent.load();
+      for (uint64_t i = 0; i < n; ++i) {
+        if (s->sched(i) < measure_from) continue;
+        const int64_t l = s->lat_ns(i);
+        if (l >= 0) {
+          lat.push_back(l);
+          ++acked_in_window;
+        }
+      }
+    }
+    std::sort(lat.begin(), lat.end());
+    row.samples = lat.size();
+    row.p50_us = percentile(lat, 0.50);
+    row.p99_us = percentile(lat, 0.99);
+    row.p999_us = percentile(lat, 0.999);
+    row.max_us = lat.empty() ? 0 : static_cast<double>(lat.back()) / 1000.0;
+    row.events_per_s = static_cast<double>(acked_in_window) / cfg.duration_s;
+    row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
+  }
+  target.cleanup();
+  return row;
+}
+
+// ------------------------------------------------------------------ spawned broker
+
+class SpawnedBroker {
+ public:
+  std::string start(const std::string& binary) {
+    char tmpl[] = "/tmp/causeway-bench-XXXXXX";
+    if (!::mkdtemp(tmpl)) return std::string("mkdtemp: ") + std::strerror(errno);
+    dir_ = tmpl;
+    const std::string data = dir_ + "/data";
+    const std::string log = dir_ + "/broker.log";
+    pid_ = ::fork();
+    if (pid_ < 0) return std::string("fork: ") + std::strerror(errno);
+    if (pid_ == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) {
+        ::dup2(fd, 1);
+        ::dup2(fd, 2);
+      }
+      std::vector<std::string> args{binary, "--listen", "127.0.0.1:0", "--data-dir", data};
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(binary.c_str(), argv.data());
+      std::_Exit(127);
+    }
+    const std::string needle = "listening on 127.0.0.1:";
+    const auto deadline = Clock::now() + std::chrono::seconds(15);
+    while (Clock::now() < deadline) {
+      std::ifstream in(log);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      const std::string text = ss.str();
+      const auto pos = text.find(needle);
+      if (pos != std::string::npos) {
+        const int port = std::atoi(text.c_str() + pos + needle.size());
+        if (port > 0) {
+          address_ = "127.0.0.1:" + std::to_string(port);
+          return "";
+        }
+      }
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return "broker exited at start; its log:\n" + text;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return "broker did not report its port within 15 s (log: " + log + ")";
+  }
+  const std::string& address() const { return address_; }
+  ~SpawnedBroker() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      const auto deadline = Clock::now() + std::chrono::seconds(10);
+      bool exited = false;
+      while (Clock::now() < deadline) {
+        if (::waitpid(pid_, nullptr, WNOHANG) == pid_) {
+          exited = true;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      if (!exited) {
+        ::kill(pid_, SIGKILL);
+        ::waitpid(pid_, nullptr, 0);
+      }
+    }
+    if (!dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(dir_, ec);
+    }
+  }
+
+ private:
+  pid_t pid_ = -1;
+  std::string dir_;
+  std::string address_;
+};
+
+// ------------------------------------------------------------------ output
+
+std::string fmt_num(double v) {
+  char buf[32];
+  if (v >= 1e6) {
+    std::snprintf(buf, sizeof(buf), "%.2fM", v / 1e6);
+  } else if (v >= 1e4) {
+    std::snprintf(buf, sizeof(buf), "%.0fk", v / 1e3);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.0f", v);
+  }
+  return buf;
+}
+
+void print_rows(const std::vector<Row>& rows) {
+  std::printf("\n%-22s %-9s %10s %8s %9s %9s %9s %8s  %s\n", "scenario", "target", "events/s", "MB/s", "p50 us",
+              "p99 us", "p99.9 us", "errors", "note");
+  for (const Row& r : rows) {
+    if (!r.error.empty() && r.sent == 0) {
+      std::printf("%-22s %-9s  not run: %s\n", r.scenario.c_str(), r.target.c_str(), r.error.c_str());
+      continue;
+    }
+    if (r.kind == Kind::kThroughput) {
+      std::printf("%-22s %-9s %10s %8.1f %9s %9s %9s %8" PRIu64 "  %s\n", r.scenario.c_str(), r.target.c_str(),
+                  fmt_num(r.events_per_s).c_str(), r.mb_per_s, "-", "-", "-", r.errors, r.note.c_str());
+    } else {
+      std::printf("%-22s %-9s %10s %8.1f %9.0f %9.0f %9.0f %8" PRIu64 "  %s\n", r.scenario.c_str(), r.target.c_str(),
+                  fmt_num(r.events_per_s).c_str(), r.mb_per_s, r.p50_us, r.p99_us, r.p999_us, r.errors,
+                  r.note.c_str());
+    }
+    if (r.errors > 0) std::printf("%-22s   first error: %s\n", "", r.error.c_str());
+  }
+}
+
+// One line per scenario: Causeway's figure and its ratio to each peer (> 1: Causeway ahead).
+void print_comparison(const std::vector<Row>& rows, const std::vector<std::string>& targets) {
+  std::map<std::pair<std::string, std::string>, const Row*> by;
+  std::vector<std::string> order;
+  for (const Row& r : rows) {
+    if (by.emplace(std::pair{r.scenario, r.target}, &r).second &&
+        std::find(order.begin(), order.end(), r.scenario) == order.end()) {
+      order.push_back(r.scenario);
+    }
+  }
+  std::vector<std::string> peers;
+  for (const auto& t : targets) {
+    if (t != "causeway") peers.push_back(t);
+  }
+  std::printf("\nCauseway vs peers (throughput: causeway/peer; latency: peer/causeway; > 1 = Causeway ahead)\n");
+  std::printf("%-22s %-22s", "scenario", "causeway");
+  for (const auto& p : peers) std::printf(" %-26s", (p + " (ratio)").c_str());
+  std::printf("\n");
+  auto ok = [](const Row* r) { return r && (r->error.empty() || r->sent > 0); };
+  for (const auto& sc : order) {
+    const Row* c = by.count({sc, "causeway"}) ? by[{sc, "causeway"}] : nullptr;
+    const bool lat = c ? c->kind == Kind::kLatency : sc.rfind("lat", 0) == 0;
+    char cbuf[64] = "n/a";
+    if (ok(c)) {
+      if (lat) {
+        std::snprintf(cbuf, sizeof(cbuf), "%.0f/%.0f/%.0f us", c->p50_us, c->p99_us, c->p999_us);
+      } else {
+        std::snprintf(cbuf, sizeof(cbuf), "%s/s", fmt_num(c->events_per_s).c_str());
+      }
+    }
+    std::printf("%-22s %-22s", sc.c_str(), cbuf);
+    for (const auto& p : peers) {
+      const Row* r = by.count({sc, p}) ? by[{sc, p}] : nullptr;
+      char buf[96] = "n/a";
+      if (ok(r) && ok(c)) {
+        if (lat) {
+          auto ratio = [](double peer, double ours) { return ours > 0 ? peer / ours : 0.0; };
+          std::snprintf(buf, sizeof(buf), "%.2f/%.2f/%.2f", ratio(r->p50_us, c->p50_us), ratio(r->p99_us, c->p99_us),
+                        ratio(r->p999_us, c->p999_us));
+        } else {
+          std::snprintf(buf, sizeof(buf), "%s (%.2fx)", fmt_num(r->events_per_s).c_str(),
+                        r->events_per_s > 0 ? c->events_per_s / r->events_per_s : 0.0);
+        }
+        if (!r->note.empty() && p == "nats") std::strncat(buf, " *", sizeof(buf) - std::strlen(buf) - 1);
+      }
+      std::printf(" %-26s", buf);
+    }
+    std::printf("\n");
+  }
+  if (std::find(peers.begin(), peers.end(), "nats") != peers.end()) {
+    std::printf("* JetStream 2.9 has no fsync mode: its fsync rows are the same os-level ack (TARGETS.md).\n");
+  }
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(ch)));
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+bool write_json(const std::string& path, const Config& cfg, const std::vector<Row>& rows) {
+  std::ofstream out(path);
+  if (!out) return false;
+  out << "{\n  \"config\": {\"duration_s\": " << cfg.duration_s << ", \"warmup_s\": " << cfg.warmup_s
+      << ", \"partitions\": " << cfg.partitions << ", \"window\": " << cfg.window << ", \"rate\": " << cfg.rate
+      << ", \"latency_connections\": " << cfg.latency_conns << ", \"linger_us\": " << cfg.linger_us
+      << ", \"latency_linger_us\": " << cfg.latency_linger_us << "},\n  \"results\": [\n";
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const Row& r = rows[i];
+    out << "    {\"scenario\": \"" << json_escape(r.scenario) << "\", \"target\": \"" << r.target << "\", \"kind\": \""
+        << (r.kind == Kind::kThroughput ? "throughput" : "latency") << "\", \"bytes\": " << r.bytes
+        << ", \"durability\": \"" << r.durability << "\", \"dedup\": " << (r.dedup ? "true" : "false")
+        << ", \"connections\": " << r.conns << ", \"events_per_second\": " << r.events_per_s
+        << ", \"mb_per_second\": " << r.mb_per_s << ", \"p50_us\": " << r.p50_us << ", \"p99_us\": " << r.p99_us
+        << ", \"p999_us\": " << r.p999_us << ", \"max_us\": " << r.max_us << ", \"samples\": " << r.samples
+        << ", \"sent\": " << r.sent << ", \"errors\": " << r.errors << ", \"error\": \"" << json_escape(r.error)
+        << "\", \"note\": \"" << json_escape(r.note) << "\"}" << (i + 1 < rows.size() ? ",\n" : "\n");
+  }
+  out << "  ]\n}\n";
+  return static_cast<bool>(out);
+}
+
+bool parse_seconds(const std::string& text, double* out) {
+  auto d = causeway::units::parse_duration(text);
+  if (d.ok()) {
+    *out = std::chrono::duration<double>(*d).count();
+    return *out >= 0;
+  }
+  char* endp = nullptr;
+  *out = std::strtod(text.c_str(), &endp);  // a bare number means seconds
+  return endp && *endp == '\0' && *out >= 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config cfg;
+  std::string duration = "5s", warmup = "500ms", max_total = "15m";
+  bool list = false;
+  CLI::App app{"causeway-bench: end-to-end publish throughput and latency against Causeway, NATS JetStream and "
+               "Redis Streams with the same load shape (bench/load/README.md)"};
+  app.add_option("--target", cfg.targets, "Systems to drive, run side by side per scenario: causeway, nats, redis")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(CLI::IsMember({"causeway", "nats", "redis"}));
+  app.add_option("--broker", cfg.broker, "Causeway broker HOST:PORT")->capture_default_str();
+  app.add_option("--spawn-broker", cfg.spawn_broker,
+                 "Start this causeway-broker binary on 127.0.0.1:0 with a fresh temp data dir (overrides --broker)");
+  app.add_option("--nats-url", cfg.nats_url, "NATS server URL (JetStream enabled)")->capture_default_str();
+  app.add_option("--redis", cfg.redis, "Redis server HOST:PORT (its appendfsync is set per scenario)")
+      ->capture_default_str();
+  app.add_option("--benchmarks", cfg.benchmarks, "Comma-separated scenarios to run (default: all; --list)");
+  app.add_flag("--list", list, "List the scenarios and exit");
+  app.add_option("--duration", duration, "Measured time per scenario and target, e.g. 5s, 3s")->capture_default_str();
+  app.add_option("--warmup", warmup, "Unmeasured time before each measurement")->capture_default_str();
+  app.add_option("--max-total", max_total, "Scenarios that would start after this much time are skipped")
+      ->capture_default_str();
+  app.add_option("--partitions", cfg.partitions, "Partitions per Causeway topic (peers use one stream)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1024u));
+  app.add_option("--window", cfg.window, "Outstanding (unacked) events per connection in throughput scenarios")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 20));
+  app.add_option("--rate", cfg.rate, "Total events/s of the latency scenarios")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e7));
+  app.add_option("--latency-connections", cfg.latency_conns, "Connections the latency rate is spread over")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  app.add_option("--linger-us", cfg.linger_us, "Causeway publisher linger in throughput scenarios (client default)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
+  app.add_option("--latency-linger-us", cfg.latency_linger_us, "Causeway publisher linger in latency scenarios")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
+  app.add_option("--json", cfg.json, "Also write the results as JSON to this file");
+  CLI11_PARSE(app, argc, argv);
+
+  if (!parse_seconds(duration, &cfg.duration_s) || cfg.duration_s <= 0 || !parse_seconds(warmup, &cfg.warmup_s) ||
+      !parse_seconds(max_total, &cfg.max_total_s)) {
+    std::fprintf(stderr, "error: --duration/--warmup/--max-total take a duration such as 5s or 500ms\n");
+    return 2;
+  }
+  std::vector<Scenario> scenarios = all_scenarios(cfg.latency_conns);
+  if (list) {
+    for (const auto& s : scenarios) std::printf("%s\n", s.name.c_str());
+    return 0;
+  }
+  if (!cfg.benchmarks.empty()) {
+    std::vector<Scenario> chosen;
+    std::stringstream ss(cfg.benchmarks);
+    std::string name;
+    while (std::getline(ss, name, ',')) {
+      auto it = std::find_if(scenarios.begin(), scenarios.end(), [&](const Scenario& s) { return s.name == name; });
+      if (it == scenarios.end()) {
+        std::fprintf(stderr, "error: unknown scenario '%s' (--list shows them)\n", name.c_str());
+        return 2;
+      }
+      chosen.push_back(*it);
+    }
+    scenarios = std::move(chosen);
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::optional<SpawnedBroker> spawned;
+  std::vector<std::unique_ptr<Target>> targets;
+  for (const auto& t : cfg.targets) {
+    if (t == "causeway") {
+      if (!cfg.spawn_broker.empty() && !spawned) {
+        spawned.emplace();
+        const std::string err = spawned->start(cfg.spawn_broker);
+        if (!err.empty()) {
+          std::fprintf(stderr, "error: --spawn-broker %s: %s\n", cfg.spawn_broker.c_str(), err.c_str());
+          return 1;
+        }
+        cfg.broker = spawned->address();
+        std::fprintf(stderr, "spawned causeway-broker at %s\n", cfg.broker.c_str());
+      }
+      targets.push_back(std::make_unique<CausewayTarget>(cfg));
+    } else if (t == "nats") {
+#ifdef CAUSEWAY_BENCH_HAVE_NATS
+      targets.push_back(std::make_unique<NatsTarget>(cfg));
+#else
+      std::fprintf(stderr, "warning: target nats skipped: built without libnats (apt-get install libnats-dev, "
+                           "then re-run cmake)\n");
+#endif
+    } else if (t == "redis") {
+#ifdef CAUSEWAY_BENCH_HAVE_HIREDIS
+      targets.push_back(std::make_unique<RedisTarget>(cfg));
+#else
+      std::fprintf(stderr, "warning: target redis skipped: built without hiredis (apt-get install "
+                           "libhiredis-dev, then re-run cmake)\n");
+#endif
+    }
+  }
+  if (targets.empty()) {
+    std::fprintf(stderr, "error: no usable target\n");
+    return 1;
+  }
+
+  std::fprintf(stderr, "%zu scenarios x %zu targets, %.1fs each (+%.1fs warm-up)\n", scenarios.size(), targets.size(),
+               cfg.duration_s, cfg.warmup_s);
+  std::vector<Row> rows;
+  const auto t_begin = Clock::now();
+  uint32_t run_id = std::random_device{}() & 0xffffu;
+  run_id <<= 16;
+  bool any_error = false;
+  for (const auto& sc : scenarios) {
+    for (auto& t : targets) {
+      const double elapsed = std::chrono::duration<double>(Clock::now() - t_begin).count();
+      if (elapsed + cfg.duration_s + cfg.warmup_s > cfg.max_total_s) {
+        Row r;
+        r.scenario = sc.name;
+        r.target = t->name();
+        r.kind = sc.kind;
+        r.error = "skipped: --max-total reached";
+        rows.push_back(r);
+        continue;
+      }
+      std::fprintf(stderr, "  %-22s %-9s ...\n", sc.name.c_str(), t->name().c_str());
+      rows.push_back(run_scenario(cfg, *t, sc, ++run_id));
+      if (!rows.back().error.empty()) any_error = true;
+    }
+  }
+  targets.clear();
+#ifdef CAUSEWAY_BENCH_HAVE_NATS
+  nats_Close();
+#endif
+
+  print_rows(rows);
+  if (cfg.targets.size() > 1) print_comparison(rows, cfg.targets);
+  if (!cfg.json.empty() && !write_json(cfg.json, cfg, rows)) {
+    std::fprintf(stderr, "error: cannot write %s\n", cfg.json.c_str());
+    return 1;
+  }
+  return any_error ? 1 : 0;
+}

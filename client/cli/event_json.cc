@@ -1,0 +1,215 @@
+// File: client/cli/event_json.cc
+//
+// See event_json.h.
+#include "client/cli/event_json.h"
+
+#include <cstdio>
+#include <ctime>
+
+#include "causeway/common/units.h"
+
+namespace causeway::cli {
+namespace {
+
+using nlohmann::json;
+
+const char* type_name(const json& j) { return j.type_name(); }
+
+Status optional_string(const json& obj, const char* field, std::string& out) {
+  auto it = obj.find(field);
+  if (it == obj.end() || it->is_null()) return Status();
+  if (!it->is_string()) {
+    return invalid_argument(std::string("\"") + field + "\" must be a string, got " + type_name(*it));
+  }
+  out = it->get<std::string>();
+  return Status();
+}
+
+}  // namespace
+
+Result<client::Event> parse_event_line(std::string_view line) {
+  json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return invalid_argument("not valid JSON");
+  if (!j.is_object()) return invalid_argument(std::string("expected a JSON object, got ") + type_name(j));
+  static constexpr const char* kKnown[] = {"dedup_key", "key", "source", "type", "headers", "data", "partition", "schema_id"};
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool known = false;
+    for (const char* k : kKnown) known = known || it.key() == k;
+    if (!known) {
+      return invalid_argument("unknown field \"" + it.key() +
+                              "\" (expected dedup_key, key, source, type, headers, data, partition, schema_id)");
+    }
+  }
+  client::Event event;
+  auto data = j.find("data");
+  if (data == j.end()) return invalid_argument("missing \"data\" (the payload, a string)");
+  if (!data->is_string()) return invalid_argument(std::string("\"data\" must be a string, got ") + type_name(*data));
+  event.payload = data->get<std::string>();
+  CAUSEWAY_RETURN_IF_ERROR(optional_string(j, "dedup_key", event.dedup_key));
+  CAUSEWAY_RETURN_IF_ERROR(optional_string(j, "key", event.key));
+  CAUSEWAY_RETURN_IF_ERROR(optional_string(j, "source", event.source));
+  CAUSEWAY_RETURN_IF_ERROR(optional_string(j, "type", event.type));
+  if (auto h = j.find("headers"); h != j.end() && !h->is_null()) {
+    if (!h->is_object()) return invalid_argument(std::string("\"headers\" must be an object, got ") + type_name(*h));
+    for (auto it = h->begin(); it != h->end(); ++it) {
+      if (!it->is_string()) {
+        return invalid_argument("header \"" + it.key() + "\" must be a string, got " + type_name(*it));
+      }
+      event.headers.push_back(client::Header{it.key(), it->get<std::string>()});
+    }
+  }
+  if (auto p = j.find("partition"); p != j.end() && !p->is_null()) {
+    if (!p->is_number_integer() || p->get<int64_t>() < -1 || p->get<int64_t>() > INT32_MAX) {
+      return invalid_argument("\"partition\" must be an integer >= 0 (or -1 for automatic)");
+    }
+    event.partition = static_cast<int32_t>(p->get<int64_t>());
+  }
+  if (auto s = j.find("schema_id"); s != j.end() && !s->is_null()) {
+    if (!s->is_number_unsigned() || s->get<uint64_t>() > UINT32_MAX) {
+      return invalid_argument("\"schema_id\" must be an unsigned 32-bit integer");
+    }
+    event.schema_id = static_cast<uint32_t>(s->get<uint64_t>());
+  }
+  return event;
+}
+
+json ack_to_json(const client::PublishAck& ack) {
+  json j;
+  j["partition"] = ack.partition;
+  j["offset"] = ack.offset;
+  j["lamport"] = ack.lamport;
+  j["duplicate"] = ack.duplicate;
+  return j;
+}
+
+json event_to_json(const client::FetchedEvent& e) {
+  json j;
+  j["topic"] = e.topic;
+  j["partition"] = e.partition;
+  j["offset"] = e.offset;
+  j["lamport"] = e.lamport;
+  j["time"] = format_time_ms(e.time_ms);
+  j["key"] = e.key;
+  j["dedup_key"] = e.dedup_key;
+  j["source"] = e.source;
+  j["type"] = e.type;
+  json headers = json::object();
+  for (const auto& h : e.headers) headers[h.name] = is_valid_utf8(h.value) ? h.value : base64_encode(h.value);
+  j["headers"] = std::move(headers);
+  if (e.schema_id != 0) j["schema_id"] = e.schema_id;
+  if (is_valid_utf8(e.payload)) {
+    j["data"] = e.payload;
+  } else {
+    j["data_base64"] = base64_encode(e.payload);
+  }
+  return j;
+}
+
+json topic_to_json(const client::TopicInfo& t) {
+  json j;
+  j["name"] = t.spec.name;
+  j["topic_id"] = t.topic_id;
+  j["partitions"] = t.spec.partitions;
+  j["durability"] = t.spec.durability == client::Durability::kOs ? "os" : "fsync";
+  j["dedup_window"] = units::format_duration(t.spec.dedup_window);
+  j["retention"] = t.spec.retention.count() == 0 ? std::string("forever") : units::format_duration(t.spec.retention);
+  j["retention_bytes"] = t.spec.retention_bytes;
+  j["segment_bytes"] = t.spec.segment_bytes;
+  if (!t.spec.schema_subject.empty()) j["schema_subject"] = t.spec.schema_subject;
+  j["created"] = format_time_ms(t.created_ms);
+  if (!t.partitions.empty()) {
+    json parts = json::array();
+    for (const auto& p : t.partitions) {
+      parts.push_back({{"partition", p.partition},
+                       {"log_start_offset", p.log_start_offset},
+                       {"high_watermark", p.high_watermark},
+                       {"size_bytes", p.size_bytes},
+                       {"last_lamport", p.last_lamport}});
+    }
+    j["partition_info"] = std::move(parts);
+  }
+  return j;
+}
+
+std::string format_time_ms(int64_t unix_ms) {
+  int64_t secs = unix_ms / 1000;
+  int64_t ms = unix_ms % 1000;
+  if (ms < 0) {
+    ms += 1000;
+    secs -= 1;
+  }
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[64];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms));
+  return out;
+}
+
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    // Overlong forms, surrogates and values above U+10FFFF are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t v = (uint32_t{static_cast<uint8_t>(bytes[i])} << 16) |
+                       (uint32_t{static_cast<uint8_t>(bytes[i + 1])} << 8) | static_cast<uint8_t>(bytes[i + 2]);
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(kAlphabet[(v >> 6) & 63]);
+    out.push_back(kAlphabet[v & 63]);
+  }
+  const std::size_t rest = bytes.size() - i;
+  if (rest > 0) {
+    uint32_t v = uint32_t{static_cast<uint8_t>(bytes[i])} << 16;
+    if (rest == 2) v |= uint32_t{static_cast<uint8_t>(bytes[i + 1])} << 8;
+    out.push_back(kAlphabet[(v >> 18) & 63]);
+    out.push_back(kAlphabet[(v >> 12) & 63]);
+    out.push_back(rest == 2 ? kAlphabet[(v >> 6) & 63] : '=');
+    out.push_back('=');
+  }
+  return out;
+}
+
+std::string to_line(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+}  // namespace causeway::cli

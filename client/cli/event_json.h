@@ -1,0 +1,40 @@
+// File: client/cli/event_json.h
+//
+// JSON for the causeway CLI (docs/client.md, "CLI"): parsing one input line of
+// `causeway publish` into an Event, and rendering acks, fetched events and topics as JSON.
+// Pure; tested in tests/unit/client/event_json_test.cc.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include "causeway/client/types.h"
+#include "causeway/common/status.h"
+
+namespace causeway::cli {
+
+// Parses `{"dedup_key":"...","key":"...","source":"...","type":"...","headers":{"k":"v"},
+// "data":"..."}`. Only "data" (a string, the payload bytes) is required; other fields are
+// optional strings, headers an object of strings, "partition" an optional integer.
+// Unknown fields are refused so that typos do not pass silently. kInvalidArgument naming
+// the field otherwise (the caller adds the line number).
+Result<client::Event> parse_event_line(std::string_view line);
+
+nlohmann::json ack_to_json(const client::PublishAck& ack);
+// topic, partition, offset, lamport, time (ISO-8601 UTC with ms), key, dedup_key, source,
+// type, headers, schema_id (when set), and "data" when the payload is valid UTF-8, else
+// "data_base64".
+nlohmann::json event_to_json(const client::FetchedEvent& event);
+nlohmann::json topic_to_json(const client::TopicInfo& topic);
+
+// "2024-05-01T12:00:00.123Z".
+std::string format_time_ms(int64_t unix_ms);
+bool is_valid_utf8(std::string_view bytes);
+std::string base64_encode(std::string_view bytes);
+// dump() that never throws: invalid UTF-8 is replaced.
+std::string to_line(const nlohmann::json& j);
+
+}  // namespace causeway::cli

@@ -1,0 +1,290 @@
+// File: client/cli/main.cc
+//
+// The `causeway` command-line tool: topics (create/list/describe/delete), publish (JSON
+// lines in, one JSON ack per line out, in input order) and fetch (events as JSON lines).
+// Built on causeway::client; usage is in docs/client.md and `causeway --help`. Exit codes:
+// 0 success, 1 an operation failed (the message says what to do next), 2 bad usage
+// (CLI11's own code for parse errors is 105/106/..., mapped by CLI11_PARSE).
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "causeway/client/admin.h"
+#include "causeway/client/publisher.h"
+#include "causeway/common/units.h"
+#include "client/cli/event_json.h"
+
+namespace {
+
+using causeway::Code;
+using causeway::Status;
+using namespace causeway::client;
+using causeway::cli::to_line;
+
+// Prints the error with a hint for the common cases and returns the exit code.
+int fail(const std::string& what, const Status& status) {
+  std::string hint;
+  const std::string_view msg = status.message();
+  if (status.code() == Code::kUnavailable &&
+      (msg.find("cannot connect") != std::string_view::npos || msg.find("cannot resolve") != std::string_view::npos)) {
+    hint = " — is causeway-broker running? (scripts/run starts it; --broker HOST:PORT picks another)";
+  } else if (status.code() == Code::kDeadlineExceeded && msg.find("connect") != std::string_view::npos) {
+    hint = " — is the broker address right and reachable? (--broker HOST:PORT)";
+  } else if (status.code() == Code::kNotFound && msg.find("topic") != std::string_view::npos) {
+    hint = " — `causeway topic list` shows the topics; `causeway topic create NAME` makes one";
+  }
+  std::cerr << "causeway: " << what << ": " << msg << hint << "\n";
+  return 1;
+}
+
+causeway::Result<std::chrono::milliseconds> parse_ms(const std::string& flag, const std::string& text, bool allow_zero) {
+  if (allow_zero && (text == "0" || text == "forever")) return std::chrono::milliseconds(0);
+  auto d = causeway::units::parse_duration(text);
+  if (!d) return d.error().with_context(flag);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+}
+
+causeway::Result<uint64_t> parse_bytes(const std::string& flag, const std::string& text) {
+  auto s = causeway::units::parse_size(text);
+  if (!s) return s.error().with_context(flag);
+  return *s;
+}
+
+void print_topic_table(const TopicInfo& t) {
+  const auto& s = t.spec;
+  std::cout << "topic " << s.name << "  id " << t.topic_id << "  partitions " << s.partitions << "  durability "
+            << (s.durability == Durability::kOs ? "os" : "fsync") << "  dedup-window "
+            << causeway::units::format_duration(s.dedup_window) << "  retention "
+            << (s.retention.count() == 0 ? std::string("forever") : causeway::units::format_duration(s.retention))
+            << "  retention-bytes "
+            << (s.retention_bytes == 0 ? std::string("unlimited") : causeway::units::format_size(s.retention_bytes))
+            << "  segment-bytes " << causeway::units::format_size(s.segment_bytes);
+  if (!s.schema_subject.empty()) std::cout << "  schema-subject " << s.schema_subject;
+  std::cout << "\n";
+  if (t.partitions.empty()) return;
+  std::printf("%-10s %-20s %-20s %-14s %s\n", "PARTITION", "START-OFFSET", "END-OFFSET", "SIZE", "LAST-LAMPORT");
+  for (const auto& p : t.partitions) {
+    std::printf("%-10u %-20llu %-20llu %-14s %llu\n", p.partition, static_cast<unsigned long long>(p.log_start_offset),
+                static_cast<unsigned long long>(p.high_watermark), causeway::units::format_size(p.size_bytes).c_str(),
+                static_cast<unsigned long long>(p.last_lamport));
+  }
+  std::fflush(stdout);
+}
+
+int run_publish(const ClientOptions& options, const std::string& topic, const std::string& file) {
+  std::ifstream in_file;
+  std::istream* in = &std::cin;
+  if (!file.empty() && file != "-") {
+    in_file.open(file);
+    if (!in_file) {
+      std::cerr << "causeway: cannot open " << file << ": " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    in = &in_file;
+  }
+  PublisherOptions publisher_options;
+  publisher_options.linger = std::chrono::milliseconds(5);
+  auto publisher = Publisher::connect(options, publisher_options);
+  if (!publisher) return fail("publish to " + topic, publisher.error());
+
+  constexpr std::size_t kMaxPending = 10000;
+  std::deque<std::pair<std::size_t, std::future<causeway::Result<PublishAck>>>> pending;
+  std::size_t failed_line = 0;
+  Status failure;
+  const auto settle_front = [&] {
+    auto [line_no, future] = std::move(pending.front());
+    pending.pop_front();
+    causeway::Result<PublishAck> ack = future.get();
+    if (ack) {
+      std::cout << to_line(causeway::cli::ack_to_json(*ack)) << "\n";
+    } else if (failed_line == 0) {
+      failed_line = line_no;
+      failure = ack.error();
+    }
+  };
+  std::string line;
+  std::size_t line_no = 0;
+  while (failed_line == 0 && std::getline(*in, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    auto event = causeway::cli::parse_event_line(line);
+    if (!event) {
+      failed_line = line_no;
+      failure = event.error();
+      break;
+    }
+    pending.emplace_back(line_no, (*publisher)->publish(topic, std::move(*event)));
+    while (!pending.empty() &&
+           (pending.size() > kMaxPending || pending.front().second.wait_for(std::chrono::seconds(0)) == std::future_status::ready)) {
+      settle_front();
+    }
+  }
+  static_cast<void>((*publisher)->flush(options.request_timeout));
+  while (!pending.empty()) settle_front();
+  std::cout.flush();
+  static_cast<void>((*publisher)->close());
+  if (failed_line != 0) return fail("publish to " + topic + ": line " + std::to_string(failed_line), failure);
+  if (in->bad()) {
+    std::cerr << "causeway: reading input failed after line " << line_no << "\n";
+    return 1;
+  }
+  return 0;
+}
+
+int run_fetch(const ClientOptions& options, const std::string& topic, uint32_t partition, uint64_t offset,
+              uint64_t max_events) {
+  auto admin = Admin::connect(options);
+  if (!admin) return fail("fetch " + topic, admin.error());
+  uint64_t remaining = max_events;
+  while (remaining > 0) {
+    const auto batch = static_cast<uint32_t>(std::min<uint64_t>(remaining, 1000));
+    auto r = (*admin)->fetch(topic, partition, offset, batch);
+    if (!r) return fail("fetch", r.error());
+    for (const auto& e : r->events) std::cout << to_line(causeway::cli::event_to_json(e)) << "\n";
+    if (r->events.empty()) break;
+    remaining -= std::min<uint64_t>(remaining, r->events.size());
+    offset = r->next_offset;
+  }
+  std::cout.flush();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"causeway: command-line client for the Causeway event bus"};
+  app.require_subcommand(1);
+  app.fallthrough();
+  ClientOptions options;
+  options.client_name = "causeway-cli";
+  app.add_option("--broker", options.broker, "Broker address HOST:PORT")->capture_default_str();
+
+  // topic ...
+  auto* topic = app.add_subcommand("topic", "Create, list, describe and delete topics");
+  topic->require_subcommand(1);
+
+  std::string create_name;
+  uint32_t partitions = 1;
+  std::string durability = "fsync";
+  std::string dedup_window = "2m";
+  std::string retention = "7d";
+  std::string retention_bytes = "0";
+  std::string segment_bytes = "1GiB";
+  auto* create = topic->add_subcommand("create", "Create a topic (an identical re-create succeeds)");
+  create->add_option("name", create_name, "Topic name: 1-249 chars of [A-Za-z0-9._-]")->required();
+  create->add_option("--partitions", partitions, "Number of partitions")->capture_default_str()->check(CLI::Range(1u, 100000u));
+  create->add_option("--durability", durability, "fsync: ack after fdatasync; os: ack after write()")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fsync", "os"}));
+  create->add_option("--dedup-window", dedup_window, "How long dedup keys are remembered, e.g. 2m, 1h")->capture_default_str();
+  create->add_option("--retention", retention, "Keep events this long, e.g. 7d, 12h; 0 or 'forever' keeps all")
+      ->capture_default_str();
+  create->add_option("--retention-bytes", retention_bytes, "Per-partition size cap, e.g. 10GiB; 0 is unlimited")
+      ->capture_default_str();
+  create->add_option("--segment-bytes", segment_bytes, "Segment file size, e.g. 1GiB, 64MiB")->capture_default_str();
+
+  std::string list_output = "table";
+  auto* list = topic->add_subcommand("list", "List topics");
+  list->add_option("--output", list_output, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));
+
+  std::string describe_name;
+  std::string describe_output = "table";
+  auto* describe = topic->add_subcommand("describe", "Show a topic's settings and partitions (start/end offsets)");
+  describe->add_option("name", describe_name, "Topic name")->required();
+  describe->add_option("--output", describe_output, "table or json")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"table", "json"}));
+
+  std::string delete_name;
+  auto* del = topic->add_subcommand("delete", "Delete a topic and its data");
+  del->add_option("name", delete_name, "Topic name")->required();
+
+  // publish
+  std::string publish_topic;
+  std::string publish_file;
+  auto* publish = app.add_subcommand(
+      "publish",
+      "Publish JSON lines ({\"data\":\"...\", optional key, dedup_key, source, type, headers}); prints one ack per line");
+  publish->add_option("topic", publish_topic, "Topic to publish to")->required();
+  publish->add_option("--file,-f", publish_file, "Read events from this file instead of stdin");
+
+  // fetch
+  std::string fetch_topic;
+  uint32_t fetch_partition = 0;
+  uint64_t fetch_offset = 0;
+  uint64_t fetch_max = 100;
+  auto* fetch = app.add_subcommand("fetch", "Print a partition's events as JSON lines");
+  fetch->add_option("topic", fetch_topic, "Topic to read")->required();
+  fetch->add_option("--partition,-p", fetch_partition, "Partition to read")->required();
+  fetch->add_option("--offset", fetch_offset, "First offset to print")->capture_default_str();
+  fetch->add_option("--max", fetch_max, "Print at most this many events")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (publish->parsed()) return run_publish(options, publish_topic, publish_file);
+  if (fetch->parsed()) return run_fetch(options, fetch_topic, fetch_partition, fetch_offset, fetch_max);
+
+  // topic subcommands share one Admin.
+  TopicSpec spec;
+  if (create->parsed()) {
+    spec.name = create_name;
+    spec.partitions = partitions;
+    spec.durability = durability == "os" ? Durability::kOs : Durability::kFsync;
+    auto dw = parse_ms("--dedup-window", dedup_window, false);
+    if (!dw) return fail("topic create", dw.error());
+    auto rt = parse_ms("--retention", retention, true);
+    if (!rt) return fail("topic create", rt.error());
+    auto rb = parse_bytes("--retention-bytes", retention_bytes);
+    if (!rb) return fail("topic create", rb.error());
+    auto sb = parse_bytes("--segment-bytes", segment_bytes);
+    if (!sb) return fail("topic create", sb.error());
+    spec.dedup_window = *dw;
+    spec.retention = *rt;
+    spec.retention_bytes = *rb;
+    spec.segment_bytes = *sb;
+  }
+  auto admin = Admin::connect(options);
+  if (!admin) return fail("topic", admin.error());
+  if (create->parsed()) {
+    auto t = (*admin)->create_topic(spec);
+    if (!t) return fail("topic create", t.error());
+    print_topic_table(*t);
+    return 0;
+  }
+  if (list->parsed()) {
+    auto topics = (*admin)->list_topics();
+    if (!topics) return fail("topic list", topics.error());
+    if (list_output == "json") {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& t : *topics) arr.push_back(causeway::cli::topic_to_json(t));
+      std::cout << to_line(arr) << "\n";
+    } else {
+      if (topics->empty()) std::cerr << "no topics (create one with `causeway topic create NAME`)\n";
+      for (const auto& t : *topics) print_topic_table(t);
+    }
+    return 0;
+  }
+  if (describe->parsed()) {
+    auto t = (*admin)->describe_topic(describe_name);
+    if (!t) return fail("topic describe", t.error());
+    if (describe_output == "json") {
+      std::cout << to_line(causeway::cli::topic_to_json(*t)) << "\n";
+    } else {
+      print_topic_table(*t);
+    }
+    return 0;
+  }
+  if (del->parsed()) {
+    Status s = (*admin)->delete_topic(delete_name);
+    if (!s.ok()) return fail("topic delete", s);
+    std::cout << "deleted topic " << delete_name << "\n";
+    return 0;
+  }
+  return 0;
+}

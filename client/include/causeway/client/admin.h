@@ -1,0 +1,64 @@
+// File: causeway/client/admin.h
+//
+// Admin: topic management and reading partitions (fetch) for tools and replay. The
+// exchanges are the Topics and Fetch sections of docs/wire-protocol.md.
+//
+// Threads: every method is thread-safe; calls from several threads are serialized over the
+// Admin's one connection. Each call blocks until its response arrives, bounded by
+// ClientOptions::request_timeout (kDeadlineExceeded). A lost connection fails the call in
+// progress with kUnavailable; the next call reconnects. Nothing in this API throws.
+//
+// Errors common to every call: kUnavailable (cannot connect / connection lost; retry),
+// kDeadlineExceeded (no response in time), kInternal (the broker's response made no sense),
+// kFailedPrecondition (the broker refused the protocol version or credentials).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "causeway/client/options.h"
+#include "causeway/client/types.h"
+#include "causeway/common/status.h"
+
+namespace causeway::client {
+
+class Admin {
+ public:
+  // Connects and completes the Hello handshake before returning; errors as
+  // Publisher::connect.
+  static Result<std::unique_ptr<Admin>> connect(ClientOptions options);
+
+  ~Admin();
+  Admin(const Admin&) = delete;
+  Admin& operator=(const Admin&) = delete;
+
+  // Creates a topic. An identical create of an existing topic returns it (idempotent);
+  // kAlreadyExists if it exists with other settings (the message names the difference);
+  // kInvalidArgument for a bad name or setting.
+  Result<TopicInfo> create_topic(const TopicSpec& spec);
+  // kNotFound if absent.
+  Status delete_topic(const std::string& name);
+  // All topics, sorted by name, without partition details.
+  Result<std::vector<TopicInfo>> list_topics();
+  // One topic with per-partition offsets. kNotFound if absent.
+  Result<TopicInfo> describe_topic(const std::string& name);
+  // Reads up to max_events events (and roughly max_bytes) of a partition from `offset` on.
+  // Returns no events when offset >= high watermark. kOutOfRange when offset is below the
+  // log start; kNotFound for an unknown topic; kInvalidArgument for a bad partition;
+  // kCorruption if the returned batches fail their checksums.
+  Result<FetchResult> fetch(const std::string& topic, uint32_t partition, uint64_t offset,
+                            uint32_t max_events = 1000, uint32_t max_bytes = 1u << 20);
+
+  // The highest Lamport stamp seen (the broker's clock at connect, and fetched events).
+  uint64_t lamport() const;
+
+  class Impl;
+  explicit Admin(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace causeway::client

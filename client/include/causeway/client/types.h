@@ -1,0 +1,104 @@
+// File: causeway/client/types.h
+//
+// Plain value types of the client API: events as a producer hands them over, publish acks,
+// topic specifications and descriptions, and events read back by Admin::fetch. They mirror
+// the wire messages of docs/wire-protocol.md (schemas/protocol.fbs) without exposing
+// FlatBuffers. All types are regular values: copyable, movable, no hidden sharing, so they
+// may be handed between threads freely.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace causeway::client {
+
+// One event header: a name and an opaque value.
+struct Header {
+  std::string name;
+  std::string value;  // bytes; not required to be text
+
+  friend bool operator==(const Header&, const Header&) = default;
+};
+
+// An event to publish. Only `payload` is usually set; everything else is optional.
+struct Event {
+  std::string key;        // partition key: the same key always lands in the same partition
+  std::string dedup_key;  // stored once per topic within its dedup window (empty: no dedup)
+  std::string source;     // who produced it, e.g. "orders-service"
+  std::string type;       // what it is, e.g. "order.created"
+  std::vector<Header> headers;
+  uint32_t schema_id = 0;  // registry schema id of the payload; 0 = none
+  std::string payload;     // bytes
+  int32_t partition = -1;  // explicit partition; -1: by key hash, else round robin
+};
+
+// The broker's answer for one stored (or deduplicated) event.
+struct PublishAck {
+  uint32_t partition = 0;
+  uint64_t offset = 0;
+  uint64_t lamport = 0;
+  // True when the dedup key was already stored within the topic's window: partition,
+  // offset and lamport are then those of the original event.
+  bool duplicate = false;
+};
+
+enum class Durability {
+  kFsync,  // acked after fdatasync (survives power loss); the default
+  kOs,     // acked after write(); synced on an interval (survives a broker crash only)
+};
+
+// What to create. Defaults are those of TopicSettings in schemas/protocol.fbs.
+struct TopicSpec {
+  std::string name;  // 1-249 chars of [A-Za-z0-9._-], not "." or ".."
+  uint32_t partitions = 1;
+  Durability durability = Durability::kFsync;
+  std::chrono::milliseconds dedup_window{std::chrono::minutes(2)};
+  std::chrono::milliseconds retention{std::chrono::hours(24 * 7)};  // 0: keep forever
+  uint64_t retention_bytes = 0;                                     // per partition; 0: unlimited
+  uint64_t segment_bytes = uint64_t{1} << 30;
+  std::string schema_subject;  // empty: not bound to a registry subject
+};
+
+struct PartitionInfo {
+  uint32_t partition = 0;
+  uint64_t log_start_offset = 0;  // first offset still stored
+  uint64_t high_watermark = 0;    // next offset; readers see [log_start_offset, high_watermark)
+  uint64_t size_bytes = 0;
+  uint64_t last_lamport = 0;
+};
+
+struct TopicInfo {
+  TopicSpec spec;  // spec.name is the topic's name
+  uint32_t topic_id = 0;
+  int64_t created_ms = 0;                 // Unix epoch milliseconds
+  std::vector<PartitionInfo> partitions;  // filled by describe_topic only
+};
+
+// An event read back from a partition.
+struct FetchedEvent {
+  std::string topic;
+  uint32_t partition = 0;
+  uint64_t offset = 0;
+  uint64_t lamport = 0;
+  int64_t time_ms = 0;  // broker time at append, Unix epoch milliseconds
+  std::string key;
+  std::string dedup_key;
+  std::string source;
+  std::string type;
+  std::vector<Header> headers;
+  uint32_t schema_id = 0;
+  std::string payload;
+};
+
+struct FetchResult {
+  std::vector<FetchedEvent> events;  // offsets ascending, all >= the requested offset
+  uint64_t log_start_offset = 0;
+  uint64_t high_watermark = 0;
+  // Where to continue: one past the last returned event, or the requested offset when
+  // nothing was returned.
+  uint64_t next_offset = 0;
+};
+
+}  // namespace causeway::client

@@ -1,0 +1,187 @@
+// File: client/src/admin.cc
+//
+// Admin (causeway/client/admin.h): synchronous topic and fetch calls over one connection.
+// A call posts its request to the IoThread, which (re)connects when needed, sends it and
+// fulfils a promise with the response; the caller waits on the future. The exchanges are
+// the Topics and Fetch sections of docs/wire-protocol.md.
+#include "causeway/client/admin.h"
+
+#include <functional>
+#include <future>
+#include <mutex>
+
+#include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
+
+#include "causeway/common/lamport_clock.h"
+#include "client/src/connection.h"
+#include "client/src/io_thread.h"
+#include "client/src/protocol_codec.h"
+
+namespace causeway::client {
+
+using internal::Connection;
+using internal::Frame;
+
+class Admin::Impl {
+ public:
+  using Build = std::function<std::vector<uint8_t>(uint64_t correlation_id)>;
+  using Promise = std::shared_ptr<std::promise<Result<Frame>>>;
+
+  explicit Impl(ClientOptions options) : options_(std::move(options)) {}
+
+  ~Impl() {
+    std::promise<void> done;
+    asio::post(io_.context(), [this, &done] {
+      if (conn_) {
+        auto conn = std::move(conn_);
+        conn->close(failed_precondition("admin client closed"));
+      }
+      done.set_value();
+    });
+    done.get_future().wait();
+    io_.stop_and_join();
+  }
+
+  // Connects now, so that connect() reports an unreachable broker.
+  Status start() {
+    auto promise = std::make_shared<std::promise<Result<Frame>>>();
+    auto future = promise->get_future();
+    asio::post(io_.context(), [this, promise] { ensure_connected(nullptr, promise); });
+    Result<Frame> r = future.get();  // bounded by connect_timeout
+    return r.status();
+  }
+
+  // Sends one request and waits for its response (serialized with other calls).
+  Result<Frame> call(Build build) {
+    std::lock_guard lock(call_mu_);
+    auto promise = std::make_shared<std::promise<Result<Frame>>>();
+    auto future = promise->get_future();
+    asio::post(io_.context(), [this, build = std::move(build), promise]() mutable {
+      ensure_connected(std::move(build), promise);
+    });
+    // The connection enforces both timeouts; this bound only guards against a stuck thread.
+    const auto bound = options_.connect_timeout + options_.request_timeout + std::chrono::seconds(5);
+    if (future.wait_for(bound) != std::future_status::ready) {
+      return deadline_exceeded("no response from " + options_.broker + " within " + std::to_string(bound.count()) + "ms");
+    }
+    return future.get();
+  }
+
+  LamportClock& clock() { return clock_; }
+
+ private:
+  // On the IoThread. With a null `build`, only connects and reports the outcome.
+  void ensure_connected(Build build, Promise promise) {
+    if (conn_ && conn_->is_open()) {
+      send(std::move(build), std::move(promise));
+      return;
+    }
+    conn_.reset();
+    asio::co_spawn(io_.context(), Connection::open(options_, nullptr),
+                   [this, build = std::move(build), promise](std::exception_ptr e, internal::Opened opened) mutable {
+                     if (e) opened.status = internal_error("connect failed with an exception");
+                     if (!opened.status.ok()) {
+                       promise->set_value(opened.status);
+                       return;
+                     }
+                     conn_ = std::move(opened.connection);
+                     clock_.observe(conn_->hello().lamport);
+                     send(std::move(build), std::move(promise));
+                   });
+  }
+
+  void send(Build build, Promise promise) {
+    if (!build) {
+      promise->set_value(Frame());
+      return;
+    }
+    const uint64_t id = conn_->next_correlation_id();
+    Status sent = conn_->send(id, build(id), [promise](Result<Frame> r) { promise->set_value(std::move(r)); });
+    if (!sent.ok()) promise->set_value(sent);
+  }
+
+  ClientOptions options_;
+  internal::IoThread io_;
+  std::shared_ptr<Connection> conn_;  // IoThread only
+  std::mutex call_mu_;                // one call at a time
+  LamportClock clock_;
+};
+
+namespace {
+
+Result<TopicInfo> topic_result(const Frame& frame, protocol::Body kind, const protocol::TopicDescription* topic,
+                               const std::string& what) {
+  Status status = internal::response_status(frame, kind);
+  if (!status.ok()) return status.with_context(what);
+  if (topic == nullptr) return internal_error(what + ": the broker's response holds no topic");
+  return internal::topic_from_wire(*topic);
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Admin>> Admin::connect(ClientOptions options) {
+  auto impl = std::make_unique<Impl>(std::move(options));
+  Status started = impl->start();
+  if (!started.ok()) return started;
+  return std::make_unique<Admin>(std::move(impl));
+}
+
+Admin::Admin(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Admin::~Admin() = default;
+
+Result<TopicInfo> Admin::create_topic(const TopicSpec& spec) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&spec](uint64_t id) { return internal::encode_create_topic(id, spec); }));
+  const auto* body = frame.message().body_as_CreateTopicResponse();
+  return topic_result(frame, protocol::Body::CreateTopicResponse, body ? body->topic() : nullptr,
+                      "create topic '" + spec.name + "'");
+}
+
+Status Admin::delete_topic(const std::string& name) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&name](uint64_t id) { return internal::encode_delete_topic(id, name); }));
+  return internal::response_status(frame, protocol::Body::DeleteTopicResponse).with_context("delete topic '" + name + "'");
+}
+
+Result<std::vector<TopicInfo>> Admin::list_topics() {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([](uint64_t id) { return internal::encode_list_topics(id); }));
+  Status status = internal::response_status(frame, protocol::Body::ListTopicsResponse);
+  if (!status.ok()) return status.with_context("list topics");
+  std::vector<TopicInfo> topics;
+  if (const auto* topics_fb = frame.message().body_as_ListTopicsResponse()->topics()) {
+    for (const protocol::TopicDescription* t : *topics_fb) {
+      if (t != nullptr) topics.push_back(internal::topic_from_wire(*t));
+    }
+  }
+  return topics;
+}
+
+Result<TopicInfo> Admin::describe_topic(const std::string& name) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&name](uint64_t id) { return internal::encode_describe_topic(id, name); }));
+  const auto* body = frame.message().body_as_DescribeTopicResponse();
+  return topic_result(frame, protocol::Body::DescribeTopicResponse, body ? body->topic() : nullptr,
+                      "describe topic '" + name + "'");
+}
+
+Result<FetchResult> Admin::fetch(const std::string& topic, uint32_t partition, uint64_t offset, uint32_t max_events,
+                                 uint32_t max_bytes) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&](uint64_t id) {
+    return internal::encode_fetch(id, topic, partition, offset, max_events, max_bytes);
+  }));
+  const std::string what = "fetch " + topic + "/" + std::to_string(partition) + " from offset " + std::to_string(offset);
+  Status status = internal::response_status(frame, protocol::Body::FetchResponse);
+  if (!status.ok()) return status.with_context(what);
+  const protocol::FetchResponse* body = frame.message().body_as_FetchResponse();
+  FetchResult result;
+  result.log_start_offset = body->log_start_offset();
+  result.high_watermark = body->high_watermark();
+  std::string_view batches;
+  if (const auto* b = body->batches()) batches = std::string_view(reinterpret_cast<const char*>(b->data()), b->size());
+  Status decoded = internal::decode_fetched_batches(batches, topic, partition, offset, max_events, result);
+  if (!decoded.ok()) return decoded.with_context(what);
+  for (const FetchedEvent& e : result.events) impl_->clock().observe(e.lamport);
+  return result;
+}
+
+uint64_t Admin::lamport() const { return impl_->clock().now(); }
+
+}  // namespace causeway::client

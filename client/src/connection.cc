@@ -1,0 +1,242 @@
+// File: client/src/connection.cc
+//
+// See connection.h; the protocol is docs/wire-protocol.md.
+#include "client/src/connection.h"
+
+#include <algorithm>
+#include <array>
+#include <exception>
+#include <variant>
+
+#include <asio/co_spawn.hpp>
+#include <asio/connect.hpp>
+#include <asio/experimental/as_tuple.hpp>
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/read.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <asio/write.hpp>
+
+namespace causeway::client::internal {
+namespace {
+
+using asio::experimental::as_tuple;
+using asio::use_awaitable;
+constexpr auto kTuple = as_tuple(use_awaitable);
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, d);
+  co_await timer.async_wait(kTuple);
+}
+
+std::string describe(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "unknown exception";
+  }
+}
+
+}  // namespace
+
+Status split_host_port(const std::string& address, std::string& host, std::string& port) {
+  const auto bad = [&address] {
+    return invalid_argument("broker address '" + address + "' is not HOST:PORT (e.g. 127.0.0.1:7450)");
+  };
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == address.size()) return bad();
+  host = address.substr(0, colon);
+  port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.empty() || port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return bad();
+  }
+  if (std::stoul(port) > 65535) return bad();
+  return Status();
+}
+
+Connection::Connection(asio::any_io_executor executor, ClientOptions options)
+    : options_(std::move(options)), socket_(executor), write_signal_(executor), watchdog_timer_(executor) {}
+
+Connection::~Connection() = default;
+
+asio::awaitable<Opened> Connection::open(ClientOptions options, CloseHandler on_close) {
+  using namespace asio::experimental::awaitable_operators;
+  auto executor = co_await asio::this_coro::executor;
+  const std::chrono::milliseconds timeout = options.connect_timeout;
+  const std::string broker = options.broker;
+  auto conn = std::make_shared<Connection>(executor, std::move(options));
+  std::variant<Status, std::monostate> outcome = co_await (conn->establish() || sleep_for(timeout));
+  if (outcome.index() == 1) {
+    co_return Opened{deadline_exceeded("connecting to " + broker + " took longer than connect_timeout " +
+                                       std::to_string(timeout.count()) + "ms"),
+                     nullptr};
+  }
+  Status status = std::get<0>(std::move(outcome));
+  if (!status.ok()) co_return Opened{status, nullptr};
+  conn->on_close_ = std::move(on_close);
+  conn->open_ = true;
+  conn->start_tasks();
+  co_return Opened{Status(), conn};
+}
+
+Status Connection::io_failure(const char* what, const std::error_code& ec) const {
+  if (ec == asio::error::eof) return unavailable("connection to " + options_.broker + " closed by the broker");
+  return unavailable(std::string(what) + " " + options_.broker + ": " + ec.message());
+}
+
+asio::awaitable<Status> Connection::establish() {
+  std::string host;
+  std::string port;
+  Status parsed = split_host_port(options_.broker, host, port);
+  if (!parsed.ok()) co_return parsed;
+  asio::ip::tcp::resolver resolver(socket_.get_executor());
+  auto [resolve_ec, endpoints] = co_await resolver.async_resolve(host, port, kTuple);
+  if (resolve_ec) co_return io_failure("cannot resolve", resolve_ec);
+  auto [connect_ec, endpoint] = co_await asio::async_connect(socket_, endpoints, kTuple);
+  (void)endpoint;
+  if (connect_ec) co_return io_failure("cannot connect to", connect_ec);
+  std::error_code ignored;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+
+  const std::vector<uint8_t> hello = encode_hello(next_correlation_id(), options_.client_name);
+  auto [write_ec, written] = co_await asio::async_write(socket_, asio::buffer(hello), kTuple);
+  (void)written;
+  if (write_ec) co_return io_failure("handshake with", write_ec);
+  Result<Frame> frame = co_await read_frame();
+  if (!frame) co_return frame.error().with_context("handshake with " + options_.broker);
+  Result<HelloInfo> info = parse_hello_response(*frame);
+  if (!info) co_return info.error().with_context("handshake with " + options_.broker);
+  hello_ = *info;
+  if (hello_.max_frame_bytes != 0) max_frame_bytes_ = std::min(hello_.max_frame_bytes, kClientMaxFrameBytes);
+  co_return Status();
+}
+
+asio::awaitable<Result<Frame>> Connection::read_frame() {
+  std::array<uint8_t, kFrameLengthBytes> prefix{};
+  auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(prefix), kTuple);
+  (void)n;
+  if (ec) co_return io_failure("lost connection to", ec);
+  Result<uint32_t> length = decode_frame_length(std::span<const uint8_t, kFrameLengthBytes>(prefix), max_frame_bytes_);
+  if (!length) co_return length.error().with_context("bad frame from " + options_.broker);
+  std::vector<uint8_t> bytes(*length);
+  auto [body_ec, m] = co_await asio::async_read(socket_, asio::buffer(bytes), kTuple);
+  (void)m;
+  if (body_ec) co_return io_failure("lost connection to", body_ec);
+  Result<Frame> frame = verify_frame(std::move(bytes), max_frame_bytes_);
+  if (!frame) co_return frame.error().with_context("bad frame from " + options_.broker);
+  co_return frame;
+}
+
+void Connection::start_tasks() {
+  auto executor = socket_.get_executor();
+  auto self = shared_from_this();
+  // Plain lambdas holding `self` return the coroutines (STYLE.md §4: a capturing lambda is
+  // never itself a coroutine). A task that throws closes only this connection.
+  const auto on_exit = [self](std::exception_ptr e) {
+    if (e) self->close(internal_error("connection task failed: " + describe(e)));
+  };
+  asio::co_spawn(executor, [self] { return self->reader(); }, on_exit);
+  asio::co_spawn(executor, [self] { return self->writer(); }, on_exit);
+  asio::co_spawn(executor, [self] { return self->watchdog(); }, on_exit);
+}
+
+Status Connection::send(uint64_t correlation_id, std::vector<uint8_t> frame, ResponseHandler handler) {
+  if (!open_) return unavailable("connection to " + options_.broker + " is closed");
+  if (frame.size() > std::size_t{max_frame_bytes_} + kFrameLengthBytes) {
+    return resource_exhausted("request of " + std::to_string(frame.size()) + " bytes exceeds the broker's max_frame_bytes " +
+                              std::to_string(max_frame_bytes_));
+  }
+  if (queue_.size() >= kMaxQueuedFrames) {
+    return resource_exhausted("send queue to " + options_.broker + " is full (" + std::to_string(kMaxQueuedFrames) +
+                              " frames)");
+  }
+  pending_.emplace(correlation_id,
+                   Pending{std::chrono::steady_clock::now() + options_.request_timeout, std::move(handler)});
+  queue_.push_back(std::move(frame));
+  write_signal_.cancel();
+  return Status();
+}
+
+asio::awaitable<void> Connection::reader() {
+  while (open_) {
+    Result<Frame> frame = co_await read_frame();
+    if (!open_) co_return;
+    if (!frame) {
+      close(frame.error());
+      co_return;
+    }
+    const uint64_t id = frame->message().correlation_id();
+    auto it = pending_.find(id);
+    if (it == pending_.end()) continue;  // a broker push (id 0) or a request we stopped waiting for
+    ResponseHandler handler = std::move(it->second.handler);
+    pending_.erase(it);
+    handler(std::move(*frame));
+  }
+}
+
+asio::awaitable<void> Connection::writer() {
+  constexpr std::size_t kMaxGather = 64;
+  std::vector<std::vector<uint8_t>> chunk;
+  std::vector<asio::const_buffer> buffers;
+  while (open_) {
+    if (queue_.empty()) {
+      write_signal_.expires_at(std::chrono::steady_clock::time_point::max());
+      co_await write_signal_.async_wait(kTuple);
+      continue;
+    }
+    chunk.clear();
+    buffers.clear();
+    while (!queue_.empty() && chunk.size() < kMaxGather) {
+      chunk.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    for (const auto& f : chunk) buffers.push_back(asio::buffer(f));
+    auto [ec, n] = co_await asio::async_write(socket_, buffers, kTuple);
+    (void)n;
+    if (ec) {
+      close(io_failure("lost connection to", ec));
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<void> Connection::watchdog() {
+  const auto tick = std::clamp<std::chrono::milliseconds>(options_.request_timeout / 4, std::chrono::milliseconds(10),
+                                                          std::chrono::milliseconds(1000));
+  while (open_) {
+    watchdog_timer_.expires_after(tick);
+    co_await watchdog_timer_.async_wait(kTuple);
+    if (!open_) co_return;
+    if (!pending_.empty() && pending_.begin()->second.deadline <= std::chrono::steady_clock::now()) {
+      close(deadline_exceeded("no response from " + options_.broker + " to request " +
+                              std::to_string(pending_.begin()->first) + " within request_timeout " +
+                              std::to_string(options_.request_timeout.count()) + "ms"));
+      co_return;
+    }
+  }
+}
+
+void Connection::close(Status why) {
+  if (!open_) return;
+  open_ = false;
+  auto keep_alive = shared_from_this();  // handlers below may drop the owner's reference
+  std::error_code ignored;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+  write_signal_.cancel();
+  watchdog_timer_.cancel();
+  queue_.clear();
+  std::map<uint64_t, Pending> pending;
+  pending.swap(pending_);
+  for (auto& [id, p] : pending) p.handler(why);
+  if (on_close_) {
+    CloseHandler handler = std::move(on_close_);
+    on_close_ = nullptr;
+    handler(why);
+  }
+}
+
+}  // namespace causeway::client::internal

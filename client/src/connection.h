@@ -1,0 +1,107 @@
+// File: client/src/connection.h
+//
+// One TCP connection to the broker, speaking docs/wire-protocol.md: the Hello handshake,
+// then pipelined requests matched to responses by correlation id (in any order). Per
+// STYLE.md §4 it runs one reader coroutine, one writer coroutine draining a bounded queue
+// (the writer parks on a timer that send() cancels, as Asio's chat_server does) and a
+// watchdog that closes the connection when the oldest request passes request_timeout.
+//
+// Threads: everything here runs on, and must be called from, the owning IoThread.
+// Lifetime: held by shared_ptr; its own coroutines keep it alive until it is closed.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <asio/awaitable.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "causeway/client/options.h"
+#include "causeway/common/status.h"
+#include "client/src/frame.h"
+#include "client/src/protocol_codec.h"
+
+namespace causeway::client::internal {
+
+// Bound on frames waiting for the writer; send() refuses beyond it (backpressure).
+inline constexpr std::size_t kMaxQueuedFrames = 4096;
+// Whatever a broker announces, this client does not accept frames above this.
+inline constexpr uint32_t kClientMaxFrameBytes = 512u << 20;
+
+// Splits "HOST:PORT" ("[v6]:PORT" for IPv6). kInvalidArgument naming the text otherwise.
+Status split_host_port(const std::string& address, std::string& host, std::string& port);
+
+class Connection;
+
+// What Connection::open yields: a connection, or why there is none. (Not a Result: co_spawn
+// in Asio 1.22 needs a default-constructible value type.)
+struct Opened {
+  Status status;
+  std::shared_ptr<Connection> connection;  // set iff status is OK
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  // Called exactly once per accepted send(): with the verified response frame, or with the
+  // status that closed the connection first.
+  using ResponseHandler = std::function<void(Result<Frame>)>;
+  using CloseHandler = std::function<void(const Status&)>;
+
+  // Connects to options.broker and completes the handshake within connect_timeout, then
+  // starts the reader, writer and watchdog. `on_close` runs once when the connection closes
+  // after that (not when open() itself fails). Errors: kInvalidArgument (bad address),
+  // kUnavailable (resolve/connect/handshake I/O failed; the message names the address and
+  // the OS error), kDeadlineExceeded, kFailedPrecondition (version or credentials refused).
+  static asio::awaitable<Opened> open(ClientOptions options, CloseHandler on_close);
+
+  Connection(asio::any_io_executor executor, ClientOptions options);
+  ~Connection();
+
+  bool is_open() const { return open_; }
+  const HelloInfo& hello() const { return hello_; }
+  uint32_t max_frame_bytes() const { return max_frame_bytes_; }
+  uint64_t next_correlation_id() { return next_correlation_id_++; }
+
+  // Queues a frame (from the protocol_codec encoders, carrying `correlation_id`). On OK the
+  // handler will be called exactly once; on error (kUnavailable: closed; kResourceExhausted:
+  // queue full or frame above max_frame_bytes) it is not called.
+  Status send(uint64_t correlation_id, std::vector<uint8_t> frame, ResponseHandler handler);
+
+  // Closes the socket and fails every pending request with `why`. Idempotent.
+  void close(Status why);
+
+ private:
+  struct Pending {
+    std::chrono::steady_clock::time_point deadline;
+    ResponseHandler handler;
+  };
+
+  asio::awaitable<Status> establish();
+  asio::awaitable<Result<Frame>> read_frame();
+  asio::awaitable<void> reader();
+  asio::awaitable<void> writer();
+  asio::awaitable<void> watchdog();
+  void start_tasks();
+  Status io_failure(const char* what, const std::error_code& ec) const;
+
+  ClientOptions options_;
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer write_signal_;   // the writer parks on it; send() cancels it
+  asio::steady_timer watchdog_timer_;
+  CloseHandler on_close_;
+  HelloInfo hello_;
+  bool open_ = false;
+  uint32_t max_frame_bytes_ = kDefaultMaxFrameBytes;
+  uint64_t next_correlation_id_ = 1;  // 0 is reserved for broker pushes
+  std::deque<std::vector<uint8_t>> queue_;
+  std::map<uint64_t, Pending> pending_;  // by correlation id; deadlines ascend with ids
+};
+
+}  // namespace causeway::client::internal

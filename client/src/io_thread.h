@@ -1,0 +1,38 @@
+// File: client/src/io_thread.h
+//
+// The one network thread inside each Publisher/Admin: an asio::io_context run by one
+// std::thread, kept alive by a work guard until stop_and_join(). Everything a client does
+// on the network happens on this thread, so the client's network state needs no locks (a
+// context run by one thread is an implicit strand; STYLE.md §4).
+#pragma once
+
+#include <thread>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+namespace causeway::client::internal {
+
+class IoThread {
+ public:
+  IoThread();
+  ~IoThread();  // stop_and_join()
+  IoThread(const IoThread&) = delete;
+  IoThread& operator=(const IoThread&) = delete;
+
+  asio::io_context& context() { return io_; }
+  bool in_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+
+  // Stops the context and joins. The owner first runs its own shutdown on the thread
+  // (closing sockets, failing what is pending); completions still queued after that are
+  // dropped, and suspended coroutines are destroyed with the context. Idempotent. Must not
+  // be called from the thread itself.
+  void stop_and_join();
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::thread thread_;
+};
+
+}  // namespace causeway::client::internal

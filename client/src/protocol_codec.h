@@ -1,0 +1,61 @@
+// File: client/src/protocol_codec.h
+//
+// Translation between the client's value types (causeway/client/types.h) and the wire
+// messages of schemas/protocol.fbs (meanings in docs/wire-protocol.md): request encoders
+// that produce whole frames, response readers that check the body type and status, and the
+// decoding of fetched log batches (docs/log-format.md). Everything here is pure.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "causeway/client/types.h"
+#include "causeway/common/status.h"
+#include "client/src/frame.h"
+
+namespace causeway::client::internal {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// Maps a wire code to a causeway::Status. Codes 1-11 map one to one; protocol-level codes
+// map to the closest causeway::Code and keep their name in the message.
+Status status_from_wire(protocol::ErrorCode code, std::string_view message);
+
+// The status carried by a response of kind `expected`. An ErrorResponse yields its status;
+// any other body kind is kInternal ("expected X, got Y").
+Status response_status(const Frame& frame, protocol::Body expected);
+
+// Estimated bytes an event adds to a PublishRequest (for batching against max_batch_bytes).
+std::size_t estimated_event_bytes(const Event& event);
+
+std::vector<uint8_t> encode_hello(uint64_t correlation_id, const std::string& client_name);
+std::vector<uint8_t> encode_create_topic(uint64_t correlation_id, const TopicSpec& spec);
+std::vector<uint8_t> encode_delete_topic(uint64_t correlation_id, const std::string& name);
+std::vector<uint8_t> encode_list_topics(uint64_t correlation_id);
+std::vector<uint8_t> encode_describe_topic(uint64_t correlation_id, const std::string& name);
+std::vector<uint8_t> encode_fetch(uint64_t correlation_id, const std::string& topic, uint32_t partition,
+                                  uint64_t offset, uint32_t max_events, uint32_t max_bytes);
+std::vector<uint8_t> encode_publish(uint64_t correlation_id, const std::string& topic, uint64_t lamport,
+                                    std::span<const Event* const> events);
+
+struct HelloInfo {
+  uint32_t protocol_version = 0;
+  std::string broker_version;
+  uint32_t max_frame_bytes = 0;
+  uint64_t lamport = 0;
+};
+// kFailedPrecondition for a refused version or credentials; kInternal for a wrong body.
+Result<HelloInfo> parse_hello_response(const Frame& frame);
+
+TopicInfo topic_from_wire(const protocol::TopicDescription& topic);
+
+// Decodes `batches` (log-format batches back to back) into out.events: records with offset
+// >= `offset`, at most max_events in total. kCorruption if a batch is short or fails its
+// checks. Sets out.next_offset.
+Status decode_fetched_batches(std::string_view batches, const std::string& topic, uint32_t partition,
+                              uint64_t offset, uint32_t max_events, FetchResult& out);
+
+}  // namespace causeway::client::internal

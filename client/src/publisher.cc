@@ -1,0 +1,464 @@
+// File: client/src/publisher.cc
+//
+// The Publisher (causeway/client/publisher.h). All batching and connection state lives in
+// PublisherCore and is touched only on the IoThread; the public methods post to it. Flow:
+// publish() → BatchAccumulator (per topic, linger/max bytes) → ready_ queue → at most
+// max_in_flight_batches PublishRequests in flight on the Connection → acks matched by
+// correlation id → callbacks. On connection loss every unacked batch goes back to ready_
+// (in original order) and is resent, with the same dedup keys, after a reconnect with
+// backoff. The exchange is docs/wire-protocol.md, "Publish".
+#include "causeway/client/publisher.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <random>
+
+#include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "causeway/common/lamport_clock.h"
+#include "client/src/backoff.h"
+#include "client/src/batch_accumulator.h"
+#include "client/src/connection.h"
+#include "client/src/dedup_key.h"
+#include "client/src/io_thread.h"
+#include "client/src/protocol_codec.h"
+
+namespace causeway::client {
+namespace {
+
+using internal::Connection;
+using internal::Frame;
+using Clock = std::chrono::steady_clock;
+
+struct PendingEvent {
+  Event event;
+  Publisher::Callback callback;
+};
+
+struct Batch {
+  uint64_t seq = 0;  // creation order, kept across resends
+  std::string topic;
+  std::vector<PendingEvent> events;
+  int attempts = 0;
+};
+
+void complete(PendingEvent& e, const Result<PublishAck>& result) {
+  try {
+    e.callback(result);
+  } catch (...) {
+    // Documented: exceptions from user callbacks are swallowed.
+  }
+}
+
+void fail_batch(Batch& batch, const Status& status) {
+  for (PendingEvent& e : batch.events) complete(e, status);
+  batch.events.clear();
+}
+
+// Everything below runs on the IoThread.
+class PublisherCore {
+ public:
+  PublisherCore(asio::io_context& io, ClientOptions options, PublisherOptions publisher_options)
+      : io_(io),
+        options_(std::move(options)),
+        publisher_options_(publisher_options),
+        accumulator_(publisher_options.max_batch_bytes, publisher_options.max_batch_events, publisher_options.linger),
+        backoff_(publisher_options.retry_backoff_initial, publisher_options.retry_backoff_max),
+        linger_timer_(io),
+        reconnect_timer_(io),
+        rng_(std::random_device{}()) {}
+
+  // LamportClock is atomic, so user threads may read and merge it directly.
+  LamportClock& clock() const { return clock_; }
+
+  void adopt(std::shared_ptr<Connection> conn) {
+    conn_ = std::move(conn);
+    clock_.observe(conn_->hello().lamport);
+  }
+
+  Connection::CloseHandler close_handler() {
+    return [this](const Status& why) { on_connection_closed(why); };
+  }
+
+  void add(std::string topic, PendingEvent pending) {
+    if (closed_) {
+      complete(pending, failed_precondition("publisher is closed"));
+      return;
+    }
+    if (topic.empty()) {
+      complete(pending, invalid_argument("publish: topic name is empty"));
+      return;
+    }
+    const std::size_t bytes = internal::estimated_event_bytes(pending.event);
+    for (auto& sealed : accumulator_.add(topic, std::move(pending), bytes, Clock::now())) enqueue(std::move(sealed));
+    arm_linger();
+    pump();
+  }
+
+  void flush_batches() {
+    for (auto& sealed : accumulator_.take_all()) enqueue(std::move(sealed));
+    pump();
+  }
+
+  // Fails everything not yet acked and closes the connection.
+  void shutdown() {
+    closed_ = true;
+    linger_timer_.cancel();
+    reconnect_timer_.cancel();
+    const Status why = failed_precondition("publisher closed before the event was acked");
+    for (auto& sealed : accumulator_.take_all()) {
+      Batch b{0, sealed.topic, std::move(sealed.items), 0};
+      fail_batch(b, why);
+    }
+    for (Batch& b : ready_) fail_batch(b, why);
+    ready_.clear();
+    auto in_flight = std::move(in_flight_);
+    in_flight_.clear();
+    for (auto& [id, b] : in_flight) fail_batch(b, why);
+    if (conn_) {
+      auto conn = std::move(conn_);
+      conn->close(why);
+    }
+  }
+
+ private:
+  void enqueue(internal::BatchAccumulator<PendingEvent>::Batch sealed) {
+    ready_.push_back(Batch{next_seq_++, std::move(sealed.topic), std::move(sealed.items), 0});
+  }
+
+  void arm_linger() {
+    const auto next = accumulator_.next_deadline();
+    if (!next || (linger_armed_ && linger_deadline_ <= *next)) return;
+    linger_armed_ = true;
+    linger_deadline_ = *next;
+    linger_timer_.expires_at(*next);
+    linger_timer_.async_wait([this](const std::error_code& ec) {
+      if (ec) return;  // re-armed earlier or shutting down; the new wait owns the timer
+      linger_armed_ = false;
+      for (auto& sealed : accumulator_.take_expired(Clock::now())) enqueue(std::move(sealed));
+      arm_linger();
+      pump();
+    });
+  }
+
+  void pump() {
+    if (closed_) return;
+    if (!conn_ || !conn_->is_open()) {
+      if (!ready_.empty() || !in_flight_.empty()) start_reconnect();
+      return;
+    }
+    while (!ready_.empty() && in_flight_.size() < publisher_options_.max_in_flight_batches) {
+      Batch batch = std::move(ready_.front());
+      ready_.pop_front();
+      send(std::move(batch));
+      if (!conn_ || !conn_->is_open()) return;
+    }
+  }
+
+  void send(Batch batch) {
+    std::vector<const Event*> events;
+    events.reserve(batch.events.size());
+    for (const PendingEvent& e : batch.events) events.push_back(&e.event);
+    const uint64_t id = conn_->next_correlation_id();
+    std::vector<uint8_t> frame = internal::encode_publish(id, batch.topic, clock_.now(), events);
+    Status sent = conn_->send(id, std::move(frame), [this, id](Result<Frame> response) {
+      on_response(id, std::move(response));
+    });
+    if (!sent.ok()) {
+      if (sent.code() == Code::kUnavailable) {
+        requeue(std::move(batch), sent);
+      } else {
+        fail_batch(batch, sent.with_context("publish to topic '" + batch.topic + "'"));
+      }
+      return;
+    }
+    ++batch.attempts;
+    in_flight_.emplace(id, std::move(batch));
+  }
+
+  void on_response(uint64_t id, Result<Frame> response) {
+    auto it = in_flight_.find(id);
+    if (it == in_flight_.end()) return;
+    Batch batch = std::move(it->second);
+    in_flight_.erase(it);
+    if (!response) {
+      requeue(std::move(batch), response.error());
+      return;
+    }
+    handle_publish_response(batch, *response);
+    pump();
+  }
+
+  void handle_publish_response(Batch& batch, const Frame& frame) {
+    const Status status = internal::response_status(frame, protocol::Body::PublishResponse);
+    if (!status.ok()) {
+      fail_batch(batch, status.with_context("publish to topic '" + batch.topic + "'"));
+      return;
+    }
+    const protocol::PublishResponse* response = frame.message().body_as_PublishResponse();
+    const auto* acks = response->acks();
+    const std::size_t n = acks ? acks->size() : 0;
+    if (n != batch.events.size()) {
+      // The outcome of each event is unknown; resending could store twice, so report it.
+      fail_batch(batch, internal_error("broker returned " + std::to_string(n) + " acks for " +
+                                       std::to_string(batch.events.size()) + " events"));
+      return;
+    }
+    std::map<uint32_t, std::string> messages;
+    if (const auto* errors = response->errors()) {
+      for (const protocol::EventError* e : *errors) {
+        if (e && e->message()) messages[e->index()] = e->message()->str();
+      }
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const protocol::EventAck* ack = acks->Get(static_cast<flatbuffers::uoffset_t>(i));
+      if (ack->code() == protocol::ErrorCode::Ok) {
+        clock_.observe(ack->lamport());
+        complete(batch.events[i], PublishAck{ack->partition(), ack->offset(), ack->lamport(), ack->duplicate()});
+      } else {
+        const auto m = messages.find(static_cast<uint32_t>(i));
+        const std::string text = m != messages.end() ? m->second : std::string("event rejected");
+        complete(batch.events[i], internal::status_from_wire(ack->code(), text)
+                                      .with_context("publish to topic '" + batch.topic + "'"));
+      }
+    }
+    batch.events.clear();
+  }
+
+  // The batch's outcome is unknown (the connection dropped before its ack): send it again
+  // after reconnecting, unless it has used up its attempts.
+  void requeue(Batch batch, const Status& why) {
+    if (closed_) {
+      fail_batch(batch, failed_precondition("publisher closed before the event was acked"));
+      return;
+    }
+    if (batch.attempts > publisher_options_.max_retries) {
+      fail_batch(batch, unavailable("giving up after " + std::to_string(batch.attempts) +
+                                    " attempts to publish to topic '" + batch.topic + "': " + std::string(why.message())));
+      return;
+    }
+    if (!publisher_options_.retry_without_dedup_key && batch.attempts > 0) {
+      std::vector<PendingEvent> keep;
+      for (PendingEvent& e : batch.events) {
+        if (e.event.dedup_key.empty()) {
+          complete(e, unavailable("connection lost before the ack; the event has no dedup key, so it is not resent "
+                                  "and may or may not be stored: " + std::string(why.message())));
+        } else {
+          keep.push_back(std::move(e));
+        }
+      }
+      batch.events = std::move(keep);
+      if (batch.events.empty()) return;
+    }
+    const auto pos = std::lower_bound(ready_.begin(), ready_.end(), batch.seq,
+                                      [](const Batch& b, uint64_t seq) { return b.seq < seq; });
+    ready_.insert(pos, std::move(batch));
+    pump();
+  }
+
+  void on_connection_closed(const Status& why) {
+    last_error_ = why;
+    // Drop our reference later: we are inside the connection's close().
+    asio::post(io_, [conn = std::move(conn_)] {});
+    conn_.reset();
+    pump();
+  }
+
+  void start_reconnect() {
+    if (connecting_ || closed_) return;
+    connecting_ = true;
+    const auto delay = backoff_.delay(connect_failures_, rng_);
+    reconnect_timer_.expires_after(delay);
+    reconnect_timer_.async_wait([this](const std::error_code& ec) {
+      if (ec || closed_) {
+        connecting_ = false;
+        return;
+      }
+      asio::co_spawn(io_, Connection::open(options_, close_handler()),
+                     [this](std::exception_ptr e, internal::Opened opened) {
+                       if (e) opened.status = internal_error("reconnect failed with an exception");
+                       on_reconnected(std::move(opened));
+                     });
+    });
+  }
+
+  void on_reconnected(internal::Opened opened) {
+    connecting_ = false;
+    if (closed_) {
+      if (opened.status.ok()) opened.connection->close(failed_precondition("publisher closed"));
+      return;
+    }
+    if (opened.status.ok()) {
+      connect_failures_ = 0;
+      adopt(std::move(opened.connection));
+      pump();
+      return;
+    }
+    last_error_ = opened.status;
+    if (++connect_failures_ > publisher_options_.max_retries) {
+      const Status why = unavailable("cannot reconnect after " + std::to_string(connect_failures_) +
+                                     " attempts: " + std::string(opened.status.message()));
+      connect_failures_ = 0;
+      for (Batch& b : ready_) fail_batch(b, why.with_context("publish to topic '" + b.topic + "'"));
+      ready_.clear();
+      return;
+    }
+    pump();
+  }
+
+  asio::io_context& io_;
+  ClientOptions options_;
+  PublisherOptions publisher_options_;
+  mutable LamportClock clock_;
+  internal::BatchAccumulator<PendingEvent> accumulator_;
+  internal::BackoffPolicy backoff_;
+  asio::steady_timer linger_timer_;
+  bool linger_armed_ = false;
+  Clock::time_point linger_deadline_{};
+  asio::steady_timer reconnect_timer_;
+  std::mt19937_64 rng_;
+  std::shared_ptr<Connection> conn_;
+  bool connecting_ = false;
+  int connect_failures_ = 0;
+  bool closed_ = false;
+  Status last_error_;
+  uint64_t next_seq_ = 0;
+  std::deque<Batch> ready_;               // sealed, waiting to be sent; ascending seq
+  std::map<uint64_t, Batch> in_flight_;   // by correlation id
+};
+
+}  // namespace
+
+class Publisher::Impl {
+ public:
+  Impl(ClientOptions options, PublisherOptions publisher_options)
+      : options_(options), publisher_options_(publisher_options), core_(io_.context(), std::move(options), publisher_options) {}
+
+  ~Impl() { static_cast<void>(close()); }
+
+  Status start() {
+    std::promise<internal::Opened> opened;
+    auto future = opened.get_future();
+    asio::co_spawn(io_.context(), Connection::open(options_, core_.close_handler()),
+                   [&opened](std::exception_ptr e, internal::Opened result) {
+                     if (e) result.status = internal_error("connect failed with an exception");
+                     opened.set_value(std::move(result));
+                   });
+    internal::Opened conn = future.get();  // bounded by connect_timeout
+    if (!conn.status.ok()) return conn.status;
+    std::promise<void> adopted;
+    asio::post(io_.context(), [this, &adopted, c = std::move(conn.connection)]() mutable {
+      core_.adopt(std::move(c));
+      adopted.set_value();
+    });
+    adopted.get_future().wait();
+    return Status();
+  }
+
+  void publish(std::string topic, Event event, Callback callback) {
+    if (publisher_options_.auto_dedup_keys && event.dedup_key.empty()) event.dedup_key = internal::make_dedup_key();
+    std::unique_lock lock(mu_);
+    if (closed_) {
+      lock.unlock();
+      try {
+        callback(failed_precondition("publisher is closed"));
+      } catch (...) {
+      }
+      return;
+    }
+    ++outstanding_;
+    lock.unlock();
+    Callback wrapped = [this, cb = std::move(callback)](const Result<PublishAck>& r) {
+      try {
+        cb(r);
+      } catch (...) {
+      }
+      std::lock_guard done(mu_);
+      if (--outstanding_ == 0) drained_.notify_all();
+    };
+    asio::post(io_.context(), [this, t = std::move(topic), e = std::move(event), w = std::move(wrapped)]() mutable {
+      core_.add(std::move(t), PendingEvent{std::move(e), std::move(w)});
+    });
+  }
+
+  Status flush(std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    if (closed_) return Status();
+    lock.unlock();
+    asio::post(io_.context(), [this] { core_.flush_batches(); });
+    lock.lock();
+    if (!drained_.wait_for(lock, timeout, [this] { return outstanding_ == 0; })) {
+      return deadline_exceeded(std::to_string(outstanding_) + " events still unacked after flush timeout " +
+                               std::to_string(timeout.count()) + "ms");
+    }
+    return Status();
+  }
+
+  Status close() {
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return Status();
+    }
+    Status flushed = flush(options_.request_timeout);
+    {
+      std::lock_guard lock(mu_);
+      if (closed_) return flushed;
+      closed_ = true;
+    }
+    std::promise<void> done;
+    asio::post(io_.context(), [this, &done] {
+      core_.shutdown();
+      done.set_value();
+    });
+    done.get_future().wait();
+    io_.stop_and_join();
+    return flushed;
+  }
+
+  uint64_t lamport() const { return core_.clock().now(); }
+  void observe_lamport(uint64_t l) { core_.clock().observe(l); }
+
+ private:
+  ClientOptions options_;
+  PublisherOptions publisher_options_;
+  internal::IoThread io_;  // declared before core_: the core's timers live on its context
+  PublisherCore core_;
+  std::mutex mu_;                   // guards closed_ and outstanding_
+  std::condition_variable drained_;
+  bool closed_ = false;
+  uint64_t outstanding_ = 0;
+};
+
+Result<std::unique_ptr<Publisher>> Publisher::connect(ClientOptions options, PublisherOptions publisher_options) {
+  auto impl = std::make_unique<Impl>(std::move(options), publisher_options);
+  Status started = impl->start();
+  if (!started.ok()) return started;
+  return std::make_unique<Publisher>(std::move(impl));
+}
+
+Publisher::Publisher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Publisher::~Publisher() = default;
+
+std::future<Result<PublishAck>> Publisher::publish(std::string topic, Event event) {
+  auto promise = std::make_shared<std::promise<Result<PublishAck>>>();
+  auto future = promise->get_future();
+  impl_->publish(std::move(topic), std::move(event),
+                 [promise](const Result<PublishAck>& r) { promise->set_value(r); });
+  return future;
+}
+
+void Publisher::publish(std::string topic, Event event, Callback callback) {
+  impl_->publish(std::move(topic), std::move(event), std::move(callback));
+}
+
+Status Publisher::flush(std::chrono::milliseconds timeout) { return impl_->flush(timeout); }
+uint64_t Publisher::lamport() const { return impl_->lamport(); }
+void Publisher::observe_lamport(uint64_t lamport) { impl_->observe_lamport(lamport); }
+Status Publisher::close() { return impl_->close(); }
+
+}  // namespace causeway::client
