@@ -3,7 +3,11 @@
 add_library(causeway_warnings INTERFACE)
 target_compile_options(causeway_warnings INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wold-style-cast -Wcast-align
-  -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough -Wformat=2)
+  -Woverloaded-virtual -Wimplicit-fallthrough -Wformat=2
+  # GCC 12 at -O3 reports "potential null pointer dereference" deep inside Asio's scheduler
+  # (inlined into every file that runs an io_context); the check stays on in the other
+  # build types, including CI's.
+  $<$<NOT:$<CONFIG:Release>>:-Wnull-dereference>)
 if(CAUSEWAY_WERROR)
   target_compile_options(causeway_warnings INTERFACE -Werror)
 endif()
