@@ -71,6 +71,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
@@ -963,54 +964,48 @@ void print_comparison(const std::vector<Row>& rows, const std::vector<std::strin
   }
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (static_cast<unsigned char>(ch) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(ch)));
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
+// The machine-readable result file, written with nlohmann::json (the JSON library the CLI
+// already uses) so that escaping and non-finite numbers (written as null) are right.
 bool write_json(const std::string& path, const Config& cfg, const std::vector<Row>& rows) {
-  std::ofstream out(path);
-  if (!out) return false;
-  out << "{\n  \"config\": {\"duration_s\": " << cfg.duration_s << ", \"warmup_s\": " << cfg.warmup_s
-      << ", \"partitions\": " << cfg.partitions << ", \"window\": " << cfg.window << ", \"rate\": " << cfg.rate
-      << ", \"latency_connections\": " << cfg.latency_conns << ", \"linger_us\": " << cfg.linger_us
-      << ", \"latency_linger_us\": " << cfg.latency_linger_us << "},\n  \"results\": [\n";
-  for (std::size_t i = 0; i < rows.size(); ++i) {
-    const Row& r = rows[i];
-    out << "    {\"scenario\": \"" << json_escape(r.scenario) << "\", \"target\": \"" << r.target << "\", \"kind\": \""
-        << (r.kind == Kind::kThroughput ? "throughput" : "latency") << "\", \"bytes\": " << r.bytes
-        << ", \"durability\": \"" << r.durability << "\", \"dedup\": " << (r.dedup ? "true" : "false")
-        << ", \"connections\": " << r.conns << ", \"events_per_second\": " << r.events_per_s
-        << ", \"mb_per_second\": " << r.mb_per_s << ", \"p50_us\": " << r.p50_us << ", \"p99_us\": " << r.p99_us
-        << ", \"p999_us\": " << r.p999_us << ", \"max_us\": " << r.max_us << ", \"samples\": " << r.samples
-        << ", \"sent\": " << r.sent << ", \"errors\": " << r.errors << ", \"error\": \"" << json_escape(r.error)
-        << "\", \"note\": \"" << json_escape(r.note) << "\"}" << (i + 1 < rows.size() ? ",\n" : "\n");
+  nlohmann::json doc;
+  doc["config"] = {{"duration_s", cfg.duration_s},         {"warmup_s", cfg.warmup_s},
+                   {"partitions", cfg.partitions},         {"window", cfg.window},
+                   {"rate", cfg.rate},                     {"latency_connections", cfg.latency_conns},
+                   {"linger_us", cfg.linger_us},           {"latency_linger_us", cfg.latency_linger_us}};
+  nlohmann::json results = nlohmann::json::array();
+  for (const Row& r : rows) {
+    results.push_back({{"scenario", r.scenario},
+                       {"target", r.target},
+                       {"kind", r.kind == Kind::kThroughput ? "throughput" : "latency"},
+                       {"bytes", r.bytes},
+                       {"durability", r.durability},
+                       {"dedup", r.dedup},
+                       {"connections", r.conns},
+                       {"events_per_second", r.events_per_s},
+                       {"mb_per_second", r.mb_per_s},
+                       {"p50_us", r.p50_us},
+                       {"p99_us", r.p99_us},
+                       {"p999_us", r.p999_us},
+                       {"max_us", r.max_us},
+                       {"samples", r.samples},
+                       {"sent", r.sent},
+                       {"errors", r.errors},
+                       {"error", r.error},
+                       {"note", r.note}});
   }
-  out << "  ]\n}\n";
+  doc["results"] = std::move(results);
+  std::ofstream out(path);
+  out << doc.dump(2) << "\n";
   return static_cast<bool>(out);
 }
 
+// Durations as everywhere else in Causeway (causeway::units): a unit is required, because
+// a bare "30" could mean seconds or milliseconds.
 bool parse_seconds(const std::string& text, double* out) {
   auto d = causeway::units::parse_duration(text);
-  if (d.ok()) {
-    *out = std::chrono::duration<double>(*d).count();
-    return *out >= 0;
-  }
-  char* endp = nullptr;
-  *out = std::strtod(text.c_str(), &endp);  // a bare number means seconds
-  return endp && *endp == '\0' && *out >= 0;
+  if (!d.ok()) return false;
+  *out = std::chrono::duration<double>(*d).count();
+  return *out >= 0;
 }
 
 }  // namespace
