@@ -10,6 +10,7 @@
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
 #include "tests/integration/daemon_process.h"
+#include "tests/support/temp_dir.h"
 
 namespace causeway::client {
 namespace {
@@ -17,9 +18,7 @@ namespace {
 class PublishTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/causeway-publish-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    data_dir_ = tmpl;
+    data_dir_ = dir_.path();
     broker_ = std::make_unique<testing::DaemonProcess>(
         CAUSEWAY_BROKER_BINARY, std::vector<std::string>{"--listen", "127.0.0.1:0", "--data-dir", data_dir_});
     ASSERT_TRUE(broker_->wait_for_output("listening on ", std::chrono::seconds(20))) << broker_->output();
@@ -32,12 +31,9 @@ class PublishTest : public ::testing::Test {
     options_.broker = out.substr(at + marker.size(), end - at - marker.size());
     options_.client_name = "publish_test";
   }
-  void TearDown() override {
-    broker_.reset();
-    std::error_code ec;
-    std::filesystem::remove_all(data_dir_, ec);
-  }
+  void TearDown() override { broker_.reset(); }  // before dir_ is removed
 
+  testing::TempDir dir_;
   std::string data_dir_;
   std::unique_ptr<testing::DaemonProcess> broker_;
   ClientOptions options_;

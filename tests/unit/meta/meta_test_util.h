@@ -18,30 +18,11 @@
 
 #include "causeway/common/status.h"
 #include "meta/lmdb_env.h"
+#include "tests/support/temp_dir.h"
 
 namespace causeway::meta::testing {
 
-// A fresh directory under ::testing::TempDir(), removed when the object dies.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = ::testing::TempDir() + "causeway-meta-XXXXXX";
-    char* p = ::mkdtemp(tmpl.data());
-    EXPECT_NE(p, nullptr) << "mkdtemp " << tmpl;
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-  std::string sub(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using causeway::testing::TempDir;
 
 inline Status status_of(const Status& s) { return s; }
 template <typename T>
