@@ -212,6 +212,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   static awaitable<void> handle(std::shared_ptr<Session> self, std::vector<uint8_t> frame, uint32_t rr) {
     HandlerContext* ctx = &self->server_.handler_context;
+    const uint64_t cid = protocol::GetMessage(frame.data())->correlation_id();
     auto work = [ctx, frame = std::move(frame), rr]() -> Frame {
       return handle_request(*ctx, *protocol::GetMessage(frame.data()), rr);
     };
@@ -222,7 +223,7 @@ class Session : public std::enable_shared_from_this<Session> {
     } catch (const std::exception& e) {
       // Only resource failures (bad_alloc) can get here; the handlers report everything else.
       spdlog::error("connection {}: request failed: {}", self->id_, e.what());
-      response = error_frame(0, protocol::ErrorCode::Internal, std::string("request failed: ") + e.what());
+      response = error_frame(cid, protocol::ErrorCode::Internal, std::string("request failed: ") + e.what());
     }
     self->send(std::move(*response), /*completes_request=*/true);
   }
