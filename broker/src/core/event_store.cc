@@ -5,6 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 
 namespace causeway::core {
 namespace {
@@ -159,14 +162,30 @@ Result<std::vector<meta::TopicConfig>> EventStore::list_topics() { return meta_-
 Result<storage::AppendResult> EventStore::append(const meta::TopicConfig& topic, uint32_t partition,
                                                  std::span<const storage::RecordInput> records,
                                                  uint64_t observed_lamport, int64_t now_ms) {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<storage::AppendResult>> out;
+  append_async(topic, partition, records, observed_lamport, now_ms, [&](Result<storage::AppendResult> r) {
+    std::lock_guard lk(mu);
+    out.emplace(std::move(r));
+    cv.notify_one();
+  });
+  std::unique_lock lk(mu);
+  cv.wait(lk, [&] { return out.has_value(); });
+  return std::move(*out);
+}
+
+void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition,
+                              std::span<const storage::RecordInput> records, uint64_t observed_lamport,
+                              int64_t now_ms, storage::PartitionLog::AppendCallback done) {
   auto log = logs_->partition(topic.name, partition);
-  if (!log)
-    return not_found("topic \"" + topic.name + "\" has no partition " + std::to_string(partition));
+  if (!log) return done(not_found("topic \"" + topic.name + "\" has no partition " + std::to_string(partition)));
   const uint32_t topic_id = topic.topic_id;
   meta::DedupIndex* dedup = dedup_.get();
   const auto index_keys = [topic_id, partition, dedup](const storage::AppendResult& r,
                                                        std::span<const storage::RecordInput> recs) -> Status {
-    std::vector<meta::DedupInsert> inserts;
+    thread_local std::vector<meta::DedupInsert> inserts;
+    inserts.clear();
     for (size_t i = 0; i < recs.size(); ++i) {
       if (recs[i].dedup_key.empty()) continue;
       inserts.push_back(meta::DedupInsert{recs[i].dedup_key, r.base_offset + i, r.first_lamport + i, r.time_ms});
@@ -174,7 +193,7 @@ Result<storage::AppendResult> EventStore::append(const meta::TopicConfig& topic,
     if (inserts.empty()) return Status();
     return dedup->insert(topic_id, partition, inserts, r.last_offset + 1);
   };
-  return log->append(records, logs_->clock(), observed_lamport, now_ms, index_keys);
+  log->append_async(records, logs_->clock(), observed_lamport, now_ms, index_keys, std::move(done));
 }
 
 Result<std::optional<meta::DedupEntry>> EventStore::find_duplicate(const meta::TopicConfig& topic,

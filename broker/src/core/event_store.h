@@ -11,8 +11,9 @@
 // Directory layout under the data dir: `topics/` (logs), `meta/` (LMDB), `dedup/` (LMDB).
 //
 // Thread-safety: all methods may be called from any thread. append() blocks until the
-// topic's durability is met, and create/delete do file-system work: none of them belongs on
-// a network thread.
+// topic's durability is met (append_async() completes then instead, but may lead a sync on
+// the calling thread), and create/delete do file-system work: none of them belongs on a
+// network thread.
 #pragma once
 
 #include <cstdint>
@@ -76,6 +77,10 @@ class EventStore {
   Result<storage::AppendResult> append(const meta::TopicConfig& topic, uint32_t partition,
                                        std::span<const storage::RecordInput> records, uint64_t observed_lamport,
                                        int64_t now_ms);
+  // The same, completing through `done` (storage::PartitionLog::append_async's contract:
+  // exactly once, possibly before returning, possibly on another storage thread).
+  void append_async(const meta::TopicConfig& topic, uint32_t partition, std::span<const storage::RecordInput> records,
+                    uint64_t observed_lamport, int64_t now_ms, storage::PartitionLog::AppendCallback done);
 
   // The stored event for a dedup key within the topic's window, if any.
   Result<std::optional<meta::DedupEntry>> find_duplicate(const meta::TopicConfig& topic, std::string_view key,

@@ -4,6 +4,8 @@
 
 #include <xxhash.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <unordered_map>
 
 namespace causeway::core {
@@ -12,12 +14,68 @@ uint32_t partition_for_key(std::string_view key, uint32_t partitions) {
   return static_cast<uint32_t>(XXH3_64bits(key.data(), key.size()) % partitions);
 }
 
-Result<std::vector<EventAck>> PublishPipeline::publish(std::string_view topic_name,
-                                                       std::span<const PublishEvent> events,
+// The state of one publish_async call, shared by its pending completions: one per
+// partition append and one per event waiting on another request's dedup key, plus one held
+// by publish_async itself until it has issued everything.
+struct PublishPipeline::Operation {
+  std::vector<EventAck> acks;
+  std::vector<std::pair<size_t, size_t>> same_as;  // (event, earlier event with the same key)
+  std::atomic<size_t> pending{1};
+  Completion done;
+
+  void release() {
+    if (pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+    for (const auto& [i, earlier] : same_as) {
+      acks[i] = acks[earlier];
+      if (acks[i].status.ok()) acks[i].duplicate = true;
+    }
+    Completion d = std::move(done);
+    d(std::move(acks));
+  }
+};
+
+Result<std::vector<EventAck>> PublishPipeline::publish(std::string_view topic, std::span<const PublishEvent> events,
                                                        uint64_t client_lamport, uint32_t round_robin_hint) {
-  CAUSEWAY_ASSIGN_OR_RETURN(const meta::TopicConfig topic, store_.get_topic(topic_name));
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<std::vector<EventAck>>> out;
+  publish_async(topic, events, client_lamport, round_robin_hint, [&](Result<std::vector<EventAck>> r) {
+    std::lock_guard lk(mu);
+    out.emplace(std::move(r));
+    cv.notify_one();
+  });
+  std::unique_lock lk(mu);
+  cv.wait(lk, [&] { return out.has_value(); });
+  return std::move(*out);
+}
+
+void PublishPipeline::resolve_in_flight(const InFlightKey& key, const std::shared_ptr<InFlight>& entry,
+                                        const std::optional<EventAck>& ack) {
+  std::vector<std::function<void(const std::optional<EventAck>&)>> waiters;
+  {
+    std::lock_guard lk(entry->mu);
+    entry->ack = ack;
+    entry->done = true;
+    waiters.swap(entry->waiters);
+  }
+  {
+    // From here on, publishers of this key find it in the dedup index.
+    std::lock_guard lk(in_flight_mu_);
+    in_flight_.erase(key);
+  }
+  for (auto& w : waiters) w(ack);
+}
+
+void PublishPipeline::publish_async(std::string_view topic_name, std::span<const PublishEvent> events,
+                                    uint64_t client_lamport, uint32_t round_robin_hint, Completion done) {
+  Result<meta::TopicConfig> found = store_.get_topic(topic_name);
+  if (!found) return done(found.error());
+  const meta::TopicConfig& topic = *found;
   const int64_t now = storage::now_ms();
-  std::vector<EventAck> acks(events.size());
+  auto op = std::make_shared<Operation>();
+  op->acks.resize(events.size());
+  op->done = std::move(done);
+  std::vector<EventAck>& acks = op->acks;
   std::vector<bool> resolved(events.size(), false);
   const uint32_t keyless_partition = round_robin_hint % topic.partitions;
 
@@ -47,14 +105,15 @@ Result<std::vector<EventAck>> PublishPipeline::publish(std::string_view topic_na
 
   // 2. Deduplicate: within the request, against keys in flight elsewhere, against the index.
   std::unordered_map<std::string_view, size_t> first_with_key;  // dedup key -> event index
-  std::vector<std::pair<size_t, size_t>> same_as;                // (event, earlier event in request)
-  std::vector<std::pair<size_t, std::shared_ptr<InFlight>>> waits;  // events waiting on other requests
-  std::vector<std::pair<InFlightKey, std::shared_ptr<InFlight>>> owned;  // keys this request stores
+  std::vector<std::pair<size_t, std::shared_ptr<InFlight>>> waits;  // events answered by other requests
+  // Keys this request stores, by event index; resolved when that event's append completes.
+  auto owned = std::make_shared<std::unordered_map<size_t, std::pair<InFlightKey, std::shared_ptr<InFlight>>>>();
+  std::vector<size_t> owned_resolved_now;  // owned keys answered from the index
   for (size_t i = 0; i < events.size(); ++i) {
     if (resolved[i] || events[i].record.dedup_key.empty()) continue;
     const std::string_view key = events[i].record.dedup_key;
     if (auto it = first_with_key.find(key); it != first_with_key.end()) {
-      same_as.emplace_back(i, it->second);
+      op->same_as.emplace_back(i, it->second);
       resolved[i] = true;
       continue;
     }
@@ -70,68 +129,82 @@ Result<std::vector<EventAck>> PublishPipeline::publish(std::string_view topic_na
       }
       auto entry = std::make_shared<InFlight>();
       in_flight_.emplace(ik, entry);
-      owned.emplace_back(std::move(ik), std::move(entry));
+      owned->emplace(i, std::make_pair(std::move(ik), std::move(entry)));
     }
     auto dup = store_.find_duplicate(topic, key, now);
     if (!dup) {
       acks[i].status = dup.error();
       resolved[i] = true;
+      owned_resolved_now.push_back(i);
     } else if (dup->has_value()) {
       const meta::DedupEntry& d = **dup;
       acks[i] = EventAck{Status(), d.partition, d.offset, d.lamport, true};
       resolved[i] = true;
+      owned_resolved_now.push_back(i);
+    }
+  }
+  for (size_t i : owned_resolved_now) {
+    auto node = owned->extract(i);
+    resolve_in_flight(node.mapped().first, node.mapped().second,
+                      acks[i].status.ok() ? std::optional<EventAck>(acks[i]) : std::nullopt);
+  }
+
+  // 3. Events whose key another request is storing are answered with its outcome.
+  for (auto& [i, entry] : waits) {
+    op->pending.fetch_add(1, std::memory_order_relaxed);
+    auto answer = [op, i = i](const std::optional<EventAck>& ack) {
+      if (ack) {
+        op->acks[i] = *ack;
+        op->acks[i].duplicate = true;
+      } else {
+        // The first attempt failed: nothing was stored under this key. Report it; a retry
+        // by the client will store it.
+        op->acks[i].status = unavailable("a concurrent publish of the same dedup key failed; retry");
+      }
+      op->release();
+    };
+    std::unique_lock lk(entry->mu);
+    if (entry->done) {
+      std::optional<EventAck> ack = entry->ack;
+      lk.unlock();
+      answer(ack);
+    } else {
+      entry->waiters.push_back(std::move(answer));
     }
   }
 
-  // 3. One append per partition for everything still unresolved, in request order.
+  // 4. One append per partition for everything still unresolved, in request order.
   std::map<uint32_t, std::vector<size_t>> by_partition;
   for (size_t i = 0; i < events.size(); ++i)
     if (!resolved[i]) by_partition[partition_of[i]].push_back(i);
-  for (const auto& [partition, idx] : by_partition) {
-    std::vector<storage::RecordInput> records;
-    records.reserve(idx.size());
+  std::vector<storage::RecordInput> records;
+  for (auto& [partition, idx] : by_partition) {
+    records.clear();
     for (size_t i : idx) records.push_back(events[i].record);
-    auto appended = store_.append(topic, partition, records, client_lamport, now);
-    for (size_t k = 0; k < idx.size(); ++k) {
-      EventAck& a = acks[idx[k]];
-      if (appended) {
-        a = EventAck{Status(), partition, appended->base_offset + k, appended->first_lamport + k, false};
-      } else {
-        a.status = appended.error();
-        a.partition = partition;
-      }
-    }
+    op->pending.fetch_add(1, std::memory_order_relaxed);
+    store_.append_async(
+        topic, partition, records, client_lamport, now,
+        [this, op, owned, partition = partition, idx = std::move(idx)](Result<storage::AppendResult> appended) {
+          for (size_t k = 0; k < idx.size(); ++k) {
+            EventAck& a = op->acks[idx[k]];
+            if (appended) {
+              a = EventAck{Status(), partition, appended->base_offset + k, appended->first_lamport + k, false};
+            } else {
+              a.status = appended.error();
+              a.partition = partition;
+            }
+          }
+          // Partitions complete on different threads; each touches only its own keys.
+          for (size_t i : idx) {
+            auto it = owned->find(i);
+            if (it == owned->end()) continue;
+            resolve_in_flight(it->second.first, it->second.second,
+                              op->acks[i].status.ok() ? std::optional<EventAck>(op->acks[i]) : std::nullopt);
+          }
+          op->release();
+        });
   }
-
-  // 4. Publish outcomes of keys this request owned, then answer the ones that waited.
-  for (auto& [ik, entry] : owned) {
-    const size_t i = first_with_key.at(ik.second);
-    {
-      std::lock_guard lk(entry->mu);
-      if (acks[i].status.ok()) entry->ack = acks[i];
-      entry->done = true;
-    }
-    entry->cv.notify_all();
-    std::lock_guard lk(in_flight_mu_);
-    in_flight_.erase(ik);
-  }
-  for (auto& [i, entry] : waits) {
-    std::unique_lock lk(entry->mu);
-    entry->cv.wait(lk, [&] { return entry->done; });
-    if (entry->ack) {
-      acks[i] = *entry->ack;
-      acks[i].duplicate = true;
-    } else {
-      // The first attempt failed: nothing was stored under this key. Report it; a retry
-      // by the client will store it.
-      acks[i].status = unavailable("a concurrent publish of the same dedup key failed; retry");
-    }
-  }
-  for (const auto& [i, earlier] : same_as) {
-    acks[i] = acks[earlier];
-    if (acks[i].status.ok()) acks[i].duplicate = true;
-  }
-  return acks;
+  op->release();
 }
 
 }  // namespace causeway::core

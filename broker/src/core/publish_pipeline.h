@@ -5,12 +5,18 @@
 // keys with the original's position, append the rest as one batch per partition, and
 // return one ack per event in request order.
 //
-// Thread-safety: publish() may be called from many threads at once. It blocks on storage
-// (fdatasync in `fsync` topics): call it on a storage thread, never on a network thread.
+// Asynchronous: publish_async() appends and returns; its completion runs once every
+// event's outcome is known, which for `fsync` topics is after the covering fdatasync. A
+// publish whose dedup key another request is storing right now does not wait: it is
+// answered when that request's append completes.
+//
+// Thread-safety: both forms may be called from many threads at once. They do storage work
+// (LMDB lookups, writes, and possibly lead an fdatasync): call them on a storage thread,
+// never on a network thread. publish() blocks until the completion.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -53,16 +59,28 @@ class PublishPipeline {
   Result<std::vector<EventAck>> publish(std::string_view topic, std::span<const PublishEvent> events,
                                         uint64_t client_lamport, uint32_t round_robin_hint);
 
+  // The same, completing through `done` exactly once: possibly before returning, possibly
+  // later on another storage thread (see storage::PartitionLog::append_async). `events`
+  // need only live until publish_async returns. `done` must not block for long.
+  using Completion = std::function<void(Result<std::vector<EventAck>>)>;
+  void publish_async(std::string_view topic, std::span<const PublishEvent> events, uint64_t client_lamport,
+                     uint32_t round_robin_hint, Completion done);
+
  private:
+  struct Operation;
   // A dedup key being stored by some request right now. Later publishers of the same key
-  // wait for it and answer with its outcome.
+  // register a continuation and are answered with its outcome.
   struct InFlight {
-    std::mutex mu;
-    std::condition_variable cv;
+    std::mutex mu;  // guards the fields below
     bool done = false;
     std::optional<EventAck> ack;  // set when stored; empty if the store failed
+    std::vector<std::function<void(const std::optional<EventAck>&)>> waiters;
   };
   using InFlightKey = std::pair<uint32_t, std::string>;  // (topic id, dedup key)
+
+  // Publishes the outcome of a key this request owned and answers its waiters.
+  void resolve_in_flight(const InFlightKey& key, const std::shared_ptr<InFlight>& entry,
+                         const std::optional<EventAck>& ack);
 
   EventStore& store_;
   std::mutex in_flight_mu_;  // guards in_flight_

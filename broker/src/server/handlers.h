@@ -1,11 +1,13 @@
 // File: server/handlers.h
 //
 // Request handlers: each takes a verified request table and returns the response frame
-// (length prefix included). They run on storage threads (they may block on disk) and
-// never throw; every failure becomes a response status. Semantics: docs/wire-protocol.md.
+// (length prefix included), or, for publishes, hands it to a Responder once the events are
+// durable. They run on storage threads (they may block on disk) and never throw; every
+// failure becomes a response status. Semantics: docs/wire-protocol.md.
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "causeway/schemas/protocol_generated.h"
@@ -30,15 +32,23 @@ Frame error_frame(uint64_t correlation_id, protocol::ErrorCode code, std::string
 // The protocol code for a Status.
 protocol::ErrorCode to_error_code(const Status& status);
 
-// Dispatches one verified request (anything but Hello). `round_robin` is the connection's
-// counter for keyless publishes.
-Frame handle_request(HandlerContext& ctx, const protocol::Message& message, uint32_t round_robin);
+// Receives a request's response frame; called exactly once per request, from any thread.
+using Responder = std::function<void(Frame)>;
+
+// Dispatches one verified request (anything but Hello): publishes asynchronously, the rest
+// through handle_request. `round_robin` is the connection's counter for keyless publishes.
+void dispatch(HandlerContext& ctx, const protocol::Message& message, uint32_t round_robin, const Responder& respond);
+
+// Answers one verified request that is answered synchronously (everything but publish).
+Frame handle_request(HandlerContext& ctx, const protocol::Message& message);
 
 Frame handle_create_topic(HandlerContext& ctx, uint64_t cid, const protocol::CreateTopicRequest& req);
 Frame handle_delete_topic(HandlerContext& ctx, uint64_t cid, const protocol::DeleteTopicRequest& req);
 Frame handle_list_topics(HandlerContext& ctx, uint64_t cid);
 Frame handle_describe_topic(HandlerContext& ctx, uint64_t cid, const protocol::DescribeTopicRequest& req);
-Frame handle_publish(HandlerContext& ctx, uint64_t cid, const protocol::PublishRequest& req, uint32_t round_robin);
+// Issues the appends and returns; `respond` runs when every event's outcome is known.
+void handle_publish(HandlerContext& ctx, uint64_t cid, const protocol::PublishRequest& req, uint32_t round_robin,
+                    const Responder& respond);
 Frame handle_fetch(HandlerContext& ctx, uint64_t cid, const protocol::FetchRequest& req);
 
 }  // namespace causeway::server

@@ -7,6 +7,7 @@
 
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <atomic>
 #include <charconv>
 #include <deque>
 #include <mutex>
@@ -23,14 +24,6 @@ using asio::use_awaitable;
 using asio::ip::tcp;
 constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr uint32_t kProtocolVersion = 1;
-
-// Runs `fn` on whatever executor this coroutine is spawned on (the storage pool) and
-// returns its result; a plain function template, so `fn` is moved into the coroutine
-// frame and no capturing lambda is itself a coroutine (C++ Core Guidelines CP.51).
-template <typename F>
-awaitable<std::optional<std::invoke_result_t<F&>>> run_body(F fn) {
-  co_return fn();
-}
 
 }  // namespace
 
@@ -170,7 +163,7 @@ class Session : public std::enable_shared_from_this<Session> {
         continue;
       }
       ++in_flight_;
-      asio::co_spawn(socket_.get_executor(), handle(shared_from_this(), std::move(frame), rr_++), asio::detached);
+      handle(shared_from_this(), std::move(frame), rr_++);
     }
   }
 
@@ -210,22 +203,29 @@ class Session : public std::enable_shared_from_this<Session> {
     handshake_timer_.cancel();
   }
 
-  static awaitable<void> handle(std::shared_ptr<Session> self, std::vector<uint8_t> frame, uint32_t rr) {
-    HandlerContext* ctx = &self->server_.handler_context;
-    const uint64_t cid = protocol::GetMessage(frame.data())->correlation_id();
-    auto work = [ctx, frame = std::move(frame), rr]() -> Frame {
-      return handle_request(*ctx, *protocol::GetMessage(frame.data()), rr);
-    };
-    std::optional<Frame> response;
-    try {
-      response = co_await asio::co_spawn(self->server_.storage_pool.get_executor(), run_body(std::move(work)),
-                                         use_awaitable);
-    } catch (const std::exception& e) {
-      // Only resource failures (bad_alloc) can get here; the handlers report everything else.
-      spdlog::error("connection {}: request failed: {}", self->id_, e.what());
-      response = error_frame(cid, protocol::ErrorCode::Internal, std::string("request failed: ") + e.what());
-    }
-    self->send(std::move(*response), /*completes_request=*/true);
+  // Runs the request on the storage pool; the response comes back to this session's
+  // executor whenever it is ready (a publish answers once its events are durable, from the
+  // thread that completed the sync), so no storage thread waits for a disk flush.
+  static void handle(std::shared_ptr<Session> self, std::vector<uint8_t> frame, uint32_t rr) {
+    asio::post(self->server_.storage_pool, [self, frame = std::move(frame), rr]() mutable {
+      HandlerContext* ctx = &self->server_.handler_context;
+      const protocol::Message* m = protocol::GetMessage(frame.data());
+      const uint64_t cid = m->correlation_id();
+      auto answered = std::make_shared<std::atomic<bool>>(false);
+      Responder respond = [self, answered](Frame response) {
+        if (answered->exchange(true)) return;
+        asio::post(self->socket_.get_executor(), [self, response = std::move(response)]() mutable {
+          self->send(std::move(response), /*completes_request=*/true);
+        });
+      };
+      try {
+        dispatch(*ctx, *m, rr, respond);
+      } catch (const std::exception& e) {
+        // Only resource failures (bad_alloc) can get here; the handlers report everything else.
+        spdlog::error("connection {}: request failed: {}", self->id_, e.what());
+        respond(error_frame(cid, protocol::ErrorCode::Internal, std::string("request failed: ") + e.what()));
+      }
+    });
   }
 
   static awaitable<void> writer(std::shared_ptr<Session> self) {

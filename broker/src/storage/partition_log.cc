@@ -37,10 +37,7 @@ PartitionLog::PartitionLog(FileSystem* fs, std::string dir, LogConfig config)
 PartitionLog::~PartitionLog() {
   // Best effort: an orderly close makes `os`-mode appends durable. Errors have nowhere to
   // go from a destructor; callers who care call sync() first.
-  std::unique_lock lk(mu_);
-  if (failed_.ok() && !segments_.empty() && durable_next_offset_ < segments_.back()->next_offset()) {
-    wait_durable_locked(lk, segments_.back()->next_offset()).ignore_error();
-  }
+  if (!segments_.empty()) sync().ignore_error();
 }
 
 Result<std::unique_ptr<PartitionLog>> PartitionLog::open(FileSystem* fs, std::string dir, LogConfig config,
@@ -133,7 +130,7 @@ Status PartitionLog::recover(RecoveryReport& report) {
 }
 
 Status PartitionLog::wait_for_roll_locked(std::unique_lock<std::mutex>& lk) {
-  sync_cv_.wait(lk, [&] { return !rolling_; });
+  roll_cv_.wait(lk, [&] { return !rolling_; });
   return Status();
 }
 
@@ -149,7 +146,7 @@ Status PartitionLog::roll_locked(std::unique_lock<std::mutex>& lk) {
                   : Result<std::unique_ptr<Segment>>(sealed);
   lk.lock();
   rolling_ = false;
-  sync_cv_.notify_all();
+  roll_cv_.notify_all();
   if (!next) {
     failed_ = next.error();
     return next.error();
@@ -167,23 +164,64 @@ Status PartitionLog::roll_locked(std::unique_lock<std::mutex>& lk) {
 Result<AppendResult> PartitionLog::append(std::span<const RecordInput> records, LamportClock& clock,
                                           uint64_t observed_lamport, int64_t now_ms,
                                           const WrittenHook& on_written) {
+  // The blocking form: the same path as append_async, waiting for its completion. If no
+  // sync is running, this thread leads one itself inside append_async.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<AppendResult>> out;
+  append_async(records, clock, observed_lamport, now_ms, on_written, [&](Result<AppendResult> r) {
+    std::lock_guard lk(mu);
+    out.emplace(std::move(r));
+    cv.notify_one();
+  });
+  std::unique_lock lk(mu);
+  cv.wait(lk, [&] { return out.has_value(); });
+  return std::move(*out);
+}
+
+void PartitionLog::append_async(std::span<const RecordInput> records, LamportClock& clock,
+                                uint64_t observed_lamport, int64_t now_ms, const WrittenHook& on_written,
+                                AppendCallback done) {
   // Encode outside the lock: the body does not depend on the offset, stamp or time the
   // batch will get, so only the 64-byte header is finished under the mutex.
   thread_local std::string batch;
-  CAUSEWAY_RETURN_IF_ERROR(encode_batch_body(records, batch));
   struct ShrinkOnExit {
     std::string& b;
     ~ShrinkOnExit() {
       if (b.capacity() > (4u << 20)) std::string().swap(b);  // don't pin a huge buffer per thread
     }
   } shrink{batch};
+  if (Status s = encode_batch_body(records, batch); !s.ok()) return done(std::move(s));
   if (batch.size() > config_.segment_bytes)
-    return invalid_argument("batch of " + std::to_string(batch.size()) + " bytes exceeds segment_bytes " +
-                            std::to_string(config_.segment_bytes));
+    return done(invalid_argument("batch of " + std::to_string(batch.size()) + " bytes exceeds segment_bytes " +
+                                 std::to_string(config_.segment_bytes)));
 
   std::unique_lock lk(mu_);
+  Result<AppendResult> written = write_batch_locked(lk, batch, records, clock, observed_lamport, now_ms, on_written);
+  if (!written || config_.durability == Durability::kOs) {
+    lk.unlock();
+    return done(std::move(written));
+  }
+  // `fsync`: the ack waits for a sync covering this batch. Queue it; if no one is leading
+  // syncs for this log, lead them on this thread until the queue is empty.
+  const AppendResult result = *written;
+  sync_waiters_.push_back(SyncWaiter{result.last_offset + 1, [result, done = std::move(done)](const Status& s) {
+                                       if (s.ok()) {
+                                         done(result);
+                                       } else {
+                                         done(s);
+                                       }
+                                     }});
+  if (!leading_) lead_syncs_locked(lk);
+}
+
+Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mutex>& lk, std::string& batch,
+                                                      std::span<const RecordInput> records, LamportClock& clock,
+                                                      uint64_t observed_lamport, int64_t now_ms,
+                                                      const WrittenHook& on_written) {
   CAUSEWAY_RETURN_IF_ERROR(wait_for_roll_locked(lk));
-  if (!failed_.ok()) return failed_precondition("log " + dir_ + " failed earlier and must be reopened: " + failed_.to_string());
+  if (!failed_.ok())
+    return failed_precondition("log " + dir_ + " failed earlier and must be reopened: " + failed_.to_string());
   Segment* active = segments_.back().get();
   if (!active->empty() && (active->size_bytes() + batch.size() > config_.segment_bytes ||
                            now_ms - active->first_time_ms() >= config_.segment_ms.count())) {
@@ -210,7 +248,6 @@ Result<AppendResult> PartitionLog::append(std::span<const RecordInput> records, 
     Status hooked = on_written(result, records);
     if (!hooked.ok()) {
       failed_ = hooked;
-      sync_cv_.notify_all();
       return hooked;
     }
   }
@@ -218,7 +255,8 @@ Result<AppendResult> PartitionLog::append(std::span<const RecordInput> records, 
     visible_next_offset_ = active->next_offset();
     visible_position_ = active->size_bytes();
     // Start writeback of every full MiB now (without waiting for it), so the background
-    // sync and a roll's seal find little dirty data (RocksDB's bytes_per_sync).
+    // sync and a roll's seal find little dirty data (RocksDB's bytes_per_sync). Rolls wait
+    // for rolling_, and writeback of a sealed segment's range is harmless.
     if (active->size_bytes() - writeback_position_ >= kWritebackBytes) {
       const uint64_t from = writeback_position_;
       const uint64_t to = active->size_bytes();
@@ -226,23 +264,37 @@ Result<AppendResult> PartitionLog::append(std::span<const RecordInput> records, 
       std::shared_ptr<Segment> seg = segments_.back();
       lk.unlock();
       seg->start_writeback(from, to - from);
+      lk.lock();
     }
-    return result;
   }
-  CAUSEWAY_RETURN_IF_ERROR(wait_durable_locked(lk, header.next_offset()));
   return result;
 }
 
-Status PartitionLog::wait_durable_locked(std::unique_lock<std::mutex>& lk, uint64_t target) {
-  while (durable_next_offset_ < target) {
-    if (!failed_.ok()) return failed_precondition("log " + dir_ + " failed: " + failed_.to_string());
-    if (syncing_) {
-      sync_cv_.wait(lk);
+void PartitionLog::lead_syncs_locked(std::unique_lock<std::mutex>& lk) {
+  // One leader at a time per log (leveldb's writer queue, made asynchronous): it completes
+  // every waiter whose batch is durable, then runs one fdatasync for everything written so
+  // far with the mutex released, so that appends carry on and ride the next sync, and
+  // repeats until no waiter is left. Appenders never block here: their completion runs on
+  // the leader's thread. A failed sync fails every waiter and every later append.
+  leading_ = true;
+  std::vector<SyncWaiter> ready;
+  for (;;) {
+    while (!sync_waiters_.empty() && (!failed_.ok() || sync_waiters_.front().target <= durable_next_offset_)) {
+      ready.push_back(std::move(sync_waiters_.front()));
+      sync_waiters_.pop_front();
+    }
+    if (!ready.empty()) {
+      // Waiters fail with the error that failed the log (the sync's EIO, say); appends
+      // that arrive later are refused with kFailedPrecondition.
+      const Status outcome = failed_;
+      lk.unlock();
+      for (SyncWaiter& w : ready) w.done(outcome);
+      ready.clear();
+      lk.lock();
       continue;
     }
-    // Lead: one fdatasync for everything written so far, with the mutex released so that
-    // other appenders keep writing (they will ride the next sync).
-    syncing_ = true;
+    if (sync_waiters_.empty()) break;
+
     gather_group_locked(lk);
     std::shared_ptr<Segment> seg = segments_.back();
     const uint64_t upto = seg->next_offset();
@@ -256,20 +308,17 @@ Status PartitionLog::wait_durable_locked(std::unique_lock<std::mutex>& lk, uint6
     last_sync_duration_ = std::chrono::steady_clock::now() - sync_start;
     last_group_size_ = group;
     arrived_during_sync_ = appends_since_sync_;
-    syncing_ = false;
     if (!s.ok()) {
-      failed_ = s;
-      sync_cv_.notify_all();
-      return s;
+      if (failed_.ok()) failed_ = s;
+      continue;
     }
     durable_next_offset_ = std::max(durable_next_offset_, upto);
     if (config_.durability == Durability::kFsync && seg == segments_.back() && upto > visible_next_offset_) {
       visible_next_offset_ = upto;
       visible_position_ = position;
     }
-    sync_cv_.notify_all();
   }
-  return Status();
+  leading_ = false;
 }
 
 void PartitionLog::gather_group_locked(std::unique_lock<std::mutex>& lk) {
@@ -301,9 +350,23 @@ void PartitionLog::gather_group_locked(std::unique_lock<std::mutex>& lk) {
 }
 
 Status PartitionLog::sync() {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Status> out;
   std::unique_lock lk(mu_);
   if (!failed_.ok()) return failed_precondition("log " + dir_ + " failed: " + failed_.to_string());
-  return wait_durable_locked(lk, segments_.back()->next_offset());
+  const uint64_t target = segments_.back()->next_offset();
+  if (durable_next_offset_ >= target) return Status();
+  sync_waiters_.push_back(SyncWaiter{target, [&](const Status& s) {
+                                       std::lock_guard g(mu);
+                                       out.emplace(s);
+                                       cv.notify_one();
+                                     }});
+  if (!leading_) lead_syncs_locked(lk);
+  lk.unlock();
+  std::unique_lock g(mu);
+  cv.wait(g, [&] { return out.has_value(); });
+  return std::move(*out);
 }
 
 Result<ReadResult> PartitionLog::read(uint64_t offset, size_t max_bytes, uint64_t max_records) const {

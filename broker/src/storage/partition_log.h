@@ -7,17 +7,20 @@
 // Format and recovery rules: docs/log-format.md.
 //
 // Thread-safety: every method is safe to call from any thread. Appends are serialised by
-// an internal mutex; in `fsync` mode the appender then waits for a sync that covers its
-// batch, and concurrent appenders share one fdatasync (leveldb's DBImpl::Write leader /
-// follower scheme: whoever finds no sync running leads one for everything written so
-// far). append() and sync() therefore block on disk I/O: never call them on a network
-// thread. Reads take the mutex only to look up positions; file reads run outside it.
+// an internal mutex. In `fsync` mode an append's completion waits for a sync that covers
+// its batch; concurrent appends share one fdatasync, run by whichever appender finds no
+// sync leader for the log (leveldb's writer-queue leader, made asynchronous: followers do
+// not block, their completions run on the leader's thread). append_async() therefore may
+// block for one fdatasync on the thread that becomes leader, and append() and sync() block
+// until durable: never call them on a network thread. Reads take the mutex only to look
+// up positions; file reads run outside it.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -93,6 +96,16 @@ class PartitionLog {
                               uint64_t observed_lamport, int64_t now_ms,
                               const WrittenHook& on_written = nullptr);
 
+  // The same append, completing through `done` instead of blocking: `done` runs exactly
+  // once with what append() would return, once the durability is met. It may run before
+  // append_async returns (`os` mode, errors, or when this thread leads the sync), or later
+  // on another appender's thread; it runs without the log's mutex held and must not block
+  // for long (it holds up the acks of the appends behind it). `records` need only live
+  // until append_async returns.
+  using AppendCallback = std::function<void(Result<AppendResult>)>;
+  void append_async(std::span<const RecordInput> records, LamportClock& clock, uint64_t observed_lamport,
+                    int64_t now_ms, const WrittenHook& on_written, AppendCallback done);
+
   // Makes everything appended so far durable (group-committed with concurrent appenders).
   Status sync();
 
@@ -129,8 +142,14 @@ class PartitionLog {
   Status recover(RecoveryReport& report);
   Status roll_locked(std::unique_lock<std::mutex>& lk);
   Status wait_for_roll_locked(std::unique_lock<std::mutex>& lk);
+  // Writes one encoded batch (body from encode_batch_body) to the active segment, rolling
+  // first if due, and runs the hook. Leaves durability to the caller.
+  Result<AppendResult> write_batch_locked(std::unique_lock<std::mutex>& lk, std::string& batch,
+                                          std::span<const RecordInput> records, LamportClock& clock,
+                                          uint64_t observed_lamport, int64_t now_ms, const WrittenHook& on_written);
+  // Runs syncs and completes sync_waiters_ until none is left (see append_async).
+  void lead_syncs_locked(std::unique_lock<std::mutex>& lk);
   void gather_group_locked(std::unique_lock<std::mutex>& lk);
-  Status wait_durable_locked(std::unique_lock<std::mutex>& lk, uint64_t target_next_offset);
   uint64_t last_lamport_locked() const;
   Result<uint64_t> find_offset(bool by_time, int64_t time_ms, uint64_t lamport) const;
 
@@ -139,12 +158,19 @@ class PartitionLog {
   const LogConfig config_;
 
   mutable std::mutex mu_;  // guards everything below
-  std::condition_variable sync_cv_;
+  std::condition_variable roll_cv_;  // signalled when a roll finishes
   std::vector<std::shared_ptr<Segment>> segments_;  // by base offset; back() is active
   uint64_t visible_next_offset_ = 0;
   uint64_t visible_position_ = 0;  // in the active segment
   uint64_t durable_next_offset_ = 0;
-  bool syncing_ = false;
+  // Appends (and sync() calls) waiting for durable_next_offset_ to reach `target`, in
+  // target order. Non-empty only while a leader runs lead_syncs_locked.
+  struct SyncWaiter {
+    uint64_t target;
+    std::function<void(const Status&)> done;
+  };
+  std::deque<SyncWaiter> sync_waiters_;
+  bool leading_ = false;
   bool rolling_ = false;  // a roll is sealing the old segment with the mutex released
   bool gathering_ = false;  // a sync leader waits on arrival_cv_ for more appends
   std::condition_variable arrival_cv_;

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
 #include <map>
 #include <random>
 #include <thread>
@@ -308,6 +311,90 @@ TEST(PartitionLog, OsModeAppendsAreVisibleBeforeSyncAndDurableAfterIt) {
   EXPECT_EQ((*log)->durable_offset(), 0u);
   ASSERT_TRUE((*log)->sync().ok());
   EXPECT_EQ((*log)->durable_offset(), 5u);
+}
+
+// The ack of an async `fsync` append that finds a sync in progress runs on the sync
+// leader's thread, after a sync covering it: the appender itself never waits.
+TEST(PartitionLog, AsyncAppendIsCompletedByTheSyncLeaderOnceDurable) {
+  TempDir dir;
+  testing::FaultInjectionFs fs;
+  LamportClock clock;
+  auto log = PartitionLog::open(&fs, dir.path(), small_config(), nullptr);
+  ASSERT_TRUE(log.ok());
+  fs.set_sync_delay(std::chrono::milliseconds(100));
+  const uint64_t syncs_before = fs.sync_count();
+  auto first = sample_record(0, 100);
+  auto second = sample_record(1, 100);
+
+  std::atomic<bool> first_done{false};
+  std::thread leader_thread([&] {
+    std::vector<RecordInput> in{first.input()};
+    (*log)->append_async(in, clock, 0, 1000, nullptr, [&](Result<AppendResult> r) {
+      EXPECT_TRUE(r.ok());
+      first_done = true;
+    });
+    // This thread led the sync, so its own ack came before append_async returned.
+    EXPECT_TRUE(first_done.load());
+  });
+  while (fs.sync_count() == syncs_before) std::this_thread::yield();  // the leader is inside fdatasync
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<std::thread::id> completed_on;
+  uint64_t durable_at_completion = 0;
+  std::vector<RecordInput> in{second.input()};
+  (*log)->append_async(in, clock, 0, 1000, nullptr, [&](Result<AppendResult> r) {
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->base_offset, 1u);
+    const uint64_t durable = (*log)->durable_offset();
+    std::lock_guard lk(mu);
+    durable_at_completion = durable;
+    completed_on = std::this_thread::get_id();
+    cv.notify_all();
+  });
+  {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return completed_on.has_value(); });
+  }
+  const std::thread::id leader_id = leader_thread.get_id();
+  leader_thread.join();
+  EXPECT_EQ(*completed_on, leader_id);
+  EXPECT_NE(*completed_on, std::this_thread::get_id());
+  EXPECT_GE(durable_at_completion, 2u);
+  EXPECT_EQ(fs.sync_count() - syncs_before, 2u);  // the second batch needed a sync of its own
+}
+
+TEST(PartitionLog, FailedSyncFailsEveryQueuedAsyncAppendAndRefusesLaterOnes) {
+  TempDir dir;
+  testing::FaultInjectionFs fs;
+  LamportClock clock;
+  auto log = PartitionLog::open(&fs, dir.path(), small_config(), nullptr);
+  ASSERT_TRUE(log.ok());
+  fs.set_sync_delay(std::chrono::milliseconds(20));
+  fs.set_fail_sync(true);
+  constexpr int kThreads = 4;
+  std::atomic<int> failed{0}, succeeded{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      auto rec = sample_record(static_cast<uint64_t>(t), 50);
+      std::vector<RecordInput> in{rec.input()};
+      (*log)->append_async(in, clock, 0, 1000, nullptr, [&](Result<AppendResult> r) {
+        (r.ok() ? succeeded : failed).fetch_add(1);
+      });
+    });
+  }
+  for (auto& t : ts) t.join();
+  // Every callback ran (the leader does not leave while waiters remain), and none succeeded.
+  EXPECT_EQ(failed.load() + succeeded.load(), kThreads);
+  EXPECT_EQ(succeeded.load(), 0);
+  fs.set_fail_sync(false);
+  auto rec = sample_record(9, 50);
+  std::vector<RecordInput> in{rec.input()};
+  auto later = (*log)->append(in, clock, 0, 1000);
+  ASSERT_FALSE(later.ok());
+  EXPECT_EQ(later.error().code(), Code::kFailedPrecondition);
+  EXPECT_FALSE((*log)->sync().ok());
 }
 
 // Model-based: random appends, reopenings and reads against a vector of payloads.

@@ -28,7 +28,7 @@ Frame error_frame(uint64_t cid, protocol::ErrorCode code, std::string_view messa
   return finish_frame(b, cid, protocol::Body::ErrorResponse, body.Union());
 }
 
-Frame handle_request(HandlerContext& ctx, const protocol::Message& m, uint32_t round_robin) {
+Frame handle_request(HandlerContext& ctx, const protocol::Message& m) {
   const uint64_t cid = m.correlation_id();
   // The verifier accepts a union whose type is set but whose table is absent.
   if (m.body() == nullptr)
@@ -39,7 +39,9 @@ Frame handle_request(HandlerContext& ctx, const protocol::Message& m, uint32_t r
     case protocol::Body::ListTopicsRequest: return handle_list_topics(ctx, cid);
     case protocol::Body::DescribeTopicRequest:
       return handle_describe_topic(ctx, cid, *m.body_as_DescribeTopicRequest());
-    case protocol::Body::PublishRequest: return handle_publish(ctx, cid, *m.body_as_PublishRequest(), round_robin);
+    case protocol::Body::PublishRequest:
+      // Answered asynchronously; see dispatch(). Reaching here is a bug, not bad input.
+      return error_frame(cid, protocol::ErrorCode::Internal, "publish dispatched synchronously");
     case protocol::Body::FetchRequest: return handle_fetch(ctx, cid, *m.body_as_FetchRequest());
     case protocol::Body::Hello:
       return error_frame(cid, protocol::ErrorCode::InvalidArgument, "the connection has already said Hello");
@@ -49,6 +51,14 @@ Frame handle_request(HandlerContext& ctx, const protocol::Message& m, uint32_t r
                              std::to_string(static_cast<int>(m.body_type())) + " (" +
                              protocol::EnumNameBody(m.body_type()) + ")");
   }
+}
+
+void dispatch(HandlerContext& ctx, const protocol::Message& m, uint32_t round_robin, const Responder& respond) {
+  if (m.body_type() == protocol::Body::PublishRequest && m.body() != nullptr) {
+    handle_publish(ctx, m.correlation_id(), *m.body_as_PublishRequest(), round_robin, respond);
+    return;
+  }
+  respond(handle_request(ctx, m));
 }
 
 }  // namespace causeway::server

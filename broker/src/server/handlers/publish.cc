@@ -10,35 +10,14 @@ std::string_view bytes(const flatbuffers::Vector<uint8_t>* v) {
 }
 std::string_view str(const flatbuffers::String* s) { return s ? std::string_view(s->data(), s->size()) : ""; }
 
-}  // namespace
-
-Frame handle_publish(HandlerContext& ctx, uint64_t cid, const protocol::PublishRequest& req, uint32_t round_robin) {
+Frame publish_response(uint64_t cid, const Result<std::vector<core::EventAck>>& acks) {
   flatbuffers::FlatBufferBuilder b(256);
-  const auto* events = req.events();
-  const size_t n = events ? events->size() : 0;
-  if (n == 0) return error_frame(cid, protocol::ErrorCode::InvalidArgument, "publish request holds no events");
-
-  std::vector<std::vector<storage::Header>> headers(n);
-  std::vector<core::PublishEvent> in(n);
-  for (size_t i = 0; i < n; ++i) {
-    const protocol::Event* e = events->Get(static_cast<flatbuffers::uoffset_t>(i));
-    if (e == nullptr) return error_frame(cid, protocol::ErrorCode::InvalidArgument, "publish request holds a null event");
-    if (const auto* hs = e->headers()) {
-      for (const protocol::Header* h : *hs) {
-        if (h == nullptr) continue;
-        headers[i].push_back(storage::Header{str(h->name()), bytes(h->value())});
-      }
-    }
-    in[i].record = storage::RecordInput{bytes(e->key()), bytes(e->dedup_key()), str(e->source()), str(e->type()),
-                                        headers[i],         e->schema_id(),       bytes(e->payload())};
-    in[i].partition = e->partition();
-  }
-  auto acks = ctx.publish.publish(str(req.topic()), in, req.lamport(), round_robin);
   if (!acks) {
     auto st = protocol::CreateStatus(b, to_error_code(acks.error()),
                                      b.CreateString(acks.error().message().data(), acks.error().message().size()));
     return finish_frame(b, cid, protocol::Body::PublishResponse, protocol::CreatePublishResponse(b, st).Union());
   }
+  const size_t n = acks->size();
   std::vector<protocol::EventAck> wire(n);
   std::vector<flatbuffers::Offset<protocol::EventError>> errors;
   for (size_t i = 0; i < n; ++i) {
@@ -53,6 +32,53 @@ Frame handle_publish(HandlerContext& ctx, uint64_t cid, const protocol::PublishR
   auto st = protocol::CreateStatus(b, protocol::ErrorCode::Ok);
   return finish_frame(b, cid, protocol::Body::PublishResponse,
                       protocol::CreatePublishResponse(b, st, ack_vec, err_vec).Union());
+}
+
+}  // namespace
+
+void handle_publish(HandlerContext& ctx, uint64_t cid, const protocol::PublishRequest& req, uint32_t round_robin,
+                    const Responder& respond) {
+  const auto* events = req.events();
+  const size_t n = events ? events->size() : 0;
+  if (n == 0) return respond(error_frame(cid, protocol::ErrorCode::InvalidArgument, "publish request holds no events"));
+
+  std::vector<std::vector<storage::Header>> headers(n);
+  std::vector<core::PublishEvent> in(n);
+  for (size_t i = 0; i < n; ++i) {
+    const protocol::Event* e = events->Get(static_cast<flatbuffers::uoffset_t>(i));
+    if (e == nullptr)
+      return respond(error_frame(cid, protocol::ErrorCode::InvalidArgument, "publish request holds a null event"));
+    if (const auto* hs = e->headers()) {
+      for (const protocol::Header* h : *hs) {
+        if (h == nullptr) continue;
+        headers[i].push_back(storage::Header{str(h->name()), bytes(h->value())});
+      }
+    }
+    in[i].record = storage::RecordInput{bytes(e->key()), bytes(e->dedup_key()), str(e->source()), str(e->type()),
+                                        headers[i],         e->schema_id(),       bytes(e->payload())};
+    in[i].partition = e->partition();
+  }
+  // The completion runs on whichever storage thread completes the last append (often a
+  // sync leader): it only builds the response and hands it over, and never throws into the
+  // log's sync loop.
+  ctx.publish.publish_async(str(req.topic()), in, req.lamport(), round_robin,
+                            [cid, respond](Result<std::vector<core::EventAck>> acks) noexcept {
+                              Frame frame;
+                              try {
+                                frame = publish_response(cid, acks);
+                              } catch (const std::exception& e) {
+                                frame = Frame();
+                              }
+                              if (frame.empty()) {
+                                try {
+                                  frame = error_frame(cid, protocol::ErrorCode::Internal,
+                                                      "could not build the publish response (out of memory?)");
+                                } catch (...) {
+                                  return;  // the connection will see no answer and time out
+                                }
+                              }
+                              respond(std::move(frame));
+                            });
 }
 
 }  // namespace causeway::server

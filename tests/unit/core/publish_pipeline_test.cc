@@ -1,0 +1,157 @@
+// PublishPipeline: partitioning, deduplication and asynchronous completion, on a real
+// EventStore over a file system that can slow its fdatasync down.
+#include "core/publish_pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "tests/support/temp_dir.h"
+#include "tests/unit/storage/fault_injection_fs.h"
+
+namespace causeway::core {
+namespace {
+
+using causeway::testing::TempDir;
+
+struct Fixture {
+  TempDir dir;
+  storage::testing::FaultInjectionFs fs;
+  std::unique_ptr<EventStore> store;
+
+  explicit Fixture(uint32_t partitions = 1) {
+    EventStoreOptions o;
+    o.data_dir = dir.path();
+    o.logs.background = false;
+    auto s = EventStore::open(&fs, o, nullptr);
+    EXPECT_TRUE(s.ok()) << s.error().to_string();
+    store = std::move(*s);
+    meta::TopicConfig t;
+    t.name = "orders";
+    t.partitions = partitions;
+    t.durability = storage::Durability::kFsync;
+    EXPECT_TRUE(store->create_topic(t).ok());
+  }
+};
+
+PublishEvent event(std::string_view dedup_key, std::string_view payload, int32_t partition = -1) {
+  PublishEvent e;
+  e.record.dedup_key = dedup_key;
+  e.record.payload = payload;
+  e.partition = partition;
+  return e;
+}
+
+// Collects one publish_async completion and the thread it ran on.
+struct Outcome {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<std::vector<EventAck>>> acks;
+  std::thread::id thread;
+
+  PublishPipeline::Completion callback() {
+    return [this](Result<std::vector<EventAck>> r) {
+      std::lock_guard lk(mu);
+      acks.emplace(std::move(r));
+      thread = std::this_thread::get_id();
+      cv.notify_all();
+    };
+  }
+  const std::vector<EventAck>& wait() {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return acks.has_value(); });
+    EXPECT_TRUE(acks->ok());
+    return **acks;
+  }
+};
+
+TEST(PublishPipeline, InFlightDuplicateIsAnsweredByTheFirstPublishersCompletionWithoutBlocking) {
+  Fixture f;
+  PublishPipeline pipeline(*f.store);
+  f.fs.set_sync_delay(std::chrono::milliseconds(100));
+  const uint64_t syncs_before = f.fs.sync_count();
+
+  Outcome first;
+  std::thread first_thread([&] {
+    const PublishEvent e = event("order-1", "first");
+    pipeline.publish_async("orders", {&e, 1}, 0, 0, first.callback());
+  });
+  while (f.fs.sync_count() == syncs_before) std::this_thread::yield();  // the first is being synced
+
+  Outcome second;
+  const PublishEvent dup = event("order-1", "second copy");
+  pipeline.publish_async("orders", {&dup, 1}, 0, 0, second.callback());
+  const auto& a = first.wait();
+  const auto& b = second.wait();
+  const std::thread::id first_id = first_thread.get_id();
+  first_thread.join();
+
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_FALSE(a[0].duplicate);
+  EXPECT_TRUE(b[0].duplicate);
+  EXPECT_EQ(b[0].offset, a[0].offset);
+  EXPECT_EQ(b[0].lamport, a[0].lamport);
+  // The second publisher's thread only registered a continuation: the first publisher's
+  // thread, which led the sync, answered it.
+  EXPECT_EQ(second.thread, first_id);
+  EXPECT_EQ(f.store->partition("orders", 0)->next_offset(), 1u);
+}
+
+TEST(PublishPipeline, DuplicatesWithinARequestAndOfStoredKeysGetTheOriginalPosition) {
+  Fixture f;
+  PublishPipeline pipeline(*f.store);
+  const std::vector<PublishEvent> batch{event("a", "1"), event("b", "2"), event("a", "1 again")};
+  auto first = pipeline.publish("orders", batch, 0, 0);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 3u);
+  EXPECT_FALSE((*first)[0].duplicate);
+  EXPECT_FALSE((*first)[1].duplicate);
+  EXPECT_TRUE((*first)[2].duplicate);
+  EXPECT_EQ((*first)[2].offset, (*first)[0].offset);
+
+  const std::vector<PublishEvent> again{event("b", "2"), event("c", "3")};
+  auto second = pipeline.publish("orders", again, 0, 0);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE((*second)[0].duplicate);
+  EXPECT_EQ((*second)[0].offset, (*first)[1].offset);
+  EXPECT_FALSE((*second)[1].duplicate);
+  EXPECT_EQ((*second)[1].offset, 2u);
+  EXPECT_EQ(f.store->partition("orders", 0)->next_offset(), 3u);
+}
+
+TEST(PublishPipeline, MultiPartitionPublishCompletesOnceEveryPartitionIsDurable) {
+  Fixture f(4);
+  PublishPipeline pipeline(*f.store);
+  std::vector<PublishEvent> batch;
+  for (int i = 0; i < 8; ++i) batch.push_back(event("", "payload", i % 4));
+  batch.push_back(event("", "nowhere", 7));  // no such partition: only this event fails
+  Outcome out;
+  pipeline.publish_async("orders", batch, 0, 0, out.callback());
+  const auto& acks = out.wait();
+  ASSERT_EQ(acks.size(), 9u);
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_TRUE(acks[i].status.ok()) << acks[i].status.to_string();
+    EXPECT_EQ(acks[i].partition, static_cast<uint32_t>(i % 4));
+    EXPECT_EQ(acks[i].offset, static_cast<uint64_t>(i / 4));
+    EXPECT_GE(f.store->partition("orders", acks[i].partition)->durable_offset(), acks[i].offset + 1);
+  }
+  EXPECT_EQ(acks[8].status.code(), Code::kInvalidArgument);
+}
+
+TEST(PublishPipeline, UnknownTopicFailsTheWholeRequestAndStoresNothing) {
+  Fixture f;
+  PublishPipeline pipeline(*f.store);
+  const PublishEvent e = event("k", "x");
+  auto r = pipeline.publish("missing", {&e, 1}, 0, 0);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code(), Code::kNotFound);
+  EXPECT_EQ(f.store->partition("orders", 0)->next_offset(), 0u);
+}
+
+}  // namespace
+}  // namespace causeway::core
