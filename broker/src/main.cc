@@ -119,9 +119,14 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1u, 256u));
   app.add_option("--storage-threads", server_options.storage_threads,
-                 "Threads for work that may block on disk (appends waiting for fsync, metadata commits)")
+                 "Threads for requests that may block on disk (topic changes, fetches); publishes do not use them")
       ->capture_default_str()
       ->check(CLI::Range(1u, 4096u));
+  size_t sync_threads = 2;
+  app.add_option("--sync-threads", sync_threads,
+                 "Threads that run fdatasync group commits for all partitions and complete the acks")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
   CLI11_PARSE(app, argc, argv);
 
   if (Status s = causeway::server::parse_listen_address(listen, server_options.listen_host,
@@ -154,6 +159,7 @@ int main(int argc, char** argv) {
 
   causeway::core::EventStoreOptions options;
   options.data_dir = data_dir;
+  options.logs.sync_threads = sync_threads;
   for (auto [flag, text, out] : {std::tuple{"--flush-interval", &flush_interval, &options.logs.flush_interval},
                                  std::tuple{"--retention-check-interval", &retention_check,
                                             &options.logs.retention_check_interval}}) {

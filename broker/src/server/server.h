@@ -27,7 +27,7 @@ struct ServerOptions {
   uint32_t max_frame_bytes = 16u << 20;
   uint32_t max_connections = 1024;
   uint32_t network_threads = 2;
-  uint32_t storage_threads = 32;  // blocking waits on fsync; many let group commit gather
+  uint32_t storage_threads = 4;  // topic changes and fetches, which may block on disk
   // Requests a connection may have outstanding before the broker stops reading from it.
   uint32_t max_in_flight_per_connection = 256;
   std::chrono::milliseconds handshake_timeout{10000};

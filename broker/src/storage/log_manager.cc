@@ -4,6 +4,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <asio/post.hpp>
+#include <asio/thread_pool.hpp>
+
 namespace causeway::storage {
 
 int64_t now_ms() {
@@ -21,7 +24,9 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
   if (options.retention_check_interval.count() <= 0)
     return invalid_argument("retention check interval must be positive");
   CAUSEWAY_RETURN_IF_ERROR(fs->create_dirs(topics_dir));
+  if (options.sync_threads > 64) return invalid_argument("sync threads must be at most 64");
   std::unique_ptr<LogManager> m(new LogManager(fs, std::move(topics_dir), options));
+  if (options.sync_threads > 0) m->sync_pool_ = std::make_unique<asio::thread_pool>(options.sync_threads);
   if (options.background) m->background_ = std::thread([p = m.get()] { p->background_loop(); });
   return m;
 }
@@ -35,6 +40,11 @@ LogManager::~LogManager() {
   if (background_.joinable()) background_.join();
   Status s = sync_all();
   if (!s.ok()) spdlog::error("final sync of logs failed: {}", s.to_string());
+  if (sync_pool_) {
+    // Logs still referenced elsewhere lead their own syncs from now on.
+    for (const auto& log : all_logs()) log->set_sync_executor(nullptr);
+    sync_pool_->join();
+  }
 }
 
 Status LogManager::open_topic(std::string_view topic, uint32_t partitions, const LogConfig& config,
@@ -50,6 +60,10 @@ Status LogManager::open_topic(std::string_view topic, uint32_t partitions, const
     auto log = PartitionLog::open(fs_, topic_dir(topic) + "/" + std::to_string(p), config, &report);
     if (!log) return log.error().with_context("topic \"" + std::string(topic) + "\" partition " + std::to_string(p));
     clock_.observe(report.last_lamport);
+    if (sync_pool_)
+      (*log)->set_sync_executor([pool = sync_pool_.get()](std::function<void()> task) {
+        asio::post(*pool, std::move(task));
+      });
     if (reports) reports->push_back(std::move(report));
     logs.push_back(std::move(*log));
   }

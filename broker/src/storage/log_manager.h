@@ -26,6 +26,10 @@
 #include "storage/log_config.h"
 #include "storage/partition_log.h"
 
+namespace asio {
+class thread_pool;
+}  // namespace asio
+
 namespace causeway::storage {
 
 struct LogManagerOptions {
@@ -35,6 +39,9 @@ struct LogManagerOptions {
   std::chrono::milliseconds retention_check_interval{std::chrono::minutes(1)};
   // Start the background thread (tests that drive everything by hand turn it off).
   bool background = true;
+  // Threads that run the logs' sync rounds (PartitionLog::set_sync_executor), shared by
+  // all logs. 0: appenders lead syncs on their own threads.
+  size_t sync_threads = 2;
 };
 
 class LogManager {
@@ -88,6 +95,7 @@ class LogManager {
   bool stopping_ = false;
   std::condition_variable stop_cv_;
   std::thread background_;
+  std::unique_ptr<asio::thread_pool> sync_pool_;  // null when options_.sync_threads == 0
 };
 
 // Wall-clock milliseconds since the Unix epoch (the broker time stamped into records).

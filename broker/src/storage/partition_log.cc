@@ -38,6 +38,9 @@ PartitionLog::~PartitionLog() {
   // Best effort: an orderly close makes `os`-mode appends durable. Errors have nowhere to
   // go from a destructor; callers who care call sync() first.
   if (!segments_.empty()) sync().ignore_error();
+  // A leader task may still be finishing its round on the executor.
+  std::unique_lock lk(mu_);
+  idle_cv_.wait(lk, [&] { return !leading_; });
 }
 
 Result<std::unique_ptr<PartitionLog>> PartitionLog::open(FileSystem* fs, std::string dir, LogConfig config,
@@ -212,7 +215,7 @@ void PartitionLog::append_async(std::span<const RecordInput> records, LamportClo
                                          done(s);
                                        }
                                      }});
-  if (!leading_) lead_syncs_locked(lk);
+  if (!leading_) start_leader_locked(lk);
 }
 
 Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mutex>& lk, std::string& batch,
@@ -270,55 +273,85 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
   return result;
 }
 
-void PartitionLog::lead_syncs_locked(std::unique_lock<std::mutex>& lk) {
+void PartitionLog::start_leader_locked(std::unique_lock<std::mutex>& lk) {
+  leading_ = true;
+  if (sync_executor_) {
+    // Sync rounds run on the executor, one round per task, so that a busy log does not
+    // keep an executor thread from other logs' syncs.
+    sync_executor_([this] {
+      std::unique_lock l(mu_);
+      if (!sync_round_locked(l)) {
+        leading_ = false;
+        idle_cv_.notify_all();
+        return;
+      }
+      start_leader_locked(l);
+    });
+    return;
+  }
+  while (sync_round_locked(lk)) {
+  }
+  leading_ = false;
+  idle_cv_.notify_all();
+}
+
+bool PartitionLog::sync_round_locked(std::unique_lock<std::mutex>& lk) {
   // One leader at a time per log (leveldb's writer queue, made asynchronous): it completes
   // every waiter whose batch is durable, then runs one fdatasync for everything written so
-  // far with the mutex released, so that appends carry on and ride the next sync, and
-  // repeats until no waiter is left. Appenders never block here: their completion runs on
-  // the leader's thread. A failed sync fails every waiter and every later append.
-  leading_ = true;
-  std::vector<SyncWaiter> ready;
-  for (;;) {
-    while (!sync_waiters_.empty() && (!failed_.ok() || sync_waiters_.front().target <= durable_next_offset_)) {
-      ready.push_back(std::move(sync_waiters_.front()));
-      sync_waiters_.pop_front();
-    }
-    if (!ready.empty()) {
-      // Waiters fail with the error that failed the log (the sync's EIO, say); appends
-      // that arrive later are refused with kFailedPrecondition.
-      const Status outcome = failed_;
-      lk.unlock();
-      for (SyncWaiter& w : ready) w.done(outcome);
-      ready.clear();
-      lk.lock();
-      continue;
-    }
-    if (sync_waiters_.empty()) break;
+  // far with the mutex released, so that appends carry on and ride the next sync, then
+  // completes again. Appenders never block here: their completions run on the leader's
+  // thread. A failed sync fails every waiter and every later append.
+  complete_ready_locked(lk);
+  if (sync_waiters_.empty()) return false;
 
-    gather_group_locked(lk);
-    std::shared_ptr<Segment> seg = segments_.back();
-    const uint64_t upto = seg->next_offset();
-    const uint64_t position = seg->size_bytes();
-    const uint64_t group = appends_since_sync_;
-    appends_since_sync_ = 0;
-    const auto sync_start = std::chrono::steady_clock::now();
-    lk.unlock();
-    Status s = seg->sync();
-    lk.lock();
-    last_sync_duration_ = std::chrono::steady_clock::now() - sync_start;
-    last_group_size_ = group;
-    arrived_during_sync_ = appends_since_sync_;
-    if (!s.ok()) {
-      if (failed_.ok()) failed_ = s;
-      continue;
-    }
+  gather_group_locked(lk);
+  std::shared_ptr<Segment> seg = segments_.back();
+  const uint64_t upto = seg->next_offset();
+  const uint64_t position = seg->size_bytes();
+  const uint64_t group = appends_since_sync_;
+  appends_since_sync_ = 0;
+  const auto sync_start = std::chrono::steady_clock::now();
+  lk.unlock();
+  Status s = seg->sync();
+  lk.lock();
+  last_sync_duration_ = std::chrono::steady_clock::now() - sync_start;
+  last_group_size_ = group;
+  arrived_during_sync_ = appends_since_sync_;
+  if (!s.ok()) {
+    if (failed_.ok()) failed_ = s;
+  } else {
     durable_next_offset_ = std::max(durable_next_offset_, upto);
     if (config_.durability == Durability::kFsync && seg == segments_.back() && upto > visible_next_offset_) {
       visible_next_offset_ = upto;
       visible_position_ = position;
     }
   }
-  leading_ = false;
+  complete_ready_locked(lk);
+  return !sync_waiters_.empty();
+}
+
+void PartitionLog::complete_ready_locked(std::unique_lock<std::mutex>& lk) {
+  std::vector<SyncWaiter> ready;
+  for (;;) {
+    while (!sync_waiters_.empty() && (!failed_.ok() || sync_waiters_.front().target <= durable_next_offset_)) {
+      ready.push_back(std::move(sync_waiters_.front()));
+      sync_waiters_.pop_front();
+    }
+    if (ready.empty()) return;
+    // Waiters fail with the error that failed the log (the sync's EIO, say); appends that
+    // arrive later are refused with kFailedPrecondition.
+    const Status outcome = failed_;
+    lk.unlock();
+    for (SyncWaiter& w : ready) w.done(outcome);
+    ready.clear();
+    lk.lock();
+  }
+}
+
+void PartitionLog::set_sync_executor(SyncExecutor executor) {
+  std::unique_lock lk(mu_);
+  idle_cv_.wait(lk, [&] { return !leading_; });
+  sync_executor_ = std::move(executor);
 }
 
 void PartitionLog::gather_group_locked(std::unique_lock<std::mutex>& lk) {
@@ -362,7 +395,7 @@ Status PartitionLog::sync() {
                                        out.emplace(s);
                                        cv.notify_one();
                                      }});
-  if (!leading_) lead_syncs_locked(lk);
+  if (!leading_) start_leader_locked(lk);
   lk.unlock();
   std::unique_lock g(mu);
   cv.wait(g, [&] { return out.has_value(); });

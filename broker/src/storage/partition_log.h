@@ -10,9 +10,10 @@
 // an internal mutex. In `fsync` mode an append's completion waits for a sync that covers
 // its batch; concurrent appends share one fdatasync, run by whichever appender finds no
 // sync leader for the log (leveldb's writer-queue leader, made asynchronous: followers do
-// not block, their completions run on the leader's thread). append_async() therefore may
-// block for one fdatasync on the thread that becomes leader, and append() and sync() block
-// until durable: never call them on a network thread. Reads take the mutex only to look
+// not block, their completions run on the leader's thread), or by a task on the sync
+// executor when one is set (set_sync_executor). Without an executor append_async() may
+// block for fdatasyncs on the thread that becomes leader; append() and sync() always block
+// until durable and never belong on a network thread. Reads take the mutex only to look
 // up positions; file reads run outside it.
 #pragma once
 
@@ -109,6 +110,15 @@ class PartitionLog {
   // Makes everything appended so far durable (group-committed with concurrent appenders).
   Status sync();
 
+  // Where sync rounds run. Without an executor (the default) the appender that finds no
+  // sync running leads syncs on its own thread until no waiter is left. With one, each
+  // round is a task posted to it, so appenders never wait for a disk flush and a network
+  // thread may append. The executor must run tasks on other threads, and outlive the log
+  // or be replaced (set_sync_executor(nullptr)) before it stops; this call waits for a
+  // running leader to finish.
+  using SyncExecutor = std::function<void(std::function<void()>)>;
+  void set_sync_executor(SyncExecutor executor);
+
   // Reads whole batches from the segment holding `offset` up to about max_bytes and
   // max_records records at or above `offset` (at least one batch if any is visible; the
   // last batch may overshoot max_records, callers trim). Empty when offset >=
@@ -147,8 +157,12 @@ class PartitionLog {
   Result<AppendResult> write_batch_locked(std::unique_lock<std::mutex>& lk, std::string& batch,
                                           std::span<const RecordInput> records, LamportClock& clock,
                                           uint64_t observed_lamport, int64_t now_ms, const WrittenHook& on_written);
-  // Runs syncs and completes sync_waiters_ until none is left (see append_async).
-  void lead_syncs_locked(std::unique_lock<std::mutex>& lk);
+  // Makes this thread (or a task on the sync executor) the sync leader.
+  void start_leader_locked(std::unique_lock<std::mutex>& lk);
+  // Completes ready waiters, runs one sync if any are left, completes again; returns
+  // whether waiters remain.
+  bool sync_round_locked(std::unique_lock<std::mutex>& lk);
+  void complete_ready_locked(std::unique_lock<std::mutex>& lk);
   void gather_group_locked(std::unique_lock<std::mutex>& lk);
   uint64_t last_lamport_locked() const;
   Result<uint64_t> find_offset(bool by_time, int64_t time_ms, uint64_t lamport) const;
@@ -164,13 +178,15 @@ class PartitionLog {
   uint64_t visible_position_ = 0;  // in the active segment
   uint64_t durable_next_offset_ = 0;
   // Appends (and sync() calls) waiting for durable_next_offset_ to reach `target`, in
-  // target order. Non-empty only while a leader runs lead_syncs_locked.
+  // target order. Non-empty only while leading_ (a leader will complete them).
   struct SyncWaiter {
     uint64_t target;
     std::function<void(const Status&)> done;
   };
   std::deque<SyncWaiter> sync_waiters_;
   bool leading_ = false;
+  std::condition_variable idle_cv_;  // signalled when leading_ turns false
+  SyncExecutor sync_executor_;
   bool rolling_ = false;  // a roll is sealing the old segment with the mutex released
   bool gathering_ = false;  // a sync leader waits on arrival_cv_ for more appends
   std::condition_variable arrival_cv_;
