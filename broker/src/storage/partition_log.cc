@@ -260,14 +260,20 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
     // Start writeback of every full MiB now (without waiting for it), so the background
     // sync and a roll's seal find little dirty data (RocksDB's bytes_per_sync). Rolls wait
     // for rolling_, and writeback of a sealed segment's range is harmless.
+    // sync_file_range can block while the device queue is congested, so with a sync
+    // executor it runs there, off the appending (network) thread.
     if (active->size_bytes() - writeback_position_ >= kWritebackBytes) {
       const uint64_t from = writeback_position_;
       const uint64_t to = active->size_bytes();
       writeback_position_ = to;
       std::shared_ptr<Segment> seg = segments_.back();
-      lk.unlock();
-      seg->start_writeback(from, to - from);
-      lk.lock();
+      if (sync_executor_) {
+        sync_executor_([seg = std::move(seg), from, to] { seg->start_writeback(from, to - from); });
+      } else {
+        lk.unlock();
+        seg->start_writeback(from, to - from);
+        lk.lock();
+      }
     }
   }
   return result;
