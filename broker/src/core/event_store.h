@@ -1,14 +1,13 @@
 // File: core/event_store.h
 //
 // The broker's durable state behind one facade: topic metadata (meta/meta_store.h), the
-// partition logs (storage/log_manager.h) and the deduplication index (meta/dedup_index.h),
-// kept consistent with each other. On open it recovers every topic's logs and reconciles
-// the dedup index with them (docs/meta-store.md, "Reconciliation"): keys whose events were
-// cut from a log tail are dropped, and events the index missed are indexed again. The log
-// is the source of truth: every record carries its own dedup key, so a key is durable no
-// later than its event.
+// partition logs (storage/log_manager.h) and the deduplication window
+// (core/dedup_window.h), kept consistent with each other. On open it recovers every
+// topic's logs and loads the dedup window from them (docs/meta-store.md,
+// "Deduplication"). The log is the source of truth: every record carries its own dedup
+// key, so a key is durable exactly when its event is.
 //
-// Directory layout under the data dir: `topics/` (logs), `meta/` (LMDB), `dedup/` (LMDB).
+// Directory layout under the data dir: `topics/` (logs), `meta/` (LMDB).
 //
 // Thread-safety: all methods may be called from any thread. append() blocks until the
 // topic's durability is met (append_async() completes then instead, but may lead a sync on
@@ -25,7 +24,7 @@
 #include <vector>
 
 #include "causeway/common/status.h"
-#include "meta/dedup_index.h"
+#include "core/dedup_window.h"
 #include "meta/meta_store.h"
 #include "meta/topic_config.h"
 #include "storage/file_system.h"
@@ -44,14 +43,12 @@ struct PartitionOpenReport {
   std::string topic;
   uint32_t partition = 0;
   storage::RecoveryReport recovery;
-  size_t dedup_keys_reindexed = 0;
-  size_t dedup_keys_dropped = 0;
+  size_t dedup_keys_loaded = 0;  // keys within the topic's window, read back from the log
 };
 
 struct OpenReport {
   std::vector<meta::TopicConfig> topics;
   std::vector<PartitionOpenReport> partitions;
-  bool dedup_index_rebuilt = false;  // the dedup env was unreadable and was rebuilt from the logs
 };
 
 class EventStore {
@@ -83,31 +80,30 @@ class EventStore {
                     uint64_t observed_lamport, int64_t now_ms, storage::PartitionLog::AppendCallback done);
 
   // The stored event for a dedup key within the topic's window, if any.
-  Result<std::optional<meta::DedupEntry>> find_duplicate(const meta::TopicConfig& topic, std::string_view key,
-                                                          int64_t now_ms);
+  std::optional<DedupEntry> find_duplicate(const meta::TopicConfig& topic, std::string_view key, int64_t now_ms) const;
 
-  // Drops dedup entries older than each topic's window (bounded work per call).
-  Result<size_t> expire_dedup(int64_t now_ms);
+  // Drops dedup keys older than each topic's window; returns how many.
+  size_t expire_dedup(int64_t now_ms);
 
   std::shared_ptr<storage::PartitionLog> partition(std::string_view topic, uint32_t partition) const {
     return logs_->partition(topic, partition);
   }
   storage::LogManager& logs() noexcept { return *logs_; }
   meta::MetaStore& meta() noexcept { return *meta_; }
-  meta::DedupIndex& dedup() noexcept { return *dedup_; }
+  const DedupWindow& dedup() const noexcept { return dedup_; }
   LamportClock& clock() noexcept { return logs_->clock(); }
   const std::string& data_dir() const noexcept { return options_.data_dir; }
 
  private:
   EventStore(storage::FileSystem* fs, EventStoreOptions options);
-  // Brings the dedup index of one partition in line with its log.
-  Status reconcile_dedup(const meta::TopicConfig& topic, uint32_t partition, int64_t now_ms,
+  // Puts the dedup keys of one partition's records within the window into dedup_.
+  Status load_dedup_keys(const meta::TopicConfig& topic, uint32_t partition, int64_t now_ms,
                          PartitionOpenReport& report);
 
   storage::FileSystem* const fs_;
   const EventStoreOptions options_;
   std::unique_ptr<meta::MetaStore> meta_;
-  std::unique_ptr<meta::DedupIndex> dedup_;
+  DedupWindow dedup_;
   std::unique_ptr<storage::LogManager> logs_;
 };
 

@@ -49,19 +49,22 @@ Result<std::vector<EventAck>> PublishPipeline::publish(std::string_view topic, s
   return std::move(*out);
 }
 
-void PublishPipeline::resolve_in_flight(const InFlightKey& key, const std::shared_ptr<InFlight>& entry,
-                                        const std::optional<EventAck>& ack) {
-  std::vector<std::function<void(const std::optional<EventAck>&)>> waiters;
+PublishPipeline::InFlightKey PublishPipeline::in_flight_key(uint32_t topic_id, std::string_view dedup_key) {
+  const XXH128_hash_t h = XXH3_128bits(dedup_key.data(), dedup_key.size());
+  return InFlightKey{topic_id, h.low64, h.high64};
+}
+
+void PublishPipeline::resolve_in_flight(const InFlightKey& key, const std::optional<EventAck>& ack) {
+  std::vector<Waiter> waiters;
   {
-    std::lock_guard lk(entry->mu);
-    entry->ack = ack;
-    entry->done = true;
-    waiters.swap(entry->waiters);
-  }
-  {
-    // From here on, publishers of this key find it in the dedup index.
-    std::lock_guard lk(in_flight_mu_);
-    in_flight_.erase(key);
+    // From here on, publishers of this key find it in the dedup window (it entered the
+    // window when its batch was written, before this completion).
+    InFlightShard& s = shard(key);
+    std::lock_guard lk(s.mu);
+    auto it = s.keys.find(key);
+    if (it == s.keys.end()) return;
+    waiters = std::move(it->second);
+    s.keys.erase(it);
   }
   for (auto& w : waiters) w(ack);
 }
@@ -103,12 +106,13 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
     }
   }
 
-  // 2. Deduplicate: within the request, against keys in flight elsewhere, against the index.
+  // 2. Deduplicate: within the request, against keys in flight elsewhere, against the
+  // dedup window. An event whose key another request is storing is answered with that
+  // request's outcome, through a waiter.
   std::unordered_map<std::string_view, size_t> first_with_key;  // dedup key -> event index
-  std::vector<std::pair<size_t, std::shared_ptr<InFlight>>> waits;  // events answered by other requests
   // Keys this request stores, by event index; resolved when that event's append completes.
-  auto owned = std::make_shared<std::unordered_map<size_t, std::pair<InFlightKey, std::shared_ptr<InFlight>>>>();
-  std::vector<size_t> owned_resolved_now;  // owned keys answered from the index
+  auto owned = std::make_shared<std::unordered_map<size_t, InFlightKey>>();
+  std::vector<size_t> owned_resolved_now;  // owned keys answered from the dedup window
   for (size_t i = 0; i < events.size(); ++i) {
     if (resolved[i] || events[i].record.dedup_key.empty()) continue;
     const std::string_view key = events[i].record.dedup_key;
@@ -118,59 +122,38 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
       continue;
     }
     first_with_key.emplace(key, i);
-    InFlightKey ik{topic.topic_id, std::string(key)};
+    const InFlightKey ik = in_flight_key(topic.topic_id, key);
     {
-      std::lock_guard lk(in_flight_mu_);
-      auto it = in_flight_.find(ik);
-      if (it != in_flight_.end()) {
-        waits.emplace_back(i, it->second);
+      InFlightShard& s = shard(ik);
+      std::lock_guard lk(s.mu);
+      auto [it, claimed] = s.keys.try_emplace(ik);
+      if (!claimed) {
+        op->pending.fetch_add(1, std::memory_order_relaxed);
+        it->second.push_back([op, i](const std::optional<EventAck>& ack) {
+          if (ack) {
+            op->acks[i] = *ack;
+            op->acks[i].duplicate = true;
+          } else {
+            // The first attempt failed: nothing was stored under this key. Report it; a
+            // retry by the client will store it.
+            op->acks[i].status = unavailable("a concurrent publish of the same dedup key failed; retry");
+          }
+          op->release();
+        });
         resolved[i] = true;
         continue;
       }
-      auto entry = std::make_shared<InFlight>();
-      in_flight_.emplace(ik, entry);
-      owned->emplace(i, std::make_pair(std::move(ik), std::move(entry)));
     }
-    auto dup = store_.find_duplicate(topic, key, now);
-    if (!dup) {
-      acks[i].status = dup.error();
-      resolved[i] = true;
-      owned_resolved_now.push_back(i);
-    } else if (dup->has_value()) {
-      const meta::DedupEntry& d = **dup;
-      acks[i] = EventAck{Status(), d.partition, d.offset, d.lamport, true};
+    owned->emplace(i, ik);
+    if (const std::optional<DedupEntry> dup = store_.find_duplicate(topic, key, now)) {
+      acks[i] = EventAck{Status(), dup->partition, dup->offset, dup->lamport, true};
       resolved[i] = true;
       owned_resolved_now.push_back(i);
     }
   }
   for (size_t i : owned_resolved_now) {
     auto node = owned->extract(i);
-    resolve_in_flight(node.mapped().first, node.mapped().second,
-                      acks[i].status.ok() ? std::optional<EventAck>(acks[i]) : std::nullopt);
-  }
-
-  // 3. Events whose key another request is storing are answered with its outcome.
-  for (auto& [i, entry] : waits) {
-    op->pending.fetch_add(1, std::memory_order_relaxed);
-    auto answer = [op, i = i](const std::optional<EventAck>& ack) {
-      if (ack) {
-        op->acks[i] = *ack;
-        op->acks[i].duplicate = true;
-      } else {
-        // The first attempt failed: nothing was stored under this key. Report it; a retry
-        // by the client will store it.
-        op->acks[i].status = unavailable("a concurrent publish of the same dedup key failed; retry");
-      }
-      op->release();
-    };
-    std::unique_lock lk(entry->mu);
-    if (entry->done) {
-      std::optional<EventAck> ack = entry->ack;
-      lk.unlock();
-      answer(ack);
-    } else {
-      entry->waiters.push_back(std::move(answer));
-    }
+    resolve_in_flight(node.mapped(), acks[i]);
   }
 
   // 4. One append per partition for everything still unresolved, in request order.
@@ -198,7 +181,7 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
           for (size_t i : idx) {
             auto it = owned->find(i);
             if (it == owned->end()) continue;
-            resolve_in_flight(it->second.first, it->second.second,
+            resolve_in_flight(it->second,
                               op->acks[i].status.ok() ? std::optional<EventAck>(op->acks[i]) : std::nullopt);
           }
           op->release();

@@ -15,9 +15,11 @@
 // never on a network thread. publish() blocks until the completion.
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
+
+#include <array>
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -68,23 +70,32 @@ class PublishPipeline {
 
  private:
   struct Operation;
-  // A dedup key being stored by some request right now. Later publishers of the same key
-  // register a continuation and are answered with its outcome.
-  struct InFlight {
-    std::mutex mu;  // guards the fields below
-    bool done = false;
-    std::optional<EventAck> ack;  // set when stored; empty if the store failed
-    std::vector<std::function<void(const std::optional<EventAck>&)>> waiters;
+  using Waiter = std::function<void(const std::optional<EventAck>&)>;
+  // A dedup key being stored by some request right now, by topic and 128-bit XXH3 digest
+  // of the key (as in the dedup window). Later publishers of the same key add a waiter and
+  // are answered with the outcome; no allocation unless someone waits.
+  struct InFlightKey {
+    uint32_t topic_id = 0;
+    uint64_t lo = 0;
+    uint64_t hi = 0;
+    friend bool operator==(const InFlightKey&, const InFlightKey&) = default;
   };
-  using InFlightKey = std::pair<uint32_t, std::string>;  // (topic id, dedup key)
+  struct InFlightHash {
+    size_t operator()(const InFlightKey& k) const noexcept { return static_cast<size_t>(k.lo ^ k.topic_id); }
+  };
+  struct InFlightShard {
+    std::mutex mu;  // guards keys
+    absl::flat_hash_map<InFlightKey, std::vector<Waiter>, InFlightHash> keys;
+  };
+  static constexpr size_t kInFlightShards = 64;
+  static InFlightKey in_flight_key(uint32_t topic_id, std::string_view dedup_key);
+  InFlightShard& shard(const InFlightKey& key) { return in_flight_[key.hi % kInFlightShards]; }
 
   // Publishes the outcome of a key this request owned and answers its waiters.
-  void resolve_in_flight(const InFlightKey& key, const std::shared_ptr<InFlight>& entry,
-                         const std::optional<EventAck>& ack);
+  void resolve_in_flight(const InFlightKey& key, const std::optional<EventAck>& ack);
 
   EventStore& store_;
-  std::mutex in_flight_mu_;  // guards in_flight_
-  std::map<InFlightKey, std::shared_ptr<InFlight>> in_flight_;
+  std::array<InFlightShard, kInFlightShards> in_flight_;
 };
 
 }  // namespace causeway::core

@@ -1,4 +1,4 @@
-// Helpers shared by the meta tests (meta_store_test.cc, dedup_index_test.cc): temp
+// Helpers shared by the meta tests (meta_store_test.cc): temp
 // directories, a StatusIs matcher, raw LMDB surgery and a fork-and-SIGKILL runner used to
 // check what survives an unclean close (contract: docs/meta-store.md).
 #pragma once

@@ -1,0 +1,102 @@
+// DedupWindow: dedup keys within each topic's window, in memory. See dedup_window.h.
+#include "core/dedup_window.h"
+
+#include <xxhash.h>
+
+namespace causeway::core {
+
+DedupWindow::Digest DedupWindow::digest(std::string_view key) {
+  const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
+  return Digest{h.low64, h.high64};
+}
+
+std::shared_ptr<DedupWindow::Topic> DedupWindow::topic(uint32_t topic_id) const {
+  std::lock_guard lk(topics_mu_);
+  auto it = topics_.find(topic_id);
+  return it == topics_.end() ? nullptr : it->second;
+}
+
+void DedupWindow::add_topic(uint32_t topic_id, std::chrono::milliseconds window) {
+  std::lock_guard lk(topics_mu_);
+  auto& t = topics_[topic_id];
+  if (!t) t = std::make_shared<Topic>();
+  t->window = window;
+}
+
+void DedupWindow::drop_topic(uint32_t topic_id) {
+  std::shared_ptr<Topic> gone;
+  {
+    std::lock_guard lk(topics_mu_);
+    auto it = topics_.find(topic_id);
+    if (it == topics_.end()) return;
+    gone = std::move(it->second);
+    topics_.erase(it);
+  }
+  // Freed here, outside topics_mu_, or by the last reader still holding it.
+}
+
+std::optional<DedupEntry> DedupWindow::find(uint32_t topic_id, std::string_view key, int64_t not_before_ms) const {
+  const std::shared_ptr<Topic> t = topic(topic_id);
+  if (!t) return std::nullopt;
+  const Digest d = digest(key);
+  const Shard& shard = t->shards[d.hi % kShards];
+  std::lock_guard lk(shard.mu);
+  auto it = shard.keys.find(d);
+  if (it == shard.keys.end() || it->second.time_ms < not_before_ms) return std::nullopt;
+  return it->second;
+}
+
+void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const DedupInsert> inserts) {
+  const std::shared_ptr<Topic> t = topic(topic_id);
+  if (!t) return;
+  for (const DedupInsert& in : inserts) {
+    const Digest d = digest(in.key);
+    Shard& shard = t->shards[d.hi % kShards];
+    std::lock_guard lk(shard.mu);
+    shard.keys.insert_or_assign(d, DedupEntry{partition, in.offset, in.lamport, in.time_ms});
+    shard.by_age.emplace_back(in.time_ms, d);
+  }
+}
+
+size_t DedupWindow::expire(int64_t now_ms) {
+  std::vector<std::shared_ptr<Topic>> all;
+  {
+    std::lock_guard lk(topics_mu_);
+    for (const auto& [id, t] : topics_) all.push_back(t);
+  }
+  size_t removed = 0;
+  for (const auto& t : all) {
+    const int64_t cutoff = now_ms - t->window.count();
+    for (Shard& shard : t->shards) {
+      std::lock_guard lk(shard.mu);
+      while (!shard.by_age.empty() && shard.by_age.front().first < cutoff) {
+        const auto [time, d] = shard.by_age.front();
+        shard.by_age.pop_front();
+        auto it = shard.keys.find(d);
+        // The key may have been stored again since; then its entry is newer: keep it.
+        if (it != shard.keys.end() && it->second.time_ms <= time) {
+          shard.keys.erase(it);
+          ++removed;
+        }
+      }
+    }
+  }
+  return removed;
+}
+
+size_t DedupWindow::size() const {
+  std::vector<std::shared_ptr<Topic>> all;
+  {
+    std::lock_guard lk(topics_mu_);
+    for (const auto& [id, t] : topics_) all.push_back(t);
+  }
+  size_t n = 0;
+  for (const auto& t : all)
+    for (const Shard& shard : t->shards) {
+      std::lock_guard lk(shard.mu);
+      n += shard.keys.size();
+    }
+  return n;
+}
+
+}  // namespace causeway::core

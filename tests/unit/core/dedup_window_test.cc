@@ -1,0 +1,118 @@
+// DedupWindow, and the EventStore loading it back from the logs on open.
+#include "core/dedup_window.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/event_store.h"
+#include "tests/support/temp_dir.h"
+
+namespace causeway::core {
+namespace {
+
+using causeway::testing::TempDir;
+using std::chrono::milliseconds;
+
+constexpr uint32_t kTopic = 3;
+
+TEST(DedupWindow, FindsAStoredKeyOnlyWithinItsWindow) {
+  DedupWindow w;
+  w.add_topic(kTopic, milliseconds(1000));
+  const std::vector<DedupInsert> in{{"order-1", 10, 100, 5000}, {"order-2", 11, 101, 5000}};
+  w.insert(kTopic, 2, in);
+  auto hit = w.find(kTopic, "order-2", 4500);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(*hit, (DedupEntry{2, 11, 101, 5000}));
+  EXPECT_FALSE(w.find(kTopic, "order-2", 5001).has_value()) << "stored before the window start";
+  EXPECT_FALSE(w.find(kTopic, "order-3", 0).has_value());
+  EXPECT_FALSE(w.find(kTopic + 1, "order-1", 0).has_value()) << "keys are per topic";
+}
+
+TEST(DedupWindow, ExpireDropsOnlyKeysOlderThanTheWindow) {
+  DedupWindow w;
+  w.add_topic(kTopic, milliseconds(1000));
+  const std::vector<DedupInsert> old_keys{{"a", 0, 1, 1000}, {"b", 1, 2, 1500}};
+  const std::vector<DedupInsert> new_keys{{"c", 2, 3, 2600}};
+  w.insert(kTopic, 0, old_keys);
+  w.insert(kTopic, 0, new_keys);
+  EXPECT_EQ(w.size(), 3u);
+  EXPECT_EQ(w.expire(2501), 2u);  // cutoff 1501: a and b are older
+  EXPECT_EQ(w.size(), 1u);
+  EXPECT_TRUE(w.find(kTopic, "c", 0).has_value());
+  EXPECT_FALSE(w.find(kTopic, "a", 0).has_value());
+}
+
+TEST(DedupWindow, AKeyStoredAgainAfterItsWindowSurvivesTheOldEntrysExpiry) {
+  DedupWindow w;
+  w.add_topic(kTopic, milliseconds(1000));
+  const std::vector<DedupInsert> first{{"k", 0, 1, 1000}};
+  const std::vector<DedupInsert> again{{"k", 7, 9, 2500}};
+  w.insert(kTopic, 0, first);
+  w.insert(kTopic, 1, again);
+  EXPECT_EQ(w.expire(2200), 0u) << "the entry of k is the newer one";
+  auto hit = w.find(kTopic, "k", 0);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->partition, 1u);
+  EXPECT_EQ(hit->offset, 7u);
+  EXPECT_EQ(w.expire(3600), 1u);
+  EXPECT_EQ(w.size(), 0u);
+}
+
+TEST(DedupWindow, DroppedAndUnknownTopicsHaveNoKeys) {
+  DedupWindow w;
+  const std::vector<DedupInsert> in{{"k", 0, 1, 1000}};
+  w.insert(kTopic, 0, in);  // not added: ignored
+  EXPECT_FALSE(w.find(kTopic, "k", 0).has_value());
+  w.add_topic(kTopic, milliseconds(1000));
+  w.insert(kTopic, 0, in);
+  EXPECT_TRUE(w.find(kTopic, "k", 0).has_value());
+  w.drop_topic(kTopic);
+  EXPECT_FALSE(w.find(kTopic, "k", 0).has_value());
+  EXPECT_EQ(w.size(), 0u);
+}
+
+// The window is rebuilt on open from exactly what the logs hold.
+TEST(EventStoreDedup, ReopenLoadsKeysWithinTheWindowFromTheLogs) {
+  TempDir dir;
+  EventStoreOptions o;
+  o.data_dir = dir.path();
+  o.logs.background = false;
+  meta::TopicConfig t;
+  t.name = "orders";
+  t.partitions = 2;
+  t.dedup_window = milliseconds(60'000);
+  const int64_t now = storage::now_ms();
+  {
+    auto store = EventStore::open(storage::FileSystem::posix(), o, nullptr);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    auto topic = (*store)->create_topic(t);
+    ASSERT_TRUE(topic.ok());
+    std::vector<storage::RecordInput> old_records(1), recent(2);
+    old_records[0].dedup_key = "too-old";
+    old_records[0].payload = "x";
+    recent[0].dedup_key = "recent-1";
+    recent[0].payload = "y";
+    recent[1].payload = "no key";
+    ASSERT_TRUE((*store)->append(*topic, 0, old_records, 0, now - 120'000).ok());
+    ASSERT_TRUE((*store)->append(*topic, 1, recent, 0, now - 1000).ok());
+  }
+  OpenReport report;
+  auto store = EventStore::open(storage::FileSystem::posix(), o, &report);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  auto topic = (*store)->get_topic("orders");
+  ASSERT_TRUE(topic.ok());
+  EXPECT_EQ((*store)->dedup().size(), 1u);
+  auto hit = (*store)->find_duplicate(*topic, "recent-1", now);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->partition, 1u);
+  EXPECT_EQ(hit->offset, 0u);
+  EXPECT_FALSE((*store)->find_duplicate(*topic, "too-old", now).has_value());
+  size_t loaded = 0;
+  for (const auto& p : report.partitions) loaded += p.dedup_keys_loaded;
+  EXPECT_EQ(loaded, 1u);
+}
+
+}  // namespace
+}  // namespace causeway::core
