@@ -9,7 +9,9 @@
 #include <asio/experimental/as_tuple.hpp>
 #include <atomic>
 #include <charconv>
+#include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
 #include <unordered_map>
 
@@ -127,9 +129,38 @@ class Session : public std::enable_shared_from_this<Session> {
     self->maybe_close_when_idle();
   }
 
+  // Makes at least `need` unparsed bytes available at rbuf_[rbeg_, rend_), reading as much
+  // as the socket has (several pipelined frames per read). The buffer grows to the largest
+  // frame seen (bounded by max_frame_bytes) and shrinks back once such a frame is consumed.
+  // False when the connection ends first.
+  awaitable<bool> fill(size_t need) {
+    const size_t have = rend_ - rbeg_;
+    if (have >= need) co_return true;
+    const size_t size = std::max(need, kReadBufferBytes);
+    if (rbuf_size_ - rbeg_ < need || rbuf_size_ > size) {
+      // Not enough room after the unparsed bytes, or a buffer grown for a bigger frame:
+      // move the unparsed bytes to the front of a buffer of the right size.
+      if (rbuf_size_ != size) {
+        auto next = std::make_unique_for_overwrite<uint8_t[]>(size);
+        if (have > 0) std::memcpy(next.get(), rbuf_.get() + rbeg_, have);
+        rbuf_ = std::move(next);
+        rbuf_size_ = size;
+      } else if (have > 0) {
+        std::memmove(rbuf_.get(), rbuf_.get() + rbeg_, have);
+      }
+      rbeg_ = 0;
+      rend_ = have;
+    }
+    while (rend_ - rbeg_ < need) {
+      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_.get() + rend_, rbuf_size_ - rend_), use_nothrow);
+      if (ec) co_return false;
+      rend_ += n;
+    }
+    co_return true;
+  }
+
   awaitable<void> read_loop() {
     const uint32_t max_frame = server_.options.max_frame_bytes;
-    std::array<char, 4> len_buf{};
     while (!closed_ && !reading_stopped_) {
       // Backpressure: a client that does not read its responses stops being read from.
       while (in_flight_ >= server_.options.max_in_flight_per_connection && !closed_ && !reading_stopped_) {
@@ -137,33 +168,45 @@ class Session : public std::enable_shared_from_this<Session> {
         co_await read_gate_.async_wait(use_nothrow);
       }
       if (closed_ || reading_stopped_) co_return;
-      auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(len_buf), use_nothrow);
-      if (ec) co_return;
-      const uint32_t len = coding::decode_fixed32(len_buf.data());
+      if (!co_await fill(4)) co_return;
+      const uint32_t len = coding::decode_fixed32(reinterpret_cast<const char*>(rbuf_.get() + rbeg_));
       if (len == 0 || len > max_frame) {
         fail_connection("frame length " + std::to_string(len) + " is outside 1.." + std::to_string(max_frame) +
                         " bytes (max_frame_bytes); closing the connection");
         co_return;
       }
-      std::vector<uint8_t> frame(len);  // bounded above
-      auto [ec2, n2] = co_await asio::async_read(socket_, asio::buffer(frame), use_nothrow);
-      if (ec2) co_return;
+      if (!co_await fill(4 + size_t{len})) co_return;  // bounded above
+      const uint8_t* frame = rbuf_.get() + rbeg_ + 4;
+      rbeg_ += 4 + size_t{len};
+      if (reinterpret_cast<uintptr_t>(frame) % kFrameAlignment != 0) {
+        // FlatBuffers reads scalars in place; give them their natural alignment.
+        if (aligned_size_ < len) {
+          aligned_size_ = std::max<size_t>(len, 64u << 10);
+          aligned_ = std::make_unique_for_overwrite<uint8_t[]>(aligned_size_);
+        }
+        std::memcpy(aligned_.get(), frame, len);
+        frame = aligned_.get();
+      }
       flatbuffers::Verifier::Options vo;
       vo.max_depth = 64;
       vo.max_tables = 1'000'000;
-      flatbuffers::Verifier verifier(frame.data(), frame.size(), vo);
+      flatbuffers::Verifier verifier(frame, len, vo);
       if (!protocol::VerifyMessageBuffer(verifier)) {
         fail_connection("frame of " + std::to_string(len) +
                         " bytes is not a valid causeway Message (FlatBuffers verification failed); closing the connection");
         co_return;
       }
-      const protocol::Message* msg = protocol::GetMessage(frame.data());
+      const protocol::Message* msg = protocol::GetMessage(frame);
       if (!hello_done_) {
         handle_hello(*msg);
         continue;
       }
       ++in_flight_;
-      handle(shared_from_this(), std::move(frame), rr_++);
+      handle(shared_from_this(), frame, len, rr_++);
+      if (aligned_size_ > kReadBufferBytes) {  // don't keep a big frame's copy per connection
+        aligned_.reset();
+        aligned_size_ = 0;
+      }
     }
   }
 
@@ -209,10 +252,11 @@ class Session : public std::enable_shared_from_this<Session> {
   // publish costs no thread hand-off. Everything else (topic creation and deletion, reads)
   // runs on the storage pool. Either way the response comes back to this session's
   // executor when it is ready.
-  static void handle(std::shared_ptr<Session> self, std::vector<uint8_t> frame, uint32_t rr) {
-    auto run = [self, rr](const std::vector<uint8_t>& bytes) {
+  // `frame` is a verified Message in the read buffer, valid until the next read.
+  static void handle(std::shared_ptr<Session> self, const uint8_t* frame, uint32_t len, uint32_t rr) {
+    auto run = [self, rr](const uint8_t* bytes) {
       HandlerContext* ctx = &self->server_.handler_context;
-      const protocol::Message* m = protocol::GetMessage(bytes.data());
+      const protocol::Message* m = protocol::GetMessage(bytes);
       const uint64_t cid = m->correlation_id();
       auto answered = std::make_shared<std::atomic<bool>>(false);
       Responder respond = [self, answered](Frame response) {
@@ -229,11 +273,12 @@ class Session : public std::enable_shared_from_this<Session> {
         respond(error_frame(cid, protocol::ErrorCode::Internal, std::string("request failed: ") + e.what()));
       }
     };
-    if (protocol::GetMessage(frame.data())->body_type() == protocol::Body::PublishRequest) {
-      run(frame);
+    if (protocol::GetMessage(frame)->body_type() == protocol::Body::PublishRequest) {
+      run(frame);  // publish_async copies what outlives the call
       return;
     }
-    asio::post(self->server_.storage_pool, [run = std::move(run), frame = std::move(frame)] { run(frame); });
+    asio::post(self->server_.storage_pool,
+               [run = std::move(run), copy = std::vector<uint8_t>(frame, frame + len)] { run(copy.data()); });
   }
 
   static awaitable<void> writer(std::shared_ptr<Session> self) {
@@ -244,15 +289,24 @@ class Session : public std::enable_shared_from_this<Session> {
         co_await self->write_timer_.async_wait(use_nothrow);
         continue;
       }
-      Frame frame = std::move(self->queue_.front());
-      self->queue_.pop_front();
-      auto [ec, n] = co_await asio::async_write(self->socket_, asio::buffer(frame), use_nothrow);
-      if (ec) break;
-      if (self->counted_.front()) {
-        --self->in_flight_;
-        self->read_gate_.cancel();
+      // Everything queued so far goes out in one gathered write (bounded).
+      std::vector<Frame> batch;
+      std::vector<asio::const_buffer> buffers;
+      size_t bytes = 0;
+      while (!self->queue_.empty() && batch.size() < kMaxFramesPerWrite && bytes < kMaxBytesPerWrite) {
+        bytes += self->queue_.front().size();
+        batch.push_back(std::move(self->queue_.front()));
+        self->queue_.pop_front();
       }
-      self->counted_.pop_front();
+      buffers.reserve(batch.size());
+      for (const Frame& f : batch) buffers.emplace_back(asio::buffer(f));
+      auto [ec, n] = co_await asio::async_write(self->socket_, buffers, use_nothrow);
+      if (ec) break;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (self->counted_.front()) --self->in_flight_;
+        self->counted_.pop_front();
+      }
+      self->read_gate_.cancel();
     }
     self->close();
   }
@@ -294,6 +348,16 @@ class Session : public std::enable_shared_from_this<Session> {
   std::deque<bool> counted_;  // per queued frame: does writing it complete an in-flight request
   uint32_t in_flight_ = 0;
   uint32_t rr_ = 0;
+  static constexpr size_t kReadBufferBytes = 256u << 10;
+  static constexpr size_t kMaxFramesPerWrite = 256;
+  static constexpr size_t kFrameAlignment = 8;  // the widest FlatBuffers scalar
+  std::unique_ptr<uint8_t[]> aligned_;          // a copy of a frame that arrived misaligned
+  size_t aligned_size_ = 0;
+  static constexpr size_t kMaxBytesPerWrite = 4u << 20;
+  std::unique_ptr<uint8_t[]> rbuf_;  // received bytes; [rbeg_, rend_) not yet parsed
+  size_t rbuf_size_ = 0;
+  size_t rbeg_ = 0;
+  size_t rend_ = 0;
   bool hello_done_ = false;
   bool closed_ = false;
   bool close_after_flush_ = false;
