@@ -36,6 +36,8 @@ namespace causeway::registry {
 // Confluent Schema Registry's error codes (and the HTTP status is the first three digits).
 enum class ErrorCode : int {
   kBadRequest = 400,                 // body is not JSON, or a field has the wrong type
+  kNotFound = 404,                   // no such endpoint
+  kMethodNotAllowed = 405,           // the endpoint does not take this method
   kPayloadTooLarge = 413,            // body above --max-body-bytes
   kUnsupportedMediaType = 415,       // Content-Type is not JSON
   kSubjectNotFound = 40401,
