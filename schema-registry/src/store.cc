@@ -115,6 +115,24 @@ StoreResult<StoredSchema> decode_schema(int id, std::string_view bytes) {
   return s;
 }
 
+// flatbuffers reports "<line>: <col>: error: <message>"; say "line L, column C: <message>".
+std::string readable_parse_error(std::string_view message) {
+  constexpr std::string_view kPrefix = "invalid schema: ";
+  if (message.substr(0, kPrefix.size()) == kPrefix) message.remove_prefix(kPrefix.size());
+  const auto first = message.find(": ");
+  const auto second = first == std::string_view::npos ? first : message.find(": ", first + 2);
+  const auto error_word = second == std::string_view::npos ? second : message.find("error: ", second + 2);
+  if (error_word != second + 2) return std::string(message);
+  const std::string_view line = message.substr(0, first);
+  const std::string_view column = message.substr(first + 2, second - first - 2);
+  const auto is_number = [](std::string_view t) {
+    return !t.empty() && t.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (!is_number(line) || !is_number(column)) return std::string(message);
+  return std::string("line ") + std::string(line) + ", column " + std::string(column) + ": " +
+         std::string(message.substr(error_word + 7));
+}
+
 std::string encode_version(const VersionEntry& v) { return json{{"id", v.id}, {"deleted", v.deleted}}.dump(); }
 
 }  // namespace
@@ -263,7 +281,7 @@ struct SchemaStore::Impl {
   // Parses the input; kInvalidSchema with the parser's message.
   static StoreResult<ParsedSchema> parse_input(const SchemaInput& input) {
     auto p = parse_schema(input.schema, input.root_type);
-    if (!p) return error(ErrorCode::kInvalidSchema, std::string("Invalid schema: ") + std::string(p.error().message()));
+    if (!p) return error(ErrorCode::kInvalidSchema, std::string("Invalid schema: ") + readable_parse_error(p.error().message()));
     return std::move(*p);
   }
 
