@@ -306,6 +306,31 @@ struct SchemaStore::Impl {
     return std::nullopt;
   }
 
+  // The stored schema identical to `candidate` + `refs` (found by fingerprint, confirmed by the
+  // canonical form), if any. One index probe instead of reading every version's schema.
+  StoreResult<std::optional<StoredSchema>> find_identical(lmdb::Txn& txn, const ParsedSchema& candidate,
+                                                          const std::vector<SchemaReference>& refs) {
+    std::optional<StoredSchema> found;
+    std::optional<StoreError> failure;
+    Status scanned = txn.scan(db(kSchemaIndexDb), candidate.fingerprint, [&](std::string_view key, std::string_view) {
+      if (key.size() != candidate.fingerprint.size() + 4) return true;
+      const int id = static_cast<int>(read_be32(key.substr(candidate.fingerprint.size())));
+      auto s = load_schema(txn, id);
+      if (!s) {
+        failure = s.error();
+        return false;
+      }
+      if (s->has_value() && is_identical(**s, candidate, refs)) {
+        found = std::move(**s);
+        return false;
+      }
+      return true;
+    });
+    if (!scanned.ok()) return store_error(scanned);
+    if (failure) return *failure;
+    return found;
+  }
+
   // Drops one use of schema `id`; removes it (record, index entry, cache) at zero.
   std::optional<StoreError> release_schema(lmdb::Txn& txn, int id) {
     auto s = load_schema(txn, id);
@@ -353,15 +378,13 @@ StoreResult<Registration> SchemaStore::register_schema(const std::string& subjec
   if (!txn) return store_error(txn.error());
   auto versions = impl_->load_versions(*txn, subject);
   if (!versions) return versions.error();
+  auto existing = impl_->find_identical(*txn, *parsed, input.references);
+  if (!existing) return existing.error();
   std::vector<VersionEntry> live;
   for (const auto& v : *versions) {
     if (v.deleted) continue;
     live.push_back(v);
-    auto s = impl_->load_schema(*txn, v.id);
-    if (!s) return s.error();
-    if (s->has_value() && Impl::is_identical(**s, *parsed, input.references)) {
-      return Registration{v.id, v.version, false};
-    }
+    if (*existing && (*existing)->record.id == v.id) return Registration{v.id, v.version, false};
   }
   if (auto e = impl_->check_references(*txn, input.references)) return *e;
 
@@ -380,28 +403,9 @@ StoreResult<Registration> SchemaStore::register_schema(const std::string& subjec
   }
 
   // The global id: an identical schema registered anywhere keeps its id.
-  std::optional<StoredSchema> existing;
-  StoreError scan_error{ErrorCode::kStoreError, ""};
-  Status scanned = txn->scan(impl_->db(kSchemaIndexDb), parsed->fingerprint, [&](std::string_view key, std::string_view) {
-    if (key.size() != parsed->fingerprint.size() + 4) return true;
-    const int id = static_cast<int>(read_be32(key.substr(parsed->fingerprint.size())));
-    auto s = impl_->load_schema(*txn, id);
-    if (!s) {
-      scan_error = s.error();
-      return false;
-    }
-    if (s->has_value() && Impl::is_identical(**s, *parsed, input.references)) {
-      existing = std::move(**s);
-      return false;
-    }
-    return true;
-  });
-  if (!scanned.ok()) return store_error(scanned);
-  if (!scan_error.message.empty()) return scan_error;
-
   StoredSchema stored;
-  if (existing) {
-    stored = std::move(*existing);
+  if (*existing) {
+    stored = std::move(**existing);
   } else {
     auto next = txn->get(impl_->db(kMetaDb), "next_id");
     if (!next) return store_error(next.error());
@@ -444,15 +448,13 @@ StoreResult<SubjectVersion> SchemaStore::lookup(const std::string& subject, cons
   if (!txn) return store_error(txn.error());
   auto versions = impl_->load_versions(*txn, subject);
   if (!versions) return versions.error();
+  auto existing = impl_->find_identical(*txn, *parsed, input.references);
+  if (!existing) return existing.error();
   bool any = false;
   for (const auto& v : *versions) {
     if (v.deleted && !include_deleted) continue;
     any = true;
-    auto s = impl_->load_schema(*txn, v.id);
-    if (!s) return s.error();
-    if (s->has_value() && Impl::is_identical(**s, *parsed, input.references)) {
-      return SubjectVersion{subject, v.version, v.deleted, (*s)->record};
-    }
+    if (*existing && (*existing)->record.id == v.id) return SubjectVersion{subject, v.version, v.deleted, (*existing)->record};
   }
   if (!any) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
   return error(ErrorCode::kSchemaNotFound, std::string("Schema not found under subject ") + quoted(subject));
