@@ -32,6 +32,27 @@ bool flag(const Request& req, const char* name) {
   return it != req.params.end() && (it->second == "true" || it->second == "1");
 }
 
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding of one path segment ('+' stays '+', as in paths it should).
+std::string decode_segment(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> split_path(const std::string& path) {
   std::vector<std::string> parts;
   std::size_t i = 0;
@@ -41,7 +62,7 @@ std::vector<std::string> split_path(const std::string& path) {
       continue;
     }
     const std::size_t end = path.find('/', i);
-    parts.push_back(path.substr(i, end == std::string::npos ? std::string::npos : end - i));
+    parts.push_back(decode_segment(std::string_view(path).substr(i, end == std::string::npos ? std::string::npos : end - i)));
     i = end == std::string::npos ? path.size() : end;
   }
   return parts;

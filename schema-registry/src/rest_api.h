@@ -20,7 +20,9 @@ inline constexpr const char* kContentType = "application/vnd.schemaregistry.v1+j
 
 struct Request {
   std::string method;  // "GET", "POST", "PUT", "DELETE"
-  std::string path;    // decoded, without the query string
+  // As sent (percent-encoded), without the query string: segments are split on '/' first
+  // and decoded after, so a subject may contain an encoded '/' (%2F).
+  std::string path;
   std::multimap<std::string, std::string> params;  // decoded query parameters
   std::string content_type;                        // empty when absent
   std::string body;

@@ -33,7 +33,9 @@ struct RegistryServer::Impl {
   void serve(const httplib::Request& req, httplib::Response& res) {
     rest::Request in;
     in.method = req.method;
-    in.path = req.path;
+    // req.path is already decoded, which would turn a subject's %2F into a separator; take
+    // the raw target and let the API split before decoding.
+    in.path = req.target.substr(0, req.target.find('?'));
     for (const auto& [k, v] : req.params) in.params.emplace(k, v);
     in.content_type = req.get_header_value("Content-Type");
     in.body = req.body;

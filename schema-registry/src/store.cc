@@ -525,6 +525,19 @@ StoreResult<SchemaRecord> SchemaStore::get_schema(int id) {
   return (*s)->record;
 }
 
+StoreResult<std::shared_ptr<const ParsedSchema>> SchemaStore::parsed_schema(int id) {
+  {
+    std::lock_guard lk(impl_->cache_mu);
+    if (auto it = impl_->parsed.find(id); it != impl_->parsed.end()) return it->second;
+  }
+  auto txn = impl_->env->begin_read();
+  if (!txn) return store_error(txn.error());
+  auto s = impl_->load_schema(*txn, id);
+  if (!s) return s.error();
+  if (!s->has_value()) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
+  return impl_->parsed_schema(**s);
+}
+
 StoreResult<std::vector<std::pair<std::string, int>>> SchemaStore::subject_versions_of(int id, bool include_deleted) {
   auto schema = get_schema(id);
   if (!schema) return schema.error();

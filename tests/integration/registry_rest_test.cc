@@ -106,6 +106,11 @@ TEST_F(RegistryRest, ClientRegistersAndReadsBackThroughEveryEndpoint) {
   EXPECT_EQ(*client_->set_mode("orders", "NONE"), "NONE");
   EXPECT_EQ(*client_->get_mode("orders"), "NONE");
   EXPECT_TRUE(client_->register_schema("orders", kOrderBad, "Order").ok()) << "mode NONE accepts anything";
+  auto removed_mode = call("DELETE", "/config/orders-copy");
+  EXPECT_EQ(removed_mode.error_code(), 40408) << "orders-copy has no mode of its own";
+  ASSERT_TRUE(client_->set_mode("orders-copy", "FORWARD").ok());
+  EXPECT_EQ(call("DELETE", "/config/orders-copy").body, R"({"compatibilityLevel":"FORWARD"})");
+  EXPECT_EQ(call("GET", "/config/orders-copy").error_code(), 40408);
 
   // Raw text endpoints and the schema types list.
   auto text = call("GET", "/subjects/orders/versions/1/schema");
@@ -130,6 +135,15 @@ TEST_F(RegistryRest, ClientRegistersAndReadsBackThroughEveryEndpoint) {
   // Schema 1 is still used by orders-copy; schema 2 is gone with its last version.
   EXPECT_TRUE(call("GET", "/schemas/ids/1").status == 200);
   EXPECT_EQ(call("GET", "/schemas/ids/2").error_code(), 40403);
+}
+
+TEST_F(RegistryRest, SubjectNamesWithSlashesAndSpacesRoundTrip) {
+  const std::string subject = "team a/orders-value";
+  auto r = client_->register_schema(subject, kOrderV1, "Order");
+  ASSERT_TRUE(r.ok()) << r.error().to_string();
+  EXPECT_THAT(*client_->list_subjects(), ElementsAre(subject));
+  EXPECT_EQ(call("GET", "/subjects/team%20a%2Forders-value/versions").body, "[1]");
+  EXPECT_EQ(client_->get_version(subject)->subject, subject);
 }
 
 TEST_F(RegistryRest, NotFoundCodesNameWhatIsMissing) {

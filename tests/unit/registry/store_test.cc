@@ -281,6 +281,20 @@ TEST_F(StoreTest, ConcurrentRegistrationsOfTheSameSchemaYieldOneIdAndOneVersion)
   EXPECT_EQ(created, 2);  // one per subject
 }
 
+TEST_F(StoreTest, ParsedSchemaByIdIsParsedOnceAndSurvivesRestart) {
+  {
+    auto store = open_store();
+    ASSERT_TRUE(store->register_schema("s", input(kOrderV1)).ok());
+  }
+  auto store = open_store();
+  auto a = store->parsed_schema(1);
+  auto b = store->parsed_schema(1);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->get(), b->get());
+  EXPECT_EQ((*a)->root_type, "shop.Order");
+  EXPECT_EQ(store->parsed_schema(2).error().code, ErrorCode::kSchemaNotFound);
+}
+
 TEST(HttpStatus, IsTheFirstThreeDigitsOfTheErrorCode) {
   EXPECT_EQ(http_status(ErrorCode::kSubjectNotFound), 404);
   EXPECT_EQ(http_status(ErrorCode::kIncompatible), 409);

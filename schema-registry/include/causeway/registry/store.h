@@ -180,6 +180,9 @@ class SchemaStore {
                                           bool include_deleted = false);
   // kSchemaNotFound.
   StoreResult<SchemaRecord> get_schema(int id);
+  // The parsed form of schema `id` (parsed once per process and shared), for payload
+  // verification (verify_payload) and reflection reads on a publish path. kSchemaNotFound.
+  StoreResult<std::shared_ptr<const ParsedSchema>> parsed_schema(int id);
   // (subject, version) pairs using schema `id`, live ones only unless include_deleted.
   StoreResult<std::vector<std::pair<std::string, int>>> subject_versions_of(
       int id, bool include_deleted = false);
