@@ -259,6 +259,21 @@ TEST_F(RegistryRest, MoreThanOneMebibyteOfGarbageIs413AndTheDaemonLivesOn) {
   EXPECT_TRUE(client_->list_subjects().ok());
 }
 
+// A chain of 10000 nested tables used to overflow the checker's stack and kill the daemon
+// (and would kill a broker embedding it). Now the check stops at 64 levels and refuses.
+TEST_F(RegistryRest, DeeplyNestedSchemaIsRefusedAndTheDaemonLivesOn) {
+  const auto chain = [](const char* last_type) {
+    std::string s;
+    for (int i = 0; i < 10000; ++i) s += "table T" + std::to_string(i) + " { x:T" + std::to_string(i + 1) + "; } ";
+    return s + "table T10000 { y:" + last_type + "; } root_type T0;";
+  };
+  ASSERT_EQ(call("POST", "/subjects/deep/versions", schema_body(chain("int"))).status, 200);
+  auto r = call("POST", "/subjects/deep/versions", schema_body(chain("long")));
+  EXPECT_EQ(r.error_code(), 409);
+  EXPECT_THAT(r.message(), HasSubstr("types nest more than 64 levels"));
+  EXPECT_TRUE(client_->list_subjects().ok());
+}
+
 TEST_F(RegistryRest, ConcurrentRegistrationsOfTheSameSchemaYieldOneId) {
   constexpr int kThreads = 8;
   std::vector<std::thread> threads;
