@@ -88,9 +88,13 @@ constexpr std::array kRules = {
     ChangeRule{ChangeKind::kStructLayoutChanged, "struct-layout-changed", I, I,
                "structs are inline with fixed offsets and size and no vtable: any change to "
                "fields, types, order, size or alignment moves bytes"},
+    ChangeRule{ChangeKind::kTypeGraphTooDeep, "type-graph-too-deep", I, I,
+               "the checker compares type positions at most 64 levels below the root (a bound "
+               "that keeps hostile schemas from exhausting the stack); deeper positions are "
+               "not compared, so the pair cannot be shown compatible"},
 };
 
-static_assert(kRules.size() == static_cast<std::size_t>(ChangeKind::kStructLayoutChanged) + 1);
+static_assert(kRules.size() == static_cast<std::size_t>(ChangeKind::kTypeGraphTooDeep) + 1);
 
 }  // namespace
 

@@ -127,6 +127,26 @@ class Differ {
   // wire type on both sides (so defaults are comparable).
   bool compare_types(const std::string& path, const std::string& where, const TypeRef& o,
                      const TypeRef& n) {
+    // Every recursion of the differ passes through here. Bounding its depth keeps a schema
+    // with thousands of nested types (or two cycles of coprime lengths, whose pairs repeat
+    // only after their product) from overflowing the stack of the process checking it.
+    if (depth_ >= kMaxTypeDepth) {
+      if (!too_deep_reported_) {
+        too_deep_reported_ = true;
+        add(ChangeKind::kTypeGraphTooDeep, where, "", "",
+            "types nest more than " + std::to_string(kMaxTypeDepth) +
+                " levels below the root; deeper positions are not compared");
+      }
+      return false;
+    }
+    ++depth_;
+    const bool same = compare_types_at_depth(path, where, o, n);
+    --depth_;
+    return same;
+  }
+
+  bool compare_types_at_depth(const std::string& path, const std::string& where, const TypeRef& o,
+                              const TypeRef& n) {
     if (o.base != n.base && flatbuffers::IsScalar(o.base) && flatbuffers::IsScalar(n.base) &&
         o.index >= 0 && n.index >= 0 && o.base != BaseType::UType && n.base != BaseType::UType) {
       // Both enums: the underlying type changed; reported once, by the enum comparison.
@@ -459,6 +479,9 @@ class Differ {
   const reflection::Schema& old_;
   const reflection::Schema& new_;
   std::set<std::pair<const void*, const void*>> visited_;
+  static constexpr int kMaxTypeDepth = 64;
+  int depth_ = 0;  // compare_types calls on the stack
+  bool too_deep_reported_ = false;
   std::vector<SchemaChange> changes_;
 };
 

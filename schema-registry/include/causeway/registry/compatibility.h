@@ -82,6 +82,7 @@ enum class ChangeKind {
   kUnionMemberRemoved,
   kUnionMemberRenumbered,
   kStructLayoutChanged,
+  kTypeGraphTooDeep,
 };
 
 struct ChangeRule {

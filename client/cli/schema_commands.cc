@@ -1,0 +1,268 @@
+// `causeway schema ...` commands. Contract: schema_commands.h; API: docs/registry.md.
+#include "client/cli/schema_commands.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "causeway/client/registry_client.h"
+
+namespace causeway::cli {
+namespace {
+
+using causeway::client::RegistryClient;
+using causeway::client::registry_error_code;
+using nlohmann::json;
+
+// Prints the error with what to do next and returns 1.
+int fail(const std::string& what, const Status& status, const std::string& registry) {
+  std::string hint;
+  const int code = registry_error_code(status);
+  if (status.code() == Code::kUnavailable) {
+    hint = std::string(" — is the registry running at ") + registry +
+           "? start it with causeway-registry or causeway-broker, or pass --registry URL";
+  } else if (code == 40401) {
+    hint = " — `causeway schema list` shows the subjects";
+  } else if (code == 40402) {
+    hint = " — `causeway schema versions SUBJECT` shows its versions";
+  } else if (code == 40403) {
+    hint = " — check the id or the schema text; `causeway schema get SUBJECT` shows what is registered";
+  } else if (code == 42201) {
+    hint = " — fix the schema (the line and column are above) and try again";
+  } else if (code == 40405 || code == 40407) {
+    hint = " — delete it without --permanent first, then again with --permanent";
+  } else if (code == 40404 || code == 40406) {
+    hint = " — it is already soft-deleted; add --permanent to remove it for good";
+  } else if (code == 42203) {
+    hint = " — use NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL or FULL_TRANSITIVE";
+  }
+  std::cerr << "causeway: " << what << ": " << status.message() << hint << "\n";
+  return 1;
+}
+
+Result<std::string> read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return io_error_errno(std::string("cannot read ") + path, errno);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+// "latest" or a positive number.
+Result<int> parse_version(const std::string& text) {
+  if (text == "latest") return client::kLatestVersion;
+  try {
+    std::size_t used = 0;
+    const int v = std::stoi(text, &used);
+    if (used == text.size() && v > 0) return v;
+  } catch (const std::exception&) {
+  }
+  return invalid_argument(std::string("--version \"") + text + "\" is not a version (a positive number or latest)");
+}
+
+json version_json(const client::SubjectVersionInfo& v) {
+  json j = {{"subject", v.subject},        {"version", v.version},          {"id", v.schema.id},
+            {"schemaType", "FLATBUFFERS"}, {"rootType", v.schema.root_type}, {"schema", v.schema.schema}};
+  if (v.deleted) j["deleted"] = true;
+  return j;
+}
+
+class SchemaCommandsImpl : public SchemaCommands {
+ public:
+  explicit SchemaCommandsImpl(CLI::App& app) {
+    app.add_option("--registry", registry_, "Schema registry URL (causeway-registry, or the broker's embedded one)")
+        ->capture_default_str();
+    schema_ = app.add_subcommand("schema", "Register, check, inspect and delete FlatBuffers schemas in the registry");
+    schema_->require_subcommand(1);
+
+    register_ = schema_->add_subcommand("register", "Register a schema under SUBJECT; prints {\"id\":N,\"version\":V}");
+    register_->add_option("subject", subject_, "Subject, e.g. orders-value")->required();
+    register_->add_option("--file,-f", file_, ".fbs file to register")->required();
+    register_->add_option("--root-type", root_type_, "Root table (default: the file's root_type declaration)");
+
+    check_ = schema_->add_subcommand(
+        "check", "Check a schema against SUBJECT in its compatibility mode; exit 0 if compatible, 1 listing every violation");
+    check_->add_option("subject", subject_, "Subject to check against")->required();
+    check_->add_option("--file,-f", file_, ".fbs file to check")->required();
+    check_->add_option("--root-type", root_type_, "Root table (default: the file's root_type declaration)");
+    check_->add_option("--version", version_, "Check against this version only instead of as registration would");
+
+    get_ = schema_->add_subcommand("get", "Print a subject's version (default latest), or a schema by --id, as JSON");
+    get_->add_option("subject", subject_, "Subject");
+    get_->add_option("--version", version_, "Version number or latest")->capture_default_str();
+    get_->add_option("--id", id_, "Global schema id (instead of SUBJECT)");
+    get_->add_flag("--fbs", print_fbs_, "Print only the .fbs text");
+    get_->add_flag("--deleted", deleted_, "Include soft-deleted versions");
+
+    list_ = schema_->add_subcommand("list", "List subjects as a JSON array");
+    list_->add_flag("--deleted", deleted_, "Include soft-deleted subjects");
+
+    versions_ = schema_->add_subcommand("versions", "List a subject's versions as a JSON array");
+    versions_->add_option("subject", subject_, "Subject")->required();
+    versions_->add_flag("--deleted", deleted_, "Include soft-deleted versions");
+
+    config_ = schema_->add_subcommand("config", "Show or set the compatibility mode (global, or of SUBJECT)");
+    config_->add_option("subject", subject_, "Subject (omit for the global default)");
+    config_->add_option("--set", set_mode_,
+                        "NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL or FULL_TRANSITIVE");
+
+    delete_ = schema_->add_subcommand(
+        "delete", "Soft-delete a subject or one --version; with --permanent remove a soft-deleted one for good");
+    delete_->add_option("subject", subject_, "Subject")->required();
+    delete_->add_option("--version", version_, "Version number or latest (default: the whole subject)");
+    delete_->add_flag("--permanent", permanent_, "Hard delete (only after a soft delete, as in Confluent)");
+  }
+
+  bool parsed() const override { return schema_->parsed(); }
+
+  int run() override {
+    client::RegistryClientOptions options;
+    options.url = registry_;
+    auto rc = RegistryClient::create(options);
+    if (!rc) return fail("--registry", rc.error(), registry_);
+    RegistryClient& client = **rc;
+    if (register_->parsed()) return run_register(client);
+    if (check_->parsed()) return run_check(client);
+    if (get_->parsed()) return run_get(client);
+    if (list_->parsed()) {
+      auto subjects = client.list_subjects(deleted_);
+      if (!subjects) return fail("schema list", subjects.error(), registry_);
+      std::cout << json(*subjects).dump() << "\n";
+      return 0;
+    }
+    if (versions_->parsed()) {
+      auto versions = client.list_versions(subject_, deleted_);
+      if (!versions) return fail(std::string("schema versions ") + subject_, versions.error(), registry_);
+      std::cout << json(*versions).dump() << "\n";
+      return 0;
+    }
+    if (config_->parsed()) return run_config(client);
+    if (delete_->parsed()) return run_delete(client);
+    return 2;
+  }
+
+ private:
+  int run_register(RegistryClient& client) {
+    auto text = read_file(file_);
+    if (!text) return fail("schema register", text.error(), registry_);
+    auto r = client.register_schema(subject_, *text, root_type_);
+    if (!r) return fail(std::string("schema register ") + subject_, r.error(), registry_);
+    std::cout << json{{"id", r->id}, {"version", r->version}}.dump() << "\n";
+    return 0;
+  }
+
+  int run_check(RegistryClient& client) {
+    auto text = read_file(file_);
+    if (!text) return fail("schema check", text.error(), registry_);
+    int version = client::kLatestVersion;
+    if (!version_.empty()) {
+      auto v = parse_version(version_);
+      if (!v) return fail("schema check", v.error(), registry_);
+      version = *v;
+    }
+    auto r = client.check_compatibility(subject_, *text, root_type_, version);
+    if (!r && registry_error_code(r.error()) == 40401 && version == client::kLatestVersion) {
+      std::cout << "compatible: subject " << subject_ << " has no versions yet, so this schema would be version 1\n";
+      return 0;
+    }
+    if (!r) return fail(std::string("schema check ") + subject_, r.error(), registry_);
+    const std::string against = version_.empty() ? std::string("its compatibility mode") : std::string("version ") + version_;
+    if (r->is_compatible) {
+      std::cout << "compatible with " << subject_ << " (" << against << ")\n";
+      return 0;
+    }
+    std::cout << "incompatible with " << subject_ << " (" << against << "), " << r->messages.size()
+              << " violation(s):\n";
+    for (const auto& m : r->messages) std::cout << "  " << m << "\n";
+    return 1;
+  }
+
+  int run_get(RegistryClient& client) {
+    if (id_ > 0) {
+      auto s = client.get_schema(id_);
+      if (!s) return fail(std::string("schema get --id ") + std::to_string(id_), s.error(), registry_);
+      if (print_fbs_) {
+        std::cout << s->schema;
+      } else {
+        std::cout << json{{"id", s->id}, {"schemaType", "FLATBUFFERS"}, {"rootType", s->root_type}, {"schema", s->schema}}
+                         .dump()
+                  << "\n";
+      }
+      return 0;
+    }
+    if (subject_.empty()) {
+      std::cerr << "causeway: schema get: give a SUBJECT or --id N (see causeway schema get --help)\n";
+      return 2;
+    }
+    auto version = parse_version(version_.empty() ? std::string("latest") : version_);
+    if (!version) return fail("schema get", version.error(), registry_);
+    auto v = client.get_version(subject_, *version, deleted_);
+    if (!v) return fail(std::string("schema get ") + subject_, v.error(), registry_);
+    if (print_fbs_) {
+      std::cout << v->schema.schema;
+    } else {
+      std::cout << version_json(*v).dump() << "\n";
+    }
+    return 0;
+  }
+
+  int run_config(RegistryClient& client) {
+    if (!set_mode_.empty()) {
+      auto m = client.set_mode(subject_, set_mode_);
+      if (!m) return fail("schema config --set", m.error(), registry_);
+      std::cout << json{{"compatibility", *m}}.dump() << "\n";
+      return 0;
+    }
+    auto m = client.get_mode(subject_, true);
+    if (!m) return fail("schema config", m.error(), registry_);
+    std::cout << json{{"compatibilityLevel", *m}}.dump() << "\n";
+    return 0;
+  }
+
+  int run_delete(RegistryClient& client) {
+    if (version_.empty()) {
+      auto versions = client.delete_subject(subject_, permanent_);
+      if (!versions) return fail(std::string("schema delete ") + subject_, versions.error(), registry_);
+      std::cout << json(*versions).dump() << "\n";
+      return 0;
+    }
+    auto version = parse_version(version_);
+    if (!version) return fail("schema delete", version.error(), registry_);
+    auto v = client.delete_version(subject_, *version, permanent_);
+    if (!v) return fail(std::string("schema delete ") + subject_, v.error(), registry_);
+    std::cout << *v << "\n";
+    return 0;
+  }
+
+  std::string registry_ = "http://127.0.0.1:8081";
+  CLI::App* schema_ = nullptr;
+  CLI::App* register_ = nullptr;
+  CLI::App* check_ = nullptr;
+  CLI::App* get_ = nullptr;
+  CLI::App* list_ = nullptr;
+  CLI::App* versions_ = nullptr;
+  CLI::App* config_ = nullptr;
+  CLI::App* delete_ = nullptr;
+  std::string subject_;
+  std::string file_;
+  std::string root_type_;
+  std::string version_;
+  std::string set_mode_;
+  int id_ = 0;
+  bool print_fbs_ = false;
+  bool deleted_ = false;
+  bool permanent_ = false;
+};
+
+}  // namespace
+
+std::unique_ptr<SchemaCommands> add_schema_commands(CLI::App& app) {
+  return std::make_unique<SchemaCommandsImpl>(app);
+}
+
+}  // namespace causeway::cli

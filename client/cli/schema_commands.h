@@ -1,0 +1,28 @@
+// File: client/cli/schema_commands.h
+//
+// `causeway schema ...`: register, check, get, list, versions, config and delete against the
+// schema registry's REST API (docs/registry.md), through causeway::client::RegistryClient.
+// main.cc adds them with add_schema_commands() before parsing and runs them after. Exit
+// codes: 0 success (check: compatible), 1 failure (check: incompatible, with every
+// violation printed), 2 bad usage.
+#pragma once
+
+#include <memory>
+
+#include <CLI/CLI.hpp>
+
+namespace causeway::cli {
+
+class SchemaCommands {
+ public:
+  virtual ~SchemaCommands() = default;
+  // True if a `schema` subcommand was given on the command line (after parsing).
+  virtual bool parsed() const = 0;
+  // Runs the parsed subcommand; returns the process exit code.
+  virtual int run() = 0;
+};
+
+// Adds `schema` and its subcommands, and the global `--registry URL` option, to `app`.
+std::unique_ptr<SchemaCommands> add_schema_commands(CLI::App& app);
+
+}  // namespace causeway::cli

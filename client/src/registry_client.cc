@@ -1,0 +1,296 @@
+// RegistryClient over cpp-httplib and nlohmann-json, both private to this file. Contract:
+// causeway/client/registry_client.h; API: docs/registry.md.
+#include "causeway/client/registry_client.h"
+
+#include <httplib.h>
+
+#include <cctype>
+#include <charconv>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <tuple>
+#include <nlohmann/json.hpp>
+
+namespace causeway::client {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kContentType = "application/vnd.schemaregistry.v1+json";
+
+// Percent-encodes a path segment (subject names may hold anything printable).
+std::string encode_segment(const std::string& s) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += hex[u >> 4];
+      out += hex[u & 15];
+    }
+  }
+  return out;
+}
+
+std::string version_segment(int version) { return version == kLatestVersion ? "latest" : std::to_string(version); }
+
+Status status_for(int error_code, int http_status, const std::string& message) {
+  const std::string text = message + std::string(" (error ") + std::to_string(error_code) + ")";
+  const int family = error_code >= 1000 ? error_code / 100 : error_code;
+  if (family == 404) return not_found(text);
+  if (error_code == 409 || (error_code >= 40404 && error_code <= 40407)) return failed_precondition(text);
+  if (family == 400 || family == 413 || family == 415 || family == 422) return invalid_argument(text);
+  if (http_status >= 500) return internal_error(text);
+  return invalid_argument(text);
+}
+
+json schema_body(const std::string& schema, const std::string& root_type, const std::vector<SchemaReference>& refs) {
+  json j = {{"schema", schema}, {"schemaType", "FLATBUFFERS"}};
+  if (!root_type.empty()) j["rootType"] = root_type;
+  if (!refs.empty()) {
+    json arr = json::array();
+    for (const auto& r : refs) arr.push_back({{"name", r.name}, {"subject", r.subject}, {"version", r.version}});
+    j["references"] = arr;
+  }
+  return j;
+}
+
+RegistrySchema schema_from(const json& j, int id) {
+  RegistrySchema s;
+  s.id = id;
+  s.schema = j.value("schema", "");
+  s.root_type = j.value("rootType", "");
+  if (j.contains("references") && j["references"].is_array()) {
+    for (const auto& r : j["references"]) {
+      s.references.push_back(SchemaReference{r.value("name", ""), r.value("subject", ""), r.value("version", 0)});
+    }
+  }
+  return s;
+}
+
+SubjectVersionInfo version_from(const json& j) {
+  SubjectVersionInfo v;
+  v.subject = j.value("subject", "");
+  v.version = j.value("version", 0);
+  v.deleted = j.value("deleted", false);
+  v.schema = schema_from(j, j.value("id", 0));
+  return v;
+}
+
+}  // namespace
+
+int registry_error_code(const Status& status) {
+  const std::string_view m = status.message();
+  const auto at = m.rfind("(error ");
+  if (status.ok() || at == std::string_view::npos) return 0;
+  int code = 0;
+  const auto digits = m.substr(at + 7);
+  std::from_chars(digits.data(), digits.data() + digits.size(), code);
+  return code;
+}
+
+struct RegistryClient::Impl {
+  RegistryClientOptions options;
+  std::mutex mu;                                  // guards the caches
+  std::map<int, RegistrySchema> schemas_by_id;    // guarded by mu
+  std::map<std::tuple<std::string, std::string, std::string>, RegisteredSchema> ids_by_schema;  // guarded by mu
+
+  std::unique_ptr<httplib::Client> http() const {
+    auto c = std::make_unique<httplib::Client>(options.url);
+    const auto secs = [](std::chrono::milliseconds ms) { return std::make_pair(ms.count() / 1000, (ms.count() % 1000) * 1000); };
+    const auto [cs, cu] = secs(options.connect_timeout);
+    const auto [rs, ru] = secs(options.request_timeout);
+    c->set_connection_timeout(static_cast<time_t>(cs), static_cast<time_t>(cu));
+    c->set_read_timeout(static_cast<time_t>(rs), static_cast<time_t>(ru));
+    c->set_write_timeout(static_cast<time_t>(rs), static_cast<time_t>(ru));
+    return c;
+  }
+
+  // Sends a request and returns the parsed JSON body of a 2xx answer, or the error.
+  Result<json> call(const std::string& method, const std::string& path, const std::optional<json>& body = {}) {
+    auto c = http();
+    const httplib::Headers headers = {{"Accept", kContentType}};
+    httplib::Result res = [&] {
+      const std::string text = body ? body->dump() : std::string();
+      if (method == "GET") return c->Get(path, headers);
+      if (method == "POST") return c->Post(path, headers, text, kContentType);
+      if (method == "PUT") return c->Put(path, headers, text, kContentType);
+      return c->Delete(path, headers);
+    }();
+    if (!res) {
+      return unavailable(std::string("cannot reach the schema registry at ") + options.url + ": " +
+                         (res.error() == httplib::Error::Connection ? std::string("connection refused or timed out")
+                                                                    : httplib::to_string(res.error())));
+    }
+    json j = json::parse(res->body, nullptr, false);
+    if (res->status >= 200 && res->status < 300) {
+      if (j.is_discarded()) {
+        return internal_error(std::string("registry at ") + options.url + std::string(" answered ") + method + std::string(" ") + path +
+                              " with a body that is not JSON");
+      }
+      return j;
+    }
+    if (!j.is_discarded() && j.is_object() && j.contains("error_code") && j["error_code"].is_number_integer()) {
+      return status_for(j["error_code"].get<int>(), res->status, j.value("message", ""));
+    }
+    return status_for(res->status, res->status, std::string("HTTP ") + std::to_string(res->status) + std::string(" from ") + method +
+                                                     std::string(" ") + path);
+  }
+};
+
+RegistryClient::RegistryClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RegistryClient::~RegistryClient() = default;
+
+Result<std::unique_ptr<RegistryClient>> RegistryClient::create(RegistryClientOptions options) {
+  if (options.url.rfind("http://", 0) != 0 && options.url.rfind("https://", 0) != 0) {
+    return invalid_argument(std::string("registry URL \"") + options.url +
+                            "\" must start with http:// (e.g. http://127.0.0.1:8081)");
+  }
+  while (!options.url.empty() && options.url.back() == '/') options.url.pop_back();
+  httplib::Client probe(options.url);
+  if (!probe.is_valid()) return invalid_argument(std::string("registry URL \"") + options.url + "\" is not valid");
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  return std::unique_ptr<RegistryClient>(new RegistryClient(std::move(impl)));
+}
+
+const std::string& RegistryClient::url() const noexcept { return impl_->options.url; }
+
+Result<RegisteredSchema> RegistryClient::register_schema(const std::string& subject, const std::string& schema,
+                                                         const std::string& root_type,
+                                                         const std::vector<SchemaReference>& references) {
+  const auto key = std::make_tuple(subject, schema, root_type);
+  if (references.empty()) {
+    std::lock_guard lk(impl_->mu);
+    if (auto it = impl_->ids_by_schema.find(key); it != impl_->ids_by_schema.end()) return it->second;
+  }
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("POST", std::string("/subjects/") + encode_segment(subject) + "/versions",
+                                                schema_body(schema, root_type, references)));
+  RegisteredSchema r{j.value("id", 0), j.value("version", 0)};
+  if (r.id <= 0) return internal_error("registry answered a registration without an id");
+  if (r.version == 0) {  // a Confluent-style registry answers only the id; ask for the version
+    auto found = lookup(subject, schema, root_type);
+    if (found.ok()) r.version = found->version;
+  }
+  if (references.empty()) {
+    std::lock_guard lk(impl_->mu);
+    impl_->ids_by_schema[key] = r;
+  }
+  return r;
+}
+
+Result<SubjectVersionInfo> RegistryClient::lookup(const std::string& subject, const std::string& schema,
+                                                  const std::string& root_type, bool include_deleted) {
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("POST",
+                                                std::string("/subjects/") + encode_segment(subject) +
+                                                    (include_deleted ? "?deleted=true" : ""),
+                                                schema_body(schema, root_type, {})));
+  return version_from(j);
+}
+
+Result<RegistrySchema> RegistryClient::get_schema(int id) {
+  {
+    std::lock_guard lk(impl_->mu);
+    if (auto it = impl_->schemas_by_id.find(id); it != impl_->schemas_by_id.end()) return it->second;
+  }
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("GET", std::string("/schemas/ids/") + std::to_string(id)));
+  RegistrySchema s = schema_from(j, id);
+  std::lock_guard lk(impl_->mu);
+  impl_->schemas_by_id[id] = s;
+  return s;
+}
+
+Result<SubjectVersionInfo> RegistryClient::get_version(const std::string& subject, int version, bool include_deleted) {
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("GET", std::string("/subjects/") + encode_segment(subject) + "/versions/" +
+                                                           version_segment(version) +
+                                                           (include_deleted ? "?deleted=true" : "")));
+  return version_from(j);
+}
+
+Result<std::vector<std::string>> RegistryClient::list_subjects(bool include_deleted) {
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("GET", include_deleted ? "/subjects?deleted=true" : "/subjects"));
+  if (!j.is_array()) return internal_error("registry answered GET /subjects with something other than a list");
+  std::vector<std::string> out;
+  for (const auto& s : j)
+    if (s.is_string()) out.push_back(s.get<std::string>());
+  return out;
+}
+
+Result<std::vector<int>> RegistryClient::list_versions(const std::string& subject, bool include_deleted) {
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("GET", std::string("/subjects/") + encode_segment(subject) + "/versions" +
+                                                           (include_deleted ? "?deleted=true" : "")));
+  if (!j.is_array()) return internal_error("registry answered a version list with something other than a list");
+  std::vector<int> out;
+  for (const auto& v : j)
+    if (v.is_number_integer()) out.push_back(v.get<int>());
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, int>>> RegistryClient::subject_versions_of(int id) {
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("GET", std::string("/schemas/ids/") + std::to_string(id) + "/versions"));
+  std::vector<std::pair<std::string, int>> out;
+  if (!j.is_array()) return out;
+  for (const auto& e : j) out.emplace_back(e.value("subject", ""), e.value("version", 0));
+  return out;
+}
+
+Result<CompatibilityCheck> RegistryClient::check_compatibility(const std::string& subject, const std::string& schema,
+                                                               const std::string& root_type, int version) {
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("POST",
+                                                std::string("/compatibility/subjects/") + encode_segment(subject) + "/versions/" +
+                                                    version_segment(version) + "?verbose=true",
+                                                schema_body(schema, root_type, {})));
+  CompatibilityCheck c;
+  c.is_compatible = j.value("is_compatible", false);
+  if (j.contains("messages") && j["messages"].is_array()) {
+    for (const auto& m : j["messages"])
+      if (m.is_string()) c.messages.push_back(m.get<std::string>());
+  }
+  return c;
+}
+
+Result<std::string> RegistryClient::get_mode(const std::string& subject, bool default_to_global) {
+  const std::string path = subject.empty() ? std::string("/config")
+                                           : std::string("/config/") + encode_segment(subject) +
+                                                 (default_to_global ? "?defaultToGlobal=true" : "");
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("GET", path));
+  return j.value("compatibilityLevel", "");
+}
+
+Result<std::string> RegistryClient::set_mode(const std::string& subject, const std::string& mode) {
+  const std::string path = subject.empty() ? std::string("/config") : std::string("/config/") + encode_segment(subject);
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("PUT", path, json{{"compatibility", mode}}));
+  return j.value("compatibility", "");
+}
+
+Result<std::vector<int>> RegistryClient::delete_subject(const std::string& subject, bool permanent) {
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("DELETE", std::string("/subjects/") + encode_segment(subject) +
+                                                              (permanent ? "?permanent=true" : "")));
+  {
+    std::lock_guard lk(impl_->mu);
+    std::erase_if(impl_->ids_by_schema, [&](const auto& kv) { return std::get<0>(kv.first) == subject; });
+  }
+  std::vector<int> out;
+  if (j.is_array())
+    for (const auto& v : j)
+      if (v.is_number_integer()) out.push_back(v.get<int>());
+  return out;
+}
+
+Result<int> RegistryClient::delete_version(const std::string& subject, int version, bool permanent) {
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("DELETE", std::string("/subjects/") + encode_segment(subject) + "/versions/" +
+                                                              version_segment(version) +
+                                                              (permanent ? "?permanent=true" : "")));
+  {
+    std::lock_guard lk(impl_->mu);
+    std::erase_if(impl_->ids_by_schema, [&](const auto& kv) { return std::get<0>(kv.first) == subject; });
+  }
+  if (!j.is_number_integer()) return internal_error("registry answered a version delete without a version");
+  return j.get<int>();
+}
+
+}  // namespace causeway::client

@@ -1,0 +1,221 @@
+// File: causeway/registry/store.h
+//
+// SchemaStore: the registry's durable state in LMDB — subjects and their versions, schemas
+// with global ids, per-subject and global compatibility modes, soft and hard deletes — with
+// the semantics of Confluent Schema Registry. The REST layer (server.h) is a thin mapping of
+// this class; the storage layout and every error code are in docs/registry.md.
+//
+// Errors are StoreError values carrying Confluent's error code (40401 subject not found,
+// 409 incompatible, 42201 invalid schema, 50001 store error, ...) so that the REST layer
+// sends them as they are.
+//
+// Thread-safety: every method may be called from any thread. Writes (register, delete,
+// config) are serialised by one mutex and one LMDB write transaction each, so two concurrent
+// registrations of the same schema yield one id and one version; reads run concurrently on
+// LMDB snapshots. One SchemaStore per directory per process (LMDB's locks are per process);
+// across processes the daemon's LOCK file keeps a second writer out.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "causeway/common/status.h"
+#include "causeway/registry/compatibility.h"
+#include "causeway/registry/schema.h"
+
+namespace causeway::registry {
+
+// Confluent Schema Registry's error codes (and the HTTP status is the first three digits).
+enum class ErrorCode : int {
+  kBadRequest = 400,                 // body is not JSON, or a field has the wrong type
+  kNotFound = 404,                   // no such endpoint
+  kMethodNotAllowed = 405,           // the endpoint does not take this method
+  kPayloadTooLarge = 413,            // body above --max-body-bytes
+  kUnsupportedMediaType = 415,       // Content-Type is not JSON
+  kSubjectNotFound = 40401,
+  kVersionNotFound = 40402,
+  kSchemaNotFound = 40403,
+  kSubjectSoftDeleted = 40404,       // soft-deleting a subject that is already soft-deleted
+  kSubjectNotSoftDeleted = 40405,    // permanent delete of a subject not soft-deleted first
+  kVersionSoftDeleted = 40406,       // soft-deleting a version that is already soft-deleted
+  kVersionNotSoftDeleted = 40407,    // permanent delete of a version not soft-deleted first
+  kSubjectConfigNotFound = 40408,    // GET /config/{s} with no subject-level mode
+  kIncompatible = 409,
+  kInvalidSchema = 42201,
+  kInvalidVersion = 42202,
+  kInvalidCompatibilityLevel = 42203,
+  kInvalidSubject = 42208,           // empty, too long or control characters
+  kStoreError = 50001,
+};
+
+// The HTTP status for a code: 40401 -> 404, 409 -> 409, 50001 -> 500.
+int http_status(ErrorCode code) noexcept;
+
+struct StoreError {
+  ErrorCode code;
+  std::string message;
+  Status to_status() const;  // kNotFound / kInvalidArgument / kFailedPrecondition / kIOError...
+};
+
+// A value of T or a StoreError; the API mirrors causeway::Result.
+template <typename T>
+class [[nodiscard]] StoreResult {
+ public:
+  StoreResult(T value) : v_(std::move(value)) {}           // NOLINT(google-explicit-constructor)
+  StoreResult(StoreError error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
+  bool has_value() const noexcept { return v_.index() == 0; }
+  bool ok() const noexcept { return has_value(); }
+  explicit operator bool() const noexcept { return has_value(); }
+  T& value() & { return std::get<0>(v_); }
+  const T& value() const& { return std::get<0>(v_); }
+  T&& value() && { return std::get<0>(std::move(v_)); }
+  T& operator*() & { return value(); }
+  const T& operator*() const& { return value(); }
+  T* operator->() { return &value(); }
+  const T* operator->() const { return &value(); }
+  const StoreError& error() const { return std::get<1>(v_); }
+
+ private:
+  std::variant<T, StoreError> v_;
+};
+
+// A dependency of a schema on another subject's version (Confluent's "references"). The
+// parser refuses `include`, so today references are validated (the version must exist),
+// stored, returned and part of the schema's identity, but not used to resolve includes.
+struct SchemaReference {
+  std::string name;  // the file name the schema would include
+  std::string subject;
+  int version = 0;
+  friend bool operator==(const SchemaReference&, const SchemaReference&) = default;
+};
+
+// A schema as submitted: .fbs text, root type (empty: the schema's root_type declaration),
+// references.
+struct SchemaInput {
+  std::string schema;
+  std::string root_type;
+  std::vector<SchemaReference> references;
+};
+
+struct SchemaRecord {
+  int id = 0;
+  std::string schema;     // the text as first registered
+  std::string root_type;  // fully qualified, as resolved by the parser
+  std::vector<SchemaReference> references;
+  std::string fingerprint;
+};
+
+struct SubjectVersion {
+  std::string subject;
+  int version = 0;
+  bool deleted = false;  // soft-deleted
+  SchemaRecord schema;
+};
+
+struct Registration {
+  int id = 0;
+  int version = 0;
+  bool created = false;  // false: the subject already had this schema
+};
+
+struct CompatibilityReport {
+  bool is_compatible = true;
+  // One line per violation: "<path>: <what changed> (<direction> against version N)".
+  std::vector<std::string> messages;
+};
+
+// Version selector: a positive version or kLatestVersion.
+inline constexpr int kLatestVersion = -1;
+
+struct StoreOptions {
+  std::string dir;  // created if missing
+  std::uint64_t map_bytes = 1ull << 30;
+  // Mode for subjects with none of their own, until PUT /config changes it.
+  CompatibilityMode default_mode = CompatibilityMode::kBackward;
+};
+
+namespace lmdb {
+class Env;
+}
+
+class SchemaStore {
+ public:
+  // Opens or creates the store in options.dir. kStoreError if LMDB cannot open it.
+  static StoreResult<std::unique_ptr<SchemaStore>> open(const StoreOptions& options);
+  ~SchemaStore();
+  SchemaStore(const SchemaStore&) = delete;
+  SchemaStore& operator=(const SchemaStore&) = delete;
+
+  // Registers `input` under `subject`. If a live (not soft-deleted) version of the subject
+  // already has an identical schema, returns it (created=false). Otherwise checks it against
+  // the live versions under the subject's mode (kIncompatible listing every violation),
+  // gives it the global id of an identical schema registered anywhere else or a new one, and
+  // appends version max+1 (versions are never reused while any, even soft-deleted, exist).
+  // Errors: kInvalidSubject, kInvalidSchema (parser message with line and column),
+  // kSubjectNotFound/kVersionNotFound for a reference, kIncompatible, kStoreError.
+  StoreResult<Registration> register_schema(const std::string& subject, const SchemaInput& input);
+
+  // The live version of `subject` whose schema is identical to `input` (with
+  // include_deleted also soft-deleted ones). kSubjectNotFound, kSchemaNotFound,
+  // kInvalidSchema.
+  StoreResult<SubjectVersion> lookup(const std::string& subject, const SchemaInput& input,
+                                     bool include_deleted = false);
+
+  // Subjects with at least one live version (with include_deleted, also those whose every
+  // version is soft-deleted), sorted.
+  StoreResult<std::vector<std::string>> list_subjects(bool include_deleted = false);
+  // Version numbers, ascending. kSubjectNotFound if there are none to list.
+  StoreResult<std::vector<int>> list_versions(const std::string& subject,
+                                              bool include_deleted = false);
+  // One version (kLatestVersion: the highest live one). kSubjectNotFound, kVersionNotFound.
+  StoreResult<SubjectVersion> get_version(const std::string& subject, int version,
+                                          bool include_deleted = false);
+  // kSchemaNotFound.
+  StoreResult<SchemaRecord> get_schema(int id);
+  // The parsed form of schema `id` (parsed once per process and shared), for payload
+  // verification (verify_payload) and reflection reads on a publish path. kSchemaNotFound.
+  StoreResult<std::shared_ptr<const ParsedSchema>> parsed_schema(int id);
+  // (subject, version) pairs using schema `id`, live ones only unless include_deleted.
+  StoreResult<std::vector<std::pair<std::string, int>>> subject_versions_of(
+      int id, bool include_deleted = false);
+
+  // Soft delete (permanent=false): marks every live version deleted and returns their
+  // numbers; kSubjectSoftDeleted if all were already. Permanent: removes every version and
+  // the subject's mode; only after a soft delete (kSubjectNotSoftDeleted otherwise).
+  StoreResult<std::vector<int>> delete_subject(const std::string& subject, bool permanent);
+  // The same for one version (kLatestVersion allowed for soft delete); returns its number.
+  // kVersionSoftDeleted, kVersionNotSoftDeleted.
+  StoreResult<int> delete_version(const std::string& subject, int version, bool permanent);
+
+  // Checks `input` against the subject. With version == kLatestVersion, as registration
+  // would (the subject's mode, against the latest or every live version); an unknown
+  // subject is compatible. With a version number, against that version only, in the
+  // subject's mode's directions. kSubjectNotFound, kVersionNotFound, kInvalidSchema.
+  StoreResult<CompatibilityReport> check_compatibility(const std::string& subject, int version,
+                                                       const SchemaInput& input);
+
+  StoreResult<CompatibilityMode> global_mode();
+  StoreResult<CompatibilityMode> set_global_mode(CompatibilityMode mode);
+  // The subject's own mode; kSubjectConfigNotFound if it has none (unless
+  // default_to_global, which then returns the global mode).
+  StoreResult<CompatibilityMode> subject_mode(const std::string& subject, bool default_to_global);
+  StoreResult<CompatibilityMode> set_subject_mode(const std::string& subject,
+                                                  CompatibilityMode mode);
+  // Removes the subject's own mode and returns it; kSubjectConfigNotFound if none.
+  StoreResult<CompatibilityMode> delete_subject_mode(const std::string& subject);
+
+ private:
+  struct Impl;
+  explicit SchemaStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace causeway::registry

@@ -1,0 +1,140 @@
+// causeway-registry: the schema registry daemon. Serves the REST API (docs/registry.md) over
+// the LMDB store in --data-dir, holds <data-dir>/LOCK so that a second daemon on the same
+// directory refuses to start, logs `registry listening on http://HOST:PORT` once bound, and
+// exits 0 on SIGINT/SIGTERM after in-flight requests finish. Mirrors causeway-broker's main.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+#include <spdlog/spdlog.h>
+#include <string>
+
+#include "causeway/common/units.h"
+#include "causeway/registry/server.h"
+
+namespace {
+
+using causeway::Status;
+
+// Holds `<data-dir>/LOCK` with flock for the life of the process.
+class DataDirLock {
+ public:
+  static causeway::Result<DataDirLock> acquire(const std::string& dir) {
+    const std::string path = dir + "/LOCK";
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return causeway::io_error_errno("open " + path, errno);
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      char buf[32] = {};
+      const ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+      ::close(fd);
+      if (err == EWOULDBLOCK) {
+        return causeway::failed_precondition(
+            std::string("data directory ") + dir + " is in use by another causeway-registry" +
+            (n > 0 ? std::string(" (pid ") + std::string(buf, static_cast<size_t>(n)) + ")" : std::string()) +
+            "; stop it or pass a different --data-dir");
+      }
+      return causeway::io_error_errno("flock " + path, err);
+    }
+    const std::string pid = std::to_string(::getpid());
+    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
+      // The pid is only a hint for the message above; the lock is what matters.
+    }
+    return DataDirLock(fd);
+  }
+  DataDirLock(DataDirLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  DataDirLock& operator=(DataDirLock&&) = delete;
+  DataDirLock(const DataDirLock&) = delete;
+  DataDirLock& operator=(const DataDirLock&) = delete;
+  ~DataDirLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit DataDirLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"causeway-registry: the Causeway schema registry.\n"
+               "Serves Confluent-style REST (schemaType FLATBUFFERS) over the store in --data-dir;\n"
+               "stops cleanly on SIGINT/SIGTERM."};
+  std::string listen = "127.0.0.1:8081";
+  std::string data_dir = "./causeway-registry-data";
+  std::string max_body = "1MiB";
+  std::string log_level = "info";
+  unsigned threads = 4;
+  app.add_option("--listen", listen, "Address to serve HTTP on, HOST:PORT (port 0 picks a free port)")
+      ->capture_default_str();
+  app.add_option("--data-dir", data_dir, "Directory for the registry's LMDB store (created if missing)")
+      ->capture_default_str();
+  app.add_option("--max-body-bytes", max_body, "Largest request body accepted (e.g. 1MiB); larger ones get 413")
+      ->capture_default_str();
+  app.add_option("--threads", threads, "Requests served concurrently")->capture_default_str()->check(CLI::Range(1u, 256u));
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  CLI11_PARSE(app, argc, argv);
+
+  causeway::registry::RegistryServerOptions options;
+  options.threads = threads;
+  options.data_dir = data_dir;
+  if (Status s = causeway::registry::parse_listen_address(listen, options.listen_host, options.listen_port); !s.ok()) {
+    std::fprintf(stderr, "error: --listen: %s\n", std::string(s.message()).c_str());
+    return 2;
+  }
+  {
+    auto bytes = causeway::units::parse_size(max_body);
+    if (!bytes || *bytes < 1024 || *bytes > (1ull << 30)) {
+      std::fprintf(stderr, "error: --max-body-bytes: %s\n",
+                   bytes ? "must be between 1KiB and 1GiB" : std::string(bytes.error().message()).c_str());
+      return 2;
+    }
+    options.max_body_bytes = static_cast<std::size_t>(*bytes);
+  }
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  // Block the stop signals in every thread (threads inherit the mask) and wait for them here.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) {
+    spdlog::error("cannot create {}: {}", data_dir, ec.message());
+    return 1;
+  }
+  auto lock = DataDirLock::acquire(data_dir);
+  if (!lock) {
+    spdlog::error("{}", lock.error().message());
+    return 1;
+  }
+  auto server = causeway::registry::RegistryServer::start(options);
+  if (!server) {
+    spdlog::error("{}", server.error().message());
+    return 1;
+  }
+  spdlog::info("registry listening on {}", (*server)->url());
+  spdlog::info("causeway-registry ready (pid {}, data in {}); stop with SIGINT or SIGTERM", ::getpid(), data_dir);
+
+  int sig = 0;
+  while (sigwait(&stop_signals, &sig) != 0) {
+  }
+  spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  (*server)->stop();
+  server->reset();
+  spdlog::info("stopped cleanly");
+  return 0;
+}

@@ -1,0 +1,153 @@
+// RegistryServer: cpp-httplib in front of rest::handle_request. Contract:
+// causeway/registry/server.h; API: docs/registry.md.
+//
+// Every method on every path goes to one dispatcher (httplib's routes are regexes; ours are
+// split by '/' in rest_api.cc). httplib reads bodies only up to max_body_bytes: a longer one
+// is skipped and answered 413, and the error handler turns httplib's own error statuses
+// into our JSON error bodies.
+#include "causeway/registry/server.h"
+
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "rest_api.h"
+
+namespace causeway::registry {
+
+struct RegistryServer::Impl {
+  RegistryServerOptions options;
+  std::unique_ptr<SchemaStore> store;
+  httplib::Server http;
+  std::thread loop;
+  std::uint16_t port = 0;
+  std::mutex stop_mu;  // guards stopped
+  bool stopped = false;
+
+  void serve(const httplib::Request& req, httplib::Response& res) {
+    rest::Request in;
+    in.method = req.method;
+    // req.path is already decoded, which would turn a subject's %2F into a separator; take
+    // the raw target and let the API split before decoding.
+    in.path = req.target.substr(0, req.target.find('?'));
+    for (const auto& [k, v] : req.params) in.params.emplace(k, v);
+    in.content_type = req.get_header_value("Content-Type");
+    in.body = req.body;
+    rest::Response out = rest::handle_request(*store, in);
+    if (out.status >= 500) spdlog::error("registry: {} {}: {}", req.method, req.path, out.body);
+    res.status = out.status;
+    res.set_content(out.body, out.content_type.c_str());
+  }
+};
+
+Status parse_listen_address(std::string_view text, std::string& host, std::uint16_t& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
+    return invalid_argument(std::string("invalid listen address \"") + std::string(text) +
+                            "\" (expected HOST:PORT, e.g. 127.0.0.1:8081)");
+  }
+  std::string h(text.substr(0, colon));
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  const std::string_view p = text.substr(colon + 1);
+  unsigned value = 0;
+  const auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
+  if (ec != std::errc() || ptr != p.data() + p.size() || value > 65535) {
+    return invalid_argument(std::string("invalid port \"") + std::string(p) +
+                            "\" in listen address (expected 0-65535; 0 picks a free port)");
+  }
+  unsigned char buf[sizeof(in6_addr)];
+  if (::inet_pton(AF_INET, h.c_str(), buf) != 1 && ::inet_pton(AF_INET6, h.c_str(), buf) != 1) {
+    return invalid_argument(std::string("invalid host \"") + h + "\" in listen address (expected an IP address)");
+  }
+  host = h;
+  port = static_cast<std::uint16_t>(value);
+  return Status();
+}
+
+RegistryServer::RegistryServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+RegistryServer::~RegistryServer() { stop(); }
+
+Result<std::unique_ptr<RegistryServer>> RegistryServer::start(RegistryServerOptions options) {
+  if (options.data_dir.empty()) return invalid_argument("registry data directory is empty");
+  if (options.threads == 0) return invalid_argument("registry needs at least one thread");
+  if (options.max_body_bytes == 0) return invalid_argument("registry max body bytes must be positive");
+  StoreOptions store_options;
+  store_options.dir = options.data_dir;
+  auto store = SchemaStore::open(store_options);
+  if (!store) return store.error().to_status().with_context("cannot open the registry store");
+
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->store = std::move(*store);
+  Impl* self = impl.get();
+  const unsigned threads = options.threads;
+  impl->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  impl->http.set_payload_max_length(options.max_body_bytes);
+  const auto handler = [self](const httplib::Request& req, httplib::Response& res) { self->serve(req, res); };
+  impl->http.Get(".*", handler);
+  impl->http.Post(".*", handler);
+  impl->http.Put(".*", handler);
+  impl->http.Delete(".*", handler);
+  const std::size_t max_body = options.max_body_bytes;
+  impl->http.set_error_handler([max_body](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return;  // one of ours
+    rest::Response out;
+    if (res.status == 413) {
+      out = rest::error_response(ErrorCode::kPayloadTooLarge, std::string("request body is larger than ") +
+                                                                  std::to_string(max_body) +
+                                                                  " bytes (causeway-registry --max-body-bytes)");
+    } else {
+      out = rest::error_response(ErrorCode::kBadRequest, std::string("HTTP ") + std::to_string(res.status) + " for " +
+                                                             req.method + " " + req.path);
+      out.status = res.status;
+    }
+    res.set_content(out.body, out.content_type.c_str());
+  });
+
+  int port = 0;
+  errno = 0;
+  if (options.listen_port == 0) {
+    port = impl->http.bind_to_any_port(options.listen_host);
+  } else {
+    port = impl->http.bind_to_port(options.listen_host, options.listen_port) ? options.listen_port : -1;
+  }
+  if (port <= 0) {
+    const int err = errno;
+    return unavailable(std::string("cannot listen on ") + options.listen_host + ":" +
+                       std::to_string(options.listen_port) + (err != 0 ? std::string(": ") + std::strerror(err) : "") +
+                       " (is another registry or broker using the port? pick another with --listen)");
+  }
+  impl->port = static_cast<std::uint16_t>(port);
+  impl->loop = std::thread([self] { self->http.listen_after_bind(); });
+  // httplib's stop() does nothing until the loop has marked itself running, so wait for
+  // that here: after start() returns, stop() always ends the loop.
+  for (int i = 0; i < 5000 && !impl->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return std::unique_ptr<RegistryServer>(new RegistryServer(std::move(impl)));
+}
+
+std::uint16_t RegistryServer::port() const noexcept { return impl_->port; }
+
+std::string RegistryServer::url() const {
+  const std::string& host = impl_->options.listen_host;
+  const bool v6 = host.find(':') != std::string::npos;
+  return std::string("http://") + (v6 ? std::string("[") + host + "]" : host) + ":" + std::to_string(impl_->port);
+}
+
+SchemaStore& RegistryServer::store() noexcept { return *impl_->store; }
+
+void RegistryServer::stop() {
+  std::lock_guard lk(impl_->stop_mu);
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  impl_->http.stop();
+  if (impl_->loop.joinable()) impl_->loop.join();
+}
+
+}  // namespace causeway::registry

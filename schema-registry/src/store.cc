@@ -1,0 +1,721 @@
+// SchemaStore on LMDB. Contract: causeway/registry/store.h; layout: docs/registry.md
+// ("Storage layout").
+//
+// Five named databases in one environment:
+//   schemas       be32(id)                      -> JSON schema record (text, root, refs, uses)
+//   schema_index  fingerprint(16 hex) be32(id)  -> "" (finds identical schemas by fingerprint)
+//   versions      subject NUL be32(version)     -> JSON {"id":N,"deleted":bool}
+//   config        NUL (global) | subject        -> mode name, e.g. "BACKWARD"
+//   meta          "next_id"                     -> decimal
+// Big-endian integers in keys make LMDB's byte order the numeric order. Subjects may not
+// contain NUL (nor other control characters), so "subject NUL" is an exact prefix.
+#include "causeway/registry/store.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <system_error>
+
+#include "lmdb.h"
+
+namespace causeway::registry {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::size_t kSchemasDb = 0;
+constexpr std::size_t kSchemaIndexDb = 1;
+constexpr std::size_t kVersionsDb = 2;
+constexpr std::size_t kConfigDb = 3;
+constexpr std::size_t kMetaDb = 4;
+constexpr std::size_t kMaxSubjectBytes = 255;
+const std::string kGlobalConfigKey(1, '\0');
+
+StoreError store_error(const Status& s) { return StoreError{ErrorCode::kStoreError, s.to_string()}; }
+StoreError error(ErrorCode code, std::string message) { return StoreError{code, std::move(message)}; }
+
+std::string be32(std::uint32_t v) {
+  std::string out(4, '\0');
+  for (int i = 0; i < 4; ++i) out[static_cast<std::size_t>(i)] = static_cast<char>((v >> (24 - 8 * i)) & 0xff);
+  return out;
+}
+std::uint32_t read_be32(std::string_view b) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = (v << 8) | static_cast<std::uint8_t>(b[static_cast<std::size_t>(i)]);
+  return v;
+}
+std::string subject_prefix(const std::string& subject) { return subject + std::string(1, '\0'); }
+std::string version_key(const std::string& subject, int version) {
+  return subject_prefix(subject) + be32(static_cast<std::uint32_t>(version));
+}
+std::string quoted(const std::string& s) { return std::string("'") + s + "'"; }
+
+std::optional<StoreError> validate_subject(const std::string& subject) {
+  if (subject.empty()) return error(ErrorCode::kInvalidSubject, "subject name is empty");
+  if (subject.size() > kMaxSubjectBytes) {
+    return error(ErrorCode::kInvalidSubject, std::string("subject name is ") + std::to_string(subject.size()) +
+                                                 std::string(" bytes, above the limit of ") + std::to_string(kMaxSubjectBytes));
+  }
+  for (char c : subject) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return error(ErrorCode::kInvalidSubject, "subject name contains a control character");
+  }
+  return std::nullopt;
+}
+
+struct VersionEntry {
+  int version = 0;
+  int id = 0;
+  bool deleted = false;
+};
+
+struct StoredSchema {
+  SchemaRecord record;
+  std::string canonical_form;
+  int uses = 0;  // versions (live or soft-deleted) that point at this id
+};
+
+json references_to_json(const std::vector<SchemaReference>& refs) {
+  json arr = json::array();
+  for (const auto& r : refs) arr.push_back({{"name", r.name}, {"subject", r.subject}, {"version", r.version}});
+  return arr;
+}
+
+std::string encode_schema(const StoredSchema& s) {
+  return json{{"schema", s.record.schema},
+              {"rootType", s.record.root_type},
+              {"fingerprint", s.record.fingerprint},
+              {"canonical", s.canonical_form},
+              {"references", references_to_json(s.record.references)},
+              {"uses", s.uses}}
+      .dump();
+}
+
+StoreResult<StoredSchema> decode_schema(int id, std::string_view bytes) {
+  const json j = json::parse(bytes, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("schema") || !j["schema"].is_string() ||
+      !j.contains("rootType") || !j.contains("canonical") || !j.contains("uses")) {
+    return error(ErrorCode::kStoreError, std::string("schema record ") + std::to_string(id) + " is corrupt");
+  }
+  StoredSchema s;
+  s.record.id = id;
+  s.record.schema = j["schema"].get<std::string>();
+  s.record.root_type = j.value("rootType", "");
+  s.record.fingerprint = j.value("fingerprint", "");
+  s.canonical_form = j.value("canonical", "");
+  s.uses = j.value("uses", 0);
+  if (j.contains("references") && j["references"].is_array()) {
+    for (const auto& r : j["references"]) {
+      s.record.references.push_back(
+          SchemaReference{r.value("name", ""), r.value("subject", ""), r.value("version", 0)});
+    }
+  }
+  return s;
+}
+
+// flatbuffers reports "<line>: <col>: error: <message>"; say "line L, column C: <message>".
+std::string readable_parse_error(std::string_view message) {
+  constexpr std::string_view kPrefix = "invalid schema: ";
+  if (message.substr(0, kPrefix.size()) == kPrefix) message.remove_prefix(kPrefix.size());
+  const auto first = message.find(": ");
+  const auto second = first == std::string_view::npos ? first : message.find(": ", first + 2);
+  const auto error_word = second == std::string_view::npos ? second : message.find("error: ", second + 2);
+  if (error_word != second + 2) return std::string(message);
+  const std::string_view line = message.substr(0, first);
+  const std::string_view column = message.substr(first + 2, second - first - 2);
+  const auto is_number = [](std::string_view t) {
+    return !t.empty() && t.find_first_not_of("0123456789") == std::string_view::npos;
+  };
+  if (!is_number(line) || !is_number(column)) return std::string(message);
+  return std::string("line ") + std::string(line) + ", column " + std::string(column) + ": " +
+         std::string(message.substr(error_word + 7));
+}
+
+std::string encode_version(const VersionEntry& v) { return json{{"id", v.id}, {"deleted", v.deleted}}.dump(); }
+
+}  // namespace
+
+int http_status(ErrorCode code) noexcept {
+  const int c = static_cast<int>(code);
+  return c >= 1000 ? c / 100 : c;
+}
+
+Status StoreError::to_status() const {
+  switch (code) {
+    case ErrorCode::kSubjectNotFound:
+    case ErrorCode::kVersionNotFound:
+    case ErrorCode::kSchemaNotFound:
+    case ErrorCode::kSubjectConfigNotFound:
+      return not_found(message);
+    case ErrorCode::kSubjectSoftDeleted:
+    case ErrorCode::kSubjectNotSoftDeleted:
+    case ErrorCode::kVersionSoftDeleted:
+    case ErrorCode::kVersionNotSoftDeleted:
+    case ErrorCode::kIncompatible:
+      return failed_precondition(message);
+    case ErrorCode::kPayloadTooLarge:
+      return resource_exhausted(message);
+    case ErrorCode::kStoreError:
+      return io_error(message);
+    default:
+      return invalid_argument(message);
+  }
+}
+
+struct SchemaStore::Impl {
+  StoreOptions options;
+  std::unique_ptr<lmdb::Env> env;
+  // Serialises every write, so that the compatibility check and the id/version assignment
+  // of a registration see the state they change (and the cache below stays consistent).
+  std::mutex write_mu;
+  std::mutex cache_mu;
+  std::map<int, std::shared_ptr<const ParsedSchema>> parsed;  // guarded by cache_mu
+
+  MDB_dbi db(std::size_t i) const { return env->dbi(i); }
+
+  StoreResult<std::vector<VersionEntry>> load_versions(lmdb::Txn& txn, const std::string& subject) {
+    std::vector<VersionEntry> out;
+    bool corrupt = false;
+    const std::string prefix = subject_prefix(subject);
+    Status s = txn.scan(db(kVersionsDb), prefix, [&](std::string_view key, std::string_view value) {
+      if (key.size() != prefix.size() + 4) {
+        corrupt = true;
+        return false;
+      }
+      const json j = json::parse(value, nullptr, false);
+      if (j.is_discarded() || !j.is_object()) {
+        corrupt = true;
+        return false;
+      }
+      out.push_back(VersionEntry{static_cast<int>(read_be32(key.substr(prefix.size()))), j.value("id", 0),
+                                 j.value("deleted", false)});
+      return true;
+    });
+    if (!s.ok()) return store_error(s);
+    if (corrupt) return error(ErrorCode::kStoreError, std::string("version records of subject ") + quoted(subject) + " are corrupt");
+    return out;
+  }
+
+  StoreResult<std::optional<StoredSchema>> load_schema(lmdb::Txn& txn, int id) {
+    auto v = txn.get(db(kSchemasDb), be32(static_cast<std::uint32_t>(id)));
+    if (!v) return store_error(v.error());
+    if (!v->has_value()) return std::optional<StoredSchema>();
+    auto s = decode_schema(id, **v);
+    if (!s) return s.error();
+    return std::optional<StoredSchema>(std::move(*s));
+  }
+
+  // The parsed form of a stored schema, parsed once per process.
+  StoreResult<std::shared_ptr<const ParsedSchema>> parsed_schema(const StoredSchema& s) {
+    {
+      std::lock_guard lk(cache_mu);
+      if (auto it = parsed.find(s.record.id); it != parsed.end()) return it->second;
+    }
+    auto p = parse_schema(s.record.schema, s.record.root_type);
+    if (!p) {
+      return error(ErrorCode::kStoreError,
+                   std::string("stored schema ") + std::to_string(s.record.id) + std::string(" no longer parses: ") + std::string(p.error().message()));
+    }
+    auto shared = std::make_shared<const ParsedSchema>(std::move(*p));
+    std::lock_guard lk(cache_mu);
+    parsed.emplace(s.record.id, shared);
+    return shared;
+  }
+
+  StoreResult<CompatibilityMode> mode_of(lmdb::Txn& txn, const std::string* subject) {
+    if (subject != nullptr) {
+      auto v = txn.get(db(kConfigDb), *subject);
+      if (!v) return store_error(v.error());
+      if (v->has_value()) {
+        auto m = parse_compatibility_mode(**v);
+        if (!m) return error(ErrorCode::kStoreError, std::string("stored mode of ") + quoted(*subject) + " is corrupt");
+        return *m;
+      }
+    }
+    auto v = txn.get(db(kConfigDb), kGlobalConfigKey);
+    if (!v) return store_error(v.error());
+    if (!v->has_value()) return options.default_mode;
+    auto m = parse_compatibility_mode(**v);
+    if (!m) return error(ErrorCode::kStoreError, "stored global mode is corrupt");
+    return *m;
+  }
+
+  static bool is_identical(const StoredSchema& s, const ParsedSchema& p, const std::vector<SchemaReference>& refs) {
+    return s.canonical_form == p.canonical_form && s.record.references == refs;
+  }
+
+  // Checks `candidate` against `against` (oldest first) under `mode`; messages name the
+  // version each violation is against.
+  StoreResult<CompatibilityReport> run_check(lmdb::Txn& txn, CompatibilityMode mode, const ParsedSchema& candidate,
+                                             const std::vector<VersionEntry>& against) {
+    std::vector<ParsedSchema> previous;
+    previous.reserve(against.size());
+    // Non-transitive modes look at the latest only; parse no more than they need.
+    const bool transitive = mode == CompatibilityMode::kBackwardTransitive ||
+                            mode == CompatibilityMode::kForwardTransitive ||
+                            mode == CompatibilityMode::kFullTransitive;
+    std::vector<VersionEntry> used = against;
+    if (!transitive && used.size() > 1) used.erase(used.begin(), used.end() - 1);
+    for (const auto& v : used) {
+      auto s = load_schema(txn, v.id);
+      if (!s) return s.error();
+      if (!s->has_value()) return error(ErrorCode::kStoreError, std::string("version points at missing schema ") + std::to_string(v.id));
+      auto p = parsed_schema(**s);
+      if (!p) return p.error();
+      previous.push_back(**p);
+    }
+    const CompatibilityResult r = check(mode, candidate, previous);
+    CompatibilityReport report;
+    report.is_compatible = r.is_compatible;
+    for (const auto& v : r.violations) {
+      const int against_version = v.previous_index < used.size() ? used[v.previous_index].version : 0;
+      report.messages.push_back(v.change.message + " (" +
+                                (v.direction == Direction::kBackward ? "backward" : "forward") +
+                                std::string(", against version ") + std::to_string(against_version) + ")");
+    }
+    return report;
+  }
+
+  // Parses the input; kInvalidSchema with the parser's message.
+  static StoreResult<ParsedSchema> parse_input(const SchemaInput& input) {
+    auto p = parse_schema(input.schema, input.root_type);
+    if (!p) return error(ErrorCode::kInvalidSchema, std::string("Invalid schema: ") + readable_parse_error(p.error().message()));
+    return std::move(*p);
+  }
+
+  std::optional<StoreError> check_references(lmdb::Txn& txn, const std::vector<SchemaReference>& refs) {
+    for (const auto& r : refs) {
+      if (auto e = validate_subject(r.subject)) return e;
+      auto versions = load_versions(txn, r.subject);
+      if (!versions) return versions.error();
+      const auto it = std::find_if(versions->begin(), versions->end(),
+                                   [&](const VersionEntry& v) { return v.version == r.version && !v.deleted; });
+      if (versions->empty() ||
+          std::none_of(versions->begin(), versions->end(), [](const VersionEntry& v) { return !v.deleted; })) {
+        return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(r.subject) + " (referenced as " +
+                                                      quoted(r.name) + ") not found");
+      }
+      if (it == versions->end()) {
+        return error(ErrorCode::kVersionNotFound, std::string("Version ") + std::to_string(r.version) + " of subject " +
+                                                      quoted(r.subject) + std::string(" (referenced as ") + quoted(r.name) +
+                                                      ") not found");
+      }
+    }
+    return std::nullopt;
+  }
+
+  // The stored schema identical to `candidate` + `refs` (found by fingerprint, confirmed by the
+  // canonical form), if any. One index probe instead of reading every version's schema.
+  StoreResult<std::optional<StoredSchema>> find_identical(lmdb::Txn& txn, const ParsedSchema& candidate,
+                                                          const std::vector<SchemaReference>& refs) {
+    std::optional<StoredSchema> found;
+    std::optional<StoreError> failure;
+    Status scanned = txn.scan(db(kSchemaIndexDb), candidate.fingerprint, [&](std::string_view key, std::string_view) {
+      if (key.size() != candidate.fingerprint.size() + 4) return true;
+      const int id = static_cast<int>(read_be32(key.substr(candidate.fingerprint.size())));
+      auto s = load_schema(txn, id);
+      if (!s) {
+        failure = s.error();
+        return false;
+      }
+      if (s->has_value() && is_identical(**s, candidate, refs)) {
+        found = std::move(**s);
+        return false;
+      }
+      return true;
+    });
+    if (!scanned.ok()) return store_error(scanned);
+    if (failure) return *failure;
+    return found;
+  }
+
+  // Drops one use of schema `id`; removes it (record, index entry, cache) at zero.
+  std::optional<StoreError> release_schema(lmdb::Txn& txn, int id) {
+    auto s = load_schema(txn, id);
+    if (!s) return s.error();
+    if (!s->has_value()) return std::nullopt;
+    StoredSchema stored = std::move(**s);
+    if (--stored.uses > 0) {
+      if (Status st = txn.put(db(kSchemasDb), be32(static_cast<std::uint32_t>(id)), encode_schema(stored)); !st.ok())
+        return store_error(st);
+      return std::nullopt;
+    }
+    auto d1 = txn.del(db(kSchemasDb), be32(static_cast<std::uint32_t>(id)));
+    if (!d1) return store_error(d1.error());
+    auto d2 = txn.del(db(kSchemaIndexDb), stored.record.fingerprint + be32(static_cast<std::uint32_t>(id)));
+    if (!d2) return store_error(d2.error());
+    std::lock_guard lk(cache_mu);
+    parsed.erase(id);
+    return std::nullopt;
+  }
+};
+
+SchemaStore::SchemaStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+SchemaStore::~SchemaStore() = default;
+
+StoreResult<std::unique_ptr<SchemaStore>> SchemaStore::open(const StoreOptions& options) {
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return store_error(io_error_errno(std::string("create ") + options.dir, ec.value()));
+  auto env = lmdb::Env::open(options.dir, options.map_bytes,
+                             {"schemas", "schema_index", "versions", "config", "meta"});
+  if (!env) return store_error(env.error());
+  auto impl = std::make_unique<Impl>();
+  impl->options = options;
+  impl->env = std::move(*env);
+  return std::unique_ptr<SchemaStore>(new SchemaStore(std::move(impl)));
+}
+
+StoreResult<Registration> SchemaStore::register_schema(const std::string& subject, const SchemaInput& input) {
+  if (auto e = validate_subject(subject)) return *e;
+  auto parsed = Impl::parse_input(input);  // outside the lock: parsing is the costly part
+  if (!parsed) return parsed.error();
+
+  std::lock_guard lk(impl_->write_mu);
+  auto txn = impl_->env->begin_write();
+  if (!txn) return store_error(txn.error());
+  auto versions = impl_->load_versions(*txn, subject);
+  if (!versions) return versions.error();
+  auto existing = impl_->find_identical(*txn, *parsed, input.references);
+  if (!existing) return existing.error();
+  std::vector<VersionEntry> live;
+  for (const auto& v : *versions) {
+    if (v.deleted) continue;
+    live.push_back(v);
+    if (*existing && (*existing)->record.id == v.id) return Registration{v.id, v.version, false};
+  }
+  if (auto e = impl_->check_references(*txn, input.references)) return *e;
+
+  auto mode = impl_->mode_of(*txn, &subject);
+  if (!mode) return mode.error();
+  auto report = impl_->run_check(*txn, *mode, *parsed, live);
+  if (!report) return report.error();
+  if (!report->is_compatible) {
+    std::string msg = std::string("Schema being registered is incompatible with an earlier schema for subject ") + quoted(subject) +
+                      std::string(" (mode ") + std::string(format_compatibility_mode(*mode)) + "): ";
+    for (std::size_t i = 0; i < report->messages.size(); ++i) {
+      if (i > 0) msg += "; ";
+      msg += report->messages[i];
+    }
+    return error(ErrorCode::kIncompatible, msg);
+  }
+
+  // The global id: an identical schema registered anywhere keeps its id.
+  StoredSchema stored;
+  if (*existing) {
+    stored = std::move(**existing);
+  } else {
+    auto next = txn->get(impl_->db(kMetaDb), "next_id");
+    if (!next) return store_error(next.error());
+    int id = 1;
+    if (next->has_value()) id = std::atoi(std::string(**next).c_str());
+    if (id <= 0) return error(ErrorCode::kStoreError, "stored next_id is corrupt");
+    if (Status s = txn->put(impl_->db(kMetaDb), "next_id", std::to_string(id + 1)); !s.ok()) return store_error(s);
+    stored.record.id = id;
+    stored.record.schema = input.schema;
+    stored.record.root_type = parsed->root_type;
+    stored.record.references = input.references;
+    stored.record.fingerprint = parsed->fingerprint;
+    stored.canonical_form = parsed->canonical_form;
+    if (Status s = txn->put(impl_->db(kSchemaIndexDb), parsed->fingerprint + be32(static_cast<std::uint32_t>(id)), "-");
+        !s.ok())
+      return store_error(s);
+  }
+  ++stored.uses;
+  const int id = stored.record.id;
+  if (Status s = txn->put(impl_->db(kSchemasDb), be32(static_cast<std::uint32_t>(id)), encode_schema(stored)); !s.ok())
+    return store_error(s);
+  const int version = versions->empty() ? 1 : versions->back().version + 1;
+  if (Status s = txn->put(impl_->db(kVersionsDb), version_key(subject, version), encode_version({version, id, false}));
+      !s.ok())
+    return store_error(s);
+  if (Status s = txn->commit(); !s.ok()) return store_error(s);
+  {
+    std::lock_guard clk(impl_->cache_mu);
+    impl_->parsed.emplace(id, std::make_shared<const ParsedSchema>(std::move(*parsed)));
+  }
+  return Registration{id, version, true};
+}
+
+StoreResult<SubjectVersion> SchemaStore::lookup(const std::string& subject, const SchemaInput& input,
+                                                bool include_deleted) {
+  if (auto e = validate_subject(subject)) return *e;
+  auto parsed = Impl::parse_input(input);
+  if (!parsed) return parsed.error();
+  auto txn = impl_->env->begin_read();
+  if (!txn) return store_error(txn.error());
+  auto versions = impl_->load_versions(*txn, subject);
+  if (!versions) return versions.error();
+  auto existing = impl_->find_identical(*txn, *parsed, input.references);
+  if (!existing) return existing.error();
+  bool any = false;
+  for (const auto& v : *versions) {
+    if (v.deleted && !include_deleted) continue;
+    any = true;
+    if (*existing && (*existing)->record.id == v.id) return SubjectVersion{subject, v.version, v.deleted, (*existing)->record};
+  }
+  if (!any) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+  return error(ErrorCode::kSchemaNotFound, std::string("Schema not found under subject ") + quoted(subject));
+}
+
+StoreResult<std::vector<std::string>> SchemaStore::list_subjects(bool include_deleted) {
+  auto txn = impl_->env->begin_read();
+  if (!txn) return store_error(txn.error());
+  std::vector<std::string> out;
+  Status s = txn->scan(impl_->db(kVersionsDb), "", [&](std::string_view key, std::string_view value) {
+    const auto nul = key.find('\0');
+    if (nul == std::string_view::npos) return true;
+    const std::string_view subject = key.substr(0, nul);
+    if (!out.empty() && out.back() == subject) return true;
+    const json j = json::parse(value, nullptr, false);
+    const bool deleted = !j.is_discarded() && j.is_object() && j.value("deleted", false);
+    if (!deleted || include_deleted) out.emplace_back(subject);
+    return true;
+  });
+  if (!s.ok()) return store_error(s);
+  return out;
+}
+
+StoreResult<std::vector<int>> SchemaStore::list_versions(const std::string& subject, bool include_deleted) {
+  if (auto e = validate_subject(subject)) return *e;
+  auto txn = impl_->env->begin_read();
+  if (!txn) return store_error(txn.error());
+  auto versions = impl_->load_versions(*txn, subject);
+  if (!versions) return versions.error();
+  std::vector<int> out;
+  for (const auto& v : *versions)
+    if (!v.deleted || include_deleted) out.push_back(v.version);
+  if (out.empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+  return out;
+}
+
+StoreResult<SubjectVersion> SchemaStore::get_version(const std::string& subject, int version, bool include_deleted) {
+  if (auto e = validate_subject(subject)) return *e;
+  auto txn = impl_->env->begin_read();
+  if (!txn) return store_error(txn.error());
+  auto versions = impl_->load_versions(*txn, subject);
+  if (!versions) return versions.error();
+  const VersionEntry* found = nullptr;
+  bool any = false;
+  for (const auto& v : *versions) {
+    if (v.deleted && !include_deleted) continue;
+    any = true;
+    if (version == kLatestVersion || v.version == version) found = &v;
+  }
+  if (!any) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+  if (found == nullptr) {
+    return error(ErrorCode::kVersionNotFound,
+                 std::string("Version ") + std::to_string(version) + std::string(" of subject ") + quoted(subject) + " not found");
+  }
+  auto s = impl_->load_schema(*txn, found->id);
+  if (!s) return s.error();
+  if (!s->has_value()) return error(ErrorCode::kStoreError, std::string("version points at missing schema ") + std::to_string(found->id));
+  return SubjectVersion{subject, found->version, found->deleted, (*s)->record};
+}
+
+StoreResult<SchemaRecord> SchemaStore::get_schema(int id) {
+  auto txn = impl_->env->begin_read();
+  if (!txn) return store_error(txn.error());
+  if (id <= 0) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
+  auto s = impl_->load_schema(*txn, id);
+  if (!s) return s.error();
+  if (!s->has_value()) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
+  return (*s)->record;
+}
+
+StoreResult<std::shared_ptr<const ParsedSchema>> SchemaStore::parsed_schema(int id) {
+  {
+    std::lock_guard lk(impl_->cache_mu);
+    if (auto it = impl_->parsed.find(id); it != impl_->parsed.end()) return it->second;
+  }
+  auto txn = impl_->env->begin_read();
+  if (!txn) return store_error(txn.error());
+  auto s = impl_->load_schema(*txn, id);
+  if (!s) return s.error();
+  if (!s->has_value()) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
+  return impl_->parsed_schema(**s);
+}
+
+StoreResult<std::vector<std::pair<std::string, int>>> SchemaStore::subject_versions_of(int id, bool include_deleted) {
+  auto schema = get_schema(id);
+  if (!schema) return schema.error();
+  auto txn = impl_->env->begin_read();
+  if (!txn) return store_error(txn.error());
+  std::vector<std::pair<std::string, int>> out;
+  Status s = txn->scan(impl_->db(kVersionsDb), "", [&](std::string_view key, std::string_view value) {
+    const auto nul = key.find('\0');
+    if (nul == std::string_view::npos || key.size() != nul + 5) return true;
+    const json j = json::parse(value, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || j.value("id", 0) != id) return true;
+    if (j.value("deleted", false) && !include_deleted) return true;
+    out.emplace_back(std::string(key.substr(0, nul)), static_cast<int>(read_be32(key.substr(nul + 1))));
+    return true;
+  });
+  if (!s.ok()) return store_error(s);
+  return out;
+}
+
+StoreResult<std::vector<int>> SchemaStore::delete_subject(const std::string& subject, bool permanent) {
+  if (auto e = validate_subject(subject)) return *e;
+  std::lock_guard lk(impl_->write_mu);
+  auto txn = impl_->env->begin_write();
+  if (!txn) return store_error(txn.error());
+  auto versions = impl_->load_versions(*txn, subject);
+  if (!versions) return versions.error();
+  if (versions->empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+  const bool any_live =
+      std::any_of(versions->begin(), versions->end(), [](const VersionEntry& v) { return !v.deleted; });
+  std::vector<int> out;
+  if (!permanent) {
+    if (!any_live) {
+      return error(ErrorCode::kSubjectSoftDeleted,
+                   std::string("Subject ") + quoted(subject) + " was soft deleted. Set permanent=true to delete permanently");
+    }
+    for (auto v : *versions) {
+      if (v.deleted) continue;
+      v.deleted = true;
+      if (Status s = txn->put(impl_->db(kVersionsDb), version_key(subject, v.version), encode_version(v)); !s.ok())
+        return store_error(s);
+      out.push_back(v.version);
+    }
+  } else {
+    if (any_live) {
+      return error(ErrorCode::kSubjectNotSoftDeleted,
+                   std::string("Subject ") + quoted(subject) + " was not deleted first before being permanently deleted");
+    }
+    for (const auto& v : *versions) {
+      auto d = txn->del(impl_->db(kVersionsDb), version_key(subject, v.version));
+      if (!d) return store_error(d.error());
+      if (auto e = impl_->release_schema(*txn, v.id)) return *e;
+      out.push_back(v.version);
+    }
+    auto d = txn->del(impl_->db(kConfigDb), subject);
+    if (!d) return store_error(d.error());
+  }
+  if (Status s = txn->commit(); !s.ok()) return store_error(s);
+  return out;
+}
+
+StoreResult<int> SchemaStore::delete_version(const std::string& subject, int version, bool permanent) {
+  if (auto e = validate_subject(subject)) return *e;
+  std::lock_guard lk(impl_->write_mu);
+  auto txn = impl_->env->begin_write();
+  if (!txn) return store_error(txn.error());
+  auto versions = impl_->load_versions(*txn, subject);
+  if (!versions) return versions.error();
+  if (versions->empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+  std::optional<VersionEntry> target;
+  for (const auto& v : *versions) {
+    if (version == kLatestVersion ? (permanent || !v.deleted) : v.version == version) target = v;
+  }
+  if (!target) {
+    return error(ErrorCode::kVersionNotFound,
+                 std::string("Version ") + std::to_string(version) + std::string(" of subject ") + quoted(subject) + " not found");
+  }
+  const std::string key = version_key(subject, target->version);
+  if (!permanent) {
+    if (target->deleted) {
+      return error(ErrorCode::kVersionSoftDeleted, std::string("Version ") + std::to_string(target->version) + " of subject " +
+                                                       quoted(subject) +
+                                                       " was soft deleted. Set permanent=true to delete permanently");
+    }
+    target->deleted = true;
+    if (Status s = txn->put(impl_->db(kVersionsDb), key, encode_version(*target)); !s.ok()) return store_error(s);
+  } else {
+    if (!target->deleted) {
+      return error(ErrorCode::kVersionNotSoftDeleted, std::string("Version ") + std::to_string(target->version) + " of subject " +
+                                                          quoted(subject) +
+                                                          " was not deleted first before being permanently deleted");
+    }
+    auto d = txn->del(impl_->db(kVersionsDb), key);
+    if (!d) return store_error(d.error());
+    if (auto e = impl_->release_schema(*txn, target->id)) return *e;
+  }
+  if (Status s = txn->commit(); !s.ok()) return store_error(s);
+  return target->version;
+}
+
+StoreResult<CompatibilityReport> SchemaStore::check_compatibility(const std::string& subject, int version,
+                                                                  const SchemaInput& input) {
+  if (auto e = validate_subject(subject)) return *e;
+  auto parsed = Impl::parse_input(input);
+  if (!parsed) return parsed.error();
+  auto txn = impl_->env->begin_read();
+  if (!txn) return store_error(txn.error());
+  auto versions = impl_->load_versions(*txn, subject);
+  if (!versions) return versions.error();
+  std::vector<VersionEntry> live;
+  for (const auto& v : *versions)
+    if (!v.deleted) live.push_back(v);
+  if (live.empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+  auto mode = impl_->mode_of(*txn, &subject);
+  if (!mode) return mode.error();
+  if (version != kLatestVersion) {
+    const auto it = std::find_if(live.begin(), live.end(), [&](const VersionEntry& v) { return v.version == version; });
+    if (it == live.end()) {
+      return error(ErrorCode::kVersionNotFound,
+                   std::string("Version ") + std::to_string(version) + std::string(" of subject ") + quoted(subject) + " not found");
+    }
+    live = {*it};
+  }
+  return impl_->run_check(*txn, *mode, *parsed, live);
+}
+
+StoreResult<CompatibilityMode> SchemaStore::global_mode() {
+  auto txn = impl_->env->begin_read();
+  if (!txn) return store_error(txn.error());
+  return impl_->mode_of(*txn, nullptr);
+}
+
+StoreResult<CompatibilityMode> SchemaStore::set_global_mode(CompatibilityMode mode) {
+  std::lock_guard lk(impl_->write_mu);
+  auto txn = impl_->env->begin_write();
+  if (!txn) return store_error(txn.error());
+  if (Status s = txn->put(impl_->db(kConfigDb), kGlobalConfigKey, format_compatibility_mode(mode)); !s.ok())
+    return store_error(s);
+  if (Status s = txn->commit(); !s.ok()) return store_error(s);
+  return mode;
+}
+
+StoreResult<CompatibilityMode> SchemaStore::subject_mode(const std::string& subject, bool default_to_global) {
+  if (auto e = validate_subject(subject)) return *e;
+  auto txn = impl_->env->begin_read();
+  if (!txn) return store_error(txn.error());
+  auto v = txn->get(impl_->db(kConfigDb), subject);
+  if (!v) return store_error(v.error());
+  if (!v->has_value()) {
+    if (default_to_global) return impl_->mode_of(*txn, nullptr);
+    return error(ErrorCode::kSubjectConfigNotFound,
+                 std::string("Subject ") + quoted(subject) + " does not have subject-level compatibility configured");
+  }
+  auto m = parse_compatibility_mode(**v);
+  if (!m) return error(ErrorCode::kStoreError, std::string("stored mode of ") + quoted(subject) + " is corrupt");
+  return *m;
+}
+
+StoreResult<CompatibilityMode> SchemaStore::set_subject_mode(const std::string& subject, CompatibilityMode mode) {
+  if (auto e = validate_subject(subject)) return *e;
+  std::lock_guard lk(impl_->write_mu);
+  auto txn = impl_->env->begin_write();
+  if (!txn) return store_error(txn.error());
+  if (Status s = txn->put(impl_->db(kConfigDb), subject, format_compatibility_mode(mode)); !s.ok())
+    return store_error(s);
+  if (Status s = txn->commit(); !s.ok()) return store_error(s);
+  return mode;
+}
+
+StoreResult<CompatibilityMode> SchemaStore::delete_subject_mode(const std::string& subject) {
+  auto current = subject_mode(subject, false);
+  if (!current) return current.error();
+  std::lock_guard lk(impl_->write_mu);
+  auto txn = impl_->env->begin_write();
+  if (!txn) return store_error(txn.error());
+  auto d = txn->del(impl_->db(kConfigDb), subject);
+  if (!d) return store_error(d.error());
+  if (Status s = txn->commit(); !s.ok()) return store_error(s);
+  return *current;
+}
+
+}  // namespace causeway::registry
