@@ -815,7 +815,7 @@ class SpawnedBroker {
         ::dup2(fd, 1);
         ::dup2(fd, 2);
       }
-      std::vector<std::string> args{binary, "--listen", "127.0.0.1:0", "--data-dir", data};
+      std::vector<std::string> args{binary, "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0", "--data-dir", data};
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);

@@ -11,10 +11,13 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
+#include <optional>
 #include <spdlog/spdlog.h>
 #include <string>
 
 #include "causeway/common/units.h"
+#include "causeway/registry/server.h"
 #include "core/event_store.h"
 #include "server/server.h"
 
@@ -125,7 +128,23 @@ int main(int argc, char** argv) {
                  "Threads that run fdatasync group commits for all partitions and complete the acks")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
+  std::string registry_listen = "127.0.0.1:8081";
+  app.add_option("--registry-listen", registry_listen,
+                 "Address of the embedded schema registry's REST API, HOST:PORT (port 0 picks a free port), "
+                 "or \"off\" to run without it (docs/registry.md)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  std::optional<causeway::registry::RegistryServerOptions> registry_options;
+  if (registry_listen != "off") {
+    causeway::registry::RegistryServerOptions o;
+    if (Status s = causeway::registry::parse_listen_address(registry_listen, o.listen_host, o.listen_port); !s.ok()) {
+      std::fprintf(stderr, "error: --registry-listen: %s (or \"off\")\n", std::string(s.message()).c_str());
+      return 2;
+    }
+    o.data_dir = data_dir + "/registry";
+    registry_options = std::move(o);
+  }
 
   if (Status s = causeway::server::parse_listen_address(listen, server_options.listen_host,
                                                         server_options.listen_port);
@@ -195,11 +214,24 @@ int main(int argc, char** argv) {
     return 1;
   }
   log_open_report(report, data_dir);
+  // The registry's store lives under the data dir, covered by its LOCK.
+  std::unique_ptr<causeway::registry::RegistryServer> registry;
+  if (registry_options) {
+    auto started = causeway::registry::RegistryServer::start(*registry_options);
+    if (!started) {
+      spdlog::error("cannot start the embedded schema registry on {}: {} (choose another --registry-listen, "
+                    "or --registry-listen off)",
+                    registry_listen, started.error().message());
+      return 1;
+    }
+    registry = std::move(*started);
+  }
   causeway::server::Server server(**store, server_options);
   if (Status s = server.start(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;
   }
+  if (registry) spdlog::info("registry listening on {}", registry->url());
   spdlog::info("listening on {}:{}", server_options.listen_host, server.port());
   spdlog::info("causeway-broker ready (pid {}); stop with SIGINT or SIGTERM", ::getpid());
 
@@ -218,6 +250,7 @@ int main(int argc, char** argv) {
       if (expired > 0) spdlog::debug("dedup window: {} key(s) expired", expired);
     }
   }
+  if (registry) registry->stop();
   server.stop();  // no new requests; in-flight appends finish and are answered
   Status synced = (*store)->logs().sync_all();
   store->reset();  // closes logs (syncing) and LMDB

@@ -8,6 +8,7 @@
 
 #include <filesystem>
 
+#include "causeway/client/registry_client.h"
 #include "core/event_store.h"
 #include "tests/integration/daemon_process.h"
 #include "tests/unit/storage/test_util.h"
@@ -23,7 +24,7 @@ const std::string kBroker = CAUSEWAY_BROKER_BINARY;
 
 TEST(BrokerDaemon, StartsOpensStorageAndStopsCleanlyOnSigterm) {
   storage::testing::TempDir dir;
-  DaemonProcess broker(kBroker, {"--data-dir", dir.path()});
+  DaemonProcess broker(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0"});
   ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
   EXPECT_THAT(broker.output(), HasSubstr("storage open in " + dir.path()));
   broker.signal(SIGTERM);
@@ -48,7 +49,7 @@ TEST(BrokerDaemon, LogsEveryPartitionItRecoveredAndStopsOnSigint) {
     storage::RecordInput rec{"k", "d1", "src", "type", {}, 0, "payload"};
     for (int i = 0; i < 5; ++i) ASSERT_TRUE((*store)->append(*topic, 1, {&rec, 1}, 0, storage::now_ms()).ok());
   }
-  DaemonProcess broker(kBroker, {"--data-dir", dir.path()});
+  DaemonProcess broker(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0"});
   ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
   EXPECT_THAT(broker.output(), HasSubstr("opened orders/0: offsets [0, 0)"));
   EXPECT_THAT(broker.output(), HasSubstr("opened orders/1: offsets [0, 5)"));
@@ -61,9 +62,9 @@ TEST(BrokerDaemon, LogsEveryPartitionItRecoveredAndStopsOnSigint) {
 
 TEST(BrokerDaemon, SecondBrokerOnTheSameDataDirRefusesToStart) {
   storage::testing::TempDir dir;
-  DaemonProcess first(kBroker, {"--data-dir", dir.path()});
+  DaemonProcess first(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0"});
   ASSERT_TRUE(first.wait_for_output("ready", 30s)) << first.output();
-  DaemonProcess second(kBroker, {"--data-dir", dir.path()});
+  DaemonProcess second(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0"});
   auto status = second.wait_exit(30s);
   ASSERT_TRUE(status);
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
@@ -74,7 +75,7 @@ TEST(BrokerDaemon, SecondBrokerOnTheSameDataDirRefusesToStart) {
 
 TEST(BrokerDaemon, BadFlagValueIsRejectedByName) {
   storage::testing::TempDir dir;
-  DaemonProcess broker(kBroker, {"--data-dir", dir.path(), "--flush-interval", "5x"});
+  DaemonProcess broker(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0", "--flush-interval", "5x"});
   auto status = broker.wait_exit(30s);
   ASSERT_TRUE(status);
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2);
@@ -102,11 +103,67 @@ TEST(BrokerDaemon, DamagedSealedSegmentStopsStartupNamingTheFile) {
   }
   // Open verifies a sealed segment's tail (from its last index entry); damage there.
   storage::testing::increment_byte(sealed, std::filesystem::file_size(sealed) - 100);
-  DaemonProcess broker(kBroker, {"--data-dir", dir.path()});
+  DaemonProcess broker(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0"});
   auto status = broker.wait_exit(30s);
   ASSERT_TRUE(status);
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1);
   EXPECT_THAT(broker.output(), HasSubstr("sealed segment " + sealed + " is damaged"));
+}
+
+// The registry URL the broker logged, or "" when it logged none.
+std::string registry_url(const std::string& output) {
+  const std::string marker = "registry listening on ";
+  const auto at = output.find(marker);
+  if (at == std::string::npos) return "";
+  const auto end = output.find('\n', at);
+  return output.substr(at + marker.size(), end - at - marker.size());
+}
+
+TEST(BrokerDaemon, EmbeddedRegistryServesItsRestApiAndKeepsSchemasAcrossRestarts) {
+  storage::testing::TempDir dir;
+  const std::vector<std::string> args{"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen",
+                                      "127.0.0.1:0"};
+  int id = 0;
+  {
+    DaemonProcess broker(kBroker, args);
+    ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
+    const std::string url = registry_url(broker.output());
+    ASSERT_THAT(url, ::testing::StartsWith("http://127.0.0.1:")) << broker.output();
+    auto client = client::RegistryClient::create({.url = url});
+    ASSERT_TRUE(client.ok());
+    auto registered = (*client)->register_schema("orders-value", "table Order { id: long; }\nroot_type Order;", "Order");
+    ASSERT_TRUE(registered.ok()) << registered.error().to_string();
+    id = registered->id;
+    broker.signal(SIGTERM);
+    ASSERT_TRUE(broker.wait_exit(30s));
+  }
+  DaemonProcess broker(kBroker, args);
+  ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
+  auto client = client::RegistryClient::create({.url = registry_url(broker.output())});
+  ASSERT_TRUE(client.ok());
+  auto subjects = (*client)->list_subjects();
+  ASSERT_TRUE(subjects.ok()) << subjects.error().to_string();
+  EXPECT_EQ(*subjects, std::vector<std::string>{"orders-value"});
+  auto again = (*client)->register_schema("orders-value", "table Order { id: long; }\nroot_type Order;", "Order");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->id, id);
+  broker.signal(SIGTERM);
+  ASSERT_TRUE(broker.wait_exit(30s));
+}
+
+TEST(BrokerDaemon, RegistryCanBeTurnedOffAndABadRegistryAddressIsNamed) {
+  storage::testing::TempDir dir;
+  DaemonProcess off(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "off"});
+  ASSERT_TRUE(off.wait_for_output("ready", 30s)) << off.output();
+  EXPECT_EQ(registry_url(off.output()), "");
+  off.signal(SIGTERM);
+  ASSERT_TRUE(off.wait_exit(30s));
+
+  DaemonProcess bad(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "localhost"});
+  auto status = bad.wait_exit(30s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << bad.output();
+  EXPECT_THAT(bad.output(), HasSubstr("--registry-listen"));
 }
 
 }  // namespace

@@ -20,7 +20,7 @@ class PublishTest : public ::testing::Test {
   void SetUp() override {
     data_dir_ = dir_.path();
     broker_ = std::make_unique<testing::DaemonProcess>(
-        CAUSEWAY_BROKER_BINARY, std::vector<std::string>{"--listen", "127.0.0.1:0", "--data-dir", data_dir_});
+        CAUSEWAY_BROKER_BINARY, std::vector<std::string>{"--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0", "--data-dir", data_dir_});
     ASSERT_TRUE(broker_->wait_for_output("listening on ", std::chrono::seconds(20))) << broker_->output();
     // std::regex is avoided: GCC 12 reports bogus -Wmaybe-uninitialized inside it at -O2.
     const std::string out = broker_->output();

@@ -50,7 +50,7 @@ class WireTest : public ::testing::Test {
   void SetUp() override { start(); }
 
   void start(std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--data-dir", dir_.path()};
+    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0", "--data-dir", dir_.path()};
     args.insert(args.end(), extra.begin(), extra.end());
     broker_ = std::make_unique<DaemonProcess>(kBroker, args);
     ASSERT_TRUE(broker_->wait_for_output("ready", 30s)) << broker_->output();
