@@ -231,8 +231,9 @@ int main(int argc, char** argv) {
     spdlog::error("{}", s.message());
     return 1;
   }
-  if (registry) spdlog::info("registry listening on {}", registry->url());
+  // The wire address first: tools that wait for "listening on " take the first match.
   spdlog::info("listening on {}:{}", server_options.listen_host, server.port());
+  if (registry) spdlog::info("registry listening on {}", registry->url());
   spdlog::info("causeway-broker ready (pid {}); stop with SIGINT or SIGTERM", ::getpid());
 
   constexpr auto kDedupExpiryEvery = std::chrono::seconds(1);
