@@ -174,7 +174,9 @@ Result<storage::AppendResult> EventStore::append(const meta::TopicConfig& topic,
     if (inserts.empty()) return Status();
     return dedup->insert(topic_id, partition, inserts, r.last_offset + 1);
   };
-  return log->append(records, logs_->clock(), observed_lamport, now_ms, index_keys);
+  auto appended = log->append(records, logs_->clock(), observed_lamport, now_ms, index_keys);
+  if (appended) notifier_.notify(topic.name, partition, appended->last_offset + 1);  // durable: wake subscribers
+  return appended;
 }
 
 Result<std::optional<meta::DedupEntry>> EventStore::find_duplicate(const meta::TopicConfig& topic,

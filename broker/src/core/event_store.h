@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "causeway/common/status.h"
+#include "core/append_notifier.h"
 #include "meta/dedup_index.h"
 #include "meta/meta_store.h"
 #include "meta/topic_config.h"
@@ -91,6 +92,8 @@ class EventStore {
   meta::MetaStore& meta() noexcept { return *meta_; }
   meta::DedupIndex& dedup() noexcept { return *dedup_; }
   LamportClock& clock() noexcept { return logs_->clock(); }
+  // Told of every successful append once it is durable (subscriptions wake on it).
+  AppendNotifier& append_notifier() noexcept { return notifier_; }
   const std::string& data_dir() const noexcept { return options_.data_dir; }
 
  private:
@@ -104,6 +107,7 @@ class EventStore {
   std::unique_ptr<meta::MetaStore> meta_;
   std::unique_ptr<meta::DedupIndex> dedup_;
   std::unique_ptr<storage::LogManager> logs_;
+  AppendNotifier notifier_;
 };
 
 }  // namespace causeway::core

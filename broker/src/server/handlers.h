@@ -6,11 +6,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "causeway/schemas/protocol_generated.h"
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
+#include "subscribe/coordinator.h"
 
 namespace causeway::server {
 
@@ -18,6 +21,13 @@ struct HandlerContext {
   core::EventStore& store;
   core::PublishPipeline& publish;
   uint32_t max_frame_bytes;
+  subscribe::Coordinator* coordinator = nullptr;  // null: the subscribe family is UnknownRequest
+};
+
+// The connection a request came in on: subscribe requests bind members to it.
+struct RequestOrigin {
+  uint64_t connection_id = 0;
+  std::shared_ptr<subscribe::DeliverySink> sink;
 };
 
 using Frame = std::vector<uint8_t>;
@@ -32,7 +42,11 @@ protocol::ErrorCode to_error_code(const Status& status);
 
 // Dispatches one verified request (anything but Hello). `round_robin` is the connection's
 // counter for keyless publishes.
-Frame handle_request(HandlerContext& ctx, const protocol::Message& message, uint32_t round_robin);
+Frame handle_request(HandlerContext& ctx, const protocol::Message& message, uint32_t round_robin,
+                     const RequestOrigin& origin = {});
+// The subscribe family (docs/wire-protocol.md, "Subscribe"); nullopt if `message` is not one.
+std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol::Message& message,
+                                             const RequestOrigin& origin);
 
 Frame handle_create_topic(HandlerContext& ctx, uint64_t cid, const protocol::CreateTopicRequest& req);
 Frame handle_delete_topic(HandlerContext& ctx, uint64_t cid, const protocol::DeleteTopicRequest& req);

@@ -28,7 +28,8 @@ Frame error_frame(uint64_t cid, protocol::ErrorCode code, std::string_view messa
   return finish_frame(b, cid, protocol::Body::ErrorResponse, body.Union());
 }
 
-Frame handle_request(HandlerContext& ctx, const protocol::Message& m, uint32_t round_robin) {
+Frame handle_request(HandlerContext& ctx, const protocol::Message& m, uint32_t round_robin,
+                     const RequestOrigin& origin) {
   const uint64_t cid = m.correlation_id();
   // The verifier accepts a union whose type is set but whose table is absent.
   if (m.body() == nullptr)
@@ -44,6 +45,9 @@ Frame handle_request(HandlerContext& ctx, const protocol::Message& m, uint32_t r
     case protocol::Body::Hello:
       return error_frame(cid, protocol::ErrorCode::InvalidArgument, "the connection has already said Hello");
     default:
+      if (ctx.coordinator != nullptr) {
+        if (auto f = handle_subscribe_family(ctx, m, origin)) return std::move(*f);
+      }
       return error_frame(cid, protocol::ErrorCode::UnknownRequest,
                          "this broker does not handle request type " +
                              std::to_string(static_cast<int>(m.body_type())) + " (" +
