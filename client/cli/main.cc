@@ -19,6 +19,7 @@
 #include "causeway/client/publisher.h"
 #include "causeway/common/units.h"
 #include "client/cli/event_json.h"
+#include "client/cli/subscribe_commands.h"
 
 namespace {
 
@@ -225,7 +226,9 @@ int main(int argc, char** argv) {
   fetch->add_option("--offset", fetch_offset, "First offset to print")->capture_default_str();
   fetch->add_option("--max", fetch_max, "Print at most this many events")->capture_default_str();
 
+  auto run_subscribe_commands = causeway::cli::add_subscribe_commands(app, options);
   CLI11_PARSE(app, argc, argv);
+  if (auto code = run_subscribe_commands()) return *code;
 
   if (publish->parsed()) return run_publish(options, publish_topic, publish_file);
   if (fetch->parsed()) return run_fetch(options, fetch_topic, fetch_partition, fetch_offset, fetch_max);
