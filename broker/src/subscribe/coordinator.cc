@@ -489,7 +489,9 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
   if (ps.pumping || stopping_ || g->deleted) return;
   ps.pumping = true;
   auto log = store_.partition(g->topic.name, partition);
-  for (int round = 0; round < 64 && log && !stopping_ && !g->deleted; ++round) {
+  constexpr int kMaxRounds = 64;  // then yield the storage thread and come back
+  int round = 0;
+  for (; round < kMaxRounds && log && !stopping_ && !g->deleted; ++round) {
     ps.repump = false;
     auto mit = g->members.find(ps.owner);
     if (mit == g->members.end()) break;
@@ -640,7 +642,7 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     if (!progressed) break;
   }
   ps.pumping = false;
-  if (ps.repump) schedule_pump_locked(g, partition);
+  if (ps.repump || round == kMaxRounds) schedule_pump_locked(g, partition);
 }
 
 void Coordinator::dead_letter(std::shared_ptr<Group> g, uint32_t partition, uint64_t offset, uint32_t attempts,
