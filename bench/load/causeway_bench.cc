@@ -33,7 +33,8 @@
 //   con1k_m4              acks every event (per-event acks, batched on the wire); events/s is
 //                         unique events handled / time from the first join to the last one
 //   e2e1k_os              publish->handler latency, 1 KiB, one subscriber, open loop at
-//   e2e1k_fsync           --rate events/s from one publisher; durability os / fsync
+//   e2e1k_fsync           --rate events/s spread over --latency-connections publishers (as
+//                         lat*); durability os / fsync
 //
 // Throughput (pub*): every connection has one sender thread that keeps up to --window
 // events outstanding (a semaphore released by the ack callback). Events acked between the
@@ -891,52 +892,83 @@ Row run_consume_scenario(const Config& cfg, Target& target, const Scenario& sc, 
     if (repeats.load() > 0) row.note = std::to_string(repeats.load()) + " redeliveries";
     return finish("");
   }
-  // End to end: event i is scheduled at start + i / rate; latency = handler time - schedule.
+  // End to end: as in lat*, event i of connection c (of C = --latency-connections) is
+  // scheduled at start + (i*C + c) / rate and carries seq i*C + c; latency = handler time -
+  // schedule.
+  const int C = std::max(1, cfg.latency_conns);
   const double total_s = cfg.warmup_s + cfg.duration_s;
-  const auto slots = static_cast<std::size_t>(cfg.rate * total_s) + 2;
-  ConnState st(std::max(cfg.window, 1 << 16), slots);
+  const auto per_conn = static_cast<std::size_t>(cfg.rate / C * total_s) + 2;
+  const std::size_t slots = per_conn * static_cast<std::size_t>(C);
+  std::vector<std::unique_ptr<ConnState>> states;
+  for (int c = 0; c < C; ++c) states.push_back(std::make_unique<ConnState>(std::max(cfg.window, 1 << 16), per_conn));
   std::vector<std::atomic<int64_t>> lat(slots);
   for (auto& l : lat) l.store(-1);
   std::atomic<uint64_t> received{0};
-  const auto start = Clock::now() + std::chrono::milliseconds(200);
   std::string err = target.start_consumers(sc, 1, [&](uint64_t seq) {
     if (seq < slots) {
+      const auto& st = *states[seq % static_cast<uint64_t>(C)];
       int64_t none = -1;
       lat[seq].compare_exchange_strong(
-          none, std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - st.sched(seq)).count());
+          none, std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - st.sched(seq / static_cast<uint64_t>(C)))
+                    .count());
     }
     received.fetch_add(1);
   });
   if (!err.empty()) return finish(err);
-  std::unique_ptr<Conn> conn;
-  if (err = target.connect(sc, &st, &conn); !err.empty()) return finish(err);
+  std::vector<std::unique_ptr<Conn>> conns;
+  for (int c = 0; c < C; ++c) {
+    std::unique_ptr<Conn> conn;
+    if (err = target.connect(sc, states[static_cast<std::size_t>(c)].get(), &conn); !err.empty()) {
+      for (auto& x : conns) x->close();
+      return finish(err);
+    }
+    conns.push_back(std::move(conn));
+  }
+  const auto start = Clock::now() + std::chrono::milliseconds(50);
   const auto measure_from =
       start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.warmup_s));
-  uint64_t i = 0;
-  for (; i + 1 < slots; ++i) {
-    const auto t = start + std::chrono::duration_cast<Clock::duration>(
-                               std::chrono::duration<double>(static_cast<double>(i) / cfg.rate));
-    if (std::chrono::duration<double>(t - start).count() >= total_s) break;
-    std::this_thread::sleep_until(t);
-    st.set_sched(i, t);
-    if (!st.window().try_acquire_for(std::chrono::seconds(1))) break;
-    std::memcpy(payload.data(), &i, std::min(sizeof(i), payload.size()));
-    conn->publish(i, payload, nullptr);
-    st.sent.store(i + 1);
-    conn->flush();
+  std::vector<std::thread> senders;
+  for (int c = 0; c < C; ++c) {
+    senders.emplace_back([&, c] {
+      ConnState& st = *states[static_cast<std::size_t>(c)];
+      Conn& conn = *conns[static_cast<std::size_t>(c)];
+      std::string buf(sc.bytes, 'x');
+      for (uint64_t i = 0; i + 1 < per_conn; ++i) {
+        const double at = (static_cast<double>(i) * C + c) / cfg.rate;
+        if (at >= total_s) break;
+        const auto t = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(at));
+        std::this_thread::sleep_until(t);
+        st.set_sched(i, t);
+        if (!st.window().try_acquire_for(std::chrono::seconds(1))) break;
+        const uint64_t seq = i * static_cast<uint64_t>(C) + static_cast<uint64_t>(c);
+        std::memcpy(buf.data(), &seq, std::min(sizeof(seq), buf.size()));
+        conn.publish(i, buf, nullptr);
+        st.sent.store(i + 1);
+        conn.flush();
+      }
+    });
   }
+  for (auto& t : senders) t.join();
+  uint64_t sent = 0;
+  for (auto& st : states) sent += st->sent.load();
   const auto deadline = Clock::now() + std::chrono::seconds(30);
-  while (received.load() < i && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  conn->close();
+  while (received.load() < sent && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (auto& c : conns) c->close();
   target.stop_consumers();
   std::vector<int64_t> samples;
-  for (uint64_t k = 0; k < i; ++k) {
-    if (st.sched(k) < measure_from) continue;
-    if (const int64_t l = lat[k].load(); l >= 0) samples.push_back(l);
+  for (int c = 0; c < C; ++c) {
+    const auto& st = *states[static_cast<std::size_t>(c)];
+    for (uint64_t i = 0; i < st.sent.load(); ++i) {
+      if (st.sched(i) < measure_from) continue;
+      if (const int64_t l = lat[i * static_cast<uint64_t>(C) + static_cast<uint64_t>(c)].load(); l >= 0) {
+        samples.push_back(l);
+      }
+    }
+    row.errors += states[static_cast<std::size_t>(c)]->errors();
   }
   std::sort(samples.begin(), samples.end());
-  row.sent = i;
-  row.errors = st.errors();
+  row.sent = sent;
+  row.conns = C;
   row.samples = samples.size();
   row.p50_us = percentile(samples, 0.50);
   row.p99_us = percentile(samples, 0.99);
@@ -944,7 +976,7 @@ Row run_consume_scenario(const Config& cfg, Target& target, const Scenario& sc, 
   row.max_us = samples.empty() ? 0 : static_cast<double>(samples.back()) / 1000.0;
   row.events_per_s = static_cast<double>(samples.size()) / cfg.duration_s;
   row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
-  if (received.load() < i) row.error = "received " + std::to_string(received.load()) + " of " + std::to_string(i);
+  if (received.load() < sent) row.error = "received " + std::to_string(received.load()) + " of " + std::to_string(sent);
   return finish("");
 }
 

@@ -262,6 +262,48 @@ TEST_F(SubscribeTest, KilledMemberProcessEventsAreRedeliveredToASurvivorWithTheN
   EXPECT_EQ(redelivered, 20u);
 }
 
+TEST_F(SubscribeTest, RebalanceLeavesInFlightEventsWithTheirMemberInsteadOfDuplicatingThem) {
+  create_topic("t", 2);
+  auto a = Subscriber::connect(options_, sub_options("g", "t"));
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  publish("t", 20);
+  std::vector<DeliveredEvent> held;
+  while (held.size() < 20) {
+    auto e = (*a)->receive(20, 10s);
+    ASSERT_TRUE(e.ok());
+    ASSERT_FALSE(e->empty());
+    for (auto& x : *e) held.push_back(std::move(x));
+  }
+  // b takes partition 1 over; what a holds of it stays a's to ack.
+  auto b = Subscriber::connect(options_, sub_options("g", "t"));
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  auto none = (*b)->receive(10, 500ms);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty()) << "b got " << none->size() << " events a still holds";
+  for (const auto& e : held) ASSERT_TRUE((*a)->ack(e).ok());
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto g = admin()->describe_group("g");
+        return g.ok() && g->partitions[0].committed_offset + g->partitions[1].committed_offset == 20;
+      },
+      5s));
+  EXPECT_EQ((*a)->ack_errors(), 0u);
+  // New events of partition 1 now go to b.
+  publish("t", 20, 16, 20);
+  std::set<uint32_t> b_partitions;
+  while (true) {
+    auto e = (*b)->receive(20, 1s);
+    ASSERT_TRUE(e.ok());
+    if (e->empty()) break;
+    for (const auto& x : *e) {
+      b_partitions.insert(x.partition);
+      EXPECT_EQ(x.attempt, 1u);
+      EXPECT_TRUE((*b)->ack(x).ok());
+    }
+  }
+  EXPECT_EQ(b_partitions, (std::set<uint32_t>{1}));
+}
+
 TEST_F(SubscribeTest, StalledMemberLosesItsEventsAfterTheSessionTimeout) {
   create_topic("jobs", 1);
   testing::DaemonProcess member(CAUSEWAY_MEMBER_BINARY, {options_.broker, "workers", "jobs"});

@@ -252,7 +252,6 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
 }
 
 void Coordinator::rebalance_locked(Group& g) {
-  const auto now = Clock::now();
   std::vector<uint64_t> ids;
   for (auto& [id, m] : g.members) {
     ids.push_back(id);
@@ -262,10 +261,9 @@ void Coordinator::rebalance_locked(Group& g) {
     PartitionState& ps = g.partitions[p];
     const uint64_t owner = ids.empty() ? 0 : ids[p % ids.size()];
     if (owner != ps.owner) {
-      // The old owner's unacked events go to the new one (attempt + 1 on redelivery).
-      auto old = g.members.find(ps.owner);
-      for (uint64_t bytes : ps.delivery.release_member(ps.owner, now))
-        if (old != g.members.end()) old->second.credit.release(bytes);
+      // The new owner gets what was not yet delivered. What is in flight to the old owner
+      // stays with it until it acks or nacks it, its deadline passes or it leaves, so a
+      // rebalance does not hand the same events to two members at once.
       ps.owner = owner;
       ++ps.epoch;
     }
@@ -337,6 +335,17 @@ Status Coordinator::set_credit(uint64_t connection_id, std::string_view subscrip
 
 namespace {
 
+bool is_in_flight_to(const auto& ps, uint64_t offset, uint64_t member) {
+  auto it = ps.delivery.in_flight().find(offset);
+  return it != ps.delivery.in_flight().end() && it->second.member == member;
+}
+
+Status not_assigned(uint32_t partition, const auto& m) {
+  return failed_precondition("partition " + std::to_string(partition) + " " +
+                             std::string(Coordinator::kNotAssignedMarker) + " \"" + m.member_id +
+                             "\" (and the offset is not in flight to it); the event will be redelivered");
+}
+
 // Collects per-offset failures into one Status naming the first and counting the rest.
 struct Failures {
   Status first;
@@ -361,13 +370,14 @@ Status Coordinator::ack(uint64_t connection_id, std::string_view subscription, s
   if (it == groups_.end()) return no_group(subscription);
   auto g = it->second;
   CAUSEWAY_ASSIGN_OR_RETURN(Member * m, find_member_locked(*g, connection_id, member_id));
-  if (partition >= g->partitions.size() || g->partitions[partition].owner != m->id) {
-    return failed_precondition("partition " + std::to_string(partition) + " " + std::string(kNotAssignedMarker) +
-                               " \"" + m->member_id + "\"; acks for it are refused (the events will be redelivered)");
-  }
+  if (partition >= g->partitions.size()) return not_assigned(partition, *m);
   PartitionState& ps = g->partitions[partition];
   Failures failures;
   for (uint64_t offset : offsets) {
+    if (ps.owner != m->id && !is_in_flight_to(ps, offset, m->id)) {
+      failures.add(not_assigned(partition, *m));
+      continue;
+    }
     auto bytes = ps.delivery.ack(m->id, offset);
     if (!bytes) {
       failures.add(bytes.error());
@@ -390,14 +400,15 @@ Status Coordinator::nack(uint64_t connection_id, std::string_view subscription, 
   if (it == groups_.end()) return no_group(subscription);
   auto g = it->second;
   CAUSEWAY_ASSIGN_OR_RETURN(Member * m, find_member_locked(*g, connection_id, member_id));
-  if (partition >= g->partitions.size() || g->partitions[partition].owner != m->id) {
-    return failed_precondition("partition " + std::to_string(partition) + " " + std::string(kNotAssignedMarker) +
-                               " \"" + m->member_id + "\"");
-  }
+  if (partition >= g->partitions.size()) return not_assigned(partition, *m);
   PartitionState& ps = g->partitions[partition];
   const auto now = Clock::now();
   Failures failures;
   for (uint64_t offset : offsets) {
+    if (ps.owner != m->id && !is_in_flight_to(ps, offset, m->id)) {
+      failures.add(not_assigned(partition, *m));
+      continue;
+    }
     auto f = ps.delivery.in_flight().find(offset);
     const uint32_t attempt = f != ps.delivery.in_flight().end() ? f->second.attempt : 1;
     // An explicit delay wins; otherwise the subscription's backoff for this attempt.
@@ -469,6 +480,9 @@ void Coordinator::schedule_pump_locked(const std::shared_ptr<Group>& g, uint32_t
   if (stopping_ || g->deleted) return;
   PartitionState& ps = g->partitions[partition];
   if (ps.owner == 0) return;
+  // Nothing to read and nothing to redeliver: an ack or credit change need not wake the
+  // partition (the sweeper wakes it when a waiting event becomes ready).
+  if (ps.delivery.next_read() >= ps.end_offset && ps.delivery.waiting().empty()) return;
   if (ps.pumping) {
     ps.repump = true;
     return;
