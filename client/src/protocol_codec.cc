@@ -86,6 +86,7 @@ Status response_status(const Frame& frame, protocol::Body expected) {
       case pr::Body::ListSubscriptionsResponse: status = msg.body_as_ListSubscriptionsResponse()->status(); break;
       case pr::Body::DescribeSubscriptionResponse: status = msg.body_as_DescribeSubscriptionResponse()->status(); break;
       case pr::Body::DescribeGroupResponse: status = msg.body_as_DescribeGroupResponse()->status(); break;
+      case pr::Body::ExtendDeadlineResponse: status = msg.body_as_ExtendDeadlineResponse()->status(); break;
       default: return internal_error("response_status: unexpected kind");
     }
   }
@@ -355,6 +356,17 @@ std::vector<uint8_t> encode_nack(uint64_t correlation_id, const std::string& sub
   const auto o = fbb.CreateVector(offsets.data(), offsets.size());
   const auto r = fbb.CreateString(reason);
   return finish(fbb, correlation_id, pr::Body::NackRequest, pr::CreateNackRequest(fbb, s, m, partition, o, delay_ms, r));
+}
+
+std::vector<uint8_t> encode_extend_deadline(uint64_t correlation_id, const std::string& subscription,
+                                            const std::string& member_id, uint32_t partition,
+                                            std::span<const uint64_t> offsets, uint32_t extend_ms) {
+  fb::FlatBufferBuilder fbb(128 + offsets.size() * 8);
+  const auto s = fbb.CreateString(subscription);
+  const auto m = fbb.CreateString(member_id);
+  const auto o = fbb.CreateVector(offsets.data(), offsets.size());
+  return finish(fbb, correlation_id, pr::Body::ExtendDeadlineRequest,
+                pr::CreateExtendDeadlineRequest(fbb, s, m, partition, o, extend_ms));
 }
 
 SubscriptionInfo subscription_from_wire(const protocol::SubscriptionDescription& d) {

@@ -75,6 +75,10 @@ std::vector<uint8_t> encode_nack(uint64_t correlation_id, const std::string& sub
                                  uint32_t partition, std::span<const uint64_t> offsets, uint32_t delay_ms,
                                  const std::string& reason);
 
+std::vector<uint8_t> encode_extend_deadline(uint64_t correlation_id, const std::string& subscription,
+                                            const std::string& member_id, uint32_t partition,
+                                            std::span<const uint64_t> offsets, uint32_t extend_ms);
+
 SubscriptionInfo subscription_from_wire(const protocol::SubscriptionDescription& d);
 GroupInfo group_from_wire(const protocol::DescribeGroupResponse& r);
 // The events of a Delivery push (kInternal if the frame is not one).

@@ -78,6 +78,32 @@ class Subscriber::Impl {
     return settle(e, false, delay, std::move(reason));
   }
 
+  Status extend_deadline(const DeliveredEvent& e, std::chrono::milliseconds extend) {
+    if (extend.count() < 1 || extend.count() > 3'600'000)
+      return invalid_argument("deadline extension " + std::to_string(extend.count()) + "ms out of range (1ms to 1h)");
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) return failed_precondition("the subscriber is closed");
+      if (e.member_id.empty() || e.member_id != member_id_)
+        return failed_precondition("event was delivered over an earlier connection; it will be redelivered");
+    }
+    asio::post(io_.context(), [this, member = e.member_id, partition = e.partition, offset = e.offset,
+                               ms = static_cast<uint32_t>(extend.count())] {
+      if (!conn_ || !conn_->is_open()) return;
+      const uint64_t id = conn_->next_correlation_id();
+      auto frame = internal::encode_extend_deadline(id, spec_.name, member, partition,
+                                                    std::span<const uint64_t>(&offset, 1), ms);
+      (void)conn_->send(id, std::move(frame), [this](Result<Frame> r) {
+        const Status s = r ? internal::response_status(*r, protocol::Body::ExtendDeadlineResponse) : r.status();
+        if (!s.ok()) {
+          std::lock_guard lk(mu_);
+          ++ack_errors_;
+        }
+      });
+    });
+    return Status();
+  }
+
   Status close() {
     {
       std::lock_guard lk(mu_);
@@ -420,6 +446,9 @@ Result<std::vector<DeliveredEvent>> Subscriber::receive(size_t max, std::chrono:
 Status Subscriber::ack(const DeliveredEvent& event) { return impl_->ack(event); }
 Status Subscriber::nack(const DeliveredEvent& event, std::chrono::milliseconds delay, std::string reason) {
   return impl_->nack(event, delay, std::move(reason));
+}
+Status Subscriber::extend_deadline(const DeliveredEvent& event, std::chrono::milliseconds extend) {
+  return impl_->extend_deadline(event, extend);
 }
 Status Subscriber::close() { return impl_->close(); }
 std::string Subscriber::member_id() const { return impl_->member_id(); }

@@ -372,6 +372,27 @@ TEST_F(SubscribeTest, UnackedEventIsRedeliveredAfterItsAckDeadline) {
   ASSERT_TRUE(eventually([&] { return admin()->describe_group("s")->partitions[0].committed_offset == 1; }, 5s));
 }
 
+TEST_F(SubscribeTest, AMemberCanExtendTheAckDeadlineOfAnEventItHolds) {
+  create_topic("t", 1);
+  auto o = sub_options("s", "t");
+  o.settings.ack_deadline = 300ms;
+  o.settings.backoff = 0ms;
+  auto sub = Subscriber::connect(options_, o);
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  publish("t", 1);
+  auto first = (*sub)->receive(1, 10s);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 1u);
+  ASSERT_TRUE((*sub)->extend_deadline((*first)[0], 3s).ok());
+  EXPECT_EQ((*sub)->extend_deadline((*first)[0], 0ms).code(), Code::kInvalidArgument);
+  auto none = (*sub)->receive(1, 1200ms);  // four deadlines' worth: nothing comes back
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE((*sub)->ack((*first)[0]).ok());
+  ASSERT_TRUE(eventually([&] { return admin()->describe_group("s")->partitions[0].committed_offset == 1; }, 5s));
+  EXPECT_EQ((*sub)->ack_errors(), 0u);
+}
+
 TEST_F(SubscribeTest, EventPastMaxAttemptsGoesToTheDeadLetterTopicWithItsReason) {
   create_topic("payments", 1);
   auto o = sub_options("charger", "payments");

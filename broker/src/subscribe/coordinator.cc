@@ -122,9 +122,8 @@ Clock::duration Coordinator::redelivery_delay(const Group& g, uint32_t attempt) 
 // ---------------------------------------------------------------- subscriptions
 
 Result<meta::SubscriptionConfig> Coordinator::create_subscription(meta::SubscriptionConfig config) {
-  if (auto existing = store_.meta().get_subscription(config.name)) {
-    (void)existing;  // let the meta store decide: identical is idempotent, different is kAlreadyExists
-  }
+  // The meta store decides between an identical re-create (returns the existing one) and a
+  // different one (kAlreadyExists).
   CAUSEWAY_ASSIGN_OR_RETURN(const meta::TopicConfig topic, store_.get_topic(config.topic));
   std::vector<meta::PartitionOffset> start;
   for (uint32_t p = 0; p < topic.partitions; ++p) {
@@ -426,6 +425,30 @@ Status Coordinator::nack(uint64_t connection_id, std::string_view subscription, 
     schedule_pump_locked(g, partition);
   }
   return failures.status("nack", offsets.size());
+}
+
+Status Coordinator::extend_deadline(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
+                                    uint32_t partition, const std::vector<uint64_t>& offsets,
+                                    std::chrono::milliseconds extend, uint32_t& accepted) {
+  accepted = 0;
+  std::lock_guard lk(mu_);
+  auto it = groups_.find(subscription);
+  if (it == groups_.end()) return no_group(subscription);
+  auto g = it->second;
+  CAUSEWAY_ASSIGN_OR_RETURN(Member * m, find_member_locked(*g, connection_id, member_id));
+  if (partition >= g->partitions.size()) return not_assigned(partition, *m);
+  PartitionState& ps = g->partitions[partition];
+  const auto deadline = Clock::now() + extend;
+  Failures failures;
+  for (uint64_t offset : offsets) {
+    Status s = ps.delivery.extend(m->id, offset, deadline);
+    if (!s.ok()) {
+      failures.add(ps.owner != m->id && !is_in_flight_to(ps, offset, m->id) ? not_assigned(partition, *m) : s);
+      continue;
+    }
+    ++accepted;
+  }
+  return failures.status("deadline extension", offsets.size());
 }
 
 Result<GroupDescription> Coordinator::describe_group(std::string_view name) {

@@ -144,6 +144,11 @@ class Coordinator {
               const std::vector<uint64_t>& offsets, std::chrono::milliseconds delay, std::string reason,
               uint32_t& accepted);
 
+  // Moves the ack deadline of offsets in flight to the member to now + extend. Errors as ack().
+  Status extend_deadline(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
+                         uint32_t partition, const std::vector<uint64_t>& offsets, std::chrono::milliseconds extend,
+                         uint32_t& accepted);
+
   Result<GroupDescription> describe_group(std::string_view name);
 
   // A connection closed: its members leave at once.

@@ -95,6 +95,13 @@ Result<uint64_t> PartitionDelivery::ack(uint64_t member, uint64_t offset) {
   return bytes;
 }
 
+Status PartitionDelivery::extend(uint64_t member, uint64_t offset, Clock::time_point deadline) {
+  std::map<uint64_t, InFlight>::iterator it;
+  CAUSEWAY_RETURN_IF_ERROR(check_in_flight(member, offset, it));
+  it->second.deadline = deadline;
+  return Status();
+}
+
 Result<uint64_t> PartitionDelivery::nack(uint64_t member, uint64_t offset, Clock::time_point ready_at,
                                          std::string reason) {
   std::map<uint64_t, InFlight>::iterator it;

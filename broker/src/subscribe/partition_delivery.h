@@ -97,6 +97,8 @@ class PartitionDelivery {
   // kAlreadyExists already acked; kOutOfRange never delivered; kFailedPrecondition in
   // flight to another member or not in flight now (expired or nacked: it will be redelivered).
   Result<uint64_t> ack(uint64_t member, uint64_t offset);
+  // Moves the deadline of an offset in flight to `member`. Errors as ack().
+  Status extend(uint64_t member, uint64_t offset, Clock::time_point deadline);
   // Puts an in-flight offset back, ready at `ready_at`. Errors as ack().
   Result<uint64_t> nack(uint64_t member, uint64_t offset, Clock::time_point ready_at, std::string reason);
 

@@ -109,6 +109,17 @@ TEST(PartitionDelivery, ExpiredDeadlinesReleaseCreditAndWaitTheirBackoff) {
   EXPECT_EQ(d.waiting().at(0).last_reason, "ack deadline expired");
 }
 
+TEST(PartitionDelivery, ExtendingADeadlinePostponesItsExpiryForItsMemberOnly) {
+  PartitionDelivery d;
+  d.reset(0, {}, 0);
+  d.deliver_new(0, flight(kMember, 1, std::chrono::seconds(1)));
+  EXPECT_EQ(d.extend(kMember + 1, 0, kT0 + std::chrono::seconds(10)).code(), Code::kFailedPrecondition);
+  ASSERT_TRUE(d.extend(kMember, 0, kT0 + std::chrono::seconds(10)).ok());
+  EXPECT_TRUE(d.expire(kT0 + std::chrono::seconds(5), nullptr).empty());
+  EXPECT_EQ(d.expire(kT0 + std::chrono::seconds(11), nullptr).size(), 1u);
+  EXPECT_EQ(d.extend(kMember, 0, kT0).code(), Code::kFailedPrecondition);  // no longer in flight
+}
+
 TEST(PartitionDelivery, AMemberThatLeavesHandsBackOnlyItsOwnEvents) {
   PartitionDelivery d;
   d.reset(0, {}, 0);

@@ -150,6 +150,20 @@ std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol
       return simple(cid, Body::NackResponse, s,
                     [accepted](auto& b, auto st) { return protocol::CreateNackResponse(b, st, accepted); });
     }
+    case Body::ExtendDeadlineRequest: {
+      const auto& req = *m.body_as_ExtendDeadlineRequest();
+      uint32_t accepted = 0;
+      auto offsets = offsets_of(req.offsets());
+      Status s = offsets.status();
+      if (s.ok() && (req.extend_ms() == 0 || req.extend_ms() > 3'600'000u))
+        s = invalid_argument("extend_ms " + std::to_string(req.extend_ms()) + " out of range (1ms to 1h)");
+      if (s.ok()) {
+        s = co.extend_deadline(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets,
+                               std::chrono::milliseconds(req.extend_ms()), accepted);
+      }
+      return simple(cid, Body::ExtendDeadlineResponse, s,
+                    [accepted](auto& b, auto st) { return protocol::CreateExtendDeadlineResponse(b, st, accepted); });
+    }
     case Body::CreateSubscriptionRequest: {
       const auto& req = *m.body_as_CreateSubscriptionRequest();
       flatbuffers::FlatBufferBuilder b(256);

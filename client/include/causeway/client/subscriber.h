@@ -86,6 +86,11 @@ class Subscriber {
   Status nack(const DeliveredEvent& event, std::chrono::milliseconds delay = std::chrono::milliseconds(0),
               std::string reason = "");
 
+  // Asks for more time: the event's ack deadline becomes now + `extend` (1 ms to 1 h).
+  // Sent at once; an error the broker reports later is counted in ack_errors(). Errors as
+  // ack(), and kInvalidArgument for an extension out of range.
+  Status extend_deadline(const DeliveredEvent& event, std::chrono::milliseconds extend);
+
   // Leaves the group (unacked events go to other members at once) and disconnects.
   // Idempotent; the handler thread, if any, is joined (do not call from the handler).
   Status close();
