@@ -27,6 +27,14 @@
 //   pub1k_fsync_dedup_c8
 //   lat1k_os              publish->ack latency, 1 KiB, open loop at --rate events/s spread
 //   lat1k_fsync           over --latency-connections connections; durability os / fsync
+//   con100_m1             consume throughput (issue 5): --consume-events 100 B events are
+//   con100_m4             published first (durability os, 4 partitions), then 1 or 4 group
+//   con1k_m1              members consume them from the earliest offset with a handler that
+//   con1k_m4              acks every event (per-event acks, batched on the wire); events/s is
+//                         unique events handled / time from the first join to the last one
+//   e2e1k_os              publish->handler latency, 1 KiB, one subscriber, open loop at
+//   e2e1k_fsync           --rate events/s spread over --latency-connections publishers (as
+//                         lat*); durability os / fsync
 //
 // Throughput (pub*): every connection has one sender thread that keeps up to --window
 // events outstanding (a semaphore released by the ack callback). Events acked between the
@@ -58,6 +66,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -75,6 +84,7 @@
 
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
+#include "causeway/client/subscriber.h"
 #include "causeway/common/units.h"
 
 #ifdef CAUSEWAY_BENCH_HAVE_NATS
@@ -91,7 +101,8 @@ namespace cc = causeway::client;
 
 // ------------------------------------------------------------------ scenarios
 
-enum class Kind { kThroughput, kLatency };
+enum class Kind { kThroughput, kLatency, kConsume, kEndToEnd };
+bool is_latency(Kind k) { return k == Kind::kLatency || k == Kind::kEndToEnd; }
 enum class Dur { kOs, kFsync };
 
 const char* dur_name(Dur d) { return d == Dur::kOs ? "os" : "fsync"; }
@@ -102,7 +113,8 @@ struct Scenario {
   std::size_t bytes = 100;
   Dur dur = Dur::kOs;
   bool dedup = false;
-  int conns = 1;
+  int conns = 1;          // connections; members in consume scenarios
+  uint32_t partitions = 0;  // 0: --partitions
 };
 
 std::vector<Scenario> all_scenarios(int latency_conns) {
@@ -120,6 +132,15 @@ std::vector<Scenario> all_scenarios(int latency_conns) {
   }
   for (Dur d : {Dur::kOs, Dur::kFsync}) {
     out.push_back(Scenario{std::string("lat1k_") + dur_name(d), Kind::kLatency, 1024, d, false, latency_conns});
+  }
+  for (std::size_t bytes : {std::size_t{100}, std::size_t{1024}}) {
+    for (int m : {1, 4}) {
+      out.push_back(Scenario{std::string("con") + (bytes == 100 ? "100" : "1k") + "_m" + std::to_string(m),
+                             Kind::kConsume, bytes, Dur::kOs, false, m, 4});
+    }
+  }
+  for (Dur d : {Dur::kOs, Dur::kFsync}) {
+    out.push_back(Scenario{std::string("e2e1k_") + dur_name(d), Kind::kEndToEnd, 1024, d, false, 1, 0});
   }
   return out;
 }
@@ -140,6 +161,7 @@ struct Config {
   int latency_conns = 4;
   int64_t linger_us = 1000;
   int64_t latency_linger_us = 0;
+  uint64_t consume_events = 100000;
   std::string json;
 };
 
@@ -209,6 +231,17 @@ class Target {
   virtual void cleanup() = 0;
   // What this target's ack means for the scenario, when it differs from the row's name.
   virtual std::string note(const Scenario&) const { return ""; }
+  // Consume and end-to-end scenarios, after prepare(): starts `members` group members
+  // (one connection each) that call on_event(seq) for every event (seq = the payload's
+  // first 8 bytes) and then ack it on its own (per-event acks). Returns an error or "".
+  using OnEvent = std::function<void(uint64_t seq)>;
+  virtual std::string start_consumers(const Scenario&, int members, OnEvent on_event) {
+    (void)members;
+    (void)on_event;
+    return "consume scenarios are not implemented for this target";
+  }
+  // Stops and disconnects the members (called once after start_consumers, even on error).
+  virtual void stop_consumers() {}
 };
 
 // ------------------------------------------------------------------ causeway
@@ -257,7 +290,7 @@ class CausewayTarget final : public Target {
     }
     cc::TopicSpec spec;
     spec.name = topic;
-    spec.partitions = cfg_.partitions;
+    spec.partitions = s.partitions != 0 ? s.partitions : cfg_.partitions;
     spec.durability = s.dur == Dur::kOs ? cc::Durability::kOs : cc::Durability::kFsync;
     auto r = admin_->create_topic(spec);
     if (!r.ok()) return r.status().to_string();
@@ -269,21 +302,53 @@ class CausewayTarget final : public Target {
     o.broker = cfg_.broker;
     o.client_name = "causeway-bench";
     cc::PublisherOptions po;
-    po.linger = std::chrono::microseconds(s.kind == Kind::kLatency ? cfg_.latency_linger_us : cfg_.linger_us);
+    po.linger = std::chrono::microseconds(is_latency(s.kind) ? cfg_.latency_linger_us : cfg_.linger_us);
     auto p = cc::Publisher::connect(o, po);
     if (!p.ok()) return p.status().to_string();
     *out = std::make_unique<CausewayConn>(std::move(p).value(), topic_, st);
     return "";
   }
   void cleanup() override {
+    if (admin_ && !subscription_.empty()) (void)admin_->delete_subscription(subscription_);
+    subscription_.clear();
     if (admin_ && !topic_.empty()) (void)admin_->delete_topic(topic_);
     topic_.clear();
   }
 
+  std::string start_consumers(const Scenario&, int members, OnEvent on_event) override {
+    subscription_ = "sub-" + topic_;
+    cc::SubscriberOptions so;
+    so.subscription = subscription_;
+    so.topic = topic_;
+    so.settings.start = cc::StartPosition::earliest();
+    so.max_unacked_events = 4096;
+    so.handler_batch = 1024;
+    cc::ClientOptions o;
+    o.broker = cfg_.broker;
+    o.client_name = "causeway-bench";
+    for (int m = 0; m < members; ++m) {
+      auto sub = cc::Subscriber::start(o, so, [on_event](const cc::DeliveredEvent& e) -> causeway::Status {
+        uint64_t seq = 0;
+        if (e.payload.size() >= sizeof(seq)) std::memcpy(&seq, e.payload.data(), sizeof(seq));
+        on_event(seq);
+        return {};
+      });
+      if (!sub.ok()) return sub.status().to_string();
+      members_.push_back(std::move(sub).value());
+    }
+    return "";
+  }
+  void stop_consumers() override {
+    for (auto& m : members_) (void)m->close();
+    members_.clear();
+  }
+
  private:
+  std::vector<std::unique_ptr<cc::Subscriber>> members_;
   const Config& cfg_;
   std::unique_ptr<cc::Admin> admin_;
   std::string topic_;
+  std::string subscription_;
 };
 
 // ------------------------------------------------------------------ NATS JetStream
@@ -398,6 +463,7 @@ class NatsTarget final : public Target {
     return NatsConn::open(cfg_.nats_url, subject_, cfg_.window, st, out);
   }
   void cleanup() override {
+    stop_consumers();
     if (js_ && !stream_.empty()) {
       jsErrCode jerr = static_cast<jsErrCode>(0);
       (void)js_DeleteStream(js_, stream_.c_str(), nullptr, &jerr);
@@ -405,7 +471,65 @@ class NatsTarget final : public Target {
     stream_.clear();
   }
 
+  // A durable pull consumer with explicit acks, shared by the members (one connection each):
+  // each fetches up to 256 messages (100 ms wait) and acks every one (natsMsg_Ack).
+  std::string start_consumers(const Scenario&, int members, OnEvent on_event) override {
+    stop_ = false;
+    for (int m = 0; m < members; ++m) {
+      auto c = std::make_unique<Member>();
+      natsStatus s = natsConnection_ConnectTo(&c->nc, cfg_.nats_url.c_str());
+      if (s == NATS_OK) s = natsConnection_JetStream(&c->js, c->nc, nullptr);
+      jsSubOptions so;
+      jsSubOptions_Init(&so);
+      so.Stream = stream_.c_str();
+      so.Config.AckPolicy = js_AckExplicit;
+      so.Config.DeliverPolicy = js_DeliverAll;
+      so.Config.MaxAckPending = 65536;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      if (s == NATS_OK) s = js_PullSubscribe(&c->sub, c->js, subject_.c_str(), "bench", nullptr, &so, &jerr);
+      if (s != NATS_OK) {
+        members_.push_back(std::move(c));
+        const char* last = nats_GetLastError(nullptr);
+        return std::string("nats pull subscribe: ") + natsStatus_GetText(s) + " (" + (last ? last : "") + ")";
+      }
+      Member* raw = c.get();
+      c->thread = std::thread([this, raw, on_event] {
+        while (!stop_) {
+          natsMsgList list;
+          jsErrCode err = static_cast<jsErrCode>(0);
+          if (natsSubscription_Fetch(&list, raw->sub, 256, 100, &err) != NATS_OK) continue;
+          for (int i = 0; i < list.Count; ++i) {
+            natsMsg* msg = list.Msgs[i];
+            on_event(seq_of(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+            (void)natsMsg_Ack(msg, nullptr);
+          }
+          natsMsgList_Destroy(&list);
+        }
+      });
+      members_.push_back(std::move(c));
+    }
+    return "";
+  }
+  void stop_consumers() override {
+    stop_ = true;
+    for (auto& m : members_) {
+      if (m->thread.joinable()) m->thread.join();
+      if (m->sub) natsSubscription_Destroy(m->sub);
+      if (m->js) jsCtx_Destroy(m->js);
+      if (m->nc) natsConnection_Destroy(m->nc);
+    }
+    members_.clear();
+  }
+
  private:
+  struct Member {
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    natsSubscription* sub = nullptr;
+    std::thread thread;
+  };
+  std::vector<std::unique_ptr<Member>> members_;
+  std::atomic<bool> stop_{false};
   const Config& cfg_;
   natsConnection* nc_ = nullptr;
   jsCtx* js_ = nullptr;
@@ -596,7 +720,62 @@ class RedisTarget final : public Target {
   std::string connect(const Scenario&, ConnState* st, std::unique_ptr<Conn>* out) override {
     return RedisConn::open(cfg_.redis, key_, sha_, st, out);
   }
+  // A consumer group (XGROUP CREATE ... 0): each member XREADGROUPs up to 256 entries
+  // (BLOCK 100) and XACKs every entry, one XACK per entry, pipelined per batch.
+  std::string start_consumers(const Scenario&, int members, OnEvent on_event) override {
+    stop_ = false;
+    auto* rep = static_cast<redisReply*>(redisCommand(ctx_, "XGROUP CREATE %s bench 0 MKSTREAM", key_.c_str()));
+    if (!rep) return "redis XGROUP CREATE: connection error";
+    freeReplyObject(rep);
+    std::string host;
+    int port = 0;
+    split_host_port(cfg_.redis, &host, &port);
+    for (int m = 0; m < members; ++m) {
+      redisContext* c = redisConnect(host.c_str(), port);
+      if (!c || c->err) {
+        if (c) redisFree(c);
+        return "redis connect for a consumer failed";
+      }
+      int one = 1;
+      ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      const std::string consumer = "c" + std::to_string(m);
+      threads_.emplace_back([this, c, consumer, on_event] {
+        while (!stop_) {
+          auto* r = static_cast<redisReply*>(redisCommand(c, "XREADGROUP GROUP bench %s COUNT 256 BLOCK 100 STREAMS %s >",
+                                                         consumer.c_str(), key_.c_str()));
+          if (!r) break;
+          size_t acks = 0;
+          if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements == 2) {
+            const redisReply* entries = r->element[0]->element[1];
+            for (size_t i = 0; i < entries->elements; ++i) {
+              const redisReply* entry = entries->element[i];
+              const redisReply* id = entry->element[0];
+              const redisReply* fields = entry->element[1];
+              if (fields->elements >= 2) on_event(seq_of_bytes(fields->element[1]->str, fields->element[1]->len));
+              redisAppendCommand(c, "XACK %s bench %b", key_.c_str(), id->str, id->len);
+              ++acks;
+            }
+          }
+          freeReplyObject(r);
+          for (size_t i = 0; i < acks; ++i) {
+            void* ack = nullptr;
+            if (redisGetReply(c, &ack) != REDIS_OK) break;
+            freeReplyObject(ack);
+          }
+        }
+        redisFree(c);
+      });
+    }
+    return "";
+  }
+  void stop_consumers() override {
+    stop_ = true;
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
   void cleanup() override {
+    stop_consumers();
     if (ctx_ && !key_.empty()) {
       if (auto* rep = static_cast<redisReply*>(redisCommand(ctx_, "DEL %s", key_.c_str()))) freeReplyObject(rep);
       // Dedup keys of the scenario (unique per run) would otherwise linger for 2 minutes.
@@ -606,6 +785,13 @@ class RedisTarget final : public Target {
   }
 
  private:
+  static uint64_t seq_of_bytes(const char* data, std::size_t len) {
+    uint64_t seq = 0;
+    if (len >= sizeof(seq)) std::memcpy(&seq, data, sizeof(seq));
+    return seq;
+  }
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stop_{false};
   std::string command_ok(const char* cmd) {
     auto* rep = static_cast<redisReply*>(redisCommand(ctx_, cmd));
     if (!rep) return std::string("redis ") + cmd + ": connection error";
@@ -655,6 +841,145 @@ double percentile(const std::vector<int64_t>& sorted, double p) {
   return static_cast<double>(sorted[idx]) / 1000.0;
 }
 
+// Consume (con*) and end-to-end (e2e*) scenarios; the topic is prepared.
+Row run_consume_scenario(const Config& cfg, Target& target, const Scenario& sc, Row row) {
+  std::string payload(sc.bytes, 'x');
+  const auto finish = [&](std::string error) {
+    target.stop_consumers();
+    if (row.error.empty()) row.error = std::move(error);
+    target.cleanup();
+    return row;
+  };
+  if (sc.kind == Kind::kConsume) {
+    // Preload through the target's own publish path, one connection, --window outstanding.
+    const uint64_t n = cfg.consume_events;
+    ConnState st(cfg.window, 0);
+    std::unique_ptr<Conn> conn;
+    if (std::string err = target.connect(sc, &st, &conn); !err.empty()) return finish(err);
+    for (uint64_t seq = 0; seq < n; ++seq) {
+      if (!st.window().try_acquire()) {
+        conn->flush();
+        st.window().acquire();
+      }
+      std::memcpy(payload.data(), &seq, std::min(sizeof(seq), payload.size()));
+      conn->publish(seq, payload, nullptr);
+      st.sent.store(seq + 1);
+    }
+    conn->flush();
+    const auto drain = Clock::now() + std::chrono::seconds(120);
+    while (st.done() < n && Clock::now() < drain) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    conn->close();
+    if (st.errors() > 0) return finish("preload: " + st.first_error());
+    std::unique_ptr<std::atomic<bool>[]> seen(new std::atomic<bool>[n]());
+    std::atomic<uint64_t> unique{0}, repeats{0};
+    const auto t0 = Clock::now();
+    std::string err = target.start_consumers(sc, sc.conns, [&](uint64_t seq) {
+      if (seq < n && !seen[seq].exchange(true)) {
+        unique.fetch_add(1, std::memory_order_relaxed);
+      } else {
+        repeats.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+    if (!err.empty()) return finish(err);
+    const auto deadline = t0 + std::chrono::seconds(300);
+    while (unique.load() < n && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    const auto t1 = Clock::now();
+    target.stop_consumers();
+    row.sent = n;
+    if (unique.load() < n) return finish("consumed " + std::to_string(unique.load()) + " of " + std::to_string(n));
+    row.events_per_s = static_cast<double>(n) / std::chrono::duration<double>(t1 - t0).count();
+    row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
+    if (repeats.load() > 0) row.note = std::to_string(repeats.load()) + " redeliveries";
+    return finish("");
+  }
+  // End to end: as in lat*, event i of connection c (of C = --latency-connections) is
+  // scheduled at start + (i*C + c) / rate and carries seq i*C + c; latency = handler time -
+  // schedule.
+  const int C = std::max(1, cfg.latency_conns);
+  const double total_s = cfg.warmup_s + cfg.duration_s;
+  const auto per_conn = static_cast<std::size_t>(cfg.rate / C * total_s) + 2;
+  const std::size_t slots = per_conn * static_cast<std::size_t>(C);
+  std::vector<std::unique_ptr<ConnState>> states;
+  for (int c = 0; c < C; ++c) states.push_back(std::make_unique<ConnState>(std::max(cfg.window, 1 << 16), per_conn));
+  std::vector<std::atomic<int64_t>> lat(slots);
+  for (auto& l : lat) l.store(-1);
+  std::atomic<uint64_t> received{0};
+  std::string err = target.start_consumers(sc, 1, [&](uint64_t seq) {
+    if (seq < slots) {
+      const auto& st = *states[seq % static_cast<uint64_t>(C)];
+      int64_t none = -1;
+      lat[seq].compare_exchange_strong(
+          none, std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - st.sched(seq / static_cast<uint64_t>(C)))
+                    .count());
+    }
+    received.fetch_add(1);
+  });
+  if (!err.empty()) return finish(err);
+  std::vector<std::unique_ptr<Conn>> conns;
+  for (int c = 0; c < C; ++c) {
+    std::unique_ptr<Conn> conn;
+    if (err = target.connect(sc, states[static_cast<std::size_t>(c)].get(), &conn); !err.empty()) {
+      for (auto& x : conns) x->close();
+      return finish(err);
+    }
+    conns.push_back(std::move(conn));
+  }
+  const auto start = Clock::now() + std::chrono::milliseconds(50);
+  const auto measure_from =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.warmup_s));
+  std::vector<std::thread> senders;
+  for (int c = 0; c < C; ++c) {
+    senders.emplace_back([&, c] {
+      ConnState& st = *states[static_cast<std::size_t>(c)];
+      Conn& conn = *conns[static_cast<std::size_t>(c)];
+      std::string buf(sc.bytes, 'x');
+      for (uint64_t i = 0; i + 1 < per_conn; ++i) {
+        const double at = (static_cast<double>(i) * C + c) / cfg.rate;
+        if (at >= total_s) break;
+        const auto t = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(at));
+        std::this_thread::sleep_until(t);
+        st.set_sched(i, t);
+        if (!st.window().try_acquire_for(std::chrono::seconds(1))) break;
+        const uint64_t seq = i * static_cast<uint64_t>(C) + static_cast<uint64_t>(c);
+        std::memcpy(buf.data(), &seq, std::min(sizeof(seq), buf.size()));
+        conn.publish(i, buf, nullptr);
+        st.sent.store(i + 1);
+        conn.flush();
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  uint64_t sent = 0;
+  for (auto& st : states) sent += st->sent.load();
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (received.load() < sent && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (auto& c : conns) c->close();
+  target.stop_consumers();
+  std::vector<int64_t> samples;
+  for (int c = 0; c < C; ++c) {
+    const auto& st = *states[static_cast<std::size_t>(c)];
+    for (uint64_t i = 0; i < st.sent.load(); ++i) {
+      if (st.sched(i) < measure_from) continue;
+      if (const int64_t l = lat[i * static_cast<uint64_t>(C) + static_cast<uint64_t>(c)].load(); l >= 0) {
+        samples.push_back(l);
+      }
+    }
+    row.errors += states[static_cast<std::size_t>(c)]->errors();
+  }
+  std::sort(samples.begin(), samples.end());
+  row.sent = sent;
+  row.conns = C;
+  row.samples = samples.size();
+  row.p50_us = percentile(samples, 0.50);
+  row.p99_us = percentile(samples, 0.99);
+  row.p999_us = percentile(samples, 0.999);
+  row.max_us = samples.empty() ? 0 : static_cast<double>(samples.back()) / 1000.0;
+  row.events_per_s = static_cast<double>(samples.size()) / cfg.duration_s;
+  row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
+  if (received.load() < sent) row.error = "received " + std::to_string(received.load()) + " of " + std::to_string(sent);
+  return finish("");
+}
+
 Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t run_id) {
   Row row;
   row.scenario = sc.name;
@@ -669,6 +994,7 @@ Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t
   const std::string topic = "bench." + sc.name + "." + std::to_string(::getpid()) + "." + std::to_string(run_id);
   row.error = target.prepare(sc, topic);
   if (!row.error.empty()) return row;
+  if (sc.kind == Kind::kConsume || sc.kind == Kind::kEndToEnd) return run_consume_scenario(cfg, target, sc, row);
 
   const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.duration_s));
   const auto warmup = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.warmup_s));
@@ -898,7 +1224,7 @@ void print_rows(const std::vector<Row>& rows) {
       std::printf("%-22s %-9s  not run: %s\n", r.scenario.c_str(), r.target.c_str(), r.error.c_str());
       continue;
     }
-    if (r.kind == Kind::kThroughput) {
+    if (!is_latency(r.kind)) {
       std::printf("%-22s %-9s %10s %8.1f %9s %9s %9s %8" PRIu64 "  %s\n", r.scenario.c_str(), r.target.c_str(),
                   fmt_num(r.events_per_s).c_str(), r.mb_per_s, "-", "-", "-", r.errors, r.note.c_str());
     } else {
@@ -931,7 +1257,7 @@ void print_comparison(const std::vector<Row>& rows, const std::vector<std::strin
   auto ok = [](const Row* r) { return r && (r->error.empty() || r->sent > 0); };
   for (const auto& sc : order) {
     const Row* c = by.count({sc, "causeway"}) ? by[{sc, "causeway"}] : nullptr;
-    const bool lat = c ? c->kind == Kind::kLatency : sc.rfind("lat", 0) == 0;
+    const bool lat = c ? is_latency(c->kind) : (sc.rfind("lat", 0) == 0 || sc.rfind("e2e", 0) == 0);
     char cbuf[64] = "n/a";
     if (ok(c)) {
       if (lat) {
@@ -976,7 +1302,7 @@ bool write_json(const std::string& path, const Config& cfg, const std::vector<Ro
   for (const Row& r : rows) {
     results.push_back({{"scenario", r.scenario},
                        {"target", r.target},
-                       {"kind", r.kind == Kind::kThroughput ? "throughput" : "latency"},
+                       {"kind", is_latency(r.kind) ? "latency" : "throughput"},
                        {"bytes", r.bytes},
                        {"durability", r.durability},
                        {"dedup", r.dedup},
@@ -1050,6 +1376,8 @@ int main(int argc, char** argv) {
   app.add_option("--latency-linger-us", cfg.latency_linger_us, "Causeway publisher linger in latency scenarios")
       ->capture_default_str()
       ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
+  app.add_option("--consume-events", cfg.consume_events, "Events published and then consumed in con* scenarios")
+      ->capture_default_str();
   app.add_option("--json", cfg.json, "Also write the results as JSON to this file");
   CLI11_PARSE(app, argc, argv);
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs causeway-bench against Causeway (spawned), NATS JetStream and Redis Streams in one run
 # and prints one table: each row's Causeway figure and its ratio to each peer
-# (bench/load/README.md). Loopback only; every wait below is bounded.
+# (bench/load/README.md): the publish rows and the consume rows (con*: durable consumer /
+# group with per-event acks; e2e*: publish->handler latency). Loopback only; every wait
+# below is bounded. Only the consume rows: -- --benchmarks con100_m1,con100_m4,con1k_m1,con1k_m4,e2e1k_os,e2e1k_fsync
 #
 # usage: bench/peers/run_peers.sh [-b BUILD_DIR] [-o OUT.json] [-- causeway-bench args...]
 #   BUILD_DIR  a Release build holding broker/causeway-broker and bench/load/causeway-bench
@@ -18,7 +20,7 @@ while [[ $# -gt 0 ]]; do
     -b) build="$2"; shift 2 ;;
     -o) out="$2"; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done

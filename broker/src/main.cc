@@ -123,6 +123,14 @@ int main(int argc, char** argv) {
                  "Threads for requests that may block on disk (topic changes, fetches); publishes do not use them")
       ->capture_default_str()
       ->check(CLI::Range(1u, 4096u));
+  std::string group_session_timeout = "10s";
+  app.add_option("--group-session-timeout", group_session_timeout,
+                 "A subscriber that sends nothing for this long leaves its group; its unacked events go to the others")
+      ->capture_default_str();
+  std::string subscribe_sweep = "100ms";
+  app.add_option("--subscribe-sweep-interval", subscribe_sweep,
+                 "How often subscriptions check ack deadlines, retry delays and session timeouts, and commit acked offsets")
+      ->capture_default_str();
   size_t sync_threads = 2;
   app.add_option("--sync-threads", sync_threads,
                  "Threads that run fdatasync group commits for all partitions and complete the acks")
@@ -160,6 +168,18 @@ int main(int argc, char** argv) {
       return 2;
     }
     server_options.handshake_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
+  }
+  for (auto [flag, text, out] : {std::tuple{"--group-session-timeout", &group_session_timeout,
+                                            &server_options.group_session_timeout},
+                                 std::tuple{"--subscribe-sweep-interval", &subscribe_sweep,
+                                            &server_options.subscribe_sweep_interval}}) {
+    auto d = causeway::units::parse_duration(*text);
+    if (!d || std::chrono::duration_cast<std::chrono::milliseconds>(*d).count() <= 0) {
+      std::fprintf(stderr, "error: %s: %s\n", flag,
+                   d ? "must be at least 1ms" : std::string(d.error().message()).c_str());
+      return 2;
+    }
+    *out = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
   }
   {
     auto bytes = causeway::units::parse_size(max_frame);

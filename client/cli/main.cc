@@ -20,6 +20,7 @@
 #include "causeway/common/units.h"
 #include "client/cli/event_json.h"
 #include "client/cli/schema_commands.h"
+#include "client/cli/subscribe_commands.h"
 
 namespace {
 
@@ -227,8 +228,10 @@ int main(int argc, char** argv) {
   fetch->add_option("--max", fetch_max, "Print at most this many events")->capture_default_str();
 
   auto schema_commands = causeway::cli::add_schema_commands(app);  // schema ... and --registry
+  auto run_subscribe_commands = causeway::cli::add_subscribe_commands(app, options);
   CLI11_PARSE(app, argc, argv);
   if (schema_commands->parsed()) return schema_commands->run();
+  if (auto code = run_subscribe_commands()) return *code;
 
   if (publish->parsed()) return run_publish(options, publish_topic, publish_file);
   if (fetch->parsed()) return run_fetch(options, fetch_topic, fetch_partition, fetch_offset, fetch_max);

@@ -182,6 +182,51 @@ Result<FetchResult> Admin::fetch(const std::string& topic, uint32_t partition, u
   return result;
 }
 
+Result<SubscriptionInfo> Admin::create_subscription(const SubscriptionSpec& spec) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&spec](uint64_t id) { return internal::encode_create_subscription(id, spec); }));
+  const std::string what = "create subscription '" + spec.name + "'";
+  Status status = internal::response_status(frame, protocol::Body::CreateSubscriptionResponse);
+  if (!status.ok()) return status.with_context(what);
+  const auto* sub = frame.message().body_as_CreateSubscriptionResponse()->subscription();
+  if (sub == nullptr) return internal_error(what + ": the broker's response holds no subscription");
+  return internal::subscription_from_wire(*sub);
+}
+
+Status Admin::delete_subscription(const std::string& name) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&name](uint64_t id) { return internal::encode_delete_subscription(id, name); }));
+  return internal::response_status(frame, protocol::Body::DeleteSubscriptionResponse)
+      .with_context("delete subscription '" + name + "'");
+}
+
+Result<std::vector<SubscriptionInfo>> Admin::list_subscriptions(const std::string& topic) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&topic](uint64_t id) { return internal::encode_list_subscriptions(id, topic); }));
+  Status status = internal::response_status(frame, protocol::Body::ListSubscriptionsResponse);
+  if (!status.ok()) return status.with_context("list subscriptions");
+  std::vector<SubscriptionInfo> out;
+  if (const auto* subs = frame.message().body_as_ListSubscriptionsResponse()->subscriptions()) {
+    for (const protocol::SubscriptionDescription* d : *subs)
+      if (d != nullptr) out.push_back(internal::subscription_from_wire(*d));
+  }
+  return out;
+}
+
+Result<SubscriptionInfo> Admin::describe_subscription(const std::string& name) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&name](uint64_t id) { return internal::encode_describe_subscription(id, name); }));
+  const std::string what = "describe subscription '" + name + "'";
+  Status status = internal::response_status(frame, protocol::Body::DescribeSubscriptionResponse);
+  if (!status.ok()) return status.with_context(what);
+  const auto* sub = frame.message().body_as_DescribeSubscriptionResponse()->subscription();
+  if (sub == nullptr) return internal_error(what + ": the broker's response holds no subscription");
+  return internal::subscription_from_wire(*sub);
+}
+
+Result<GroupInfo> Admin::describe_group(const std::string& name) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&name](uint64_t id) { return internal::encode_describe_group(id, name); }));
+  Status status = internal::response_status(frame, protocol::Body::DescribeGroupResponse);
+  if (!status.ok()) return status.with_context("describe group '" + name + "'");
+  return internal::group_from_wire(*frame.message().body_as_DescribeGroupResponse());
+}
+
 uint64_t Admin::lamport() const { return impl_->clock().now(); }
 
 }  // namespace causeway::client

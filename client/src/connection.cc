@@ -170,7 +170,10 @@ asio::awaitable<void> Connection::reader() {
     }
     const uint64_t id = frame->message().correlation_id();
     auto it = pending_.find(id);
-    if (it == pending_.end()) continue;  // a broker push (id 0) or a request we stopped waiting for
+    if (it == pending_.end()) {
+      if (id == 0 && push_handler_) push_handler_(std::move(*frame));  // a broker push
+      continue;  // else a request we stopped waiting for
+    }
     ResponseHandler handler = std::move(it->second.handler);
     pending_.erase(it);
     handler(std::move(*frame));
@@ -232,6 +235,7 @@ void Connection::close(Status why) {
   std::map<uint64_t, Pending> pending;
   pending.swap(pending_);
   for (auto& [id, p] : pending) p.handler(why);
+  push_handler_ = nullptr;
   if (on_close_) {
     CloseHandler handler = std::move(on_close_);
     on_close_ = nullptr;

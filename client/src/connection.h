@@ -74,6 +74,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // queue full or frame above max_frame_bytes) it is not called.
   Status send(uint64_t correlation_id, std::vector<uint8_t> frame, ResponseHandler handler);
 
+  // Frames the broker pushes (correlation id 0, e.g. Delivery) go to `handler`; without
+  // one they are dropped.
+  void set_push_handler(std::function<void(Frame)> handler) { push_handler_ = std::move(handler); }
+
   // Closes the socket and fails every pending request with `why`. Idempotent.
   void close(Status why);
 
@@ -96,6 +100,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer write_signal_;   // the writer parks on it; send() cancels it
   asio::steady_timer watchdog_timer_;
   CloseHandler on_close_;
+  std::function<void(Frame)> push_handler_;
   HelloInfo hello_;
   bool open_ = false;
   uint32_t max_frame_bytes_ = kDefaultMaxFrameBytes;

@@ -75,6 +75,18 @@ Status response_status(const Frame& frame, protocol::Body expected) {
       case pr::Body::DescribeTopicResponse: status = msg.body_as_DescribeTopicResponse()->status(); break;
       case pr::Body::PublishResponse: status = msg.body_as_PublishResponse()->status(); break;
       case pr::Body::FetchResponse: status = msg.body_as_FetchResponse()->status(); break;
+      case pr::Body::SubscribeResponse: status = msg.body_as_SubscribeResponse()->status(); break;
+      case pr::Body::HeartbeatResponse: status = msg.body_as_HeartbeatResponse()->status(); break;
+      case pr::Body::LeaveGroupResponse: status = msg.body_as_LeaveGroupResponse()->status(); break;
+      case pr::Body::AckResponse: status = msg.body_as_AckResponse()->status(); break;
+      case pr::Body::NackResponse: status = msg.body_as_NackResponse()->status(); break;
+      case pr::Body::CreditResponse: status = msg.body_as_CreditResponse()->status(); break;
+      case pr::Body::CreateSubscriptionResponse: status = msg.body_as_CreateSubscriptionResponse()->status(); break;
+      case pr::Body::DeleteSubscriptionResponse: status = msg.body_as_DeleteSubscriptionResponse()->status(); break;
+      case pr::Body::ListSubscriptionsResponse: status = msg.body_as_ListSubscriptionsResponse()->status(); break;
+      case pr::Body::DescribeSubscriptionResponse: status = msg.body_as_DescribeSubscriptionResponse()->status(); break;
+      case pr::Body::DescribeGroupResponse: status = msg.body_as_DescribeGroupResponse()->status(); break;
+      case pr::Body::ExtendDeadlineResponse: status = msg.body_as_ExtendDeadlineResponse()->status(); break;
       default: return internal_error("response_status: unexpected kind");
     }
   }
@@ -244,6 +256,199 @@ Status decode_fetched_batches(std::string_view batches, const std::string& topic
     pos += header->total_size();
   }
   return Status();
+}
+
+// ---------------------------------------------------------------- subscribe family
+
+namespace {
+
+fb::Offset<pr::SubscriptionSettings> encode_subscription_settings(fb::FlatBufferBuilder& fbb, const SubscriptionSpec& s) {
+  const auto dlq = s.dead_letter_topic.empty() ? fb::Offset<fb::String>() : fbb.CreateString(s.dead_letter_topic);
+  return pr::CreateSubscriptionSettings(fbb, static_cast<pr::StartKind>(static_cast<uint8_t>(s.start.kind)),
+                                        s.start.value, static_cast<uint32_t>(s.ack_deadline.count()), s.max_attempts,
+                                        static_cast<uint32_t>(s.backoff.count()),
+                                        static_cast<uint32_t>(s.max_backoff.count()),
+                                        static_cast<uint64_t>(s.max_age.count()), dlq);
+}
+
+std::string bytes_of(const fb::Vector<uint8_t>* v) {
+  return v ? std::string(reinterpret_cast<const char*>(v->data()), v->size()) : std::string();
+}
+
+}  // namespace
+
+std::vector<uint8_t> encode_create_subscription(uint64_t correlation_id, const SubscriptionSpec& spec) {
+  fb::FlatBufferBuilder fbb(256);
+  const auto name = fbb.CreateString(spec.name);
+  const auto topic = fbb.CreateString(spec.topic);
+  const auto settings = encode_subscription_settings(fbb, spec);
+  return finish(fbb, correlation_id, pr::Body::CreateSubscriptionRequest,
+                pr::CreateCreateSubscriptionRequest(fbb, name, topic, settings));
+}
+
+std::vector<uint8_t> encode_delete_subscription(uint64_t correlation_id, const std::string& name) {
+  fb::FlatBufferBuilder fbb(128);
+  const auto n = fbb.CreateString(name);
+  return finish(fbb, correlation_id, pr::Body::DeleteSubscriptionRequest, pr::CreateDeleteSubscriptionRequest(fbb, n));
+}
+
+std::vector<uint8_t> encode_list_subscriptions(uint64_t correlation_id, const std::string& topic) {
+  fb::FlatBufferBuilder fbb(128);
+  const auto t = fbb.CreateString(topic);
+  return finish(fbb, correlation_id, pr::Body::ListSubscriptionsRequest, pr::CreateListSubscriptionsRequest(fbb, t));
+}
+
+std::vector<uint8_t> encode_describe_subscription(uint64_t correlation_id, const std::string& name) {
+  fb::FlatBufferBuilder fbb(128);
+  const auto n = fbb.CreateString(name);
+  return finish(fbb, correlation_id, pr::Body::DescribeSubscriptionRequest,
+                pr::CreateDescribeSubscriptionRequest(fbb, n));
+}
+
+std::vector<uint8_t> encode_describe_group(uint64_t correlation_id, const std::string& name) {
+  fb::FlatBufferBuilder fbb(128);
+  const auto n = fbb.CreateString(name);
+  return finish(fbb, correlation_id, pr::Body::DescribeGroupRequest, pr::CreateDescribeGroupRequest(fbb, n));
+}
+
+std::vector<uint8_t> encode_subscribe(uint64_t correlation_id, const SubscriptionSpec& spec, uint32_t credit_events,
+                                      uint32_t credit_bytes, bool create_if_missing, const std::string& client_name) {
+  fb::FlatBufferBuilder fbb(256);
+  const auto name = fbb.CreateString(spec.name);
+  const auto topic = fbb.CreateString(spec.topic);
+  const auto settings = encode_subscription_settings(fbb, spec);
+  const auto client = fbb.CreateString(client_name);
+  return finish(fbb, correlation_id, pr::Body::SubscribeRequest,
+                pr::CreateSubscribeRequest(fbb, name, topic, 0, credit_events, credit_bytes, create_if_missing,
+                                           settings, client));
+}
+
+std::vector<uint8_t> encode_heartbeat(uint64_t correlation_id, const std::string& subscription,
+                                      const std::string& member_id) {
+  fb::FlatBufferBuilder fbb(128);
+  const auto s = fbb.CreateString(subscription);
+  const auto m = fbb.CreateString(member_id);
+  return finish(fbb, correlation_id, pr::Body::HeartbeatRequest, pr::CreateHeartbeatRequest(fbb, s, m));
+}
+
+std::vector<uint8_t> encode_leave(uint64_t correlation_id, const std::string& subscription, const std::string& member_id) {
+  fb::FlatBufferBuilder fbb(128);
+  const auto s = fbb.CreateString(subscription);
+  const auto m = fbb.CreateString(member_id);
+  return finish(fbb, correlation_id, pr::Body::LeaveGroupRequest, pr::CreateLeaveGroupRequest(fbb, s, m));
+}
+
+std::vector<uint8_t> encode_ack(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
+                                uint32_t partition, std::span<const uint64_t> offsets) {
+  fb::FlatBufferBuilder fbb(128 + offsets.size() * 8);
+  const auto s = fbb.CreateString(subscription);
+  const auto m = fbb.CreateString(member_id);
+  const auto o = fbb.CreateVector(offsets.data(), offsets.size());
+  return finish(fbb, correlation_id, pr::Body::AckRequest, pr::CreateAckRequest(fbb, s, m, partition, o));
+}
+
+std::vector<uint8_t> encode_nack(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
+                                 uint32_t partition, std::span<const uint64_t> offsets, uint32_t delay_ms,
+                                 const std::string& reason) {
+  fb::FlatBufferBuilder fbb(128 + offsets.size() * 8 + reason.size());
+  const auto s = fbb.CreateString(subscription);
+  const auto m = fbb.CreateString(member_id);
+  const auto o = fbb.CreateVector(offsets.data(), offsets.size());
+  const auto r = fbb.CreateString(reason);
+  return finish(fbb, correlation_id, pr::Body::NackRequest, pr::CreateNackRequest(fbb, s, m, partition, o, delay_ms, r));
+}
+
+std::vector<uint8_t> encode_extend_deadline(uint64_t correlation_id, const std::string& subscription,
+                                            const std::string& member_id, uint32_t partition,
+                                            std::span<const uint64_t> offsets, uint32_t extend_ms) {
+  fb::FlatBufferBuilder fbb(128 + offsets.size() * 8);
+  const auto s = fbb.CreateString(subscription);
+  const auto m = fbb.CreateString(member_id);
+  const auto o = fbb.CreateVector(offsets.data(), offsets.size());
+  return finish(fbb, correlation_id, pr::Body::ExtendDeadlineRequest,
+                pr::CreateExtendDeadlineRequest(fbb, s, m, partition, o, extend_ms));
+}
+
+SubscriptionInfo subscription_from_wire(const protocol::SubscriptionDescription& d) {
+  SubscriptionInfo info;
+  info.spec.name = to_string(d.name());
+  info.spec.topic = to_string(d.topic());
+  info.created_ms = d.created_ms();
+  if (const auto* s = d.settings()) {
+    const auto kind = static_cast<uint8_t>(s->start());
+    info.spec.start.kind = kind <= 4 ? static_cast<StartPosition::Kind>(kind) : StartPosition::Kind::kLatest;
+    info.spec.start.value = s->start_value();
+    info.spec.ack_deadline = std::chrono::milliseconds(s->ack_deadline_ms());
+    info.spec.max_attempts = s->max_attempts();
+    info.spec.backoff = std::chrono::milliseconds(s->backoff_ms());
+    info.spec.max_backoff = std::chrono::milliseconds(s->max_backoff_ms());
+    info.spec.max_age = std::chrono::milliseconds(static_cast<int64_t>(s->max_age_ms()));
+    info.spec.dead_letter_topic = to_string(s->dead_letter_topic());
+  }
+  return info;
+}
+
+GroupInfo group_from_wire(const protocol::DescribeGroupResponse& r) {
+  GroupInfo g;
+  if (r.subscription()) g.subscription = subscription_from_wire(*r.subscription());
+  if (r.members()) {
+    for (const pr::GroupMemberInfo* m : *r.members()) {
+      if (m == nullptr) continue;
+      GroupMember gm;
+      gm.member_id = to_string(m->member_id());
+      gm.client_name = to_string(m->client_name());
+      if (m->partitions()) gm.partitions.assign(m->partitions()->begin(), m->partitions()->end());
+      gm.unacked_events = m->unacked_events();
+      gm.unacked_bytes = m->unacked_bytes();
+      gm.credit_events = m->credit_events();
+      gm.credit_bytes = m->credit_bytes();
+      g.members.push_back(std::move(gm));
+    }
+  }
+  if (r.partitions()) {
+    for (const pr::GroupPartitionInfo* p : *r.partitions()) {
+      if (p == nullptr) continue;
+      g.partitions.push_back(GroupPartition{p->partition(), to_string(p->member_id()), p->committed_offset(),
+                                            p->end_offset(), p->lag(), p->in_flight(), p->acked_above()});
+    }
+  }
+  return g;
+}
+
+Result<std::vector<DeliveredEvent>> decode_delivery(const Frame& frame) {
+  const pr::Message& msg = frame.message();
+  const pr::Delivery* d = msg.body_type() == pr::Body::Delivery ? msg.body_as_Delivery() : nullptr;
+  if (d == nullptr) return internal_error(std::string("expected Delivery, got ") + pr::EnumNameBody(msg.body_type()));
+  std::vector<DeliveredEvent> out;
+  if (d->events() == nullptr) return out;
+  out.reserve(d->events()->size());
+  const std::string subscription = to_string(d->subscription());
+  const std::string topic = to_string(d->topic());
+  const std::string member = to_string(d->member_id());
+  for (const pr::DeliveredEvent* e : *d->events()) {
+    if (e == nullptr) continue;
+    DeliveredEvent ev;
+    ev.topic = topic;
+    ev.partition = d->partition();
+    ev.offset = e->offset();
+    ev.lamport = e->lamport();
+    ev.time_ms = e->time_ms();
+    ev.key = bytes_of(e->key());
+    ev.dedup_key = bytes_of(e->dedup_key());
+    ev.source = to_string(e->source());
+    ev.type = to_string(e->type());
+    if (e->headers()) {
+      for (const pr::Header* h : *e->headers())
+        if (h != nullptr) ev.headers.push_back(Header{to_string(h->name()), bytes_of(h->value())});
+    }
+    ev.schema_id = e->schema_id();
+    ev.payload = bytes_of(e->payload());
+    ev.subscription = subscription;
+    ev.attempt = e->attempt();
+    ev.member_id = member;
+    out.push_back(std::move(ev));
+  }
+  return out;
 }
 
 }  // namespace causeway::client::internal

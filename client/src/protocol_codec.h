@@ -58,4 +58,30 @@ TopicInfo topic_from_wire(const protocol::TopicDescription& topic);
 Status decode_fetched_batches(std::string_view batches, const std::string& topic, uint32_t partition,
                               uint64_t offset, uint32_t max_events, FetchResult& out);
 
+// ---------------------------------------------------------------- subscribe family
+std::vector<uint8_t> encode_create_subscription(uint64_t correlation_id, const SubscriptionSpec& spec);
+std::vector<uint8_t> encode_delete_subscription(uint64_t correlation_id, const std::string& name);
+std::vector<uint8_t> encode_list_subscriptions(uint64_t correlation_id, const std::string& topic);
+std::vector<uint8_t> encode_describe_subscription(uint64_t correlation_id, const std::string& name);
+std::vector<uint8_t> encode_describe_group(uint64_t correlation_id, const std::string& name);
+std::vector<uint8_t> encode_subscribe(uint64_t correlation_id, const SubscriptionSpec& spec, uint32_t credit_events,
+                                      uint32_t credit_bytes, bool create_if_missing, const std::string& client_name);
+std::vector<uint8_t> encode_heartbeat(uint64_t correlation_id, const std::string& subscription,
+                                      const std::string& member_id);
+std::vector<uint8_t> encode_leave(uint64_t correlation_id, const std::string& subscription, const std::string& member_id);
+std::vector<uint8_t> encode_ack(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
+                                uint32_t partition, std::span<const uint64_t> offsets);
+std::vector<uint8_t> encode_nack(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
+                                 uint32_t partition, std::span<const uint64_t> offsets, uint32_t delay_ms,
+                                 const std::string& reason);
+
+std::vector<uint8_t> encode_extend_deadline(uint64_t correlation_id, const std::string& subscription,
+                                            const std::string& member_id, uint32_t partition,
+                                            std::span<const uint64_t> offsets, uint32_t extend_ms);
+
+SubscriptionInfo subscription_from_wire(const protocol::SubscriptionDescription& d);
+GroupInfo group_from_wire(const protocol::DescribeGroupResponse& r);
+// The events of a Delivery push (kInternal if the frame is not one).
+Result<std::vector<DeliveredEvent>> decode_delivery(const Frame& frame);
+
 }  // namespace causeway::client::internal

@@ -151,7 +151,12 @@ void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition
     if (!inserts.empty()) dedup_.insert(topic_id, partition, inserts);
     return Status();
   };
-  log->append_async(records, logs_->clock(), observed_lamport, now_ms, index_keys, std::move(done));
+  // Subscribers learn of the events once they are durable, before the publisher's ack.
+  log->append_async(records, logs_->clock(), observed_lamport, now_ms, index_keys,
+                    [this, topic_name = topic.name, partition, done = std::move(done)](Result<storage::AppendResult> r) {
+                      if (r) notifier_.notify(topic_name, partition, r->last_offset + 1);
+                      done(std::move(r));
+                    });
 }
 
 std::optional<DedupEntry> EventStore::find_duplicate(const meta::TopicConfig& topic, std::string_view key,

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "causeway/common/status.h"
+#include "core/append_notifier.h"
 #include "core/dedup_window.h"
 #include "meta/meta_store.h"
 #include "meta/topic_config.h"
@@ -92,6 +93,8 @@ class EventStore {
   meta::MetaStore& meta() noexcept { return *meta_; }
   const DedupWindow& dedup() const noexcept { return dedup_; }
   LamportClock& clock() noexcept { return logs_->clock(); }
+  // Told of every successful append once it is durable (subscriptions wake on it).
+  AppendNotifier& append_notifier() noexcept { return notifier_; }
   const std::string& data_dir() const noexcept { return options_.data_dir; }
 
  private:
@@ -105,6 +108,7 @@ class EventStore {
   std::unique_ptr<meta::MetaStore> meta_;
   DedupWindow dedup_;
   std::unique_ptr<storage::LogManager> logs_;
+  AppendNotifier notifier_;
 };
 
 }  // namespace causeway::core

@@ -21,6 +21,8 @@ struct MetaStore::Dbs {
   lmdb::Dbi topics;         // name -> TopicRecord
   lmdb::Dbi topic_ids;      // topic_id (u32 BE) -> TopicIdRecord
   lmdb::Dbi group_offsets;  // topic_id (u32 BE), group length (u16 BE), group, partition (u32 BE) -> GroupOffsetRecord
+  lmdb::Dbi subscriptions;  // name -> SubscriptionRecord
+  lmdb::Dbi group_acks;     // key as group_offsets -> GroupAcksRecord
 };
 
 namespace {
@@ -184,6 +186,8 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, const
     CAUSEWAY_ASSIGN_OR_RETURN(dbs->topics, txn.open_dbi("topics", MDB_CREATE));
     CAUSEWAY_ASSIGN_OR_RETURN(dbs->topic_ids, txn.open_dbi("topic_ids", MDB_CREATE));
     CAUSEWAY_ASSIGN_OR_RETURN(dbs->group_offsets, txn.open_dbi("group_offsets", MDB_CREATE));
+    CAUSEWAY_ASSIGN_OR_RETURN(dbs->subscriptions, txn.open_dbi("subscriptions", MDB_CREATE));
+    CAUSEWAY_ASSIGN_OR_RETURN(dbs->group_acks, txn.open_dbi("group_acks", MDB_CREATE));
     CAUSEWAY_ASSIGN_OR_RETURN(auto info, txn.get(dbs->info, kInfoKey));
     if (!info) return txn.put(dbs->info, kInfoKey, encode_info(1));  // a new store
     CAUSEWAY_ASSIGN_OR_RETURN(auto rec, lmdb::read_verified<fbs::MetaInfo>(*info, "info[\"info\"]"));
@@ -297,7 +301,10 @@ Status MetaStore::delete_topic(std::string_view name) {
         CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, ignored));
       }
     }  // the cursor closes before the transaction ends
-    for (const std::string& key : offset_keys) CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->group_offsets, key).status());
+    for (const std::string& key : offset_keys) {
+      CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->group_offsets, key).status());
+      CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->group_acks, key).status());
+    }
     offsets_removed = offset_keys.size();
     CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->topics, name).status());
     CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->topic_ids, prefix).status());
@@ -367,6 +374,242 @@ Result<std::vector<GroupOffset>> MetaStore::list_offsets(std::string_view group,
       out.push_back(go);
       CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, value));
     }
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return out;
+}
+
+
+// ---------------------------------------------------------------- subscriptions
+
+namespace {
+
+bool is_name_char(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-';
+}
+
+Status validate_name(std::string_view what, std::string_view name) {
+  if (name.empty() || name.size() > kMaxTopicNameBytes) {
+    return invalid_argument(std::string(what) + " name has length " + std::to_string(name.size()) + " (must be 1 to " +
+                            std::to_string(kMaxTopicNameBytes) + ")");
+  }
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (!is_name_char(name[i])) {
+      return invalid_argument(std::string(what) + " name " + quoted(name) + " has an invalid character at position " +
+                              std::to_string(i) + " (allowed: A-Z a-z 0-9 . _ -)");
+    }
+  }
+  if (name == "." || name == "..") return invalid_argument(std::string(what) + " name " + quoted(name) + " is reserved");
+  return Status();
+}
+
+std::string encode_subscription(const SubscriptionConfig& c) {
+  flatbuffers::FlatBufferBuilder fbb(256);
+  const auto name = fbb.CreateString(c.name);
+  const auto topic = fbb.CreateString(c.topic);
+  const auto dlq = fbb.CreateString(c.dead_letter_topic);
+  fbs::SubscriptionRecordBuilder b(fbb);
+  b.add_name(name);
+  b.add_topic(topic);
+  b.add_start_kind(static_cast<uint8_t>(c.start));
+  b.add_start_value(c.start_value);
+  b.add_ack_deadline_ms(static_cast<uint32_t>(c.ack_deadline.count()));
+  b.add_max_attempts(c.max_attempts);
+  b.add_backoff_ms(static_cast<uint32_t>(c.backoff.count()));
+  b.add_max_backoff_ms(static_cast<uint32_t>(c.max_backoff.count()));
+  b.add_max_age_ms(static_cast<uint64_t>(c.max_age.count()));
+  b.add_dead_letter_topic(dlq);
+  b.add_created_ms(c.created_ms);
+  fbb.Finish(b.Finish());
+  return std::string(lmdb::builder_bytes(fbb));
+}
+
+Result<SubscriptionConfig> decode_subscription(std::string_view key, std::string_view bytes) {
+  const std::string what = "subscriptions[" + quoted(key) + "]";
+  CAUSEWAY_ASSIGN_OR_RETURN(auto rec, lmdb::read_verified<fbs::SubscriptionRecord>(bytes, what));
+  SubscriptionConfig c;
+  if (rec->name() == nullptr || rec->topic() == nullptr) return corruption(what + " has no name or topic");
+  c.name = rec->name()->str();
+  if (c.name != key) return corruption(what + " holds subscription " + quoted(c.name));
+  c.topic = rec->topic()->str();
+  if (rec->start_kind() > static_cast<uint8_t>(StartKind::kLamport))
+    return corruption(what + " has unknown start kind " + std::to_string(rec->start_kind()));
+  c.start = static_cast<StartKind>(rec->start_kind());
+  c.start_value = rec->start_value();
+  c.ack_deadline = std::chrono::milliseconds(rec->ack_deadline_ms());
+  c.max_attempts = rec->max_attempts();
+  c.backoff = std::chrono::milliseconds(rec->backoff_ms());
+  c.max_backoff = std::chrono::milliseconds(rec->max_backoff_ms());
+  c.max_age = std::chrono::milliseconds(static_cast<int64_t>(rec->max_age_ms()));
+  if (rec->dead_letter_topic() != nullptr) c.dead_letter_topic = rec->dead_letter_topic()->str();
+  c.created_ms = rec->created_ms();
+  if (Status s = c.validate(); !s.ok()) return corruption(what + " holds invalid settings: " + std::string(s.message()));
+  return c;
+}
+
+std::string encode_acks(std::span<const uint64_t> offsets) {
+  flatbuffers::FlatBufferBuilder fbb(64 + offsets.size() * 8);
+  const auto v = fbb.CreateVector(offsets.data(), offsets.size());
+  fbb.Finish(fbs::CreateGroupAcksRecord(fbb, v));
+  return std::string(lmdb::builder_bytes(fbb));
+}
+
+// Deletes every key of `dbi` that starts with `prefix`.
+Status delete_prefix(Txn& txn, const lmdb::Dbi& dbi, std::string_view prefix) {
+  std::vector<std::string> keys;
+  {
+    CAUSEWAY_ASSIGN_OR_RETURN(Cursor cursor, Cursor::open(txn, dbi));
+    std::string_view key, ignored;
+    CAUSEWAY_ASSIGN_OR_RETURN(bool found, cursor.seek(prefix, key, ignored));
+    while (found && key.starts_with(prefix)) {
+      keys.emplace_back(key);
+      CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, ignored));
+    }
+  }
+  for (const std::string& key : keys) CAUSEWAY_RETURN_IF_ERROR(txn.del(dbi, key).status());
+  return Status();
+}
+
+}  // namespace
+
+Status SubscriptionConfig::validate() const {
+  CAUSEWAY_RETURN_IF_ERROR(validate_name("subscription", name));
+  if (name.size() > kMaxGroupNameBytes) return invalid_argument("subscription name is longer than 255 bytes");
+  CAUSEWAY_RETURN_IF_ERROR(validate_name("topic", topic));
+  if (!dead_letter_topic.empty()) CAUSEWAY_RETURN_IF_ERROR(validate_name("dead-letter topic", dead_letter_topic));
+  if (dead_letter_topic == topic) return invalid_argument("the dead-letter topic must differ from the topic");
+  if (static_cast<uint8_t>(start) > static_cast<uint8_t>(StartKind::kLamport))
+    return invalid_argument("unknown start position kind");
+  if (ack_deadline.count() < 10 || ack_deadline.count() > 3'600'000)
+    return invalid_argument("ack deadline " + std::to_string(ack_deadline.count()) + "ms out of range (10ms to 1h)");
+  if (max_attempts < 1 || max_attempts > 1000)
+    return invalid_argument("max attempts " + std::to_string(max_attempts) + " out of range (1 to 1000)");
+  if (backoff.count() < 0 || backoff.count() > 3'600'000)
+    return invalid_argument("backoff " + std::to_string(backoff.count()) + "ms out of range (0 to 1h)");
+  if (max_backoff.count() < backoff.count() || max_backoff.count() > 86'400'000)
+    return invalid_argument("max backoff " + std::to_string(max_backoff.count()) + "ms out of range (backoff to 24h)");
+  if (max_age.count() < 0) return invalid_argument("max age is negative");
+  return Status();
+}
+
+Result<SubscriptionConfig> MetaStore::create_subscription(SubscriptionConfig config,
+                                                          std::span<const PartitionOffset> start) {
+  if (config.dead_letter_topic.empty()) config.dead_letter_topic = config.topic + ".dlq";
+  if (config.dead_letter_topic.size() > kMaxTopicNameBytes)
+    return invalid_argument("topic name too long to derive a dead-letter topic name; pass one explicitly");
+  CAUSEWAY_RETURN_IF_ERROR(config.validate());
+  SubscriptionConfig result;
+  const Status status = env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto existing_value, txn.get(dbs_->subscriptions, config.name));
+    if (existing_value) {
+      CAUSEWAY_ASSIGN_OR_RETURN(SubscriptionConfig existing, decode_subscription(config.name, *existing_value));
+      SubscriptionConfig cmp = config;
+      cmp.created_ms = existing.created_ms;
+      if (!(cmp == existing)) {
+        return already_exists("subscription " + quoted(config.name) + " already exists on topic " +
+                              quoted(existing.topic) + " with different settings; delete it first or use its settings");
+      }
+      result = std::move(existing);
+      return Status();
+    }
+    CAUSEWAY_ASSIGN_OR_RETURN(auto topic_value, txn.get(dbs_->topics, config.topic));
+    if (!topic_value) return not_found("topic " + quoted(config.topic) + " not found");
+    CAUSEWAY_ASSIGN_OR_RETURN(TopicConfig topic, decode_topic(config.topic, *topic_value));
+    SubscriptionConfig created = config;
+    created.created_ms = now_ms();
+    CAUSEWAY_RETURN_IF_ERROR(txn.put(dbs_->subscriptions, created.name, encode_subscription(created)));
+    // A name reused after a delete starts from its own start position, not old state.
+    CAUSEWAY_RETURN_IF_ERROR(delete_prefix(txn, dbs_->group_offsets, group_prefix(topic.topic_id, created.name)));
+    CAUSEWAY_RETURN_IF_ERROR(delete_prefix(txn, dbs_->group_acks, group_prefix(topic.topic_id, created.name)));
+    for (const PartitionOffset& po : start) {
+      if (po.partition >= topic.partitions) return invalid_argument("start partition out of range");
+      CAUSEWAY_RETURN_IF_ERROR(txn.put(dbs_->group_offsets, group_offset_key(topic.topic_id, created.name, po.partition),
+                                       encode_group_offset(po.offset, created.created_ms)));
+    }
+    result = std::move(created);
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return result;
+}
+
+Result<SubscriptionConfig> MetaStore::get_subscription(std::string_view name) {
+  if (name.empty() || name.size() > kMaxTopicNameBytes) return not_found("subscription " + quoted(name) + " not found");
+  SubscriptionConfig result;
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->subscriptions, name));
+    if (!value) return not_found("subscription " + quoted(name) + " not found");
+    CAUSEWAY_ASSIGN_OR_RETURN(result, decode_subscription(name, *value));
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return result;
+}
+
+Result<std::vector<SubscriptionConfig>> MetaStore::list_subscriptions(std::string_view topic) {
+  std::vector<SubscriptionConfig> out;
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    out.clear();
+    CAUSEWAY_ASSIGN_OR_RETURN(Cursor cursor, Cursor::open(txn, dbs_->subscriptions));
+    std::string_view key, value;
+    CAUSEWAY_ASSIGN_OR_RETURN(bool found, cursor.first(key, value));
+    while (found) {
+      CAUSEWAY_ASSIGN_OR_RETURN(SubscriptionConfig config, decode_subscription(key, value));
+      if (topic.empty() || config.topic == topic) out.push_back(std::move(config));
+      CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, value));
+    }
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return out;
+}
+
+Status MetaStore::delete_subscription(std::string_view name) {
+  if (name.empty() || name.size() > kMaxTopicNameBytes) return not_found("subscription " + quoted(name) + " not found");
+  return env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->subscriptions, name));
+    if (!value) return not_found("subscription " + quoted(name) + " not found");
+    CAUSEWAY_ASSIGN_OR_RETURN(SubscriptionConfig config, decode_subscription(name, *value));
+    CAUSEWAY_ASSIGN_OR_RETURN(auto topic_value, txn.get(dbs_->topics, config.topic));
+    if (topic_value) {
+      CAUSEWAY_ASSIGN_OR_RETURN(TopicConfig topic, decode_topic(config.topic, *topic_value));
+      CAUSEWAY_RETURN_IF_ERROR(delete_prefix(txn, dbs_->group_offsets, group_prefix(topic.topic_id, name)));
+      CAUSEWAY_RETURN_IF_ERROR(delete_prefix(txn, dbs_->group_acks, group_prefix(topic.topic_id, name)));
+    }
+    return txn.del(dbs_->subscriptions, name).status();
+  });
+}
+
+Status MetaStore::commit_ack_state(std::string_view group, uint32_t topic_id, std::span<const PartitionAckState> states) {
+  CAUSEWAY_RETURN_IF_ERROR(validate_group(group));
+  const int64_t committed_ms = now_ms();
+  return env_->write([&](Txn& txn) -> Status {
+    for (const PartitionAckState& st : states) {
+      const std::string key = group_offset_key(topic_id, group, st.partition);
+      CAUSEWAY_RETURN_IF_ERROR(txn.put(dbs_->group_offsets, key, encode_group_offset(st.committed, committed_ms)));
+      if (st.acked_above.empty()) {
+        CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->group_acks, key).status());
+      } else {
+        const size_t n = std::min(st.acked_above.size(), kMaxPersistedAcksAbove);
+        CAUSEWAY_RETURN_IF_ERROR(
+            txn.put(dbs_->group_acks, key, encode_acks(std::span<const uint64_t>(st.acked_above.data(), n))));
+      }
+    }
+    return Status();
+  });
+}
+
+Result<std::vector<uint64_t>> MetaStore::acked_above(std::string_view group, uint32_t topic_id, uint32_t partition) {
+  CAUSEWAY_RETURN_IF_ERROR(validate_group(group));
+  std::vector<uint64_t> out;
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->group_acks, group_offset_key(topic_id, group, partition)));
+    if (!value) return Status();
+    CAUSEWAY_ASSIGN_OR_RETURN(
+        auto rec, lmdb::read_verified<fbs::GroupAcksRecord>(*value, "group_acks of " + group_what(topic_id, group, partition)));
+    if (rec->offsets() != nullptr) out.assign(rec->offsets()->begin(), rec->offsets()->end());
     return Status();
   });
   CAUSEWAY_RETURN_IF_ERROR(status);

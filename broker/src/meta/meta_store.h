@@ -48,6 +48,38 @@ struct GroupOffset {
   friend bool operator==(const GroupOffset&, const GroupOffset&) = default;
 };
 
+// A durable named subscription (docs/subscriptions.md). The group that consumes it has
+// the subscription's name.
+enum class StartKind : uint8_t { kEarliest = 0, kLatest = 1, kOffset = 2, kTime = 3, kLamport = 4 };
+
+struct SubscriptionConfig {
+  std::string name;   // 1-249 bytes of [A-Za-z0-9._-]
+  std::string topic;
+  StartKind start = StartKind::kLatest;
+  uint64_t start_value = 0;  // offset, time (ms since epoch) or Lamport stamp
+  std::chrono::milliseconds ack_deadline{30000};
+  uint32_t max_attempts = 10;
+  std::chrono::milliseconds backoff{1000};
+  std::chrono::milliseconds max_backoff{60000};
+  std::chrono::milliseconds max_age{0};  // 0: no limit
+  std::string dead_letter_topic;         // empty on input: "<topic>.dlq"
+  int64_t created_ms = 0;
+
+  // kInvalidArgument naming the bad field.
+  Status validate() const;
+  friend bool operator==(const SubscriptionConfig&, const SubscriptionConfig&) = default;
+};
+
+// Acked offsets above a group's committed offset that are persisted per partition; more
+// than this are kept in memory only (they may be redelivered after a restart).
+inline constexpr size_t kMaxPersistedAcksAbove = 4096;
+
+struct PartitionAckState {
+  uint32_t partition = 0;
+  uint64_t committed = 0;              // next offset to consume: everything below is acked
+  std::vector<uint64_t> acked_above;   // sorted, all > committed
+};
+
 struct MetaStoreOptions {
   // LMDB map: starts at initial_map_bytes and doubles on demand up to max_map_bytes; a
   // write that needs more fails with kResourceExhausted.
@@ -104,6 +136,23 @@ class MetaStore {
   Result<std::optional<uint64_t>> committed_offset(std::string_view group, uint32_t topic_id, uint32_t partition);
   // Every committed offset of the group for the topic, sorted by partition.
   Result<std::vector<GroupOffset>> list_offsets(std::string_view group, uint32_t topic_id);
+
+  // Subscriptions. create_subscription stores `config` (dead_letter_topic defaulted,
+  // created_ms set) together with the initial committed offset of each partition, in one
+  // transaction; an identical create returns the existing one; a different one with the
+  // same name is kAlreadyExists. kNotFound if the topic does not exist.
+  Result<SubscriptionConfig> create_subscription(SubscriptionConfig config, std::span<const PartitionOffset> start);
+  Result<SubscriptionConfig> get_subscription(std::string_view name);
+  // Sorted by name; all when `topic` is empty.
+  Result<std::vector<SubscriptionConfig>> list_subscriptions(std::string_view topic);
+  // Removes the subscription, its group's committed offsets and persisted acks. kNotFound if absent.
+  Status delete_subscription(std::string_view name);
+
+  // Stores committed offsets and the acked offsets above them (at most
+  // kMaxPersistedAcksAbove each) for several partitions in one transaction.
+  Status commit_ack_state(std::string_view group, uint32_t topic_id, std::span<const PartitionAckState> states);
+  // The persisted acked offsets above the committed offset of one partition (sorted).
+  Result<std::vector<uint64_t>> acked_above(std::string_view group, uint32_t topic_id, uint32_t partition);
 
  private:
   struct Dbs;

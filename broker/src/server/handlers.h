@@ -8,11 +8,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "causeway/schemas/protocol_generated.h"
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
+#include "subscribe/coordinator.h"
 
 namespace causeway::server {
 
@@ -20,6 +23,13 @@ struct HandlerContext {
   core::EventStore& store;
   core::PublishPipeline& publish;
   uint32_t max_frame_bytes;
+  subscribe::Coordinator* coordinator = nullptr;  // null: the subscribe family is UnknownRequest
+};
+
+// The connection a request came in on: subscribe requests bind members to it.
+struct RequestOrigin {
+  uint64_t connection_id = 0;
+  std::shared_ptr<subscribe::DeliverySink> sink;
 };
 
 using Frame = std::vector<uint8_t>;
@@ -37,10 +47,14 @@ using Responder = std::function<void(Frame)>;
 
 // Dispatches one verified request (anything but Hello): publishes asynchronously, the rest
 // through handle_request. `round_robin` is the connection's counter for keyless publishes.
-void dispatch(HandlerContext& ctx, const protocol::Message& message, uint32_t round_robin, const Responder& respond);
+void dispatch(HandlerContext& ctx, const protocol::Message& message, uint32_t round_robin, const Responder& respond,
+              const RequestOrigin& origin = {});
 
 // Answers one verified request that is answered synchronously (everything but publish).
-Frame handle_request(HandlerContext& ctx, const protocol::Message& message);
+Frame handle_request(HandlerContext& ctx, const protocol::Message& message, const RequestOrigin& origin = {});
+// The subscribe family (docs/wire-protocol.md, "Subscribe"); nullopt if `message` is not one.
+std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol::Message& message,
+                                             const RequestOrigin& origin);
 
 Frame handle_create_topic(HandlerContext& ctx, uint64_t cid, const protocol::CreateTopicRequest& req);
 Frame handle_delete_topic(HandlerContext& ctx, uint64_t cid, const protocol::DeleteTopicRequest& req);

@@ -51,12 +51,22 @@ class Session;
 
 struct Server::Impl {
   Impl(core::EventStore& s, ServerOptions o)
-      : store(s), options(std::move(o)), publish(s), storage_pool(options.storage_threads) {}
+      : store(s), options(std::move(o)), publish(s), storage_pool(options.storage_threads) {
+    subscribe::CoordinatorOptions co;
+    co.session_timeout = options.group_session_timeout;
+    co.sweep_interval = options.subscribe_sweep_interval;
+    co.max_delivery_bytes = std::min<uint32_t>(co.max_delivery_bytes, options.max_frame_bytes / 4);
+    coordinator = std::make_unique<subscribe::Coordinator>(
+        store, publish, [this](std::function<void()> fn) { asio::post(storage_pool, std::move(fn)); }, co);
+    handler_context.coordinator = coordinator.get();
+  }
 
   core::EventStore& store;
   ServerOptions options;
   core::PublishPipeline publish;
   HandlerContext handler_context{store, publish, 0};
+  // Declared before storage_pool so that the pool (whose tasks use it) is destroyed first.
+  std::unique_ptr<subscribe::Coordinator> coordinator;
 
   std::mutex sessions_mu;  // guards sessions (declared before the contexts: sessions die with them)
   std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;
@@ -72,6 +82,21 @@ struct Server::Impl {
   size_t next_context = 0;
 
   awaitable<void> accept_loop();
+};
+
+// Delivery frames from the subscription coordinator to one connection: posted to the
+// session's executor and queued like responses (the member's credit bounds them).
+class SessionSink final : public subscribe::DeliverySink {
+ public:
+  SessionSink(std::weak_ptr<Session> session, asio::any_io_executor executor, uint64_t id)
+      : session_(std::move(session)), executor_(std::move(executor)), id_(id) {}
+  uint64_t connection_id() const override { return id_; }
+  bool push(std::vector<uint8_t> frame) override;
+
+ private:
+  std::weak_ptr<Session> session_;
+  asio::any_io_executor executor_;
+  const uint64_t id_;
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -94,6 +119,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void start() {
     auto self = shared_from_this();
+    sink_ = std::make_shared<SessionSink>(self, socket_.get_executor(), id_);
     asio::co_spawn(socket_.get_executor(), reader(self), asio::detached);
     asio::co_spawn(socket_.get_executor(), writer(self), asio::detached);
     handshake_timer_.expires_after(server_.options.handshake_timeout);
@@ -116,6 +142,11 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   void close_from_outside() {
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
+  }
+  // On the session's executor: queue a broker push (correlation id 0).
+  void push(Frame frame) {
+    if (closed_) return;
+    send(std::move(frame));
   }
 
  private:
@@ -254,7 +285,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // executor when it is ready.
   // `frame` is a verified Message in the read buffer, valid until the next read.
   static void handle(std::shared_ptr<Session> self, const uint8_t* frame, uint32_t len, uint32_t rr) {
-    auto run = [self, rr](const uint8_t* bytes) {
+    auto run = [self, rr, origin = RequestOrigin{self->id_, self->sink_}](const uint8_t* bytes) {
       HandlerContext* ctx = &self->server_.handler_context;
       const protocol::Message* m = protocol::GetMessage(bytes);
       const uint64_t cid = m->correlation_id();
@@ -266,7 +297,7 @@ class Session : public std::enable_shared_from_this<Session> {
         });
       };
       try {
-        dispatch(*ctx, *m, rr, respond);
+        dispatch(*ctx, *m, rr, respond, origin);
       } catch (const std::exception& e) {
         // Only resource failures (bad_alloc) can get here; the handlers report everything else.
         spdlog::error("connection {}: request failed: {}", self->id_, e.what());
@@ -330,6 +361,11 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     if (closed_) return;
     closed_ = true;
+    // Members on this connection leave at once (on a storage thread: it takes the
+    // coordinator's mutex). After stop() the pool is joined and this is a no-op.
+    if (!server_.stopping) {
+      asio::post(server_.storage_pool, [c = server_.coordinator.get(), id = id_] { c->connection_closed(id); });
+    }
     std::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
     socket_.close(ec);
@@ -341,6 +377,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Server::Impl& server_;
   tcp::socket socket_;
   const uint64_t id_;
+  std::shared_ptr<SessionSink> sink_;
   asio::steady_timer write_timer_;
   asio::steady_timer read_gate_;
   asio::steady_timer handshake_timer_;
@@ -363,6 +400,13 @@ class Session : public std::enable_shared_from_this<Session> {
   bool close_after_flush_ = false;
   bool reading_stopped_ = false;
 };
+
+bool SessionSink::push(std::vector<uint8_t> frame) {
+  auto session = session_.lock();
+  if (!session) return false;
+  asio::post(executor_, [session, f = std::move(frame)]() mutable { session->push(std::move(f)); });
+  return true;
+}
 
 awaitable<void> Server::Impl::accept_loop() {
   for (;;) {
@@ -425,6 +469,10 @@ Status Server::start() {
   s.acceptor = std::move(acceptor);
   asio::co_spawn(*s.contexts[0], s.accept_loop(), asio::detached);
   for (auto& ctx : s.contexts) s.threads.emplace_back([c = ctx.get()] { c->run(); });
+  s.coordinator->start();
+  s.store.append_notifier().set([c = s.coordinator.get()](std::string_view topic, uint32_t partition, uint64_t end) {
+    c->on_append(topic, partition, end);
+  });
   return Status();
 }
 
@@ -444,6 +492,9 @@ void Server::stop() {
       if (auto p = weak.lock()) live.push_back(std::move(p));
   }
   for (auto& session : live) session->stop_reading();
+  // No more deliveries or timers; what the groups acked is committed.
+  s.store.append_notifier().set(nullptr);
+  s.coordinator->stop();
   // In-flight storage work (appends waiting for their sync) finishes; its responses are
   // handed back to the still-running network threads.
   s.storage_pool.join();

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,6 +33,9 @@ struct ServerOptions {
   uint32_t max_in_flight_per_connection = 256;
   std::chrono::milliseconds handshake_timeout{10000};
   std::string broker_version = "0.1.0";
+  // Subscriptions (docs/subscriptions.md): member session timeout and the sweeper's tick.
+  std::chrono::milliseconds group_session_timeout{10000};
+  std::chrono::milliseconds subscribe_sweep_interval{100};
 };
 
 // Parses "HOST:PORT" (port 0..65535; HOST may be empty for 0.0.0.0... we require it).

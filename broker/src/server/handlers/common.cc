@@ -28,7 +28,7 @@ Frame error_frame(uint64_t cid, protocol::ErrorCode code, std::string_view messa
   return finish_frame(b, cid, protocol::Body::ErrorResponse, body.Union());
 }
 
-Frame handle_request(HandlerContext& ctx, const protocol::Message& m) {
+Frame handle_request(HandlerContext& ctx, const protocol::Message& m, const RequestOrigin& origin) {
   const uint64_t cid = m.correlation_id();
   // The verifier accepts a union whose type is set but whose table is absent.
   if (m.body() == nullptr)
@@ -46,6 +46,9 @@ Frame handle_request(HandlerContext& ctx, const protocol::Message& m) {
     case protocol::Body::Hello:
       return error_frame(cid, protocol::ErrorCode::InvalidArgument, "the connection has already said Hello");
     default:
+      if (ctx.coordinator != nullptr) {
+        if (auto f = handle_subscribe_family(ctx, m, origin)) return std::move(*f);
+      }
       return error_frame(cid, protocol::ErrorCode::UnknownRequest,
                          "this broker does not handle request type " +
                              std::to_string(static_cast<int>(m.body_type())) + " (" +
@@ -53,12 +56,13 @@ Frame handle_request(HandlerContext& ctx, const protocol::Message& m) {
   }
 }
 
-void dispatch(HandlerContext& ctx, const protocol::Message& m, uint32_t round_robin, const Responder& respond) {
+void dispatch(HandlerContext& ctx, const protocol::Message& m, uint32_t round_robin, const Responder& respond,
+              const RequestOrigin& origin) {
   if (m.body_type() == protocol::Body::PublishRequest && m.body() != nullptr) {
     handle_publish(ctx, m.correlation_id(), *m.body_as_PublishRequest(), round_robin, respond);
     return;
   }
-  respond(handle_request(ctx, m));
+  respond(handle_request(ctx, m, origin));
 }
 
 }  // namespace causeway::server

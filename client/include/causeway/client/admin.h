@@ -51,6 +51,18 @@ class Admin {
   Result<FetchResult> fetch(const std::string& topic, uint32_t partition, uint64_t offset,
                             uint32_t max_events = 1000, uint32_t max_bytes = 1u << 20);
 
+  // Subscriptions (docs/subscriptions.md). create: an identical create returns the existing
+  // one; kAlreadyExists if it exists with other settings; kNotFound if the topic does not
+  // exist; kInvalidArgument for a bad name or setting. The others: kNotFound if absent.
+  Result<SubscriptionInfo> create_subscription(const SubscriptionSpec& spec);
+  Status delete_subscription(const std::string& name);
+  // Sorted by name; only those on `topic` unless it is empty.
+  Result<std::vector<SubscriptionInfo>> list_subscriptions(const std::string& topic = "");
+  Result<SubscriptionInfo> describe_subscription(const std::string& name);
+  // The group consuming subscription `name`: members, assignments, committed and end
+  // offsets and lag per partition. kNotFound if there is no such subscription.
+  Result<GroupInfo> describe_group(const std::string& name);
+
   // The highest Lamport stamp seen (the broker's clock at connect, and fetched events).
   uint64_t lamport() const;
 

@@ -101,4 +101,71 @@ struct FetchResult {
   uint64_t next_offset = 0;
 };
 
+// ---------------------------------------------------------------- subscriptions (docs/subscriptions.md)
+
+// Where a new subscription starts in each partition; resolved once, when it is created.
+struct StartPosition {
+  enum class Kind { kEarliest, kLatest, kOffset, kTime, kLamport };
+  Kind kind = Kind::kLatest;
+  uint64_t value = 0;  // the offset, the time (ms since the Unix epoch) or the Lamport stamp
+
+  static StartPosition earliest() { return {Kind::kEarliest, 0}; }
+  static StartPosition latest() { return {Kind::kLatest, 0}; }
+  static StartPosition offset(uint64_t o) { return {Kind::kOffset, o}; }
+  static StartPosition time_ms(int64_t t) { return {Kind::kTime, static_cast<uint64_t>(t)}; }
+  static StartPosition lamport(uint64_t l) { return {Kind::kLamport, l}; }
+  friend bool operator==(const StartPosition&, const StartPosition&) = default;
+};
+
+// A durable named subscription; the group that consumes it has its name.
+struct SubscriptionSpec {
+  std::string name;   // 1-249 chars of [A-Za-z0-9._-]
+  std::string topic;
+  StartPosition start;
+  std::chrono::milliseconds ack_deadline{30000};  // unacked this long: redelivered
+  uint32_t max_attempts = 10;                     // deliveries before the dead-letter topic
+  std::chrono::milliseconds backoff{1000};        // first retry delay; doubles per attempt
+  std::chrono::milliseconds max_backoff{60000};
+  std::chrono::milliseconds max_age{0};           // older events go to the dead-letter topic; 0: no limit
+  std::string dead_letter_topic;                  // empty: "<topic>.dlq"
+};
+
+struct SubscriptionInfo {
+  SubscriptionSpec spec;  // dead_letter_topic filled in
+  int64_t created_ms = 0;
+};
+
+// An event pushed to a subscriber.
+struct DeliveredEvent : FetchedEvent {
+  std::string subscription;
+  uint32_t attempt = 1;    // 1 on first delivery; more after nacks, expiries, crashes
+  std::string member_id;   // the group membership it was delivered to (acks go with it)
+};
+
+struct GroupMember {
+  std::string member_id;
+  std::string client_name;
+  std::vector<uint32_t> partitions;
+  uint32_t unacked_events = 0;
+  uint64_t unacked_bytes = 0;
+  uint32_t credit_events = 0;
+  uint32_t credit_bytes = 0;
+};
+
+struct GroupPartition {
+  uint32_t partition = 0;
+  std::string member_id;        // empty: unassigned (no members)
+  uint64_t committed_offset = 0;  // everything below is acked
+  uint64_t end_offset = 0;        // high watermark
+  uint64_t lag = 0;               // end_offset - committed_offset
+  uint32_t in_flight = 0;
+  uint32_t acked_above = 0;       // acked above committed_offset
+};
+
+struct GroupInfo {
+  SubscriptionInfo subscription;
+  std::vector<GroupMember> members;
+  std::vector<GroupPartition> partitions;
+};
+
 }  // namespace causeway::client

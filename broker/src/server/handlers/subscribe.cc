@@ -1,0 +1,231 @@
+// The subscribe family (docs/wire-protocol.md, "Subscribe"; model in docs/subscriptions.md):
+// subscription admin, group membership, acks, nacks, credit and group description. Every
+// field is bounded here before it reaches the coordinator.
+#include <string>
+
+#include "server/handlers.h"
+
+namespace causeway::server {
+namespace {
+
+using protocol::Body;
+using protocol::ErrorCode;
+
+// An ack or nack names at most this many offsets.
+constexpr size_t kMaxOffsetsPerRequest = 65536;
+constexpr size_t kMaxReasonBytes = 4096;
+constexpr size_t kMaxClientNameBytes = 256;
+
+std::string_view str(const flatbuffers::String* s) { return s ? s->string_view() : std::string_view(); }
+
+// Maps coordinator errors to protocol codes, with the two subscribe-specific ones.
+ErrorCode code_for(const Status& s) {
+  if (s.message().find(subscribe::Coordinator::kUnknownMemberMarker) != std::string_view::npos)
+    return ErrorCode::UnknownGroupMember;
+  if (s.message().find(subscribe::Coordinator::kNotAssignedMarker) != std::string_view::npos)
+    return ErrorCode::NotAssigned;
+  return to_error_code(s);
+}
+
+flatbuffers::Offset<protocol::Status> make_status(flatbuffers::FlatBufferBuilder& b, const Status& s) {
+  if (s.ok()) return protocol::CreateStatus(b, ErrorCode::Ok);
+  return protocol::CreateStatus(b, code_for(s), b.CreateString(s.message().data(), s.message().size()));
+}
+
+meta::SubscriptionConfig config_from_wire(std::string_view name, std::string_view topic,
+                                          const protocol::SubscriptionSettings* s) {
+  meta::SubscriptionConfig c;
+  c.name = std::string(name);
+  c.topic = std::string(topic);
+  if (s == nullptr) return c;
+  c.start = static_cast<meta::StartKind>(s->start());
+  c.start_value = s->start_value();
+  c.ack_deadline = std::chrono::milliseconds(s->ack_deadline_ms());
+  c.max_attempts = s->max_attempts();
+  c.backoff = std::chrono::milliseconds(s->backoff_ms());
+  c.max_backoff = std::chrono::milliseconds(s->max_backoff_ms());
+  c.max_age = std::chrono::milliseconds(static_cast<int64_t>(std::min<uint64_t>(s->max_age_ms(), INT64_MAX / 2)));
+  c.dead_letter_topic = std::string(str(s->dead_letter_topic()));
+  return c;
+}
+
+flatbuffers::Offset<protocol::SubscriptionDescription> describe(flatbuffers::FlatBufferBuilder& b,
+                                                                const meta::SubscriptionConfig& c) {
+  auto dlq = b.CreateString(c.dead_letter_topic);
+  auto settings = protocol::CreateSubscriptionSettings(
+      b, static_cast<protocol::StartKind>(c.start), c.start_value, static_cast<uint32_t>(c.ack_deadline.count()),
+      c.max_attempts, static_cast<uint32_t>(c.backoff.count()), static_cast<uint32_t>(c.max_backoff.count()),
+      static_cast<uint64_t>(c.max_age.count()), dlq);
+  return protocol::CreateSubscriptionDescription(b, b.CreateString(c.name), b.CreateString(c.topic), settings,
+                                                 c.created_ms);
+}
+
+Status check_start_kind(const protocol::SubscriptionSettings* s) {
+  if (s != nullptr && static_cast<uint8_t>(s->start()) > static_cast<uint8_t>(protocol::StartKind::Lamport))
+    return invalid_argument("unknown start kind " + std::to_string(static_cast<int>(s->start())));
+  return Status();
+}
+
+Result<std::vector<uint64_t>> offsets_of(const flatbuffers::Vector<uint64_t>* v) {
+  if (v == nullptr || v->size() == 0) return invalid_argument("the request names no offsets");
+  if (v->size() > kMaxOffsetsPerRequest)
+    return invalid_argument("the request names " + std::to_string(v->size()) + " offsets; at most " +
+                            std::to_string(kMaxOffsetsPerRequest) + " per request");
+  return std::vector<uint64_t>(v->begin(), v->end());
+}
+
+template <typename Create>
+Frame simple(uint64_t cid, Body type, const Status& s, Create create) {
+  flatbuffers::FlatBufferBuilder b(256);
+  auto st = make_status(b, s);
+  return finish_frame(b, cid, type, create(b, st).Union());
+}
+
+}  // namespace
+
+std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol::Message& m,
+                                             const RequestOrigin& origin) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  const uint64_t cid = m.correlation_id();
+  const uint64_t conn = origin.connection_id;
+  switch (m.body_type()) {
+    case Body::SubscribeRequest: {
+      const auto& req = *m.body_as_SubscribeRequest();
+      flatbuffers::FlatBufferBuilder b(256);
+      Status s = check_start_kind(req.settings());
+      Result<subscribe::JoinResult> joined = s;
+      if (s.ok() && !origin.sink) s = failed_precondition("this connection cannot receive deliveries");
+      if (s.ok()) {
+        joined = co.join(origin.sink, str(req.subscription()), str(req.topic()), req.credit_events(),
+                         req.credit_bytes(), req.create_if_missing(),
+                         config_from_wire(str(req.subscription()), str(req.topic()), req.settings()),
+                         std::string(str(req.client_name()).substr(0, kMaxClientNameBytes)));
+        s = joined.status();
+      }
+      auto st = make_status(b, s);
+      auto body = s.ok() ? protocol::CreateSubscribeResponse(b, st, b.CreateString(joined->member_id),
+                                                             joined->session_timeout_ms)
+                         : protocol::CreateSubscribeResponse(b, st);
+      return finish_frame(b, cid, Body::SubscribeResponse, body.Union());
+    }
+    case Body::HeartbeatRequest: {
+      const auto& req = *m.body_as_HeartbeatRequest();
+      Status s = co.heartbeat(conn, str(req.subscription()), str(req.member_id()));
+      return simple(cid, Body::HeartbeatResponse, s,
+                    [](auto& b, auto st) { return protocol::CreateHeartbeatResponse(b, st); });
+    }
+    case Body::LeaveGroupRequest: {
+      const auto& req = *m.body_as_LeaveGroupRequest();
+      Status s = co.leave(conn, str(req.subscription()), str(req.member_id()));
+      return simple(cid, Body::LeaveGroupResponse, s,
+                    [](auto& b, auto st) { return protocol::CreateLeaveGroupResponse(b, st); });
+    }
+    case Body::CreditRequest: {
+      const auto& req = *m.body_as_CreditRequest();
+      Status s = co.set_credit(conn, str(req.subscription()), str(req.member_id()), req.credit_events(),
+                               req.credit_bytes());
+      return simple(cid, Body::CreditResponse, s,
+                    [](auto& b, auto st) { return protocol::CreateCreditResponse(b, st); });
+    }
+    case Body::AckRequest: {
+      const auto& req = *m.body_as_AckRequest();
+      uint32_t accepted = 0;
+      auto offsets = offsets_of(req.offsets());
+      Status s = offsets.status();
+      if (s.ok()) s = co.ack(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets, accepted);
+      return simple(cid, Body::AckResponse, s,
+                    [accepted](auto& b, auto st) { return protocol::CreateAckResponse(b, st, accepted); });
+    }
+    case Body::NackRequest: {
+      const auto& req = *m.body_as_NackRequest();
+      uint32_t accepted = 0;
+      auto offsets = offsets_of(req.offsets());
+      Status s = offsets.status();
+      if (s.ok() && req.delay_ms() > 24u * 3600 * 1000) s = invalid_argument("nack delay above 24h");
+      if (s.ok()) {
+        s = co.nack(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets,
+                    std::chrono::milliseconds(req.delay_ms()),
+                    std::string(str(req.reason()).substr(0, kMaxReasonBytes)), accepted);
+      }
+      return simple(cid, Body::NackResponse, s,
+                    [accepted](auto& b, auto st) { return protocol::CreateNackResponse(b, st, accepted); });
+    }
+    case Body::ExtendDeadlineRequest: {
+      const auto& req = *m.body_as_ExtendDeadlineRequest();
+      uint32_t accepted = 0;
+      auto offsets = offsets_of(req.offsets());
+      Status s = offsets.status();
+      if (s.ok() && (req.extend_ms() == 0 || req.extend_ms() > 3'600'000u))
+        s = invalid_argument("extend_ms " + std::to_string(req.extend_ms()) + " out of range (1ms to 1h)");
+      if (s.ok()) {
+        s = co.extend_deadline(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets,
+                               std::chrono::milliseconds(req.extend_ms()), accepted);
+      }
+      return simple(cid, Body::ExtendDeadlineResponse, s,
+                    [accepted](auto& b, auto st) { return protocol::CreateExtendDeadlineResponse(b, st, accepted); });
+    }
+    case Body::CreateSubscriptionRequest: {
+      const auto& req = *m.body_as_CreateSubscriptionRequest();
+      flatbuffers::FlatBufferBuilder b(256);
+      Status s = check_start_kind(req.settings());
+      Result<meta::SubscriptionConfig> created = s;
+      if (s.ok()) created = co.create_subscription(config_from_wire(str(req.name()), str(req.topic()), req.settings()));
+      auto st = make_status(b, created.status());
+      auto body = created ? protocol::CreateCreateSubscriptionResponse(b, st, describe(b, *created))
+                          : protocol::CreateCreateSubscriptionResponse(b, st);
+      return finish_frame(b, cid, Body::CreateSubscriptionResponse, body.Union());
+    }
+    case Body::DeleteSubscriptionRequest: {
+      const auto& req = *m.body_as_DeleteSubscriptionRequest();
+      Status s = co.delete_subscription(str(req.name()));
+      return simple(cid, Body::DeleteSubscriptionResponse, s,
+                    [](auto& b, auto st) { return protocol::CreateDeleteSubscriptionResponse(b, st); });
+    }
+    case Body::DescribeSubscriptionRequest: {
+      const auto& req = *m.body_as_DescribeSubscriptionRequest();
+      flatbuffers::FlatBufferBuilder b(256);
+      auto got = co.get_subscription(str(req.name()));
+      auto st = make_status(b, got.status());
+      auto body = got ? protocol::CreateDescribeSubscriptionResponse(b, st, describe(b, *got))
+                      : protocol::CreateDescribeSubscriptionResponse(b, st);
+      return finish_frame(b, cid, Body::DescribeSubscriptionResponse, body.Union());
+    }
+    case Body::ListSubscriptionsRequest: {
+      const auto& req = *m.body_as_ListSubscriptionsRequest();
+      flatbuffers::FlatBufferBuilder b(1024);
+      auto list = co.list_subscriptions(str(req.topic()));
+      auto st = make_status(b, list.status());
+      std::vector<flatbuffers::Offset<protocol::SubscriptionDescription>> subs;
+      if (list)
+        for (const auto& c : *list) subs.push_back(describe(b, c));
+      auto body = protocol::CreateListSubscriptionsResponse(b, st, b.CreateVector(subs));
+      return finish_frame(b, cid, Body::ListSubscriptionsResponse, body.Union());
+    }
+    case Body::DescribeGroupRequest: {
+      const auto& req = *m.body_as_DescribeGroupRequest();
+      flatbuffers::FlatBufferBuilder b(1024);
+      auto d = co.describe_group(str(req.name()));
+      auto st = make_status(b, d.status());
+      if (!d) return finish_frame(b, cid, Body::DescribeGroupResponse, protocol::CreateDescribeGroupResponse(b, st).Union());
+      std::vector<flatbuffers::Offset<protocol::GroupMemberInfo>> members;
+      for (const auto& mm : d->members) {
+        members.push_back(protocol::CreateGroupMemberInfo(b, b.CreateString(mm.member_id), b.CreateString(mm.client_name),
+                                                          b.CreateVector(mm.partitions), mm.unacked_events,
+                                                          mm.unacked_bytes, mm.credit_events, mm.credit_bytes));
+      }
+      std::vector<flatbuffers::Offset<protocol::GroupPartitionInfo>> parts;
+      for (const auto& p : d->partitions) {
+        const uint64_t lag = p.end_offset > p.committed_offset ? p.end_offset - p.committed_offset : 0;
+        parts.push_back(protocol::CreateGroupPartitionInfo(b, p.partition, b.CreateString(p.member_id), p.committed_offset,
+                                                           p.end_offset, lag, p.in_flight, p.acked_above));
+      }
+      auto sub = describe(b, d->subscription);
+      auto body = protocol::CreateDescribeGroupResponse(b, st, sub, b.CreateVector(members), b.CreateVector(parts));
+      return finish_frame(b, cid, Body::DescribeGroupResponse, body.Union());
+    }
+    default:
+      return std::nullopt;
+  }
+}
+
+}  // namespace causeway::server

@@ -1,0 +1,824 @@
+// Coordinator: groups, assignment, delivery, redelivery, dead letters and commits. See
+// coordinator.h and docs/subscriptions.md.
+#include "subscribe/coordinator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <random>
+
+#include "causeway/common/coding.h"
+#include "causeway/schemas/protocol_generated.h"
+
+namespace causeway::subscribe {
+
+struct Coordinator::Member {
+  uint64_t id = 0;
+  std::string member_id;  // wire form
+  std::string client_name;
+  uint64_t connection_id = 0;
+  std::shared_ptr<DeliverySink> sink;
+  CreditWindow credit;
+  Clock::time_point last_seen;
+  std::vector<uint32_t> partitions;
+};
+
+struct Coordinator::PartitionState {
+  PartitionDelivery delivery;
+  uint64_t owner = 0;        // member id, 0 = none
+  uint64_t epoch = 0;        // bumped whenever the owner changes
+  uint64_t end_offset = 0;   // appended and durable (from on_append, or the log at load)
+  bool pump_scheduled = false;
+  bool pumping = false;
+  bool repump = false;
+};
+
+struct Coordinator::Group {
+  meta::SubscriptionConfig config;
+  meta::TopicConfig topic;
+  std::vector<PartitionState> partitions;
+  std::map<uint64_t, Member> members;  // by id: join order
+  bool deleted = false;
+};
+
+namespace {
+
+std::string random_instance() {
+  std::random_device rd;
+  char buf[9];
+  std::snprintf(buf, sizeof(buf), "%08x", rd());
+  return buf;
+}
+
+std::vector<uint8_t> finish(flatbuffers::FlatBufferBuilder& b, protocol::Body type, flatbuffers::Offset<void> body) {
+  auto msg = protocol::CreateMessage(b, 0, type, body);
+  protocol::FinishMessageBuffer(b, msg);
+  std::vector<uint8_t> frame(4 + b.GetSize());
+  coding::encode_fixed32(reinterpret_cast<char*>(frame.data()), static_cast<uint32_t>(b.GetSize()));
+  std::memcpy(frame.data() + 4, b.GetBufferPointer(), b.GetSize());
+  return frame;
+}
+
+uint64_t record_bytes(const storage::RecordView& r) {
+  uint64_t n = r.key.size() + r.dedup_key.size() + r.source.size() + r.type.size() + r.payload.size() + 48;
+  for (const auto& h : r.headers) n += h.name.size() + h.value.size() + 8;
+  return n;
+}
+
+struct Planned {
+  storage::RecordView record;
+  uint32_t attempt = 1;
+};
+
+}  // namespace
+
+Coordinator::Coordinator(core::EventStore& store, core::PublishPipeline& publish, Executor executor,
+                         CoordinatorOptions options)
+    : store_(store), publish_(publish), executor_(std::move(executor)), options_(options), instance_(random_instance()) {}
+
+Coordinator::~Coordinator() { stop(); }
+
+void Coordinator::start() {
+  std::lock_guard lk(mu_);
+  if (sweeper_.joinable() || stopping_) return;
+  sweeper_ = std::thread([this] {
+    std::unique_lock sweeper_lock(mu_);
+    while (!stopping_) {
+      sweep_cv_.wait_for(sweeper_lock, options_.sweep_interval);
+      if (stopping_) break;
+      sweeper_lock.unlock();
+      sweep();
+      flush_commits();
+      sweeper_lock.lock();
+    }
+  });
+}
+
+void Coordinator::stop() {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  sweep_cv_.notify_all();
+  if (sweeper_.joinable()) sweeper_.join();
+  flush_commits();
+}
+
+CoordinatorStats Coordinator::stats() const {
+  std::lock_guard lk(mu_);
+  CoordinatorStats s = stats_;
+  s.in_flight = 0;
+  for (const auto& [name, g] : groups_)
+    for (const auto& p : g->partitions) s.in_flight += p.delivery.in_flight().size();
+  return s;
+}
+
+Clock::duration Coordinator::redelivery_delay(const Group& g, uint32_t attempt) const {
+  return retry_delay(g.config.backoff, g.config.max_backoff, attempt);
+}
+
+// ---------------------------------------------------------------- subscriptions
+
+Result<meta::SubscriptionConfig> Coordinator::create_subscription(meta::SubscriptionConfig config) {
+  // The meta store decides between an identical re-create (returns the existing one) and a
+  // different one (kAlreadyExists).
+  CAUSEWAY_ASSIGN_OR_RETURN(const meta::TopicConfig topic, store_.get_topic(config.topic));
+  std::vector<meta::PartitionOffset> start;
+  for (uint32_t p = 0; p < topic.partitions; ++p) {
+    auto log = store_.partition(topic.name, p);
+    if (!log) return unavailable("topic \"" + topic.name + "\" is not open yet; retry");
+    uint64_t offset = 0;
+    switch (config.start) {
+      case meta::StartKind::kEarliest: offset = log->log_start_offset(); break;
+      case meta::StartKind::kLatest: offset = log->high_watermark(); break;
+      case meta::StartKind::kOffset: offset = config.start_value; break;
+      case meta::StartKind::kTime: {
+        CAUSEWAY_ASSIGN_OR_RETURN(offset, log->offset_for_time(static_cast<int64_t>(config.start_value)));
+        break;
+      }
+      case meta::StartKind::kLamport: {
+        CAUSEWAY_ASSIGN_OR_RETURN(offset, log->offset_for_lamport(config.start_value));
+        break;
+      }
+    }
+    start.push_back(meta::PartitionOffset{p, offset});
+  }
+  return store_.meta().create_subscription(std::move(config), start);
+}
+
+Status Coordinator::delete_subscription(std::string_view name) {
+  CAUSEWAY_RETURN_IF_ERROR(store_.meta().delete_subscription(name));
+  std::lock_guard lk(mu_);
+  auto it = groups_.find(name);
+  if (it != groups_.end()) {
+    it->second->deleted = true;
+    groups_.erase(it);
+  }
+  return Status();
+}
+
+Result<meta::SubscriptionConfig> Coordinator::get_subscription(std::string_view name) {
+  return store_.meta().get_subscription(name);
+}
+
+Result<std::vector<meta::SubscriptionConfig>> Coordinator::list_subscriptions(std::string_view topic) {
+  return store_.meta().list_subscriptions(topic);
+}
+
+// ---------------------------------------------------------------- groups
+
+Result<std::shared_ptr<Coordinator::Group>> Coordinator::load_group(std::string_view name) {
+  {
+    std::lock_guard lk(mu_);
+    auto it = groups_.find(name);
+    if (it != groups_.end()) return it->second;
+  }
+  // LMDB and log reads outside the mutex; a concurrent loader may win, then its group is used.
+  CAUSEWAY_ASSIGN_OR_RETURN(meta::SubscriptionConfig config, store_.meta().get_subscription(name));
+  auto topic = store_.get_topic(config.topic);
+  if (!topic) {
+    return not_found("topic \"" + config.topic + "\" of subscription \"" + config.name +
+                     "\" does not exist (it was deleted); delete the subscription or create the topic");
+  }
+  auto g = std::make_shared<Group>();
+  g->config = config;
+  g->topic = *topic;
+  g->partitions.resize(topic->partitions);
+  for (uint32_t p = 0; p < topic->partitions; ++p) {
+    auto log = store_.partition(topic->name, p);
+    if (!log) return unavailable("topic \"" + topic->name + "\" is not open yet; retry");
+    CAUSEWAY_ASSIGN_OR_RETURN(auto committed, store_.meta().committed_offset(name, topic->topic_id, p));
+    CAUSEWAY_ASSIGN_OR_RETURN(auto above, store_.meta().acked_above(name, topic->topic_id, p));
+    g->partitions[p].delivery.reset(committed.value_or(log->log_start_offset()), above, log->log_start_offset());
+    g->partitions[p].end_offset = log->high_watermark();
+  }
+  std::lock_guard lk(mu_);
+  auto [it, inserted] = groups_.emplace(std::string(name), g);
+  return it->second;
+}
+
+Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::string_view subscription,
+                                     std::string_view topic, uint32_t credit_events, uint32_t credit_bytes,
+                                     bool create_if_missing, const meta::SubscriptionConfig& create_settings,
+                                     std::string client_name) {
+  if (credit_events > options_.max_credit_events || credit_bytes > options_.max_credit_bytes) {
+    return invalid_argument("credit " + std::to_string(credit_events) + " events / " + std::to_string(credit_bytes) +
+                            " bytes is above the broker's maximum of " + std::to_string(options_.max_credit_events) +
+                            " events / " + std::to_string(options_.max_credit_bytes) + " bytes");
+  }
+  auto existing = store_.meta().get_subscription(subscription);
+  if (!existing && existing.error().code() == Code::kNotFound && create_if_missing) {
+    meta::SubscriptionConfig config = create_settings;
+    config.name = std::string(subscription);
+    config.topic = std::string(topic);
+    auto created = create_subscription(config);
+    if (!created && created.error().code() != Code::kAlreadyExists) return created.error();
+  } else if (!existing) {
+    if (existing.error().code() == Code::kNotFound) {
+      return not_found("subscription \"" + std::string(subscription) +
+                       "\" does not exist; create it (causeway subscription create) or subscribe with create_if_missing");
+    }
+    return existing.error();
+  }
+  CAUSEWAY_ASSIGN_OR_RETURN(std::shared_ptr<Group> g, load_group(subscription));
+  if (!topic.empty() && g->config.topic != topic) {
+    return invalid_argument("subscription \"" + g->config.name + "\" is on topic \"" + g->config.topic +
+                            "\", not \"" + std::string(topic) + "\"");
+  }
+  std::lock_guard lk(mu_);
+  if (g->deleted) return not_found("subscription \"" + std::string(subscription) + "\" was deleted");
+  if (g->members.size() >= options_.max_members_per_group) {
+    return resource_exhausted("group \"" + g->config.name + "\" already has " + std::to_string(g->members.size()) +
+                              " members (the maximum)");
+  }
+  Member m;
+  m.id = next_member_++;
+  m.member_id = instance_ + "-" + std::to_string(m.id);
+  m.client_name = std::move(client_name);
+  m.connection_id = sink->connection_id();
+  m.sink = std::move(sink);
+  m.credit.max_events = credit_events == 0 ? options_.default_credit_events : credit_events;
+  m.credit.max_bytes = credit_bytes == 0 ? options_.default_credit_bytes : credit_bytes;
+  m.last_seen = Clock::now();
+  JoinResult result{m.member_id, static_cast<uint32_t>(options_.session_timeout.count())};
+  g->members.emplace(m.id, std::move(m));
+  rebalance_locked(*g);
+  for (uint32_t p = 0; p < g->partitions.size(); ++p) schedule_pump_locked(g, p);
+  spdlog::info("group {}: member {} joined ({} member(s))", g->config.name, result.member_id, g->members.size());
+  return result;
+}
+
+void Coordinator::rebalance_locked(Group& g) {
+  std::vector<uint64_t> ids;
+  for (auto& [id, m] : g.members) {
+    ids.push_back(id);
+    m.partitions.clear();
+  }
+  for (uint32_t p = 0; p < g.partitions.size(); ++p) {
+    PartitionState& ps = g.partitions[p];
+    const uint64_t owner = ids.empty() ? 0 : ids[p % ids.size()];
+    if (owner != ps.owner) {
+      // The new owner gets what was not yet delivered. What is in flight to the old owner
+      // stays with it until it acks or nacks it, its deadline passes or it leaves, so a
+      // rebalance does not hand the same events to two members at once.
+      ps.owner = owner;
+      ++ps.epoch;
+    }
+    if (owner != 0) g.members[owner].partitions.push_back(p);
+  }
+}
+
+void Coordinator::remove_member_locked(Group& g, uint64_t member) {
+  auto it = g.members.find(member);
+  if (it == g.members.end()) return;
+  spdlog::info("group {}: member {} left", g.config.name, it->second.member_id);
+  const auto now = Clock::now();
+  for (auto& ps : g.partitions) ps.delivery.release_member(member, now);
+  g.members.erase(it);
+  rebalance_locked(g);
+}
+
+Result<Coordinator::Member*> Coordinator::find_member_locked(Group& g, uint64_t connection_id,
+                                                             std::string_view member_id) {
+  for (auto& [id, m] : g.members) {
+    if (m.member_id == member_id) {
+      if (m.connection_id != connection_id) break;  // only the connection that joined speaks for a member
+      m.last_seen = Clock::now();
+      return &m;
+    }
+  }
+  return unavailable(std::string(kUnknownMemberMarker) + " \"" + std::string(member_id.substr(0, 64)) +
+                     "\" in group \"" + g.config.name +
+                     "\" (it expired, left, or joined on another connection); subscribe again");
+}
+
+namespace {
+Status no_group(std::string_view name) {
+  return not_found("subscription \"" + std::string(name.substr(0, 255)) + "\" has no active group on this broker; subscribe first");
+}
+}  // namespace
+
+Status Coordinator::heartbeat(uint64_t connection_id, std::string_view subscription, std::string_view member_id) {
+  std::lock_guard lk(mu_);
+  auto it = groups_.find(subscription);
+  if (it == groups_.end()) return no_group(subscription);
+  return find_member_locked(*it->second, connection_id, member_id).status();
+}
+
+Status Coordinator::leave(uint64_t connection_id, std::string_view subscription, std::string_view member_id) {
+  std::lock_guard lk(mu_);
+  auto it = groups_.find(subscription);
+  if (it == groups_.end()) return no_group(subscription);
+  auto g = it->second;
+  CAUSEWAY_ASSIGN_OR_RETURN(Member * m, find_member_locked(*g, connection_id, member_id));
+  remove_member_locked(*g, m->id);
+  for (uint32_t p = 0; p < g->partitions.size(); ++p) schedule_pump_locked(g, p);
+  return Status();
+}
+
+Status Coordinator::set_credit(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
+                               uint32_t credit_events, uint32_t credit_bytes) {
+  if (credit_events > options_.max_credit_events || credit_bytes > options_.max_credit_bytes)
+    return invalid_argument("credit above the broker's maximum");
+  std::lock_guard lk(mu_);
+  auto it = groups_.find(subscription);
+  if (it == groups_.end()) return no_group(subscription);
+  CAUSEWAY_ASSIGN_OR_RETURN(Member * m, find_member_locked(*it->second, connection_id, member_id));
+  m->credit.max_events = credit_events == 0 ? options_.default_credit_events : credit_events;
+  m->credit.max_bytes = credit_bytes == 0 ? options_.default_credit_bytes : credit_bytes;
+  schedule_member_pumps_locked(it->second, *m);
+  return Status();
+}
+
+namespace {
+
+bool is_in_flight_to(const auto& ps, uint64_t offset, uint64_t member) {
+  auto it = ps.delivery.in_flight().find(offset);
+  return it != ps.delivery.in_flight().end() && it->second.member == member;
+}
+
+Status not_assigned(uint32_t partition, const auto& m) {
+  return failed_precondition("partition " + std::to_string(partition) + " " +
+                             std::string(Coordinator::kNotAssignedMarker) + " \"" + m.member_id +
+                             "\" (and the offset is not in flight to it); the event will be redelivered");
+}
+
+// Collects per-offset failures into one Status naming the first and counting the rest.
+struct Failures {
+  Status first;
+  uint32_t count = 0;
+  void add(Status s) {
+    if (count++ == 0) first = std::move(s);
+  }
+  Status status(std::string_view verb, size_t total) const {
+    if (count == 0) return Status();
+    return Status(first.code(), std::to_string(count) + " of " + std::to_string(total) + " " + std::string(verb) +
+                                    "(s) refused; first: " + std::string(first.message()));
+  }
+};
+
+}  // namespace
+
+Status Coordinator::ack(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
+                        uint32_t partition, const std::vector<uint64_t>& offsets, uint32_t& accepted) {
+  accepted = 0;
+  std::lock_guard lk(mu_);
+  auto it = groups_.find(subscription);
+  if (it == groups_.end()) return no_group(subscription);
+  auto g = it->second;
+  CAUSEWAY_ASSIGN_OR_RETURN(Member * m, find_member_locked(*g, connection_id, member_id));
+  if (partition >= g->partitions.size()) return not_assigned(partition, *m);
+  PartitionState& ps = g->partitions[partition];
+  Failures failures;
+  for (uint64_t offset : offsets) {
+    if (ps.owner != m->id && !is_in_flight_to(ps, offset, m->id)) {
+      failures.add(not_assigned(partition, *m));
+      continue;
+    }
+    auto bytes = ps.delivery.ack(m->id, offset);
+    if (!bytes) {
+      failures.add(bytes.error());
+      continue;
+    }
+    m->credit.release(*bytes);
+    ++accepted;
+  }
+  stats_.acked += accepted;
+  if (accepted > 0) schedule_member_pumps_locked(g, *m);
+  return failures.status("ack", offsets.size());
+}
+
+Status Coordinator::nack(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
+                         uint32_t partition, const std::vector<uint64_t>& offsets, std::chrono::milliseconds delay,
+                         std::string reason, uint32_t& accepted) {
+  accepted = 0;
+  std::lock_guard lk(mu_);
+  auto it = groups_.find(subscription);
+  if (it == groups_.end()) return no_group(subscription);
+  auto g = it->second;
+  CAUSEWAY_ASSIGN_OR_RETURN(Member * m, find_member_locked(*g, connection_id, member_id));
+  if (partition >= g->partitions.size()) return not_assigned(partition, *m);
+  PartitionState& ps = g->partitions[partition];
+  const auto now = Clock::now();
+  Failures failures;
+  for (uint64_t offset : offsets) {
+    if (ps.owner != m->id && !is_in_flight_to(ps, offset, m->id)) {
+      failures.add(not_assigned(partition, *m));
+      continue;
+    }
+    auto f = ps.delivery.in_flight().find(offset);
+    const uint32_t attempt = f != ps.delivery.in_flight().end() ? f->second.attempt : 1;
+    // An explicit delay wins; otherwise the subscription's backoff for this attempt.
+    const auto wait = delay.count() > 0 ? Clock::duration(delay) : redelivery_delay(*g, attempt);
+    auto bytes = ps.delivery.nack(m->id, offset, now + wait, reason.empty() ? "nacked" : reason);
+    if (!bytes) {
+      failures.add(bytes.error());
+      continue;
+    }
+    m->credit.release(*bytes);
+    ++accepted;
+  }
+  if (accepted > 0) {
+    schedule_member_pumps_locked(g, *m);
+    schedule_pump_locked(g, partition);
+  }
+  return failures.status("nack", offsets.size());
+}
+
+Status Coordinator::extend_deadline(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
+                                    uint32_t partition, const std::vector<uint64_t>& offsets,
+                                    std::chrono::milliseconds extend, uint32_t& accepted) {
+  accepted = 0;
+  std::lock_guard lk(mu_);
+  auto it = groups_.find(subscription);
+  if (it == groups_.end()) return no_group(subscription);
+  auto g = it->second;
+  CAUSEWAY_ASSIGN_OR_RETURN(Member * m, find_member_locked(*g, connection_id, member_id));
+  if (partition >= g->partitions.size()) return not_assigned(partition, *m);
+  PartitionState& ps = g->partitions[partition];
+  const auto deadline = Clock::now() + extend;
+  Failures failures;
+  for (uint64_t offset : offsets) {
+    Status s = ps.delivery.extend(m->id, offset, deadline);
+    if (!s.ok()) {
+      failures.add(ps.owner != m->id && !is_in_flight_to(ps, offset, m->id) ? not_assigned(partition, *m) : s);
+      continue;
+    }
+    ++accepted;
+  }
+  return failures.status("deadline extension", offsets.size());
+}
+
+Result<GroupDescription> Coordinator::describe_group(std::string_view name) {
+  CAUSEWAY_ASSIGN_OR_RETURN(std::shared_ptr<Group> g, load_group(name));
+  GroupDescription d;
+  std::lock_guard lk(mu_);
+  d.subscription = g->config;
+  for (const auto& [id, m] : g->members) {
+    d.members.push_back(MemberDescription{m.member_id, m.client_name, m.partitions, m.credit.events, m.credit.bytes,
+                                          m.credit.max_events, static_cast<uint32_t>(m.credit.max_bytes)});
+  }
+  for (uint32_t p = 0; p < g->partitions.size(); ++p) {
+    const PartitionState& ps = g->partitions[p];
+    PartitionDescription pd;
+    pd.partition = p;
+    if (auto m = g->members.find(ps.owner); m != g->members.end()) pd.member_id = m->second.member_id;
+    pd.committed_offset = ps.delivery.committed();
+    auto log = store_.partition(g->topic.name, p);
+    pd.end_offset = log ? log->high_watermark() : ps.end_offset;
+    pd.in_flight = static_cast<uint32_t>(ps.delivery.in_flight().size());
+    pd.acked_above = static_cast<uint32_t>(ps.delivery.acked_above().size());
+    d.partitions.push_back(std::move(pd));
+  }
+  return d;
+}
+
+void Coordinator::connection_closed(uint64_t connection_id) {
+  std::lock_guard lk(mu_);
+  for (auto& [name, g] : groups_) {
+    std::vector<uint64_t> gone;
+    for (const auto& [id, m] : g->members)
+      if (m.connection_id == connection_id) gone.push_back(id);
+    if (gone.empty()) continue;
+    for (uint64_t id : gone) remove_member_locked(*g, id);
+    for (uint32_t p = 0; p < g->partitions.size(); ++p) schedule_pump_locked(g, p);
+  }
+}
+
+void Coordinator::on_append(std::string_view topic, uint32_t partition, uint64_t end_offset) {
+  std::lock_guard lk(mu_);
+  for (auto& [name, g] : groups_) {
+    if (g->config.topic != topic || partition >= g->partitions.size()) continue;
+    PartitionState& ps = g->partitions[partition];
+    if (end_offset > ps.end_offset) ps.end_offset = end_offset;
+    if (ps.owner != 0) schedule_pump_locked(g, partition);
+  }
+}
+
+// ---------------------------------------------------------------- delivery
+
+void Coordinator::schedule_pump_locked(const std::shared_ptr<Group>& g, uint32_t partition) {
+  if (stopping_ || g->deleted) return;
+  PartitionState& ps = g->partitions[partition];
+  if (ps.owner == 0) return;
+  // Nothing to read and nothing to redeliver: an ack or credit change need not wake the
+  // partition (the sweeper wakes it when a waiting event becomes ready).
+  if (ps.delivery.next_read() >= ps.end_offset && ps.delivery.waiting().empty()) return;
+  if (ps.pumping) {
+    ps.repump = true;
+    return;
+  }
+  if (ps.pump_scheduled) return;
+  ps.pump_scheduled = true;
+  executor_([this, g, partition] { pump(g, partition); });
+}
+
+void Coordinator::schedule_member_pumps_locked(const std::shared_ptr<Group>& g, const Member& m) {
+  for (uint32_t p : m.partitions) schedule_pump_locked(g, p);
+}
+
+void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
+  std::unique_lock lk(mu_);
+  PartitionState& ps = g->partitions[partition];
+  ps.pump_scheduled = false;
+  if (ps.pumping || stopping_ || g->deleted) return;
+  ps.pumping = true;
+  auto log = store_.partition(g->topic.name, partition);
+  constexpr int kMaxRounds = 64;  // then yield the storage thread and come back
+  int round = 0;
+  for (; round < kMaxRounds && log && !stopping_ && !g->deleted; ++round) {
+    ps.repump = false;
+    auto mit = g->members.find(ps.owner);
+    if (mit == g->members.end()) break;
+    Member& m = mit->second;
+    const auto now = Clock::now();
+    if (!m.credit.fits(0)) break;
+    const uint32_t room = std::min(m.credit.max_events - m.credit.events, options_.max_delivery_events);
+    std::vector<uint64_t> retries = ps.delivery.ready(now, room);
+    uint64_t from = 0;
+    uint64_t max_new = 0;
+    if (retries.empty()) {
+      from = ps.delivery.next_read();
+      if (from >= ps.end_offset || ps.delivery.window() >= options_.max_window) break;
+      max_new = std::min<uint64_t>({room, ps.end_offset - from, options_.max_window - ps.delivery.window()});
+    }
+    const uint64_t epoch = ps.epoch;
+    const uint64_t member = m.id;
+    const uint64_t end_snapshot = ps.end_offset;
+    const uint64_t byte_room = m.credit.events == 0 ? options_.max_delivery_bytes
+                                                    : std::min<uint64_t>(m.credit.max_bytes - std::min(m.credit.max_bytes, m.credit.bytes),
+                                                                         options_.max_delivery_bytes);
+    lk.unlock();
+
+    // Read outside the mutex: file reads may block.
+    std::vector<storage::ReadResult> reads;
+    std::vector<storage::RecordView> records;
+    Status read_status;
+    if (!retries.empty()) {
+      reads.reserve(retries.size());
+      for (uint64_t offset : retries) {
+        auto r = log->read(offset, 1, 1);
+        if (!r) {
+          read_status = r.error();
+          break;
+        }
+        reads.push_back(std::move(*r));
+        (void)storage::for_each_record_from(reads.back(), offset, [&](const storage::RecordView& rec) {
+          if (rec.offset == offset) records.push_back(rec);
+          return false;
+        });
+      }
+    } else {
+      auto r = log->read(from, std::max<uint64_t>(byte_room, 1), max_new);
+      if (r) {
+        reads.push_back(std::move(*r));
+        (void)storage::for_each_record_from(reads.back(), from, [&](const storage::RecordView& rec) {
+          if (records.size() >= max_new || rec.offset >= end_snapshot) return false;
+          records.push_back(rec);
+          return true;
+        });
+      } else {
+        read_status = r.error();
+      }
+    }
+    lk.lock();
+    if (!read_status.ok()) {
+      if (read_status.code() == Code::kOutOfRange && retries.empty()) {
+        // Retention removed what the group had not consumed: resume at the log start.
+        spdlog::warn("group {}: {}/{} offset {} is below the log start; skipping to {}", g->config.name,
+                     g->topic.name, partition, from, log->log_start_offset());
+        ps.delivery.reset(log->log_start_offset(), {}, log->log_start_offset());
+        continue;
+      }
+      spdlog::error("group {}: reading {}/{}: {}", g->config.name, g->topic.name, partition, read_status.to_string());
+      break;
+    }
+    if (ps.epoch != epoch || ps.owner != member || g->deleted) continue;  // reassigned meanwhile: plan again
+    auto mit2 = g->members.find(member);
+    if (mit2 == g->members.end()) break;
+    Member& mm = mit2->second;
+    const auto now2 = Clock::now();
+    const int64_t wall_now = storage::now_ms();
+    std::vector<Planned> planned;
+    bool progressed = false;
+    for (const storage::RecordView& rec : records) {
+      const bool is_retry = !retries.empty();
+      if (!is_retry) {
+        if (rec.offset < ps.delivery.next_read() || rec.offset >= ps.end_offset) continue;
+        if (ps.delivery.is_acked(rec.offset)) {
+          ps.delivery.skip_acked(rec.offset);
+          progressed = true;
+          continue;
+        }
+      } else if (ps.delivery.waiting().count(rec.offset) == 0) {
+        continue;
+      }
+      const uint32_t done = is_retry ? ps.delivery.waiting().at(rec.offset).attempts_done : 0;
+      const bool too_old = g->config.max_age.count() > 0 && rec.time_ms + g->config.max_age.count() < wall_now;
+      if (done >= g->config.max_attempts || too_old) {
+        std::string reason;
+        if (too_old) {
+          reason = "max age " + std::to_string(g->config.max_age.count()) + "ms exceeded";
+        } else {
+          reason = "max attempts (" + std::to_string(g->config.max_attempts) + ") reached; last error: " +
+                   ps.delivery.waiting().at(rec.offset).last_reason;
+        }
+        if (!is_retry) ps.delivery.defer_new(rec.offset, Waiting{done, now2, rec.time_ms, reason});
+        ps.delivery.start_dead_letter(rec.offset);
+        executor_([this, g, partition, offset = rec.offset, done, reason] { dead_letter(g, partition, offset, done, reason); });
+        progressed = true;
+        continue;
+      }
+      const uint64_t size = record_bytes(rec);
+      if (!mm.credit.fits(size)) break;
+      mm.credit.take(size);
+      InFlight f{member, done + 1, now2 + g->config.ack_deadline, size, rec.time_ms};
+      if (is_retry) {
+        ps.delivery.redeliver(rec.offset, f);
+        ++stats_.redelivered;
+      } else {
+        ps.delivery.deliver_new(rec.offset, f);
+      }
+      ++stats_.delivered;
+      planned.push_back(Planned{rec, done + 1});
+      progressed = true;
+    }
+    if (!planned.empty()) {
+      std::shared_ptr<DeliverySink> sink = mm.sink;
+      const std::string member_id = mm.member_id;
+      lk.unlock();
+      flatbuffers::FlatBufferBuilder b(1024);
+      std::vector<flatbuffers::Offset<protocol::DeliveredEvent>> events;
+      events.reserve(planned.size());
+      for (const Planned& p : planned) {
+        const auto& r = p.record;
+        std::vector<flatbuffers::Offset<protocol::Header>> headers;
+        for (const auto& h : r.headers) {
+          headers.push_back(protocol::CreateHeader(
+              b, b.CreateString(h.name.data(), h.name.size()),
+              b.CreateVector(reinterpret_cast<const uint8_t*>(h.value.data()), h.value.size())));
+        }
+        events.push_back(protocol::CreateDeliveredEvent(
+            b, r.offset, r.lamport, r.time_ms, p.attempt,
+            b.CreateVector(reinterpret_cast<const uint8_t*>(r.key.data()), r.key.size()),
+            b.CreateVector(reinterpret_cast<const uint8_t*>(r.dedup_key.data()), r.dedup_key.size()),
+            b.CreateString(r.source.data(), r.source.size()), b.CreateString(r.type.data(), r.type.size()),
+            b.CreateVector(headers), r.schema_id,
+            b.CreateVector(reinterpret_cast<const uint8_t*>(r.payload.data()), r.payload.size())));
+      }
+      auto body = protocol::CreateDelivery(b, b.CreateString(g->config.name), b.CreateString(g->topic.name), partition,
+                                           0, 0, 0, b.CreateString(member_id), b.CreateVector(events));
+      const bool pushed = sink->push(finish(b, protocol::Body::Delivery, body.Union()));
+      lk.lock();
+      // A connection that is gone takes its member with it (connection_closed); the events
+      // stay in flight until then and are redelivered.
+      if (!pushed) break;
+    }
+    if (!progressed) break;
+  }
+  ps.pumping = false;
+  if (ps.repump || round == kMaxRounds) schedule_pump_locked(g, partition);
+}
+
+void Coordinator::dead_letter(std::shared_ptr<Group> g, uint32_t partition, uint64_t offset, uint32_t attempts,
+                              std::string reason) {
+  const std::string& dlq = g->config.dead_letter_topic;
+  Status status;
+  auto log = store_.partition(g->topic.name, partition);
+  if (!log) status = not_found("source partition is gone");
+  if (status.ok()) {
+    auto topic = store_.get_topic(dlq);
+    if (!topic && topic.error().code() == Code::kNotFound) {
+      meta::TopicConfig config;
+      config.name = dlq;
+      config.partitions = 1;
+      auto created = store_.create_topic(config);
+      if (!created) status = created.error();
+    } else if (!topic) {
+      status = topic.error();
+    }
+  }
+  if (status.ok()) {
+    auto r = log->read(offset, 1, 1);
+    if (!r) {
+      status = r.error();
+    } else {
+      std::optional<storage::RecordView> rec;
+      (void)storage::for_each_record_from(*r, offset, [&](const storage::RecordView& v) {
+        if (v.offset == offset) rec = v;
+        return false;
+      });
+      if (!rec) {
+        status = not_found("offset " + std::to_string(offset) + " not in the log");
+      } else {
+        const std::string attempts_text = std::to_string(attempts);
+        const std::string partition_text = std::to_string(partition);
+        const std::string offset_text = std::to_string(offset);
+        const std::string lamport_text = std::to_string(rec->lamport);
+        const std::string time_text = std::to_string(rec->time_ms);
+        std::vector<storage::Header> headers = rec->headers;
+        headers.push_back({"causeway-dlq-reason", reason});
+        headers.push_back({"causeway-dlq-attempts", attempts_text});
+        headers.push_back({"causeway-dlq-subscription", g->config.name});
+        headers.push_back({"causeway-dlq-topic", g->topic.name});
+        headers.push_back({"causeway-dlq-partition", partition_text});
+        headers.push_back({"causeway-dlq-offset", offset_text});
+        headers.push_back({"causeway-dlq-lamport", lamport_text});
+        headers.push_back({"causeway-dlq-time-ms", time_text});
+        if (!rec->dedup_key.empty()) headers.push_back({"causeway-dlq-dedup-key", rec->dedup_key});
+        // Idempotent across a crash between the publish and the commit of the ack.
+        const std::string dedup = "dlq/" + g->config.name + "/" + partition_text + "/" + offset_text;
+        core::PublishEvent e;
+        e.record = storage::RecordInput{rec->key, dedup, rec->source, rec->type, headers, rec->schema_id, rec->payload};
+        auto acks = publish_.publish(dlq, std::span<const core::PublishEvent>(&e, 1), rec->lamport, 0);
+        if (!acks) {
+          status = acks.error();
+        } else if (!(*acks)[0].status.ok()) {
+          status = (*acks)[0].status;
+        }
+      }
+    }
+  }
+  std::lock_guard lk(mu_);
+  PartitionState& ps = g->partitions[partition];
+  if (status.ok()) {
+    ps.delivery.dead_lettered(offset);
+    ++stats_.dead_lettered;
+    spdlog::info("group {}: {}/{} offset {} dead-lettered to {}: {}", g->config.name, g->topic.name, partition, offset,
+                 dlq, reason);
+  } else {
+    spdlog::error("group {}: dead-lettering {}/{} offset {} to {} failed: {}; will retry", g->config.name,
+                  g->topic.name, partition, offset, dlq, status.to_string());
+    ps.delivery.dead_letter_failed(offset, Clock::now() + std::chrono::seconds(1), reason);
+  }
+  schedule_pump_locked(g, partition);
+}
+
+// ---------------------------------------------------------------- timers and commits
+
+void Coordinator::sweep() {
+  std::lock_guard lk(mu_);
+  const auto now = Clock::now();
+  for (auto& [name, g] : groups_) {
+    std::vector<uint64_t> expired;
+    for (const auto& [id, m] : g->members)
+      if (m.last_seen + options_.session_timeout < now) expired.push_back(id);
+    for (uint64_t id : expired) {
+      spdlog::info("group {}: member {} missed its session timeout", g->config.name, g->members[id].member_id);
+      remove_member_locked(*g, id);
+    }
+    for (uint32_t p = 0; p < g->partitions.size(); ++p) {
+      PartitionState& ps = g->partitions[p];
+      bool wake = !expired.empty();
+      const auto delay = [this, &g](uint32_t attempt) { return redelivery_delay(*g, attempt); };
+      for (const auto& [member, bytes] : ps.delivery.expire(now, delay)) {
+        auto m = g->members.find(member);
+        if (m != g->members.end()) m->second.credit.release(bytes);
+        wake = true;
+      }
+      if (wake || ps.delivery.next_ready_at() <= now) schedule_pump_locked(g, p);
+    }
+  }
+}
+
+void Coordinator::flush_commits() {
+  std::lock_guard flush_lock(flush_mu_);
+  struct Pending {
+    std::string group;
+    uint32_t topic_id;
+    std::vector<meta::PartitionAckState> states;
+  };
+  std::vector<Pending> pending;
+  {
+    std::lock_guard lk(mu_);
+    for (auto& [name, g] : groups_) {
+      Pending p{name, g->topic.topic_id, {}};
+      for (uint32_t i = 0; i < g->partitions.size(); ++i) {
+        PartitionDelivery& d = g->partitions[i].delivery;
+        if (!d.take_dirty()) continue;
+        meta::PartitionAckState st;
+        st.partition = i;
+        st.committed = d.committed();
+        st.acked_above.assign(d.acked_above().begin(), d.acked_above().end());
+        p.states.push_back(std::move(st));
+      }
+      if (!p.states.empty()) pending.push_back(std::move(p));
+    }
+  }
+  for (const Pending& p : pending) {
+    Status s = store_.meta().commit_ack_state(p.group, p.topic_id, p.states);
+    if (!s.ok()) {
+      spdlog::error("group {}: committing offsets failed: {}", p.group, s.to_string());
+      // Mark dirty again so the next sweep retries.
+      std::lock_guard lk(mu_);
+      auto it = groups_.find(p.group);
+      if (it != groups_.end()) {
+        for (const auto& st : p.states) it->second->partitions[st.partition].delivery.mark_dirty();
+      }
+    }
+  }
+}
+
+}  // namespace causeway::subscribe

@@ -1,0 +1,198 @@
+// File: subscribe/coordinator.h
+//
+// The broker side of subscriptions (docs/subscriptions.md): durable named subscriptions
+// (stored in the MetaStore), consumer-group membership and partition assignment, per
+// partition delivery state (subscribe/partition_delivery.h), credit-based flow control per
+// member, redelivery on nack and ack-deadline expiry, the dead-letter topic, and batched
+// commits of each partition's contiguous acked prefix to LMDB.
+//
+// Threads: all public methods are thread-safe (one mutex guards every group). Methods that
+// read LMDB or the log (join, create/describe) run on storage threads, as the handlers do.
+// Delivery work (reading the log, building Delivery frames) and dead-letter publishes run
+// through the `Executor` given at construction (the server's storage pool). One sweeper
+// thread drives the timers: session timeouts, ack deadlines, retry delays and commits.
+// Nothing here blocks a network thread: connection_closed() and on_append() only update
+// memory and schedule work.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "causeway/common/status.h"
+#include "core/event_store.h"
+#include "core/publish_pipeline.h"
+#include "meta/meta_store.h"
+#include "subscribe/partition_delivery.h"
+
+namespace causeway::subscribe {
+
+// Where a member's Delivery frames go: the member's connection. push() queues a whole frame
+// (u32 length + Message) for the connection's writer and returns false if the connection
+// is gone. Credit bounds how much can be queued.
+class DeliverySink {
+ public:
+  virtual ~DeliverySink() = default;
+  virtual uint64_t connection_id() const = 0;
+  virtual bool push(std::vector<uint8_t> frame) = 0;
+};
+
+struct CoordinatorOptions {
+  std::chrono::milliseconds session_timeout{10000};
+  std::chrono::milliseconds sweep_interval{100};
+  // Credit a member may ask for, and what it gets when it asks for 0.
+  uint32_t default_credit_events = 1000;
+  uint32_t default_credit_bytes = 8u << 20;
+  uint32_t max_credit_events = 100000;
+  uint32_t max_credit_bytes = 256u << 20;
+  // Delivered-but-not-committed offsets per partition; reading pauses above it.
+  uint64_t max_window = 65536;
+  uint32_t max_members_per_group = 1024;
+  // Largest Delivery frame built (bytes of records); one bigger record still goes alone.
+  uint32_t max_delivery_bytes = 1u << 20;
+  uint32_t max_delivery_events = 1000;
+};
+
+struct JoinResult {
+  std::string member_id;
+  uint32_t session_timeout_ms = 0;
+};
+
+struct MemberDescription {
+  std::string member_id;
+  std::string client_name;
+  std::vector<uint32_t> partitions;
+  uint32_t unacked_events = 0;
+  uint64_t unacked_bytes = 0;
+  uint32_t credit_events = 0;
+  uint32_t credit_bytes = 0;
+};
+
+struct PartitionDescription {
+  uint32_t partition = 0;
+  std::string member_id;
+  uint64_t committed_offset = 0;
+  uint64_t end_offset = 0;
+  uint32_t in_flight = 0;
+  uint32_t acked_above = 0;
+};
+
+struct GroupDescription {
+  meta::SubscriptionConfig subscription;
+  std::vector<MemberDescription> members;
+  std::vector<PartitionDescription> partitions;
+};
+
+// Counters for tests and the describe output.
+struct CoordinatorStats {
+  uint64_t delivered = 0;
+  uint64_t redelivered = 0;
+  uint64_t acked = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t in_flight = 0;  // across every group, now
+};
+
+class Coordinator {
+ public:
+  using Executor = std::function<void(std::function<void()>)>;
+
+  Coordinator(core::EventStore& store, core::PublishPipeline& publish, Executor executor, CoordinatorOptions options);
+  ~Coordinator();
+  Coordinator(const Coordinator&) = delete;
+  Coordinator& operator=(const Coordinator&) = delete;
+
+  // Starts the sweeper. stop() stops scheduling work, joins the sweeper and commits what
+  // was acked; idempotent.
+  void start();
+  void stop();
+
+  // Subscriptions. create resolves the start position of every partition now (so "latest"
+  // means latest at creation). Errors: kInvalidArgument, kNotFound (topic), kAlreadyExists.
+  Result<meta::SubscriptionConfig> create_subscription(meta::SubscriptionConfig config);
+  Status delete_subscription(std::string_view name);
+  Result<meta::SubscriptionConfig> get_subscription(std::string_view name);
+  Result<std::vector<meta::SubscriptionConfig>> list_subscriptions(std::string_view topic);
+
+  // Joins the group of `subscription` (on `topic`; must match the subscription's topic),
+  // creating the subscription with `create_settings` when absent and create_if_missing.
+  // Errors: kNotFound (subscription or topic), kInvalidArgument (topic mismatch, bad credit),
+  // kResourceExhausted (too many members).
+  Result<JoinResult> join(std::shared_ptr<DeliverySink> sink, std::string_view subscription, std::string_view topic,
+                          uint32_t credit_events, uint32_t credit_bytes, bool create_if_missing,
+                          const meta::SubscriptionConfig& create_settings, std::string client_name);
+  // Member requests. Errors: kNotFound (subscription not active), kUnavailable with
+  // "UnknownGroupMember" for a member id that is unknown, expired or owned by another connection.
+  Status heartbeat(uint64_t connection_id, std::string_view subscription, std::string_view member_id);
+  Status leave(uint64_t connection_id, std::string_view subscription, std::string_view member_id);
+  Status set_credit(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
+                    uint32_t credit_events, uint32_t credit_bytes);
+  // Acks (or nacks) offsets of one partition. Every offset is checked; valid ones are applied
+  // and `accepted` counts them. The Status names the first bad offset and how many were bad
+  // (kNotAssigned-like kFailedPrecondition for a partition the member does not own).
+  Status ack(uint64_t connection_id, std::string_view subscription, std::string_view member_id, uint32_t partition,
+             const std::vector<uint64_t>& offsets, uint32_t& accepted);
+  Status nack(uint64_t connection_id, std::string_view subscription, std::string_view member_id, uint32_t partition,
+              const std::vector<uint64_t>& offsets, std::chrono::milliseconds delay, std::string reason,
+              uint32_t& accepted);
+
+  // Moves the ack deadline of offsets in flight to the member to now + extend. Errors as ack().
+  Status extend_deadline(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
+                         uint32_t partition, const std::vector<uint64_t>& offsets, std::chrono::milliseconds extend,
+                         uint32_t& accepted);
+
+  Result<GroupDescription> describe_group(std::string_view name);
+
+  // A connection closed: its members leave at once.
+  void connection_closed(uint64_t connection_id);
+  // A partition grew (from core::AppendNotifier).
+  void on_append(std::string_view topic, uint32_t partition, uint64_t end_offset);
+
+  CoordinatorStats stats() const;
+
+  // Error-message markers the handlers map to protocol codes.
+  static constexpr std::string_view kUnknownMemberMarker = "unknown group member";
+  static constexpr std::string_view kNotAssignedMarker = "is not assigned to member";
+
+ private:
+  struct Member;
+  struct PartitionState;
+  struct Group;
+
+  Result<std::shared_ptr<Group>> load_group(std::string_view name);
+  Result<Member*> find_member_locked(Group& g, uint64_t connection_id, std::string_view member_id);
+  void remove_member_locked(Group& g, uint64_t member);
+  void rebalance_locked(Group& g);
+  void schedule_pump_locked(const std::shared_ptr<Group>& g, uint32_t partition);
+  void schedule_member_pumps_locked(const std::shared_ptr<Group>& g, const Member& m);
+  void pump(std::shared_ptr<Group> g, uint32_t partition);
+  void dead_letter(std::shared_ptr<Group> g, uint32_t partition, uint64_t offset, uint32_t attempts, std::string reason);
+  void sweep();
+  void flush_commits();
+  Clock::duration redelivery_delay(const Group& g, uint32_t attempt) const;
+
+  core::EventStore& store_;
+  core::PublishPipeline& publish_;
+  const Executor executor_;
+  const CoordinatorOptions options_;
+  const std::string instance_;  // distinguishes member ids across broker restarts
+
+  mutable std::mutex mu_;  // guards everything below
+  std::map<std::string, std::shared_ptr<Group>, std::less<>> groups_;
+  uint64_t next_member_ = 1;
+  CoordinatorStats stats_;
+  bool stopping_ = false;
+  std::condition_variable sweep_cv_;
+  std::thread sweeper_;
+  std::mutex flush_mu_;  // one flush at a time (LMDB writes are serialised anyway)
+};
+
+}  // namespace causeway::subscribe

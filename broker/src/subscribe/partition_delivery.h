@@ -1,0 +1,143 @@
+// File: subscribe/partition_delivery.h
+//
+// The delivery state of one partition for one group (docs/subscriptions.md): which offsets
+// are committed (the contiguous acked prefix), which are in flight to which member with
+// which attempt and deadline, which wait for redelivery (nacked, expired, or taken from a
+// member that left) and which are acked above the committed offset. Every offset in
+// [committed, next_read) is in exactly one of: acked_above, in_flight, waiting,
+// dead_lettering. Pure bookkeeping: no I/O, no clock of its own, no locking (the
+// coordinator holds its mutex around every call), so unit tests drive it directly.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "causeway/common/status.h"
+
+namespace causeway::subscribe {
+
+using Clock = std::chrono::steady_clock;
+
+struct InFlight {
+  uint64_t member = 0;
+  uint32_t attempt = 1;
+  Clock::time_point deadline;
+  uint64_t bytes = 0;
+  int64_t time_ms = 0;  // the event's broker time (for max age)
+};
+
+struct Waiting {
+  uint32_t attempts_done = 0;  // deliveries so far
+  Clock::time_point ready_at;
+  int64_t time_ms = 0;
+  std::string last_reason;     // why it was not acked last time
+};
+
+// A member's flow-control window: at most max_events unacked events and max_bytes bytes.
+struct CreditWindow {
+  uint32_t max_events = 0;
+  uint64_t max_bytes = 0;
+  uint32_t events = 0;  // unacked now
+  uint64_t bytes = 0;
+
+  // Another event of `size` bytes fits. An event larger than the whole byte window still
+  // goes to a member holding nothing, so that it is never stuck.
+  bool fits(uint64_t size) const noexcept {
+    if (events >= max_events) return false;
+    return events == 0 || bytes + size <= max_bytes;
+  }
+  void take(uint64_t size) noexcept {
+    ++events;
+    bytes += size;
+  }
+  void release(uint64_t size) noexcept {
+    events = events > 0 ? events - 1 : 0;
+    bytes = bytes >= size ? bytes - size : 0;
+  }
+};
+
+class PartitionDelivery {
+ public:
+  // Starts from a committed offset and acked offsets above it (persisted state). Offsets
+  // below `log_start` are gone from the log: delivery resumes at the log start.
+  void reset(uint64_t committed, const std::vector<uint64_t>& acked_above, uint64_t log_start);
+
+  uint64_t committed() const noexcept { return committed_; }
+  uint64_t next_read() const noexcept { return next_read_; }
+  // Offsets delivered (or skipped) but not committed: bounds the state kept per partition.
+  uint64_t window() const noexcept { return next_read_ - committed_; }
+  const std::map<uint64_t, InFlight>& in_flight() const noexcept { return in_flight_; }
+  const std::map<uint64_t, Waiting>& waiting() const noexcept { return waiting_; }
+  const std::set<uint64_t>& acked_above() const noexcept { return acked_above_; }
+  bool is_acked(uint64_t offset) const { return offset < committed_ || acked_above_.count(offset) > 0; }
+
+  // Waiting offsets ready at `now`, lowest first, at most `max`.
+  std::vector<uint64_t> ready(Clock::time_point now, size_t max) const;
+  // Earliest ready_at of any waiting offset (max() if none).
+  Clock::time_point next_ready_at() const;
+
+  // A new offset (== next_read) that was already acked before a restart: skip it.
+  void skip_acked(uint64_t offset);
+  // Delivers new offset `offset` (must be next_read, or above it when the log has a gap).
+  void deliver_new(uint64_t offset, const InFlight& f);
+  // A new offset that goes straight to waiting (e.g. too old: the dead-letter path).
+  void defer_new(uint64_t offset, Waiting w) {
+    waiting_[offset] = std::move(w);
+    if (offset >= next_read_) next_read_ = offset + 1;
+  }
+  // Delivers a waiting offset again; f.attempt should be attempts_done + 1.
+  void redeliver(uint64_t offset, const InFlight& f);
+
+  // Acks an offset in flight to `member`; returns its bytes. Errors (nothing changes):
+  // kAlreadyExists already acked; kOutOfRange never delivered; kFailedPrecondition in
+  // flight to another member or not in flight now (expired or nacked: it will be redelivered).
+  Result<uint64_t> ack(uint64_t member, uint64_t offset);
+  // Moves the deadline of an offset in flight to `member`. Errors as ack().
+  Status extend(uint64_t member, uint64_t offset, Clock::time_point deadline);
+  // Puts an in-flight offset back, ready at `ready_at`. Errors as ack().
+  Result<uint64_t> nack(uint64_t member, uint64_t offset, Clock::time_point ready_at, std::string reason);
+
+  // In-flight offsets past their deadline go back to waiting, ready at now + delay(attempt).
+  // Returns (member, bytes) of each, for credit release.
+  std::vector<std::pair<uint64_t, uint64_t>> expire(Clock::time_point now,
+                                                    const std::function<Clock::duration(uint32_t)>& delay);
+  // Everything in flight to `member` goes back to waiting, ready at `now`. Returns bytes per offset released.
+  std::vector<uint64_t> release_member(uint64_t member, Clock::time_point now);
+
+  // A waiting offset leaves for the dead-letter topic; dead_lettered() then counts it as acked.
+  void start_dead_letter(uint64_t offset);
+  void dead_lettered(uint64_t offset);
+  // The dead-letter publish failed: wait again.
+  void dead_letter_failed(uint64_t offset, Clock::time_point ready_at, std::string reason);
+  size_t dead_lettering() const noexcept { return dead_lettering_.size(); }
+
+  // True (once) after the committed offset or acked_above changed.
+  void mark_dirty() noexcept { dirty_ = true; }
+  bool take_dirty() noexcept {
+    const bool d = dirty_;
+    dirty_ = false;
+    return d;
+  }
+
+ private:
+  void mark_acked(uint64_t offset);
+  Status check_in_flight(uint64_t member, uint64_t offset, std::map<uint64_t, InFlight>::iterator& it);
+
+  uint64_t committed_ = 0;
+  uint64_t next_read_ = 0;
+  std::set<uint64_t> acked_above_;
+  std::map<uint64_t, InFlight> in_flight_;
+  std::map<uint64_t, Waiting> waiting_;
+  std::map<uint64_t, Waiting> dead_lettering_;
+  bool dirty_ = false;
+};
+
+// Delay before attempt `attempt + 1` after `attempt` failed: backoff * 2^(attempt-1), capped.
+Clock::duration retry_delay(std::chrono::milliseconds backoff, std::chrono::milliseconds max_backoff, uint32_t attempt);
+
+}  // namespace causeway::subscribe

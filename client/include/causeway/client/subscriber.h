@@ -1,0 +1,112 @@
+// File: causeway/client/subscriber.h
+//
+// Subscriber: a member of the consumer group of one durable subscription
+// (docs/subscriptions.md; exchange in docs/wire-protocol.md, "Subscribe"). The broker pushes
+// events of the partitions assigned to this member, at most max_unacked_events /
+// max_unacked_bytes unacked at a time; each must be acked (done) or nacked (redeliver,
+// optionally after a delay). Unacked events are redelivered, to this or another member,
+// after the ack deadline, after this member's session times out, or when it leaves.
+//
+// Two forms:
+//  - pull: connect(), then receive(max, timeout) and ack()/nack() each event;
+//  - handler: start() with a Handler run on the Subscriber's own thread, one event at a
+//    time; the library acks when it returns OK and nacks when it returns an error or
+//    throws (configurable in SubscriberOptions).
+//
+// The Subscriber heartbeats, reconnects after connection losses and broker restarts with
+// exponential backoff and joins again (events received on the old connection can then no
+// longer be acked: ack() says so, and they are redelivered). close() leaves the group, so
+// the partitions move to the other members at once. Every received event advances the
+// Subscriber's Lamport clock.
+//
+// Threads: every method is thread-safe. Nothing throws; errors are Status values.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "causeway/client/options.h"
+#include "causeway/client/types.h"
+#include "causeway/common/status.h"
+
+namespace causeway::client {
+
+struct SubscriberOptions {
+  std::string subscription;  // also the group's name
+  std::string topic;
+  // Create the subscription with `settings` if it does not exist yet.
+  bool create_if_missing = true;
+  SubscriptionSpec settings;  // name and topic are taken from above
+  // Credit window: unacked events (and their bytes) the broker may push to this member.
+  uint32_t max_unacked_events = 1000;
+  uint32_t max_unacked_bytes = 8u << 20;
+  // 0: a third of the broker's session timeout.
+  std::chrono::milliseconds heartbeat_interval{0};
+  // Reconnect backoff: exponential from initial to max, with jitter.
+  std::chrono::milliseconds retry_backoff_initial{100};
+  std::chrono::milliseconds retry_backoff_max{2000};
+  // Handler form: ack when the handler returns OK; nack (after nack_delay) on an error or
+  // an exception. With ack_on_success=false the handler acks itself.
+  bool ack_on_success = true;
+  bool nack_on_error = true;
+  std::chrono::milliseconds nack_delay{0};
+  // Handler form: events taken per receive() round.
+  size_t handler_batch = 64;
+};
+
+class Subscriber {
+ public:
+  // Returns an error status to nack the event; OK to ack it.
+  using Handler = std::function<Status(const DeliveredEvent&)>;
+
+  // Connects and joins the group before returning (pull form). Errors: as
+  // Admin::connect, plus kNotFound (topic, or subscription with create_if_missing=false),
+  // kInvalidArgument (the subscription is on another topic; bad settings).
+  static Result<std::unique_ptr<Subscriber>> connect(ClientOptions client, SubscriberOptions options);
+  // As connect(), then runs `handler` for every event on a thread of its own until close().
+  static Result<std::unique_ptr<Subscriber>> start(ClientOptions client, SubscriberOptions options, Handler handler);
+
+  ~Subscriber();  // close()
+  Subscriber(const Subscriber&) = delete;
+  Subscriber& operator=(const Subscriber&) = delete;
+
+  // Up to `max` events, waiting up to `timeout` for the first. Empty on timeout.
+  // kFailedPrecondition after close(), or in the handler form.
+  Result<std::vector<DeliveredEvent>> receive(size_t max, std::chrono::milliseconds timeout);
+  // Acks are batched and sent asynchronously; an error the broker reports later is
+  // counted in ack_errors(). kFailedPrecondition if the event came over an earlier
+  // connection (it will be redelivered) or after close().
+  Status ack(const DeliveredEvent& event);
+  // Redeliver after `delay` (0: the subscription's backoff); `reason` is kept for the
+  // dead-letter topic. Errors as ack().
+  Status nack(const DeliveredEvent& event, std::chrono::milliseconds delay = std::chrono::milliseconds(0),
+              std::string reason = "");
+
+  // Asks for more time: the event's ack deadline becomes now + `extend` (1 ms to 1 h).
+  // Sent at once; an error the broker reports later is counted in ack_errors(). Errors as
+  // ack(), and kInvalidArgument for an extension out of range.
+  Status extend_deadline(const DeliveredEvent& event, std::chrono::milliseconds extend);
+
+  // Leaves the group (unacked events go to other members at once) and disconnects.
+  // Idempotent; the handler thread, if any, is joined (do not call from the handler).
+  Status close();
+
+  // The member id of the current membership ("" while reconnecting).
+  std::string member_id() const;
+  uint64_t lamport() const;
+  // How many times the subscriber joined (1 + rejoins after connection losses).
+  uint64_t joins() const;
+  uint64_t ack_errors() const;
+
+  class Impl;
+  explicit Subscriber(std::shared_ptr<Impl> impl);
+
+ private:
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace causeway::client

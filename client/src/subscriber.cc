@@ -1,0 +1,459 @@
+// File: client/src/subscriber.cc
+//
+// Subscriber (causeway/client/subscriber.h). One IoThread owns the connection, the join,
+// the heartbeat timer, reconnects and the sending of acks; the application's threads only
+// touch the received-event queue and the pending acks, both under mu_. The exchange is
+// docs/wire-protocol.md, "Subscribe".
+#include "causeway/client/subscriber.h"
+
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <random>
+#include <thread>
+
+#include <asio/co_spawn.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "causeway/common/lamport_clock.h"
+#include "client/src/backoff.h"
+#include "client/src/connection.h"
+#include "client/src/io_thread.h"
+#include "client/src/protocol_codec.h"
+
+namespace causeway::client {
+
+using internal::Connection;
+using internal::Frame;
+
+class Subscriber::Impl {
+ public:
+  Impl(ClientOptions client, SubscriberOptions options)
+      : client_(std::move(client)),
+        options_(std::move(options)),
+        backoff_(options_.retry_backoff_initial, options_.retry_backoff_max),
+        rng_(std::random_device{}()),
+        heartbeat_timer_(io_.context()),
+        retry_timer_(io_.context()),
+        close_timer_(io_.context()) {
+    spec_ = options_.settings;
+    spec_.name = options_.subscription;
+    spec_.topic = options_.topic;
+  }
+
+  ~Impl() {
+    (void)close();
+    io_.stop_and_join();
+  }
+
+  // Connects and joins once; the outcome of that first attempt is the result.
+  Status start() {
+    auto first = std::make_shared<std::promise<Status>>();
+    auto future = first->get_future();
+    asio::post(io_.context(), [this, first] { connect_and_join(first); });
+    const auto bound = client_.connect_timeout + client_.request_timeout + std::chrono::seconds(5);
+    if (future.wait_for(bound) != std::future_status::ready)
+      return deadline_exceeded("joining subscription '" + spec_.name + "' took longer than " +
+                               std::to_string(bound.count()) + "ms");
+    return future.get();
+  }
+
+  Result<std::vector<DeliveredEvent>> receive(size_t max, std::chrono::milliseconds timeout) {
+    std::unique_lock lk(mu_);
+    cv_.wait_for(lk, timeout, [this] { return !queue_.empty() || closed_; });
+    if (closed_) return failed_precondition("the subscriber is closed");
+    std::vector<DeliveredEvent> out;
+    while (!queue_.empty() && out.size() < std::max<size_t>(max, 1)) {
+      out.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+    }
+    return out;
+  }
+
+  Status ack(const DeliveredEvent& e) { return settle(e, true, std::chrono::milliseconds(0), ""); }
+  Status nack(const DeliveredEvent& e, std::chrono::milliseconds delay, std::string reason) {
+    return settle(e, false, delay, std::move(reason));
+  }
+
+  Status extend_deadline(const DeliveredEvent& e, std::chrono::milliseconds extend) {
+    if (extend.count() < 1 || extend.count() > 3'600'000)
+      return invalid_argument("deadline extension " + std::to_string(extend.count()) + "ms out of range (1ms to 1h)");
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) return failed_precondition("the subscriber is closed");
+      if (e.member_id.empty() || e.member_id != member_id_)
+        return failed_precondition("event was delivered over an earlier connection; it will be redelivered");
+    }
+    asio::post(io_.context(), [this, member = e.member_id, partition = e.partition, offset = e.offset,
+                               ms = static_cast<uint32_t>(extend.count())] {
+      if (!conn_ || !conn_->is_open()) return;
+      const uint64_t id = conn_->next_correlation_id();
+      auto frame = internal::encode_extend_deadline(id, spec_.name, member, partition,
+                                                    std::span<const uint64_t>(&offset, 1), ms);
+      (void)conn_->send(id, std::move(frame), [this](Result<Frame> r) {
+        const Status s = r ? internal::response_status(*r, protocol::Body::ExtendDeadlineResponse) : r.status();
+        if (!s.ok()) {
+          std::lock_guard lk(mu_);
+          ++ack_errors_;
+        }
+      });
+    });
+    return Status();
+  }
+
+  Status close() {
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) return Status();
+      closed_ = true;
+    }
+    cv_.notify_all();
+    if (handler_thread_.joinable() && handler_thread_.get_id() != std::this_thread::get_id()) handler_thread_.join();
+    auto done = std::make_shared<std::promise<void>>();
+    auto future = done->get_future();
+    asio::post(io_.context(), [this, done] {
+      closing_ = true;
+      retry_timer_.cancel();
+      heartbeat_timer_.cancel();
+      flush();
+      finish_close(done, std::chrono::steady_clock::now() + std::chrono::seconds(2));
+    });
+    future.wait_for(std::chrono::seconds(5) + client_.request_timeout);
+    return Status();
+  }
+
+  void run_handler(Handler handler) {
+    handler_thread_ = std::thread([this, handler = std::move(handler)] {
+      for (;;) {
+        auto events = receive(options_.handler_batch, std::chrono::milliseconds(100));
+        if (!events) return;
+        for (const DeliveredEvent& e : *events) {
+          {
+            std::lock_guard lk(mu_);
+            if (closed_) return;
+          }
+          Status s;
+          try {
+            s = handler(e);
+          } catch (const std::exception& ex) {
+            s = internal_error(std::string("handler threw: ") + ex.what());
+          } catch (...) {
+            s = internal_error("handler threw a non-standard exception");
+          }
+          if (s.ok() && options_.ack_on_success) {
+            (void)ack(e);
+          } else if (!s.ok() && options_.nack_on_error) {
+            (void)nack(e, options_.nack_delay, std::string(s.message()));
+          }
+        }
+      }
+    });
+  }
+
+  std::string member_id() const {
+    std::lock_guard lk(mu_);
+    return member_id_;
+  }
+  uint64_t lamport() const { return clock_.now(); }
+  uint64_t joins() const {
+    std::lock_guard lk(mu_);
+    return joins_;
+  }
+  uint64_t ack_errors() const {
+    std::lock_guard lk(mu_);
+    return ack_errors_;
+  }
+
+ private:
+  struct PendingNack {
+    std::string member_id;
+    uint32_t partition;
+    uint64_t offset;
+    uint32_t delay_ms;
+    std::string reason;
+  };
+
+  Status settle(const DeliveredEvent& e, bool is_ack, std::chrono::milliseconds delay, std::string reason) {
+    std::lock_guard lk(mu_);
+    if (closed_ && !is_ack) return failed_precondition("the subscriber is closed");
+    if (e.member_id.empty() || e.member_id != member_id_) {
+      return failed_precondition("event " + e.topic + "/" + std::to_string(e.partition) + "@" +
+                                 std::to_string(e.offset) +
+                                 " was delivered over an earlier connection; it will be redelivered");
+    }
+    if (is_ack) {
+      pending_acks_[{e.member_id, e.partition}].push_back(e.offset);
+    } else {
+      pending_nacks_.push_back(PendingNack{e.member_id, e.partition, e.offset,
+                                           static_cast<uint32_t>(std::max<int64_t>(0, delay.count())),
+                                           std::move(reason)});
+    }
+    if (!flush_scheduled_) {
+      flush_scheduled_ = true;
+      asio::post(io_.context(), [this] { flush(); });
+    }
+    return Status();
+  }
+
+  // IoThread: sends every pending ack and nack.
+  void flush() {
+    std::map<std::pair<std::string, uint32_t>, std::vector<uint64_t>> acks;
+    std::vector<PendingNack> nacks;
+    {
+      std::lock_guard lk(mu_);
+      flush_scheduled_ = false;
+      acks.swap(pending_acks_);
+      nacks.swap(pending_nacks_);
+    }
+    if (!conn_ || !conn_->is_open()) {
+      std::lock_guard lk(mu_);
+      for (const auto& [k, v] : acks) ack_errors_ += v.size();
+      ack_errors_ += nacks.size();
+      return;
+    }
+    const auto count_errors = [this](protocol::Body kind, size_t n) {
+      return [this, kind, n](Result<Frame> r) {
+        --outstanding_;
+        const Status s = r ? internal::response_status(*r, kind) : r.status();
+        if (!s.ok()) {
+          std::lock_guard lk(mu_);
+          ack_errors_ += n;  // the broker names the first bad offset; the events come again
+        }
+      };
+    };
+    constexpr size_t kMaxPerRequest = 4096;
+    for (auto& [key, offsets] : acks) {
+      for (size_t i = 0; i < offsets.size(); i += kMaxPerRequest) {
+        const size_t n = std::min(kMaxPerRequest, offsets.size() - i);
+        const uint64_t id = conn_->next_correlation_id();
+        auto frame = internal::encode_ack(id, spec_.name, key.first, key.second,
+                                          std::span<const uint64_t>(offsets.data() + i, n));
+        if (conn_->send(id, std::move(frame), count_errors(protocol::Body::AckResponse, n)).ok()) {
+          ++outstanding_;
+        } else {
+          std::lock_guard lk(mu_);
+          ack_errors_ += n;
+        }
+      }
+    }
+    for (const PendingNack& nk : nacks) {
+      const uint64_t id = conn_->next_correlation_id();
+      auto frame = internal::encode_nack(id, spec_.name, nk.member_id, nk.partition,
+                                         std::span<const uint64_t>(&nk.offset, 1), nk.delay_ms, nk.reason);
+      if (conn_->send(id, std::move(frame), count_errors(protocol::Body::NackResponse, 1)).ok()) ++outstanding_;
+    }
+  }
+
+  // IoThread: waits (bounded) for outstanding acks, then leaves the group and disconnects.
+  void finish_close(std::shared_ptr<std::promise<void>> done, std::chrono::steady_clock::time_point deadline) {
+    if (outstanding_ > 0 && conn_ && conn_->is_open() && std::chrono::steady_clock::now() < deadline) {
+      close_timer_.expires_after(std::chrono::milliseconds(5));
+      close_timer_.async_wait([this, done, deadline](const std::error_code&) { finish_close(done, deadline); });
+      return;
+    }
+    std::string member;
+    {
+      std::lock_guard lk(mu_);
+      member = member_id_;
+    }
+    if (!conn_ || !conn_->is_open() || member.empty()) {
+      if (conn_) conn_->close(failed_precondition("subscriber closed"));
+      conn_.reset();
+      done->set_value();
+      return;
+    }
+    const uint64_t id = conn_->next_correlation_id();
+    auto conn = conn_;
+    Status sent = conn_->send(id, internal::encode_leave(id, spec_.name, member), [conn, done](Result<Frame>) {
+      conn->close(failed_precondition("subscriber closed"));
+      done->set_value();
+    });
+    if (!sent.ok()) {
+      conn_->close(failed_precondition("subscriber closed"));
+      done->set_value();
+    }
+    conn_.reset();
+  }
+
+  // IoThread.
+  void connect_and_join(std::shared_ptr<std::promise<Status>> first) {
+    if (closing_) {
+      if (first) first->set_value(failed_precondition("the subscriber is closed"));
+      return;
+    }
+    asio::co_spawn(
+        io_.context(), Connection::open(client_, [this](const Status& why) { on_connection_closed(why); }),
+        [this, first](std::exception_ptr e, internal::Opened opened) {
+          if (e) opened.status = internal_error("connect failed with an exception");
+          if (closing_) {
+            if (opened.connection) opened.connection->close(failed_precondition("subscriber closed"));
+            if (first) first->set_value(failed_precondition("the subscriber is closed"));
+            return;
+          }
+          if (!opened.status.ok()) {
+            if (first) {
+              first->set_value(opened.status);
+            } else {
+              schedule_reconnect();
+            }
+            return;
+          }
+          conn_ = std::move(opened.connection);
+          clock_.observe(conn_->hello().lamport);
+          conn_->set_push_handler([this](Frame f) { on_push(std::move(f)); });
+          join(first);
+        });
+  }
+
+  void join(std::shared_ptr<std::promise<Status>> first) {
+    const uint64_t id = conn_->next_correlation_id();
+    auto conn = conn_;
+    auto frame = internal::encode_subscribe(id, spec_, options_.max_unacked_events, options_.max_unacked_bytes,
+                                            options_.create_if_missing, client_.client_name);
+    Status sent = conn_->send(id, std::move(frame), [this, conn, first](Result<Frame> r) {
+      Status st = r ? internal::response_status(*r, protocol::Body::SubscribeResponse) : r.status();
+      if (!st.ok()) {
+        st = st.with_context("subscribe to '" + spec_.name + "' on topic '" + spec_.topic + "'");
+        if (first) first->set_value(st);
+        conn->close(st);  // a later join retries after the backoff
+        return;
+      }
+      const auto* body = r->message().body_as_SubscribeResponse();
+      const std::string member = body->member_id() ? body->member_id()->str() : std::string();
+      session_timeout_ = std::chrono::milliseconds(std::max<uint32_t>(body->session_timeout_ms(), 30));
+      {
+        std::lock_guard lk(mu_);
+        member_id_ = member;
+        ++joins_;
+        joined_once_ = true;
+        // Events of an earlier membership cannot be acked any more; they come again.
+        std::erase_if(queue_, [&member](const DeliveredEvent& e) { return e.member_id != member; });
+      }
+      attempt_ = 0;
+      schedule_heartbeat(conn);
+      if (first) first->set_value(Status());
+    });
+    if (!sent.ok() && first) first->set_value(sent);
+  }
+
+  void schedule_heartbeat(std::shared_ptr<Connection> conn) {
+    const auto interval = options_.heartbeat_interval.count() > 0
+                              ? options_.heartbeat_interval
+                              : std::max(session_timeout_ / 3, std::chrono::milliseconds(10));
+    heartbeat_timer_.expires_after(interval);
+    heartbeat_timer_.async_wait([this, conn](const std::error_code& ec) {
+      if (ec || closing_ || conn != conn_ || !conn->is_open()) return;
+      std::string member;
+      {
+        std::lock_guard lk(mu_);
+        member = member_id_;
+      }
+      const uint64_t id = conn->next_correlation_id();
+      (void)conn->send(id, internal::encode_heartbeat(id, spec_.name, member), [conn](Result<Frame> r) {
+        if (!r) return;
+        Status s = internal::response_status(*r, protocol::Body::HeartbeatResponse);
+        // The broker dropped this member (session timeout): join again on a new connection.
+        if (!s.ok()) conn->close(s);
+      });
+      schedule_heartbeat(conn);
+    });
+  }
+
+  void on_connection_closed(const Status&) {
+    heartbeat_timer_.cancel();
+    {
+      std::lock_guard lk(mu_);
+      member_id_.clear();
+    }
+    conn_.reset();
+    if (!closing_ && joined_once_) schedule_reconnect();
+  }
+
+  void schedule_reconnect() {
+    retry_timer_.expires_after(backoff_.delay(attempt_++, rng_));
+    retry_timer_.async_wait([this](const std::error_code& ec) {
+      if (!ec && !closing_) connect_and_join(nullptr);
+    });
+  }
+
+  void on_push(Frame frame) {
+    auto events = internal::decode_delivery(frame);
+    if (!events) return;
+    for (const DeliveredEvent& e : *events) clock_.observe(e.lamport);
+    {
+      std::lock_guard lk(mu_);
+      for (DeliveredEvent& e : *events) queue_.push_back(std::move(e));
+    }
+    cv_.notify_all();
+  }
+
+  const ClientOptions client_;
+  const SubscriberOptions options_;
+  SubscriptionSpec spec_;
+  LamportClock clock_;
+
+  // IoThread only.
+  internal::IoThread io_;
+  internal::BackoffPolicy backoff_;
+  std::mt19937_64 rng_;
+  asio::steady_timer heartbeat_timer_;
+  asio::steady_timer retry_timer_;
+  asio::steady_timer close_timer_;
+  std::shared_ptr<Connection> conn_;
+  std::chrono::milliseconds session_timeout_{10000};
+  int attempt_ = 0;
+  bool closing_ = false;
+  uint64_t outstanding_ = 0;
+
+  mutable std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;
+  std::deque<DeliveredEvent> queue_;
+  std::string member_id_;
+  bool joined_once_ = false;
+  bool closed_ = false;
+  bool flush_scheduled_ = false;
+  uint64_t joins_ = 0;
+  uint64_t ack_errors_ = 0;
+  std::map<std::pair<std::string, uint32_t>, std::vector<uint64_t>> pending_acks_;
+  std::vector<PendingNack> pending_nacks_;
+  std::thread handler_thread_;
+};
+
+Result<std::unique_ptr<Subscriber>> Subscriber::connect(ClientOptions client, SubscriberOptions options) {
+  if (options.subscription.empty()) return invalid_argument("SubscriberOptions.subscription is empty");
+  if (options.topic.empty()) return invalid_argument("SubscriberOptions.topic is empty");
+  auto impl = std::make_shared<Impl>(std::move(client), std::move(options));
+  CAUSEWAY_RETURN_IF_ERROR(impl->start());
+  return std::make_unique<Subscriber>(std::move(impl));
+}
+
+Result<std::unique_ptr<Subscriber>> Subscriber::start(ClientOptions client, SubscriberOptions options, Handler handler) {
+  if (!handler) return invalid_argument("the handler is empty");
+  CAUSEWAY_ASSIGN_OR_RETURN(auto sub, connect(std::move(client), std::move(options)));
+  sub->impl_->run_handler(std::move(handler));
+  return sub;
+}
+
+Subscriber::Subscriber(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Subscriber::~Subscriber() { (void)close(); }
+
+Result<std::vector<DeliveredEvent>> Subscriber::receive(size_t max, std::chrono::milliseconds timeout) {
+  return impl_->receive(max, timeout);
+}
+Status Subscriber::ack(const DeliveredEvent& event) { return impl_->ack(event); }
+Status Subscriber::nack(const DeliveredEvent& event, std::chrono::milliseconds delay, std::string reason) {
+  return impl_->nack(event, delay, std::move(reason));
+}
+Status Subscriber::extend_deadline(const DeliveredEvent& event, std::chrono::milliseconds extend) {
+  return impl_->extend_deadline(event, extend);
+}
+Status Subscriber::close() { return impl_->close(); }
+std::string Subscriber::member_id() const { return impl_->member_id(); }
+uint64_t Subscriber::lamport() const { return impl_->lamport(); }
+uint64_t Subscriber::joins() const { return impl_->joins(); }
+uint64_t Subscriber::ack_errors() const { return impl_->ack_errors(); }
+
+}  // namespace causeway::client

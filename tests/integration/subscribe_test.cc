@@ -1,0 +1,771 @@
+// Subscriptions against the real causeway-broker with the real client
+// (docs/subscriptions.md): groups sharing partitions, redelivery after a member dies or
+// stalls, broker crashes under load, nack delays, ack deadlines, dead letters, flow
+// control, and hostile acks. The broker runs with a short session timeout and sweep
+// interval so that the suite stays fast.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+
+#include <atomic>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "causeway/client/admin.h"
+#include "causeway/client/publisher.h"
+#include "causeway/client/subscriber.h"
+#include "tests/integration/daemon_process.h"
+#include "tests/integration/raw_connection.h"
+#include "tests/support/temp_dir.h"
+
+namespace causeway::client {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+// A port that was free a moment ago, so that a restarted broker comes back at the same address.
+uint16_t pick_free_port() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+uint64_t rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+template <typename Pred>
+bool eventually(Pred pred, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+class SubscribeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    port_ = pick_free_port();
+    start_broker();
+  }
+  // A clean stop must work with groups active, and sanitizers must have nothing to say.
+  void TearDown() override {
+    if (broker_) {
+      broker_->signal(SIGTERM);
+      auto status = broker_->wait_exit(30s);
+      EXPECT_TRUE(status.has_value()) << broker_->output();
+      if (status) {
+        EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker_->output();
+      }
+      EXPECT_EQ(broker_->output().find("Sanitizer"), std::string::npos) << broker_->output();
+    }
+    broker_.reset();
+  }
+
+  void start_broker() {
+    broker_ = std::make_unique<testing::DaemonProcess>(
+        CAUSEWAY_BROKER_BINARY,
+        std::vector<std::string>{"--listen", "127.0.0.1:" + std::to_string(port_), "--registry-listen", "off",
+                                 "--data-dir", dir_.sub("data"),
+                                 "--group-session-timeout", "1s", "--subscribe-sweep-interval", "20ms"});
+    ASSERT_TRUE(broker_->wait_for_output("listening on ", 30s)) << broker_->output();
+    options_.broker = "127.0.0.1:" + std::to_string(port_);
+    options_.client_name = "subscribe_test";
+    options_.connect_timeout = 2s;
+    options_.request_timeout = 10s;
+  }
+
+  std::unique_ptr<Admin> admin() {
+    auto a = Admin::connect(options_);
+    EXPECT_TRUE(a.ok()) << a.status().to_string();
+    return a ? std::move(*a) : nullptr;
+  }
+
+  void create_topic(const std::string& name, uint32_t partitions, Durability durability = Durability::kFsync) {
+    TopicSpec spec;
+    spec.name = name;
+    spec.partitions = partitions;
+    spec.durability = durability;
+    auto r = admin()->create_topic(spec);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+  }
+
+  // Publishes n events with keys k<i> and dedup keys d<i>; returns when all are acked.
+  void publish(const std::string& topic, int n, size_t payload_bytes = 16, int first = 0) {
+    auto p = Publisher::connect(options_);
+    ASSERT_TRUE(p.ok()) << p.status().to_string();
+    std::vector<std::future<Result<PublishAck>>> futures;
+    for (int i = first; i < first + n; ++i) {
+      Event e;
+      e.key = "k" + std::to_string(i);
+      e.dedup_key = "d" + std::to_string(i);
+      e.payload = std::string(payload_bytes, 'x');
+      futures.push_back((*p)->publish(topic, std::move(e)));
+    }
+    for (auto& f : futures) {
+      auto ack = f.get();
+      ASSERT_TRUE(ack.ok()) << ack.status().to_string();
+    }
+  }
+
+  SubscriberOptions sub_options(const std::string& name, const std::string& topic) {
+    SubscriberOptions o;
+    o.subscription = name;
+    o.topic = topic;
+    o.settings.start = StartPosition::earliest();
+    return o;
+  }
+
+  testing::TempDir dir_;
+  uint16_t port_ = 0;
+  std::unique_ptr<testing::DaemonProcess> broker_;
+  ClientOptions options_;
+};
+
+// Handles events and remembers every (partition, offset) it saw, with attempts.
+struct Recorder {
+  std::mutex mu;
+  std::map<std::pair<uint32_t, uint64_t>, std::vector<uint32_t>> seen;  // -> attempts
+  std::map<std::string, int> by_member;
+  std::atomic<size_t> total{0};
+
+  Subscriber::Handler handler(std::string who) {
+    return [this, who](const DeliveredEvent& e) {
+      std::lock_guard lk(mu);
+      seen[{e.partition, e.offset}].push_back(e.attempt);
+      ++by_member[who];
+      ++total;
+      return Status();
+    };
+  }
+};
+
+TEST_F(SubscribeTest, TwoMembersShareAGroupEvenlyAndHandleEachEventOnce) {
+  create_topic("orders", 4);
+  Recorder rec;
+  std::vector<std::unique_ptr<Subscriber>> subs;
+  for (int i = 0; i < 2; ++i) {
+    auto s = Subscriber::start(options_, sub_options("billing", "orders"), rec.handler("m" + std::to_string(i)));
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    subs.push_back(std::move(*s));
+  }
+  auto group = admin()->describe_group("billing");
+  ASSERT_TRUE(group.ok()) << group.status().to_string();
+  ASSERT_EQ(group->members.size(), 2u);
+  for (const auto& m : group->members) EXPECT_EQ(m.partitions.size(), 2u) << m.member_id;
+
+  publish("orders", 400);
+  ASSERT_TRUE(eventually([&] { return rec.total.load() >= 400; }, 30s)) << rec.total.load();
+  std::this_thread::sleep_for(200ms);  // anything extra would show up now
+  std::lock_guard lk(rec.mu);
+  EXPECT_EQ(rec.total.load(), 400u);
+  EXPECT_EQ(rec.seen.size(), 400u);
+  for (const auto& [pos, attempts] : rec.seen) EXPECT_EQ(attempts, std::vector<uint32_t>{1});
+  EXPECT_EQ(rec.by_member.size(), 2u);
+}
+
+TEST_F(SubscribeTest, ThreeMembersShareAGroupEvenlyAndCommitEverything) {
+  create_topic("orders", 6);
+  Recorder rec;
+  std::vector<std::unique_ptr<Subscriber>> subs;
+  for (int i = 0; i < 3; ++i) {
+    auto s = Subscriber::start(options_, sub_options("billing", "orders"), rec.handler("m" + std::to_string(i)));
+    ASSERT_TRUE(s.ok()) << s.status().to_string();
+    subs.push_back(std::move(*s));
+  }
+  auto group = admin()->describe_group("billing");
+  ASSERT_TRUE(group.ok());
+  ASSERT_EQ(group->members.size(), 3u);
+  for (const auto& m : group->members) EXPECT_EQ(m.partitions.size(), 2u) << m.member_id;
+
+  publish("orders", 600);
+  ASSERT_TRUE(eventually([&] { return rec.total.load() >= 600; }, 30s)) << rec.total.load();
+  std::this_thread::sleep_for(200ms);
+  {
+    std::lock_guard lk(rec.mu);
+    EXPECT_EQ(rec.total.load(), 600u);
+    EXPECT_EQ(rec.seen.size(), 600u);
+    EXPECT_EQ(rec.by_member.size(), 3u);
+  }
+  // Every ack reaches the committed offsets: lag 0 everywhere.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto g = admin()->describe_group("billing");
+        if (!g) return false;
+        for (const auto& p : g->partitions)
+          if (p.lag != 0 || p.in_flight != 0) return false;
+        return true;
+      },
+      10s));
+  for (auto& s : subs) EXPECT_TRUE(s->close().ok());
+  auto after = admin()->describe_group("billing");
+  ASSERT_TRUE(after.ok());
+  EXPECT_TRUE(after->members.empty());
+}
+
+TEST_F(SubscribeTest, KilledMemberProcessEventsAreRedeliveredToASurvivorWithTheNextAttempt) {
+  create_topic("jobs", 2);
+  // The doomed member joins first and takes both partitions' events, never acking.
+  testing::DaemonProcess member(CAUSEWAY_MEMBER_BINARY, {options_.broker, "workers", "jobs"});
+  ASSERT_TRUE(member.wait_for_output("joined ", 20s)) << member.output();
+  publish("jobs", 20);
+  ASSERT_TRUE(eventually(
+      [&] {
+        member.wait_for_output("\x01", 50ms);  // reads what arrived meanwhile
+        size_t n = 0;
+        for (size_t at = member.output().find("event "); at != std::string::npos; at = member.output().find("event ", at + 1)) ++n;
+        return n >= 20;
+      },
+      20s))
+      << member.output();
+
+  auto survivor = Subscriber::connect(options_, sub_options("workers", "jobs"));
+  ASSERT_TRUE(survivor.ok()) << survivor.status().to_string();
+  // The survivor joined a group whose every partition may still belong to the member:
+  // nothing arrives until the member is gone.
+  member.signal(SIGKILL);
+  std::map<std::pair<uint32_t, uint64_t>, uint32_t> got;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (got.size() < 20 && std::chrono::steady_clock::now() < deadline) {
+    auto events = (*survivor)->receive(100, 500ms);
+    ASSERT_TRUE(events.ok());
+    for (const auto& e : *events) {
+      got[{e.partition, e.offset}] = e.attempt;
+      EXPECT_TRUE((*survivor)->ack(e).ok());
+    }
+  }
+  ASSERT_EQ(got.size(), 20u);
+  size_t redelivered = 0;
+  for (const auto& [pos, attempt] : got) redelivered += attempt >= 2 ? 1 : 0;
+  // Events the member held were in flight to it: they come back as attempt 2. (The
+  // survivor's join may have taken a partition before the kill; its events then came to
+  // the survivor as a redelivery too.)
+  EXPECT_EQ(redelivered, 20u);
+}
+
+TEST_F(SubscribeTest, RebalanceLeavesInFlightEventsWithTheirMemberInsteadOfDuplicatingThem) {
+  create_topic("t", 2);
+  auto a = Subscriber::connect(options_, sub_options("g", "t"));
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  publish("t", 20);
+  std::vector<DeliveredEvent> held;
+  while (held.size() < 20) {
+    auto e = (*a)->receive(20, 10s);
+    ASSERT_TRUE(e.ok());
+    ASSERT_FALSE(e->empty());
+    for (auto& x : *e) held.push_back(std::move(x));
+  }
+  // b takes partition 1 over; what a holds of it stays a's to ack.
+  auto b = Subscriber::connect(options_, sub_options("g", "t"));
+  ASSERT_TRUE(b.ok()) << b.status().to_string();
+  auto none = (*b)->receive(10, 500ms);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty()) << "b got " << none->size() << " events a still holds";
+  for (const auto& e : held) ASSERT_TRUE((*a)->ack(e).ok());
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto g = admin()->describe_group("g");
+        return g.ok() && g->partitions[0].committed_offset + g->partitions[1].committed_offset == 20;
+      },
+      5s));
+  EXPECT_EQ((*a)->ack_errors(), 0u);
+  // New events of partition 1 now go to b.
+  publish("t", 20, 16, 20);
+  std::set<uint32_t> b_partitions;
+  while (true) {
+    auto e = (*b)->receive(20, 1s);
+    ASSERT_TRUE(e.ok());
+    if (e->empty()) break;
+    for (const auto& x : *e) {
+      b_partitions.insert(x.partition);
+      EXPECT_EQ(x.attempt, 1u);
+      EXPECT_TRUE((*b)->ack(x).ok());
+    }
+  }
+  EXPECT_EQ(b_partitions, (std::set<uint32_t>{1}));
+}
+
+TEST_F(SubscribeTest, StalledMemberLosesItsEventsAfterTheSessionTimeout) {
+  create_topic("jobs", 1);
+  testing::DaemonProcess member(CAUSEWAY_MEMBER_BINARY, {options_.broker, "workers", "jobs"});
+  ASSERT_TRUE(member.wait_for_output("joined ", 20s)) << member.output();
+  publish("jobs", 5);
+  ASSERT_TRUE(member.wait_for_output("event 0 4 1", 20s)) << member.output();
+  member.signal(SIGSTOP);  // alive, connected, silent: only the session timeout (1s) can help
+  auto survivor = Subscriber::connect(options_, sub_options("workers", "jobs"));
+  ASSERT_TRUE(survivor.ok()) << survivor.status().to_string();
+  const auto start = std::chrono::steady_clock::now();
+  std::set<uint64_t> offsets;
+  while (offsets.size() < 5 && std::chrono::steady_clock::now() - start < 20s) {
+    auto events = (*survivor)->receive(10, 200ms);
+    ASSERT_TRUE(events.ok());
+    for (const auto& e : *events) {
+      EXPECT_EQ(e.attempt, 2u);
+      offsets.insert(e.offset);
+      EXPECT_TRUE((*survivor)->ack(e).ok());
+    }
+  }
+  EXPECT_EQ(offsets.size(), 5u);
+  EXPECT_GE(std::chrono::steady_clock::now() - start, 800ms);
+  member.signal(SIGKILL);
+}
+
+TEST_F(SubscribeTest, NackWithDelayRedeliversAfterTheDelayWithTheNextAttempt) {
+  create_topic("t", 1);
+  auto sub = Subscriber::connect(options_, sub_options("s", "t"));
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  publish("t", 1);
+  auto first = (*sub)->receive(1, 10s);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 1u);
+  EXPECT_EQ((*first)[0].attempt, 1u);
+  const auto nacked_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE((*sub)->nack((*first)[0], 600ms, "try later").ok());
+  auto again = (*sub)->receive(1, 10s);
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_GE(std::chrono::steady_clock::now() - nacked_at, 550ms);
+  EXPECT_EQ((*again)[0].offset, (*first)[0].offset);
+  EXPECT_EQ((*again)[0].attempt, 2u);
+  ASSERT_TRUE((*sub)->ack((*again)[0]).ok());
+}
+
+TEST_F(SubscribeTest, UnackedEventIsRedeliveredAfterItsAckDeadline) {
+  create_topic("t", 1);
+  auto o = sub_options("s", "t");
+  o.settings.ack_deadline = 300ms;
+  o.settings.backoff = 0ms;
+  auto sub = Subscriber::connect(options_, o);
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  publish("t", 1);
+  auto first = (*sub)->receive(1, 10s);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 1u);
+  const auto t0 = std::chrono::steady_clock::now();
+  auto again = (*sub)->receive(1, 10s);  // not acked
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 1u);
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 250ms);
+  EXPECT_EQ((*again)[0].attempt, 2u);
+  // The first delivery's deadline passed: acking it as attempt 1 is refused by the broker,
+  // but acking the redelivery works and commits.
+  ASSERT_TRUE((*sub)->ack((*again)[0]).ok());
+  ASSERT_TRUE(eventually([&] { return admin()->describe_group("s")->partitions[0].committed_offset == 1; }, 5s));
+}
+
+TEST_F(SubscribeTest, AMemberCanExtendTheAckDeadlineOfAnEventItHolds) {
+  create_topic("t", 1);
+  auto o = sub_options("s", "t");
+  o.settings.ack_deadline = 300ms;
+  o.settings.backoff = 0ms;
+  auto sub = Subscriber::connect(options_, o);
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  publish("t", 1);
+  auto first = (*sub)->receive(1, 10s);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), 1u);
+  ASSERT_TRUE((*sub)->extend_deadline((*first)[0], 3s).ok());
+  EXPECT_EQ((*sub)->extend_deadline((*first)[0], 0ms).code(), Code::kInvalidArgument);
+  auto none = (*sub)->receive(1, 1200ms);  // four deadlines' worth: nothing comes back
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+  ASSERT_TRUE((*sub)->ack((*first)[0]).ok());
+  ASSERT_TRUE(eventually([&] { return admin()->describe_group("s")->partitions[0].committed_offset == 1; }, 5s));
+  EXPECT_EQ((*sub)->ack_errors(), 0u);
+}
+
+TEST_F(SubscribeTest, EventPastMaxAttemptsGoesToTheDeadLetterTopicWithItsReason) {
+  create_topic("payments", 1);
+  auto o = sub_options("charger", "payments");
+  o.settings.max_attempts = 2;
+  o.settings.backoff = 0ms;
+  auto sub = Subscriber::connect(options_, o);
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  publish("payments", 1);
+  for (uint32_t attempt = 1; attempt <= 2; ++attempt) {
+    auto e = (*sub)->receive(1, 10s);
+    ASSERT_TRUE(e.ok());
+    ASSERT_EQ(e->size(), 1u);
+    EXPECT_EQ((*e)[0].attempt, attempt);
+    ASSERT_TRUE((*sub)->nack((*e)[0], 0ms, "card declined").ok());
+  }
+  auto a = admin();
+  ASSERT_TRUE(eventually([&] { return a->describe_topic("payments.dlq").ok() &&
+                                      !a->fetch("payments.dlq", 0, 0, 10)->events.empty(); }, 10s));
+  auto dlq = a->fetch("payments.dlq", 0, 0, 10);
+  ASSERT_TRUE(dlq.ok());
+  ASSERT_EQ(dlq->events.size(), 1u);
+  const auto& ev = dlq->events[0];
+  EXPECT_EQ(ev.payload, std::string(16, 'x'));
+  EXPECT_EQ(ev.key, "k0");
+  std::map<std::string, std::string> h;
+  for (const auto& x : ev.headers) h[x.name] = x.value;
+  EXPECT_THAT(h["causeway-dlq-reason"], HasSubstr("max attempts (2)"));
+  EXPECT_THAT(h["causeway-dlq-reason"], HasSubstr("card declined"));
+  EXPECT_EQ(h["causeway-dlq-attempts"], "2");
+  EXPECT_EQ(h["causeway-dlq-topic"], "payments");
+  EXPECT_EQ(h["causeway-dlq-partition"], "0");
+  EXPECT_EQ(h["causeway-dlq-offset"], "0");
+  EXPECT_EQ(h["causeway-dlq-dedup-key"], "d0");
+  // Dead-lettered counts as acked: nothing more arrives and the offset is committed.
+  auto more = (*sub)->receive(1, 500ms);
+  ASSERT_TRUE(more.ok());
+  EXPECT_TRUE(more->empty());
+  ASSERT_TRUE(eventually([&] { return a->describe_group("charger")->partitions[0].committed_offset == 1; }, 5s));
+}
+
+TEST_F(SubscribeTest, SlowMemberKeepsBrokerMemoryBoundedWhileAnotherGroupKeepsConsuming) {
+  create_topic("feed", 2, Durability::kOs);
+  // "slow" never takes anything off its queue nor acks: the broker must stop at its credit.
+  auto o = sub_options("slow", "feed");
+  o.max_unacked_events = 10;
+  auto slow = Subscriber::connect(options_, o);
+  ASSERT_TRUE(slow.ok()) << slow.status().to_string();
+  Recorder fast_rec;
+  auto fast = Subscriber::start(options_, sub_options("fast", "feed"), fast_rec.handler("fast"));
+  ASSERT_TRUE(fast.ok()) << fast.status().to_string();
+  const uint64_t rss_before = rss_kib(broker_->pid());
+  constexpr int kEvents = 4000;
+  publish("feed", kEvents, 1024);
+  ASSERT_TRUE(eventually([&] { return fast_rec.total.load() >= kEvents; }, 60s)) << fast_rec.total.load();
+  auto g = admin()->describe_group("slow");
+  ASSERT_TRUE(g.ok());
+  ASSERT_EQ(g->members.size(), 1u);
+  EXPECT_LE(g->members[0].unacked_events, 10u);
+  uint32_t in_flight = 0;
+  uint64_t lag = 0;
+  for (const auto& p : g->partitions) {
+    in_flight += p.in_flight;
+    lag += p.lag;
+  }
+  EXPECT_LE(in_flight, 10u);
+  EXPECT_GE(lag, static_cast<uint64_t>(kEvents - 10));
+  // 4 MiB published; what the broker holds for the slow member is bounded by its credit.
+  const uint64_t rss_after = rss_kib(broker_->pid());
+  EXPECT_LT(rss_after, rss_before + 200 * 1024) << "RSS grew from " << rss_before << " KiB to " << rss_after << " KiB";
+}
+
+TEST_F(SubscribeTest, SubscribingToAMissingTopicFailsWithNotFound) {
+  auto sub = Subscriber::connect(options_, sub_options("s", "no-such-topic"));
+  ASSERT_FALSE(sub.ok());
+  EXPECT_EQ(sub.status().code(), Code::kNotFound);
+  EXPECT_THAT(std::string(sub.status().message()), HasSubstr("no-such-topic"));
+  auto o = sub_options("never-created", "no-such-topic");
+  o.create_if_missing = false;
+  auto sub2 = Subscriber::connect(options_, o);
+  ASSERT_FALSE(sub2.ok());
+  EXPECT_EQ(sub2.status().code(), Code::kNotFound);
+}
+
+TEST_F(SubscribeTest, CommittedOffsetAndAcksAboveAGapSurviveARestart) {
+  create_topic("t", 1);
+  auto sub = Subscriber::connect(options_, sub_options("s", "t"));
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  publish("t", 4);
+  std::vector<DeliveredEvent> got;
+  while (got.size() < 4) {
+    auto e = (*sub)->receive(4, 10s);
+    ASSERT_TRUE(e.ok());
+    ASSERT_FALSE(e->empty());
+    for (auto& x : *e) got.push_back(std::move(x));
+  }
+  // Ack 0, 2 and 3: committed offset 1, with 2 and 3 acked above the gap at 1.
+  for (size_t i : {0u, 2u, 3u}) ASSERT_TRUE((*sub)->ack(got[i]).ok());
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto g = admin()->describe_group("s");
+        return g.ok() && g->partitions[0].committed_offset == 1 && g->partitions[0].acked_above == 2;
+      },
+      5s));
+  std::this_thread::sleep_for(100ms);  // a sweep commits it to LMDB
+  sub->reset();
+  broker_->signal(SIGKILL);
+  ASSERT_TRUE(broker_->wait_exit(10s).has_value());
+  start_broker();
+  auto again = Subscriber::connect(options_, sub_options("s", "t"));
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  std::set<uint64_t> offsets;
+  for (;;) {
+    auto e = (*again)->receive(10, 1s);
+    ASSERT_TRUE(e.ok());
+    if (e->empty()) break;
+    for (const auto& x : *e) {
+      offsets.insert(x.offset);
+      EXPECT_TRUE((*again)->ack(x).ok());
+    }
+  }
+  EXPECT_EQ(offsets, (std::set<uint64_t>{1}));
+}
+
+// ---------------------------------------------------------------- hostile input (raw frames)
+
+struct RawMember {
+  explicit RawMember(uint16_t port) : conn(port) {}
+  testing::RawConnection conn;
+  std::vector<std::string> deliveries;
+  uint64_t next_cid = 10;
+
+  // Sends and waits for the response with this cid, keeping pushes aside.
+  template <typename T>
+  std::optional<std::string> call(flatbuffers::FlatBufferBuilder& b, flatbuffers::Offset<T> body) {
+    const uint64_t cid = next_cid++;
+    if (!conn.send(cid, b, body)) return std::nullopt;
+    for (;;) {
+      auto f = conn.read_frame(10s);
+      if (!f) return std::nullopt;
+      const auto* m = protocol::GetMessage(f->data());
+      if (m->correlation_id() == 0 && m->body_type() == protocol::Body::Delivery) {
+        deliveries.push_back(*f);
+        continue;
+      }
+      if (m->correlation_id() == cid) return f;
+    }
+  }
+};
+
+protocol::ErrorCode ack_code(const std::string& frame) {
+  const auto* m = protocol::GetMessage(frame.data());
+  if (m->body_as_AckResponse()) return m->body_as_AckResponse()->status()->code();
+  if (m->body_as_ErrorResponse()) return m->body_as_ErrorResponse()->status()->code();
+  return protocol::ErrorCode::Internal;
+}
+
+TEST_F(SubscribeTest, HostileAcksAreRefusedWithErrorsAndCorruptNothing) {
+  create_topic("t", 2);
+  publish("t", 10);
+  RawMember a(port_), b(port_);
+  ASSERT_TRUE(a.conn.hello());
+  ASSERT_TRUE(b.conn.hello());
+  const auto join = [](RawMember& m, const std::string& sub, uint32_t credit) -> std::string {
+    flatbuffers::FlatBufferBuilder fb;
+    auto settings = protocol::CreateSubscriptionSettings(fb, protocol::StartKind::Earliest);
+    auto body = protocol::CreateSubscribeRequest(fb, fb.CreateString(sub), fb.CreateString("t"), 0, credit, 0, true,
+                                                 settings, fb.CreateString("raw"));
+    auto r = m.call(fb, body);
+    if (!r) return "";
+    const auto* resp = protocol::GetMessage(r->data())->body_as_SubscribeResponse();
+    if (!resp || resp->status()->code() != protocol::ErrorCode::Ok) return "";
+    return resp->member_id()->str();
+  };
+  const std::string ma = join(a, "ga", 100);
+  const std::string mb = join(b, "gb", 100);
+  ASSERT_FALSE(ma.empty());
+  ASSERT_FALSE(mb.empty());
+  const auto ack = [](RawMember& m, const std::string& sub, const std::string& member, uint32_t partition,
+                      std::vector<uint64_t> offsets) {
+    flatbuffers::FlatBufferBuilder fb;
+    auto body = protocol::CreateAckRequest(fb, fb.CreateString(sub), fb.CreateString(member), partition,
+                                           fb.CreateVector(offsets));
+    auto r = m.call(fb, body);
+    return r ? ack_code(*r) : protocol::ErrorCode::Internal;
+  };
+  // Wait until group ga has received all 10 events (two partitions, in flight).
+  ASSERT_TRUE(eventually(
+      [&] {
+        size_t n = 0;
+        for (const auto& d : a.deliveries) n += protocol::GetMessage(d.data())->body_as_Delivery()->events()->size();
+        if (n >= 10) return true;
+        if (auto f = a.conn.read_frame(50ms)) a.deliveries.push_back(*f);
+        return false;
+      },
+      10s));
+  std::map<uint32_t, std::vector<uint64_t>> delivered;
+  for (const auto& d : a.deliveries) {
+    const auto* del = protocol::GetMessage(d.data())->body_as_Delivery();
+    for (const auto* e : *del->events()) delivered[del->partition()].push_back(e->offset());
+  }
+  ASSERT_EQ(delivered[0].size() + delivered[1].size(), 10u);
+  const uint32_t p = delivered[0].empty() ? 1 : 0;
+  const uint64_t first = delivered[p].front();
+
+  // Never delivered.
+  EXPECT_EQ(ack(a, "ga", ma, p, {1'000'000}), protocol::ErrorCode::OutOfRange);
+  // Another group's partitions: member a is unknown in gb, and member b may not speak for a.
+  EXPECT_EQ(ack(a, "gb", ma, p, {first}), protocol::ErrorCode::UnknownGroupMember);
+  EXPECT_EQ(ack(b, "ga", ma, p, {first}), protocol::ErrorCode::UnknownGroupMember);
+  EXPECT_EQ(ack(a, "ga", "forged-member", p, {first}), protocol::ErrorCode::UnknownGroupMember);
+  // A partition that does not exist.
+  EXPECT_EQ(ack(a, "ga", ma, 99, {first}), protocol::ErrorCode::NotAssigned);
+  // No offsets, and too many.
+  EXPECT_EQ(ack(a, "ga", ma, p, {}), protocol::ErrorCode::InvalidArgument);
+  EXPECT_EQ(ack(a, "ga", ma, p, std::vector<uint64_t>(70000, first)), protocol::ErrorCode::InvalidArgument);
+  // A good ack, then the same ack again.
+  EXPECT_EQ(ack(a, "ga", ma, p, {first}), protocol::ErrorCode::Ok);
+  EXPECT_EQ(ack(a, "ga", ma, p, {first}), protocol::ErrorCode::AlreadyExists);
+  // A flood of bad acks, pipelined.
+  for (int i = 0; i < 2000; ++i) {
+    flatbuffers::FlatBufferBuilder fb;
+    auto body = protocol::CreateAckRequest(fb, fb.CreateString("ga"), fb.CreateString(ma), p,
+                                           fb.CreateVector(std::vector<uint64_t>{500'000u + static_cast<uint64_t>(i), first}));
+    ASSERT_TRUE(a.conn.send(100'000 + static_cast<uint64_t>(i), fb, body));
+  }
+  int answered = 0;
+  while (answered < 2000) {
+    auto f = a.conn.read_frame(10s);
+    ASSERT_TRUE(f.has_value()) << "answered " << answered;
+    const auto* m = protocol::GetMessage(f->data());
+    if (m->correlation_id() >= 100'000) {
+      EXPECT_NE(ack_code(*f), protocol::ErrorCode::Ok);
+      ++answered;
+    }
+  }
+  // Nothing was corrupted: the group's state is exactly one acked event, and acking the
+  // rest commits everything.
+  auto g = admin()->describe_group("ga");
+  ASSERT_TRUE(g.ok());
+  uint64_t committed = 0;
+  for (const auto& part : g->partitions) committed += part.committed_offset;
+  EXPECT_EQ(committed, 1u);
+  for (const auto& [part, offsets] : delivered) {
+    std::vector<uint64_t> rest;
+    for (uint64_t o : offsets) {
+      if (!(part == p && o == first)) rest.push_back(o);
+    }
+    if (!rest.empty()) {
+      EXPECT_EQ(ack(a, "ga", ma, part, rest), protocol::ErrorCode::Ok);
+    }
+  }
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto gg = admin()->describe_group("ga");
+        uint64_t c = 0;
+        for (const auto& part : gg->partitions) c += part.committed_offset;
+        return c == 10;
+      },
+      5s));
+  // Group gb was never touched by any of this.
+  auto gb = admin()->describe_group("gb");
+  ASSERT_TRUE(gb.ok());
+  for (const auto& part : gb->partitions) EXPECT_EQ(part.committed_offset, 0u);
+}
+
+// ---------------------------------------------------------------- crashes
+
+TEST_F(SubscribeTest, BrokerKilledRepeatedlyDuringLoadLosesNoAckedPublishAndRepeatsOnlyRedeliveries) {
+  create_topic("load", 2);
+  std::mutex mu;
+  std::set<std::string> acked_publishes;                         // dedup keys
+  std::map<std::string, std::vector<std::pair<uint32_t, int>>> handled;  // dedup key -> (attempt, broker epoch)
+  std::atomic<int> epoch{0};
+  std::atomic<bool> stop{false};
+  size_t publish_failures = 0;
+  std::string last_failure;
+
+  Subscriber::Handler handler = [&](const DeliveredEvent& e) {
+    std::lock_guard lk(mu);
+    handled[e.dedup_key].emplace_back(e.attempt, epoch.load());
+    return Status();
+  };
+  auto so = sub_options("crash-group", "load");
+  so.retry_backoff_max = 300ms;
+  auto sub = Subscriber::start(options_, so, handler);
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+
+  std::thread producer([&] {
+    PublisherOptions po;
+    po.max_retries = 1000;
+    po.retry_backoff_max = 300ms;
+    auto p = Publisher::connect(options_, po);
+    if (!p) return;
+    int i = 0;
+    while (!stop) {
+      std::vector<std::pair<std::string, std::future<Result<PublishAck>>>> batch;
+      for (int j = 0; j < 20; ++j, ++i) {
+        Event e;
+        e.dedup_key = "e" + std::to_string(i);
+        e.payload = "payload-" + std::to_string(i);
+        std::string key = e.dedup_key;
+        auto future = (*p)->publish("load", std::move(e));
+        batch.emplace_back(std::move(key), std::move(future));
+      }
+      for (auto& [key, f] : batch) {
+        auto r = f.get();
+        std::lock_guard lk(mu);
+        if (r.ok()) {
+          acked_publishes.insert(key);
+        } else {
+          ++publish_failures;
+          last_failure = r.status().to_string();
+        }
+      }
+    }
+  });
+
+  for (int restart = 0; restart < 5; ++restart) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(400 + 150 * restart));
+    broker_->signal(SIGKILL);
+    ASSERT_TRUE(broker_->wait_exit(10s).has_value());
+    ++epoch;
+    start_broker();
+  }
+  std::this_thread::sleep_for(500ms);
+  stop = true;
+  producer.join();
+
+  std::set<std::string> expected;
+  {
+    std::lock_guard lk(mu);
+    expected = acked_publishes;
+  }
+  ASSERT_GT(expected.size(), 100u) << publish_failures << " failed publishes; last: " << last_failure;
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::lock_guard lk(mu);
+        for (const auto& k : expected)
+          if (!handled.count(k)) return false;
+        return true;
+      },
+      60s))
+      << "acked publishes: " << expected.size();
+  (void)(*sub)->close();
+
+  std::lock_guard lk(mu);
+  size_t repeats = 0;
+  for (const auto& [key, deliveries] : handled) {
+    for (size_t i = 1; i < deliveries.size(); ++i) {
+      ++repeats;
+      // A repeat is a redelivery: a higher attempt, or after a broker restart.
+      EXPECT_TRUE(deliveries[i].first > 1 || deliveries[i].second != deliveries[0].second)
+          << key << " delivered again with attempt " << deliveries[i].first << " in the same broker life";
+    }
+  }
+  // No dedup-keyed publish was stored twice: the log holds each key once.
+  auto a = admin();
+  std::map<std::string, int> stored;
+  for (uint32_t part = 0; part < 2; ++part) {
+    uint64_t offset = 0;
+    for (;;) {
+      auto r = a->fetch("load", part, offset, 1000);
+      ASSERT_TRUE(r.ok()) << r.status().to_string();
+      if (r->events.empty()) break;
+      for (const auto& e : r->events) ++stored[e.dedup_key];
+      offset = r->next_offset;
+    }
+  }
+  for (const auto& [key, n] : stored) EXPECT_EQ(n, 1) << key;
+  std::cout << "acked publishes " << expected.size() << ", handled keys " << handled.size() << ", repeats " << repeats
+            << "\n";
+}
+
+}  // namespace
+}  // namespace causeway::client
