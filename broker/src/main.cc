@@ -19,6 +19,7 @@
 #include "causeway/common/units.h"
 #include "causeway/registry/server.h"
 #include "core/event_store.h"
+#include "core/registry_schema_checker.h"
 #include "server/server.h"
 
 namespace {
@@ -245,6 +246,11 @@ int main(int argc, char** argv) {
       return 1;
     }
     registry = std::move(*started);
+  }
+  std::unique_ptr<causeway::core::RegistrySchemaChecker> schema_checker;
+  if (registry) {
+    schema_checker = std::make_unique<causeway::core::RegistrySchemaChecker>(registry->store());
+    server_options.schema_checker = schema_checker.get();
   }
   causeway::server::Server server(**store, server_options);
   if (Status s = server.start(); !s.ok()) {

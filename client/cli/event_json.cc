@@ -115,7 +115,10 @@ json topic_to_json(const client::TopicInfo& t) {
   j["retention"] = t.spec.retention.count() == 0 ? std::string("forever") : units::format_duration(t.spec.retention);
   j["retention_bytes"] = t.spec.retention_bytes;
   j["segment_bytes"] = t.spec.segment_bytes;
-  if (!t.spec.schema_subject.empty()) j["schema_subject"] = t.spec.schema_subject;
+  if (!t.spec.schema_subject.empty()) {
+    j["schema_subject"] = t.spec.schema_subject;
+    j["validate"] = t.spec.validate_payloads ? "full" : "id";
+  }
   j["created"] = format_time_ms(t.created_ms);
   if (!t.partitions.empty()) {
     json parts = json::array();

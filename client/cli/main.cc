@@ -67,7 +67,8 @@ void print_topic_table(const TopicInfo& t) {
             << "  retention-bytes "
             << (s.retention_bytes == 0 ? std::string("unlimited") : causeway::units::format_size(s.retention_bytes))
             << "  segment-bytes " << causeway::units::format_size(s.segment_bytes);
-  if (!s.schema_subject.empty()) std::cout << "  schema-subject " << s.schema_subject;
+  if (!s.schema_subject.empty())
+    std::cout << "  schema-subject " << s.schema_subject << "  validate " << (s.validate_payloads ? "full" : "id");
   std::cout << "\n";
   if (t.partitions.empty()) return;
   std::printf("%-10s %-20s %-20s %-14s %s\n", "PARTITION", "START-OFFSET", "END-OFFSET", "SIZE", "LAST-LAMPORT");
@@ -190,6 +191,14 @@ int main(int argc, char** argv) {
   create->add_option("--retention-bytes", retention_bytes, "Per-partition size cap, e.g. 10GiB; 0 is unlimited")
       ->capture_default_str();
   create->add_option("--segment-bytes", segment_bytes, "Segment file size, e.g. 1GiB, 64MiB")->capture_default_str();
+  std::string schema_subject;
+  std::string validate = "id";
+  create->add_option("--schema-subject", schema_subject,
+                     "Bind the topic to a registry subject: every event must carry a schema id that is a version of it");
+  create->add_option("--validate", validate,
+                     "With --schema-subject: id (check the schema id) or full (also verify each payload)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"id", "full"}));
 
   std::string list_output = "table";
   auto* list = topic->add_subcommand("list", "List topics");
@@ -254,6 +263,10 @@ int main(int argc, char** argv) {
     spec.retention = *rt;
     spec.retention_bytes = *rb;
     spec.segment_bytes = *sb;
+    spec.schema_subject = schema_subject;
+    spec.validate_payloads = validate == "full";
+    if (spec.validate_payloads && spec.schema_subject.empty())
+      return fail("topic create", causeway::invalid_argument("--validate full needs --schema-subject SUBJECT"));
   }
   auto admin = Admin::connect(options);
   if (!admin) return fail("topic", admin.error());

@@ -20,7 +20,8 @@ fb::Offset<pr::TopicSettings> encode_settings(fb::FlatBufferBuilder& fbb, const 
   return pr::CreateTopicSettings(
       fbb, spec.partitions, spec.durability == Durability::kOs ? pr::Durability::Os : pr::Durability::Fsync,
       static_cast<uint64_t>(spec.dedup_window.count()), static_cast<uint64_t>(spec.retention.count()),
-      spec.retention_bytes, spec.segment_bytes, subject);
+      spec.retention_bytes, spec.segment_bytes, subject,
+      spec.validate_payloads ? pr::SchemaValidation::Full : pr::SchemaValidation::Id);
 }
 
 template <typename T>
@@ -204,6 +205,7 @@ TopicInfo topic_from_wire(const protocol::TopicDescription& topic) {
     info.spec.retention_bytes = s->retention_bytes();
     info.spec.segment_bytes = s->segment_bytes();
     info.spec.schema_subject = to_string(s->schema_subject());
+    info.spec.validate_payloads = s->schema_validation() == pr::SchemaValidation::Full;
   }
   if (const auto* parts = topic.partitions()) {
     for (const pr::PartitionInfo* p : *parts) {

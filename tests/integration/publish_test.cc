@@ -1,6 +1,8 @@
 // Publisher and Admin against the real causeway-broker (docs/wire-protocol.md): topics,
-// pipelined publishes, dedup on re-publish, Lamport order, and fetch of what was stored.
+// pipelined publishes, dedup on re-publish, Lamport order, fetch of what was stored, and
+// topics bound to a schema subject of the broker's embedded registry.
 // The broker runs on a port chosen at run time with a fresh data directory.
+#include <flatbuffers/idl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -9,6 +11,7 @@
 
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
+#include "causeway/client/registry_client.h"
 #include "tests/integration/daemon_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -30,6 +33,11 @@ class PublishTest : public ::testing::Test {
     const auto end = out.find_first_not_of("0123456789.:", at + marker.size());
     options_.broker = out.substr(at + marker.size(), end - at - marker.size());
     options_.client_name = "publish_test";
+    const std::string reg = "registry listening on ";
+    ASSERT_TRUE(broker_->wait_for_output(reg, std::chrono::seconds(20))) << broker_->output();
+    const std::string all = broker_->output();
+    const auto r = all.find(reg);
+    registry_url_ = all.substr(r + reg.size(), all.find('\n', r) - r - reg.size());
   }
   void TearDown() override { broker_.reset(); }  // before dir_ is removed
 
@@ -37,7 +45,91 @@ class PublishTest : public ::testing::Test {
   std::string data_dir_;
   std::unique_ptr<testing::DaemonProcess> broker_;
   ClientOptions options_;
+  std::string registry_url_;
 };
+
+constexpr const char* kOrderSchema = "table Order { id: long; amount: int; note: string; }\nroot_type Order;";
+
+// A payload built with the flatbuffers parser from JSON, as a producer with generated code would.
+std::string order_payload(const std::string& json) {
+  flatbuffers::Parser parser;
+  EXPECT_TRUE(parser.Parse(kOrderSchema)) << parser.error_;
+  EXPECT_TRUE(parser.Parse(json.c_str())) << parser.error_;
+  return std::string(reinterpret_cast<const char*>(parser.builder_.GetBufferPointer()), parser.builder_.GetSize());
+}
+
+TEST_F(PublishTest, SchemaBoundTopicStoresOnlyEventsOfItsSubjectWithValidPayloads) {
+  auto registry = RegistryClient::create({.url = registry_url_});
+  ASSERT_TRUE(registry.ok());
+  auto order = (*registry)->register_schema("orders-value", kOrderSchema, "Order");
+  ASSERT_TRUE(order.ok()) << order.error().to_string();
+  auto other = (*registry)->register_schema("users-value", "table User { name: string; }\nroot_type User;", "User");
+  ASSERT_TRUE(other.ok()) << other.error().to_string();
+
+  auto admin = Admin::connect(options_);
+  ASSERT_TRUE(admin.ok());
+  TopicSpec spec;
+  spec.name = "orders";
+  spec.schema_subject = "orders-value";
+  spec.validate_payloads = true;
+  auto created = (*admin)->create_topic(spec);
+  ASSERT_TRUE(created.ok()) << created.error().to_string();
+  EXPECT_EQ(created->spec.schema_subject, "orders-value");
+  EXPECT_TRUE(created->spec.validate_payloads);
+
+  auto publisher = Publisher::connect(options_);
+  ASSERT_TRUE(publisher.ok());
+  auto publish = [&](uint32_t schema_id, std::string payload) {
+    Event e;
+    e.schema_id = schema_id;
+    e.payload = std::move(payload);
+    return (*publisher)->publish("orders", std::move(e));
+  };
+  const auto valid = order_payload(R"({id: 7, amount: 250, note: "first"})");
+  auto no_id = publish(0, valid);
+  auto wrong_subject = publish(static_cast<uint32_t>(other->id), valid);
+  auto unknown_id = publish(9999, valid);
+  auto garbage = publish(static_cast<uint32_t>(order->id), std::string(64, '\x7f'));
+  auto good = publish(static_cast<uint32_t>(order->id), valid);
+
+  for (auto* refused : {&no_id, &wrong_subject, &unknown_id}) {
+    auto ack = refused->get();
+    ASSERT_FALSE(ack.ok());
+    EXPECT_THAT(ack.error().message(), ::testing::HasSubstr("schema mismatch")) << ack.error().to_string();
+  }
+  auto bad_payload = garbage.get();
+  ASSERT_FALSE(bad_payload.ok());
+  EXPECT_THAT(bad_payload.error().message(), ::testing::HasSubstr("invalid payload"));
+  auto stored = good.get();
+  ASSERT_TRUE(stored.ok()) << stored.error().to_string();
+  EXPECT_EQ(stored->offset, 0u);
+
+  // Only the valid event was stored, byte for byte.
+  auto fetched = (*admin)->fetch("orders", 0, 0, 100);
+  ASSERT_TRUE(fetched.ok());
+  ASSERT_EQ(fetched->events.size(), 1u);
+  EXPECT_EQ(fetched->events[0].payload, valid);
+  EXPECT_EQ(fetched->events[0].schema_id, static_cast<uint32_t>(order->id));
+
+  // Binding to a subject without --validate full checks only the schema id.
+  TopicSpec ids_only;
+  ids_only.name = "orders-ids";
+  ids_only.schema_subject = "orders-value";
+  ASSERT_TRUE((*admin)->create_topic(ids_only).ok());
+  Event e;
+  e.schema_id = static_cast<uint32_t>(order->id);
+  e.payload = "not a flatbuffer, but the id is right";
+  auto id_ok = (*publisher)->publish("orders-ids", std::move(e)).get();
+  EXPECT_TRUE(id_ok.ok()) << id_ok.error().to_string();
+
+  // validate=full without a subject is refused at creation.
+  TopicSpec invalid;
+  invalid.name = "unbound";
+  invalid.validate_payloads = true;
+  auto refused = (*admin)->create_topic(invalid);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.error().message(), ::testing::HasSubstr("schema subject"));
+}
 
 TEST_F(PublishTest, PublishedEventsAreFetchedBackInOrderWithIncreasingLamport) {
   auto admin = Admin::connect(options_);

@@ -103,6 +103,37 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
     if (!size) {
       acks[i].status = size.error();
       resolved[i] = true;
+      continue;
+    }
+    if (!topic.schema_subject.empty()) {
+      // Schema-bound topic: a refused event gets its own error; the rest of the request
+      // is stored as usual (docs/wire-protocol.md, "Schema-bound topics").
+      if (schemas_ == nullptr) {
+        acks[i].status = unavailable("topic \"" + topic.name + "\" is bound to schema subject \"" +
+                                     topic.schema_subject +
+                                     "\" but this broker runs without a schema registry (--registry-listen off)");
+        resolved[i] = true;
+        continue;
+      }
+      SchemaCheck c = schemas_->check(topic.schema_subject, e.record.schema_id,
+                                      std::string_view(e.record.payload), topic.validate_payloads);
+      switch (c.verdict) {
+        case SchemaVerdict::kOk: break;
+        case SchemaVerdict::kNotAVersion:
+          acks[i].status = failed_precondition(std::move(c.message));
+          acks[i].schema_rejection = SchemaRejection::kNotAVersion;
+          resolved[i] = true;
+          break;
+        case SchemaVerdict::kInvalidPayload:
+          acks[i].status = invalid_argument(std::move(c.message));
+          acks[i].schema_rejection = SchemaRejection::kInvalidPayload;
+          resolved[i] = true;
+          break;
+        case SchemaVerdict::kUnavailable:
+          acks[i].status = unavailable(std::move(c.message));
+          resolved[i] = true;
+          break;
+      }
     }
   }
 

@@ -31,6 +31,7 @@
 #include "causeway/common/batch_format.h"
 #include "causeway/common/status.h"
 #include "core/event_store.h"
+#include "core/schema_checker.h"
 
 namespace causeway::core {
 
@@ -40,12 +41,16 @@ struct PublishEvent {
   int32_t partition = -1;  // explicit partition, or -1
 };
 
+// Why a schema-bound topic refused an event (status then says how).
+enum class SchemaRejection : uint8_t { kNone, kNotAVersion, kInvalidPayload };
+
 struct EventAck {
   Status status;  // OK, or why this event was not stored
   uint32_t partition = 0;
   uint64_t offset = 0;
   uint64_t lamport = 0;
   bool duplicate = false;
+  SchemaRejection schema_rejection = SchemaRejection::kNone;
 };
 
 // XXH3_64bits(key) mod partitions: the documented key-to-partition mapping.
@@ -53,7 +58,9 @@ uint32_t partition_for_key(std::string_view key, uint32_t partitions);
 
 class PublishPipeline {
  public:
-  explicit PublishPipeline(EventStore& store) : store_(store) {}
+  // `schemas` checks events of topics bound to a schema subject; without one, such
+  // publishes are refused (kUnavailable: the broker runs without a registry).
+  explicit PublishPipeline(EventStore& store, SchemaChecker* schemas = nullptr) : store_(store), schemas_(schemas) {}
 
   // Stores `events` in `topic`. `round_robin_hint` picks the partition of keyless events
   // (the caller rotates it per request). Request-level errors (unknown topic) come back as
@@ -95,6 +102,7 @@ class PublishPipeline {
   void resolve_in_flight(const InFlightKey& key, const std::optional<EventAck>& ack);
 
   EventStore& store_;
+  SchemaChecker* const schemas_;
   std::array<InFlightShard, kInFlightShards> in_flight_;
 };
 

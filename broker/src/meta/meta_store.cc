@@ -90,6 +90,7 @@ std::string encode_topic(const TopicConfig& c) {
   b.add_segment_ms(c.segment_ms.count());
   b.add_schema_subject(subject);
   b.add_created_ms(c.created_ms);
+  b.add_validate_payloads(c.validate_payloads);
   fbb.Finish(b.Finish());
   return std::string(lmdb::builder_bytes(fbb));
 }
@@ -116,6 +117,7 @@ Result<TopicConfig> decode_topic(std::string_view key, std::string_view bytes) {
   c.segment_ms = std::chrono::milliseconds(rec->segment_ms());
   if (rec->schema_subject() != nullptr) c.schema_subject = rec->schema_subject()->str();
   c.created_ms = rec->created_ms();
+  c.validate_payloads = rec->validate_payloads();
   if (c.topic_id == 0) return corruption(what + " has topic_id 0");
   if (Status s = c.validate(); !s.ok()) return corruption(what + " holds invalid settings: " + std::string(s.message()));
   return c;

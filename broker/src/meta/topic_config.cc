@@ -47,6 +47,8 @@ Status TopicConfig::validate() const {
     return invalid_argument("schema_subject has length " + std::to_string(schema_subject.size()) + " (at most " +
                             std::to_string(kMaxSchemaSubjectBytes) + ")");
   }
+  if (validate_payloads && schema_subject.empty())
+    return invalid_argument("payload validation (validate=full) needs a schema subject to validate against");
   return Status();
 }
 
@@ -81,6 +83,7 @@ std::string describe_differences(const TopicConfig& a, const TopicConfig& b) {
   add("segment_bytes", std::to_string(a.segment_bytes), std::to_string(b.segment_bytes));
   add("segment_ms", ms_text(a.segment_ms), ms_text(b.segment_ms));
   add("schema_subject", "\"" + a.schema_subject + "\"", "\"" + b.schema_subject + "\"");
+  add("validate", a.validate_payloads ? "full" : "id", b.validate_payloads ? "full" : "id");
   return out;
 }
 

@@ -36,12 +36,16 @@ struct TopicConfig {
   std::chrono::milliseconds segment_ms{std::chrono::hours(24 * 7)};
   // Registry subject the topic's events must be versions of; empty = unbound.
   std::string schema_subject;
+  // With a subject: also verify each payload against its schema (`--validate full`), not
+  // only that its schema id is a version of the subject (`--validate id`).
+  bool validate_payloads = false;
   // Assigned by MetaStore::create_topic (broker wall clock, ms since the Unix epoch).
   int64_t created_ms = 0;
 
   // kInvalidArgument naming the field and its value when a setting is out of range:
   // the name as above, partitions 1..10000, dedup_window/retention_ms >= 0, segment_ms > 0,
-  // segment_bytes 64 KiB..2 GiB, schema_subject at most 255 bytes.
+  // segment_bytes 64 KiB..2 GiB, schema_subject at most 255 bytes, validate_payloads only
+  // with a subject.
   Status validate() const;
 
   // The settings a partition log of this topic opens with.

@@ -51,7 +51,7 @@ class Session;
 
 struct Server::Impl {
   Impl(core::EventStore& s, ServerOptions o)
-      : store(s), options(std::move(o)), publish(s), storage_pool(options.storage_threads) {
+      : store(s), options(std::move(o)), publish(s, options.schema_checker), storage_pool(options.storage_threads) {
     subscribe::CoordinatorOptions co;
     co.session_timeout = options.group_session_timeout;
     co.sweep_interval = options.subscribe_sweep_interval;

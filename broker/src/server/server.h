@@ -36,6 +36,9 @@ struct ServerOptions {
   // Subscriptions (docs/subscriptions.md): member session timeout and the sweeper's tick.
   std::chrono::milliseconds group_session_timeout{10000};
   std::chrono::milliseconds subscribe_sweep_interval{100};
+  // Checks events of schema-bound topics (the embedded registry); null: such publishes are
+  // refused. Must outlive the server.
+  core::SchemaChecker* schema_checker = nullptr;
 };
 
 // Parses "HOST:PORT" (port 0..65535; HOST may be empty for 0.0.0.0... we require it).

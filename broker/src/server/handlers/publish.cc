@@ -22,7 +22,10 @@ Frame publish_response(uint64_t cid, const Result<std::vector<core::EventAck>>& 
   std::vector<flatbuffers::Offset<protocol::EventError>> errors;
   for (size_t i = 0; i < n; ++i) {
     const core::EventAck& a = (*acks)[i];
-    wire[i] = protocol::EventAck(a.partition, to_error_code(a.status), a.duplicate, a.offset, a.lamport);
+    protocol::ErrorCode code = to_error_code(a.status);
+    if (a.schema_rejection == core::SchemaRejection::kNotAVersion) code = protocol::ErrorCode::SchemaMismatch;
+    if (a.schema_rejection == core::SchemaRejection::kInvalidPayload) code = protocol::ErrorCode::InvalidPayload;
+    wire[i] = protocol::EventAck(a.partition, code, a.duplicate, a.offset, a.lamport);
     if (!a.status.ok())
       errors.push_back(protocol::CreateEventError(
           b, static_cast<uint32_t>(i), b.CreateString(a.status.message().data(), a.status.message().size())));

@@ -24,7 +24,8 @@ flatbuffers::Offset<protocol::TopicDescription> describe(flatbuffers::FlatBuffer
   auto settings = protocol::CreateTopicSettings(
       b, t.partitions, t.durability == storage::Durability::kOs ? protocol::Durability::Os : protocol::Durability::Fsync,
       static_cast<uint64_t>(t.dedup_window.count()), static_cast<uint64_t>(t.retention_ms.count()), t.retention_bytes,
-      t.segment_bytes, b.CreateString(t.schema_subject));
+      t.segment_bytes, b.CreateString(t.schema_subject),
+      t.validate_payloads ? protocol::SchemaValidation::Full : protocol::SchemaValidation::Id);
   return protocol::CreateTopicDescription(b, b.CreateString(t.name), t.topic_id, settings, t.created_ms,
                                           b.CreateVector(parts));
 }
@@ -49,6 +50,13 @@ Frame handle_create_topic(HandlerContext& ctx, uint64_t cid, const protocol::Cre
     cfg.retention_bytes = s->retention_bytes();
     cfg.segment_bytes = s->segment_bytes();
     cfg.schema_subject = std::string(str(s->schema_subject()));
+    if (s->schema_validation() != protocol::SchemaValidation::Id &&
+        s->schema_validation() != protocol::SchemaValidation::Full) {
+      return error_frame(cid, protocol::ErrorCode::InvalidArgument,
+                         "unknown schema validation " + std::to_string(static_cast<int>(s->schema_validation())) +
+                             " (expected Id or Full)");
+    }
+    cfg.validate_payloads = s->schema_validation() == protocol::SchemaValidation::Full;
   }
   flatbuffers::FlatBufferBuilder b(512);
   auto created = ctx.store.create_topic(cfg);

@@ -59,6 +59,9 @@ struct TopicSpec {
   uint64_t retention_bytes = 0;                                     // per partition; 0: unlimited
   uint64_t segment_bytes = uint64_t{1} << 30;
   std::string schema_subject;  // empty: not bound to a registry subject
+  // With a subject: also verify each payload against its schema (validate=full), not only
+  // that its schema id is a version of the subject (validate=id).
+  bool validate_payloads = false;
 };
 
 struct PartitionInfo {
