@@ -46,6 +46,16 @@ class Subscriber::Impl {
 
   ~Impl() {
     (void)close();
+    // close() skips the join when called from the handler thread (it cannot join itself);
+    // if that happened, join now from here, or let the thread finish on its own when this
+    // destructor itself runs on it.
+    if (handler_thread_.joinable()) {
+      if (handler_thread_.get_id() != std::this_thread::get_id()) {
+        handler_thread_.join();
+      } else {
+        handler_thread_.detach();
+      }
+    }
     io_.stop_and_join();
   }
 

@@ -191,11 +191,30 @@ Result<std::shared_ptr<Coordinator::Group>> Coordinator::load_group(std::string_
     if (!log) return unavailable("topic \"" + topic->name + "\" is not open yet; retry");
     CAUSEWAY_ASSIGN_OR_RETURN(auto committed, store_.meta().committed_offset(name, topic->topic_id, p));
     CAUSEWAY_ASSIGN_OR_RETURN(auto above, store_.meta().acked_above(name, topic->topic_id, p));
-    g->partitions[p].delivery.reset(committed.value_or(log->log_start_offset()), above, log->log_start_offset());
-    g->partitions[p].end_offset = log->high_watermark();
+    const uint64_t end = log->high_watermark();
+    uint64_t position = committed.value_or(log->log_start_offset());
+    if (position > end) {
+      // An `os` topic lost its unsynced tail in a power loss after the group had acked into
+      // it: offsets from `end` on will be reused by new events, which must not be skipped.
+      spdlog::warn("group {}: committed offset {} of {}/{} is past the log's end {} (the log lost its tail); "
+                   "resuming at {}",
+                   name, position, topic->name, p, end, end);
+      position = end;
+    }
+    std::erase_if(above, [end](uint64_t o) { return o >= end; });
+    g->partitions[p].delivery.reset(position, above, log->log_start_offset());
+    g->partitions[p].end_offset = end;
   }
   std::lock_guard lk(mu_);
   auto [it, inserted] = groups_.emplace(std::string(name), g);
+  if (inserted) {
+    // Appends that completed between the reads above and this insert were not seen by
+    // on_append (the group was not in groups_ yet): catch up with the logs now.
+    for (uint32_t p = 0; p < it->second->partitions.size(); ++p) {
+      if (auto log = store_.partition(it->second->topic.name, p))
+        it->second->partitions[p].end_offset = std::max(it->second->partitions[p].end_offset, log->high_watermark());
+    }
+  }
   return it->second;
 }
 
@@ -602,6 +621,7 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     const auto now2 = Clock::now();
     const int64_t wall_now = storage::now_ms();
     std::vector<Planned> planned;
+    uint64_t frame_bytes = 0;
     bool progressed = false;
     for (const storage::RecordView& rec : records) {
       const bool is_retry = !retries.empty();
@@ -632,8 +652,12 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
         continue;
       }
       const uint64_t size = record_bytes(rec);
+      // One Delivery frame carries about max_delivery_bytes (at least one record), so that
+      // a large credit window never produces a frame above the client's max_frame_bytes.
+      if (!planned.empty() && frame_bytes + size > options_.max_delivery_bytes) break;
       if (!mm.credit.fits(size)) break;
       mm.credit.take(size);
+      frame_bytes += size;
       InFlight f{member, done + 1, now2 + g->config.ack_deadline, size, rec.time_ms};
       if (is_retry) {
         ps.delivery.redeliver(rec.offset, f);
