@@ -13,6 +13,10 @@
 
 namespace causeway::subscribe {
 
+namespace {
+constexpr size_t kMaxDeadLettersInProgress = 16;  // per partition
+}  // namespace
+
 struct Coordinator::Member {
   uint64_t id = 0;
   std::string member_id;  // wire form
@@ -604,11 +608,17 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     }
     lk.lock();
     if (!read_status.ok()) {
-      if (read_status.code() == Code::kOutOfRange && retries.empty()) {
-        // Retention removed what the group had not consumed: resume at the log start.
+      if (read_status.code() == Code::kOutOfRange) {
+        // Retention removed what the group had not consumed (new reads or redeliveries):
+        // resume at the log start, giving back the credit of events that are gone.
+        const uint64_t start = log->log_start_offset();
         spdlog::warn("group {}: {}/{} offset {} is below the log start; skipping to {}", g->config.name,
-                     g->topic.name, partition, from, log->log_start_offset());
-        ps.delivery.reset(log->log_start_offset(), {}, log->log_start_offset());
+                     g->topic.name, partition, retries.empty() ? from : retries.front(), start);
+        const uint64_t before = ps.delivery.committed();
+        for (const auto& [holder, bytes] : ps.delivery.drop_below(start)) {
+          if (auto h = g->members.find(holder); h != g->members.end()) h->second.credit.release(bytes);
+        }
+        if (ps.delivery.committed() == before) break;  // nothing was dropped: do not spin
         continue;
       }
       spdlog::error("group {}: reading {}/{}: {}", g->config.name, g->topic.name, partition, read_status.to_string());
@@ -638,6 +648,10 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
       const uint32_t done = is_retry ? ps.delivery.waiting().at(rec.offset).attempts_done : 0;
       const bool too_old = g->config.max_age.count() > 0 && rec.time_ms + g->config.max_age.count() < wall_now;
       if (done >= g->config.max_attempts || too_old) {
+        // Each dead letter is a blocking publish on the storage pool: a few per partition
+        // at a time, so that a backlog of expired events cannot queue thousands of them
+        // ahead of heartbeats and acks. The rest wait for the next pump.
+        if (ps.delivery.dead_lettering() >= kMaxDeadLettersInProgress) break;
         std::string reason;
         if (too_old) {
           reason = "max age " + std::to_string(g->config.max_age.count()) + "ms exceeded";

@@ -149,6 +149,26 @@ void PartitionDelivery::start_dead_letter(uint64_t offset) {
   waiting_.erase(it);
 }
 
+std::vector<std::pair<uint64_t, uint64_t>> PartitionDelivery::drop_below(uint64_t log_start) {
+  std::vector<std::pair<uint64_t, uint64_t>> released;
+  if (log_start <= committed_) return released;
+  for (auto it = in_flight_.begin(); it != in_flight_.end() && it->first < log_start;) {
+    released.emplace_back(it->second.member, it->second.bytes);
+    it = in_flight_.erase(it);
+  }
+  waiting_.erase(waiting_.begin(), waiting_.lower_bound(log_start));
+  dead_lettering_.erase(dead_lettering_.begin(), dead_lettering_.lower_bound(log_start));
+  acked_above_.erase(acked_above_.begin(), acked_above_.lower_bound(log_start));
+  committed_ = log_start;
+  while (acked_above_.count(committed_) > 0) {
+    acked_above_.erase(committed_);
+    ++committed_;
+  }
+  if (next_read_ < committed_) next_read_ = committed_;
+  dirty_ = true;
+  return released;
+}
+
 void PartitionDelivery::dead_lettered(uint64_t offset) {
   if (dead_lettering_.erase(offset) > 0) mark_acked(offset);
 }

@@ -116,6 +116,11 @@ class PartitionDelivery {
   void dead_letter_failed(uint64_t offset, Clock::time_point ready_at, std::string reason);
   size_t dead_lettering() const noexcept { return dead_lettering_.size(); }
 
+  // Retention removed everything below `log_start`: forgets offsets below it (in flight,
+  // waiting, being dead-lettered, acked above the committed offset) and commits up to it.
+  // Returns (member, bytes) of each in-flight offset dropped, for credit release.
+  std::vector<std::pair<uint64_t, uint64_t>> drop_below(uint64_t log_start);
+
   // True (once) after the committed offset or acked_above changed.
   void mark_dirty() noexcept { dirty_ = true; }
   bool take_dirty() noexcept {

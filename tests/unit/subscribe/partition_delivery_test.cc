@@ -150,6 +150,28 @@ TEST(PartitionDelivery, RetryDelayDoublesUpToTheMaximum) {
   EXPECT_EQ(retry_delay(milliseconds(0), milliseconds(1000), 5), milliseconds(0));
 }
 
+TEST(PartitionDelivery, RetentionOvertakingTheGroupDropsOldOffsetsAndReturnsTheirCredit) {
+  PartitionDelivery d = delivered(0, 6);  // 0..5 in flight, 100 bytes each
+  ASSERT_TRUE(d.ack(kMember, 4).ok());  // acked above the gap at 0..3
+  ASSERT_TRUE(d.nack(kMember, 1, kT0, "boom").ok());  // waiting
+  d.take_dirty();
+  // The log now starts at 3: 0, 2 (in flight) and 1 (waiting) are gone.
+  const auto released = d.drop_below(3);
+  EXPECT_EQ(released.size(), 2u);  // offsets 0 and 2 were in flight
+  for (const auto& [member, bytes] : released) {
+    EXPECT_EQ(member, kMember);
+    EXPECT_EQ(bytes, 100u);
+  }
+  EXPECT_EQ(d.committed(), 3u);
+  EXPECT_TRUE(d.waiting().empty());
+  EXPECT_EQ(d.in_flight().size(), 2u);  // 3 and 5 are still in flight
+  EXPECT_TRUE(d.take_dirty());
+  ASSERT_TRUE(d.ack(kMember, 3).ok());
+  EXPECT_EQ(d.committed(), 5u) << "3 acked, 4 was acked above the gap";
+  EXPECT_TRUE(d.drop_below(2).empty()) << "a start below the committed offset changes nothing";
+  EXPECT_EQ(d.committed(), 5u);
+}
+
 TEST(CreditWindow, LimitsEventsAndBytesButNeverStarvesAnEmptyMember) {
   CreditWindow c{2, 1000, 0, 0};
   EXPECT_TRUE(c.fits(5000));  // larger than the window, but the member holds nothing
