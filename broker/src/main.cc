@@ -1,14 +1,11 @@
 // causeway-broker: the daemon. Opens (and recovers) its data directory, serves the wire
-// protocol (docs/wire-protocol.md), keeps logs synced and retained and the dedup index
+// protocol (docs/wire-protocol.md), keeps logs synced and retained and the dedup window
 // expired, and stops cleanly on SIGINT/SIGTERM: no new requests, in-flight appends finish
 // and are answered, logs are synced, LMDB is closed, exit 0.
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -16,6 +13,7 @@
 #include <spdlog/spdlog.h>
 #include <string>
 
+#include "causeway/common/data_dir_lock.h"
 #include "causeway/common/units.h"
 #include "causeway/registry/server.h"
 #include "core/event_store.h"
@@ -25,44 +23,6 @@
 namespace {
 
 using causeway::Status;
-
-// Holds `<data-dir>/LOCK` with flock for the life of the process, so that a second broker
-// on the same directory refuses to start instead of corrupting it.
-class DataDirLock {
- public:
-  static causeway::Result<DataDirLock> acquire(const std::string& dir) {
-    const std::string path = dir + "/LOCK";
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return causeway::io_error_errno("open " + path, errno);
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      const int err = errno;
-      char buf[32] = {};
-      const ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
-      ::close(fd);
-      if (err == EWOULDBLOCK)
-        return causeway::failed_precondition("data directory " + dir + " is in use by another causeway-broker" +
-                                             (n > 0 ? " (pid " + std::string(buf, static_cast<size_t>(n)) + ")" : "") +
-                                             "; stop it or pass a different --data-dir");
-      return causeway::io_error_errno("flock " + path, err);
-    }
-    const std::string pid = std::to_string(::getpid());
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-      // The pid is only a hint for the message above; the lock is what matters.
-    }
-    return DataDirLock(fd);
-  }
-  DataDirLock(DataDirLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  DataDirLock& operator=(DataDirLock&&) = delete;
-  DataDirLock(const DataDirLock&) = delete;
-  DataDirLock& operator=(const DataDirLock&) = delete;
-  ~DataDirLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit DataDirLock(int fd) : fd_(fd) {}
-  int fd_;
-};
 
 void log_open_report(const causeway::core::OpenReport& report, const std::string& data_dir) {
   for (const auto& p : report.partitions) {
@@ -222,7 +182,7 @@ int main(int argc, char** argv) {
     spdlog::error("{}", s.to_string());
     return 1;
   }
-  auto lock = DataDirLock::acquire(data_dir);
+  auto lock = causeway::DataDirLock::acquire(data_dir, "causeway-broker");
   if (!lock) {
     spdlog::error("{}", lock.error().message());
     return 1;

@@ -2,65 +2,18 @@
 // the LMDB store in --data-dir, holds <data-dir>/LOCK so that a second daemon on the same
 // directory refuses to start, logs `registry listening on http://HOST:PORT` once bound, and
 // exits 0 on SIGINT/SIGTERM after in-flight requests finish. Mirrors causeway-broker's main.
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
 #include <cstdio>
 #include <filesystem>
 #include <spdlog/spdlog.h>
 #include <string>
 
+#include "causeway/common/data_dir_lock.h"
 #include "causeway/common/units.h"
 #include "causeway/registry/server.h"
-
-namespace {
-
-using causeway::Status;
-
-// Holds `<data-dir>/LOCK` with flock for the life of the process.
-class DataDirLock {
- public:
-  static causeway::Result<DataDirLock> acquire(const std::string& dir) {
-    const std::string path = dir + "/LOCK";
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) return causeway::io_error_errno("open " + path, errno);
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      const int err = errno;
-      char buf[32] = {};
-      const ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
-      ::close(fd);
-      if (err == EWOULDBLOCK) {
-        return causeway::failed_precondition(
-            std::string("data directory ") + dir + " is in use by another causeway-registry" +
-            (n > 0 ? std::string(" (pid ") + std::string(buf, static_cast<size_t>(n)) + ")" : std::string()) +
-            "; stop it or pass a different --data-dir");
-      }
-      return causeway::io_error_errno("flock " + path, err);
-    }
-    const std::string pid = std::to_string(::getpid());
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) < 0) {
-      // The pid is only a hint for the message above; the lock is what matters.
-    }
-    return DataDirLock(fd);
-  }
-  DataDirLock(DataDirLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  DataDirLock& operator=(DataDirLock&&) = delete;
-  DataDirLock(const DataDirLock&) = delete;
-  DataDirLock& operator=(const DataDirLock&) = delete;
-  ~DataDirLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit DataDirLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"causeway-registry: the Causeway schema registry.\n"
@@ -86,7 +39,7 @@ int main(int argc, char** argv) {
   causeway::registry::RegistryServerOptions options;
   options.threads = threads;
   options.data_dir = data_dir;
-  if (Status s = causeway::registry::parse_listen_address(listen, options.listen_host, options.listen_port); !s.ok()) {
+  if (causeway::Status s = causeway::registry::parse_listen_address(listen, options.listen_host, options.listen_port); !s.ok()) {
     std::fprintf(stderr, "error: --listen: %s\n", std::string(s.message()).c_str());
     return 2;
   }
@@ -116,7 +69,7 @@ int main(int argc, char** argv) {
     spdlog::error("cannot create {}: {}", data_dir, ec.message());
     return 1;
   }
-  auto lock = DataDirLock::acquire(data_dir);
+  auto lock = causeway::DataDirLock::acquire(data_dir, "causeway-registry");
   if (!lock) {
     spdlog::error("{}", lock.error().message());
     return 1;
