@@ -14,6 +14,7 @@
 #include <string>
 
 #include "causeway/common/data_dir_lock.h"
+#include "causeway/common/listen_address.h"
 #include "causeway/common/units.h"
 #include "causeway/registry/server.h"
 #include "core/event_store.h"
@@ -107,7 +108,7 @@ int main(int argc, char** argv) {
   std::optional<causeway::registry::RegistryServerOptions> registry_options;
   if (registry_listen != "off") {
     causeway::registry::RegistryServerOptions o;
-    if (Status s = causeway::registry::parse_listen_address(registry_listen, o.listen_host, o.listen_port); !s.ok()) {
+    if (Status s = causeway::parse_listen_address(registry_listen, o.listen_host, o.listen_port); !s.ok()) {
       std::fprintf(stderr, "error: --registry-listen: %s (or \"off\")\n", std::string(s.message()).c_str());
       return 2;
     }
@@ -115,7 +116,7 @@ int main(int argc, char** argv) {
     registry_options = std::move(o);
   }
 
-  if (Status s = causeway::server::parse_listen_address(listen, server_options.listen_host,
+  if (Status s = causeway::parse_listen_address(listen, server_options.listen_host,
                                                         server_options.listen_port);
       !s.ok()) {
     std::fprintf(stderr, "error: --listen: %s\n", std::string(s.message()).c_str());

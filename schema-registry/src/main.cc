@@ -12,6 +12,7 @@
 #include <string>
 
 #include "causeway/common/data_dir_lock.h"
+#include "causeway/common/listen_address.h"
 #include "causeway/common/units.h"
 #include "causeway/registry/server.h"
 
@@ -39,7 +40,7 @@ int main(int argc, char** argv) {
   causeway::registry::RegistryServerOptions options;
   options.threads = threads;
   options.data_dir = data_dir;
-  if (causeway::Status s = causeway::registry::parse_listen_address(listen, options.listen_host, options.listen_port); !s.ok()) {
+  if (causeway::Status s = causeway::parse_listen_address(listen, options.listen_host, options.listen_port); !s.ok()) {
     std::fprintf(stderr, "error: --listen: %s\n", std::string(s.message()).c_str());
     return 2;
   }

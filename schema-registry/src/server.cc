@@ -7,12 +7,10 @@
 // into our JSON error bodies.
 #include "causeway/registry/server.h"
 
-#include <arpa/inet.h>
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
-#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -45,30 +43,6 @@ struct RegistryServer::Impl {
     res.set_content(out.body, out.content_type.c_str());
   }
 };
-
-Status parse_listen_address(std::string_view text, std::string& host, std::uint16_t& port) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size()) {
-    return invalid_argument(std::string("invalid listen address \"") + std::string(text) +
-                            "\" (expected HOST:PORT, e.g. 127.0.0.1:8081)");
-  }
-  std::string h(text.substr(0, colon));
-  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
-  const std::string_view p = text.substr(colon + 1);
-  unsigned value = 0;
-  const auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
-  if (ec != std::errc() || ptr != p.data() + p.size() || value > 65535) {
-    return invalid_argument(std::string("invalid port \"") + std::string(p) +
-                            "\" in listen address (expected 0-65535; 0 picks a free port)");
-  }
-  unsigned char buf[sizeof(in6_addr)];
-  if (::inet_pton(AF_INET, h.c_str(), buf) != 1 && ::inet_pton(AF_INET6, h.c_str(), buf) != 1) {
-    return invalid_argument(std::string("invalid host \"") + h + "\" in listen address (expected an IP address)");
-  }
-  host = h;
-  port = static_cast<std::uint16_t>(value);
-  return Status();
-}
 
 RegistryServer::RegistryServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 

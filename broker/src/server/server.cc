@@ -8,7 +8,6 @@
 #include <asio.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <atomic>
-#include <charconv>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -28,24 +27,6 @@ constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 constexpr uint32_t kProtocolVersion = 1;
 
 }  // namespace
-
-Status parse_listen_address(std::string_view text, std::string& host, uint16_t& port) {
-  const auto colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || colon + 1 == text.size())
-    return invalid_argument("invalid listen address \"" + std::string(text) + "\" (expected HOST:PORT, e.g. 127.0.0.1:7450)");
-  unsigned value = 0;
-  const std::string_view p = text.substr(colon + 1);
-  auto [ptr, ec] = std::from_chars(p.data(), p.data() + p.size(), value);
-  if (ec != std::errc() || ptr != p.data() + p.size() || value > 65535)
-    return invalid_argument("invalid port \"" + std::string(p) + "\" in listen address (expected 0-65535; 0 picks a free port)");
-  std::error_code addr_ec;
-  asio::ip::make_address(std::string(text.substr(0, colon)), addr_ec);
-  if (addr_ec)
-    return invalid_argument("invalid host \"" + std::string(text.substr(0, colon)) + "\" in listen address (expected an IP address)");
-  host = std::string(text.substr(0, colon));
-  port = static_cast<uint16_t>(value);
-  return Status();
-}
 
 class Session;
 

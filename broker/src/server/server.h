@@ -41,9 +41,6 @@ struct ServerOptions {
   core::SchemaChecker* schema_checker = nullptr;
 };
 
-// Parses "HOST:PORT" (port 0..65535; HOST may be empty for 0.0.0.0... we require it).
-Status parse_listen_address(std::string_view text, std::string& host, uint16_t& port);
-
 class Server {
  public:
   Server(core::EventStore& store, ServerOptions options);

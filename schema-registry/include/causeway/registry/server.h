@@ -29,10 +29,6 @@ struct RegistryServerOptions {
   unsigned threads = 4;  // requests served concurrently
 };
 
-// Splits "HOST:PORT" (an IPv4 or IPv6 address, "[::1]:8081" also accepted; port 0-65535).
-// kInvalidArgument saying what is wrong and what is expected.
-Status parse_listen_address(std::string_view text, std::string& host, std::uint16_t& port);
-
 class RegistryServer {
  public:
   // Opens the store and starts serving; returns once the socket is bound and listening.
