@@ -1,0 +1,257 @@
+// The real `causeway` binary's subscribe, group and subscription commands against a real
+// causeway-broker (docs/subscriptions.md, "CLI"): one JSON line per event with its attempt,
+// acks after printing unless --no-ack, --max and --timeout end the run with exit 0, the
+// group's committed offsets and lag are visible through `group describe`, and mistakes get
+// an error that names them and says what to do next.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include "causeway/client/admin.h"
+#include "causeway/client/publisher.h"
+#include "tests/integration/daemon_process.h"
+#include "tests/support/temp_dir.h"
+
+namespace causeway::client {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string output;                  // stdout and stderr together
+  std::vector<nlohmann::json> events;  // the lines that are JSON objects
+};
+
+CliRun run_cli(const std::vector<std::string>& args) {
+  testing::DaemonProcess p(CAUSEWAY_CLI_BINARY, args);
+  auto status = p.wait_exit(60s);
+  CliRun r;
+  r.output = p.output();
+  if (status && WIFEXITED(*status)) r.exit_code = WEXITSTATUS(*status);
+  std::istringstream lines(r.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line.front() != '{') continue;
+    r.events.push_back(nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false));
+  }
+  return r;
+}
+
+class SubscribeCli : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker_ = std::make_unique<testing::DaemonProcess>(
+        CAUSEWAY_BROKER_BINARY,
+        std::vector<std::string>{"--listen", "127.0.0.1:0", "--registry-listen", "off", "--data-dir", dir_.sub("data"),
+                                 "--group-session-timeout", "1s", "--subscribe-sweep-interval", "20ms"});
+    // "ready" is logged after the address line, so that line is complete by then.
+    ASSERT_TRUE(broker_->wait_for_output("causeway-broker ready", 30s)) << broker_->output();
+    const std::string& out = broker_->output();
+    const size_t at = out.find("listening on ") + std::string("listening on ").size();
+    address_ = out.substr(at, out.find_first_of(" \n", at) - at);
+    options_.broker = address_;
+    options_.connect_timeout = 2s;
+    options_.request_timeout = 10s;
+  }
+  void TearDown() override {
+    broker_->signal(SIGTERM);
+    auto status = broker_->wait_exit(30s);
+    EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker_->output();
+    EXPECT_EQ(broker_->output().find("Sanitizer"), std::string::npos) << broker_->output();
+  }
+
+  void create_topic(const std::string& name, uint32_t partitions) {
+    auto admin = Admin::connect(options_);
+    ASSERT_TRUE(admin.ok()) << admin.status().to_string();
+    TopicSpec spec;
+    spec.name = name;
+    spec.partitions = partitions;
+    auto r = (*admin)->create_topic(spec);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+  }
+
+  // Publishes payloads "p0".."p<n-1>" with keys "k<i>"; returns when all are acked.
+  void publish(const std::string& topic, int n) {
+    auto p = Publisher::connect(options_);
+    ASSERT_TRUE(p.ok()) << p.status().to_string();
+    std::vector<std::future<Result<PublishAck>>> acks;
+    for (int i = 0; i < n; ++i) {
+      Event e;
+      e.key = "k" + std::to_string(i);
+      e.payload = "p" + std::to_string(i);
+      acks.push_back((*p)->publish(topic, std::move(e)));
+    }
+    for (auto& f : acks) {
+      auto ack = f.get();
+      ASSERT_TRUE(ack.ok()) << ack.status().to_string();
+    }
+  }
+
+  CliRun cli(std::vector<std::string> args) {
+    args.insert(args.begin(), {"--broker", address_});
+    return run_cli(args);
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<testing::DaemonProcess> broker_;
+  std::string address_;
+  ClientOptions options_;
+};
+
+TEST_F(SubscribeCli, PrintsOneJsonLinePerEventAcksItAndStopsAtMax) {
+  create_topic("orders", 2);
+  publish("orders", 6);
+
+  auto first = cli({"subscribe", "orders", "--group", "billing", "--from", "earliest", "--max", "6", "--timeout", "20s"});
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  ASSERT_EQ(first.events.size(), 6u) << first.output;
+  std::set<std::string> payloads;
+  std::map<uint32_t, uint64_t> next_offset;  // per partition: events come in offset order
+  for (const auto& e : first.events) {
+    ASSERT_TRUE(e.is_object()) << first.output;
+    EXPECT_EQ(e["topic"], "orders");
+    EXPECT_EQ(e["attempt"], 1);
+    EXPECT_EQ(e["key"].get<std::string>().substr(1), e["data"].get<std::string>().substr(1));
+    const auto partition = e["partition"].get<uint32_t>();
+    EXPECT_EQ(e["offset"].get<uint64_t>(), next_offset[partition]++) << first.output;
+    payloads.insert(e["data"].get<std::string>());
+  }
+  EXPECT_EQ(payloads, (std::set<std::string>{"p0", "p1", "p2", "p3", "p4", "p5"}));
+
+  // Everything was acked after printing: the next run of the group has nothing to say,
+  // and exits 0 when --timeout passes without an event.
+  auto second = cli({"subscribe", "orders", "--group", "billing", "--timeout", "1s"});
+  EXPECT_EQ(second.exit_code, 0) << second.output;
+  EXPECT_TRUE(second.events.empty()) << second.output;
+
+  auto described = cli({"group", "describe", "billing", "--topic", "orders", "--output", "json"});
+  ASSERT_EQ(described.exit_code, 0) << described.output;
+  ASSERT_EQ(described.events.size(), 1u) << described.output;
+  const auto& g = described.events[0];
+  EXPECT_EQ(g["group"], "billing");
+  ASSERT_EQ(g["partitions"].size(), 2u);
+  uint64_t committed = 0;
+  for (const auto& p : g["partitions"]) {
+    EXPECT_EQ(p["lag"], 0) << described.output;
+    EXPECT_EQ(p["committed_offset"], p["end_offset"]) << described.output;
+    committed += p["committed_offset"].get<uint64_t>();
+  }
+  EXPECT_EQ(committed, 6u);
+
+  auto table = cli({"group", "describe", "billing"});
+  EXPECT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_THAT(table.output, HasSubstr("COMMITTED-OFFSET"));
+  EXPECT_THAT(table.output, HasSubstr("LAG"));
+}
+
+TEST_F(SubscribeCli, NoAckLeavesTheEventsForTheNextRunWithTheNextAttempt) {
+  create_topic("jobs", 1);
+  publish("jobs", 3);
+
+  auto unacked = cli({"subscribe", "jobs", "--group", "workers", "--from", "earliest", "--max", "3", "--no-ack",
+                      "--timeout", "20s"});
+  ASSERT_EQ(unacked.exit_code, 0) << unacked.output;
+  ASSERT_EQ(unacked.events.size(), 3u) << unacked.output;
+
+  // The first run closed its connection holding three unacked events: they went back to
+  // the group, and the next member gets them again, attempt 2, in offset order.
+  auto again = cli({"subscribe", "jobs", "--group", "workers", "--max", "3", "--timeout", "20s"});
+  ASSERT_EQ(again.exit_code, 0) << again.output;
+  ASSERT_EQ(again.events.size(), 3u) << again.output;
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(again.events[i]["offset"], i);
+    EXPECT_EQ(again.events[i]["attempt"], 2) << again.output;
+  }
+  auto done = cli({"subscribe", "jobs", "--group", "workers", "--timeout", "1s"});
+  EXPECT_EQ(done.exit_code, 0) << done.output;
+  EXPECT_TRUE(done.events.empty()) << done.output;
+}
+
+TEST_F(SubscribeCli, SubscriptionCommandsCreateListDescribeAndDelete) {
+  create_topic("payments", 1);
+  create_topic("payments-failed", 1);
+
+  auto created = cli({"subscription", "create", "audit", "--topic", "payments", "--from", "earliest",
+                      "--ack-deadline", "5s", "--max-attempts", "3", "--backoff", "200ms", "--max-age", "1h",
+                      "--dead-letter", "payments-failed"});
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+
+  auto listed = cli({"subscription", "list", "--topic", "payments", "--output", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_THAT(listed.output, HasSubstr("\"audit\""));
+
+  auto described = cli({"subscription", "describe", "audit", "--output", "json"});
+  ASSERT_EQ(described.exit_code, 0) << described.output;
+  ASSERT_EQ(described.events.size(), 1u) << described.output;
+  const auto& s = described.events[0];
+  EXPECT_EQ(s["topic"], "payments");
+  EXPECT_EQ(s["from"], "earliest");
+  EXPECT_EQ(s["ack_deadline_ms"], 5000);
+  EXPECT_EQ(s["max_attempts"], 3);
+  EXPECT_EQ(s["backoff_ms"], 200);
+  EXPECT_EQ(s["max_age_ms"], 3600000);
+  EXPECT_EQ(s["dead_letter_topic"], "payments-failed");
+
+  // `subscribe --group audit` consumes that subscription rather than making a new one.
+  publish("payments", 2);
+  auto consumed = cli({"subscribe", "payments", "--group", "audit", "--max", "2", "--timeout", "20s"});
+  ASSERT_EQ(consumed.exit_code, 0) << consumed.output;
+  EXPECT_EQ(consumed.events.size(), 2u) << consumed.output;
+
+  auto deleted = cli({"subscription", "delete", "audit"});
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.output;
+  auto gone = cli({"subscription", "describe", "audit"});
+  EXPECT_EQ(gone.exit_code, 1) << gone.output;
+  EXPECT_THAT(gone.output, HasSubstr("audit"));
+  EXPECT_THAT(gone.output, HasSubstr("causeway subscription list"));
+}
+
+TEST_F(SubscribeCli, MistakesAreNamedWithWhatToDoNext) {
+  create_topic("orders", 1);
+
+  auto bad_from = cli({"subscribe", "orders", "--group", "g", "--from", "yesterday", "--timeout", "1s"});
+  EXPECT_NE(bad_from.exit_code, 0) << bad_from.output;
+  EXPECT_THAT(bad_from.output, HasSubstr("yesterday"));
+  EXPECT_THAT(bad_from.output, HasSubstr("earliest"));
+
+  auto bad_timeout = cli({"subscribe", "orders", "--group", "g", "--timeout", "5"});
+  EXPECT_NE(bad_timeout.exit_code, 0) << bad_timeout.output;
+  EXPECT_THAT(bad_timeout.output, HasSubstr("--timeout"));
+
+  auto missing_topic = cli({"subscribe", "nope", "--group", "g", "--timeout", "1s"});
+  EXPECT_EQ(missing_topic.exit_code, 1) << missing_topic.output;
+  EXPECT_THAT(missing_topic.output, HasSubstr("nope"));
+  EXPECT_THAT(missing_topic.output, HasSubstr("causeway topic create"));
+
+  auto missing_group = cli({"group", "describe", "nobody"});
+  EXPECT_EQ(missing_group.exit_code, 1) << missing_group.output;
+  EXPECT_THAT(missing_group.output, HasSubstr("nobody"));
+}
+
+TEST(SubscribeCliWithoutBroker, SaysHowToStartOne) {
+  auto r = run_cli({"--broker", "127.0.0.1:1", "subscribe", "orders", "--group", "g", "--timeout", "1s"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("is causeway-broker running"));
+}
+
+TEST(SubscribeCliHelp, EverySubscribeCommandHasHelp) {
+  for (const std::vector<std::string>& cmd :
+       {std::vector<std::string>{"subscribe"}, {"group", "describe"}, {"subscription", "create"},
+        {"subscription", "list"}, {"subscription", "describe"}, {"subscription", "delete"}}) {
+    auto args = cmd;
+    args.push_back("--help");
+    auto r = run_cli(args);
+    EXPECT_EQ(r.exit_code, 0) << cmd.back();
+    EXPECT_THAT(r.output, HasSubstr("Usage")) << cmd.back();
+  }
+}
+
+}  // namespace
+}  // namespace causeway::client
