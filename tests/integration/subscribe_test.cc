@@ -478,6 +478,26 @@ TEST_F(SubscribeTest, SubscribingToAMissingTopicFailsWithNotFound) {
   EXPECT_EQ(sub2.status().code(), Code::kNotFound);
 }
 
+TEST_F(SubscribeTest, CreatingASubscriptionWithAMissingDeadLetterTopicFailsNamingIt) {
+  create_topic("orders", 1);
+  SubscriptionSpec spec;
+  spec.name = "billing";
+  spec.topic = "orders";
+  spec.dead_letter_topic = "orders-poison";
+  auto a = admin();
+  auto created = a->create_subscription(spec);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.status().code(), Code::kNotFound);
+  EXPECT_THAT(std::string(created.status().message()), HasSubstr("\"orders-poison\""));
+  EXPECT_THAT(std::string(created.status().message()), HasSubstr("--dead-letter"));
+  EXPECT_EQ(a->describe_subscription("billing").status().code(), Code::kNotFound);
+  // Once the operator has created it, the same request works.
+  create_topic("orders-poison", 1);
+  created = a->create_subscription(spec);
+  ASSERT_TRUE(created.ok()) << created.status().to_string();
+  EXPECT_EQ(created->spec.dead_letter_topic, "orders-poison");
+}
+
 TEST_F(SubscribeTest, CommittedOffsetAndAcksAboveAGapSurviveARestart) {
   create_topic("t", 1);
   auto sub = Subscriber::connect(options_, sub_options("s", "t"));
