@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -477,6 +478,26 @@ TEST_F(SubscribeTest, SubscribingToAMissingTopicFailsWithNotFound) {
   EXPECT_EQ(sub2.status().code(), Code::kNotFound);
 }
 
+TEST_F(SubscribeTest, CreatingASubscriptionWithAMissingDeadLetterTopicFailsNamingIt) {
+  create_topic("orders", 1);
+  SubscriptionSpec spec;
+  spec.name = "billing";
+  spec.topic = "orders";
+  spec.dead_letter_topic = "orders-poison";
+  auto a = admin();
+  auto created = a->create_subscription(spec);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.status().code(), Code::kNotFound);
+  EXPECT_THAT(std::string(created.status().message()), HasSubstr("\"orders-poison\""));
+  EXPECT_THAT(std::string(created.status().message()), HasSubstr("--dead-letter"));
+  EXPECT_EQ(a->describe_subscription("billing").status().code(), Code::kNotFound);
+  // Once the operator has created it, the same request works.
+  create_topic("orders-poison", 1);
+  created = a->create_subscription(spec);
+  ASSERT_TRUE(created.ok()) << created.status().to_string();
+  EXPECT_EQ(created->spec.dead_letter_topic, "orders-poison");
+}
+
 TEST_F(SubscribeTest, CommittedOffsetAndAcksAboveAGapSurviveARestart) {
   create_topic("t", 1);
   auto sub = Subscriber::connect(options_, sub_options("s", "t"));
@@ -657,6 +678,79 @@ TEST_F(SubscribeTest, HostileAcksAreRefusedWithErrorsAndCorruptNothing) {
   auto gb = admin()->describe_group("gb");
   ASSERT_TRUE(gb.ok());
   for (const auto& part : gb->partitions) EXPECT_EQ(part.committed_offset, 0u);
+}
+
+TEST_F(SubscribeTest, MemberThatNeverReadsItsSocketKeepsBrokerMemoryBoundedWhileAnotherGroupConsumes) {
+  // Keep ASan's quarantine of freed blocks small in this broker, so that its RSS shows what
+  // the broker holds rather than what it freed recently.
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  const std::string saved = asan ? asan : "";
+  broker_->signal(SIGTERM);
+  ASSERT_TRUE(broker_->wait_exit(30s).has_value());
+  ::setenv("ASAN_OPTIONS", (saved.empty() ? std::string() : saved + ":").append("quarantine_size_mb=8").c_str(), 1);
+  start_broker();
+  if (saved.empty()) {
+    ::unsetenv("ASAN_OPTIONS");
+  } else {
+    ::setenv("ASAN_OPTIONS", saved.c_str(), 1);
+  }
+  create_topic("firehose", 2, Durability::kOs);
+  // A raw member with the largest credit the broker grants, that never reads its socket
+  // after joining: only the connection's bounded push queue can hold the broker back.
+  RawMember stuck(port_);
+  ASSERT_TRUE(stuck.conn.hello());
+  std::string stuck_member;
+  {
+    flatbuffers::FlatBufferBuilder fb;
+    auto settings = protocol::CreateSubscriptionSettings(fb, protocol::StartKind::Earliest);
+    auto body = protocol::CreateSubscribeRequest(fb, fb.CreateString("stuck"), fb.CreateString("firehose"), 0, 100000,
+                                                 256u << 20, true, settings, fb.CreateString("never-reads"));
+    auto r = stuck.call(fb, body);
+    ASSERT_TRUE(r.has_value());
+    const auto* resp = protocol::GetMessage(r->data())->body_as_SubscribeResponse();
+    ASSERT_NE(resp, nullptr);
+    ASSERT_EQ(resp->status()->code(), protocol::ErrorCode::Ok);
+    stuck_member = resp->member_id()->str();
+  }
+  // It stays a member: it heartbeats (writes only; its responses pile up unread, well
+  // below the broker's 256 unanswered requests per connection).
+  std::atomic<bool> done{false};
+  std::thread heartbeats([&] {
+    for (uint64_t cid = 1'000'000; !done; ++cid) {
+      flatbuffers::FlatBufferBuilder fb;
+      auto body = protocol::CreateHeartbeatRequest(fb, fb.CreateString("stuck"), fb.CreateString(stuck_member));
+      if (!stuck.conn.send(cid, fb, body)) return;
+      for (int i = 0; i < 8 && !done; ++i) std::this_thread::sleep_for(50ms);
+    }
+  });
+  struct Join {
+    std::atomic<bool>& done;
+    std::thread& t;
+    ~Join() {
+      done = true;
+      t.join();
+    }
+  } join_heartbeats{done, heartbeats};
+  Recorder fast_rec;
+  auto fast = Subscriber::start(options_, sub_options("fast", "firehose"), fast_rec.handler("fast"));
+  ASSERT_TRUE(fast.ok()) << fast.status().to_string();
+  constexpr size_t kPayload = 32u << 10;
+  constexpr int kWarmUp = 100;
+  publish("firehose", kWarmUp, kPayload);
+  ASSERT_TRUE(eventually([&] { return fast_rec.total.load() >= kWarmUp; }, 60s)) << fast_rec.total.load();
+  const uint64_t rss_before = rss_kib(broker_->pid());
+  // 64 MiB more, in chunks so that the publishers' own requests do not pile up.
+  constexpr int kEvents = 2000;
+  for (int first = kWarmUp; first < kEvents; first += 100) publish("firehose", 100, kPayload, first);
+  ASSERT_TRUE(eventually([&] { return fast_rec.total.load() >= kEvents; }, 120s)) << fast_rec.total.load();
+  auto g = admin()->describe_group("stuck");
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  ASSERT_EQ(g->members.size(), 1u);
+  // Pushed to it (queued in the broker or in the sockets' buffers): about 4 MiB of queue
+  // plus the kernel's buffers, far from the 64 MiB its credit would allow.
+  EXPECT_LT(g->members[0].unacked_events, 1000u);
+  const uint64_t rss_after = rss_kib(broker_->pid());
+  EXPECT_LT(rss_after, rss_before + 48 * 1024) << "RSS grew from " << rss_before << " KiB to " << rss_after << " KiB";
 }
 
 // ---------------------------------------------------------------- crashes

@@ -584,19 +584,49 @@ Status MetaStore::delete_subscription(std::string_view name) {
   });
 }
 
-Status MetaStore::commit_ack_state(std::string_view group, uint32_t topic_id, std::span<const PartitionAckState> states) {
-  CAUSEWAY_RETURN_IF_ERROR(validate_group(group));
+Status MetaStore::commit_ack_states(std::span<const GroupAckCommit> commits, std::vector<Status>& results) {
+  for (const GroupAckCommit& c : commits) CAUSEWAY_RETURN_IF_ERROR(validate_group(c.group));
   const int64_t committed_ms = now_ms();
   return env_->write([&](Txn& txn) -> Status {
-    for (const PartitionAckState& st : states) {
-      const std::string key = group_offset_key(topic_id, group, st.partition);
-      CAUSEWAY_RETURN_IF_ERROR(txn.put(dbs_->group_offsets, key, encode_group_offset(st.committed, committed_ms)));
-      if (st.acked_above.empty()) {
-        CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->group_acks, key).status());
-      } else {
-        const size_t n = std::min(st.acked_above.size(), kMaxPersistedAcksAbove);
-        CAUSEWAY_RETURN_IF_ERROR(
-            txn.put(dbs_->group_acks, key, encode_acks(std::span<const uint64_t>(st.acked_above.data(), n))));
+    results.assign(commits.size(), Status());  // the write may run again after a map resize
+    for (size_t i = 0; i < commits.size(); ++i) {
+      const GroupAckCommit& c = commits[i];
+      // The identity check sits inside the write transaction: a delete or re-create
+      // commits either before it (and is seen here) or after it (and clears what we wrote).
+      CAUSEWAY_ASSIGN_OR_RETURN(auto sub_value, txn.get(dbs_->subscriptions, c.group));
+      if (!sub_value) {
+        results[i] = failed_precondition("subscription " + quoted(c.group) + " was deleted; its group state is stale");
+        continue;
+      }
+      CAUSEWAY_ASSIGN_OR_RETURN(SubscriptionConfig sub, decode_subscription(c.group, *sub_value));
+      if (sub.created_ms != c.subscription_created_ms) {
+        results[i] = failed_precondition("subscription " + quoted(c.group) + " was re-created (created_ms " +
+                             std::to_string(sub.created_ms) + ", group loaded from " +
+                             std::to_string(c.subscription_created_ms) + "); its group state is stale");
+        continue;
+      }
+      CAUSEWAY_ASSIGN_OR_RETURN(auto topic_value, txn.get(dbs_->topics, sub.topic));
+      std::optional<TopicConfig> topic;
+      if (topic_value) {
+        CAUSEWAY_ASSIGN_OR_RETURN(topic, decode_topic(sub.topic, *topic_value));
+      }
+      if (!topic || topic->topic_id != c.topic_id) {
+        results[i] = failed_precondition("topic " + quoted(sub.topic) + " of subscription " + quoted(c.group) +
+                             " was deleted or re-created (topic id " + std::to_string(c.topic_id) +
+                             " is gone); its group state is stale");
+        continue;
+      }
+      for (const PartitionAckState& st : c.states) {
+        if (st.partition >= topic->partitions) continue;
+        const std::string key = group_offset_key(c.topic_id, c.group, st.partition);
+        CAUSEWAY_RETURN_IF_ERROR(txn.put(dbs_->group_offsets, key, encode_group_offset(st.committed, committed_ms)));
+        if (st.acked_above.empty()) {
+          CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->group_acks, key).status());
+        } else {
+          const size_t n = std::min(st.acked_above.size(), kMaxPersistedAcksAbove);
+          CAUSEWAY_RETURN_IF_ERROR(
+              txn.put(dbs_->group_acks, key, encode_acks(std::span<const uint64_t>(st.acked_above.data(), n))));
+        }
       }
     }
     return Status();

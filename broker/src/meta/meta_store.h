@@ -80,6 +80,14 @@ struct PartitionAckState {
   std::vector<uint64_t> acked_above;   // sorted, all > committed
 };
 
+// One group's commit: see MetaStore::commit_ack_states.
+struct GroupAckCommit {
+  std::string group;               // the subscription's name
+  int64_t subscription_created_ms = 0;
+  uint32_t topic_id = 0;
+  std::vector<PartitionAckState> states;
+};
+
 struct MetaStoreOptions {
   // LMDB map: starts at initial_map_bytes and doubles on demand up to max_map_bytes; a
   // write that needs more fails with kResourceExhausted.
@@ -149,8 +157,14 @@ class MetaStore {
   Status delete_subscription(std::string_view name);
 
   // Stores committed offsets and the acked offsets above them (at most
-  // kMaxPersistedAcksAbove each) for several partitions in one transaction.
-  Status commit_ack_state(std::string_view group, uint32_t topic_id, std::span<const PartitionAckState> states);
+  // kMaxPersistedAcksAbove each) of several groups in one transaction (one sweep's commits).
+  // Each commit names the subscription it was loaded from (created_ms) and the topic id it
+  // reads; a commit whose subscription was deleted or re-created since, or whose topic was
+  // deleted or re-created (another topic_id), writes nothing and gets kFailedPrecondition in
+  // `results` (same order as `commits`): the caller's group state is stale and must be
+  // dropped, never written into the new subscription. The returned Status is for the
+  // transaction itself (kInvalidArgument for a bad group name; LMDB errors).
+  Status commit_ack_states(std::span<const GroupAckCommit> commits, std::vector<Status>& results);
   // The persisted acked offsets above the committed offset of one partition (sorted).
   Result<std::vector<uint64_t>> acked_above(std::string_view group, uint32_t topic_id, uint32_t partition);
 

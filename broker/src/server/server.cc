@@ -37,6 +37,7 @@ struct Server::Impl {
     co.session_timeout = options.group_session_timeout;
     co.sweep_interval = options.subscribe_sweep_interval;
     co.max_delivery_bytes = std::min<uint32_t>(co.max_delivery_bytes, options.max_frame_bytes / 4);
+    co.max_frame_bytes = options.max_frame_bytes;
     coordinator = std::make_unique<subscribe::Coordinator>(
         store, publish, [this](std::function<void()> fn) { asio::post(storage_pool, std::move(fn)); }, co);
     handler_context.coordinator = coordinator.get();
@@ -66,18 +67,43 @@ struct Server::Impl {
 };
 
 // Delivery frames from the subscription coordinator to one connection: posted to the
-// session's executor and queued like responses (the member's credit bounds them).
+// session's executor and queued like responses. Whatever credit the connection's members
+// granted, the bytes of pushed frames not yet written are bounded: at kMaxQueuedPushBytes
+// push() says kFull and the coordinator parks the partitions; once the writer has written
+// them down to kResumePushBytes the coordinator is told (sink_drained) and pumps again. So a
+// client that does not read its socket costs the broker about kMaxQueuedPushBytes plus one
+// Delivery frame per storage thread (docs/subscriptions.md, "Flow control and memory").
 class SessionSink final : public subscribe::DeliverySink {
  public:
-  SessionSink(std::weak_ptr<Session> session, asio::any_io_executor executor, uint64_t id)
-      : session_(std::move(session)), executor_(std::move(executor)), id_(id) {}
+  static constexpr size_t kMaxQueuedPushBytes = 4u << 20;
+  static constexpr size_t kResumePushBytes = 1u << 20;
+
+  SessionSink(Server::Impl& server, std::weak_ptr<Session> session, asio::any_io_executor executor, uint64_t id)
+      : server_(server), session_(std::move(session)), executor_(std::move(executor)), id_(id) {}
   uint64_t connection_id() const override { return id_; }
-  bool push(std::vector<uint8_t> frame) override;
+  subscribe::PushResult push(std::vector<uint8_t> frame) override;
+  bool has_room() override {
+    std::lock_guard lk(mu_);
+    if (queued_bytes_ < kMaxQueuedPushBytes) return true;
+    owes_drained_ = true;
+    return false;
+  }
+  bool is_closed() const override { return closed_.load(); }
+
+  // The session closed: every later push is refused.
+  void mark_closed() { closed_.store(true); }
+  // On the session's executor: the writer wrote (or dropped) `bytes` of pushed frames.
+  void written(size_t bytes);
 
  private:
+  Server::Impl& server_;
   std::weak_ptr<Session> session_;
   asio::any_io_executor executor_;
   const uint64_t id_;
+  std::atomic<bool> closed_{false};
+  std::mutex mu_;              // guards the two below
+  size_t queued_bytes_ = 0;    // pushed, not yet written
+  bool owes_drained_ = false;  // reported full; sink_drained is due below kResumePushBytes
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -100,7 +126,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void start() {
     auto self = shared_from_this();
-    sink_ = std::make_shared<SessionSink>(self, socket_.get_executor(), id_);
+    sink_ = std::make_shared<SessionSink>(server_, self, socket_.get_executor(), id_);
     asio::co_spawn(socket_.get_executor(), reader(self), asio::detached);
     asio::co_spawn(socket_.get_executor(), writer(self), asio::detached);
     handshake_timer_.expires_after(server_.options.handshake_timeout);
@@ -126,8 +152,14 @@ class Session : public std::enable_shared_from_this<Session> {
   }
   // On the session's executor: queue a broker push (correlation id 0).
   void push(Frame frame) {
-    if (closed_) return;
-    send(std::move(frame));
+    if (closed_) {
+      sink_->written(frame.size());
+      return;
+    }
+    const size_t bytes = frame.size();
+    queue_.push_back(std::move(frame));
+    queued_.push_back(QueuedFrame{false, bytes});
+    write_timer_.cancel();
   }
 
  private:
@@ -314,10 +346,13 @@ class Session : public std::enable_shared_from_this<Session> {
       for (const Frame& f : batch) buffers.emplace_back(asio::buffer(f));
       auto [ec, n] = co_await asio::async_write(self->socket_, buffers, use_nothrow);
       if (ec) break;
+      size_t pushed_bytes = 0;
       for (size_t i = 0; i < batch.size(); ++i) {
-        if (self->counted_.front()) --self->in_flight_;
-        self->counted_.pop_front();
+        if (self->queued_.front().completes_request) --self->in_flight_;
+        pushed_bytes += self->queued_.front().push_bytes;
+        self->queued_.pop_front();
       }
+      if (pushed_bytes > 0) self->sink_->written(pushed_bytes);
       self->read_gate_.cancel();
     }
     self->close();
@@ -326,7 +361,7 @@ class Session : public std::enable_shared_from_this<Session> {
   // `completes_request`: writing this frame answers a request counted in in_flight_.
   void send(Frame frame, bool completes_request = false) {
     queue_.push_back(std::move(frame));
-    counted_.push_back(completes_request);
+    queued_.push_back(QueuedFrame{completes_request, 0});
     write_timer_.cancel();
   }
 
@@ -342,6 +377,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void close() {
     if (closed_) return;
     closed_ = true;
+    // Before connection_closed is queued: a join that takes the coordinator's mutex after
+    // it ran must see the connection closed and refuse.
+    sink_->mark_closed();
     // Members on this connection leave at once (on a storage thread: it takes the
     // coordinator's mutex). After stop() the pool is joined and this is a no-op.
     if (!server_.stopping) {
@@ -363,7 +401,11 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer read_gate_;
   asio::steady_timer handshake_timer_;
   std::deque<Frame> queue_;
-  std::deque<bool> counted_;  // per queued frame: does writing it complete an in-flight request
+  struct QueuedFrame {
+    bool completes_request = false;  // writing it answers a request counted in in_flight_
+    size_t push_bytes = 0;           // a pushed Delivery: its size, for the sink's bound
+  };
+  std::deque<QueuedFrame> queued_;  // one per frame in queue_
   uint32_t in_flight_ = 0;
   uint32_t rr_ = 0;
   static constexpr size_t kReadBufferBytes = 256u << 10;
@@ -382,11 +424,35 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reading_stopped_ = false;
 };
 
-bool SessionSink::push(std::vector<uint8_t> frame) {
+subscribe::PushResult SessionSink::push(std::vector<uint8_t> frame) {
+  if (closed_.load()) return subscribe::PushResult::kClosed;
   auto session = session_.lock();
-  if (!session) return false;
+  if (!session) return subscribe::PushResult::kClosed;
+  bool full = false;
+  {
+    std::lock_guard lk(mu_);
+    queued_bytes_ += frame.size();
+    if (queued_bytes_ >= kMaxQueuedPushBytes) full = owes_drained_ = true;
+  }
   asio::post(executor_, [session, f = std::move(frame)]() mutable { session->push(std::move(f)); });
-  return true;
+  return full ? subscribe::PushResult::kFull : subscribe::PushResult::kQueued;
+}
+
+void SessionSink::written(size_t bytes) {
+  bool drained = false;
+  {
+    std::lock_guard lk(mu_);
+    queued_bytes_ -= std::min(queued_bytes_, bytes);
+    if (owes_drained_ && queued_bytes_ <= kResumePushBytes) {
+      owes_drained_ = false;
+      drained = true;
+    }
+  }
+  // On a storage thread: sink_drained takes the coordinator's mutex. After stop() the pool
+  // is joined and nothing is delivered any more.
+  if (drained && !closed_.load() && !server_.stopping) {
+    asio::post(server_.storage_pool, [c = server_.coordinator.get(), id = id_] { c->sink_drained(id); });
+  }
 }
 
 awaitable<void> Server::Impl::accept_loop() {

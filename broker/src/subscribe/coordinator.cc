@@ -15,6 +15,11 @@ namespace causeway::subscribe {
 
 namespace {
 constexpr size_t kMaxDeadLettersInProgress = 16;  // per partition
+// A failed dead-letter publish is retried after 1 s, doubling per consecutive failure of
+// the partition up to this; the error is logged at most once per kDeadLetterLogInterval.
+constexpr auto kDeadLetterFirstRetry = std::chrono::seconds(1);
+constexpr auto kDeadLetterMaxRetry = std::chrono::seconds(60);
+constexpr auto kDeadLetterLogInterval = std::chrono::seconds(30);
 }  // namespace
 
 struct Coordinator::Member {
@@ -36,6 +41,11 @@ struct Coordinator::PartitionState {
   bool pump_scheduled = false;
   bool pumping = false;
   bool repump = false;
+  // Consecutive failed dead-letter publishes (0 after a success), for the retry backoff,
+  // and the throttled error log.
+  uint32_t dead_letter_failures = 0;
+  Clock::time_point dead_letter_logged_at;
+  uint64_t dead_letter_failures_unlogged = 0;
 };
 
 struct Coordinator::Group {
@@ -69,6 +79,10 @@ uint64_t record_bytes(const storage::RecordView& r) {
   for (const auto& h : r.headers) n += h.name.size() + h.value.size() + 8;
   return n;
 }
+
+// An upper bound on the bytes one record adds to a Delivery frame (record_bytes plus the
+// FlatBuffers tables, vtables, length prefixes and padding around each field and header).
+uint64_t delivered_event_bytes(const storage::RecordView& r) { return record_bytes(r) + 128 + 32 * r.headers.size(); }
 
 struct Planned {
   storage::RecordView record;
@@ -137,7 +151,11 @@ Result<meta::SubscriptionConfig> Coordinator::create_subscription(meta::Subscrip
     switch (config.start) {
       case meta::StartKind::kEarliest: offset = log->log_start_offset(); break;
       case meta::StartKind::kLatest: offset = log->high_watermark(); break;
-      case meta::StartKind::kOffset: offset = config.start_value; break;
+      case meta::StartKind::kOffset:
+        // As Kafka's auto.offset.reset would: below the log start resumes at the log start
+        // (earliest), past the end at the end (latest).
+        offset = std::clamp(config.start_value, log->log_start_offset(), log->high_watermark());
+        break;
       case meta::StartKind::kTime: {
         CAUSEWAY_ASSIGN_OR_RETURN(offset, log->offset_for_time(static_cast<int64_t>(config.start_value)));
         break;
@@ -149,18 +167,65 @@ Result<meta::SubscriptionConfig> Coordinator::create_subscription(meta::Subscrip
     }
     start.push_back(meta::PartitionOffset{p, offset});
   }
+  // An existing subscription is returned (or refused) as it is; a new one must have a
+  // dead-letter topic it can publish to.
+  auto existing = store_.meta().get_subscription(config.name);
+  if (!existing && existing.error().code() == Code::kNotFound) {
+    CAUSEWAY_RETURN_IF_ERROR(validate_dead_letter_topic(config));
+  }
   return store_.meta().create_subscription(std::move(config), start);
+}
+
+Status Coordinator::validate_dead_letter_topic(const meta::SubscriptionConfig& config) {
+  const bool is_default = config.dead_letter_topic.empty();
+  const std::string dlq = is_default ? config.topic + ".dlq" : config.dead_letter_topic;
+  if (dlq == config.topic) {
+    return invalid_argument("dead-letter topic \"" + dlq + "\" is the subscription's own topic; pass another --dead-letter");
+  }
+  auto topic = store_.get_topic(dlq);
+  if (topic) return Status();
+  if (topic.error().code() != Code::kNotFound) return topic.error();
+  if (!is_default) {
+    return not_found("dead-letter topic \"" + dlq + "\" of subscription \"" + config.name +
+                     "\" does not exist; create it (causeway topic create " + dlq +
+                     ") or pass an existing topic with --dead-letter");
+  }
+  // The default "<topic>.dlq" is created now, so that dead letters do not depend on
+  // creating a topic later.
+  meta::TopicConfig dlq_config;
+  dlq_config.name = dlq;
+  dlq_config.partitions = 1;
+  auto created = store_.create_topic(dlq_config);
+  if (!created && created.error().code() != Code::kAlreadyExists) {
+    return Status(created.error().code(), "cannot create the dead-letter topic \"" + dlq + "\" of subscription \"" +
+                                              config.name + "\": " + std::string(created.error().message()) +
+                                              "; create a topic and pass it with --dead-letter");
+  }
+  return Status();
 }
 
 Status Coordinator::delete_subscription(std::string_view name) {
   CAUSEWAY_RETURN_IF_ERROR(store_.meta().delete_subscription(name));
   std::lock_guard lk(mu_);
   auto it = groups_.find(name);
-  if (it != groups_.end()) {
-    it->second->deleted = true;
-    groups_.erase(it);
-  }
+  if (it != groups_.end()) erase_group_locked(it->second);
   return Status();
+}
+
+void Coordinator::insert_group_locked(const std::shared_ptr<Group>& g) {
+  groups_.emplace(g->config.name, g);
+  groups_by_topic_[g->topic.name].push_back(g);
+}
+
+// The group stops: no more pumps, its members get "no active group" and join again.
+void Coordinator::erase_group_locked(const std::shared_ptr<Group>& group) {
+  const std::shared_ptr<Group> g = group;  // `group` may be the map's own copy, erased below
+  g->deleted = true;
+  if (auto it = groups_.find(g->config.name); it != groups_.end() && it->second == g) groups_.erase(it);
+  if (auto it = groups_by_topic_.find(g->topic.name); it != groups_by_topic_.end()) {
+    std::erase(it->second, g);
+    if (it->second.empty()) groups_by_topic_.erase(it);
+  }
 }
 
 Result<meta::SubscriptionConfig> Coordinator::get_subscription(std::string_view name) {
@@ -174,17 +239,24 @@ Result<std::vector<meta::SubscriptionConfig>> Coordinator::list_subscriptions(st
 // ---------------------------------------------------------------- groups
 
 Result<std::shared_ptr<Coordinator::Group>> Coordinator::load_group(std::string_view name) {
-  {
-    std::lock_guard lk(mu_);
-    auto it = groups_.find(name);
-    if (it != groups_.end()) return it->second;
-  }
   // LMDB and log reads outside the mutex; a concurrent loader may win, then its group is used.
   CAUSEWAY_ASSIGN_OR_RETURN(meta::SubscriptionConfig config, store_.meta().get_subscription(name));
   auto topic = store_.get_topic(config.topic);
   if (!topic) {
     return not_found("topic \"" + config.topic + "\" of subscription \"" + config.name +
                      "\" does not exist (it was deleted); delete the subscription or create the topic");
+  }
+  {
+    std::lock_guard lk(mu_);
+    auto it = groups_.find(name);
+    if (it != groups_.end()) {
+      const Group& cached = *it->second;
+      if (cached.config.created_ms == config.created_ms && cached.topic.topic_id == topic->topic_id) return it->second;
+      // The subscription or its topic was deleted and re-created since this group was
+      // loaded: its state belongs to the old one. Drop it and load the new one.
+      spdlog::info("group {}: subscription or topic {} was re-created; reloading the group", config.name, config.topic);
+      erase_group_locked(it->second);
+    }
   }
   auto g = std::make_shared<Group>();
   g->config = config;
@@ -209,17 +281,17 @@ Result<std::shared_ptr<Coordinator::Group>> Coordinator::load_group(std::string_
     g->partitions[p].delivery.reset(position, above, log->log_start_offset());
     g->partitions[p].end_offset = end;
   }
+  if (options_.on_group_load_for_test) options_.on_group_load_for_test();
   std::lock_guard lk(mu_);
-  auto [it, inserted] = groups_.emplace(std::string(name), g);
-  if (inserted) {
-    // Appends that completed between the reads above and this insert were not seen by
-    // on_append (the group was not in groups_ yet): catch up with the logs now.
-    for (uint32_t p = 0; p < it->second->partitions.size(); ++p) {
-      if (auto log = store_.partition(it->second->topic.name, p))
-        it->second->partitions[p].end_offset = std::max(it->second->partitions[p].end_offset, log->high_watermark());
-    }
+  if (auto it = groups_.find(name); it != groups_.end()) return it->second;
+  insert_group_locked(g);
+  // Appends that completed between the reads above and this insert were not seen by
+  // on_append (the group was not in groups_ yet): catch up with the logs now.
+  for (uint32_t p = 0; p < g->partitions.size(); ++p) {
+    if (auto log = store_.partition(g->topic.name, p))
+      g->partitions[p].end_offset = std::max(g->partitions[p].end_offset, log->high_watermark());
   }
-  return it->second;
+  return g;
 }
 
 Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::string_view subscription,
@@ -251,11 +323,18 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
                             "\", not \"" + std::string(topic) + "\"");
   }
   std::lock_guard lk(mu_);
+  if (stopping_) return unavailable("the broker is shutting down; subscribe again after it restarts");
   if (g->deleted) return not_found("subscription \"" + std::string(subscription) + "\" was deleted");
+  // A member tied to a connection that already closed would hold partitions that nobody
+  // is ever pushed (connection_closed for it may already have run).
+  if (sink->is_closed()) return unavailable("the connection is closing; subscribe again on a new connection");
   if (g->members.size() >= options_.max_members_per_group) {
     return resource_exhausted("group \"" + g->config.name + "\" already has " + std::to_string(g->members.size()) +
                               " members (the maximum)");
   }
+  const uint64_t events = credit_events == 0 ? options_.default_credit_events : credit_events;
+  const uint64_t bytes = credit_bytes == 0 ? options_.default_credit_bytes : credit_bytes;
+  CAUSEWAY_RETURN_IF_ERROR(check_connection_limits_locked(sink->connection_id(), *g, events, bytes, nullptr));
   Member m;
   m.id = next_member_++;
   m.member_id = instance_ + "-" + std::to_string(m.id);
@@ -271,6 +350,48 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
   for (uint32_t p = 0; p < g->partitions.size(); ++p) schedule_pump_locked(g, p);
   spdlog::info("group {}: member {} joined ({} member(s))", g->config.name, result.member_id, g->members.size());
   return result;
+}
+
+Status Coordinator::check_connection_limits_locked(uint64_t connection_id, const Group& joining,
+                                                   uint64_t credit_events, uint64_t credit_bytes,
+                                                   const Member* replacing) const {
+  uint64_t memberships = 0;
+  uint64_t groups = 0;
+  bool in_joining = false;
+  uint64_t events = credit_events;
+  uint64_t bytes = credit_bytes;
+  for (const auto& [name, g] : groups_) {
+    bool member_here = false;
+    for (const auto& [id, m] : g->members) {
+      if (m.connection_id != connection_id) continue;
+      member_here = true;
+      if (&m == replacing) continue;
+      ++memberships;
+      events += m.credit.max_events;
+      bytes += m.credit.max_bytes;
+    }
+    if (member_here) {
+      ++groups;
+      if (g.get() == &joining) in_joining = true;
+    }
+  }
+  if (replacing == nullptr) {
+    if (memberships >= options_.max_members_per_connection) {
+      return resource_exhausted("this connection already holds " + std::to_string(memberships) +
+                                " group memberships (the maximum per connection); leave one or use another connection");
+    }
+    if (!in_joining && groups >= options_.max_groups_per_connection) {
+      return resource_exhausted("this connection is already a member of " + std::to_string(groups) +
+                                " groups (the maximum per connection); leave one or use another connection");
+    }
+  }
+  if (events > options_.max_connection_credit_events || bytes > options_.max_connection_credit_bytes) {
+    return resource_exhausted("the credit of this connection's memberships would total " + std::to_string(events) +
+                              " events / " + std::to_string(bytes) + " bytes, above the per-connection maximum of " +
+                              std::to_string(options_.max_connection_credit_events) + " events / " +
+                              std::to_string(options_.max_connection_credit_bytes) + " bytes; ask for less credit");
+  }
+  return Status();
 }
 
 void Coordinator::rebalance_locked(Group& g) {
@@ -321,10 +442,13 @@ namespace {
 Status no_group(std::string_view name) {
   return not_found("subscription \"" + std::string(name.substr(0, 255)) + "\" has no active group on this broker; subscribe first");
 }
+
+Status shutting_down() { return unavailable("the broker is shutting down; the request changed nothing"); }
 }  // namespace
 
 Status Coordinator::heartbeat(uint64_t connection_id, std::string_view subscription, std::string_view member_id) {
   std::lock_guard lk(mu_);
+  if (stopping_) return shutting_down();
   auto it = groups_.find(subscription);
   if (it == groups_.end()) return no_group(subscription);
   return find_member_locked(*it->second, connection_id, member_id).status();
@@ -332,6 +456,7 @@ Status Coordinator::heartbeat(uint64_t connection_id, std::string_view subscript
 
 Status Coordinator::leave(uint64_t connection_id, std::string_view subscription, std::string_view member_id) {
   std::lock_guard lk(mu_);
+  if (stopping_) return shutting_down();
   auto it = groups_.find(subscription);
   if (it == groups_.end()) return no_group(subscription);
   auto g = it->second;
@@ -346,11 +471,15 @@ Status Coordinator::set_credit(uint64_t connection_id, std::string_view subscrip
   if (credit_events > options_.max_credit_events || credit_bytes > options_.max_credit_bytes)
     return invalid_argument("credit above the broker's maximum");
   std::lock_guard lk(mu_);
+  if (stopping_) return shutting_down();
   auto it = groups_.find(subscription);
   if (it == groups_.end()) return no_group(subscription);
   CAUSEWAY_ASSIGN_OR_RETURN(Member * m, find_member_locked(*it->second, connection_id, member_id));
-  m->credit.max_events = credit_events == 0 ? options_.default_credit_events : credit_events;
-  m->credit.max_bytes = credit_bytes == 0 ? options_.default_credit_bytes : credit_bytes;
+  const uint32_t events = credit_events == 0 ? options_.default_credit_events : credit_events;
+  const uint32_t bytes = credit_bytes == 0 ? options_.default_credit_bytes : credit_bytes;
+  CAUSEWAY_RETURN_IF_ERROR(check_connection_limits_locked(connection_id, *it->second, events, bytes, m));
+  m->credit.max_events = events;
+  m->credit.max_bytes = bytes;
   schedule_member_pumps_locked(it->second, *m);
   return Status();
 }
@@ -388,6 +517,7 @@ Status Coordinator::ack(uint64_t connection_id, std::string_view subscription, s
                         uint32_t partition, const std::vector<uint64_t>& offsets, uint32_t& accepted) {
   accepted = 0;
   std::lock_guard lk(mu_);
+  if (stopping_) return shutting_down();
   auto it = groups_.find(subscription);
   if (it == groups_.end()) return no_group(subscription);
   auto g = it->second;
@@ -418,6 +548,7 @@ Status Coordinator::nack(uint64_t connection_id, std::string_view subscription, 
                          std::string reason, uint32_t& accepted) {
   accepted = 0;
   std::lock_guard lk(mu_);
+  if (stopping_) return shutting_down();
   auto it = groups_.find(subscription);
   if (it == groups_.end()) return no_group(subscription);
   auto g = it->second;
@@ -455,6 +586,7 @@ Status Coordinator::extend_deadline(uint64_t connection_id, std::string_view sub
                                     std::chrono::milliseconds extend, uint32_t& accepted) {
   accepted = 0;
   std::lock_guard lk(mu_);
+  if (stopping_) return shutting_down();
   auto it = groups_.find(subscription);
   if (it == groups_.end()) return no_group(subscription);
   auto g = it->second;
@@ -512,11 +644,21 @@ void Coordinator::connection_closed(uint64_t connection_id) {
 
 void Coordinator::on_append(std::string_view topic, uint32_t partition, uint64_t end_offset) {
   std::lock_guard lk(mu_);
-  for (auto& [name, g] : groups_) {
-    if (g->config.topic != topic || partition >= g->partitions.size()) continue;
+  auto by_topic = groups_by_topic_.find(topic);
+  if (by_topic == groups_by_topic_.end()) return;
+  for (const auto& g : by_topic->second) {
+    if (partition >= g->partitions.size()) continue;
     PartitionState& ps = g->partitions[partition];
     if (end_offset > ps.end_offset) ps.end_offset = end_offset;
     if (ps.owner != 0) schedule_pump_locked(g, partition);
+  }
+}
+
+void Coordinator::sink_drained(uint64_t connection_id) {
+  std::lock_guard lk(mu_);
+  for (auto& [name, g] : groups_) {
+    for (const auto& [id, m] : g->members)
+      if (m.connection_id == connection_id) schedule_member_pumps_locked(g, m);
   }
 }
 
@@ -558,6 +700,9 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     Member& m = mit->second;
     const auto now = Clock::now();
     if (!m.credit.fits(0)) break;
+    // The connection's queue of pushed frames is at its cap: park until the sink reports
+    // it drained (sink_drained), however much credit the member granted.
+    if (!m.sink->has_room()) break;
     const uint32_t room = std::min(m.credit.max_events - m.credit.events, options_.max_delivery_events);
     std::vector<uint64_t> retries = ps.delivery.ready(now, room);
     uint64_t from = 0;
@@ -647,13 +792,21 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
       }
       const uint32_t done = is_retry ? ps.delivery.waiting().at(rec.offset).attempts_done : 0;
       const bool too_old = g->config.max_age.count() > 0 && rec.time_ms + g->config.max_age.count() < wall_now;
-      if (done >= g->config.max_attempts || too_old) {
+      // An event whose Delivery frame would exceed the clients' max_frame_bytes can never
+      // be delivered (the client would close the connection): dead-letter it at once.
+      const uint64_t frame_bound = delivered_event_bytes(rec) + 256 + g->config.name.size() + g->topic.name.size() +
+                                   mm.member_id.size();
+      const bool too_big = frame_bound > options_.max_frame_bytes;
+      if (done >= g->config.max_attempts || too_old || too_big) {
         // Each dead letter is a blocking publish on the storage pool: a few per partition
         // at a time, so that a backlog of expired events cannot queue thousands of them
         // ahead of heartbeats and acks. The rest wait for the next pump.
         if (ps.delivery.dead_lettering() >= kMaxDeadLettersInProgress) break;
         std::string reason;
-        if (too_old) {
+        if (too_big) {
+          reason = "event of about " + std::to_string(frame_bound) + " bytes does not fit in a Delivery frame (max_frame_bytes " +
+                   std::to_string(options_.max_frame_bytes) + ")";
+        } else if (too_old) {
           reason = "max age " + std::to_string(g->config.max_age.count()) + "ms exceeded";
         } else {
           reason = "max attempts (" + std::to_string(g->config.max_attempts) + ") reached; last error: " +
@@ -708,11 +861,19 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
       }
       auto body = protocol::CreateDelivery(b, b.CreateString(g->config.name), b.CreateString(g->topic.name), partition,
                                            0, 0, 0, b.CreateString(member_id), b.CreateVector(events));
-      const bool pushed = sink->push(finish(b, protocol::Body::Delivery, body.Union()));
+      const PushResult pushed = sink->push(finish(b, protocol::Body::Delivery, body.Union()));
       lk.lock();
-      // A connection that is gone takes its member with it (connection_closed); the events
-      // stay in flight until then and are redelivered.
-      if (!pushed) break;
+      if (pushed == PushResult::kClosed) {
+        // The connection is gone: its member leaves now, as on a leave, so that its
+        // partitions go to the other members and what it held is redelivered.
+        if (g->members.count(member) > 0 && !g->deleted) {
+          spdlog::info("group {}: member {} is gone (its connection closed)", g->config.name, member_id);
+          remove_member_locked(*g, member);
+          for (uint32_t p = 0; p < g->partitions.size(); ++p) schedule_pump_locked(g, p);
+        }
+        break;
+      }
+      if (pushed == PushResult::kFull) break;  // parked until sink_drained
     }
     if (!progressed) break;
   }
@@ -728,12 +889,16 @@ void Coordinator::dead_letter(std::shared_ptr<Group> g, uint32_t partition, uint
   if (!log) status = not_found("source partition is gone");
   if (status.ok()) {
     auto topic = store_.get_topic(dlq);
-    if (!topic && topic.error().code() == Code::kNotFound) {
+    if (!topic && topic.error().code() == Code::kNotFound && dlq == g->topic.name + ".dlq") {
+      // The default dead-letter topic is created when missing (e.g. deleted since the
+      // subscription was created); a topic the user named is theirs to create.
       meta::TopicConfig config;
       config.name = dlq;
       config.partitions = 1;
       auto created = store_.create_topic(config);
       if (!created) status = created.error();
+    } else if (!topic && topic.error().code() == Code::kNotFound) {
+      status = not_found("dead-letter topic \"" + dlq + "\" does not exist; create it (causeway topic create " + dlq + ")");
     } else if (!topic) {
       status = topic.error();
     }
@@ -781,15 +946,37 @@ void Coordinator::dead_letter(std::shared_ptr<Group> g, uint32_t partition, uint
   }
   std::lock_guard lk(mu_);
   PartitionState& ps = g->partitions[partition];
+  const auto now = Clock::now();
   if (status.ok()) {
     ps.delivery.dead_lettered(offset);
     ++stats_.dead_lettered;
     spdlog::info("group {}: {}/{} offset {} dead-lettered to {}: {}", g->config.name, g->topic.name, partition, offset,
                  dlq, reason);
+    if (ps.dead_letter_failures > 0) {
+      spdlog::info("group {}: dead-lettering {}/{} to {} works again after {} failure(s)", g->config.name,
+                   g->topic.name, partition, dlq, ps.dead_letter_failures);
+    }
+    ps.dead_letter_failures = 0;
   } else {
-    spdlog::error("group {}: dead-lettering {}/{} offset {} to {} failed: {}; will retry", g->config.name,
-                  g->topic.name, partition, offset, dlq, status.to_string());
-    ps.delivery.dead_letter_failed(offset, Clock::now() + std::chrono::seconds(1), reason);
+    // Retried with a growing delay (the partition's other events keep flowing meanwhile,
+    // up to the window), and logged at most once per interval, so that a dead-letter topic
+    // that stays broken neither spins nor floods the log but is never silent.
+    ++stats_.dead_letter_failures;
+    ++ps.dead_letter_failures;
+    const auto delay = std::min<Clock::duration>(
+        kDeadLetterMaxRetry, kDeadLetterFirstRetry * (uint64_t{1} << std::min<uint32_t>(ps.dead_letter_failures - 1, 6)));
+    if (ps.dead_letter_failures == 1 || now - ps.dead_letter_logged_at >= kDeadLetterLogInterval) {
+      spdlog::error("group {}: dead-lettering {}/{} offset {} to {} failed: {}; retrying in {} ms ({} failure(s) in a "
+                    "row, {} not logged)",
+                    g->config.name, g->topic.name, partition, offset, dlq, status.to_string(),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(delay).count(), ps.dead_letter_failures,
+                    ps.dead_letter_failures_unlogged);
+      ps.dead_letter_logged_at = now;
+      ps.dead_letter_failures_unlogged = 0;
+    } else {
+      ++ps.dead_letter_failures_unlogged;
+    }
+    ps.delivery.dead_letter_failed(offset, now + delay, reason);
   }
   schedule_pump_locked(g, partition);
 }
@@ -823,16 +1010,12 @@ void Coordinator::sweep() {
 
 void Coordinator::flush_commits() {
   std::lock_guard flush_lock(flush_mu_);
-  struct Pending {
-    std::string group;
-    uint32_t topic_id;
-    std::vector<meta::PartitionAckState> states;
-  };
-  std::vector<Pending> pending;
+  std::vector<meta::GroupAckCommit> commits;
+  std::vector<std::shared_ptr<Group>> owners;  // per commit
   {
     std::lock_guard lk(mu_);
     for (auto& [name, g] : groups_) {
-      Pending p{name, g->topic.topic_id, {}};
+      meta::GroupAckCommit c{name, g->config.created_ms, g->topic.topic_id, {}};
       for (uint32_t i = 0; i < g->partitions.size(); ++i) {
         PartitionDelivery& d = g->partitions[i].delivery;
         if (!d.take_dirty()) continue;
@@ -840,21 +1023,31 @@ void Coordinator::flush_commits() {
         st.partition = i;
         st.committed = d.committed();
         st.acked_above.assign(d.acked_above().begin(), d.acked_above().end());
-        p.states.push_back(std::move(st));
+        c.states.push_back(std::move(st));
       }
-      if (!p.states.empty()) pending.push_back(std::move(p));
+      if (!c.states.empty()) {
+        commits.push_back(std::move(c));
+        owners.push_back(g);
+      }
     }
   }
-  for (const Pending& p : pending) {
-    Status s = store_.meta().commit_ack_state(p.group, p.topic_id, p.states);
+  if (commits.empty()) return;
+  // One LMDB transaction (one fsync) for every group that changed since the last sweep.
+  std::vector<Status> results;
+  const Status s = store_.meta().commit_ack_states(commits, results);
+  std::lock_guard lk(mu_);
+  for (size_t i = 0; i < commits.size(); ++i) {
+    const std::shared_ptr<Group>& g = owners[i];
     if (!s.ok()) {
-      spdlog::error("group {}: committing offsets failed: {}", p.group, s.to_string());
+      spdlog::error("group {}: committing offsets failed: {}", g->config.name, s.to_string());
       // Mark dirty again so the next sweep retries.
-      std::lock_guard lk(mu_);
-      auto it = groups_.find(p.group);
-      if (it != groups_.end()) {
-        for (const auto& st : p.states) it->second->partitions[st.partition].delivery.mark_dirty();
-      }
+      for (const auto& st : commits[i].states) g->partitions[st.partition].delivery.mark_dirty();
+    } else if (!results[i].ok()) {
+      // Deleted or re-created while this state was in memory: it must not reach the new
+      // subscription. The group stops; its members get "no active group" and join again,
+      // which loads the new one.
+      spdlog::warn("group {}: dropping its in-memory state: {}", g->config.name, results[i].to_string());
+      erase_group_locked(g);
     }
   }
 }

@@ -6,7 +6,8 @@
 // member, redelivery on nack and ack-deadline expiry, the dead-letter topic, and batched
 // commits of each partition's contiguous acked prefix to LMDB.
 //
-// Threads: all public methods are thread-safe (one mutex guards every group). Methods that
+// Threads: all public methods are thread-safe (one mutex guards every group). After stop()
+// member requests are refused with kUnavailable and change nothing. Methods that
 // read LMDB or the log (join, create/describe) run on storage threads, as the handlers do.
 // Delivery work (reading the log, building Delivery frames) and dead-letter publishes run
 // through the `Executor` given at construction (the server's storage pool). One sweeper
@@ -36,14 +37,28 @@
 
 namespace causeway::subscribe {
 
-// Where a member's Delivery frames go: the member's connection. push() queues a whole frame
-// (u32 length + Message) for the connection's writer and returns false if the connection
-// is gone. Credit bounds how much can be queued.
+// What DeliverySink::push did with a frame.
+enum class PushResult {
+  kQueued,  // queued; the connection has room for more
+  kFull,    // queued, but the connection's queue of pushed bytes is now at its cap
+  kClosed,  // the connection is gone or closing: the frame was dropped
+};
+
+// Where a member's Delivery frames go: the member's connection. The sink bounds the bytes
+// of pushed frames waiting for the connection's writer (docs/subscriptions.md, "Flow
+// control and memory"): once they reach its cap, push() answers kFull and has_room()
+// false, and when the writer has drained them below its low-water mark the sink's owner
+// calls Coordinator::sink_drained(connection_id()) (once per time it reported full), so
+// that the parked partitions are pumped again. Thread-safe.
 class DeliverySink {
  public:
   virtual ~DeliverySink() = default;
   virtual uint64_t connection_id() const = 0;
-  virtual bool push(std::vector<uint8_t> frame) = 0;
+  virtual PushResult push(std::vector<uint8_t> frame) = 0;
+  // False when the queue is at its cap; then a sink_drained() call is owed.
+  virtual bool has_room() = 0;
+  // True once the connection has closed (or is closing); it never opens again.
+  virtual bool is_closed() const = 0;
 };
 
 struct CoordinatorOptions {
@@ -57,6 +72,19 @@ struct CoordinatorOptions {
   // Delivered-but-not-committed offsets per partition; reading pauses above it.
   uint64_t max_window = 65536;
   uint32_t max_members_per_group = 1024;
+  // Per connection: the groups it may be a member of, its memberships (a connection may
+  // join one group several times), and the credit all its memberships together may hold.
+  // Beyond them a join (or a credit change) is refused with kResourceExhausted.
+  uint32_t max_groups_per_connection = 64;
+  uint32_t max_members_per_connection = 256;
+  uint64_t max_connection_credit_events = 200000;
+  uint64_t max_connection_credit_bytes = 512ull << 20;
+  // The largest frame a client accepts (the broker's --max-frame-bytes). An event whose
+  // Delivery frame would be larger cannot be delivered and goes to the dead-letter topic.
+  uint32_t max_frame_bytes = 64u << 20;
+  // For tests: runs while a group loads, after it read the logs' ends and before it is
+  // visible to on_append (the window in which a wake-up could be missed).
+  std::function<void()> on_group_load_for_test;
   // Largest Delivery frame built (bytes of records); one bigger record still goes alone.
   uint32_t max_delivery_bytes = 1u << 20;
   uint32_t max_delivery_events = 1000;
@@ -98,6 +126,7 @@ struct CoordinatorStats {
   uint64_t redelivered = 0;
   uint64_t acked = 0;
   uint64_t dead_lettered = 0;
+  uint64_t dead_letter_failures = 0;  // dead-letter publishes that failed (and were retried)
   uint64_t in_flight = 0;  // across every group, now
 };
 
@@ -155,8 +184,16 @@ class Coordinator {
   void connection_closed(uint64_t connection_id);
   // A partition grew (from core::AppendNotifier).
   void on_append(std::string_view topic, uint32_t partition, uint64_t end_offset);
+  // The connection's sink, which reported full, has drained below its low-water mark:
+  // pumps the partitions of its members again. Takes the mutex: call it from a storage
+  // thread, never with the sink's own lock held.
+  void sink_drained(uint64_t connection_id);
 
   CoordinatorStats stats() const;
+
+  // Writes the committed offsets and acks that changed, of every group, in one LMDB
+  // transaction. The sweeper calls it every sweep and stop() once more; tests call it directly.
+  void flush_commits();
 
   // Error-message markers the handlers map to protocol codes.
   static constexpr std::string_view kUnknownMemberMarker = "unknown group member";
@@ -168,6 +205,11 @@ class Coordinator {
   struct Group;
 
   Result<std::shared_ptr<Group>> load_group(std::string_view name);
+  void insert_group_locked(const std::shared_ptr<Group>& g);
+  void erase_group_locked(const std::shared_ptr<Group>& g);
+  Status check_connection_limits_locked(uint64_t connection_id, const Group& joining, uint64_t credit_events,
+                                        uint64_t credit_bytes, const Member* replacing) const;
+  Status validate_dead_letter_topic(const meta::SubscriptionConfig& config);
   Result<Member*> find_member_locked(Group& g, uint64_t connection_id, std::string_view member_id);
   void remove_member_locked(Group& g, uint64_t member);
   void rebalance_locked(Group& g);
@@ -176,7 +218,6 @@ class Coordinator {
   void pump(std::shared_ptr<Group> g, uint32_t partition);
   void dead_letter(std::shared_ptr<Group> g, uint32_t partition, uint64_t offset, uint32_t attempts, std::string reason);
   void sweep();
-  void flush_commits();
   Clock::duration redelivery_delay(const Group& g, uint32_t attempt) const;
 
   core::EventStore& store_;
@@ -187,6 +228,8 @@ class Coordinator {
 
   mutable std::mutex mu_;  // guards everything below
   std::map<std::string, std::shared_ptr<Group>, std::less<>> groups_;
+  // The same groups by topic name, so that on_append looks at its topic's groups only.
+  std::map<std::string, std::vector<std::shared_ptr<Group>>, std::less<>> groups_by_topic_;
   uint64_t next_member_ = 1;
   CoordinatorStats stats_;
   bool stopping_ = false;

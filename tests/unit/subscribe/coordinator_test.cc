@@ -1,0 +1,582 @@
+// Coordinator (broker/src/subscribe/coordinator.h) over a real EventStore, with fake
+// delivery sinks and an executor the test drains by hand, so that every step is
+// deterministic: push backpressure, members whose connection is gone, delete/re-create
+// races, dead-letter failures, frame-size bounds, start clamping and shutdown.
+#include "subscribe/coordinator.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <deque>
+#include <thread>
+
+#include "causeway/schemas/protocol_generated.h"
+#include "core/event_store.h"
+#include "core/publish_pipeline.h"
+#include "storage/file_system.h"
+#include "tests/support/temp_dir.h"
+
+namespace causeway::subscribe {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+
+// A connection that queues frames until the test drains it, with a byte cap like SessionSink's.
+class FakeSink final : public DeliverySink {
+ public:
+  explicit FakeSink(uint64_t id, size_t cap = SIZE_MAX) : id_(id), cap_(cap) {}
+  uint64_t connection_id() const override { return id_; }
+  PushResult push(std::vector<uint8_t> frame) override {
+    std::lock_guard lk(mu_);
+    if (closed_) return PushResult::kClosed;
+    queued_bytes_ += frame.size();
+    max_queued_bytes_ = std::max(max_queued_bytes_, queued_bytes_);
+    frames_.push_back(std::move(frame));
+    if (queued_bytes_ >= cap_) return PushResult::kFull;
+    return PushResult::kQueued;
+  }
+  bool has_room() override {
+    std::lock_guard lk(mu_);
+    return queued_bytes_ < cap_;
+  }
+  bool is_closed() const override {
+    std::lock_guard lk(mu_);
+    return closed_;
+  }
+  void close() {
+    std::lock_guard lk(mu_);
+    closed_ = true;
+  }
+  // The client read everything queued: returns the Delivery frames.
+  std::vector<std::vector<uint8_t>> drain() {
+    std::lock_guard lk(mu_);
+    queued_bytes_ = 0;
+    return std::exchange(frames_, {});
+  }
+  size_t max_queued_bytes() const {
+    std::lock_guard lk(mu_);
+    return max_queued_bytes_;
+  }
+
+ private:
+  const uint64_t id_;
+  const size_t cap_;
+  mutable std::mutex mu_;
+  bool closed_ = false;
+  size_t queued_bytes_ = 0;
+  size_t max_queued_bytes_ = 0;
+  std::vector<std::vector<uint8_t>> frames_;
+};
+
+const protocol::Delivery& delivery_of(const std::vector<uint8_t>& frame) {
+  return *protocol::GetMessage(frame.data() + 4)->body_as_Delivery();
+}
+
+struct Delivered {
+  uint32_t partition;
+  uint64_t offset;
+  uint32_t attempt;
+};
+
+std::vector<Delivered> events_of(const std::vector<std::vector<uint8_t>>& frames) {
+  std::vector<Delivered> out;
+  for (const auto& f : frames) {
+    const auto& d = delivery_of(f);
+    for (const auto* e : *d.events()) out.push_back(Delivered{d.partition(), e->offset(), e->attempt()});
+  }
+  return out;
+}
+
+class CoordinatorTest : public ::testing::Test {
+ protected:
+  void open(CoordinatorOptions options = {}) {
+    core::EventStoreOptions o;
+    o.data_dir = dir_.path();
+    o.logs.background = false;
+    // Strictly increasing, so that a subscription re-created within a millisecond still
+    // gets another created_ms.
+    o.meta.now_ms = [this] { return clock_ms_.fetch_add(1) + 1; };
+    auto s = core::EventStore::open(storage::FileSystem::posix(), o, nullptr);
+    ASSERT_TRUE(s.ok()) << s.error().to_string();
+    store_ = std::move(*s);
+    publish_ = std::make_unique<core::PublishPipeline>(*store_);
+    co_ = std::make_unique<Coordinator>(
+        *store_, *publish_,
+        [this](std::function<void()> fn) {
+          std::lock_guard lk(tasks_mu_);
+          tasks_.push_back(std::move(fn));
+        },
+        options);
+    store_->append_notifier().set(
+        [c = co_.get()](std::string_view topic, uint32_t partition, uint64_t end) { c->on_append(topic, partition, end); });
+  }
+  void SetUp() override { open(); }
+  void TearDown() override { close(); }
+  void close() {
+    if (!store_) return;
+    store_->append_notifier().set(nullptr);
+    co_->stop();
+    run();
+    co_.reset();
+    publish_.reset();
+    store_.reset();
+  }
+
+  // Runs the coordinator's scheduled work (pumps, dead letters) until none is left.
+  void run() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::lock_guard lk(tasks_mu_);
+        if (tasks_.empty()) return;
+        fn = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      fn();
+    }
+  }
+
+  meta::TopicConfig create_topic(const std::string& name, uint32_t partitions = 1) {
+    meta::TopicConfig t;
+    t.name = name;
+    t.partitions = partitions;
+    auto r = store_->create_topic(t);
+    EXPECT_TRUE(r.ok()) << r.error().to_string();
+    return r ? *r : t;
+  }
+
+  void publish(const std::string& topic, int n, size_t payload_bytes = 16, int32_t partition = -1) {
+    const std::string payload(payload_bytes, 'x');
+    for (int i = 0; i < n; ++i) {
+      core::PublishEvent e;
+      e.record.payload = payload;
+      e.partition = partition;
+      auto acks = publish_->publish(topic, std::span<const core::PublishEvent>(&e, 1), 0, static_cast<uint32_t>(i));
+      ASSERT_TRUE(acks.ok()) << acks.error().to_string();
+      ASSERT_TRUE((*acks)[0].status.ok()) << (*acks)[0].status.to_string();
+    }
+  }
+
+  meta::SubscriptionConfig sub(const std::string& name, const std::string& topic) {
+    meta::SubscriptionConfig c;
+    c.name = name;
+    c.topic = topic;
+    c.start = meta::StartKind::kEarliest;
+    return c;
+  }
+
+  std::string join(const std::shared_ptr<FakeSink>& sink, const std::string& name, const std::string& topic,
+                   uint32_t credit_events = 0, uint32_t credit_bytes = 0) {
+    auto r = co_->join(sink, name, topic, credit_events, credit_bytes, true, sub(name, topic), "test");
+    EXPECT_TRUE(r.ok()) << r.status().to_string();
+    return r ? r->member_id : "";
+  }
+
+  Status ack(const std::shared_ptr<FakeSink>& sink, const std::string& name, const std::string& member,
+             const std::vector<Delivered>& events) {
+    for (const auto& e : events) {
+      uint32_t accepted = 0;
+      CAUSEWAY_RETURN_IF_ERROR(co_->ack(sink->connection_id(), name, member, e.partition, {e.offset}, accepted));
+    }
+    return Status();
+  }
+
+  testing::TempDir dir_;
+  std::atomic<int64_t> clock_ms_{1'700'000'000'000};
+  std::unique_ptr<core::EventStore> store_;
+  std::unique_ptr<core::PublishPipeline> publish_;
+  std::unique_ptr<Coordinator> co_;
+  std::mutex tasks_mu_;
+  std::deque<std::function<void()>> tasks_;
+};
+
+// ---------------------------------------------------------------- push backpressure
+
+TEST_F(CoordinatorTest, SlowSessionParksDeliveryInsteadOfBufferingWithoutBound) {
+  close();
+  CoordinatorOptions o;
+  o.max_delivery_bytes = 16u << 10;  // frames of a few events
+  open(o);
+  create_topic("t");
+  constexpr size_t kCap = 64u << 10;
+  auto slow = std::make_shared<FakeSink>(1, kCap);
+  // Credit for everything: only the connection's queue bound can hold the broker back.
+  const std::string m = join(slow, "s", "t", 100000, 256u << 20);
+  publish("t", 200, 4096);  // about 800 KiB
+  run();
+  // Parked at the cap: at most one frame (max_delivery_bytes and one event) past it.
+  EXPECT_LE(slow->max_queued_bytes(), kCap + o.max_delivery_bytes + 8192);
+  const size_t first_events = co_->stats().in_flight;
+  EXPECT_GT(first_events, 0u);
+  EXPECT_LT(first_events, 200u);
+  // Nothing more while the connection has not drained, however often the partition is woken.
+  publish("t", 1, 4096);
+  run();
+  EXPECT_EQ(co_->stats().in_flight, first_events);
+  auto first = slow->drain();
+  EXPECT_EQ(events_of(first).size(), first_events);
+  // The writer drained it: delivery resumes, in bounded steps, until all has arrived.
+  std::vector<Delivered> all = events_of(first);
+  for (int i = 0; i < 1000 && all.size() < 201; ++i) {
+    co_->sink_drained(slow->connection_id());
+    run();
+    auto more = events_of(slow->drain());
+    all.insert(all.end(), more.begin(), more.end());
+  }
+  ASSERT_EQ(all.size(), 201u);
+  for (uint64_t i = 0; i < all.size(); ++i) EXPECT_EQ(all[i].offset, i);
+}
+
+TEST_F(CoordinatorTest, ConnectionLimitsOnMembershipsGroupsAndCreditAreEnforced) {
+  close();
+  CoordinatorOptions o;
+  o.max_groups_per_connection = 2;
+  o.max_members_per_connection = 4;
+  o.max_connection_credit_events = 2500;
+  open(o);
+  create_topic("t");
+  auto sink = std::make_shared<FakeSink>(1);
+  const auto refused = [&](const std::string& group, uint32_t credit, std::string_view why) {
+    auto r = co_->join(sink, group, "t", credit, 0, true, sub(group, "t"), "test");
+    ASSERT_FALSE(r.ok()) << group << " " << credit;
+    EXPECT_EQ(r.status().code(), Code::kResourceExhausted);
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(std::string(why)));
+  };
+  join(sink, "a", "t", 1000);
+  join(sink, "a", "t", 1000);  // two memberships of one group
+  refused("b", 1000, "credit");  // 3000 events in all
+  const std::string b = join(sink, "b", "t", 100);
+  refused("c", 100, "groups");  // a third group
+  join(sink, "b", "t", 100);
+  refused("a", 1, "memberships");  // a fifth membership
+  // Raising a member's credit past the connection's total is refused as well; lowering works.
+  EXPECT_EQ(co_->set_credit(1, "b", b, 500, 0).code(), Code::kResourceExhausted);
+  EXPECT_TRUE(co_->set_credit(1, "b", b, 300, 0).ok());
+  // Another connection has its own budget.
+  auto other = std::make_shared<FakeSink>(2);
+  join(other, "c", "t", 2000);
+}
+
+// ---------------------------------------------------------------- connections that are gone
+
+TEST_F(CoordinatorTest, PushToAClosedConnectionReleasesTheMemberAndRedeliversItsEvents) {
+  create_topic("t", 2);
+  auto a = std::make_shared<FakeSink>(1);
+  auto b = std::make_shared<FakeSink>(2);
+  join(a, "g", "t");
+  join(b, "g", "t");
+  publish("t", 2, 16, 0);
+  publish("t", 2, 16, 1);
+  run();
+  auto to_a = events_of(a->drain());
+  auto to_b = events_of(b->drain());
+  ASSERT_EQ(to_a.size(), 2u);
+  ASSERT_EQ(to_b.size(), 2u);
+  const uint32_t a_partition = to_a[0].partition;
+  // a's connection goes away without connection_closed having run yet; the next push to it
+  // fails. Its member must leave then, not hold its partition and its events forever.
+  a->close();
+  publish("t", 1, 16, static_cast<int32_t>(a_partition));
+  run();
+  auto g = co_->describe_group("g");
+  ASSERT_TRUE(g.ok());
+  ASSERT_EQ(g->members.size(), 1u);
+  EXPECT_EQ(g->members[0].partitions.size(), 2u);
+  // b gets a's unacked events again with the next attempt: the two it had, and the one
+  // whose push failed (counted as a delivery: at least once, never lost).
+  auto again = events_of(b->drain());
+  std::map<uint64_t, uint32_t> attempts;
+  for (const auto& e : again) {
+    EXPECT_EQ(e.partition, a_partition);
+    attempts[e.offset] = e.attempt;
+  }
+  EXPECT_EQ(attempts, (std::map<uint64_t, uint32_t>{{0, 2}, {1, 2}, {2, 2}}));
+}
+
+TEST_F(CoordinatorTest, JoinOnAClosedConnectionIsRefused) {
+  create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  a->close();
+  auto r = co_->join(a, "g", "t", 0, 0, true, sub("g", "t"), "test");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("closing"));
+  auto g = co_->describe_group("g");
+  ASSERT_TRUE(g.ok());
+  EXPECT_TRUE(g->members.empty());
+}
+
+// ---------------------------------------------------------------- delete / re-create races
+
+TEST_F(CoordinatorTest, StaleGroupDoesNotCommitIntoARecreatedSubscription) {
+  const auto topic = create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 5);
+  run();
+  auto got = events_of(a->drain());
+  ASSERT_EQ(got.size(), 5u);
+  ASSERT_TRUE(ack(a, "s", m, got).ok());
+  // Deleted and re-created behind the loaded group's back (another handler's delete racing
+  // with this group's last acks): the acks of the old subscription must not reach the new one.
+  ASSERT_TRUE(store_->meta().delete_subscription("s").ok());
+  ASSERT_TRUE(store_->meta().create_subscription(sub("s", "t"), std::vector<meta::PartitionOffset>{{0, 0}}).ok());
+  co_->flush_commits();
+  auto committed = store_->meta().committed_offset("s", topic.topic_id, 0);
+  ASSERT_TRUE(committed.ok());
+  EXPECT_EQ(*committed, std::optional<uint64_t>(0));
+  // The stale group is gone; a new member gets the new subscription's events from its start.
+  auto b = std::make_shared<FakeSink>(2);
+  join(b, "s", "t");
+  run();
+  auto again = events_of(b->drain());
+  ASSERT_EQ(again.size(), 5u);
+  EXPECT_EQ(again[0].offset, 0u);
+  EXPECT_EQ(again[0].attempt, 1u);
+}
+
+TEST_F(CoordinatorTest, GroupIsReloadedWhenItsTopicIsDeletedAndRecreated) {
+  create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 5);
+  run();
+  auto got = events_of(a->drain());
+  ASSERT_EQ(got.size(), 5u);
+  ASSERT_TRUE(ack(a, "s", m, got).ok());
+  ASSERT_TRUE(store_->delete_topic("t").ok());
+  const auto recreated = create_topic("t");
+  publish("t", 3);
+  // The old group (next offset 5) must not decide what the new topic's members get.
+  auto b = std::make_shared<FakeSink>(2);
+  join(b, "s", "t");
+  run();
+  auto fresh = events_of(b->drain());
+  ASSERT_EQ(fresh.size(), 3u);
+  EXPECT_EQ(fresh[0].offset, 0u);
+  // And no commit of the old state lands under the new topic id.
+  co_->flush_commits();
+  auto committed = store_->meta().committed_offset("s", recreated.topic_id, 0);
+  ASSERT_TRUE(committed.ok());
+  EXPECT_NE(*committed, std::optional<uint64_t>(5));
+}
+
+// ---------------------------------------------------------------- dead letters
+
+TEST_F(CoordinatorTest, SubscriptionWithAMissingDeadLetterTopicIsRefusedNamingIt) {
+  create_topic("t");
+  auto c = sub("s", "t");
+  c.dead_letter_topic = "no-such-dlq";
+  auto r = co_->create_subscription(c);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kNotFound);
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("\"no-such-dlq\""));
+  EXPECT_THAT(std::string(r.status().message()), HasSubstr("create it"));
+  EXPECT_FALSE(store_->get_topic("no-such-dlq").ok());  // not created behind the user's back
+  c.dead_letter_topic = "t";
+  EXPECT_EQ(co_->create_subscription(c).status().code(), Code::kInvalidArgument);
+  // The default "<topic>.dlq" is created with the subscription.
+  ASSERT_TRUE(co_->create_subscription(sub("s", "t")).ok());
+  EXPECT_TRUE(store_->get_topic("t.dlq").ok());
+}
+
+TEST_F(CoordinatorTest, FailingDeadLetterPublishIsRetriedWithBackoffUntilItSucceeds) {
+  close();
+  CoordinatorOptions o;
+  o.sweep_interval = 10ms;
+  open(o);
+  create_topic("t");
+  create_topic("dead");
+  auto c = sub("s", "t");
+  c.dead_letter_topic = "dead";
+  c.max_attempts = 1;
+  c.backoff = 0ms;
+  ASSERT_TRUE(co_->create_subscription(c).ok());
+  co_->start();
+  ASSERT_TRUE(store_->delete_topic("dead").ok());  // broken after the create-time check
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 2);
+  run();
+  auto got = events_of(a->drain());
+  ASSERT_EQ(got.size(), 2u);
+  uint32_t accepted = 0;
+  ASSERT_TRUE(co_->nack(1, "s", m, 0, {0}, 1ms, "poison", accepted).ok());
+  ASSERT_TRUE(co_->ack(1, "s", m, 0, {1}, accepted).ok());
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (co_->stats().dead_letter_failures == 0 && std::chrono::steady_clock::now() < deadline) {
+    run();
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_GE(co_->stats().dead_letter_failures, 1u);
+  EXPECT_EQ(co_->stats().dead_lettered, 0u);
+  EXPECT_FALSE(store_->get_topic("dead").ok());  // a named dead-letter topic is the user's to create
+  // The poison event is neither redelivered nor committed past while it waits.
+  EXPECT_TRUE(events_of(a->drain()).empty());
+  EXPECT_EQ(co_->describe_group("s")->partitions[0].committed_offset, 0u);
+  // Fixed by the operator: the retry succeeds and the partition moves on.
+  create_topic("dead");
+  while (co_->stats().dead_lettered == 0 && std::chrono::steady_clock::now() < deadline + 10s) {
+    run();
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(co_->stats().dead_lettered, 1u);
+  EXPECT_EQ(co_->describe_group("s")->partitions[0].committed_offset, 2u);
+  EXPECT_EQ(store_->partition("dead", 0)->high_watermark(), 1u);
+}
+
+// ---------------------------------------------------------------- frame size
+
+TEST_F(CoordinatorTest, EventAboveTheDeliveryBudgetIsDeliveredAloneInItsOwnFrame) {
+  close();
+  CoordinatorOptions o;
+  o.max_delivery_bytes = 16u << 10;
+  open(o);
+  create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  join(a, "s", "t");
+  publish("t", 1, 1000);
+  publish("t", 1, 100'000);
+  publish("t", 1, 1000);
+  run();
+  auto frames = a->drain();
+  auto all = events_of(frames);
+  ASSERT_EQ(all.size(), 3u);
+  bool big_alone = false;
+  for (const auto& f : frames) {
+    const auto& d = delivery_of(f);
+    for (const auto* e : *d.events()) {
+      if (e->payload()->size() == 100'000) big_alone = d.events()->size() == 1;
+    }
+  }
+  EXPECT_TRUE(big_alone);
+}
+
+TEST_F(CoordinatorTest, EventLargerThanMaxFrameBytesIsDeadLetteredInsteadOfStalling) {
+  close();
+  CoordinatorOptions o;
+  o.max_frame_bytes = 64u << 10;
+  o.max_delivery_bytes = 16u << 10;
+  open(o);
+  create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 1, 100'000);
+  publish("t", 1, 10);
+  run();
+  auto frames = a->drain();
+  for (const auto& f : frames) EXPECT_LE(f.size(), o.max_frame_bytes);
+  auto got = events_of(frames);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].offset, 1u);
+  EXPECT_EQ(co_->stats().dead_lettered, 1u);
+  ASSERT_TRUE(ack(a, "s", m, got).ok());
+  EXPECT_EQ(co_->describe_group("s")->partitions[0].committed_offset, 2u);
+  auto dlq = store_->partition("t.dlq", 0);
+  ASSERT_NE(dlq, nullptr);
+  auto r = dlq->read(0, 1u << 20, 1);
+  ASSERT_TRUE(r.ok());
+  std::string reason;
+  (void)storage::for_each_record_from(*r, 0, [&](const storage::RecordView& rec) {
+    for (const auto& h : rec.headers)
+      if (h.name == "causeway-dlq-reason") reason = std::string(h.value);
+    return false;
+  });
+  EXPECT_THAT(reason, HasSubstr("does not fit in a Delivery frame"));
+}
+
+// ---------------------------------------------------------------- positions
+
+TEST_F(CoordinatorTest, StartOffsetPastTheEndIsClampedToTheEnd) {
+  const auto topic = create_topic("t");
+  publish("t", 5);
+  auto c = sub("s", "t");
+  c.start = meta::StartKind::kOffset;
+  c.start_value = 1000;
+  ASSERT_TRUE(co_->create_subscription(c).ok());
+  auto committed = store_->meta().committed_offset("s", topic.topic_id, 0);
+  ASSERT_TRUE(committed.ok());
+  EXPECT_EQ(*committed, std::optional<uint64_t>(5));
+  // So the next event published is delivered, not skipped until offset 1000.
+  auto a = std::make_shared<FakeSink>(1);
+  join(a, "s", "t");
+  publish("t", 1);
+  run();
+  auto got = events_of(a->drain());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].offset, 5u);
+}
+
+TEST_F(CoordinatorTest, CommittedOffsetPastALostTailResumesAtTheLogEnd) {
+  const auto topic = create_topic("t");
+  ASSERT_TRUE(co_->create_subscription(sub("s", "t")).ok());
+  publish("t", 3);
+  // The group had acked up to 10 before the log lost its tail (an `os` topic in a power loss).
+  const auto created = store_->meta().get_subscription("s");
+  ASSERT_TRUE(created.ok());
+  std::vector<Status> results;
+  const meta::GroupAckCommit commit{"s", created->created_ms, topic.topic_id, {meta::PartitionAckState{0, 10, {12}}}};
+  ASSERT_TRUE(store_->meta().commit_ack_states(std::span<const meta::GroupAckCommit>(&commit, 1), results).ok());
+  ASSERT_TRUE(results[0].ok());
+  auto a = std::make_shared<FakeSink>(1);
+  join(a, "s", "t");
+  EXPECT_EQ(co_->describe_group("s")->partitions[0].committed_offset, 3u);
+  // New events reuse offsets 3.. and must all be delivered, the one at 12 included.
+  publish("t", 10);
+  run();
+  auto got = events_of(a->drain());
+  ASSERT_EQ(got.size(), 10u);
+  EXPECT_EQ(got.front().offset, 3u);
+  EXPECT_EQ(got.back().offset, 12u);
+}
+
+TEST_F(CoordinatorTest, AppendWhileTheGroupLoadsIsNotMissed) {
+  close();
+  CoordinatorOptions o;
+  bool published = false;
+  // An append that completes after the group read the log's end but before on_append can
+  // see the group: its notification finds no group, so the load must catch up itself.
+  o.on_group_load_for_test = [&] {
+    if (!std::exchange(published, true)) publish("t", 1);
+  };
+  open(o);
+  create_topic("t");
+  publish("t", 2);
+  auto a = std::make_shared<FakeSink>(1);
+  join(a, "s", "t");
+  ASSERT_TRUE(published);
+  run();
+  auto got = events_of(a->drain());
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got.back().offset, 2u);
+}
+
+// ---------------------------------------------------------------- shutdown
+
+TEST_F(CoordinatorTest, AcksAfterStopAreRefusedAndChangeNothing) {
+  const auto topic = create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 2);
+  run();
+  auto got = events_of(a->drain());
+  ASSERT_EQ(got.size(), 2u);
+  co_->stop();
+  uint32_t accepted = 0;
+  const Status s = co_->ack(1, "s", m, 0, {0, 1}, accepted);
+  EXPECT_EQ(s.code(), Code::kUnavailable);
+  EXPECT_EQ(accepted, 0u);
+  EXPECT_EQ(co_->heartbeat(1, "s", m).code(), Code::kUnavailable);
+  EXPECT_EQ(co_->nack(1, "s", m, 0, {0}, 0ms, "", accepted).code(), Code::kUnavailable);
+  co_->flush_commits();
+  auto committed = store_->meta().committed_offset("s", topic.topic_id, 0);
+  ASSERT_TRUE(committed.ok());
+  EXPECT_EQ(*committed, std::optional<uint64_t>(0));
+  run();
+  EXPECT_TRUE(a->drain().empty());
+}
+
+}  // namespace
+}  // namespace causeway::subscribe
