@@ -205,7 +205,10 @@ std::string bench_payload(std::size_t bytes) {
   if (!parser.Parse(kBenchSchema)) return "";
   auto build = [&](std::size_t body) -> std::string {
     std::string json = R"({seq: 123456789, source: "causeway-bench", kind: 3, body: [)";
-    for (std::size_t i = 0; i < body; ++i) json += (i ? "," : "") + std::to_string(i % 251);
+    for (std::size_t i = 0; i < body; ++i) {
+      if (i > 0) json += ',';
+      json += std::to_string(i % 251);
+    }
     json += "]}";
     if (!parser.Parse(json.c_str())) return "";
     return std::string(reinterpret_cast<const char*>(parser.builder_.GetBufferPointer()), parser.builder_.GetSize());
