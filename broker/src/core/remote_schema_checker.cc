@@ -108,6 +108,11 @@ uint64_t RemoteSchemaChecker::fetches_started() const {
   return fetches_started_;
 }
 
+void RemoteSchemaChecker::wait_idle() const {
+  std::unique_lock lk(mu_);
+  idle_.wait(lk, [&] { return in_flight_.empty(); });
+}
+
 std::optional<SchemaCheck> RemoteSchemaChecker::check_id(std::string_view subject, uint32_t schema_id) {
   if (schema_id == 0)
     return SchemaCheck{SchemaVerdict::kNotAVersion,
@@ -231,6 +236,7 @@ void RemoteSchemaChecker::fetch_loop() {
       it->second.clear();
       if (waiters.empty()) {
         in_flight_.erase(it);
+        if (in_flight_.empty()) idle_.notify_all();
         break;
       }
       lk.unlock();
@@ -268,6 +274,7 @@ void RemoteSchemaChecker::stop() {
       in_flight_.erase(it);
     }
     queue_.clear();
+    if (in_flight_.empty()) idle_.notify_all();
     work_.notify_all();
   }
   for (auto& [id, waiters] : unanswered)

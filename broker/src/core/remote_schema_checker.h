@@ -89,6 +89,9 @@ class RemoteSchemaChecker final : public SchemaChecker {
 
   // Fetches started so far (tests, logs).
   uint64_t fetches_started() const;
+  // Blocks until no fetch is queued or running and every waiter has been answered (tests:
+  // a request that arrives while a completed fetch still answers its waiters joins them).
+  void wait_idle() const;
 
  private:
   struct Entry {
@@ -121,6 +124,7 @@ class RemoteSchemaChecker final : public SchemaChecker {
   const RemoteSchemaCheckerOptions options_;
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable work_;
+  mutable std::condition_variable idle_;  // in_flight_ became empty
   std::map<uint32_t, std::shared_ptr<const Entry>> cache_;
   // Ids with a fetch queued or running, and who waits for it (in the order they asked).
   std::map<uint32_t, std::vector<Waiter>> in_flight_;

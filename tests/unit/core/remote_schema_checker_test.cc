@@ -225,7 +225,10 @@ TEST(RemoteSchemaChecker, RegistryDownRefusesWithUnavailableNamingTheUrlAndStore
   ASSERT_TRUE(plain.ok());
   EXPECT_TRUE((*plain)[0].status.ok());
 
-  // Back up: the next publish looks the id up again and is stored first in the log.
+  // Back up: the next publish looks the id up again and is stored first in the log. (Wait
+  // until the failed fetch has finished answering: a publish arriving before that would
+  // join it and share its answer.)
+  f.checker->wait_idle();
   f.fetcher->set_down(false);
   auto stored = pipeline.publish("orders", std::vector{event(kOrderId, payload)}, 0, 0);
   ASSERT_TRUE(stored.ok());
