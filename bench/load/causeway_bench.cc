@@ -35,6 +35,13 @@
 //   e2e1k_os              publish->handler latency, 1 KiB, one subscriber, open loop at
 //   e2e1k_fsync           --rate events/s spread over --latency-connections publishers (as
 //                         lat*); durability os / fsync
+//   val100_none_c1        schema validation cost (Causeway only): valid FlatBuffers payloads
+//   val100_id_c1          of ~100 B of a test schema registered at start-up through the
+//   val100_full_c1        registry (--registry-url, or the spawned broker's embedded one),
+//   val100_none_c8        published like pub* (durability os) to an unbound topic (none), a
+//   val100_id_c8          topic bound to the schema's subject with --validate id, and one with
+//   val100_full_c8        --validate full; the table after the rows gives validated/unbound
+//   val1k_none_c1 ...     the same six with ~1 KiB payloads
 //
 // Throughput (pub*): every connection has one sender thread that keeps up to --window
 // events outstanding (a semaphore released by the ack callback). Events acked between the
@@ -80,10 +87,12 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <flatbuffers/idl.h>
 #include <nlohmann/json.hpp>
 
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
+#include "causeway/client/registry_client.h"
 #include "causeway/client/subscriber.h"
 #include "causeway/common/units.h"
 
@@ -104,6 +113,9 @@ namespace cc = causeway::client;
 enum class Kind { kThroughput, kLatency, kConsume, kEndToEnd };
 bool is_latency(Kind k) { return k == Kind::kLatency || k == Kind::kEndToEnd; }
 enum class Dur { kOs, kFsync };
+// val* scenarios: the topic's schema binding (none: unbound, same payloads).
+enum class Validate { kNone, kId, kFull };
+const char* validate_name(Validate v) { return v == Validate::kNone ? "none" : v == Validate::kId ? "id" : "full"; }
 
 const char* dur_name(Dur d) { return d == Dur::kOs ? "os" : "fsync"; }
 
@@ -115,6 +127,8 @@ struct Scenario {
   bool dedup = false;
   int conns = 1;          // connections; members in consume scenarios
   uint32_t partitions = 0;  // 0: --partitions
+  bool schema_payload = false;  // val*: a valid FlatBuffer of the bench schema, left intact
+  Validate validate = Validate::kNone;
 };
 
 std::vector<Scenario> all_scenarios(int latency_conns) {
@@ -142,6 +156,15 @@ std::vector<Scenario> all_scenarios(int latency_conns) {
   for (Dur d : {Dur::kOs, Dur::kFsync}) {
     out.push_back(Scenario{std::string("e2e1k_") + dur_name(d), Kind::kEndToEnd, 1024, d, false, 1, 0});
   }
+  for (std::size_t bytes : {std::size_t{100}, std::size_t{1024}}) {
+    for (int c : {1, 8}) {
+      for (Validate v : {Validate::kNone, Validate::kId, Validate::kFull}) {
+        out.push_back(Scenario{std::string("val") + (bytes == 100 ? "100" : "1k") + "_" + validate_name(v) + "_c" +
+                                   std::to_string(c),
+                               Kind::kThroughput, bytes, Dur::kOs, false, c, 0, true, v});
+      }
+    }
+  }
   return out;
 }
 
@@ -163,7 +186,37 @@ struct Config {
   int64_t latency_linger_us = 0;
   uint64_t consume_events = 100000;
   std::string json;
+  std::string registry_url = "http://127.0.0.1:8081";  // val*: where the bench schema is registered
+  int repetitions = 1;
 };
+
+// ------------------------------------------------------------------ the val* schema
+
+constexpr const char* kBenchSchema =
+    "namespace bench;\n"
+    "table Event { seq: ulong; source: string; kind: short; body: [ubyte]; }\n"
+    "root_type Event;\n";
+constexpr const char* kBenchSubject = "causeway-bench-value";
+
+// A valid FlatBuffer of kBenchSchema of about `bytes` bytes (body padded to reach it),
+// built by flatbuffers' own parser from JSON, as a producer with generated code would.
+std::string bench_payload(std::size_t bytes) {
+  flatbuffers::Parser parser;
+  if (!parser.Parse(kBenchSchema)) return "";
+  auto build = [&](std::size_t body) -> std::string {
+    std::string json = R"({seq: 123456789, source: "causeway-bench", kind: 3, body: [)";
+    for (std::size_t i = 0; i < body; ++i) {
+      if (i > 0) json += ',';
+      json += std::to_string(i % 251);
+    }
+    json += "]}";
+    if (!parser.Parse(json.c_str())) return "";
+    return std::string(reinterpret_cast<const char*>(parser.builder_.GetBufferPointer()), parser.builder_.GetSize());
+  };
+  const std::string empty = build(0);
+  const std::size_t overhead = empty.size();
+  return bytes > overhead ? build(bytes - overhead) : empty;
+}
 
 // ------------------------------------------------------------------ per-connection state
 
@@ -248,11 +301,12 @@ class Target {
 
 class CausewayConn final : public Conn {
  public:
-  CausewayConn(std::unique_ptr<cc::Publisher> pub, std::string topic, ConnState* st)
-      : pub_(std::move(pub)), topic_(std::move(topic)), st_(st) {}
+  CausewayConn(std::unique_ptr<cc::Publisher> pub, std::string topic, ConnState* st, uint32_t schema_id)
+      : pub_(std::move(pub)), topic_(std::move(topic)), st_(st), schema_id_(schema_id) {}
   void publish(uint64_t seq, const std::string& payload, const std::string* dedup_key) override {
     cc::Event e;
     e.payload = payload;
+    e.schema_id = schema_id_;
     if (dedup_key) e.dedup_key = *dedup_key;
     ConnState* st = st_;
     pub_->publish(topic_, std::move(e), [st, seq](const causeway::Result<cc::PublishAck>& r) {
@@ -273,6 +327,7 @@ class CausewayConn final : public Conn {
   std::unique_ptr<cc::Publisher> pub_;
   std::string topic_;
   ConnState* st_;
+  const uint32_t schema_id_;  // 0 outside val*
 };
 
 class CausewayTarget final : public Target {
@@ -292,6 +347,13 @@ class CausewayTarget final : public Target {
     spec.name = topic;
     spec.partitions = s.partitions != 0 ? s.partitions : cfg_.partitions;
     spec.durability = s.dur == Dur::kOs ? cc::Durability::kOs : cc::Durability::kFsync;
+    schema_id_ = 0;
+    if (s.schema_payload) {
+      if (const std::string err = register_bench_schema(); !err.empty()) return err;
+      schema_id_ = bench_schema_id_;
+      if (s.validate != Validate::kNone) spec.schema_subject = kBenchSubject;
+      spec.validate_payloads = s.validate == Validate::kFull;
+    }
     auto r = admin_->create_topic(spec);
     if (!r.ok()) return r.status().to_string();
     topic_ = topic;
@@ -305,9 +367,20 @@ class CausewayTarget final : public Target {
     po.linger = std::chrono::microseconds(is_latency(s.kind) ? cfg_.latency_linger_us : cfg_.linger_us);
     auto p = cc::Publisher::connect(o, po);
     if (!p.ok()) return p.status().to_string();
-    *out = std::make_unique<CausewayConn>(std::move(p).value(), topic_, st);
+    *out = std::make_unique<CausewayConn>(std::move(p).value(), topic_, st, schema_id_);
     return "";
   }
+  // Registers kBenchSchema under kBenchSubject once (registering it again returns the same id).
+  std::string register_bench_schema() {
+    if (bench_schema_id_ != 0) return "";
+    auto client = cc::RegistryClient::create({.url = cfg_.registry_url});
+    if (!client.ok()) return "registry " + cfg_.registry_url + ": " + client.status().to_string();
+    auto registered = (*client)->register_schema(kBenchSubject, kBenchSchema, "bench.Event");
+    if (!registered.ok()) return "registering the bench schema: " + registered.status().to_string();
+    bench_schema_id_ = static_cast<uint32_t>(registered->id);
+    return "";
+  }
+
   void cleanup() override {
     if (admin_ && !subscription_.empty()) (void)admin_->delete_subscription(subscription_);
     subscription_.clear();
@@ -349,6 +422,8 @@ class CausewayTarget final : public Target {
   std::unique_ptr<cc::Admin> admin_;
   std::string topic_;
   std::string subscription_;
+  uint32_t bench_schema_id_ = 0;  // val*: registered on first use
+  uint32_t schema_id_ = 0;        // of the current scenario's events
 };
 
 // ------------------------------------------------------------------ NATS JetStream
@@ -824,6 +899,8 @@ struct Row {
   uint64_t errors = 0;
   std::string error;  // first error (or why the scenario did not run)
   std::string note;
+  std::string validate;  // val*: none, id, full; else empty
+  int repetition = 1;
 };
 
 // Unique, 32 characters, like the client's auto_dedup_keys.
@@ -990,6 +1067,14 @@ Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t
   row.dedup = sc.dedup;
   row.conns = sc.conns;
   row.note = target.note(sc);
+  if (sc.schema_payload) row.validate = validate_name(sc.validate);
+  // val*: one valid FlatBuffer, sent as is (no seq stamped into it: that would break it).
+  const std::string schema_payload = sc.schema_payload ? bench_payload(sc.bytes) : std::string();
+  if (sc.schema_payload && schema_payload.empty()) {
+    row.error = "cannot build the bench schema's payload";
+    return row;
+  }
+  if (sc.schema_payload) row.bytes = schema_payload.size();
 
   const std::string topic = "bench." + sc.name + "." + std::to_string(::getpid()) + "." + std::to_string(run_id);
   row.error = target.prepare(sc, topic);
@@ -1026,11 +1111,11 @@ Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t
     senders.emplace_back([&, c] {
       ConnState& st = *states[static_cast<std::size_t>(c)];
       Conn& conn = *conns[static_cast<std::size_t>(c)];
-      std::string payload(sc.bytes, 'x');
+      std::string payload = sc.schema_payload ? schema_payload : std::string(sc.bytes, 'x');
       std::string key;
       uint64_t seq = 0;
       auto send = [&] {
-        std::memcpy(payload.data(), &seq, std::min(sizeof(seq), payload.size()));
+        if (!sc.schema_payload) std::memcpy(payload.data(), &seq, std::min(sizeof(seq), payload.size()));
         if (sc.dedup) key = dedup_key(run_id, static_cast<uint32_t>(c), seq);
         conn.publish(seq, payload, sc.dedup ? &key : nullptr);
         ++seq;
@@ -1173,6 +1258,18 @@ class SpawnedBroker {
     return "broker did not report its port within 15 s (log: " + log + ")";
   }
   const std::string& address() const { return address_; }
+  // The embedded registry's URL from the broker's log ("registry listening on URL").
+  std::string registry_url() const {
+    std::ifstream in(dir_ + "/broker.log");
+    std::stringstream ss;
+    ss << in.rdbuf();
+    const std::string text = ss.str();
+    const std::string marker = "registry listening on ";
+    const auto at = text.find(marker);
+    if (at == std::string::npos) return "";
+    const auto end = text.find_first_of(" \n", at + marker.size());
+    return text.substr(at + marker.size(), end - at - marker.size());
+  }
   ~SpawnedBroker() {
     if (pid_ > 0) {
       ::kill(pid_, SIGTERM);
@@ -1290,6 +1387,45 @@ void print_comparison(const std::vector<Row>& rows, const std::vector<std::strin
   }
 }
 
+// val* rows: each validated row's events/s against the unbound row of the same payload
+// size and connections (median over --repetitions; < 1 = validation costs throughput).
+void print_validation_cost(const std::vector<Row>& rows) {
+  std::map<std::string, std::vector<double>> rates;  // "val100_id_c1" -> events/s per repetition
+  std::vector<std::string> order;
+  for (const Row& r : rows) {
+    if (r.validate.empty() || (!r.error.empty() && r.sent == 0)) continue;
+    if (!rates.count(r.scenario)) order.push_back(r.scenario);
+    rates[r.scenario].push_back(r.events_per_s);
+  }
+  if (order.empty()) return;
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  std::printf("\nSchema validation cost (validated / unbound events/s, medians of %zu run(s) each)\n",
+              rates.begin()->second.size());
+  std::printf("%-22s %12s %12s %8s  %s\n", "scenario", "events/s", "unbound", "ratio", "per-run ratios");
+  for (const auto& name : order) {
+    if (name.find("_none_") != std::string::npos) continue;
+    std::string base = name;
+    for (const char* mode : {"_id_", "_full_"})
+      if (const auto at = base.find(mode); at != std::string::npos) base.replace(at, std::strlen(mode), "_none_");
+    if (!rates.count(base)) continue;
+    const auto& v = rates[name];
+    const auto& b = rates[base];
+    std::string per_run;
+    for (std::size_t i = 0; i < std::min(v.size(), b.size()); ++i) {
+      char buf[16];
+      std::snprintf(buf, sizeof(buf), "%s%.2f", i ? " " : "", b[i] > 0 ? v[i] / b[i] : 0.0);
+      per_run += buf;
+    }
+    const double mv = median(v), mb = median(b);
+    std::printf("%-22s %12s %12s %8.2f  %s\n", name.c_str(), fmt_num(mv).c_str(), fmt_num(mb).c_str(),
+                mb > 0 ? mv / mb : 0.0, per_run.c_str());
+  }
+}
+
 // The machine-readable result file, written with nlohmann::json (the JSON library the CLI
 // already uses) so that escaping and non-finite numbers (written as null) are right.
 bool write_json(const std::string& path, const Config& cfg, const std::vector<Row>& rows) {
@@ -1297,7 +1433,8 @@ bool write_json(const std::string& path, const Config& cfg, const std::vector<Ro
   doc["config"] = {{"duration_s", cfg.duration_s},         {"warmup_s", cfg.warmup_s},
                    {"partitions", cfg.partitions},         {"window", cfg.window},
                    {"rate", cfg.rate},                     {"latency_connections", cfg.latency_conns},
-                   {"linger_us", cfg.linger_us},           {"latency_linger_us", cfg.latency_linger_us}};
+                   {"linger_us", cfg.linger_us},           {"latency_linger_us", cfg.latency_linger_us},
+                   {"repetitions", cfg.repetitions}};
   nlohmann::json results = nlohmann::json::array();
   for (const Row& r : rows) {
     results.push_back({{"scenario", r.scenario},
@@ -1317,7 +1454,9 @@ bool write_json(const std::string& path, const Config& cfg, const std::vector<Ro
                        {"sent", r.sent},
                        {"errors", r.errors},
                        {"error", r.error},
-                       {"note", r.note}});
+                       {"note", r.note},
+                       {"validate", r.validate},
+                       {"repetition", r.repetition}});
   }
   doc["results"] = std::move(results);
   std::ofstream out(path);
@@ -1379,6 +1518,13 @@ int main(int argc, char** argv) {
   app.add_option("--consume-events", cfg.consume_events, "Events published and then consumed in con* scenarios")
       ->capture_default_str();
   app.add_option("--json", cfg.json, "Also write the results as JSON to this file");
+  app.add_option("--registry-url", cfg.registry_url,
+                 "Registry the val* scenarios register their schema with (with --spawn-broker: its embedded one)")
+      ->capture_default_str();
+  app.add_option("--repetitions", cfg.repetitions,
+                 "Run the whole scenario list this many times, interleaved; the validation table takes medians")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
   CLI11_PARSE(app, argc, argv);
 
   if (!parse_seconds(duration, &cfg.duration_s) || cfg.duration_s <= 0 || !parse_seconds(warmup, &cfg.warmup_s) ||
@@ -1419,7 +1565,12 @@ int main(int argc, char** argv) {
           return 1;
         }
         cfg.broker = spawned->address();
-        std::fprintf(stderr, "spawned causeway-broker at %s\n", cfg.broker.c_str());
+        // "listening on" comes before "registry listening on": wait for the second.
+        for (int i = 0; i < 500 && spawned->registry_url().empty(); ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        if (const std::string url = spawned->registry_url(); !url.empty()) cfg.registry_url = url;
+        std::fprintf(stderr, "spawned causeway-broker at %s (registry %s)\n", cfg.broker.c_str(),
+                     cfg.registry_url.c_str());
       }
       targets.push_back(std::make_unique<CausewayTarget>(cfg));
     } else if (t == "nats") {
@@ -1443,28 +1594,32 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::fprintf(stderr, "%zu scenarios x %zu targets, %.1fs each (+%.1fs warm-up)\n", scenarios.size(), targets.size(),
-               cfg.duration_s, cfg.warmup_s);
+  std::fprintf(stderr, "%zu scenarios x %zu targets x %d repetition(s), %.1fs each (+%.1fs warm-up)\n",
+               scenarios.size(), targets.size(), cfg.repetitions, cfg.duration_s, cfg.warmup_s);
   std::vector<Row> rows;
   const auto t_begin = Clock::now();
   uint32_t run_id = std::random_device{}() & 0xffffu;
   run_id <<= 16;
   bool any_error = false;
-  for (const auto& sc : scenarios) {
-    for (auto& t : targets) {
-      const double elapsed = std::chrono::duration<double>(Clock::now() - t_begin).count();
-      if (elapsed + cfg.duration_s + cfg.warmup_s > cfg.max_total_s) {
-        Row r;
-        r.scenario = sc.name;
-        r.target = t->name();
-        r.kind = sc.kind;
-        r.error = "skipped: --max-total reached";
-        rows.push_back(r);
-        continue;
+  for (int repetition = 1; repetition <= cfg.repetitions; ++repetition) {
+    for (const auto& sc : scenarios) {
+      for (auto& t : targets) {
+        if (sc.schema_payload && t->name() != "causeway") continue;  // val*: Causeway's own cost
+        const double elapsed = std::chrono::duration<double>(Clock::now() - t_begin).count();
+        if (elapsed + cfg.duration_s + cfg.warmup_s > cfg.max_total_s) {
+          Row r;
+          r.scenario = sc.name;
+          r.target = t->name();
+          r.kind = sc.kind;
+          r.error = "skipped: --max-total reached";
+          rows.push_back(r);
+          continue;
+        }
+        std::fprintf(stderr, "  %-22s %-9s ...\n", sc.name.c_str(), t->name().c_str());
+        rows.push_back(run_scenario(cfg, *t, sc, ++run_id));
+        rows.back().repetition = repetition;
+        if (!rows.back().error.empty()) any_error = true;
       }
-      std::fprintf(stderr, "  %-22s %-9s ...\n", sc.name.c_str(), t->name().c_str());
-      rows.push_back(run_scenario(cfg, *t, sc, ++run_id));
-      if (!rows.back().error.empty()) any_error = true;
     }
   }
   targets.clear();
@@ -1474,6 +1629,7 @@ int main(int argc, char** argv) {
 
   print_rows(rows);
   if (cfg.targets.size() > 1) print_comparison(rows, cfg.targets);
+  print_validation_cost(rows);
   if (!cfg.json.empty() && !write_json(cfg.json, cfg, rows)) {
     std::fprintf(stderr, "error: cannot write %s\n", cfg.json.c_str());
     return 1;

@@ -19,6 +19,7 @@
 #include "causeway/registry/server.h"
 #include "core/event_store.h"
 #include "core/registry_schema_checker.h"
+#include "core/remote_schema_checker.h"
 #include "server/server.h"
 
 namespace {
@@ -99,11 +100,43 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
   std::string registry_listen = "127.0.0.1:8081";
-  app.add_option("--registry-listen", registry_listen,
+  auto* registry_listen_opt = app.add_option("--registry-listen", registry_listen,
                  "Address of the embedded schema registry's REST API, HOST:PORT (port 0 picks a free port), "
                  "or \"off\" to run without it (docs/registry.md)")
       ->capture_default_str();
+  std::string registry_url;
+  auto* registry_url_opt =
+      app.add_option("--registry-url", registry_url,
+                     "Check schema-bound topics against this remote registry, http://HOST:PORT (a causeway-registry "
+                     "or any Confluent-compatible one serving FLATBUFFERS schemas), instead of an embedded one; "
+                     "implies no embedded registry (docs/registry.md)");
   CLI11_PARSE(app, argc, argv);
+
+  // --registry-url replaces the embedded registry: with it, --registry-listen may only be
+  // left out or be "off"; anything else asks for both and is refused.
+  if (registry_url_opt->count() > 0) {
+    if (registry_listen_opt->count() > 0 && registry_listen != "off") {
+      std::fprintf(stderr,
+                   "error: --registry-url %s and --registry-listen %s contradict: a broker checks schemas against "
+                   "either its embedded registry or a remote one. Drop --registry-listen (or say "
+                   "--registry-listen off) to use the remote registry\n",
+                   registry_url.c_str(), registry_listen.c_str());
+      return 2;
+    }
+    registry_listen = "off";
+  }
+  std::unique_ptr<causeway::core::SchemaFetcher> registry_fetcher;
+  if (!registry_url.empty()) {
+    auto fetcher = causeway::core::make_http_schema_fetcher({.url = registry_url});
+    if (!fetcher) {
+      std::fprintf(stderr, "error: --registry-url: %s\n", std::string(fetcher.error().message()).c_str());
+      return 2;
+    }
+    registry_fetcher = std::move(*fetcher);
+  } else if (registry_url_opt->count() > 0) {
+    std::fprintf(stderr, "error: --registry-url: empty; give http://HOST:PORT\n");
+    return 2;
+  }
 
   std::optional<causeway::registry::RegistryServerOptions> registry_options;
   if (registry_listen != "off") {
@@ -208,11 +241,13 @@ int main(int argc, char** argv) {
     }
     registry = std::move(*started);
   }
-  std::unique_ptr<causeway::core::RegistrySchemaChecker> schema_checker;
+  std::unique_ptr<causeway::core::SchemaChecker> schema_checker;
   if (registry) {
     schema_checker = std::make_unique<causeway::core::RegistrySchemaChecker>(registry->store());
-    server_options.schema_checker = schema_checker.get();
+  } else if (registry_fetcher) {
+    schema_checker = std::make_unique<causeway::core::RemoteSchemaChecker>(std::move(registry_fetcher));
   }
+  server_options.schema_checker = schema_checker.get();
   causeway::server::Server server(**store, server_options);
   if (Status s = server.start(); !s.ok()) {
     spdlog::error("{}", s.message());
@@ -221,6 +256,7 @@ int main(int argc, char** argv) {
   // The wire address first: tools that wait for "listening on " take the first match.
   spdlog::info("listening on {}:{}", server_options.listen_host, server.port());
   if (registry) spdlog::info("registry listening on {}", registry->url());
+  if (!registry_url.empty()) spdlog::info("schema-bound topics are checked against the registry at {}", registry_url);
   spdlog::info("causeway-broker ready (pid {}); stop with SIGINT or SIGTERM", ::getpid());
 
   constexpr auto kDedupExpiryEvery = std::chrono::seconds(1);

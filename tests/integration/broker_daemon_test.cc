@@ -166,5 +166,34 @@ TEST(BrokerDaemon, RegistryCanBeTurnedOffAndABadRegistryAddressIsNamed) {
   EXPECT_THAT(bad.output(), HasSubstr("--registry-listen"));
 }
 
+TEST(BrokerDaemon, RegistryUrlWithAListeningEmbeddedRegistryOrABadUrlIsRefusedWithExitTwo) {
+  storage::testing::TempDir dir;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--registry-url", "http://127.0.0.1:1", "--registry-listen", "127.0.0.1:0"}, "contradict"},
+      {{"--registry-url", "https://127.0.0.1:1"}, "must start with http://"},
+      {{"--registry-url", "http://127.0.0.1:1/registry"}, "has a path"},
+      {{"--registry-url", ""}, "--registry-url"},
+  };
+  for (const auto& [flags, says] : cases) {
+    std::vector<std::string> args = {"--data-dir", dir.path(), "--listen", "127.0.0.1:0"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    DaemonProcess broker(kBroker, args);
+    auto status = broker.wait_exit(30s);
+    ASSERT_TRUE(status) << says;
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << broker.output();
+    EXPECT_THAT(broker.output(), HasSubstr(says));
+  }
+  // With "off" the two agree: no embedded registry, the remote one is used.
+  DaemonProcess remote(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "off",
+                                 "--registry-url", "http://127.0.0.1:1"});
+  ASSERT_TRUE(remote.wait_for_output("ready", 30s)) << remote.output();
+  EXPECT_EQ(registry_url(remote.output()), "");
+  EXPECT_THAT(remote.output(), HasSubstr("checked against the registry at http://127.0.0.1:1"));
+  remote.signal(SIGTERM);
+  auto status = remote.wait_exit(30s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << remote.output();
+}
+
 }  // namespace
 }  // namespace causeway

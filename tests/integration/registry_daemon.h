@@ -19,8 +19,10 @@ inline const std::string kRegistryBinary = CAUSEWAY_REGISTRY_BINARY;
 
 class RegistryDaemon {
  public:
-  explicit RegistryDaemon(const std::string& data_dir, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"--listen", "127.0.0.1:0", "--data-dir", data_dir};
+  // `listen` is 127.0.0.1:0 unless a test restarts a registry on the port it had.
+  explicit RegistryDaemon(const std::string& data_dir, std::vector<std::string> extra = {},
+                          const std::string& listen = "127.0.0.1:0") {
+    std::vector<std::string> args = {"--listen", listen, "--data-dir", data_dir};
     args.insert(args.end(), extra.begin(), extra.end());
     process_ = std::make_unique<DaemonProcess>(kRegistryBinary, args);
     const std::string marker = "registry listening on http://";

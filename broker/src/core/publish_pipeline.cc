@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <map>
 #include <unordered_map>
 
 namespace causeway::core {
@@ -69,18 +70,77 @@ void PublishPipeline::resolve_in_flight(const InFlightKey& key, const std::optio
   for (auto& w : waiters) w(ack);
 }
 
+namespace {
+
+// Records a schema check's verdict in the event's ack; `resolved` if it refused the event.
+void apply_schema_check(SchemaCheck c, EventAck& ack, uint8_t& resolved) {
+  switch (c.verdict) {
+    case SchemaVerdict::kOk: return;
+    case SchemaVerdict::kNotAVersion:
+      ack.status = failed_precondition(std::move(c.message));
+      ack.schema_rejection = SchemaRejection::kNotAVersion;
+      break;
+    case SchemaVerdict::kInvalidPayload:
+      ack.status = invalid_argument(std::move(c.message));
+      ack.schema_rejection = SchemaRejection::kInvalidPayload;
+      break;
+    case SchemaVerdict::kUnavailable: ack.status = unavailable(std::move(c.message)); break;
+  }
+  resolved = 1;
+}
+
+}  // namespace
+
+// A request's events copied out of its frame, for a publish that continues after a schema
+// lookup (the frame's bytes are reused as soon as publish_async returns). One arena holds
+// every byte, reserved up front so the views into it stay valid.
+struct PublishPipeline::Deferred {
+  meta::TopicConfig topic;
+  std::string arena;
+  std::vector<std::vector<storage::Header>> headers;
+  std::vector<PublishEvent> events;
+  std::vector<uint32_t> partition_of;
+  std::vector<uint8_t> resolved;  // bytes, not vector<bool>: lookups complete on several threads
+  uint64_t client_lamport = 0;
+  std::shared_ptr<Operation> op;
+  std::atomic<size_t> lookups_pending{0};
+
+  Deferred(const meta::TopicConfig& t, std::span<const PublishEvent> in) : topic(t), headers(in.size()) {
+    size_t total = 0;
+    for (const PublishEvent& e : in) {
+      const storage::RecordInput& r = e.record;
+      total += r.key.size() + r.dedup_key.size() + r.source.size() + r.type.size() + r.payload.size();
+      for (const storage::Header& h : r.headers) total += h.name.size() + h.value.size();
+    }
+    arena.reserve(total);
+    auto keep = [this](std::string_view v) {
+      const size_t at = arena.size();
+      arena.append(v);
+      return std::string_view(arena.data() + at, v.size());
+    };
+    events.resize(in.size());
+    for (size_t i = 0; i < in.size(); ++i) {
+      const storage::RecordInput& r = in[i].record;
+      for (const storage::Header& h : r.headers) headers[i].push_back(storage::Header{keep(h.name), keep(h.value)});
+      events[i].partition = in[i].partition;
+      events[i].record = storage::RecordInput{keep(r.key),  keep(r.dedup_key), keep(r.source), keep(r.type),
+                                              headers[i],   r.schema_id,        keep(r.payload)};
+    }
+  }
+};
+
 void PublishPipeline::publish_async(std::string_view topic_name, std::span<const PublishEvent> events,
                                     uint64_t client_lamport, uint32_t round_robin_hint, Completion done) {
   Result<meta::TopicConfig> found = store_.get_topic(topic_name);
   if (!found) return done(found.error());
   const meta::TopicConfig& topic = *found;
-  const int64_t now = storage::now_ms();
   auto op = std::make_shared<Operation>();
   op->acks.resize(events.size());
   op->done = std::move(done);
   std::vector<EventAck>& acks = op->acks;
-  std::vector<bool> resolved(events.size(), false);
+  std::vector<uint8_t> resolved(events.size(), 0);
   const uint32_t keyless_partition = round_robin_hint % topic.partitions;
+  std::vector<size_t> lookups;  // events whose schema check waits for the registry
 
   // 1. Partition and validate each event.
   std::vector<uint32_t> partition_of(events.size());
@@ -90,7 +150,7 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
       if (static_cast<uint32_t>(e.partition) >= topic.partitions) {
         acks[i].status = invalid_argument("partition " + std::to_string(e.partition) + " does not exist; topic \"" +
                                           topic.name + "\" has " + std::to_string(topic.partitions));
-        resolved[i] = true;
+        resolved[i] = 1;
         continue;
       }
       partition_of[i] = static_cast<uint32_t>(e.partition);
@@ -102,7 +162,7 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
     auto size = storage::encoded_record_size(e.record);
     if (!size) {
       acks[i].status = size.error();
-      resolved[i] = true;
+      resolved[i] = 1;
       continue;
     }
     if (!topic.schema_subject.empty()) {
@@ -111,31 +171,48 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
       if (schemas_ == nullptr) {
         acks[i].status = unavailable("topic \"" + topic.name + "\" is bound to schema subject \"" +
                                      topic.schema_subject +
-                                     "\" but this broker runs without a schema registry (--registry-listen off)");
-        resolved[i] = true;
+                                     "\" but this broker runs without a schema registry (--registry-listen off "
+                                     "and no --registry-url)");
+        resolved[i] = 1;
         continue;
       }
-      SchemaCheck c = schemas_->check(topic.schema_subject, e.record.schema_id,
-                                      std::string_view(e.record.payload), topic.validate_payloads);
-      switch (c.verdict) {
-        case SchemaVerdict::kOk: break;
-        case SchemaVerdict::kNotAVersion:
-          acks[i].status = failed_precondition(std::move(c.message));
-          acks[i].schema_rejection = SchemaRejection::kNotAVersion;
-          resolved[i] = true;
-          break;
-        case SchemaVerdict::kInvalidPayload:
-          acks[i].status = invalid_argument(std::move(c.message));
-          acks[i].schema_rejection = SchemaRejection::kInvalidPayload;
-          resolved[i] = true;
-          break;
-        case SchemaVerdict::kUnavailable:
-          acks[i].status = unavailable(std::move(c.message));
-          resolved[i] = true;
-          break;
+      std::optional<SchemaCheck> c = schemas_->try_check(topic.schema_subject, e.record.schema_id,
+                                                         std::string_view(e.record.payload), topic.validate_payloads);
+      if (!c) {
+        lookups.push_back(i);
+        continue;
       }
+      apply_schema_check(std::move(*c), acks[i], resolved[i]);
     }
   }
+  if (lookups.empty()) return store_checked(topic, events, partition_of, resolved, client_lamport, op);
+
+  // Some events wait for a registry lookup, off this thread. The request continues (dedup
+  // and appends) on the thread that completes the last lookup; until then nothing of it is
+  // stored, and this thread goes on serving other requests.
+  auto d = std::make_shared<Deferred>(topic, events);
+  d->partition_of = std::move(partition_of);
+  d->resolved = std::move(resolved);
+  d->client_lamport = client_lamport;
+  d->op = std::move(op);
+  d->lookups_pending.store(lookups.size(), std::memory_order_relaxed);
+  for (size_t i : lookups) {
+    const storage::RecordInput& r = d->events[i].record;
+    schemas_->check_async(d->topic.schema_subject, r.schema_id, r.payload, d->topic.validate_payloads,
+                          [this, d, i](SchemaCheck c) {
+                            apply_schema_check(std::move(c), d->op->acks[i], d->resolved[i]);
+                            if (d->lookups_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+                            store_checked(d->topic, d->events, d->partition_of, d->resolved, d->client_lamport,
+                                          d->op);
+                          });
+  }
+}
+
+void PublishPipeline::store_checked(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
+                                    const std::vector<uint32_t>& partition_of, std::vector<uint8_t>& resolved,
+                                    uint64_t client_lamport, const std::shared_ptr<Operation>& op) {
+  const int64_t now = storage::now_ms();
+  std::vector<EventAck>& acks = op->acks;
 
   // 2. Deduplicate: within the request, against keys in flight elsewhere, against the
   // dedup window. An event whose key another request is storing is answered with that
@@ -149,7 +226,7 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
     const std::string_view key = events[i].record.dedup_key;
     if (auto it = first_with_key.find(key); it != first_with_key.end()) {
       op->same_as.emplace_back(i, it->second);
-      resolved[i] = true;
+      resolved[i] = 1;
       continue;
     }
     first_with_key.emplace(key, i);
@@ -171,14 +248,14 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
           }
           op->release();
         });
-        resolved[i] = true;
+        resolved[i] = 1;
         continue;
       }
     }
     owned->emplace(i, ik);
     if (const std::optional<DedupEntry> dup = store_.find_duplicate(topic, key, now)) {
       acks[i] = EventAck{Status(), dup->partition, dup->offset, dup->lamport, true};
-      resolved[i] = true;
+      resolved[i] = 1;
       owned_resolved_now.push_back(i);
     }
   }

@@ -8,7 +8,10 @@
 // Asynchronous: publish_async() appends and returns; its completion runs once every
 // event's outcome is known, which for `fsync` topics is after the covering fdatasync. A
 // publish whose dedup key another request is storing right now does not wait: it is
-// answered when that request's append completes.
+// answered when that request's append completes. Nor does an event of a schema-bound topic
+// whose schema id the checker cannot answer for at once (a remote registry's cache miss):
+// the request is copied and continues on the checker's thread when the lookup completes
+// (see core/schema_checker.h); nothing of it is stored before then.
 //
 // Thread-safety: both forms may be called from many threads at once. They do storage work
 // (LMDB lookups, writes, and possibly lead an fdatasync): call them on a storage thread,
@@ -69,14 +72,16 @@ class PublishPipeline {
                                         uint64_t client_lamport, uint32_t round_robin_hint);
 
   // The same, completing through `done` exactly once: possibly before returning, possibly
-  // later on another storage thread (see storage::PartitionLog::append_async). `events`
-  // need only live until publish_async returns. `done` must not block for long.
+  // later on another storage thread (see storage::PartitionLog::append_async) or on the
+  // schema checker's thread. `events` need only live until publish_async returns. `done`
+  // must not block for long.
   using Completion = std::function<void(Result<std::vector<EventAck>>)>;
   void publish_async(std::string_view topic, std::span<const PublishEvent> events, uint64_t client_lamport,
                      uint32_t round_robin_hint, Completion done);
 
  private:
   struct Operation;
+  struct Deferred;
   using Waiter = std::function<void(const std::optional<EventAck>&)>;
   // A dedup key being stored by some request right now, by topic and 128-bit XXH3 digest
   // of the key (as in the dedup window). Later publishers of the same key add a waiter and
@@ -97,6 +102,12 @@ class PublishPipeline {
   static constexpr size_t kInFlightShards = 64;
   static InFlightKey in_flight_key(uint32_t topic_id, std::string_view dedup_key);
   InFlightShard& shard(const InFlightKey& key) { return in_flight_[key.hi % kInFlightShards]; }
+
+  // Steps 2 to 4 of a publish whose events are partitioned and schema-checked: dedup, then
+  // one append per partition of everything not `resolved`; releases `op`'s own reference.
+  void store_checked(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
+                     const std::vector<uint32_t>& partition_of, std::vector<uint8_t>& resolved,
+                     uint64_t client_lamport, const std::shared_ptr<Operation>& op);
 
   // Publishes the outcome of a key this request owned and answers its waiters.
   void resolve_in_flight(const InFlightKey& key, const std::optional<EventAck>& ack);

@@ -27,8 +27,17 @@ class RegistrySchemaChecker final : public SchemaChecker {
                                  std::chrono::milliseconds cache_for = std::chrono::seconds(5))
       : store_(store), cache_for_(cache_for) {}
 
-  SchemaCheck check(std::string_view subject, uint32_t schema_id, std::string_view payload,
-                    bool verify_payload) override;
+  // Always answers (a local LMDB read at worst).
+  SchemaCheck check(std::string_view subject, uint32_t schema_id, std::string_view payload, bool verify_payload);
+
+  std::optional<SchemaCheck> try_check(std::string_view subject, uint32_t schema_id, std::string_view payload,
+                                       bool verify_payload) override {
+    return check(subject, schema_id, payload, verify_payload);
+  }
+  void check_async(std::string_view subject, uint32_t schema_id, std::string_view payload, bool verify_payload,
+                   CheckDone done) override {
+    done(check(subject, schema_id, payload, verify_payload));
+  }
 
  private:
   struct Subjects {

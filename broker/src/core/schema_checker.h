@@ -3,14 +3,20 @@
 // SchemaChecker: what the publish pipeline asks about events of a topic bound to a schema
 // subject (docs/wire-protocol.md, "Schema-bound topics"): is this schema id a live version
 // of the subject, and (with validate=full) does the payload verify against that schema?
-// The broker's implementation asks the embedded registry's store (core/registry_schema_
-// checker.h); tests may supply their own.
+// Implementations: the embedded registry's store (core/registry_schema_checker.h), a remote
+// registry over HTTP behind a cache (core/remote_schema_checker.h); tests supply their own.
 //
-// Thread-safety: check() is called from network threads concurrently and must not block
-// on anything slower than a local LMDB read.
+// Two forms, because publishes run inline on network threads (docs/broker.md): try_check()
+// answers at once when that needs nothing slower than a local LMDB read or a cache hit, and
+// otherwise returns nullopt; the caller then uses check_async(), which resolves the lookup
+// off the calling thread and answers through a callback.
+//
+// Thread-safety: every member may be called from any thread concurrently.
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -31,8 +37,23 @@ struct SchemaCheck {
 class SchemaChecker {
  public:
   virtual ~SchemaChecker() = default;
-  virtual SchemaCheck check(std::string_view subject, uint32_t schema_id, std::string_view payload,
-                            bool verify_payload) = 0;
+
+  // The verdict, if it can be given without waiting on the network; nullopt otherwise.
+  // Never blocks on anything slower than a local LMDB read.
+  virtual std::optional<SchemaCheck> try_check(std::string_view subject, uint32_t schema_id,
+                                               std::string_view payload, bool verify_payload) = 0;
+
+  // The verdict through `done`, exactly once: inline if it is at hand, otherwise later on a
+  // thread of the checker's own once the lookup completes. Never blocks the caller.
+  // `subject` and `payload` must stay valid until `done` has run. `done` must not block.
+  using CheckDone = std::function<void(SchemaCheck)>;
+  virtual void check_async(std::string_view subject, uint32_t schema_id, std::string_view payload,
+                           bool verify_payload, CheckDone done) = 0;
+
+  // Called by the server as it stops, before its storage work drains: lookups in flight
+  // finish and their callbacks run before this returns; later check_async calls are
+  // answered inline. The default has nothing in flight.
+  virtual void stop() {}
 };
 
 }  // namespace causeway::core

@@ -542,6 +542,9 @@ void Server::stop() {
   // No more deliveries or timers; what the groups acked is committed.
   s.store.append_notifier().set(nullptr);
   s.coordinator->stop();
+  // Publishes waiting for a schema lookup continue (and append) before the storage work
+  // drains; later ones are answered Unavailable.
+  if (s.options.schema_checker != nullptr) s.options.schema_checker->stop();
   // In-flight storage work (appends waiting for their sync) finishes; its responses are
   // handed back to the still-running network threads.
   s.storage_pool.join();

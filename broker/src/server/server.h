@@ -36,8 +36,9 @@ struct ServerOptions {
   // Subscriptions (docs/subscriptions.md): member session timeout and the sweeper's tick.
   std::chrono::milliseconds group_session_timeout{10000};
   std::chrono::milliseconds subscribe_sweep_interval{100};
-  // Checks events of schema-bound topics (the embedded registry); null: such publishes are
-  // refused. Must outlive the server.
+  // Checks events of schema-bound topics (the embedded registry, or a remote one with
+  // --registry-url); null: such publishes are refused. Must outlive the server; stop()
+  // stops it.
   core::SchemaChecker* schema_checker = nullptr;
 };
 

@@ -1,0 +1,293 @@
+// RemoteSchemaChecker and its HTTP fetcher (cpp-httplib, nlohmann-json): schema-bound
+// topics checked against a remote registry. See remote_schema_checker.h; the REST paths
+// are Confluent's (docs/registry.md).
+#include "core/remote_schema_checker.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <nlohmann/json.hpp>
+#include <span>
+
+#include "causeway/registry/payload.h"
+#include "causeway/registry/schema.h"
+
+namespace causeway::core {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+// At most this much of an unexpected body goes into an error message.
+std::string excerpt(const std::string& body) { return body.size() <= 200 ? body : body.substr(0, 200) + "..."; }
+
+class HttpSchemaFetcher final : public SchemaFetcher {
+ public:
+  explicit HttpSchemaFetcher(HttpFetcherOptions o) : options_(std::move(o)) {}
+  const std::string& url() const override { return options_.url; }
+
+  Result<RemoteSchema> fetch(uint32_t schema_id) override {
+    // One client per fetch: fetches run on several threads and httplib::Client is not
+    // thread-safe; a lookup every few seconds per id does not need a kept-alive connection.
+    httplib::Client http(options_.url);
+    const auto set = [](auto fn, std::chrono::milliseconds t) {
+      fn(static_cast<time_t>(t.count() / 1000), static_cast<time_t>((t.count() % 1000) * 1000));
+    };
+    set([&](time_t s, time_t us) { http.set_connection_timeout(s, us); }, options_.connect_timeout);
+    set([&](time_t s, time_t us) { http.set_read_timeout(s, us); }, options_.io_timeout);
+    set([&](time_t s, time_t us) { http.set_write_timeout(s, us); }, options_.io_timeout);
+    const httplib::Headers headers = {{"Accept", "application/vnd.schemaregistry.v1+json, application/json"}};
+    const std::string base = "/schemas/ids/" + std::to_string(schema_id);
+
+    auto get = [&](const std::string& path) -> Result<json> {
+      httplib::Result r = http.Get(path, headers);
+      if (!r)
+        return unavailable("GET " + path + ": " +
+                           (r.error() == httplib::Error::Connection ? std::string("connection refused or timed out")
+                                                                    : httplib::to_string(r.error())));
+      json body = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+      if (r->status == 404 && body.is_object() && body.value("error_code", 0) == 40403)
+        return not_found("schema id " + std::to_string(schema_id) + " does not exist");
+      if (r->status != 200)
+        return unavailable("GET " + path + ": HTTP " + std::to_string(r->status) + " " + excerpt(r->body));
+      if (body.is_discarded()) return unavailable("GET " + path + ": the answer is not JSON: " + excerpt(r->body));
+      return body;
+    };
+
+    auto versions = get(base + "/versions");
+    if (!versions) return versions.error();
+    RemoteSchema out;
+    if (!versions->is_array()) return unavailable("GET " + base + "/versions: expected a JSON array");
+    for (const json& v : *versions) {
+      if (!v.is_object() || !v.contains("subject") || !v["subject"].is_string())
+        return unavailable("GET " + base + "/versions: expected [{\"subject\": ..., \"version\": ...}]");
+      out.subjects.insert(v["subject"].get<std::string>());
+    }
+    auto schema = get(base);
+    if (!schema) return schema.error();
+    if (!schema->is_object() || !schema->contains("schema") || !(*schema)["schema"].is_string())
+      return unavailable("GET " + base + ": expected {\"schema\": ...}");
+    out.schema = (*schema)["schema"].get<std::string>();
+    // Confluent leaves schemaType out for AVRO.
+    out.schema_type = schema->value("schemaType", std::string("AVRO"));
+    out.root_type = schema->value("rootType", std::string());
+    return out;
+  }
+
+ private:
+  const HttpFetcherOptions options_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<SchemaFetcher>> make_http_schema_fetcher(HttpFetcherOptions options) {
+  const std::string& url = options.url;
+  constexpr std::string_view kScheme = "http://";
+  if (url.rfind(kScheme, 0) != 0)
+    return invalid_argument("registry URL \"" + url + "\" must start with http:// (https is not supported)");
+  const std::string rest = url.substr(kScheme.size());
+  if (rest.empty() || rest.front() == ':' || rest.front() == '/')
+    return invalid_argument("registry URL \"" + url + "\" has no host");
+  if (rest.find('/') != std::string::npos)
+    return invalid_argument("registry URL \"" + url + "\" has a path; give http://HOST:PORT only");
+  return std::unique_ptr<SchemaFetcher>(std::make_unique<HttpSchemaFetcher>(std::move(options)));
+}
+
+RemoteSchemaChecker::RemoteSchemaChecker(std::unique_ptr<SchemaFetcher> fetcher, RemoteSchemaCheckerOptions options)
+    : fetcher_(std::move(fetcher)), options_(options) {
+  const size_t n = std::max<size_t>(1, options_.fetch_threads);
+  for (size_t i = 0; i < n; ++i) threads_.emplace_back([this] { fetch_loop(); });
+}
+
+RemoteSchemaChecker::~RemoteSchemaChecker() { stop(); }
+
+uint64_t RemoteSchemaChecker::fetches_started() const {
+  std::lock_guard lk(mu_);
+  return fetches_started_;
+}
+
+void RemoteSchemaChecker::wait_idle() const {
+  std::unique_lock lk(mu_);
+  idle_.wait(lk, [&] { return in_flight_.empty(); });
+}
+
+std::optional<SchemaCheck> RemoteSchemaChecker::check_id(std::string_view subject, uint32_t schema_id) {
+  if (schema_id == 0)
+    return SchemaCheck{SchemaVerdict::kNotAVersion,
+                       "the event has no schema id; this topic takes events whose schema is a version of subject " +
+                           quoted(subject)};
+  if (schema_id > static_cast<uint32_t>(INT32_MAX))
+    return SchemaCheck{SchemaVerdict::kNotAVersion, "schema id " + std::to_string(schema_id) + " does not exist"};
+  return std::nullopt;
+}
+
+SchemaCheck RemoteSchemaChecker::answer(const Entry& e, std::string_view subject, uint32_t schema_id,
+                                        std::string_view payload, bool verify_payload) const {
+  const std::string id = std::to_string(schema_id);
+  if (e.status.code() == Code::kNotFound)
+    return {SchemaVerdict::kNotAVersion, "schema id " + id + " does not exist (registry " + fetcher_->url() + ")"};
+  if (!e.status.ok())
+    return {SchemaVerdict::kUnavailable, "schema registry " + fetcher_->url() + " is unavailable, so schema id " + id +
+                                             " of subject " + quoted(subject) +
+                                             " cannot be checked: " + std::string(e.status.message())};
+  if (e.subjects.count(subject) == 0)
+    return {SchemaVerdict::kNotAVersion, "schema id " + id + " is not a version of subject " + quoted(subject)};
+  if (!verify_payload) return {};
+  if (!e.schema)
+    return {SchemaVerdict::kNotAVersion, "schema id " + id + " cannot verify payloads: " + e.schema_error};
+  const Status verified = registry::verify_payload(
+      *e.schema, std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
+  if (!verified.ok())
+    return {SchemaVerdict::kInvalidPayload,
+            "payload does not verify against schema id " + id + ": " + std::string(verified.message())};
+  return {};
+}
+
+std::shared_ptr<const RemoteSchemaChecker::Entry> RemoteSchemaChecker::cached_locked(uint32_t schema_id,
+                                                                                      Clock::time_point now) {
+  auto it = cache_.find(schema_id);
+  if (it == cache_.end() || it->second->until <= now) return nullptr;
+  if (it->second->refresh_at <= now && !stopping_ && !in_flight_.contains(schema_id)) enqueue_locked(schema_id);
+  return it->second;
+}
+
+void RemoteSchemaChecker::enqueue_locked(uint32_t schema_id) {
+  in_flight_.try_emplace(schema_id);
+  queue_.push_back(schema_id);
+  work_.notify_one();
+}
+
+std::optional<SchemaCheck> RemoteSchemaChecker::try_check(std::string_view subject, uint32_t schema_id,
+                                                          std::string_view payload, bool verify_payload) {
+  if (auto c = check_id(subject, schema_id)) return c;
+  std::shared_ptr<const Entry> entry;
+  {
+    std::lock_guard lk(mu_);
+    entry = cached_locked(schema_id, Clock::now());
+  }
+  if (!entry) return std::nullopt;
+  return answer(*entry, subject, schema_id, payload, verify_payload);
+}
+
+void RemoteSchemaChecker::check_async(std::string_view subject, uint32_t schema_id, std::string_view payload,
+                                      bool verify_payload, CheckDone done) {
+  if (auto c = check_id(subject, schema_id)) return done(std::move(*c));
+  std::unique_lock lk(mu_);
+  if (stopping_) {
+    lk.unlock();
+    return done({SchemaVerdict::kUnavailable, "the broker is stopping; schema id " + std::to_string(schema_id) +
+                                                  " was not looked up in " + fetcher_->url()});
+  }
+  std::shared_ptr<const Entry> entry = cached_locked(schema_id, Clock::now());
+  if (!entry) {
+    // Join the fetch in flight for this id, or start one.
+    if (!in_flight_.contains(schema_id)) enqueue_locked(schema_id);
+    in_flight_[schema_id].push_back(Waiter{subject, payload, verify_payload, std::move(done)});
+    return;
+  }
+  lk.unlock();
+  done(answer(*entry, subject, schema_id, payload, verify_payload));
+}
+
+std::shared_ptr<const RemoteSchemaChecker::Entry> RemoteSchemaChecker::fetch(uint32_t schema_id) {
+  auto e = std::make_shared<Entry>();
+  Result<RemoteSchema> r = fetcher_->fetch(schema_id);
+  const auto now = Clock::now();
+  if (!r) {
+    e->status = r.error();
+    e->until = e->refresh_at = now + options_.negative_cache_for;
+    if (e->status.code() != Code::kNotFound)
+      spdlog::warn("schema registry {}: lookup of schema id {} failed: {}", fetcher_->url(), schema_id,
+                   e->status.message());
+    return e;
+  }
+  e->subjects = std::move(r->subjects);
+  if (r->schema_type != "FLATBUFFERS") {
+    e->schema_error = "its schemaType is " + r->schema_type + ", not FLATBUFFERS";
+  } else if (auto parsed = registry::parse_schema(r->schema, r->root_type); !parsed) {
+    e->schema_error = "it does not parse: " + std::string(parsed.error().message());
+  } else {
+    e->schema = std::make_shared<const registry::ParsedSchema>(std::move(*parsed));
+  }
+  e->until = now + options_.cache_for;
+  e->refresh_at = now + options_.cache_for * 3 / 4;
+  return e;
+}
+
+void RemoteSchemaChecker::fetch_loop() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    work_.wait(lk, [&] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, nothing left
+    const uint32_t id = queue_.front();
+    queue_.pop_front();
+    ++fetches_started_;
+    lk.unlock();
+    std::shared_ptr<const Entry> fetched = fetch(id);
+    lk.lock();
+    // Answer the waiters before the entry enters the cache: a request that arrives
+    // meanwhile joins them rather than overtaking them on a cache hit, so requests waiting
+    // on one id are stored in the order they asked.
+    for (;;) {
+      auto it = in_flight_.find(id);
+      std::vector<Waiter> waiters = std::move(it->second);
+      it->second.clear();
+      if (waiters.empty()) {
+        in_flight_.erase(it);
+        if (in_flight_.empty()) idle_.notify_all();
+        break;
+      }
+      lk.unlock();
+      for (Waiter& w : waiters) {
+        try {
+          w.done(answer(*fetched, w.subject, id, w.payload, w.verify_payload));
+        } catch (const std::exception& ex) {
+          spdlog::error("schema check of id {}: continuing the publish failed: {}", id, ex.what());
+        }
+      }
+      lk.lock();
+    }
+    // A failed refresh leaves a good entry in place until it expires.
+    auto cached = cache_.find(id);
+    const bool keep_old = !fetched->status.ok() && fetched->status.code() != Code::kNotFound &&
+                          cached != cache_.end() && cached->second->status.ok() &&
+                          cached->second->until > Clock::now();
+    if (!keep_old) {
+      if (cache_.size() >= kMaxCachedIds && cached == cache_.end()) cache_.clear();  // bounded; refilled on demand
+      cache_.insert_or_assign(id, std::move(fetched));
+    }
+  }
+}
+
+void RemoteSchemaChecker::stop() {
+  std::vector<std::pair<uint32_t, std::vector<Waiter>>> unanswered;
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_ && threads_.empty()) return;
+    stopping_ = true;
+    // Queued, not started: answered now rather than after a fetch nobody needs.
+    for (uint32_t id : queue_) {
+      auto it = in_flight_.find(id);
+      unanswered.emplace_back(id, std::move(it->second));
+      in_flight_.erase(it);
+    }
+    queue_.clear();
+    if (in_flight_.empty()) idle_.notify_all();
+    work_.notify_all();
+  }
+  for (auto& [id, waiters] : unanswered)
+    for (Waiter& w : waiters)
+      w.done({SchemaVerdict::kUnavailable,
+              "the broker is stopping; schema id " + std::to_string(id) + " was not looked up in " + fetcher_->url()});
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lk(mu_);
+    threads.swap(threads_);
+  }
+  for (auto& t : threads)
+    if (t.joinable()) t.join();
+}
+
+}  // namespace causeway::core

@@ -1,0 +1,137 @@
+// File: core/remote_schema_checker.h
+//
+// The SchemaChecker for a broker started with --registry-url: schema-bound topics are
+// checked against a remote causeway-registry (or any Confluent-compatible registry serving
+// FLATBUFFERS schemas) over HTTP, behind a cache, so that a publish on a network thread
+// never waits for the network (docs/broker.md, "Remote registry").
+//
+// What it caches, per schema id: the subjects that have a live version using it
+// (GET /schemas/ids/{id}/versions) and the parsed schema (GET /schemas/ids/{id}), for
+// `cache_for` (5 s, like the embedded checker); an id the registry does not know, or a
+// failed lookup, for `negative_cache_for` (1 s). try_check() answers only from the cache.
+// A miss goes to check_async(), which queues one fetch per id (later callers for the same
+// id join it) on `fetch_threads` threads of its own and answers every waiter, in the order
+// they asked, when it completes. An entry about to expire is refreshed in the background
+// while it still answers. A failed refresh keeps the entry until it expires.
+//
+// Thread-safety: every member may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "causeway/common/status.h"
+#include "core/schema_checker.h"
+
+namespace causeway::registry {
+struct ParsedSchema;
+}
+
+namespace causeway::core {
+
+// What a registry says about one schema id.
+struct RemoteSchema {
+  std::set<std::string, std::less<>> subjects;  // subjects with a live version using the id
+  std::string schema_type;                      // "FLATBUFFERS" for ours
+  std::string schema;                           // the .fbs text
+  std::string root_type;
+};
+
+// One lookup of a schema id; blocking, bounded by its own timeouts.
+class SchemaFetcher {
+ public:
+  virtual ~SchemaFetcher() = default;
+  // kNotFound if the registry says the id does not exist; any other error means the
+  // registry could not be asked or gave an answer we do not understand.
+  virtual Result<RemoteSchema> fetch(uint32_t schema_id) = 0;
+  // Where it asks, for error messages ("http://host:8081").
+  virtual const std::string& url() const = 0;
+};
+
+struct HttpFetcherOptions {
+  std::string url;  // http://HOST:PORT
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds io_timeout{2000};  // each read and write
+};
+
+// The fetcher over cpp-httplib. kInvalidArgument if `url` is not http://HOST[:PORT].
+Result<std::unique_ptr<SchemaFetcher>> make_http_schema_fetcher(HttpFetcherOptions options);
+
+struct RemoteSchemaCheckerOptions {
+  std::chrono::milliseconds cache_for{5000};
+  std::chrono::milliseconds negative_cache_for{1000};
+  size_t fetch_threads = 2;
+};
+
+class RemoteSchemaChecker final : public SchemaChecker {
+ public:
+  RemoteSchemaChecker(std::unique_ptr<SchemaFetcher> fetcher, RemoteSchemaCheckerOptions options = {});
+  ~RemoteSchemaChecker() override;  // stop()
+  RemoteSchemaChecker(const RemoteSchemaChecker&) = delete;
+  RemoteSchemaChecker& operator=(const RemoteSchemaChecker&) = delete;
+
+  std::optional<SchemaCheck> try_check(std::string_view subject, uint32_t schema_id, std::string_view payload,
+                                       bool verify_payload) override;
+  void check_async(std::string_view subject, uint32_t schema_id, std::string_view payload, bool verify_payload,
+                   CheckDone done) override;
+  // Answers queued lookups with kUnavailable, lets running fetches finish (bounded by the
+  // fetcher's timeouts) and answer their waiters, and joins the fetch threads. Idempotent.
+  void stop() override;
+
+  // Fetches started so far (tests, logs).
+  uint64_t fetches_started() const;
+  // Blocks until no fetch is queued or running and every waiter has been answered (tests:
+  // a request that arrives while a completed fetch still answers its waiters joins them).
+  void wait_idle() const;
+
+ private:
+  struct Entry {
+    Status status;  // OK; kNotFound: no such id; else why the registry could not answer
+    std::set<std::string, std::less<>> subjects;
+    std::shared_ptr<const registry::ParsedSchema> schema;  // null if it is not a usable .fbs
+    std::string schema_error;                              // why schema is null
+    std::chrono::steady_clock::time_point until;           // answers until then
+    std::chrono::steady_clock::time_point refresh_at;      // refetched in the background after
+  };
+  struct Waiter {
+    std::string_view subject;
+    std::string_view payload;
+    bool verify_payload = false;
+    CheckDone done;
+  };
+  static constexpr size_t kMaxCachedIds = 4096;
+
+  // The verdict for an id the caller has ruled out as never valid (0, too large), if so.
+  static std::optional<SchemaCheck> check_id(std::string_view subject, uint32_t schema_id);
+  SchemaCheck answer(const Entry& entry, std::string_view subject, uint32_t schema_id, std::string_view payload,
+                     bool verify_payload) const;
+  // A cached entry that still answers, or null; starts a background refresh if it is due.
+  std::shared_ptr<const Entry> cached_locked(uint32_t schema_id, std::chrono::steady_clock::time_point now);
+  void enqueue_locked(uint32_t schema_id);
+  void fetch_loop();
+  std::shared_ptr<const Entry> fetch(uint32_t schema_id);
+
+  const std::unique_ptr<SchemaFetcher> fetcher_;
+  const RemoteSchemaCheckerOptions options_;
+  mutable std::mutex mu_;  // guards everything below
+  std::condition_variable work_;
+  mutable std::condition_variable idle_;  // in_flight_ became empty
+  std::map<uint32_t, std::shared_ptr<const Entry>> cache_;
+  // Ids with a fetch queued or running, and who waits for it (in the order they asked).
+  std::map<uint32_t, std::vector<Waiter>> in_flight_;
+  std::deque<uint32_t> queue_;
+  bool stopping_ = false;
+  uint64_t fetches_started_ = 0;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace causeway::core

@@ -1,0 +1,289 @@
+// RemoteSchemaChecker under the publish pipeline, with a fake fetcher in place of HTTP: a
+// cache miss never blocks the thread that publishes, one fetch serves every waiter of an
+// id, a registry that cannot answer refuses events with Unavailable naming its URL and
+// stores nothing, and a cached id is answered without a fetch.
+#include "core/remote_schema_checker.h"
+
+#include <flatbuffers/idl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "core/publish_pipeline.h"
+#include "tests/support/temp_dir.h"
+#include "tests/unit/storage/fault_injection_fs.h"
+
+namespace causeway::core {
+namespace {
+
+using causeway::testing::TempDir;
+using ::testing::HasSubstr;
+
+constexpr const char* kOrderSchema = "table Order { id: long; note: string; }\nroot_type Order;";
+constexpr uint32_t kOrderId = 7;
+constexpr const char* kUrl = "http://registry.test:8081";
+
+std::string order_payload() {
+  flatbuffers::Parser parser;
+  EXPECT_TRUE(parser.Parse(kOrderSchema)) << parser.error_;
+  EXPECT_TRUE(parser.Parse(R"({id: 1, note: "n"})")) << parser.error_;
+  return std::string(reinterpret_cast<const char*>(parser.builder_.GetBufferPointer()), parser.builder_.GetSize());
+}
+
+// Answers id kOrderId as a version of "orders-value" and every other id as unknown, or
+// fails every fetch while `down`; a fetch can be held until release().
+class FakeFetcher final : public SchemaFetcher {
+ public:
+  Result<RemoteSchema> fetch(uint32_t schema_id) override {
+    std::unique_lock lk(mu_);
+    ++started_;
+    cv_.notify_all();
+    cv_.wait(lk, [&] { return !hold_; });
+    if (down_) return unavailable("connection refused or timed out");
+    if (schema_id != kOrderId) return not_found("schema id " + std::to_string(schema_id) + " does not exist");
+    return RemoteSchema{{"orders-value"}, "FLATBUFFERS", kOrderSchema, "Order"};
+  }
+  const std::string& url() const override { return url_; }
+
+  void hold() {
+    std::lock_guard lk(mu_);
+    hold_ = true;
+  }
+  void release() {
+    std::lock_guard lk(mu_);
+    hold_ = false;
+    cv_.notify_all();
+  }
+  void set_down(bool down) {
+    std::lock_guard lk(mu_);
+    down_ = down;
+  }
+  void wait_started(int n) {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return started_ >= n; });
+  }
+
+ private:
+  const std::string url_ = kUrl;
+  std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;
+  bool hold_ = false;
+  bool down_ = false;
+  int started_ = 0;
+};
+
+struct Fixture {
+  TempDir dir;
+  storage::testing::FaultInjectionFs fs;
+  std::unique_ptr<EventStore> store;
+  FakeFetcher* fetcher = nullptr;
+  std::unique_ptr<RemoteSchemaChecker> checker;
+
+  explicit Fixture(RemoteSchemaCheckerOptions options = {}) {
+    EventStoreOptions o;
+    o.data_dir = dir.path();
+    o.logs.background = false;
+    auto s = EventStore::open(&fs, o, nullptr);
+    EXPECT_TRUE(s.ok()) << s.error().to_string();
+    store = std::move(*s);
+    for (const char* name : {"orders", "plain"}) {
+      meta::TopicConfig t;
+      t.name = name;
+      t.partitions = 1;
+      t.durability = storage::Durability::kOs;
+      if (std::string_view(name) == "orders") {
+        t.schema_subject = "orders-value";
+        t.validate_payloads = true;
+      }
+      EXPECT_TRUE(store->create_topic(t).ok());
+    }
+    auto f = std::make_unique<FakeFetcher>();
+    fetcher = f.get();
+    checker = std::make_unique<RemoteSchemaChecker>(std::move(f), options);
+  }
+  uint64_t stored(const char* topic) { return store->partition(topic, 0)->next_offset(); }
+};
+
+PublishEvent event(uint32_t schema_id, std::string_view payload) {
+  PublishEvent e;
+  e.record.schema_id = schema_id;
+  e.record.payload = payload;
+  return e;
+}
+
+struct Outcome {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::optional<Result<std::vector<EventAck>>> acks;
+
+  PublishPipeline::Completion callback() {
+    return [this](Result<std::vector<EventAck>> r) {
+      std::lock_guard lk(mu);
+      acks.emplace(std::move(r));
+      cv.notify_all();
+    };
+  }
+  bool done() {
+    std::lock_guard lk(mu);
+    return acks.has_value();
+  }
+  const std::vector<EventAck>& wait() {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return acks.has_value(); });
+    EXPECT_TRUE(acks->ok());
+    return **acks;
+  }
+};
+
+// check_async, waited for: the answer whether or not the id is cached yet.
+SchemaCheck check(SchemaChecker& checker, std::string_view subject, uint32_t schema_id, std::string_view payload,
+                  bool verify) {
+  std::promise<SchemaCheck> answer;
+  checker.check_async(subject, schema_id, payload, verify, [&](SchemaCheck c) { answer.set_value(std::move(c)); });
+  return answer.get_future().get();
+}
+
+TEST(RemoteSchemaChecker, CacheMissDoesNotBlockThePublishingThreadAndOneFetchServesEveryWaiter) {
+  RemoteSchemaCheckerOptions o;
+  o.cache_for = std::chrono::hours(1);  // no second fetch however slow the machine is
+  Fixture f(o);
+  PublishPipeline pipeline(*f.store, f.checker.get());
+  f.fetcher->hold();
+  const std::string payload = order_payload();
+
+  // Everything below runs on this one thread, as publishes run on one network thread.
+  // The request's bytes go away when publish_async returns, as a frame's would.
+  Outcome first;
+  {
+    std::string frame = payload;
+    const PublishEvent e = event(kOrderId, frame);
+    pipeline.publish_async("orders", {&e, 1}, 0, 0, first.callback());
+    frame.assign(frame.size(), '\0');
+  }
+  f.fetcher->wait_started(1);  // the fetch is running, held, on the checker's thread
+  EXPECT_FALSE(first.done());
+
+  // Another publish on the same thread completes while that fetch is held.
+  Outcome other;
+  const PublishEvent plain = event(0, "unbound");
+  pipeline.publish_async("plain", {&plain, 1}, 0, 0, other.callback());
+  const auto& plain_acks = other.wait();
+  ASSERT_EQ(plain_acks.size(), 1u);
+  EXPECT_TRUE(plain_acks[0].status.ok()) << plain_acks[0].status.to_string();
+
+  // A second request for the same id joins the fetch in flight.
+  Outcome second;
+  const PublishEvent e2 = event(kOrderId, payload);
+  pipeline.publish_async("orders", {&e2, 1}, 0, 0, second.callback());
+  EXPECT_FALSE(first.done());
+  EXPECT_FALSE(second.done());
+  EXPECT_EQ(f.stored("orders"), 0u);
+
+  f.fetcher->release();
+  const auto& a = first.wait();
+  const auto& b = second.wait();
+  ASSERT_EQ(a.size(), 1u);
+  ASSERT_EQ(b.size(), 1u);
+  ASSERT_TRUE(a[0].status.ok()) << a[0].status.to_string();
+  ASSERT_TRUE(b[0].status.ok()) << b[0].status.to_string();
+  // Stored in the order they asked, each from its own copy of the request.
+  EXPECT_EQ(a[0].offset, 0u);
+  EXPECT_EQ(b[0].offset, 1u);
+  EXPECT_EQ(f.checker->fetches_started(), 1u);
+
+  // A third, after the fetch: from the cache (or, if the lookup thread has not put the
+  // entry there yet, joining the same fetch), with no second fetch.
+  auto third = pipeline.publish("orders", std::vector{event(kOrderId, payload)}, 0, 0);
+  ASSERT_TRUE(third.ok());
+  EXPECT_TRUE((*third)[0].status.ok());
+  EXPECT_EQ(f.checker->fetches_started(), 1u);
+  EXPECT_EQ(f.stored("orders"), 3u);
+}
+
+TEST(RemoteSchemaChecker, RegistryDownRefusesWithUnavailableNamingTheUrlAndStoresNothing) {
+  RemoteSchemaCheckerOptions o;
+  o.negative_cache_for = std::chrono::milliseconds(0);  // every publish asks again
+  Fixture f(o);
+  PublishPipeline pipeline(*f.store, f.checker.get());
+  const std::string payload = order_payload();
+  f.fetcher->set_down(true);
+
+  auto refused = pipeline.publish("orders", std::vector{event(kOrderId, payload)}, 0, 0);
+  ASSERT_TRUE(refused.ok());
+  EXPECT_EQ((*refused)[0].status.code(), Code::kUnavailable);
+  EXPECT_THAT(std::string((*refused)[0].status.message()), HasSubstr(kUrl));
+  EXPECT_EQ(f.stored("orders"), 0u);
+
+  // Other topics are not affected, in the same request stream.
+  auto plain = pipeline.publish("plain", std::vector{event(0, "x")}, 0, 0);
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE((*plain)[0].status.ok());
+
+  // Back up: the next publish looks the id up again and is stored first in the log. (Wait
+  // until the failed fetch has finished answering: a publish arriving before that would
+  // join it and share its answer.)
+  f.checker->wait_idle();
+  f.fetcher->set_down(false);
+  auto stored = pipeline.publish("orders", std::vector{event(kOrderId, payload)}, 0, 0);
+  ASSERT_TRUE(stored.ok());
+  ASSERT_TRUE((*stored)[0].status.ok()) << (*stored)[0].status.to_string();
+  EXPECT_EQ((*stored)[0].offset, 0u);
+}
+
+TEST(RemoteSchemaChecker, UnknownIdWrongSubjectAndBadPayloadAreRefusedEachWithItsReason) {
+  Fixture f;
+  PublishPipeline pipeline(*f.store, f.checker.get());
+  const std::string payload = order_payload();
+  const std::vector<PublishEvent> batch{event(99, payload), event(0, payload), event(kOrderId, "garbage"),
+                                        event(kOrderId, payload)};
+  auto acks = pipeline.publish("orders", batch, 0, 0);
+  ASSERT_TRUE(acks.ok());
+  ASSERT_EQ(acks->size(), 4u);
+  EXPECT_EQ((*acks)[0].schema_rejection, SchemaRejection::kNotAVersion);
+  EXPECT_THAT(std::string((*acks)[0].status.message()), HasSubstr("schema id 99 does not exist"));
+  EXPECT_EQ((*acks)[1].schema_rejection, SchemaRejection::kNotAVersion);
+  EXPECT_EQ((*acks)[2].schema_rejection, SchemaRejection::kInvalidPayload);
+  ASSERT_TRUE((*acks)[3].status.ok()) << (*acks)[3].status.to_string();
+  EXPECT_EQ((*acks)[3].offset, 0u);
+
+  const SchemaCheck other_subject = check(*f.checker, "users-value", kOrderId, payload, false);
+  EXPECT_EQ(other_subject.verdict, SchemaVerdict::kNotAVersion);
+  EXPECT_THAT(other_subject.message, HasSubstr("not a version of subject \"users-value\""));
+  EXPECT_EQ(f.stored("orders"), 1u);
+}
+
+TEST(RemoteSchemaChecker, StopAnswersQueuedLookupsAndLaterOnesAtOnce) {
+  RemoteSchemaCheckerOptions o;
+  o.fetch_threads = 1;
+  Fixture f(o);
+  f.fetcher->hold();
+  std::atomic<int> answered{0};
+  std::vector<SchemaVerdict> verdicts(3);
+  f.checker->check_async("orders-value", kOrderId, "", false, [&](SchemaCheck c) {
+    verdicts[0] = c.verdict;
+    ++answered;
+  });
+  f.fetcher->wait_started(1);
+  f.checker->check_async("orders-value", 99, "", false, [&](SchemaCheck c) {  // queued behind it
+    verdicts[1] = c.verdict;
+    ++answered;
+  });
+  std::thread stopper([&] { f.checker->stop(); });
+  while (answered.load() < 1) std::this_thread::yield();  // the queued one, answered by stop()
+  EXPECT_EQ(verdicts[1], SchemaVerdict::kUnavailable);
+  f.fetcher->release();
+  stopper.join();
+  EXPECT_EQ(answered.load(), 2);
+  EXPECT_EQ(verdicts[0], SchemaVerdict::kOk);  // the running fetch finished and answered
+  f.checker->check_async("orders-value", 5, "", false, [&](SchemaCheck c) { verdicts[2] = c.verdict; });
+  EXPECT_EQ(verdicts[2], SchemaVerdict::kUnavailable);
+}
+
+}  // namespace
+}  // namespace causeway::core
