@@ -13,9 +13,11 @@
 // the request is copied and continues on the checker's thread when the lookup completes
 // (see core/schema_checker.h); nothing of it is stored before then.
 //
-// Thread-safety: both forms may be called from many threads at once. They do storage work
-// (LMDB lookups, writes, and possibly lead an fdatasync): call them on a storage thread,
-// never on a network thread. publish() blocks until the completion.
+// Thread-safety: both forms may be called from many threads at once. publish_async() does
+// only non-blocking work on the caller's thread (in-memory dedup lookups, a page-cache
+// write into the log, a cache hit or local LMDB read of the schema checker; fdatasync runs
+// on the log's sync executor), so the broker calls it inline on network threads
+// (docs/broker.md). publish() blocks until the completion: never on a network thread.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
