@@ -57,6 +57,9 @@ Status PayloadCodec::reset_parser() {
   flatbuffers::IDLOptions opts;
   opts.strict_json = true;  // GenText then writes JSON that nlohmann::json reads back
   opts.indent_step = -1;    // one line
+  // Fields the JSON gives are written even when they equal their default, so that GenText,
+  // which prints the fields present in a buffer, gives back the same object on fetch.
+  opts.force_defaults = true;
   auto parser = std::make_unique<flatbuffers::Parser>(opts);
   if (!parser->Parse(fbs_.c_str(), nullptr, nullptr)) {
     return invalid_argument("schema id " + std::to_string(schema_id_) + ": invalid schema: " + parser->error_);

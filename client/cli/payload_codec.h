@@ -45,12 +45,12 @@ class PayloadCodec {
   int schema_id() const noexcept { return schema_id_; }
   const std::string& root_type() const noexcept { return root_type_; }
 
-  // Encodes a JSON object as a FlatBuffer of the root type. kInvalidArgument quoting the
-  // FlatBuffers parser's error (unknown field, type mismatch, ...) otherwise.
+  // Encodes a JSON object as a FlatBuffer of the root type; every field it gives is written,
+  // even one equal to its default (so decode() returns the same object). kInvalidArgument
+  // quoting the FlatBuffers parser's error (unknown field, type mismatch, ...) otherwise.
   Result<std::string> encode(const nlohmann::json& object);
-  // Verifies `payload` against the schema and renders it as a JSON object (fields that are
-  // absent from the buffer, e.g. scalars equal to their default, are left out, as GenText
-  // does). kInvalidArgument if it does not verify or cannot be rendered as JSON.
+  // Verifies `payload` against the schema and renders it as a JSON object (fields absent
+  // from the buffer are left out, as GenText does; producers that skip defaults omit them). kInvalidArgument if it does not verify or cannot be rendered as JSON.
   Result<nlohmann::json> decode(std::string_view payload) const;
 
  private:

@@ -124,7 +124,7 @@ TEST_F(SchemaCli, JsonObjectRoundTripsThroughFetchAndSubscribe) {
                      {"amount", -250},
                      {"note", "größer \"quoted\""},
                      {"tags", {"a", "b"}},
-                     {"channel", "Store"}};
+                     {"channel", "Web"}};  // the default value, given explicitly
   const json line = {{"key", "customer-1"}, {"data", data}};
   auto pub = publish(line.dump() + "\n");
   ASSERT_EQ(pub.exit_code, 0) << pub.output;

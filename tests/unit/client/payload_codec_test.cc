@@ -36,8 +36,8 @@ TEST(PayloadCodec, JsonObjectRoundTripsThroughFlatBuffers) {
   ASSERT_TRUE(codec.ok()) << codec.error().to_string();
   const json in = {{"id", 42},
                    {"total", {{"units", 12}, {"nanos", 500}}},
-                   {"items", {{{"sku", "a-1"}, {"qty", 3}}, {{"sku", "b-2"}}}},
-                   {"channel", "Store"},
+                   {"items", {{{"sku", "a-1"}, {"qty", 3}}, {{"sku", "b-2"}}, {{"sku", "c-3"}, {"qty", 1}}}},
+                   {"channel", "Web"},  // the default: given, so it comes back
                    {"note", "ünïcode \"and\" quotes"},
                    {"ratio", 0.25}};
   auto bytes = (*codec)->encode(in);
