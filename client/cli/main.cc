@@ -125,20 +125,31 @@ int run_publish(const ClientOptions& options, const std::string& registry_url, c
                 causeway::invalid_argument("--schema-version needs a topic bound to a schema subject; topic '" + topic +
                                            "' is not (topic create --schema-subject SUBJECT)"));
   }
+  // The schema is fetched once, when the first "data" object needs it (at once with
+  // --schema-version), so lines with string data, already encoded by the producer, publish
+  // as before even when the registry cannot be reached.
+  std::unique_ptr<RegistryClient> registry;
   std::unique_ptr<causeway::cli::PayloadCodec> codec;
   causeway::cli::DataObjectEncoder encoder;
   if (!subject.empty()) {
-    auto registry = RegistryClient::create({.url = registry_url});
-    if (!registry) return fail_registry("--registry", registry.error(), registry_url);
+    auto r = RegistryClient::create({.url = registry_url});
+    if (!r) return fail_registry("--registry", r.error(), registry_url);
+    registry = std::move(*r);
     const int version = schema_version == 0 ? causeway::client::kLatestVersion : schema_version;
-    auto c = topic_codec(**registry, subject, version);
-    if (!c) {
-      return fail_registry("publish to " + topic + ": schema subject " + subject + " version " +
-                               (schema_version == 0 ? std::string("latest") : std::to_string(schema_version)),
-                           c.error(), registry_url);
+    const std::string which = "schema subject " + subject + " version " +
+                              (schema_version == 0 ? std::string("latest") : std::to_string(schema_version));
+    if (schema_version != 0) {
+      auto c = topic_codec(*registry, subject, version);
+      if (!c) return fail_registry("publish to " + topic + ": " + which, c.error(), registry_url);
+      codec = std::move(*c);
     }
-    codec = std::move(*c);
-    encoder = [&codec](const nlohmann::json& data) -> causeway::Result<causeway::cli::EncodedData> {
+    encoder = [&codec, &registry, subject, version, which](
+                  const nlohmann::json& data) -> causeway::Result<causeway::cli::EncodedData> {
+      if (!codec) {
+        auto c = topic_codec(*registry, subject, version);
+        if (!c) return c.error().with_context(which);
+        codec = std::move(*c);
+      }
       auto payload = codec->encode(data);
       if (!payload) return payload.error();
       return causeway::cli::EncodedData{std::move(*payload), static_cast<uint32_t>(codec->schema_id())};
@@ -196,7 +207,14 @@ int run_publish(const ClientOptions& options, const std::string& registry_url, c
   while (!pending.empty()) settle_front();
   std::cout.flush();
   static_cast<void>((*publisher)->close());
-  if (failed_line != 0) return fail("publish to " + topic + ": line " + std::to_string(failed_line), failure);
+  if (failed_line != 0) {
+    const std::string what = "publish to " + topic + ": line " + std::to_string(failed_line);
+    // Fetching the schema for the first "data" object can fail in the registry.
+    const bool from_registry = causeway::client::registry_error_code(failure) != 0 ||
+                               (failure.code() == Code::kUnavailable &&
+                                failure.message().find("schema registry") != std::string_view::npos);
+    return from_registry ? fail_registry(what, failure, registry_url) : fail(what, failure);
+  }
   if (in->bad()) {
     std::cerr << "causeway: reading input failed after line " << line_no << "\n";
     return 1;

@@ -248,6 +248,29 @@ TEST_F(SchemaCli, PayloadThatDoesNotVerifyFallsBackAndSaysSo) {
   EXPECT_THAT(r.output, HasSubstr("not decoded"));
 }
 
+TEST_F(SchemaCli, StringDataOnABoundTopicPublishesWithoutTheRegistryAndObjectsSayItIsUnreachable) {
+  const std::string path = dir_.sub("bytes.jsonl");
+  std::ofstream(path) << json({{"data", "already encoded elsewhere"}, {"schema_id", v1_id_}}).dump() << "\n";
+  ASSERT_EQ(cli({"topic", "create", "loose", "--schema-subject", "orders-value"}).exit_code, 0);
+  const std::vector<std::string> down = {"--broker", broker_addr_, "--registry", "http://127.0.0.1:1", "publish", "loose",
+                                         "--file"};
+  auto run = [&](const std::string& file) {
+    std::vector<std::string> args = down;
+    args.push_back(file);
+    DaemonProcess p(CAUSEWAY_CLI_BINARY, args);
+    auto status = p.wait_exit(60s);
+    return CliRun{status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, p.output()};
+  };
+  auto bytes = run(path);
+  EXPECT_EQ(bytes.exit_code, 0) << bytes.output;
+  const std::string object = dir_.sub("object.jsonl");
+  std::ofstream(object) << R"({"data":{"id":1}})" "\n";
+  auto refused = run(object);
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("line 1"));
+  EXPECT_THAT(refused.output, HasSubstr("is the registry running at http://127.0.0.1:1"));
+}
+
 TEST(SchemaCliHelp, PublishFetchAndSubscribeHelpDescribeJsonPayloads) {
   for (const char* cmd : {"publish", "fetch", "subscribe"}) {
     DaemonProcess p(CAUSEWAY_CLI_BINARY, {cmd, "--help"});
