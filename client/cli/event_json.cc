@@ -27,7 +27,7 @@ Status optional_string(const json& obj, const char* field, std::string& out) {
 
 }  // namespace
 
-Result<client::Event> parse_event_line(std::string_view line) {
+Result<client::Event> parse_event_line(std::string_view line, const DataObjectEncoder& encode_object) {
   json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return invalid_argument("not valid JSON");
   if (!j.is_object()) return invalid_argument(std::string("expected a JSON object, got ") + type_name(j));
@@ -43,8 +43,21 @@ Result<client::Event> parse_event_line(std::string_view line) {
   client::Event event;
   auto data = j.find("data");
   if (data == j.end()) return invalid_argument("missing \"data\" (the payload, a string)");
-  if (!data->is_string()) return invalid_argument(std::string("\"data\" must be a string, got ") + type_name(*data));
-  event.payload = data->get<std::string>();
+  uint32_t encoded_with = 0;
+  if (data->is_object() && encode_object) {
+    CAUSEWAY_ASSIGN_OR_RETURN(EncodedData encoded, encode_object(*data));
+    event.payload = std::move(encoded.payload);
+    encoded_with = encoded.schema_id;
+  } else if (data->is_object()) {
+    return invalid_argument(
+        "\"data\" is a JSON object, but the topic is not bound to a schema subject, so there is no schema to "
+        "encode it with; give the payload as a string, or bind the topic (topic create --schema-subject)");
+  } else if (data->is_string()) {
+    event.payload = data->get<std::string>();
+  } else {
+    return invalid_argument(std::string("\"data\" must be a string") + (encode_object ? " or a JSON object" : "") +
+                            ", got " + type_name(*data));
+  }
   CAUSEWAY_RETURN_IF_ERROR(optional_string(j, "dedup_key", event.dedup_key));
   CAUSEWAY_RETURN_IF_ERROR(optional_string(j, "key", event.key));
   CAUSEWAY_RETURN_IF_ERROR(optional_string(j, "source", event.source));
@@ -69,6 +82,14 @@ Result<client::Event> parse_event_line(std::string_view line) {
       return invalid_argument("\"schema_id\" must be an unsigned 32-bit integer");
     }
     event.schema_id = static_cast<uint32_t>(s->get<uint64_t>());
+  }
+  if (encoded_with != 0) {
+    if (event.schema_id != 0 && event.schema_id != encoded_with) {
+      return invalid_argument("\"schema_id\" " + std::to_string(event.schema_id) +
+                              " differs from the schema \"data\" was encoded with (id " + std::to_string(encoded_with) +
+                              "); drop \"schema_id\" or pick the version with --schema-version");
+    }
+    event.schema_id = encoded_with;
   }
   return event;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -16,12 +17,22 @@
 
 namespace causeway::cli {
 
+// A payload encoded from a "data" JSON object, and the schema id it was written with.
+struct EncodedData {
+  std::string payload;
+  uint32_t schema_id = 0;
+};
+// Encodes a "data" JSON object (for a schema-bound topic: PayloadCodec::encode).
+using DataObjectEncoder = std::function<Result<EncodedData>(const nlohmann::json& data)>;
+
 // Parses `{"dedup_key":"...","key":"...","source":"...","type":"...","headers":{"k":"v"},
-// "data":"..."}`. Only "data" (a string, the payload bytes) is required; other fields are
-// optional strings, headers an object of strings, "partition" an optional integer.
-// Unknown fields are refused so that typos do not pass silently. kInvalidArgument naming
-// the field otherwise (the caller adds the line number).
-Result<client::Event> parse_event_line(std::string_view line);
+// "data":"..."}`. Only "data" is required: a string (the payload bytes), or, when
+// `encode_object` is given, a JSON object that it encodes (the event's schema_id is then the
+// encoder's; an explicit "schema_id" must agree). Other fields are optional strings,
+// headers an object of strings, "partition" an optional integer. Unknown fields are refused
+// so that typos do not pass silently. kInvalidArgument naming the field otherwise (the
+// caller adds the line number).
+Result<client::Event> parse_event_line(std::string_view line, const DataObjectEncoder& encode_object = {});
 
 nlohmann::json ack_to_json(const client::PublishAck& ack);
 // topic, partition, offset, lamport, time (ISO-8601 UTC with ms), key, dedup_key, source,

@@ -2,6 +2,9 @@
 //
 // The `causeway` command-line tool: topics (create/list/describe/delete), publish (JSON
 // lines in, one JSON ack per line out, in input order) and fetch (events as JSON lines).
+// On schema-bound topics publish encodes a "data" JSON object with the subject's schema and
+// fetch/subscribe decode payloads back to JSON (client/cli/payload_codec.h,
+// docs/registry.md "JSON payloads in the CLI").
 // Built on causeway::client; usage is in docs/client.md and `causeway --help`. Exit codes:
 // 0 success, 1 an operation failed (the message says what to do next), 2 bad usage
 // (CLI11's own code for parse errors is 105/106/..., mapped by CLI11_PARSE).
@@ -17,8 +20,10 @@
 
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
+#include "causeway/client/registry_client.h"
 #include "causeway/common/units.h"
 #include "client/cli/event_json.h"
+#include "client/cli/payload_codec.h"
 #include "client/cli/schema_commands.h"
 #include "client/cli/subscribe_commands.h"
 
@@ -80,7 +85,77 @@ void print_topic_table(const TopicInfo& t) {
   std::fflush(stdout);
 }
 
-int run_publish(const ClientOptions& options, const std::string& topic, const std::string& file) {
+// Prints a registry failure with what to do next and returns 1.
+int fail_registry(const std::string& what, const Status& status, const std::string& registry_url) {
+  std::string hint;
+  if (status.code() == Code::kUnavailable) {
+    hint = " — is the registry running at " + registry_url +
+           "? (causeway-broker embeds one on 127.0.0.1:8081; --registry URL picks another)";
+  } else if (causeway::client::registry_error_code(status) == 40401) {
+    hint = " — register a schema under it with `causeway schema register SUBJECT --file F.fbs`";
+  } else if (causeway::client::registry_error_code(status) == 40402) {
+    hint = " — `causeway schema versions SUBJECT` lists the versions";
+  }
+  std::cerr << "causeway: " << what << ": " << status.message() << hint << "\n";
+  return 1;
+}
+
+// For a topic bound to a schema subject: the codec of the subject's version `version`
+// (kLatestVersion: the latest), fetched once for the whole run.
+causeway::Result<std::unique_ptr<causeway::cli::PayloadCodec>> topic_codec(RegistryClient& registry,
+                                                                           const std::string& subject, int version) {
+  auto v = registry.get_version(subject, version);
+  if (!v) return v.error();
+  return causeway::cli::PayloadCodec::create(v->schema);
+}
+
+int run_publish(const ClientOptions& options, const std::string& registry_url, const std::string& topic,
+                const std::string& file, int schema_version) {
+  // The topic's binding decides whether "data" may be a JSON object, so look it up first.
+  std::string subject;
+  {
+    auto admin = Admin::connect(options);
+    if (!admin) return fail("publish to " + topic, admin.error());
+    auto info = (*admin)->describe_topic(topic);
+    if (!info) return fail("publish to " + topic, info.error());
+    subject = info->spec.schema_subject;
+  }
+  if (subject.empty() && schema_version != 0) {
+    return fail("publish to " + topic,
+                causeway::invalid_argument("--schema-version needs a topic bound to a schema subject; topic '" + topic +
+                                           "' is not (topic create --schema-subject SUBJECT)"));
+  }
+  // The schema is fetched once, when the first "data" object needs it (at once with
+  // --schema-version), so lines with string data, already encoded by the producer, publish
+  // as before even when the registry cannot be reached.
+  std::unique_ptr<RegistryClient> registry;
+  std::unique_ptr<causeway::cli::PayloadCodec> codec;
+  causeway::cli::DataObjectEncoder encoder;
+  if (!subject.empty()) {
+    auto r = RegistryClient::create({.url = registry_url});
+    if (!r) return fail_registry("--registry", r.error(), registry_url);
+    registry = std::move(*r);
+    const int version = schema_version == 0 ? causeway::client::kLatestVersion : schema_version;
+    const std::string which = "schema subject " + subject + " version " +
+                              (schema_version == 0 ? std::string("latest") : std::to_string(schema_version));
+    if (schema_version != 0) {
+      auto c = topic_codec(*registry, subject, version);
+      if (!c) return fail_registry("publish to " + topic + ": " + which, c.error(), registry_url);
+      codec = std::move(*c);
+    }
+    encoder = [&codec, &registry, subject, version, which](
+                  const nlohmann::json& data) -> causeway::Result<causeway::cli::EncodedData> {
+      if (!codec) {
+        auto c = topic_codec(*registry, subject, version);
+        if (!c) return c.error().with_context(which);
+        codec = std::move(*c);
+      }
+      auto payload = codec->encode(data);
+      if (!payload) return payload.error();
+      return causeway::cli::EncodedData{std::move(*payload), static_cast<uint32_t>(codec->schema_id())};
+    };
+  }
+
   std::ifstream in_file;
   std::istream* in = &std::cin;
   if (!file.empty() && file != "-") {
@@ -116,7 +191,7 @@ int run_publish(const ClientOptions& options, const std::string& topic, const st
   while (failed_line == 0 && std::getline(*in, line)) {
     ++line_no;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto event = causeway::cli::parse_event_line(line);
+    auto event = causeway::cli::parse_event_line(line, encoder);
     if (!event) {
       failed_line = line_no;
       failure = event.error();
@@ -132,7 +207,14 @@ int run_publish(const ClientOptions& options, const std::string& topic, const st
   while (!pending.empty()) settle_front();
   std::cout.flush();
   static_cast<void>((*publisher)->close());
-  if (failed_line != 0) return fail("publish to " + topic + ": line " + std::to_string(failed_line), failure);
+  if (failed_line != 0) {
+    const std::string what = "publish to " + topic + ": line " + std::to_string(failed_line);
+    // Fetching the schema for the first "data" object can fail in the registry.
+    const bool from_registry = causeway::client::registry_error_code(failure) != 0 ||
+                               (failure.code() == Code::kUnavailable &&
+                                failure.message().find("schema registry") != std::string_view::npos);
+    return from_registry ? fail_registry(what, failure, registry_url) : fail(what, failure);
+  }
   if (in->bad()) {
     std::cerr << "causeway: reading input failed after line " << line_no << "\n";
     return 1;
@@ -140,16 +222,23 @@ int run_publish(const ClientOptions& options, const std::string& topic, const st
   return 0;
 }
 
-int run_fetch(const ClientOptions& options, const std::string& topic, uint32_t partition, uint64_t offset,
-              uint64_t max_events) {
+int run_fetch(const ClientOptions& options, const std::string& registry_url, bool raw, const std::string& topic,
+              uint32_t partition, uint64_t offset, uint64_t max_events) {
   auto admin = Admin::connect(options);
   if (!admin) return fail("fetch " + topic, admin.error());
+  std::unique_ptr<RegistryClient> registry;
+  if (!raw) {
+    auto r = causeway::cli::renderer_registry(registry_url);
+    if (!r) return fail_registry("--registry", r.error(), registry_url);
+    registry = std::move(*r);
+  }
+  causeway::cli::PayloadRenderer renderer(registry.get(), std::cerr);
   uint64_t remaining = max_events;
   while (remaining > 0) {
     const auto batch = static_cast<uint32_t>(std::min<uint64_t>(remaining, 1000));
     auto r = (*admin)->fetch(topic, partition, offset, batch);
     if (!r) return fail("fetch", r.error());
-    for (const auto& e : r->events) std::cout << to_line(causeway::cli::event_to_json(e)) << "\n";
+    for (const auto& e : r->events) std::cout << to_line(renderer.render(e)) << "\n";
     if (r->events.empty()) break;
     remaining -= std::min<uint64_t>(remaining, r->events.size());
     offset = r->next_offset;
@@ -219,31 +308,47 @@ int main(int argc, char** argv) {
   // publish
   std::string publish_topic;
   std::string publish_file;
+  int publish_schema_version = 0;
   auto* publish = app.add_subcommand(
       "publish",
-      "Publish JSON lines ({\"data\":\"...\", optional key, dedup_key, source, type, headers}); prints one ack per line");
+      "Publish JSON lines ({\"data\":..., optional key, dedup_key, source, type, headers, partition, schema_id}); "
+      "prints one ack per line. \"data\" is a string (the payload bytes) or, on a topic bound to a schema subject, "
+      "a JSON object encoded to FlatBuffers with the subject's latest schema (or --schema-version), whose id the "
+      "event then carries. The first bad line stops the run with exit 1, naming the line; it is not published");
   publish->add_option("topic", publish_topic, "Topic to publish to")->required();
   publish->add_option("--file,-f", publish_file, "Read events from this file instead of stdin");
+  publish->add_option("--schema-version", publish_schema_version,
+                      "Encode \"data\" objects with this version of the topic's subject instead of the latest")
+      ->check(CLI::PositiveNumber);
 
   // fetch
   std::string fetch_topic;
   uint32_t fetch_partition = 0;
   uint64_t fetch_offset = 0;
   uint64_t fetch_max = 100;
-  auto* fetch = app.add_subcommand("fetch", "Print a partition's events as JSON lines");
+  bool fetch_raw = false;
+  auto* fetch = app.add_subcommand(
+      "fetch",
+      "Print a partition's events as JSON lines; payloads with a schema id are decoded into a JSON object in "
+      "\"data\" with that schema from the registry (else, or with --raw, \"data\" is the payload as a string, or "
+      "\"data_base64\")");
   fetch->add_option("topic", fetch_topic, "Topic to read")->required();
   fetch->add_option("--partition,-p", fetch_partition, "Partition to read")->required();
   fetch->add_option("--offset", fetch_offset, "First offset to print")->capture_default_str();
   fetch->add_option("--max", fetch_max, "Print at most this many events")->capture_default_str();
+  fetch->add_flag("--raw", fetch_raw, "Do not decode payloads with their schema; print them as stored");
 
   auto schema_commands = causeway::cli::add_schema_commands(app);  // schema ... and --registry
-  auto run_subscribe_commands = causeway::cli::add_subscribe_commands(app, options);
+  auto run_subscribe_commands = causeway::cli::add_subscribe_commands(app, options, schema_commands->registry_url());
   CLI11_PARSE(app, argc, argv);
   if (schema_commands->parsed()) return schema_commands->run();
   if (auto code = run_subscribe_commands()) return *code;
 
-  if (publish->parsed()) return run_publish(options, publish_topic, publish_file);
-  if (fetch->parsed()) return run_fetch(options, fetch_topic, fetch_partition, fetch_offset, fetch_max);
+  const std::string& registry_url = schema_commands->registry_url();
+  if (publish->parsed()) return run_publish(options, registry_url, publish_topic, publish_file, publish_schema_version);
+  if (fetch->parsed()) {
+    return run_fetch(options, registry_url, fetch_raw, fetch_topic, fetch_partition, fetch_offset, fetch_max);
+  }
 
   // topic subcommands share one Admin.
   TopicSpec spec;

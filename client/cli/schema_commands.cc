@@ -75,7 +75,9 @@ json version_json(const client::SubjectVersionInfo& v) {
 class SchemaCommandsImpl : public SchemaCommands {
  public:
   explicit SchemaCommandsImpl(CLI::App& app) {
-    app.add_option("--registry", registry_, "Schema registry URL (causeway-registry, or the broker's embedded one)")
+    app.add_option("--registry", registry_,
+                   "Schema registry URL (causeway-registry, or the broker's embedded one); publish, fetch and subscribe "
+                   "use it for JSON payloads of schema-bound topics")
         ->capture_default_str();
     schema_ = app.add_subcommand("schema", "Register, check, inspect and delete FlatBuffers schemas in the registry");
     schema_->require_subcommand(1);
@@ -119,6 +121,7 @@ class SchemaCommandsImpl : public SchemaCommands {
   }
 
   bool parsed() const override { return schema_->parsed(); }
+  const std::string& registry_url() const override { return registry_; }
 
   int run() override {
     client::RegistryClientOptions options;

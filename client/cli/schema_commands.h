@@ -8,6 +8,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
@@ -20,6 +21,8 @@ class SchemaCommands {
   virtual bool parsed() const = 0;
   // Runs the parsed subcommand; returns the process exit code.
   virtual int run() = 0;
+  // The global --registry URL (after parsing; publish, fetch and subscribe use it too).
+  virtual const std::string& registry_url() const = 0;
 };
 
 // Adds `schema` and its subcommands, and the global `--registry URL` option, to `app`.

@@ -12,6 +12,7 @@
 #include "causeway/client/subscriber.h"
 #include "causeway/common/units.h"
 #include "client/cli/event_json.h"
+#include "client/cli/payload_codec.h"
 
 namespace causeway::cli {
 namespace {
@@ -171,10 +172,18 @@ struct SubscriptionFlags {
   }
 };
 
-int run_subscribe(const client::ClientOptions& options, const std::string& topic, const std::string& group,
-                  const SubscriptionFlags& flags, uint64_t max_events, const std::string& timeout_text, bool no_ack) {
+int run_subscribe(const client::ClientOptions& options, const std::string& registry_url, bool raw,
+                  const std::string& topic, const std::string& group, const SubscriptionFlags& flags,
+                  uint64_t max_events, const std::string& timeout_text, bool no_ack) {
   auto timeout = parse_ms("--timeout", timeout_text);
   if (!timeout) return fail("subscribe", timeout.error());
+  std::unique_ptr<client::RegistryClient> registry;
+  if (!raw) {
+    auto r = renderer_registry(registry_url);
+    if (!r) return fail("--registry", r.error());
+    registry = std::move(*r);
+  }
+  PayloadRenderer renderer(registry.get(), std::cerr);
   auto spec = flags.spec(group, topic);
   if (!spec) return fail("subscribe", spec.error());
   client::SubscriberOptions so;
@@ -192,7 +201,7 @@ int run_subscribe(const client::ClientOptions& options, const std::string& topic
     if (!events) return fail("subscribe", events.error());
     if (events->empty()) break;  // --timeout with no event
     for (const auto& e : *events) {
-      nlohmann::json j = event_to_json(e);
+      nlohmann::json j = renderer.render(e);
       j["attempt"] = e.attempt;
       std::cout << to_line(j) << "\n";
       std::cout.flush();
@@ -285,11 +294,13 @@ Result<StartPosition> parse_start_position(const std::string& text) {
   return bad();
 }
 
-std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const client::ClientOptions& options) {
+std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const client::ClientOptions& options,
+                                                           const std::string& registry_url) {
   struct State {
     std::string topic, group, timeout = "5s", output = "table", name, list_topic;
     uint64_t max = 0;
     bool no_ack = false;
+    bool raw = false;
     SubscriptionFlags flags, create_flags;
   };
   auto st = std::make_shared<State>();
@@ -297,13 +308,15 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
   auto* subscribe = app.add_subcommand(
       "subscribe",
       "Consume a topic as a member of group G (subscription G, created with the defaults if missing); prints one JSON "
-      "line per event and acks it after printing");
+      "line per event and acks it after printing. Payloads with a schema id are decoded into a JSON object in "
+      "\"data\" with that schema from the registry (--registry); --raw prints them as stored");
   subscribe->add_option("topic", st->topic, "Topic to consume")->required();
   subscribe->add_option("--group,-g", st->group, "Group (= subscription) name")->required();
   subscribe->add_option("--max", st->max, "Exit after this many events (0: no limit)")->capture_default_str();
   subscribe->add_option("--timeout", st->timeout, "Exit when no event arrives for this long (e.g. 5s)")
       ->capture_default_str();
   subscribe->add_flag("--no-ack", st->no_ack, "Do not ack: the events are redelivered later");
+  subscribe->add_flag("--raw", st->raw, "Do not decode payloads with their schema; print them as stored");
   st->flags.add(subscribe, true);
 
   auto* group = app.add_subcommand("group", "Inspect consumer groups");
@@ -333,9 +346,11 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
   auto* sub_delete = subscription->add_subcommand("delete", "Delete a subscription and its group's offsets");
   sub_delete->add_option("name", st->name, "Subscription name")->required();
 
-  return [=, &options]() -> std::optional<int> {
-    if (subscribe->parsed())
-      return run_subscribe(options, st->topic, st->group, st->flags, st->max, st->timeout, st->no_ack);
+  return [=, &options, &registry_url]() -> std::optional<int> {
+    if (subscribe->parsed()) {
+      return run_subscribe(options, registry_url, st->raw, st->topic, st->group, st->flags, st->max, st->timeout,
+                           st->no_ack);
+    }
     if (!group->parsed() && !subscription->parsed()) return std::nullopt;
     auto admin = client::Admin::connect(options);
     if (!admin) return fail(group->parsed() ? "group" : "subscription", admin.error());

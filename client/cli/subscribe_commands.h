@@ -18,9 +18,11 @@
 namespace causeway::cli {
 
 // Adds the subcommands to `app`. After parsing, the returned function runs the one that
-// was chosen and returns its exit code, or nullopt when none of them was. `options` is
-// read when the command runs (after --broker was parsed).
-std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const client::ClientOptions& options);
+// was chosen and returns its exit code, or nullopt when none of them was. `options` and
+// `registry_url` (the registry that decodes payloads with a schema id) are read when the
+// command runs (after --broker and --registry were parsed), so they must outlive it.
+std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const client::ClientOptions& options,
+                                                           const std::string& registry_url);
 
 // "earliest", "latest", "offset:N", "time:2024-05-01T12:00:00Z" (or with .mmm, or a
 // time in ms since the epoch), "lamport:N". kInvalidArgument naming the accepted forms.

@@ -20,6 +20,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "causeway/client/registry_client.h"
 #include "causeway/common/lamport_clock.h"
 #include "client/src/backoff.h"
 #include "client/src/batch_accumulator.h"
@@ -360,7 +361,35 @@ class Publisher::Impl {
     return Status();
   }
 
+  // Resolves publisher_options_.schema_subject to the schema id of its chosen version.
+  Status resolve_schema_id() {
+    const PublisherOptions& po = publisher_options_;
+    if (po.schema_subject.empty()) return Status();
+    if (po.schema_version == 0 || po.schema_version < kLatestVersion) {
+      return invalid_argument("schema_version " + std::to_string(po.schema_version) +
+                              " is not a version (a positive number, or -1 for the latest)");
+    }
+    std::shared_ptr<RegistryClient> registry = po.registry;
+    if (!registry) {
+      auto created = RegistryClient::create({.url = po.registry_url});
+      if (!created) return created.error();
+      registry = std::move(*created);
+    }
+    const std::string which = "schema subject '" + po.schema_subject + "' version " +
+                              (po.schema_version == kLatestVersion ? std::string("latest")
+                                                                   : std::to_string(po.schema_version)) +
+                              " at " + registry->url();
+    auto version = registry->get_version(po.schema_subject, po.schema_version);
+    if (!version) return version.error().with_context(which);
+    if (version->schema.id <= 0) return internal_error(which + ": the registry answered without a schema id");
+    schema_id_ = static_cast<uint32_t>(version->schema.id);
+    return Status();
+  }
+
+  uint32_t schema_id() const { return schema_id_; }
+
   void publish(std::string topic, Event event, Callback callback) {
+    if (event.schema_id == 0) event.schema_id = schema_id_;
     if (publisher_options_.auto_dedup_keys && event.dedup_key.empty()) event.dedup_key = internal::make_dedup_key();
     std::unique_lock lock(mu_);
     if (closed_) {
@@ -426,6 +455,7 @@ class Publisher::Impl {
  private:
   ClientOptions options_;
   PublisherOptions publisher_options_;
+  uint32_t schema_id_ = 0;  // set by resolve_schema_id() before any publish, then read-only
   internal::IoThread io_;  // declared before core_: the core's timers live on its context
   PublisherCore core_;
   std::mutex mu_;                   // guards closed_ and outstanding_
@@ -436,6 +466,8 @@ class Publisher::Impl {
 
 Result<std::unique_ptr<Publisher>> Publisher::connect(ClientOptions options, PublisherOptions publisher_options) {
   auto impl = std::make_unique<Impl>(std::move(options), publisher_options);
+  Status resolved = impl->resolve_schema_id();
+  if (!resolved.ok()) return resolved;
   Status started = impl->start();
   if (!started.ok()) return started;
   return std::make_unique<Publisher>(std::move(impl));
@@ -458,6 +490,7 @@ void Publisher::publish(std::string topic, Event event, Callback callback) {
 
 Status Publisher::flush(std::chrono::milliseconds timeout) { return impl_->flush(timeout); }
 uint64_t Publisher::lamport() const { return impl_->lamport(); }
+uint32_t Publisher::schema_id() const { return impl_->schema_id(); }
 void Publisher::observe_lamport(uint64_t lamport) { impl_->observe_lamport(lamport); }
 Status Publisher::close() { return impl_->close(); }
 

@@ -6,6 +6,7 @@
 #include <cctype>
 #include <charconv>
 #include <climits>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 #include <variant>
@@ -135,10 +136,18 @@ std::variant<SchemaInput, Response> schema_body(const Request& req) {
       return error_response(ErrorCode::kInvalidSchema, "Invalid schema: \"references\" must be an array");
     }
     for (const auto& r : j["references"]) {
+      // Each member's type is checked before it is read: nlohmann's value()/get() throw on a
+      // type mismatch, and an exception here would end the request with a bare 500.
       if (!r.is_object() || !r.contains("subject") || !r["subject"].is_string() || !r.contains("version") ||
-          !r["version"].is_number_integer()) {
+          !r["version"].is_number_integer() || (r.contains("name") && !r["name"].is_string())) {
         return error_response(ErrorCode::kInvalidSchema,
-                              "Invalid schema: each reference needs \"name\", \"subject\" and an integer \"version\"");
+                              "Invalid schema: each reference needs a string \"name\", a string \"subject\" and an "
+                              "integer \"version\"");
+      }
+      // A version beyond 32 bits would be truncated by get<int>() into some other version.
+      if (r["version"].get<int64_t>() < 1 || r["version"].get<int64_t>() > INT32_MAX) {
+        return error_response(ErrorCode::kInvalidSchema, "Invalid schema: reference version " + r["version"].dump() +
+                                                             " is not a positive 32-bit number");
       }
       in.references.push_back(SchemaReference{r.value("name", ""), r["subject"].get<std::string>(),
                                               r["version"].get<int>()});

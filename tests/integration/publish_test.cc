@@ -131,6 +131,98 @@ TEST_F(PublishTest, SchemaBoundTopicStoresOnlyEventsOfItsSubjectWithValidPayload
   EXPECT_THAT(refused.error().message(), ::testing::HasSubstr("schema subject"));
 }
 
+// Publisher with a schema subject: the id of the subject's latest (or pinned) version goes
+// on every event that carries none; the broker's validate=full check accepts them.
+TEST_F(PublishTest, PublisherWithSchemaSubjectStampsTheLatestOrPinnedVersionsId) {
+  auto registry = RegistryClient::create({.url = registry_url_});
+  ASSERT_TRUE(registry.ok());
+  auto v1 = (*registry)->register_schema("orders-value", kOrderSchema, "Order");
+  ASSERT_TRUE(v1.ok()) << v1.error().to_string();
+  auto v2 = (*registry)->register_schema(
+      "orders-value", "table Order { id: long; amount: int; note: string; channel: string; }\nroot_type Order;", "Order");
+  ASSERT_TRUE(v2.ok()) << v2.error().to_string();
+  ASSERT_NE(v1->id, v2->id);
+
+  auto admin = Admin::connect(options_);
+  ASSERT_TRUE(admin.ok());
+  TopicSpec spec;
+  spec.name = "orders";
+  spec.schema_subject = "orders-value";
+  spec.validate_payloads = true;
+  ASSERT_TRUE((*admin)->create_topic(spec).ok());
+
+  PublisherOptions latest;
+  latest.schema_subject = "orders-value";
+  latest.registry_url = registry_url_;
+  auto by_latest = Publisher::connect(options_, latest);
+  ASSERT_TRUE(by_latest.ok()) << by_latest.error().to_string();
+  EXPECT_EQ((*by_latest)->schema_id(), static_cast<uint32_t>(v2->id));
+
+  PublisherOptions pinned;
+  pinned.schema_subject = "orders-value";
+  pinned.schema_version = 1;
+  pinned.registry = std::shared_ptr<RegistryClient>(std::move(*registry));  // shared, not created
+  auto by_pin = Publisher::connect(options_, pinned);
+  ASSERT_TRUE(by_pin.ok()) << by_pin.error().to_string();
+  EXPECT_EQ((*by_pin)->schema_id(), static_cast<uint32_t>(v1->id));
+
+  const auto payload = order_payload(R"({id: 1, amount: 5})");
+  Event no_id;
+  no_id.payload = payload;
+  Event explicit_id = no_id;
+  explicit_id.schema_id = static_cast<uint32_t>(v1->id);
+  auto a = (*by_latest)->publish("orders", no_id).get();
+  ASSERT_TRUE(a.ok()) << a.error().to_string();
+  auto b = (*by_latest)->publish("orders", explicit_id).get();
+  ASSERT_TRUE(b.ok()) << b.error().to_string();
+  auto c = (*by_pin)->publish("orders", no_id).get();
+  ASSERT_TRUE(c.ok()) << c.error().to_string();
+
+  auto fetched = (*admin)->fetch("orders", 0, 0, 100);
+  ASSERT_TRUE(fetched.ok());
+  ASSERT_EQ(fetched->events.size(), 3u);
+  EXPECT_EQ(fetched->events[0].schema_id, static_cast<uint32_t>(v2->id));  // filled from the latest
+  EXPECT_EQ(fetched->events[1].schema_id, static_cast<uint32_t>(v1->id));  // its own id kept
+  EXPECT_EQ(fetched->events[2].schema_id, static_cast<uint32_t>(v1->id));  // filled from the pin
+}
+
+TEST_F(PublishTest, PublisherWithUnknownSubjectOrUnreachableRegistryFailsToConnectSayingWhich) {
+  PublisherOptions missing;
+  missing.schema_subject = "no-such-subject";
+  missing.registry_url = registry_url_;
+  auto a = Publisher::connect(options_, missing);
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.error().code(), Code::kNotFound);
+  EXPECT_THAT(a.error().message(), ::testing::HasSubstr("schema subject 'no-such-subject' version latest"));
+  EXPECT_EQ(registry_error_code(a.error()), 40401);
+
+  auto registry = RegistryClient::create({.url = registry_url_});
+  ASSERT_TRUE(registry.ok());
+  ASSERT_TRUE((*registry)->register_schema("orders-value", kOrderSchema, "Order").ok());
+  PublisherOptions no_version = missing;
+  no_version.schema_subject = "orders-value";
+  no_version.schema_version = 7;
+  auto b = Publisher::connect(options_, no_version);
+  ASSERT_FALSE(b.ok());
+  EXPECT_EQ(b.error().code(), Code::kNotFound);
+  EXPECT_EQ(registry_error_code(b.error()), 40402);
+
+  PublisherOptions unreachable = missing;
+  unreachable.schema_subject = "orders-value";
+  unreachable.registry_url = "http://127.0.0.1:1";
+  auto c = Publisher::connect(options_, unreachable);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().code(), Code::kUnavailable);
+  EXPECT_THAT(c.error().message(), ::testing::HasSubstr("http://127.0.0.1:1"));
+  EXPECT_THAT(c.error().message(), ::testing::HasSubstr("orders-value"));
+
+  PublisherOptions bad_version = no_version;
+  bad_version.schema_version = 0;
+  auto d = Publisher::connect(options_, bad_version);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().code(), Code::kInvalidArgument);
+}
+
 TEST_F(PublishTest, PublishedEventsAreFetchedBackInOrderWithIncreasingLamport) {
   auto admin = Admin::connect(options_);
   ASSERT_TRUE(admin.ok()) << admin.status().to_string();

@@ -5,9 +5,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string>
 
 namespace causeway::client {
+
+class RegistryClient;
 
 struct ClientOptions {
   // "HOST:PORT"; a literal IPv6 address is written in brackets ("[::1]:7450").
@@ -45,6 +48,19 @@ struct PublisherOptions {
   // Reconnect backoff: exponential from initial to max, with jitter.
   std::chrono::milliseconds retry_backoff_initial{100};
   std::chrono::milliseconds retry_backoff_max{5000};
+
+  // Schema subject of the registry (docs/registry.md). When set, Publisher::connect looks up
+  // the id of its version `schema_version` (-1: the latest live version) once, and every
+  // event published with schema_id 0 gets that id. Events that carry an id keep it.
+  // connect() fails with kNotFound (no such subject or version, "(error 40401)" /
+  // "(error 40402)" in the message) or kUnavailable (registry unreachable) naming both.
+  // A version registered after connect() is not picked up by this Publisher.
+  std::string schema_subject;
+  int schema_version = -1;
+  // The registry to ask: `registry` if set (shared, e.g. with the code that registered the
+  // schema; its caches are reused), otherwise one created for `registry_url`.
+  std::shared_ptr<RegistryClient> registry;
+  std::string registry_url = "http://127.0.0.1:8081";
 };
 
 }  // namespace causeway::client

@@ -42,7 +42,11 @@ class Publisher {
  public:
   using Callback = std::function<void(const Result<PublishAck>&)>;
 
-  // Connects and completes the Hello handshake before returning. Errors: kInvalidArgument
+  // Connects and completes the Hello handshake before returning. With
+  // publisher_options.schema_subject set, first resolves the subject's version to its schema
+  // id through the registry (kNotFound: no such subject or version; kUnavailable: registry
+  // unreachable; kInvalidArgument: bad registry_url or schema_version; the message names
+  // the subject and the registry). Errors: kInvalidArgument
   // (malformed options.broker), kUnavailable (cannot connect: the message names the address
   // and the OS error), kDeadlineExceeded (connect_timeout), kFailedPrecondition (the broker
   // speaks another protocol version or refused the credentials). Later connection losses
@@ -54,6 +58,10 @@ class Publisher {
   ~Publisher();
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
+
+  // The schema id resolved from publisher_options.schema_subject at connect(), put on every
+  // event published with schema_id 0; 0 when no subject was given.
+  uint32_t schema_id() const;
 
   // Queues `event` for `topic` and returns at once; the future becomes ready when the broker
   // acked (or refused) it, or when it failed for good. Takes ownership of the event.

@@ -1,0 +1,175 @@
+// File: client/cli/payload_codec.cc
+//
+// See payload_codec.h. The FlatBuffers Parser does the JSON work in both directions, so the
+// CLI accepts and prints exactly the JSON that flatc does (strict JSON: quoted field names,
+// enums by name).
+#include "client/cli/payload_codec.h"
+
+#include <flatbuffers/idl.h>
+
+#include <cctype>
+#include <span>
+#include <vector>
+
+#include "causeway/registry/payload.h"
+#include "causeway/registry/schema.h"
+#include "client/cli/event_json.h"
+
+namespace causeway::cli {
+namespace {
+
+// The parser's error_ reads "<line>: <col>: error: <message>" (no file name). Line and
+// column point into the JSON the CLI re-serialised, not into the user's input line, so only
+// the message is worth showing.
+std::string parser_message(const std::string& error) {
+  const std::string marker = "error: ";
+  const auto at = error.find(marker);
+  std::string msg = at == std::string::npos ? error : error.substr(at + marker.size());
+  while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
+  return msg;
+}
+
+}  // namespace
+
+struct PayloadCodec::Verified {
+  registry::ParsedSchema schema;
+};
+
+PayloadCodec::PayloadCodec() = default;
+PayloadCodec::~PayloadCodec() = default;
+
+Result<std::unique_ptr<PayloadCodec>> PayloadCodec::create(const client::RegistrySchema& schema) {
+  auto parsed = registry::parse_schema(schema.schema, schema.root_type);
+  if (!parsed) return parsed.error().with_context("schema id " + std::to_string(schema.id));
+  std::unique_ptr<PayloadCodec> codec(new PayloadCodec());
+  codec->schema_id_ = schema.id;
+  codec->fbs_ = schema.schema;
+  codec->root_type_ = parsed->root_type;
+  codec->verified_ = std::make_unique<Verified>(Verified{std::move(*parsed)});
+  CAUSEWAY_RETURN_IF_ERROR(codec->reset_parser());
+  return codec;
+}
+
+// A parser that failed on a JSON document may hold half-built state, so encode() starts over
+// with a fresh one after an error. parse_schema accepted the same text, so this succeeds
+// unless the parser itself misbehaves.
+Status PayloadCodec::reset_parser() {
+  flatbuffers::IDLOptions opts;
+  opts.strict_json = true;  // GenText then writes JSON that nlohmann::json reads back
+  opts.indent_step = -1;    // one line
+  // Fields the JSON gives are written even when they equal their default, so that GenText,
+  // which prints the fields present in a buffer, gives back the same object on fetch.
+  opts.force_defaults = true;
+  auto parser = std::make_unique<flatbuffers::Parser>(opts);
+  if (!parser->Parse(fbs_.c_str(), nullptr, nullptr)) {
+    return invalid_argument("schema id " + std::to_string(schema_id_) + ": invalid schema: " + parser->error_);
+  }
+  if (!parser->SetRootType(root_type_.c_str())) {
+    return invalid_argument("schema id " + std::to_string(schema_id_) + ": root type '" + root_type_ +
+                            "' is not declared in the schema");
+  }
+  parser_ = std::move(parser);
+  return Status();
+}
+
+Result<std::string> PayloadCodec::encode(const nlohmann::json& object) {
+  if (!object.is_object()) {
+    return invalid_argument(std::string("\"data\" for schema ") + root_type_ + " must be a JSON object, got " +
+                            object.type_name());
+  }
+  if (!parser_) {
+    CAUSEWAY_RETURN_IF_ERROR(reset_parser());
+  }
+  const std::string text = to_line(object);
+  parser_->builder_.Clear();
+  if (!parser_->Parse(text.c_str(), nullptr, nullptr)) {
+    const std::string why = parser_message(parser_->error_);
+    parser_.reset();
+    reset_parser().ignore_error();  // decode() and the next encode() need a clean parser
+    return invalid_argument("\"data\" does not match schema " + root_type_ + " (id " + std::to_string(schema_id_) +
+                            "): " + why);
+  }
+  const auto* bytes = reinterpret_cast<const char*>(parser_->builder_.GetBufferPointer());
+  std::string out(bytes, parser_->builder_.GetSize());
+  parser_->builder_.Clear();
+  return out;
+}
+
+Result<nlohmann::json> PayloadCodec::decode(std::string_view payload) const {
+  // A copy in a vector: the payload string's bytes need not be aligned for FlatBuffers'
+  // scalar reads, a fresh heap block is.
+  const std::vector<uint8_t> buffer(payload.begin(), payload.end());
+  CAUSEWAY_RETURN_IF_ERROR(registry::verify_payload(verified_->schema, std::span<const uint8_t>(buffer)));
+  if (!parser_) {
+    return internal_error("schema id " + std::to_string(schema_id_) + ": parser unavailable after an earlier error");
+  }
+  std::string text;
+  if (!flatbuffers::GenerateText(*parser_, buffer.data(), &text)) {
+    return invalid_argument("payload of schema " + root_type_ + " (id " + std::to_string(schema_id_) +
+                            ") holds a string that is not UTF-8");
+  }
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    // GenText writes nan/inf for such floats, which JSON cannot hold.
+    return invalid_argument("payload of schema " + root_type_ + " (id " + std::to_string(schema_id_) +
+                            ") has no JSON form (a NaN or infinite float?)");
+  }
+  return j;
+}
+
+Result<std::unique_ptr<client::RegistryClient>> renderer_registry(const std::string& url) {
+  client::RegistryClientOptions options;
+  options.url = url;
+  options.connect_timeout = std::chrono::milliseconds(2000);
+  options.request_timeout = std::chrono::milliseconds(10000);
+  return client::RegistryClient::create(options);
+}
+
+PayloadCodec* PayloadRenderer::codec_for(uint32_t schema_id) {
+  if (auto it = codecs_.find(schema_id); it != codecs_.end()) return it->second.get();
+  if (registry_unreachable_) return nullptr;
+  auto schema = registry_->get_schema(static_cast<int>(schema_id));
+  if (!schema) {
+    if (schema.error().code() == Code::kUnavailable) {
+      // Every other id would fail the same way: stop asking, say it once.
+      registry_unreachable_ = true;
+      notes_ << "causeway: note: payloads are printed as stored, not decoded: " << schema.error().message()
+             << " (--registry URL names the registry; --raw skips decoding)\n";
+      return nullptr;
+    }
+    note_once(schema_id, std::string(schema.error().message()));
+    codecs_[schema_id] = nullptr;
+    return nullptr;
+  }
+  auto codec = PayloadCodec::create(*schema);
+  if (!codec) {
+    note_once(schema_id, std::string(codec.error().message()));
+    codecs_[schema_id] = nullptr;
+    return nullptr;
+  }
+  return (codecs_[schema_id] = std::move(*codec)).get();
+}
+
+void PayloadRenderer::note_once(uint32_t schema_id, const std::string& text) {
+  if (!noted_.insert(schema_id).second) return;
+  notes_ << "causeway: note: payloads with schema id " << schema_id << " are printed as stored, not decoded: " << text
+         << "\n";
+}
+
+nlohmann::json PayloadRenderer::render(const client::FetchedEvent& event) {
+  nlohmann::json j = event_to_json(event);
+  if (registry_ == nullptr || event.schema_id == 0) return j;
+  PayloadCodec* codec = codec_for(event.schema_id);
+  if (codec == nullptr) return j;
+  auto decoded = codec->decode(event.payload);
+  if (!decoded) {
+    note_once(event.schema_id, std::string(decoded.error().message()) + " (first at partition " +
+                                   std::to_string(event.partition) + " offset " + std::to_string(event.offset) + ")");
+    return j;
+  }
+  j.erase("data_base64");
+  j["data"] = std::move(*decoded);
+  return j;
+}
+
+}  // namespace causeway::cli
