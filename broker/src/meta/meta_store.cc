@@ -598,7 +598,13 @@ Status MetaStore::commit_ack_states(std::span<const GroupAckCommit> commits, std
         results[i] = failed_precondition("subscription " + quoted(c.group) + " was deleted; its group state is stale");
         continue;
       }
-      CAUSEWAY_ASSIGN_OR_RETURN(SubscriptionConfig sub, decode_subscription(c.group, *sub_value));
+      // A record that does not decode fails this group only: the others still commit.
+      Result<SubscriptionConfig> decoded_sub = decode_subscription(c.group, *sub_value);
+      if (!decoded_sub) {
+        results[i] = decoded_sub.error();
+        continue;
+      }
+      const SubscriptionConfig& sub = *decoded_sub;
       if (sub.created_ms != c.subscription_created_ms) {
         results[i] = failed_precondition("subscription " + quoted(c.group) + " was re-created (created_ms " +
                              std::to_string(sub.created_ms) + ", group loaded from " +
@@ -608,7 +614,12 @@ Status MetaStore::commit_ack_states(std::span<const GroupAckCommit> commits, std
       CAUSEWAY_ASSIGN_OR_RETURN(auto topic_value, txn.get(dbs_->topics, sub.topic));
       std::optional<TopicConfig> topic;
       if (topic_value) {
-        CAUSEWAY_ASSIGN_OR_RETURN(topic, decode_topic(sub.topic, *topic_value));
+        Result<TopicConfig> decoded_topic = decode_topic(sub.topic, *topic_value);
+        if (!decoded_topic) {
+          results[i] = decoded_topic.error();
+          continue;
+        }
+        topic = std::move(*decoded_topic);
       }
       if (!topic || topic->topic_id != c.topic_id) {
         results[i] = failed_precondition("topic " + quoted(sub.topic) + " of subscription " + quoted(c.group) +

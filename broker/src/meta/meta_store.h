@@ -162,7 +162,9 @@ class MetaStore {
   // reads; a commit whose subscription was deleted or re-created since, or whose topic was
   // deleted or re-created (another topic_id), writes nothing and gets kFailedPrecondition in
   // `results` (same order as `commits`): the caller's group state is stale and must be
-  // dropped, never written into the new subscription. The returned Status is for the
+  // dropped, never written into the new subscription. A commit whose subscription or topic
+  // record does not decode gets kCorruption in `results` and writes nothing; the others in
+  // the transaction still commit. The returned Status is for the
   // transaction itself (kInvalidArgument for a bad group name; LMDB errors).
   Status commit_ack_states(std::span<const GroupAckCommit> commits, std::vector<Status>& results);
   // The persisted acked offsets above the committed offset of one partition (sorted).

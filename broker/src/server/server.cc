@@ -548,6 +548,9 @@ void Server::stop() {
   // In-flight storage work (appends waiting for their sync) finishes; its responses are
   // handed back to the still-running network threads.
   s.storage_pool.join();
+  // Dead letters that were publishing while the coordinator stopped marked their offsets
+  // acked after its final flush: commit those too.
+  s.coordinator->flush_commits();
   for (auto& session : live) session->close_from_outside();
   live.clear();
   for (auto& g : s.guards) g.reset();

@@ -298,6 +298,10 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
                                      std::string_view topic, uint32_t credit_events, uint32_t credit_bytes,
                                      bool create_if_missing, const meta::SubscriptionConfig& create_settings,
                                      std::string client_name) {
+  {
+    std::lock_guard lk(mu_);  // checked again below; this one keeps a stopping broker from creating anything
+    if (stopping_) return unavailable("the broker is shutting down; subscribe again after it restarts");
+  }
   if (credit_events > options_.max_credit_events || credit_bytes > options_.max_credit_bytes) {
     return invalid_argument("credit " + std::to_string(credit_events) + " events / " + std::to_string(credit_bytes) +
                             " bytes is above the broker's maximum of " + std::to_string(options_.max_credit_events) +
@@ -1041,6 +1045,11 @@ void Coordinator::flush_commits() {
     if (!s.ok()) {
       spdlog::error("group {}: committing offsets failed: {}", g->config.name, s.to_string());
       // Mark dirty again so the next sweep retries.
+      for (const auto& st : commits[i].states) g->partitions[st.partition].delivery.mark_dirty();
+    } else if (!results[i].ok() && results[i].code() != Code::kFailedPrecondition) {
+      // This group's own records could not be read (corruption): it retries alone, the
+      // others committed.
+      spdlog::error("group {}: committing offsets failed: {}", g->config.name, results[i].to_string());
       for (const auto& st : commits[i].states) g->partitions[st.partition].delivery.mark_dirty();
     } else if (!results[i].ok()) {
       // Deleted or re-created while this state was in memory: it must not reach the new

@@ -338,6 +338,42 @@ TEST_F(MetaStoreTest, CorruptValueIsReportedNotCrashed) {
   CAUSEWAY_ASSERT_OK(store_->get_topic("users"));  // the rest is still readable
 }
 
+TEST_F(MetaStoreTest, CorruptSubscriptionFailsOnlyItsOwnAckCommit) {
+  auto t = store_->create_topic(topic("orders"));
+  CAUSEWAY_ASSERT_OK(t);
+  std::vector<int64_t> created;
+  for (const char* name : {"billing", "audit"}) {
+    SubscriptionConfig config;
+    config.name = name;
+    config.topic = "orders";
+    auto s = store_->create_subscription(config, {});
+    CAUSEWAY_ASSERT_OK(s);
+    created.push_back(s->created_ms);
+  }
+  store_.reset();
+  CAUSEWAY_ASSERT_OK(testing::poke_raw(dir_.sub("meta"), "subscriptions", "billing", std::string("\x10\x00\x00\x00garbage!", 12)));
+  ASSERT_NO_FATAL_FAILURE(reopen());
+
+  std::vector<GroupAckCommit> commits;
+  for (size_t i = 0; i < 2; ++i) {
+    GroupAckCommit c{i == 0 ? "billing" : "audit", created[i], t->topic_id, {}};
+    PartitionAckState st;
+    st.partition = 0;
+    st.committed = 7;
+    st.acked_above = {9};
+    c.states.push_back(st);
+    commits.push_back(std::move(c));
+  }
+  std::vector<Status> results;
+  CAUSEWAY_ASSERT_OK(store_->commit_ack_states(commits, results));
+  ASSERT_EQ(results.size(), 2u);
+  EXPECT_THAT(results[0], StatusIs(Code::kCorruption, HasSubstr("billing")));
+  EXPECT_TRUE(results[1].ok()) << results[1].to_string();
+  EXPECT_EQ(store_->committed_offset("audit", t->topic_id, 0).value(), std::optional<uint64_t>(7));
+  EXPECT_EQ(store_->acked_above("audit", t->topic_id, 0).value(), std::vector<uint64_t>{9});
+  EXPECT_EQ(store_->committed_offset("billing", t->topic_id, 0).value(), std::nullopt);
+}
+
 TEST_F(MetaStoreTest, ValidFlatBufferWithImpossibleSettingsIsCorruption) {
   store_.reset();
   flatbuffers::FlatBufferBuilder fbb;
