@@ -48,8 +48,13 @@ class HttpSchemaFetcher final : public SchemaFetcher {
                            (r.error() == httplib::Error::Connection ? std::string("connection refused or timed out")
                                                                     : httplib::to_string(r.error())));
       json body = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-      if (r->status == 404 && body.is_object() && body.value("error_code", 0) == 40403)
-        return not_found("schema id " + std::to_string(schema_id) + " does not exist");
+      // Types checked explicitly: json::value() throws type_error on a field of another
+      // type, and a registry's answer is not ours to trust.
+      if (r->status == 404 && body.is_object()) {
+        const auto code = body.find("error_code");
+        if (code != body.end() && code->is_number_integer() && code->get<int64_t>() == 40403)
+          return not_found("schema id " + std::to_string(schema_id) + " does not exist");
+      }
       if (r->status != 200)
         return unavailable("GET " + path + ": HTTP " + std::to_string(r->status) + " " + excerpt(r->body));
       if (body.is_discarded()) return unavailable("GET " + path + ": the answer is not JSON: " + excerpt(r->body));
@@ -70,9 +75,21 @@ class HttpSchemaFetcher final : public SchemaFetcher {
     if (!schema->is_object() || !schema->contains("schema") || !(*schema)["schema"].is_string())
       return unavailable("GET " + base + ": expected {\"schema\": ...}");
     out.schema = (*schema)["schema"].get<std::string>();
-    // Confluent leaves schemaType out for AVRO.
-    out.schema_type = schema->value("schemaType", std::string("AVRO"));
-    out.root_type = schema->value("rootType", std::string());
+    // Confluent leaves schemaType out for AVRO; present, it must be a string, as rootType.
+    auto optional_string = [&](const char* field, std::string fallback) -> Result<std::string> {
+      const auto it = schema->find(field);
+      if (it == schema->end()) return fallback;
+      if (!it->is_string())
+        return unavailable("GET " + base + ": \"" + field + "\" is " + std::string(it->type_name()) +
+                           ", expected a string");
+      return it->get<std::string>();
+    };
+    auto schema_type = optional_string("schemaType", "AVRO");
+    if (!schema_type) return schema_type.error();
+    auto root_type = optional_string("rootType", "");
+    if (!root_type) return root_type.error();
+    out.schema_type = std::move(*schema_type);
+    out.root_type = std::move(*root_type);
     return out;
   }
 
@@ -193,7 +210,16 @@ void RemoteSchemaChecker::check_async(std::string_view subject, uint32_t schema_
 
 std::shared_ptr<const RemoteSchemaChecker::Entry> RemoteSchemaChecker::fetch(uint32_t schema_id) {
   auto e = std::make_shared<Entry>();
-  Result<RemoteSchema> r = fetcher_->fetch(schema_id);
+  // An exception must not escape the fetch thread (std::terminate) nor leave waiters
+  // unanswered: it is a failed lookup like any other.
+  Result<RemoteSchema> r = unavailable("lookup did not complete");
+  try {
+    r = fetcher_->fetch(schema_id);
+  } catch (const std::exception& ex) {
+    r = unavailable(std::string("lookup failed: ") + ex.what());
+  } catch (...) {
+    r = unavailable("lookup failed with an unknown exception");
+  }
   const auto now = Clock::now();
   if (!r) {
     e->status = r.error();

@@ -8,8 +8,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -147,6 +153,128 @@ SchemaCheck check(SchemaChecker& checker, std::string_view subject, uint32_t sch
   std::promise<SchemaCheck> answer;
   checker.check_async(subject, schema_id, payload, verify, [&](SchemaCheck c) { answer.set_value(std::move(c)); });
   return answer.get_future().get();
+}
+
+// A minimal HTTP/1.1 server on 127.0.0.1, port 0, for the HTTP fetcher: `respond(path)`
+// gives the whole response (status line, headers, body) for each GET; one request per
+// connection.
+class FakeHttpServer {
+ public:
+  using Respond = std::function<void(const std::string& path, int fd)>;
+  explicit FakeHttpServer(Respond respond) : respond_(std::move(respond)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    url_ = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FakeHttpServer() {
+    stopping_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  const std::string& url() const { return url_; }
+
+  // A whole response with `body` as application/json.
+  static std::string response(int status, const std::string& body) {
+    return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  }
+  static void send_all(int fd, std::string_view s) {
+    while (!s.empty()) {
+      const ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      s.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  void serve() {
+    while (!stopping_) {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      const size_t sp = req.find(' ');
+      const size_t sp2 = sp == std::string::npos ? sp : req.find(' ', sp + 1);
+      if (sp2 != std::string::npos) respond_(req.substr(sp + 1, sp2 - sp - 1), c);
+      ::close(c);
+    }
+  }
+  Respond respond_;
+  int fd_ = -1;
+  std::string url_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+// A checker over the real HTTP fetcher asking `server`.
+std::unique_ptr<RemoteSchemaChecker> http_checker(const FakeHttpServer& server, HttpFetcherOptions o = {}) {
+  o.url = server.url();
+  auto fetcher = make_http_schema_fetcher(o);
+  EXPECT_TRUE(fetcher.ok());
+  return std::make_unique<RemoteSchemaChecker>(std::move(*fetcher));
+}
+
+TEST(RemoteSchemaChecker, RegistryAnswerOfUnexpectedJsonTypesIsUnavailableNotACrash) {
+  const std::string versions = R"([{"subject": "orders-value", "version": 1}])";
+  const std::string schema = std::string(R"({"schema": ")") + "table Order { id: long; }\\nroot_type Order;" + "\"";
+  FakeHttpServer server([&](const std::string& path, int fd) {
+    if (path == "/schemas/ids/1/versions" || path == "/schemas/ids/1")
+      return FakeHttpServer::send_all(fd, FakeHttpServer::response(404, R"({"error_code": "40403"})"));
+    if (path.ends_with("/versions")) return FakeHttpServer::send_all(fd, FakeHttpServer::response(200, versions));
+    if (path == "/schemas/ids/2")
+      return FakeHttpServer::send_all(fd, FakeHttpServer::response(200, schema + R"(, "schemaType": null})"));
+    if (path == "/schemas/ids/3")
+      return FakeHttpServer::send_all(
+          fd, FakeHttpServer::response(200, schema + R"(, "schemaType": "FLATBUFFERS", "rootType": 5})"));
+    if (path == "/schemas/ids/4")
+      return FakeHttpServer::send_all(fd, FakeHttpServer::response(200, schema + R"(, "schemaType": "FLATBUFFERS"})"));
+    FakeHttpServer::send_all(fd, FakeHttpServer::response(500, "{}"));
+  });
+  auto checker = http_checker(server);
+  const SchemaCheck string_code = check(*checker, "orders-value", 1, "", false);
+  EXPECT_EQ(string_code.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(string_code.message, HasSubstr(server.url()));
+  const SchemaCheck null_type = check(*checker, "orders-value", 2, "", false);
+  EXPECT_EQ(null_type.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(null_type.message, HasSubstr(server.url()));
+  EXPECT_THAT(null_type.message, HasSubstr("schemaType"));
+  const SchemaCheck number_root = check(*checker, "orders-value", 3, "", false);
+  EXPECT_EQ(number_root.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(number_root.message, HasSubstr("rootType"));
+  // A well-formed answer still works over the same server.
+  EXPECT_EQ(check(*checker, "orders-value", 4, "", false).verdict, SchemaVerdict::kOk);
+}
+
+// A fetcher that throws: every waiter is answered, Unavailable, and the process lives.
+class ThrowingFetcher final : public SchemaFetcher {
+ public:
+  Result<RemoteSchema> fetch(uint32_t) override { throw std::runtime_error("boom"); }
+  const std::string& url() const override { return url_; }
+
+ private:
+  const std::string url_ = kUrl;
+};
+
+TEST(RemoteSchemaChecker, FetcherExceptionAnswersWaitersWithUnavailable) {
+  RemoteSchemaChecker checker(std::make_unique<ThrowingFetcher>());
+  const SchemaCheck c = check(checker, "orders-value", kOrderId, "", false);
+  EXPECT_EQ(c.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(c.message, HasSubstr(kUrl));
+  EXPECT_THAT(c.message, HasSubstr("boom"));
 }
 
 TEST(RemoteSchemaChecker, CacheMissDoesNotBlockThePublishingThreadAndOneFetchServesEveryWaiter) {
