@@ -104,8 +104,32 @@ struct PublishPipeline::Deferred {
   uint64_t client_lamport = 0;
   std::shared_ptr<Operation> op;
   std::atomic<size_t> lookups_pending{0};
+  std::atomic<size_t>* budget;  // the pipeline's deferred_bytes_, charged `charged`
+  const size_t charged;
 
-  Deferred(const meta::TopicConfig& t, std::span<const PublishEvent> in) : topic(t), headers(in.size()) {
+  // What a Deferred of `in` holds, as charged against the pipeline's budget.
+  static size_t bytes_of(std::span<const PublishEvent> in) {
+    size_t total = 0;
+    for (const PublishEvent& e : in) {
+      const storage::RecordInput& r = e.record;
+      total += sizeof(PublishEvent) + sizeof(EventAck) + sizeof(uint32_t) + 1 + r.key.size() + r.dedup_key.size() +
+               r.source.size() + r.type.size() + r.payload.size();
+      for (const storage::Header& h : r.headers) total += sizeof(storage::Header) + h.name.size() + h.value.size();
+    }
+    return total;
+  }
+  // Charges `bytes` against `budget` unless that would pass `max`.
+  static bool try_charge(std::atomic<size_t>& budget, size_t bytes, size_t max) {
+    size_t cur = budget.load(std::memory_order_relaxed);
+    do {
+      if (bytes > max || cur > max - bytes) return false;
+    } while (!budget.compare_exchange_weak(cur, cur + bytes, std::memory_order_relaxed));
+    return true;
+  }
+
+  // `bytes` (bytes_of(in)) already charged to `b`; released by the destructor.
+  Deferred(const meta::TopicConfig& t, std::span<const PublishEvent> in, std::atomic<size_t>& b, size_t bytes)
+      : topic(t), headers(in.size()), budget(&b), charged(bytes) {
     size_t total = 0;
     for (const PublishEvent& e : in) {
       const storage::RecordInput& r = e.record;
@@ -127,6 +151,9 @@ struct PublishPipeline::Deferred {
                                               headers[i],   r.schema_id,        keep(r.payload)};
     }
   }
+  ~Deferred() { budget->fetch_sub(charged, std::memory_order_relaxed); }
+  Deferred(const Deferred&) = delete;
+  Deferred& operator=(const Deferred&) = delete;
 };
 
 void PublishPipeline::publish_async(std::string_view topic_name, std::span<const PublishEvent> events,
@@ -190,7 +217,14 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
   // Some events wait for a registry lookup, off this thread. The request continues (dedup
   // and appends) on the thread that completes the last lookup; until then nothing of it is
   // stored, and this thread goes on serving other requests.
-  auto d = std::make_shared<Deferred>(topic, events);
+  // Bounded: the bytes held this way across every connection (docs/registry.md).
+  const size_t bytes = Deferred::bytes_of(events);
+  if (!Deferred::try_charge(deferred_bytes_, bytes, max_deferred_bytes_)) {
+    for (size_t i = 0; i < events.size(); ++i)
+      if (!resolved[i]) acks[i].status = unavailable("schema registry lookups backlog full; retry");
+    return op->release();
+  }
+  auto d = std::make_shared<Deferred>(topic, events, deferred_bytes_, bytes);
   d->partition_of = std::move(partition_of);
   d->resolved = std::move(resolved);
   d->client_lamport = client_lamport;

@@ -23,6 +23,7 @@
 #include <absl/container/flat_hash_map.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -65,7 +66,19 @@ class PublishPipeline {
  public:
   // `schemas` checks events of topics bound to a schema subject; without one, such
   // publishes are refused (kUnavailable: the broker runs without a registry).
-  explicit PublishPipeline(EventStore& store, SchemaChecker* schemas = nullptr) : store_(store), schemas_(schemas) {}
+  // `max_deferred_bytes` bounds the bytes of requests copied while they wait on a schema
+  // lookup (docs/registry.md, "A broker with a remote registry"): a request that would
+  // exceed it is answered at once with kUnavailable and nothing of it is stored.
+  static constexpr size_t kDefaultMaxDeferredBytes = size_t{64} << 20;
+  // Distinct uncached schema ids one request may wait on; its events with further ones
+  // are refused with kUnavailable.
+  static constexpr size_t kMaxLookupsPerRequest = 16;
+  explicit PublishPipeline(EventStore& store, SchemaChecker* schemas = nullptr,
+                           size_t max_deferred_bytes = kDefaultMaxDeferredBytes)
+      : store_(store), schemas_(schemas), max_deferred_bytes_(max_deferred_bytes) {}
+
+  // Bytes of requests held while they wait on a schema lookup (tests, metrics).
+  size_t deferred_bytes() const { return deferred_bytes_.load(std::memory_order_relaxed); }
 
   // Stores `events` in `topic`. `round_robin_hint` picks the partition of keyless events
   // (the caller rotates it per request). Request-level errors (unknown topic) come back as
@@ -116,6 +129,8 @@ class PublishPipeline {
 
   EventStore& store_;
   SchemaChecker* const schemas_;
+  const size_t max_deferred_bytes_;
+  std::atomic<size_t> deferred_bytes_{0};  // held by live Deferreds
   std::array<InFlightShard, kInFlightShards> in_flight_;
 };
 

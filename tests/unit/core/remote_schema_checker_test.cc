@@ -413,5 +413,43 @@ TEST(RemoteSchemaChecker, StopAnswersQueuedLookupsAndLaterOnesAtOnce) {
   EXPECT_EQ(verdicts[2], SchemaVerdict::kUnavailable);
 }
 
+TEST(RemoteSchemaChecker, DeferredRequestsAreBoundedInBytesAndPastTheBudgetRefusedAtOnce) {
+  RemoteSchemaCheckerOptions o;
+  o.cache_for = std::chrono::hours(1);
+  Fixture f(o);
+  PublishPipeline pipeline(*f.store, f.checker.get(), /*max_deferred_bytes=*/4096);
+  f.fetcher->hold();
+  const std::string payload = order_payload();
+
+  Outcome first;
+  const PublishEvent e1 = event(kOrderId, payload);
+  pipeline.publish_async("orders", {&e1, 1}, 0, 0, first.callback());
+  f.fetcher->wait_started(1);
+  EXPECT_FALSE(first.done());
+  EXPECT_GT(pipeline.deferred_bytes(), payload.size());
+
+  // Past the budget: answered at once, Unavailable, nothing kept.
+  const size_t held = pipeline.deferred_bytes();
+  Outcome big;
+  const std::string big_payload(8192, 'x');
+  const std::vector<PublishEvent> batch{event(kOrderId, big_payload), event(kOrderId, payload)};
+  pipeline.publish_async("orders", batch, 0, 0, big.callback());
+  ASSERT_TRUE(big.done());
+  const auto& refused = big.wait();
+  ASSERT_EQ(refused.size(), 2u);
+  for (const EventAck& a : refused) {
+    EXPECT_EQ(a.status.code(), Code::kUnavailable);
+    EXPECT_THAT(std::string(a.status.message()), HasSubstr("backlog full"));
+  }
+  EXPECT_EQ(pipeline.deferred_bytes(), held);
+
+  f.fetcher->release();
+  const auto& a = first.wait();
+  ASSERT_TRUE(a[0].status.ok()) << a[0].status.to_string();
+  f.checker->wait_idle();
+  EXPECT_EQ(pipeline.deferred_bytes(), 0u);
+  EXPECT_EQ(f.stored("orders"), 1u);
+}
+
 }  // namespace
 }  // namespace causeway::core
