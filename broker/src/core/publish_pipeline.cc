@@ -4,6 +4,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -168,6 +169,7 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
   std::vector<uint8_t> resolved(events.size(), 0);
   const uint32_t keyless_partition = round_robin_hint % topic.partitions;
   std::vector<size_t> lookups;  // events whose schema check waits for the registry
+  std::vector<uint32_t> lookup_ids;  // the distinct schema ids they wait on
 
   // 1. Partition and validate each event.
   std::vector<uint32_t> partition_of(events.size());
@@ -206,6 +208,18 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
       std::optional<SchemaCheck> c = schemas_->try_check(topic.schema_subject, e.record.schema_id,
                                                          std::string_view(e.record.payload), topic.validate_payloads);
       if (!c) {
+        // Bounded: one request does not start lookups of more than a few ids.
+        if (std::find(lookup_ids.begin(), lookup_ids.end(), e.record.schema_id) == lookup_ids.end()) {
+          if (lookup_ids.size() >= kMaxLookupsPerRequest) {
+            acks[i].status = unavailable("schema id " + std::to_string(e.record.schema_id) +
+                                         " is not cached and this request already waits on " +
+                                         std::to_string(kMaxLookupsPerRequest) +
+                                         " schema registry lookups; retry");
+            resolved[i] = 1;
+            continue;
+          }
+          lookup_ids.push_back(e.record.schema_id);
+        }
         lookups.push_back(i);
         continue;
       }

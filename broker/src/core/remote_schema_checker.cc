@@ -127,7 +127,7 @@ uint64_t RemoteSchemaChecker::fetches_started() const {
 
 void RemoteSchemaChecker::wait_idle() const {
   std::unique_lock lk(mu_);
-  idle_.wait(lk, [&] { return in_flight_.empty(); });
+  idle_.wait(lk, [&] { return in_flight_.empty() && answering_ == 0; });
 }
 
 std::optional<SchemaCheck> RemoteSchemaChecker::check_id(std::string_view subject, uint32_t schema_id) {
@@ -199,8 +199,16 @@ void RemoteSchemaChecker::check_async(std::string_view subject, uint32_t schema_
   }
   std::shared_ptr<const Entry> entry = cached_locked(schema_id, Clock::now());
   if (!entry) {
-    // Join the fetch in flight for this id, or start one.
-    if (!in_flight_.contains(schema_id)) enqueue_locked(schema_id);
+    // Join the fetch in flight for this id, or start one if the backlog has room.
+    if (!in_flight_.contains(schema_id)) {
+      if (in_flight_.size() >= options_.max_pending_lookups) {
+        lk.unlock();
+        return done({SchemaVerdict::kUnavailable, "schema registry lookups backlog full; retry (schema id " +
+                                                      std::to_string(schema_id) + ", registry " + fetcher_->url() +
+                                                      ")"});
+      }
+      enqueue_locked(schema_id);
+    }
     in_flight_[schema_id].push_back(Waiter{subject, payload, verify_payload, std::move(done)});
     return;
   }
@@ -242,6 +250,27 @@ std::shared_ptr<const RemoteSchemaChecker::Entry> RemoteSchemaChecker::fetch(uin
   return e;
 }
 
+void RemoteSchemaChecker::insert_locked(uint32_t schema_id, std::shared_ptr<const Entry> entry,
+                                        Clock::time_point now) {
+  if (auto it = cache_.find(schema_id); it != cache_.end()) {
+    it->second = std::move(entry);
+    return;
+  }
+  const size_t max = std::max<size_t>(1, options_.max_cached_ids);
+  if (cache_.size() >= max) {
+    // Failed lookups and expired entries first: they answer nothing a refetch would not.
+    std::erase_if(cache_, [&](const auto& kv) { return !kv.second->status.ok() || kv.second->until <= now; });
+    // Then the oldest: the earliest to expire, as every good entry lives cache_for.
+    while (cache_.size() >= max) {
+      auto oldest = cache_.begin();
+      for (auto it = cache_.begin(); it != cache_.end(); ++it)
+        if (it->second->until < oldest->second->until) oldest = it;
+      cache_.erase(oldest);
+    }
+  }
+  cache_.emplace(schema_id, std::move(entry));
+}
+
 void RemoteSchemaChecker::fetch_loop() {
   std::unique_lock lk(mu_);
   for (;;) {
@@ -253,18 +282,26 @@ void RemoteSchemaChecker::fetch_loop() {
     lk.unlock();
     std::shared_ptr<const Entry> fetched = fetch(id);
     lk.lock();
-    // Answer the waiters before the entry enters the cache: a request that arrives
-    // meanwhile joins them rather than overtaking them on a cache hit, so requests waiting
-    // on one id are stored in the order they asked.
-    for (;;) {
+    // Bounded drain: the waiters present now are answered first, in the order they asked;
+    // then the entry enters the cache; then whoever joined meanwhile is answered and the
+    // lookup is over. (A steady stream of requests for a hot id must not keep it off the
+    // cache.) Those late joiners may be overtaken by later requests answered from the
+    // cache: docs/registry.md.
+    ++answering_;
+    for (int pass = 0; pass < 2; ++pass) {
       auto it = in_flight_.find(id);
       std::vector<Waiter> waiters = std::move(it->second);
       it->second.clear();
-      if (waiters.empty()) {
+      if (pass == 1) {
         in_flight_.erase(it);
-        if (in_flight_.empty()) idle_.notify_all();
-        break;
+        // A failed refresh leaves a good entry in place until it expires.
+        auto cached = cache_.find(id);
+        const bool keep_old = !fetched->status.ok() && fetched->status.code() != Code::kNotFound &&
+                              cached != cache_.end() && cached->second->status.ok() &&
+                              cached->second->until > Clock::now();
+        if (!keep_old) insert_locked(id, fetched, Clock::now());
       }
+      if (waiters.empty()) continue;
       lk.unlock();
       for (Waiter& w : waiters) {
         try {
@@ -273,17 +310,11 @@ void RemoteSchemaChecker::fetch_loop() {
           spdlog::error("schema check of id {}: continuing the publish failed: {}", id, ex.what());
         }
       }
+      waiters.clear();  // the callbacks' state goes now
       lk.lock();
     }
-    // A failed refresh leaves a good entry in place until it expires.
-    auto cached = cache_.find(id);
-    const bool keep_old = !fetched->status.ok() && fetched->status.code() != Code::kNotFound &&
-                          cached != cache_.end() && cached->second->status.ok() &&
-                          cached->second->until > Clock::now();
-    if (!keep_old) {
-      if (cache_.size() >= kMaxCachedIds && cached == cache_.end()) cache_.clear();  // bounded; refilled on demand
-      cache_.insert_or_assign(id, std::move(fetched));
-    }
+    --answering_;
+    if (in_flight_.empty() && answering_ == 0) idle_.notify_all();
   }
 }
 
@@ -300,7 +331,7 @@ void RemoteSchemaChecker::stop() {
       in_flight_.erase(it);
     }
     queue_.clear();
-    if (in_flight_.empty()) idle_.notify_all();
+    if (in_flight_.empty() && answering_ == 0) idle_.notify_all();
     work_.notify_all();
   }
   for (auto& [id, waiters] : unanswered)

@@ -451,5 +451,86 @@ TEST(RemoteSchemaChecker, DeferredRequestsAreBoundedInBytesAndPastTheBudgetRefus
   EXPECT_EQ(f.stored("orders"), 1u);
 }
 
+TEST(RemoteSchemaChecker, PendingLookupsAreCappedAndPastTheCapAnsweredAtOnce) {
+  RemoteSchemaCheckerOptions o;
+  o.fetch_threads = 1;
+  o.max_pending_lookups = 2;
+  Fixture f(o);
+  f.fetcher->hold();
+  std::atomic<int> answered{0};
+  f.checker->check_async("orders-value", kOrderId, "", false, [&](SchemaCheck) { ++answered; });
+  f.fetcher->wait_started(1);
+  f.checker->check_async("orders-value", 100, "", false, [&](SchemaCheck) { ++answered; });  // queued
+  f.checker->check_async("orders-value", kOrderId, "", false, [&](SchemaCheck) { ++answered; });  // joins
+  EXPECT_EQ(answered.load(), 0);
+  std::optional<SchemaCheck> refused;
+  f.checker->check_async("orders-value", 101, "", false, [&](SchemaCheck c) { refused = std::move(c); });
+  ASSERT_TRUE(refused.has_value());  // at once, no third lookup
+  EXPECT_EQ(refused->verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(refused->message, HasSubstr("backlog full"));
+  f.fetcher->release();
+  f.checker->wait_idle();
+  EXPECT_EQ(answered.load(), 3);
+  EXPECT_EQ(f.checker->fetches_started(), 2u);
+}
+
+TEST(RemoteSchemaChecker, OneRequestStartsAtMostSixteenLookups) {
+  Fixture f;
+  PublishPipeline pipeline(*f.store, f.checker.get());
+  const std::string payload = order_payload();
+  std::vector<PublishEvent> batch;
+  for (uint32_t id = 100; id < 120; ++id) batch.push_back(event(id, payload));
+  batch.push_back(event(100, payload));  // an id already waited on: no further lookup
+  auto acks = pipeline.publish("orders", batch, 0, 0);
+  ASSERT_TRUE(acks.ok());
+  ASSERT_EQ(acks->size(), 21u);
+  for (size_t i = 0; i < 16; ++i) EXPECT_EQ((*acks)[i].schema_rejection, SchemaRejection::kNotAVersion) << i;
+  for (size_t i = 16; i < 20; ++i) {
+    EXPECT_EQ((*acks)[i].status.code(), Code::kUnavailable) << i;
+    EXPECT_THAT(std::string((*acks)[i].status.message()), HasSubstr("retry"));
+  }
+  EXPECT_EQ((*acks)[20].schema_rejection, SchemaRejection::kNotAVersion);
+  f.checker->wait_idle();
+  EXPECT_EQ(f.checker->fetches_started(), 16u);
+}
+
+TEST(RemoteSchemaChecker, AFullCacheEvictsFailedEntriesBeforeGoodOnes) {
+  RemoteSchemaCheckerOptions o;
+  o.cache_for = std::chrono::hours(1);
+  o.negative_cache_for = std::chrono::hours(1);
+  o.max_cached_ids = 4;
+  Fixture f(o);
+  EXPECT_EQ(check(*f.checker, "orders-value", kOrderId, "", false).verdict, SchemaVerdict::kOk);
+  for (uint32_t id = 100; id < 110; ++id) {
+    EXPECT_EQ(check(*f.checker, "orders-value", id, "", false).verdict, SchemaVerdict::kNotAVersion);
+    f.checker->wait_idle();
+  }
+  // The good entry survived the unknown ids: still answered from the cache.
+  const auto cached = f.checker->try_check("orders-value", kOrderId, "", false);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_EQ(cached->verdict, SchemaVerdict::kOk);
+  EXPECT_EQ(f.checker->fetches_started(), 11u);
+}
+
+TEST(RemoteSchemaChecker, AHotIdEntersTheCacheWhileRequestsKeepJoiningItsLookup) {
+  RemoteSchemaCheckerOptions o;
+  o.cache_for = std::chrono::hours(1);
+  Fixture f(o);
+  // Every answer asks again for the same id, as a steady stream of requests would: the
+  // lookup must still end and the id reach the cache.
+  std::atomic<int> answered{0};
+  std::atomic<int> from_cache{0};
+  std::function<void(SchemaCheck)> again = [&](SchemaCheck c) {
+    EXPECT_EQ(c.verdict, SchemaVerdict::kOk);
+    if (f.checker->try_check("orders-value", kOrderId, "", false)) ++from_cache;
+    if (++answered < 50) f.checker->check_async("orders-value", kOrderId, "", false, again);
+  };
+  f.checker->check_async("orders-value", kOrderId, "", false, again);
+  f.checker->wait_idle();
+  EXPECT_EQ(answered.load(), 50);
+  EXPECT_GT(from_cache.load(), 0);
+  EXPECT_EQ(f.checker->fetches_started(), 1u);
+}
+
 }  // namespace
 }  // namespace causeway::core
