@@ -35,19 +35,48 @@ class HttpSchemaFetcher final : public SchemaFetcher {
     const auto set = [](auto fn, std::chrono::milliseconds t) {
       fn(static_cast<time_t>(t.count() / 1000), static_cast<time_t>((t.count() % 1000) * 1000));
     };
-    set([&](time_t s, time_t us) { http.set_connection_timeout(s, us); }, options_.connect_timeout);
-    set([&](time_t s, time_t us) { http.set_read_timeout(s, us); }, options_.io_timeout);
-    set([&](time_t s, time_t us) { http.set_write_timeout(s, us); }, options_.io_timeout);
+    const auto deadline = Clock::now() + options_.lookup_deadline;
     const httplib::Headers headers = {{"Accept", "application/vnd.schemaregistry.v1+json, application/json"}};
     const std::string base = "/schemas/ids/" + std::to_string(schema_id);
 
     auto get = [&](const std::string& path) -> Result<json> {
-      httplib::Result r = http.Get(path, headers);
+      // cpp-httplib's timeouts are per connect and per receive; the deadline bounds the
+      // whole lookup, and the size cap the body (both checked as the body arrives).
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0)
+        return unavailable("GET " + path + ": the lookup took longer than " +
+                           std::to_string(options_.lookup_deadline.count()) + " ms");
+      set([&](time_t s, time_t us) { http.set_connection_timeout(s, us); }, std::min(options_.connect_timeout, left));
+      set([&](time_t s, time_t us) { http.set_read_timeout(s, us); }, std::min(options_.io_timeout, left));
+      set([&](time_t s, time_t us) { http.set_write_timeout(s, us); }, std::min(options_.io_timeout, left));
+      std::string received;
+      bool too_large = false;
+      bool too_slow = false;
+      httplib::Result r = http.Get(
+          path, headers, [](const httplib::Response&) { return true; },
+          [&](const char* data, size_t n) {
+            if (n > options_.max_body_bytes - received.size()) {
+              too_large = true;
+              return false;
+            }
+            if (Clock::now() > deadline) {
+              too_slow = true;
+              return false;
+            }
+            received.append(data, n);
+            return true;
+          });
+      if (too_large)
+        return unavailable("GET " + path + ": the answer is larger than " + std::to_string(options_.max_body_bytes) +
+                           " bytes");
+      if (too_slow || (!r && Clock::now() > deadline))
+        return unavailable("GET " + path + ": no complete answer within the " +
+                           std::to_string(options_.lookup_deadline.count()) + " ms lookup deadline");
       if (!r)
         return unavailable("GET " + path + ": " +
                            (r.error() == httplib::Error::Connection ? std::string("connection refused or timed out")
                                                                     : httplib::to_string(r.error())));
-      json body = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
+      json body = json::parse(received, nullptr, /*allow_exceptions=*/false);
       // Types checked explicitly: json::value() throws type_error on a field of another
       // type, and a registry's answer is not ours to trust.
       if (r->status == 404 && body.is_object()) {
@@ -56,8 +85,8 @@ class HttpSchemaFetcher final : public SchemaFetcher {
           return not_found("schema id " + std::to_string(schema_id) + " does not exist");
       }
       if (r->status != 200)
-        return unavailable("GET " + path + ": HTTP " + std::to_string(r->status) + " " + excerpt(r->body));
-      if (body.is_discarded()) return unavailable("GET " + path + ": the answer is not JSON: " + excerpt(r->body));
+        return unavailable("GET " + path + ": HTTP " + std::to_string(r->status) + " " + excerpt(received));
+      if (body.is_discarded()) return unavailable("GET " + path + ": the answer is not JSON: " + excerpt(received));
       return body;
     };
 

@@ -64,6 +64,10 @@ struct HttpFetcherOptions {
   std::string url;  // http://HOST:PORT
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds io_timeout{2000};  // each read and write
+  // One lookup (both GETs) as a whole: past it, a body still arriving is abandoned and the
+  // lookup fails, however steadily a slow registry trickles bytes.
+  std::chrono::milliseconds lookup_deadline{5000};
+  size_t max_body_bytes = size_t{1} << 20;  // a larger answer fails the lookup
 };
 
 // The fetcher over cpp-httplib. kInvalidArgument if `url` is not http://HOST[:PORT].

@@ -532,5 +532,38 @@ TEST(RemoteSchemaChecker, AHotIdEntersTheCacheWhileRequestsKeepJoiningItsLookup)
   EXPECT_EQ(f.checker->fetches_started(), 1u);
 }
 
+TEST(RemoteSchemaChecker, AnOversizedOrTricklingAnswerFailsTheLookupWithinItsDeadline) {
+  std::atomic<bool> stop_trickle{false};
+  FakeHttpServer server([&](const std::string& path, int fd) {
+    if (path == "/schemas/ids/1/versions") {  // 2 MiB of JSON
+      const std::string big = "[" + std::string(2u << 20, ' ') + "]";
+      return FakeHttpServer::send_all(fd, FakeHttpServer::response(200, big));
+    }
+    if (path == "/schemas/ids/2/versions") {  // one byte every 50 ms, for 10 s
+      FakeHttpServer::send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n");
+      for (int i = 0; i < 200 && !stop_trickle; ++i) {
+        if (::send(fd, " ", 1, MSG_NOSIGNAL) != 1) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      return;
+    }
+    FakeHttpServer::send_all(fd, FakeHttpServer::response(500, "{}"));
+  });
+  HttpFetcherOptions o;
+  o.lookup_deadline = std::chrono::milliseconds(500);
+  auto checker = http_checker(server, o);
+  const SchemaCheck big = check(*checker, "orders-value", 1, "", false);
+  EXPECT_EQ(big.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(big.message, HasSubstr("larger than 1048576 bytes"));
+
+  const auto start = std::chrono::steady_clock::now();
+  const SchemaCheck slow = check(*checker, "orders-value", 2, "", false);
+  const auto took = std::chrono::steady_clock::now() - start;
+  stop_trickle = true;
+  EXPECT_EQ(slow.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(slow.message, HasSubstr("deadline"));
+  EXPECT_LT(took, std::chrono::milliseconds(2500));
+}
+
 }  // namespace
 }  // namespace causeway::core
