@@ -250,10 +250,27 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
                           [this, d, i](SchemaCheck c) {
                             apply_schema_check(std::move(c), d->op->acks[i], d->resolved[i]);
                             if (d->lookups_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-                            store_checked(d->topic, d->events, d->partition_of, d->resolved, d->client_lamport,
-                                          d->op);
+                            continue_deferred(*d);
                           });
   }
+}
+
+void PublishPipeline::continue_deferred(Deferred& d) {
+  // The topic may have been deleted, or deleted and recreated, during the lookup: its
+  // events must not go into a topic the client did not publish to.
+  Result<meta::TopicConfig> now = store_.get_topic(d.topic.name);
+  if (!now || now->topic_id != d.topic.topic_id) {
+    for (size_t i = 0; i < d.events.size(); ++i) {
+      if (d.resolved[i]) continue;
+      d.op->acks[i].status =
+          !now ? not_found("topic \"" + d.topic.name + "\" was deleted while its schema ids were looked up")
+               : failed_precondition("topic \"" + d.topic.name +
+                                     "\" was deleted and recreated while its schema ids were looked up; retry");
+      d.resolved[i] = 1;
+    }
+    return d.op->release();
+  }
+  store_checked(d.topic, d.events, d.partition_of, d.resolved, d.client_lamport, d.op);
 }
 
 void PublishPipeline::store_checked(const meta::TopicConfig& topic, std::span<const PublishEvent> events,

@@ -124,6 +124,10 @@ class PublishPipeline {
                      const std::vector<uint32_t>& partition_of, std::vector<uint8_t>& resolved,
                      uint64_t client_lamport, const std::shared_ptr<Operation>& op);
 
+  // A deferred request whose lookups are all answered: store_checked against the topic
+  // as it is now, or refuse its events if the topic is gone or was recreated.
+  void continue_deferred(Deferred& d);
+
   // Publishes the outcome of a key this request owned and answers its waiters.
   void resolve_in_flight(const InFlightKey& key, const std::optional<EventAck>& ack);
 

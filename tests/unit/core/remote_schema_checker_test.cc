@@ -565,5 +565,48 @@ TEST(RemoteSchemaChecker, AnOversizedOrTricklingAnswerFailsTheLookupWithinItsDea
   EXPECT_LT(took, std::chrono::milliseconds(2500));
 }
 
+TEST(RemoteSchemaChecker, ATopicDeletedOrRecreatedDuringTheLookupGetsNoneOfTheEvents) {
+  RemoteSchemaCheckerOptions o;
+  o.cache_for = std::chrono::milliseconds(0);  // every publish looks the id up
+  Fixture f(o);
+  PublishPipeline pipeline(*f.store, f.checker.get());
+  const std::string payload = order_payload();
+  auto recreate = [&] {
+    meta::TopicConfig t;
+    t.name = "orders";
+    t.partitions = 1;
+    t.durability = storage::Durability::kOs;
+    t.schema_subject = "orders-value";
+    ASSERT_TRUE(f.store->create_topic(t).ok());
+  };
+
+  // Deleted and recreated: FailedPrecondition, nothing in the new topic.
+  f.fetcher->hold();
+  Outcome recreated;
+  const PublishEvent e = event(kOrderId, payload);
+  pipeline.publish_async("orders", {&e, 1}, 0, 0, recreated.callback());
+  f.fetcher->wait_started(1);
+  ASSERT_TRUE(f.store->delete_topic("orders").ok());
+  recreate();
+  f.fetcher->release();
+  const auto& a = recreated.wait();
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].status.code(), Code::kFailedPrecondition) << a[0].status.to_string();
+  EXPECT_EQ(f.stored("orders"), 0u);
+
+  // Deleted: NotFound.
+  f.checker->wait_idle();
+  f.fetcher->hold();
+  Outcome deleted;
+  const PublishEvent e2 = event(kOrderId, payload);
+  pipeline.publish_async("orders", {&e2, 1}, 0, 0, deleted.callback());
+  f.fetcher->wait_started(2);
+  ASSERT_TRUE(f.store->delete_topic("orders").ok());
+  f.fetcher->release();
+  const auto& b = deleted.wait();
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].status.code(), Code::kNotFound) << b[0].status.to_string();
+}
+
 }  // namespace
 }  // namespace causeway::core
