@@ -11,7 +11,9 @@
 // answered when that request's append completes. Nor does an event of a schema-bound topic
 // whose schema id the checker cannot answer for at once (a remote registry's cache miss):
 // the request is copied and continues on the checker's thread when the lookup completes
-// (see core/schema_checker.h); nothing of it is stored before then.
+// (see core/schema_checker.h); nothing of it is stored before then, and it goes into the
+// topic only if that still exists with the same topic id. Such copies are bounded in bytes
+// (max_deferred_bytes) and a request waits on at most kMaxLookupsPerRequest ids.
 //
 // Thread-safety: both forms may be called from many threads at once. publish_async() does
 // only non-blocking work on the caller's thread (in-memory dedup lookups, a page-cache

@@ -14,8 +14,10 @@
 // they asked, when it completes; the entry enters the cache right after the waiters present
 // at completion are answered, before those that joined meanwhile, who may thus be
 // overtaken by cache hits. At most max_pending_lookups ids wait on lookups; a miss past
-// that is answered at once with kUnavailable. An entry about to expire is refreshed in the background
-// while it still answers. A failed refresh keeps the entry until it expires.
+// that is answered at once with kUnavailable. An entry about to expire is refreshed in the
+// background while it still answers. A failed refresh keeps the entry until it expires.
+// Bounded: the cache (max_cached_ids), each lookup (HttpFetcherOptions::lookup_deadline,
+// max_body_bytes); docs/registry.md lists the limits.
 //
 // Thread-safety: every member may be called from any thread.
 #pragma once
