@@ -4,6 +4,7 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -104,8 +105,32 @@ struct PublishPipeline::Deferred {
   uint64_t client_lamport = 0;
   std::shared_ptr<Operation> op;
   std::atomic<size_t> lookups_pending{0};
+  std::atomic<size_t>* budget;  // the pipeline's deferred_bytes_, charged `charged`
+  const size_t charged;
 
-  Deferred(const meta::TopicConfig& t, std::span<const PublishEvent> in) : topic(t), headers(in.size()) {
+  // What a Deferred of `in` holds, as charged against the pipeline's budget.
+  static size_t bytes_of(std::span<const PublishEvent> in) {
+    size_t total = 0;
+    for (const PublishEvent& e : in) {
+      const storage::RecordInput& r = e.record;
+      total += sizeof(PublishEvent) + sizeof(EventAck) + sizeof(uint32_t) + 1 + r.key.size() + r.dedup_key.size() +
+               r.source.size() + r.type.size() + r.payload.size();
+      for (const storage::Header& h : r.headers) total += sizeof(storage::Header) + h.name.size() + h.value.size();
+    }
+    return total;
+  }
+  // Charges `bytes` against `budget` unless that would pass `max`.
+  static bool try_charge(std::atomic<size_t>& budget, size_t bytes, size_t max) {
+    size_t cur = budget.load(std::memory_order_relaxed);
+    do {
+      if (bytes > max || cur > max - bytes) return false;
+    } while (!budget.compare_exchange_weak(cur, cur + bytes, std::memory_order_relaxed));
+    return true;
+  }
+
+  // `bytes` (bytes_of(in)) already charged to `b`; released by the destructor.
+  Deferred(const meta::TopicConfig& t, std::span<const PublishEvent> in, std::atomic<size_t>& b, size_t bytes)
+      : topic(t), headers(in.size()), budget(&b), charged(bytes) {
     size_t total = 0;
     for (const PublishEvent& e : in) {
       const storage::RecordInput& r = e.record;
@@ -127,6 +152,9 @@ struct PublishPipeline::Deferred {
                                               headers[i],   r.schema_id,        keep(r.payload)};
     }
   }
+  ~Deferred() { budget->fetch_sub(charged, std::memory_order_relaxed); }
+  Deferred(const Deferred&) = delete;
+  Deferred& operator=(const Deferred&) = delete;
 };
 
 void PublishPipeline::publish_async(std::string_view topic_name, std::span<const PublishEvent> events,
@@ -141,6 +169,7 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
   std::vector<uint8_t> resolved(events.size(), 0);
   const uint32_t keyless_partition = round_robin_hint % topic.partitions;
   std::vector<size_t> lookups;  // events whose schema check waits for the registry
+  std::vector<uint32_t> lookup_ids;  // the distinct schema ids they wait on
 
   // 1. Partition and validate each event.
   std::vector<uint32_t> partition_of(events.size());
@@ -179,6 +208,18 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
       std::optional<SchemaCheck> c = schemas_->try_check(topic.schema_subject, e.record.schema_id,
                                                          std::string_view(e.record.payload), topic.validate_payloads);
       if (!c) {
+        // Bounded: one request does not start lookups of more than a few ids.
+        if (std::find(lookup_ids.begin(), lookup_ids.end(), e.record.schema_id) == lookup_ids.end()) {
+          if (lookup_ids.size() >= kMaxLookupsPerRequest) {
+            acks[i].status = unavailable("schema id " + std::to_string(e.record.schema_id) +
+                                         " is not cached and this request already waits on " +
+                                         std::to_string(kMaxLookupsPerRequest) +
+                                         " schema registry lookups; retry");
+            resolved[i] = 1;
+            continue;
+          }
+          lookup_ids.push_back(e.record.schema_id);
+        }
         lookups.push_back(i);
         continue;
       }
@@ -190,7 +231,14 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
   // Some events wait for a registry lookup, off this thread. The request continues (dedup
   // and appends) on the thread that completes the last lookup; until then nothing of it is
   // stored, and this thread goes on serving other requests.
-  auto d = std::make_shared<Deferred>(topic, events);
+  // Bounded: the bytes held this way across every connection (docs/registry.md).
+  const size_t bytes = Deferred::bytes_of(events);
+  if (!Deferred::try_charge(deferred_bytes_, bytes, max_deferred_bytes_)) {
+    for (size_t i = 0; i < events.size(); ++i)
+      if (!resolved[i]) acks[i].status = unavailable("schema registry lookups backlog full; retry");
+    return op->release();
+  }
+  auto d = std::make_shared<Deferred>(topic, events, deferred_bytes_, bytes);
   d->partition_of = std::move(partition_of);
   d->resolved = std::move(resolved);
   d->client_lamport = client_lamport;
@@ -202,10 +250,27 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
                           [this, d, i](SchemaCheck c) {
                             apply_schema_check(std::move(c), d->op->acks[i], d->resolved[i]);
                             if (d->lookups_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-                            store_checked(d->topic, d->events, d->partition_of, d->resolved, d->client_lamport,
-                                          d->op);
+                            continue_deferred(*d);
                           });
   }
+}
+
+void PublishPipeline::continue_deferred(Deferred& d) {
+  // The topic may have been deleted, or deleted and recreated, during the lookup: its
+  // events must not go into a topic the client did not publish to.
+  Result<meta::TopicConfig> now = store_.get_topic(d.topic.name);
+  if (!now || now->topic_id != d.topic.topic_id) {
+    for (size_t i = 0; i < d.events.size(); ++i) {
+      if (d.resolved[i]) continue;
+      d.op->acks[i].status =
+          !now ? not_found("topic \"" + d.topic.name + "\" was deleted while its schema ids were looked up")
+               : failed_precondition("topic \"" + d.topic.name +
+                                     "\" was deleted and recreated while its schema ids were looked up; retry");
+      d.resolved[i] = 1;
+    }
+    return d.op->release();
+  }
+  store_checked(d.topic, d.events, d.partition_of, d.resolved, d.client_lamport, d.op);
 }
 
 void PublishPipeline::store_checked(const meta::TopicConfig& topic, std::span<const PublishEvent> events,

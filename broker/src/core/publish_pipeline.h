@@ -11,7 +11,9 @@
 // answered when that request's append completes. Nor does an event of a schema-bound topic
 // whose schema id the checker cannot answer for at once (a remote registry's cache miss):
 // the request is copied and continues on the checker's thread when the lookup completes
-// (see core/schema_checker.h); nothing of it is stored before then.
+// (see core/schema_checker.h); nothing of it is stored before then, and it goes into the
+// topic only if that still exists with the same topic id. Such copies are bounded in bytes
+// (max_deferred_bytes) and a request waits on at most kMaxLookupsPerRequest ids.
 //
 // Thread-safety: both forms may be called from many threads at once. publish_async() does
 // only non-blocking work on the caller's thread (in-memory dedup lookups, a page-cache
@@ -23,6 +25,7 @@
 #include <absl/container/flat_hash_map.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -65,7 +68,19 @@ class PublishPipeline {
  public:
   // `schemas` checks events of topics bound to a schema subject; without one, such
   // publishes are refused (kUnavailable: the broker runs without a registry).
-  explicit PublishPipeline(EventStore& store, SchemaChecker* schemas = nullptr) : store_(store), schemas_(schemas) {}
+  // `max_deferred_bytes` bounds the bytes of requests copied while they wait on a schema
+  // lookup (docs/registry.md, "A broker with a remote registry"): a request that would
+  // exceed it is answered at once with kUnavailable and nothing of it is stored.
+  static constexpr size_t kDefaultMaxDeferredBytes = size_t{64} << 20;
+  // Distinct uncached schema ids one request may wait on; its events with further ones
+  // are refused with kUnavailable.
+  static constexpr size_t kMaxLookupsPerRequest = 16;
+  explicit PublishPipeline(EventStore& store, SchemaChecker* schemas = nullptr,
+                           size_t max_deferred_bytes = kDefaultMaxDeferredBytes)
+      : store_(store), schemas_(schemas), max_deferred_bytes_(max_deferred_bytes) {}
+
+  // Bytes of requests held while they wait on a schema lookup (tests, metrics).
+  size_t deferred_bytes() const { return deferred_bytes_.load(std::memory_order_relaxed); }
 
   // Stores `events` in `topic`. `round_robin_hint` picks the partition of keyless events
   // (the caller rotates it per request). Request-level errors (unknown topic) come back as
@@ -111,11 +126,17 @@ class PublishPipeline {
                      const std::vector<uint32_t>& partition_of, std::vector<uint8_t>& resolved,
                      uint64_t client_lamport, const std::shared_ptr<Operation>& op);
 
+  // A deferred request whose lookups are all answered: store_checked against the topic
+  // as it is now, or refuse its events if the topic is gone or was recreated.
+  void continue_deferred(Deferred& d);
+
   // Publishes the outcome of a key this request owned and answers its waiters.
   void resolve_in_flight(const InFlightKey& key, const std::optional<EventAck>& ack);
 
   EventStore& store_;
   SchemaChecker* const schemas_;
+  const size_t max_deferred_bytes_;
+  std::atomic<size_t> deferred_bytes_{0};  // held by live Deferreds
   std::array<InFlightShard, kInFlightShards> in_flight_;
 };
 

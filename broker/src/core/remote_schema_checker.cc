@@ -35,24 +35,58 @@ class HttpSchemaFetcher final : public SchemaFetcher {
     const auto set = [](auto fn, std::chrono::milliseconds t) {
       fn(static_cast<time_t>(t.count() / 1000), static_cast<time_t>((t.count() % 1000) * 1000));
     };
-    set([&](time_t s, time_t us) { http.set_connection_timeout(s, us); }, options_.connect_timeout);
-    set([&](time_t s, time_t us) { http.set_read_timeout(s, us); }, options_.io_timeout);
-    set([&](time_t s, time_t us) { http.set_write_timeout(s, us); }, options_.io_timeout);
+    const auto deadline = Clock::now() + options_.lookup_deadline;
     const httplib::Headers headers = {{"Accept", "application/vnd.schemaregistry.v1+json, application/json"}};
     const std::string base = "/schemas/ids/" + std::to_string(schema_id);
 
     auto get = [&](const std::string& path) -> Result<json> {
-      httplib::Result r = http.Get(path, headers);
+      // cpp-httplib's timeouts are per connect and per receive; the deadline bounds the
+      // whole lookup, and the size cap the body (both checked as the body arrives).
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0)
+        return unavailable("GET " + path + ": the lookup took longer than " +
+                           std::to_string(options_.lookup_deadline.count()) + " ms");
+      set([&](time_t s, time_t us) { http.set_connection_timeout(s, us); }, std::min(options_.connect_timeout, left));
+      set([&](time_t s, time_t us) { http.set_read_timeout(s, us); }, std::min(options_.io_timeout, left));
+      set([&](time_t s, time_t us) { http.set_write_timeout(s, us); }, std::min(options_.io_timeout, left));
+      std::string received;
+      bool too_large = false;
+      bool too_slow = false;
+      httplib::Result r = http.Get(
+          path, headers, [](const httplib::Response&) { return true; },
+          [&](const char* data, size_t n) {
+            if (n > options_.max_body_bytes - received.size()) {
+              too_large = true;
+              return false;
+            }
+            if (Clock::now() > deadline) {
+              too_slow = true;
+              return false;
+            }
+            received.append(data, n);
+            return true;
+          });
+      if (too_large)
+        return unavailable("GET " + path + ": the answer is larger than " + std::to_string(options_.max_body_bytes) +
+                           " bytes");
+      if (too_slow || (!r && Clock::now() > deadline))
+        return unavailable("GET " + path + ": no complete answer within the " +
+                           std::to_string(options_.lookup_deadline.count()) + " ms lookup deadline");
       if (!r)
         return unavailable("GET " + path + ": " +
                            (r.error() == httplib::Error::Connection ? std::string("connection refused or timed out")
                                                                     : httplib::to_string(r.error())));
-      json body = json::parse(r->body, nullptr, /*allow_exceptions=*/false);
-      if (r->status == 404 && body.is_object() && body.value("error_code", 0) == 40403)
-        return not_found("schema id " + std::to_string(schema_id) + " does not exist");
+      json body = json::parse(received, nullptr, /*allow_exceptions=*/false);
+      // Types checked explicitly: json::value() throws type_error on a field of another
+      // type, and a registry's answer is not ours to trust.
+      if (r->status == 404 && body.is_object()) {
+        const auto code = body.find("error_code");
+        if (code != body.end() && code->is_number_integer() && code->get<int64_t>() == 40403)
+          return not_found("schema id " + std::to_string(schema_id) + " does not exist");
+      }
       if (r->status != 200)
-        return unavailable("GET " + path + ": HTTP " + std::to_string(r->status) + " " + excerpt(r->body));
-      if (body.is_discarded()) return unavailable("GET " + path + ": the answer is not JSON: " + excerpt(r->body));
+        return unavailable("GET " + path + ": HTTP " + std::to_string(r->status) + " " + excerpt(received));
+      if (body.is_discarded()) return unavailable("GET " + path + ": the answer is not JSON: " + excerpt(received));
       return body;
     };
 
@@ -70,9 +104,21 @@ class HttpSchemaFetcher final : public SchemaFetcher {
     if (!schema->is_object() || !schema->contains("schema") || !(*schema)["schema"].is_string())
       return unavailable("GET " + base + ": expected {\"schema\": ...}");
     out.schema = (*schema)["schema"].get<std::string>();
-    // Confluent leaves schemaType out for AVRO.
-    out.schema_type = schema->value("schemaType", std::string("AVRO"));
-    out.root_type = schema->value("rootType", std::string());
+    // Confluent leaves schemaType out for AVRO; present, it must be a string, as rootType.
+    auto optional_string = [&](const char* field, std::string fallback) -> Result<std::string> {
+      const auto it = schema->find(field);
+      if (it == schema->end()) return fallback;
+      if (!it->is_string())
+        return unavailable("GET " + base + ": \"" + field + "\" is " + std::string(it->type_name()) +
+                           ", expected a string");
+      return it->get<std::string>();
+    };
+    auto schema_type = optional_string("schemaType", "AVRO");
+    if (!schema_type) return schema_type.error();
+    auto root_type = optional_string("rootType", "");
+    if (!root_type) return root_type.error();
+    out.schema_type = std::move(*schema_type);
+    out.root_type = std::move(*root_type);
     return out;
   }
 
@@ -110,7 +156,7 @@ uint64_t RemoteSchemaChecker::fetches_started() const {
 
 void RemoteSchemaChecker::wait_idle() const {
   std::unique_lock lk(mu_);
-  idle_.wait(lk, [&] { return in_flight_.empty(); });
+  idle_.wait(lk, [&] { return in_flight_.empty() && answering_ == 0; });
 }
 
 std::optional<SchemaCheck> RemoteSchemaChecker::check_id(std::string_view subject, uint32_t schema_id) {
@@ -182,8 +228,16 @@ void RemoteSchemaChecker::check_async(std::string_view subject, uint32_t schema_
   }
   std::shared_ptr<const Entry> entry = cached_locked(schema_id, Clock::now());
   if (!entry) {
-    // Join the fetch in flight for this id, or start one.
-    if (!in_flight_.contains(schema_id)) enqueue_locked(schema_id);
+    // Join the fetch in flight for this id, or start one if the backlog has room.
+    if (!in_flight_.contains(schema_id)) {
+      if (in_flight_.size() >= options_.max_pending_lookups) {
+        lk.unlock();
+        return done({SchemaVerdict::kUnavailable, "schema registry lookups backlog full; retry (schema id " +
+                                                      std::to_string(schema_id) + ", registry " + fetcher_->url() +
+                                                      ")"});
+      }
+      enqueue_locked(schema_id);
+    }
     in_flight_[schema_id].push_back(Waiter{subject, payload, verify_payload, std::move(done)});
     return;
   }
@@ -193,7 +247,16 @@ void RemoteSchemaChecker::check_async(std::string_view subject, uint32_t schema_
 
 std::shared_ptr<const RemoteSchemaChecker::Entry> RemoteSchemaChecker::fetch(uint32_t schema_id) {
   auto e = std::make_shared<Entry>();
-  Result<RemoteSchema> r = fetcher_->fetch(schema_id);
+  // An exception must not escape the fetch thread (std::terminate) nor leave waiters
+  // unanswered: it is a failed lookup like any other.
+  Result<RemoteSchema> r = unavailable("lookup did not complete");
+  try {
+    r = fetcher_->fetch(schema_id);
+  } catch (const std::exception& ex) {
+    r = unavailable(std::string("lookup failed: ") + ex.what());
+  } catch (...) {
+    r = unavailable("lookup failed with an unknown exception");
+  }
   const auto now = Clock::now();
   if (!r) {
     e->status = r.error();
@@ -216,6 +279,27 @@ std::shared_ptr<const RemoteSchemaChecker::Entry> RemoteSchemaChecker::fetch(uin
   return e;
 }
 
+void RemoteSchemaChecker::insert_locked(uint32_t schema_id, std::shared_ptr<const Entry> entry,
+                                        Clock::time_point now) {
+  if (auto it = cache_.find(schema_id); it != cache_.end()) {
+    it->second = std::move(entry);
+    return;
+  }
+  const size_t max = std::max<size_t>(1, options_.max_cached_ids);
+  if (cache_.size() >= max) {
+    // Failed lookups and expired entries first: they answer nothing a refetch would not.
+    std::erase_if(cache_, [&](const auto& kv) { return !kv.second->status.ok() || kv.second->until <= now; });
+    // Then the oldest: the earliest to expire, as every good entry lives cache_for.
+    while (cache_.size() >= max) {
+      auto oldest = cache_.begin();
+      for (auto it = cache_.begin(); it != cache_.end(); ++it)
+        if (it->second->until < oldest->second->until) oldest = it;
+      cache_.erase(oldest);
+    }
+  }
+  cache_.emplace(schema_id, std::move(entry));
+}
+
 void RemoteSchemaChecker::fetch_loop() {
   std::unique_lock lk(mu_);
   for (;;) {
@@ -227,18 +311,26 @@ void RemoteSchemaChecker::fetch_loop() {
     lk.unlock();
     std::shared_ptr<const Entry> fetched = fetch(id);
     lk.lock();
-    // Answer the waiters before the entry enters the cache: a request that arrives
-    // meanwhile joins them rather than overtaking them on a cache hit, so requests waiting
-    // on one id are stored in the order they asked.
-    for (;;) {
+    // Bounded drain: the waiters present now are answered first, in the order they asked;
+    // then the entry enters the cache; then whoever joined meanwhile is answered and the
+    // lookup is over. (A steady stream of requests for a hot id must not keep it off the
+    // cache.) Those late joiners may be overtaken by later requests answered from the
+    // cache: docs/registry.md.
+    ++answering_;
+    for (int pass = 0; pass < 2; ++pass) {
       auto it = in_flight_.find(id);
       std::vector<Waiter> waiters = std::move(it->second);
       it->second.clear();
-      if (waiters.empty()) {
+      if (pass == 1) {
         in_flight_.erase(it);
-        if (in_flight_.empty()) idle_.notify_all();
-        break;
+        // A failed refresh leaves a good entry in place until it expires.
+        auto cached = cache_.find(id);
+        const bool keep_old = !fetched->status.ok() && fetched->status.code() != Code::kNotFound &&
+                              cached != cache_.end() && cached->second->status.ok() &&
+                              cached->second->until > Clock::now();
+        if (!keep_old) insert_locked(id, fetched, Clock::now());
       }
+      if (waiters.empty()) continue;
       lk.unlock();
       for (Waiter& w : waiters) {
         try {
@@ -247,17 +339,11 @@ void RemoteSchemaChecker::fetch_loop() {
           spdlog::error("schema check of id {}: continuing the publish failed: {}", id, ex.what());
         }
       }
+      waiters.clear();  // the callbacks' state goes now
       lk.lock();
     }
-    // A failed refresh leaves a good entry in place until it expires.
-    auto cached = cache_.find(id);
-    const bool keep_old = !fetched->status.ok() && fetched->status.code() != Code::kNotFound &&
-                          cached != cache_.end() && cached->second->status.ok() &&
-                          cached->second->until > Clock::now();
-    if (!keep_old) {
-      if (cache_.size() >= kMaxCachedIds && cached == cache_.end()) cache_.clear();  // bounded; refilled on demand
-      cache_.insert_or_assign(id, std::move(fetched));
-    }
+    --answering_;
+    if (in_flight_.empty() && answering_ == 0) idle_.notify_all();
   }
 }
 
@@ -274,7 +360,7 @@ void RemoteSchemaChecker::stop() {
       in_flight_.erase(it);
     }
     queue_.clear();
-    if (in_flight_.empty()) idle_.notify_all();
+    if (in_flight_.empty() && answering_ == 0) idle_.notify_all();
     work_.notify_all();
   }
   for (auto& [id, waiters] : unanswered)

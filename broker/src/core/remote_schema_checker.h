@@ -11,8 +11,13 @@
 // failed lookup, for `negative_cache_for` (1 s). try_check() answers only from the cache.
 // A miss goes to check_async(), which queues one fetch per id (later callers for the same
 // id join it) on `fetch_threads` threads of its own and answers every waiter, in the order
-// they asked, when it completes. An entry about to expire is refreshed in the background
-// while it still answers. A failed refresh keeps the entry until it expires.
+// they asked, when it completes; the entry enters the cache right after the waiters present
+// at completion are answered, before those that joined meanwhile, who may thus be
+// overtaken by cache hits. At most max_pending_lookups ids wait on lookups; a miss past
+// that is answered at once with kUnavailable. An entry about to expire is refreshed in the
+// background while it still answers. A failed refresh keeps the entry until it expires.
+// Bounded: the cache (max_cached_ids), each lookup (HttpFetcherOptions::lookup_deadline,
+// max_body_bytes); docs/registry.md lists the limits.
 //
 // Thread-safety: every member may be called from any thread.
 #pragma once
@@ -61,6 +66,10 @@ struct HttpFetcherOptions {
   std::string url;  // http://HOST:PORT
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds io_timeout{2000};  // each read and write
+  // One lookup (both GETs) as a whole: past it, a body still arriving is abandoned and the
+  // lookup fails, however steadily a slow registry trickles bytes.
+  std::chrono::milliseconds lookup_deadline{5000};
+  size_t max_body_bytes = size_t{1} << 20;  // a larger answer fails the lookup
 };
 
 // The fetcher over cpp-httplib. kInvalidArgument if `url` is not http://HOST[:PORT].
@@ -70,6 +79,11 @@ struct RemoteSchemaCheckerOptions {
   std::chrono::milliseconds cache_for{5000};
   std::chrono::milliseconds negative_cache_for{1000};
   size_t fetch_threads = 2;
+  // Distinct ids with a lookup queued or running; a miss beyond it is answered at once
+  // with kUnavailable ("schema registry lookups backlog full; retry").
+  size_t max_pending_lookups = 1024;
+  // Ids cached; past it, failed and expired entries are dropped first, then the oldest.
+  size_t max_cached_ids = 4096;
 };
 
 class RemoteSchemaChecker final : public SchemaChecker {
@@ -108,7 +122,6 @@ class RemoteSchemaChecker final : public SchemaChecker {
     bool verify_payload = false;
     CheckDone done;
   };
-  static constexpr size_t kMaxCachedIds = 4096;
 
   // The verdict for an id the caller has ruled out as never valid (0, too large), if so.
   static std::optional<SchemaCheck> check_id(std::string_view subject, uint32_t schema_id);
@@ -117,6 +130,8 @@ class RemoteSchemaChecker final : public SchemaChecker {
   // A cached entry that still answers, or null; starts a background refresh if it is due.
   std::shared_ptr<const Entry> cached_locked(uint32_t schema_id, std::chrono::steady_clock::time_point now);
   void enqueue_locked(uint32_t schema_id);
+  // Caches `entry` for `schema_id`, evicting to stay within max_cached_ids.
+  void insert_locked(uint32_t schema_id, std::shared_ptr<const Entry> entry, std::chrono::steady_clock::time_point now);
   void fetch_loop();
   std::shared_ptr<const Entry> fetch(uint32_t schema_id);
 
@@ -129,6 +144,7 @@ class RemoteSchemaChecker final : public SchemaChecker {
   // Ids with a fetch queued or running, and who waits for it (in the order they asked).
   std::map<uint32_t, std::vector<Waiter>> in_flight_;
   std::deque<uint32_t> queue_;
+  size_t answering_ = 0;  // fetch threads answering waiters outside the lock
   bool stopping_ = false;
   uint64_t fetches_started_ = 0;
   std::vector<std::thread> threads_;

@@ -8,8 +8,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -149,6 +155,128 @@ SchemaCheck check(SchemaChecker& checker, std::string_view subject, uint32_t sch
   return answer.get_future().get();
 }
 
+// A minimal HTTP/1.1 server on 127.0.0.1, port 0, for the HTTP fetcher: `respond(path)`
+// gives the whole response (status line, headers, body) for each GET; one request per
+// connection.
+class FakeHttpServer {
+ public:
+  using Respond = std::function<void(const std::string& path, int fd)>;
+  explicit FakeHttpServer(Respond respond) : respond_(std::move(respond)) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = 0;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    url_ = "http://127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~FakeHttpServer() {
+    stopping_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  const std::string& url() const { return url_; }
+
+  // A whole response with `body` as application/json.
+  static std::string response(int status, const std::string& body) {
+    return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: application/json\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+  }
+  static void send_all(int fd, std::string_view s) {
+    while (!s.empty()) {
+      const ssize_t n = ::send(fd, s.data(), s.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      s.remove_prefix(static_cast<size_t>(n));
+    }
+  }
+
+ private:
+  void serve() {
+    while (!stopping_) {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      std::string req;
+      char buf[4096];
+      while (req.find("\r\n\r\n") == std::string::npos) {
+        const ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        req.append(buf, static_cast<size_t>(n));
+      }
+      const size_t sp = req.find(' ');
+      const size_t sp2 = sp == std::string::npos ? sp : req.find(' ', sp + 1);
+      if (sp2 != std::string::npos) respond_(req.substr(sp + 1, sp2 - sp - 1), c);
+      ::close(c);
+    }
+  }
+  Respond respond_;
+  int fd_ = -1;
+  std::string url_;
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+// A checker over the real HTTP fetcher asking `server`.
+std::unique_ptr<RemoteSchemaChecker> http_checker(const FakeHttpServer& server, HttpFetcherOptions o = {}) {
+  o.url = server.url();
+  auto fetcher = make_http_schema_fetcher(o);
+  EXPECT_TRUE(fetcher.ok());
+  return std::make_unique<RemoteSchemaChecker>(std::move(*fetcher));
+}
+
+TEST(RemoteSchemaChecker, RegistryAnswerOfUnexpectedJsonTypesIsUnavailableNotACrash) {
+  const std::string versions = R"([{"subject": "orders-value", "version": 1}])";
+  const std::string schema = std::string(R"({"schema": ")") + "table Order { id: long; }\\nroot_type Order;" + "\"";
+  FakeHttpServer server([&](const std::string& path, int fd) {
+    if (path == "/schemas/ids/1/versions" || path == "/schemas/ids/1")
+      return FakeHttpServer::send_all(fd, FakeHttpServer::response(404, R"({"error_code": "40403"})"));
+    if (path.ends_with("/versions")) return FakeHttpServer::send_all(fd, FakeHttpServer::response(200, versions));
+    if (path == "/schemas/ids/2")
+      return FakeHttpServer::send_all(fd, FakeHttpServer::response(200, schema + R"(, "schemaType": null})"));
+    if (path == "/schemas/ids/3")
+      return FakeHttpServer::send_all(
+          fd, FakeHttpServer::response(200, schema + R"(, "schemaType": "FLATBUFFERS", "rootType": 5})"));
+    if (path == "/schemas/ids/4")
+      return FakeHttpServer::send_all(fd, FakeHttpServer::response(200, schema + R"(, "schemaType": "FLATBUFFERS"})"));
+    FakeHttpServer::send_all(fd, FakeHttpServer::response(500, "{}"));
+  });
+  auto checker = http_checker(server);
+  const SchemaCheck string_code = check(*checker, "orders-value", 1, "", false);
+  EXPECT_EQ(string_code.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(string_code.message, HasSubstr(server.url()));
+  const SchemaCheck null_type = check(*checker, "orders-value", 2, "", false);
+  EXPECT_EQ(null_type.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(null_type.message, HasSubstr(server.url()));
+  EXPECT_THAT(null_type.message, HasSubstr("schemaType"));
+  const SchemaCheck number_root = check(*checker, "orders-value", 3, "", false);
+  EXPECT_EQ(number_root.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(number_root.message, HasSubstr("rootType"));
+  // A well-formed answer still works over the same server.
+  EXPECT_EQ(check(*checker, "orders-value", 4, "", false).verdict, SchemaVerdict::kOk);
+}
+
+// A fetcher that throws: every waiter is answered, Unavailable, and the process lives.
+class ThrowingFetcher final : public SchemaFetcher {
+ public:
+  Result<RemoteSchema> fetch(uint32_t) override { throw std::runtime_error("boom"); }
+  const std::string& url() const override { return url_; }
+
+ private:
+  const std::string url_ = kUrl;
+};
+
+TEST(RemoteSchemaChecker, FetcherExceptionAnswersWaitersWithUnavailable) {
+  RemoteSchemaChecker checker(std::make_unique<ThrowingFetcher>());
+  const SchemaCheck c = check(checker, "orders-value", kOrderId, "", false);
+  EXPECT_EQ(c.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(c.message, HasSubstr(kUrl));
+  EXPECT_THAT(c.message, HasSubstr("boom"));
+}
+
 TEST(RemoteSchemaChecker, CacheMissDoesNotBlockThePublishingThreadAndOneFetchServesEveryWaiter) {
   RemoteSchemaCheckerOptions o;
   o.cache_for = std::chrono::hours(1);  // no second fetch however slow the machine is
@@ -283,6 +411,201 @@ TEST(RemoteSchemaChecker, StopAnswersQueuedLookupsAndLaterOnesAtOnce) {
   EXPECT_EQ(verdicts[0], SchemaVerdict::kOk);  // the running fetch finished and answered
   f.checker->check_async("orders-value", 5, "", false, [&](SchemaCheck c) { verdicts[2] = c.verdict; });
   EXPECT_EQ(verdicts[2], SchemaVerdict::kUnavailable);
+}
+
+TEST(RemoteSchemaChecker, DeferredRequestsAreBoundedInBytesAndPastTheBudgetRefusedAtOnce) {
+  RemoteSchemaCheckerOptions o;
+  o.cache_for = std::chrono::hours(1);
+  Fixture f(o);
+  PublishPipeline pipeline(*f.store, f.checker.get(), /*max_deferred_bytes=*/4096);
+  f.fetcher->hold();
+  const std::string payload = order_payload();
+
+  Outcome first;
+  const PublishEvent e1 = event(kOrderId, payload);
+  pipeline.publish_async("orders", {&e1, 1}, 0, 0, first.callback());
+  f.fetcher->wait_started(1);
+  EXPECT_FALSE(first.done());
+  EXPECT_GT(pipeline.deferred_bytes(), payload.size());
+
+  // Past the budget: answered at once, Unavailable, nothing kept.
+  const size_t held = pipeline.deferred_bytes();
+  Outcome big;
+  const std::string big_payload(8192, 'x');
+  const std::vector<PublishEvent> batch{event(kOrderId, big_payload), event(kOrderId, payload)};
+  pipeline.publish_async("orders", batch, 0, 0, big.callback());
+  ASSERT_TRUE(big.done());
+  const auto& refused = big.wait();
+  ASSERT_EQ(refused.size(), 2u);
+  for (const EventAck& a : refused) {
+    EXPECT_EQ(a.status.code(), Code::kUnavailable);
+    EXPECT_THAT(std::string(a.status.message()), HasSubstr("backlog full"));
+  }
+  EXPECT_EQ(pipeline.deferred_bytes(), held);
+
+  f.fetcher->release();
+  const auto& a = first.wait();
+  ASSERT_TRUE(a[0].status.ok()) << a[0].status.to_string();
+  f.checker->wait_idle();
+  EXPECT_EQ(pipeline.deferred_bytes(), 0u);
+  EXPECT_EQ(f.stored("orders"), 1u);
+}
+
+TEST(RemoteSchemaChecker, PendingLookupsAreCappedAndPastTheCapAnsweredAtOnce) {
+  RemoteSchemaCheckerOptions o;
+  o.fetch_threads = 1;
+  o.max_pending_lookups = 2;
+  Fixture f(o);
+  f.fetcher->hold();
+  std::atomic<int> answered{0};
+  f.checker->check_async("orders-value", kOrderId, "", false, [&](SchemaCheck) { ++answered; });
+  f.fetcher->wait_started(1);
+  f.checker->check_async("orders-value", 100, "", false, [&](SchemaCheck) { ++answered; });  // queued
+  f.checker->check_async("orders-value", kOrderId, "", false, [&](SchemaCheck) { ++answered; });  // joins
+  EXPECT_EQ(answered.load(), 0);
+  std::optional<SchemaCheck> refused;
+  f.checker->check_async("orders-value", 101, "", false, [&](SchemaCheck c) { refused = std::move(c); });
+  ASSERT_TRUE(refused.has_value());  // at once, no third lookup
+  EXPECT_EQ(refused->verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(refused->message, HasSubstr("backlog full"));
+  f.fetcher->release();
+  f.checker->wait_idle();
+  EXPECT_EQ(answered.load(), 3);
+  EXPECT_EQ(f.checker->fetches_started(), 2u);
+}
+
+TEST(RemoteSchemaChecker, OneRequestStartsAtMostSixteenLookups) {
+  Fixture f;
+  PublishPipeline pipeline(*f.store, f.checker.get());
+  const std::string payload = order_payload();
+  std::vector<PublishEvent> batch;
+  for (uint32_t id = 100; id < 120; ++id) batch.push_back(event(id, payload));
+  batch.push_back(event(100, payload));  // an id already waited on: no further lookup
+  auto acks = pipeline.publish("orders", batch, 0, 0);
+  ASSERT_TRUE(acks.ok());
+  ASSERT_EQ(acks->size(), 21u);
+  for (size_t i = 0; i < 16; ++i) EXPECT_EQ((*acks)[i].schema_rejection, SchemaRejection::kNotAVersion) << i;
+  for (size_t i = 16; i < 20; ++i) {
+    EXPECT_EQ((*acks)[i].status.code(), Code::kUnavailable) << i;
+    EXPECT_THAT(std::string((*acks)[i].status.message()), HasSubstr("retry"));
+  }
+  EXPECT_EQ((*acks)[20].schema_rejection, SchemaRejection::kNotAVersion);
+  f.checker->wait_idle();
+  EXPECT_EQ(f.checker->fetches_started(), 16u);
+}
+
+TEST(RemoteSchemaChecker, AFullCacheEvictsFailedEntriesBeforeGoodOnes) {
+  RemoteSchemaCheckerOptions o;
+  o.cache_for = std::chrono::hours(1);
+  o.negative_cache_for = std::chrono::hours(1);
+  o.max_cached_ids = 4;
+  Fixture f(o);
+  EXPECT_EQ(check(*f.checker, "orders-value", kOrderId, "", false).verdict, SchemaVerdict::kOk);
+  for (uint32_t id = 100; id < 110; ++id) {
+    EXPECT_EQ(check(*f.checker, "orders-value", id, "", false).verdict, SchemaVerdict::kNotAVersion);
+    f.checker->wait_idle();
+  }
+  // The good entry survived the unknown ids: still answered from the cache.
+  const auto cached = f.checker->try_check("orders-value", kOrderId, "", false);
+  ASSERT_TRUE(cached.has_value());
+  EXPECT_EQ(cached->verdict, SchemaVerdict::kOk);
+  EXPECT_EQ(f.checker->fetches_started(), 11u);
+}
+
+TEST(RemoteSchemaChecker, AHotIdEntersTheCacheWhileRequestsKeepJoiningItsLookup) {
+  RemoteSchemaCheckerOptions o;
+  o.cache_for = std::chrono::hours(1);
+  Fixture f(o);
+  // Every answer asks again for the same id, as a steady stream of requests would: the
+  // lookup must still end and the id reach the cache.
+  std::atomic<int> answered{0};
+  std::atomic<int> from_cache{0};
+  std::function<void(SchemaCheck)> again = [&](SchemaCheck c) {
+    EXPECT_EQ(c.verdict, SchemaVerdict::kOk);
+    if (f.checker->try_check("orders-value", kOrderId, "", false)) ++from_cache;
+    if (++answered < 50) f.checker->check_async("orders-value", kOrderId, "", false, again);
+  };
+  f.checker->check_async("orders-value", kOrderId, "", false, again);
+  f.checker->wait_idle();
+  EXPECT_EQ(answered.load(), 50);
+  EXPECT_GT(from_cache.load(), 0);
+  EXPECT_EQ(f.checker->fetches_started(), 1u);
+}
+
+TEST(RemoteSchemaChecker, AnOversizedOrTricklingAnswerFailsTheLookupWithinItsDeadline) {
+  std::atomic<bool> stop_trickle{false};
+  FakeHttpServer server([&](const std::string& path, int fd) {
+    if (path == "/schemas/ids/1/versions") {  // 2 MiB of JSON
+      const std::string big = "[" + std::string(2u << 20, ' ') + "]";
+      return FakeHttpServer::send_all(fd, FakeHttpServer::response(200, big));
+    }
+    if (path == "/schemas/ids/2/versions") {  // one byte every 50 ms, for 10 s
+      FakeHttpServer::send_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n");
+      for (int i = 0; i < 200 && !stop_trickle; ++i) {
+        if (::send(fd, " ", 1, MSG_NOSIGNAL) != 1) return;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
+      return;
+    }
+    FakeHttpServer::send_all(fd, FakeHttpServer::response(500, "{}"));
+  });
+  HttpFetcherOptions o;
+  o.lookup_deadline = std::chrono::milliseconds(500);
+  auto checker = http_checker(server, o);
+  const SchemaCheck big = check(*checker, "orders-value", 1, "", false);
+  EXPECT_EQ(big.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(big.message, HasSubstr("larger than 1048576 bytes"));
+
+  const auto start = std::chrono::steady_clock::now();
+  const SchemaCheck slow = check(*checker, "orders-value", 2, "", false);
+  const auto took = std::chrono::steady_clock::now() - start;
+  stop_trickle = true;
+  EXPECT_EQ(slow.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(slow.message, HasSubstr("deadline"));
+  EXPECT_LT(took, std::chrono::milliseconds(2500));
+}
+
+TEST(RemoteSchemaChecker, ATopicDeletedOrRecreatedDuringTheLookupGetsNoneOfTheEvents) {
+  RemoteSchemaCheckerOptions o;
+  o.cache_for = std::chrono::milliseconds(0);  // every publish looks the id up
+  Fixture f(o);
+  PublishPipeline pipeline(*f.store, f.checker.get());
+  const std::string payload = order_payload();
+  auto recreate = [&] {
+    meta::TopicConfig t;
+    t.name = "orders";
+    t.partitions = 1;
+    t.durability = storage::Durability::kOs;
+    t.schema_subject = "orders-value";
+    ASSERT_TRUE(f.store->create_topic(t).ok());
+  };
+
+  // Deleted and recreated: FailedPrecondition, nothing in the new topic.
+  f.fetcher->hold();
+  Outcome recreated;
+  const PublishEvent e = event(kOrderId, payload);
+  pipeline.publish_async("orders", {&e, 1}, 0, 0, recreated.callback());
+  f.fetcher->wait_started(1);
+  ASSERT_TRUE(f.store->delete_topic("orders").ok());
+  recreate();
+  f.fetcher->release();
+  const auto& a = recreated.wait();
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].status.code(), Code::kFailedPrecondition) << a[0].status.to_string();
+  EXPECT_EQ(f.stored("orders"), 0u);
+
+  // Deleted: NotFound.
+  f.checker->wait_idle();
+  f.fetcher->hold();
+  Outcome deleted;
+  const PublishEvent e2 = event(kOrderId, payload);
+  pipeline.publish_async("orders", {&e2, 1}, 0, 0, deleted.callback());
+  f.fetcher->wait_started(2);
+  ASSERT_TRUE(f.store->delete_topic("orders").ok());
+  f.fetcher->release();
+  const auto& b = deleted.wait();
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].status.code(), Code::kNotFound) << b[0].status.to_string();
 }
 
 }  // namespace
