@@ -7,6 +7,7 @@
 
 #include <fstream>
 
+#include "tests/integration/cli_run.h"
 #include "tests/integration/registry_daemon.h"
 #include "tests/support/temp_dir.h"
 
@@ -18,21 +19,8 @@ using ::testing::HasSubstr;
 using testing::DaemonProcess;
 using testing::RegistryDaemon;
 
-const std::string kCli = CAUSEWAY_CLI_BINARY;
-
-struct CliRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-};
-
-CliRun run_cli(const std::vector<std::string>& args) {
-  DaemonProcess p(kCli, args);
-  auto status = p.wait_exit(60s);
-  CliRun r;
-  r.output = p.output();
-  if (status && WIFEXITED(*status)) r.exit_code = WEXITSTATUS(*status);
-  return r;
-}
+using testing::CliRun;
+using testing::run_cli;
 
 class RegistryCli : public ::testing::Test {
  protected:

@@ -13,6 +13,7 @@
 
 #include "causeway/client/admin.h"
 #include "causeway/client/registry_client.h"
+#include "tests/integration/cli_run.h"
 #include "tests/integration/daemon_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -25,22 +26,8 @@ using ::testing::Not;
 using nlohmann::json;
 using testing::DaemonProcess;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;  // stdout and stderr together
-  // The lines of output that are JSON objects (events, acks), in order.
-  std::vector<json> objects() const {
-    std::vector<json> out;
-    std::istringstream in(output);
-    std::string line;
-    while (std::getline(in, line)) {
-      if (line.empty() || line.front() != '{') continue;
-      json j = json::parse(line, nullptr, false);
-      if (!j.is_discarded()) out.push_back(std::move(j));
-    }
-    return out;
-  }
-};
+using testing::CliRun;
+using testing::run_cli;
 
 constexpr const char* kOrderV1 =
     "namespace shop;\n"
@@ -85,12 +72,7 @@ class SchemaCli : public ::testing::Test {
 
   CliRun cli(std::vector<std::string> args) {
     args.insert(args.begin(), {"--broker", broker_addr_, "--registry", registry_url_});
-    DaemonProcess p(CAUSEWAY_CLI_BINARY, args);
-    auto status = p.wait_exit(60s);
-    CliRun r;
-    r.output = p.output();
-    if (status && WIFEXITED(*status)) r.exit_code = WEXITSTATUS(*status);
-    return r;
+    return run_cli(args);
   }
   CliRun publish(const std::string& lines, std::vector<std::string> extra = {}) {
     const std::string path = dir_.sub("input-" + std::to_string(++inputs_) + ".jsonl");
@@ -220,12 +202,8 @@ TEST_F(SchemaCli, JsonObjectOnATopicWithoutSubjectIsRefusedAndStringsStillWork) 
 
 TEST_F(SchemaCli, UnreachableRegistryPrintsPayloadsAsStoredAndSaysSoOnce) {
   ASSERT_EQ(publish(R"({"data":{"id":1}})" "\n" R"({"data":{"id":2}})" "\n").exit_code, 0);
-  DaemonProcess p(CAUSEWAY_CLI_BINARY, {"--broker", broker_addr_, "--registry", "http://127.0.0.1:1", "fetch", "orders",
-                                        "--partition", "0"});
-  auto status = p.wait_exit(60s);
-  ASSERT_TRUE(status && WIFEXITED(*status));
-  EXPECT_EQ(WEXITSTATUS(*status), 0) << p.output();
-  CliRun r{0, p.output()};
+  CliRun r = run_cli({"--broker", broker_addr_, "--registry", "http://127.0.0.1:1", "fetch", "orders", "--partition", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto events = r.objects();
   ASSERT_EQ(events.size(), 2u) << r.output;
   for (const auto& e : events) EXPECT_FALSE(e.contains("data") && e["data"].is_object()) << r.output;
@@ -257,9 +235,7 @@ TEST_F(SchemaCli, StringDataOnABoundTopicPublishesWithoutTheRegistryAndObjectsSa
   auto run = [&](const std::string& file) {
     std::vector<std::string> args = down;
     args.push_back(file);
-    DaemonProcess p(CAUSEWAY_CLI_BINARY, args);
-    auto status = p.wait_exit(60s);
-    return CliRun{status && WIFEXITED(*status) ? WEXITSTATUS(*status) : -1, p.output()};
+    return run_cli(args);
   };
   auto bytes = run(path);
   EXPECT_EQ(bytes.exit_code, 0) << bytes.output;
@@ -273,12 +249,10 @@ TEST_F(SchemaCli, StringDataOnABoundTopicPublishesWithoutTheRegistryAndObjectsSa
 
 TEST(SchemaCliHelp, PublishFetchAndSubscribeHelpDescribeJsonPayloads) {
   for (const char* cmd : {"publish", "fetch", "subscribe"}) {
-    DaemonProcess p(CAUSEWAY_CLI_BINARY, {cmd, "--help"});
-    auto status = p.wait_exit(30s);
-    ASSERT_TRUE(status && WIFEXITED(*status));
-    EXPECT_EQ(WEXITSTATUS(*status), 0) << cmd;
-    EXPECT_THAT(p.output(), HasSubstr("schema")) << cmd;
-    EXPECT_THAT(p.output(), HasSubstr(std::string(cmd) == "publish" ? "--schema-version" : "--raw")) << cmd;
+    CliRun r = run_cli({cmd, "--help"});
+    EXPECT_EQ(r.exit_code, 0) << cmd;
+    EXPECT_THAT(r.output, HasSubstr("schema")) << cmd;
+    EXPECT_THAT(r.output, HasSubstr(std::string(cmd) == "publish" ? "--schema-version" : "--raw")) << cmd;
   }
 }
 

@@ -6,15 +6,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
+#include "tests/integration/cli_run.h"
 #include "tests/integration/daemon_process.h"
 #include "tests/support/temp_dir.h"
 
@@ -24,25 +23,8 @@ namespace {
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string output;                  // stdout and stderr together
-  std::vector<nlohmann::json> events;  // the lines that are JSON objects
-};
-
-CliRun run_cli(const std::vector<std::string>& args) {
-  testing::DaemonProcess p(CAUSEWAY_CLI_BINARY, args);
-  auto status = p.wait_exit(60s);
-  CliRun r;
-  r.output = p.output();
-  if (status && WIFEXITED(*status)) r.exit_code = WEXITSTATUS(*status);
-  std::istringstream lines(r.output);
-  for (std::string line; std::getline(lines, line);) {
-    if (line.empty() || line.front() != '{') continue;
-    r.events.push_back(nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false));
-  }
-  return r;
-}
+using testing::CliRun;
+using testing::run_cli;
 
 class SubscribeCli : public ::testing::Test {
  protected:
@@ -111,11 +93,10 @@ TEST_F(SubscribeCli, PrintsOneJsonLinePerEventAcksItAndStopsAtMax) {
 
   auto first = cli({"subscribe", "orders", "--group", "billing", "--from", "earliest", "--max", "6", "--timeout", "20s"});
   ASSERT_EQ(first.exit_code, 0) << first.output;
-  ASSERT_EQ(first.events.size(), 6u) << first.output;
+  ASSERT_EQ(first.objects().size(), 6u) << first.output;
   std::set<std::string> payloads;
   std::map<uint32_t, uint64_t> next_offset;  // per partition: events come in offset order
-  for (const auto& e : first.events) {
-    ASSERT_TRUE(e.is_object()) << first.output;
+  for (const auto& e : first.objects()) {
     EXPECT_EQ(e["topic"], "orders");
     EXPECT_EQ(e["attempt"], 1);
     EXPECT_EQ(e["key"].get<std::string>().substr(1), e["data"].get<std::string>().substr(1));
@@ -129,12 +110,12 @@ TEST_F(SubscribeCli, PrintsOneJsonLinePerEventAcksItAndStopsAtMax) {
   // and exits 0 when --timeout passes without an event.
   auto second = cli({"subscribe", "orders", "--group", "billing", "--timeout", "1s"});
   EXPECT_EQ(second.exit_code, 0) << second.output;
-  EXPECT_TRUE(second.events.empty()) << second.output;
+  EXPECT_TRUE(second.objects().empty()) << second.output;
 
   auto described = cli({"group", "describe", "billing", "--topic", "orders", "--output", "json"});
   ASSERT_EQ(described.exit_code, 0) << described.output;
-  ASSERT_EQ(described.events.size(), 1u) << described.output;
-  const auto& g = described.events[0];
+  ASSERT_EQ(described.objects().size(), 1u) << described.output;
+  const auto g = described.objects()[0];
   EXPECT_EQ(g["group"], "billing");
   ASSERT_EQ(g["partitions"].size(), 2u);
   uint64_t committed = 0;
@@ -158,20 +139,21 @@ TEST_F(SubscribeCli, NoAckLeavesTheEventsForTheNextRunWithTheNextAttempt) {
   auto unacked = cli({"subscribe", "jobs", "--group", "workers", "--from", "earliest", "--max", "3", "--no-ack",
                       "--timeout", "20s"});
   ASSERT_EQ(unacked.exit_code, 0) << unacked.output;
-  ASSERT_EQ(unacked.events.size(), 3u) << unacked.output;
+  ASSERT_EQ(unacked.objects().size(), 3u) << unacked.output;
 
   // The first run closed its connection holding three unacked events: they went back to
   // the group, and the next member gets them again, attempt 2, in offset order.
   auto again = cli({"subscribe", "jobs", "--group", "workers", "--max", "3", "--timeout", "20s"});
   ASSERT_EQ(again.exit_code, 0) << again.output;
-  ASSERT_EQ(again.events.size(), 3u) << again.output;
+  const auto redelivered = again.objects();
+  ASSERT_EQ(redelivered.size(), 3u) << again.output;
   for (size_t i = 0; i < 3; ++i) {
-    EXPECT_EQ(again.events[i]["offset"], i);
-    EXPECT_EQ(again.events[i]["attempt"], 2) << again.output;
+    EXPECT_EQ(redelivered[i]["offset"], i);
+    EXPECT_EQ(redelivered[i]["attempt"], 2) << again.output;
   }
   auto done = cli({"subscribe", "jobs", "--group", "workers", "--timeout", "1s"});
   EXPECT_EQ(done.exit_code, 0) << done.output;
-  EXPECT_TRUE(done.events.empty()) << done.output;
+  EXPECT_TRUE(done.objects().empty()) << done.output;
 }
 
 TEST_F(SubscribeCli, SubscriptionCommandsCreateListDescribeAndDelete) {
@@ -189,8 +171,8 @@ TEST_F(SubscribeCli, SubscriptionCommandsCreateListDescribeAndDelete) {
 
   auto described = cli({"subscription", "describe", "audit", "--output", "json"});
   ASSERT_EQ(described.exit_code, 0) << described.output;
-  ASSERT_EQ(described.events.size(), 1u) << described.output;
-  const auto& s = described.events[0];
+  ASSERT_EQ(described.objects().size(), 1u) << described.output;
+  const auto s = described.objects()[0];
   EXPECT_EQ(s["topic"], "payments");
   EXPECT_EQ(s["from"], "earliest");
   EXPECT_EQ(s["ack_deadline_ms"], 5000);
@@ -203,7 +185,7 @@ TEST_F(SubscribeCli, SubscriptionCommandsCreateListDescribeAndDelete) {
   publish("payments", 2);
   auto consumed = cli({"subscribe", "payments", "--group", "audit", "--max", "2", "--timeout", "20s"});
   ASSERT_EQ(consumed.exit_code, 0) << consumed.output;
-  EXPECT_EQ(consumed.events.size(), 2u) << consumed.output;
+  EXPECT_EQ(consumed.objects().size(), 2u) << consumed.output;
 
   auto deleted = cli({"subscription", "delete", "audit"});
   EXPECT_EQ(deleted.exit_code, 0) << deleted.output;
