@@ -4,6 +4,7 @@
 // subscribe_commands.h. Output formats are in docs/subscriptions.md ("CLI").
 #include "client/cli/subscribe_commands.h"
 
+#include <charconv>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -83,17 +84,11 @@ void print_subscription(const client::SubscriptionInfo& info) {
             << s.dead_letter_topic << "\n";
 }
 
+// Digits only (no sign or space), the whole text, no overflow.
 bool parse_u64(std::string_view text, uint64_t& out) {
-  if (text.empty() || text.size() > 20) return false;
-  uint64_t v = 0;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
-    const uint64_t next = v * 10 + static_cast<uint64_t>(c - '0');
-    if (next < v) return false;
-    v = next;
-  }
-  out = v;
-  return true;
+  if (text.empty() || text.front() < '0' || text.front() > '9') return false;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), out);
+  return ec == std::errc() && end == text.data() + text.size();
 }
 
 // "YYYY-MM-DDTHH:MM:SS[.mmm](Z|+00:00)" → ms since the epoch (UTC only).
