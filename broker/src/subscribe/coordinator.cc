@@ -1001,7 +1001,7 @@ void Coordinator::sweep() {
     for (uint32_t p = 0; p < g->partitions.size(); ++p) {
       PartitionState& ps = g->partitions[p];
       bool wake = !expired.empty();
-      const auto delay = [this, &g](uint32_t attempt) { return redelivery_delay(*g, attempt); };
+      const auto delay = [this, &group = *g](uint32_t attempt) { return redelivery_delay(group, attempt); };
       for (const auto& [member, bytes] : ps.delivery.expire(now, delay)) {
         auto m = g->members.find(member);
         if (m != g->members.end()) m->second.credit.release(bytes);
