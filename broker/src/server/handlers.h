@@ -42,6 +42,29 @@ Frame error_frame(uint64_t correlation_id, protocol::ErrorCode code, std::string
 // The protocol code for a Status.
 protocol::ErrorCode to_error_code(const Status& status);
 
+// ---------------------------------------------------------------- framing (server.cc)
+// The steps a connection takes on received bytes, pure so that tests/fuzz can drive them
+// without a socket (tests/fuzz/server_frame_fuzzer.cc).
+
+inline constexpr uint32_t kProtocolVersion = 1;
+
+// Checks a frame's length prefix: kInvalidArgument naming both numbers for 0 or more than
+// max_frame_bytes. The connection cannot resynchronise after that.
+Status check_frame_length(uint32_t length, uint32_t max_frame_bytes);
+// Verifies a received frame (without its length prefix; 8-byte aligned, as FlatBuffers reads
+// scalars in place) as a Message with the broker's verifier limits. kInvalidArgument naming
+// its size otherwise. `length` is bounded by check_frame_length first.
+Status verify_request_frame(const uint8_t* frame, uint32_t length);
+
+// The answer to the first message of a connection: a HelloResponse (accepted, or refusing
+// the protocol version or credentials), or an ErrorResponse when the message is not a Hello.
+struct HelloOutcome {
+  Frame response;
+  bool accepted = false;  // false: send `response` and close the connection
+};
+HelloOutcome handle_hello(const protocol::Message& first, std::string_view broker_version, uint32_t max_frame_bytes,
+                          uint64_t lamport);
+
 // Receives a request's response frame; called exactly once per request, from any thread.
 using Responder = std::function<void(Frame)>;
 

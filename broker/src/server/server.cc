@@ -24,7 +24,6 @@ using asio::awaitable;
 using asio::use_awaitable;
 using asio::ip::tcp;
 constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
-constexpr uint32_t kProtocolVersion = 1;
 
 }  // namespace
 
@@ -214,9 +213,8 @@ class Session : public std::enable_shared_from_this<Session> {
       if (closed_ || reading_stopped_) co_return;
       if (!co_await fill(4)) co_return;
       const uint32_t len = coding::decode_fixed32(reinterpret_cast<const char*>(rbuf_.get() + rbeg_));
-      if (len == 0 || len > max_frame) {
-        fail_connection("frame length " + std::to_string(len) + " is outside 1.." + std::to_string(max_frame) +
-                        " bytes (max_frame_bytes); closing the connection");
+      if (Status bounded = check_frame_length(len, max_frame); !bounded.ok()) {
+        fail_connection(std::string(bounded.message()));
         co_return;
       }
       if (!co_await fill(4 + size_t{len})) co_return;  // bounded above
@@ -231,13 +229,8 @@ class Session : public std::enable_shared_from_this<Session> {
         std::memcpy(aligned_.get(), frame, len);
         frame = aligned_.get();
       }
-      flatbuffers::Verifier::Options vo;
-      vo.max_depth = 64;
-      vo.max_tables = 1'000'000;
-      flatbuffers::Verifier verifier(frame, len, vo);
-      if (!protocol::VerifyMessageBuffer(verifier)) {
-        fail_connection("frame of " + std::to_string(len) +
-                        " bytes is not a valid causeway Message (FlatBuffers verification failed); closing the connection");
+      if (Status verified = verify_request_frame(frame, len); !verified.ok()) {
+        fail_connection(std::string(verified.message()));
         co_return;
       }
       const protocol::Message* msg = protocol::GetMessage(frame);
@@ -255,33 +248,10 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void handle_hello(const protocol::Message& msg) {
-    const uint64_t cid = msg.correlation_id();
-    const protocol::Hello* hello = msg.body_as_Hello();
-    if (hello == nullptr) {
-      send(error_frame(cid, protocol::ErrorCode::HandshakeRequired,
-                       "the first message on a connection must be Hello"));
-      close_after_flush_ = true;
-      reading_stopped_ = true;
-      return;
-    }
-    flatbuffers::FlatBufferBuilder b(256);
-    const auto* creds = hello->credentials();
-    const std::string_view mech = creds && creds->mechanism() ? creds->mechanism()->string_view() : "none";
-    Status status;
-    protocol::ErrorCode code = protocol::ErrorCode::Ok;
-    if (hello->protocol_version() != kProtocolVersion) {
-      code = protocol::ErrorCode::UnsupportedVersion;
-      status = failed_precondition("protocol version " + std::to_string(hello->protocol_version()) +
-                                   " is not supported; this broker speaks version " + std::to_string(kProtocolVersion));
-    } else if (mech != "none" && !mech.empty()) {
-      code = protocol::ErrorCode::Unauthenticated;
-      status = failed_precondition("authentication mechanism \"" + std::string(mech) + "\" is not supported (use \"none\")");
-    }
-    auto st = protocol::CreateStatus(b, code, status.ok() ? 0 : b.CreateString(std::string(status.message())));
-    auto body = protocol::CreateHelloResponse(b, st, kProtocolVersion, b.CreateString(server_.options.broker_version),
-                                              server_.options.max_frame_bytes, server_.store.clock().now());
-    send(finish_frame(b, cid, protocol::Body::HelloResponse, body.Union()));
-    if (code != protocol::ErrorCode::Ok) {
+    HelloOutcome outcome = server::handle_hello(msg, server_.options.broker_version, server_.options.max_frame_bytes,
+                                                server_.store.clock().now());
+    send(std::move(outcome.response));
+    if (!outcome.accepted) {
       close_after_flush_ = true;
       reading_stopped_ = true;
       return;

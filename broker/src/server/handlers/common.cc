@@ -1,4 +1,5 @@
-// Response framing and request dispatch shared by the handlers.
+// Frame checks, the Hello exchange, response framing and request dispatch shared by the
+// handlers (handlers.h).
 #include <cstring>
 
 #include "causeway/common/coding.h"
@@ -26,6 +27,54 @@ Frame error_frame(uint64_t cid, protocol::ErrorCode code, std::string_view messa
   auto st = protocol::CreateStatus(b, code, b.CreateString(message.data(), message.size()));
   auto body = protocol::CreateErrorResponse(b, st);
   return finish_frame(b, cid, protocol::Body::ErrorResponse, body.Union());
+}
+
+Status check_frame_length(uint32_t len, uint32_t max_frame) {
+  if (len == 0 || len > max_frame) {
+    return invalid_argument("frame length " + std::to_string(len) + " is outside 1.." + std::to_string(max_frame) +
+                            " bytes (max_frame_bytes); closing the connection");
+  }
+  return Status();
+}
+
+Status verify_request_frame(const uint8_t* frame, uint32_t len) {
+  flatbuffers::Verifier::Options vo;
+  vo.max_depth = 64;
+  vo.max_tables = 1'000'000;
+  flatbuffers::Verifier verifier(frame, len, vo);
+  if (!protocol::VerifyMessageBuffer(verifier)) {
+    return invalid_argument("frame of " + std::to_string(len) +
+                            " bytes is not a valid causeway Message (FlatBuffers verification failed); closing the "
+                            "connection");
+  }
+  return Status();
+}
+
+HelloOutcome handle_hello(const protocol::Message& msg, std::string_view broker_version, uint32_t max_frame_bytes,
+                          uint64_t lamport) {
+  const uint64_t cid = msg.correlation_id();
+  const protocol::Hello* hello = msg.body_as_Hello();
+  if (hello == nullptr) {
+    return {error_frame(cid, protocol::ErrorCode::HandshakeRequired, "the first message on a connection must be Hello"),
+            false};
+  }
+  flatbuffers::FlatBufferBuilder b(256);
+  const auto* creds = hello->credentials();
+  const std::string_view mech = creds && creds->mechanism() ? creds->mechanism()->string_view() : "none";
+  Status status;
+  protocol::ErrorCode code = protocol::ErrorCode::Ok;
+  if (hello->protocol_version() != kProtocolVersion) {
+    code = protocol::ErrorCode::UnsupportedVersion;
+    status = failed_precondition("protocol version " + std::to_string(hello->protocol_version()) +
+                                 " is not supported; this broker speaks version " + std::to_string(kProtocolVersion));
+  } else if (mech != "none" && !mech.empty()) {
+    code = protocol::ErrorCode::Unauthenticated;
+    status = failed_precondition("authentication mechanism \"" + std::string(mech) + "\" is not supported (use \"none\")");
+  }
+  auto st = protocol::CreateStatus(b, code, status.ok() ? 0 : b.CreateString(std::string(status.message())));
+  auto version = b.CreateString(broker_version.data(), broker_version.size());
+  auto body = protocol::CreateHelloResponse(b, st, kProtocolVersion, version, max_frame_bytes, lamport);
+  return {finish_frame(b, cid, protocol::Body::HelloResponse, body.Union()), code == protocol::ErrorCode::Ok};
 }
 
 Frame handle_request(HandlerContext& ctx, const protocol::Message& m, const RequestOrigin& origin) {
