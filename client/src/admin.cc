@@ -168,17 +168,9 @@ Result<FetchResult> Admin::fetch(const std::string& topic, uint32_t partition, u
     return internal::encode_fetch(id, topic, partition, offset, max_events, max_bytes);
   }));
   const std::string what = "fetch " + topic + "/" + std::to_string(partition) + " from offset " + std::to_string(offset);
-  Status status = internal::response_status(frame, protocol::Body::FetchResponse);
-  if (!status.ok()) return status.with_context(what);
-  const protocol::FetchResponse* body = frame.message().body_as_FetchResponse();
-  FetchResult result;
-  result.log_start_offset = body->log_start_offset();
-  result.high_watermark = body->high_watermark();
-  std::string_view batches;
-  if (const auto* b = body->batches()) batches = std::string_view(reinterpret_cast<const char*>(b->data()), b->size());
-  Status decoded = internal::decode_fetched_batches(batches, topic, partition, offset, max_events, result);
-  if (!decoded.ok()) return decoded.with_context(what);
-  for (const FetchedEvent& e : result.events) impl_->clock().observe(e.lamport);
+  Result<FetchResult> result = internal::decode_fetch_response(frame, topic, partition, offset, max_events);
+  if (!result) return result.error().with_context(what);
+  for (const FetchedEvent& e : result->events) impl_->clock().observe(e.lamport);
   return result;
 }
 

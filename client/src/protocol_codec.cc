@@ -3,6 +3,7 @@
 // See protocol_codec.h; the message meanings are in docs/wire-protocol.md.
 #include "client/src/protocol_codec.h"
 
+#include <map>
 #include <string>
 
 #include "causeway/common/batch_format.h"
@@ -215,6 +216,47 @@ TopicInfo topic_from_wire(const protocol::TopicDescription& topic) {
     }
   }
   return info;
+}
+
+Result<std::vector<Result<PublishAck>>> decode_publish_response(const Frame& frame, std::size_t events) {
+  CAUSEWAY_RETURN_IF_ERROR(response_status(frame, pr::Body::PublishResponse));
+  const pr::PublishResponse* response = frame.message().body_as_PublishResponse();
+  const auto* acks = response->acks();
+  const std::size_t n = acks ? acks->size() : 0;
+  if (n != events) {
+    return internal_error("broker returned " + std::to_string(n) + " acks for " + std::to_string(events) + " events");
+  }
+  std::map<uint32_t, std::string> messages;
+  if (const auto* errors = response->errors()) {
+    for (const pr::EventError* e : *errors) {
+      if (e && e->message()) messages[e->index()] = e->message()->str();
+    }
+  }
+  std::vector<Result<PublishAck>> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const pr::EventAck* ack = acks->Get(static_cast<fb::uoffset_t>(i));
+    if (ack->code() == pr::ErrorCode::Ok) {
+      out.emplace_back(PublishAck{ack->partition(), ack->offset(), ack->lamport(), ack->duplicate()});
+    } else {
+      const auto m = messages.find(static_cast<uint32_t>(i));
+      out.emplace_back(status_from_wire(ack->code(), m != messages.end() ? m->second : std::string("event rejected")));
+    }
+  }
+  return out;
+}
+
+Result<FetchResult> decode_fetch_response(const Frame& frame, const std::string& topic, uint32_t partition,
+                                          uint64_t offset, uint32_t max_events) {
+  CAUSEWAY_RETURN_IF_ERROR(response_status(frame, pr::Body::FetchResponse));
+  const pr::FetchResponse* body = frame.message().body_as_FetchResponse();
+  FetchResult result;
+  result.log_start_offset = body->log_start_offset();
+  result.high_watermark = body->high_watermark();
+  std::string_view batches;
+  if (const auto* b = body->batches()) batches = std::string_view(reinterpret_cast<const char*>(b->data()), b->size());
+  CAUSEWAY_RETURN_IF_ERROR(decode_fetched_batches(batches, topic, partition, offset, max_events, result));
+  return result;
 }
 
 Status decode_fetched_batches(std::string_view batches, const std::string& topic, uint32_t partition,

@@ -52,6 +52,19 @@ Result<HelloInfo> parse_hello_response(const Frame& frame);
 
 TopicInfo topic_from_wire(const protocol::TopicDescription& topic);
 
+// The outcome of each event of a PublishRequest of `events` events, in request order: its
+// ack, or why the broker did not store it (status_from_wire of the ack's code with the
+// EventError message, else "event rejected"). The Result itself is an error when the frame
+// tells no event's outcome: the response's status (response_status), or kInternal when it
+// holds a different number of acks than events (resending could then store twice).
+Result<std::vector<Result<PublishAck>>> decode_publish_response(const Frame& frame, std::size_t events);
+
+// A FetchResponse for a fetch of `topic`/`partition` from `offset`: its status
+// (response_status), then its positions and the events of its batches
+// (decode_fetched_batches).
+Result<FetchResult> decode_fetch_response(const Frame& frame, const std::string& topic, uint32_t partition,
+                                          uint64_t offset, uint32_t max_events);
+
 // Decodes `batches` (log-format batches back to back) into out.events: records with offset
 // >= `offset`, at most max_events in total. kCorruption if a batch is short or fails its
 // checks. Sets out.next_offset.

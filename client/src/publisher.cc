@@ -196,36 +196,20 @@ class PublisherCore {
   }
 
   void handle_publish_response(Batch& batch, const Frame& frame) {
-    const Status status = internal::response_status(frame, protocol::Body::PublishResponse);
-    if (!status.ok()) {
-      fail_batch(batch, status.with_context("publish to topic '" + batch.topic + "'"));
-      return;
-    }
-    const protocol::PublishResponse* response = frame.message().body_as_PublishResponse();
-    const auto* acks = response->acks();
-    const std::size_t n = acks ? acks->size() : 0;
-    if (n != batch.events.size()) {
+    const std::string what = "publish to topic '" + batch.topic + "'";
+    auto outcomes = internal::decode_publish_response(frame, batch.events.size());
+    if (!outcomes) {
       // The outcome of each event is unknown; resending could store twice, so report it.
-      fail_batch(batch, internal_error("broker returned " + std::to_string(n) + " acks for " +
-                                       std::to_string(batch.events.size()) + " events"));
+      fail_batch(batch, outcomes.error().with_context(what));
       return;
     }
-    std::map<uint32_t, std::string> messages;
-    if (const auto* errors = response->errors()) {
-      for (const protocol::EventError* e : *errors) {
-        if (e && e->message()) messages[e->index()] = e->message()->str();
-      }
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      const protocol::EventAck* ack = acks->Get(static_cast<flatbuffers::uoffset_t>(i));
-      if (ack->code() == protocol::ErrorCode::Ok) {
-        clock_.observe(ack->lamport());
-        complete(batch.events[i], PublishAck{ack->partition(), ack->offset(), ack->lamport(), ack->duplicate()});
+    for (std::size_t i = 0; i < outcomes->size(); ++i) {
+      const Result<PublishAck>& outcome = (*outcomes)[i];
+      if (outcome) {
+        clock_.observe(outcome->lamport);
+        complete(batch.events[i], *outcome);
       } else {
-        const auto m = messages.find(static_cast<uint32_t>(i));
-        const std::string text = m != messages.end() ? m->second : std::string("event rejected");
-        complete(batch.events[i], internal::status_from_wire(ack->code(), text)
-                                      .with_context("publish to topic '" + batch.topic + "'"));
+        complete(batch.events[i], outcome.error().with_context(what));
       }
     }
     batch.events.clear();
