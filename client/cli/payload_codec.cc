@@ -5,7 +5,9 @@
 // enums by name).
 #include "client/cli/payload_codec.h"
 
+#include <flatbuffers/flexbuffers.h>
 #include <flatbuffers/idl.h>
+#include <flatbuffers/reflection.h>
 
 #include <cctype>
 #include <span>
@@ -27,6 +29,87 @@ std::string parser_message(const std::string& error) {
   std::string msg = at == std::string::npos ? error : error.substr(at + marker.size());
   while (!msg.empty() && std::isspace(static_cast<unsigned char>(msg.back()))) msg.pop_back();
   return msg;
+}
+
+// GenerateText trusts what flatbuffers::Verify does not check (FlatBuffers 2.0.8): that a
+// union's value comes with its type, that a nested_flatbuffer field holds a valid buffer of
+// its type, and that a flexbuffer field holds a valid FlexBuffer. It asserts or reads out of
+// bounds otherwise, so `causeway fetch` died on such a payload stored by another producer.
+// Checks them in a buffer that flatbuffers::Verify accepted, walking it as GenerateText will.
+Status check_printable(const reflection::Schema& schema, const flatbuffers::StructDef& def,
+                       const flatbuffers::Table& table, uint32_t depth);
+
+Status check_member(const reflection::Schema& schema, const flatbuffers::FieldDef& field, uint8_t type,
+                    const flatbuffers::Table* value, uint32_t depth) {
+  const flatbuffers::EnumVal* member = field.value.type.enum_def->ReverseLookup(type, true);
+  if (member == nullptr || value == nullptr) return Status();  // GenerateText refuses an unknown type
+  const flatbuffers::Type& t = member->union_type;
+  if (t.base_type != flatbuffers::BASE_TYPE_STRUCT || t.struct_def == nullptr || t.struct_def->fixed) return Status();
+  return check_printable(schema, *t.struct_def, *value, depth + 1);
+}
+
+Status check_printable(const reflection::Schema& schema, const flatbuffers::StructDef& def,
+                       const flatbuffers::Table& table, uint32_t depth) {
+  if (depth > registry::kMaxPayloadDepth) {
+    return invalid_argument("payload nests deeper than " + std::to_string(registry::kMaxPayloadDepth) + " tables");
+  }
+  for (const flatbuffers::FieldDef* fd : def.fields.vec) {
+    const flatbuffers::voffset_t slot = fd->value.offset;
+    if (!table.CheckField(slot)) continue;
+    const flatbuffers::Type& t = fd->value.type;
+    const flatbuffers::FieldDef* type_fd =
+        t.base_type == flatbuffers::BASE_TYPE_UNION || t.element == flatbuffers::BASE_TYPE_UNION
+            ? def.fields.Lookup(fd->name + flatbuffers::UnionTypeFieldSuffix())
+            : nullptr;
+    if (t.base_type == flatbuffers::BASE_TYPE_UNION) {
+      if (type_fd == nullptr || !table.CheckField(type_fd->value.offset)) {
+        return invalid_argument("union field \"" + fd->name + "\" holds a value but no type");
+      }
+      CAUSEWAY_RETURN_IF_ERROR(check_member(schema, *fd, table.GetField<uint8_t>(type_fd->value.offset, 0),
+                                            table.GetPointer<const flatbuffers::Table*>(slot), depth));
+    } else if (t.base_type == flatbuffers::BASE_TYPE_STRUCT && !t.struct_def->fixed) {
+      CAUSEWAY_RETURN_IF_ERROR(
+          check_printable(schema, *t.struct_def, *table.GetPointer<const flatbuffers::Table*>(slot), depth + 1));
+    } else if (t.base_type == flatbuffers::BASE_TYPE_VECTOR && t.element == flatbuffers::BASE_TYPE_UNION) {
+      const auto* values = table.GetPointer<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::Table>>*>(slot);
+      const auto* types = type_fd ? table.GetPointer<const flatbuffers::Vector<uint8_t>*>(type_fd->value.offset)
+                                  : nullptr;
+      if (types == nullptr || types->size() < values->size()) {
+        return invalid_argument("union vector \"" + fd->name + "\" holds more values than types");
+      }
+      for (flatbuffers::uoffset_t i = 0; i < values->size(); ++i) {
+        CAUSEWAY_RETURN_IF_ERROR(check_member(schema, *fd, types->Get(i), values->Get(i), depth));
+      }
+    } else if (t.base_type == flatbuffers::BASE_TYPE_VECTOR && t.element == flatbuffers::BASE_TYPE_STRUCT &&
+               !t.struct_def->fixed) {
+      const auto* tables = table.GetPointer<const flatbuffers::Vector<flatbuffers::Offset<flatbuffers::Table>>*>(slot);
+      for (const flatbuffers::Table* element : *tables) {
+        CAUSEWAY_RETURN_IF_ERROR(check_printable(schema, *t.struct_def, *element, depth + 1));
+      }
+    } else if (t.base_type == flatbuffers::BASE_TYPE_VECTOR && (fd->nested_flatbuffer || fd->flexbuffer)) {
+      const auto* bytes = table.GetPointer<const flatbuffers::Vector<uint8_t>*>(slot);
+      if (fd->flexbuffer) {
+        if (!flexbuffers::VerifyBuffer(bytes->data(), bytes->size())) {
+          return invalid_argument("field \"" + fd->name + "\" does not hold a valid FlexBuffer");
+        }
+        continue;
+      }
+      const flatbuffers::StructDef& nested = *fd->nested_flatbuffer;
+      const reflection::Object* object =
+          schema.objects()->LookupByKey(nested.defined_namespace->GetFullyQualifiedName(nested.name).c_str());
+      // Verified in an aligned copy: the nested bytes start wherever the vector does.
+      const std::vector<uint8_t> copy(bytes->begin(), bytes->end());
+      if (object == nullptr || copy.size() < sizeof(flatbuffers::uoffset_t) ||
+          !flatbuffers::Verify(schema, *object, copy.data(), copy.size(), registry::kMaxPayloadDepth,
+                               registry::kMaxPayloadTables)) {
+        return invalid_argument("field \"" + fd->name + "\" does not hold a valid nested FlatBuffer of " +
+                                nested.name);
+      }
+      CAUSEWAY_RETURN_IF_ERROR(
+          check_printable(schema, nested, *flatbuffers::GetRoot<flatbuffers::Table>(bytes->data()), depth + 1));
+    }
+  }
+  return Status();
 }
 
 }  // namespace
@@ -102,6 +185,12 @@ Result<nlohmann::json> PayloadCodec::decode(std::string_view payload) const {
   CAUSEWAY_RETURN_IF_ERROR(registry::verify_payload(verified_->schema, std::span<const uint8_t>(buffer)));
   if (!parser_) {
     return internal_error("schema id " + std::to_string(schema_id_) + ": parser unavailable after an earlier error");
+  }
+  const Status printable =
+      check_printable(*reflection::GetSchema(verified_->schema.reflection_bytes.data()), *parser_->root_struct_def_,
+                      *flatbuffers::GetRoot<flatbuffers::Table>(buffer.data()), 0);
+  if (!printable.ok()) {
+    return printable.with_context("payload of schema " + root_type_ + " (id " + std::to_string(schema_id_) + ")");
   }
   std::string text;
   if (!flatbuffers::GenerateText(*parser_, buffer.data(), &text)) {

@@ -50,7 +50,10 @@ class PayloadCodec {
   // quoting the FlatBuffers parser's error (unknown field, type mismatch, ...) otherwise.
   Result<std::string> encode(const nlohmann::json& object);
   // Verifies `payload` against the schema and renders it as a JSON object (fields absent
-  // from the buffer are left out, as GenText does; producers that skip defaults omit them). kInvalidArgument if it does not verify or cannot be rendered as JSON.
+  // from the buffer are left out, as GenText does; producers that skip defaults omit them).
+  // kInvalidArgument if it does not verify (including what GenText trusts and the verifier
+  // does not check: union values without their type, nested FlatBuffers and FlexBuffers) or
+  // cannot be rendered as JSON.
   Result<nlohmann::json> decode(std::string_view payload) const;
 
  private:

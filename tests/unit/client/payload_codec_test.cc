@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <flatbuffers/flatbuffers.h>
+
 #include <sstream>
 
 #include "client/cli/event_json.h"
@@ -122,6 +124,76 @@ TEST(PayloadRenderer, WithoutRegistryPrintsAsStored) {
   e.payload = "text";
   EXPECT_EQ(renderer.render(e)["data"], "text");
   EXPECT_TRUE(notes.str().empty());
+}
+
+
+// What flatbuffers::Verify accepts and FlatBuffers 2.0.8's text generator trusts: a union value
+// whose type field is absent (GenerateText asserts), a nested FlatBuffer or a FlexBuffer that
+// does not verify (GenerateText reads out of bounds). `causeway fetch` and `subscribe` died on
+// such a payload stored by another producer. Found while fuzzing: the frame mutator hit the
+// same assertion on a Message, and cli_payload_fuzzer's seeds with these features.
+TEST(PayloadCodec, UnionValueWithoutItsTypeIsRefusedNotAnAbort) {
+  client::RegistrySchema s;
+  s.id = 4;
+  s.schema = "table A { x:int; }\ntable B { y:string; }\nunion U { A, B }\ntable R { u:U; n:int; }\nroot_type R;\n";
+  s.root_type = "R";
+  auto codec = PayloadCodec::create(s);
+  ASSERT_TRUE(codec.ok()) << codec.error().to_string();
+  flatbuffers::FlatBufferBuilder b;
+  const auto a_start = b.StartTable();
+  b.AddElement<int32_t>(4, 5, 0);
+  const auto a = b.EndTable(a_start);
+  const auto r_start = b.StartTable();
+  b.AddOffset(6, flatbuffers::Offset<void>(a));  // field 1, u; field 0, u_type, left out
+  b.AddElement<int32_t>(8, 3, 0);
+  b.Finish(flatbuffers::Offset<void>(b.EndTable(r_start)));
+  const std::string payload(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+  auto decoded = (*codec)->decode(payload);
+  ASSERT_FALSE(decoded.ok()) << decoded->dump();
+  EXPECT_EQ(decoded.error().code(), Code::kInvalidArgument);
+  EXPECT_THAT(std::string(decoded.error().message()), HasSubstr("union"));
+}
+
+// The payload of one table whose vtable has the given (slot, value) offsets, each value a
+// vector of ubytes, with `scalars` (slot, uint8) before them.
+std::string table_with_byte_vectors(const std::vector<std::pair<uint16_t, std::string>>& vectors,
+                                    const std::vector<std::pair<uint16_t, uint8_t>>& scalars = {}) {
+  flatbuffers::FlatBufferBuilder b;
+  std::vector<std::pair<uint16_t, flatbuffers::Offset<flatbuffers::Vector<uint8_t>>>> offsets;
+  for (const auto& [slot, bytes] : vectors) {
+    offsets.emplace_back(slot, b.CreateVector(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+  }
+  const auto start = b.StartTable();
+  for (const auto& [slot, off] : offsets) b.AddOffset(slot, off);
+  for (const auto& [slot, v] : scalars) b.AddElement<uint8_t>(slot, v, 0);
+  b.Finish(flatbuffers::Offset<void>(b.EndTable(start)));
+  return std::string(reinterpret_cast<const char*>(b.GetBufferPointer()), b.GetSize());
+}
+
+TEST(PayloadCodec, NestedFlatBufferThatDoesNotVerifyIsRefused) {
+  client::RegistrySchema s;
+  s.id = 5;
+  s.schema = "table Inner { s:string; }\ntable Outer { nested:[ubyte] (nested_flatbuffer: \"Inner\"); }\nroot_type Outer;\n";
+  s.root_type = "Outer";
+  auto codec = PayloadCodec::create(s);
+  ASSERT_TRUE(codec.ok()) << codec.error().to_string();
+  // A root offset far beyond the 8 nested bytes.
+  auto decoded = (*codec)->decode(table_with_byte_vectors({{4, std::string("\xf0\xff\x00\x00\x00\x00\x00\x00", 8)}}));
+  ASSERT_FALSE(decoded.ok()) << decoded->dump();
+  EXPECT_THAT(std::string(decoded.error().message()), HasSubstr("nested"));
+}
+
+TEST(PayloadCodec, FlexBufferThatDoesNotVerifyIsRefused) {
+  client::RegistrySchema s;
+  s.id = 6;
+  s.schema = "table T { flex:[ubyte] (flexbuffer); }\nroot_type T;\n";
+  s.root_type = "T";
+  auto codec = PayloadCodec::create(s);
+  ASSERT_TRUE(codec.ok()) << codec.error().to_string();
+  // Root: a vector of 200 elements of 8 bytes (type VECTOR_INT, width 8) in 3 bytes.
+  auto decoded = (*codec)->decode(table_with_byte_vectors({{4, std::string("\xc8\x2f\x01", 3)}}));
+  ASSERT_FALSE(decoded.ok()) << decoded->dump();
+  EXPECT_THAT(std::string(decoded.error().message()), HasSubstr("FlexBuffer"));
 }
 
 }  // namespace
