@@ -9,6 +9,7 @@
 #include <flatbuffers/idl.h>
 #include <flatbuffers/reflection.h>
 
+#include <algorithm>
 #include <cctype>
 #include <span>
 #include <vector>
@@ -112,6 +113,21 @@ Status check_printable(const reflection::Schema& schema, const flatbuffers::Stru
   return Status();
 }
 
+// How deeply `j` nests arrays and objects, counted without recursion (a line of a million
+// '[' must not exhaust the stack here either), stopping once it exceeds `limit`.
+size_t nesting_depth(const nlohmann::json& j, size_t limit) {
+  size_t deepest = 0;
+  std::vector<std::pair<const nlohmann::json*, size_t>> pending{{&j, 1}};
+  while (!pending.empty() && deepest <= limit) {
+    const auto [node, depth] = pending.back();
+    pending.pop_back();
+    if (!node->is_structured()) continue;
+    deepest = std::max(deepest, depth);
+    for (const auto& child : *node) pending.emplace_back(&child, depth + 1);
+  }
+  return deepest;
+}
+
 }  // namespace
 
 struct PayloadCodec::Verified {
@@ -159,6 +175,12 @@ Result<std::string> PayloadCodec::encode(const nlohmann::json& object) {
   if (!object.is_object()) {
     return invalid_argument(std::string("\"data\" for schema ") + root_type_ + " must be a JSON object, got " +
                             object.type_name());
+  }
+  // FlatBuffers' parser refuses deeper JSON anyway; refusing it first also keeps to_line's
+  // recursive dump from overflowing the stack on a hostile line.
+  if (nesting_depth(object, FLATBUFFERS_MAX_PARSING_DEPTH) > FLATBUFFERS_MAX_PARSING_DEPTH) {
+    return invalid_argument("\"data\" nests arrays and objects deeper than " +
+                            std::to_string(FLATBUFFERS_MAX_PARSING_DEPTH) + " levels, the FlatBuffers parser's limit");
   }
   if (!parser_) {
     CAUSEWAY_RETURN_IF_ERROR(reset_parser());

@@ -196,5 +196,27 @@ TEST(PayloadCodec, FlexBufferThatDoesNotVerifyIsRefused) {
   EXPECT_THAT(std::string(decoded.error().message()), HasSubstr("FlexBuffer"));
 }
 
+// Found in review while writing cli_payload_fuzzer (its inputs are too short to reach it):
+// to_line's dump recurses once per level, so a publish line with a million nested arrays in
+// "data" overflowed the stack.
+TEST(PayloadCodec, DataNestedDeeperThanTheParserAllowsIsRefused) {
+  auto codec = PayloadCodec::create(order_schema());
+  ASSERT_TRUE(codec.ok());
+  const size_t depth = 1000000;
+  const std::string line = R"({"data":{"items":)" + std::string(depth, '[') + std::string(depth, ']') + "}}";
+  const DataObjectEncoder encoder = [&codec](const json& data) -> Result<EncodedData> {
+    CAUSEWAY_ASSIGN_OR_RETURN(std::string payload, (*codec)->encode(data));
+    return EncodedData{std::move(payload), 3};
+  };
+  auto e = parse_event_line(line, encoder);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().code(), Code::kInvalidArgument);
+  EXPECT_THAT(std::string(e.error().message()), HasSubstr("deeper than 64 levels"));
+  // 64 levels are still handed to the parser, which names the problem itself.
+  auto shallow = (*codec)->encode(json{{"items", json::array({json::array()})}});
+  ASSERT_FALSE(shallow.ok());
+  EXPECT_THAT(std::string(shallow.error().message()), ::testing::Not(HasSubstr("levels")));
+}
+
 }  // namespace
 }  // namespace causeway::cli
