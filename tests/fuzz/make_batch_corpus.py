@@ -60,7 +60,7 @@ def main():
         "empty": b"",
     }
     for name, data in seeds.items():
-        with open(os.path.join(OUT, name), "wb") as f:
+        with open(os.path.join(OUT, "seed_" + name), "wb") as f:
             f.write(data)
 
 

@@ -75,7 +75,7 @@ def write(name, files):
     out = os.path.join(HERE, "corpus", name)
     os.makedirs(out, exist_ok=True)
     for fname, text in files.items():
-        with open(os.path.join(out, fname), "wb") as f:
+        with open(os.path.join(out, "seed_" + fname), "wb") as f:
             f.write(text.encode("utf-8"))
 
 
