@@ -336,6 +336,7 @@ struct FuzzBroker::Impl {
   std::unique_ptr<server::HandlerContext> ctx;
   uint64_t next_connection = 1;
   bool dirty = true;
+  bool with_features = false;  // CAUSEWAY_FUZZ_FEATURES=1
 
   ~Impl() {
     if (store) store->append_notifier().set(nullptr);
@@ -378,6 +379,7 @@ struct FuzzBroker::Impl {
     features.name = "features";
     features.schema_subject = "features-value";
     for (const meta::TopicConfig* t : {&orders, &bound, &features}) {
+      if (t == &features && !with_features) continue;
       auto created = store->create_topic(*t);
       if (!created) violation("cannot create base topic " + t->name + ": " + created.error().to_string());
     }
@@ -427,6 +429,8 @@ FuzzBroker::FuzzBroker() : impl_(std::make_unique<Impl>()) {
   // CAUSEWAY_FUZZ_LOG=info (any spdlog level) to see it.
   const char* level = std::getenv("CAUSEWAY_FUZZ_LOG");
   spdlog::set_level(level ? spdlog::level::from_str(level) : spdlog::level::off);
+  const char* features = std::getenv("CAUSEWAY_FUZZ_FEATURES");
+  s.with_features = features != nullptr && std::string_view(features) == "1";
   std::string tmpl = std::string(std::filesystem::is_directory("/dev/shm") ? "/dev/shm" : "/tmp") +
                      "/causeway-fuzz-broker-XXXXXX";
   if (::mkdtemp(tmpl.data()) == nullptr) violation("mkdtemp " + tmpl);

@@ -15,7 +15,7 @@
 //   CAUSEWAY_FRAME_FUZZ_SECONDS  how long the hostile traffic runs (default 12)
 //   CAUSEWAY_FRAME_FUZZ_SEED     the seed (default: random); printed, and in every failure
 //   CAUSEWAY_FRAME_FUZZ_RATE     hostile sends per second over all connections (default 200)
-//   CAUSEWAY_FRAME_FUZZ_FEATURES 1: also create the "features" topic, whose schema has a
+//   CAUSEWAY_FUZZ_FEATURES       1: also create the "features" topic, whose schema has a
 //                                vector of unions (off by default: tests/fuzz/findings/README.md,
 //                                a broker abort in flatbuffers::Verify that is not fixed yet)
 // Loopback only; the broker is ended by its PID.
@@ -195,7 +195,7 @@ class FrameFuzzTest : public ::testing::Test {
     bound.schema_subject = "orders-value";
     bound.validate_payloads = true;
     std::vector<client::TopicSpec> specs = {orders, bound};
-    if (env_or("CAUSEWAY_FRAME_FUZZ_FEATURES", 0) != 0) {
+    if (env_or("CAUSEWAY_FUZZ_FEATURES", 0) != 0) {
       auto features = (*registry)->register_schema("features-value", fuzz::kFeaturesSchema, "fx.F");
       ASSERT_TRUE(features.ok()) << features.error().to_string();
       client::TopicSpec f = bound;
