@@ -197,6 +197,14 @@ Result<std::string> PayloadCodec::encode(const nlohmann::json& object) {
   const auto* bytes = reinterpret_cast<const char*>(parser_->builder_.GetBufferPointer());
   std::string out(bytes, parser_->builder_.GetSize());
   parser_->builder_.Clear();
+  // The parser accepts JSON that does not make a valid buffer (a union's _type without its
+  // value): refuse it here rather than publish what the broker (validate=full) refuses and
+  // fetch cannot print. A fresh copy: verify_payload reads scalars in place.
+  const std::vector<uint8_t> aligned(out.begin(), out.end());
+  if (Status verified = registry::verify_payload(verified_->schema, std::span<const uint8_t>(aligned)); !verified.ok()) {
+    return invalid_argument("\"data\" does not make a valid " + root_type_ + " (id " + std::to_string(schema_id_) +
+                            "): " + std::string(verified.message()) + " (a union's _type given without its value?)");
+  }
   return out;
 }
 

@@ -47,7 +47,8 @@ class PayloadCodec {
 
   // Encodes a JSON object as a FlatBuffer of the root type; every field it gives is written,
   // even one equal to its default (so decode() returns the same object). kInvalidArgument
-  // quoting the FlatBuffers parser's error (unknown field, type mismatch, ...) otherwise.
+  // quoting the FlatBuffers parser's error (unknown field, type mismatch, ...) otherwise, or
+  // when the buffer the parser made does not verify (a union's _type without its value).
   Result<std::string> encode(const nlohmann::json& object);
   // Verifies `payload` against the schema and renders it as a JSON object (fields absent
   // from the buffer are left out, as GenText does; producers that skip defaults omit them).

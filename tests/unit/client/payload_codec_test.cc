@@ -218,5 +218,24 @@ TEST(PayloadCodec, DataNestedDeeperThanTheParserAllowsIsRefused) {
   EXPECT_THAT(std::string(shallow.error().message()), ::testing::Not(HasSubstr("levels")));
 }
 
+// Found by cli_payload_fuzzer (corpus/cli_payload/regression_union_type_without_value): the
+// FlatBuffers parser accepts {"u_type":"A"} without "u" and makes a buffer that
+// flatbuffers::Verify refuses, so the CLI published what it could not print back.
+TEST(PayloadCodec, UnionTypeWithoutItsValueIsRefusedWhenEncoding) {
+  client::RegistrySchema s;
+  s.id = 9;
+  s.schema = "table A { x:int; }\nunion U { A }\ntable R { u:U; n:int; }\nroot_type R;\n";
+  s.root_type = "R";
+  auto codec = PayloadCodec::create(s);
+  ASSERT_TRUE(codec.ok()) << codec.error().to_string();
+  auto bytes = (*codec)->encode(json{{"u_type", "A"}, {"n", 1}});
+  ASSERT_FALSE(bytes.ok());
+  EXPECT_EQ(bytes.error().code(), Code::kInvalidArgument);
+  EXPECT_THAT(std::string(bytes.error().message()), HasSubstr("does not make a valid R (id 9)"));
+  auto good = (*codec)->encode(json{{"u_type", "A"}, {"u", {{"x", 2}}}, {"n", 1}});
+  ASSERT_TRUE(good.ok()) << good.error().to_string();
+  EXPECT_EQ(*(*codec)->decode(*good), json({{"u_type", "A"}, {"u", {{"x", 2}}}, {"n", 1}}));
+}
+
 }  // namespace
 }  // namespace causeway::cli
