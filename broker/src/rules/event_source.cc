@@ -198,8 +198,8 @@ void EventView::walk(const PathTrie& paths, LeafSink& sink) const {
     } else if (name == "key") {
       if (!f_.key.empty() && utf8::is_valid(f_.key)) leaf_string(paths, node, f_.key, sink);
     } else if (name == "time") {
-      const std::string time = format_rfc3339_ms(f_.time_ms);
-      leaf_string(paths, node, time, sink);
+      time_ = format_rfc3339_ms(f_.time_ms);
+      leaf_string(paths, node, time_, sink);
     } else if (name == "headers") {
       for (const auto& [header, value] : f_.headers) {
         if (!utf8::is_valid(value)) continue;

@@ -13,10 +13,11 @@
 // must confirm (arrays of objects) and for tools.
 //
 // Thread-safety: an EventView is used by one thread at a time; the parser it uses is
-// per thread.
+// per thread. The values it reports stay valid until it is destroyed or walks again.
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -50,6 +51,8 @@ class EventView final : public EventSource {
  private:
   const EventFields& f_;
   const FlatbuffersWalker* schema_;
+  // The formatted time, kept because the matcher reads values after the walk.
+  mutable std::string time_;
 };
 
 // "2024-05-01T12:00:00.123Z".

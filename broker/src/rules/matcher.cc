@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -218,16 +219,23 @@ struct LeafIndex {
   bool fold = false;   // some index needs the case-folded value
 };
 
-struct Clause {
-  uint32_t conjunction = 0;
+// A clause: one field path and the OR of its conditions. Identical clauses of different
+// patterns (the same path and the same conditions, e.g. "source": ["shop"]) are one, so
+// that an event evaluates each at most once.
+struct ClauseDef {
   uint32_t leaf = 0;
-  bool absent_ok = false;  // exists: false is one of its conditions
+  const std::vector<Condition>* conditions = nullptr;
+  bool absent_ok = false;     // exists: false is one of its conditions
+  ClauseList anchored;        // conjunctions this clause anchors (then it is indexed)
 };
 
+// An AND of clauses, from one pattern's $or expansion. It is looked at only when its
+// anchor (its most selective clause, indexed) is satisfied by the event; conjunctions
+// without any clause that needs a value are looked at for every event.
 struct Conjunction {
-  uint32_t pattern = 0;         // index into the compiled patterns
-  uint32_t positive = 0;        // clauses that need a value
-  ClauseList absent_ok;         // clauses an absent field also satisfies
+  uint32_t pattern = 0;   // index into the compiled patterns
+  ClauseList clauses;     // ClauseDef ids
+  int64_t anchor = -1;    // a ClauseDef id, or -1
 };
 
 struct ClauseSpec {
@@ -287,9 +295,9 @@ Status expand(const PatternNode& node, const std::vector<std::string>& prefix, s
 
 struct Matcher::Impl {
   std::vector<LeafIndex> leaves;
-  std::vector<Clause> clauses;
+  std::vector<ClauseDef> clauses;
   std::vector<Conjunction> conjunctions;
-  ClauseList without_positive;  // conjunctions every event is a candidate for
+  ClauseList unanchored;  // conjunctions every event is a candidate for
 
   uint32_t leaf_for(PathTrie& trie, const std::vector<std::string>& path) {
     uint32_t at = 0;
@@ -353,23 +361,47 @@ struct Matcher::Impl {
       case Condition::Kind::kAnd: idx.tested.emplace_back(&c, clause); break;
       case Condition::Kind::kExists:
         if (c.flag) idx.present.push_back(clause);
-        break;  // exists: false is the clause's absent_ok flag
+        break;  // exists: false is the clause's absent_ok flag; such clauses anchor nothing
     }
   }
 
-  // Marks `clause` satisfied for this event.
-  void satisfy(uint32_t clause, Scratch& s) const {
-    if (s.clause_epoch[clause] == s.epoch) return;
-    s.clause_epoch[clause] = s.epoch;
-    const Clause& c = clauses[clause];
-    if (c.absent_ok) return;  // decided at the end
-    const uint32_t conj = c.conjunction;
-    if (s.conj_epoch[conj] != s.epoch) {
+  // The index reported that the event satisfies clause `def`.
+  void hit(uint32_t def, Scratch& s) const {
+    if (s.clause_epoch[def] == s.epoch) return;
+    s.clause_epoch[def] = s.epoch;
+    s.clause_result[def] = 1;
+    for (uint32_t conj : clauses[def].anchored) {
+      if (s.conj_epoch[conj] == s.epoch) continue;
       s.conj_epoch[conj] = s.epoch;
-      s.conj_hits[conj] = 0;
       s.touched.push_back(conj);
     }
-    ++s.conj_hits[conj];
+  }
+
+  // Whether the event satisfies clause `def`, evaluated from the values the walk kept (once
+  // per event). `relaxed`: absent-ok clauses count as satisfied (arrays of objects).
+  bool satisfied(uint32_t def, Scratch& s, bool relaxed) const {
+    const ClauseDef& c = clauses[def];
+    if (relaxed && c.absent_ok) return true;
+    if (s.clause_epoch[def] == s.epoch) return s.clause_result[def] != 0;
+    bool result = false;
+    const bool present = s.leaf_epoch[c.leaf] == s.epoch;
+    if (!present) {
+      result = c.absent_ok;
+    } else {
+      for (const Condition& cond : *c.conditions) {
+        if (cond.kind == Condition::Kind::kExists) {
+          result = cond.flag;
+        } else {
+          for (int32_t i = s.leaf_first[c.leaf]; i >= 0 && !result; i = s.value_next[static_cast<size_t>(i)]) {
+            result = condition_matches(cond, s.values[static_cast<size_t>(i)].second);
+          }
+        }
+        if (result) break;
+      }
+    }
+    s.clause_epoch[def] = s.epoch;
+    s.clause_result[def] = result ? 1 : 0;
+    return result;
   }
 };
 
@@ -383,10 +415,19 @@ class Sink final : public LeafSink {
 
   void leaf(uint32_t leaf, const ScalarValue& v) override {
     const LeafIndex& idx = m_.leaves[leaf];
-    const auto emit = [this](uint32_t clause) { m_.satisfy(clause, s_); };
+    const auto emit = [this](uint32_t clause) { m_.hit(clause, s_); };
+    // Kept for the clauses evaluated after the walk (chained per leaf).
+    const auto at = static_cast<int32_t>(s_.values.size());
+    s_.values.emplace_back(leaf, v);
+    s_.value_next.push_back(-1);
     if (s_.leaf_epoch[leaf] != s_.epoch) {
       s_.leaf_epoch[leaf] = s_.epoch;
+      s_.leaf_first[leaf] = at;
+      s_.leaf_last[leaf] = at;
       for (uint32_t c : idx.present) emit(c);
+    } else {
+      s_.value_next[static_cast<size_t>(s_.leaf_last[leaf])] = at;
+      s_.leaf_last[leaf] = at;
     }
     switch (v.type) {
       case ScalarValue::Type::kNull:
@@ -447,6 +488,75 @@ class Sink final : public LeafSink {
 Matcher::Matcher() : impl_(std::make_unique<Impl>()) { paths_.nodes.emplace_back(); }
 Matcher::~Matcher() = default;
 
+namespace {
+
+// A rough cost of anchoring on a clause: how often it is likely to be satisfied, from the
+// kind of its conditions and, for exact values, how many conjunctions share the clause (a
+// value many patterns name, like "source": ["shop"], is likely common in events too).
+double anchor_cost(const std::vector<Condition>& conditions, size_t shared) {
+  double cost = 0;
+  for (const Condition& c : conditions) {
+    switch (c.kind) {
+      case Condition::Kind::kString:
+      case Condition::Kind::kNumber:
+      case Condition::Kind::kNull:
+        cost += 1 + static_cast<double>(shared) / 8;
+        break;
+      case Condition::Kind::kBool: cost += 30; break;
+      case Condition::Kind::kPrefix:
+      case Condition::Kind::kPrefixIgnoreCase:
+        cost += c.text.size() >= 4 ? 2 : 10;
+        break;
+      case Condition::Kind::kSuffix:
+      case Condition::Kind::kSuffixIgnoreCase:
+      case Condition::Kind::kEqualsIgnoreCase:
+        cost += 3;
+        break;
+      case Condition::Kind::kNumeric:
+      case Condition::Kind::kCidr:
+        cost += 4;
+        break;
+      case Condition::Kind::kWildcard: cost += c.wildcard.pieces.front().empty() ? 20 : 5; break;
+      case Condition::Kind::kAnythingBut:
+      case Condition::Kind::kAnd:
+      case Condition::Kind::kExists:
+        cost += 100;
+        break;
+    }
+  }
+  return cost;
+}
+
+// A clause's identity for sharing: its path and the pattern text of its conditions.
+std::string clause_key(const std::vector<std::string>& path, const std::vector<Condition>& conditions) {
+  std::string key;
+  for (const auto& p : path) {
+    key += p;
+    key += '\x1f';
+  }
+  key += '\x1e';
+  // Conditions are compared by address of their vector when they differ in ways the text
+  // below does not capture; the text covers every kind's operands.
+  for (const Condition& c : conditions) {
+    key += std::to_string(static_cast<int>(c.kind));
+    key += ':';
+    key += c.text;
+    key += ':';
+    key += std::to_string(std::bit_cast<uint64_t>(c.number));  // exact, unlike a decimal rendering
+    key += c.flag ? 'T' : 'F';
+    if (c.kind == Condition::Kind::kNumeric || c.kind == Condition::Kind::kCidr || c.kind == Condition::Kind::kWildcard ||
+        c.kind == Condition::Kind::kAnythingBut || c.kind == Condition::Kind::kAnd) {
+      // Operands not in `text`: do not share such clauses across patterns.
+      key += '@';
+      key += std::to_string(reinterpret_cast<uintptr_t>(&c));
+    }
+    key += '\x1d';
+  }
+  return key;
+}
+
+}  // namespace
+
 Result<std::shared_ptr<const Matcher>> Matcher::compile(const std::vector<std::shared_ptr<const Pattern>>& patterns,
                                                         const std::vector<uint32_t>& ids) {
   if (patterns.size() != ids.size()) return invalid_argument("one id per pattern is needed");
@@ -454,31 +564,62 @@ Result<std::shared_ptr<const Matcher>> Matcher::compile(const std::vector<std::s
   Impl& impl = *m->impl_;
   m->patterns_ = patterns;
   m->ids_ = ids;
+  absl::flat_hash_map<std::string, uint32_t> shared_clauses;
+  // How many conjunctions use each clause, for the anchor costs.
+  std::vector<size_t> uses;
   for (uint32_t p = 0; p < patterns.size(); ++p) {
     std::vector<ConjunctionSpec> conjunctions;
     if (Status s = expand(patterns[p]->root, {}, conjunctions); !s.ok()) {
       return invalid_argument("pattern " + std::to_string(ids[p]) + ": " + std::string(s.message()));
     }
     for (const ConjunctionSpec& spec : conjunctions) {
-      const auto conj = static_cast<uint32_t>(impl.conjunctions.size());
       Conjunction c;
       c.pattern = p;
       for (const ClauseSpec& cs : spec) {
-        const auto clause = static_cast<uint32_t>(impl.clauses.size());
-        const uint32_t leaf = impl.leaf_for(m->paths_, cs.path);
-        Clause cl{conj, leaf, false};
-        for (const Condition& cond : *cs.conditions)
-          if (cond.kind == Condition::Kind::kExists && !cond.flag) cl.absent_ok = true;
-        impl.clauses.push_back(cl);
-        for (const Condition& cond : *cs.conditions) impl.index(impl.leaves[leaf], cond, clause);
-        if (cl.absent_ok) {
-          c.absent_ok.push_back(clause);
-        } else {
-          ++c.positive;
+        const std::string key = clause_key(cs.path, *cs.conditions);
+        auto [it, inserted] = shared_clauses.emplace(key, static_cast<uint32_t>(impl.clauses.size()));
+        if (inserted) {
+          ClauseDef def;
+          def.leaf = impl.leaf_for(m->paths_, cs.path);
+          def.conditions = cs.conditions;
+          for (const Condition& cond : *cs.conditions)
+            if (cond.kind == Condition::Kind::kExists && !cond.flag) def.absent_ok = true;
+          impl.clauses.push_back(std::move(def));
+          uses.push_back(0);
+        }
+        if (std::find(c.clauses.begin(), c.clauses.end(), it->second) == c.clauses.end()) {
+          c.clauses.push_back(it->second);
+          ++uses[it->second];
         }
       }
-      if (c.positive == 0) impl.without_positive.push_back(conj);
       impl.conjunctions.push_back(std::move(c));
+    }
+  }
+  // Anchor each conjunction on its cheapest clause that needs a value, and index the
+  // conditions of every clause that anchors something.
+  std::vector<uint8_t> indexed(impl.clauses.size(), 0);
+  for (uint32_t conj = 0; conj < impl.conjunctions.size(); ++conj) {
+    Conjunction& c = impl.conjunctions[conj];
+    double best = 0;
+    for (uint32_t def : c.clauses) {
+      const ClauseDef& d = impl.clauses[def];
+      if (d.absent_ok) continue;
+      const double cost = anchor_cost(*d.conditions, uses[def]);
+      if (c.anchor < 0 || cost < best) {
+        c.anchor = def;
+        best = cost;
+      }
+    }
+    if (c.anchor < 0) {
+      impl.unanchored.push_back(conj);
+      continue;
+    }
+    const auto anchor = static_cast<uint32_t>(c.anchor);
+    impl.clauses[anchor].anchored.push_back(conj);
+    if (!indexed[anchor]) {
+      indexed[anchor] = 1;
+      const ClauseDef& d = impl.clauses[anchor];
+      for (const Condition& cond : *d.conditions) impl.index(impl.leaves[d.leaf], cond, anchor);
     }
   }
   for (LeafIndex& idx : impl.leaves) idx.ranges.build();
@@ -487,12 +628,17 @@ Result<std::shared_ptr<const Matcher>> Matcher::compile(const std::vector<std::s
 
 void Matcher::match(const EventSource& event, Scratch& s, std::vector<uint32_t>& out) const {
   const Impl& impl = *impl_;
-  if (s.clause_epoch.size() < impl.clauses.size()) s.clause_epoch.resize(impl.clauses.size(), 0);
-  if (s.conj_epoch.size() < impl.conjunctions.size()) {
-    s.conj_epoch.resize(impl.conjunctions.size(), 0);
-    s.conj_hits.resize(impl.conjunctions.size(), 0);
+  const size_t clauses = impl.clauses.size();
+  if (s.clause_epoch.size() < clauses) {
+    s.clause_epoch.resize(clauses, 0);
+    s.clause_result.resize(clauses, 0);
   }
-  if (s.leaf_epoch.size() < impl.leaves.size()) s.leaf_epoch.resize(impl.leaves.size(), 0);
+  if (s.conj_epoch.size() < impl.conjunctions.size()) s.conj_epoch.resize(impl.conjunctions.size(), 0);
+  if (s.leaf_epoch.size() < impl.leaves.size()) {
+    s.leaf_epoch.resize(impl.leaves.size(), 0);
+    s.leaf_first.resize(impl.leaves.size(), -1);
+    s.leaf_last.resize(impl.leaves.size(), -1);
+  }
   if (s.pattern_epoch.size() < patterns_.size()) s.pattern_epoch.resize(patterns_.size(), 0);
   if (++s.epoch == 0) {  // wrapped: old stamps could look current
     std::fill(s.clause_epoch.begin(), s.clause_epoch.end(), 0);
@@ -502,37 +648,33 @@ void Matcher::match(const EventSource& event, Scratch& s, std::vector<uint32_t>&
     s.epoch = 1;
   }
   s.touched.clear();
+  s.values.clear();
+  s.value_next.clear();
   s.object_array = false;
 
   Sink sink(impl, s);
   event.walk(paths_, sink);
 
-  // With arrays of objects the index sees the fields of all elements at once: it may
-  // find candidates that do not match within one element, and it cannot tell "absent in
-  // some element" for exists:false. So there, absent-ok clauses do not veto, and every
-  // candidate is confirmed by the reference evaluation.
+  // With arrays of objects the values of all elements are seen at once: a candidate may
+  // not match within one element, and "absent in some element" is invisible to
+  // exists:false. There, absent-ok clauses do not veto, and every candidate is confirmed
+  // by the reference evaluation of its pattern.
   const bool confirm = s.object_array;
   std::optional<nlohmann::json> document;
   const auto consider = [&](uint32_t conj) {
     const Conjunction& c = impl.conjunctions[conj];
-    if (s.pattern_epoch[c.pattern] == s.epoch) return;  // already reported (or refuted)
-    if (!confirm) {
-      for (uint32_t clause : c.absent_ok) {
-        const bool hit = s.clause_epoch[clause] == s.epoch;
-        const bool present = s.leaf_epoch[impl.clauses[clause].leaf] == s.epoch;
-        if (!hit && present) return;
-      }
-      s.pattern_epoch[c.pattern] = s.epoch;
-      out.push_back(ids_[c.pattern]);
-      return;
+    if (s.pattern_epoch[c.pattern] == s.epoch) return;  // already decided
+    for (uint32_t def : c.clauses)
+      if (!impl.satisfied(def, s, confirm)) return;
+    s.pattern_epoch[c.pattern] = s.epoch;
+    if (confirm) {
+      if (!document) document = event.materialize(paths_);
+      if (!reference_matches(*patterns_[c.pattern], *document)) return;
     }
-    s.pattern_epoch[c.pattern] = s.epoch;  // the whole pattern is decided here
-    if (!document) document = event.materialize(paths_);
-    if (reference_matches(*patterns_[c.pattern], *document)) out.push_back(ids_[c.pattern]);
+    out.push_back(ids_[c.pattern]);
   };
-  for (uint32_t conj : s.touched)
-    if (s.conj_hits[conj] == impl.conjunctions[conj].positive) consider(conj);
-  for (uint32_t conj : impl.without_positive) consider(conj);
+  for (size_t i = 0; i < s.touched.size(); ++i) consider(s.touched[i]);
+  for (uint32_t conj : impl.unanchored) consider(conj);
 }
 
 }  // namespace causeway::rules

@@ -79,12 +79,16 @@ class Matcher {
   // Per-thread state of one match; reusable across events of any Matcher.
   struct Scratch {
     uint32_t epoch = 0;
-    std::vector<uint32_t> clause_epoch;
-    std::vector<uint32_t> conj_epoch;
-    std::vector<uint32_t> conj_hits;
-    std::vector<uint32_t> leaf_epoch;
-    std::vector<uint32_t> pattern_epoch;
-    std::vector<uint32_t> touched;
+    std::vector<uint32_t> clause_epoch;  // clause evaluated (or hit) in this event
+    std::vector<uint8_t> clause_result;
+    std::vector<uint32_t> conj_epoch;    // conjunction already a candidate
+    std::vector<uint32_t> leaf_epoch;    // path has a value in this event
+    std::vector<int32_t> leaf_first;     // its first and last value in `values`
+    std::vector<int32_t> leaf_last;
+    std::vector<uint32_t> pattern_epoch;  // pattern decided
+    std::vector<uint32_t> touched;        // candidate conjunctions
+    std::vector<std::pair<uint32_t, ScalarValue>> values;  // the event's values along pattern paths
+    std::vector<int32_t> value_next;                       // next value of the same path
     bool object_array = false;
   };
 
