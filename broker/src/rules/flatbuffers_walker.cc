@@ -316,6 +316,16 @@ Result<std::unique_ptr<FlatbuffersWalker>> FlatbuffersWalker::create(std::vector
   w->schema_ = reflection::GetSchema(w->bytes_.data());
   w->root_ = w->schema_->root_table();
   if (w->root_ == nullptr) return invalid_argument("schema has no root table");
+  // FlatBuffers 2.0.8's verifier reads a union vector's type vector out of bounds (or
+  // aborts) when it is shorter than the values: payloads of such schemas are never read.
+  for (const auto* object : *w->schema_->objects()) {
+    for (const auto* field : *object->fields()) {
+      if (field->type()->base_type() == reflection::Vector && field->type()->element() == reflection::Union) {
+        return invalid_argument("field " + object->name()->str() + "." + field->name()->str() +
+                                " is a vector of unions, which cannot be verified safely");
+      }
+    }
+  }
   return w;
 }
 
