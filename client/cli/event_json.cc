@@ -7,6 +7,7 @@
 #include <ctime>
 
 #include "causeway/common/units.h"
+#include "causeway/common/utf8.h"
 
 namespace causeway::cli {
 namespace {
@@ -115,10 +116,10 @@ json event_to_json(const client::FetchedEvent& e) {
   j["source"] = e.source;
   j["type"] = e.type;
   json headers = json::object();
-  for (const auto& h : e.headers) headers[h.name] = is_valid_utf8(h.value) ? h.value : base64_encode(h.value);
+  for (const auto& h : e.headers) headers[h.name] = utf8::is_valid(h.value) ? h.value : base64_encode(h.value);
   j["headers"] = std::move(headers);
   if (e.schema_id != 0) j["schema_id"] = e.schema_id;
-  if (is_valid_utf8(e.payload)) {
+  if (utf8::is_valid(e.payload)) {
     j["data"] = e.payload;
   } else {
     j["data_base64"] = base64_encode(e.payload);
@@ -170,43 +171,6 @@ std::string format_time_ms(int64_t unix_ms) {
   char out[64];
   std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms));
   return out;
-}
-
-bool is_valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = 0;
-    uint32_t cp = 0;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + n >= s.size()) return false;  // truncated sequence
-    for (std::size_t k = 1; k <= n; ++k) {
-      const auto cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    // Overlong forms, surrogates and values above U+10FFFF are not UTF-8.
-    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
-        (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
-    i += n + 1;
-  }
-  return true;
 }
 
 std::string base64_encode(std::string_view bytes) {

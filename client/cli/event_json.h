@@ -43,7 +43,6 @@ nlohmann::json topic_to_json(const client::TopicInfo& topic);
 
 // "2024-05-01T12:00:00.123Z".
 std::string format_time_ms(int64_t unix_ms);
-bool is_valid_utf8(std::string_view bytes);
 std::string base64_encode(std::string_view bytes);
 // dump() that never throws: invalid UTF-8 is replaced.
 std::string to_line(const nlohmann::json& j);

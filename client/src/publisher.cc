@@ -434,7 +434,16 @@ class Publisher::Impl {
   }
 
   uint64_t lamport() const { return core_.clock().now(); }
-  void observe_lamport(uint64_t l) { core_.clock().observe(l); }
+  Status observe_lamport(uint64_t l) {
+    // No broker issues a stamp above kMaxLamport; merging one would make every later
+    // publish of this publisher refused.
+    if (l > kMaxLamport) {
+      return invalid_argument("Lamport stamp " + std::to_string(l) + " is above the largest stamp " +
+                              std::to_string(kMaxLamport) + " (2^63-1) a broker issues; the clock is unchanged");
+    }
+    core_.clock().observe(l);
+    return Status();
+  }
 
  private:
   ClientOptions options_;
@@ -475,7 +484,7 @@ void Publisher::publish(std::string topic, Event event, Callback callback) {
 Status Publisher::flush(std::chrono::milliseconds timeout) { return impl_->flush(timeout); }
 uint64_t Publisher::lamport() const { return impl_->lamport(); }
 uint32_t Publisher::schema_id() const { return impl_->schema_id(); }
-void Publisher::observe_lamport(uint64_t lamport) { impl_->observe_lamport(lamport); }
+Status Publisher::observe_lamport(uint64_t lamport) { return impl_->observe_lamport(lamport); }
 Status Publisher::close() { return impl_->close(); }
 
 }  // namespace causeway::client

@@ -75,9 +75,16 @@ Status decode_record(coding::Reader& r, const BatchHeader& header, RecordView& o
   uint32_t plen = 0;
   if (!(rr.read_u32(plen) && rr.read_bytes(plen, out.payload))) return corruption("record payload truncated");
   if (rr.remaining() != 0) return corruption(at("record has trailing bytes:", rr.remaining()));
-  out.offset = header.base_offset + delta;
+  // The deltas come from the bytes: every sum is checked, so that a batch with good CRCs
+  // and hostile fields (a crafted segment, a fetch response from a bad broker) is reported
+  // as corrupt instead of wrapping, or overflowing a signed time (undefined behaviour).
+  if (delta >= header.record_count) return corruption(at("record offset delta out of range:", delta));
+  if (lamport_delta > header.last_lamport - header.first_lamport)
+    return corruption(at("record lamport delta above the batch's range:", lamport_delta));
+  out.offset = header.base_offset + delta;  // decode_header checked base_offset + record_count
   out.lamport = header.first_lamport + lamport_delta;
-  out.time_ms = header.first_time_ms + static_cast<int32_t>(time_delta);
+  if (__builtin_add_overflow(header.first_time_ms, int64_t{static_cast<int32_t>(time_delta)}, &out.time_ms))
+    return corruption("record time overflows");
   return Status();
 }
 

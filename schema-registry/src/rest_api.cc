@@ -7,6 +7,7 @@
 #include <charconv>
 #include <climits>
 #include <cstdint>
+#include <exception>
 #include <optional>
 #include <string_view>
 #include <variant>
@@ -19,10 +20,15 @@ using nlohmann::json;
 
 constexpr const char* kSchemaType = "FLATBUFFERS";
 
+// Answers echo request text (subject names, versions, paths) that may hold any bytes: bytes
+// that are not UTF-8 are written as U+FFFD instead of making dump() throw, so that no
+// answer can fail to serialise.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 Response json_response(const json& j, int status = 200) {
   Response r;
   r.status = status;
-  r.body = j.dump();
+  r.body = dump(j);
   return r;
 }
 
@@ -120,7 +126,7 @@ std::variant<SchemaInput, Response> schema_body(const Request& req) {
   if (j.contains("schemaType") &&
       !(j["schemaType"].is_string() && j["schemaType"].get_ref<const std::string&>() == kSchemaType)) {
     return error_response(ErrorCode::kInvalidSchema,
-                          std::string("Invalid schema: schemaType ") + j["schemaType"].dump() +
+                          std::string("Invalid schema: schemaType ") + dump(j["schemaType"]) +
                               " is not supported; this registry stores \"FLATBUFFERS\" schemas");
   }
   SchemaInput in;
@@ -146,7 +152,7 @@ std::variant<SchemaInput, Response> schema_body(const Request& req) {
       }
       // A version beyond 32 bits would be truncated by get<int>() into some other version.
       if (r["version"].get<int64_t>() < 1 || r["version"].get<int64_t>() > INT32_MAX) {
-        return error_response(ErrorCode::kInvalidSchema, "Invalid schema: reference version " + r["version"].dump() +
+        return error_response(ErrorCode::kInvalidSchema, "Invalid schema: reference version " + dump(r["version"]) +
                                                              " is not a positive 32-bit number");
       }
       in.references.push_back(SchemaReference{r.value("name", ""), r["subject"].get<std::string>(),
@@ -364,13 +370,7 @@ Response handle_config(SchemaStore& store, const Request& req, const std::vector
   return method_not_allowed(req);
 }
 
-}  // namespace
-
-Response error_response(ErrorCode code, const std::string& message) {
-  return json_response({{"error_code", static_cast<int>(code)}, {"message", message}}, http_status(code));
-}
-
-Response handle_request(SchemaStore& store, const Request& req) {
+Response route(SchemaStore& store, const Request& req) {
   const auto p = split_path(req.path);
   if (p.empty()) {
     if (req.method != "GET") return method_not_allowed(req);
@@ -381,6 +381,25 @@ Response handle_request(SchemaStore& store, const Request& req) {
   if (p[0] == "compatibility") return handle_compatibility(store, req, p);
   if (p[0] == "config") return handle_config(store, req, p);
   return not_found_path(req);
+}
+
+}  // namespace
+
+Response error_response(ErrorCode code, const std::string& message) {
+  return json_response({{"error_code", static_cast<int>(code)}, {"message", message}}, http_status(code));
+}
+
+Response handle_request(SchemaStore& store, const Request& req) {
+  // No request may end the process or reach the transport as an exception: whatever a
+  // handler throws (an allocation failure, a JSON type error we did not foresee) becomes
+  // a 500 with a JSON body, and the request is logged by the server.
+  try {
+    return route(store, req);
+  } catch (const std::exception& e) {
+    return error_response(ErrorCode::kStoreError, std::string("internal error: ") + e.what());
+  } catch (...) {
+    return error_response(ErrorCode::kStoreError, "internal error");
+  }
 }
 
 }  // namespace causeway::registry::rest

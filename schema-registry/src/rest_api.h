@@ -37,6 +37,8 @@ struct Response {
 // {"error_code": code, "message": message} with the code's HTTP status.
 Response error_response(ErrorCode code, const std::string& message);
 
+// Never throws: an unexpected exception inside becomes a 500 with error_code 50001.
+// Answers never fail to serialise (request text that is not UTF-8 is echoed as U+FFFD).
 Response handle_request(SchemaStore& store, const Request& request);
 
 }  // namespace causeway::registry::rest

@@ -12,7 +12,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
+#include <exception>
 #include <thread>
 
 #include "rest_api.h"
@@ -38,9 +40,46 @@ struct RegistryServer::Impl {
     in.content_type = req.get_header_value("Content-Type");
     in.body = req.body;
     rest::Response out = rest::handle_request(*store, in);
-    if (out.status >= 500) spdlog::error("registry: {} {}: {}", req.method, req.path, out.body);
+    if (out.status >= 500) spdlog::error("registry: {} {}: {}", req.method, printable(req.path), out.body);
     res.status = out.status;
     res.set_content(out.body, out.content_type.c_str());
+  }
+
+  // httplib calls this for its own error statuses (400 for a malformed request line, 413,
+  // 404...) and for ours; it runs outside httplib's try block, so nothing may escape it.
+  void answer_error(const httplib::Request& req, httplib::Response& res) const noexcept {
+    try {
+      if (!res.body.empty()) return;  // one of ours
+      rest::Response out;
+      if (res.status == 413) {
+        out = rest::error_response(ErrorCode::kPayloadTooLarge, std::string("request body is larger than ") +
+                                                                    std::to_string(options.max_body_bytes) +
+                                                                    " bytes (causeway-registry --max-body-bytes)");
+      } else {
+        out = rest::error_response(ErrorCode::kBadRequest, std::string("HTTP ") + std::to_string(res.status) +
+                                                               " for " + req.method + " " + req.path);
+        out.status = res.status;
+      }
+      res.set_content(out.body, out.content_type.c_str());
+    } catch (...) {
+      res.body.clear();  // the status alone still answers
+    }
+  }
+
+  // The request path for a log line: bytes outside printable ASCII as \xNN.
+  static std::string printable(const std::string& s) {
+    std::string out;
+    for (const char c : s) {
+      const auto u = static_cast<unsigned char>(c);
+      if (u >= 0x20 && u < 0x7f) {
+        out += c;
+      } else {
+        char hex[5];
+        std::snprintf(hex, sizeof hex, "\\x%02X", static_cast<unsigned>(u));
+        out += hex;
+      }
+    }
+    return out;
   }
 };
 
@@ -69,20 +108,20 @@ Result<std::unique_ptr<RegistryServer>> RegistryServer::start(RegistryServerOpti
   impl->http.Post(".*", handler);
   impl->http.Put(".*", handler);
   impl->http.Delete(".*", handler);
-  const std::size_t max_body = options.max_body_bytes;
-  impl->http.set_error_handler([max_body](const httplib::Request& req, httplib::Response& res) {
-    if (!res.body.empty()) return;  // one of ours
-    rest::Response out;
-    if (res.status == 413) {
-      out = rest::error_response(ErrorCode::kPayloadTooLarge, std::string("request body is larger than ") +
-                                                                  std::to_string(max_body) +
-                                                                  " bytes (causeway-registry --max-body-bytes)");
-    } else {
-      out = rest::error_response(ErrorCode::kBadRequest, std::string("HTTP ") + std::to_string(res.status) + " for " +
-                                                             req.method + " " + req.path);
-      out.status = res.status;
-    }
-    res.set_content(out.body, out.content_type.c_str());
+  impl->http.set_error_handler(
+      [self](const httplib::Request& req, httplib::Response& res) { self->answer_error(req, res); });
+  // What escapes a handler anyway (serve() catches everything it knows of) is answered 500
+  // here instead of by httplib's default, which would put the exception text in a header.
+  impl->http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    res.status = 500;
+  });
+  // httplib's default socket options add SO_REUSEPORT, which lets a second registry (or
+  // broker) bind the same port and take half of the connections. SO_REUSEADDR alone
+  // still allows a restart while old connections are in TIME_WAIT, and a second bind of
+  // a port in use fails with EADDRINUSE, as the broker's wire port does.
+  impl->http.set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
 
   int port = 0;

@@ -14,10 +14,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <system_error>
 
+#include "causeway/common/utf8.h"
 #include "lmdb.h"
 
 namespace causeway::registry {
@@ -52,15 +54,30 @@ std::string version_key(const std::string& subject, int version) {
 }
 std::string quoted(const std::string& s) { return std::string("'") + s + "'"; }
 
-std::optional<StoreError> validate_subject(const std::string& subject) {
+// Subject names are UTF-8 without control characters (they appear in JSON answers, logs
+// and LMDB keys, where NUL separates the name from the version). A name stored before
+// UTF-8 was checked can still be deleted: deletes pass kAllowLegacy.
+enum class SubjectCheck { kStrict, kAllowLegacy };
+std::optional<StoreError> validate_subject(const std::string& subject, SubjectCheck check = SubjectCheck::kStrict) {
   if (subject.empty()) return error(ErrorCode::kInvalidSubject, "subject name is empty");
   if (subject.size() > kMaxSubjectBytes) {
     return error(ErrorCode::kInvalidSubject, std::string("subject name is ") + std::to_string(subject.size()) +
                                                  std::string(" bytes, above the limit of ") + std::to_string(kMaxSubjectBytes));
   }
-  for (char c : subject) {
-    const auto u = static_cast<unsigned char>(c);
-    if (u < 0x20 || u == 0x7f) return error(ErrorCode::kInvalidSubject, "subject name contains a control character");
+  for (std::size_t i = 0; i < subject.size(); ++i) {
+    const auto u = static_cast<unsigned char>(subject[i]);
+    if (u < 0x20 || u == 0x7f) {
+      return error(ErrorCode::kInvalidSubject, "subject name contains a control character (byte " + std::to_string(u) +
+                                                   " at position " + std::to_string(i) + ")");
+    }
+  }
+  if (check == SubjectCheck::kStrict) {
+    if (const std::size_t bad = utf8::first_invalid(subject); bad != subject.size()) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(subject[bad])));
+      return error(ErrorCode::kInvalidSubject, std::string("subject name is not valid UTF-8 (byte ") + hex +
+                                                   " at position " + std::to_string(bad) + ")");
+    }
   }
   return std::nullopt;
 }
@@ -280,6 +297,18 @@ struct SchemaStore::Impl {
 
   // Parses the input; kInvalidSchema with the parser's message.
   static StoreResult<ParsedSchema> parse_input(const SchemaInput& input) {
+    // Stored as JSON and answered as JSON: text that is not UTF-8 is refused here rather
+    // than failing (or being altered) when it is written out.
+    const auto not_utf8 = [](std::string_view what, std::string_view text) -> std::optional<StoreError> {
+      const std::size_t bad = utf8::first_invalid(text);
+      if (bad == text.size()) return std::nullopt;
+      return error(ErrorCode::kInvalidSchema, std::string("Invalid schema: ") + std::string(what) +
+                                                  " is not valid UTF-8 (bad byte at position " + std::to_string(bad) + ")");
+    };
+    if (auto e = not_utf8("the schema text", input.schema)) return *e;
+    if (auto e = not_utf8("the root type", input.root_type)) return *e;
+    for (const auto& r : input.references)
+      if (auto e = not_utf8("a reference name", r.name)) return *e;
     auto p = parse_schema(input.schema, input.root_type);
     if (!p) return error(ErrorCode::kInvalidSchema, std::string("Invalid schema: ") + readable_parse_error(p.error().message()));
     return std::move(*p);
@@ -558,7 +587,7 @@ StoreResult<std::vector<std::pair<std::string, int>>> SchemaStore::subject_versi
 }
 
 StoreResult<std::vector<int>> SchemaStore::delete_subject(const std::string& subject, bool permanent) {
-  if (auto e = validate_subject(subject)) return *e;
+  if (auto e = validate_subject(subject, SubjectCheck::kAllowLegacy)) return *e;
   std::lock_guard lk(impl_->write_mu);
   auto txn = impl_->env->begin_write();
   if (!txn) return store_error(txn.error());
@@ -599,7 +628,7 @@ StoreResult<std::vector<int>> SchemaStore::delete_subject(const std::string& sub
 }
 
 StoreResult<int> SchemaStore::delete_version(const std::string& subject, int version, bool permanent) {
-  if (auto e = validate_subject(subject)) return *e;
+  if (auto e = validate_subject(subject, SubjectCheck::kAllowLegacy)) return *e;
   std::lock_guard lk(impl_->write_mu);
   auto txn = impl_->env->begin_write();
   if (!txn) return store_error(txn.error());

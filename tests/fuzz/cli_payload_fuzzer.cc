@@ -8,8 +8,8 @@
 //     decodes to the same JSON;
 //   - any bytes given as a stored payload decode to JSON or to a Status, and so does an
 //     encoded payload damaged at the (position, byte) pairs its event's "key" holds;
-//   - is_valid_utf8 agrees with nlohmann::json's own UTF-8 check (which decides whether
-//     a string can be printed as "data" or goes to "data_base64").
+//   - utf8::is_valid agrees with nlohmann::json's own UTF-8 check (it decides whether a
+//     string is printed as "data" or goes to "data_base64").
 //
 // Input: "<root type>\n<fbs text>\n%%\n<event lines>", or, without "\n%%\n", event lines only,
 // encoded with a built-in schema (shop.Order, as tests/unit/client/payload_codec_test.cc).
@@ -24,6 +24,7 @@
 #include <string_view>
 
 #include "causeway/common/coding.h"
+#include "causeway/common/utf8.h"
 #include "client/cli/event_json.h"
 #include "client/cli/payload_codec.h"
 
@@ -90,8 +91,8 @@ void run_lines(PayloadCodec& codec, std::string_view lines) {
     const std::string_view line = lines.substr(0, nl);
     lines.remove_prefix(nl == std::string_view::npos ? lines.size() : nl + 1);
 
-    if (causeway::cli::is_valid_utf8(line) != nlohmann_says_utf8(line)) {
-      fail(std::string("is_valid_utf8 says ") + (causeway::cli::is_valid_utf8(line) ? "valid" : "invalid") +
+    if (causeway::utf8::is_valid(line) != nlohmann_says_utf8(line)) {
+      fail(std::string("utf8::is_valid says ") + (causeway::utf8::is_valid(line) ? "valid" : "invalid") +
            ", nlohmann::json disagrees");
     }
     // The line's bytes as a payload stored by some other producer, printed by fetch.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,13 +18,19 @@ namespace causeway::testing {
 
 class DaemonProcess {
  public:
-  DaemonProcess(const std::string& binary, const std::vector<std::string>& args) {
+  // `env` entries ("NAME=value") are set in the child only, over what it inherits.
+  DaemonProcess(const std::string& binary, const std::vector<std::string>& args,
+                const std::vector<std::string>& env = {}) {
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) return;
     pid_ = ::fork();
     if (pid_ == 0) {
       ::dup2(fds[1], 1);
       ::dup2(fds[1], 2);
+      for (const auto& e : env) {
+        const auto eq = e.find('=');
+        if (eq != std::string::npos) ::setenv(e.substr(0, eq).c_str(), e.substr(eq + 1).c_str(), 1);
+      }
       std::vector<char*> argv;
       argv.push_back(const_cast<char*>(binary.c_str()));
       for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));

@@ -261,6 +261,78 @@ TEST_F(RegistryRest, MoreThanOneMebibyteOfGarbageIs413AndTheDaemonLivesOn) {
 
 // A chain of 10000 nested tables used to overflow the checker's stack and kill the daemon
 // (and would kill a broker embedding it). Now the check stops at 64 levels and refuses.
+// `GET /subjects/%FF/versions` used to end the process: the 404 message repeated the
+// subject, nlohmann's dump() threw on the byte 0xFF, httplib answered 500 and then our
+// error handler put the decoded path into another JSON message outside any catch.
+TEST_F(RegistryRest, RequestTextThatIsNotUtf8GetsAJsonErrorAndTheDaemonLivesOn) {
+  for (const auto& [method, path] : std::vector<std::pair<std::string, std::string>>{
+           {"GET", "/subjects/%FF/versions"},
+           {"GET", "/subjects/%FF"},
+           {"GET", "/subjects/x/versions/%FF"},
+           {"GET", "/subjects/%C3%28/versions/latest/schema"},
+           {"DELETE", "/subjects/%FF/versions/1"},
+           {"GET", "/config/%ED%A0%80"},
+           {"POST", "/compatibility/subjects/%FF/versions/latest"},
+           {"PATCH", "/subjects/x%FF"},
+           {"GET", "/%FF/%FE"},
+       }) {
+    const auto r = call(method, path, schema_body(kOrderV1, "shop.Order"));
+    EXPECT_GE(r.status, 400) << method << " " << path;
+    EXPECT_LT(r.status, 500) << method << " " << path << ": " << r.body;
+    EXPECT_TRUE(r.json().is_object()) << method << " " << path << ": " << r.body;
+    ASSERT_TRUE(client_->list_subjects().ok()) << "the daemon died on " << method << " " << path << "\n"
+                                               << daemon_->process().output();
+  }
+  EXPECT_EQ(call("GET", "/subjects/%FF/versions").error_code(), 42208);
+  EXPECT_THAT(call("GET", "/subjects/%FF/versions").message(), HasSubstr("not valid UTF-8 (byte 0xFF at position 0)"));
+}
+
+TEST_F(RegistryRest, SubjectNamesMustBeUtf8WithoutControlCharactersAndAtMost255Bytes) {
+  const std::string body = schema_body(kOrderV1, "shop.Order");
+  EXPECT_EQ(call("POST", "/subjects/%FF/versions", body).error_code(), 42208);
+  EXPECT_EQ(call("POST", "/subjects/ok%C0%AF/versions", body).error_code(), 42208);  // overlong '/'
+  const auto control = call("POST", "/subjects/a%01b/versions", body);
+  EXPECT_EQ(control.error_code(), 42208);
+  EXPECT_THAT(control.message(), HasSubstr("control character (byte 1 at position 1)"));
+  EXPECT_EQ(call("POST", "/subjects/" + std::string(256, 'x') + "/versions", body).error_code(), 42208);
+  EXPECT_EQ(call("POST", "/subjects/" + std::string(255, 'x') + "/versions", body).status, 200);
+  // Non-ASCII UTF-8 is a name like any other, and GET /subjects stays valid JSON.
+  EXPECT_EQ(call("POST", "/subjects/caf%C3%A9/versions", body).status, 200);
+  const auto subjects = call("GET", "/subjects");
+  ASSERT_EQ(subjects.status, 200) << subjects.body;
+  EXPECT_THAT(subjects.json().dump(), HasSubstr("caf\u00e9"));
+  // A reference naming a subject that is not UTF-8 is refused the same way.
+  nlohmann::json with_ref = nlohmann::json::parse(body);
+  with_ref["references"] = nlohmann::json::array({{{"name", "r"}, {"subject", "a\u0001"}, {"version", 1}}});
+  EXPECT_EQ(call("POST", "/subjects/refs/versions", with_ref.dump()).error_code(), 42208);
+}
+
+// cpp-httplib binds with SO_REUSEPORT by default, so a second registry on a port in use
+// started, and the kernel split connections between the two stores.
+TEST_F(RegistryRest, SecondDaemonOnAPortInUseRefusesToStart) {
+  const std::string port = daemon_->url().substr(daemon_->url().rfind(':') + 1);
+  testing::DaemonProcess second(testing::kRegistryBinary,
+                                {"--listen", "127.0.0.1:" + port, "--data-dir", dir_.sub("other-registry")});
+  auto status = second.wait_exit(30s);
+  ASSERT_TRUE(status) << second.output();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 1) << second.output();
+  EXPECT_THAT(second.output(), HasSubstr("cannot listen on 127.0.0.1:" + port + ": Address already in use"));
+  EXPECT_TRUE(client_->list_subjects().ok());
+}
+
+// A schema with a vector of unions would let one publish abort a broker that verifies
+// payloads with it (FlatBuffers 2.0.8's verifier, found by the frame fuzzer): refused.
+TEST_F(RegistryRest, SchemaWithAVectorOfUnionsIsRefusedNamingTheField) {
+  const auto r = call("POST", "/subjects/features-value/versions",
+                      schema_body("table A { x:int; } union U { A } table F { us:[U]; } root_type F;"));
+  EXPECT_EQ(r.error_code(), 42201) << r.body;
+  EXPECT_THAT(r.message(), HasSubstr("field F.us is a vector of unions"));
+  EXPECT_EQ(call("POST", "/subjects/features-value/versions",
+                 schema_body("table A { x:int; } union U { A } table F { u:U; } root_type F;"))
+                .status,
+            200);
+}
+
 TEST_F(RegistryRest, DeeplyNestedSchemaIsRefusedAndTheDaemonLivesOn) {
   const auto chain = [](const char* last_type) {
     std::string s;

@@ -159,6 +159,16 @@ struct PublishPipeline::Deferred {
 
 void PublishPipeline::publish_async(std::string_view topic_name, std::span<const PublishEvent> events,
                                     uint64_t client_lamport, uint32_t round_robin_hint, Completion done) {
+  if (client_lamport > kMaxClientLamport && client_lamport > store_.clock().now()) {
+    // Refused for the whole request, before anything is stored: the broker's clock would
+    // take this value, and every later stamp (of every client) would be near the end of
+    // the stamp space. A clock the broker itself has reached (a client echoing stamps it
+    // received) is always accepted, so no client can lock the others out.
+    return done(invalid_argument("client Lamport clock " + std::to_string(client_lamport) + " is above the limit " +
+                                 std::to_string(kMaxClientLamport) +
+                                 " (2^62) and above the broker's clock; nothing was stored (docs/wire-protocol.md, "
+                                 "\"Lamport clocks\")"));
+  }
   Result<meta::TopicConfig> found = store_.get_topic(topic_name);
   if (!found) return done(found.error());
   const meta::TopicConfig& topic = *found;
@@ -175,6 +185,12 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
   std::vector<uint32_t> partition_of(events.size());
   for (size_t i = 0; i < events.size(); ++i) {
     const PublishEvent& e = events[i];
+    if (e.partition < -1) {
+      acks[i].status = invalid_argument("partition " + std::to_string(e.partition) +
+                                        " is not a partition number (-1 chooses by key or round robin)");
+      resolved[i] = 1;
+      continue;
+    }
     if (e.partition >= 0) {
       if (static_cast<uint32_t>(e.partition) >= topic.partitions) {
         acks[i].status = invalid_argument("partition " + std::to_string(e.partition) + " does not exist; topic \"" +

@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "causeway/common/batch_format.h"
+#include "causeway/common/lamport_clock.h"
 #include "causeway/common/status.h"
 #include "core/event_store.h"
 #include "core/schema_checker.h"
@@ -83,8 +84,9 @@ class PublishPipeline {
   size_t deferred_bytes() const { return deferred_bytes_.load(std::memory_order_relaxed); }
 
   // Stores `events` in `topic`. `round_robin_hint` picks the partition of keyless events
-  // (the caller rotates it per request). Request-level errors (unknown topic) come back as
-  // the Result's error and nothing is stored; event-level errors are in the acks.
+  // (the caller rotates it per request). Request-level errors (unknown topic; a
+  // client_lamport above both kMaxClientLamport and the broker's clock, kInvalidArgument) come back as the Result's
+  // error and nothing is stored; event-level errors are in the acks.
   Result<std::vector<EventAck>> publish(std::string_view topic, std::span<const PublishEvent> events,
                                         uint64_t client_lamport, uint32_t round_robin_hint);
 

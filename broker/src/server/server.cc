@@ -16,6 +16,7 @@
 
 #include "causeway/common/coding.h"
 #include "server/handlers.h"
+#include "server/log_throttle.h"
 
 namespace causeway::server {
 namespace {
@@ -54,6 +55,9 @@ struct Server::Impl {
   std::atomic<uint64_t> next_session_id{1};
   std::atomic<uint32_t> connections{0};
   std::atomic<bool> stopping{false};
+  // Bad frames are logged once per peer address per 10 s, with a count.
+  LogThrottle bad_frame_log{std::chrono::seconds(10)};
+  LogThrottle refused_log{std::chrono::seconds(10)};  // connections over --max-connections
 
   asio::thread_pool storage_pool;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
@@ -114,6 +118,9 @@ class Session : public std::enable_shared_from_this<Session> {
         write_timer_(socket_.get_executor()),
         read_gate_(socket_.get_executor()),
         handshake_timer_(socket_.get_executor()) {
+    std::error_code ec;
+    const auto remote = socket_.remote_endpoint(ec);
+    peer_ = ec ? std::string("unknown") : remote.address().to_string();
     write_timer_.expires_at(std::chrono::steady_clock::time_point::max());
     read_gate_.expires_at(std::chrono::steady_clock::time_point::max());
   }
@@ -336,7 +343,15 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void fail_connection(const std::string& why) {
-    spdlog::info("connection {}: {}", id_, why);
+    // One line per peer address per interval, with the count of bad frames left out.
+    if (const auto left_out = server_.bad_frame_log.admit(peer_)) {
+      if (*left_out == 0) {
+        spdlog::info("connection {} from {}: {}", id_, peer_, why);
+      } else {
+        spdlog::info("connection {} from {}: {} ({} more bad frame(s) from {} not logged)", id_, peer_, why,
+                     *left_out, peer_);
+      }
+    }
     close_after_flush_ = true;
     reading_stopped_ = true;
     send(error_frame(0, protocol::ErrorCode::InvalidArgument, why));
@@ -366,6 +381,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Server::Impl& server_;
   tcp::socket socket_;
   const uint64_t id_;
+  std::string peer_;  // the client's address, for log lines
   std::shared_ptr<SessionSink> sink_;
   asio::steady_timer write_timer_;
   asio::steady_timer read_gate_;
@@ -426,18 +442,57 @@ void SessionSink::written(size_t bytes) {
 }
 
 awaitable<void> Server::Impl::accept_loop() {
+  // Out of descriptors (EMFILE/ENFILE) or kernel memory, accept fails at once for as long
+  // as the pending connection waits: retrying at once spins a core and floods the log.
+  // Pause instead (Asio's examples do the same), doubling up to kMaxAcceptPause while the
+  // failures last, and log the first failure and then one line per kAcceptLogInterval
+  // with the count. Existing connections are served meanwhile: the pause is a timer.
+  constexpr auto kFirstAcceptPause = std::chrono::milliseconds(10);
+  constexpr auto kMaxAcceptPause = std::chrono::milliseconds(500);
+  constexpr auto kAcceptLogInterval = std::chrono::seconds(10);
+  asio::steady_timer pause(acceptor->get_executor());
+  std::chrono::milliseconds next_pause = kFirstAcceptPause;
+  uint64_t failures_unlogged = 0;
+  std::chrono::steady_clock::time_point logged_at{};
   for (;;) {
     asio::io_context& ctx = *contexts[next_context];
     next_context = (next_context + 1) % contexts.size();
     auto [ec, socket] = co_await acceptor->async_accept(ctx, use_nothrow);
     if (ec) {
       if (stopping || ec == asio::error::operation_aborted) co_return;
-      spdlog::warn("accept: {}", ec.message());
+      const auto now = std::chrono::steady_clock::now();
+      if (failures_unlogged == 0 && now - logged_at >= kAcceptLogInterval) {
+        spdlog::warn("accept failed: {}; pausing accepts for {} ms (existing connections are served)", ec.message(),
+                     next_pause.count());
+        logged_at = now;
+      } else if (now - logged_at >= kAcceptLogInterval) {
+        spdlog::warn("accept failed {} more time(s) in the last {} s, last: {}", failures_unlogged + 1,
+                     std::chrono::duration_cast<std::chrono::seconds>(now - logged_at).count(), ec.message());
+        logged_at = now;
+        failures_unlogged = 0;
+      } else {
+        ++failures_unlogged;
+      }
+      pause.expires_after(next_pause);
+      co_await pause.async_wait(use_nothrow);
+      next_pause = std::min(next_pause * 2, kMaxAcceptPause);
       continue;
+    }
+    if (next_pause != kFirstAcceptPause) {
+      if (failures_unlogged > 0) {
+        spdlog::info("accepting again after {} more failed accept(s)", failures_unlogged);
+        failures_unlogged = 0;
+      } else {
+        spdlog::info("accepting again");
+      }
+      next_pause = kFirstAcceptPause;
     }
     if (stopping) co_return;
     if (connections.load() >= options.max_connections) {
-      spdlog::warn("refusing connection: {} connections open (--max-connections)", connections.load());
+      if (const auto left_out = refused_log.admit("max-connections")) {
+        spdlog::warn("refusing connection: {} connections open (--max-connections){}", connections.load(),
+                     *left_out == 0 ? std::string() : "; " + std::to_string(*left_out) + " more refused, not logged");
+      }
       std::error_code ignored;
       socket.close(ignored);
       continue;

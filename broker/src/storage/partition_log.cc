@@ -9,6 +9,20 @@
 
 namespace causeway::storage {
 
+namespace {
+
+// now - first, saturated: the first time comes from the segment's bytes, which a crafted
+// or damaged file may set anywhere in int64's range.
+int64_t segment_age_ms(int64_t now_ms, int64_t first_time_ms) {
+  int64_t age = 0;
+  if (__builtin_sub_overflow(now_ms, first_time_ms, &age)) {
+    return first_time_ms < 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+  }
+  return age;
+}
+
+}  // namespace
+
 std::string_view durability_name(Durability d) noexcept {
   return d == Durability::kOs ? "os" : "fsync";
 }
@@ -227,12 +241,20 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
     return failed_precondition("log " + dir_ + " failed earlier and must be reopened: " + failed_.to_string());
   Segment* active = segments_.back().get();
   if (!active->empty() && (active->size_bytes() + batch.size() > config_.segment_bytes ||
-                           now_ms - active->first_time_ms() >= config_.segment_ms.count())) {
+                           segment_age_ms(now_ms, active->first_time_ms()) >= config_.segment_ms.count())) {
     CAUSEWAY_RETURN_IF_ERROR(roll_locked(lk));
     active = segments_.back().get();
   }
   const uint64_t base = active->next_offset();
-  const uint64_t first_lamport = clock.tick_n(observed_lamport, records.size());
+  // Refused before anything is written: a batch whose Lamport range wrapped would be
+  // stored, acked, and then called corrupt by every reader and cut by recovery.
+  const std::optional<uint64_t> stamped = clock.tick_n(observed_lamport, records.size());
+  if (!stamped) {
+    return out_of_range("no room for " + std::to_string(records.size()) + " Lamport stamp(s) above " +
+                        std::to_string(std::max(clock.now(), observed_lamport)) + " (the maximum stamp is " +
+                        std::to_string(kMaxLamport) + ")");
+  }
+  const uint64_t first_lamport = *stamped;
   finish_batch(batch, base, first_lamport, now_ms);
   BatchHeader header;
   header.body_length = static_cast<uint32_t>(batch.size() - kBatchHeaderSize);

@@ -82,7 +82,8 @@ class PartitionLog {
   // Appends `records` as one batch with consecutive offsets, stamping them
   // clock.tick_n(observed_lamport, n), ... and broker time now_ms. Returns once the
   // configured durability is met. Errors: kInvalidArgument for records the format cannot
-  // hold (nothing written); kResourceExhausted when the disk is full (nothing written);
+  // hold (nothing written); kOutOfRange when a stamp would pass kMaxLamport (nothing
+  // written, the clock unchanged); kResourceExhausted when the disk is full (nothing written);
   // kIOError if the write or sync failed. After a failed sync the log refuses all further
   // appends (kFailedPrecondition) until reopened, because the kernel may have dropped the
   // dirty pages (the "fsyncgate" lesson); recovery then finds what really is on disk.

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <random>
 
 #include "causeway/common/coding.h"
@@ -88,6 +89,69 @@ struct Planned {
   storage::RecordView record;
   uint32_t attempt = 1;
 };
+
+// A record copied out of its batch, so that the batch can be dropped at once: a
+// redelivery keeps only the events it sends, never the (possibly megabytes of) batches
+// around them. `view` points into `bytes`, whose heap block does not move with the object.
+struct OwnedRecord {
+  std::unique_ptr<char[]> bytes;
+  storage::RecordView view;
+
+  static OwnedRecord copy_of(const storage::RecordView& r) {
+    size_t n = r.key.size() + r.dedup_key.size() + r.source.size() + r.type.size() + r.payload.size();
+    for (const auto& h : r.headers) n += h.name.size() + h.value.size();
+    OwnedRecord o;
+    o.bytes = std::make_unique_for_overwrite<char[]>(std::max<size_t>(n, 1));
+    char* p = o.bytes.get();
+    const auto put = [&p](std::string_view s) {
+      if (!s.empty()) std::memcpy(p, s.data(), s.size());
+      const std::string_view kept(p, s.size());
+      p += s.size();
+      return kept;
+    };
+    o.view.offset = r.offset;
+    o.view.lamport = r.lamport;
+    o.view.time_ms = r.time_ms;
+    o.view.schema_id = r.schema_id;
+    o.view.key = put(r.key);
+    o.view.dedup_key = put(r.dedup_key);
+    o.view.source = put(r.source);
+    o.view.type = put(r.type);
+    o.view.headers.reserve(r.headers.size());
+    for (const auto& h : r.headers) o.view.headers.push_back(storage::Header{put(h.name), put(h.value)});
+    o.view.payload = put(r.payload);
+    return o;
+  }
+};
+
+// Reads the events at `offsets` (ascending, waiting for redelivery) into `out`, reading
+// each batch that holds any of them once, and stopping once about `max_bytes` of events
+// are copied (at least one). An offset the log does not hold (a gap) is left out.
+Status read_retries(const storage::PartitionLog& log, const std::vector<uint64_t>& offsets, uint64_t max_bytes,
+                    std::vector<OwnedRecord>& out) {
+  uint64_t copied = 0;
+  size_t next = 0;
+  while (next < offsets.size() && (out.empty() || copied < max_bytes)) {
+    auto read = log.read(offsets[next], 1, 1);  // the batch holding offsets[next]
+    if (!read) return read.error();
+    if (read->batches.empty()) return Status();  // at or past the end: nothing to redeliver
+    const uint64_t batch_end = read->batches.back().header.next_offset();
+    CAUSEWAY_RETURN_IF_ERROR(
+        storage::for_each_record_from(*read, offsets[next], [&](const storage::RecordView& rec) {
+          while (next < offsets.size() && offsets[next] < rec.offset) ++next;  // not in the log
+          if (next == offsets.size()) return false;
+          if (rec.offset != offsets[next]) return true;
+          out.push_back(OwnedRecord::copy_of(rec));
+          copied += record_bytes(rec);
+          ++next;
+          return copied < max_bytes;
+        }));
+    // Whatever this batch did not hold (or the byte bound left) is not read again now.
+    if (copied >= max_bytes) break;
+    while (next < offsets.size() && offsets[next] < batch_end) ++next;
+  }
+  return Status();
+}
 
 }  // namespace
 
@@ -725,28 +789,19 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     lk.unlock();
 
     // Read outside the mutex: file reads may block.
-    std::vector<storage::ReadResult> reads;
+    storage::ReadResult read;              // new events: the batches they are in
+    std::vector<OwnedRecord> redeliveries;  // retries: copies of just those events
     std::vector<storage::RecordView> records;
     Status read_status;
     if (!retries.empty()) {
-      reads.reserve(retries.size());
-      for (uint64_t offset : retries) {
-        auto r = log->read(offset, 1, 1);
-        if (!r) {
-          read_status = r.error();
-          break;
-        }
-        reads.push_back(std::move(*r));
-        (void)storage::for_each_record_from(reads.back(), offset, [&](const storage::RecordView& rec) {
-          if (rec.offset == offset) records.push_back(rec);
-          return false;
-        });
-      }
+      read_status = read_retries(*log, retries, byte_room, redeliveries);
+      records.reserve(redeliveries.size());
+      for (const OwnedRecord& r : redeliveries) records.push_back(r.view);
     } else {
       auto r = log->read(from, std::max<uint64_t>(byte_room, 1), max_new);
       if (r) {
-        reads.push_back(std::move(*r));
-        (void)storage::for_each_record_from(reads.back(), from, [&](const storage::RecordView& rec) {
+        read = std::move(*r);
+        read_status = storage::for_each_record_from(read, from, [&](const storage::RecordView& rec) {
           if (records.size() >= max_new || rec.offset >= end_snapshot) return false;
           records.push_back(rec);
           return true;
@@ -795,7 +850,11 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
         continue;
       }
       const uint32_t done = is_retry ? ps.delivery.waiting().at(rec.offset).attempts_done : 0;
-      const bool too_old = g->config.max_age.count() > 0 && rec.time_ms + g->config.max_age.count() < wall_now;
+      // The event's time comes from the log's bytes: the age is computed without overflow.
+      int64_t age_ms = 0;
+      const bool age_overflows = __builtin_sub_overflow(wall_now, rec.time_ms, &age_ms);
+      const bool too_old =
+          g->config.max_age.count() > 0 && (age_overflows ? rec.time_ms < 0 : age_ms > g->config.max_age.count());
       // An event whose Delivery frame would exceed the clients' max_frame_bytes can never
       // be delivered (the client would close the connection): dead-letter it at once.
       const uint64_t frame_bound = delivered_event_bytes(rec) + 256 + g->config.name.size() + g->topic.name.size() +

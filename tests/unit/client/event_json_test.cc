@@ -95,15 +95,6 @@ TEST(FetchOutput, AckLineHasTheDocumentedFields) {
             R"({"duplicate":true,"lamport":77,"offset":10,"partition":2})");
 }
 
-TEST(Utf8, AcceptsValidAndRefusesMalformed) {
-  EXPECT_TRUE(is_valid_utf8("plain"));
-  EXPECT_TRUE(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"));
-  EXPECT_FALSE(is_valid_utf8("\xc3"));          // truncated
-  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));      // overlong
-  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));  // surrogate
-  EXPECT_FALSE(is_valid_utf8("\xff"));
-}
-
 TEST(Base64, MatchesRfc4648Vectors) {
   EXPECT_EQ(base64_encode(""), "");
   EXPECT_EQ(base64_encode("f"), "Zg==");

@@ -41,7 +41,7 @@ TEST(LamportClock, ConcurrentTicksAreUnique) {
   std::vector<std::thread> ts;
   for (int t = 0; t < kThreads; ++t)
     ts.emplace_back([&, t] {
-      for (int i = 0; i < kPer; ++i) got[t].push_back(c.tick(static_cast<uint64_t>(i)));
+      for (int i = 0; i < kPer; ++i) got[t].push_back(c.tick(static_cast<uint64_t>(i)).value());
     });
   for (auto& t : ts) t.join();
   std::vector<uint64_t> all;
@@ -52,6 +52,26 @@ TEST(LamportClock, ConcurrentTicksAreUnique) {
   std::sort(all.begin(), all.end());
   EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end());
   EXPECT_EQ(all.back(), static_cast<uint64_t>(kThreads * kPer));
+}
+
+// A stamp near 2^64 used to wrap the clock to small values for every later publisher.
+TEST(LamportClock, TickThatWouldPassTheBoundIsRefusedAndLeavesTheClockAlone) {
+  LamportClock c(100);
+  EXPECT_EQ(c.tick(UINT64_MAX - 1), std::nullopt);
+  EXPECT_EQ(c.tick_n(kMaxLamport, 1), std::nullopt);
+  EXPECT_EQ(c.tick_n(kMaxLamport - 3, 4), std::nullopt);
+  EXPECT_EQ(c.tick_n(0, 0), std::nullopt);
+  EXPECT_EQ(c.now(), 100u);
+  EXPECT_EQ(c.tick_n(kMaxLamport - 3, 3), kMaxLamport - 2);  // exactly up to the bound
+  EXPECT_EQ(c.now(), kMaxLamport);
+  EXPECT_EQ(c.tick(), std::nullopt);
+  EXPECT_EQ(c.now(), kMaxLamport);
+}
+
+TEST(LamportClock, ClientLimitLeavesRoomBelowTheBound) {
+  static_assert(kMaxClientLamport < kMaxLamport);
+  LamportClock c;
+  EXPECT_EQ(c.tick_n(kMaxClientLamport, 1'000'000), kMaxClientLamport + 1);
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
+
 #include "causeway/common/coding.h"
 #include "causeway/common/crc32c.h"
 #include "tests/unit/storage/test_util.h"
@@ -93,6 +96,56 @@ TEST(BatchFormat, EveryFlippedByteIsDetected) {
     const bool detected = !h.ok() || !verify_batch(*h, bad).ok();
     EXPECT_TRUE(detected) << "flip at byte " << pos << " went unnoticed";
   }
+}
+
+// Recomputes both CRCs after a test changed fields, so that only the decoder's own
+// checks stand between the bytes and the arithmetic on them.
+void resign(std::string& batch) {
+  const uint32_t body_length = coding::decode_fixed32(batch.data() + 8);
+  const uint32_t batch_crc =
+      crc32c::extend(crc32c::value(batch.data() + kBatchHeaderSize, body_length), batch.data() + 8, kBatchHeaderSize - 8);
+  coding::encode_fixed32(batch.data() + 4, crc32c::mask(batch_crc));
+  coding::encode_fixed32(batch.data(), crc32c::mask(crc32c::value(batch.data() + 4, kBatchHeaderSize - 4)));
+}
+
+// A two-record batch whose second record's delta field at `field` (bytes after its
+// length: 0 offset, 4 lamport, 8 time) is `value`, signed with good CRCs.
+std::string batch_with_second_record_delta(size_t field, uint32_t value, uint64_t first_lamport, int64_t time_ms) {
+  RecordInput r{"", "", "", "", {}, 0, "x"};
+  RecordInput two[] = {r, r};
+  std::string batch;
+  EXPECT_TRUE(encode_batch(two, 0, first_lamport, time_ms, batch).ok());
+  const size_t second = kBatchHeaderSize + 4 + coding::decode_fixed32(batch.data() + kBatchHeaderSize);
+  coding::encode_fixed32(batch.data() + second + 4 + field, value);
+  resign(batch);
+  return batch;
+}
+
+Status decode_all(const std::string& batch) {
+  auto h = decode_header(batch);
+  if (!h.ok()) return h.error();
+  CAUSEWAY_RETURN_IF_ERROR(for_each_record(*h, batch, [](const RecordView&) { return true; }));
+  return verify_batch(*h, batch);
+}
+
+// first_time_ms + int32(time_delta) overflowed int64 (undefined behaviour, caught by UBSan)
+// on a 184-byte batch with correct CRCs.
+TEST(BatchFormat, RecordTimeThatOverflowsIsCorruptionNotUndefinedBehaviour) {
+  const Status s = decode_all(batch_with_second_record_delta(8, 1, 1, std::numeric_limits<int64_t>::max()));
+  EXPECT_EQ(s.code(), Code::kCorruption);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("record time overflows"));
+  const Status low = decode_all(batch_with_second_record_delta(8, 0x80000000u, 1, std::numeric_limits<int64_t>::min()));
+  EXPECT_EQ(low.code(), Code::kCorruption);
+}
+
+TEST(BatchFormat, RecordDeltasOutsideTheBatchAreCorruptionNotWraparound) {
+  const Status offset = decode_all(batch_with_second_record_delta(0, 0xFFFFFFFFu, 1, 1));
+  EXPECT_EQ(offset.code(), Code::kCorruption);
+  EXPECT_THAT(std::string(offset.message()), HasSubstr("record offset delta out of range"));
+  // A Lamport delta that would carry the stamp past 2^64 and wrap to a small value.
+  const Status lamport = decode_all(batch_with_second_record_delta(4, 0xFFFFFFFFu, UINT64_MAX - 1, 1));
+  EXPECT_EQ(lamport.code(), Code::kCorruption);
+  EXPECT_THAT(std::string(lamport.message()), HasSubstr("lamport delta above the batch's range"));
 }
 
 TEST(BatchFormat, ShortHeaderIsCorruptionNotCrash) {

@@ -1,6 +1,7 @@
 // The subscribe family (docs/wire-protocol.md, "Subscribe"; model in docs/subscriptions.md):
 // subscription admin, group membership, acks, nacks, credit and group description. Every
 // field is bounded here before it reaches the coordinator.
+#include <cstdint>
 #include <string>
 
 #include "server/handlers.h"
@@ -61,8 +62,14 @@ flatbuffers::Offset<protocol::SubscriptionDescription> describe(flatbuffers::Fla
 }
 
 Status check_start_kind(const protocol::SubscriptionSettings* s) {
-  if (s != nullptr && static_cast<uint8_t>(s->start()) > static_cast<uint8_t>(protocol::StartKind::Lamport))
+  if (s == nullptr) return Status();
+  if (static_cast<uint8_t>(s->start()) > static_cast<uint8_t>(protocol::StartKind::Lamport))
     return invalid_argument("unknown start kind " + std::to_string(static_cast<int>(s->start())));
+  // A time is milliseconds since the epoch as a signed 64-bit number (the log's times);
+  // above 2^63-1 it would turn negative, i.e. mean "earliest".
+  if (s->start() == protocol::StartKind::Time && s->start_value() > static_cast<uint64_t>(INT64_MAX))
+    return invalid_argument("start time " + std::to_string(s->start_value()) +
+                            " is not a time in milliseconds since the epoch (at most 2^63-1)");
   return Status();
 }
 

@@ -80,7 +80,9 @@ class Publisher {
   // every ack). Sent with every publish, so events published after seeing stamp L get > L.
   uint64_t lamport() const;
   // Merges a stamp seen elsewhere (e.g. carried on an HTTP request) into the clock.
-  void observe_lamport(uint64_t lamport);
+  // kInvalidArgument, with the clock unchanged, for a stamp above 2^63-1, which no broker
+  // issues (docs/wire-protocol.md, "Lamport clocks").
+  Status observe_lamport(uint64_t lamport);
 
   // Flushes (bounded by request_timeout), then fails whatever is still pending with
   // kFailedPrecondition and closes the connection. Returns the flush's status. Idempotent;

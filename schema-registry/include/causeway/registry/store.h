@@ -52,7 +52,7 @@ enum class ErrorCode : int {
   kInvalidSchema = 42201,
   kInvalidVersion = 42202,
   kInvalidCompatibilityLevel = 42203,
-  kInvalidSubject = 42208,           // empty, too long or control characters
+  kInvalidSubject = 42208,           // empty, too long, not UTF-8 or control characters
   kStoreError = 50001,
 };
 
