@@ -66,19 +66,6 @@ void check_canonical_round_trip(const BatchHeader& header, std::string_view batc
   if (again != batch) fail("a verified canonical batch re-encodes to different bytes");
 }
 
-// CAUSEWAY_FUZZ_SKIP_KNOWN=1 skips batches that can reach the known signed overflow of
-// first_time_ms + time_delta_ms (findings/batch/time_delta_signed_overflow: a first time
-// within 2^31 ms of the int64 limits), so that a long run goes on past it. Remove once
-// common/src/batch_format.cc is fixed.
-bool skip_known_overflow(const BatchHeader& header) {
-  static const bool skip = [] {
-    const char* v = std::getenv("CAUSEWAY_FUZZ_SKIP_KNOWN");
-    return v != nullptr && std::string_view(v) == "1";
-  }();
-  constexpr int64_t kMargin = int64_t{1} << 31;
-  return skip && (header.first_time_ms > INT64_MAX - kMargin || header.first_time_ms < INT64_MIN + kMargin);
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -86,7 +73,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   while (rest.size() >= kBatchHeaderSize) {
     auto header = decode_header(rest);
     if (!header.ok()) return 0;
-    if (skip_known_overflow(*header)) return 0;
     if (header->total_size() > rest.size()) return 0;
     const std::string_view batch = rest.substr(0, header->total_size());
     if (!verify_batch(*header, batch).ok()) return 0;
