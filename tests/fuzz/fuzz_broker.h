@@ -17,12 +17,10 @@
 // State between connections: a base of three topics, "orders" (3 partitions), "bound" (1
 // partition, bound to registry subject "orders-value" with full payload validation; schema
 // kOrderSchema, id 1) and "features" (the same with subject "features-value"; schema
-// kFeaturesSchema, id 2: unions, a vector of unions, a nested FlatBuffer, a FlexBuffer). A
-// connection that changed anything is followed by a reset to that base (all subscriptions
-// and topics deleted, the three recreated), so each input starts from the same topics; only
-// the Lamport clock and ids keep growing. "features" exists only with CAUSEWAY_FUZZ_FEATURES=1
-// until the broker survives its vector of unions (tests/fuzz/findings/README.md): with it,
-// the fuzzer aborts on that known bug within seconds.
+// kFeaturesSchema, id 2: a union, a nested FlatBuffer, a FlexBuffer; the registry refuses
+// vectors of unions). A connection that changed anything is followed by a reset to that
+// base (all subscriptions and topics deleted, the three recreated), so each input starts
+// from the same topics; only the Lamport clock and ids keep growing.
 //
 // The broker's log is off unless CAUSEWAY_FUZZ_LOG names a spdlog level. Data lives under
 // /dev/shm when it exists (fdatasync costs nothing there). Not
@@ -49,7 +47,7 @@ inline constexpr const char* kFeaturesSchema =
     "table B { s:string; }\n"
     "union U { A, B }\n"
     "table Inner { v:[long]; }\n"
-    "table F { u:U; us:[U]; nested:[ubyte] (nested_flatbuffer: \"Inner\"); flex:[ubyte] (flexbuffer); }\n"
+    "table F { u:U; nested:[ubyte] (nested_flatbuffer: \"Inner\"); flex:[ubyte] (flexbuffer); }\n"
     "root_type F;\n";
 
 class FuzzBroker {

@@ -15,9 +15,6 @@
 //   CAUSEWAY_FRAME_FUZZ_SECONDS  how long the hostile traffic runs (default 12)
 //   CAUSEWAY_FRAME_FUZZ_SEED     the seed (default: random); printed, and in every failure
 //   CAUSEWAY_FRAME_FUZZ_RATE     hostile sends per second over all connections (default 200)
-//   CAUSEWAY_FUZZ_FEATURES       1: also create the "features" topic, whose schema has a
-//                                vector of unions (off by default: tests/fuzz/findings/README.md,
-//                                a broker abort in flatbuffers::Verify that is not fixed yet)
 // Loopback only; the broker is ended by its PID.
 #include <fcntl.h>
 #include <gmock/gmock.h>
@@ -176,8 +173,8 @@ class FrameFuzzTest : public ::testing::Test {
   // block it.
   void read_broker_output() { (void)broker_->wait_for_output("\x01", 50ms); }
 
-  // The topics the hostile traffic names (the server_frame seeds' "orders" and "bound", and
-  // "features" when enabled), with their schemas, and the good client's own topic.
+  // The topics the hostile traffic names (the server_frame seeds' "orders", "bound" and
+  // "features"), with their schemas (fuzz_broker.h), and the good client's own topic.
   void create_topics() {
     auto admin = Admin::connect(options_);
     ASSERT_TRUE(admin.ok()) << admin.error().to_string();
@@ -194,15 +191,12 @@ class FrameFuzzTest : public ::testing::Test {
     bound.name = "bound";
     bound.schema_subject = "orders-value";
     bound.validate_payloads = true;
-    std::vector<client::TopicSpec> specs = {orders, bound};
-    if (env_or("CAUSEWAY_FUZZ_FEATURES", 0) != 0) {
-      auto features = (*registry)->register_schema("features-value", fuzz::kFeaturesSchema, "fx.F");
-      ASSERT_TRUE(features.ok()) << features.error().to_string();
-      client::TopicSpec f = bound;
-      f.name = "features";
-      f.schema_subject = "features-value";
-      specs.push_back(f);
-    }
+    auto features = (*registry)->register_schema("features-value", fuzz::kFeaturesSchema, "fx.F");
+    ASSERT_TRUE(features.ok()) << features.error().to_string();
+    client::TopicSpec f = bound;
+    f.name = "features";
+    f.schema_subject = "features-value";
+    std::vector<client::TopicSpec> specs = {orders, bound, f};
     client::TopicSpec good;
     good.name = good_topic_;
     good.partitions = kGoodPartitions;
