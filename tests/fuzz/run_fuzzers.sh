@@ -13,7 +13,7 @@
 # the run added), artifacts/ (crash-*, leak-*, timeout-*: every finding), run.log (the
 # libFuzzer output; its last "#N ... cov: ... ft: ... corp: ..." line gives the figures) and
 # merged/ (the committed seed_* and regression_* files plus the smallest set of run inputs
-# that adds coverage: -merge=1). To commit a merged corpus:
+# that adds edges: -merge=1 -use_counters=0). To commit a merged corpus:
 #   rm -r tests/fuzz/corpus/<target> && cp -r BUILD_DIR/fuzz-runs/<target>/merged tests/fuzz/corpus/<target>
 #
 # A run stops at its first finding. FUZZ_FORK=1 runs in fork mode instead (-fork=1
@@ -55,8 +55,10 @@ for t in "${TARGETS[@]}"; do
   # Keep the hand-made seeds and regression inputs, add the run's inputs that add coverage.
   find "$ROOT/tests/fuzz/corpus/$t" -maxdepth 1 -type f \( -name 'seed_*' -o -name 'regression_*' \) \
     -exec cp {} "$run/merged/" \;
+  # -use_counters=0: keep every edge, not every hit-count bucket, so that a corpus stays a
+  # few hundred files.
   # shellcheck disable=SC2086
-  (cd "$run" && "$fuzzer" -merge=1 $FUZZ_OPTIONS merged corpus) > "$run/merge.log" 2>&1 || true
+  (cd "$run" && "$fuzzer" -merge=1 -use_counters=0 $FUZZ_OPTIONS merged corpus) > "$run/merge.log" 2>&1 || true
   echo "    corpus: $before files before, $(ls "$run/corpus" | wc -l) after the run," \
        "$(ls "$run/merged" | wc -l) merged ($(du -sh "$run/merged" | cut -f1)); findings:" \
        "$(ls "$run/artifacts" | wc -l)"
