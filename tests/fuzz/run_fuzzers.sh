@@ -7,7 +7,7 @@
 #     BUILD_DIR  a build with -DCAUSEWAY_BUILD_FUZZERS=ON (e.g. build/fuzz)
 #     SECONDS    how long each target runs (issue 11 asks for 1200)
 #     TARGET     batch, registry_schema, registry_rest, server_frame, client_frame,
-#                cli_payload (default: all)
+#                cli_payload, pattern (default: all)
 #
 # Per target, in BUILD_DIR/fuzz-runs/<target>/: corpus/ (the committed corpus, then what
 # the run added), artifacts/ (crash-*, leak-*, timeout-*: every finding), run.log (the
@@ -31,7 +31,7 @@ BUILD="$(cd "$1" && pwd)"
 SECONDS_EACH="$2"
 shift 2
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(batch registry_schema registry_rest server_frame client_frame cli_payload)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(batch registry_schema registry_rest server_frame client_frame cli_payload pattern)
 FUZZ_OPTIONS="${FUZZ_OPTIONS:--rss_limit_mb=4096 -timeout=30}"
 
 for t in "${TARGETS[@]}"; do
