@@ -82,6 +82,8 @@ enum class ChangeKind {
   kUnionMemberRemoved,
   kUnionMemberRenumbered,
   kStructLayoutChanged,
+  kStructAlignmentRaised,
+  kStructAlignmentLowered,
   kTypeGraphTooDeep,
 };
 
