@@ -1,7 +1,8 @@
 // SchemaStore on LMDB. Contract: causeway/registry/store.h; layout: docs/registry.md
 // ("Storage layout").
 //
-// Five named databases in one environment:
+// Five named databases in one environment (through the LMDB wrapper shared with the broker,
+// causeway/lmdb/lmdb_env.h, which grows the map when it is full):
 //   schemas       be32(id)                      -> JSON schema record (text, root, refs, uses)
 //   schema_index  fingerprint(16 hex) be32(id)  -> "" (finds identical schemas by fingerprint)
 //   versions      subject NUL be32(version)     -> JSON {"id":N,"deleted":bool}
@@ -20,7 +21,7 @@
 #include <system_error>
 
 #include "causeway/common/utf8.h"
-#include "lmdb.h"
+#include "causeway/lmdb/lmdb_env.h"
 
 namespace causeway::registry {
 namespace {
@@ -32,6 +33,7 @@ constexpr std::size_t kSchemaIndexDb = 1;
 constexpr std::size_t kVersionsDb = 2;
 constexpr std::size_t kConfigDb = 3;
 constexpr std::size_t kMetaDb = 4;
+constexpr const char* kDbNames[] = {"schemas", "schema_index", "versions", "config", "meta"};
 constexpr std::size_t kMaxSubjectBytes = 255;
 const std::string kGlobalConfigKey(1, '\0');
 
@@ -184,19 +186,52 @@ Status StoreError::to_status() const {
 struct SchemaStore::Impl {
   StoreOptions options;
   std::unique_ptr<lmdb::Env> env;
+  std::vector<lmdb::Dbi> dbis;  // indexed by kSchemasDb ... kMetaDb
   // Serialises every write, so that the compatibility check and the id/version assignment
   // of a registration see the state they change (and the cache below stays consistent).
   std::mutex write_mu;
   std::mutex cache_mu;
   std::map<int, std::shared_ptr<const ParsedSchema>> parsed;  // guarded by cache_mu
 
-  MDB_dbi db(std::size_t i) const { return env->dbi(i); }
+  const lmdb::Dbi& db(std::size_t i) const { return dbis[i]; }
+
+  // Runs `fn` in a read-only transaction. A StoreError from `fn` is returned as is; an LMDB
+  // failure to begin becomes kStoreError.
+  template <typename T, typename Fn>
+  StoreResult<T> in_read(Fn&& fn) {
+    std::optional<StoreResult<T>> out;
+    Status s = env->read([&](lmdb::Txn& txn) -> Status {
+      out.emplace(fn(txn));
+      return Status();
+    });
+    if (!s.ok()) return store_error(s);
+    return std::move(*out);
+  }
+
+  // Runs `fn` in a write transaction, committed if `fn` returns a value. The shared LMDB
+  // wrapper runs `fn` again from the start after growing a full map, so `fn` must only
+  // touch the transaction and its own locals.
+  template <typename T, typename Fn>
+  StoreResult<T> in_write(Fn&& fn) {
+    static constexpr std::string_view kRefused = "the store refused the write";
+    std::optional<StoreResult<T>> out;
+    Status s = env->write([&](lmdb::Txn& txn) -> Status {
+      out.emplace(fn(txn));
+      // Any error aborts the transaction; Env::write runs `fn` again only if LMDB said
+      // MDB_MAP_FULL and the map could grow.
+      return out->ok() ? Status() : failed_precondition(kRefused);
+    });
+    if (s.ok() || (s.code() == Code::kFailedPrecondition && s.message() == kRefused)) return std::move(*out);
+    // Could not begin or commit, or the map is at max_map_bytes: say so, not what the
+    // aborted attempt ran into.
+    return store_error(s);
+  }
 
   StoreResult<std::vector<VersionEntry>> load_versions(lmdb::Txn& txn, const std::string& subject) {
     std::vector<VersionEntry> out;
     bool corrupt = false;
     const std::string prefix = subject_prefix(subject);
-    Status s = txn.scan(db(kVersionsDb), prefix, [&](std::string_view key, std::string_view value) {
+    Status s = lmdb::for_each_with_prefix(txn, db(kVersionsDb), prefix, [&](std::string_view key, std::string_view value) {
       if (key.size() != prefix.size() + 4) {
         corrupt = true;
         return false;
@@ -341,7 +376,7 @@ struct SchemaStore::Impl {
                                                           const std::vector<SchemaReference>& refs) {
     std::optional<StoredSchema> found;
     std::optional<StoreError> failure;
-    Status scanned = txn.scan(db(kSchemaIndexDb), candidate.fingerprint, [&](std::string_view key, std::string_view) {
+    Status scanned = lmdb::for_each_with_prefix(txn, db(kSchemaIndexDb), candidate.fingerprint, [&](std::string_view key, std::string_view) {
       if (key.size() != candidate.fingerprint.size() + 4) return true;
       const int id = static_cast<int>(read_be32(key.substr(candidate.fingerprint.size())));
       auto s = load_schema(txn, id);
@@ -388,12 +423,23 @@ StoreResult<std::unique_ptr<SchemaStore>> SchemaStore::open(const StoreOptions& 
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
   if (ec) return store_error(io_error_errno(std::string("create ") + options.dir, ec.value()));
-  auto env = lmdb::Env::open(options.dir, options.map_bytes,
-                             {"schemas", "schema_index", "versions", "config", "meta"});
+  lmdb::EnvOptions env_options;
+  env_options.initial_map_bytes = options.initial_map_bytes;
+  env_options.max_map_bytes = options.max_map_bytes;
+  auto env = lmdb::Env::open(options.dir, env_options);
   if (!env) return store_error(env.error());
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   impl->env = std::move(*env);
+  Status opened = impl->env->write([&](lmdb::Txn& txn) -> Status {
+    impl->dbis.clear();
+    for (const char* name : kDbNames) {
+      CAUSEWAY_ASSIGN_OR_RETURN(lmdb::Dbi dbi, txn.open_dbi(name, MDB_CREATE));
+      impl->dbis.push_back(std::move(dbi));
+    }
+    return Status();
+  });
+  if (!opened.ok()) return store_error(opened);
   return std::unique_ptr<SchemaStore>(new SchemaStore(std::move(impl)));
 }
 
@@ -403,69 +449,69 @@ StoreResult<Registration> SchemaStore::register_schema(const std::string& subjec
   if (!parsed) return parsed.error();
 
   std::lock_guard lk(impl_->write_mu);
-  auto txn = impl_->env->begin_write();
-  if (!txn) return store_error(txn.error());
-  auto versions = impl_->load_versions(*txn, subject);
-  if (!versions) return versions.error();
-  auto existing = impl_->find_identical(*txn, *parsed, input.references);
-  if (!existing) return existing.error();
-  std::vector<VersionEntry> live;
-  for (const auto& v : *versions) {
-    if (v.deleted) continue;
-    live.push_back(v);
-    if (*existing && (*existing)->record.id == v.id) return Registration{v.id, v.version, false};
-  }
-  if (auto e = impl_->check_references(*txn, input.references)) return *e;
-
-  auto mode = impl_->mode_of(*txn, &subject);
-  if (!mode) return mode.error();
-  auto report = impl_->run_check(*txn, *mode, *parsed, live);
-  if (!report) return report.error();
-  if (!report->is_compatible) {
-    std::string msg = std::string("Schema being registered is incompatible with an earlier schema for subject ") + quoted(subject) +
-                      std::string(" (mode ") + std::string(format_compatibility_mode(*mode)) + "): ";
-    for (std::size_t i = 0; i < report->messages.size(); ++i) {
-      if (i > 0) msg += "; ";
-      msg += report->messages[i];
+  auto registered = impl_->in_write<Registration>([&](lmdb::Txn& txn) -> StoreResult<Registration> {
+    auto versions = impl_->load_versions(txn, subject);
+    if (!versions) return versions.error();
+    auto existing = impl_->find_identical(txn, *parsed, input.references);
+    if (!existing) return existing.error();
+    std::vector<VersionEntry> live;
+    for (const auto& v : *versions) {
+      if (v.deleted) continue;
+      live.push_back(v);
+      if (*existing && (*existing)->record.id == v.id) return Registration{v.id, v.version, false};
     }
-    return error(ErrorCode::kIncompatible, msg);
-  }
+    if (auto e = impl_->check_references(txn, input.references)) return *e;
 
-  // The global id: an identical schema registered anywhere keeps its id.
-  StoredSchema stored;
-  if (*existing) {
-    stored = std::move(**existing);
-  } else {
-    auto next = txn->get(impl_->db(kMetaDb), "next_id");
-    if (!next) return store_error(next.error());
-    int id = 1;
-    if (next->has_value()) id = std::atoi(std::string(**next).c_str());
-    if (id <= 0) return error(ErrorCode::kStoreError, "stored next_id is corrupt");
-    if (Status s = txn->put(impl_->db(kMetaDb), "next_id", std::to_string(id + 1)); !s.ok()) return store_error(s);
-    stored.record.id = id;
-    stored.record.schema = input.schema;
-    stored.record.root_type = parsed->root_type;
-    stored.record.references = input.references;
-    stored.record.fingerprint = parsed->fingerprint;
-    stored.canonical_form = parsed->canonical_form;
-    if (Status s = txn->put(impl_->db(kSchemaIndexDb), parsed->fingerprint + be32(static_cast<std::uint32_t>(id)), "-");
+    auto mode = impl_->mode_of(txn, &subject);
+    if (!mode) return mode.error();
+    auto report = impl_->run_check(txn, *mode, *parsed, live);
+    if (!report) return report.error();
+    if (!report->is_compatible) {
+      std::string msg = std::string("Schema being registered is incompatible with an earlier schema for subject ") + quoted(subject) +
+                        std::string(" (mode ") + std::string(format_compatibility_mode(*mode)) + "): ";
+      for (std::size_t i = 0; i < report->messages.size(); ++i) {
+        if (i > 0) msg += "; ";
+        msg += report->messages[i];
+      }
+      return error(ErrorCode::kIncompatible, msg);
+    }
+
+    // The global id: an identical schema registered anywhere keeps its id.
+    StoredSchema stored;
+    if (*existing) {
+      stored = std::move(**existing);
+    } else {
+      auto next = txn.get(impl_->db(kMetaDb), "next_id");
+      if (!next) return store_error(next.error());
+      int id = 1;
+      if (next->has_value()) id = std::atoi(std::string(**next).c_str());
+      if (id <= 0) return error(ErrorCode::kStoreError, "stored next_id is corrupt");
+      if (Status s = txn.put(impl_->db(kMetaDb), "next_id", std::to_string(id + 1)); !s.ok()) return store_error(s);
+      stored.record.id = id;
+      stored.record.schema = input.schema;
+      stored.record.root_type = parsed->root_type;
+      stored.record.references = input.references;
+      stored.record.fingerprint = parsed->fingerprint;
+      stored.canonical_form = parsed->canonical_form;
+      if (Status s = txn.put(impl_->db(kSchemaIndexDb), parsed->fingerprint + be32(static_cast<std::uint32_t>(id)), "-");
+          !s.ok())
+        return store_error(s);
+    }
+    ++stored.uses;
+    const int id = stored.record.id;
+    if (Status s = txn.put(impl_->db(kSchemasDb), be32(static_cast<std::uint32_t>(id)), encode_schema(stored)); !s.ok())
+      return store_error(s);
+    const int version = versions->empty() ? 1 : versions->back().version + 1;
+    if (Status s = txn.put(impl_->db(kVersionsDb), version_key(subject, version), encode_version({version, id, false}));
         !s.ok())
       return store_error(s);
-  }
-  ++stored.uses;
-  const int id = stored.record.id;
-  if (Status s = txn->put(impl_->db(kSchemasDb), be32(static_cast<std::uint32_t>(id)), encode_schema(stored)); !s.ok())
-    return store_error(s);
-  const int version = versions->empty() ? 1 : versions->back().version + 1;
-  if (Status s = txn->put(impl_->db(kVersionsDb), version_key(subject, version), encode_version({version, id, false}));
-      !s.ok())
-    return store_error(s);
-  if (Status s = txn->commit(); !s.ok()) return store_error(s);
-  {
+    return Registration{id, version, true};
+  });
+  if (registered.ok() && registered->created) {
     std::lock_guard clk(impl_->cache_mu);
-    impl_->parsed.emplace(id, std::make_shared<const ParsedSchema>(std::move(*parsed)));
+    impl_->parsed.emplace(registered->id, std::make_shared<const ParsedSchema>(std::move(*parsed)));
   }
-  return Registration{id, version, true};
+  return registered;
 }
 
 StoreResult<SubjectVersion> SchemaStore::lookup(const std::string& subject, const SchemaInput& input,
@@ -473,85 +519,85 @@ StoreResult<SubjectVersion> SchemaStore::lookup(const std::string& subject, cons
   if (auto e = validate_subject(subject)) return *e;
   auto parsed = Impl::parse_input(input);
   if (!parsed) return parsed.error();
-  auto txn = impl_->env->begin_read();
-  if (!txn) return store_error(txn.error());
-  auto versions = impl_->load_versions(*txn, subject);
-  if (!versions) return versions.error();
-  auto existing = impl_->find_identical(*txn, *parsed, input.references);
-  if (!existing) return existing.error();
-  bool any = false;
-  for (const auto& v : *versions) {
-    if (v.deleted && !include_deleted) continue;
-    any = true;
-    if (*existing && (*existing)->record.id == v.id) return SubjectVersion{subject, v.version, v.deleted, (*existing)->record};
-  }
-  if (!any) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
-  return error(ErrorCode::kSchemaNotFound, std::string("Schema not found under subject ") + quoted(subject));
+  return impl_->in_read<SubjectVersion>([&](lmdb::Txn& txn) -> StoreResult<SubjectVersion> {
+    auto versions = impl_->load_versions(txn, subject);
+    if (!versions) return versions.error();
+    auto existing = impl_->find_identical(txn, *parsed, input.references);
+    if (!existing) return existing.error();
+    bool any = false;
+    for (const auto& v : *versions) {
+      if (v.deleted && !include_deleted) continue;
+      any = true;
+      if (*existing && (*existing)->record.id == v.id) return SubjectVersion{subject, v.version, v.deleted, (*existing)->record};
+    }
+    if (!any) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+    return error(ErrorCode::kSchemaNotFound, std::string("Schema not found under subject ") + quoted(subject));
+  });
 }
 
 StoreResult<std::vector<std::string>> SchemaStore::list_subjects(bool include_deleted) {
-  auto txn = impl_->env->begin_read();
-  if (!txn) return store_error(txn.error());
-  std::vector<std::string> out;
-  Status s = txn->scan(impl_->db(kVersionsDb), "", [&](std::string_view key, std::string_view value) {
-    const auto nul = key.find('\0');
-    if (nul == std::string_view::npos) return true;
-    const std::string_view subject = key.substr(0, nul);
-    if (!out.empty() && out.back() == subject) return true;
-    const json j = json::parse(value, nullptr, false);
-    const bool deleted = !j.is_discarded() && j.is_object() && j.value("deleted", false);
-    if (!deleted || include_deleted) out.emplace_back(subject);
-    return true;
+  return impl_->in_read<std::vector<std::string>>([&](lmdb::Txn& txn) -> StoreResult<std::vector<std::string>> {
+    std::vector<std::string> out;
+    Status s = lmdb::for_each_with_prefix(txn, impl_->db(kVersionsDb), "", [&](std::string_view key, std::string_view value) {
+      const auto nul = key.find('\0');
+      if (nul == std::string_view::npos) return true;
+      const std::string_view subject = key.substr(0, nul);
+      if (!out.empty() && out.back() == subject) return true;
+      const json j = json::parse(value, nullptr, false);
+      const bool deleted = !j.is_discarded() && j.is_object() && j.value("deleted", false);
+      if (!deleted || include_deleted) out.emplace_back(subject);
+      return true;
+    });
+    if (!s.ok()) return store_error(s);
+    return out;
   });
-  if (!s.ok()) return store_error(s);
-  return out;
 }
 
 StoreResult<std::vector<int>> SchemaStore::list_versions(const std::string& subject, bool include_deleted) {
   if (auto e = validate_subject(subject)) return *e;
-  auto txn = impl_->env->begin_read();
-  if (!txn) return store_error(txn.error());
-  auto versions = impl_->load_versions(*txn, subject);
-  if (!versions) return versions.error();
-  std::vector<int> out;
-  for (const auto& v : *versions)
-    if (!v.deleted || include_deleted) out.push_back(v.version);
-  if (out.empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
-  return out;
+  return impl_->in_read<std::vector<int>>([&](lmdb::Txn& txn) -> StoreResult<std::vector<int>> {
+    auto versions = impl_->load_versions(txn, subject);
+    if (!versions) return versions.error();
+    std::vector<int> out;
+    for (const auto& v : *versions)
+      if (!v.deleted || include_deleted) out.push_back(v.version);
+    if (out.empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+    return out;
+  });
 }
 
 StoreResult<SubjectVersion> SchemaStore::get_version(const std::string& subject, int version, bool include_deleted) {
   if (auto e = validate_subject(subject)) return *e;
-  auto txn = impl_->env->begin_read();
-  if (!txn) return store_error(txn.error());
-  auto versions = impl_->load_versions(*txn, subject);
-  if (!versions) return versions.error();
-  const VersionEntry* found = nullptr;
-  bool any = false;
-  for (const auto& v : *versions) {
-    if (v.deleted && !include_deleted) continue;
-    any = true;
-    if (version == kLatestVersion || v.version == version) found = &v;
-  }
-  if (!any) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
-  if (found == nullptr) {
-    return error(ErrorCode::kVersionNotFound,
-                 std::string("Version ") + std::to_string(version) + std::string(" of subject ") + quoted(subject) + " not found");
-  }
-  auto s = impl_->load_schema(*txn, found->id);
-  if (!s) return s.error();
-  if (!s->has_value()) return error(ErrorCode::kStoreError, std::string("version points at missing schema ") + std::to_string(found->id));
-  return SubjectVersion{subject, found->version, found->deleted, (*s)->record};
+  return impl_->in_read<SubjectVersion>([&](lmdb::Txn& txn) -> StoreResult<SubjectVersion> {
+    auto versions = impl_->load_versions(txn, subject);
+    if (!versions) return versions.error();
+    const VersionEntry* found = nullptr;
+    bool any = false;
+    for (const auto& v : *versions) {
+      if (v.deleted && !include_deleted) continue;
+      any = true;
+      if (version == kLatestVersion || v.version == version) found = &v;
+    }
+    if (!any) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+    if (found == nullptr) {
+      return error(ErrorCode::kVersionNotFound,
+                   std::string("Version ") + std::to_string(version) + std::string(" of subject ") + quoted(subject) + " not found");
+    }
+    auto s = impl_->load_schema(txn, found->id);
+    if (!s) return s.error();
+    if (!s->has_value()) return error(ErrorCode::kStoreError, std::string("version points at missing schema ") + std::to_string(found->id));
+    return SubjectVersion{subject, found->version, found->deleted, (*s)->record};
+  });
 }
 
 StoreResult<SchemaRecord> SchemaStore::get_schema(int id) {
-  auto txn = impl_->env->begin_read();
-  if (!txn) return store_error(txn.error());
-  if (id <= 0) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
-  auto s = impl_->load_schema(*txn, id);
-  if (!s) return s.error();
-  if (!s->has_value()) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
-  return (*s)->record;
+  return impl_->in_read<SchemaRecord>([&](lmdb::Txn& txn) -> StoreResult<SchemaRecord> {
+    if (id <= 0) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
+    auto s = impl_->load_schema(txn, id);
+    if (!s) return s.error();
+    if (!s->has_value()) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
+    return (*s)->record;
+  });
 }
 
 StoreResult<std::shared_ptr<const ParsedSchema>> SchemaStore::parsed_schema(int id) {
@@ -559,111 +605,109 @@ StoreResult<std::shared_ptr<const ParsedSchema>> SchemaStore::parsed_schema(int 
     std::lock_guard lk(impl_->cache_mu);
     if (auto it = impl_->parsed.find(id); it != impl_->parsed.end()) return it->second;
   }
-  auto txn = impl_->env->begin_read();
-  if (!txn) return store_error(txn.error());
-  auto s = impl_->load_schema(*txn, id);
-  if (!s) return s.error();
-  if (!s->has_value()) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
-  return impl_->parsed_schema(**s);
+  return impl_->in_read<std::shared_ptr<const ParsedSchema>>([&](lmdb::Txn& txn) -> StoreResult<std::shared_ptr<const ParsedSchema>> {
+    auto s = impl_->load_schema(txn, id);
+    if (!s) return s.error();
+    if (!s->has_value()) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
+    return impl_->parsed_schema(**s);
+  });
 }
 
 StoreResult<std::vector<std::pair<std::string, int>>> SchemaStore::subject_versions_of(int id, bool include_deleted) {
   auto schema = get_schema(id);
   if (!schema) return schema.error();
-  auto txn = impl_->env->begin_read();
-  if (!txn) return store_error(txn.error());
-  std::vector<std::pair<std::string, int>> out;
-  Status s = txn->scan(impl_->db(kVersionsDb), "", [&](std::string_view key, std::string_view value) {
-    const auto nul = key.find('\0');
-    if (nul == std::string_view::npos || key.size() != nul + 5) return true;
-    const json j = json::parse(value, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || j.value("id", 0) != id) return true;
-    if (j.value("deleted", false) && !include_deleted) return true;
-    out.emplace_back(std::string(key.substr(0, nul)), static_cast<int>(read_be32(key.substr(nul + 1))));
-    return true;
+  return impl_->in_read<std::vector<std::pair<std::string, int>>>([&](lmdb::Txn& txn) -> StoreResult<std::vector<std::pair<std::string, int>>> {
+    std::vector<std::pair<std::string, int>> out;
+    Status s = lmdb::for_each_with_prefix(txn, impl_->db(kVersionsDb), "", [&](std::string_view key, std::string_view value) {
+      const auto nul = key.find('\0');
+      if (nul == std::string_view::npos || key.size() != nul + 5) return true;
+      const json j = json::parse(value, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || j.value("id", 0) != id) return true;
+      if (j.value("deleted", false) && !include_deleted) return true;
+      out.emplace_back(std::string(key.substr(0, nul)), static_cast<int>(read_be32(key.substr(nul + 1))));
+      return true;
+    });
+    if (!s.ok()) return store_error(s);
+    return out;
   });
-  if (!s.ok()) return store_error(s);
-  return out;
 }
 
 StoreResult<std::vector<int>> SchemaStore::delete_subject(const std::string& subject, bool permanent) {
   if (auto e = validate_subject(subject, SubjectCheck::kAllowLegacy)) return *e;
   std::lock_guard lk(impl_->write_mu);
-  auto txn = impl_->env->begin_write();
-  if (!txn) return store_error(txn.error());
-  auto versions = impl_->load_versions(*txn, subject);
-  if (!versions) return versions.error();
-  if (versions->empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
-  const bool any_live =
-      std::any_of(versions->begin(), versions->end(), [](const VersionEntry& v) { return !v.deleted; });
-  std::vector<int> out;
-  if (!permanent) {
-    if (!any_live) {
-      return error(ErrorCode::kSubjectSoftDeleted,
-                   std::string("Subject ") + quoted(subject) + " was soft deleted. Set permanent=true to delete permanently");
-    }
-    for (auto v : *versions) {
-      if (v.deleted) continue;
-      v.deleted = true;
-      if (Status s = txn->put(impl_->db(kVersionsDb), version_key(subject, v.version), encode_version(v)); !s.ok())
-        return store_error(s);
-      out.push_back(v.version);
-    }
-  } else {
-    if (any_live) {
-      return error(ErrorCode::kSubjectNotSoftDeleted,
-                   std::string("Subject ") + quoted(subject) + " was not deleted first before being permanently deleted");
-    }
-    for (const auto& v : *versions) {
-      auto d = txn->del(impl_->db(kVersionsDb), version_key(subject, v.version));
+  return impl_->in_write<std::vector<int>>([&](lmdb::Txn& txn) -> StoreResult<std::vector<int>> {
+    auto versions = impl_->load_versions(txn, subject);
+    if (!versions) return versions.error();
+    if (versions->empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+    const bool any_live =
+        std::any_of(versions->begin(), versions->end(), [](const VersionEntry& v) { return !v.deleted; });
+    std::vector<int> out;
+    if (!permanent) {
+      if (!any_live) {
+        return error(ErrorCode::kSubjectSoftDeleted,
+                     std::string("Subject ") + quoted(subject) + " was soft deleted. Set permanent=true to delete permanently");
+      }
+      for (auto v : *versions) {
+        if (v.deleted) continue;
+        v.deleted = true;
+        if (Status s = txn.put(impl_->db(kVersionsDb), version_key(subject, v.version), encode_version(v)); !s.ok())
+          return store_error(s);
+        out.push_back(v.version);
+      }
+    } else {
+      if (any_live) {
+        return error(ErrorCode::kSubjectNotSoftDeleted,
+                     std::string("Subject ") + quoted(subject) + " was not deleted first before being permanently deleted");
+      }
+      for (const auto& v : *versions) {
+        auto d = txn.del(impl_->db(kVersionsDb), version_key(subject, v.version));
+        if (!d) return store_error(d.error());
+        if (auto e = impl_->release_schema(txn, v.id)) return *e;
+        out.push_back(v.version);
+      }
+      auto d = txn.del(impl_->db(kConfigDb), subject);
       if (!d) return store_error(d.error());
-      if (auto e = impl_->release_schema(*txn, v.id)) return *e;
-      out.push_back(v.version);
     }
-    auto d = txn->del(impl_->db(kConfigDb), subject);
-    if (!d) return store_error(d.error());
-  }
-  if (Status s = txn->commit(); !s.ok()) return store_error(s);
-  return out;
+    return out;
+  });
 }
 
 StoreResult<int> SchemaStore::delete_version(const std::string& subject, int version, bool permanent) {
   if (auto e = validate_subject(subject, SubjectCheck::kAllowLegacy)) return *e;
   std::lock_guard lk(impl_->write_mu);
-  auto txn = impl_->env->begin_write();
-  if (!txn) return store_error(txn.error());
-  auto versions = impl_->load_versions(*txn, subject);
-  if (!versions) return versions.error();
-  if (versions->empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
-  std::optional<VersionEntry> target;
-  for (const auto& v : *versions) {
-    if (version == kLatestVersion ? (permanent || !v.deleted) : v.version == version) target = v;
-  }
-  if (!target) {
-    return error(ErrorCode::kVersionNotFound,
-                 std::string("Version ") + std::to_string(version) + std::string(" of subject ") + quoted(subject) + " not found");
-  }
-  const std::string key = version_key(subject, target->version);
-  if (!permanent) {
-    if (target->deleted) {
-      return error(ErrorCode::kVersionSoftDeleted, std::string("Version ") + std::to_string(target->version) + " of subject " +
-                                                       quoted(subject) +
-                                                       " was soft deleted. Set permanent=true to delete permanently");
+  return impl_->in_write<int>([&](lmdb::Txn& txn) -> StoreResult<int> {
+    auto versions = impl_->load_versions(txn, subject);
+    if (!versions) return versions.error();
+    if (versions->empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+    std::optional<VersionEntry> target;
+    for (const auto& v : *versions) {
+      if (version == kLatestVersion ? (permanent || !v.deleted) : v.version == version) target = v;
     }
-    target->deleted = true;
-    if (Status s = txn->put(impl_->db(kVersionsDb), key, encode_version(*target)); !s.ok()) return store_error(s);
-  } else {
-    if (!target->deleted) {
-      return error(ErrorCode::kVersionNotSoftDeleted, std::string("Version ") + std::to_string(target->version) + " of subject " +
-                                                          quoted(subject) +
-                                                          " was not deleted first before being permanently deleted");
+    if (!target) {
+      return error(ErrorCode::kVersionNotFound,
+                   std::string("Version ") + std::to_string(version) + std::string(" of subject ") + quoted(subject) + " not found");
     }
-    auto d = txn->del(impl_->db(kVersionsDb), key);
-    if (!d) return store_error(d.error());
-    if (auto e = impl_->release_schema(*txn, target->id)) return *e;
-  }
-  if (Status s = txn->commit(); !s.ok()) return store_error(s);
-  return target->version;
+    const std::string key = version_key(subject, target->version);
+    if (!permanent) {
+      if (target->deleted) {
+        return error(ErrorCode::kVersionSoftDeleted, std::string("Version ") + std::to_string(target->version) + " of subject " +
+                                                         quoted(subject) +
+                                                         " was soft deleted. Set permanent=true to delete permanently");
+      }
+      target->deleted = true;
+      if (Status s = txn.put(impl_->db(kVersionsDb), key, encode_version(*target)); !s.ok()) return store_error(s);
+    } else {
+      if (!target->deleted) {
+        return error(ErrorCode::kVersionNotSoftDeleted, std::string("Version ") + std::to_string(target->version) + " of subject " +
+                                                            quoted(subject) +
+                                                            " was not deleted first before being permanently deleted");
+      }
+      auto d = txn.del(impl_->db(kVersionsDb), key);
+      if (!d) return store_error(d.error());
+      if (auto e = impl_->release_schema(txn, target->id)) return *e;
+    }
+    return target->version;
+  });
 }
 
 StoreResult<CompatibilityReport> SchemaStore::check_compatibility(const std::string& subject, int version,
@@ -671,80 +715,77 @@ StoreResult<CompatibilityReport> SchemaStore::check_compatibility(const std::str
   if (auto e = validate_subject(subject)) return *e;
   auto parsed = Impl::parse_input(input);
   if (!parsed) return parsed.error();
-  auto txn = impl_->env->begin_read();
-  if (!txn) return store_error(txn.error());
-  auto versions = impl_->load_versions(*txn, subject);
-  if (!versions) return versions.error();
-  std::vector<VersionEntry> live;
-  for (const auto& v : *versions)
-    if (!v.deleted) live.push_back(v);
-  if (live.empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
-  auto mode = impl_->mode_of(*txn, &subject);
-  if (!mode) return mode.error();
-  if (version != kLatestVersion) {
-    const auto it = std::find_if(live.begin(), live.end(), [&](const VersionEntry& v) { return v.version == version; });
-    if (it == live.end()) {
-      return error(ErrorCode::kVersionNotFound,
-                   std::string("Version ") + std::to_string(version) + std::string(" of subject ") + quoted(subject) + " not found");
+  return impl_->in_read<CompatibilityReport>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityReport> {
+    auto versions = impl_->load_versions(txn, subject);
+    if (!versions) return versions.error();
+    std::vector<VersionEntry> live;
+    for (const auto& v : *versions)
+      if (!v.deleted) live.push_back(v);
+    if (live.empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
+    auto mode = impl_->mode_of(txn, &subject);
+    if (!mode) return mode.error();
+    if (version != kLatestVersion) {
+      const auto it = std::find_if(live.begin(), live.end(), [&](const VersionEntry& v) { return v.version == version; });
+      if (it == live.end()) {
+        return error(ErrorCode::kVersionNotFound,
+                     std::string("Version ") + std::to_string(version) + std::string(" of subject ") + quoted(subject) + " not found");
+      }
+      live = {*it};
     }
-    live = {*it};
-  }
-  return impl_->run_check(*txn, *mode, *parsed, live);
+    return impl_->run_check(txn, *mode, *parsed, live);
+  });
 }
 
 StoreResult<CompatibilityMode> SchemaStore::global_mode() {
-  auto txn = impl_->env->begin_read();
-  if (!txn) return store_error(txn.error());
-  return impl_->mode_of(*txn, nullptr);
+  return impl_->in_read<CompatibilityMode>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityMode> {
+    return impl_->mode_of(txn, nullptr);
+  });
 }
 
 StoreResult<CompatibilityMode> SchemaStore::set_global_mode(CompatibilityMode mode) {
   std::lock_guard lk(impl_->write_mu);
-  auto txn = impl_->env->begin_write();
-  if (!txn) return store_error(txn.error());
-  if (Status s = txn->put(impl_->db(kConfigDb), kGlobalConfigKey, format_compatibility_mode(mode)); !s.ok())
-    return store_error(s);
-  if (Status s = txn->commit(); !s.ok()) return store_error(s);
-  return mode;
+  return impl_->in_write<CompatibilityMode>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityMode> {
+    if (Status s = txn.put(impl_->db(kConfigDb), kGlobalConfigKey, format_compatibility_mode(mode)); !s.ok())
+      return store_error(s);
+    return mode;
+  });
 }
 
 StoreResult<CompatibilityMode> SchemaStore::subject_mode(const std::string& subject, bool default_to_global) {
   if (auto e = validate_subject(subject)) return *e;
-  auto txn = impl_->env->begin_read();
-  if (!txn) return store_error(txn.error());
-  auto v = txn->get(impl_->db(kConfigDb), subject);
-  if (!v) return store_error(v.error());
-  if (!v->has_value()) {
-    if (default_to_global) return impl_->mode_of(*txn, nullptr);
-    return error(ErrorCode::kSubjectConfigNotFound,
-                 std::string("Subject ") + quoted(subject) + " does not have subject-level compatibility configured");
-  }
-  auto m = parse_compatibility_mode(**v);
-  if (!m) return error(ErrorCode::kStoreError, std::string("stored mode of ") + quoted(subject) + " is corrupt");
-  return *m;
+  return impl_->in_read<CompatibilityMode>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityMode> {
+    auto v = txn.get(impl_->db(kConfigDb), subject);
+    if (!v) return store_error(v.error());
+    if (!v->has_value()) {
+      if (default_to_global) return impl_->mode_of(txn, nullptr);
+      return error(ErrorCode::kSubjectConfigNotFound,
+                   std::string("Subject ") + quoted(subject) + " does not have subject-level compatibility configured");
+    }
+    auto m = parse_compatibility_mode(**v);
+    if (!m) return error(ErrorCode::kStoreError, std::string("stored mode of ") + quoted(subject) + " is corrupt");
+    return *m;
+  });
 }
 
 StoreResult<CompatibilityMode> SchemaStore::set_subject_mode(const std::string& subject, CompatibilityMode mode) {
   if (auto e = validate_subject(subject)) return *e;
   std::lock_guard lk(impl_->write_mu);
-  auto txn = impl_->env->begin_write();
-  if (!txn) return store_error(txn.error());
-  if (Status s = txn->put(impl_->db(kConfigDb), subject, format_compatibility_mode(mode)); !s.ok())
-    return store_error(s);
-  if (Status s = txn->commit(); !s.ok()) return store_error(s);
-  return mode;
+  return impl_->in_write<CompatibilityMode>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityMode> {
+    if (Status s = txn.put(impl_->db(kConfigDb), subject, format_compatibility_mode(mode)); !s.ok())
+      return store_error(s);
+    return mode;
+  });
 }
 
 StoreResult<CompatibilityMode> SchemaStore::delete_subject_mode(const std::string& subject) {
   auto current = subject_mode(subject, false);
   if (!current) return current.error();
   std::lock_guard lk(impl_->write_mu);
-  auto txn = impl_->env->begin_write();
-  if (!txn) return store_error(txn.error());
-  auto d = txn->del(impl_->db(kConfigDb), subject);
-  if (!d) return store_error(d.error());
-  if (Status s = txn->commit(); !s.ok()) return store_error(s);
-  return *current;
+  return impl_->in_write<CompatibilityMode>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityMode> {
+    auto d = txn.del(impl_->db(kConfigDb), subject);
+    if (!d) return store_error(d.error());
+    return *current;
+  });
 }
 
 }  // namespace causeway::registry

@@ -137,14 +137,14 @@ inline constexpr int kLatestVersion = -1;
 
 struct StoreOptions {
   std::string dir;  // created if missing
-  std::uint64_t map_bytes = 1ull << 30;
+  // The LMDB map (address space; the file grows only as pages are used) starts at
+  // initial_map_bytes and doubles when a write finds it full, up to max_map_bytes; a write
+  // past that fails with kStoreError ("... reached max_map_bytes ...") and changes nothing.
+  std::uint64_t initial_map_bytes = 16ull << 20;
+  std::uint64_t max_map_bytes = 4ull << 30;
   // Mode for subjects with none of their own, until PUT /config changes it.
   CompatibilityMode default_mode = CompatibilityMode::kBackward;
 };
-
-namespace lmdb {
-class Env;
-}
 
 class SchemaStore {
  public:
