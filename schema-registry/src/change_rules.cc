@@ -97,6 +97,11 @@ constexpr std::array kRules = {
     ChangeRule{ChangeKind::kStructAlignmentLowered, "struct-alignment-lowered", C, I,
                "the mirror of struct-alignment-raised: new writers may place the struct where the "
                "old reader's verifier requires more alignment"},
+    ChangeRule{ChangeKind::kTypeRemoved, "type-removed", I, C,
+               "in a schema without a root type (a file of shared types, compared declaration by "
+               "declaration by name) a declaration is gone: schemas that include the new version "
+               "can no longer read data of that type; data written with the new version never "
+               "holds it"},
     ChangeRule{ChangeKind::kTypeGraphTooDeep, "type-graph-too-deep", I, I,
                "the checker compares type positions at most 64 levels below the root (a bound "
                "that keeps hostile schemas from exhausting the stack); deeper positions are "

@@ -70,12 +70,22 @@ class Differ {
   std::vector<SchemaChange> run() {
     const auto* o_root = old_.root_table();
     const auto* n_root = new_.root_table();
-    const std::string root_path = o_root->name()->str();
+    const std::string root_path = o_root != nullptr ? o_root->name()->str() : n_root != nullptr ? n_root->name()->str() : "";
     const std::string o_ident = old_.file_ident() ? old_.file_ident()->str() : "";
     const std::string n_ident = new_.file_ident() ? new_.file_ident()->str() : "";
     if (o_ident != n_ident) {
-      add(ChangeKind::kFileIdentifierChanged, root_path, quoted(o_ident), quoted(n_ident),
-          "file_identifier changed from " + quoted(o_ident) + " to " + quoted(n_ident));
+      add(ChangeKind::kFileIdentifierChanged, root_path.empty() ? "(schema)" : root_path, quoted(o_ident),
+          quoted(n_ident), "file_identifier changed from " + quoted(o_ident) + " to " + quoted(n_ident));
+    }
+    if (o_root == nullptr || n_root == nullptr) {
+      if (o_root != n_root) {
+        const std::string o_name = o_root != nullptr ? o_root->name()->str() : "none";
+        const std::string n_name = n_root != nullptr ? n_root->name()->str() : "none";
+        add(ChangeKind::kRootTypeChanged, root_path, o_name, n_name,
+            "root type changed from " + o_name + " to " + n_name + "; declarations compared by name");
+      }
+      compare_declarations_by_name();
+      return std::move(changes_);
     }
     if (o_root->name()->str() != n_root->name()->str()) {
       add(ChangeKind::kRootTypeChanged, root_path, o_root->name()->str(), n_root->name()->str(),
@@ -434,6 +444,51 @@ class Differ {
       add(ChangeKind::kStructLayoutChanged, where_of(*fn), "", n_type,
           "struct layout changed: field " + fn->name()->str() + " (" + n_type + ") added at offset " +
               std::to_string(fn->offset()));
+    }
+  }
+
+  // Without a root on one side there is no position to start from: the schema is a file of
+  // shared types (used through references). Every declaration of the old schema is compared
+  // with the new one's of the same fully qualified name, as the root of its own graph; one
+  // that is gone is type-removed. Schemas that include the file compare its types again, by
+  // position, when they move to the new version.
+  void compare_declarations_by_name() {
+    std::map<std::string, const reflection::Object*> n_objects;
+    std::map<std::string, const reflection::Enum*> n_enums;
+    for (const auto* o : *new_.objects()) n_objects[o->name()->str()] = o;
+    for (const auto* e : *new_.enums()) n_enums[e->name()->str()] = e;
+    for (const auto* o : *old_.objects()) {
+      const std::string name = o->name()->str();
+      const std::string kind = o->is_struct() ? "struct" : "table";
+      const auto it = n_objects.find(name);
+      if (it == n_objects.end()) {
+        add(ChangeKind::kTypeRemoved, name, kind + " " + name, "", kind + " removed");
+        continue;
+      }
+      const auto& n = *it->second;
+      if (o->is_struct() != n.is_struct()) {
+        const std::string nk = n.is_struct() ? "struct" : "table";
+        add(ChangeKind::kTableStructChanged, name, kind + " " + name, nk + " " + name,
+            "changed from " + kind + " to " + nk);
+      } else if (o->is_struct()) {
+        compare_structs(name, *o, n);
+      } else {
+        compare_tables(name, *o, n, /*is_root=*/true);
+      }
+    }
+    for (const auto* e : *old_.enums()) {
+      const std::string name = e->name()->str();
+      const std::string kind = e->is_union() ? "union" : "enum";
+      const auto it = n_enums.find(name);
+      if (it == n_enums.end()) {
+        add(ChangeKind::kTypeRemoved, name, kind + " " + name, "", kind + " removed");
+      } else if (e->is_union() != it->second->is_union()) {
+        const std::string nk = it->second->is_union() ? "union" : "enum";
+        add(ChangeKind::kFieldTypeChanged, name, kind + " " + name, nk + " " + name,
+            "changed from " + kind + " to " + nk);
+      } else {
+        compare_enums(name, *e, *it->second);
+      }
     }
   }
 

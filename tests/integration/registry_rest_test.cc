@@ -427,8 +427,8 @@ TEST_F(RegistryRest, CorpusSampleVerdictsMatchTheLibrary) {
   for (std::size_t i = 0; i < corpus.size(); i += 3) {  // every third pair
     const auto& c = corpus[i];
     const std::string subject = "corpus-" + std::to_string(i);
-    auto old_parsed = registry::parse_schema(c.old_fbs, "");
-    auto new_parsed = registry::parse_schema(c.new_fbs, "");
+    auto old_parsed = registry::parse_schema(c.old_fbs, "", {}, {}, registry::RootTypeRule::kOptional);
+    auto new_parsed = registry::parse_schema(c.new_fbs, "", {}, {}, registry::RootTypeRule::kOptional);
     ASSERT_TRUE(old_parsed.ok() && new_parsed.ok()) << c.name;
     ASSERT_TRUE(client_->register_schema(subject, std::string(c.old_fbs), "").ok()) << c.name;
     for (const auto mode : modes) {

@@ -20,8 +20,9 @@ using ::testing::HasSubstr;
 using testing::evolution_corpus;
 using testing::EvolutionCase;
 
+// Root types are optional, as in the registry: the corpus has files of shared types.
 ParsedSchema parse_or_die(std::string_view text) {
-  auto s = parse_schema(text, "");
+  auto s = parse_schema(text, "", {}, ReferenceLookup(), RootTypeRule::kOptional);
   EXPECT_TRUE(s.ok()) << s.error().to_string() << "\n" << text;
   return s.ok() ? *s : ParsedSchema{};
 }

@@ -1,4 +1,6 @@
-// The evolution corpus as data: see evolution_corpus.h. Every schema declares its root_type.
+// The evolution corpus as data: see evolution_corpus.h. Every schema declares its root_type,
+// except the pairs of files of shared types ("shared_types_..."), which are compared
+// declaration by declaration and cannot be written on their own (no wire proof).
 #include "tests/unit/registry/evolution_corpus.h"
 
 #include <array>
@@ -341,6 +343,25 @@ constexpr std::array kCorpus = {
     EvolutionCase{"file_identifier_added", "table T { a:int; } root_type T;",
                   "table T { a:int; } root_type T; file_identifier \"ORD1\";", false, false,
                   "file-identifier-changed"},
+    // --- files of shared types (no root_type: used only through references) -------------
+    EvolutionCase{"shared_types_table_field_added",
+                  "namespace common; table Money { units:long; }",
+                  "namespace common; table Money { units:long; currency:string; }", true, true,
+                  "field-added"},
+    EvolutionCase{"shared_types_table_field_type_changed",
+                  "namespace common; table Money { units:long; }",
+                  "namespace common; table Money { units:int; }", false, false, "field-type-changed"},
+    EvolutionCase{"shared_types_struct_fields_swapped",
+                  "namespace common; struct Point { x:int; y:int; }",
+                  "namespace common; struct Point { y:int; x:int; }", false, false,
+                  "struct-layout-changed"},
+    EvolutionCase{"shared_types_type_removed",
+                  "namespace common; table Money { units:long; } enum Currency:byte { EUR, USD }",
+                  "namespace common; table Money { units:long; }", false, true, "type-removed"},
+    EvolutionCase{"shared_types_gained_a_root_type",
+                  "namespace common; table Money { units:long; }",
+                  "namespace common; table Money { units:long; } root_type Money;", true, true,
+                  "root-type-changed"},
     // --- combinations ---------------------------------------------------------------------
     EvolutionCase{"shared_type_changed_is_reported_through_first_path",
                   "table M { v:int; } table T { a:M; b:M; } root_type T;",

@@ -237,10 +237,17 @@ TEST_F(StoreTest, ReferencesMustExistAndArePartOfTheIdentity) {
   auto store = open_store();
   SchemaInput with_ref = input(kOrderV1);
   with_ref.references.push_back(SchemaReference{"common.fbs", "common", 1});
-  EXPECT_EQ(store->register_schema("s", with_ref).error().code, ErrorCode::kSubjectNotFound);
+  auto no_subject = store->register_schema("s", with_ref);
+  ASSERT_FALSE(no_subject.ok());
+  EXPECT_EQ(no_subject.error().code, ErrorCode::kInvalidSchema);
+  EXPECT_THAT(no_subject.error().message,
+              HasSubstr("reference \"common.fbs\" (subject 'common' version 1) does not exist (no such subject)"));
   ASSERT_TRUE(store->register_schema("common", input("table C { x:int; } root_type C;")).ok());
   with_ref.references[0].version = 2;
-  EXPECT_EQ(store->register_schema("s", with_ref).error().code, ErrorCode::kVersionNotFound);
+  auto no_version = store->register_schema("s", with_ref);
+  ASSERT_FALSE(no_version.ok());
+  EXPECT_EQ(no_version.error().code, ErrorCode::kInvalidSchema);
+  EXPECT_THAT(no_version.error().message, HasSubstr("version 2) does not exist (no such version)"));
   with_ref.references[0].version = 1;
   auto a = store->register_schema("s", with_ref);
   auto b = store->register_schema("t", input(kOrderV1));

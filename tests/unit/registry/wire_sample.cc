@@ -4,6 +4,8 @@
 #include <flatbuffers/idl.h>
 #include <flatbuffers/reflection.h>
 
+#include "causeway/registry/fbs_parser.h"
+
 #include <cstdio>
 
 namespace causeway::registry::testing {
@@ -325,9 +327,7 @@ std::string sample_json(const ParsedSchema& schema) {
 
 Result<std::vector<std::uint8_t>> encode_json(const ParsedSchema& schema, std::string_view json) {
   flatbuffers::Parser parser;
-  if (!parser.Parse(schema.source.c_str()) || !parser.SetRootType(schema.root_type.c_str())) {
-    return invalid_argument("schema: " + parser.error_);
-  }
+  CAUSEWAY_RETURN_IF_ERROR(load_schema(schema, parser));
   const std::string text(json);
   if (!parser.ParseJson(text.c_str())) return invalid_argument("json: " + parser.error_);
   const auto* p = parser.builder_.GetBufferPointer();

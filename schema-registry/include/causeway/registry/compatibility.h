@@ -84,6 +84,7 @@ enum class ChangeKind {
   kStructLayoutChanged,
   kStructAlignmentRaised,
   kStructAlignmentLowered,
+  kTypeRemoved,
   kTypeGraphTooDeep,
 };
 
