@@ -48,6 +48,8 @@ class IncludeScanner {
 
   Result<std::vector<IncludeDecl>> scan() {
     std::vector<IncludeDecl> out;
+    // The parser skips a UTF-8 byte order mark before anything else (SkipByteOrderMark).
+    if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
     for (;;) {
       CAUSEWAY_RETURN_IF_ERROR(skip_space());
       const std::size_t start = pos_;

@@ -223,6 +223,15 @@ TEST(SchemaReferences, MalformedIncludesAreRefusedBeforeAnythingIsLookedUp) {
   EXPECT_EQ(reg.lookups(), 0);
 }
 
+TEST(SchemaReferences, AByteOrderMarkBeforeTheIncludesIsSkippedAsTheParserSkipsIt) {
+  FakeRegistry reg;
+  reg.add("common", 1, kMoney);
+  const SchemaReference refs[] = {{"money.fbs", "common", 1}};
+  auto s = parse_schema(std::string("\xEF\xBB\xBF") + kOrder, "", refs, reg.lookup());
+  ASSERT_TRUE(s.ok()) << message_of(s);
+  EXPECT_EQ(s->root_type, "shop.Order");
+}
+
 TEST(SchemaReferences, AnIncludeAfterADeclarationIsTheParsersErrorNotAFileRead) {
   auto s = parse_schema("table T { a:int; }\ninclude \"x.fbs\";\nroot_type T;", "");
   ASSERT_FALSE(s.ok());
