@@ -14,6 +14,7 @@
 #include <string>
 
 #include "causeway/common/data_dir_lock.h"
+#include "causeway/common/heap_trim.h"
 #include "causeway/common/listen_address.h"
 #include "causeway/common/units.h"
 #include "causeway/registry/server.h"
@@ -261,6 +262,11 @@ int main(int argc, char** argv) {
 
   constexpr auto kDedupExpiryEvery = std::chrono::seconds(1);
   auto next_expiry = std::chrono::steady_clock::now() + kDedupExpiryEvery;
+  // Freed memory above this is returned to the OS (causeway/common/heap_trim.h): after a
+  // spike RSS goes back near what is in use instead of staying at the high-water mark.
+  constexpr auto kHeapTrimEvery = std::chrono::seconds(5);
+  constexpr size_t kHeapTrimAboveBytes = 8u << 20;
+  auto next_trim = std::chrono::steady_clock::now() + kHeapTrimEvery;
   for (;;) {
     const timespec tick{1, 0};
     const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
@@ -272,6 +278,11 @@ int main(int argc, char** argv) {
       next_expiry = std::chrono::steady_clock::now() + kDedupExpiryEvery;
       const size_t expired = (*store)->expire_dedup(causeway::storage::now_ms());
       if (expired > 0) spdlog::debug("dedup window: {} key(s) expired", expired);
+    }
+    if (std::chrono::steady_clock::now() >= next_trim) {
+      next_trim = std::chrono::steady_clock::now() + kHeapTrimEvery;
+      const causeway::HeapTrim trim = causeway::trim_free_heap(kHeapTrimAboveBytes);
+      if (trim.trimmed) spdlog::debug("returned free heap memory to the OS ({} MiB were free)", trim.free_bytes >> 20);
     }
   }
   if (registry) registry->stop();

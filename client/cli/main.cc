@@ -23,6 +23,7 @@
 #include "causeway/client/registry_client.h"
 #include "causeway/common/units.h"
 #include "client/cli/event_json.h"
+#include "client/cli/pattern_commands.h"
 #include "client/cli/payload_codec.h"
 #include "client/cli/schema_commands.h"
 #include "client/cli/subscribe_commands.h"
@@ -340,9 +341,11 @@ int main(int argc, char** argv) {
 
   auto schema_commands = causeway::cli::add_schema_commands(app);  // schema ... and --registry
   auto run_subscribe_commands = causeway::cli::add_subscribe_commands(app, options, schema_commands->registry_url());
+  auto run_pattern_commands = causeway::cli::add_pattern_commands(app);
   CLI11_PARSE(app, argc, argv);
   if (schema_commands->parsed()) return schema_commands->run();
   if (auto code = run_subscribe_commands()) return *code;
+  if (auto code = run_pattern_commands()) return *code;
 
   const std::string& registry_url = schema_commands->registry_url();
   if (publish->parsed()) return run_publish(options, registry_url, publish_topic, publish_file, publish_schema_version);

@@ -109,6 +109,8 @@ struct ParsedSchema {
 //  - any flatbuffers parser error, quoting the parser's message with its line and column
 //    (for an included version: naming it);
 //  - root type missing (with kRequired), not declared, or a struct rather than a table;
+//  - a vector of unions anywhere, in the schema or a version it includes (see
+//    find_union_vector);
 //  - whatever `lookup` returned other than kNotFound, unchanged (kIOError, kUnavailable...).
 // Never touches the file system.
 Result<ParsedSchema> parse_schema(std::string_view fbs_text, std::string_view root_type,
@@ -118,5 +120,12 @@ Result<ParsedSchema> parse_schema(std::string_view fbs_text, std::string_view ro
 
 // A schema without references (every include is an error naming it), root type required.
 Result<ParsedSchema> parse_schema(std::string_view fbs_text, std::string_view root_type);
+
+// The first field ("Table.field") of `schema` whose type is a vector of unions, or "".
+// FlatBuffers 2.0.8's verifier reads such a field's type vector at every index of its
+// value vector without checking its length (an assertion abort in Debian's build, an
+// out-of-bounds read without it), so payloads of such a schema cannot be verified
+// safely: parse_schema refuses these schemas and verify_payload refuses their payloads.
+std::string find_union_vector(const ParsedSchema& schema);
 
 }  // namespace causeway::registry
