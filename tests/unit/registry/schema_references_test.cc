@@ -223,6 +223,15 @@ TEST(SchemaReferences, MalformedIncludesAreRefusedBeforeAnythingIsLookedUp) {
   EXPECT_EQ(reg.lookups(), 0);
 }
 
+TEST(SchemaReferences, AVectorOfUnionsInAnIncludedVersionIsRefusedAsInTheSchemaItself) {
+  FakeRegistry reg;
+  reg.add("common", 1, "namespace common;\ntable A { x:int; }\nunion U { A }\ntable Box { us:[U]; }\n");
+  const SchemaReference refs[] = {{"box.fbs", "common", 1}};
+  auto s = parse_schema("include \"box.fbs\";\ntable T { b:common.Box; }\nroot_type T;\n", "", refs, reg.lookup());
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(message_of(s), HasSubstr("field common.Box.us is a vector of unions"));
+}
+
 TEST(SchemaReferences, AByteOrderMarkBeforeTheIncludesIsSkippedAsTheParserSkipsIt) {
   FakeRegistry reg;
   reg.add("common", 1, kMoney);
