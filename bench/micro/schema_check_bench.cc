@@ -50,7 +50,7 @@ std::string payload_of(std::size_t bytes) {
 class FixedFetcher final : public core::SchemaFetcher {
  public:
   Result<core::RemoteSchema> fetch(uint32_t) override {
-    return core::RemoteSchema{{kSubject}, "FLATBUFFERS", kSchema, "bench.Event"};
+    return core::RemoteSchema{{kSubject}, "FLATBUFFERS", kSchema, "bench.Event", {}, {}, {}};
   }
   const std::string& url() const override { return url_; }
 

@@ -107,7 +107,7 @@ causeway::Result<std::unique_ptr<causeway::cli::PayloadCodec>> topic_codec(Regis
                                                                            const std::string& subject, int version) {
   auto v = registry.get_version(subject, version);
   if (!v) return v.error();
-  return causeway::cli::PayloadCodec::create(v->schema);
+  return causeway::cli::PayloadCodec::create(v->schema, &registry);
 }
 
 int run_publish(const ClientOptions& options, const std::string& registry_url, const std::string& topic,

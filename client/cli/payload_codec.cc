@@ -14,6 +14,7 @@
 #include <span>
 #include <vector>
 
+#include "causeway/registry/fbs_parser.h"
 #include "causeway/registry/payload.h"
 #include "causeway/registry/schema.h"
 #include "client/cli/event_json.h"
@@ -137,12 +138,28 @@ struct PayloadCodec::Verified {
 PayloadCodec::PayloadCodec() = default;
 PayloadCodec::~PayloadCodec() = default;
 
-Result<std::unique_ptr<PayloadCodec>> PayloadCodec::create(const client::RegistrySchema& schema) {
-  auto parsed = registry::parse_schema(schema.schema, schema.root_type);
+// Referenced versions, fetched from the registry (soft-deleted ones too: data written with
+// a schema needs what it included, whatever happened to it since).
+registry::ReferenceLookup registry_lookup(client::RegistryClient* registry) {
+  return [registry](const std::string& subject, int version) -> Result<registry::ReferencedSchema> {
+    if (registry == nullptr) return not_found("no registry to fetch referenced versions from");
+    auto v = registry->get_version(subject, version, /*include_deleted=*/true);
+    if (!v) return v.error();
+    registry::ReferencedSchema out{v->schema.schema, {}};
+    for (const auto& r : v->schema.references) out.references.push_back({r.name, r.subject, r.version});
+    return out;
+  };
+}
+
+Result<std::unique_ptr<PayloadCodec>> PayloadCodec::create(const client::RegistrySchema& schema,
+                                                           client::RegistryClient* registry) {
+  std::vector<registry::SchemaReference> references;
+  for (const auto& r : schema.references) references.push_back({r.name, r.subject, r.version});
+  auto parsed = registry::parse_schema(schema.schema, schema.root_type, references, registry_lookup(registry),
+                                       registry::RootTypeRule::kRequired);
   if (!parsed) return parsed.error().with_context("schema id " + std::to_string(schema.id));
   std::unique_ptr<PayloadCodec> codec(new PayloadCodec());
   codec->schema_id_ = schema.id;
-  codec->fbs_ = schema.schema;
   codec->root_type_ = parsed->root_type;
   codec->verified_ = std::make_unique<Verified>(Verified{std::move(*parsed)});
   CAUSEWAY_RETURN_IF_ERROR(codec->reset_parser());
@@ -150,8 +167,8 @@ Result<std::unique_ptr<PayloadCodec>> PayloadCodec::create(const client::Registr
 }
 
 // A parser that failed on a JSON document may hold half-built state, so encode() starts over
-// with a fresh one after an error. parse_schema accepted the same text, so this succeeds
-// unless the parser itself misbehaves.
+// with a fresh one after an error. parse_schema accepted the same resolved texts, so this
+// succeeds unless the parser itself misbehaves.
 Status PayloadCodec::reset_parser() {
   flatbuffers::IDLOptions opts;
   opts.strict_json = true;  // GenText then writes JSON that nlohmann::json reads back
@@ -160,13 +177,8 @@ Status PayloadCodec::reset_parser() {
   // which prints the fields present in a buffer, gives back the same object on fetch.
   opts.force_defaults = true;
   auto parser = std::make_unique<flatbuffers::Parser>(opts);
-  if (!parser->Parse(fbs_.c_str(), nullptr, nullptr)) {
-    return invalid_argument("schema id " + std::to_string(schema_id_) + ": invalid schema: " + parser->error_);
-  }
-  if (!parser->SetRootType(root_type_.c_str())) {
-    return invalid_argument("schema id " + std::to_string(schema_id_) + ": root type '" + root_type_ +
-                            "' is not declared in the schema");
-  }
+  CAUSEWAY_RETURN_IF_ERROR(registry::load_schema(verified_->schema, *parser)
+                               .with_context("schema id " + std::to_string(schema_id_)));
   parser_ = std::move(parser);
   return Status();
 }
@@ -260,7 +272,7 @@ PayloadCodec* PayloadRenderer::codec_for(uint32_t schema_id) {
     codecs_[schema_id] = nullptr;
     return nullptr;
   }
-  auto codec = PayloadCodec::create(*schema);
+  auto codec = PayloadCodec::create(*schema, registry_);
   if (!codec) {
     note_once(schema_id, std::string(codec.error().message()));
     codecs_[schema_id] = nullptr;

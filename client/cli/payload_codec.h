@@ -2,14 +2,16 @@
 //
 // JSON <-> FlatBuffers for event payloads of schema-bound topics in the causeway CLI
 // (docs/registry.md, "JSON payloads in the CLI"). A PayloadCodec is built from one registered
-// schema (its .fbs text and root type, as RegistryClient returns them) and uses FlatBuffers'
-// own Parser to turn a JSON object into a buffer of the root type, and its GenText (after
-// flatbuffers::Verify over the schema's reflection form) to turn a payload back into JSON.
+// schema (its .fbs text, root type and references, as RegistryClient returns them) and uses
+// FlatBuffers' own Parser to turn a JSON object into a buffer of the root type, and its
+// GenText (after flatbuffers::Verify over the schema's reflection form) to turn a payload
+// back into JSON.
 //
-// The schema text is parsed with causeway::registry::parse_schema first, so it is held to
-// the same limits as in the registry (size bound, no `include`, a table as root). Because the
-// registry refuses `include`, a registered schema is self-contained; its references are not
-// needed to parse it.
+// The schema is parsed with causeway::registry::parse_schema, its includes resolved through
+// its references by fetching the referenced versions from the registry (recursively), so it
+// is the same resolved schema the registry and the broker check against, held to the same
+// limits (size bound, includes only through references, a table as root). The Parser is then
+// fed the resolved texts (registry::load_schema), never files.
 //
 // Thread-safety: none; one codec per thread (the CLI is single-threaded).
 #pragma once
@@ -36,8 +38,12 @@ namespace causeway::cli {
 
 class PayloadCodec {
  public:
-  // kInvalidArgument (with the parser's line and column) if the schema does not parse.
-  static Result<std::unique_ptr<PayloadCodec>> create(const client::RegistrySchema& schema);
+  // kInvalidArgument (with the parser's line and column, or the include that cannot be
+  // resolved) if the schema does not parse or has no root type; the registry's error if a
+  // referenced version cannot be fetched. `registry` fetches the versions the schema's
+  // references name; it may be null for a schema without references.
+  static Result<std::unique_ptr<PayloadCodec>> create(const client::RegistrySchema& schema,
+                                                      client::RegistryClient* registry = nullptr);
   ~PayloadCodec();
   PayloadCodec(const PayloadCodec&) = delete;
   PayloadCodec& operator=(const PayloadCodec&) = delete;
@@ -62,7 +68,6 @@ class PayloadCodec {
   Status reset_parser();
 
   int schema_id_ = 0;
-  std::string fbs_;
   std::string root_type_;
   struct Verified;
   std::unique_ptr<Verified> verified_;  // the registry's parsed form, for verify_payload

@@ -2,11 +2,13 @@
 #include "client/cli/schema_commands.h"
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -38,11 +40,20 @@ int fail(const std::string& what, const Status& status, const std::string& regis
     hint = " — delete it without --permanent first, then again with --permanent";
   } else if (code == 40404 || code == 40406) {
     hint = " — it is already soft-deleted; add --permanent to remove it for good";
+  } else if (code == 42206) {
+    hint = " — `causeway schema referencedby SUBJECT --version V` lists the schemas that reference it; delete "
+           "their versions (soft, then --permanent) first";
   } else if (code == 42203) {
     hint = " — use NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL or FULL_TRANSITIVE";
   }
   std::cerr << "causeway: " << what << ": " << status.message() << hint << "\n";
   return 1;
+}
+
+// A malformed flag value: bad usage, exit 2.
+int usage_error(const std::string& what, const Status& status) {
+  std::cerr << "causeway: " << what << ": " << status.message() << "\n";
+  return 2;
 }
 
 Result<std::string> read_file(const std::string& path) {
@@ -65,9 +76,42 @@ Result<int> parse_version(const std::string& text) {
   return invalid_argument(std::string("--version \"") + text + "\" is not a version (a positive number or latest)");
 }
 
+// "NAME=SUBJECT:VERSION" (the subject may hold ':' and '='; the name may not hold '=').
+Result<client::SchemaReference> parse_reference(const std::string& text) {
+  const auto eq = text.find('=');
+  const auto colon = text.rfind(':');
+  const auto bad = [&](const std::string& why) {
+    return invalid_argument("--reference \"" + text + "\": " + why + "; expected NAME=SUBJECT:VERSION, e.g. " +
+                            "common.fbs=common-types:2");
+  };
+  if (eq == std::string::npos || eq == 0) return bad("no NAME=");
+  if (colon == std::string::npos || colon < eq + 2) return bad("no SUBJECT:VERSION after the name");
+  const std::string version_text = text.substr(colon + 1);
+  int version = 0;
+  const auto [end, ec] = std::from_chars(version_text.data(), version_text.data() + version_text.size(), version);
+  if (ec != std::errc() || end != version_text.data() + version_text.size() || version < 1) {
+    return bad("version \"" + version_text + "\" is not a positive number");
+  }
+  return client::SchemaReference{text.substr(0, eq), text.substr(eq + 1, colon - eq - 1), version};
+}
+
+json references_json(const std::vector<client::SchemaReference>& refs) {
+  json arr = json::array();
+  for (const auto& r : refs) arr.push_back({{"name", r.name}, {"subject", r.subject}, {"version", r.version}});
+  return arr;
+}
+
+json schema_fields(const client::RegistrySchema& s) {
+  json j = {{"id", s.id}, {"schemaType", "FLATBUFFERS"}};
+  if (!s.root_type.empty()) j["rootType"] = s.root_type;  // none: a file of shared types
+  j["schema"] = s.schema;
+  if (!s.references.empty()) j["references"] = references_json(s.references);
+  return j;
+}
+
 json version_json(const client::SubjectVersionInfo& v) {
-  json j = {{"subject", v.subject},        {"version", v.version},          {"id", v.schema.id},
-            {"schemaType", "FLATBUFFERS"}, {"rootType", v.schema.root_type}, {"schema", v.schema.schema}};
+  json j = {{"subject", v.subject}, {"version", v.version}};
+  j.update(schema_fields(v.schema));
   if (v.deleted) j["deleted"] = true;
   return j;
 }
@@ -85,7 +129,12 @@ class SchemaCommandsImpl : public SchemaCommands {
     register_ = schema_->add_subcommand("register", "Register a schema under SUBJECT; prints {\"id\":N,\"version\":V}");
     register_->add_option("subject", subject_, "Subject, e.g. orders-value")->required();
     register_->add_option("--file,-f", file_, ".fbs file to register")->required();
-    register_->add_option("--root-type", root_type_, "Root table (default: the file's root_type declaration)");
+    register_->add_option("--root-type", root_type_,
+                          "Root table (default: the file's root_type declaration; none for a file of shared types)");
+    register_
+        ->add_option("--reference", references_,
+                     "NAME=SUBJECT:VERSION: the file's `include \"NAME\";` means that version of SUBJECT (repeatable)")
+        ->allow_extra_args(false);
 
     check_ = schema_->add_subcommand(
         "check", "Check a schema against SUBJECT in its compatibility mode; exit 0 if compatible, 1 listing every violation");
@@ -93,6 +142,15 @@ class SchemaCommandsImpl : public SchemaCommands {
     check_->add_option("--file,-f", file_, ".fbs file to check")->required();
     check_->add_option("--root-type", root_type_, "Root table (default: the file's root_type declaration)");
     check_->add_option("--version", version_, "Check against this version only instead of as registration would");
+    check_
+        ->add_option("--reference", references_,
+                     "NAME=SUBJECT:VERSION: the file's `include \"NAME\";` means that version of SUBJECT (repeatable)")
+        ->allow_extra_args(false);
+
+    referencedby_ = schema_->add_subcommand(
+        "referencedby", "List the ids of the schemas that reference a version of SUBJECT (default latest), as JSON");
+    referencedby_->add_option("subject", subject_, "Subject")->required();
+    referencedby_->add_option("--version", version_, "Version number or latest");
 
     get_ = schema_->add_subcommand("get", "Print a subject's version (default latest), or a schema by --id, as JSON");
     get_->add_option("subject", subject_, "Subject");
@@ -144,22 +202,36 @@ class SchemaCommandsImpl : public SchemaCommands {
       std::cout << json(*versions).dump() << "\n";
       return 0;
     }
+    if (referencedby_->parsed()) return run_referencedby(client);
     if (config_->parsed()) return run_config(client);
     if (delete_->parsed()) return run_delete(client);
     return 2;
   }
 
  private:
+  Result<std::vector<client::SchemaReference>> references() const {
+    std::vector<client::SchemaReference> out;
+    for (const auto& text : references_) {
+      CAUSEWAY_ASSIGN_OR_RETURN(client::SchemaReference r, parse_reference(text));
+      out.push_back(std::move(r));
+    }
+    return out;
+  }
+
   int run_register(RegistryClient& client) {
+    auto refs = references();
+    if (!refs) return usage_error("schema register", refs.error());
     auto text = read_file(file_);
     if (!text) return fail("schema register", text.error(), registry_);
-    auto r = client.register_schema(subject_, *text, root_type_);
+    auto r = client.register_schema(subject_, *text, root_type_, *refs);
     if (!r) return fail(std::string("schema register ") + subject_, r.error(), registry_);
     std::cout << json{{"id", r->id}, {"version", r->version}}.dump() << "\n";
     return 0;
   }
 
   int run_check(RegistryClient& client) {
+    auto refs = references();
+    if (!refs) return usage_error("schema check", refs.error());
     auto text = read_file(file_);
     if (!text) return fail("schema check", text.error(), registry_);
     int version = client::kLatestVersion;
@@ -168,7 +240,7 @@ class SchemaCommandsImpl : public SchemaCommands {
       if (!v) return fail("schema check", v.error(), registry_);
       version = *v;
     }
-    auto r = client.check_compatibility(subject_, *text, root_type_, version);
+    auto r = client.check_compatibility(subject_, *text, root_type_, version, *refs);
     if (!r && registry_error_code(r.error()) == 40401 && version == client::kLatestVersion) {
       std::cout << "compatible: subject " << subject_ << " has no versions yet, so this schema would be version 1\n";
       return 0;
@@ -192,9 +264,7 @@ class SchemaCommandsImpl : public SchemaCommands {
       if (print_fbs_) {
         std::cout << s->schema;
       } else {
-        std::cout << json{{"id", s->id}, {"schemaType", "FLATBUFFERS"}, {"rootType", s->root_type}, {"schema", s->schema}}
-                         .dump()
-                  << "\n";
+        std::cout << schema_fields(*s).dump() << "\n";
       }
       return 0;
     }
@@ -211,6 +281,15 @@ class SchemaCommandsImpl : public SchemaCommands {
     } else {
       std::cout << version_json(*v).dump() << "\n";
     }
+    return 0;
+  }
+
+  int run_referencedby(RegistryClient& client) {
+    auto version = parse_version(version_.empty() ? std::string("latest") : version_);
+    if (!version) return fail("schema referencedby", version.error(), registry_);
+    auto ids = client.referenced_by(subject_, *version);
+    if (!ids) return fail(std::string("schema referencedby ") + subject_, ids.error(), registry_);
+    std::cout << json(*ids).dump() << "\n";
     return 0;
   }
 
@@ -250,12 +329,14 @@ class SchemaCommandsImpl : public SchemaCommands {
   CLI::App* list_ = nullptr;
   CLI::App* versions_ = nullptr;
   CLI::App* config_ = nullptr;
+  CLI::App* referencedby_ = nullptr;
   CLI::App* delete_ = nullptr;
   std::string subject_;
   std::string file_;
   std::string root_type_;
   std::string version_;
   std::string set_mode_;
+  std::vector<std::string> references_;  // NAME=SUBJECT:VERSION, as given
   int id_ = 0;
   bool print_fbs_ = false;
   bool deleted_ = false;

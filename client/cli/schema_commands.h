@@ -1,7 +1,8 @@
 // File: client/cli/schema_commands.h
 //
-// `causeway schema ...`: register, check, get, list, versions, config and delete against the
-// schema registry's REST API (docs/registry.md), through causeway::client::RegistryClient.
+// `causeway schema ...`: register and check (with `--reference NAME=SUBJECT:VERSION` for
+// each file the schema includes), get, list, versions, referencedby, config and delete against
+// the schema registry's REST API (docs/registry.md), through causeway::client::RegistryClient.
 // main.cc adds them with add_schema_commands() before parsing and runs them after. Exit
 // codes: 0 success (check: compatible), 1 failure (check: incompatible, with every
 // violation printed), 2 bad usage.

@@ -10,11 +10,13 @@
 #include "causeway/client/publisher.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include <asio/co_spawn.hpp>
 #include <asio/post.hpp>
@@ -76,6 +78,10 @@ class PublisherCore {
 
   // LamportClock is atomic, so user threads may read and merge it directly.
   LamportClock& clock() const { return clock_; }
+
+  // Called on the IoThread with the schema id of each event the broker refused as
+  // SchemaMismatch. Set before the first publish; must not block.
+  void set_schema_mismatch_handler(std::function<void(uint32_t)> handler) { on_schema_mismatch_ = std::move(handler); }
 
   void adopt(std::shared_ptr<Connection> conn) {
     conn_ = std::move(conn);
@@ -209,6 +215,12 @@ class PublisherCore {
         clock_.observe(outcome->lamport);
         complete(batch.events[i], *outcome);
       } else {
+        // Until Status carries a typed reason (issue 14), the wire code says SchemaMismatch.
+        const protocol::EventAck* ack =
+            frame.message().body_as_PublishResponse()->acks()->Get(static_cast<flatbuffers::uoffset_t>(i));
+        if (ack->code() == protocol::ErrorCode::SchemaMismatch && on_schema_mismatch_) {
+          on_schema_mismatch_(batch.events[i].event.schema_id);
+        }
         complete(batch.events[i], outcome.error().with_context(what));
       }
     }
@@ -315,6 +327,7 @@ class PublisherCore {
   uint64_t next_seq_ = 0;
   std::deque<Batch> ready_;               // sealed, waiting to be sent; ascending seq
   std::map<uint64_t, Batch> in_flight_;   // by correlation id
+  std::function<void(uint32_t)> on_schema_mismatch_;
 };
 
 }  // namespace
@@ -322,9 +335,17 @@ class PublisherCore {
 class Publisher::Impl {
  public:
   Impl(ClientOptions options, PublisherOptions publisher_options)
-      : options_(options), publisher_options_(publisher_options), core_(io_.context(), std::move(options), publisher_options) {}
+      : options_(options), publisher_options_(publisher_options), core_(io_.context(), std::move(options), publisher_options) {
+    // Installed before the IoThread can see a response.
+    if (!publisher_options_.schema_subject.empty()) {
+      core_.set_schema_mismatch_handler([this](uint32_t id) { schema_mismatch(id); });
+    }
+  }
 
-  ~Impl() { static_cast<void>(close()); }
+  ~Impl() {
+    static_cast<void>(close());
+    stop_schema_refresh();
+  }
 
   Status start() {
     std::promise<internal::Opened> opened;
@@ -345,7 +366,8 @@ class Publisher::Impl {
     return Status();
   }
 
-  // Resolves publisher_options_.schema_subject to the schema id of its chosen version.
+  // Resolves publisher_options_.schema_subject to the schema id of its chosen version, at
+  // connect (before any publish).
   Status resolve_schema_id() {
     const PublisherOptions& po = publisher_options_;
     if (po.schema_subject.empty()) return Status();
@@ -353,27 +375,34 @@ class Publisher::Impl {
       return invalid_argument("schema_version " + std::to_string(po.schema_version) +
                               " is not a version (a positive number, or -1 for the latest)");
     }
-    std::shared_ptr<RegistryClient> registry = po.registry;
-    if (!registry) {
+    registry_ = po.registry;
+    if (!registry_) {
       auto created = RegistryClient::create({.url = po.registry_url});
       if (!created) return created.error();
-      registry = std::move(*created);
+      registry_ = std::move(*created);
     }
-    const std::string which = "schema subject '" + po.schema_subject + "' version " +
-                              (po.schema_version == kLatestVersion ? std::string("latest")
-                                                                   : std::to_string(po.schema_version)) +
-                              " at " + registry->url();
-    auto version = registry->get_version(po.schema_subject, po.schema_version);
-    if (!version) return version.error().with_context(which);
-    if (version->schema.id <= 0) return internal_error(which + ": the registry answered without a schema id");
-    schema_id_ = static_cast<uint32_t>(version->schema.id);
+    auto id = look_up_schema_id();
+    if (!id) return id.error();
+    schema_id_.store(*id, std::memory_order_relaxed);
     return Status();
   }
 
-  uint32_t schema_id() const { return schema_id_; }
+  // With a subject: a thread that looks the id up again on the interval and on demand
+  // (schema_mismatch()), so that neither the lookup nor its timeouts run in publish() or on
+  // the network thread.
+  void start_schema_refresh() {
+    if (publisher_options_.schema_subject.empty()) return;
+    refresher_ = std::thread([this] { refresh_loop(); });
+  }
+
+  uint32_t schema_id() const { return schema_id_.load(std::memory_order_relaxed); }
+  Status schema_refresh_status() const {
+    std::lock_guard lock(refresh_mu_);
+    return refresh_status_;
+  }
 
   void publish(std::string topic, Event event, Callback callback) {
-    if (event.schema_id == 0) event.schema_id = schema_id_;
+    if (event.schema_id == 0) event.schema_id = schema_id();
     if (publisher_options_.auto_dedup_keys && event.dedup_key.empty()) event.dedup_key = internal::make_dedup_key();
     std::unique_lock lock(mu_);
     if (closed_) {
@@ -430,7 +459,17 @@ class Publisher::Impl {
     });
     done.get_future().wait();
     io_.stop_and_join();
+    stop_schema_refresh();
     return flushed;
+  }
+
+  void stop_schema_refresh() {
+    {
+      std::lock_guard lock(refresh_mu_);
+      refresh_stopping_ = true;
+    }
+    refresh_cv_.notify_all();
+    if (refresher_.joinable()) refresher_.join();
   }
 
   uint64_t lamport() const { return core_.clock().now(); }
@@ -446,9 +485,73 @@ class Publisher::Impl {
   }
 
  private:
+  // A refusal as SchemaMismatch of an event stamped with the current id: look it up again.
+  // Runs on the IoThread; only signals the refresher.
+  void schema_mismatch(uint32_t id) {
+    if (id != schema_id()) return;  // the event carried an id of its own, or a stale one
+    {
+      std::lock_guard lock(refresh_mu_);
+      refresh_wanted_ = true;
+    }
+    refresh_cv_.notify_all();
+  }
+
+  Result<uint32_t> look_up_schema_id() {
+    const PublisherOptions& po = publisher_options_;
+    const std::string which = "schema subject '" + po.schema_subject + "' version " +
+                              (po.schema_version == kLatestVersion ? std::string("latest")
+                                                                   : std::to_string(po.schema_version)) +
+                              " at " + registry_->url();
+    auto version = registry_->get_version(po.schema_subject, po.schema_version);
+    if (!version) return version.error().with_context(which);
+    if (version->schema.id <= 0) return internal_error(which + ": the registry answered without a schema id");
+    return static_cast<uint32_t>(version->schema.id);
+  }
+
+  void refresh_loop() {
+    using Clock = std::chrono::steady_clock;
+    // A burst of refused events asks for one lookup, and a registry that keeps answering
+    // the same id is asked at most this often.
+    constexpr auto kMinSpacing = std::chrono::seconds(1);
+    const auto interval = publisher_options_.schema_refresh_interval;
+    auto last = Clock::now();
+    std::unique_lock lock(refresh_mu_);
+    for (;;) {
+      const auto due = [&] {
+        return refresh_stopping_ || (refresh_wanted_ && Clock::now() >= last + kMinSpacing) ||
+               (interval.count() > 0 && Clock::now() >= last + interval);
+      };
+      while (!due()) {
+        auto wake = Clock::time_point::max();
+        if (interval.count() > 0) wake = last + interval;
+        if (refresh_wanted_) wake = std::min(wake, last + kMinSpacing);
+        if (wake == Clock::time_point::max()) {
+          refresh_cv_.wait(lock);
+        } else {
+          refresh_cv_.wait_until(lock, wake);
+        }
+      }
+      if (refresh_stopping_) return;
+      refresh_wanted_ = false;
+      lock.unlock();  // the lookup may take up to the registry client's timeouts
+      auto id = look_up_schema_id();
+      if (id) schema_id_.store(*id, std::memory_order_relaxed);
+      lock.lock();
+      refresh_status_ = id ? Status() : id.error();
+      last = Clock::now();
+    }
+  }
+
   ClientOptions options_;
   PublisherOptions publisher_options_;
-  uint32_t schema_id_ = 0;  // set by resolve_schema_id() before any publish, then read-only
+  std::shared_ptr<RegistryClient> registry_;  // with a schema subject; set before any publish
+  std::atomic<uint32_t> schema_id_{0};        // 0 without a subject; refreshed by refresh_loop()
+  mutable std::mutex refresh_mu_;             // guards the refresh_ fields below
+  std::condition_variable refresh_cv_;
+  bool refresh_wanted_ = false;    // a SchemaMismatch asked for a lookup
+  bool refresh_stopping_ = false;
+  Status refresh_status_;
+  std::thread refresher_;
   internal::IoThread io_;  // declared before core_: the core's timers live on its context
   PublisherCore core_;
   std::mutex mu_;                   // guards closed_ and outstanding_
@@ -463,6 +566,7 @@ Result<std::unique_ptr<Publisher>> Publisher::connect(ClientOptions options, Pub
   if (!resolved.ok()) return resolved;
   Status started = impl->start();
   if (!started.ok()) return started;
+  impl->start_schema_refresh();
   return std::make_unique<Publisher>(std::move(impl));
 }
 
@@ -484,6 +588,7 @@ void Publisher::publish(std::string topic, Event event, Callback callback) {
 Status Publisher::flush(std::chrono::milliseconds timeout) { return impl_->flush(timeout); }
 uint64_t Publisher::lamport() const { return impl_->lamport(); }
 uint32_t Publisher::schema_id() const { return impl_->schema_id(); }
+Status Publisher::schema_refresh_status() const { return impl_->schema_refresh_status(); }
 Status Publisher::observe_lamport(uint64_t lamport) { return impl_->observe_lamport(lamport); }
 Status Publisher::close() { return impl_->close(); }
 

@@ -6,6 +6,8 @@
 
 #include <cctype>
 #include <charconv>
+#include <climits>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -42,7 +44,9 @@ Status status_for(int error_code, int http_status, const std::string& message) {
   const std::string text = message + std::string(" (error ") + std::to_string(error_code) + ")";
   const int family = error_code >= 1000 ? error_code / 100 : error_code;
   if (family == 404) return not_found(text);
-  if (error_code == 409 || (error_code >= 40404 && error_code <= 40407)) return failed_precondition(text);
+  if (error_code == 409 || (error_code >= 40404 && error_code <= 40407) || error_code == 42206) {
+    return failed_precondition(text);
+  }
   if (family == 400 || family == 413 || family == 415 || family == 422) return invalid_argument(text);
   if (http_status >= 500) return internal_error(text);
   return invalid_argument(text);
@@ -59,14 +63,31 @@ json schema_body(const std::string& schema, const std::string& root_type, const 
   return j;
 }
 
+// Members of a registry's answer, read only if they have the expected type: json::value()
+// throws type_error otherwise, and a registry's JSON is not ours to trust.
+std::string string_at(const json& j, const char* key) {
+  const auto it = j.is_object() ? j.find(key) : j.end();
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+int int_at(const json& j, const char* key) {
+  const auto it = j.is_object() ? j.find(key) : j.end();
+  if (it == j.end() || !it->is_number_integer()) return 0;
+  const auto v = it->get<int64_t>();
+  return v < INT32_MIN || v > INT32_MAX ? 0 : static_cast<int>(v);
+}
+bool bool_at(const json& j, const char* key) {
+  const auto it = j.is_object() ? j.find(key) : j.end();
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
 RegistrySchema schema_from(const json& j, int id) {
   RegistrySchema s;
   s.id = id;
-  s.schema = j.value("schema", "");
-  s.root_type = j.value("rootType", "");
-  if (j.contains("references") && j["references"].is_array()) {
+  s.schema = string_at(j, "schema");
+  s.root_type = string_at(j, "rootType");
+  if (j.is_object() && j.contains("references") && j["references"].is_array()) {
     for (const auto& r : j["references"]) {
-      s.references.push_back(SchemaReference{r.value("name", ""), r.value("subject", ""), r.value("version", 0)});
+      s.references.push_back(SchemaReference{string_at(r, "name"), string_at(r, "subject"), int_at(r, "version")});
     }
   }
   return s;
@@ -74,11 +95,20 @@ RegistrySchema schema_from(const json& j, int id) {
 
 SubjectVersionInfo version_from(const json& j) {
   SubjectVersionInfo v;
-  v.subject = j.value("subject", "");
-  v.version = j.value("version", 0);
-  v.deleted = j.value("deleted", false);
-  v.schema = schema_from(j, j.value("id", 0));
+  v.subject = string_at(j, "subject");
+  v.version = int_at(j, "version");
+  v.deleted = bool_at(j, "deleted");
+  v.schema = schema_from(j, int_at(j, "id"));
   return v;
+}
+
+// The cache key of a registration: references are part of a schema's identity.
+std::string references_key(const std::vector<SchemaReference>& refs) {
+  std::string out;
+  for (const auto& r : refs) {
+    out += r.name + '\0' + r.subject + '\0' + std::to_string(r.version) + '\0';
+  }
+  return out;
 }
 
 }  // namespace
@@ -97,7 +127,8 @@ struct RegistryClient::Impl {
   RegistryClientOptions options;
   std::mutex mu;                                  // guards the caches
   std::map<int, RegistrySchema> schemas_by_id;    // guarded by mu
-  std::map<std::tuple<std::string, std::string, std::string>, RegisteredSchema> ids_by_schema;  // guarded by mu
+  // (subject, text, root type, references) -> registration; guarded by mu
+  std::map<std::tuple<std::string, std::string, std::string, std::string>, RegisteredSchema> ids_by_schema;
 
   std::unique_ptr<httplib::Client> http() const {
     auto c = std::make_unique<httplib::Client>(options.url);
@@ -112,10 +143,20 @@ struct RegistryClient::Impl {
 
   // Sends a request and returns the parsed JSON body of a 2xx answer, or the error.
   Result<json> call(const std::string& method, const std::string& path, const std::optional<json>& body = {}) {
+    // A schema file, subject or reference that is not UTF-8 cannot be sent as JSON; dump()
+    // would throw. Refused here rather than sent with its bytes replaced.
+    std::string text;
+    if (body) {
+      try {
+        text = body->dump();
+      } catch (const json::exception&) {
+        return invalid_argument(std::string("cannot send ") + method + " " + path +
+                                ": the schema text, subject or a reference is not valid UTF-8");
+      }
+    }
     auto c = http();
     const httplib::Headers headers = {{"Accept", kContentType}};
     httplib::Result res = [&] {
-      const std::string text = body ? body->dump() : std::string();
       if (method == "GET") return c->Get(path, headers);
       if (method == "POST") return c->Post(path, headers, text, kContentType);
       if (method == "PUT") return c->Put(path, headers, text, kContentType);
@@ -135,7 +176,7 @@ struct RegistryClient::Impl {
       return j;
     }
     if (!j.is_discarded() && j.is_object() && j.contains("error_code") && j["error_code"].is_number_integer()) {
-      return status_for(j["error_code"].get<int>(), res->status, j.value("message", ""));
+      return status_for(int_at(j, "error_code"), res->status, string_at(j, "message"));
     }
     return status_for(res->status, res->status, std::string("HTTP ") + std::to_string(res->status) + std::string(" from ") + method +
                                                      std::string(" ") + path);
@@ -163,32 +204,31 @@ const std::string& RegistryClient::url() const noexcept { return impl_->options.
 Result<RegisteredSchema> RegistryClient::register_schema(const std::string& subject, const std::string& schema,
                                                          const std::string& root_type,
                                                          const std::vector<SchemaReference>& references) {
-  const auto key = std::make_tuple(subject, schema, root_type);
-  if (references.empty()) {
+  const auto key = std::make_tuple(subject, schema, root_type, references_key(references));
+  {
     std::lock_guard lk(impl_->mu);
     if (auto it = impl_->ids_by_schema.find(key); it != impl_->ids_by_schema.end()) return it->second;
   }
   CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("POST", std::string("/subjects/") + encode_segment(subject) + "/versions",
                                                 schema_body(schema, root_type, references)));
-  RegisteredSchema r{j.value("id", 0), j.value("version", 0)};
+  RegisteredSchema r{int_at(j, "id"), int_at(j, "version")};
   if (r.id <= 0) return internal_error("registry answered a registration without an id");
   if (r.version == 0) {  // a Confluent-style registry answers only the id; ask for the version
-    auto found = lookup(subject, schema, root_type);
+    auto found = lookup(subject, schema, root_type, false, references);
     if (found.ok()) r.version = found->version;
   }
-  if (references.empty()) {
-    std::lock_guard lk(impl_->mu);
-    impl_->ids_by_schema[key] = r;
-  }
+  std::lock_guard lk(impl_->mu);
+  impl_->ids_by_schema[key] = r;
   return r;
 }
 
 Result<SubjectVersionInfo> RegistryClient::lookup(const std::string& subject, const std::string& schema,
-                                                  const std::string& root_type, bool include_deleted) {
+                                                  const std::string& root_type, bool include_deleted,
+                                                  const std::vector<SchemaReference>& references) {
   CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("POST",
                                                 std::string("/subjects/") + encode_segment(subject) +
                                                     (include_deleted ? "?deleted=true" : ""),
-                                                schema_body(schema, root_type, {})));
+                                                schema_body(schema, root_type, references)));
   return version_from(j);
 }
 
@@ -234,18 +274,29 @@ Result<std::vector<std::pair<std::string, int>>> RegistryClient::subject_version
   CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("GET", std::string("/schemas/ids/") + std::to_string(id) + "/versions"));
   std::vector<std::pair<std::string, int>> out;
   if (!j.is_array()) return out;
-  for (const auto& e : j) out.emplace_back(e.value("subject", ""), e.value("version", 0));
+  for (const auto& e : j) out.emplace_back(string_at(e, "subject"), int_at(e, "version"));
+  return out;
+}
+
+Result<std::vector<int>> RegistryClient::referenced_by(const std::string& subject, int version) {
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("GET", std::string("/subjects/") + encode_segment(subject) + "/versions/" +
+                                                           version_segment(version) + "/referencedby"));
+  if (!j.is_array()) return internal_error("registry answered referencedby with something other than a list");
+  std::vector<int> out;
+  for (const auto& v : j)
+    if (v.is_number_integer()) out.push_back(v.get<int>());
   return out;
 }
 
 Result<CompatibilityCheck> RegistryClient::check_compatibility(const std::string& subject, const std::string& schema,
-                                                               const std::string& root_type, int version) {
+                                                               const std::string& root_type, int version,
+                                                               const std::vector<SchemaReference>& references) {
   CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("POST",
                                                 std::string("/compatibility/subjects/") + encode_segment(subject) + "/versions/" +
                                                     version_segment(version) + "?verbose=true",
-                                                schema_body(schema, root_type, {})));
+                                                schema_body(schema, root_type, references)));
   CompatibilityCheck c;
-  c.is_compatible = j.value("is_compatible", false);
+  c.is_compatible = bool_at(j, "is_compatible");
   if (j.contains("messages") && j["messages"].is_array()) {
     for (const auto& m : j["messages"])
       if (m.is_string()) c.messages.push_back(m.get<std::string>());
@@ -258,13 +309,13 @@ Result<std::string> RegistryClient::get_mode(const std::string& subject, bool de
                                            : std::string("/config/") + encode_segment(subject) +
                                                  (default_to_global ? "?defaultToGlobal=true" : "");
   CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("GET", path));
-  return j.value("compatibilityLevel", "");
+  return string_at(j, "compatibilityLevel");
 }
 
 Result<std::string> RegistryClient::set_mode(const std::string& subject, const std::string& mode) {
   const std::string path = subject.empty() ? std::string("/config") : std::string("/config/") + encode_segment(subject);
   CAUSEWAY_ASSIGN_OR_RETURN(json j, impl_->call("PUT", path, json{{"compatibility", mode}}));
-  return j.value("compatibility", "");
+  return string_at(j, "compatibility");
 }
 
 Result<std::vector<int>> RegistryClient::delete_subject(const std::string& subject, bool permanent) {

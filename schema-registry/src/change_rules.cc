@@ -86,8 +86,22 @@ constexpr std::array kRules = {
                "the type tag stored beside the union decides which table the offset is read as; "
                "reordering makes a tag name another table"},
     ChangeRule{ChangeKind::kStructLayoutChanged, "struct-layout-changed", I, I,
-               "structs are inline with fixed offsets and size and no vtable: any change to "
-               "fields, types, order, size or alignment moves bytes"},
+               "a struct is inline, without a vtable: each reader takes every field from the byte "
+               "offset its own schema gives, so a field that moves (reordered, even among fields "
+               "of one type), changes width or type, or is added or removed (also in padding) "
+               "makes one side read the other's bytes, padding or the next field as its value"},
+    ChangeRule{ChangeKind::kStructAlignmentRaised, "struct-alignment-raised", I, C,
+               "old writers placed the struct at its old, smaller alignment; the new reader's "
+               "verifier (and generated code) requires the larger one and rejects those buffers; "
+               "new data is also aligned for the old reader"},
+    ChangeRule{ChangeKind::kStructAlignmentLowered, "struct-alignment-lowered", C, I,
+               "the mirror of struct-alignment-raised: new writers may place the struct where the "
+               "old reader's verifier requires more alignment"},
+    ChangeRule{ChangeKind::kTypeRemoved, "type-removed", I, C,
+               "in a schema without a root type (a file of shared types, compared declaration by "
+               "declaration by name) a declaration is gone: schemas that include the new version "
+               "can no longer read data of that type; data written with the new version never "
+               "holds it"},
     ChangeRule{ChangeKind::kTypeGraphTooDeep, "type-graph-too-deep", I, I,
                "the checker compares type positions at most 64 levels below the root (a bound "
                "that keeps hostile schemas from exhausting the stack); deeper positions are "

@@ -70,12 +70,22 @@ class Differ {
   std::vector<SchemaChange> run() {
     const auto* o_root = old_.root_table();
     const auto* n_root = new_.root_table();
-    const std::string root_path = o_root->name()->str();
+    const std::string root_path = o_root != nullptr ? o_root->name()->str() : n_root != nullptr ? n_root->name()->str() : "";
     const std::string o_ident = old_.file_ident() ? old_.file_ident()->str() : "";
     const std::string n_ident = new_.file_ident() ? new_.file_ident()->str() : "";
     if (o_ident != n_ident) {
-      add(ChangeKind::kFileIdentifierChanged, root_path, quoted(o_ident), quoted(n_ident),
-          "file_identifier changed from " + quoted(o_ident) + " to " + quoted(n_ident));
+      add(ChangeKind::kFileIdentifierChanged, root_path.empty() ? "(schema)" : root_path, quoted(o_ident),
+          quoted(n_ident), "file_identifier changed from " + quoted(o_ident) + " to " + quoted(n_ident));
+    }
+    if (o_root == nullptr || n_root == nullptr) {
+      if (o_root != n_root) {
+        const std::string o_name = o_root != nullptr ? o_root->name()->str() : "none";
+        const std::string n_name = n_root != nullptr ? n_root->name()->str() : "none";
+        add(ChangeKind::kRootTypeChanged, root_path, o_name, n_name,
+            "root type changed from " + o_name + " to " + n_name + "; declarations compared by name");
+      }
+      compare_declarations_by_name();
+      return std::move(changes_);
     }
     if (o_root->name()->str() != n_root->name()->str()) {
       add(ChangeKind::kRootTypeChanged, root_path, o_root->name()->str(), n_root->name()->str(),
@@ -347,55 +357,138 @@ class Differ {
     }
   }
 
+  // Structs have no vtable: a reader finds each field at the byte offset its own schema
+  // gives, so a field is compatible only if it keeps its offset, size and type. Fields are
+  // matched by name first: a name found at another offset is a move (swapping two fields of
+  // one type keeps every offset and type, yet each side reads the other's value). A field
+  // whose name is gone but whose offset holds a field new to the other side is a rename.
   void compare_structs(const std::string& path, const reflection::Object& o,
                        const reflection::Object& n) {
     if (!first_visit(&o, &n)) return;
     note_type_name(path, o.name()->str(), n.name()->str(), "struct");
-    auto layout = [this, &path](const std::string& o_side, const std::string& n_side,
-                                const std::string& what) {
-      add(ChangeKind::kStructLayoutChanged, path, o_side, n_side, what);
+    if (o.bytesize() != n.bytesize()) {
+      add(ChangeKind::kStructLayoutChanged, path, "size " + std::to_string(o.bytesize()),
+          "size " + std::to_string(n.bytesize()),
+          "struct layout changed: size changed from " + std::to_string(o.bytesize()) + " to " +
+              std::to_string(n.bytesize()) + " bytes");
+    }
+    if (o.minalign() != n.minalign()) {
+      const bool raised = n.minalign() > o.minalign();
+      add(raised ? ChangeKind::kStructAlignmentRaised : ChangeKind::kStructAlignmentLowered, path,
+          "alignment " + std::to_string(o.minalign()), "alignment " + std::to_string(n.minalign()),
+          std::string("struct alignment ") + (raised ? "raised" : "lowered") + " from " +
+              std::to_string(o.minalign()) + " to " + std::to_string(n.minalign()) + " bytes");
+    }
+    std::map<std::string, const reflection::Field*> o_by_name, n_by_name;
+    std::map<std::uint32_t, const reflection::Field*> o_by_offset, n_by_offset;
+    std::map<std::uint16_t, const reflection::Field*> o_in_order;
+    for (const auto* f : *o.fields()) {
+      o_by_name[f->name()->str()] = f;
+      o_by_offset[f->offset()] = f;
+      o_in_order[f->id()] = f;  // struct ids follow declaration order
+    }
+    for (const auto* f : *n.fields()) {
+      n_by_name[f->name()->str()] = f;
+      n_by_offset[f->offset()] = f;
+    }
+    auto where_of = [&path](const reflection::Field& f) {
+      return path + "." + f.name()->str() + " (offset " + std::to_string(f.offset()) + ")";
     };
-    if (o.bytesize() != n.bytesize() || o.minalign() != n.minalign()) {
-      layout("size " + std::to_string(o.bytesize()) + " align " + std::to_string(o.minalign()),
-             "size " + std::to_string(n.bytesize()) + " align " + std::to_string(n.minalign()),
-             "struct layout changed: size " + std::to_string(o.bytesize()) + " -> " +
-                 std::to_string(n.bytesize()) + ", alignment " + std::to_string(o.minalign()) +
-                 " -> " + std::to_string(n.minalign()));
-    }
-    // Struct fields in declaration order (ids follow declaration order for structs).
-    std::map<std::uint16_t, const reflection::Field*> of, nf;
-    for (const auto* f : *o.fields()) of[f->id()] = f;
-    for (const auto* f : *n.fields()) nf[f->id()] = f;
-    if (of.size() != nf.size()) {
-      layout(std::to_string(of.size()) + " fields", std::to_string(nf.size()) + " fields",
-             "struct layout changed: " + std::to_string(of.size()) + " fields -> " +
-                 std::to_string(nf.size()) + " fields");
-    }
-    for (const auto& [id, fo] : of) {
-      const auto it = nf.find(id);
-      if (it == nf.end()) break;
-      const auto& fn = *it->second;
-      const std::string where = path + "." + fo->name()->str() + " (offset " +
-                                std::to_string(fo->offset()) + ")";
-      if (fo->name()->str() != fn.name()->str()) {
-        add(ChangeKind::kFieldRenamed, where, fo->name()->str(), fn.name()->str(),
-            "renamed to " + fn.name()->str());
-      }
-      if (fo->offset() != fn.offset()) {
-        layout("offset " + std::to_string(fo->offset()), "offset " + std::to_string(fn.offset()),
-               "struct layout changed: field " + fo->name()->str() + " moved from offset " +
-                   std::to_string(fo->offset()) + " to " + std::to_string(fn.offset()));
-      }
-      const TypeRef ot = type_ref(*fo->type());
-      const TypeRef nt = type_ref(*fn.type());
-      if (ot.base != nt.base || ot.element != nt.element || ot.fixed_length != nt.fixed_length) {
-        const std::string on = type_name(old_, ot);
-        const std::string nn = type_name(new_, nt);
-        add(ChangeKind::kStructLayoutChanged, where, on, nn,
-            "struct layout changed: type changed from " + on + " to " + nn);
+    // The field of `other` at `f`'s offset, if its name is unknown to `f`'s side: f renamed.
+    auto renamed_to = [](const reflection::Field& f, const auto& other_by_offset, const auto& same_by_name)
+        -> const reflection::Field* {
+      const auto it = other_by_offset.find(f.offset());
+      if (it == other_by_offset.end() || same_by_name.count(it->second->name()->str()) != 0) return nullptr;
+      return it->second;
+    };
+    for (const auto& [id, fo] : o_in_order) {
+      const std::string where = where_of(*fo);
+      const std::string o_type = type_name(old_, type_ref(*fo->type()));
+      const reflection::Field* fn = nullptr;
+      if (const auto it = n_by_name.find(fo->name()->str()); it != n_by_name.end()) {
+        fn = it->second;
+        if (fo->offset() != fn->offset()) {
+          add(ChangeKind::kStructLayoutChanged, where, "offset " + std::to_string(fo->offset()),
+              "offset " + std::to_string(fn->offset()),
+              "struct layout changed: field " + fo->name()->str() + " moved from offset " +
+                  std::to_string(fo->offset()) + " to " + std::to_string(fn->offset()) +
+                  ", so each side reads another field's bytes there");
+          continue;
+        }
+      } else if ((fn = renamed_to(*fo, n_by_offset, o_by_name)) != nullptr) {
+        add(ChangeKind::kFieldRenamed, where, fo->name()->str(), fn->name()->str(),
+            "renamed to " + fn->name()->str());
+      } else {
+        add(ChangeKind::kStructLayoutChanged, where, o_type, "",
+            "struct layout changed: field " + fo->name()->str() + " (" + o_type + ") removed");
         continue;
       }
-      compare_types(path + "." + fn.name()->str(), where, ot, nt);
+      const TypeRef ot = type_ref(*fo->type());
+      const TypeRef nt = type_ref(*fn->type());
+      if (ot.base != nt.base || ot.element != nt.element || ot.fixed_length != nt.fixed_length) {
+        const std::string nn = type_name(new_, nt);
+        add(ChangeKind::kStructLayoutChanged, where, o_type, nn,
+            "struct layout changed: type changed from " + o_type + " to " + nn);
+        continue;
+      }
+      // Same base type: nested structs, arrays of them and enums are compared in turn.
+      compare_types(path + "." + fn->name()->str(), where, ot, nt);
+    }
+    for (const auto* fn : *n.fields()) {
+      if (o_by_name.count(fn->name()->str()) != 0) continue;
+      if (const auto at = o_by_offset.find(fn->offset());
+          at != o_by_offset.end() && renamed_to(*at->second, n_by_offset, o_by_name) == fn) {
+        continue;  // reported as a rename above
+      }
+      const std::string n_type = type_name(new_, type_ref(*fn->type()));
+      add(ChangeKind::kStructLayoutChanged, where_of(*fn), "", n_type,
+          "struct layout changed: field " + fn->name()->str() + " (" + n_type + ") added at offset " +
+              std::to_string(fn->offset()));
+    }
+  }
+
+  // Without a root on one side there is no position to start from: the schema is a file of
+  // shared types (used through references). Every declaration of the old schema is compared
+  // with the new one's of the same fully qualified name, as the root of its own graph; one
+  // that is gone is type-removed. Schemas that include the file compare its types again, by
+  // position, when they move to the new version.
+  void compare_declarations_by_name() {
+    std::map<std::string, const reflection::Object*> n_objects;
+    std::map<std::string, const reflection::Enum*> n_enums;
+    for (const auto* o : *new_.objects()) n_objects[o->name()->str()] = o;
+    for (const auto* e : *new_.enums()) n_enums[e->name()->str()] = e;
+    for (const auto* o : *old_.objects()) {
+      const std::string name = o->name()->str();
+      const std::string kind = o->is_struct() ? "struct" : "table";
+      const auto it = n_objects.find(name);
+      if (it == n_objects.end()) {
+        add(ChangeKind::kTypeRemoved, name, kind + " " + name, "", kind + " removed");
+        continue;
+      }
+      const auto& n = *it->second;
+      if (o->is_struct() != n.is_struct()) {
+        const std::string nk = n.is_struct() ? "struct" : "table";
+        add(ChangeKind::kTableStructChanged, name, kind + " " + name, nk + " " + name,
+            "changed from " + kind + " to " + nk);
+      } else if (o->is_struct()) {
+        compare_structs(name, *o, n);
+      } else {
+        compare_tables(name, *o, n, /*is_root=*/true);
+      }
+    }
+    for (const auto* e : *old_.enums()) {
+      const std::string name = e->name()->str();
+      const std::string kind = e->is_union() ? "union" : "enum";
+      const auto it = n_enums.find(name);
+      if (it == n_enums.end()) {
+        add(ChangeKind::kTypeRemoved, name, kind + " " + name, "", kind + " removed");
+      } else if (e->is_union() != it->second->is_union()) {
+        const std::string nk = it->second->is_union() ? "union" : "enum";
+        add(ChangeKind::kFieldTypeChanged, name, kind + " " + name, nk + " " + name,
+            "changed from " + kind + " to " + nk);
+      } else {
+        compare_enums(name, *e, *it->second);
+      }
     }
   }
 

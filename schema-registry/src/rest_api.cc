@@ -169,7 +169,9 @@ json references_json(const std::vector<SchemaReference>& refs) {
 }
 
 json schema_json(const SchemaRecord& s) {
-  json j = {{"schema", s.schema}, {"schemaType", kSchemaType}, {"rootType", s.root_type}};
+  json j = {{"schema", s.schema}, {"schemaType", kSchemaType}};
+  // A file of shared types has no root type; the field is left out rather than empty.
+  if (!s.root_type.empty()) j["rootType"] = s.root_type;
   if (!s.references.empty()) j["references"] = references_json(s.references);
   return j;
 }
@@ -277,6 +279,12 @@ Response handle_subjects(SchemaStore& store, const Request& req, const std::vect
     auto v = store.get_version(subject, *version, deleted);
     if (!v) return from_error(v.error());
     return text_response(v->schema.schema);
+  }
+  if (p.size() == 5 && p[4] == "referencedby") {
+    if (req.method != "GET") return method_not_allowed(req);
+    auto ids = store.referenced_by(subject, *version);
+    if (!ids) return from_error(ids.error());
+    return json_response(*ids);
   }
   return not_found_path(req);
 }

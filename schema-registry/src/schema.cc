@@ -1,10 +1,18 @@
-// parse_schema: .fbs text -> reflection bytes plus a canonical form for identity. Contract in
-// causeway/registry/schema.h and docs/compatibility.md ("Schema identity").
+// parse_schema: .fbs text and its references -> reflection bytes plus a canonical form for
+// identity. Contract in causeway/registry/schema.h, docs/compatibility.md ("Schema
+// identity") and docs/registry.md ("References").
 //
 // Why reflection bytes rather than the Parser's StructDef/EnumDef: they are flatc's own
 // self-contained description (no parser state to keep alive, storable as is), and the same
 // bytes drive flatbuffers::Verify and reflection reads of payloads in the broker (validation,
 // event patterns).
+//
+// How includes are resolved without the file system: flatc would look each included name up
+// on disk and parse that file before the includer. We find the leading include declarations
+// ourselves, resolve each name through the schema's references (and the lookup), blank the
+// declarations out (keeping line numbers), and hand the parser every text in the order flatc
+// would have parsed them, dependencies first (parser_feed.h). Each subject version is parsed
+// once however often it is included, as flatc parses a file once.
 #include "causeway/registry/schema.h"
 
 #include <flatbuffers/idl.h>
@@ -12,55 +20,239 @@
 
 #include <cctype>
 #include <cstdio>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
+
+#include "parser_feed.h"
 
 namespace causeway::registry {
 namespace {
 
-// Finds a top-level `include "..."` declaration, skipping comments and string literals.
-// Returns its 1-based line, or 0 if there is none. The parser would resolve includes against
-// the file system, which a registry must never do for user input.
-int find_include_line(std::string_view text) {
-  int line = 1;
-  bool at_statement_start = true;
-  std::size_t i = 0;
-  const std::size_t n = text.size();
-  while (i < n) {
-    const char c = text[i];
-    if (c == '\n') {
-      ++line;
-      ++i;
-    } else if (c == '/' && i + 1 < n && text[i + 1] == '/') {
-      while (i < n && text[i] != '\n') ++i;
-    } else if (c == '/' && i + 1 < n && text[i + 1] == '*') {
-      i += 2;
-      while (i + 1 < n && !(text[i] == '*' && text[i + 1] == '/')) {
-        if (text[i] == '\n') ++line;
-        ++i;
+// One `include "NAME";` declaration: the name, its 1-based line, and its byte range.
+struct IncludeDecl {
+  std::string name;
+  int line = 0;
+  std::size_t begin = 0;
+  std::size_t end = 0;
+};
+
+// Finds the include declarations a schema opens with. FlatBuffers accepts `include` and
+// `native_include` only before the first other declaration (a later `include` is the
+// parser's error "includes must come before declarations"), so the scan stops there.
+// Comments and whitespace are skipped as the parser's lexer does.
+class IncludeScanner {
+ public:
+  explicit IncludeScanner(std::string_view text) : text_(text) {}
+
+  Result<std::vector<IncludeDecl>> scan() {
+    std::vector<IncludeDecl> out;
+    // The parser skips a UTF-8 byte order mark before anything else (SkipByteOrderMark).
+    if (text_.substr(0, 3) == "\xEF\xBB\xBF") pos_ = 3;
+    for (;;) {
+      CAUSEWAY_RETURN_IF_ERROR(skip_space());
+      const std::size_t start = pos_;
+      const int line = line_;
+      const std::string_view word = identifier();
+      if (word != "include" && word != "native_include") return out;
+      CAUSEWAY_RETURN_IF_ERROR(skip_space());
+      CAUSEWAY_ASSIGN_OR_RETURN(std::string name, string_literal(word, line));
+      CAUSEWAY_RETURN_IF_ERROR(skip_space());
+      if (pos_ >= text_.size() || text_[pos_] != ';') {
+        return invalid_argument("line " + std::to_string(line) + ": " + std::string(word) + " \"" + name +
+                                "\" must end with ';'");
       }
-      i += 2;
-    } else if (c == '"') {
-      ++i;
-      while (i < n && text[i] != '"') {
-        if (text[i] == '\\') ++i;
-        else if (text[i] == '\n') ++line;
-        ++i;
-      }
-      ++i;
-      at_statement_start = false;
-    } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
-      const std::size_t start = i;
-      while (i < n && (std::isalnum(static_cast<unsigned char>(text[i])) || text[i] == '_')) ++i;
-      if (at_statement_start && text.substr(start, i - start) == "include") return line;
-      at_statement_start = false;
-    } else {
-      if (c == ';' || c == '}') at_statement_start = true;
-      else if (!std::isspace(static_cast<unsigned char>(c))) at_statement_start = false;
-      ++i;
+      ++pos_;
+      if (word == "include") out.push_back(IncludeDecl{std::move(name), line, start, pos_});
     }
   }
-  return 0;
+
+ private:
+  Status skip_space() {
+    while (pos_ < text_.size()) {
+      const char c = text_[pos_];
+      if (c == '\n') {
+        ++line_;
+        ++pos_;
+      } else if (std::isspace(static_cast<unsigned char>(c))) {
+        ++pos_;
+      } else if (c == '/' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '/') {
+        while (pos_ < text_.size() && text_[pos_] != '\n') ++pos_;
+      } else if (c == '/' && pos_ + 1 < text_.size() && text_[pos_ + 1] == '*') {
+        const int opened = line_;
+        pos_ += 2;
+        while (pos_ + 1 < text_.size() && !(text_[pos_] == '*' && text_[pos_ + 1] == '/')) {
+          if (text_[pos_] == '\n') ++line_;
+          ++pos_;
+        }
+        if (pos_ + 1 >= text_.size()) {
+          return invalid_argument("line " + std::to_string(opened) + ": comment is not closed");
+        }
+        pos_ += 2;
+      } else {
+        break;
+      }
+    }
+    return Status();
+  }
+
+  std::string_view identifier() {
+    std::size_t end = pos_;
+    if (end < text_.size() && (std::isalpha(static_cast<unsigned char>(text_[end])) || text_[end] == '_')) {
+      while (end < text_.size() && (std::isalnum(static_cast<unsigned char>(text_[end])) || text_[end] == '_')) ++end;
+    }
+    const std::string_view word = text_.substr(pos_, end - pos_);
+    if (word == "include" || word == "native_include") pos_ = end;
+    return word;
+  }
+
+  // A plain "..." literal. Escapes are refused: a reference name is matched byte for byte,
+  // and the parser would unescape what we compare.
+  Result<std::string> string_literal(std::string_view word, int line) {
+    const std::string what = "line " + std::to_string(line) + ": " + std::string(word);
+    if (pos_ >= text_.size() || text_[pos_] != '"') return invalid_argument(what + " must be followed by a \"quoted\" name");
+    const std::size_t open = ++pos_;
+    while (pos_ < text_.size() && text_[pos_] != '"') {
+      const char c = text_[pos_];
+      if (c == '\\') return invalid_argument(what + ": escape sequences in the name are not supported");
+      if (c == '\n') return invalid_argument(what + ": the name is not closed on its line");
+      ++pos_;
+    }
+    if (pos_ >= text_.size()) return invalid_argument(what + ": the name is not closed");
+    std::string name(text_.substr(open, pos_ - open));
+    ++pos_;
+    if (name.empty()) return invalid_argument(what + " names nothing (\"\")");
+    return name;
+  }
+
+  std::string_view text_;
+  std::size_t pos_ = 0;
+  int line_ = 1;
+};
+
+// The text with the include declarations replaced by spaces (line breaks kept, so the
+// parser's line and column numbers still point into the submitted text).
+std::string without_includes(std::string_view text, const std::vector<IncludeDecl>& includes) {
+  std::string out(text);
+  for (const auto& inc : includes) {
+    for (std::size_t i = inc.begin; i < inc.end; ++i) {
+      if (out[i] != '\n' && out[i] != '\r') out[i] = ' ';
+    }
+  }
+  return out;
 }
+
+std::string quoted(const std::string& s) { return "'" + s + "'"; }
+
+// flatbuffers reports "<line>: <col>: error: <message>"; says "line L, column C: <message>".
+std::string readable_parser_error(std::string_view message) {
+  const auto first = message.find(": ");
+  const auto second = first == std::string_view::npos ? first : message.find(": ", first + 2);
+  if (second == std::string_view::npos || message.substr(second + 2, 7) != "error: ") return std::string(message);
+  return "line " + std::string(message.substr(0, first)) + ", column " +
+         std::string(message.substr(first + 2, second - first - 2)) + ": " + std::string(message.substr(second + 9));
+}
+
+// Resolves the include graph of one schema into the parser's inputs, dependencies first.
+class Resolver {
+ public:
+  explicit Resolver(const ReferenceLookup& lookup) : lookup_(lookup) {}
+
+  std::vector<std::string> inputs;
+  std::vector<std::string> labels;  // per input, for parser errors: "" for the schema itself
+
+  Status resolve_root(std::string_view text, std::span<const SchemaReference> references) {
+    return resolve(text, references, /*where=*/"", /*depth=*/0);
+  }
+
+ private:
+  using Key = std::pair<std::string, int>;
+  enum class State { kVisiting, kDone };
+
+  static std::string label(const SchemaReference& r) {
+    return "subject " + quoted(r.subject) + " version " + std::to_string(r.version) + " (included as \"" + r.name +
+           "\")";
+  }
+
+  // `where` is empty for the schema itself, else " of subject 'S' version V (included as
+  // "N")": appended to each include's line so a message names the file it is in.
+  Status resolve(std::string_view text, std::span<const SchemaReference> references, const std::string& where,
+                 std::size_t depth) {
+    auto includes = IncludeScanner(text).scan();
+    if (!includes) {
+      if (where.empty()) return includes.error();
+      return invalid_argument("in" + where + ": " + std::string(includes.error().message()));
+    }
+    for (const IncludeDecl& inc : *includes) {
+      const std::string at = "include \"" + inc.name + "\" (line " + std::to_string(inc.line) + where + ")";
+      const SchemaReference* ref = nullptr;
+      for (const auto& r : references) {
+        if (r.name == inc.name) ref = &r;
+      }
+      if (ref == nullptr) {
+        std::string names;
+        for (const auto& r : references) names += (names.empty() ? "" : ", ") + ("\"" + r.name + "\"");
+        return invalid_argument(at + ": no reference is named \"" + inc.name + "\" (" +
+                                (names.empty() ? std::string("the schema has no references") : "references: " + names) +
+                                "); add {\"name\": \"" + inc.name + "\", \"subject\": ..., \"version\": ...}");
+      }
+      const Key key{ref->subject, ref->version};
+      if (const auto it = state_.find(key); it != state_.end()) {
+        if (it->second == State::kDone) continue;  // parsed once, as flatc does
+        std::string chain;
+        for (const auto& k : stack_) chain += quoted(k.first) + " v" + std::to_string(k.second) + " -> ";
+        return invalid_argument(at + " leads back to subject " + quoted(ref->subject) + " version " +
+                                std::to_string(ref->version) + ": the includes form a cycle (" + chain +
+                                quoted(ref->subject) + " v" + std::to_string(ref->version) + ")");
+      }
+      if (depth + 1 > kMaxIncludeDepth) {
+        return invalid_argument(at + ": includes nest more than " + std::to_string(kMaxIncludeDepth) + " deep");
+      }
+      if (state_.size() + 1 > kMaxReferencedSchemas) {
+        return invalid_argument(at + ": the schema reaches more than " + std::to_string(kMaxReferencedSchemas) +
+                                " referenced subject versions");
+      }
+      auto found = lookup_ ? lookup_(ref->subject, ref->version)
+                           : Result<ReferencedSchema>(not_found("no registry to look references up in"));
+      if (!found) {
+        if (found.error().code() != Code::kNotFound) return found.error();
+        return invalid_argument(at + ": subject " + quoted(ref->subject) + " version " + std::to_string(ref->version) +
+                                " does not exist (" + std::string(found.error().message()) + ")");
+      }
+      if (found->schema.size() > kMaxSchemaTextBytes || found->schema.find('\0') != std::string::npos) {
+        return invalid_argument(at + ": subject " + quoted(ref->subject) + " version " + std::to_string(ref->version) +
+                                " is not a schema text this registry accepts (over " +
+                                std::to_string(kMaxSchemaTextBytes) + " bytes or holding a NUL byte)");
+      }
+      total_bytes_ += found->schema.size();
+      if (total_bytes_ > kMaxResolvedTextBytes) {
+        return invalid_argument(at + ": the schema and the versions it includes hold more than " +
+                                std::to_string(kMaxResolvedTextBytes) + " bytes of text");
+      }
+      state_[key] = State::kVisiting;
+      stack_.push_back(key);
+      const ReferencedSchema referenced = std::move(*found);
+      CAUSEWAY_RETURN_IF_ERROR(resolve(referenced.schema, referenced.references,
+                                       " of subject " + quoted(ref->subject) + " version " +
+                                           std::to_string(ref->version) + " (included as \"" + ref->name + "\")",
+                                       depth + 1));
+      stack_.pop_back();
+      state_[key] = State::kDone;
+      // resolve() appended the referenced text's own dependencies and then the text itself.
+      labels.back() = label(*ref);
+    }
+    inputs.push_back(without_includes(text, *includes));
+    labels.emplace_back();
+    return Status();
+  }
+
+  const ReferenceLookup& lookup_;
+  std::map<Key, State> state_;
+  std::vector<Key> stack_;
+  std::size_t total_bytes_ = 0;
+};
+
 
 std::string fnv1a64_hex(std::string_view bytes) {
   std::uint64_t h = 14695981039346656037ULL;
@@ -132,7 +324,9 @@ std::string canonical_form(const reflection::Schema& s) {
 
 }  // namespace
 
-Result<ParsedSchema> parse_schema(std::string_view fbs_text, std::string_view root_type) {
+Result<ParsedSchema> parse_schema(std::string_view fbs_text, std::string_view root_type,
+                                  std::span<const SchemaReference> references, const ReferenceLookup& lookup,
+                                  RootTypeRule root_rule) {
   if (fbs_text.size() > kMaxSchemaTextBytes) {
     return invalid_argument("schema text is " + std::to_string(fbs_text.size()) +
                             " bytes, above the limit of " + std::to_string(kMaxSchemaTextBytes));
@@ -140,19 +334,20 @@ Result<ParsedSchema> parse_schema(std::string_view fbs_text, std::string_view ro
   if (fbs_text.find('\0') != std::string_view::npos) {
     return invalid_argument("schema text contains a NUL byte");
   }
-  if (const int line = find_include_line(fbs_text); line != 0) {
-    return invalid_argument("line " + std::to_string(line) +
-                            ": include declarations are not supported; submit one "
-                            "self-contained schema");
-  }
+  Resolver resolver(lookup);
+  CAUSEWAY_RETURN_IF_ERROR(resolver.resolve_root(fbs_text, references));
 
   flatbuffers::IDLOptions opts;
   opts.binary_schema_comments = false;  // doc comments must not change the identity
   flatbuffers::Parser parser(opts);
-  const std::string text(fbs_text);  // the parser needs a NUL-terminated buffer
-  if (!parser.Parse(text.c_str(), nullptr, nullptr)) {
-    // error_ reads "<line>: <col>: error: <message>".
-    return invalid_argument("invalid schema: " + parser.error_);
+  {
+    internal::FileAccessGuard no_files;
+    if (const auto failed = internal::feed(parser, resolver.inputs)) {
+      // error_ reads "<line>: <col>: error: <message>".
+      if (resolver.labels[*failed].empty()) return invalid_argument("invalid schema: " + parser.error_);
+      return invalid_argument("invalid schema: in " + resolver.labels[*failed] + ": " +
+                              readable_parser_error(parser.error_));
+    }
   }
   if (!root_type.empty()) {
     const std::string name(root_type);
@@ -164,18 +359,20 @@ Result<ParsedSchema> parse_schema(std::string_view fbs_text, std::string_view ro
 
   ParsedSchema out;
   out.source = std::string(fbs_text);
+  out.references.assign(references.begin(), references.end());
+  out.parser_inputs = std::move(resolver.inputs);
   out.reflection_bytes.assign(parser.builder_.GetBufferPointer(),
                               parser.builder_.GetBufferPointer() + parser.builder_.GetSize());
   const auto* schema = reflection::GetSchema(out.reflection_bytes.data());
   const auto* root = schema->root_table();
-  if (root == nullptr) {
+  if (root == nullptr && root_rule == RootTypeRule::kRequired) {
     return invalid_argument("no root type: pass one or declare `root_type` in the schema");
   }
-  if (root->is_struct()) {
+  if (root != nullptr && root->is_struct()) {
     return invalid_argument("root type '" + root->name()->str() +
                             "' is a struct; the root of a buffer must be a table");
   }
-  out.root_type = root->name()->str();
+  out.root_type = root != nullptr ? root->name()->str() : std::string();
   if (const std::string field = find_union_vector(out); !field.empty()) {
     return invalid_argument("field " + field +
                             " is a vector of unions, which this registry does not accept: FlatBuffers 2.0.8 cannot "
@@ -184,6 +381,10 @@ Result<ParsedSchema> parse_schema(std::string_view fbs_text, std::string_view ro
   out.canonical_form = canonical_form(*schema);
   out.fingerprint = fnv1a64_hex(out.canonical_form);
   return out;
+}
+
+Result<ParsedSchema> parse_schema(std::string_view fbs_text, std::string_view root_type) {
+  return parse_schema(fbs_text, root_type, {}, ReferenceLookup(), RootTypeRule::kRequired);
 }
 
 std::string find_union_vector(const ParsedSchema& parsed) {

@@ -33,7 +33,8 @@ class FuzzStore {
     dir_ = tmpl;
     StoreOptions options;
     options.dir = dir_;
-    options.map_bytes = 64ull << 20;
+    options.initial_map_bytes = 1ull << 20;
+    options.max_map_bytes = 64ull << 20;
     auto store = SchemaStore::open(options);
     if (!store) std::abort();
     store_ = std::move(*store);

@@ -5,12 +5,17 @@
 // both directions, and the raw input is verified as a payload of the first one.
 //
 // Input: "<root type>\n<fbs text>", optionally followed by "\n%%\n<root type>\n<fbs text>"
-// for a second schema. Built as a libFuzzer target with Clang (-DCAUSEWAY_BUILD_FUZZERS=ON)
+// for a second schema. Each text is also parsed with references, as a file of shared types
+// may be: `include "b.fbs";` in the first means the second, `include "a.fbs";` in the second
+// the first (so includes may nest, repeat and form cycles), `include "c.fbs";` a version that
+// does not exist. Built as a libFuzzer target with Clang (-DCAUSEWAY_BUILD_FUZZERS=ON)
 // and, always, linked with corpus_driver.cc so that ctest replays corpus/registry_schema.
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "causeway/registry/compatibility.h"
 #include "causeway/registry/payload.h"
@@ -36,6 +41,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   const auto sep = bytes.find("\n%%\n");
   const SchemaInput first = split(bytes.substr(0, sep));
+  const SchemaInput second_or_none = sep == std::string_view::npos ? SchemaInput{} : split(bytes.substr(sep + 4));
+  const SchemaReference refs[] = {{"a.fbs", "a", 1}, {"b.fbs", "b", 1}, {"c.fbs", "c", 1}};
+  const ReferenceLookup lookup = [&](const std::string& subject, int) -> causeway::Result<ReferencedSchema> {
+    const std::vector<SchemaReference> all(std::begin(refs), std::end(refs));
+    if (subject == "a") return ReferencedSchema{std::string(first.text), all};
+    if (subject == "b") return ReferencedSchema{std::string(second_or_none.text), all};
+    return causeway::not_found("no such subject");
+  };
+  (void)parse_schema(first.text, first.root_type, refs, lookup, RootTypeRule::kOptional);
+  (void)parse_schema(second_or_none.text, second_or_none.root_type, refs, lookup, RootTypeRule::kOptional);
+
   auto a = parse_schema(first.text, first.root_type);
   if (!a.ok()) return 0;
   (void)verify_payload(*a, std::span<const uint8_t>(data, size));

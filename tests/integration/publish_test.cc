@@ -8,6 +8,8 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <thread>
 
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
@@ -184,6 +186,103 @@ TEST_F(PublishTest, PublisherWithSchemaSubjectStampsTheLatestOrPinnedVersionsId)
   EXPECT_EQ(fetched->events[0].schema_id, static_cast<uint32_t>(v2->id));  // filled from the latest
   EXPECT_EQ(fetched->events[1].schema_id, static_cast<uint32_t>(v1->id));  // its own id kept
   EXPECT_EQ(fetched->events[2].schema_id, static_cast<uint32_t>(v1->id));  // filled from the pin
+}
+
+// Polls `cond` every 50 ms until it holds or `limit` passes.
+bool eventually(const std::function<bool()>& cond, std::chrono::seconds limit = std::chrono::seconds(20)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return true;
+}
+
+// A version registered after connect() is picked up on the refresh interval: the id on
+// events published without one moves to it.
+TEST_F(PublishTest, PublisherPicksUpAVersionRegisteredAfterConnectOnItsRefreshInterval) {
+  auto registry = RegistryClient::create({.url = registry_url_});
+  ASSERT_TRUE(registry.ok());
+  auto v1 = (*registry)->register_schema("orders-value", kOrderSchema, "Order");
+  ASSERT_TRUE(v1.ok()) << v1.error().to_string();
+  auto admin = Admin::connect(options_);
+  ASSERT_TRUE(admin.ok());
+  TopicSpec spec;
+  spec.name = "orders";
+  spec.schema_subject = "orders-value";
+  spec.validate_payloads = true;
+  ASSERT_TRUE((*admin)->create_topic(spec).ok());
+
+  PublisherOptions po;
+  po.schema_subject = "orders-value";
+  po.registry_url = registry_url_;
+  po.schema_refresh_interval = std::chrono::milliseconds(200);
+  auto publisher = Publisher::connect(options_, po);
+  ASSERT_TRUE(publisher.ok()) << publisher.error().to_string();
+  EXPECT_EQ((*publisher)->schema_id(), static_cast<uint32_t>(v1->id));
+
+  auto v2 = (*registry)->register_schema(
+      "orders-value", "table Order { id: long; amount: int; note: string; channel: string; }\nroot_type Order;", "Order");
+  ASSERT_TRUE(v2.ok()) << v2.error().to_string();
+  ASSERT_TRUE(eventually([&] { return (*publisher)->schema_id() == static_cast<uint32_t>(v2->id); }))
+      << "still " << (*publisher)->schema_id() << "; last refresh: " << (*publisher)->schema_refresh_status().to_string();
+  EXPECT_TRUE((*publisher)->schema_refresh_status().ok());
+  Event e;
+  e.payload = order_payload(R"({id: 1, amount: 5})");
+  auto stored = (*publisher)->publish("orders", e).get();
+  ASSERT_TRUE(stored.ok()) << stored.error().to_string();
+  auto fetched = (*admin)->fetch("orders", 0, 0, 10);
+  ASSERT_TRUE(fetched.ok());
+  ASSERT_EQ(fetched->events.size(), 1u);
+  EXPECT_EQ(fetched->events[0].schema_id, static_cast<uint32_t>(v2->id));
+}
+
+// With no refresh interval, the id is looked up again when the broker refuses an event
+// stamped with it as SchemaMismatch: here its version was deleted, and the latest is again
+// the one before it.
+TEST_F(PublishTest, PublisherLooksItsSchemaIdUpAgainWhenTheBrokerAnswersSchemaMismatch) {
+  auto registry = RegistryClient::create({.url = registry_url_});
+  ASSERT_TRUE(registry.ok());
+  auto v1 = (*registry)->register_schema("orders-value", kOrderSchema, "Order");
+  ASSERT_TRUE(v1.ok()) << v1.error().to_string();
+  auto v2 = (*registry)->register_schema(
+      "orders-value", "table Order { id: long; amount: int; note: string; channel: string; }\nroot_type Order;", "Order");
+  ASSERT_TRUE(v2.ok()) << v2.error().to_string();
+  auto admin = Admin::connect(options_);
+  ASSERT_TRUE(admin.ok());
+  TopicSpec spec;
+  spec.name = "orders";
+  spec.schema_subject = "orders-value";
+  ASSERT_TRUE((*admin)->create_topic(spec).ok());
+
+  PublisherOptions po;
+  po.schema_subject = "orders-value";
+  po.registry_url = registry_url_;
+  po.schema_refresh_interval = std::chrono::milliseconds(0);  // only on SchemaMismatch
+  auto publisher = Publisher::connect(options_, po);
+  ASSERT_TRUE(publisher.ok()) << publisher.error().to_string();
+  ASSERT_EQ((*publisher)->schema_id(), static_cast<uint32_t>(v2->id));
+
+  ASSERT_TRUE((*registry)->delete_version("orders-value", v2->version).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ((*publisher)->schema_id(), static_cast<uint32_t>(v2->id)) << "no interval: nothing looked up yet";
+
+  // The broker caches which subjects an id belongs to for 5 s: until then the deleted
+  // version's id is still accepted.
+  Result<PublishAck> last = PublishAck{};
+  ASSERT_TRUE(eventually([&] {
+    Event e;
+    e.payload = order_payload(R"({id: 2, amount: 6})");
+    last = (*publisher)->publish("orders", e).get();
+    return !last.ok();
+  })) << "the broker kept accepting the deleted version's id";
+  EXPECT_THAT(last.error().message(), ::testing::HasSubstr("schema mismatch"));
+  ASSERT_TRUE(eventually([&] { return (*publisher)->schema_id() == static_cast<uint32_t>(v1->id); }))
+      << "still " << (*publisher)->schema_id() << "; last refresh: " << (*publisher)->schema_refresh_status().to_string();
+  Event e;
+  e.payload = order_payload(R"({id: 3, amount: 7})");
+  auto stored = (*publisher)->publish("orders", e).get();
+  ASSERT_TRUE(stored.ok()) << stored.error().to_string();
 }
 
 TEST_F(PublishTest, PublisherWithUnknownSubjectOrUnreachableRegistryFailsToConnectSayingWhich) {

@@ -90,6 +90,40 @@ TEST_F(RegistryCli, UnparsableSchemaNamesTheLine) {
   EXPECT_THAT(r.output, HasSubstr("42201"));
 }
 
+TEST_F(RegistryCli, ReferenceFlagsResolveIncludesAndReferencedByListsTheReferrers) {
+  const auto money = write("money.fbs", "namespace common;\ntable Money { units:long; currency:string; }\n");
+  const auto order = write("order.fbs",
+                           "include \"money.fbs\";\nnamespace shop;\ntable Order { id:ulong; total:common.Money; }\n"
+                           "root_type Order;\n");
+  EXPECT_EQ(schema({"register", "common-money", "--file", money}).output, "{\"id\":1,\"version\":1}\n");
+  auto unmatched = schema({"register", "shop-order", "--file", order});
+  EXPECT_EQ(unmatched.exit_code, 1);
+  EXPECT_THAT(unmatched.output, HasSubstr("no reference is named \"money.fbs\""));
+  EXPECT_THAT(unmatched.output, HasSubstr("42201"));
+  auto reg = schema({"register", "shop-order", "--file", order, "--reference", "money.fbs=common-money:1"});
+  EXPECT_EQ(reg.exit_code, 0) << reg.output;
+  EXPECT_EQ(reg.output, "{\"id\":2,\"version\":1}\n");
+  EXPECT_THAT(schema({"get", "shop-order"}).output,
+              HasSubstr("\"references\":[{\"name\":\"money.fbs\",\"subject\":\"common-money\",\"version\":1}]"));
+  EXPECT_EQ(schema({"referencedby", "common-money"}).output, "[2]\n");
+  EXPECT_EQ(schema({"referencedby", "common-money", "--version", "1"}).output, "[2]\n");
+  auto ok = schema({"check", "shop-order", "--file", order, "--reference", "money.fbs=common-money:1"});
+  EXPECT_EQ(ok.exit_code, 0) << ok.output;
+  auto refused = schema({"delete", "common-money", "--version", "1"});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_THAT(refused.output, HasSubstr("42206"));
+  EXPECT_THAT(refused.output, HasSubstr("causeway schema referencedby"));
+}
+
+TEST_F(RegistryCli, AMalformedReferenceFlagIsBadUsage) {
+  const auto order = write("order.fbs", "include \"m.fbs\";\ntable T { a:int; }\nroot_type T;\n");
+  for (const char* bad : {"m.fbs", "=s:1", "m.fbs=s", "m.fbs=s:x", "m.fbs=s:0", "m.fbs=:1"}) {
+    auto r = schema({"register", "s", "--file", order, "--reference", bad});
+    EXPECT_EQ(r.exit_code, 2) << bad << ": " << r.output;
+    EXPECT_THAT(r.output, HasSubstr("expected NAME=SUBJECT:VERSION")) << bad;
+  }
+}
+
 TEST(RegistryCliWithoutRegistry, SaysHowToStartOne) {
   auto r = run_cli({"--registry", "http://127.0.0.1:1", "schema", "list"});
   EXPECT_EQ(r.exit_code, 1);
@@ -98,7 +132,7 @@ TEST(RegistryCliWithoutRegistry, SaysHowToStartOne) {
 }
 
 TEST(RegistryCliHelp, EverySchemaCommandHasHelp) {
-  for (const char* cmd : {"register", "check", "get", "list", "versions", "config", "delete"}) {
+  for (const char* cmd : {"register", "check", "get", "list", "versions", "referencedby", "config", "delete"}) {
     auto r = run_cli({"schema", cmd, "--help"});
     EXPECT_EQ(r.exit_code, 0) << cmd;
     EXPECT_THAT(r.output, HasSubstr("Usage")) << cmd;

@@ -428,6 +428,92 @@ TEST(RegistryDaemonFlags, BadListenAddressIsRefusedByName) {
   EXPECT_THAT(bad.output(), HasSubstr("--listen"));
 }
 
+constexpr const char* kMoney = "namespace common;\ntable Money { units:long; currency:string; }\n";
+constexpr const char* kMoneyNarrowed = "namespace common;\ntable Money { units:int; currency:string; }\n";
+constexpr const char* kOrderWithMoney =
+    "include \"money.fbs\";\nnamespace shop;\ntable Order { id:ulong; total:common.Money; }\nroot_type Order;\n";
+
+std::string body_with_reference(const std::string& fbs, const std::string& subject, int version) {
+  nlohmann::json j = {{"schema", fbs}, {"schemaType", "FLATBUFFERS"}};
+  j["references"] = nlohmann::json::array({{{"name", "money.fbs"}, {"subject", subject}, {"version", version}}});
+  return j.dump();
+}
+
+TEST_F(RegistryRest, AnIncludeResolvesThroughItsReferenceAndAReferencedVersionCannotBeDeleted) {
+  // A file of shared types registers without a root type, and is answered without one.
+  auto money = call("POST", "/subjects/common-money/versions", schema_body(kMoney));
+  ASSERT_EQ(money.status, 200) << money.body;
+  EXPECT_FALSE(call("GET", "/subjects/common-money/versions/1").json().contains("rootType"));
+  auto order = call("POST", "/subjects/shop-order/versions", body_with_reference(kOrderWithMoney, "common-money", 1));
+  ASSERT_EQ(order.status, 200) << order.body;
+  const int order_id = order.json()["id"].get<int>();
+  const auto by_id = call("GET", "/schemas/ids/" + std::to_string(order_id)).json();
+  EXPECT_EQ(by_id["rootType"], "shop.Order");
+  EXPECT_EQ(by_id["references"][0]["subject"], "common-money");
+  EXPECT_EQ(call("GET", "/subjects/common-money/versions/1/referencedby").body, "[" + std::to_string(order_id) + "]");
+  EXPECT_EQ(call("GET", "/subjects/common-money/versions/latest/referencedby").body, "[" + std::to_string(order_id) + "]");
+  EXPECT_EQ(call("GET", "/subjects/shop-order/versions/1/referencedby").body, "[]");
+  EXPECT_EQ(call("GET", "/subjects/common-money/versions/2/referencedby").error_code(), 40402);
+
+  // Confluent's 42206, for a version and for the whole subject, soft or permanent.
+  auto refused = call("DELETE", "/subjects/common-money/versions/1");
+  EXPECT_EQ(refused.status, 422);
+  EXPECT_EQ(refused.error_code(), 42206);
+  EXPECT_THAT(refused.message(), HasSubstr("{subject=common-money, version=1}"));
+  EXPECT_EQ(call("DELETE", "/subjects/common-money").error_code(), 42206);
+  auto through_client = client_->delete_version("common-money", 1);
+  ASSERT_FALSE(through_client.ok());
+  EXPECT_EQ(through_client.error().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(client::registry_error_code(through_client.error()), 42206);
+  auto referrers = client_->referenced_by("common-money", 1);
+  ASSERT_TRUE(referrers.ok()) << referrers.error().to_string();
+  EXPECT_THAT(*referrers, ElementsAre(order_id));
+  // Once the referrer is gone for good, so can the shared file be.
+  EXPECT_EQ(call("DELETE", "/subjects/shop-order").status, 200);
+  EXPECT_EQ(call("DELETE", "/subjects/common-money/versions/1").error_code(), 42206);
+  EXPECT_EQ(call("DELETE", "/subjects/shop-order?permanent=true").status, 200);
+  EXPECT_EQ(call("DELETE", "/subjects/common-money/versions/1").body, "1");
+}
+
+TEST_F(RegistryRest, IncludesThatCannotBeResolvedAre42201NamingTheInclude) {
+  ASSERT_EQ(call("POST", "/subjects/common-money/versions", schema_body(kMoney)).status, 200);
+  auto unmatched = call("POST", "/subjects/shop-order/versions", schema_body(kOrderWithMoney));
+  EXPECT_EQ(unmatched.error_code(), 42201);
+  EXPECT_THAT(unmatched.message(), HasSubstr("include \"money.fbs\" (line 1): no reference is named \"money.fbs\""));
+  auto missing = call("POST", "/subjects/shop-order/versions", body_with_reference(kOrderWithMoney, "common-money", 3));
+  EXPECT_EQ(missing.error_code(), 42201);
+  EXPECT_THAT(missing.message(), HasSubstr("include \"money.fbs\" (line 1): subject 'common-money' version 3 does not exist"));
+  auto no_subject = call("POST", "/subjects/shop-order/versions", body_with_reference(kOrderWithMoney, "nobody", 1));
+  EXPECT_EQ(no_subject.error_code(), 42201);
+  EXPECT_THAT(no_subject.message(), HasSubstr("subject 'nobody' version 1 does not exist"));
+  // A file on the registry's disk is never what an include means.
+  auto disk = call("POST", "/subjects/t/versions", schema_body("include \"/etc/hostname\";\ntable T { a:int; } root_type T;"));
+  EXPECT_EQ(disk.error_code(), 42201);
+  EXPECT_THAT(disk.message(), HasSubstr("no reference is named \"/etc/hostname\""));
+}
+
+TEST_F(RegistryRest, AChangeInAReferencedSubjectIsCheckedWhenTheIncluderMovesToItsNewVersion) {
+  ASSERT_TRUE(client_->register_schema("common-money", kMoney, "").ok());
+  const std::vector<client::SchemaReference> v1 = {{"money.fbs", "common-money", 1}};
+  const std::vector<client::SchemaReference> v2 = {{"money.fbs", "common-money", 2}};
+  ASSERT_TRUE(client_->register_schema("shop-order", kOrderWithMoney, "", v1).ok());
+  ASSERT_TRUE(client_->set_mode("common-money", "NONE").ok());
+  ASSERT_TRUE(client_->register_schema("common-money", kMoneyNarrowed, "").ok());
+  auto check = client_->check_compatibility("shop-order", kOrderWithMoney, "", client::kLatestVersion, v2);
+  ASSERT_TRUE(check.ok()) << check.error().to_string();
+  EXPECT_FALSE(check->is_compatible);
+  ASSERT_EQ(check->messages.size(), 1u);
+  EXPECT_THAT(check->messages[0], HasSubstr("shop.Order.total.units (id 0): type changed from long to int"));
+  auto moved = client_->register_schema("shop-order", kOrderWithMoney, "", v2);
+  ASSERT_FALSE(moved.ok());
+  EXPECT_EQ(client::registry_error_code(moved.error()), 409);
+  // The same text with the same reference is the same schema: found, not registered again.
+  auto found = client_->lookup("shop-order", kOrderWithMoney, "", false, v1);
+  ASSERT_TRUE(found.ok()) << found.error().to_string();
+  EXPECT_EQ(found->version, 1);
+  EXPECT_EQ(found->schema.references.size(), 1u);
+}
+
 // A sample of the evolution corpus through REST: for each pair and mode, the verdict of
 // POST /compatibility must be the library's, with one message per violation.
 TEST_F(RegistryRest, CorpusSampleVerdictsMatchTheLibrary) {
@@ -440,8 +526,8 @@ TEST_F(RegistryRest, CorpusSampleVerdictsMatchTheLibrary) {
   for (std::size_t i = 0; i < corpus.size(); i += 3) {  // every third pair
     const auto& c = corpus[i];
     const std::string subject = "corpus-" + std::to_string(i);
-    auto old_parsed = registry::parse_schema(c.old_fbs, "");
-    auto new_parsed = registry::parse_schema(c.new_fbs, "");
+    auto old_parsed = registry::parse_schema(c.old_fbs, "", {}, {}, registry::RootTypeRule::kOptional);
+    auto new_parsed = registry::parse_schema(c.new_fbs, "", {}, {}, registry::RootTypeRule::kOptional);
     ASSERT_TRUE(old_parsed.ok() && new_parsed.ok()) << c.name;
     ASSERT_TRUE(client_->register_schema(subject, std::string(c.old_fbs), "").ok()) << c.name;
     for (const auto mode : modes) {

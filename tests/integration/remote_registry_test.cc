@@ -154,5 +154,67 @@ TEST(RemoteRegistry, BrokerChecksAgainstARemoteRegistryAndRecoversWhenItComesBac
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker.output();
 }
 
+// The broker's lookups resolve references too: a schema that includes a shared file is
+// fetched with the versions it references (GET /subjects/S/versions/V), and payloads verify
+// against the resolved schema; the shared file itself, which has no root type, is no schema
+// to write events with.
+TEST(RemoteRegistry, BrokerResolvesTheReferencesOfARemoteSchema) {
+  testing::TempDir registry_dir;
+  testing::TempDir broker_dir;
+  testing::RegistryDaemon registry(registry_dir.path());
+  ASSERT_TRUE(registry.started()) << registry.process().output();
+  auto client = RegistryClient::create({.url = registry.url()});
+  ASSERT_TRUE(client.ok());
+  constexpr const char* kMoney = "namespace common;\ntable Money { units:long; currency:string; }\n";
+  constexpr const char* kPayment =
+      "include \"money.fbs\";\nnamespace pay;\ntable Payment { id:ulong; amount:common.Money; }\nroot_type Payment;\n";
+  auto money = (*client)->register_schema("common-money", kMoney, "");
+  ASSERT_TRUE(money.ok()) << money.error().to_string();
+  auto payment = (*client)->register_schema("payments-value", kPayment, "", {{"money.fbs", "common-money", 1}});
+  ASSERT_TRUE(payment.ok()) << payment.error().to_string();
+
+  testing::DaemonProcess broker(CAUSEWAY_BROKER_BINARY, {"--listen", "127.0.0.1:0", "--data-dir", broker_dir.path(),
+                                                         "--registry-url", registry.url()});
+  ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
+  ClientOptions options;
+  options.broker = broker_address(broker.output());
+  auto admin = Admin::connect(options);
+  ASSERT_TRUE(admin.ok()) << admin.error().to_string();
+  for (const auto& [name, subject] : {std::pair{"payments", "payments-value"}, std::pair{"money", "common-money"}}) {
+    TopicSpec t;
+    t.name = name;
+    t.schema_subject = subject;
+    t.validate_payloads = true;
+    ASSERT_TRUE((*admin)->create_topic(t).ok());
+  }
+  auto publisher = Publisher::connect(options);
+  ASSERT_TRUE(publisher.ok()) << publisher.error().to_string();
+
+  // The same wire format, written from one self-contained text.
+  flatbuffers::Parser parser;
+  ASSERT_TRUE(parser.Parse("namespace common; table Money { units:long; currency:string; }\n"
+                           "namespace pay; table Payment { id:ulong; amount:common.Money; } root_type Payment;"));
+  ASSERT_TRUE(parser.Parse(R"({id: 3, amount: {units: 990, currency: "EUR"}})")) << parser.error_;
+  const std::string valid(reinterpret_cast<const char*>(parser.builder_.GetBufferPointer()), parser.builder_.GetSize());
+
+  Event e;
+  e.schema_id = static_cast<uint32_t>(payment->id);
+  e.payload = valid;
+  auto stored = (*publisher)->publish("payments", std::move(e)).get();
+  ASSERT_TRUE(stored.ok()) << stored.error().to_string();
+  Event garbage;
+  garbage.schema_id = static_cast<uint32_t>(payment->id);
+  garbage.payload = std::string(64, '\x7f');
+  auto refused = (*publisher)->publish("payments", std::move(garbage)).get();
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(refused.error().message(), HasSubstr("invalid payload"));
+  Event shared;
+  shared.schema_id = static_cast<uint32_t>(money->id);
+  shared.payload = valid;
+  auto no_root = (*publisher)->publish("money", std::move(shared)).get();
+  ASSERT_FALSE(no_root.ok());
+  EXPECT_THAT(no_root.error().message(), HasSubstr("has no root type"));
+}
+
 }  // namespace
 }  // namespace causeway::client

@@ -163,6 +163,54 @@ TEST_F(SchemaCli, SchemaVersionPicksAnOlderVersionAndTheLatestIsTheDefault) {
   EXPECT_THAT(missing.output, HasSubstr("40402"));
 }
 
+// A topic whose schema includes a file of shared types (docs/registry.md, "References"): the
+// broker verifies payloads against the resolved schema, and the CLI encodes and decodes JSON
+// with it, fetching the referenced version from the registry.
+TEST_F(SchemaCli, ATopicWhoseSchemaIncludesASharedFileTakesAndPrintsJson) {
+  auto money = registry_->register_schema("common-money",
+                                          "namespace common;\nenum Currency : byte { EUR, USD }\n"
+                                          "table Money { units:long; currency:Currency; }\n",
+                                          "");
+  ASSERT_TRUE(money.ok()) << money.error().to_string();
+  auto payment = registry_->register_schema(
+      "payments-value",
+      "include \"money.fbs\";\nnamespace pay;\ntable Payment { id:ulong; amount:common.Money; memo:string; }\n"
+      "root_type Payment;\n",
+      "", {{"money.fbs", "common-money", 1}});
+  ASSERT_TRUE(payment.ok()) << payment.error().to_string();
+  ASSERT_EQ(cli({"topic", "create", "payments", "--schema-subject", "payments-value", "--validate", "full"}).exit_code, 0);
+
+  const json data = {{"id", 7}, {"amount", {{"units", 1250}, {"currency", "USD"}}}, {"memo", "refund"}};
+  const std::string path = dir_.sub("payments.jsonl");
+  std::ofstream(path) << json({{"key", "p-7"}, {"data", data}}).dump() << "\n";
+  auto pub = cli({"publish", "payments", "--file", path});
+  ASSERT_EQ(pub.exit_code, 0) << pub.output;
+  ASSERT_EQ(pub.objects().size(), 1u) << pub.output;
+
+  auto fetched = cli({"fetch", "payments", "--partition", "0"});
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.output;
+  ASSERT_EQ(fetched.objects().size(), 1u) << fetched.output;
+  EXPECT_EQ(fetched.objects()[0]["schema_id"], payment->id);
+  EXPECT_EQ(fetched.objects()[0]["data"], data) << fetched.output;
+
+  // A field of the included type that does not match is the parser's error, as for any other.
+  std::ofstream(path) << R"({"data":{"id":8,"amount":{"units":1,"currency":"GBP"}}})" "\n";
+  auto bad = cli({"publish", "payments", "--file", path});
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("GBP"));
+
+  // The shared file has no root type: no event can be written with its id.
+  std::ofstream(path) << json({{"data", "raw"}, {"schema_id", money->id}}).dump() << "\n";
+  auto shared_id = cli({"publish", "payments", "--file", path});
+  EXPECT_EQ(shared_id.exit_code, 1) << shared_id.output;
+  EXPECT_THAT(shared_id.output, HasSubstr("has no root type"));
+  ASSERT_EQ(cli({"topic", "create", "money", "--schema-subject", "common-money"}).exit_code, 0);
+  std::ofstream(dir_.sub("input-money.jsonl")) << R"({"data":{"units":1}})" "\n";
+  auto as_object = cli({"publish", "money", "--file", dir_.sub("input-money.jsonl")});
+  EXPECT_EQ(as_object.exit_code, 1) << as_object.output;
+  EXPECT_THAT(as_object.output, HasSubstr("no root type"));
+}
+
 TEST_F(SchemaCli, UnknownFieldExitsOneNamingTheLineAndStoresNothingForIt) {
   auto r = publish(R"({"data":{"id":1}})" "\n\n" R"({"data":{"id":2,"colour":"red"}})" "\n" R"({"data":{"id":3}})" "\n");
   EXPECT_EQ(r.exit_code, 1) << r.output;

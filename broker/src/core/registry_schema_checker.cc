@@ -21,6 +21,7 @@ SchemaCheck RegistrySchemaChecker::check(std::string_view subject, uint32_t sche
   const int id = static_cast<int>(schema_id);
 
   bool member = false;
+  bool has_root_type = true;
   {
     const auto now = std::chrono::steady_clock::now();
     std::unique_lock lk(mu_);
@@ -33,15 +34,24 @@ SchemaCheck RegistrySchemaChecker::check(std::string_view subject, uint32_t sche
           return {SchemaVerdict::kNotAVersion, "schema id " + std::to_string(schema_id) + " does not exist"};
         return {SchemaVerdict::kUnavailable, "schema registry: " + versions.error().message};
       }
+      auto record = store_.get_schema(id);
+      if (!record) {
+        if (record.error().code == registry::ErrorCode::kSchemaNotFound)
+          return {SchemaVerdict::kNotAVersion, "schema id " + std::to_string(schema_id) + " does not exist"};
+        return {SchemaVerdict::kUnavailable, "schema registry: " + record.error().message};
+      }
       Subjects entry;
       for (const auto& [s, v] : *versions) entry.live.insert(s);
+      entry.has_root_type = !record->root_type.empty();
       entry.until = now + cache_for_;
       lk.lock();
       if (cache_.size() >= kMaxCachedIds) cache_.clear();  // bounded; refilled on demand
       it = cache_.insert_or_assign(schema_id, std::move(entry)).first;
     }
     member = it->second.live.count(subject) > 0;
+    has_root_type = it->second.has_root_type;
   }
+  if (!has_root_type) return {SchemaVerdict::kNotAVersion, no_root_type_message(schema_id)};
   if (!member)
     return {SchemaVerdict::kNotAVersion,
             "schema id " + std::to_string(schema_id) + " is not a version of subject " + quoted_subject};

@@ -1,8 +1,11 @@
 // File: core/registry_schema_checker.h
 //
 // The SchemaChecker over the embedded registry's SchemaStore. Which subjects a schema id
-// belongs to is cached for a few seconds (a version deleted meanwhile may still be
-// accepted for that long); parsed schemas are cached by the store itself.
+// belongs to, and whether it has a root type, is cached for a few seconds (a version
+// deleted meanwhile may still be accepted for that long); parsed schemas (their references
+// resolved by the store) are cached by the store itself. A schema without a root type (a
+// file of shared types, used only through references) cannot have events written with it:
+// its id is refused whatever the subject.
 //
 // Thread-safety: check() may be called from any thread.
 #pragma once
@@ -42,6 +45,7 @@ class RegistrySchemaChecker final : public SchemaChecker {
  private:
   struct Subjects {
     std::set<std::string, std::less<>> live;  // subjects with a live version using the id
+    bool has_root_type = true;
     std::chrono::steady_clock::time_point until;
   };
   static constexpr size_t kMaxCachedIds = 4096;

@@ -6,7 +6,12 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
+#include <climits>
+#include <deque>
+#include <functional>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 
 #include "causeway/registry/payload.h"
@@ -22,6 +27,47 @@ std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // At most this much of an unexpected body goes into an error message.
 std::string excerpt(const std::string& body) { return body.size() <= 200 ? body : body.substr(0, 200) + "..."; }
+
+// Percent-encodes a subject for a path segment (a subject may hold '/', '?', spaces...).
+std::string encode_segment(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (const char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (std::isalnum(u) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+// `references` of a schema answer, each member's type checked (a registry's JSON is not
+// ours to trust: json::value() would throw on a field of another type).
+Result<std::vector<registry::SchemaReference>> references_of(const json& j, const std::string& what) {
+  std::vector<registry::SchemaReference> out;
+  const auto it = j.find("references");
+  if (it == j.end() || it->is_null()) return out;
+  const auto malformed = [&] {
+    return unavailable(what + ": expected \"references\": [{\"name\": ..., \"subject\": ..., \"version\": N}]");
+  };
+  if (!it->is_array()) return malformed();
+  for (const json& r : *it) {
+    if (!r.is_object()) return malformed();
+    const auto name = r.find("name");
+    const auto subject = r.find("subject");
+    const auto version = r.find("version");
+    if (name == r.end() || !name->is_string() || subject == r.end() || !subject->is_string() ||
+        version == r.end() || !version->is_number_integer() || version->get<int64_t>() < 1 ||
+        version->get<int64_t>() > INT32_MAX)
+      return malformed();
+    out.push_back({name->get<std::string>(), subject->get<std::string>(), static_cast<int>(version->get<int64_t>())});
+  }
+  return out;
+}
 
 class HttpSchemaFetcher final : public SchemaFetcher {
  public:
@@ -39,6 +85,8 @@ class HttpSchemaFetcher final : public SchemaFetcher {
     const httplib::Headers headers = {{"Accept", "application/vnd.schemaregistry.v1+json, application/json"}};
     const std::string base = "/schemas/ids/" + std::to_string(schema_id);
 
+    // kNotFound when the registry answers 404 with one of Confluent's "not found" codes
+    // (40401 subject, 40402 version, 40403 schema), with its message.
     auto get = [&](const std::string& path) -> Result<json> {
       // cpp-httplib's timeouts are per connect and per receive; the deadline bounds the
       // whole lookup, and the size cap the body (both checked as the body arrives).
@@ -81,17 +129,22 @@ class HttpSchemaFetcher final : public SchemaFetcher {
       // type, and a registry's answer is not ours to trust.
       if (r->status == 404 && body.is_object()) {
         const auto code = body.find("error_code");
-        if (code != body.end() && code->is_number_integer() && code->get<int64_t>() == 40403)
-          return not_found("schema id " + std::to_string(schema_id) + " does not exist");
+        const auto message = body.find("message");
+        if (code != body.end() && code->is_number_integer() && code->get<int64_t>() >= 40401 &&
+            code->get<int64_t>() <= 40403)
+          return not_found((message != body.end() && message->is_string() ? message->get<std::string>()
+                                                                           : std::string("not found")) +
+                           " (error " + std::to_string(code->get<int64_t>()) + ")");
       }
       if (r->status != 200)
         return unavailable("GET " + path + ": HTTP " + std::to_string(r->status) + " " + excerpt(received));
       if (body.is_discarded()) return unavailable("GET " + path + ": the answer is not JSON: " + excerpt(received));
       return body;
     };
+    const auto id_not_found = [&] { return not_found("schema id " + std::to_string(schema_id) + " does not exist"); };
 
     auto versions = get(base + "/versions");
-    if (!versions) return versions.error();
+    if (!versions) return versions.error().code() == Code::kNotFound ? id_not_found() : versions.error();
     RemoteSchema out;
     if (!versions->is_array()) return unavailable("GET " + base + "/versions: expected a JSON array");
     for (const json& v : *versions) {
@@ -100,7 +153,7 @@ class HttpSchemaFetcher final : public SchemaFetcher {
       out.subjects.insert(v["subject"].get<std::string>());
     }
     auto schema = get(base);
-    if (!schema) return schema.error();
+    if (!schema) return schema.error().code() == Code::kNotFound ? id_not_found() : schema.error();
     if (!schema->is_object() || !schema->contains("schema") || !(*schema)["schema"].is_string())
       return unavailable("GET " + base + ": expected {\"schema\": ...}");
     out.schema = (*schema)["schema"].get<std::string>();
@@ -119,14 +172,97 @@ class HttpSchemaFetcher final : public SchemaFetcher {
     if (!root_type) return root_type.error();
     out.schema_type = std::move(*schema_type);
     out.root_type = std::move(*root_type);
+    auto references = references_of(*schema, "GET " + base);
+    if (!references) return references.error();
+    out.references = std::move(*references);
+    if (out.schema_type == "FLATBUFFERS") CAUSEWAY_RETURN_IF_ERROR(fetch_referenced(out, get));
     return out;
   }
 
  private:
+  using Key = RemoteSchema::VersionKey;
+  struct CachedReference {
+    registry::ReferencedSchema schema;
+    Clock::time_point until;
+  };
+
+  // Every subject version `out.references` reach, breadth first, from the cache or with
+  // `get` (so within the lookup's deadline), at most kMaxReferencedSchemas of them. A
+  // version the registry says does not exist goes to `missing` (parse_schema then names the
+  // include); any other failure fails the whole lookup, as the id's own GETs do.
+  Status fetch_referenced(RemoteSchema& out, const std::function<Result<json>(const std::string&)>& get) {
+    std::deque<Key> queue;
+    for (const auto& r : out.references) queue.emplace_back(r.subject, r.version);
+    while (!queue.empty()) {
+      const Key key = std::move(queue.front());
+      queue.pop_front();
+      if (out.referenced.contains(key) || out.missing.contains(key)) continue;
+      if (out.referenced.size() >= registry::kMaxReferencedSchemas) {
+        out.missing.emplace(key, "not asked for: the schema reaches more than " +
+                                     std::to_string(registry::kMaxReferencedSchemas) + " referenced versions");
+        continue;
+      }
+      std::optional<registry::ReferencedSchema> found = cached(key);
+      if (!found) {
+        const std::string path =
+            "/subjects/" + encode_segment(key.first) + "/versions/" + std::to_string(key.second) + "?deleted=true";
+        auto answer = get(path);
+        if (!answer) {
+          if (answer.error().code() != Code::kNotFound) return answer.error();
+          out.missing.emplace(key, std::string(answer.error().message()));
+          continue;
+        }
+        if (!answer->is_object() || !answer->contains("schema") || !(*answer)["schema"].is_string())
+          return unavailable("GET " + path + ": expected {\"schema\": ...}");
+        auto refs = references_of(*answer, "GET " + path);
+        if (!refs) return refs.error();
+        found = registry::ReferencedSchema{(*answer)["schema"].get<std::string>(), std::move(*refs)};
+        remember(key, *found);
+      }
+      for (const auto& r : found->references) queue.emplace_back(r.subject, r.version);
+      out.referenced.emplace(key, std::move(*found));
+    }
+    return Status();
+  }
+
+  std::optional<registry::ReferencedSchema> cached(const Key& key) {
+    std::lock_guard lk(cache_mu_);
+    const auto it = cache_.find(key);
+    if (it == cache_.end() || it->second.until <= Clock::now()) return std::nullopt;
+    return it->second.schema;
+  }
+
+  void remember(const Key& key, const registry::ReferencedSchema& schema) {
+    const auto now = Clock::now();
+    std::lock_guard lk(cache_mu_);
+    const size_t max = std::max<size_t>(1, options_.max_cached_references);
+    if (!cache_.contains(key) && cache_.size() >= max) {
+      std::erase_if(cache_, [&](const auto& kv) { return kv.second.until <= now; });
+      while (cache_.size() >= max) {
+        auto oldest = cache_.begin();
+        for (auto it = cache_.begin(); it != cache_.end(); ++it)
+          if (it->second.until < oldest->second.until) oldest = it;
+        cache_.erase(oldest);
+      }
+    }
+    cache_.insert_or_assign(key, CachedReference{schema, now + options_.reference_cache_for});
+  }
+
   const HttpFetcherOptions options_;
+  std::mutex cache_mu_;  // guards cache_ (fetches run on several threads)
+  std::map<Key, CachedReference> cache_;
 };
 
 }  // namespace
+
+registry::ReferenceLookup lookup_in(const RemoteSchema& fetched) {
+  return [&fetched](const std::string& subject, int version) -> Result<registry::ReferencedSchema> {
+    const RemoteSchema::VersionKey key{subject, version};
+    if (const auto it = fetched.referenced.find(key); it != fetched.referenced.end()) return it->second;
+    if (const auto it = fetched.missing.find(key); it != fetched.missing.end()) return not_found(it->second);
+    return not_found("the registry's answer did not include it");
+  };
+}
 
 Result<std::unique_ptr<SchemaFetcher>> make_http_schema_fetcher(HttpFetcherOptions options) {
   const std::string& url = options.url;
@@ -178,6 +314,7 @@ SchemaCheck RemoteSchemaChecker::answer(const Entry& e, std::string_view subject
     return {SchemaVerdict::kUnavailable, "schema registry " + fetcher_->url() + " is unavailable, so schema id " + id +
                                              " of subject " + quoted(subject) +
                                              " cannot be checked: " + std::string(e.status.message())};
+  if (e.schema && !e.schema->has_root_type()) return {SchemaVerdict::kNotAVersion, no_root_type_message(schema_id)};
   if (e.subjects.count(subject) == 0)
     return {SchemaVerdict::kNotAVersion, "schema id " + id + " is not a version of subject " + quoted(subject)};
   if (!verify_payload) return {};
@@ -269,7 +406,9 @@ std::shared_ptr<const RemoteSchemaChecker::Entry> RemoteSchemaChecker::fetch(uin
   e->subjects = std::move(r->subjects);
   if (r->schema_type != "FLATBUFFERS") {
     e->schema_error = "its schemaType is " + r->schema_type + ", not FLATBUFFERS";
-  } else if (auto parsed = registry::parse_schema(r->schema, r->root_type); !parsed) {
+  } else if (auto parsed = registry::parse_schema(r->schema, r->root_type, r->references, lookup_in(*r),
+                                                   registry::RootTypeRule::kOptional);
+             !parsed) {
     e->schema_error = "it does not parse: " + std::string(parsed.error().message());
   } else {
     e->schema = std::make_shared<const registry::ParsedSchema>(std::move(*parsed));

@@ -6,7 +6,9 @@
 // never waits for the network (docs/broker.md, "Remote registry").
 //
 // What it caches, per schema id: the subjects that have a live version using it
-// (GET /schemas/ids/{id}/versions) and the parsed schema (GET /schemas/ids/{id}), for
+// (GET /schemas/ids/{id}/versions) and the parsed schema (GET /schemas/ids/{id}, with the
+// subject versions its references reach, GET /subjects/{s}/versions/{v}, resolved into it
+// by registry::parse_schema; the HTTP fetcher caches those versions too), for
 // `cache_for` (5 s, like the embedded checker); an id the registry does not know, or a
 // failed lookup, for `negative_cache_for` (1 s). try_check() answers only from the cache.
 // A miss goes to check_async(), which queues one fetch per id (later callers for the same
@@ -32,23 +34,28 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "causeway/common/status.h"
+#include "causeway/registry/schema.h"
 #include "core/schema_checker.h"
-
-namespace causeway::registry {
-struct ParsedSchema;
-}
 
 namespace causeway::core {
 
 // What a registry says about one schema id.
 struct RemoteSchema {
+  using VersionKey = std::pair<std::string, int>;  // (subject, version)
+
   std::set<std::string, std::less<>> subjects;  // subjects with a live version using the id
   std::string schema_type;                      // "FLATBUFFERS" for ours
   std::string schema;                           // the .fbs text
-  std::string root_type;
+  std::string root_type;                        // empty: the text's own, or none
+  std::vector<registry::SchemaReference> references;
+  // Every subject version the references reach (theirs too), as the registry answered...
+  std::map<VersionKey, registry::ReferencedSchema> referenced;
+  // ...and those it said do not exist, or that were not asked for, with why.
+  std::map<VersionKey, std::string> missing;
 };
 
 // One lookup of a schema id; blocking, bounded by its own timeouts.
@@ -62,6 +69,9 @@ class SchemaFetcher {
   virtual const std::string& url() const = 0;
 };
 
+// A lookup for registry::parse_schema over what a fetch brought back (no network).
+registry::ReferenceLookup lookup_in(const RemoteSchema& fetched);
+
 struct HttpFetcherOptions {
   std::string url;  // http://HOST:PORT
   std::chrono::milliseconds connect_timeout{1000};
@@ -70,6 +80,13 @@ struct HttpFetcherOptions {
   // lookup fails, however steadily a slow registry trickles bytes.
   std::chrono::milliseconds lookup_deadline{5000};
   size_t max_body_bytes = size_t{1} << 20;  // a larger answer fails the lookup
+  // Referenced subject versions, fetched within the same lookup deadline (at most
+  // registry::kMaxReferencedSchemas per lookup), are cached for this long, at most
+  // max_cached_references of them (expired ones dropped first, then the oldest), and shared
+  // by every id that references them. A registry refuses to delete a referenced version, so
+  // a version's text does not change under a reference.
+  std::chrono::milliseconds reference_cache_for{60000};
+  size_t max_cached_references = 1024;
 };
 
 // The fetcher over cpp-httplib. kInvalidArgument if `url` is not http://HOST[:PORT].

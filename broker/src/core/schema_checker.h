@@ -34,6 +34,13 @@ struct SchemaCheck {
   std::string message;  // why, for the event's error; empty when kOk
 };
 
+// Why an id whose schema has no root type is refused (both checkers say it the same way).
+inline std::string no_root_type_message(uint32_t schema_id) {
+  return "schema id " + std::to_string(schema_id) +
+         " has no root type: it is a file of shared types, used only through references, and events cannot be "
+         "written with it (register the event's own schema, with a root_type, and use its id)";
+}
+
 class SchemaChecker {
  public:
   virtual ~SchemaChecker() = default;

@@ -8,7 +8,8 @@
 
 #include "causeway/common/coding.h"
 #include "causeway/schemas/meta_generated.h"
-#include "meta/lmdb_env.h"
+#include "causeway/lmdb/lmdb_env.h"
+#include "meta/verified_value.h"
 
 namespace causeway::meta {
 
@@ -92,14 +93,14 @@ std::string encode_topic(const TopicConfig& c) {
   b.add_created_ms(c.created_ms);
   b.add_validate_payloads(c.validate_payloads);
   fbb.Finish(b.Finish());
-  return std::string(lmdb::builder_bytes(fbb));
+  return std::string(builder_bytes(fbb));
 }
 
 // Decodes and checks a topics value stored under `key`. A record that does not verify,
 // names a different topic or holds settings validate() rejects is kCorruption.
 Result<TopicConfig> decode_topic(std::string_view key, std::string_view bytes) {
   const std::string what = "topics[" + quoted(key) + "]";
-  CAUSEWAY_ASSIGN_OR_RETURN(auto rec, lmdb::read_verified<fbs::TopicRecord>(bytes, what));
+  CAUSEWAY_ASSIGN_OR_RETURN(auto rec, read_verified<fbs::TopicRecord>(bytes, what));
   TopicConfig c;
   if (rec->name() == nullptr) return corruption(what + " has no name");
   c.name = rec->name()->str();
@@ -126,20 +127,20 @@ Result<TopicConfig> decode_topic(std::string_view key, std::string_view bytes) {
 std::string encode_info(uint32_t next_topic_id) {
   flatbuffers::FlatBufferBuilder fbb(64);
   fbb.Finish(fbs::CreateMetaInfo(fbb, MetaStore::kFormatVersion, next_topic_id));
-  return std::string(lmdb::builder_bytes(fbb));
+  return std::string(builder_bytes(fbb));
 }
 
 std::string encode_topic_id(std::string_view name) {
   flatbuffers::FlatBufferBuilder fbb(64);
   const auto n = fbb.CreateString(name.data(), name.size());
   fbb.Finish(fbs::CreateTopicIdRecord(fbb, n));
-  return std::string(lmdb::builder_bytes(fbb));
+  return std::string(builder_bytes(fbb));
 }
 
 std::string encode_group_offset(uint64_t offset, int64_t committed_ms) {
   flatbuffers::FlatBufferBuilder fbb(64);
   fbb.Finish(fbs::CreateGroupOffsetRecord(fbb, offset, committed_ms));
-  return std::string(lmdb::builder_bytes(fbb));
+  return std::string(builder_bytes(fbb));
 }
 
 // The topic with id `topic_id`, read through topic_ids and topics; nullopt if absent.
@@ -148,7 +149,7 @@ Result<std::optional<TopicConfig>> find_topic_by_id(Txn& txn, const lmdb::Dbi& t
   CAUSEWAY_ASSIGN_OR_RETURN(auto id_value, txn.get(topic_ids, topic_id_key(topic_id)));
   if (!id_value) return std::optional<TopicConfig>();
   const std::string what = "topic_ids[" + std::to_string(topic_id) + "]";
-  CAUSEWAY_ASSIGN_OR_RETURN(auto id_rec, lmdb::read_verified<fbs::TopicIdRecord>(*id_value, what));
+  CAUSEWAY_ASSIGN_OR_RETURN(auto id_rec, read_verified<fbs::TopicIdRecord>(*id_value, what));
   if (id_rec->name() == nullptr) return corruption(what + " has no name");
   const std::string name = id_rec->name()->str();
   CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(topics, name));
@@ -192,7 +193,7 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, const
     CAUSEWAY_ASSIGN_OR_RETURN(dbs->group_acks, txn.open_dbi("group_acks", MDB_CREATE));
     CAUSEWAY_ASSIGN_OR_RETURN(auto info, txn.get(dbs->info, kInfoKey));
     if (!info) return txn.put(dbs->info, kInfoKey, encode_info(1));  // a new store
-    CAUSEWAY_ASSIGN_OR_RETURN(auto rec, lmdb::read_verified<fbs::MetaInfo>(*info, "info[\"info\"]"));
+    CAUSEWAY_ASSIGN_OR_RETURN(auto rec, read_verified<fbs::MetaInfo>(*info, "info[\"info\"]"));
     if (rec->format_version() != kFormatVersion) {
       return failed_precondition("meta store " + dir + " has format version " +
                                  std::to_string(rec->format_version()) + "; this broker reads version " +
@@ -220,7 +221,7 @@ Result<TopicConfig> MetaStore::create_topic(TopicConfig config) {
     }
     CAUSEWAY_ASSIGN_OR_RETURN(auto info_value, txn.get(dbs_->info, kInfoKey));
     if (!info_value) return corruption("info[\"info\"] is missing");
-    CAUSEWAY_ASSIGN_OR_RETURN(auto info, lmdb::read_verified<fbs::MetaInfo>(*info_value, "info[\"info\"]"));
+    CAUSEWAY_ASSIGN_OR_RETURN(auto info, read_verified<fbs::MetaInfo>(*info_value, "info[\"info\"]"));
     const uint32_t id = info->next_topic_id();
     if (id == 0) return resource_exhausted("topic ids are exhausted (all 4294967295 have been used)");
     CAUSEWAY_ASSIGN_OR_RETURN(auto id_taken, txn.get(dbs_->topic_ids, topic_id_key(id)));
@@ -344,7 +345,7 @@ Result<std::optional<uint64_t>> MetaStore::committed_offset(std::string_view gro
     CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->group_offsets, group_offset_key(topic_id, group, partition)));
     if (!value) return Status();
     CAUSEWAY_ASSIGN_OR_RETURN(
-        auto rec, lmdb::read_verified<fbs::GroupOffsetRecord>(*value, group_what(topic_id, group, partition)));
+        auto rec, read_verified<fbs::GroupOffsetRecord>(*value, group_what(topic_id, group, partition)));
     result = rec->offset();
     return Status();
   });
@@ -370,7 +371,7 @@ Result<std::vector<GroupOffset>> MetaStore::list_offsets(std::string_view group,
       GroupOffset go;
       go.partition = coding::decode_big_endian32(key.data() + prefix.size());
       CAUSEWAY_ASSIGN_OR_RETURN(
-          auto rec, lmdb::read_verified<fbs::GroupOffsetRecord>(value, group_what(topic_id, group, go.partition)));
+          auto rec, read_verified<fbs::GroupOffsetRecord>(value, group_what(topic_id, group, go.partition)));
       go.offset = rec->offset();
       go.committed_ms = rec->committed_ms();
       out.push_back(go);
@@ -425,12 +426,12 @@ std::string encode_subscription(const SubscriptionConfig& c) {
   b.add_dead_letter_topic(dlq);
   b.add_created_ms(c.created_ms);
   fbb.Finish(b.Finish());
-  return std::string(lmdb::builder_bytes(fbb));
+  return std::string(builder_bytes(fbb));
 }
 
 Result<SubscriptionConfig> decode_subscription(std::string_view key, std::string_view bytes) {
   const std::string what = "subscriptions[" + quoted(key) + "]";
-  CAUSEWAY_ASSIGN_OR_RETURN(auto rec, lmdb::read_verified<fbs::SubscriptionRecord>(bytes, what));
+  CAUSEWAY_ASSIGN_OR_RETURN(auto rec, read_verified<fbs::SubscriptionRecord>(bytes, what));
   SubscriptionConfig c;
   if (rec->name() == nullptr || rec->topic() == nullptr) return corruption(what + " has no name or topic");
   c.name = rec->name()->str();
@@ -455,7 +456,7 @@ std::string encode_acks(std::span<const uint64_t> offsets) {
   flatbuffers::FlatBufferBuilder fbb(64 + offsets.size() * 8);
   const auto v = fbb.CreateVector(offsets.data(), offsets.size());
   fbb.Finish(fbs::CreateGroupAcksRecord(fbb, v));
-  return std::string(lmdb::builder_bytes(fbb));
+  return std::string(builder_bytes(fbb));
 }
 
 // Deletes every key of `dbi` that starts with `prefix`.
@@ -651,7 +652,7 @@ Result<std::vector<uint64_t>> MetaStore::acked_above(std::string_view group, uin
     CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->group_acks, group_offset_key(topic_id, group, partition)));
     if (!value) return Status();
     CAUSEWAY_ASSIGN_OR_RETURN(
-        auto rec, lmdb::read_verified<fbs::GroupAcksRecord>(*value, "group_acks of " + group_what(topic_id, group, partition)));
+        auto rec, read_verified<fbs::GroupAcksRecord>(*value, "group_acks of " + group_what(topic_id, group, partition)));
     if (rec->offsets() != nullptr) out.assign(rec->offsets()->begin(), rec->offsets()->end());
     return Status();
   });

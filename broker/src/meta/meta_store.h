@@ -26,12 +26,12 @@
 #include "causeway/common/status.h"
 #include "meta/topic_config.h"
 
-namespace causeway::meta {
-
-namespace lmdb {
+namespace causeway::lmdb {
 class Env;
 struct Dbi;
-}  // namespace lmdb
+}  // namespace causeway::lmdb
+
+namespace causeway::meta {
 
 inline constexpr size_t kMaxGroupNameBytes = 255;
 

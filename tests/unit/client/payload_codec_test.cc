@@ -34,7 +34,7 @@ client::RegistrySchema order_schema() {
 }
 
 TEST(PayloadCodec, JsonObjectRoundTripsThroughFlatBuffers) {
-  auto codec = PayloadCodec::create(order_schema());
+  auto codec = PayloadCodec::create(order_schema(), nullptr);
   ASSERT_TRUE(codec.ok()) << codec.error().to_string();
   const json in = {{"id", 42},
                    {"total", {{"units", 12}, {"nanos", 500}}},
@@ -52,7 +52,7 @@ TEST(PayloadCodec, JsonObjectRoundTripsThroughFlatBuffers) {
 }
 
 TEST(PayloadCodec, UnknownFieldAndWrongTypeQuoteTheParser) {
-  auto codec = PayloadCodec::create(order_schema());
+  auto codec = PayloadCodec::create(order_schema(), nullptr);
   ASSERT_TRUE(codec.ok());
   auto unknown = (*codec)->encode(json{{"id", 1}, {"colour", "red"}});
   ASSERT_FALSE(unknown.ok());
@@ -72,7 +72,7 @@ TEST(PayloadCodec, UnknownFieldAndWrongTypeQuoteTheParser) {
 }
 
 TEST(PayloadCodec, GarbageAndTruncatedPayloadsDoNotDecode) {
-  auto codec = PayloadCodec::create(order_schema());
+  auto codec = PayloadCodec::create(order_schema(), nullptr);
   ASSERT_TRUE(codec.ok());
   EXPECT_FALSE((*codec)->decode("").ok());
   EXPECT_FALSE((*codec)->decode(std::string(64, '\x7f')).ok());
@@ -86,10 +86,30 @@ TEST(PayloadCodec, SchemaThatDoesNotParseIsRefusedWithTheLine) {
   s.id = 1;
   s.schema = "table T {\n  a:int\n  b:int;\n}\n";
   s.root_type = "T";
-  auto codec = PayloadCodec::create(s);
+  auto codec = PayloadCodec::create(s, nullptr);
   ASSERT_FALSE(codec.ok());
   EXPECT_THAT(std::string(codec.error().message()), HasSubstr("schema id 1"));
   EXPECT_THAT(std::string(codec.error().message()), HasSubstr("3"));
+}
+
+TEST(PayloadCodec, ASchemaWhoseIncludesCannotBeResolvedIsRefusedNamingTheInclude) {
+  client::RegistrySchema s;
+  s.id = 4;
+  s.schema = "include \"money.fbs\";\ntable T { m:common.Money; }\nroot_type T;\n";
+  s.references = {{"money.fbs", "common", 1}};
+  auto codec = PayloadCodec::create(s, nullptr);
+  ASSERT_FALSE(codec.ok());
+  EXPECT_THAT(std::string(codec.error().message()), HasSubstr("schema id 4"));
+  EXPECT_THAT(std::string(codec.error().message()), HasSubstr("include \"money.fbs\" (line 1)"));
+}
+
+TEST(PayloadCodec, AFileOfSharedTypesCannotEncodeEvents) {
+  client::RegistrySchema s;
+  s.id = 2;
+  s.schema = "namespace common;\ntable Money { units:long; }\n";
+  auto codec = PayloadCodec::create(s, nullptr);
+  ASSERT_FALSE(codec.ok());
+  EXPECT_THAT(std::string(codec.error().message()), HasSubstr("no root type"));
 }
 
 TEST(ParseEventLine, DataObjectIsEncodedAndCarriesTheEncodersSchemaId) {

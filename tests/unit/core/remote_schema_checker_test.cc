@@ -5,6 +5,7 @@
 #include "core/remote_schema_checker.h"
 
 #include <flatbuffers/idl.h>
+#include <nlohmann/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -53,7 +54,7 @@ class FakeFetcher final : public SchemaFetcher {
     cv_.wait(lk, [&] { return !hold_; });
     if (down_) return unavailable("connection refused or timed out");
     if (schema_id != kOrderId) return not_found("schema id " + std::to_string(schema_id) + " does not exist");
-    return RemoteSchema{{"orders-value"}, "FLATBUFFERS", kOrderSchema, "Order"};
+    return RemoteSchema{{"orders-value"}, "FLATBUFFERS", kOrderSchema, "Order", {}, {}, {}};
   }
   const std::string& url() const override { return url_; }
 
@@ -384,6 +385,115 @@ TEST(RemoteSchemaChecker, UnknownIdWrongSubjectAndBadPayloadAreRefusedEachWithIt
   EXPECT_EQ(other_subject.verdict, SchemaVerdict::kNotAVersion);
   EXPECT_THAT(other_subject.message, HasSubstr("not a version of subject \"users-value\""));
   EXPECT_EQ(f.stored("orders"), 1u);
+}
+
+// References: a schema that includes a file of shared types (docs/registry.md,
+// "References") is resolved from what the fetch brought back, and payloads are verified
+// against the resolved schema.
+constexpr const char* kMoney = "namespace common;\ntable Money { units:long; currency:string; }\n";
+constexpr const char* kPayment =
+    "include \"money.fbs\";\nnamespace pay;\ntable Payment { id:ulong; amount:common.Money; }\nroot_type Payment;\n";
+
+std::string payment_payload() {
+  flatbuffers::Parser parser;  // the same wire format, from one self-contained text
+  EXPECT_TRUE(parser.Parse("namespace common; table Money { units:long; currency:string; }\n"
+                           "namespace pay; table Payment { id:ulong; amount:common.Money; } root_type Payment;"));
+  EXPECT_TRUE(parser.Parse(R"({id: 3, amount: {units: 990, currency: "EUR"}})")) << parser.error_;
+  return std::string(reinterpret_cast<const char*>(parser.builder_.GetBufferPointer()), parser.builder_.GetSize());
+}
+
+// Answers a fixed RemoteSchema for every id.
+class FixedFetcher final : public SchemaFetcher {
+ public:
+  explicit FixedFetcher(RemoteSchema answer) : answer_(std::move(answer)) {}
+  Result<RemoteSchema> fetch(uint32_t) override { return answer_; }
+  const std::string& url() const override { return url_; }
+
+ private:
+  RemoteSchema answer_;
+  const std::string url_ = kUrl;
+};
+
+RemoteSchema payment_schema() {
+  RemoteSchema r{{"payments-value"}, "FLATBUFFERS", kPayment, "", {{"money.fbs", "common", 1}}, {}, {}};
+  r.referenced[{"common", 1}] = registry::ReferencedSchema{kMoney, {}};
+  return r;
+}
+
+TEST(RemoteSchemaChecker, APayloadIsVerifiedAgainstTheSchemaWithItsReferencesResolved) {
+  RemoteSchemaChecker checker(std::make_unique<FixedFetcher>(payment_schema()));
+  const SchemaCheck ok = check(checker, "payments-value", 5, payment_payload(), true);
+  EXPECT_EQ(ok.verdict, SchemaVerdict::kOk) << ok.message;
+  EXPECT_EQ(check(checker, "payments-value", 5, "garbage!", true).verdict, SchemaVerdict::kInvalidPayload);
+}
+
+TEST(RemoteSchemaChecker, AReferenceTheRegistryDoesNotHaveMakesTheSchemaUnusableForFullValidation) {
+  RemoteSchema r = payment_schema();
+  r.referenced.clear();
+  r.missing[{"common", 1}] = "Version 1 of subject 'common' not found (error 40402)";
+  RemoteSchemaChecker checker(std::make_unique<FixedFetcher>(r));
+  const SchemaCheck full = check(checker, "payments-value", 5, payment_payload(), true);
+  EXPECT_EQ(full.verdict, SchemaVerdict::kNotAVersion);
+  EXPECT_THAT(full.message, HasSubstr("include \"money.fbs\" (line 1): subject 'common' version 1 does not exist"));
+  // With validate=id only membership counts, as for any schema that does not parse.
+  EXPECT_EQ(check(checker, "payments-value", 5, "", false).verdict, SchemaVerdict::kOk);
+}
+
+TEST(RemoteSchemaChecker, AnIdWhoseSchemaHasNoRootTypeTakesNoEvents) {
+  RemoteSchemaChecker checker(
+      std::make_unique<FixedFetcher>(RemoteSchema{{"common-money"}, "FLATBUFFERS", kMoney, "", {}, {}, {}}));
+  for (const bool full : {false, true}) {
+    const SchemaCheck c = check(checker, "common-money", 4, payment_payload(), full);
+    EXPECT_EQ(c.verdict, SchemaVerdict::kNotAVersion);
+    EXPECT_THAT(c.message, HasSubstr("schema id 4 has no root type"));
+  }
+}
+
+TEST(RemoteSchemaChecker, TheHttpFetcherFetchesReferencedVersionsOnceAndSurvivesAHostileCycle) {
+  std::atomic<int> money_gets{0};
+  const auto body = [](const char* schema, const std::string& refs) {
+    return nlohmann::json({{"schema", schema}, {"schemaType", "FLATBUFFERS"}, {"references", nlohmann::json::parse(refs)}})
+        .dump();
+  };
+  FakeHttpServer server([&](const std::string& path, int fd) {
+    const auto send = [&](int status, const std::string& b) { FakeHttpServer::send_all(fd, FakeHttpServer::response(status, b)); };
+    if (path.ends_with("/versions")) return send(200, R"([{"subject": "payments-value", "version": 1}])");
+    if (path == "/schemas/ids/5" || path == "/schemas/ids/6")
+      return send(200, body(kPayment, R"([{"name": "money.fbs", "subject": "common", "version": 1}])"));
+    if (path == "/subjects/common/versions/1?deleted=true") {
+      ++money_gets;
+      return send(200, R"({"subject": "common", "version": 1, "id": 1, "schema": "namespace common;\ntable Money { units:long; currency:string; }\n"})");
+    }
+    // A registry that answers with versions including each other.
+    if (path == "/schemas/ids/7")
+      return send(200, body("include \"x.fbs\";\ntable T { a:int; }\nroot_type T;", R"([{"name": "x.fbs", "subject": "x", "version": 1}])"));
+    if (path == "/subjects/x/versions/1?deleted=true")
+      return send(200, body("include \"y.fbs\";\nnamespace x; table X { a:int; }", R"([{"name": "y.fbs", "subject": "y", "version": 1}])"));
+    if (path == "/subjects/y/versions/1?deleted=true")
+      return send(200, body("include \"x.fbs\";\nnamespace y; table Y { a:int; }", R"([{"name": "x.fbs", "subject": "x", "version": 1}])"));
+    if (path == "/schemas/ids/8")
+      return send(200, body(kPayment, R"([{"name": "money.fbs", "subject": "common", "version": "1"}])"));
+    if (path == "/schemas/ids/9")
+      return send(200, body(kPayment, R"([{"name": "money.fbs", "subject": "gone", "version": 1}])"));
+    if (path == "/subjects/gone/versions/1?deleted=true")
+      return send(404, R"({"error_code": 40401, "message": "Subject 'gone' not found."})");
+    send(500, "{}");
+  });
+  auto checker = http_checker(server);
+  const std::string payload = payment_payload();
+  EXPECT_EQ(check(*checker, "payments-value", 5, payload, true).verdict, SchemaVerdict::kOk);
+  EXPECT_EQ(check(*checker, "payments-value", 6, payload, true).verdict, SchemaVerdict::kOk);
+  EXPECT_EQ(money_gets.load(), 1) << "the second id's lookup must take the referenced version from the cache";
+
+  const SchemaCheck cycle = check(*checker, "payments-value", 7, "", true);
+  EXPECT_EQ(cycle.verdict, SchemaVerdict::kNotAVersion);
+  EXPECT_THAT(cycle.message, HasSubstr("form a cycle"));
+  const SchemaCheck malformed = check(*checker, "payments-value", 8, payload, true);
+  EXPECT_EQ(malformed.verdict, SchemaVerdict::kUnavailable);
+  EXPECT_THAT(malformed.message, HasSubstr("references"));
+  const SchemaCheck gone = check(*checker, "payments-value", 9, payload, true);
+  EXPECT_EQ(gone.verdict, SchemaVerdict::kNotAVersion);
+  EXPECT_THAT(gone.message, HasSubstr("Subject 'gone' not found"));
 }
 
 TEST(RemoteSchemaChecker, StopAnswersQueuedLookupsAndLaterOnesAtOnce) {

@@ -1,5 +1,6 @@
-// Tests of MetaStore (topics, topic ids, group offsets), TopicConfig and the LMDB wrappers
-// under it; the contract is meta/meta_store.h and docs/meta-store.md.
+// Tests of MetaStore (topics, topic ids, group offsets) and TopicConfig; the contract is
+// meta/meta_store.h and docs/meta-store.md. The LMDB wrapper under it has its own tests
+// (tests/unit/lmdb/lmdb_env_test.cc).
 #include "meta/meta_store.h"
 
 #include <gmock/gmock.h>
@@ -12,7 +13,8 @@
 
 #include "causeway/common/coding.h"
 #include "causeway/schemas/meta_generated.h"
-#include "meta/lmdb_env.h"
+#include "causeway/lmdb/lmdb_env.h"
+#include "meta/verified_value.h"
 #include "meta/topic_config.h"
 #include "meta_test_util.h"
 
@@ -378,7 +380,7 @@ TEST_F(MetaStoreTest, ValidFlatBufferWithImpossibleSettingsIsCorruption) {
   store_.reset();
   flatbuffers::FlatBufferBuilder fbb;
   fbb.Finish(schemas::CreateTopicRecordDirect(fbb, "orders", /*topic_id=*/1, /*partitions=*/0));
-  CAUSEWAY_ASSERT_OK(testing::poke_raw(dir_.sub("meta"), "topics", "orders", lmdb::builder_bytes(fbb)));
+  CAUSEWAY_ASSERT_OK(testing::poke_raw(dir_.sub("meta"), "topics", "orders", builder_bytes(fbb)));
   ASSERT_NO_FATAL_FAILURE(reopen());
   EXPECT_THAT(store_->get_topic("orders"), StatusIs(Code::kCorruption, HasSubstr("partitions 0")));
 }
@@ -387,7 +389,7 @@ TEST_F(MetaStoreTest, NewerFormatVersionIsRefused) {
   store_.reset();
   flatbuffers::FlatBufferBuilder fbb;
   fbb.Finish(schemas::CreateMetaInfo(fbb, /*format_version=*/2, /*next_topic_id=*/1));
-  CAUSEWAY_ASSERT_OK(testing::poke_raw(dir_.sub("meta"), "info", "info", lmdb::builder_bytes(fbb)));
+  CAUSEWAY_ASSERT_OK(testing::poke_raw(dir_.sub("meta"), "info", "info", builder_bytes(fbb)));
   EXPECT_THAT(MetaStore::open(dir_.sub("meta")), StatusIs(Code::kFailedPrecondition, HasSubstr("format version 2")));
 }
 
@@ -491,89 +493,6 @@ TEST(MetaStoreCrashTest, ReopensAfterUncleanClose) {
   auto fresh = (*store)->create_topic(topic("after-crash"));
   CAUSEWAY_ASSERT_OK(fresh);
   EXPECT_EQ(fresh->topic_id, static_cast<uint32_t>(kTopics + 1));
-}
-
-TEST(LmdbEnvTest, ProcessKilledInsideAWriteTransactionLosesOnlyThatTransaction) {
-  TempDir dir;
-  const std::string died = testing::run_in_child_then_sigkill([&] {
-    auto env = lmdb::Env::open(dir.path(), lmdb::EnvOptions{});
-    if (!env) return false;
-    lmdb::Dbi dbi;
-    Status s = (*env)->write([&](lmdb::Txn& txn) -> Status {
-      auto opened = txn.open_dbi("kv", MDB_CREATE);
-      if (!opened) return opened.error();
-      dbi = *opened;
-      return txn.put(dbi, "committed", "yes");
-    });
-    if (!s.ok()) return false;
-    // Dies holding LMDB's writer lock, with an uncommitted put.
-    (*env)->write([&](lmdb::Txn& txn) -> Status {
-      if (!txn.put(dbi, "uncommitted", "no").ok()) ::_exit(5);
-      ::kill(::getpid(), SIGKILL);
-      return Status();
-    }).ignore_error();
-    return false;
-  });
-  ASSERT_EQ(died, "");
-
-  auto env = lmdb::Env::open(dir.path(), lmdb::EnvOptions{});
-  CAUSEWAY_ASSERT_OK(env);
-  std::string committed;
-  bool uncommitted_seen = true;
-  CAUSEWAY_ASSERT_OK((*env)->write([&](lmdb::Txn& txn) -> Status {  // takes the writer lock again
-    CAUSEWAY_ASSIGN_OR_RETURN(lmdb::Dbi dbi, txn.open_dbi("kv", 0));
-    CAUSEWAY_ASSIGN_OR_RETURN(auto a, txn.get(dbi, "committed"));
-    CAUSEWAY_ASSIGN_OR_RETURN(auto b, txn.get(dbi, "uncommitted"));
-    if (a) committed = std::string(*a);
-    uncommitted_seen = b.has_value();
-    return txn.put(dbi, "later", "ok");
-  }));
-  EXPECT_EQ(committed, "yes");
-  EXPECT_FALSE(uncommitted_seen);
-}
-
-TEST(LmdbEnvTest, ErrorsNameTheCallAndTheDatabase) {
-  TempDir dir;
-  auto env = lmdb::Env::open(dir.path(), lmdb::EnvOptions{});
-  CAUSEWAY_ASSERT_OK(env);
-  const Status s = (*env)->write([&](lmdb::Txn& txn) -> Status {
-    CAUSEWAY_ASSIGN_OR_RETURN(lmdb::Dbi dbi, txn.open_dbi("kv", MDB_CREATE));
-    return txn.put(dbi, std::string(600, 'k'), "v");  // above LMDB's 511-byte key limit
-  });
-  EXPECT_THAT(s, StatusIs(Code::kInvalidArgument, HasSubstr("mdb_put(kv): MDB_BAD_VALSIZE")));
-  EXPECT_THAT(lmdb::lmdb_status("mdb_get(x)", MDB_CORRUPTED), StatusIs(Code::kCorruption, HasSubstr("mdb_get(x)")));
-  EXPECT_THAT(lmdb::lmdb_status("mdb_put(x)", MDB_MAP_FULL), StatusIs(Code::kResourceExhausted, ::testing::_));
-}
-
-TEST(LmdbEnvTest, ReadTransactionsRunAlongsideAWriter) {
-  TempDir dir;
-  auto env = lmdb::Env::open(dir.path(), lmdb::EnvOptions{});
-  CAUSEWAY_ASSERT_OK(env);
-  lmdb::Dbi dbi;
-  CAUSEWAY_ASSERT_OK((*env)->write([&](lmdb::Txn& txn) -> Status {
-    CAUSEWAY_ASSIGN_OR_RETURN(dbi, txn.open_dbi("kv", MDB_CREATE));
-    return txn.put(dbi, "k", "0");
-  }));
-  std::atomic<bool> stop{false};
-  std::atomic<int> bad_reads{0};
-  std::thread reader([&] {
-    while (!stop.load()) {
-      const Status s = (*env)->read([&](lmdb::Txn& txn) -> Status {
-        CAUSEWAY_ASSIGN_OR_RETURN(auto v, txn.get(dbi, "k"));
-        if (!v || v->empty()) ++bad_reads;
-        return Status();
-      });
-      if (!s.ok()) ++bad_reads;
-    }
-  });
-  for (int i = 1; i <= 200; ++i) {
-    CAUSEWAY_ASSERT_OK((*env)->write([&](lmdb::Txn& txn) -> Status {
-      return txn.put(dbi, "k", std::to_string(i));
-    }));
-  }
-  stop = true;
-  reader.join();
-  EXPECT_EQ(bad_reads.load(), 0);
 }
 
 TEST(TopicConfigTest, LogConfigCarriesTheStorageSettings) {

@@ -17,7 +17,8 @@
 #include <string>
 
 #include "causeway/common/status.h"
-#include "meta/lmdb_env.h"
+#include "causeway/lmdb/lmdb_env.h"
+#include "meta/verified_value.h"
 #include "tests/support/temp_dir.h"
 
 namespace causeway::meta::testing {

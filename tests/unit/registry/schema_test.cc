@@ -59,11 +59,12 @@ TEST(ParseSchema, StructRootTypeIsRejected) {
   EXPECT_THAT(std::string(s.error().message()), HasSubstr("is a struct"));
 }
 
-TEST(ParseSchema, IncludeIsRejectedWithItsLineAndNoFileIsRead) {
+TEST(ParseSchema, IncludeWithoutAMatchingReferenceIsRejectedWithItsLineAndNoFileIsRead) {
   auto s = parse_schema("// header\ninclude \"/etc/passwd\";\ntable T { a:int; }", "T");
   ASSERT_FALSE(s.ok());
   EXPECT_EQ(s.error().code(), Code::kInvalidArgument);
-  EXPECT_THAT(std::string(s.error().message()), HasSubstr("line 2: include declarations"));
+  EXPECT_THAT(std::string(s.error().message()),
+              HasSubstr("include \"/etc/passwd\" (line 2): no reference is named \"/etc/passwd\""));
 }
 
 TEST(ParseSchema, IncludeInsideACommentOrStringIsNotAnInclude) {

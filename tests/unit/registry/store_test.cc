@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <set>
 #include <thread>
 
@@ -236,10 +237,17 @@ TEST_F(StoreTest, ReferencesMustExistAndArePartOfTheIdentity) {
   auto store = open_store();
   SchemaInput with_ref = input(kOrderV1);
   with_ref.references.push_back(SchemaReference{"common.fbs", "common", 1});
-  EXPECT_EQ(store->register_schema("s", with_ref).error().code, ErrorCode::kSubjectNotFound);
+  auto no_subject = store->register_schema("s", with_ref);
+  ASSERT_FALSE(no_subject.ok());
+  EXPECT_EQ(no_subject.error().code, ErrorCode::kInvalidSchema);
+  EXPECT_THAT(no_subject.error().message,
+              HasSubstr("reference \"common.fbs\" (subject 'common' version 1) does not exist (no such subject)"));
   ASSERT_TRUE(store->register_schema("common", input("table C { x:int; } root_type C;")).ok());
   with_ref.references[0].version = 2;
-  EXPECT_EQ(store->register_schema("s", with_ref).error().code, ErrorCode::kVersionNotFound);
+  auto no_version = store->register_schema("s", with_ref);
+  ASSERT_FALSE(no_version.ok());
+  EXPECT_EQ(no_version.error().code, ErrorCode::kInvalidSchema);
+  EXPECT_THAT(no_version.error().message, HasSubstr("version 2) does not exist (no such version)"));
   with_ref.references[0].version = 1;
   auto a = store->register_schema("s", with_ref);
   auto b = store->register_schema("t", input(kOrderV1));
@@ -293,6 +301,40 @@ TEST_F(StoreTest, ParsedSchemaByIdIsParsedOnceAndSurvivesRestart) {
   EXPECT_EQ(a->get(), b->get());
   EXPECT_EQ((*a)->root_type, "shop.Order");
   EXPECT_EQ(store->parsed_schema(2).error().code, ErrorCode::kSchemaNotFound);
+}
+
+TEST_F(StoreTest, TheMapGrowsPastItsInitialSizeAndStopsAtItsMaximumWith50001) {
+  StoreOptions options;
+  options.dir = dir_.sub("registry");
+  options.initial_map_bytes = 256 << 10;
+  options.max_map_bytes = 1 << 20;
+  auto opened = SchemaStore::open(options);
+  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  auto store = std::move(*opened);
+  // Distinct 2 KiB texts, so each is a new schema record.
+  int registered = 0;
+  StoreResult<Registration> last = Registration{};
+  for (; registered < 2000; ++registered) {
+    const std::string n = std::to_string(registered);
+    last = store->register_schema("s" + n, SchemaInput{"table T" + n + " { a:int; } root_type T" + n + ";" +
+                                                           std::string(2048, ' '),
+                                                       "", {}});
+    if (!last.ok()) break;
+  }
+  ASSERT_FALSE(last.ok()) << "1 MiB should not hold 2000 schemas of 2 KiB";
+  EXPECT_EQ(last.error().code, ErrorCode::kStoreError);
+  EXPECT_THAT(last.error().message, HasSubstr("reached max_map_bytes 1048576"));
+  EXPECT_GT(registered, 100) << "the map must have grown past its initial 256 KiB first";
+  EXPECT_GT(std::filesystem::file_size(options.dir + "/data.mdb"), 256u << 10);
+  // Nothing of the failed registration is left, and the store still answers.
+  auto subjects = store->list_subjects();
+  ASSERT_TRUE(subjects.ok());
+  EXPECT_EQ(subjects->size(), static_cast<std::size_t>(registered));
+  store.reset();
+  options.max_map_bytes = 64 << 20;  // reopened with room to spare, the write goes through
+  auto reopened = SchemaStore::open(options);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_TRUE((*reopened)->register_schema("after", input(kOrderV1)).ok());
 }
 
 TEST(HttpStatus, IsTheFirstThreeDigitsOfTheErrorCode) {

@@ -4,6 +4,8 @@
 #include <flatbuffers/idl.h>
 #include <flatbuffers/reflection.h>
 
+#include "causeway/registry/fbs_parser.h"
+
 #include <cstdio>
 
 namespace causeway::registry::testing {
@@ -133,7 +135,10 @@ class SampleWriter {
       } else if (t.base_type() == BaseType::Array) {
         v = "[";
         for (int i = 0; i < t.fixed_length(); ++i) {
-          v += (i ? ", " : "") + scalar(t.element(), t.index(), nullptr, seed + i);
+          v += i ? ", " : "";
+          v += t.element() == BaseType::Obj
+                   ? strukt(*s_.objects()->Get(static_cast<unsigned>(t.index())), seed + i + 1)
+                   : scalar(t.element(), t.index(), nullptr, seed + i);
         }
         v += "]";
       } else {
@@ -214,7 +219,7 @@ class Dumper {
       case BaseType::Obj: {
         const auto& sub = *s_.objects()->Get(static_cast<unsigned>(type.index()));
         if (sub.is_struct()) {
-          strukt(key, sub, flatbuffers::GetFieldStruct(t, f)->GetAddressOf(0));
+          strukt(key, key, sub, flatbuffers::GetFieldStruct(t, f)->GetAddressOf(0));
         } else {
           table(key, sub, *flatbuffers::GetFieldT(t, f));
         }
@@ -258,7 +263,7 @@ class Dumper {
       } else if (el == BaseType::Obj) {
         const auto& obj = *s_.objects()->Get(static_cast<unsigned>(type.index()));
         if (obj.is_struct()) {
-          strukt(k, obj, v.Data() + static_cast<std::size_t>(i) * obj.bytesize());
+          strukt(k, k, obj, v.Data() + static_cast<std::size_t>(i) * obj.bytesize());
         } else {
           table(k, obj, *flatbuffers::GetAnyVectorElemPointer<const flatbuffers::Table>(&v, i));
         }
@@ -270,23 +275,42 @@ class Dumper {
     }
   }
 
-  void strukt(const std::string& key, const reflection::Object& obj, const std::uint8_t* base) {
+  // A struct's fields by offset ("key@4"), which is what a reader sees, and also by name
+  // ("key~b"), so that a field that moved to another offset shows up as a misread: the
+  // reader's field named b holds what the writer wrote as another field. By-name keys of a
+  // renamed field match nothing and are not compared (first_misread).
+  void strukt(const std::string& key, const std::string& name_key, const reflection::Object& obj,
+              const std::uint8_t* base) {
     for (const auto* f : *obj.fields()) {
       const std::string k = key + "@" + std::to_string(f->offset());
+      const std::string nk = name_key + "~" + f->name()->str();
       const auto& t = *f->type();
       const std::uint8_t* p = base + f->offset();
       if (t.base_type() == BaseType::Obj) {
-        strukt(k, *s_.objects()->Get(static_cast<unsigned>(t.index())), p);
+        strukt(k, nk, *s_.objects()->Get(static_cast<unsigned>(t.index())), p);
       } else if (t.base_type() == BaseType::Array) {
-        const auto size = flatbuffers::GetTypeSize(t.element());
+        const bool of_structs = t.element() == BaseType::Obj;
+        const auto* element_obj = of_structs ? s_.objects()->Get(static_cast<unsigned>(t.index())) : nullptr;
+        const std::size_t size = of_structs ? element_obj->bytesize() : flatbuffers::GetTypeSize(t.element());
         for (int i = 0; i < t.fixed_length(); ++i) {
-          out[k + "[" + std::to_string(i) + "]"] =
-              std::to_string(flatbuffers::GetAnyValueI(t.element(), p + i * size));
+          const std::string at = "[" + std::to_string(i) + "]";
+          const std::uint8_t* e = p + static_cast<std::size_t>(i) * size;
+          if (of_structs) {
+            strukt(k + at, nk + at, *element_obj, e);
+          } else {
+            const std::string v = flatbuffers::IsFloat(t.element())
+                                      ? float_text(flatbuffers::GetAnyValueF(t.element(), e))
+                                      : std::to_string(flatbuffers::GetAnyValueI(t.element(), e));
+            out[k + at] = v;
+            out[nk + at] = v;
+          }
         }
-      } else if (t.base_type() == BaseType::Float || t.base_type() == BaseType::Double) {
-        out[k] = float_text(flatbuffers::GetAnyValueF(t.base_type(), p));
       } else {
-        out[k] = std::to_string(flatbuffers::GetAnyValueI(t.base_type(), p));
+        const std::string v = flatbuffers::IsFloat(t.base_type())
+                                  ? float_text(flatbuffers::GetAnyValueF(t.base_type(), p))
+                                  : std::to_string(flatbuffers::GetAnyValueI(t.base_type(), p));
+        out[k] = v;
+        out[nk] = v;
       }
     }
   }
@@ -303,9 +327,7 @@ std::string sample_json(const ParsedSchema& schema) {
 
 Result<std::vector<std::uint8_t>> encode_json(const ParsedSchema& schema, std::string_view json) {
   flatbuffers::Parser parser;
-  if (!parser.Parse(schema.source.c_str()) || !parser.SetRootType(schema.root_type.c_str())) {
-    return invalid_argument("schema: " + parser.error_);
-  }
+  CAUSEWAY_RETURN_IF_ERROR(load_schema(schema, parser));
   const std::string text(json);
   if (!parser.ParseJson(text.c_str())) return invalid_argument("json: " + parser.error_);
   const auto* p = parser.builder_.GetBufferPointer();
@@ -327,9 +349,12 @@ std::map<std::string, std::string> dump_as(const ParsedSchema& schema,
 
 std::string first_misread(const std::map<std::string, std::string>& writer,
                           const std::map<std::string, std::string>& reader) {
+  // Keys with '~' name a struct field; compared only where both sides have the name.
+  auto is_by_name = [](const std::string& key) { return key.find('~') != std::string::npos; };
   for (const auto& [k, v] : reader) {
     if (v == "<unread>") continue;
     const auto it = writer.find(k);
+    if (it == writer.end() && is_by_name(k)) continue;
     if (it == writer.end()) {
       if (is_default(v)) continue;  // a field the writer's schema lacks: the reader's default
       return k + ": reader sees " + v + ", writer wrote nothing";
@@ -349,7 +374,7 @@ std::string first_misread(const std::map<std::string, std::string>& writer,
     return false;
   };
   for (const auto& [k, v] : writer) {
-    if (reader.count(k) == 0 && !is_under_unread(k) && !is_default(v)) {
+    if (reader.count(k) == 0 && !is_by_name(k) && !is_under_unread(k) && !is_default(v)) {
       return k + ": writer wrote " + v + ", reader lost it";
     }
   }

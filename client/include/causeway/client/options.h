@@ -50,13 +50,19 @@ struct PublisherOptions {
   std::chrono::milliseconds retry_backoff_max{5000};
 
   // Schema subject of the registry (docs/registry.md). When set, Publisher::connect looks up
-  // the id of its version `schema_version` (-1: the latest live version) once, and every
-  // event published with schema_id 0 gets that id. Events that carry an id keep it.
+  // the id of its version `schema_version` (-1: the latest live version), and every event
+  // published with schema_id 0 gets that id. Events that carry an id keep it.
   // connect() fails with kNotFound (no such subject or version, "(error 40401)" /
   // "(error 40402)" in the message) or kUnavailable (registry unreachable) naming both.
-  // A version registered after connect() is not picked up by this Publisher.
+  // After connect the id is looked up again every schema_refresh_interval, and at once when
+  // the broker refuses an event stamped with it as SchemaMismatch (its version was deleted,
+  // say), so that a version registered or deleted later is picked up; see
+  // Publisher::schema_id().
   std::string schema_subject;
   int schema_version = -1;
+  // 0: only on SchemaMismatch. Lookups run on a thread of the Publisher's own, never in
+  // publish(); a failed one keeps the id and is retried at the next interval or mismatch.
+  std::chrono::milliseconds schema_refresh_interval{30000};
   // The registry to ask: `registry` if set (shared, e.g. with the code that registered the
   // schema; its caches are reused), otherwise one created for `registry_url`.
   std::shared_ptr<RegistryClient> registry;

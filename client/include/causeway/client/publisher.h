@@ -59,9 +59,15 @@ class Publisher {
   Publisher(const Publisher&) = delete;
   Publisher& operator=(const Publisher&) = delete;
 
-  // The schema id resolved from publisher_options.schema_subject at connect(), put on every
-  // event published with schema_id 0; 0 when no subject was given.
+  // The schema id resolved from publisher_options.schema_subject, put on every event
+  // published with schema_id 0; 0 when no subject was given. Resolved at connect() and again
+  // every schema_refresh_interval and after a SchemaMismatch for it (PublisherOptions), so
+  // it changes when the subject gets a new latest version (or the pinned one is replaced).
+  // An event takes the id current when publish() is called.
   uint32_t schema_id() const;
+  // How the last lookup of the schema id after connect() went (OK before any): a failure
+  // says why the id may be stale (registry unreachable, subject deleted, ...).
+  Status schema_refresh_status() const;
 
   // Queues `event` for `topic` and returns at once; the future becomes ready when the broker
   // acked (or refused) it, or when it failed for good. Takes ownership of the event.

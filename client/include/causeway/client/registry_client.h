@@ -2,14 +2,16 @@
 //
 // RegistryClient: a client for the schema registry's REST API (causeway-registry, or the
 // registry embedded in causeway-broker; API in docs/registry.md). Registers, looks up,
-// fetches and checks FlatBuffers schemas, manages compatibility modes and deletes, and caches
-// what never changes: schema id -> schema, and (subject, schema text, root type) -> id and
-// version.
+// fetches and checks FlatBuffers schemas (with references to other subjects' versions),
+// manages compatibility modes and deletes, and caches what never changes: schema id ->
+// schema, and (subject, schema text, root type, references) -> id and version.
 //
 // Errors are Status values: kUnavailable when the registry cannot be reached (the message
 // names the URL); otherwise the registry's error, with its Confluent code in the message
-// ("... (error 40401)"): 404xx -> kNotFound, 409 (incompatible) and 4040[4-7] (delete order)
-// -> kFailedPrecondition, 422xx / 400 / 413 / 415 -> kInvalidArgument, 5xx -> kInternal.
+// ("... (error 40401)"): 404xx -> kNotFound, 409 (incompatible), 4040[4-7] (delete order)
+// and 42206 (a referenced version) -> kFailedPrecondition, other 422xx / 400 / 413 / 415 ->
+// kInvalidArgument, 5xx -> kInternal. An answer that is not the JSON expected is kInternal;
+// nothing throws.
 // registry_error_code() recovers the numeric code.
 //
 // Thread-safety: all methods may be called concurrently; each request uses its own HTTP
@@ -32,16 +34,19 @@ struct RegistryClientOptions {
   std::chrono::milliseconds request_timeout{30000};
 };
 
+// A dependency on a version of another subject: the schema's `include "NAME";` means that
+// version's text (docs/registry.md, "References").
 struct SchemaReference {
-  std::string name;
+  std::string name;  // what the schema includes
   std::string subject;
   int version = 0;
+  friend bool operator==(const SchemaReference&, const SchemaReference&) = default;
 };
 
 struct RegistrySchema {
   int id = 0;
   std::string schema;     // .fbs text
-  std::string root_type;  // fully qualified
+  std::string root_type;  // fully qualified; empty for a file of shared types
   std::vector<SchemaReference> references;
 };
 
@@ -80,13 +85,16 @@ class RegistryClient {
   const std::string& url() const noexcept;
 
   // POST /subjects/{s}/versions. An identical schema already under the subject returns its
-  // id and version. Cached per (subject, text, root type).
+  // id and version. Each `include "NAME";` of the text needs a reference named NAME; a
+  // schema without a root type registers as a file of shared types. Cached per (subject,
+  // text, root type, references).
   Result<RegisteredSchema> register_schema(const std::string& subject, const std::string& schema,
                                            const std::string& root_type,
                                            const std::vector<SchemaReference>& references = {});
-  // POST /subjects/{s}: the version holding this schema.
+  // POST /subjects/{s}: the version holding this schema (with these references).
   Result<SubjectVersionInfo> lookup(const std::string& subject, const std::string& schema,
-                                    const std::string& root_type, bool include_deleted = false);
+                                    const std::string& root_type, bool include_deleted = false,
+                                    const std::vector<SchemaReference>& references = {});
   // GET /schemas/ids/{id}; cached (a schema id's text never changes).
   Result<RegistrySchema> get_schema(int id);
   // GET /subjects/{s}/versions/{v|latest}.
@@ -97,9 +105,13 @@ class RegistryClient {
   Result<std::vector<int>> list_versions(const std::string& subject, bool include_deleted = false);
   // GET /schemas/ids/{id}/versions.
   Result<std::vector<std::pair<std::string, int>>> subject_versions_of(int id);
+  // GET /subjects/{s}/versions/{v|latest}/referencedby: ids of the schemas that reference
+  // that version (a version that has any cannot be deleted: error 42206).
+  Result<std::vector<int>> referenced_by(const std::string& subject, int version = kLatestVersion);
   // POST /compatibility/subjects/{s}/versions/{v|latest}?verbose=true.
   Result<CompatibilityCheck> check_compatibility(const std::string& subject, const std::string& schema,
-                                                 const std::string& root_type, int version = kLatestVersion);
+                                                 const std::string& root_type, int version = kLatestVersion,
+                                                 const std::vector<SchemaReference>& references = {});
   // GET /config or /config/{s} (subject empty: the global mode). With default_to_global a
   // subject without its own mode reports the global one instead of kNotFound (40408).
   Result<std::string> get_mode(const std::string& subject = {}, bool default_to_global = false);

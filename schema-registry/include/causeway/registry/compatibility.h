@@ -82,6 +82,9 @@ enum class ChangeKind {
   kUnionMemberRemoved,
   kUnionMemberRenumbered,
   kStructLayoutChanged,
+  kStructAlignmentRaised,
+  kStructAlignmentLowered,
+  kTypeRemoved,
   kTypeGraphTooDeep,
 };
 

@@ -52,6 +52,7 @@ enum class ErrorCode : int {
   kInvalidSchema = 42201,
   kInvalidVersion = 42202,
   kInvalidCompatibilityLevel = 42203,
+  kReferenceExists = 42206,          // deleting a version that another schema references
   kInvalidSubject = 42208,           // empty, too long, not UTF-8 or control characters
   kStoreError = 50001,
 };
@@ -87,18 +88,9 @@ class [[nodiscard]] StoreResult {
   std::variant<T, StoreError> v_;
 };
 
-// A dependency of a schema on another subject's version (Confluent's "references"). The
-// parser refuses `include`, so today references are validated (the version must exist),
-// stored, returned and part of the schema's identity, but not used to resolve includes.
-struct SchemaReference {
-  std::string name;  // the file name the schema would include
-  std::string subject;
-  int version = 0;
-  friend bool operator==(const SchemaReference&, const SchemaReference&) = default;
-};
-
-// A schema as submitted: .fbs text, root type (empty: the schema's root_type declaration),
-// references.
+// A schema as submitted: .fbs text, root type (empty: the schema's root_type declaration,
+// or none for a file of shared types), references (SchemaReference, schema.h: each
+// `include "NAME";` of the text names one).
 struct SchemaInput {
   std::string schema;
   std::string root_type;
@@ -108,7 +100,7 @@ struct SchemaInput {
 struct SchemaRecord {
   int id = 0;
   std::string schema;     // the text as first registered
-  std::string root_type;  // fully qualified, as resolved by the parser
+  std::string root_type;  // fully qualified, as resolved by the parser; empty: none
   std::vector<SchemaReference> references;
   std::string fingerprint;
 };
@@ -137,14 +129,14 @@ inline constexpr int kLatestVersion = -1;
 
 struct StoreOptions {
   std::string dir;  // created if missing
-  std::uint64_t map_bytes = 1ull << 30;
+  // The LMDB map (address space; the file grows only as pages are used) starts at
+  // initial_map_bytes and doubles when a write finds it full, up to max_map_bytes; a write
+  // past that fails with kStoreError ("... reached max_map_bytes ...") and changes nothing.
+  std::uint64_t initial_map_bytes = 16ull << 20;
+  std::uint64_t max_map_bytes = 4ull << 30;
   // Mode for subjects with none of their own, until PUT /config changes it.
   CompatibilityMode default_mode = CompatibilityMode::kBackward;
 };
-
-namespace lmdb {
-class Env;
-}
 
 class SchemaStore {
  public:
@@ -154,13 +146,18 @@ class SchemaStore {
   SchemaStore(const SchemaStore&) = delete;
   SchemaStore& operator=(const SchemaStore&) = delete;
 
-  // Registers `input` under `subject`. If a live (not soft-deleted) version of the subject
-  // already has an identical schema, returns it (created=false). Otherwise checks it against
-  // the live versions under the subject's mode (kIncompatible listing every violation),
-  // gives it the global id of an identical schema registered anywhere else or a new one, and
-  // appends version max+1 (versions are never reused while any, even soft-deleted, exist).
-  // Errors: kInvalidSubject, kInvalidSchema (parser message with line and column),
-  // kSubjectNotFound/kVersionNotFound for a reference, kIncompatible, kStoreError.
+  // Registers `input` under `subject`. The schema is parsed with its references resolved
+  // (its includes read from the referenced live versions, recursively); a schema without a
+  // root type registers as a file of shared types. If a live (not soft-deleted) version of
+  // the subject already has an identical schema (same resolved canonical form and the same
+  // references), returns it (created=false). Otherwise checks it against the live versions
+  // under the subject's mode (kIncompatible listing every violation), gives it the global id
+  // of an identical schema registered anywhere else or a new one, and appends version max+1
+  // (versions are never reused while any, even soft-deleted, exist).
+  // Errors: kInvalidSubject, kInvalidSchema (parser message with line and column; an
+  // include without a matching reference, a reference to a subject or version that does not
+  // exist or is soft-deleted, a cycle: each naming the include or reference), kIncompatible,
+  // kStoreError.
   StoreResult<Registration> register_schema(const std::string& subject, const SchemaInput& input);
 
   // The live version of `subject` whose schema is identical to `input` (with
@@ -186,13 +183,20 @@ class SchemaStore {
   // (subject, version) pairs using schema `id`, live ones only unless include_deleted.
   StoreResult<std::vector<std::pair<std::string, int>>> subject_versions_of(
       int id, bool include_deleted = false);
+  // Ids of the schemas whose references name `subject` version `version` (kLatestVersion:
+  // the latest live one), ascending; Confluent's GET .../versions/V/referencedby. A schema
+  // counts while any version, live or soft-deleted, points at it. kSubjectNotFound,
+  // kVersionNotFound.
+  StoreResult<std::vector<int>> referenced_by(const std::string& subject, int version);
 
   // Soft delete (permanent=false): marks every live version deleted and returns their
   // numbers; kSubjectSoftDeleted if all were already. Permanent: removes every version and
-  // the subject's mode; only after a soft delete (kSubjectNotSoftDeleted otherwise).
+  // the subject's mode; only after a soft delete (kSubjectNotSoftDeleted otherwise). Either
+  // is refused with kReferenceExists while another schema references a version it would
+  // delete (as in Confluent: delete the referencing schemas first).
   StoreResult<std::vector<int>> delete_subject(const std::string& subject, bool permanent);
   // The same for one version (kLatestVersion allowed for soft delete); returns its number.
-  // kVersionSoftDeleted, kVersionNotSoftDeleted.
+  // kVersionSoftDeleted, kVersionNotSoftDeleted, kReferenceExists.
   StoreResult<int> delete_version(const std::string& subject, int version, bool permanent);
 
   // Checks `input` against the subject. With version == kLatestVersion, as registration

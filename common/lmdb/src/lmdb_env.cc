@@ -1,6 +1,7 @@
-// LMDB RAII wrappers: environment, transactions, cursors, map growth. See lmdb_env.h for
-// the contract and docs/meta-store.md for what is stored with them.
-#include "meta/lmdb_env.h"
+// LMDB RAII wrappers: environment, transactions, cursors, map growth. Contract:
+// causeway/lmdb/lmdb_env.h; what the broker and the registry store with them:
+// docs/meta-store.md and docs/registry.md.
+#include "causeway/lmdb/lmdb_env.h"
 
 #include <spdlog/spdlog.h>
 
@@ -9,7 +10,7 @@
 #include <filesystem>
 #include <set>
 
-namespace causeway::meta::lmdb {
+namespace causeway::lmdb {
 namespace {
 
 // Directories (canonical paths) with an open Env in this process. LMDB's locks are
@@ -232,6 +233,19 @@ Result<bool> Cursor::next_key(std::string_view& key, std::string_view& value) {
   return get(MDB_NEXT_NODUP, "mdb_cursor_get/MDB_NEXT_NODUP", key, value);
 }
 
+Status for_each_with_prefix(Txn& txn, const Dbi& dbi, std::string_view prefix,
+                            const std::function<bool(std::string_view, std::string_view)>& fn) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Cursor cursor, Cursor::open(txn, dbi));
+  std::string_view key;
+  std::string_view value;
+  CAUSEWAY_ASSIGN_OR_RETURN(bool found, prefix.empty() ? cursor.first(key, value) : cursor.seek(prefix, key, value));
+  while (found) {
+    if (key.substr(0, prefix.size()) != prefix || !fn(key, value)) break;
+    CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, value));
+  }
+  return Status();
+}
+
 // ---------------------------------------------------------------------------------------
 // Env
 
@@ -400,4 +414,4 @@ Status Env::sync(bool force) {
   return lmdb_status("mdb_env_sync " + dir_, mdb_env_sync(env_, force ? 1 : 0));
 }
 
-}  // namespace causeway::meta::lmdb
+}  // namespace causeway::lmdb

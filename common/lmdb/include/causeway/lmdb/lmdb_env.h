@@ -1,9 +1,11 @@
-// File: meta/lmdb_env.h
+// File: causeway/lmdb/lmdb_env.h
 //
-// Small RAII wrappers over the LMDB C API (in the style of lmdbxx's lmdb++.h), used by the
-// metadata store and the dedup index. Errors are causeway::Status values naming the call,
-// the database and mdb_strerror's text. The on-disk layouts built on top of these live in
-// docs/meta-store.md.
+// causeway::lmdb — the one LMDB wrapper of the project, linked privately by the broker's
+// metadata store (docs/meta-store.md) and the schema registry's store (docs/registry.md,
+// "Storage layout"): small RAII wrappers over the LMDB C API in the style of lmdbxx's
+// lmdb++.h, with map growth and errors as causeway::Status values naming the call, the
+// database and mdb_strerror's text. Not installed: nothing of it appears in a public header
+// of the client.
 //
 // What the wrappers take care of:
 //  - Env opens with MDB_NOTLS (a read transaction is not tied to the thread that began it),
@@ -14,8 +16,10 @@
 //    MDB_MAP_FULL the transaction is aborted, the map is grown (doubling, up to
 //    EnvOptions::max_map_bytes) and the function runs again from scratch, so it must have no
 //    effects outside the transaction. At the maximum the error is kResourceExhausted.
+//  - When another process has grown the map (MDB_MAP_RESIZED), the new size is adopted and
+//    the transaction begun again.
 //  - Txn aborts unless committed. Bytes returned by Txn/Cursor point into the map and are
-//    valid only until the transaction ends: copy them out (read_verified does) first.
+//    valid only until the transaction ends: copy them out first.
 //
 // Thread-safety: Env is thread-safe. A Txn and its Cursors belong to the one call of
 // Env::read/Env::write that created them. LMDB allows one write transaction per
@@ -41,11 +45,9 @@
 #include <utility>
 #include <vector>
 
-#include <flatbuffers/flatbuffers.h>
-
 #include "causeway/common/status.h"
 
-namespace causeway::meta::lmdb {
+namespace causeway::lmdb {
 
 // A Status for LMDB return code `rc` from `call` ("mdb_put(topics)"), with mdb_strerror's
 // text. Codes: MDB_NOTFOUND -> kNotFound; MDB_KEYEXIST -> kAlreadyExists; MDB_MAP_FULL,
@@ -153,6 +155,12 @@ class Cursor {
   const Dbi* dbi_ = nullptr;
 };
 
+// Calls `fn(key, value)` for every entry of `dbi` whose key starts with `prefix` (all
+// entries for an empty prefix), in key order, until `fn` returns false. Views are valid
+// until the transaction ends. Do not write to `dbi` from `fn`.
+Status for_each_with_prefix(Txn& txn, const Dbi& dbi, std::string_view prefix,
+                            const std::function<bool(std::string_view key, std::string_view value)>& fn);
+
 class Env {
  public:
   // Opens (creating the directory and the environment if absent) the LMDB environment in
@@ -204,55 +212,7 @@ class Env {
   std::shared_mutex resize_mu_;
 };
 
-// Maximum size of a value we are willing to decode; anything bigger is corrupt (our
-// records are at most a few hundred bytes plus a 64 KiB dedup key).
-inline constexpr size_t kMaxValueBytes = 1u << 20;
-
-// A verified copy of a FlatBuffers table read from LMDB. The bytes are copied into an
-// 8-byte-aligned buffer (LMDB values are only 2-byte aligned, and FlatBuffers reads scalars
-// in place), so the table stays valid after the transaction ends.
-template <typename T>
-class Verified {
- public:
-  const T* operator->() const noexcept { return table_; }
-  const T& operator*() const noexcept { return *table_; }
-
- private:
-  template <typename U>
-  friend Result<Verified<U>> read_verified(std::string_view bytes, std::string_view what);
-  std::vector<uint64_t> storage_;
-  const T* table_ = nullptr;
-};
-
-// Copies `bytes` (an LMDB value) and checks it with flatbuffers::Verifier. kCorruption
-// naming `what` (e.g. "topics[\"orders\"]") if it is too large, empty or fails verification.
-template <typename T>
-Result<Verified<T>> read_verified(std::string_view bytes, std::string_view what) {
-  if (bytes.size() < sizeof(flatbuffers::uoffset_t) || bytes.size() > kMaxValueBytes) {
-    return corruption("value of " + std::string(what) + " has invalid size " + std::to_string(bytes.size()));
-  }
-  Verified<T> out;
-  out.storage_.resize((bytes.size() + 7) / 8);
-  std::memcpy(out.storage_.data(), bytes.data(), bytes.size());
-  const auto* buf = reinterpret_cast<const uint8_t*>(out.storage_.data());
-  flatbuffers::Verifier::Options opts;
-  opts.max_depth = 8;
-  opts.max_tables = 16;
-  flatbuffers::Verifier verifier(buf, bytes.size(), opts);
-  if (!verifier.VerifyBuffer<T>(nullptr)) {
-    return corruption("value of " + std::string(what) + " (" + std::to_string(bytes.size()) +
-                      " bytes) fails FlatBuffers verification");
-  }
-  out.table_ = flatbuffers::GetRoot<T>(buf);
-  return out;
-}
-
-// The finished bytes of a FlatBufferBuilder, as a value for Txn::put.
-inline std::string_view builder_bytes(const flatbuffers::FlatBufferBuilder& fbb) noexcept {
-  return std::string_view(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
-}
-
 // Key bytes for messages: printable ASCII as is, everything else as \xNN, cut at 64 bytes.
 std::string printable_key(std::string_view key);
 
-}  // namespace causeway::meta::lmdb
+}  // namespace causeway::lmdb
