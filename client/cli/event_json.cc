@@ -64,7 +64,8 @@ Result<json> parse_strict(std::string_view line) {
           if (!top.keys.insert(top.last_key).second && duplicate.empty()) {
             for (const Level& l : levels) {
               if (!l.is_object) continue;
-              duplicate += (duplicate.empty() ? "" : ".") + std::string("\"") + l.last_key + "\"";
+              if (!duplicate.empty()) duplicate += '.';
+              duplicate.append("\"").append(l.last_key).append("\"");
             }
           }
         }

@@ -73,7 +73,10 @@ class Reporter {
                 << " more failed line(s) not shown here; every line's outcome is on stdout (\"line\", \"error\")\n";
     }
     std::string lines;
-    for (std::size_t l : failed_lines_) lines += (lines.empty() ? "" : ",") + std::to_string(l);
+    for (std::size_t l : failed_lines_) {
+      if (!lines.empty()) lines += ',';  // appended: `"," + std::to_string(l)` trips GCC 12's -Wrestrict
+      lines += std::to_string(l);
+    }
     if (failed_ > failed_lines_.size()) lines += ",...";
     const std::string source = file.empty() || file == "-" ? std::string("INPUT") : file;
     std::cerr << "causeway: publish to " << topic_ << ": " << failed_ << " line(s) failed (line " << lines << "), "
