@@ -8,6 +8,8 @@
 #include <optional>
 #include <vector>
 
+#include "causeway/common/units.h"
+
 namespace causeway::cli {
 
 CLI::Validator number_in_range(uint64_t min, uint64_t max) {
@@ -29,6 +31,26 @@ CLI::Validator number_in_range(uint64_t min, uint64_t max) {
         return std::string();
       },
       "NUMBER " + range);
+}
+
+CLI::Validator duration_value(std::vector<std::string> zero_words) {
+  return CLI::Validator(
+      [zero_words](std::string& text) -> std::string {
+        for (const std::string& w : zero_words)
+          if (text == w) return std::string();
+        auto d = units::parse_duration(text);
+        return d ? std::string() : std::string(d.error().message());
+      },
+      "DURATION");
+}
+
+CLI::Validator size_value() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        auto s = units::parse_size(text);
+        return s ? std::string() : std::string(s.error().message());
+      },
+      "SIZE");
 }
 
 namespace {

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -25,6 +26,13 @@ CLI::Validator number_in_range(uint64_t min, uint64_t max);
 // Parses argv into `app`. Returns nullopt when the command should run; otherwise the exit
 // code: 0 after --help, kUsageExitCode after a parse error, with a message on stderr that
 // names the token (an unknown command lists the known ones) and where --help is.
+// Accepts what causeway::units::parse_duration does (250ms, 30s, 1h30m, 7d), and with
+// `zero_words` also "0" and those words (e.g. "forever", "none"); otherwise its message,
+// e.g. `invalid duration "5": missing unit`. So a bad duration is bad usage (exit 2).
+CLI::Validator duration_value(std::vector<std::string> zero_words = {});
+// Accepts what causeway::units::parse_size does (64KiB, 10GB, 4096).
+CLI::Validator size_value();
+
 std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const* argv);
 
 }  // namespace causeway::cli

@@ -159,12 +159,18 @@ int main(int argc, char** argv) {
   create->add_option("--durability", durability, "fsync: ack after fdatasync; os: ack after write()")
       ->capture_default_str()
       ->check(CLI::IsMember({"fsync", "os"}));
-  create->add_option("--dedup-window", dedup_window, "How long dedup keys are remembered, e.g. 2m, 1h")->capture_default_str();
+  create->add_option("--dedup-window", dedup_window, "How long dedup keys are remembered, e.g. 2m, 1h")
+      ->capture_default_str()
+      ->check(causeway::cli::duration_value());
   create->add_option("--retention", retention, "Keep events this long, e.g. 7d, 12h; 0 or 'forever' keeps all")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(causeway::cli::duration_value({"0", "forever"}));
   create->add_option("--retention-bytes", retention_bytes, "Per-partition size cap, e.g. 10GiB; 0 is unlimited")
-      ->capture_default_str();
-  create->add_option("--segment-bytes", segment_bytes, "Segment file size, e.g. 1GiB, 64MiB")->capture_default_str();
+      ->capture_default_str()
+      ->check(causeway::cli::size_value());
+  create->add_option("--segment-bytes", segment_bytes, "Segment file size, e.g. 1GiB, 64MiB")
+      ->capture_default_str()
+      ->check(causeway::cli::size_value());
   std::string schema_subject;
   std::string validate = "id";
   create->add_option("--schema-subject", schema_subject,

@@ -8,6 +8,8 @@
 // user which lines were stored. Naming every line's outcome lets a re-run resume exactly.
 #include "client/cli/publish_command.h"
 
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <deque>
@@ -170,6 +172,10 @@ int run_publish(const client::ClientOptions& options, const std::string& registr
       return 1;
     }
     in = &in_file;
+  } else if (::isatty(STDIN_FILENO) == 1) {
+    // A user who typed `causeway publish T` alone would otherwise face a silent wait.
+    std::cerr << "causeway: reading events from the terminal, one JSON object per line (e.g. {\"data\":\"hello\"}); "
+                 "Ctrl-D ends the input\n";
   }
   client::PublisherOptions publisher_options;
   publisher_options.linger = std::chrono::milliseconds(5);

@@ -5,6 +5,7 @@
 #include "client/cli/subscribe_commands.h"
 
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -143,17 +144,30 @@ struct SubscriptionFlags {
     if (with_from) {
       from_opt = cmd->add_option("--from", from,
                                  "Where a new subscription starts: earliest, latest, offset:N, time:ISO8601, lamport:N")
-                     ->capture_default_str();
+                     ->capture_default_str()
+                     ->check(CLI::Validator(
+                         [](std::string& text) -> std::string {
+                           auto s = parse_start_position(text);
+                           return s ? std::string() : std::string(s.error().message());
+                         },
+                         "POSITION"));
     }
     setting_opts = {
-        cmd->add_option("--ack-deadline", ack_deadline, "Unacked this long: redelivered (e.g. 30s)")->capture_default_str(),
+        cmd->add_option("--ack-deadline", ack_deadline, "Unacked this long: redelivered (e.g. 30s)")
+            ->capture_default_str()
+            ->check(duration_value()),
         cmd->add_option("--max-attempts", max_attempts, "Deliveries before the dead-letter topic")
             ->capture_default_str()
             ->check(number_in_range(1, 1000)),
-        cmd->add_option("--backoff", backoff, "First retry delay; doubles per attempt (e.g. 1s)")->capture_default_str(),
-        cmd->add_option("--max-backoff", max_backoff, "Largest retry delay")->capture_default_str(),
+        cmd->add_option("--backoff", backoff, "First retry delay; doubles per attempt (e.g. 1s)")
+            ->capture_default_str()
+            ->check(duration_value()),
+        cmd->add_option("--max-backoff", max_backoff, "Largest retry delay")
+            ->capture_default_str()
+            ->check(duration_value()),
         cmd->add_option("--max-age", max_age, "Older events go to the dead-letter topic (e.g. 1h); 0: no limit")
-            ->capture_default_str(),
+            ->capture_default_str()
+            ->check(duration_value({"0", "none"})),
         cmd->add_option("--dead-letter", dead_letter, "Dead-letter topic (default <topic>.dlq)")};
   }
 
@@ -219,6 +233,16 @@ Status settings_conflict(const client::SubscriptionInfo& existing, const std::ve
   return already_exists(text);
 }
 
+// Set by SIGINT/SIGTERM during `subscribe`: the run ends as after --max (acks made durable,
+// unprinted events given back) instead of dying with acks unsent. The handler puts the
+// default action back, so a second Ctrl-C ends the process at once.
+volatile std::sig_atomic_t stop_requested = 0;
+
+extern "C" void request_stop(int sig) {
+  stop_requested = 1;
+  std::signal(sig, SIG_DFL);
+}
+
 struct SubscribeRun {
   std::string topic;
   std::string group;
@@ -278,12 +302,21 @@ int run_subscribe(const client::ClientOptions& options, const std::string& regis
   if (!sub) return fail(what, sub.error());
   uint64_t printed = 0;
   bool ack_failed = false;
-  while (run.max_events == 0 || printed < run.max_events) {
+  stop_requested = 0;
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+  // Waits in slices, so that a signal is noticed within one.
+  constexpr auto kSlice = std::chrono::milliseconds(100);
+  auto quiet_until = std::chrono::steady_clock::now() + *timeout;
+  while ((run.max_events == 0 || printed < run.max_events) && stop_requested == 0) {
     const size_t want =
         run.max_events == 0 ? 256 : static_cast<size_t>(std::min<uint64_t>(256, run.max_events - printed));
-    auto events = (*sub)->receive(want, *timeout);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(quiet_until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;  // --timeout with no event
+    auto events = (*sub)->receive(want, std::min<std::chrono::milliseconds>(left, kSlice));
     if (!events) return fail("subscribe", events.error());
-    if (events->empty()) break;  // --timeout with no event
+    if (events->empty()) continue;
+    quiet_until = std::chrono::steady_clock::now() + *timeout;
     for (const auto& e : *events) {
       nlohmann::json j = renderer.render(e);
       j["attempt"] = e.attempt;
@@ -320,6 +353,9 @@ int run_subscribe(const client::ClientOptions& options, const std::string& regis
   }
   if (ack_failed) code = 1;
   (void)(*sub)->close();
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (stop_requested != 0) std::cerr << "causeway: subscribe: stopped by a signal after " << printed << " event(s)\n";
   return code;
 }
 
@@ -423,7 +459,8 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
       "Consume a topic as a member of group G (subscription G, created with the given settings if missing; the "
       "settings of an existing one cannot be changed and differing flags are refused); prints one JSON line per event "
       "and acks it after printing. Before exiting 0 it waits until the broker has the acks on disk, so the events do "
-      "not come again even if the broker crashes right after. Payloads with a schema id are decoded into a JSON "
+      "not come again even if the broker crashes right after; Ctrl-C (SIGINT) or SIGTERM ends the run the same way "
+      "(a second one ends it at once). Payloads with a schema id are decoded into a JSON "
       "object in \"data\" with that schema from the registry (--registry); --raw prints them as stored");
   subscribe->add_option("topic", st->topic, "Topic to consume")->required();
   subscribe->add_option("--group,-g", st->group, "Group (= subscription) name")->required();
@@ -431,7 +468,8 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
       ->capture_default_str()
       ->check(number_in_range(0, UINT64_MAX));
   subscribe->add_option("--timeout", st->timeout, "Exit when no event arrives for this long (e.g. 5s)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->check(duration_value());
   subscribe->add_option("--credit", st->credit,
                         "Credit window: events the broker may push before they are acked. Events pushed but not "
                         "printed (beyond --max) go back to the group at exit without counting as an attempt")

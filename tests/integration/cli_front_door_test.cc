@@ -171,6 +171,16 @@ TEST_F(CliFrontDoor, UsageErrorsExitTwoNamingTheBadToken) {
   EXPECT_EQ(out_of_range.exit_code, 2) << out_of_range.output;
   EXPECT_THAT(out_of_range.output, HasSubstr("out of range (1 to 10000)"));
 
+  auto duration = cli({"topic", "create", "t", "--retention", "5"});
+  EXPECT_EQ(duration.exit_code, 2) << duration.output;
+  EXPECT_THAT(duration.output, HasSubstr("--retention: invalid duration \"5\": missing unit"));
+  auto size = cli({"topic", "create", "t", "--segment-bytes", "lots"});
+  EXPECT_EQ(size.exit_code, 2) << size.output;
+  EXPECT_THAT(size.output, HasSubstr("--segment-bytes"));
+  auto from = cli({"subscribe", "t", "--group", "g", "--from", "yesterday"});
+  EXPECT_EQ(from.exit_code, 2) << from.output;
+  EXPECT_THAT(from.output, HasSubstr("--from: start position \"yesterday\""));
+
   auto missing = cli({"fetch", "t"});
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
   EXPECT_THAT(missing.output, HasSubstr("--partition"));

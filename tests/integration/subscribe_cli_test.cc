@@ -256,6 +256,27 @@ TEST_F(SubscribeCli, AckedEventsDoNotComeBackWhenTheBrokerIsKilledRightAfterTheC
   }
 }
 
+TEST_F(SubscribeCli, CtrlCEndsARunWithoutMaxCleanlyAndItsAcksSurviveAKill9) {
+  broker_->signal(SIGTERM);
+  ASSERT_TRUE(broker_->wait_exit(30s));
+  start_broker("1h");  // no commit on its own: only the durable acks reach the disk
+  create_topic("orders", 1);
+  publish("orders", 5);
+  testing::DaemonProcess run(CAUSEWAY_CLI_BINARY, {"--broker", address_, "subscribe", "orders", "--group", "tail",
+                                                   "--from", "earliest", "--timeout", "60s"});
+  ASSERT_TRUE(run.wait_for_output("\"data\":\"p4\"", 30s)) << run.output();
+  run.signal(SIGINT);
+  auto status = run.wait_exit(30s);
+  ASSERT_TRUE(status && WIFEXITED(*status)) << run.output();
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << run.output();
+  EXPECT_THAT(run.output(), HasSubstr("stopped by a signal after 5 event(s)"));
+  kill_broker();
+  start_broker("1h");
+  auto after = cli({"subscribe", "orders", "--group", "tail", "--timeout", "2s"});
+  ASSERT_EQ(after.exit_code, 0) << after.output;
+  EXPECT_TRUE(after.objects().empty()) << after.output;
+}
+
 TEST_F(SubscribeCli, SettingsFlagsThatDifferFromAnExistingSubscriptionAreRefusedByBothCommands) {
   create_topic("payments", 1);
   auto created = cli({"subscription", "create", "audit", "--topic", "payments", "--ack-deadline", "10s"});
