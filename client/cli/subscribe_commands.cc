@@ -28,10 +28,11 @@ int fail(const std::string& what, const Status& status) {
   if (status.code() == Code::kUnavailable &&
       (msg.find("cannot connect") != std::string_view::npos || msg.find("cannot resolve") != std::string_view::npos)) {
     hint = " — is causeway-broker running? (--broker HOST:PORT picks another)";
+  } else if (status.code() == Code::kNotFound && msg.find("topic \"") != std::string_view::npos) {
+    // Before the subscription case: "create subscription 's': topic "t" not found" is about the topic.
+    hint = " — `causeway topic list` shows the topics; `causeway topic create NAME` makes one";
   } else if (status.code() == Code::kNotFound && msg.find("subscription") != std::string_view::npos) {
     hint = " — `causeway subscription list` shows subscriptions; `causeway subscription create NAME --topic T` makes one";
-  } else if (status.code() == Code::kNotFound && msg.find("topic") != std::string_view::npos) {
-    hint = " — `causeway topic list` shows the topics; `causeway topic create NAME` makes one";
   }
   std::cerr << "causeway: " << what << ": " << msg << hint << "\n";
   return 1;

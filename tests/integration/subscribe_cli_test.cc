@@ -374,6 +374,11 @@ TEST_F(SubscribeCli, MistakesAreNamedWithWhatToDoNext) {
   EXPECT_THAT(missing_topic.output, HasSubstr("nope"));
   EXPECT_THAT(missing_topic.output, HasSubstr("causeway topic create"));
 
+  auto create_on_missing_topic = cli({"subscription", "create", "s", "--topic", "nope"});
+  EXPECT_EQ(create_on_missing_topic.exit_code, 1) << create_on_missing_topic.output;
+  EXPECT_THAT(create_on_missing_topic.output, HasSubstr("causeway topic create"));
+  EXPECT_THAT(create_on_missing_topic.output, Not(HasSubstr("causeway subscription list")));
+
   auto missing_group = cli({"group", "describe", "nobody"});
   EXPECT_EQ(missing_group.exit_code, 1) << missing_group.output;
   EXPECT_THAT(missing_group.output, HasSubstr("nobody"));
