@@ -80,6 +80,12 @@ class Reporter {
       lines += std::to_string(l);
     }
     if (failed_ > failed_lines_.size()) lines += ",...";
+    if (stored_ == 0) {
+      // Nothing stored: running the whole input again once fixed stores nothing twice.
+      std::cerr << "causeway: publish to " << topic_ << ": " << failed_ << " line(s) failed (line " << lines
+                << "), none stored; fix them and publish again\n";
+      return 1;
+    }
     const std::string source = file.empty() || file == "-" ? std::string("INPUT") : file;
     std::cerr << "causeway: publish to " << topic_ << ": " << failed_ << " line(s) failed (line " << lines << "), "
               << stored_ << " stored. Every line is attempted, so publish only the failed lines again once fixed "

@@ -148,6 +148,7 @@ TEST_F(CliFrontDoor, RepeatedDataKeyIsRefusedInsteadOfKeepingOneSilently) {
   auto r = publish("plain", R"({"data":"first","data":"second"})" "\n");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("\"data\" appears twice"));
+  EXPECT_THAT(r.output, HasSubstr("1 line(s) failed (line 1), none stored"));
   EXPECT_TRUE(stored("plain").empty());
 }
 
