@@ -138,7 +138,9 @@ int main(int argc, char** argv) {
   app.fallthrough();
   ClientOptions options;
   options.client_name = "causeway-cli";
-  app.add_option("--broker", options.broker, "Broker address HOST:PORT")->capture_default_str();
+  app.add_option("--broker", options.broker, "Broker address HOST:PORT")
+      ->capture_default_str()
+      ->envname("CAUSEWAY_BROKER");
 
   // topic ...
   auto* topic = app.add_subcommand("topic", "Create, list, describe and delete topics");

@@ -77,7 +77,8 @@ class SchemaCommandsImpl : public SchemaCommands {
     app.add_option("--registry", registry_,
                    "Schema registry URL (causeway-registry, or the broker's embedded one); publish, fetch and subscribe "
                    "use it for JSON payloads of schema-bound topics")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->envname("CAUSEWAY_REGISTRY");
     schema_ = app.add_subcommand("schema", "Register, check, inspect and delete FlatBuffers schemas in the registry");
     schema_->require_subcommand(1);
 
