@@ -5,7 +5,7 @@
 CAUSEWAY_BUILD_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libasio-dev libflatbuffers-dev flatbuffers-compiler liblmdb-dev libcli11-dev
-  libspdlog-dev libfmt-dev libxxhash-dev nlohmann-json3-dev libabsl-dev libcpp-httplib-dev
+  libspdlog-dev libfmt-dev libxxhash-dev nlohmann-json3-dev libabsl-dev libcpp-httplib-dev libutf8proc-dev libsimdjson-dev
 )
 # Only needed to build and run the tests and benchmarks.
 CAUSEWAY_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev)

@@ -176,9 +176,27 @@ Result<ParsedSchema> parse_schema(std::string_view fbs_text, std::string_view ro
                             "' is a struct; the root of a buffer must be a table");
   }
   out.root_type = root->name()->str();
+  if (const std::string field = find_union_vector(out); !field.empty()) {
+    return invalid_argument("field " + field +
+                            " is a vector of unions, which this registry does not accept: FlatBuffers 2.0.8 cannot "
+                            "verify such payloads safely; use a vector of tables that each hold the union");
+  }
   out.canonical_form = canonical_form(*schema);
   out.fingerprint = fnv1a64_hex(out.canonical_form);
   return out;
+}
+
+std::string find_union_vector(const ParsedSchema& parsed) {
+  if (parsed.reflection_bytes.empty()) return "";
+  const auto* schema = reflection::GetSchema(parsed.reflection_bytes.data());
+  for (const auto* object : *schema->objects()) {
+    for (const auto* field : *object->fields()) {
+      if (field->type()->base_type() == reflection::Vector && field->type()->element() == reflection::Union) {
+        return object->name()->str() + "." + field->name()->str();
+      }
+    }
+  }
+  return "";
 }
 
 }  // namespace causeway::registry

@@ -320,6 +320,19 @@ TEST_F(RegistryRest, SecondDaemonOnAPortInUseRefusesToStart) {
   EXPECT_TRUE(client_->list_subjects().ok());
 }
 
+// A schema with a vector of unions would let one publish abort a broker that verifies
+// payloads with it (FlatBuffers 2.0.8's verifier, found by the frame fuzzer): refused.
+TEST_F(RegistryRest, SchemaWithAVectorOfUnionsIsRefusedNamingTheField) {
+  const auto r = call("POST", "/subjects/features-value/versions",
+                      schema_body("table A { x:int; } union U { A } table F { us:[U]; } root_type F;"));
+  EXPECT_EQ(r.error_code(), 42201) << r.body;
+  EXPECT_THAT(r.message(), HasSubstr("field F.us is a vector of unions"));
+  EXPECT_EQ(call("POST", "/subjects/features-value/versions",
+                 schema_body("table A { x:int; } union U { A } table F { u:U; } root_type F;"))
+                .status,
+            200);
+}
+
 TEST_F(RegistryRest, DeeplyNestedSchemaIsRefusedAndTheDaemonLivesOn) {
   const auto chain = [](const char* last_type) {
     std::string s;

@@ -6,6 +6,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <flatbuffers/idl.h>
+
 #include "tests/unit/registry/wire_sample.h"
 
 namespace causeway::registry {
@@ -24,6 +26,41 @@ std::vector<std::uint8_t> order_bytes(const ParsedSchema& schema) {
   auto b = testing::encode_json(schema, R"({"id": 7, "lines": [{"sku": "a", "qty": 2}], "note": "hello"})");
   EXPECT_TRUE(b.ok()) << b.error().to_string();
   return *b;
+}
+
+// FlatBuffers 2.0.8's reflection verifier reads a union vector's type vector at every index
+// of its value vector without checking its length: with assertions on (Debian's build) one
+// such payload aborted the broker (found by the frame fuzzer). Such schemas are refused,
+// and a payload of one stored earlier is refused before the verifier sees it.
+TEST(VerifyPayload, SchemaWithAVectorOfUnionsIsRefusedBeforeTheVerifierReadsThePayload) {
+  constexpr const char* kText = "table A { x:int; } union U { A } table Holder { us:[U]; } root_type Holder;";
+  auto refused = parse_schema(kText, "");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.error().message()), HasSubstr("field Holder.us is a vector of unions"));
+
+  // The same schema as an older registry stored it (parsed without the check).
+  flatbuffers::Parser parser;
+  ASSERT_TRUE(parser.Parse(kText)) << parser.error_;
+  parser.Serialize();
+  ParsedSchema stored;
+  stored.reflection_bytes.assign(parser.builder_.GetBufferPointer(),
+                                 parser.builder_.GetBufferPointer() + parser.builder_.GetSize());
+  stored.root_type = "Holder";
+  EXPECT_EQ(find_union_vector(stored), "Holder.us");
+  // A type vector of one entry beside a value vector of two.
+  flatbuffers::FlatBufferBuilder b;
+  const auto a_start = b.StartTable();
+  b.AddElement<int32_t>(4, 5, 0);
+  const flatbuffers::Offset<void> a(b.EndTable(a_start));
+  const auto types = b.CreateVector(std::vector<uint8_t>{1});
+  const auto values = b.CreateVector(std::vector<flatbuffers::Offset<void>>{a, a});
+  const auto start = b.StartTable();
+  b.AddOffset(4, types);
+  b.AddOffset(6, values);
+  b.Finish(flatbuffers::Offset<flatbuffers::Table>(b.EndTable(start)));
+  const Status s = verify_payload(stored, std::span(b.GetBufferPointer(), b.GetSize()));
+  ASSERT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), HasSubstr("vector of unions"));
 }
 
 TEST(VerifyPayload, ValidBufferPasses) {

@@ -50,8 +50,16 @@ struct ParsedSchema {
 //  - text larger than kMaxSchemaTextBytes;
 //  - an `include` declaration (includes and schema references are not supported yet);
 //  - any flatbuffers parser error, quoting the parser's message with its line and column;
-//  - root type missing, not declared, or a struct rather than a table.
+//  - root type missing, not declared, or a struct rather than a table;
+//  - a vector of unions anywhere (see find_union_vector).
 // Never touches the file system.
 Result<ParsedSchema> parse_schema(std::string_view fbs_text, std::string_view root_type);
+
+// The first field ("Table.field") of `schema` whose type is a vector of unions, or "".
+// FlatBuffers 2.0.8's verifier reads such a field's type vector at every index of its
+// value vector without checking its length (an assertion abort in Debian's build, an
+// out-of-bounds read without it), so payloads of such a schema cannot be verified
+// safely: parse_schema refuses these schemas and verify_payload refuses their payloads.
+std::string find_union_vector(const ParsedSchema& schema);
 
 }  // namespace causeway::registry
