@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <ctime>
+#include <set>
+#include <vector>
 
 #include "causeway/common/units.h"
 #include "causeway/common/utf8.h"
@@ -16,6 +18,12 @@ using nlohmann::json;
 
 const char* type_name(const json& j) { return j.type_name(); }
 
+Status check_length(const char* what, const std::string& name, std::size_t size) {
+  if (size <= kMaxEventFieldBytes) return Status();
+  return invalid_argument(std::string(what) + name + " is " + std::to_string(size) + " bytes; the broker takes at most " +
+                          std::to_string(kMaxEventFieldBytes));
+}
+
 Status optional_string(const json& obj, const char* field, std::string& out) {
   auto it = obj.find(field);
   if (it == obj.end() || it->is_null()) return Status();
@@ -23,15 +31,78 @@ Status optional_string(const json& obj, const char* field, std::string& out) {
     return invalid_argument(std::string("\"") + field + "\" must be a string, got " + type_name(*it));
   }
   out = it->get<std::string>();
-  return Status();
+  return check_length("\"", std::string(field) + "\"", out.size());
+}
+
+constexpr const char* kOneObjectPerLine =
+    "each input line must be one whole JSON object, e.g. {\"data\":\"hello\",\"key\":\"customer-1\"}";
+
+// Parses `line`, refusing a key repeated within one object at any depth: nlohmann::json
+// keeps only the last value, so a second "data" would silently replace the first.
+Result<json> parse_strict(std::string_view line) {
+  struct Level {
+    bool is_object = false;
+    std::string last_key;
+    std::set<std::string> keys;
+  };
+  std::vector<Level> levels;
+  std::string duplicate;
+  const json::parser_callback_t check = [&](int, json::parse_event_t event, json& parsed) {
+    switch (event) {
+      case json::parse_event_t::object_start:
+      case json::parse_event_t::array_start:
+        levels.push_back(Level{event == json::parse_event_t::object_start, {}, {}});
+        break;
+      case json::parse_event_t::object_end:
+      case json::parse_event_t::array_end:
+        if (!levels.empty()) levels.pop_back();
+        break;
+      case json::parse_event_t::key:
+        if (!levels.empty() && parsed.is_string()) {
+          Level& top = levels.back();
+          top.last_key = parsed.get<std::string>();
+          if (!top.keys.insert(top.last_key).second && duplicate.empty()) {
+            for (const Level& l : levels) {
+              if (!l.is_object) continue;
+              if (!duplicate.empty()) duplicate += '.';
+              duplicate.append("\"").append(l.last_key).append("\"");
+            }
+          }
+        }
+        break;
+      case json::parse_event_t::value:
+        break;
+    }
+    return true;
+  };
+  json j;
+  try {
+    j = json::parse(line.begin(), line.end(), check);
+  } catch (const json::parse_error& e) {
+    // e.what() reads "[json.exception.parse_error.101] parse error at line 1, column 17:
+    // syntax error ..."; keep what follows the position, which is said once, as a column.
+    std::string why = e.what();
+    const std::string marker = ": ";
+    if (const auto at = why.find("column "); at != std::string::npos) {
+      if (const auto colon = why.find(marker, at); colon != std::string::npos) why = why.substr(colon + marker.size());
+    }
+    return invalid_argument("not valid JSON at column " + std::to_string(e.byte) + ": " + why + "; " +
+                            kOneObjectPerLine);
+  }
+  if (!duplicate.empty()) {
+    return invalid_argument("key " + duplicate + " appears twice in one object; give each key once (a JSON parser "
+                            "would silently keep only one of the values)");
+  }
+  return j;
 }
 
 }  // namespace
 
 Result<client::Event> parse_event_line(std::string_view line, const DataObjectEncoder& encode_object) {
-  json j = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) return invalid_argument("not valid JSON");
-  if (!j.is_object()) return invalid_argument(std::string("expected a JSON object, got ") + type_name(j));
+  CAUSEWAY_ASSIGN_OR_RETURN(json j, parse_strict(line));
+  if (!j.is_object()) {
+    return invalid_argument(std::string("expected a JSON object, got ") + type_name(j) + "; " + kOneObjectPerLine);
+  }
   static constexpr const char* kKnown[] = {"dedup_key", "key", "source", "type", "headers", "data", "partition", "schema_id"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool known = false;
@@ -69,6 +140,7 @@ Result<client::Event> parse_event_line(std::string_view line, const DataObjectEn
       if (!it->is_string()) {
         return invalid_argument("header \"" + it.key() + "\" must be a string, got " + type_name(*it));
       }
+      CAUSEWAY_RETURN_IF_ERROR(check_length("header name \"", it.key().substr(0, 64) + "\"", it.key().size()));
       event.headers.push_back(client::Header{it.key(), it->get<std::string>()});
     }
   }

@@ -32,7 +32,15 @@ using DataObjectEncoder = std::function<Result<EncodedData>(const nlohmann::json
 // headers an object of strings, "partition" an optional integer. Unknown fields are refused
 // so that typos do not pass silently. kInvalidArgument naming the field otherwise (the
 // caller adds the line number).
+// A line that is not one JSON object says where it stopped parsing (the column) and that
+// input is one object per line; a key repeated in one object (at any depth) is refused,
+// since only one of its values would be used; key, dedup_key, source, type and header
+// names longer than the broker takes (kMaxEventFieldBytes) are refused before sending.
 Result<client::Event> parse_event_line(std::string_view line, const DataObjectEncoder& encode_object = {});
+
+// The longest key, dedup key, source, type or header name the broker stores (a u16 length;
+// docs/wire-protocol.md, "Limits and behaviour on bad input").
+constexpr std::size_t kMaxEventFieldBytes = 65535;
 
 nlohmann::json ack_to_json(const client::PublishAck& ack);
 // topic, partition, offset, lamport, time (ISO-8601 UTC with ms), key, dedup_key, source,

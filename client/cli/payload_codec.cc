@@ -18,6 +18,7 @@
 #include "causeway/registry/payload.h"
 #include "causeway/registry/schema.h"
 #include "client/cli/event_json.h"
+#include "client/cli/json_schema_hint.h"
 
 namespace causeway::cli {
 namespace {
@@ -200,7 +201,10 @@ Result<std::string> PayloadCodec::encode(const nlohmann::json& object) {
   const std::string text = to_line(object);
   parser_->builder_.Clear();
   if (!parser_->Parse(text.c_str(), nullptr, nullptr)) {
-    const std::string why = parser_message(parser_->error_);
+    // The parser's words for a value of the wrong kind do not name the field; say which.
+    const std::optional<std::string> hint =
+        parser_->root_struct_def_ != nullptr ? explain_type_mismatch(*parser_->root_struct_def_, object) : std::nullopt;
+    const std::string why = hint ? *hint : parser_message(parser_->error_);
     parser_.reset();
     reset_parser().ignore_error();  // decode() and the next encode() need a clean parser
     return invalid_argument("\"data\" does not match schema " + root_type_ + " (id " + std::to_string(schema_id_) +

@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "causeway/client/admin.h"
 #include "causeway/client/registry_client.h"
 
 namespace causeway::cli {
@@ -35,7 +36,7 @@ int fail(const std::string& what, const Status& status, const std::string& regis
   } else if (code == 40403) {
     hint = " — check the id or the schema text; `causeway schema get SUBJECT` shows what is registered";
   } else if (code == 42201) {
-    hint = " — fix the schema (the line and column are above) and try again";
+    hint = " — fix the schema as the message says and try again";
   } else if (code == 40405 || code == 40407) {
     hint = " — delete it without --permanent first, then again with --permanent";
   } else if (code == 40404 || code == 40406) {
@@ -43,9 +44,7 @@ int fail(const std::string& what, const Status& status, const std::string& regis
   } else if (code == 42206) {
     hint = " — `causeway schema referencedby SUBJECT --version V` lists the schemas that reference it; delete "
            "their versions (soft, then --permanent) first";
-  } else if (code == 42203) {
-    hint = " — use NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL or FULL_TRANSITIVE";
-  }
+  }  // 42203 (bad mode): the registry's message already lists the valid ones
   std::cerr << "causeway: " << what << ": " << status.message() << hint << "\n";
   return 1;
 }
@@ -122,7 +121,8 @@ class SchemaCommandsImpl : public SchemaCommands {
     app.add_option("--registry", registry_,
                    "Schema registry URL (causeway-registry, or the broker's embedded one); publish, fetch and subscribe "
                    "use it for JSON payloads of schema-bound topics")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->envname("CAUSEWAY_REGISTRY");
     schema_ = app.add_subcommand("schema", "Register, check, inspect and delete FlatBuffers schemas in the registry");
     schema_->require_subcommand(1);
 
@@ -176,12 +176,16 @@ class SchemaCommandsImpl : public SchemaCommands {
     delete_->add_option("subject", subject_, "Subject")->required();
     delete_->add_option("--version", version_, "Version number or latest (default: the whole subject)");
     delete_->add_flag("--permanent", permanent_, "Hard delete (only after a soft delete, as in Confluent)");
+    delete_->add_flag("--force", force_,
+                      "Delete even if topics are bound to the subject (their publishes are then refused), or if the "
+                      "broker (--broker) cannot be asked");
   }
 
   bool parsed() const override { return schema_->parsed(); }
   const std::string& registry_url() const override { return registry_; }
 
-  int run() override {
+  int run(const client::ClientOptions& broker) override {
+    broker_ = broker;
     client::RegistryClientOptions options;
     options.url = registry_;
     auto rc = RegistryClient::create(options);
@@ -246,7 +250,7 @@ class SchemaCommandsImpl : public SchemaCommands {
       return 0;
     }
     if (!r) return fail(std::string("schema check ") + subject_, r.error(), registry_);
-    const std::string against = version_.empty() ? std::string("its compatibility mode") : std::string("version ") + version_;
+    const std::string against = version_.empty() ? mode_description(client) : std::string("version ") + version_;
     if (r->is_compatible) {
       std::cout << "compatible with " << subject_ << " (" << against << ")\n";
       return 0;
@@ -293,6 +297,17 @@ class SchemaCommandsImpl : public SchemaCommands {
     return 0;
   }
 
+  // "the subject's mode BACKWARD", or "the global mode BACKWARD (the subject has none of
+  // its own)": which rules a check applies, and where they come from.
+  std::string mode_description(RegistryClient& client) {
+    auto own = client.get_mode(subject_, false);
+    if (own) return "its compatibility mode " + *own;
+    if (registry_error_code(own.error()) != 40408) return "its compatibility mode";
+    auto global = client.get_mode("", false);
+    if (!global) return "its compatibility mode";
+    return "the global compatibility mode " + *global + ", which it inherits";
+  }
+
   int run_config(RegistryClient& client) {
     if (!set_mode_.empty()) {
       auto m = client.set_mode(subject_, set_mode_);
@@ -300,13 +315,64 @@ class SchemaCommandsImpl : public SchemaCommands {
       std::cout << json{{"compatibility", *m}}.dump() << "\n";
       return 0;
     }
-    auto m = client.get_mode(subject_, true);
-    if (!m) return fail("schema config", m.error(), registry_);
-    std::cout << json{{"compatibilityLevel", *m}}.dump() << "\n";
+    if (subject_.empty()) {
+      auto m = client.get_mode("", false);
+      if (!m) return fail("schema config", m.error(), registry_);
+      std::cout << json{{"compatibilityLevel", *m}}.dump() << "\n";
+      return 0;
+    }
+    // A subject without a mode of its own follows the global one, and changes with it: say so.
+    auto own = client.get_mode(subject_, false);
+    if (own) {
+      std::cout << json{{"compatibilityLevel", *own}}.dump() << "\n";
+      return 0;
+    }
+    if (registry_error_code(own.error()) != 40408) return fail("schema config " + subject_, own.error(), registry_);
+    auto global = client.get_mode("", false);
+    if (!global) return fail("schema config", global.error(), registry_);
+    std::cout << json{{"compatibilityLevel", *global}, {"inheritedFrom", "global"}}.dump() << "\n";
+    std::cerr << "causeway: note: subject " << subject_ << " has no compatibility mode of its own; it uses the global "
+              << "one (" << *global << "), and follows it when that changes (set its own with `causeway schema config "
+              << subject_ << " --set MODE`)\n";
     return 0;
   }
 
+  // A delete that leaves the subject without a live version refuses every publish to the
+  // topics bound to it; like Confluent refusing to delete a referenced schema, refuse it
+  // while such a topic exists, naming it, unless --force. Returns 0 to go on.
+  int check_no_bound_topic(RegistryClient& client, const std::string& what) {
+    if (force_) return 0;
+    if (!version_.empty()) {
+      // Deleting one version matters only when it is the last live one.
+      auto live = client.list_versions(subject_, false);
+      if (!live || live->size() != 1) return 0;
+    }
+    auto admin = client::Admin::connect(broker_);
+    if (!admin) {
+      std::cerr << "causeway: " << what << ": cannot ask the broker at " << broker_.broker
+                << " which topics are bound to subject " << subject_ << ": " << admin.error().message()
+                << " — pass --broker HOST:PORT, or --force to delete without checking\n";
+      return 1;
+    }
+    auto topics = (*admin)->list_topics();
+    if (!topics) {
+      std::cerr << "causeway: " << what << ": cannot list the broker's topics: " << topics.error().message()
+                << " — pass --force to delete without checking\n";
+      return 1;
+    }
+    std::string bound;
+    for (const auto& t : *topics) {
+      if (t.spec.schema_subject == subject_) bound += (bound.empty() ? "" : ", ") + t.spec.name;
+    }
+    if (bound.empty()) return 0;
+    std::cerr << "causeway: " << what << ": refused: topic(s) " << bound << " are bound to subject " << subject_
+              << ", and every publish to them would be refused once it has no live version; delete or re-create "
+              << "those topics first, or pass --force to delete anyway\n";
+    return 1;
+  }
+
   int run_delete(RegistryClient& client) {
+    if (int refused = check_no_bound_topic(client, "schema delete " + subject_); refused != 0) return refused;
     if (version_.empty()) {
       auto versions = client.delete_subject(subject_, permanent_);
       if (!versions) return fail(std::string("schema delete ") + subject_, versions.error(), registry_);
@@ -341,6 +407,8 @@ class SchemaCommandsImpl : public SchemaCommands {
   bool print_fbs_ = false;
   bool deleted_ = false;
   bool permanent_ = false;
+  bool force_ = false;
+  client::ClientOptions broker_;
 };
 
 }  // namespace

@@ -13,6 +13,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "causeway/client/options.h"
+
 namespace causeway::cli {
 
 class SchemaCommands {
@@ -20,8 +22,9 @@ class SchemaCommands {
   virtual ~SchemaCommands() = default;
   // True if a `schema` subcommand was given on the command line (after parsing).
   virtual bool parsed() const = 0;
-  // Runs the parsed subcommand; returns the process exit code.
-  virtual int run() = 0;
+  // Runs the parsed subcommand; returns the process exit code. `broker` is where `schema
+  // delete` looks for topics bound to the subject.
+  virtual int run(const client::ClientOptions& broker) = 0;
   // The global --registry URL (after parsing; publish, fetch and subscribe use it too).
   virtual const std::string& registry_url() const = 0;
 };

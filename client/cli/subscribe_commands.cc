@@ -5,6 +5,7 @@
 #include "client/cli/subscribe_commands.h"
 
 #include <charconv>
+#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include "causeway/client/admin.h"
 #include "causeway/client/subscriber.h"
 #include "causeway/common/units.h"
+#include "client/cli/cli_args.h"
 #include "client/cli/event_json.h"
 #include "client/cli/payload_codec.h"
 
@@ -26,10 +28,11 @@ int fail(const std::string& what, const Status& status) {
   if (status.code() == Code::kUnavailable &&
       (msg.find("cannot connect") != std::string_view::npos || msg.find("cannot resolve") != std::string_view::npos)) {
     hint = " — is causeway-broker running? (--broker HOST:PORT picks another)";
+  } else if (status.code() == Code::kNotFound && msg.find("topic \"") != std::string_view::npos) {
+    // Before the subscription case: "create subscription 's': topic "t" not found" is about the topic.
+    hint = " — `causeway topic list` shows the topics; `causeway topic create NAME` makes one";
   } else if (status.code() == Code::kNotFound && msg.find("subscription") != std::string_view::npos) {
     hint = " — `causeway subscription list` shows subscriptions; `causeway subscription create NAME --topic T` makes one";
-  } else if (status.code() == Code::kNotFound && msg.find("topic") != std::string_view::npos) {
-    hint = " — `causeway topic list` shows the topics; `causeway topic create NAME` makes one";
   }
   std::cerr << "causeway: " << what << ": " << msg << hint << "\n";
   return 1;
@@ -75,12 +78,16 @@ nlohmann::json subscription_to_json(const client::SubscriptionInfo& info) {
                         {"created", format_time_ms(info.created_ms)}};
 }
 
+std::string max_age_text(std::chrono::milliseconds max_age) {
+  return max_age.count() == 0 ? std::string("none") : units::format_duration(max_age);
+}
+
 void print_subscription(const client::SubscriptionInfo& info) {
   const auto& s = info.spec;
   std::cout << "subscription " << s.name << "  topic " << s.topic << "  from " << start_text(s.start)
             << "  ack-deadline " << units::format_duration(s.ack_deadline) << "  max-attempts " << s.max_attempts
-            << "  backoff " << units::format_duration(s.backoff) << "  max-age "
-            << (s.max_age.count() == 0 ? std::string("none") : units::format_duration(s.max_age)) << "  dead-letter "
+            << "  backoff " << units::format_duration(s.backoff) << "  max-backoff "
+            << units::format_duration(s.max_backoff) << "  max-age " << max_age_text(s.max_age) << "  dead-letter "
             << s.dead_letter_topic << "\n";
 }
 
@@ -130,21 +137,48 @@ struct SubscriptionFlags {
   std::string max_backoff = "60s";
   std::string max_age = "0";
   std::string dead_letter;
+  // The options, to tell which settings the user gave (CLI::Option::count()).
+  CLI::Option* from_opt = nullptr;
+  std::vector<CLI::Option*> setting_opts;
 
   void add(CLI::App* cmd, bool with_from) {
     if (with_from) {
-      cmd->add_option("--from", from, "Where a new subscription starts: earliest, latest, offset:N, time:ISO8601, lamport:N")
-          ->capture_default_str();
+      from_opt = cmd->add_option("--from", from,
+                                 "Where a new subscription starts: earliest, latest, offset:N, time:ISO8601, lamport:N")
+                     ->capture_default_str()
+                     ->check(CLI::Validator(
+                         [](std::string& text) -> std::string {
+                           auto s = parse_start_position(text);
+                           return s ? std::string() : std::string(s.error().message());
+                         },
+                         "POSITION"));
     }
-    cmd->add_option("--ack-deadline", ack_deadline, "Unacked this long: redelivered (e.g. 30s)")->capture_default_str();
-    cmd->add_option("--max-attempts", max_attempts, "Deliveries before the dead-letter topic")
-        ->capture_default_str()
-        ->check(CLI::Range(1u, 1000u));
-    cmd->add_option("--backoff", backoff, "First retry delay; doubles per attempt (e.g. 1s)")->capture_default_str();
-    cmd->add_option("--max-backoff", max_backoff, "Largest retry delay")->capture_default_str();
-    cmd->add_option("--max-age", max_age, "Older events go to the dead-letter topic (e.g. 1h); 0: no limit")
-        ->capture_default_str();
-    cmd->add_option("--dead-letter", dead_letter, "Dead-letter topic (default <topic>.dlq)");
+    setting_opts = {
+        cmd->add_option("--ack-deadline", ack_deadline, "Unacked this long: redelivered (e.g. 30s)")
+            ->capture_default_str()
+            ->check(duration_value()),
+        cmd->add_option("--max-attempts", max_attempts, "Deliveries before the dead-letter topic")
+            ->capture_default_str()
+            ->check(number_in_range(1, 1000)),
+        cmd->add_option("--backoff", backoff, "First retry delay; doubles per attempt (e.g. 1s)")
+            ->capture_default_str()
+            ->check(duration_value()),
+        cmd->add_option("--max-backoff", max_backoff, "Largest retry delay")
+            ->capture_default_str()
+            ->check(duration_value()),
+        cmd->add_option("--max-age", max_age, "Older events go to the dead-letter topic (e.g. 1h); 0: no limit")
+            ->capture_default_str()
+            ->check(duration_value({"0", "none"})),
+        cmd->add_option("--dead-letter", dead_letter, "Dead-letter topic (default <topic>.dlq)")};
+  }
+
+  bool any_setting_given() const {
+    return std::any_of(setting_opts.begin(), setting_opts.end(), [](const CLI::Option* o) { return o->count() > 0; });
+  }
+  bool given(const std::string& flag) const {
+    for (const CLI::Option* o : setting_opts)
+      if (o->check_name(flag)) return o->count() > 0;
+    return from_opt != nullptr && from_opt->check_name(flag) && from_opt->count() > 0;
   }
 
   Result<client::SubscriptionSpec> spec(const std::string& name, const std::string& topic) const {
@@ -165,50 +199,165 @@ struct SubscriptionFlags {
     s.dead_letter_topic = dead_letter;
     return s;
   }
+
+  // The settings in which `existing` differs from `requested`, as "--flag: existing X,
+  // asked Y"; with only_given, only those of flags the user gave (subscribe applies the
+  // others' defaults only to a new subscription).
+  std::vector<std::string> differences(const client::SubscriptionSpec& existing,
+                                       const client::SubscriptionSpec& requested, bool only_given) const {
+    std::vector<std::string> out;
+    const auto differ = [&](const std::string& flag, const std::string& has, const std::string& asked) {
+      if (has != asked && (!only_given || given(flag))) out.push_back(flag + ": it has " + has + ", asked " + asked);
+    };
+    if (!only_given) differ("--from", start_text(existing.start), start_text(requested.start));
+    differ("--ack-deadline", units::format_duration(existing.ack_deadline), units::format_duration(requested.ack_deadline));
+    differ("--max-attempts", std::to_string(existing.max_attempts), std::to_string(requested.max_attempts));
+    differ("--backoff", units::format_duration(existing.backoff), units::format_duration(requested.backoff));
+    differ("--max-backoff", units::format_duration(existing.max_backoff), units::format_duration(requested.max_backoff));
+    differ("--max-age", max_age_text(existing.max_age), max_age_text(requested.max_age));
+    differ("--dead-letter", existing.dead_letter_topic,
+           requested.dead_letter_topic.empty() ? requested.topic + ".dlq" : requested.dead_letter_topic);
+    return out;
+  }
 };
 
-int run_subscribe(const client::ClientOptions& options, const std::string& registry_url, bool raw,
-                  const std::string& topic, const std::string& group, const SubscriptionFlags& flags,
-                  uint64_t max_events, const std::string& timeout_text, bool no_ack) {
-  auto timeout = parse_ms("--timeout", timeout_text);
+// The refusal of settings that an existing subscription does not have, the same for
+// `subscribe` and `subscription create` (a subscription's settings never change: the
+// broker refuses a create with other settings, and a join does not apply them).
+Status settings_conflict(const client::SubscriptionInfo& existing, const std::vector<std::string>& differences) {
+  std::string text = "subscription \"" + existing.spec.name + "\" already exists on topic \"" + existing.spec.topic +
+                     "\" with other settings (";
+  for (size_t i = 0; i < differences.size(); ++i) text += (i == 0 ? "" : "; ") + differences[i];
+  text += "); a subscription's settings cannot be changed: drop those flags to use it as it is, or delete it "
+          "(causeway subscription delete " + existing.spec.name +
+          ", which also drops its committed offsets) and create it again";
+  return already_exists(text);
+}
+
+// Set by SIGINT/SIGTERM during `subscribe`: the run ends as after --max (acks made durable,
+// unprinted events given back) instead of dying with acks unsent. The handler puts the
+// default action back, so a second Ctrl-C ends the process at once.
+volatile std::sig_atomic_t stop_requested = 0;
+
+extern "C" void request_stop(int sig) {
+  stop_requested = 1;
+  std::signal(sig, SIG_DFL);
+}
+
+struct SubscribeRun {
+  std::string topic;
+  std::string group;
+  uint64_t max_events = 0;
+  std::string timeout;
+  uint32_t credit = 0;
+  bool no_ack = false;
+  bool raw = false;
+};
+
+// Settings flags given for a subscription that already exists are refused when they
+// differ from its settings (as `subscription create` refuses them), and --from, which only
+// a new subscription uses, gets a note.
+Status check_existing_subscription(const client::ClientOptions& options, const SubscribeRun& run,
+                                   const SubscriptionFlags& flags, const client::SubscriptionSpec& requested) {
+  const bool from_given = flags.from_opt != nullptr && flags.from_opt->count() > 0;
+  if (!flags.any_setting_given() && !from_given) return Status();
+  auto admin = client::Admin::connect(options);
+  if (!admin) return admin.error();
+  auto existing = (*admin)->describe_subscription(run.group);
+  if (!existing && existing.error().code() == Code::kNotFound) return Status();  // created with the flags
+  if (!existing) return existing.error();
+  if (existing->spec.topic != run.topic) return Status();  // the join names the mismatch
+  const auto differences = flags.differences(existing->spec, requested, /*only_given=*/true);
+  if (!differences.empty()) return settings_conflict(*existing, differences);
+  if (from_given && start_text(existing->spec.start) != start_text(requested.start)) {
+    std::cerr << "causeway: note: subscription \"" << run.group << "\" exists (from " << start_text(existing->spec.start)
+              << "); --from applies only when a subscription is created, so it resumes at its committed offsets\n";
+  }
+  return Status();
+}
+
+int run_subscribe(const client::ClientOptions& options, const std::string& registry_url, const SubscribeRun& run,
+                  const SubscriptionFlags& flags) {
+  auto timeout = parse_ms("--timeout", run.timeout);
   if (!timeout) return fail("subscribe", timeout.error());
   std::unique_ptr<client::RegistryClient> registry;
-  if (!raw) {
+  if (!run.raw) {
     auto r = renderer_registry(registry_url);
     if (!r) return fail("--registry", r.error());
     registry = std::move(*r);
   }
   PayloadRenderer renderer(registry.get(), std::cerr);
-  auto spec = flags.spec(group, topic);
+  auto spec = flags.spec(run.group, run.topic);
   if (!spec) return fail("subscribe", spec.error());
+  const std::string what = "subscribe to " + run.topic + " as group " + run.group;
+  if (Status s = check_existing_subscription(options, run, flags, *spec); !s.ok()) return fail(what, s);
   client::SubscriberOptions so;
-  so.subscription = group;
-  so.topic = topic;
+  so.subscription = run.group;
+  so.topic = run.topic;
   so.create_if_missing = true;
   so.settings = *spec;
-  so.max_unacked_events = static_cast<uint32_t>(std::clamp<uint64_t>(max_events, 1, 1000));
+  // The credit window is independent of --max: events pushed beyond what is printed are
+  // given back at close() without counting as a delivery attempt (Subscriber::release).
+  so.max_unacked_events = run.credit;
   auto sub = client::Subscriber::connect(options, so);
-  if (!sub) return fail("subscribe to " + topic + " as group " + group, sub.error());
+  if (!sub) return fail(what, sub.error());
   uint64_t printed = 0;
-  while (max_events == 0 || printed < max_events) {
-    const size_t want = max_events == 0 ? 256 : static_cast<size_t>(std::min<uint64_t>(256, max_events - printed));
-    auto events = (*sub)->receive(want, *timeout);
+  bool ack_failed = false;
+  stop_requested = 0;
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+  // Waits in slices, so that a signal is noticed within one.
+  constexpr auto kSlice = std::chrono::milliseconds(100);
+  auto quiet_until = std::chrono::steady_clock::now() + *timeout;
+  while ((run.max_events == 0 || printed < run.max_events) && stop_requested == 0) {
+    const size_t want =
+        run.max_events == 0 ? 256 : static_cast<size_t>(std::min<uint64_t>(256, run.max_events - printed));
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(quiet_until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;  // --timeout with no event
+    auto events = (*sub)->receive(want, std::min<std::chrono::milliseconds>(left, kSlice));
     if (!events) return fail("subscribe", events.error());
-    if (events->empty()) break;  // --timeout with no event
+    if (events->empty()) continue;
+    quiet_until = std::chrono::steady_clock::now() + *timeout;
     for (const auto& e : *events) {
       nlohmann::json j = renderer.render(e);
       j["attempt"] = e.attempt;
       std::cout << to_line(j) << "\n";
       std::cout.flush();
-      if (!no_ack) {
-        Status s = (*sub)->ack(e);
-        if (!s.ok()) std::cerr << "causeway: ack of " << e.partition << "@" << e.offset << ": " << s.message() << "\n";
+      // --no-ack is a peek: the event goes back to the group when this run ends, and the
+      // look does not count as a delivery attempt (it cannot dead-letter anything).
+      Status s = run.no_ack ? (*sub)->release(e) : (*sub)->ack(e);
+      if (!s.ok()) {
+        ack_failed = true;
+        std::cerr << "causeway: " << (run.no_ack ? "release" : "ack") << " of " << e.partition << "@" << e.offset
+                  << ": " << s.message() << "\n";
       }
       ++printed;
     }
+    // Released events hold their credit until the run ends: with the window full nothing
+    // more can come, so stop instead of waiting out --timeout.
+    if (run.no_ack && printed >= run.credit && (run.max_events == 0 || printed < run.max_events)) {
+      std::cerr << "causeway: note: stopped after " << printed << " unacked event(s), the whole credit window (--credit "
+                << run.credit << "); with --no-ack none are acked, so no more can come: raise --credit to see more\n";
+      break;
+    }
   }
+  int code = 0;
+  if (!run.no_ack && printed > 0) {
+    // Exit 0 promises that the printed events are consumed: make their acks durable first,
+    // so that a broker crash right after this run cannot deliver them again.
+    Status s = (*sub)->sync_acks(std::chrono::milliseconds(0));
+    if (!s.ok()) {
+      std::cerr << "causeway: subscribe: the acks of the printed events were not confirmed on disk: " << s.message()
+                << "; some of them may be delivered again\n";
+      code = 1;
+    }
+  }
+  if (ack_failed) code = 1;
   (void)(*sub)->close();
-  return 0;
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+  if (stop_requested != 0) std::cerr << "causeway: subscribe: stopped by a signal after " << printed << " event(s)\n";
+  return code;
 }
 
 void print_group(const client::GroupInfo& g) {
@@ -223,8 +372,13 @@ void print_group(const client::GroupInfo& g) {
   }
   std::printf("%zu member(s)\n", g.members.size());
   for (const auto& m : g.members) {
+    // Appended piece by piece: `const char* + std::string` here made GCC 12 warn
+    // (-Wrestrict, a false positive inside libstdc++) in Release builds.
     std::string parts;
-    for (uint32_t p : m.partitions) parts += (parts.empty() ? "" : ",") + std::to_string(p);
+    for (uint32_t p : m.partitions) {
+      if (!parts.empty()) parts += ',';
+      parts += std::to_string(p);
+    }
     std::printf("  %-22s %-24s partitions [%s]  unacked %u/%u events\n", m.member_id.c_str(),
                 m.client_name.empty() ? "-" : m.client_name.c_str(), parts.c_str(), m.unacked_events, m.credit_events);
   }
@@ -294,6 +448,7 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
   struct State {
     std::string topic, group, timeout = "5s", output = "table", name, list_topic;
     uint64_t max = 0;
+    uint32_t credit = 1000;  // SubscriberOptions' default
     bool no_ack = false;
     bool raw = false;
     SubscriptionFlags flags, create_flags;
@@ -302,15 +457,29 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
 
   auto* subscribe = app.add_subcommand(
       "subscribe",
-      "Consume a topic as a member of group G (subscription G, created with the defaults if missing); prints one JSON "
-      "line per event and acks it after printing. Payloads with a schema id are decoded into a JSON object in "
-      "\"data\" with that schema from the registry (--registry); --raw prints them as stored");
+      "Consume a topic as a member of group G (subscription G, created with the given settings if missing; the "
+      "settings of an existing one cannot be changed and differing flags are refused); prints one JSON line per event "
+      "and acks it after printing. Before exiting 0 it waits until the broker has the acks on disk, so the events do "
+      "not come again even if the broker crashes right after; Ctrl-C (SIGINT) or SIGTERM ends the run the same way "
+      "(a second one ends it at once). Payloads with a schema id are decoded into a JSON "
+      "object in \"data\" with that schema from the registry (--registry); --raw prints them as stored");
   subscribe->add_option("topic", st->topic, "Topic to consume")->required();
   subscribe->add_option("--group,-g", st->group, "Group (= subscription) name")->required();
-  subscribe->add_option("--max", st->max, "Exit after this many events (0: no limit)")->capture_default_str();
+  subscribe->add_option("--max", st->max, "Exit after this many events (0: no limit)")
+      ->capture_default_str()
+      ->check(number_in_range(0, UINT64_MAX));
   subscribe->add_option("--timeout", st->timeout, "Exit when no event arrives for this long (e.g. 5s)")
-      ->capture_default_str();
-  subscribe->add_flag("--no-ack", st->no_ack, "Do not ack: the events are redelivered later");
+      ->capture_default_str()
+      ->check(duration_value());
+  subscribe->add_option("--credit", st->credit,
+                        "Credit window: events the broker may push before they are acked. Events pushed but not "
+                        "printed (beyond --max) go back to the group at exit without counting as an attempt")
+      ->capture_default_str()
+      ->check(number_in_range(1, 100000));
+  subscribe->add_flag("--no-ack", st->no_ack,
+                      "Peek: print without acking. The events go back to the group when the run ends, with their "
+                      "attempt count unchanged (a peek never moves an event towards the dead-letter topic); the run "
+                      "stops once it holds --credit events");
   subscribe->add_flag("--raw", st->raw, "Do not decode payloads with their schema; print them as stored");
   st->flags.add(subscribe, true);
 
@@ -343,8 +512,9 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
 
   return [=, &options, &registry_url]() -> std::optional<int> {
     if (subscribe->parsed()) {
-      return run_subscribe(options, registry_url, st->raw, st->topic, st->group, st->flags, st->max, st->timeout,
-                           st->no_ack);
+      return run_subscribe(options, registry_url,
+                           SubscribeRun{st->topic, st->group, st->max, st->timeout, st->credit, st->no_ack, st->raw},
+                           st->flags);
     }
     if (!group->parsed() && !subscription->parsed()) return std::nullopt;
     auto admin = client::Admin::connect(options);
@@ -367,6 +537,14 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
       auto spec = st->create_flags.spec(st->name, st->topic);
       if (!spec) return fail("subscription create", spec.error());
       auto created = (*admin)->create_subscription(*spec);
+      if (!created && created.error().code() == Code::kAlreadyExists) {
+        // The broker says only that the settings differ; say which.
+        auto existing = (*admin)->describe_subscription(st->name);
+        if (existing && existing->spec.topic == spec->topic) {
+          const auto differences = st->create_flags.differences(existing->spec, *spec, /*only_given=*/false);
+          if (!differences.empty()) return fail("subscription create", settings_conflict(*existing, differences));
+        }
+      }
       if (!created) return fail("subscription create", created.error());
       print_subscription(*created);
       return 0;

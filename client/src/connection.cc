@@ -119,6 +119,13 @@ asio::awaitable<Result<Frame>> Connection::read_frame() {
   auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(prefix), kTuple);
   (void)n;
   if (ec) co_return io_failure("lost connection to", ec);
+  // An HTTP server (the schema registry's port, say) answers our binary Hello with
+  // "HTTP/1.1 400 ...", whose first four bytes would read as a frame length of 1347703880.
+  if (prefix == std::array<uint8_t, kFrameLengthBytes>{'H', 'T', 'T', 'P'}) {
+    co_return failed_precondition(options_.broker +
+                                  " answered in HTTP, so it is not a Causeway broker (perhaps the schema registry's "
+                                  "REST port); the broker's wire port is 7450 by default (--broker HOST:PORT)");
+  }
   Result<uint32_t> length = decode_frame_length(std::span<const uint8_t, kFrameLengthBytes>(prefix), max_frame_bytes_);
   if (!length) co_return length.error().with_context("bad frame from " + options_.broker);
   std::vector<uint8_t> bytes(*length);

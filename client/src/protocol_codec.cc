@@ -376,20 +376,33 @@ std::vector<uint8_t> encode_heartbeat(uint64_t correlation_id, const std::string
   return finish(fbb, correlation_id, pr::Body::HeartbeatRequest, pr::CreateHeartbeatRequest(fbb, s, m));
 }
 
-std::vector<uint8_t> encode_leave(uint64_t correlation_id, const std::string& subscription, const std::string& member_id) {
+std::vector<uint8_t> encode_leave(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
+                                  bool release_unprocessed, const std::map<uint32_t, std::vector<uint64_t>>& processing) {
   fb::FlatBufferBuilder fbb(128);
   const auto s = fbb.CreateString(subscription);
   const auto m = fbb.CreateString(member_id);
-  return finish(fbb, correlation_id, pr::Body::LeaveGroupRequest, pr::CreateLeaveGroupRequest(fbb, s, m));
+  std::vector<fb::Offset<pr::PartitionOffsets>> parts;
+  for (const auto& [partition, offsets] : processing) {
+    parts.push_back(pr::CreatePartitionOffsets(fbb, partition, fbb.CreateVector(offsets)));
+  }
+  const auto p = parts.empty() ? fb::Offset<fb::Vector<fb::Offset<pr::PartitionOffsets>>>() : fbb.CreateVector(parts);
+  return finish(fbb, correlation_id, pr::Body::LeaveGroupRequest,
+                pr::CreateLeaveGroupRequest(fbb, s, m, release_unprocessed, p));
 }
 
 std::vector<uint8_t> encode_ack(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
-                                uint32_t partition, std::span<const uint64_t> offsets) {
+                                uint32_t partition, std::span<const uint64_t> offsets, bool durable) {
   fb::FlatBufferBuilder fbb(128 + offsets.size() * 8);
   const auto s = fbb.CreateString(subscription);
   const auto m = fbb.CreateString(member_id);
   const auto o = fbb.CreateVector(offsets.data(), offsets.size());
-  return finish(fbb, correlation_id, pr::Body::AckRequest, pr::CreateAckRequest(fbb, s, m, partition, o));
+  return finish(fbb, correlation_id, pr::Body::AckRequest, pr::CreateAckRequest(fbb, s, m, partition, o, durable));
+}
+
+bool ack_was_durable(const Frame& frame) {
+  const pr::Message& msg = frame.message();
+  if (msg.body_type() != pr::Body::AckResponse || msg.body() == nullptr) return false;
+  return msg.body_as_AckResponse()->durable();
 }
 
 std::vector<uint8_t> encode_nack(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,

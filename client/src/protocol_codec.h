@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -81,9 +82,16 @@ std::vector<uint8_t> encode_subscribe(uint64_t correlation_id, const Subscriptio
                                       uint32_t credit_bytes, bool create_if_missing, const std::string& client_name);
 std::vector<uint8_t> encode_heartbeat(uint64_t correlation_id, const std::string& subscription,
                                       const std::string& member_id);
-std::vector<uint8_t> encode_leave(uint64_t correlation_id, const std::string& subscription, const std::string& member_id);
+// `processing` (partition → offsets) with release_unprocessed: the events handed to the
+// application and not settled; everything else in flight is given back uncounted.
+std::vector<uint8_t> encode_leave(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
+                                  bool release_unprocessed = false,
+                                  const std::map<uint32_t, std::vector<uint64_t>>& processing = {});
+// `durable`: answered once the acks are on disk; `offsets` may then be empty.
 std::vector<uint8_t> encode_ack(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
-                                uint32_t partition, std::span<const uint64_t> offsets);
+                                uint32_t partition, std::span<const uint64_t> offsets, bool durable = false);
+// AckResponse.durable of an AckResponse frame (false for any other frame).
+bool ack_was_durable(const Frame& frame);
 std::vector<uint8_t> encode_nack(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
                                  uint32_t partition, std::span<const uint64_t> offsets, uint32_t delay_ms,
                                  const std::string& reason);

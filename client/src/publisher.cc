@@ -173,6 +173,19 @@ class PublisherCore {
     for (const PendingEvent& e : batch.events) events.push_back(&e.event);
     const uint64_t id = conn_->next_correlation_id();
     std::vector<uint8_t> frame = internal::encode_publish(id, batch.topic, clock_.now(), events);
+    // Batches are sealed by max_batch_bytes, which may exceed the broker's max_frame_bytes
+    // (known only once connected). Such a batch is split in halves rather than failed, so
+    // an event too large for any frame fails alone and the events batched with it are sent.
+    if (frame.size() > std::size_t{conn_->max_frame_bytes()} + internal::kFrameLengthBytes && batch.events.size() > 1) {
+      const auto middle = batch.events.begin() + static_cast<std::ptrdiff_t>(batch.events.size() / 2);
+      Batch second{batch.seq, batch.topic, {std::make_move_iterator(middle), std::make_move_iterator(batch.events.end())},
+                   batch.attempts};
+      batch.events.erase(middle, batch.events.end());
+      // Both halves keep the batch's place (and seq) at the front, in order.
+      ready_.push_front(std::move(second));
+      ready_.push_front(std::move(batch));
+      return;
+    }
     Status sent = conn_->send(id, std::move(frame), [this, id](Result<Frame> response) {
       on_response(id, std::move(response));
     });

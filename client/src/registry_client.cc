@@ -141,6 +141,20 @@ struct RegistryClient::Impl {
     return c;
   }
 
+  // cpp-httplib's error names ("Read", "Write") in words a user can act on.
+  static std::string why(httplib::Error error) {
+    switch (error) {
+      case httplib::Error::Connection: return "connection refused or timed out";
+      case httplib::Error::Read:
+        // E.g. a Causeway broker's wire port: it reads "GET " as a frame length and closes.
+        return "the connection closed without an HTTP answer, so it is not a schema registry (a Causeway broker's "
+               "wire port? the registry listens on 127.0.0.1:8081 by default)";
+      case httplib::Error::Write: return "the connection closed while sending the request";
+      case httplib::Error::ConnectionTimeout: return "no connection within the connect timeout";
+      default: return httplib::to_string(error);
+    }
+  }
+
   // Sends a request and returns the parsed JSON body of a 2xx answer, or the error.
   Result<json> call(const std::string& method, const std::string& path, const std::optional<json>& body = {}) {
     // A schema file, subject or reference that is not UTF-8 cannot be sent as JSON; dump()
@@ -162,11 +176,7 @@ struct RegistryClient::Impl {
       if (method == "PUT") return c->Put(path, headers, text, kContentType);
       return c->Delete(path, headers);
     }();
-    if (!res) {
-      return unavailable(std::string("cannot reach the schema registry at ") + options.url + ": " +
-                         (res.error() == httplib::Error::Connection ? std::string("connection refused or timed out")
-                                                                    : httplib::to_string(res.error())));
-    }
+    if (!res) return unavailable(std::string("cannot reach the schema registry at ") + options.url + ": " + why(res.error()));
     json j = json::parse(res->body, nullptr, false);
     if (res->status >= 200 && res->status < 300) {
       if (j.is_discarded()) {

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 #include <asio/co_spawn.hpp>
@@ -79,6 +80,8 @@ class Subscriber::Impl {
     while (!queue_.empty() && out.size() < std::max<size_t>(max, 1)) {
       out.push_back(std::move(queue_.front()));
       queue_.pop_front();
+      const DeliveredEvent& e = out.back();
+      handed_out_[{e.member_id, e.partition}].insert(e.offset);
     }
     return out;
   }
@@ -86,6 +89,43 @@ class Subscriber::Impl {
   Status ack(const DeliveredEvent& e) { return settle(e, true, std::chrono::milliseconds(0), ""); }
   Status nack(const DeliveredEvent& e, std::chrono::milliseconds delay, std::string reason) {
     return settle(e, false, delay, std::move(reason));
+  }
+
+  Status release(const DeliveredEvent& e) {
+    std::lock_guard lk(mu_);
+    if (closed_) return failed_precondition("the subscriber is closed");
+    if (e.member_id.empty() || e.member_id != member_id_) {
+      return failed_precondition("event " + e.topic + "/" + std::to_string(e.partition) + "@" +
+                                 std::to_string(e.offset) +
+                                 " was delivered over an earlier connection; it will be redelivered");
+    }
+    unhand_locked(e);
+    return Status();
+  }
+
+  Status ack_sync(const DeliveredEvent& e, std::chrono::milliseconds timeout) {
+    CAUSEWAY_RETURN_IF_ERROR(ack(e));
+    return sync_acks(timeout);
+  }
+
+  Status sync_acks(std::chrono::milliseconds timeout) {
+    if (timeout.count() <= 0) timeout = client_.request_timeout;
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) return failed_precondition("the subscriber is closed");
+    }
+    auto done = std::make_shared<std::promise<Status>>();
+    auto future = done->get_future();
+    asio::post(io_.context(), [this, done] {
+      sync_waiters_.push_back(done);
+      flush();
+      maybe_send_barrier();
+    });
+    if (future.wait_for(timeout) != std::future_status::ready) {
+      return deadline_exceeded("acks were not confirmed durable within " + std::to_string(timeout.count()) +
+                               "ms; they may still be committed, or their events redelivered");
+    }
+    return future.get();
   }
 
   Status extend_deadline(const DeliveredEvent& e, std::chrono::milliseconds extend) {
@@ -186,6 +226,14 @@ class Subscriber::Impl {
     std::string reason;
   };
 
+  // The event is settled (acked, nacked or released): the application is done with it.
+  void unhand_locked(const DeliveredEvent& e) {
+    auto it = handed_out_.find({e.member_id, e.partition});
+    if (it == handed_out_.end()) return;
+    it->second.erase(e.offset);
+    if (it->second.empty()) handed_out_.erase(it);
+  }
+
   Status settle(const DeliveredEvent& e, bool is_ack, std::chrono::milliseconds delay, std::string reason) {
     std::lock_guard lk(mu_);
     if (closed_ && !is_ack) return failed_precondition("the subscriber is closed");
@@ -194,6 +242,7 @@ class Subscriber::Impl {
                                  std::to_string(e.offset) +
                                  " was delivered over an earlier connection; it will be redelivered");
     }
+    unhand_locked(e);
     if (is_ack) {
       pending_acks_[{e.member_id, e.partition}].push_back(e.offset);
     } else {
@@ -222,6 +271,9 @@ class Subscriber::Impl {
       std::lock_guard lk(mu_);
       for (const auto& [k, v] : acks) ack_errors_ += v.size();
       ack_errors_ += nacks.size();
+      if (!acks.empty() && sync_refused_++ == 0) {
+        sync_first_refusal_ = unavailable("acks could not be sent: not connected to " + client_.broker);
+      }
       return;
     }
     const auto count_errors = [this](protocol::Body kind, size_t n) {
@@ -231,6 +283,11 @@ class Subscriber::Impl {
         if (!s.ok()) {
           std::lock_guard lk(mu_);
           ack_errors_ += n;  // the broker names the first bad offset; the events come again
+        }
+        if (kind == protocol::Body::AckResponse) {
+          --outstanding_acks_;
+          if (!s.ok() && sync_refused_++ == 0) sync_first_refusal_ = s;
+          maybe_send_barrier();
         }
       };
     };
@@ -243,9 +300,11 @@ class Subscriber::Impl {
                                           std::span<const uint64_t>(offsets.data() + i, n));
         if (conn_->send(id, std::move(frame), count_errors(protocol::Body::AckResponse, n)).ok()) {
           ++outstanding_;
+          ++outstanding_acks_;
         } else {
           std::lock_guard lk(mu_);
           ack_errors_ += n;
+          if (sync_refused_++ == 0) sync_first_refusal_ = unavailable("an ack could not be sent");
         }
       }
     }
@@ -257,6 +316,57 @@ class Subscriber::Impl {
     }
   }
 
+  // IoThread: once every ack sent so far is answered (each may have been applied on
+  // another of the broker's threads, in any order), sends one durable ack naming no offsets
+  // as a barrier for every sync_acks() waiting: the broker answers it when the group's
+  // committed state, with all of those acks, is on disk.
+  void maybe_send_barrier() {
+    if (sync_waiters_.empty() || outstanding_acks_ > 0 || barrier_in_flight_) return;
+    auto waiters = std::make_shared<std::vector<std::shared_ptr<std::promise<Status>>>>();
+    waiters->swap(sync_waiters_);
+    const uint32_t refused = sync_refused_;
+    const Status first_refusal = sync_first_refusal_;
+    sync_refused_ = 0;
+    sync_first_refusal_ = Status();
+    const auto finish = [waiters](const Status& s) {
+      for (auto& w : *waiters) w->set_value(s);
+    };
+    std::string member;
+    {
+      std::lock_guard lk(mu_);
+      member = member_id_;
+    }
+    if (!conn_ || !conn_->is_open() || member.empty()) {
+      finish(unavailable("not connected to " + client_.broker +
+                         " (reconnecting); acks given over the lost connection are void and their events come again"));
+      return;
+    }
+    const uint64_t id = conn_->next_correlation_id();
+    auto frame = internal::encode_ack(id, spec_.name, member, 0, std::span<const uint64_t>(), /*durable=*/true);
+    barrier_in_flight_ = true;
+    ++outstanding_;
+    Status sent = conn_->send(id, std::move(frame), [this, finish, refused, first_refusal](Result<Frame> r) {
+      --outstanding_;
+      barrier_in_flight_ = false;
+      Status s = r ? internal::response_status(*r, protocol::Body::AckResponse) : r.status();
+      if (s.ok() && !internal::ack_was_durable(*r)) {
+        s = failed_precondition("the broker at " + client_.broker +
+                                " does not support durable acks (it answered without committing them); upgrade it");
+      }
+      if (s.ok() && refused > 0) {
+        s = Status(first_refusal.code(), std::to_string(refused) + " ack request(s) were refused, so their events " +
+                                             "will be redelivered; first: " + std::string(first_refusal.message()));
+      }
+      finish(s);
+      maybe_send_barrier();  // waiters that came while this one was in flight
+    });
+    if (!sent.ok()) {
+      --outstanding_;
+      barrier_in_flight_ = false;
+      finish(sent);
+    }
+  }
+
   // IoThread: waits (bounded) for outstanding acks, then leaves the group and disconnects.
   void finish_close(std::shared_ptr<std::promise<void>> done, std::chrono::steady_clock::time_point deadline) {
     if (outstanding_ > 0 && conn_ && conn_->is_open() && std::chrono::steady_clock::now() < deadline) {
@@ -265,10 +375,19 @@ class Subscriber::Impl {
       return;
     }
     std::string member;
+    // What the application was handed and did not settle counts as a delivery attempt;
+    // everything else in flight to this member (queued here, or still on its way) goes
+    // back to the group uncounted, since nobody looked at it.
+    std::map<uint32_t, std::vector<uint64_t>> processing;
     {
       std::lock_guard lk(mu_);
       member = member_id_;
+      for (const auto& [key, offsets] : handed_out_) {
+        if (key.first == member) processing[key.second].assign(offsets.begin(), offsets.end());
+      }
     }
+    for (auto& w : sync_waiters_) w->set_value(failed_precondition("the subscriber is closed"));
+    sync_waiters_.clear();
     if (!conn_ || !conn_->is_open() || member.empty()) {
       if (conn_) conn_->close(failed_precondition("subscriber closed"));
       conn_.reset();
@@ -277,7 +396,8 @@ class Subscriber::Impl {
     }
     const uint64_t id = conn_->next_correlation_id();
     auto conn = conn_;
-    Status sent = conn_->send(id, internal::encode_leave(id, spec_.name, member), [conn, done](Result<Frame>) {
+    Status sent = conn_->send(id, internal::encode_leave(id, spec_.name, member, /*release_unprocessed=*/true, processing),
+                              [conn, done](Result<Frame>) {
       conn->close(failed_precondition("subscriber closed"));
       done->set_value();
     });
@@ -341,6 +461,7 @@ class Subscriber::Impl {
         joined_once_ = true;
         // Events of an earlier membership cannot be acked any more; they come again.
         std::erase_if(queue_, [&member](const DeliveredEvent& e) { return e.member_id != member; });
+        std::erase_if(handed_out_, [&member](const auto& entry) { return entry.first.first != member; });
       }
       attempt_ = 0;
       schedule_heartbeat(conn);
@@ -417,6 +538,13 @@ class Subscriber::Impl {
   int attempt_ = 0;
   bool closing_ = false;
   uint64_t outstanding_ = 0;
+  // sync_acks(): ack requests not yet answered, the waiters for the next durable barrier,
+  // and the ack requests refused since the last barrier was sent.
+  uint64_t outstanding_acks_ = 0;
+  std::vector<std::shared_ptr<std::promise<Status>>> sync_waiters_;
+  bool barrier_in_flight_ = false;
+  uint32_t sync_refused_ = 0;
+  Status sync_first_refusal_;
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
@@ -428,6 +556,9 @@ class Subscriber::Impl {
   uint64_t joins_ = 0;
   uint64_t ack_errors_ = 0;
   std::map<std::pair<std::string, uint32_t>, std::vector<uint64_t>> pending_acks_;
+  // Events receive() returned that were not acked, nacked or released yet, by (member id,
+  // partition): what close() tells the broker the application was processing.
+  std::map<std::pair<std::string, uint32_t>, std::set<uint64_t>> handed_out_;
   std::vector<PendingNack> pending_nacks_;
   std::thread handler_thread_;
 };
@@ -457,6 +588,11 @@ Status Subscriber::ack(const DeliveredEvent& event) { return impl_->ack(event); 
 Status Subscriber::nack(const DeliveredEvent& event, std::chrono::milliseconds delay, std::string reason) {
   return impl_->nack(event, delay, std::move(reason));
 }
+Status Subscriber::release(const DeliveredEvent& event) { return impl_->release(event); }
+Status Subscriber::ack_sync(const DeliveredEvent& event, std::chrono::milliseconds timeout) {
+  return impl_->ack_sync(event, timeout);
+}
+Status Subscriber::sync_acks(std::chrono::milliseconds timeout) { return impl_->sync_acks(timeout); }
 Status Subscriber::extend_deadline(const DeliveredEvent& event, std::chrono::milliseconds extend) {
   return impl_->extend_deadline(event, extend);
 }

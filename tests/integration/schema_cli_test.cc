@@ -1,8 +1,10 @@
 // The real `causeway` binary against a real causeway-broker with its embedded registry
 // (docs/registry.md, "JSON payloads in the CLI"): on a schema-bound topic `publish` encodes a
 // "data" JSON object to FlatBuffers with the subject's schema, and `fetch` and `subscribe`
-// print it back as the same JSON object; a line that does not match the schema stops the run
-// with exit 1 naming the line, and is not stored.
+// print it back as the same JSON object; a line that does not match the schema fails with its
+// line number and is not stored (the other lines are, and the run exits 1). Also the guards
+// between topics and subjects: a topic cannot be bound to a missing subject, and a bound
+// subject cannot be deleted without --force; and the words of `schema check` and `config`.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -211,21 +213,28 @@ TEST_F(SchemaCli, ATopicWhoseSchemaIncludesASharedFileTakesAndPrintsJson) {
   EXPECT_THAT(as_object.output, HasSubstr("no root type"));
 }
 
-TEST_F(SchemaCli, UnknownFieldExitsOneNamingTheLineAndStoresNothingForIt) {
+TEST_F(SchemaCli, UnknownFieldFailsItsLineOnlyAndExitsOne) {
   auto r = publish(R"({"data":{"id":1}})" "\n\n" R"({"data":{"id":2,"colour":"red"}})" "\n" R"({"data":{"id":3}})" "\n");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("line 3"));
   EXPECT_THAT(r.output, HasSubstr("unknown field"));
   EXPECT_THAT(r.output, HasSubstr("colour"));
-  EXPECT_EQ(r.objects().size(), 1u) << r.output;  // the ack of line 1 only
-  EXPECT_EQ(stored_events(), 1u);
+  const auto outcomes = r.objects();
+  ASSERT_EQ(outcomes.size(), 3u) << r.output;  // lines 1, 3 and 4; line 2 is blank
+  EXPECT_TRUE(outcomes[0].contains("offset"));
+  EXPECT_EQ(outcomes[1].value("line", 0), 3);
+  EXPECT_TRUE(outcomes[1].contains("error"));
+  EXPECT_EQ(outcomes[2].value("line", 0), 4);
+  EXPECT_EQ(stored_events(), 2u);
 }
 
-TEST_F(SchemaCli, WrongTypeExitsOneNamingTheLineAndStoresNothing) {
+TEST_F(SchemaCli, WrongTypeNamesTheFieldAndTheTypeTheSchemaExpects) {
   auto r = publish(R"({"data":{"id":1,"amount":"lots"}})" "\n");
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("line 1"));
   EXPECT_THAT(r.output, HasSubstr("does not match schema shop.Order"));
+  EXPECT_THAT(r.output, HasSubstr("field \"amount\" of shop.Order is a int (a JSON integer), got the string \"lots\""));
+  EXPECT_THAT(r.output, Not(HasSubstr("qualified by an enum type")));
   auto not_object = publish(R"({"data":{"tags":"a"}})" "\n");
   EXPECT_EQ(not_object.exit_code, 1) << not_object.output;
   EXPECT_THAT(not_object.output, HasSubstr("line 1"));
@@ -293,6 +302,79 @@ TEST_F(SchemaCli, StringDataOnABoundTopicPublishesWithoutTheRegistryAndObjectsSa
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_THAT(refused.output, HasSubstr("line 1"));
   EXPECT_THAT(refused.output, HasSubstr("is the registry running at http://127.0.0.1:1"));
+}
+
+TEST_F(SchemaCli, TopicCannotBeBoundToASubjectThatDoesNotExist) {
+  auto r = cli({"topic", "create", "typo", "--schema-subject", "order-value"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("schema subject \"order-value\" does not exist"));
+  EXPECT_THAT(r.output, HasSubstr("causeway schema register order-value"));
+  EXPECT_EQ(cli({"topic", "describe", "typo"}).exit_code, 1);
+  // Unreachable registry: refused too, saying how to go on without the check.
+  auto down = run_cli({"--broker", broker_addr_, "--registry", "http://127.0.0.1:1", "topic", "create", "later",
+                       "--schema-subject", "orders-value"});
+  EXPECT_EQ(down.exit_code, 1) << down.output;
+  EXPECT_THAT(down.output, HasSubstr("--no-subject-check"));
+  auto unchecked = run_cli({"--broker", broker_addr_, "--registry", "http://127.0.0.1:1", "topic", "create", "later",
+                            "--schema-subject", "elsewhere-value", "--no-subject-check"});
+  EXPECT_EQ(unchecked.exit_code, 0) << unchecked.output;
+}
+
+TEST_F(SchemaCli, DeletingASubjectATopicIsBoundToIsRefusedNamingTheTopicUnlessForced) {
+  auto refused = cli({"schema", "delete", "orders-value"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("topic(s) orders are bound to subject orders-value"));
+  EXPECT_THAT(refused.output, HasSubstr("--force"));
+  // Its only version counts as the subject.
+  auto version = cli({"schema", "delete", "orders-value", "--version", "1"});
+  EXPECT_EQ(version.exit_code, 1) << version.output;
+  EXPECT_THAT(version.output, HasSubstr("bound to subject orders-value"));
+  // Nothing was deleted: publishing still works.
+  ASSERT_EQ(publish(R"({"data":{"id":1}})" "\n").exit_code, 0);
+  // A subject no topic is bound to deletes as before; --force deletes a bound one.
+  ASSERT_TRUE(registry_->register_schema("free-value", kOrderV1, "").ok());
+  EXPECT_EQ(cli({"schema", "delete", "free-value"}).exit_code, 0);
+  auto forced = cli({"schema", "delete", "orders-value", "--force"});
+  EXPECT_EQ(forced.exit_code, 0) << forced.output;
+}
+
+TEST_F(SchemaCli, CheckNamesTheModeItAppliedAndConfigSaysWhenTheModeIsInherited) {
+  const std::string v2 = dir_.sub("v2.fbs");
+  std::ofstream(v2) << kOrderV2;
+  auto check = cli({"schema", "check", "orders-value", "--file", v2});
+  EXPECT_EQ(check.exit_code, 0) << check.output;
+  EXPECT_THAT(check.output, HasSubstr("the global compatibility mode BACKWARD, which it inherits"));
+
+  auto inherited = cli({"schema", "config", "orders-value"});
+  EXPECT_EQ(inherited.exit_code, 0) << inherited.output;
+  ASSERT_EQ(inherited.objects().size(), 1u) << inherited.output;
+  EXPECT_EQ(inherited.objects()[0].value("compatibilityLevel", ""), "BACKWARD");
+  EXPECT_EQ(inherited.objects()[0].value("inheritedFrom", ""), "global");
+  EXPECT_THAT(inherited.output, HasSubstr("has no compatibility mode of its own"));
+
+  ASSERT_EQ(cli({"schema", "config", "orders-value", "--set", "FULL"}).exit_code, 0);
+  auto own = cli({"schema", "config", "orders-value"});
+  ASSERT_EQ(own.objects().size(), 1u) << own.output;
+  EXPECT_EQ(own.objects()[0].value("compatibilityLevel", ""), "FULL");
+  EXPECT_FALSE(own.objects()[0].contains("inheritedFrom")) << own.output;
+  auto checked = cli({"schema", "check", "orders-value", "--file", v2});
+  EXPECT_THAT(checked.output, HasSubstr("its compatibility mode FULL"));
+
+  // A bad mode: the valid ones are listed once, not twice.
+  auto bogus = cli({"schema", "config", "orders-value", "--set", "bogus"});
+  EXPECT_EQ(bogus.exit_code, 1) << bogus.output;
+  const auto first = bogus.output.find("FULL_TRANSITIVE");
+  ASSERT_NE(first, std::string::npos) << bogus.output;
+  EXPECT_EQ(bogus.output.find("FULL_TRANSITIVE", first + 1), std::string::npos) << bogus.output;
+}
+
+TEST_F(SchemaCli, AnInvalidSchemaWithoutAPositionIsNotSaidToHaveOne) {
+  const std::string path = dir_.sub("noroot.fbs");
+  std::ofstream(path) << "namespace shop;\ntable Order { id:ulong; }\n";
+  auto r = cli({"schema", "register", "other-value", "--file", path, "--root-type", "shop.Nope"});
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("42201"));
+  EXPECT_THAT(r.output, Not(HasSubstr("line and column are above")));
 }
 
 TEST(SchemaCliHelp, PublishFetchAndSubscribeHelpDescribeJsonPayloads) {

@@ -21,6 +21,7 @@ namespace causeway::client {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using namespace std::chrono_literals;
 
 using testing::CliRun;
@@ -28,11 +29,14 @@ using testing::run_cli;
 
 class SubscribeCli : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { start_broker("20ms"); }
+  // Starts the broker on the fixture's data directory; `sweep` is how often it commits the
+  // acked offsets on its own (--subscribe-sweep-interval).
+  void start_broker(const std::string& sweep) {
     broker_ = std::make_unique<testing::DaemonProcess>(
         CAUSEWAY_BROKER_BINARY,
         std::vector<std::string>{"--listen", "127.0.0.1:0", "--registry-listen", "off", "--data-dir", dir_.sub("data"),
-                                 "--group-session-timeout", "1s", "--subscribe-sweep-interval", "20ms"});
+                                 "--group-session-timeout", "1s", "--subscribe-sweep-interval", sweep});
     // "ready" is logged after the address line, so that line is complete by then.
     ASSERT_TRUE(broker_->wait_for_output("causeway-broker ready", 30s)) << broker_->output();
     const std::string& out = broker_->output();
@@ -41,6 +45,23 @@ class SubscribeCli : public ::testing::Test {
     options_.broker = address_;
     options_.connect_timeout = 2s;
     options_.request_timeout = 10s;
+  }
+  // kill -9: nothing of the broker's in-memory state survives, only what reached the disk.
+  void kill_broker() {
+    broker_->signal(SIGKILL);
+    auto status = broker_->wait_exit(30s);
+    ASSERT_TRUE(status && WIFSIGNALED(*status)) << broker_->output();
+  }
+  uint64_t end_offset(const std::string& topic) {
+    auto admin = Admin::connect(options_);
+    EXPECT_TRUE(admin.ok());
+    if (!admin.ok()) return 0;
+    auto t = (*admin)->describe_topic(topic);
+    EXPECT_TRUE(t.ok()) << t.status().to_string();
+    uint64_t n = 0;
+    if (t.ok())
+      for (const auto& p : t->partitions) n += p.high_watermark;
+    return n;
   }
   void TearDown() override {
     broker_->signal(SIGTERM);
@@ -132,7 +153,7 @@ TEST_F(SubscribeCli, PrintsOneJsonLinePerEventAcksItAndStopsAtMax) {
   EXPECT_THAT(table.output, HasSubstr("LAG"));
 }
 
-TEST_F(SubscribeCli, NoAckLeavesTheEventsForTheNextRunWithTheNextAttempt) {
+TEST_F(SubscribeCli, NoAckIsAPeekThatLeavesTheEventsWithTheirAttemptUnchanged) {
   create_topic("jobs", 1);
   publish("jobs", 3);
 
@@ -141,19 +162,160 @@ TEST_F(SubscribeCli, NoAckLeavesTheEventsForTheNextRunWithTheNextAttempt) {
   ASSERT_EQ(unacked.exit_code, 0) << unacked.output;
   ASSERT_EQ(unacked.objects().size(), 3u) << unacked.output;
 
-  // The first run closed its connection holding three unacked events: they went back to
-  // the group, and the next member gets them again, attempt 2, in offset order.
+  // The peek gave the three events back when it ended: the next member gets them again,
+  // in offset order, and the peek did not count as a delivery attempt.
   auto again = cli({"subscribe", "jobs", "--group", "workers", "--max", "3", "--timeout", "20s"});
   ASSERT_EQ(again.exit_code, 0) << again.output;
   const auto redelivered = again.objects();
   ASSERT_EQ(redelivered.size(), 3u) << again.output;
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(redelivered[i]["offset"], i);
-    EXPECT_EQ(redelivered[i]["attempt"], 2) << again.output;
+    EXPECT_EQ(redelivered[i]["attempt"], 1) << again.output;
   }
   auto done = cli({"subscribe", "jobs", "--group", "workers", "--timeout", "1s"});
   EXPECT_EQ(done.exit_code, 0) << done.output;
   EXPECT_TRUE(done.objects().empty()) << done.output;
+}
+
+TEST_F(SubscribeCli, WithoutMaxTheCreditWindowHoldsManyEventsAndPeeksReachEveryPartition) {
+  create_topic("jobs", 2);
+  publish("jobs", 12);
+  // One attempt before the dead-letter topic: were a peek an attempt, the second run would
+  // dead-letter everything the first one looked at.
+  auto created = cli({"subscription", "create", "peek", "--topic", "jobs", "--from", "earliest", "--max-attempts", "1"});
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  for (int run = 0; run < 3; ++run) {
+    auto peek = cli({"subscribe", "jobs", "--group", "peek", "--no-ack", "--timeout", "2s"});
+    ASSERT_EQ(peek.exit_code, 0) << peek.output;
+    const auto events = peek.objects();
+    ASSERT_EQ(events.size(), 12u) << "run " << run << "\n" << peek.output;
+    std::set<uint32_t> partitions;
+    for (const auto& e : events) {
+      EXPECT_EQ(e["attempt"], 1) << peek.output;
+      partitions.insert(e["partition"].get<uint32_t>());
+    }
+    EXPECT_EQ(partitions, (std::set<uint32_t>{0, 1})) << peek.output;
+  }
+  EXPECT_EQ(end_offset("jobs.dlq"), 0u);
+}
+
+TEST_F(SubscribeCli, CreditFlagBoundsTheWindowAndAPeekStopsOnceItIsFull) {
+  create_topic("jobs", 1);
+  publish("jobs", 10);
+  auto peek = cli({"subscribe", "jobs", "--group", "g", "--from", "earliest", "--no-ack", "--credit", "4",
+                   "--timeout", "60s"});
+  ASSERT_EQ(peek.exit_code, 0) << peek.output;
+  EXPECT_EQ(peek.objects().size(), 4u) << peek.output;
+  EXPECT_THAT(peek.output, HasSubstr("the whole credit window (--credit 4)"));
+  auto bad = cli({"subscribe", "jobs", "--group", "g", "--credit", "0"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("--credit"));
+}
+
+TEST_F(SubscribeCli, EventsPushedBeyondMaxGoBackWithTheirAttemptUnchanged) {
+  create_topic("jobs", 1);
+  publish("jobs", 40);
+  // The default window (1000) lets the broker push all 40 to the first run, which prints
+  // and acks 5; the other 35 were never printed and must not count as an attempt.
+  auto first = cli({"subscribe", "jobs", "--group", "g", "--from", "earliest", "--max", "5", "--timeout", "20s"});
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  ASSERT_EQ(first.objects().size(), 5u) << first.output;
+  auto rest = cli({"subscribe", "jobs", "--group", "g", "--max", "35", "--timeout", "20s"});
+  ASSERT_EQ(rest.exit_code, 0) << rest.output;
+  const auto events = rest.objects();
+  ASSERT_EQ(events.size(), 35u) << rest.output;
+  for (size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i]["offset"], i + 5) << rest.output;
+    EXPECT_EQ(events[i]["attempt"], 1) << rest.output;
+  }
+}
+
+TEST_F(SubscribeCli, AckedEventsDoNotComeBackWhenTheBrokerIsKilledRightAfterTheCliExits) {
+  // A broker that commits acked offsets only once an hour on its own: without a durable
+  // ack before the CLI exits, all 50 would come back after the kill.
+  broker_->signal(SIGTERM);
+  ASSERT_TRUE(broker_->wait_exit(30s));
+  start_broker("1h");
+  create_topic("orders", 2);
+  publish("orders", 80);
+  auto consumed = cli({"subscribe", "orders", "--group", "billing", "--from", "earliest", "--max", "50",
+                       "--timeout", "20s"});
+  ASSERT_EQ(consumed.exit_code, 0) << consumed.output;
+  ASSERT_EQ(consumed.objects().size(), 50u) << consumed.output;
+  std::set<std::pair<uint32_t, uint64_t>> seen;
+  for (const auto& e : consumed.objects()) seen.insert({e["partition"].get<uint32_t>(), e["offset"].get<uint64_t>()});
+  kill_broker();
+  start_broker("1h");
+  auto after = cli({"subscribe", "orders", "--group", "billing", "--timeout", "3s"});
+  ASSERT_EQ(after.exit_code, 0) << after.output;
+  const auto events = after.objects();
+  EXPECT_EQ(events.size(), 30u) << after.output;
+  for (const auto& e : events) {
+    EXPECT_EQ(seen.count({e["partition"].get<uint32_t>(), e["offset"].get<uint64_t>()}), 0u)
+        << "acked before the kill, delivered again: " << e.dump();
+  }
+}
+
+TEST_F(SubscribeCli, CtrlCEndsARunWithoutMaxCleanlyAndItsAcksSurviveAKill9) {
+  broker_->signal(SIGTERM);
+  ASSERT_TRUE(broker_->wait_exit(30s));
+  start_broker("1h");  // no commit on its own: only the durable acks reach the disk
+  create_topic("orders", 1);
+  publish("orders", 5);
+  testing::DaemonProcess run(CAUSEWAY_CLI_BINARY, {"--broker", address_, "subscribe", "orders", "--group", "tail",
+                                                   "--from", "earliest", "--timeout", "60s"});
+  ASSERT_TRUE(run.wait_for_output("\"data\":\"p4\"", 30s)) << run.output();
+  run.signal(SIGINT);
+  auto status = run.wait_exit(30s);
+  ASSERT_TRUE(status && WIFEXITED(*status)) << run.output();
+  EXPECT_EQ(WEXITSTATUS(*status), 0) << run.output();
+  EXPECT_THAT(run.output(), HasSubstr("stopped by a signal after 5 event(s)"));
+  kill_broker();
+  start_broker("1h");
+  auto after = cli({"subscribe", "orders", "--group", "tail", "--timeout", "2s"});
+  ASSERT_EQ(after.exit_code, 0) << after.output;
+  EXPECT_TRUE(after.objects().empty()) << after.output;
+}
+
+TEST_F(SubscribeCli, SettingsFlagsThatDifferFromAnExistingSubscriptionAreRefusedByBothCommands) {
+  create_topic("payments", 1);
+  auto created = cli({"subscription", "create", "audit", "--topic", "payments", "--ack-deadline", "10s"});
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+
+  auto subscribe = cli({"subscribe", "payments", "--group", "audit", "--max-attempts", "3", "--timeout", "1s"});
+  EXPECT_EQ(subscribe.exit_code, 1) << subscribe.output;
+  EXPECT_THAT(subscribe.output, HasSubstr("--max-attempts: it has 10, asked 3"));
+  EXPECT_THAT(subscribe.output, HasSubstr("cannot be changed"));
+  // The flags not given are not compared: --ack-deadline stays 10s without a word.
+  EXPECT_THAT(subscribe.output, Not(HasSubstr("--ack-deadline")));
+
+  auto create = cli({"subscription", "create", "audit", "--topic", "payments", "--max-attempts", "3"});
+  EXPECT_EQ(create.exit_code, 1) << create.output;
+  EXPECT_THAT(create.output, HasSubstr("--max-attempts: it has 10, asked 3"));
+  EXPECT_THAT(create.output, HasSubstr("--ack-deadline: it has 10s, asked 30s"));
+  EXPECT_THAT(create.output, HasSubstr("cannot be changed"));
+
+  // Flags that agree with the subscription are fine; --from on an existing one gets a note.
+  auto same = cli({"subscribe", "payments", "--group", "audit", "--max-attempts", "10", "--from", "earliest",
+                   "--timeout", "1s"});
+  EXPECT_EQ(same.exit_code, 0) << same.output;
+  EXPECT_THAT(same.output, HasSubstr("--from applies only when a subscription is created"));
+  auto described = cli({"subscription", "describe", "audit", "--output", "json"});
+  ASSERT_EQ(described.objects().size(), 1u) << described.output;
+  EXPECT_EQ(described.objects()[0]["max_attempts"], 10);
+}
+
+TEST_F(SubscribeCli, SubscriptionDescribeShowsEverySetting) {
+  create_topic("payments", 1);
+  ASSERT_EQ(cli({"subscription", "create", "audit", "--topic", "payments", "--backoff", "2s", "--max-backoff", "90s"})
+                .exit_code,
+            0);
+  auto table = cli({"subscription", "describe", "audit"});
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  for (const char* setting : {"from ", "ack-deadline ", "max-attempts ", "backoff 2s", "max-backoff 1m30s", "max-age ",
+                              "dead-letter "}) {
+    EXPECT_THAT(table.output, HasSubstr(setting)) << table.output;
+  }
 }
 
 TEST_F(SubscribeCli, SubscriptionCommandsCreateListDescribeAndDelete) {
@@ -211,6 +373,11 @@ TEST_F(SubscribeCli, MistakesAreNamedWithWhatToDoNext) {
   EXPECT_EQ(missing_topic.exit_code, 1) << missing_topic.output;
   EXPECT_THAT(missing_topic.output, HasSubstr("nope"));
   EXPECT_THAT(missing_topic.output, HasSubstr("causeway topic create"));
+
+  auto create_on_missing_topic = cli({"subscription", "create", "s", "--topic", "nope"});
+  EXPECT_EQ(create_on_missing_topic.exit_code, 1) << create_on_missing_topic.output;
+  EXPECT_THAT(create_on_missing_topic.output, HasSubstr("causeway topic create"));
+  EXPECT_THAT(create_on_missing_topic.output, Not(HasSubstr("causeway subscription list")));
 
   auto missing_group = cli({"group", "describe", "nobody"});
   EXPECT_EQ(missing_group.exit_code, 1) << missing_group.output;

@@ -11,7 +11,9 @@ namespace causeway::core {
 
 SchemaCheck RegistrySchemaChecker::check(std::string_view subject, uint32_t schema_id, std::string_view payload,
                                          bool verify_payload) {
-  const std::string quoted_subject = "\"" + std::string(subject) + "\"";
+  // Appended, not `"\"" + std::string(...)`: GCC 12 warns (-Wrestrict) about that form in
+  // Release builds, a false positive inside libstdc++ that -Werror would make fatal.
+  const std::string quoted_subject = std::string("\"").append(subject).append("\"");
   if (schema_id == 0)
     return {SchemaVerdict::kNotAVersion,
             "the event has no schema id; this topic takes events whose schema is a version of subject " +

@@ -55,6 +55,11 @@ struct Coordinator::Group {
   std::vector<PartitionState> partitions;
   std::map<uint64_t, Member> members;  // by id: join order
   bool deleted = false;
+  // The latest flush snapshot (flush_gen_) after which everything applied to this group
+  // was on disk, and the error of the latest flush that failed to write it
+  // (commit_durably reads both).
+  uint64_t durable_gen = 0;
+  Status commit_error;
 };
 
 namespace {
@@ -482,12 +487,20 @@ void Coordinator::rebalance_locked(Group& g) {
   }
 }
 
-void Coordinator::remove_member_locked(Group& g, uint64_t member) {
+void Coordinator::remove_member_locked(Group& g, uint64_t member,
+                                       const std::function<bool(uint32_t, uint64_t)>& was_processed) {
   auto it = g.members.find(member);
   if (it == g.members.end()) return;
   spdlog::info("group {}: member {} left", g.config.name, it->second.member_id);
   const auto now = Clock::now();
-  for (auto& ps : g.partitions) ps.delivery.release_member(member, now);
+  for (uint32_t p = 0; p < g.partitions.size(); ++p) {
+    if (!was_processed) {
+      g.partitions[p].delivery.release_member(member, now);
+      continue;
+    }
+    g.partitions[p].delivery.release_member(member, now,
+                                            [&was_processed, p](uint64_t offset) { return was_processed(p, offset); });
+  }
   g.members.erase(it);
   rebalance_locked(g);
 }
@@ -522,14 +535,24 @@ Status Coordinator::heartbeat(uint64_t connection_id, std::string_view subscript
   return find_member_locked(*it->second, connection_id, member_id).status();
 }
 
-Status Coordinator::leave(uint64_t connection_id, std::string_view subscription, std::string_view member_id) {
+Status Coordinator::leave(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
+                          bool release_unprocessed, const std::map<uint32_t, std::set<uint64_t>>& processing) {
   std::lock_guard lk(mu_);
   if (stopping_) return shutting_down();
   auto it = groups_.find(subscription);
   if (it == groups_.end()) return no_group(subscription);
   auto g = it->second;
   CAUSEWAY_ASSIGN_OR_RETURN(Member * m, find_member_locked(*g, connection_id, member_id));
-  remove_member_locked(*g, m->id);
+  if (release_unprocessed) {
+    // Decided here, under the mutex, so that an event pushed after the member listed what
+    // it is processing (it never saw that one) is released too.
+    remove_member_locked(*g, m->id, [&processing](uint32_t partition, uint64_t offset) {
+      auto p = processing.find(partition);
+      return p != processing.end() && p->second.count(offset) > 0;
+    });
+  } else {
+    remove_member_locked(*g, m->id);
+  }
   for (uint32_t p = 0; p < g->partitions.size(); ++p) schedule_pump_locked(g, p);
   return Status();
 }
@@ -672,6 +695,44 @@ Status Coordinator::extend_deadline(uint64_t connection_id, std::string_view sub
     ++accepted;
   }
   return failures.status("deadline extension", offsets.size());
+}
+
+Status Coordinator::commit_durably(uint64_t connection_id, std::string_view subscription, std::string_view member_id) {
+  std::shared_ptr<Group> g;
+  uint64_t needed = 0;
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return shutting_down();
+    auto it = groups_.find(subscription);
+    if (it == groups_.end()) return no_group(subscription);
+    g = it->second;
+    CAUSEWAY_RETURN_IF_ERROR(find_member_locked(*g, connection_id, member_id).status());
+    // Whatever was applied to the group so far is in the next snapshot.
+    needed = flush_gen_ + 1;
+  }
+  const auto outcome = [&]() -> std::optional<Status> {
+    std::lock_guard lk(mu_);
+    if (g->deleted) {
+      return failed_precondition("subscription \"" + g->config.name +
+                                 "\" was deleted or re-created before its acks were committed; they are void");
+    }
+    if (g->durable_gen >= needed) return Status();
+    return std::nullopt;
+  };
+  // As leveldb's group commit: whoever holds flush_mu_ writes everything dirty, so a
+  // durable ack that waited here for another one's flush usually finds its own acks
+  // already written and returns without a second LMDB commit.
+  std::lock_guard flush_lock(flush_mu_);
+  if (auto done = outcome()) return *done;
+  flush_commits_locked();
+  if (auto done = outcome()) return *done;
+  std::lock_guard lk(mu_);
+  if (stopping_) return shutting_down();
+  return g->commit_error.ok() ? internal_error("group \"" + g->config.name + "\" was not committed by the flush")
+                              : Status(g->commit_error.code(), "committing the acks of group \"" + g->config.name +
+                                                                   "\" failed: " +
+                                                                   std::string(g->commit_error.message()) +
+                                                                   "; they stay applied and a later commit retries them");
 }
 
 Result<GroupDescription> Coordinator::describe_group(std::string_view name) {
@@ -1073,10 +1134,16 @@ void Coordinator::sweep() {
 
 void Coordinator::flush_commits() {
   std::lock_guard flush_lock(flush_mu_);
+  flush_commits_locked();
+}
+
+void Coordinator::flush_commits_locked() {
   std::vector<meta::GroupAckCommit> commits;
   std::vector<std::shared_ptr<Group>> owners;  // per commit
+  uint64_t gen = 0;
   {
     std::lock_guard lk(mu_);
+    gen = ++flush_gen_;
     for (auto& [name, g] : groups_) {
       meta::GroupAckCommit c{name, g->config.created_ms, g->topic.topic_id, {}};
       for (uint32_t i = 0; i < g->partitions.size(); ++i) {
@@ -1091,6 +1158,10 @@ void Coordinator::flush_commits() {
       if (!c.states.empty()) {
         commits.push_back(std::move(c));
         owners.push_back(g);
+      } else {
+        // Nothing changed since the last flush, and that one (flushes run one at a time)
+        // wrote this group or marked it dirty again on failure: it is all on disk.
+        g->durable_gen = gen;
       }
     }
   }
@@ -1105,12 +1176,17 @@ void Coordinator::flush_commits() {
       spdlog::error("group {}: committing offsets failed: {}", g->config.name, s.to_string());
       // Mark dirty again so the next sweep retries.
       for (const auto& st : commits[i].states) g->partitions[st.partition].delivery.mark_dirty();
+      g->commit_error = s;
     } else if (!results[i].ok() && results[i].code() != Code::kFailedPrecondition) {
       // This group's own records could not be read (corruption): it retries alone, the
       // others committed.
       spdlog::error("group {}: committing offsets failed: {}", g->config.name, results[i].to_string());
       for (const auto& st : commits[i].states) g->partitions[st.partition].delivery.mark_dirty();
-    } else if (!results[i].ok()) {
+      g->commit_error = results[i];
+    } else if (results[i].ok()) {
+      g->durable_gen = gen;
+      g->commit_error = Status();
+    } else {
       // Deleted or re-created while this state was in memory: it must not reach the new
       // subscription. The group stops; its members get "no active group" and join again,
       // which loads the new one.

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -161,7 +162,13 @@ class Coordinator {
   // Member requests. Errors: kNotFound (subscription not active), kUnavailable with
   // "UnknownGroupMember" for a member id that is unknown, expired or owned by another connection.
   Status heartbeat(uint64_t connection_id, std::string_view subscription, std::string_view member_id);
-  Status leave(uint64_t connection_id, std::string_view subscription, std::string_view member_id);
+  // Leaves the group; what was in flight to the member is redelivered at once (to the
+  // members that own its partitions now). Each of those deliveries counts as an attempt,
+  // unless `release_unprocessed`: then only the offsets in `processing` (per partition; the
+  // events the member's application was working on) count, and the rest go back with
+  // their attempt count unchanged.
+  Status leave(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
+               bool release_unprocessed = false, const std::map<uint32_t, std::set<uint64_t>>& processing = {});
   Status set_credit(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
                     uint32_t credit_events, uint32_t credit_bytes);
   // Acks (or nacks) offsets of one partition. Every offset is checked; valid ones are applied
@@ -177,6 +184,17 @@ class Coordinator {
   Status extend_deadline(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
                          uint32_t partition, const std::vector<uint64_t>& offsets, std::chrono::milliseconds extend,
                          uint32_t& accepted);
+
+  // A durable ack's second half (docs/subscriptions.md, "Durable acks"): returns once the
+  // group's committed state, with every ack applied to it before this call, is written
+  // to LMDB. Runs a commit flush, or joins one that took its snapshot after this call
+  // (many durable acks share one LMDB commit, as publishes share one fsync). Blocks on
+  // the LMDB write: call it from a storage thread, never a network thread. Errors: as
+  // heartbeat() for the member; kFailedPrecondition when the subscription was deleted or
+  // re-created meanwhile (the acks are void); the commit's error (e.g. kIoError) when the
+  // write failed (the acks stay applied and a later flush retries them); kUnavailable
+  // while the broker stops (its final flush commits them unless it crashes first).
+  Status commit_durably(uint64_t connection_id, std::string_view subscription, std::string_view member_id);
 
   Result<GroupDescription> describe_group(std::string_view name);
 
@@ -211,7 +229,8 @@ class Coordinator {
                                         uint64_t credit_bytes, const Member* replacing) const;
   Status validate_dead_letter_topic(const meta::SubscriptionConfig& config);
   Result<Member*> find_member_locked(Group& g, uint64_t connection_id, std::string_view member_id);
-  void remove_member_locked(Group& g, uint64_t member);
+  void remove_member_locked(Group& g, uint64_t member, const std::function<bool(uint32_t, uint64_t)>& was_processed = {});
+  void flush_commits_locked();  // flush_mu_ held
   void rebalance_locked(Group& g);
   void schedule_pump_locked(const std::shared_ptr<Group>& g, uint32_t partition);
   void schedule_member_pumps_locked(const std::shared_ptr<Group>& g, const Member& m);
@@ -235,6 +254,9 @@ class Coordinator {
   bool stopping_ = false;
   std::condition_variable sweep_cv_;
   std::thread sweeper_;
+  // Snapshots taken by flush_commits (guarded by mu_): an ack applied while flush_gen_ was
+  // G is in every snapshot from G + 1 on, which is what commit_durably waits for.
+  uint64_t flush_gen_ = 0;
   std::mutex flush_mu_;  // one flush at a time (LMDB writes are serialised anyway)
 };
 

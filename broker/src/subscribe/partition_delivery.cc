@@ -128,12 +128,19 @@ std::vector<std::pair<uint64_t, uint64_t>> PartitionDelivery::expire(
   return released;
 }
 
-std::vector<uint64_t> PartitionDelivery::release_member(uint64_t member, Clock::time_point now) {
+std::vector<uint64_t> PartitionDelivery::release_member(uint64_t member, Clock::time_point now,
+                                                        const std::function<bool(uint64_t offset)>& was_processed) {
   std::vector<uint64_t> released;
   for (auto it = in_flight_.begin(); it != in_flight_.end();) {
     if (it->second.member == member) {
       released.push_back(it->second.bytes);
-      waiting_[it->first] = Waiting{it->second.attempt, now, it->second.time_ms, "member left the group"};
+      if (was_processed && !was_processed(it->first)) {
+        // attempt >= 1 always: the next delivery carries the same attempt number again.
+        waiting_[it->first] = Waiting{it->second.attempt - 1, now, it->second.time_ms,
+                                      "returned unprocessed when its member left the group"};
+      } else {
+        waiting_[it->first] = Waiting{it->second.attempt, now, it->second.time_ms, "member left the group"};
+      }
       it = in_flight_.erase(it);
     } else {
       ++it;

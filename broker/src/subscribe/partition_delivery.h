@@ -106,8 +106,13 @@ class PartitionDelivery {
   // Returns (member, bytes) of each, for credit release.
   std::vector<std::pair<uint64_t, uint64_t>> expire(Clock::time_point now,
                                                     const std::function<Clock::duration(uint32_t)>& delay);
-  // Everything in flight to `member` goes back to waiting, ready at `now`. Returns bytes per offset released.
-  std::vector<uint64_t> release_member(uint64_t member, Clock::time_point now);
+  // Everything in flight to `member` goes back to waiting, ready at `now`. Returns bytes per
+  // offset released. The delivery counts as an attempt unless `was_processed` is given and
+  // answers false for the offset: a member that leaves cleanly gives back what it never
+  // handed to its application, and that must not bring the event closer to the
+  // dead-letter topic.
+  std::vector<uint64_t> release_member(uint64_t member, Clock::time_point now,
+                                       const std::function<bool(uint64_t offset)>& was_processed = {});
 
   // A waiting offset leaves for the dead-letter topic; dead_lettered() then counts it as acked.
   void start_dead_letter(uint64_t offset);

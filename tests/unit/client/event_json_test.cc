@@ -43,6 +43,46 @@ TEST(PublishLine, BadJsonIsRefused) {
   EXPECT_THAT(std::string(e.error().message()), HasSubstr("not valid JSON"));
 }
 
+TEST(PublishLine, BadJsonSaysWhereItStoppedAndThatInputIsOneObjectPerLine) {
+  auto e = parse_event_line(R"({"data": "x", "key": nope})");
+  ASSERT_FALSE(e.ok());
+  const std::string m(e.error().message());
+  EXPECT_THAT(m, HasSubstr("not valid JSON at column 23"));
+  EXPECT_THAT(m, HasSubstr("invalid literal"));
+  EXPECT_THAT(m, HasSubstr("each input line must be one whole JSON object"));
+  // The first half of an object spread over two lines.
+  auto half = parse_event_line(R"({"data": "x",)");
+  ASSERT_FALSE(half.ok());
+  EXPECT_THAT(std::string(half.error().message()), HasSubstr("one whole JSON object"));
+}
+
+TEST(PublishLine, ARepeatedKeyIsRefusedAtAnyDepth) {
+  auto data = parse_event_line(R"({"data":"a","data":"b"})");
+  ASSERT_FALSE(data.ok());
+  EXPECT_THAT(std::string(data.error().message()), HasSubstr("key \"data\" appears twice"));
+  auto header = parse_event_line(R"({"data":"a","headers":{"h":"1","h":"2"}})");
+  ASSERT_FALSE(header.ok());
+  EXPECT_THAT(std::string(header.error().message()), HasSubstr("key \"headers\".\"h\" appears twice"));
+  auto nested = parse_event_line(R"({"data":{"items":[{"a":1},{"a":2,"a":3}]}})", [](const nlohmann::json&) {
+    return Result<EncodedData>(EncodedData{"x", 1});
+  });
+  ASSERT_FALSE(nested.ok());
+  EXPECT_THAT(std::string(nested.error().message()), HasSubstr("\"a\" appears twice"));
+  // The same key in sibling objects is fine.
+  EXPECT_TRUE(parse_event_line(R"({"data":"a","headers":{"data":"b"}})").ok());
+}
+
+TEST(PublishLine, FieldsLongerThanTheBrokerTakesAreRefusedBeforeSending) {
+  const std::string big(kMaxEventFieldBytes + 1, 'k');
+  auto key = parse_event_line(nlohmann::json{{"data", "x"}, {"key", big}}.dump());
+  ASSERT_FALSE(key.ok());
+  EXPECT_THAT(std::string(key.error().message()), HasSubstr("\"key\" is 65536 bytes; the broker takes at most 65535"));
+  auto header = parse_event_line(nlohmann::json{{"data", "x"}, {"headers", {{big, "v"}}}}.dump());
+  ASSERT_FALSE(header.ok());
+  EXPECT_THAT(std::string(header.error().message()), HasSubstr("header name"));
+  EXPECT_TRUE(parse_event_line(nlohmann::json{{"data", big}, {"key", big.substr(1)}}.dump()).ok());
+}
+
 TEST(PublishLine, NonObjectIsRefused) {
   auto e = parse_event_line(R"(["data"])");
   ASSERT_FALSE(e.ok());

@@ -44,6 +44,10 @@ class FakeBroker {
   void drop_after_storing(int n) { drops_ = n; }
   // The next PublishRequest is answered with bytes that are not a Message.
   void send_garbage_once() { garbage_ = true; }
+  // The max_frame_bytes the Hello answer announces.
+  void announce_max_frame_bytes(uint32_t n) { announced_max_frame_ = n; }
+  // PublishRequests received, and the most events one of them held.
+  int requests() const { return requests_; }
   std::size_t stored() {
     std::lock_guard lock(mu_);
     return log_.size();
@@ -95,12 +99,13 @@ class FakeBroker {
       const pr::Message& msg = frame->message();
       flatbuffers::FlatBufferBuilder fbb;
       if (msg.body_type() == pr::Body::Hello) {
-        auto hello = pr::CreateHelloResponse(fbb, 0, 1, fbb.CreateString("fake"), internal::kDefaultMaxFrameBytes, clock());
+        auto hello = pr::CreateHelloResponse(fbb, 0, 1, fbb.CreateString("fake"), announced_max_frame_.load(), clock());
         if (!write_frame(socket, fbb, pr::CreateMessage(fbb, msg.correlation_id(), pr::Body::HelloResponse, hello.Union())))
           return;
         continue;
       }
       if (msg.body_type() != pr::Body::PublishRequest) return;
+      ++requests_;
       if (garbage_.exchange(false)) {
         const std::array<uint8_t, 12> junk{8, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8};
         asio::write(socket, asio::buffer(junk), ec);
@@ -146,6 +151,8 @@ class FakeBroker {
   std::atomic<bool> stop_{false};
   std::atomic<int> drops_{0};
   std::atomic<bool> garbage_{false};
+  std::atomic<uint32_t> announced_max_frame_{internal::kDefaultMaxFrameBytes};
+  std::atomic<int> requests_{0};
   std::atomic<int> connections_{0};
   std::mutex mu_;
   uint64_t clock_ = 1000;  // starts high so that the client must adopt it
@@ -264,6 +271,56 @@ TEST(PublisherWithFakeBroker, BrokerGoneForGoodFailsWithUnavailableAfterRetries)
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code(), Code::kUnavailable);
   EXPECT_THAT(std::string(r.error().message()), ::testing::HasSubstr("giving up after 3 attempts"));
+}
+
+TEST(PublisherWithFakeBroker, AnEventTooLargeForAFrameFailsAloneAndItsBatchMatesAreSent) {
+  FakeBroker broker;
+  broker.announce_max_frame_bytes(4096);  // below max_batch_bytes: batches must be split
+  PublisherOptions p = fast_retries();
+  p.linger = std::chrono::milliseconds(50);  // so that all of them share one batch
+  auto publisher = Publisher::connect(options_for(broker), p);
+  ASSERT_TRUE(publisher.ok()) << publisher.status().to_string();
+  std::vector<std::future<Result<PublishAck>>> futures;
+  for (int i = 0; i < 20; ++i) {
+    futures.push_back((*publisher)->publish("t", event_with(i == 7 ? std::string(10000, 'x') : std::string(300, 'y'))));
+  }
+  for (int i = 0; i < 20; ++i) {
+    auto ack = futures[static_cast<std::size_t>(i)].get();
+    if (i == 7) {
+      ASSERT_FALSE(ack.ok());
+      EXPECT_EQ(ack.error().code(), Code::kResourceExhausted);
+      EXPECT_THAT(std::string(ack.error().message()), ::testing::HasSubstr("max_frame_bytes 4096"));
+    } else {
+      EXPECT_TRUE(ack.ok()) << i << ": " << ack.status().to_string();
+    }
+  }
+  EXPECT_EQ(broker.stored(), 19u);
+  EXPECT_GT(broker.requests(), 1);  // 19 events of 300 bytes do not fit one 4 KiB frame
+}
+
+TEST(ClientConnect, AnHttpServerIsNamedAsNotABroker) {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const uint16_t port = acceptor.local_endpoint().port();
+  // What cpp-httplib (the registry) answers to bytes that are not HTTP.
+  std::thread server([&acceptor, &io] {
+    tcp::socket socket(io);
+    std::error_code ec;
+    acceptor.accept(socket, ec);
+    if (ec) return;
+    std::array<uint8_t, 64> buf{};
+    socket.read_some(asio::buffer(buf), ec);
+    const std::string answer = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    asio::write(socket, asio::buffer(answer), ec);
+  });
+  ClientOptions options;
+  options.broker = "127.0.0.1:" + std::to_string(port);
+  auto admin = Admin::connect(options);
+  server.join();
+  ASSERT_FALSE(admin.ok());
+  EXPECT_EQ(admin.error().code(), Code::kFailedPrecondition);
+  EXPECT_THAT(std::string(admin.error().message()), ::testing::HasSubstr("answered in HTTP, so it is not a Causeway broker"));
+  EXPECT_THAT(std::string(admin.error().message()), ::testing::Not(::testing::HasSubstr("frame length")));
 }
 
 TEST(ClientConnect, RefusedConnectionIsUnavailableNamingTheAddress) {

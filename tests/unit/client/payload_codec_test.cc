@@ -71,6 +71,28 @@ TEST(PayloadCodec, UnknownFieldAndWrongTypeQuoteTheParser) {
   EXPECT_EQ(*(*codec)->decode(*good), json({{"id", 9}}));
 }
 
+TEST(PayloadCodec, AValueOfTheWrongKindNamesTheFieldAndTheTypeTheSchemaExpects) {
+  auto codec = PayloadCodec::create(order_schema());
+  ASSERT_TRUE(codec.ok());
+  // FlatBuffers' own words for these ("enum values need to be qualified by an enum type")
+  // name neither the field nor the type.
+  const auto message = [&](const json& data) {
+    auto r = (*codec)->encode(data);
+    EXPECT_FALSE(r.ok()) << data.dump();
+    return r.ok() ? std::string() : std::string(r.error().message());
+  };
+  EXPECT_THAT(message(json{{"id", "lots"}}),
+              HasSubstr("field \"id\" of shop.Order is a ulong (a JSON integer), got the string \"lots\""));
+  EXPECT_THAT(message(json{{"channel", "Online"}}), HasSubstr("enum shop.Channel (one of Web, Store"));
+  EXPECT_THAT(message(json{{"note", 5}}), HasSubstr("field \"note\" of shop.Order is a string, got the number 5"));
+  EXPECT_THAT(message(json{{"items", {{{"sku", "a"}, {"qty", "many"}}}}}),
+              HasSubstr("field \"items[0].qty\" of shop.Item is a uint"));
+  EXPECT_THAT(message(json{{"total", {{"units", true}}}}), HasSubstr("\"total.units\" of shop.Money is a long"));
+  // Quoted numbers are accepted by the parser, and so not called wrong here.
+  auto quoted = (*codec)->encode(json{{"id", "12"}});
+  EXPECT_TRUE(quoted.ok()) << quoted.error().to_string();
+}
+
 TEST(PayloadCodec, GarbageAndTruncatedPayloadsDoNotDecode) {
   auto codec = PayloadCodec::create(order_schema(), nullptr);
   ASSERT_TRUE(codec.ok());

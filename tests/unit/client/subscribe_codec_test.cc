@@ -54,6 +54,35 @@ TEST(SubscribeCodec, DeliveryDecodesEveryFieldAndTheAttemptPerEvent) {
   EXPECT_EQ((*out)[0].attempt, 1u);
 }
 
+TEST(SubscribeCodec, DurableAckAndCleanLeaveCarryTheirNewFields) {
+  const std::vector<uint64_t> offsets = {4, 5};
+  Frame ack = frame_of(encode_ack(9, "s", "m", 2, offsets, /*durable=*/true));
+  const auto* a = ack.message().body_as_AckRequest();
+  ASSERT_NE(a, nullptr);
+  EXPECT_TRUE(a->durable());
+  EXPECT_EQ(a->partition(), 2u);
+  EXPECT_EQ(a->offsets()->size(), 2u);
+  // The barrier form names no offsets.
+  Frame barrier = frame_of(encode_ack(10, "s", "m", 0, {}, true));
+  EXPECT_EQ(barrier.message().body_as_AckRequest()->offsets()->size(), 0u);
+  EXPECT_FALSE(frame_of(encode_ack(11, "s", "m", 0, offsets)).message().body_as_AckRequest()->durable());
+
+  Frame leave = frame_of(encode_leave(12, "s", "m", true, {{1, {7, 8}}, {3, {9}}}));
+  const auto* l = leave.message().body_as_LeaveGroupRequest();
+  ASSERT_NE(l, nullptr);
+  EXPECT_TRUE(l->release_unprocessed());
+  ASSERT_EQ(l->processing()->size(), 2u);
+  EXPECT_EQ(l->processing()->Get(0)->partition(), 1u);
+  EXPECT_EQ(l->processing()->Get(0)->offsets()->size(), 2u);
+  EXPECT_EQ(l->processing()->Get(1)->offsets()->Get(0), 9u);
+  EXPECT_FALSE(frame_of(encode_leave(13, "s", "m")).message().body_as_LeaveGroupRequest()->release_unprocessed());
+
+  flatbuffers::FlatBufferBuilder b;
+  auto body = protocol::CreateAckResponse(b, protocol::CreateStatus(b, protocol::ErrorCode::Ok), 2, true);
+  EXPECT_TRUE(ack_was_durable(frame_of(finish_frame(b, protocol::CreateMessage(b, 9, protocol::Body::AckResponse, body.Union())))));
+  EXPECT_FALSE(ack_was_durable(frame_of(encode_heartbeat(5, "s", "m"))));
+}
+
 TEST(SubscribeCodec, AFrameThatIsNotADeliveryIsRefused) {
   auto out = decode_delivery(frame_of(encode_heartbeat(5, "s", "m")));
   EXPECT_EQ(out.status().code(), Code::kInternal);

@@ -578,5 +578,108 @@ TEST_F(CoordinatorTest, AcksAfterStopAreRefusedAndChangeNothing) {
   EXPECT_TRUE(a->drain().empty());
 }
 
+// ---------------------------------------------------------------- durable acks and clean leaves
+
+TEST_F(CoordinatorTest, DurableAckReturnsOnlyOnceTheCommittedOffsetIsInLmdb) {
+  const auto topic = create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 3);
+  run();
+  auto got = events_of(a->drain());
+  ASSERT_EQ(got.size(), 3u);
+  ASSERT_TRUE(ack(a, "s", m, got).ok());
+  // No sweeper runs here (start() was not called): a plain ack is only in memory.
+  auto before = store_->meta().committed_offset("s", topic.topic_id, 0);
+  ASSERT_TRUE(before.ok());
+  EXPECT_EQ(*before, std::optional<uint64_t>(0));
+  ASSERT_TRUE(co_->commit_durably(1, "s", m).ok());
+  auto after = store_->meta().committed_offset("s", topic.topic_id, 0);
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(*after, std::optional<uint64_t>(3));
+}
+
+TEST_F(CoordinatorTest, ConcurrentDurableAcksOfManyGroupsAreAllCommitted) {
+  const auto topic = create_topic("t", 4);
+  constexpr int kMembers = 8;
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  std::vector<std::string> members;
+  for (int i = 0; i < kMembers; ++i) {
+    sinks.push_back(std::make_shared<FakeSink>(static_cast<uint64_t>(i + 1)));
+    members.push_back(join(sinks.back(), "s" + std::to_string(i), "t"));
+  }
+  publish("t", 40);
+  run();
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < kMembers; ++i) {
+    threads.emplace_back([&, i] {
+      auto got = events_of(sinks[i]->drain());
+      if (ack(sinks[i], "s" + std::to_string(i), members[i], got).ok() &&
+          co_->commit_durably(sinks[i]->connection_id(), "s" + std::to_string(i), members[i]).ok()) {
+        return;
+      }
+      ++failures;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  for (int i = 0; i < kMembers; ++i) {
+    uint64_t committed = 0;
+    for (uint32_t p = 0; p < 4; ++p) {
+      auto c = store_->meta().committed_offset("s" + std::to_string(i), topic.topic_id, p);
+      ASSERT_TRUE(c.ok());
+      committed += c->value_or(0);
+    }
+    EXPECT_EQ(committed, 40u) << "group s" << i;
+  }
+}
+
+TEST_F(CoordinatorTest, DurableAckOfADeletedSubscriptionSaysItsAcksAreVoid) {
+  create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 1);
+  run();
+  auto got = events_of(a->drain());
+  ASSERT_TRUE(ack(a, "s", m, got).ok());
+  ASSERT_TRUE(store_->meta().delete_subscription("s").ok());
+  ASSERT_TRUE(store_->meta().create_subscription(sub("s", "t"), std::vector<meta::PartitionOffset>{{0, 0}}).ok());
+  const Status s = co_->commit_durably(1, "s", m);
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.to_string();
+  EXPECT_THAT(std::string(s.message()), HasSubstr("void"));
+}
+
+TEST_F(CoordinatorTest, CleanLeaveGivesBackUnprocessedEventsWithTheirAttemptUnchanged) {
+  create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 4);
+  run();
+  ASSERT_EQ(events_of(a->drain()).size(), 4u);
+  // The application was handed offset 1 only; 0, 2 and 3 sat unread in the client.
+  ASSERT_TRUE(co_->leave(1, "s", m, /*release_unprocessed=*/true, {{0, {1}}}).ok());
+  auto b = std::make_shared<FakeSink>(2);
+  join(b, "s", "t");
+  run();
+  auto again = events_of(b->drain());
+  ASSERT_EQ(again.size(), 4u);
+  for (const auto& e : again) EXPECT_EQ(e.attempt, e.offset == 1 ? 2u : 1u) << "offset " << e.offset;
+}
+
+TEST_F(CoordinatorTest, LeaveWithoutReleaseCountsEveryDeliveryAsAnAttempt) {
+  create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 2);
+  run();
+  ASSERT_EQ(events_of(a->drain()).size(), 2u);
+  ASSERT_TRUE(co_->leave(1, "s", m).ok());
+  auto b = std::make_shared<FakeSink>(2);
+  join(b, "s", "t");
+  run();
+  for (const auto& e : events_of(b->drain())) EXPECT_EQ(e.attempt, 2u);
+}
+
 }  // namespace
 }  // namespace causeway::subscribe

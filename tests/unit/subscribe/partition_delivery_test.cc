@@ -132,6 +132,21 @@ TEST(PartitionDelivery, AMemberThatLeavesHandsBackOnlyItsOwnEvents) {
   EXPECT_EQ(d.in_flight().size(), 1u);
 }
 
+TEST(PartitionDelivery, EventsAMemberNeverProcessedGoBackWithTheirAttemptCountUnchanged) {
+  PartitionDelivery d;
+  d.reset(0, {}, 0);
+  d.deliver_new(0, flight(kMember, 1));
+  d.deliver_new(1, flight(kMember, 3));
+  d.deliver_new(2, flight(kMember, 2));
+  // The member's application had offset 2 in hand; 0 and 1 it never saw.
+  auto released = d.release_member(kMember, kT0, [](uint64_t offset) { return offset == 2; });
+  EXPECT_EQ(released.size(), 3u);
+  EXPECT_THAT(d.ready(kT0, 10), ElementsAre(0, 1, 2));
+  EXPECT_EQ(d.waiting().at(0).attempts_done, 0u);  // delivered next as attempt 1 again
+  EXPECT_EQ(d.waiting().at(1).attempts_done, 2u);  // as attempt 3 again
+  EXPECT_EQ(d.waiting().at(2).attempts_done, 2u);  // this delivery counted: attempt 3 next
+}
+
 TEST(PartitionDelivery, DeadLetteredOffsetsCountAsAcked) {
   PartitionDelivery d = delivered(0, 2);
   ASSERT_TRUE(d.nack(kMember, 0, kT0, "bad").ok());

@@ -2,6 +2,8 @@
 // subscription admin, group membership, acks, nacks, credit and group description. Every
 // field is bounded here before it reaches the coordinator.
 #include <cstdint>
+#include <map>
+#include <set>
 #include <string>
 
 #include "server/handlers.h"
@@ -16,6 +18,8 @@ using protocol::ErrorCode;
 constexpr size_t kMaxOffsetsPerRequest = 65536;
 constexpr size_t kMaxReasonBytes = 4096;
 constexpr size_t kMaxClientNameBytes = 256;
+// The most events a member can hold (CoordinatorOptions::max_credit_events' default).
+constexpr size_t kMaxProcessingOffsets = 100000;
 
 std::string_view str(const flatbuffers::String* s) { return s ? s->string_view() : std::string_view(); }
 
@@ -81,6 +85,24 @@ Result<std::vector<uint64_t>> offsets_of(const flatbuffers::Vector<uint64_t>* v)
   return std::vector<uint64_t>(v->begin(), v->end());
 }
 
+// The events a leaving member was processing, per partition, bounded like the credit a
+// connection may hold (every one of them is in flight to it).
+Status processing_of(const flatbuffers::Vector<flatbuffers::Offset<protocol::PartitionOffsets>>* v,
+                     std::map<uint32_t, std::set<uint64_t>>& out) {
+  if (v == nullptr) return Status();
+  size_t total = 0;
+  for (const protocol::PartitionOffsets* p : *v) {
+    if (p == nullptr || p->offsets() == nullptr) continue;
+    total += p->offsets()->size();
+    if (total > kMaxProcessingOffsets) {
+      return invalid_argument("the leave request lists more than " + std::to_string(kMaxProcessingOffsets) +
+                              " offsets being processed; no member holds that many");
+    }
+    out[p->partition()].insert(p->offsets()->begin(), p->offsets()->end());
+  }
+  return Status();
+}
+
 template <typename Create>
 Frame simple(uint64_t cid, Body type, const Status& s, Create create) {
   flatbuffers::FlatBufferBuilder b(256);
@@ -123,7 +145,11 @@ std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol
     }
     case Body::LeaveGroupRequest: {
       const auto& req = *m.body_as_LeaveGroupRequest();
-      Status s = co.leave(conn, str(req.subscription()), str(req.member_id()));
+      std::map<uint32_t, std::set<uint64_t>> processing;
+      Status s = processing_of(req.processing(), processing);
+      if (s.ok()) {
+        s = co.leave(conn, str(req.subscription()), str(req.member_id()), req.release_unprocessed(), processing);
+      }
       return simple(cid, Body::LeaveGroupResponse, s,
                     [](auto& b, auto st) { return protocol::CreateLeaveGroupResponse(b, st); });
     }
@@ -137,11 +163,25 @@ std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol
     case Body::AckRequest: {
       const auto& req = *m.body_as_AckRequest();
       uint32_t accepted = 0;
-      auto offsets = offsets_of(req.offsets());
+      bool durable = false;
+      // A durable ack may name no offsets: it then only waits for the earlier acks.
+      const bool barrier_only = req.durable() && (req.offsets() == nullptr || req.offsets()->size() == 0);
+      auto offsets = barrier_only ? Result<std::vector<uint64_t>>(std::vector<uint64_t>{}) : offsets_of(req.offsets());
       Status s = offsets.status();
-      if (s.ok()) s = co.ack(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets, accepted);
-      return simple(cid, Body::AckResponse, s,
-                    [accepted](auto& b, auto st) { return protocol::CreateAckResponse(b, st, accepted); });
+      if (s.ok() && !barrier_only) {
+        s = co.ack(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets, accepted);
+      }
+      // Handlers run on storage threads, so waiting for the LMDB commit here blocks no
+      // network thread. Acks that were refused change nothing; the accepted ones (and every
+      // earlier one) are still made durable, and the status reports the refusal.
+      if (req.durable() && offsets.ok()) {
+        const Status committed = co.commit_durably(conn, str(req.subscription()), str(req.member_id()));
+        durable = committed.ok();
+        if (s.ok()) s = committed;
+      }
+      return simple(cid, Body::AckResponse, s, [accepted, durable](auto& b, auto st) {
+        return protocol::CreateAckResponse(b, st, accepted, durable);
+      });
     }
     case Body::NackRequest: {
       const auto& req = *m.body_as_NackRequest();

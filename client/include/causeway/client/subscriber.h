@@ -86,12 +86,43 @@ class Subscriber {
   Status nack(const DeliveredEvent& event, std::chrono::milliseconds delay = std::chrono::milliseconds(0),
               std::string reason = "");
 
+  // Durable acks (docs/subscriptions.md, "Durable acks"). ack() is answered by the broker
+  // once the ack is applied in memory; the group's committed state reaches disk with the
+  // next commit (every --subscribe-sweep-interval, 100 ms by default), so a broker crash
+  // before then redelivers the event. sync_acks() closes that window, as Kafka's
+  // commitSync() and JetStream's AckSync do: it sends the acks still queued, waits for
+  // the broker's answers, then waits until the broker has written the group's committed
+  // state with every ack given so far to disk. OK: none of those events comes again
+  // (unless the subscription is deleted). Errors: kDeadlineExceeded after `timeout` (0:
+  // request_timeout; the acks may still be committed); kUnavailable when not connected
+  // (acks given over a lost connection are void: their events come again); the broker's
+  // refusal of an ack (its event will be redelivered: e.g. kFailedPrecondition after its
+  // ack deadline passed), naming how many were refused; the broker's commit error;
+  // kFailedPrecondition after close() or from a broker too old to commit on request.
+  // Blocks the caller; safe from any thread, including the handler's.
+  Status sync_acks(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+  // ack(event) followed by sync_acks(timeout): one durable ack. Each call costs a round
+  // trip and an LMDB commit that concurrent callers share; to make many acks durable, ack()
+  // them and call sync_acks() once.
+  Status ack_sync(const DeliveredEvent& event, std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
+
+  // Gives an event back unprocessed: it is neither acked nor nacked, and its delivery does
+  // not count as an attempt. It stays in flight to this member (ack() or nack() still
+  // work) until close(), which returns it to the group with its attempt count unchanged,
+  // so a peek cannot push an event towards the dead-letter topic. Events the broker pushed
+  // that receive() never returned are given back the same way at close(); events
+  // receive() returned and that were not acked, nacked or released count as an attempt, as
+  // they do when the subscriber crashes. Errors as ack().
+  Status release(const DeliveredEvent& event);
+
   // Asks for more time: the event's ack deadline becomes now + `extend` (1 ms to 1 h).
   // Sent at once; an error the broker reports later is counted in ack_errors(). Errors as
   // ack(), and kInvalidArgument for an extension out of range.
   Status extend_deadline(const DeliveredEvent& event, std::chrono::milliseconds extend);
 
-  // Leaves the group (unacked events go to other members at once) and disconnects.
+  // Leaves the group (unacked events go to other members at once; see release() for which
+  // of them count as a delivery attempt) and disconnects. Acks given before are sent
+  // first, but not made durable: call sync_acks() before close() for that.
   // Idempotent; the handler thread, if any, is joined (do not call from the handler).
   Status close();
 
