@@ -435,7 +435,7 @@ FuzzBroker::FuzzBroker() : impl_(std::make_unique<Impl>()) {
 
   registry::StoreOptions ro;
   ro.dir = s.dir + "/registry";
-  ro.map_bytes = 64ull << 20;
+  ro.initial_map_bytes = 64ull << 20;
   auto reg = registry::SchemaStore::open(ro);
   if (!reg) violation("cannot open the registry store: " + reg.error().to_status().to_string());
   s.registry = std::move(*reg);
