@@ -88,6 +88,14 @@ Result<json> parse_strict(std::string_view line) {
     }
     return invalid_argument("not valid JSON at column " + std::to_string(e.byte) + ": " + why + "; " +
                             kOneObjectPerLine);
+  } catch (const json::out_of_range& e) {
+    // A number beyond a double (e.g. 1e400): the parser throws out_of_range.406, not a
+    // parse_error, and the message names the number.
+    std::string why = e.what();
+    if (const auto at = why.find("] "); at != std::string::npos) why = why.substr(at + 2);
+    return invalid_argument("not valid JSON: " + why + " (JSON numbers must fit a double)");
+  } catch (const json::exception& e) {
+    return invalid_argument(std::string("not valid JSON: ") + e.what() + "; " + kOneObjectPerLine);
   }
   if (!duplicate.empty()) {
     return invalid_argument("key " + duplicate + " appears twice in one object; give each key once (a JSON parser "

@@ -64,7 +64,8 @@ n=0
 while IFS= read -r line; do
   [[ -z "$line" || "$line" == \#* ]] && continue
   case "$line" in
-    scripts/*|cmake\ *|ctest\ *|ninja\ *|bench/*|export\ PATH=*) continue ;;
+    # Building, installing and benchmarking (continuation lines start with blanks).
+    scripts/*|cmake\ *|ctest\ *|ninja\ *|bench/*|build/*|export\ PATH=*|sudo\ *|apt-get\ *|CC=*|[[:space:]]*) continue ;;
   esac
   n=$((n + 1))
   if [[ "$line" == causeway-registry\ * ]]; then

@@ -43,6 +43,16 @@ TEST(PublishLine, BadJsonIsRefused) {
   EXPECT_THAT(std::string(e.error().message()), HasSubstr("not valid JSON"));
 }
 
+// Found by the cli_payload fuzz corpus: nlohmann::json throws out_of_range (not parse_error)
+// for a number beyond a double, which ended `causeway publish` with terminate().
+TEST(PublishLine, ANumberBeyondADoubleIsAnErrorNamingItNotACrash) {
+  for (const char* line : {R"({"data":"x","partition":-1e4300})", R"({"data":{"n":8888888888888888888e88888888}})"}) {
+    auto e = parse_event_line(line);
+    ASSERT_FALSE(e.ok()) << line;
+    EXPECT_THAT(std::string(e.error().message()), HasSubstr("number overflow")) << line;
+  }
+}
+
 TEST(PublishLine, BadJsonSaysWhereItStoppedAndThatInputIsOneObjectPerLine) {
   auto e = parse_event_line(R"({"data": "x", "key": nope})");
   ASSERT_FALSE(e.ok());

@@ -190,7 +190,7 @@ namespace {
 // tests/fuzz/make_batch_corpus.py is an independent Python encoder of the format; both
 // must produce the same bytes.
 TEST(BatchFormat, IndependentPythonEncoderProducesIdenticalBytes) {
-  const std::string py = testing::read_all(std::string(CAUSEWAY_SOURCE_DIR) + "/tests/fuzz/corpus/batch/one_record");
+  const std::string py = testing::read_all(std::string(CAUSEWAY_SOURCE_DIR) + "/tests/fuzz/corpus/batch/seed_one_record");
   RecordInput r{"k", "", "s", "t", {}, 0, "hi"};
   std::string batch;
   ASSERT_TRUE(encode_batch({&r, 1}, 7, 42, 1700000000000, batch).ok());
