@@ -448,8 +448,9 @@ struct SchemaStore::Impl {
     for (const auto& [key, id] : resolved_ids) {
       auto versions = load_versions(txn, key.first);
       if (!versions) return versions.error();
-      const bool same = std::any_of(versions->begin(), versions->end(), [&, id = id](const VersionEntry& v) {
-        return v.version == key.second && v.id == id && !v.deleted;
+      // Clang 14 cannot capture structured bindings: copy what the lambda needs.
+      const bool same = std::any_of(versions->begin(), versions->end(), [version = key.second, id = id](const VersionEntry& v) {
+        return v.version == version && v.id == id && !v.deleted;
       });
       if (!same) {
         return error(ErrorCode::kInvalidSchema, std::string("Invalid schema: subject ") + quoted(key.first) + " version " +
