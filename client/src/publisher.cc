@@ -522,7 +522,6 @@ class Publisher::Impl {
   }
 
   void refresh_loop() {
-    using Clock = std::chrono::steady_clock;
     // A burst of refused events asks for one lookup, and a registry that keeps answering
     // the same id is asked at most this often.
     constexpr auto kMinSpacing = std::chrono::seconds(1);
