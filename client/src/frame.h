@@ -1,9 +1,9 @@
 // File: client/src/frame.h
 //
-// Framing of the wire protocol (docs/wire-protocol.md, "Transport and framing"): a frame is
-// a u32 little-endian length N followed by N bytes of a FlatBuffer whose root is Message
-// (file identifier "CWY1"). Incoming frames are bounded by max_frame_bytes before anything
-// is allocated, then verified with flatbuffers::Verifier before any field is read.
+// The client's side of the wire's frame codec (causeway/wire/frame.h, shared with the
+// broker; docs/wire-protocol.md, "Transport and framing"): incoming frames are bounded by
+// max_frame_bytes before anything is allocated, then verified before any field is read, and
+// kept as an owning Frame.
 #pragma once
 
 #include <cstdint>
@@ -12,14 +12,13 @@
 
 #include "causeway/common/status.h"
 #include "causeway/schemas/protocol_generated.h"
+#include "causeway/wire/frame.h"
 
 namespace causeway::client::internal {
 
-inline constexpr uint32_t kFrameLengthBytes = 4;
+inline constexpr uint32_t kFrameLengthBytes = wire::kLengthPrefixBytes;
 // Used until the broker's HelloResponse announces its own bound (the broker's default).
-inline constexpr uint32_t kDefaultMaxFrameBytes = 16u << 20;
-inline constexpr uint32_t kVerifierMaxDepth = 64;
-inline constexpr uint32_t kVerifierMaxTables = 1000000;
+inline constexpr uint32_t kDefaultMaxFrameBytes = wire::kDefaultMaxFrameBytes;
 
 // A verified incoming Message. Owns its bytes; message() points into them.
 class Frame {
@@ -34,10 +33,7 @@ class Frame {
   std::vector<uint8_t> bytes_;  // the Message buffer, without the length prefix
 };
 
-// Finishes `fbb` with `message` as root (with the file identifier) and returns the frame:
-// length prefix plus buffer.
-std::vector<uint8_t> finish_frame(flatbuffers::FlatBufferBuilder& fbb,
-                                  flatbuffers::Offset<protocol::Message> message);
+using wire::finish_frame;
 
 // Decodes a length prefix. kResourceExhausted for 0 or more than max_frame_bytes, naming
 // both numbers; the connection cannot resynchronise after that.

@@ -25,6 +25,7 @@
 #include "causeway/common/batch_format.h"
 #include "causeway/common/coding.h"
 #include "causeway/registry/store.h"
+#include "causeway/wire/frame.h"
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
 #include "core/registry_schema_checker.h"
@@ -95,12 +96,10 @@ Received check_sent(const Bytes& frame, const std::string& what) {
   const uint32_t len = coding::decode_fixed32(reinterpret_cast<const char*>(frame.data()));
   if (len != frame.size() - 4)
     violation(what + ": length prefix " + std::to_string(len) + " for " + std::to_string(frame.size() - 4) + " bytes");
-  if (len == 0 || len > FuzzBroker::kMaxFrameBytes)
-    violation(what + ": a frame of " + std::to_string(len) + " bytes is outside 1..max_frame_bytes");
   Received r;
   r.bytes.assign(frame.begin() + 4, frame.end());
-  flatbuffers::Verifier v(r.bytes.data(), r.bytes.size(), 64, 1000000);
-  if (!pr::VerifyMessageBuffer(v)) violation(what + ": the frame does not verify as a Message");
+  if (Status s = wire::verify_message(r.bytes.data(), r.bytes.size(), FuzzBroker::kMaxFrameBytes); !s.ok())
+    violation(what + ": " + s.to_string());
   r.message = pr::GetMessage(r.bytes.data());
   return r;
 }
@@ -489,7 +488,7 @@ std::string FuzzBroker::run_connection(std::string_view stream) {
     if (stream.size() - 4 < len) break;                                 // the client went away mid-frame
     Bytes frame(stream.begin() + 4, stream.begin() + 4 + len);
     stream.remove_prefix(4 + size_t{len});
-    if (!server::verify_request_frame(frame.data(), len).ok()) break;
+    if (!server::verify_request_frame(frame.data(), len, kMaxFrameBytes).ok()) break;
     const pr::Message* msg = pr::GetMessage(frame.data());
     if (!hello_done) {
       server::HelloOutcome hello = server::handle_hello(*msg, "fuzz", kMaxFrameBytes, s.store->clock().now());

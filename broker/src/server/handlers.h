@@ -51,10 +51,10 @@ inline constexpr uint32_t kProtocolVersion = 1;
 // Checks a frame's length prefix: kInvalidArgument naming both numbers for 0 or more than
 // max_frame_bytes. The connection cannot resynchronise after that.
 Status check_frame_length(uint32_t length, uint32_t max_frame_bytes);
-// Verifies a received frame (without its length prefix; 8-byte aligned, as FlatBuffers reads
-// scalars in place) as a Message with the broker's verifier limits. kInvalidArgument naming
-// its size otherwise. `length` is bounded by check_frame_length first.
-Status verify_request_frame(const uint8_t* frame, uint32_t length);
+// Verifies a received frame (without its length prefix; aligned to wire::kFrameAlignment, as
+// FlatBuffers reads scalars in place) as a Message with the wire's verifier limits.
+// kInvalidArgument naming its size otherwise.
+Status verify_request_frame(const uint8_t* frame, uint32_t length, uint32_t max_frame_bytes);
 
 // The answer to the first message of a connection: a HelloResponse (accepted, or refusing
 // the protocol version or credentials), or an ErrorResponse when the message is not a Hello.

@@ -15,6 +15,7 @@
 #include <unordered_map>
 
 #include "causeway/common/coding.h"
+#include "causeway/wire/frame.h"
 #include "server/handlers.h"
 #include "server/log_throttle.h"
 
@@ -227,7 +228,7 @@ class Session : public std::enable_shared_from_this<Session> {
       if (!co_await fill(4 + size_t{len})) co_return;  // bounded above
       const uint8_t* frame = rbuf_.get() + rbeg_ + 4;
       rbeg_ += 4 + size_t{len};
-      if (reinterpret_cast<uintptr_t>(frame) % kFrameAlignment != 0) {
+      if (reinterpret_cast<uintptr_t>(frame) % wire::kFrameAlignment != 0) {
         // FlatBuffers reads scalars in place; give them their natural alignment.
         if (aligned_size_ < len) {
           aligned_size_ = std::max<size_t>(len, 64u << 10);
@@ -236,7 +237,7 @@ class Session : public std::enable_shared_from_this<Session> {
         std::memcpy(aligned_.get(), frame, len);
         frame = aligned_.get();
       }
-      if (Status verified = verify_request_frame(frame, len); !verified.ok()) {
+      if (Status verified = verify_request_frame(frame, len, max_frame); !verified.ok()) {
         fail_connection(std::string(verified.message()));
         co_return;
       }
@@ -396,7 +397,6 @@ class Session : public std::enable_shared_from_this<Session> {
   uint32_t rr_ = 0;
   static constexpr size_t kReadBufferBytes = 256u << 10;
   static constexpr size_t kMaxFramesPerWrite = 256;
-  static constexpr size_t kFrameAlignment = 8;  // the widest FlatBuffers scalar
   std::unique_ptr<uint8_t[]> aligned_;          // a copy of a frame that arrived misaligned
   size_t aligned_size_ = 0;
   static constexpr size_t kMaxBytesPerWrite = 4u << 20;

@@ -9,8 +9,8 @@
 #include <memory>
 #include <random>
 
-#include "causeway/common/coding.h"
 #include "causeway/schemas/protocol_generated.h"
+#include "causeway/wire/frame.h"
 
 namespace causeway::subscribe {
 
@@ -71,13 +71,9 @@ std::string random_instance() {
   return buf;
 }
 
+// A pushed frame: correlation id 0 (docs/wire-protocol.md, "Subscribe").
 std::vector<uint8_t> finish(flatbuffers::FlatBufferBuilder& b, protocol::Body type, flatbuffers::Offset<void> body) {
-  auto msg = protocol::CreateMessage(b, 0, type, body);
-  protocol::FinishMessageBuffer(b, msg);
-  std::vector<uint8_t> frame(4 + b.GetSize());
-  coding::encode_fixed32(reinterpret_cast<char*>(frame.data()), static_cast<uint32_t>(b.GetSize()));
-  std::memcpy(frame.data() + 4, b.GetBufferPointer(), b.GetSize());
-  return frame;
+  return wire::finish_frame(b, 0, type, body);
 }
 
 uint64_t record_bytes(const storage::RecordView& r) {

@@ -1,20 +1,13 @@
 // Frame checks, the Hello exchange, response framing and request dispatch shared by the
 // handlers (handlers.h).
-#include <cstring>
-
-#include "causeway/common/coding.h"
+#include "causeway/wire/frame.h"
 #include "server/handlers.h"
 
 namespace causeway::server {
 
 Frame finish_frame(flatbuffers::FlatBufferBuilder& b, uint64_t cid, protocol::Body type,
                    flatbuffers::Offset<void> body) {
-  auto msg = protocol::CreateMessage(b, cid, type, body);
-  protocol::FinishMessageBuffer(b, msg);
-  Frame frame(4 + b.GetSize());
-  coding::encode_fixed32(reinterpret_cast<char*>(frame.data()), static_cast<uint32_t>(b.GetSize()));
-  std::memcpy(frame.data() + 4, b.GetBufferPointer(), b.GetSize());
-  return frame;
+  return wire::finish_frame(b, cid, type, body);
 }
 
 protocol::ErrorCode to_error_code(const Status& s) {
@@ -29,23 +22,17 @@ Frame error_frame(uint64_t cid, protocol::ErrorCode code, std::string_view messa
   return finish_frame(b, cid, protocol::Body::ErrorResponse, body.Union());
 }
 
+// A framing error is the client's fault: InvalidArgument, and the connection closes.
 Status check_frame_length(uint32_t len, uint32_t max_frame) {
-  if (len == 0 || len > max_frame) {
-    return invalid_argument("frame length " + std::to_string(len) + " is outside 1.." + std::to_string(max_frame) +
-                            " bytes (max_frame_bytes); closing the connection");
+  if (Status s = wire::check_frame_length(len, max_frame); !s.ok()) {
+    return invalid_argument(std::string(s.message()) + "; closing the connection");
   }
   return Status();
 }
 
-Status verify_request_frame(const uint8_t* frame, uint32_t len) {
-  flatbuffers::Verifier::Options vo;
-  vo.max_depth = 64;
-  vo.max_tables = 1'000'000;
-  flatbuffers::Verifier verifier(frame, len, vo);
-  if (!protocol::VerifyMessageBuffer(verifier)) {
-    return invalid_argument("frame of " + std::to_string(len) +
-                            " bytes is not a valid causeway Message (FlatBuffers verification failed); closing the "
-                            "connection");
+Status verify_request_frame(const uint8_t* frame, uint32_t len, uint32_t max_frame) {
+  if (Status s = wire::verify_message(frame, len, max_frame); !s.ok()) {
+    return invalid_argument(std::string(s.message()) + "; closing the connection");
   }
   return Status();
 }
