@@ -102,6 +102,22 @@ class SubscribeTest : public ::testing::Test {
     return a ? std::move(*a) : nullptr;
   }
 
+  // True once every partition of `group` has committed everything up to its end offset,
+  // with nothing in flight (polled until `timeout`).
+  bool all_committed(const std::string& group, std::chrono::milliseconds timeout) {
+    auto a = admin();
+    return a != nullptr && eventually(
+                               [&] {
+                                 auto g = a->describe_group(group);
+                                 if (!g.ok() || g->partitions.empty()) return false;
+                                 for (const auto& p : g->partitions) {
+                                   if (p.committed_offset != p.end_offset || p.in_flight != 0) return false;
+                                 }
+                                 return true;
+                               },
+                               timeout);
+  }
+
   void create_topic(const std::string& name, uint32_t partitions, Durability durability = Durability::kFsync) {
     TopicSpec spec;
     spec.name = name;
@@ -177,7 +193,9 @@ TEST_F(SubscribeTest, TwoMembersShareAGroupEvenlyAndHandleEachEventOnce) {
 
   publish("orders", 400);
   ASSERT_TRUE(eventually([&] { return rec.total.load() >= 400; }, 30s)) << rec.total.load();
-  std::this_thread::sleep_for(200ms);  // anything extra would show up now
+  // Once every partition's committed offset reaches its end, nothing is left to redeliver:
+  // a duplicate would have to be in flight, and none is.
+  ASSERT_TRUE(all_committed("billing", 30s));
   std::lock_guard lk(rec.mu);
   EXPECT_EQ(rec.total.load(), 400u);
   EXPECT_EQ(rec.seen.size(), 400u);
@@ -201,7 +219,7 @@ TEST_F(SubscribeTest, ThreeMembersShareAGroupEvenlyAndCommitEverything) {
 
   publish("orders", 600);
   ASSERT_TRUE(eventually([&] { return rec.total.load() >= 600; }, 30s)) << rec.total.load();
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(all_committed("billing", 30s));
   {
     std::lock_guard lk(rec.mu);
     EXPECT_EQ(rec.total.load(), 600u);
@@ -522,7 +540,8 @@ TEST_F(SubscribeTest, CommittedOffsetAndAcksAboveAGapSurviveARestart) {
         return g.ok() && g->partitions[0].committed_offset == 1 && g->partitions[0].acked_above == 2;
       },
       5s));
-  std::this_thread::sleep_for(100ms);  // a sweep commits it to LMDB
+  // A durable ack naming nothing waits until what was acked before it is on disk.
+  ASSERT_TRUE((*sub)->sync_acks().ok());
   sub->reset();
   broker_->signal(SIGKILL);
   ASSERT_TRUE(broker_->wait_exit(10s).has_value());

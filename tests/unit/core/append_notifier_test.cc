@@ -28,9 +28,13 @@ TEST(AppendNotifier, SetNullWaitsForNotificationsRunningTheOldListener) {
     n.set(nullptr);
     set_returned = true;
   });
-  // The listener is still running: set(nullptr) must not have returned. (Without the wait
-  // it returns at once; this sleep only gives it the chance to.)
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // The listener is still running: set(nullptr) must not return. Without the wait it
+  // returns at once; watch it for 200 ms (a negative needs a bound; a broken wait fails at
+  // once rather than after the bound).
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+  while (std::chrono::steady_clock::now() < until && !set_returned.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
   EXPECT_FALSE(set_returned.load());
   release.set_value();
   remover.join();
