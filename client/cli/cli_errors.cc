@@ -10,15 +10,13 @@
 namespace causeway::cli {
 
 std::string broker_hint(const Status& status) {
-  const std::string_view msg = status.message();
-  const auto has = [&msg](std::string_view s) { return msg.find(s) != std::string_view::npos; };
-  if (status.code() == Code::kUnavailable && (has("cannot connect") || has("cannot resolve"))) {
+  if (status.reason() == Reason::kBrokerUnreachable) {
+    if (status.code() == Code::kDeadlineExceeded) {
+      return " — is the broker address right and reachable? (--broker HOST:PORT)";
+    }
     return " — is causeway-broker running? (scripts/run starts it; --broker HOST:PORT picks another)";
   }
-  if (status.code() == Code::kDeadlineExceeded && has("connect")) {
-    return " — is the broker address right and reachable? (--broker HOST:PORT)";
-  }
-  if (status.code() == Code::kNotFound && has("topic")) {
+  if (status.reason() == Reason::kTopicNotFound) {
     return " — `causeway topic list` shows the topics; `causeway topic create NAME` makes one";
   }
   return "";
@@ -29,15 +27,15 @@ std::string registry_hint(const Status& status, const std::string& registry_url)
     return " — is the registry running at " + registry_url +
            "? (causeway-broker embeds one on 127.0.0.1:8081; --registry URL picks another)";
   }
-  const int code = client::registry_error_code(status);
-  if (code == 40401) return " — register a schema under it with `causeway schema register SUBJECT --file F.fbs`";
-  if (code == 40402) return " — `causeway schema versions SUBJECT` lists the versions";
+  if (status.reason() == Reason::kSubjectNotFound) {
+    return " — register a schema under it with `causeway schema register SUBJECT --file F.fbs`";
+  }
+  if (status.reason() == Reason::kVersionNotFound) return " — `causeway schema versions SUBJECT` lists the versions";
   return "";
 }
 
 bool is_registry_failure(const Status& status) {
-  return client::registry_error_code(status) != 0 ||
-         (status.code() == Code::kUnavailable && status.message().find("schema registry") != std::string_view::npos);
+  return client::registry_error_code(status) != 0 || status.reason() == Reason::kRegistryUnreachable;
 }
 
 int fail(const std::string& what, const Status& status) {

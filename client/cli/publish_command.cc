@@ -55,10 +55,9 @@ class Reporter {
   }
 
   void failed(std::size_t line, const Status& status) {
-    std::cout << to_line(nlohmann::json{{"line", line},
-                                        {"error", std::string(status.message())},
-                                        {"code", std::string(code_name(status.code()))}})
-              << "\n";
+    nlohmann::json j{{"line", line}, {"error", std::string(status.message())}, {"code", std::string(code_name(status.code()))}};
+    if (status.reason() != Reason::kNone) j["reason"] = reason_name(status.reason());
+    std::cout << to_line(j) << "\n";
     if (failed_lines_.size() < kMaxLinesInSummary) failed_lines_.push_back(line);
     if (++failed_ <= kMaxFailuresOnStderr) {
       const std::string hint = is_registry_failure(status) ? registry_hint(status, registry_url_) : broker_hint(status);

@@ -70,8 +70,9 @@ asio::awaitable<Opened> Connection::open(ClientOptions options, CloseHandler on_
   auto conn = std::make_shared<Connection>(executor, std::move(options));
   std::variant<Status, std::monostate> outcome = co_await (conn->establish() || sleep_for(timeout));
   if (outcome.index() == 1) {
-    co_return Opened{deadline_exceeded("connecting to " + broker + " took longer than connect_timeout " +
-                                       std::to_string(timeout.count()) + "ms"),
+    co_return Opened{Status(Code::kDeadlineExceeded, Reason::kBrokerUnreachable,
+                            "connecting to " + broker + " took longer than connect_timeout " +
+                                std::to_string(timeout.count()) + "ms"),
                      nullptr};
   }
   Status status = std::get<0>(std::move(outcome));
@@ -94,10 +95,10 @@ asio::awaitable<Status> Connection::establish() {
   if (!parsed.ok()) co_return parsed;
   asio::ip::tcp::resolver resolver(socket_.get_executor());
   auto [resolve_ec, endpoints] = co_await resolver.async_resolve(host, port, kTuple);
-  if (resolve_ec) co_return io_failure("cannot resolve", resolve_ec);
+  if (resolve_ec) co_return io_failure("cannot resolve", resolve_ec).with_reason(Reason::kBrokerUnreachable);
   auto [connect_ec, endpoint] = co_await asio::async_connect(socket_, endpoints, kTuple);
   (void)endpoint;
-  if (connect_ec) co_return io_failure("cannot connect to", connect_ec);
+  if (connect_ec) co_return io_failure("cannot connect to", connect_ec).with_reason(Reason::kBrokerUnreachable);
   std::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
 

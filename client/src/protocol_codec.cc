@@ -33,30 +33,7 @@ std::vector<uint8_t> finish(fb::FlatBufferBuilder& fbb, uint64_t correlation_id,
 }  // namespace
 
 Status status_from_wire(protocol::ErrorCode code, std::string_view message) {
-  const std::string msg(message);
-  switch (code) {
-    case pr::ErrorCode::Ok: return Status();
-    case pr::ErrorCode::InvalidArgument: return invalid_argument(msg);
-    case pr::ErrorCode::NotFound: return not_found(msg);
-    case pr::ErrorCode::AlreadyExists: return already_exists(msg);
-    case pr::ErrorCode::Corruption: return corruption(msg);
-    case pr::ErrorCode::IoError: return io_error(msg);
-    case pr::ErrorCode::ResourceExhausted: return resource_exhausted(msg);
-    case pr::ErrorCode::FailedPrecondition: return failed_precondition(msg);
-    case pr::ErrorCode::OutOfRange: return out_of_range(msg);
-    case pr::ErrorCode::Unavailable: return unavailable(msg);
-    case pr::ErrorCode::DeadlineExceeded: return deadline_exceeded(msg);
-    case pr::ErrorCode::Internal: return internal_error(msg);
-    case pr::ErrorCode::UnsupportedVersion: return failed_precondition("unsupported protocol version: " + msg);
-    case pr::ErrorCode::UnknownRequest: return failed_precondition("the broker does not know this request: " + msg);
-    case pr::ErrorCode::HandshakeRequired: return internal_error("handshake required: " + msg);
-    case pr::ErrorCode::Unauthenticated: return failed_precondition("unauthenticated: " + msg);
-    case pr::ErrorCode::SchemaMismatch: return invalid_argument("schema mismatch: " + msg);
-    case pr::ErrorCode::InvalidPayload: return invalid_argument("invalid payload: " + msg);
-    case pr::ErrorCode::UnknownGroupMember: return failed_precondition("unknown group member: " + msg);
-    case pr::ErrorCode::NotAssigned: return failed_precondition("partition not assigned: " + msg);
-  }
-  return internal_error("unknown error code " + std::to_string(static_cast<int>(code)) + ": " + msg);
+  return wire::decode_status(code, 0, message);
 }
 
 Status response_status(const Frame& frame, protocol::Body expected) {
@@ -93,8 +70,7 @@ Status response_status(const Frame& frame, protocol::Body expected) {
       default: return internal_error("response_status: unexpected kind");
     }
   }
-  if (!status) return Status();  // absent status means Ok
-  return status_from_wire(status->code(), status->message() ? status->message()->string_view() : "");
+  return wire::decode_status(status);  // absent status means Ok
 }
 
 std::size_t estimated_event_bytes(const Event& event) {

@@ -15,14 +15,16 @@
 
 #include "causeway/client/types.h"
 #include "causeway/common/status.h"
+#include "causeway/wire/status.h"
 #include "client/src/frame.h"
 
 namespace causeway::client::internal {
 
 inline constexpr uint32_t kProtocolVersion = 1;
 
-// Maps a wire code to a causeway::Status. Codes 1-11 map one to one; protocol-level codes
-// map to the closest causeway::Code and keep their name in the message.
+// Maps a wire code (an EventAck's, which has no reason field) to a causeway::Status through
+// wire::decode_status: codes 1-11 map one to one; protocol-level codes map to the closest
+// causeway::Code with their Reason (SchemaMismatch, InvalidPayload, ...).
 Status status_from_wire(protocol::ErrorCode code, std::string_view message);
 
 // The status carried by a response of kind `expected`. An ErrorResponse yields its status;

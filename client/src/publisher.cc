@@ -228,10 +228,7 @@ class PublisherCore {
         clock_.observe(outcome->lamport);
         complete(batch.events[i], *outcome);
       } else {
-        // Until Status carries a typed reason (issue 14), the wire code says SchemaMismatch.
-        const protocol::EventAck* ack =
-            frame.message().body_as_PublishResponse()->acks()->Get(static_cast<flatbuffers::uoffset_t>(i));
-        if (ack->code() == protocol::ErrorCode::SchemaMismatch && on_schema_mismatch_) {
+        if (outcome.error().reason() == Reason::kSchemaMismatch && on_schema_mismatch_) {
           on_schema_mismatch_(batch.events[i].event.schema_id);
         }
         complete(batch.events[i], outcome.error().with_context(what));

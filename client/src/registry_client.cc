@@ -5,7 +5,6 @@
 #include <httplib.h>
 
 #include <cctype>
-#include <charconv>
 #include <climits>
 #include <cstdint>
 #include <map>
@@ -40,16 +39,23 @@ std::string encode_segment(const std::string& s) {
 
 std::string version_segment(int version) { return version == kLatestVersion ? "latest" : std::to_string(version); }
 
+// The registry's Confluent error code becomes the Status's reason (and stays in the text
+// for people).
 Status status_for(int error_code, int http_status, const std::string& message) {
   const std::string text = message + std::string(" (error ") + std::to_string(error_code) + ")";
+  const Reason reason = error_code > 0 && error_code <= 0xFFFF ? static_cast<Reason>(error_code) : Reason::kNone;
   const int family = error_code >= 1000 ? error_code / 100 : error_code;
-  if (family == 404) return not_found(text);
-  if (error_code == 409 || (error_code >= 40404 && error_code <= 40407) || error_code == 42206) {
-    return failed_precondition(text);
+  Code code = Code::kInvalidArgument;
+  if (family == 404) {
+    code = Code::kNotFound;
+  } else if (error_code == 409 || (error_code >= 40404 && error_code <= 40407) || error_code == 42206) {
+    code = Code::kFailedPrecondition;
+  } else if (family == 400 || family == 413 || family == 415 || family == 422) {
+    code = Code::kInvalidArgument;
+  } else if (http_status >= 500) {
+    code = Code::kInternal;
   }
-  if (family == 400 || family == 413 || family == 415 || family == 422) return invalid_argument(text);
-  if (http_status >= 500) return internal_error(text);
-  return invalid_argument(text);
+  return Status(code, reason, text);
 }
 
 json schema_body(const std::string& schema, const std::string& root_type, const std::vector<SchemaReference>& refs) {
@@ -114,13 +120,9 @@ std::string references_key(const std::vector<SchemaReference>& refs) {
 }  // namespace
 
 int registry_error_code(const Status& status) {
-  const std::string_view m = status.message();
-  const auto at = m.rfind("(error ");
-  if (status.ok() || at == std::string_view::npos) return 0;
-  int code = 0;
-  const auto digits = m.substr(at + 7);
-  std::from_chars(digits.data(), digits.data() + digits.size(), code);
-  return code;
+  // The registry's codes are the reasons from 400 up (Confluent's numbers).
+  const auto n = static_cast<int>(status.reason());
+  return n >= 400 ? n : 0;
 }
 
 struct RegistryClient::Impl {
@@ -176,7 +178,10 @@ struct RegistryClient::Impl {
       if (method == "PUT") return c->Put(path, headers, text, kContentType);
       return c->Delete(path, headers);
     }();
-    if (!res) return unavailable(std::string("cannot reach the schema registry at ") + options.url + ": " + why(res.error()));
+    if (!res) {
+      return Status(Code::kUnavailable, Reason::kRegistryUnreachable,
+                    std::string("cannot reach the schema registry at ") + options.url + ": " + why(res.error()));
+    }
     json j = json::parse(res->body, nullptr, false);
     if (res->status >= 200 && res->status < 300) {
       if (j.is_discarded()) {

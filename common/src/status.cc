@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <string>
 
 namespace causeway {
 
@@ -24,8 +25,51 @@ std::string_view code_name(Code code) noexcept {
   return "unknown";
 }
 
-Status::Status(Code code, std::string_view message) {
-  if (code != Code::kOk) state_ = std::make_shared<const State>(State{code, std::string(message)});
+std::string reason_name(Reason reason) {
+  switch (reason) {
+    case Reason::kNone: return "none";
+    case Reason::kUnsupportedVersion: return "unsupported_version";
+    case Reason::kUnknownRequest: return "unknown_request";
+    case Reason::kHandshakeRequired: return "handshake_required";
+    case Reason::kUnauthenticated: return "unauthenticated";
+    case Reason::kSchemaMismatch: return "schema_mismatch";
+    case Reason::kInvalidPayload: return "invalid_payload";
+    case Reason::kUnknownGroupMember: return "unknown_group_member";
+    case Reason::kNotAssigned: return "not_assigned";
+    case Reason::kInvalidTopicName: return "invalid_topic_name";
+    case Reason::kTopicNotFound: return "topic_not_found";
+    case Reason::kInvalidSubscriptionName: return "invalid_subscription_name";
+    case Reason::kSubscriptionNotFound: return "subscription_not_found";
+    case Reason::kBrokerUnreachable: return "broker_unreachable";
+    case Reason::kRegistryUnreachable: return "registry_unreachable";
+    case Reason::kRegistryBadRequest: return "registry_bad_request";
+    case Reason::kRegistryNoSuchEndpoint: return "registry_no_such_endpoint";
+    case Reason::kRegistryMethodNotAllowed: return "registry_method_not_allowed";
+    case Reason::kRegistryPayloadTooLarge: return "registry_payload_too_large";
+    case Reason::kRegistryUnsupportedMediaType: return "registry_unsupported_media_type";
+    case Reason::kIncompatibleSchema: return "incompatible_schema";
+    case Reason::kSubjectNotFound: return "subject_not_found";
+    case Reason::kVersionNotFound: return "version_not_found";
+    case Reason::kSchemaNotFound: return "schema_not_found";
+    case Reason::kSubjectSoftDeleted: return "subject_soft_deleted";
+    case Reason::kSubjectNotSoftDeleted: return "subject_not_soft_deleted";
+    case Reason::kVersionSoftDeleted: return "version_soft_deleted";
+    case Reason::kVersionNotSoftDeleted: return "version_not_soft_deleted";
+    case Reason::kSubjectConfigNotFound: return "subject_config_not_found";
+    case Reason::kInvalidSchema: return "invalid_schema";
+    case Reason::kInvalidVersion: return "invalid_version";
+    case Reason::kInvalidCompatibilityLevel: return "invalid_compatibility_level";
+    case Reason::kReferenceExists: return "reference_exists";
+    case Reason::kInvalidSubject: return "invalid_subject";
+    case Reason::kRegistryStoreError: return "registry_store_error";
+  }
+  return "reason_" + std::to_string(static_cast<unsigned>(reason));
+}
+
+Status::Status(Code code, std::string_view message) : Status(code, Reason::kNone, message) {}
+
+Status::Status(Code code, Reason reason, std::string_view message) {
+  if (code != Code::kOk) state_ = std::make_shared<const State>(State{code, reason, std::string(message)});
 }
 
 std::string Status::to_string() const {
@@ -41,7 +85,12 @@ Status Status::with_context(std::string_view prefix) const {
   std::string msg(prefix);
   msg += ": ";
   msg += message();
-  return Status(code(), msg);
+  return Status(code(), reason(), msg);
+}
+
+Status Status::with_reason(Reason reason) const {
+  if (ok()) return *this;
+  return Status(code(), reason, message());
 }
 
 Status invalid_argument(std::string_view msg) { return Status(Code::kInvalidArgument, msg); }

@@ -32,7 +32,7 @@ Response json_response(const json& j, int status = 200) {
   return r;
 }
 
-Response from_error(const StoreError& e) { return error_response(e.code, e.message); }
+Response from_error(const Status& e) { return error_response(error_code(e), std::string(e.message())); }
 
 bool flag(const Request& req, const char* name) {
   const auto it = req.params.find(name);

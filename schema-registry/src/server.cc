@@ -94,7 +94,7 @@ Result<std::unique_ptr<RegistryServer>> RegistryServer::start(RegistryServerOpti
   StoreOptions store_options;
   store_options.dir = options.data_dir;
   auto store = SchemaStore::open(store_options);
-  if (!store) return store.error().to_status().with_context("cannot open the registry store");
+  if (!store) return store.error().with_context("cannot open the registry store");
 
   auto impl = std::make_unique<Impl>();
   impl->options = options;

@@ -44,8 +44,8 @@ constexpr std::string_view kFormat = "2";
 constexpr std::size_t kMaxSubjectBytes = 255;
 const std::string kGlobalConfigKey(1, '\0');
 
-StoreError store_error(const Status& s) { return StoreError{ErrorCode::kStoreError, s.to_string()}; }
-StoreError error(ErrorCode code, std::string message) { return StoreError{code, std::move(message)}; }
+Status store_error(const Status& s) { return registry_error(ErrorCode::kStoreError, s.to_string()); }
+Status error(ErrorCode code, std::string_view message) { return registry_error(code, message); }
 
 std::string be32(std::uint32_t v) {
   std::string out(4, '\0');
@@ -73,7 +73,7 @@ std::string describe(const SchemaReference& r) {
 // and LMDB keys, where NUL separates the name from the version). A name stored before
 // UTF-8 was checked can still be deleted: deletes pass kAllowLegacy.
 enum class SubjectCheck { kStrict, kAllowLegacy };
-std::optional<StoreError> validate_subject(const std::string& subject, SubjectCheck check = SubjectCheck::kStrict) {
+std::optional<Status> validate_subject(const std::string& subject, SubjectCheck check = SubjectCheck::kStrict) {
   if (subject.empty()) return error(ErrorCode::kInvalidSubject, "subject name is empty");
   if (subject.size() > kMaxSubjectBytes) {
     return error(ErrorCode::kInvalidSubject, std::string("subject name is ") + std::to_string(subject.size()) +
@@ -125,7 +125,7 @@ std::string encode_schema(const StoredSchema& s) {
       .dump();
 }
 
-StoreResult<StoredSchema> decode_schema(int id, std::string_view bytes) {
+Result<StoredSchema> decode_schema(int id, std::string_view bytes) {
   const json j = json::parse(bytes, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("schema") || !j["schema"].is_string() ||
       !j.contains("rootType") || !j.contains("canonical") || !j.contains("uses")) {
@@ -174,27 +174,33 @@ int http_status(ErrorCode code) noexcept {
   return c >= 1000 ? c / 100 : c;
 }
 
-Status StoreError::to_status() const {
+Status registry_error(ErrorCode code, std::string_view message) {
+  const auto reason = static_cast<Reason>(static_cast<uint16_t>(code));
   switch (code) {
     case ErrorCode::kSubjectNotFound:
     case ErrorCode::kVersionNotFound:
     case ErrorCode::kSchemaNotFound:
     case ErrorCode::kSubjectConfigNotFound:
-      return not_found(message);
+      return Status(Code::kNotFound, reason, message);
     case ErrorCode::kSubjectSoftDeleted:
     case ErrorCode::kSubjectNotSoftDeleted:
     case ErrorCode::kVersionSoftDeleted:
     case ErrorCode::kVersionNotSoftDeleted:
     case ErrorCode::kIncompatible:
     case ErrorCode::kReferenceExists:
-      return failed_precondition(message);
+      return Status(Code::kFailedPrecondition, reason, message);
     case ErrorCode::kPayloadTooLarge:
-      return resource_exhausted(message);
+      return Status(Code::kResourceExhausted, reason, message);
     case ErrorCode::kStoreError:
-      return io_error(message);
+      return Status(Code::kIOError, reason, message);
     default:
-      return invalid_argument(message);
+      return Status(Code::kInvalidArgument, reason, message);
   }
+}
+
+ErrorCode error_code(const Status& status) noexcept {
+  const auto n = static_cast<int>(status.reason());
+  return n >= 400 ? static_cast<ErrorCode>(n) : ErrorCode::kStoreError;
 }
 
 struct SchemaStore::Impl {
@@ -209,11 +215,11 @@ struct SchemaStore::Impl {
 
   const lmdb::Dbi& db(std::size_t i) const { return dbis[i]; }
 
-  // Runs `fn` in a read-only transaction. A StoreError from `fn` is returned as is; an LMDB
+  // Runs `fn` in a read-only transaction. An error from `fn` is returned as is; an LMDB
   // failure to begin becomes kStoreError.
   template <typename T, typename Fn>
-  StoreResult<T> in_read(Fn&& fn) {
-    std::optional<StoreResult<T>> out;
+  Result<T> in_read(Fn&& fn) {
+    std::optional<Result<T>> out;
     Status s = env->read([&](lmdb::Txn& txn) -> Status {
       out.emplace(fn(txn));
       return Status();
@@ -226,9 +232,9 @@ struct SchemaStore::Impl {
   // wrapper runs `fn` again from the start after growing a full map, so `fn` must only
   // touch the transaction and its own locals.
   template <typename T, typename Fn>
-  StoreResult<T> in_write(Fn&& fn) {
+  Result<T> in_write(Fn&& fn) {
     static constexpr std::string_view kRefused = "the store refused the write";
-    std::optional<StoreResult<T>> out;
+    std::optional<Result<T>> out;
     Status s = env->write([&](lmdb::Txn& txn) -> Status {
       out.emplace(fn(txn));
       // Any error aborts the transaction; Env::write runs `fn` again only if LMDB said
@@ -241,7 +247,7 @@ struct SchemaStore::Impl {
     return store_error(s);
   }
 
-  StoreResult<std::vector<VersionEntry>> load_versions(lmdb::Txn& txn, const std::string& subject) {
+  Result<std::vector<VersionEntry>> load_versions(lmdb::Txn& txn, const std::string& subject) {
     std::vector<VersionEntry> out;
     bool corrupt = false;
     const std::string prefix = subject_prefix(subject);
@@ -264,7 +270,7 @@ struct SchemaStore::Impl {
     return out;
   }
 
-  StoreResult<std::optional<StoredSchema>> load_schema(lmdb::Txn& txn, int id) {
+  Result<std::optional<StoredSchema>> load_schema(lmdb::Txn& txn, int id) {
     auto v = txn.get(db(kSchemasDb), be32(static_cast<std::uint32_t>(id)));
     if (!v) return store_error(v.error());
     if (!v->has_value()) return std::optional<StoredSchema>();
@@ -281,7 +287,7 @@ struct SchemaStore::Impl {
     return [this, &txn, include_deleted, seen](const std::string& subject, int version) -> Result<ReferencedSchema> {
       if (auto e = validate_subject(subject)) return not_found(e->message);
       auto versions = load_versions(txn, subject);
-      if (!versions) return io_error(versions.error().message);
+      if (!versions) return io_error(versions.error().message());
       const VersionEntry* found = nullptr;
       for (const auto& v : *versions)
         if (v.version == version && (include_deleted || !v.deleted)) found = &v;
@@ -293,7 +299,7 @@ struct SchemaStore::Impl {
                                                           : std::string("no such version"));
       }
       auto stored = load_schema(txn, found->id);
-      if (!stored) return io_error(stored.error().message);
+      if (!stored) return io_error(stored.error().message());
       if (!stored->has_value()) return io_error("version points at missing schema " + std::to_string(found->id));
       if (seen != nullptr) (*seen)[{subject, version}] = found->id;
       return ReferencedSchema{(*stored)->record.schema, (*stored)->record.references};
@@ -303,7 +309,7 @@ struct SchemaStore::Impl {
   // The parsed form of a stored schema (references resolved in `txn`), parsed once per
   // process: a stored schema never changes, nor does a version it references (deleting a
   // referenced version is refused).
-  StoreResult<std::shared_ptr<const ParsedSchema>> parsed_schema(lmdb::Txn& txn, const StoredSchema& s) {
+  Result<std::shared_ptr<const ParsedSchema>> parsed_schema(lmdb::Txn& txn, const StoredSchema& s) {
     {
       std::lock_guard lk(cache_mu);
       if (auto it = parsed.find(s.record.id); it != parsed.end()) return it->second;
@@ -320,7 +326,7 @@ struct SchemaStore::Impl {
     return shared;
   }
 
-  StoreResult<CompatibilityMode> mode_of(lmdb::Txn& txn, const std::string* subject) {
+  Result<CompatibilityMode> mode_of(lmdb::Txn& txn, const std::string* subject) {
     if (subject != nullptr) {
       auto v = txn.get(db(kConfigDb), *subject);
       if (!v) return store_error(v.error());
@@ -344,7 +350,7 @@ struct SchemaStore::Impl {
 
   // Checks `candidate` against `against` (oldest first) under `mode`; messages name the
   // version each violation is against.
-  StoreResult<CompatibilityReport> run_check(lmdb::Txn& txn, CompatibilityMode mode, const ParsedSchema& candidate,
+  Result<CompatibilityReport> run_check(lmdb::Txn& txn, CompatibilityMode mode, const ParsedSchema& candidate,
                                              const std::vector<VersionEntry>& against) {
     std::vector<ParsedSchema> previous;
     previous.reserve(against.size());
@@ -384,10 +390,10 @@ struct SchemaStore::Impl {
 
   // Parses the input, resolving its references against live versions; kInvalidSchema with
   // the parser's message or the unresolvable include, kStoreError if the store failed.
-  StoreResult<ParsedInput> parse_input(const SchemaInput& input) {
+  Result<ParsedInput> parse_input(const SchemaInput& input) {
     // Stored as JSON and answered as JSON: text that is not UTF-8 is refused here rather
     // than failing (or being altered) when it is written out.
-    const auto not_utf8 = [](std::string_view what, std::string_view text) -> std::optional<StoreError> {
+    const auto not_utf8 = [](std::string_view what, std::string_view text) -> std::optional<Status> {
       const std::size_t bad = utf8::first_invalid(text);
       if (bad == text.size()) return std::nullopt;
       return error(ErrorCode::kInvalidSchema, std::string("Invalid schema: ") + std::string(what) +
@@ -398,7 +404,7 @@ struct SchemaStore::Impl {
     for (const auto& r : input.references)
       if (auto e = not_utf8("a reference name", r.name)) return *e;
     if (auto e = check_reference_names(input.references)) return *e;
-    return in_read<ParsedInput>([&](lmdb::Txn& txn) -> StoreResult<ParsedInput> {
+    return in_read<ParsedInput>([&](lmdb::Txn& txn) -> Result<ParsedInput> {
       ParsedInput out;
       auto p = parse_schema(input.schema, input.root_type, input.references,
                             lookup_in(txn, /*include_deleted=*/false, &out.resolved_ids), RootTypeRule::kOptional);
@@ -413,7 +419,7 @@ struct SchemaStore::Impl {
 
   // Reference names are what includes match: each must be unique and non-empty. A subject
   // name that could not exist is 42208, as for the subject registered under.
-  static std::optional<StoreError> check_reference_names(const std::vector<SchemaReference>& refs) {
+  static std::optional<Status> check_reference_names(const std::vector<SchemaReference>& refs) {
     std::set<std::string> names;
     for (const auto& r : refs) {
       if (auto e = validate_subject(r.subject)) {
@@ -435,7 +441,7 @@ struct SchemaStore::Impl {
 
   // In the write transaction: every declared reference names a live version, and every
   // version the parse read still holds the schema it read.
-  std::optional<StoreError> check_references(lmdb::Txn& txn, const std::vector<SchemaReference>& refs,
+  std::optional<Status> check_references(lmdb::Txn& txn, const std::vector<SchemaReference>& refs,
                                              const std::map<std::pair<std::string, int>, int>& resolved_ids) {
     for (const auto& r : refs) {
       auto found = lookup_in(txn, /*include_deleted=*/false, nullptr)(r.subject, r.version);
@@ -462,7 +468,7 @@ struct SchemaStore::Impl {
   }
 
   // Ids of the schemas that reference `subject` version `version`.
-  StoreResult<std::vector<int>> referencing_ids(lmdb::Txn& txn, const std::string& subject, int version) {
+  Result<std::vector<int>> referencing_ids(lmdb::Txn& txn, const std::string& subject, int version) {
     std::vector<int> ids;
     const std::string prefix = version_key(subject, version);
     Status s = lmdb::for_each_with_prefix(txn, db(kReferencesDb), prefix, [&](std::string_view key, std::string_view) {
@@ -474,7 +480,7 @@ struct SchemaStore::Impl {
   }
 
   // kReferenceExists if another schema references `subject` version `version`.
-  std::optional<StoreError> refuse_if_referenced(lmdb::Txn& txn, const std::string& subject, int version) {
+  std::optional<Status> refuse_if_referenced(lmdb::Txn& txn, const std::string& subject, int version) {
     auto ids = referencing_ids(txn, subject, version);
     if (!ids) return ids.error();
     if (ids->empty()) return std::nullopt;
@@ -490,7 +496,7 @@ struct SchemaStore::Impl {
   // For deleting all of `subject` (`versions`): kReferenceExists if a schema used by
   // anything but this subject's versions references one of them. References among the
   // subject's own versions go with it.
-  std::optional<StoreError> refuse_if_referenced_from_outside(lmdb::Txn& txn, const std::string& subject,
+  std::optional<Status> refuse_if_referenced_from_outside(lmdb::Txn& txn, const std::string& subject,
                                                               const std::vector<VersionEntry>& versions) {
     for (const auto& v : versions) {
       auto ids = referencing_ids(txn, subject, v.version);
@@ -535,10 +541,10 @@ struct SchemaStore::Impl {
 
   // The stored schema identical to `candidate` + `refs` (found by fingerprint, confirmed by the
   // canonical form), if any. One index probe instead of reading every version's schema.
-  StoreResult<std::optional<StoredSchema>> find_identical(lmdb::Txn& txn, const ParsedSchema& candidate,
+  Result<std::optional<StoredSchema>> find_identical(lmdb::Txn& txn, const ParsedSchema& candidate,
                                                           const std::vector<SchemaReference>& refs) {
     std::optional<StoredSchema> found;
-    std::optional<StoreError> failure;
+    std::optional<Status> failure;
     Status scanned = lmdb::for_each_with_prefix(txn, db(kSchemaIndexDb), candidate.fingerprint, [&](std::string_view key, std::string_view) {
       if (key.size() != candidate.fingerprint.size() + 4) return true;
       const int id = static_cast<int>(read_be32(key.substr(candidate.fingerprint.size())));
@@ -559,7 +565,7 @@ struct SchemaStore::Impl {
   }
 
   // Drops one use of schema `id`; removes it (record, index entry, cache) at zero.
-  std::optional<StoreError> release_schema(lmdb::Txn& txn, int id) {
+  std::optional<Status> release_schema(lmdb::Txn& txn, int id) {
     auto s = load_schema(txn, id);
     if (!s) return s.error();
     if (!s->has_value()) return std::nullopt;
@@ -586,7 +592,7 @@ struct SchemaStore::Impl {
 SchemaStore::SchemaStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SchemaStore::~SchemaStore() = default;
 
-StoreResult<std::unique_ptr<SchemaStore>> SchemaStore::open(const StoreOptions& options) {
+Result<std::unique_ptr<SchemaStore>> SchemaStore::open(const StoreOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(options.dir, ec);
   if (ec) return store_error(io_error_errno(std::string("create ") + options.dir, ec.value()));
@@ -610,13 +616,13 @@ StoreResult<std::unique_ptr<SchemaStore>> SchemaStore::open(const StoreOptions& 
   return std::unique_ptr<SchemaStore>(new SchemaStore(std::move(impl)));
 }
 
-StoreResult<Registration> SchemaStore::register_schema(const std::string& subject, const SchemaInput& input) {
+Result<Registration> SchemaStore::register_schema(const std::string& subject, const SchemaInput& input) {
   if (auto e = validate_subject(subject)) return *e;
   auto parsed = impl_->parse_input(input);  // outside the lock: parsing is the costly part
   if (!parsed) return parsed.error();
 
   std::lock_guard lk(impl_->write_mu);
-  auto registered = impl_->in_write<Registration>([&](lmdb::Txn& txn) -> StoreResult<Registration> {
+  auto registered = impl_->in_write<Registration>([&](lmdb::Txn& txn) -> Result<Registration> {
     auto versions = impl_->load_versions(txn, subject);
     if (!versions) return versions.error();
     auto existing = impl_->find_identical(txn, parsed->schema, input.references);
@@ -682,12 +688,12 @@ StoreResult<Registration> SchemaStore::register_schema(const std::string& subjec
   return registered;
 }
 
-StoreResult<SubjectVersion> SchemaStore::lookup(const std::string& subject, const SchemaInput& input,
+Result<SubjectVersion> SchemaStore::lookup(const std::string& subject, const SchemaInput& input,
                                                 bool include_deleted) {
   if (auto e = validate_subject(subject)) return *e;
   auto parsed = impl_->parse_input(input);
   if (!parsed) return parsed.error();
-  return impl_->in_read<SubjectVersion>([&](lmdb::Txn& txn) -> StoreResult<SubjectVersion> {
+  return impl_->in_read<SubjectVersion>([&](lmdb::Txn& txn) -> Result<SubjectVersion> {
     auto versions = impl_->load_versions(txn, subject);
     if (!versions) return versions.error();
     auto existing = impl_->find_identical(txn, parsed->schema, input.references);
@@ -703,8 +709,8 @@ StoreResult<SubjectVersion> SchemaStore::lookup(const std::string& subject, cons
   });
 }
 
-StoreResult<std::vector<std::string>> SchemaStore::list_subjects(bool include_deleted) {
-  return impl_->in_read<std::vector<std::string>>([&](lmdb::Txn& txn) -> StoreResult<std::vector<std::string>> {
+Result<std::vector<std::string>> SchemaStore::list_subjects(bool include_deleted) {
+  return impl_->in_read<std::vector<std::string>>([&](lmdb::Txn& txn) -> Result<std::vector<std::string>> {
     std::vector<std::string> out;
     Status s = lmdb::for_each_with_prefix(txn, impl_->db(kVersionsDb), "", [&](std::string_view key, std::string_view value) {
       const auto nul = key.find('\0');
@@ -721,9 +727,9 @@ StoreResult<std::vector<std::string>> SchemaStore::list_subjects(bool include_de
   });
 }
 
-StoreResult<std::vector<int>> SchemaStore::list_versions(const std::string& subject, bool include_deleted) {
+Result<std::vector<int>> SchemaStore::list_versions(const std::string& subject, bool include_deleted) {
   if (auto e = validate_subject(subject)) return *e;
-  return impl_->in_read<std::vector<int>>([&](lmdb::Txn& txn) -> StoreResult<std::vector<int>> {
+  return impl_->in_read<std::vector<int>>([&](lmdb::Txn& txn) -> Result<std::vector<int>> {
     auto versions = impl_->load_versions(txn, subject);
     if (!versions) return versions.error();
     std::vector<int> out;
@@ -734,9 +740,9 @@ StoreResult<std::vector<int>> SchemaStore::list_versions(const std::string& subj
   });
 }
 
-StoreResult<SubjectVersion> SchemaStore::get_version(const std::string& subject, int version, bool include_deleted) {
+Result<SubjectVersion> SchemaStore::get_version(const std::string& subject, int version, bool include_deleted) {
   if (auto e = validate_subject(subject)) return *e;
-  return impl_->in_read<SubjectVersion>([&](lmdb::Txn& txn) -> StoreResult<SubjectVersion> {
+  return impl_->in_read<SubjectVersion>([&](lmdb::Txn& txn) -> Result<SubjectVersion> {
     auto versions = impl_->load_versions(txn, subject);
     if (!versions) return versions.error();
     const VersionEntry* found = nullptr;
@@ -758,8 +764,8 @@ StoreResult<SubjectVersion> SchemaStore::get_version(const std::string& subject,
   });
 }
 
-StoreResult<SchemaRecord> SchemaStore::get_schema(int id) {
-  return impl_->in_read<SchemaRecord>([&](lmdb::Txn& txn) -> StoreResult<SchemaRecord> {
+Result<SchemaRecord> SchemaStore::get_schema(int id) {
+  return impl_->in_read<SchemaRecord>([&](lmdb::Txn& txn) -> Result<SchemaRecord> {
     if (id <= 0) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
     auto s = impl_->load_schema(txn, id);
     if (!s) return s.error();
@@ -768,12 +774,12 @@ StoreResult<SchemaRecord> SchemaStore::get_schema(int id) {
   });
 }
 
-StoreResult<std::shared_ptr<const ParsedSchema>> SchemaStore::parsed_schema(int id) {
+Result<std::shared_ptr<const ParsedSchema>> SchemaStore::parsed_schema(int id) {
   {
     std::lock_guard lk(impl_->cache_mu);
     if (auto it = impl_->parsed.find(id); it != impl_->parsed.end()) return it->second;
   }
-  return impl_->in_read<std::shared_ptr<const ParsedSchema>>([&](lmdb::Txn& txn) -> StoreResult<std::shared_ptr<const ParsedSchema>> {
+  return impl_->in_read<std::shared_ptr<const ParsedSchema>>([&](lmdb::Txn& txn) -> Result<std::shared_ptr<const ParsedSchema>> {
     auto s = impl_->load_schema(txn, id);
     if (!s) return s.error();
     if (!s->has_value()) return error(ErrorCode::kSchemaNotFound, std::string("Schema ") + std::to_string(id) + " not found");
@@ -781,10 +787,10 @@ StoreResult<std::shared_ptr<const ParsedSchema>> SchemaStore::parsed_schema(int 
   });
 }
 
-StoreResult<std::vector<std::pair<std::string, int>>> SchemaStore::subject_versions_of(int id, bool include_deleted) {
+Result<std::vector<std::pair<std::string, int>>> SchemaStore::subject_versions_of(int id, bool include_deleted) {
   auto schema = get_schema(id);
   if (!schema) return schema.error();
-  return impl_->in_read<std::vector<std::pair<std::string, int>>>([&](lmdb::Txn& txn) -> StoreResult<std::vector<std::pair<std::string, int>>> {
+  return impl_->in_read<std::vector<std::pair<std::string, int>>>([&](lmdb::Txn& txn) -> Result<std::vector<std::pair<std::string, int>>> {
     std::vector<std::pair<std::string, int>> out;
     Status s = lmdb::for_each_with_prefix(txn, impl_->db(kVersionsDb), "", [&](std::string_view key, std::string_view value) {
       const auto nul = key.find('\0');
@@ -800,9 +806,9 @@ StoreResult<std::vector<std::pair<std::string, int>>> SchemaStore::subject_versi
   });
 }
 
-StoreResult<std::vector<int>> SchemaStore::referenced_by(const std::string& subject, int version) {
+Result<std::vector<int>> SchemaStore::referenced_by(const std::string& subject, int version) {
   if (auto e = validate_subject(subject)) return *e;
-  return impl_->in_read<std::vector<int>>([&](lmdb::Txn& txn) -> StoreResult<std::vector<int>> {
+  return impl_->in_read<std::vector<int>>([&](lmdb::Txn& txn) -> Result<std::vector<int>> {
     auto versions = impl_->load_versions(txn, subject);
     if (!versions) return versions.error();
     const VersionEntry* found = nullptr;
@@ -820,10 +826,10 @@ StoreResult<std::vector<int>> SchemaStore::referenced_by(const std::string& subj
   });
 }
 
-StoreResult<std::vector<int>> SchemaStore::delete_subject(const std::string& subject, bool permanent) {
+Result<std::vector<int>> SchemaStore::delete_subject(const std::string& subject, bool permanent) {
   if (auto e = validate_subject(subject, SubjectCheck::kAllowLegacy)) return *e;
   std::lock_guard lk(impl_->write_mu);
-  return impl_->in_write<std::vector<int>>([&](lmdb::Txn& txn) -> StoreResult<std::vector<int>> {
+  return impl_->in_write<std::vector<int>>([&](lmdb::Txn& txn) -> Result<std::vector<int>> {
     auto versions = impl_->load_versions(txn, subject);
     if (!versions) return versions.error();
     if (versions->empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
@@ -861,10 +867,10 @@ StoreResult<std::vector<int>> SchemaStore::delete_subject(const std::string& sub
   });
 }
 
-StoreResult<int> SchemaStore::delete_version(const std::string& subject, int version, bool permanent) {
+Result<int> SchemaStore::delete_version(const std::string& subject, int version, bool permanent) {
   if (auto e = validate_subject(subject, SubjectCheck::kAllowLegacy)) return *e;
   std::lock_guard lk(impl_->write_mu);
-  return impl_->in_write<int>([&](lmdb::Txn& txn) -> StoreResult<int> {
+  return impl_->in_write<int>([&](lmdb::Txn& txn) -> Result<int> {
     auto versions = impl_->load_versions(txn, subject);
     if (!versions) return versions.error();
     if (versions->empty()) return error(ErrorCode::kSubjectNotFound, std::string("Subject ") + quoted(subject) + " not found");
@@ -905,12 +911,12 @@ StoreResult<int> SchemaStore::delete_version(const std::string& subject, int ver
   });
 }
 
-StoreResult<CompatibilityReport> SchemaStore::check_compatibility(const std::string& subject, int version,
+Result<CompatibilityReport> SchemaStore::check_compatibility(const std::string& subject, int version,
                                                                   const SchemaInput& input) {
   if (auto e = validate_subject(subject)) return *e;
   auto parsed = impl_->parse_input(input);
   if (!parsed) return parsed.error();
-  return impl_->in_read<CompatibilityReport>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityReport> {
+  return impl_->in_read<CompatibilityReport>([&](lmdb::Txn& txn) -> Result<CompatibilityReport> {
     auto versions = impl_->load_versions(txn, subject);
     if (!versions) return versions.error();
     std::vector<VersionEntry> live;
@@ -931,24 +937,24 @@ StoreResult<CompatibilityReport> SchemaStore::check_compatibility(const std::str
   });
 }
 
-StoreResult<CompatibilityMode> SchemaStore::global_mode() {
-  return impl_->in_read<CompatibilityMode>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityMode> {
+Result<CompatibilityMode> SchemaStore::global_mode() {
+  return impl_->in_read<CompatibilityMode>([&](lmdb::Txn& txn) -> Result<CompatibilityMode> {
     return impl_->mode_of(txn, nullptr);
   });
 }
 
-StoreResult<CompatibilityMode> SchemaStore::set_global_mode(CompatibilityMode mode) {
+Result<CompatibilityMode> SchemaStore::set_global_mode(CompatibilityMode mode) {
   std::lock_guard lk(impl_->write_mu);
-  return impl_->in_write<CompatibilityMode>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityMode> {
+  return impl_->in_write<CompatibilityMode>([&](lmdb::Txn& txn) -> Result<CompatibilityMode> {
     if (Status s = txn.put(impl_->db(kConfigDb), kGlobalConfigKey, format_compatibility_mode(mode)); !s.ok())
       return store_error(s);
     return mode;
   });
 }
 
-StoreResult<CompatibilityMode> SchemaStore::subject_mode(const std::string& subject, bool default_to_global) {
+Result<CompatibilityMode> SchemaStore::subject_mode(const std::string& subject, bool default_to_global) {
   if (auto e = validate_subject(subject)) return *e;
-  return impl_->in_read<CompatibilityMode>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityMode> {
+  return impl_->in_read<CompatibilityMode>([&](lmdb::Txn& txn) -> Result<CompatibilityMode> {
     auto v = txn.get(impl_->db(kConfigDb), subject);
     if (!v) return store_error(v.error());
     if (!v->has_value()) {
@@ -962,21 +968,21 @@ StoreResult<CompatibilityMode> SchemaStore::subject_mode(const std::string& subj
   });
 }
 
-StoreResult<CompatibilityMode> SchemaStore::set_subject_mode(const std::string& subject, CompatibilityMode mode) {
+Result<CompatibilityMode> SchemaStore::set_subject_mode(const std::string& subject, CompatibilityMode mode) {
   if (auto e = validate_subject(subject)) return *e;
   std::lock_guard lk(impl_->write_mu);
-  return impl_->in_write<CompatibilityMode>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityMode> {
+  return impl_->in_write<CompatibilityMode>([&](lmdb::Txn& txn) -> Result<CompatibilityMode> {
     if (Status s = txn.put(impl_->db(kConfigDb), subject, format_compatibility_mode(mode)); !s.ok())
       return store_error(s);
     return mode;
   });
 }
 
-StoreResult<CompatibilityMode> SchemaStore::delete_subject_mode(const std::string& subject) {
+Result<CompatibilityMode> SchemaStore::delete_subject_mode(const std::string& subject) {
   auto current = subject_mode(subject, false);
   if (!current) return current.error();
   std::lock_guard lk(impl_->write_mu);
-  return impl_->in_write<CompatibilityMode>([&](lmdb::Txn& txn) -> StoreResult<CompatibilityMode> {
+  return impl_->in_write<CompatibilityMode>([&](lmdb::Txn& txn) -> Result<CompatibilityMode> {
     auto d = txn.del(impl_->db(kConfigDb), subject);
     if (!d) return store_error(d.error());
     return *current;

@@ -436,12 +436,12 @@ FuzzBroker::FuzzBroker() : impl_(std::make_unique<Impl>()) {
   ro.dir = s.dir + "/registry";
   ro.initial_map_bytes = 64ull << 20;
   auto reg = registry::SchemaStore::open(ro);
-  if (!reg) violation("cannot open the registry store: " + reg.error().to_status().to_string());
+  if (!reg) violation("cannot open the registry store: " + reg.error().to_string());
   s.registry = std::move(*reg);
   for (const auto& [subject, schema, root] : {std::tuple{"orders-value", kOrderSchema, "shop.Order"},
                                               std::tuple{"features-value", kFeaturesSchema, "fx.F"}}) {
     auto registered = s.registry->register_schema(subject, registry::SchemaInput{schema, root, {}});
-    if (!registered) violation(std::string("cannot register ") + root + ": " + registered.error().to_status().to_string());
+    if (!registered) violation(std::string("cannot register ") + root + ": " + registered.error().to_string());
   }
   s.checker = std::make_unique<core::RegistrySchemaChecker>(*s.registry);
 

@@ -98,10 +98,14 @@ TEST_F(PublishTest, SchemaBoundTopicStoresOnlyEventsOfItsSubjectWithValidPayload
     auto ack = refused->get();
     ASSERT_FALSE(ack.ok());
     EXPECT_THAT(ack.error().message(), ::testing::HasSubstr("schema mismatch")) << ack.error().to_string();
+    EXPECT_EQ(ack.error().reason(), Reason::kSchemaMismatch) << ack.error().to_string();
   }
   auto bad_payload = garbage.get();
   ASSERT_FALSE(bad_payload.ok());
   EXPECT_THAT(bad_payload.error().message(), ::testing::HasSubstr("invalid payload"));
+  // Told apart without reading the text.
+  EXPECT_EQ(bad_payload.error().reason(), Reason::kInvalidPayload) << bad_payload.error().to_string();
+  EXPECT_EQ(bad_payload.error().code(), Code::kInvalidArgument);
   auto stored = good.get();
   ASSERT_TRUE(stored.ok()) << stored.error().to_string();
   EXPECT_EQ(stored->offset, 0u);
@@ -416,6 +420,26 @@ TEST_F(PublishTest, UnknownTopicFailsTheEventWithNotFound) {
   auto ack = (*publisher)->publish("missing", std::move(e)).get();
   ASSERT_FALSE(ack.ok());
   EXPECT_EQ(ack.error().code(), Code::kNotFound);
+  EXPECT_EQ(ack.error().reason(), Reason::kTopicNotFound) << ack.error().to_string();
+}
+
+TEST_F(PublishTest, ABadTopicNameIsTypedAsSuchNotAsAnotherInvalidArgument) {
+  auto admin = Admin::connect(options_);
+  ASSERT_TRUE(admin.ok());
+  TopicSpec bad;
+  bad.name = "no spaces allowed";
+  auto created = (*admin)->create_topic(bad);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(created.error().reason(), Reason::kInvalidTopicName) << created.error().to_string();
+
+  TopicSpec too_many;
+  too_many.name = "fine-name";
+  too_many.partitions = 100000;
+  auto refused = (*admin)->create_topic(too_many);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code(), Code::kInvalidArgument);
+  EXPECT_EQ(refused.error().reason(), Reason::kNone) << refused.error().to_string();
 }
 
 }  // namespace

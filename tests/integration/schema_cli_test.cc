@@ -302,6 +302,8 @@ TEST_F(SchemaCli, StringDataOnABoundTopicPublishesWithoutTheRegistryAndObjectsSa
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_THAT(refused.output, HasSubstr("line 1"));
   EXPECT_THAT(refused.output, HasSubstr("is the registry running at http://127.0.0.1:1"));
+  // The line's JSON outcome names the typed reason for programs.
+  EXPECT_THAT(refused.output, HasSubstr(R"("reason":"registry_unreachable")"));
 }
 
 TEST_F(SchemaCli, TopicCannotBeBoundToASubjectThatDoesNotExist) {

@@ -78,12 +78,10 @@ void apply_schema_check(SchemaCheck c, EventAck& ack, uint8_t& resolved) {
   switch (c.verdict) {
     case SchemaVerdict::kOk: return;
     case SchemaVerdict::kNotAVersion:
-      ack.status = failed_precondition(std::move(c.message));
-      ack.schema_rejection = SchemaRejection::kNotAVersion;
+      ack.status = Status(Code::kFailedPrecondition, Reason::kSchemaMismatch, c.message);
       break;
     case SchemaVerdict::kInvalidPayload:
-      ack.status = invalid_argument(std::move(c.message));
-      ack.schema_rejection = SchemaRejection::kInvalidPayload;
+      ack.status = Status(Code::kInvalidArgument, Reason::kInvalidPayload, c.message);
       break;
     case SchemaVerdict::kUnavailable: ack.status = unavailable(std::move(c.message)); break;
   }

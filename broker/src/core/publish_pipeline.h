@@ -50,16 +50,14 @@ struct PublishEvent {
   int32_t partition = -1;  // explicit partition, or -1
 };
 
-// Why a schema-bound topic refused an event (status then says how).
-enum class SchemaRejection : uint8_t { kNone, kNotAVersion, kInvalidPayload };
-
 struct EventAck {
-  Status status;  // OK, or why this event was not stored
+  // OK, or why this event was not stored. A schema-bound topic's refusals carry
+  // Reason::kSchemaMismatch (the id is not a version of the subject) or kInvalidPayload.
+  Status status;
   uint32_t partition = 0;
   uint64_t offset = 0;
   uint64_t lamport = 0;
   bool duplicate = false;
-  SchemaRejection schema_rejection = SchemaRejection::kNone;
 };
 
 // XXH3_64bits(key) mod partitions: the documented key-to-partition mapping.

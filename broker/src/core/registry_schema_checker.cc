@@ -32,15 +32,15 @@ SchemaCheck RegistrySchemaChecker::check(std::string_view subject, uint32_t sche
       lk.unlock();
       auto versions = store_.subject_versions_of(id);
       if (!versions) {
-        if (versions.error().code == registry::ErrorCode::kSchemaNotFound)
+        if (registry::error_code(versions.error()) == registry::ErrorCode::kSchemaNotFound)
           return {SchemaVerdict::kNotAVersion, "schema id " + std::to_string(schema_id) + " does not exist"};
-        return {SchemaVerdict::kUnavailable, "schema registry: " + versions.error().message};
+        return {SchemaVerdict::kUnavailable, "schema registry: " + std::string(versions.error().message())};
       }
       auto record = store_.get_schema(id);
       if (!record) {
-        if (record.error().code == registry::ErrorCode::kSchemaNotFound)
+        if (registry::error_code(record.error()) == registry::ErrorCode::kSchemaNotFound)
           return {SchemaVerdict::kNotAVersion, "schema id " + std::to_string(schema_id) + " does not exist"};
-        return {SchemaVerdict::kUnavailable, "schema registry: " + record.error().message};
+        return {SchemaVerdict::kUnavailable, "schema registry: " + std::string(record.error().message())};
       }
       Subjects entry;
       for (const auto& [s, v] : *versions) entry.live.insert(s);
@@ -60,7 +60,7 @@ SchemaCheck RegistrySchemaChecker::check(std::string_view subject, uint32_t sche
   if (!verify_payload) return {};
 
   auto parsed = store_.parsed_schema(id);
-  if (!parsed) return {SchemaVerdict::kUnavailable, "schema registry: " + parsed.error().message};
+  if (!parsed) return {SchemaVerdict::kUnavailable, "schema registry: " + std::string(parsed.error().message())};
   const Status verified = registry::verify_payload(
       **parsed, std::span(reinterpret_cast<const uint8_t*>(payload.data()), payload.size()));
   if (!verified.ok())

@@ -133,9 +133,10 @@ class HttpSchemaFetcher final : public SchemaFetcher {
         const auto message = body.find("message");
         if (code != body.end() && code->is_number_integer() && code->get<int64_t>() >= 40401 &&
             code->get<int64_t>() <= 40403)
-          return not_found((message != body.end() && message->is_string() ? message->get<std::string>()
-                                                                           : std::string("not found")) +
-                           " (error " + std::to_string(code->get<int64_t>()) + ")");
+          return Status(Code::kNotFound, static_cast<Reason>(code->get<int64_t>()),
+                        (message != body.end() && message->is_string() ? message->get<std::string>()
+                                                                       : std::string("not found")) +
+                            " (error " + std::to_string(code->get<int64_t>()) + ")");
       }
       if (r->status != 200)
         return unavailable("GET " + path + ": HTTP " + std::to_string(r->status) + " " + excerpt(received));

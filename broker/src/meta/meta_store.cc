@@ -242,11 +242,11 @@ Result<TopicConfig> MetaStore::create_topic(TopicConfig config) {
 }
 
 Result<TopicConfig> MetaStore::get_topic(std::string_view name) {
-  if (name.empty() || name.size() > kMaxTopicNameBytes) return not_found("topic " + quoted(name) + " not found");
+  if (name.empty() || name.size() > kMaxTopicNameBytes) return Status(Code::kNotFound, Reason::kTopicNotFound, "topic " + quoted(name) + " not found");
   TopicConfig result;
   const Status status = env_->read([&](Txn& txn) -> Status {
     CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->topics, name));
-    if (!value) return not_found("topic " + quoted(name) + " not found");
+    if (!value) return Status(Code::kNotFound, Reason::kTopicNotFound, "topic " + quoted(name) + " not found");
     CAUSEWAY_ASSIGN_OR_RETURN(result, decode_topic(name, *value));
     return Status();
   });
@@ -285,12 +285,12 @@ Result<std::vector<TopicConfig>> MetaStore::list_topics() {
 }
 
 Status MetaStore::delete_topic(std::string_view name) {
-  if (name.empty() || name.size() > kMaxTopicNameBytes) return not_found("topic " + quoted(name) + " not found");
+  if (name.empty() || name.size() > kMaxTopicNameBytes) return Status(Code::kNotFound, Reason::kTopicNotFound, "topic " + quoted(name) + " not found");
   size_t offsets_removed = 0;
   uint32_t topic_id = 0;
   const Status status = env_->write([&](Txn& txn) -> Status {
     CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->topics, name));
-    if (!value) return not_found("topic " + quoted(name) + " not found");
+    if (!value) return Status(Code::kNotFound, Reason::kTopicNotFound, "topic " + quoted(name) + " not found");
     CAUSEWAY_ASSIGN_OR_RETURN(TopicConfig config, decode_topic(name, *value));
     topic_id = config.topic_id;
     const std::string prefix = topic_id_key(topic_id);
@@ -394,17 +394,18 @@ bool is_name_char(char c) noexcept {
 }
 
 Status validate_name(std::string_view what, std::string_view name) {
+  const Reason reason = what == "subscription" ? Reason::kInvalidSubscriptionName : Reason::kInvalidTopicName;
   if (name.empty() || name.size() > kMaxTopicNameBytes) {
-    return invalid_argument(std::string(what) + " name has length " + std::to_string(name.size()) + " (must be 1 to " +
+    return Status(Code::kInvalidArgument, reason, std::string(what) + " name has length " + std::to_string(name.size()) + " (must be 1 to " +
                             std::to_string(kMaxTopicNameBytes) + ")");
   }
   for (size_t i = 0; i < name.size(); ++i) {
     if (!is_name_char(name[i])) {
-      return invalid_argument(std::string(what) + " name " + quoted(name) + " has an invalid character at position " +
+      return Status(Code::kInvalidArgument, reason, std::string(what) + " name " + quoted(name) + " has an invalid character at position " +
                               std::to_string(i) + " (allowed: A-Z a-z 0-9 . _ -)");
     }
   }
-  if (name == "." || name == "..") return invalid_argument(std::string(what) + " name " + quoted(name) + " is reserved");
+  if (name == "." || name == "..") return Status(Code::kInvalidArgument, reason, std::string(what) + " name " + quoted(name) + " is reserved");
   return Status();
 }
 
@@ -518,7 +519,7 @@ Result<SubscriptionConfig> MetaStore::create_subscription(SubscriptionConfig con
       return Status();
     }
     CAUSEWAY_ASSIGN_OR_RETURN(auto topic_value, txn.get(dbs_->topics, config.topic));
-    if (!topic_value) return not_found("topic " + quoted(config.topic) + " not found");
+    if (!topic_value) return Status(Code::kNotFound, Reason::kTopicNotFound, "topic " + quoted(config.topic) + " not found");
     CAUSEWAY_ASSIGN_OR_RETURN(TopicConfig topic, decode_topic(config.topic, *topic_value));
     SubscriptionConfig created = config;
     created.created_ms = now_ms();
@@ -539,11 +540,11 @@ Result<SubscriptionConfig> MetaStore::create_subscription(SubscriptionConfig con
 }
 
 Result<SubscriptionConfig> MetaStore::get_subscription(std::string_view name) {
-  if (name.empty() || name.size() > kMaxTopicNameBytes) return not_found("subscription " + quoted(name) + " not found");
+  if (name.empty() || name.size() > kMaxTopicNameBytes) return Status(Code::kNotFound, Reason::kSubscriptionNotFound, "subscription " + quoted(name) + " not found");
   SubscriptionConfig result;
   const Status status = env_->read([&](Txn& txn) -> Status {
     CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->subscriptions, name));
-    if (!value) return not_found("subscription " + quoted(name) + " not found");
+    if (!value) return Status(Code::kNotFound, Reason::kSubscriptionNotFound, "subscription " + quoted(name) + " not found");
     CAUSEWAY_ASSIGN_OR_RETURN(result, decode_subscription(name, *value));
     return Status();
   });
@@ -570,10 +571,10 @@ Result<std::vector<SubscriptionConfig>> MetaStore::list_subscriptions(std::strin
 }
 
 Status MetaStore::delete_subscription(std::string_view name) {
-  if (name.empty() || name.size() > kMaxTopicNameBytes) return not_found("subscription " + quoted(name) + " not found");
+  if (name.empty() || name.size() > kMaxTopicNameBytes) return Status(Code::kNotFound, Reason::kSubscriptionNotFound, "subscription " + quoted(name) + " not found");
   return env_->write([&](Txn& txn) -> Status {
     CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->subscriptions, name));
-    if (!value) return not_found("subscription " + quoted(name) + " not found");
+    if (!value) return Status(Code::kNotFound, Reason::kSubscriptionNotFound, "subscription " + quoted(name) + " not found");
     CAUSEWAY_ASSIGN_OR_RETURN(SubscriptionConfig config, decode_subscription(name, *value));
     CAUSEWAY_ASSIGN_OR_RETURN(auto topic_value, txn.get(dbs_->topics, config.topic));
     if (topic_value) {

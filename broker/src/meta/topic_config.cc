@@ -17,18 +17,18 @@ std::string ms_text(std::chrono::milliseconds ms) { return std::to_string(ms.cou
 
 Status TopicConfig::validate() const {
   if (name.empty() || name.size() > kMaxTopicNameBytes) {
-    return invalid_argument("topic name \"" + name.substr(0, 64) + (name.size() > 64 ? "...\"" : "\"") +
+    return Status(Code::kInvalidArgument, Reason::kInvalidTopicName, "topic name \"" + name.substr(0, 64) + (name.size() > 64 ? "...\"" : "\"") +
                             " has length " + std::to_string(name.size()) + " (must be 1 to " +
                             std::to_string(kMaxTopicNameBytes) + ")");
   }
   for (size_t i = 0; i < name.size(); ++i) {
     if (!is_topic_name_char(name[i])) {
-      return invalid_argument("topic name \"" + name + "\" has an invalid character (byte " +
+      return Status(Code::kInvalidArgument, Reason::kInvalidTopicName, "topic name \"" + name + "\" has an invalid character (byte " +
                               std::to_string(static_cast<unsigned char>(name[i])) + ") at position " +
                               std::to_string(i) + " (allowed: A-Z a-z 0-9 . _ -)");
     }
   }
-  if (name == "." || name == "..") return invalid_argument("topic name \"" + name + "\" is reserved");
+  if (name == "." || name == "..") return Status(Code::kInvalidArgument, Reason::kInvalidTopicName, "topic name \"" + name + "\" is reserved");
   if (partitions < 1 || partitions > kMaxPartitions) {
     return invalid_argument("partitions " + std::to_string(partitions) + " out of range (1 to " +
                             std::to_string(kMaxPartitions) + ")");

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "causeway/schemas/protocol_generated.h"
+#include "causeway/wire/status.h"
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
 #include "subscribe/coordinator.h"
@@ -39,8 +40,6 @@ Frame finish_frame(flatbuffers::FlatBufferBuilder& builder, uint64_t correlation
                    flatbuffers::Offset<void> body);
 // An ErrorResponse frame.
 Frame error_frame(uint64_t correlation_id, protocol::ErrorCode code, std::string_view message);
-// The protocol code for a Status.
-protocol::ErrorCode to_error_code(const Status& status);
 
 // ---------------------------------------------------------------- framing (server.cc)
 // The steps a connection takes on received bytes, pure so that tests/fuzz can drive them

@@ -510,14 +510,15 @@ Result<Coordinator::Member*> Coordinator::find_member_locked(Group& g, uint64_t 
       return &m;
     }
   }
-  return unavailable(std::string(kUnknownMemberMarker) + " \"" + std::string(member_id.substr(0, 64)) +
-                     "\" in group \"" + g.config.name +
-                     "\" (it expired, left, or joined on another connection); subscribe again");
+  return Status(Code::kUnavailable, Reason::kUnknownGroupMember,
+                "unknown group member \"" + std::string(member_id.substr(0, 64)) + "\" in group \"" + g.config.name +
+                    "\" (it expired, left, or joined on another connection); subscribe again");
 }
 
 namespace {
 Status no_group(std::string_view name) {
-  return not_found("subscription \"" + std::string(name.substr(0, 255)) + "\" has no active group on this broker; subscribe first");
+  return Status(Code::kNotFound, Reason::kSubscriptionNotFound,
+                "subscription \"" + std::string(name.substr(0, 255)) + "\" has no active group on this broker; subscribe first");
 }
 
 Status shutting_down() { return unavailable("the broker is shutting down; the request changed nothing"); }
@@ -579,9 +580,9 @@ bool is_in_flight_to(const auto& ps, uint64_t offset, uint64_t member) {
 }
 
 Status not_assigned(uint32_t partition, const auto& m) {
-  return failed_precondition("partition " + std::to_string(partition) + " " +
-                             std::string(Coordinator::kNotAssignedMarker) + " \"" + m.member_id +
-                             "\" (and the offset is not in flight to it); the event will be redelivered");
+  return Status(Code::kFailedPrecondition, Reason::kNotAssigned,
+                "partition " + std::to_string(partition) + " is not assigned to member \"" + m.member_id +
+                    "\" (and the offset is not in flight to it); the event will be redelivered");
 }
 
 // Collects per-offset failures into one Status naming the first and counting the rest.
@@ -593,8 +594,9 @@ struct Failures {
   }
   Status status(std::string_view verb, size_t total) const {
     if (count == 0) return Status();
-    return Status(first.code(), std::to_string(count) + " of " + std::to_string(total) + " " + std::string(verb) +
-                                    "(s) refused; first: " + std::string(first.message()));
+    return Status(first.code(), first.reason(),
+                  std::to_string(count) + " of " + std::to_string(total) + " " + std::string(verb) +
+                      "(s) refused; first: " + std::string(first.message()));
   }
 };
 

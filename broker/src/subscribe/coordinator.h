@@ -159,8 +159,9 @@ class Coordinator {
   Result<JoinResult> join(std::shared_ptr<DeliverySink> sink, std::string_view subscription, std::string_view topic,
                           uint32_t credit_events, uint32_t credit_bytes, bool create_if_missing,
                           const meta::SubscriptionConfig& create_settings, std::string client_name);
-  // Member requests. Errors: kNotFound (subscription not active), kUnavailable with
-  // "UnknownGroupMember" for a member id that is unknown, expired or owned by another connection.
+  // Member requests. Errors: kNotFound with Reason::kSubscriptionNotFound (subscription not
+  // active), kUnavailable with Reason::kUnknownGroupMember for a member id that is unknown,
+  // expired or owned by another connection.
   Status heartbeat(uint64_t connection_id, std::string_view subscription, std::string_view member_id);
   // Leaves the group; what was in flight to the member is redelivered at once (to the
   // members that own its partitions now). Each of those deliveries counts as an attempt,
@@ -173,7 +174,7 @@ class Coordinator {
                     uint32_t credit_events, uint32_t credit_bytes);
   // Acks (or nacks) offsets of one partition. Every offset is checked; valid ones are applied
   // and `accepted` counts them. The Status names the first bad offset and how many were bad
-  // (kNotAssigned-like kFailedPrecondition for a partition the member does not own).
+  // (kFailedPrecondition with Reason::kNotAssigned for a partition the member does not own).
   Status ack(uint64_t connection_id, std::string_view subscription, std::string_view member_id, uint32_t partition,
              const std::vector<uint64_t>& offsets, uint32_t& accepted);
   Status nack(uint64_t connection_id, std::string_view subscription, std::string_view member_id, uint32_t partition,
@@ -212,10 +213,6 @@ class Coordinator {
   // Writes the committed offsets and acks that changed, of every group, in one LMDB
   // transaction. The sweeper calls it every sweep and stop() once more; tests call it directly.
   void flush_commits();
-
-  // Error-message markers the handlers map to protocol codes.
-  static constexpr std::string_view kUnknownMemberMarker = "unknown group member";
-  static constexpr std::string_view kNotAssignedMarker = "is not assigned to member";
 
  private:
   struct Member;

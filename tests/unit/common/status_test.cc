@@ -31,6 +31,36 @@ TEST(Status, WithContextPrefixesMessageAndKeepsCode) {
   EXPECT_TRUE(Status().with_context("x").ok());
 }
 
+TEST(Status, AReasonIsOptionalAndFreeForOk) {
+  EXPECT_EQ(Status().reason(), Reason::kNone);
+  EXPECT_EQ(invalid_argument("x").reason(), Reason::kNone);
+  const Status s(Code::kInvalidArgument, Reason::kInvalidPayload, "payload does not verify");
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_EQ(s.reason(), Reason::kInvalidPayload);
+  EXPECT_EQ(s.message(), "payload does not verify");
+  // An OK code ignores the reason: OK stays allocation-free and reasonless.
+  EXPECT_EQ(Status(Code::kOk, Reason::kInvalidPayload, "x").reason(), Reason::kNone);
+  EXPECT_TRUE(Status().with_reason(Reason::kSchemaMismatch).ok());
+}
+
+TEST(Status, ContextAndReasonCompose) {
+  const Status s = failed_precondition("id 7 is not a version").with_reason(Reason::kSchemaMismatch);
+  const Status wrapped = s.with_context("publish to topic 'orders'");
+  EXPECT_EQ(wrapped.reason(), Reason::kSchemaMismatch);
+  EXPECT_EQ(wrapped.code(), Code::kFailedPrecondition);
+  EXPECT_EQ(wrapped.message(), "publish to topic 'orders': id 7 is not a version");
+  // Equality includes the reason.
+  EXPECT_NE(s, failed_precondition("id 7 is not a version"));
+}
+
+TEST(Status, ReasonNamesAreStable) {
+  EXPECT_EQ(reason_name(Reason::kNone), "none");
+  EXPECT_EQ(reason_name(Reason::kSchemaMismatch), "schema_mismatch");
+  EXPECT_EQ(reason_name(Reason::kSubjectNotFound), "subject_not_found");
+  EXPECT_EQ(static_cast<int>(Reason::kSubjectNotFound), 40401);  // Confluent's number
+  EXPECT_EQ(reason_name(static_cast<Reason>(9)), "reason_9");
+}
+
 TEST(Status, ErrnoOfFullDiskIsResourceExhausted) {
   Status s = io_error_errno("write /data/x", ENOSPC);
   EXPECT_EQ(s.code(), Code::kResourceExhausted);

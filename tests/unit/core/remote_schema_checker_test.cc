@@ -374,10 +374,10 @@ TEST(RemoteSchemaChecker, UnknownIdWrongSubjectAndBadPayloadAreRefusedEachWithIt
   auto acks = pipeline.publish("orders", batch, 0, 0);
   ASSERT_TRUE(acks.ok());
   ASSERT_EQ(acks->size(), 4u);
-  EXPECT_EQ((*acks)[0].schema_rejection, SchemaRejection::kNotAVersion);
+  EXPECT_EQ((*acks)[0].status.reason(), Reason::kSchemaMismatch);
   EXPECT_THAT(std::string((*acks)[0].status.message()), HasSubstr("schema id 99 does not exist"));
-  EXPECT_EQ((*acks)[1].schema_rejection, SchemaRejection::kNotAVersion);
-  EXPECT_EQ((*acks)[2].schema_rejection, SchemaRejection::kInvalidPayload);
+  EXPECT_EQ((*acks)[1].status.reason(), Reason::kSchemaMismatch);
+  EXPECT_EQ((*acks)[2].status.reason(), Reason::kInvalidPayload);
   ASSERT_TRUE((*acks)[3].status.ok()) << (*acks)[3].status.to_string();
   EXPECT_EQ((*acks)[3].offset, 0u);
 
@@ -594,12 +594,12 @@ TEST(RemoteSchemaChecker, OneRequestStartsAtMostSixteenLookups) {
   auto acks = pipeline.publish("orders", batch, 0, 0);
   ASSERT_TRUE(acks.ok());
   ASSERT_EQ(acks->size(), 21u);
-  for (size_t i = 0; i < 16; ++i) EXPECT_EQ((*acks)[i].schema_rejection, SchemaRejection::kNotAVersion) << i;
+  for (size_t i = 0; i < 16; ++i) EXPECT_EQ((*acks)[i].status.reason(), Reason::kSchemaMismatch) << i;
   for (size_t i = 16; i < 20; ++i) {
     EXPECT_EQ((*acks)[i].status.code(), Code::kUnavailable) << i;
     EXPECT_THAT(std::string((*acks)[i].status.message()), HasSubstr("retry"));
   }
-  EXPECT_EQ((*acks)[20].schema_rejection, SchemaRejection::kNotAVersion);
+  EXPECT_EQ((*acks)[20].status.reason(), Reason::kSchemaMismatch);
   f.checker->wait_idle();
   EXPECT_EQ(f.checker->fetches_started(), 16u);
 }

@@ -38,15 +38,15 @@ class StoreReferencesTest : public ::testing::Test {
     StoreOptions options;
     options.dir = dir_.sub("registry");
     auto s = SchemaStore::open(options);
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message());
     return s.ok() ? std::move(*s) : nullptr;
   }
   // common-money v1 (no root type) and shop-order v1 including it.
   void register_order(SchemaStore& store) {
     auto m = store.register_schema("common-money", with_refs(kMoneyV1, {}));
-    ASSERT_TRUE(m.ok()) << m.error().message;
+    ASSERT_TRUE(m.ok()) << m.error().message();
     auto o = store.register_schema("shop-order", with_refs(kOrder, {money(1)}));
-    ASSERT_TRUE(o.ok()) << o.error().message;
+    ASSERT_TRUE(o.ok()) << o.error().message();
   }
   causeway::testing::TempDir dir_;
 };
@@ -54,7 +54,7 @@ class StoreReferencesTest : public ::testing::Test {
 TEST_F(StoreReferencesTest, AFileOfSharedTypesRegistersWithoutARootType) {
   auto store = open_store();
   auto r = store->register_schema("common-money", with_refs(kMoneyV1, {}));
-  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r.ok()) << r.error().message();
   auto v = store->get_version("common-money", 1);
   ASSERT_TRUE(v.ok());
   EXPECT_EQ(v->schema.root_type, "");
@@ -67,7 +67,7 @@ TEST_F(StoreReferencesTest, AnIncludeResolvesToTheReferencedVersionsText) {
   auto store = open_store();
   register_order(*store);
   auto parsed = store->parsed_schema(2);
-  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
   EXPECT_EQ((*parsed)->root_type, "shop.Order");
   EXPECT_THAT((*parsed)->canonical_form, HasSubstr("table common.Money"));
   ASSERT_EQ((*parsed)->parser_inputs.size(), 2u);
@@ -85,9 +85,9 @@ TEST_F(StoreReferencesTest, NestedIncludesResolveThroughEachVersionsOwnReference
   auto m = store->register_schema(
       "common-money", with_refs("include \"currency.fbs\";\nnamespace common;\ntable Money { units:long; c:base.Currency; }",
                                 {SchemaReference{"currency.fbs", "base", 1}}));
-  ASSERT_TRUE(m.ok()) << m.error().message;
+  ASSERT_TRUE(m.ok()) << m.error().message();
   auto o = store->register_schema("shop-order", with_refs(kOrder, {money(1)}));
-  ASSERT_TRUE(o.ok()) << o.error().message;
+  ASSERT_TRUE(o.ok()) << o.error().message();
   auto parsed = store->parsed_schema(o->id);
   ASSERT_TRUE(parsed.ok());
   EXPECT_THAT((*parsed)->canonical_form, HasSubstr("enum base.Currency"));
@@ -99,9 +99,9 @@ TEST_F(StoreReferencesTest, AnIncludeWithoutAMatchingReferenceIsInvalidAndNamesT
   ASSERT_TRUE(store->register_schema("common-money", with_refs(kMoneyV1, {})).ok());
   auto r = store->register_schema("shop-order", with_refs(kOrder, {SchemaReference{"other.fbs", "common-money", 1}}));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, ErrorCode::kInvalidSchema);
-  EXPECT_THAT(r.error().message, HasSubstr("include \"money.fbs\" (line 1): no reference is named \"money.fbs\""));
-  EXPECT_THAT(r.error().message, HasSubstr("references: \"other.fbs\""));
+  EXPECT_EQ(error_code(r.error()), ErrorCode::kInvalidSchema);
+  EXPECT_THAT(r.error().message(), HasSubstr("include \"money.fbs\" (line 1): no reference is named \"money.fbs\""));
+  EXPECT_THAT(r.error().message(), HasSubstr("references: \"other.fbs\""));
 }
 
 TEST_F(StoreReferencesTest, AnIncludeOfAMissingVersionIsInvalidAndNamesTheInclude) {
@@ -109,8 +109,8 @@ TEST_F(StoreReferencesTest, AnIncludeOfAMissingVersionIsInvalidAndNamesTheInclud
   ASSERT_TRUE(store->register_schema("common-money", with_refs(kMoneyV1, {})).ok());
   auto r = store->register_schema("shop-order", with_refs(kOrder, {money(7)}));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, ErrorCode::kInvalidSchema);
-  EXPECT_THAT(r.error().message,
+  EXPECT_EQ(error_code(r.error()), ErrorCode::kInvalidSchema);
+  EXPECT_THAT(r.error().message(),
               HasSubstr("include \"money.fbs\" (line 1): subject 'common-money' version 7 does not exist"));
 }
 
@@ -120,8 +120,8 @@ TEST_F(StoreReferencesTest, ASoftDeletedVersionCannotBeReferencedByANewSchema) {
   ASSERT_TRUE(store->delete_version("common-money", 1, false).ok());
   auto r = store->register_schema("shop-order", with_refs(kOrder, {money(1)}));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, ErrorCode::kInvalidSchema);
-  EXPECT_THAT(r.error().message, HasSubstr("soft-deleted"));
+  EXPECT_EQ(error_code(r.error()), ErrorCode::kInvalidSchema);
+  EXPECT_THAT(r.error().message(), HasSubstr("soft-deleted"));
 }
 
 TEST_F(StoreReferencesTest, DuplicateOrEmptyReferenceNamesAreInvalid) {
@@ -129,10 +129,10 @@ TEST_F(StoreReferencesTest, DuplicateOrEmptyReferenceNamesAreInvalid) {
   ASSERT_TRUE(store->register_schema("common-money", with_refs(kMoneyV1, {})).ok());
   auto dup = store->register_schema("shop-order", with_refs(kOrder, {money(1), money(1)}));
   ASSERT_FALSE(dup.ok());
-  EXPECT_THAT(dup.error().message, HasSubstr("two references are named \"money.fbs\""));
+  EXPECT_THAT(dup.error().message(), HasSubstr("two references are named \"money.fbs\""));
   auto unnamed = store->register_schema("shop-order", with_refs(kOrder, {SchemaReference{"", "common-money", 1}}));
   ASSERT_FALSE(unnamed.ok());
-  EXPECT_THAT(unnamed.error().message, HasSubstr("has no name"));
+  EXPECT_THAT(unnamed.error().message(), HasSubstr("has no name"));
 }
 
 TEST_F(StoreReferencesTest, IdentityIsTheResolvedSchemaPlusItsReferences) {
@@ -145,11 +145,11 @@ TEST_F(StoreReferencesTest, IdentityIsTheResolvedSchemaPlusItsReferences) {
   // The same text against a new version of the shared file: another schema.
   ASSERT_TRUE(store->register_schema("common-money", with_refs(kMoneyV2, {})).ok());
   auto moved = store->register_schema("shop-order", with_refs(kOrder, {money(2)}));
-  ASSERT_TRUE(moved.ok()) << moved.error().message;
+  ASSERT_TRUE(moved.ok()) << moved.error().message();
   EXPECT_TRUE(moved->created);
   EXPECT_NE(moved->id, 2);
   auto found = store->lookup("shop-order", with_refs(kOrder, {money(1)}));
-  ASSERT_TRUE(found.ok()) << found.error().message;
+  ASSERT_TRUE(found.ok()) << found.error().message();
   EXPECT_EQ(found->version, 1);
 }
 
@@ -161,14 +161,14 @@ TEST_F(StoreReferencesTest, AChangeInsideAReferencedSubjectIsCheckedWhenTheInclu
   ASSERT_TRUE(store->register_schema("common-money", with_refs(kMoneyNarrowed, {})).ok());
   // ...but the order that includes it reads Money's bytes, and is checked in its own mode.
   auto check = store->check_compatibility("shop-order", kLatestVersion, with_refs(kOrder, {money(2)}));
-  ASSERT_TRUE(check.ok()) << check.error().message;
+  ASSERT_TRUE(check.ok()) << check.error().message();
   EXPECT_FALSE(check->is_compatible);
   ASSERT_EQ(check->messages.size(), 1u);
   EXPECT_EQ(check->messages[0],
             "shop.Order.total.units (id 0): type changed from long to int (backward, against version 1)");
   auto r = store->register_schema("shop-order", with_refs(kOrder, {money(2)}));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, ErrorCode::kIncompatible);
+  EXPECT_EQ(error_code(r.error()), ErrorCode::kIncompatible);
 }
 
 TEST_F(StoreReferencesTest, AFileOfSharedTypesIsCheckedDeclarationByDeclaration) {
@@ -177,11 +177,11 @@ TEST_F(StoreReferencesTest, AFileOfSharedTypesIsCheckedDeclarationByDeclaration)
   EXPECT_TRUE(store->register_schema("common-money", with_refs(kMoneyV2, {})).ok());
   auto narrowed = store->register_schema("common-money", with_refs(kMoneyNarrowed, {}));
   ASSERT_FALSE(narrowed.ok());
-  EXPECT_EQ(narrowed.error().code, ErrorCode::kIncompatible);
-  EXPECT_THAT(narrowed.error().message, HasSubstr("common.Money.units (id 0): type changed from long to int"));
+  EXPECT_EQ(error_code(narrowed.error()), ErrorCode::kIncompatible);
+  EXPECT_THAT(narrowed.error().message(), HasSubstr("common.Money.units (id 0): type changed from long to int"));
   auto removed = store->register_schema("common-money", with_refs("namespace common; table Other { x:int; }", {}));
   ASSERT_FALSE(removed.ok());
-  EXPECT_THAT(removed.error().message, HasSubstr("common.Money: table removed"));
+  EXPECT_THAT(removed.error().message(), HasSubstr("common.Money: table removed"));
 }
 
 TEST_F(StoreReferencesTest, ReferencedByListsTheSchemasThatReferenceAVersion) {
@@ -190,12 +190,12 @@ TEST_F(StoreReferencesTest, ReferencedByListsTheSchemasThatReferenceAVersion) {
   ASSERT_TRUE(store->register_schema("shop-refund", with_refs(
       "include \"m.fbs\";\ntable Refund { amount:common.Money; }\nroot_type Refund;", {SchemaReference{"m.fbs", "common-money", 1}})).ok());
   auto ids = store->referenced_by("common-money", 1);
-  ASSERT_TRUE(ids.ok()) << ids.error().message;
+  ASSERT_TRUE(ids.ok()) << ids.error().message();
   EXPECT_THAT(*ids, ElementsAre(2, 3));
   EXPECT_THAT(*store->referenced_by("common-money", kLatestVersion), ElementsAre(2, 3));
   EXPECT_THAT(*store->referenced_by("shop-order", 1), IsEmpty());
-  EXPECT_EQ(store->referenced_by("common-money", 9).error().code, ErrorCode::kVersionNotFound);
-  EXPECT_EQ(store->referenced_by("nobody", 1).error().code, ErrorCode::kSubjectNotFound);
+  EXPECT_EQ(error_code(store->referenced_by("common-money", 9).error()), ErrorCode::kVersionNotFound);
+  EXPECT_EQ(error_code(store->referenced_by("nobody", 1).error()), ErrorCode::kSubjectNotFound);
 }
 
 TEST_F(StoreReferencesTest, DeletingAReferencedVersionIsRefusedUntilTheReferrerIsGone) {
@@ -203,14 +203,14 @@ TEST_F(StoreReferencesTest, DeletingAReferencedVersionIsRefusedUntilTheReferrerI
   register_order(*store);
   auto soft = store->delete_version("common-money", 1, false);
   ASSERT_FALSE(soft.ok());
-  EXPECT_EQ(soft.error().code, ErrorCode::kReferenceExists);
-  EXPECT_EQ(http_status(soft.error().code), 422);
-  EXPECT_THAT(soft.error().message, HasSubstr("One or more references exist to the schema {subject=common-money, version=1}"));
-  EXPECT_THAT(soft.error().message, HasSubstr("schema id 2"));
-  EXPECT_EQ(store->delete_subject("common-money", false).error().code, ErrorCode::kReferenceExists);
+  EXPECT_EQ(error_code(soft.error()), ErrorCode::kReferenceExists);
+  EXPECT_EQ(http_status(error_code(soft.error())), 422);
+  EXPECT_THAT(soft.error().message(), HasSubstr("One or more references exist to the schema {subject=common-money, version=1}"));
+  EXPECT_THAT(soft.error().message(), HasSubstr("schema id 2"));
+  EXPECT_EQ(error_code(store->delete_subject("common-money", false).error()), ErrorCode::kReferenceExists);
   // A soft-deleted referrer still needs the text (its id stays readable): still refused.
   ASSERT_TRUE(store->delete_version("shop-order", 1, false).ok());
-  EXPECT_EQ(store->delete_version("common-money", 1, false).error().code, ErrorCode::kReferenceExists);
+  EXPECT_EQ(error_code(store->delete_version("common-money", 1, false).error()), ErrorCode::kReferenceExists);
   ASSERT_TRUE(store->delete_version("shop-order", 1, true).ok());
   EXPECT_THAT(*store->referenced_by("common-money", 1), IsEmpty());
   EXPECT_TRUE(store->delete_version("common-money", 1, false).ok());
@@ -222,14 +222,14 @@ TEST_F(StoreReferencesTest, ASubjectWhoseVersionsReferenceEachOtherCanStillBeDel
   ASSERT_TRUE(store->register_schema("s", with_refs(kMoneyV1, {})).ok());
   ASSERT_TRUE(store->register_schema("s", with_refs(
       "include \"v1.fbs\";\nnamespace shop;\ntable Order { total:common.Money; }\nroot_type Order;", {SchemaReference{"v1.fbs", "s", 1}})).ok());
-  EXPECT_EQ(store->delete_version("s", 1, false).error().code, ErrorCode::kReferenceExists);
+  EXPECT_EQ(error_code(store->delete_version("s", 1, false).error()), ErrorCode::kReferenceExists);
   auto soft = store->delete_subject("s", false);
-  ASSERT_TRUE(soft.ok()) << soft.error().message;
+  ASSERT_TRUE(soft.ok()) << soft.error().message();
   auto hard = store->delete_subject("s", true);
-  ASSERT_TRUE(hard.ok()) << hard.error().message;
+  ASSERT_TRUE(hard.ok()) << hard.error().message();
   EXPECT_THAT(*hard, ElementsAre(1, 2));
-  EXPECT_EQ(store->get_schema(1).error().code, ErrorCode::kSchemaNotFound);
-  EXPECT_EQ(store->get_schema(2).error().code, ErrorCode::kSchemaNotFound);
+  EXPECT_EQ(error_code(store->get_schema(1).error()), ErrorCode::kSchemaNotFound);
+  EXPECT_EQ(error_code(store->get_schema(2).error()), ErrorCode::kSchemaNotFound);
 }
 
 TEST_F(StoreReferencesTest, ResolvedSchemasSurviveARestart) {
@@ -239,9 +239,9 @@ TEST_F(StoreReferencesTest, ResolvedSchemasSurviveARestart) {
   }
   auto store = open_store();
   auto parsed = store->parsed_schema(2);
-  ASSERT_TRUE(parsed.ok()) << parsed.error().message;
+  ASSERT_TRUE(parsed.ok()) << parsed.error().message();
   EXPECT_THAT((*parsed)->canonical_form, HasSubstr("table common.Money"));
-  EXPECT_EQ(store->delete_version("common-money", 1, false).error().code, ErrorCode::kReferenceExists);
+  EXPECT_EQ(error_code(store->delete_version("common-money", 1, false).error()), ErrorCode::kReferenceExists);
 }
 
 TEST_F(StoreReferencesTest, AStoreWrittenBeforeTheReferencesIndexGetsItBuiltOnOpen) {
@@ -262,7 +262,7 @@ TEST_F(StoreReferencesTest, AStoreWrittenBeforeTheReferencesIndexGetsItBuiltOnOp
   }
   auto store = open_store();
   EXPECT_THAT(*store->referenced_by("common-money", 1), ElementsAre(2));
-  EXPECT_EQ(store->delete_version("common-money", 1, false).error().code, ErrorCode::kReferenceExists);
+  EXPECT_EQ(error_code(store->delete_version("common-money", 1, false).error()), ErrorCode::kReferenceExists);
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ class StoreTest : public ::testing::Test {
     StoreOptions options;
     options.dir = dir_.sub("registry");
     auto s = SchemaStore::open(options);
-    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message);
+    EXPECT_TRUE(s.ok()) << (s.ok() ? "" : s.error().message());
     return s.ok() ? std::move(*s) : nullptr;
   }
   causeway::testing::TempDir dir_;
@@ -41,7 +41,7 @@ class StoreTest : public ::testing::Test {
 TEST_F(StoreTest, FirstRegistrationGetsIdOneAndVersionOne) {
   auto store = open_store();
   auto r = store->register_schema("orders-value", input(kOrderV1));
-  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->id, 1);
   EXPECT_EQ(r->version, 1);
   EXPECT_TRUE(r->created);
@@ -52,7 +52,7 @@ TEST_F(StoreTest, RegisteringTheSameSchemaAgainReturnsTheExistingVersion) {
   ASSERT_TRUE(store->register_schema("s", input(kOrderV1)).ok());
   // Whitespace and comments differ; the canonical form does not.
   auto again = store->register_schema("s", input("namespace shop; // same\ntable Order {id:ulong;amount:int;} root_type Order;"));
-  ASSERT_TRUE(again.ok()) << again.error().message;
+  ASSERT_TRUE(again.ok()) << again.error().message();
   EXPECT_EQ(again->id, 1);
   EXPECT_EQ(again->version, 1);
   EXPECT_FALSE(again->created);
@@ -77,9 +77,9 @@ TEST_F(StoreTest, IncompatibleSchemaIsRefusedWithEveryViolation) {
   ASSERT_TRUE(store->register_schema("s", input(kOrderV1)).ok());
   auto r = store->register_schema("s", input(kOrderBad));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, ErrorCode::kIncompatible);
-  EXPECT_THAT(r.error().message, HasSubstr("shop.Order.amount (id 1): type changed from int to long"));
-  EXPECT_THAT(r.error().message, HasSubstr("against version 1"));
+  EXPECT_EQ(error_code(r.error()), ErrorCode::kIncompatible);
+  EXPECT_THAT(r.error().message(), HasSubstr("shop.Order.amount (id 1): type changed from int to long"));
+  EXPECT_THAT(r.error().message(), HasSubstr("against version 1"));
   EXPECT_THAT(*store->list_versions("s"), ElementsAre(1));
 }
 
@@ -87,10 +87,10 @@ TEST_F(StoreTest, InvalidSchemaNamesTheParseErrorAndLine) {
   auto store = open_store();
   auto r = store->register_schema("s", input("table T {\n  a:int;\n  b:nosuchtype;\n}\n", "T"));
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().code, ErrorCode::kInvalidSchema);
-  EXPECT_THAT(r.error().message, HasSubstr("nosuchtype"));
-  EXPECT_THAT(r.error().message, HasSubstr("line "));
-  EXPECT_THAT(r.error().message, ::testing::ContainsRegex(":3|line 3"));
+  EXPECT_EQ(error_code(r.error()), ErrorCode::kInvalidSchema);
+  EXPECT_THAT(r.error().message(), HasSubstr("nosuchtype"));
+  EXPECT_THAT(r.error().message(), HasSubstr("line "));
+  EXPECT_THAT(r.error().message(), ::testing::ContainsRegex(":3|line 3"));
 }
 
 TEST_F(StoreTest, RestartKeepsSubjectsVersionsIdsAndModes) {
@@ -127,7 +127,7 @@ TEST_F(StoreTest, SoftDeletedVersionIsHiddenUnlessAskedFor) {
   auto d = store->delete_version("s", 2, false);
   ASSERT_TRUE(d.ok());
   EXPECT_EQ(*d, 2);
-  EXPECT_EQ(store->get_version("s", 2).error().code, ErrorCode::kVersionNotFound);
+  EXPECT_EQ(error_code(store->get_version("s", 2).error()), ErrorCode::kVersionNotFound);
   EXPECT_TRUE(store->get_version("s", 2, true).ok());
   EXPECT_TRUE(store->get_version("s", 2, true)->deleted);
   EXPECT_EQ(store->get_version("s", kLatestVersion)->version, 1);
@@ -141,21 +141,21 @@ TEST_F(StoreTest, VersionNumbersAreNotReusedAfterSoftDelete) {
   ASSERT_TRUE(store->register_schema("s", input(kOrderV2)).ok());
   ASSERT_TRUE(store->delete_version("s", 2, false).ok());
   auto r = store->register_schema("s", input("namespace shop;\ntable Order { id:ulong; amount:int; n:int; }\nroot_type Order;"));
-  ASSERT_TRUE(r.ok()) << r.error().message;
+  ASSERT_TRUE(r.ok()) << r.error().message();
   EXPECT_EQ(r->version, 3);
 }
 
 TEST_F(StoreTest, HardDeleteOnlyAfterSoftDelete) {
   auto store = open_store();
   ASSERT_TRUE(store->register_schema("s", input(kOrderV1)).ok());
-  EXPECT_EQ(store->delete_version("s", 1, true).error().code, ErrorCode::kVersionNotSoftDeleted);
-  EXPECT_EQ(store->delete_subject("s", true).error().code, ErrorCode::kSubjectNotSoftDeleted);
+  EXPECT_EQ(error_code(store->delete_version("s", 1, true).error()), ErrorCode::kVersionNotSoftDeleted);
+  EXPECT_EQ(error_code(store->delete_subject("s", true).error()), ErrorCode::kSubjectNotSoftDeleted);
   ASSERT_TRUE(store->delete_version("s", 1, false).ok());
-  EXPECT_EQ(store->delete_version("s", 1, false).error().code, ErrorCode::kVersionSoftDeleted);
+  EXPECT_EQ(error_code(store->delete_version("s", 1, false).error()), ErrorCode::kVersionSoftDeleted);
   ASSERT_TRUE(store->delete_version("s", 1, true).ok());
-  EXPECT_EQ(store->get_version("s", 1, true).error().code, ErrorCode::kSubjectNotFound);
+  EXPECT_EQ(error_code(store->get_version("s", 1, true).error()), ErrorCode::kSubjectNotFound);
   // The last use of schema 1 is gone, so is the schema.
-  EXPECT_EQ(store->get_schema(1).error().code, ErrorCode::kSchemaNotFound);
+  EXPECT_EQ(error_code(store->get_schema(1).error()), ErrorCode::kSchemaNotFound);
 }
 
 TEST_F(StoreTest, SubjectSoftDeleteThenPermanentDeleteRemovesEverything) {
@@ -168,14 +168,14 @@ TEST_F(StoreTest, SubjectSoftDeleteThenPermanentDeleteRemovesEverything) {
   EXPECT_THAT(*soft, ElementsAre(1, 2));
   EXPECT_TRUE(store->list_subjects()->empty());
   EXPECT_THAT(*store->list_subjects(true), ElementsAre("s"));
-  EXPECT_EQ(store->delete_subject("s", false).error().code, ErrorCode::kSubjectSoftDeleted);
-  EXPECT_EQ(store->get_version("s", kLatestVersion).error().code, ErrorCode::kSubjectNotFound);
+  EXPECT_EQ(error_code(store->delete_subject("s", false).error()), ErrorCode::kSubjectSoftDeleted);
+  EXPECT_EQ(error_code(store->get_version("s", kLatestVersion).error()), ErrorCode::kSubjectNotFound);
   auto hard = store->delete_subject("s", true);
   ASSERT_TRUE(hard.ok());
   EXPECT_THAT(*hard, ElementsAre(1, 2));
   EXPECT_TRUE(store->list_subjects(true)->empty());
-  EXPECT_EQ(store->subject_mode("s", false).error().code, ErrorCode::kSubjectConfigNotFound);
-  EXPECT_EQ(store->delete_subject("s", false).error().code, ErrorCode::kSubjectNotFound);
+  EXPECT_EQ(error_code(store->subject_mode("s", false).error()), ErrorCode::kSubjectConfigNotFound);
+  EXPECT_EQ(error_code(store->delete_subject("s", false).error()), ErrorCode::kSubjectNotFound);
   // After a hard delete the subject starts again at version 1.
   auto r = store->register_schema("s", input(kOrderBad));
   ASSERT_TRUE(r.ok());
@@ -185,7 +185,7 @@ TEST_F(StoreTest, SubjectSoftDeleteThenPermanentDeleteRemovesEverything) {
 TEST_F(StoreTest, SubjectModeOverridesTheGlobalMode) {
   auto store = open_store();
   EXPECT_EQ(*store->global_mode(), CompatibilityMode::kBackward);
-  EXPECT_EQ(store->subject_mode("s", false).error().code, ErrorCode::kSubjectConfigNotFound);
+  EXPECT_EQ(error_code(store->subject_mode("s", false).error()), ErrorCode::kSubjectConfigNotFound);
   EXPECT_EQ(*store->subject_mode("s", true), CompatibilityMode::kBackward);
   ASSERT_TRUE(store->register_schema("s", input(kOrderV1)).ok());
   ASSERT_TRUE(store->set_subject_mode("s", CompatibilityMode::kNone).ok());
@@ -215,22 +215,22 @@ TEST_F(StoreTest, TransitiveModeChecksEveryLiveVersion) {
 
 TEST_F(StoreTest, CheckAgainstOneVersionAndUnknownSubjectOrVersion) {
   auto store = open_store();
-  EXPECT_EQ(store->check_compatibility("s", kLatestVersion, input(kOrderV1)).error().code, ErrorCode::kSubjectNotFound);
+  EXPECT_EQ(error_code(store->check_compatibility("s", kLatestVersion, input(kOrderV1)).error()), ErrorCode::kSubjectNotFound);
   ASSERT_TRUE(store->register_schema("s", input(kOrderV1)).ok());
-  EXPECT_EQ(store->check_compatibility("s", 7, input(kOrderV1)).error().code, ErrorCode::kVersionNotFound);
+  EXPECT_EQ(error_code(store->check_compatibility("s", 7, input(kOrderV1)).error()), ErrorCode::kVersionNotFound);
   EXPECT_FALSE(store->check_compatibility("s", 1, input(kOrderBad))->is_compatible);
-  EXPECT_EQ(store->check_compatibility("s", 1, input("table {")).error().code, ErrorCode::kInvalidSchema);
+  EXPECT_EQ(error_code(store->check_compatibility("s", 1, input("table {")).error()), ErrorCode::kInvalidSchema);
 }
 
 TEST_F(StoreTest, LookupFindsTheVersionOrSaysWhatIsMissing) {
   auto store = open_store();
-  EXPECT_EQ(store->lookup("s", input(kOrderV1)).error().code, ErrorCode::kSubjectNotFound);
+  EXPECT_EQ(error_code(store->lookup("s", input(kOrderV1)).error()), ErrorCode::kSubjectNotFound);
   ASSERT_TRUE(store->register_schema("s", input(kOrderV1)).ok());
   auto found = store->lookup("s", input(kOrderV1));
   ASSERT_TRUE(found.ok());
   EXPECT_EQ(found->version, 1);
   EXPECT_EQ(found->schema.id, 1);
-  EXPECT_EQ(store->lookup("s", input(kOrderV2)).error().code, ErrorCode::kSchemaNotFound);
+  EXPECT_EQ(error_code(store->lookup("s", input(kOrderV2)).error()), ErrorCode::kSchemaNotFound);
 }
 
 TEST_F(StoreTest, ReferencesMustExistAndArePartOfTheIdentity) {
@@ -239,15 +239,15 @@ TEST_F(StoreTest, ReferencesMustExistAndArePartOfTheIdentity) {
   with_ref.references.push_back(SchemaReference{"common.fbs", "common", 1});
   auto no_subject = store->register_schema("s", with_ref);
   ASSERT_FALSE(no_subject.ok());
-  EXPECT_EQ(no_subject.error().code, ErrorCode::kInvalidSchema);
-  EXPECT_THAT(no_subject.error().message,
+  EXPECT_EQ(error_code(no_subject.error()), ErrorCode::kInvalidSchema);
+  EXPECT_THAT(no_subject.error().message(),
               HasSubstr("reference \"common.fbs\" (subject 'common' version 1) does not exist (no such subject)"));
   ASSERT_TRUE(store->register_schema("common", input("table C { x:int; } root_type C;")).ok());
   with_ref.references[0].version = 2;
   auto no_version = store->register_schema("s", with_ref);
   ASSERT_FALSE(no_version.ok());
-  EXPECT_EQ(no_version.error().code, ErrorCode::kInvalidSchema);
-  EXPECT_THAT(no_version.error().message, HasSubstr("version 2) does not exist (no such version)"));
+  EXPECT_EQ(error_code(no_version.error()), ErrorCode::kInvalidSchema);
+  EXPECT_THAT(no_version.error().message(), HasSubstr("version 2) does not exist (no such version)"));
   with_ref.references[0].version = 1;
   auto a = store->register_schema("s", with_ref);
   auto b = store->register_schema("t", input(kOrderV1));
@@ -258,9 +258,9 @@ TEST_F(StoreTest, ReferencesMustExistAndArePartOfTheIdentity) {
 
 TEST_F(StoreTest, SubjectNamesAreValidated) {
   auto store = open_store();
-  EXPECT_EQ(store->register_schema("", input(kOrderV1)).error().code, ErrorCode::kInvalidSubject);
-  EXPECT_EQ(store->register_schema(std::string("a\nb"), input(kOrderV1)).error().code, ErrorCode::kInvalidSubject);
-  EXPECT_EQ(store->register_schema(std::string(300, 'x'), input(kOrderV1)).error().code, ErrorCode::kInvalidSubject);
+  EXPECT_EQ(error_code(store->register_schema("", input(kOrderV1)).error()), ErrorCode::kInvalidSubject);
+  EXPECT_EQ(error_code(store->register_schema(std::string("a\nb"), input(kOrderV1)).error()), ErrorCode::kInvalidSubject);
+  EXPECT_EQ(error_code(store->register_schema(std::string(300, 'x'), input(kOrderV1)).error()), ErrorCode::kInvalidSubject);
 }
 
 TEST_F(StoreTest, ConcurrentRegistrationsOfTheSameSchemaYieldOneIdAndOneVersion) {
@@ -273,7 +273,7 @@ TEST_F(StoreTest, ConcurrentRegistrationsOfTheSameSchemaYieldOneIdAndOneVersion)
     threads.emplace_back([&, t] {
       auto r = store->register_schema(t % 2 ? "a" : "b", input(kOrderV1));
       if (r.ok()) results[static_cast<std::size_t>(t)] = *r;
-      else errors[static_cast<std::size_t>(t)] = r.error().message;
+      else errors[static_cast<std::size_t>(t)] = r.error().message();
     });
   }
   for (auto& th : threads) th.join();
@@ -300,7 +300,7 @@ TEST_F(StoreTest, ParsedSchemaByIdIsParsedOnceAndSurvivesRestart) {
   ASSERT_TRUE(a.ok() && b.ok());
   EXPECT_EQ(a->get(), b->get());
   EXPECT_EQ((*a)->root_type, "shop.Order");
-  EXPECT_EQ(store->parsed_schema(2).error().code, ErrorCode::kSchemaNotFound);
+  EXPECT_EQ(error_code(store->parsed_schema(2).error()), ErrorCode::kSchemaNotFound);
 }
 
 TEST_F(StoreTest, TheMapGrowsPastItsInitialSizeAndStopsAtItsMaximumWith50001) {
@@ -309,11 +309,11 @@ TEST_F(StoreTest, TheMapGrowsPastItsInitialSizeAndStopsAtItsMaximumWith50001) {
   options.initial_map_bytes = 256 << 10;
   options.max_map_bytes = 1 << 20;
   auto opened = SchemaStore::open(options);
-  ASSERT_TRUE(opened.ok()) << opened.error().message;
+  ASSERT_TRUE(opened.ok()) << opened.error().message();
   auto store = std::move(*opened);
   // Distinct 2 KiB texts, so each is a new schema record.
   int registered = 0;
-  StoreResult<Registration> last = Registration{};
+  Result<Registration> last = Registration{};
   for (; registered < 2000; ++registered) {
     const std::string n = std::to_string(registered);
     last = store->register_schema("s" + n, SchemaInput{"table T" + n + " { a:int; } root_type T" + n + ";" +
@@ -322,8 +322,8 @@ TEST_F(StoreTest, TheMapGrowsPastItsInitialSizeAndStopsAtItsMaximumWith50001) {
     if (!last.ok()) break;
   }
   ASSERT_FALSE(last.ok()) << "1 MiB should not hold 2000 schemas of 2 KiB";
-  EXPECT_EQ(last.error().code, ErrorCode::kStoreError);
-  EXPECT_THAT(last.error().message, HasSubstr("reached max_map_bytes 1048576"));
+  EXPECT_EQ(error_code(last.error()), ErrorCode::kStoreError);
+  EXPECT_THAT(last.error().message(), HasSubstr("reached max_map_bytes 1048576"));
   EXPECT_GT(registered, 100) << "the map must have grown past its initial 256 KiB first";
   EXPECT_GT(std::filesystem::file_size(options.dir + "/data.mdb"), 256u << 10);
   // Nothing of the failed registration is left, and the store still answers.

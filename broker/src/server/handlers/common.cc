@@ -10,14 +10,11 @@ Frame finish_frame(flatbuffers::FlatBufferBuilder& b, uint64_t cid, protocol::Bo
   return wire::finish_frame(b, cid, type, body);
 }
 
-protocol::ErrorCode to_error_code(const Status& s) {
-  // Codes 0-11 of causeway::Code and protocol::ErrorCode are the same numbers by design.
-  return static_cast<protocol::ErrorCode>(static_cast<uint16_t>(s.code()));
-}
-
 Frame error_frame(uint64_t cid, protocol::ErrorCode code, std::string_view message) {
   flatbuffers::FlatBufferBuilder b(128 + message.size());
-  auto st = protocol::CreateStatus(b, code, b.CreateString(message.data(), message.size()));
+  // Protocol-level codes (100 and up) are reasons too.
+  const uint16_t reason = static_cast<uint16_t>(code) >= 100 ? static_cast<uint16_t>(code) : 0;
+  auto st = protocol::CreateStatus(b, code, b.CreateString(message.data(), message.size()), reason);
   auto body = protocol::CreateErrorResponse(b, st);
   return finish_frame(b, cid, protocol::Body::ErrorResponse, body.Union());
 }
@@ -49,19 +46,18 @@ HelloOutcome handle_hello(const protocol::Message& msg, std::string_view broker_
   const auto* creds = hello->credentials();
   const std::string_view mech = creds && creds->mechanism() ? creds->mechanism()->string_view() : "none";
   Status status;
-  protocol::ErrorCode code = protocol::ErrorCode::Ok;
   if (hello->protocol_version() != kProtocolVersion) {
-    code = protocol::ErrorCode::UnsupportedVersion;
-    status = failed_precondition("protocol version " + std::to_string(hello->protocol_version()) +
-                                 " is not supported; this broker speaks version " + std::to_string(kProtocolVersion));
+    status = Status(Code::kFailedPrecondition, Reason::kUnsupportedVersion,
+                    "protocol version " + std::to_string(hello->protocol_version()) +
+                        " is not supported; this broker speaks version " + std::to_string(kProtocolVersion));
   } else if (mech != "none" && !mech.empty()) {
-    code = protocol::ErrorCode::Unauthenticated;
-    status = failed_precondition("authentication mechanism \"" + std::string(mech) + "\" is not supported (use \"none\")");
+    status = Status(Code::kFailedPrecondition, Reason::kUnauthenticated,
+                    "authentication mechanism \"" + std::string(mech) + "\" is not supported (use \"none\")");
   }
-  auto st = protocol::CreateStatus(b, code, status.ok() ? 0 : b.CreateString(std::string(status.message())));
+  auto st = wire::encode_status(b, status);
   auto version = b.CreateString(broker_version.data(), broker_version.size());
   auto body = protocol::CreateHelloResponse(b, st, kProtocolVersion, version, max_frame_bytes, lamport);
-  return {finish_frame(b, cid, protocol::Body::HelloResponse, body.Union()), code == protocol::ErrorCode::Ok};
+  return {finish_frame(b, cid, protocol::Body::HelloResponse, body.Union()), status.ok()};
 }
 
 Frame handle_request(HandlerContext& ctx, const protocol::Message& m, const RequestOrigin& origin) {

@@ -10,7 +10,7 @@ Frame handle_fetch(HandlerContext& ctx, uint64_t cid, const protocol::FetchReque
   flatbuffers::FlatBufferBuilder b(1024);
   const std::string_view topic = req.topic() ? req.topic()->string_view() : std::string_view();
   const auto fail = [&](const Status& s) {
-    auto st = protocol::CreateStatus(b, to_error_code(s), b.CreateString(s.message().data(), s.message().size()));
+    auto st = wire::encode_status(b, s);
     return finish_frame(b, cid, protocol::Body::FetchResponse, protocol::CreateFetchResponse(b, st).Union());
   };
   auto config = ctx.store.get_topic(topic);

@@ -13,8 +13,7 @@ std::string_view str(const flatbuffers::String* s) { return s ? std::string_view
 Frame publish_response(uint64_t cid, const Result<std::vector<core::EventAck>>& acks) {
   flatbuffers::FlatBufferBuilder b(256);
   if (!acks) {
-    auto st = protocol::CreateStatus(b, to_error_code(acks.error()),
-                                     b.CreateString(acks.error().message().data(), acks.error().message().size()));
+    auto st = wire::encode_status(b, acks.error());
     return finish_frame(b, cid, protocol::Body::PublishResponse, protocol::CreatePublishResponse(b, st).Union());
   }
   const size_t n = acks->size();
@@ -22,10 +21,8 @@ Frame publish_response(uint64_t cid, const Result<std::vector<core::EventAck>>& 
   std::vector<flatbuffers::Offset<protocol::EventError>> errors;
   for (size_t i = 0; i < n; ++i) {
     const core::EventAck& a = (*acks)[i];
-    protocol::ErrorCode code = to_error_code(a.status);
-    if (a.schema_rejection == core::SchemaRejection::kNotAVersion) code = protocol::ErrorCode::SchemaMismatch;
-    if (a.schema_rejection == core::SchemaRejection::kInvalidPayload) code = protocol::ErrorCode::InvalidPayload;
-    wire[i] = protocol::EventAck(a.partition, code, a.duplicate, a.offset, a.lamport);
+    // The ack's code carries SchemaMismatch / InvalidPayload (reasons with codes of their own).
+    wire[i] = protocol::EventAck(a.partition, wire::error_code_of(a.status), a.duplicate, a.offset, a.lamport);
     if (!a.status.ok())
       errors.push_back(protocol::CreateEventError(
           b, static_cast<uint32_t>(i), b.CreateString(a.status.message().data(), a.status.message().size())));

@@ -23,18 +23,9 @@ constexpr size_t kMaxProcessingOffsets = 100000;
 
 std::string_view str(const flatbuffers::String* s) { return s ? s->string_view() : std::string_view(); }
 
-// Maps coordinator errors to protocol codes, with the two subscribe-specific ones.
-ErrorCode code_for(const Status& s) {
-  if (s.message().find(subscribe::Coordinator::kUnknownMemberMarker) != std::string_view::npos)
-    return ErrorCode::UnknownGroupMember;
-  if (s.message().find(subscribe::Coordinator::kNotAssignedMarker) != std::string_view::npos)
-    return ErrorCode::NotAssigned;
-  return to_error_code(s);
-}
-
+// The coordinator's reasons (UnknownGroupMember, NotAssigned) travel with its statuses.
 flatbuffers::Offset<protocol::Status> make_status(flatbuffers::FlatBufferBuilder& b, const Status& s) {
-  if (s.ok()) return protocol::CreateStatus(b, ErrorCode::Ok);
-  return protocol::CreateStatus(b, code_for(s), b.CreateString(s.message().data(), s.message().size()));
+  return wire::encode_status(b, s);
 }
 
 meta::SubscriptionConfig config_from_wire(std::string_view name, std::string_view topic,

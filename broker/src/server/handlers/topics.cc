@@ -7,7 +7,7 @@ namespace {
 std::string_view str(const flatbuffers::String* s) { return s ? std::string_view(s->data(), s->size()) : ""; }
 
 flatbuffers::Offset<protocol::Status> make_status(flatbuffers::FlatBufferBuilder& b, const Status& s) {
-  return protocol::CreateStatus(b, to_error_code(s), s.ok() ? 0 : b.CreateString(s.message().data(), s.message().size()));
+  return wire::encode_status(b, s);
 }
 
 flatbuffers::Offset<protocol::TopicDescription> describe(flatbuffers::FlatBufferBuilder& b, core::EventStore& store,

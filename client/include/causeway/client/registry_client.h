@@ -7,12 +7,13 @@
 // schema, and (subject, schema text, root type, references) -> id and version.
 //
 // Errors are Status values: kUnavailable when the registry cannot be reached (the message
-// names the URL); otherwise the registry's error, with its Confluent code in the message
-// ("... (error 40401)"): 404xx -> kNotFound, 409 (incompatible), 4040[4-7] (delete order)
+// names the URL); otherwise the registry's error, with its Confluent code as the Status's
+// reason (Reason::kSubjectNotFound = 40401, ...) and in the message ("... (error 40401)"):
+// 404xx -> kNotFound, 409 (incompatible), 4040[4-7] (delete order)
 // and 42206 (a referenced version) -> kFailedPrecondition, other 422xx / 400 / 413 / 415 ->
 // kInvalidArgument, 5xx -> kInternal. An answer that is not the JSON expected is kInternal;
 // nothing throws.
-// registry_error_code() recovers the numeric code.
+// registry_error_code() is the reason as a number.
 //
 // Thread-safety: all methods may be called concurrently; each request uses its own HTTP
 // connection. The HTTP library is private (no third-party header is included here).

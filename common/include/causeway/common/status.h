@@ -1,7 +1,7 @@
 // File: causeway/common/status.h
 //
-// Status and Result<T>: errors as values. A Status is a code plus a message; an OK status
-// holds no allocation and costs nothing to copy. Result<T> holds either a T or a non-OK
+// Status and Result<T>: errors as values. A Status is a code, an optional typed Reason and a
+// message; an OK status holds no allocation and costs nothing to copy. Result<T> holds either a T or a non-OK
 // Status, with an API modelled on std::expected (value(), error(), has_value(), operator*,
 // operator->) so that a move to C++23 is mechanical.
 //
@@ -9,6 +9,7 @@
 // object may be called concurrently.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -38,15 +39,70 @@ enum class Code : int {
 // Stable lowercase name of a code, e.g. "invalid_argument".
 std::string_view code_name(Code code) noexcept;
 
+// Why, more finely than the code: what a caller switches on when one code has several
+// causes it handles differently (a SchemaMismatch is retried after a schema lookup, an
+// InvalidPayload never is). Optional: kNone on OK and on errors nobody needs to tell apart.
+// The numbers are stable and travel on the wire (docs/wire-protocol.md, "Errors"): 100-199
+// are the broker's, and the registry's are Confluent Schema Registry's error codes.
+enum class Reason : uint16_t {
+  kNone = 0,
+  // The wire protocol (the same numbers as protocol.fbs ErrorCode 100-107).
+  kUnsupportedVersion = 100,  // Hello with a protocol version the broker does not speak
+  kUnknownRequest = 101,      // a request type this broker does not know (a newer client)
+  kHandshakeRequired = 102,   // a request before a successful Hello
+  kUnauthenticated = 103,     // credentials missing or refused
+  kSchemaMismatch = 104,      // the event's schema id is not a version of the topic's subject
+  kInvalidPayload = 105,      // the payload does not verify against the topic's schema
+  kUnknownGroupMember = 106,  // member id unknown, expired or owned by another connection
+  kNotAssigned = 107,         // the partition is not assigned to this member
+  // Names the broker refuses or does not know.
+  kInvalidTopicName = 120,
+  kTopicNotFound = 121,
+  kInvalidSubscriptionName = 122,
+  kSubscriptionNotFound = 123,
+  // Seen by clients: the peer could not be reached at all (nothing was sent).
+  kBrokerUnreachable = 130,    // cannot resolve or connect to the broker, or connect timed out
+  kRegistryUnreachable = 131,  // cannot reach the schema registry over HTTP
+  // The schema registry: Confluent's error codes (the HTTP status is the first three digits).
+  kRegistryBadRequest = 400,           // body is not JSON, or a field has the wrong type
+  kRegistryNoSuchEndpoint = 404,
+  kRegistryMethodNotAllowed = 405,
+  kRegistryPayloadTooLarge = 413,
+  kRegistryUnsupportedMediaType = 415,
+  kIncompatibleSchema = 409,
+  kSubjectNotFound = 40401,
+  kVersionNotFound = 40402,
+  kSchemaNotFound = 40403,
+  kSubjectSoftDeleted = 40404,
+  kSubjectNotSoftDeleted = 40405,
+  kVersionSoftDeleted = 40406,
+  kVersionNotSoftDeleted = 40407,
+  kSubjectConfigNotFound = 40408,
+  kInvalidSchema = 42201,
+  kInvalidVersion = 42202,
+  kInvalidCompatibilityLevel = 42203,
+  kReferenceExists = 42206,
+  kInvalidSubject = 42208,
+  kRegistryStoreError = 50001,
+};
+
+// Stable lowercase name of a reason, e.g. "schema_mismatch"; "reason_<n>" for a number this
+// build does not know (a newer peer's), "none" for kNone.
+std::string reason_name(Reason reason);
+
 class [[nodiscard]] Status {
  public:
   Status() noexcept = default;  // OK
   Status(Code code, std::string_view message);
+  // A status with a typed reason. An OK code ignores both.
+  Status(Code code, Reason reason, std::string_view message);
 
   static Status ok_status() noexcept { return Status(); }
 
   bool ok() const noexcept { return state_ == nullptr; }
   Code code() const noexcept { return state_ ? state_->code : Code::kOk; }
+  // kNone for OK and for errors without a finer reason.
+  Reason reason() const noexcept { return state_ ? state_->reason : Reason::kNone; }
   // Empty for OK.
   std::string_view message() const noexcept {
     return state_ ? std::string_view(state_->message) : std::string_view();
@@ -54,19 +110,23 @@ class [[nodiscard]] Status {
   // "ok" or "<code name>: <message>".
   std::string to_string() const;
 
-  // Returns a copy whose message is "<prefix>: <message>"; OK stays OK.
+  // Returns a copy whose message is "<prefix>: <message>", with the same code and reason;
+  // OK stays OK.
   Status with_context(std::string_view prefix) const;
+  // Returns a copy with `reason`; OK stays OK.
+  Status with_reason(Reason reason) const;
 
   // Explicitly ignore a status (e.g. best-effort cleanup on an error path).
   void ignore_error() const noexcept {}
 
   friend bool operator==(const Status& a, const Status& b) noexcept {
-    return a.code() == b.code() && a.message() == b.message();
+    return a.code() == b.code() && a.reason() == b.reason() && a.message() == b.message();
   }
 
  private:
   struct State {
     Code code;
+    Reason reason;
     std::string message;
   };
   std::shared_ptr<const State> state_;  // null means OK; shared so copies are cheap

@@ -5,9 +5,9 @@
 // the semantics of Confluent Schema Registry. The REST layer (server.h) is a thin mapping of
 // this class; the storage layout and every error code are in docs/registry.md.
 //
-// Errors are StoreError values carrying Confluent's error code (40401 subject not found,
-// 409 incompatible, 42201 invalid schema, 50001 store error, ...) so that the REST layer
-// sends them as they are.
+// Errors are Status values whose reason is Confluent's error code (40401 subject not found,
+// 409 incompatible, 42201 invalid schema, 50001 store error, ...; registry_error() and
+// error_code()) so that the REST layer sends them as they are.
 //
 // Thread-safety: every method may be called from any thread. Writes (register, delete,
 // config) are serialised by one mutex and one LMDB write transaction each, so two concurrent
@@ -60,33 +60,14 @@ enum class ErrorCode : int {
 // The HTTP status for a code: 40401 -> 404, 409 -> 409, 50001 -> 500.
 int http_status(ErrorCode code) noexcept;
 
-struct StoreError {
-  ErrorCode code;
-  std::string message;
-  Status to_status() const;  // kNotFound / kInvalidArgument / kFailedPrecondition / kIOError...
-};
-
-// A value of T or a StoreError; the API mirrors causeway::Result.
-template <typename T>
-class [[nodiscard]] StoreResult {
- public:
-  StoreResult(T value) : v_(std::move(value)) {}           // NOLINT(google-explicit-constructor)
-  StoreResult(StoreError error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
-  bool has_value() const noexcept { return v_.index() == 0; }
-  bool ok() const noexcept { return has_value(); }
-  explicit operator bool() const noexcept { return has_value(); }
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
-  const StoreError& error() const { return std::get<1>(v_); }
-
- private:
-  std::variant<T, StoreError> v_;
-};
+// A registry error: a Status whose reason is the Confluent code (Reason has the same
+// numbers) and whose code says what kind of failure it is: kNotFound for 404xx, kFailedPrecondition
+// for 409, 40404-40407 and 42206, kResourceExhausted for 413, kIOError for 50001,
+// kInvalidArgument otherwise.
+Status registry_error(ErrorCode code, std::string_view message);
+// The registry code of a status from the store: its reason, or kStoreError for a status
+// without a registry reason.
+ErrorCode error_code(const Status& status) noexcept;
 
 // A schema as submitted: .fbs text, root type (empty: the schema's root_type declaration,
 // or none for a file of shared types), references (SchemaReference, schema.h: each
@@ -141,7 +122,7 @@ struct StoreOptions {
 class SchemaStore {
  public:
   // Opens or creates the store in options.dir. kStoreError if LMDB cannot open it.
-  static StoreResult<std::unique_ptr<SchemaStore>> open(const StoreOptions& options);
+  static Result<std::unique_ptr<SchemaStore>> open(const StoreOptions& options);
   ~SchemaStore();
   SchemaStore(const SchemaStore&) = delete;
   SchemaStore& operator=(const SchemaStore&) = delete;
@@ -158,63 +139,63 @@ class SchemaStore {
   // include without a matching reference, a reference to a subject or version that does not
   // exist or is soft-deleted, a cycle: each naming the include or reference), kIncompatible,
   // kStoreError.
-  StoreResult<Registration> register_schema(const std::string& subject, const SchemaInput& input);
+  Result<Registration> register_schema(const std::string& subject, const SchemaInput& input);
 
   // The live version of `subject` whose schema is identical to `input` (with
   // include_deleted also soft-deleted ones). kSubjectNotFound, kSchemaNotFound,
   // kInvalidSchema.
-  StoreResult<SubjectVersion> lookup(const std::string& subject, const SchemaInput& input,
+  Result<SubjectVersion> lookup(const std::string& subject, const SchemaInput& input,
                                      bool include_deleted = false);
 
   // Subjects with at least one live version (with include_deleted, also those whose every
   // version is soft-deleted), sorted.
-  StoreResult<std::vector<std::string>> list_subjects(bool include_deleted = false);
+  Result<std::vector<std::string>> list_subjects(bool include_deleted = false);
   // Version numbers, ascending. kSubjectNotFound if there are none to list.
-  StoreResult<std::vector<int>> list_versions(const std::string& subject,
+  Result<std::vector<int>> list_versions(const std::string& subject,
                                               bool include_deleted = false);
   // One version (kLatestVersion: the highest live one). kSubjectNotFound, kVersionNotFound.
-  StoreResult<SubjectVersion> get_version(const std::string& subject, int version,
+  Result<SubjectVersion> get_version(const std::string& subject, int version,
                                           bool include_deleted = false);
   // kSchemaNotFound.
-  StoreResult<SchemaRecord> get_schema(int id);
+  Result<SchemaRecord> get_schema(int id);
   // The parsed form of schema `id` (parsed once per process and shared), for payload
   // verification (verify_payload) and reflection reads on a publish path. kSchemaNotFound.
-  StoreResult<std::shared_ptr<const ParsedSchema>> parsed_schema(int id);
+  Result<std::shared_ptr<const ParsedSchema>> parsed_schema(int id);
   // (subject, version) pairs using schema `id`, live ones only unless include_deleted.
-  StoreResult<std::vector<std::pair<std::string, int>>> subject_versions_of(
+  Result<std::vector<std::pair<std::string, int>>> subject_versions_of(
       int id, bool include_deleted = false);
   // Ids of the schemas whose references name `subject` version `version` (kLatestVersion:
   // the latest live one), ascending; Confluent's GET .../versions/V/referencedby. A schema
   // counts while any version, live or soft-deleted, points at it. kSubjectNotFound,
   // kVersionNotFound.
-  StoreResult<std::vector<int>> referenced_by(const std::string& subject, int version);
+  Result<std::vector<int>> referenced_by(const std::string& subject, int version);
 
   // Soft delete (permanent=false): marks every live version deleted and returns their
   // numbers; kSubjectSoftDeleted if all were already. Permanent: removes every version and
   // the subject's mode; only after a soft delete (kSubjectNotSoftDeleted otherwise). Either
   // is refused with kReferenceExists while another schema references a version it would
   // delete (as in Confluent: delete the referencing schemas first).
-  StoreResult<std::vector<int>> delete_subject(const std::string& subject, bool permanent);
+  Result<std::vector<int>> delete_subject(const std::string& subject, bool permanent);
   // The same for one version (kLatestVersion allowed for soft delete); returns its number.
   // kVersionSoftDeleted, kVersionNotSoftDeleted, kReferenceExists.
-  StoreResult<int> delete_version(const std::string& subject, int version, bool permanent);
+  Result<int> delete_version(const std::string& subject, int version, bool permanent);
 
   // Checks `input` against the subject. With version == kLatestVersion, as registration
   // would (the subject's mode, against the latest or every live version); an unknown
   // subject is compatible. With a version number, against that version only, in the
   // subject's mode's directions. kSubjectNotFound, kVersionNotFound, kInvalidSchema.
-  StoreResult<CompatibilityReport> check_compatibility(const std::string& subject, int version,
+  Result<CompatibilityReport> check_compatibility(const std::string& subject, int version,
                                                        const SchemaInput& input);
 
-  StoreResult<CompatibilityMode> global_mode();
-  StoreResult<CompatibilityMode> set_global_mode(CompatibilityMode mode);
+  Result<CompatibilityMode> global_mode();
+  Result<CompatibilityMode> set_global_mode(CompatibilityMode mode);
   // The subject's own mode; kSubjectConfigNotFound if it has none (unless
   // default_to_global, which then returns the global mode).
-  StoreResult<CompatibilityMode> subject_mode(const std::string& subject, bool default_to_global);
-  StoreResult<CompatibilityMode> set_subject_mode(const std::string& subject,
+  Result<CompatibilityMode> subject_mode(const std::string& subject, bool default_to_global);
+  Result<CompatibilityMode> set_subject_mode(const std::string& subject,
                                                   CompatibilityMode mode);
   // Removes the subject's own mode and returns it; kSubjectConfigNotFound if none.
-  StoreResult<CompatibilityMode> delete_subject_mode(const std::string& subject);
+  Result<CompatibilityMode> delete_subject_mode(const std::string& subject);
 
  private:
   struct Impl;
