@@ -78,7 +78,7 @@ std::unique_ptr<registry::SchemaStore> open_store() {
   options.dir = fresh_dir("registry");
   auto s = registry::SchemaStore::open(options);
   if (!s) {
-    std::fprintf(stderr, "registry_bench: %s\n", s.error().message().c_str());
+    std::fprintf(stderr, "registry_bench: %s\n", std::string(s.error().message()).c_str());
     std::exit(2);
   }
   return std::move(*s);
@@ -94,7 +94,7 @@ void BM_Registry_RegisterNewVersion(benchmark::State& state) {
     state.ResumeTiming();
     auto r = store->register_schema("wide", input);
     if (!r) {
-      state.SkipWithError(r.error().message().c_str());
+      state.SkipWithError(std::string(r.error().message()).c_str());
       break;
     }
   }

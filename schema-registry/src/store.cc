@@ -285,7 +285,7 @@ struct SchemaStore::Impl {
   // Records the schema id of every version it finds in `seen`, if given.
   ReferenceLookup lookup_in(lmdb::Txn& txn, bool include_deleted, std::map<std::pair<std::string, int>, int>* seen) {
     return [this, &txn, include_deleted, seen](const std::string& subject, int version) -> Result<ReferencedSchema> {
-      if (auto e = validate_subject(subject)) return not_found(e->message);
+      if (auto e = validate_subject(subject)) return not_found(e->message());
       auto versions = load_versions(txn, subject);
       if (!versions) return io_error(versions.error().message());
       const VersionEntry* found = nullptr;
@@ -423,7 +423,7 @@ struct SchemaStore::Impl {
     std::set<std::string> names;
     for (const auto& r : refs) {
       if (auto e = validate_subject(r.subject)) {
-        return error(e->code, describe(r) + ": " + e->message);
+        return error(error_code(*e), describe(r) + ": " + std::string(e->message()));
       }
       if (r.name.empty()) {
         return error(ErrorCode::kInvalidSchema, "Invalid schema: " + describe(r) +

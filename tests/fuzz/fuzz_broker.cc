@@ -279,7 +279,8 @@ class RecordingSink final : public subscribe::DeliverySink {
   static constexpr size_t kCapBytes = 256u << 10;
   explicit RecordingSink(uint64_t id) : id_(id) {}
   uint64_t connection_id() const override { return id_; }
-  subscribe::PushResult push(std::vector<uint8_t> frame) override {
+  subscribe::PushResult push(const subscribe::DeliveryBatch& batch) override {
+    std::vector<uint8_t> frame = server::encode_delivery(batch);  // as the broker's connection does
     std::lock_guard lk(mu_);
     if (closed_) return subscribe::PushResult::kClosed;
     queued_ += frame.size();

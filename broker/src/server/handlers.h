@@ -38,6 +38,8 @@ using Frame = std::vector<uint8_t>;
 // Finishes `builder` holding a Message with `body` into a frame: u32 LE length + bytes.
 Frame finish_frame(flatbuffers::FlatBufferBuilder& builder, uint64_t correlation_id, protocol::Body type,
                    flatbuffers::Offset<void> body);
+// The Delivery frame (correlation id 0) for what the coordinator pushes to a member.
+Frame encode_delivery(const subscribe::DeliveryBatch& batch);
 // An ErrorResponse frame.
 Frame error_frame(uint64_t correlation_id, protocol::ErrorCode code, std::string_view message);
 
@@ -77,6 +79,24 @@ Frame handle_request(HandlerContext& ctx, const protocol::Message& message, cons
 // The subscribe family (docs/wire-protocol.md, "Subscribe"); nullopt if `message` is not one.
 std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol::Message& message,
                                              const RequestOrigin& origin);
+// One handler per request of the family; each needs ctx.coordinator.
+Frame handle_subscribe(HandlerContext& ctx, uint64_t cid,
+                       const protocol::SubscribeRequest& req, const RequestOrigin& origin);
+Frame handle_heartbeat(HandlerContext& ctx, uint64_t cid,
+                       const protocol::HeartbeatRequest& req, const RequestOrigin& origin);
+Frame handle_leave_group(HandlerContext& ctx, uint64_t cid,
+                         const protocol::LeaveGroupRequest& req, const RequestOrigin& origin);
+Frame handle_credit(HandlerContext& ctx, uint64_t cid, const protocol::CreditRequest& req, const RequestOrigin& origin);
+Frame handle_ack(HandlerContext& ctx, uint64_t cid, const protocol::AckRequest& req, const RequestOrigin& origin);
+Frame handle_nack(HandlerContext& ctx, uint64_t cid, const protocol::NackRequest& req, const RequestOrigin& origin);
+Frame handle_extend_deadline(HandlerContext& ctx, uint64_t cid,
+                             const protocol::ExtendDeadlineRequest& req, const RequestOrigin& origin);
+Frame handle_create_subscription(HandlerContext& ctx, uint64_t cid, const protocol::CreateSubscriptionRequest& req);
+Frame handle_delete_subscription(HandlerContext& ctx, uint64_t cid, const protocol::DeleteSubscriptionRequest& req);
+Frame handle_describe_subscription(HandlerContext& ctx, uint64_t cid, const protocol::DescribeSubscriptionRequest& req);
+Frame handle_list_subscriptions(HandlerContext& ctx, uint64_t cid, const protocol::ListSubscriptionsRequest& req);
+Frame handle_describe_group(HandlerContext& ctx, uint64_t cid, const protocol::DescribeGroupRequest& req);
+
 
 Frame handle_create_topic(HandlerContext& ctx, uint64_t cid, const protocol::CreateTopicRequest& req);
 Frame handle_delete_topic(HandlerContext& ctx, uint64_t cid, const protocol::DeleteTopicRequest& req);

@@ -85,7 +85,7 @@ class SessionSink final : public subscribe::DeliverySink {
   SessionSink(Server::Impl& server, std::weak_ptr<Session> session, asio::any_io_executor executor, uint64_t id)
       : server_(server), session_(std::move(session)), executor_(std::move(executor)), id_(id) {}
   uint64_t connection_id() const override { return id_; }
-  subscribe::PushResult push(std::vector<uint8_t> frame) override;
+  subscribe::PushResult push(const subscribe::DeliveryBatch& batch) override;
   bool has_room() override {
     std::lock_guard lk(mu_);
     if (queued_bytes_ < kMaxQueuedPushBytes) return true;
@@ -410,10 +410,11 @@ class Session : public std::enable_shared_from_this<Session> {
   bool reading_stopped_ = false;
 };
 
-subscribe::PushResult SessionSink::push(std::vector<uint8_t> frame) {
+subscribe::PushResult SessionSink::push(const subscribe::DeliveryBatch& batch) {
   if (closed_.load()) return subscribe::PushResult::kClosed;
   auto session = session_.lock();
   if (!session) return subscribe::PushResult::kClosed;
+  Frame frame = encode_delivery(batch);
   bool full = false;
   {
     std::lock_guard lk(mu_);

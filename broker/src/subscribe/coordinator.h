@@ -9,8 +9,18 @@
 // Threads: all public methods are thread-safe (one mutex guards every group). After stop()
 // member requests are refused with kUnavailable and change nothing. Methods that
 // read LMDB or the log (join, create/describe) run on storage threads, as the handlers do.
-// Delivery work (reading the log, building Delivery frames) and dead-letter publishes run
-// through the `Executor` given at construction (the server's storage pool). One sweeper
+// Delivery work (reading the log, handing DeliveryBatches to sinks) and dead-letter
+// publishes run through the `Executor` given at construction (the server's storage pool).
+//
+// The implementation is split by job: coordinator.cc (subscriptions, group loading,
+// description, notifications), membership.cc (join, leave, credit, heartbeats, assignment,
+// the shared member lookup), acks.cc (acks, nacks, deadlines, durable acks, the sweeper and
+// commits), delivery_pump.cc (plan / read / select / emit) and dead_letters.cc; the state
+// they share is in coordinator_state.h.
+//
+// One mutex guards every group. Measured under 64 groups (docs/subscriptions.md, "One
+// mutex"): every critical section is memory-only (reads, LMDB commits and dead-letter
+// publishes run outside it), so it is held for microseconds per batch, not per event. One sweeper
 // thread drives the timers: session timeouts, ack deadlines, retry delays and commits.
 // Nothing here blocks a network thread: connection_closed() and on_append() only update
 // memory and schedule work.
@@ -38,15 +48,33 @@
 
 namespace causeway::subscribe {
 
-// What DeliverySink::push did with a frame.
+// What DeliverySink::push did with a batch.
 enum class PushResult {
   kQueued,  // queued; the connection has room for more
   kFull,    // queued, but the connection's queue of pushed bytes is now at its cap
-  kClosed,  // the connection is gone or closing: the frame was dropped
+  kClosed,  // the connection is gone or closing: the batch was dropped
 };
 
-// Where a member's Delivery frames go: the member's connection. The sink bounds the bytes
-// of pushed frames waiting for the connection's writer (docs/subscriptions.md, "Flow
+// One event of a DeliveryBatch: a view of the record as the log holds it, and which
+// delivery attempt this is (1 = first).
+struct DeliveredRecord {
+  storage::RecordView record;
+  uint32_t attempt = 1;
+};
+
+// Events of one partition for one member, as the delivery pump hands them over. Neutral:
+// the sink decides how they travel (the server encodes a Delivery frame, see
+// server::encode_delivery). Every view is valid only during DeliverySink::push.
+struct DeliveryBatch {
+  std::string_view subscription;
+  std::string_view topic;
+  uint32_t partition = 0;
+  std::string_view member_id;
+  std::vector<DeliveredRecord> events;  // ascending offsets for new events; retries in their order
+};
+
+// Where a member's deliveries go: the member's connection. The sink bounds the bytes
+// of pushed batches waiting for the connection's writer (docs/subscriptions.md, "Flow
 // control and memory"): once they reach its cap, push() answers kFull and has_room()
 // false, and when the writer has drained them below its low-water mark the sink's owner
 // calls Coordinator::sink_drained(connection_id()) (once per time it reported full), so
@@ -55,7 +83,8 @@ class DeliverySink {
  public:
   virtual ~DeliverySink() = default;
   virtual uint64_t connection_id() const = 0;
-  virtual PushResult push(std::vector<uint8_t> frame) = 0;
+  // Takes the batch (encoding or copying what it keeps: the views die when push returns).
+  virtual PushResult push(const DeliveryBatch& batch) = 0;
   // False when the queue is at its cap; then a sink_drained() call is owed.
   virtual bool has_room() = 0;
   // True once the connection has closed (or is closing); it never opens again.
@@ -218,6 +247,13 @@ class Coordinator {
   struct Member;
   struct PartitionState;
   struct Group;
+  struct ReadPlan;
+  struct Selection;
+  // A member request's target, found under the mutex (member_locked).
+  struct MemberRef {
+    std::shared_ptr<Group> group;
+    Member* member = nullptr;
+  };
 
   Result<std::shared_ptr<Group>> load_group(std::string_view name);
   void insert_group_locked(const std::shared_ptr<Group>& g);
@@ -226,13 +262,31 @@ class Coordinator {
                                         uint64_t credit_bytes, const Member* replacing) const;
   Status validate_dead_letter_topic(const meta::SubscriptionConfig& config);
   Result<Member*> find_member_locked(Group& g, uint64_t connection_id, std::string_view member_id);
+  // The opening every member request shares: refuses while stopping, finds the active
+  // group of `subscription` and the member, which only its own connection may speak for.
+  Result<MemberRef> member_locked(uint64_t connection_id, std::string_view subscription, std::string_view member_id);
   void remove_member_locked(Group& g, uint64_t member, const std::function<bool(uint32_t, uint64_t)>& was_processed = {});
   void flush_commits_locked();  // flush_mu_ held
   void rebalance_locked(Group& g);
   void schedule_pump_locked(const std::shared_ptr<Group>& g, uint32_t partition);
   void schedule_member_pumps_locked(const std::shared_ptr<Group>& g, const Member& m);
+  // The delivery pump (delivery_pump.cc): plan a read under the mutex, read outside it,
+  // select what to deliver (and what to dead-letter) under it, emit a batch outside it.
   void pump(std::shared_ptr<Group> g, uint32_t partition);
+  std::optional<ReadPlan> plan_read_locked(Group& g, PartitionState& ps) const;
+  bool skip_lost_events_locked(Group& g, PartitionState& ps, uint32_t partition, const storage::PartitionLog& log,
+                               const ReadPlan& plan, const Status& read_error);
+  Selection select_locked(const std::shared_ptr<Group>& g, PartitionState& ps, uint32_t partition, Member& m,
+                          const ReadPlan& plan, const std::vector<storage::RecordView>& records);
+  bool emit_locked(const std::shared_ptr<Group>& g, uint32_t partition, Member& m, std::vector<DeliveredRecord> events,
+                   std::unique_lock<std::mutex>& lk);
+  // Dead letters (dead_letters.cc): publish the event to the dead-letter topic (storage
+  // pool, no mutex), then record the outcome.
   void dead_letter(std::shared_ptr<Group> g, uint32_t partition, uint64_t offset, uint32_t attempts, std::string reason);
+  Status publish_dead_letter(const Group& g, uint32_t partition, uint64_t offset, uint32_t attempts,
+                             const std::string& reason);
+  void dead_letter_done_locked(const std::shared_ptr<Group>& g, uint32_t partition, uint64_t offset,
+                               const std::string& reason, const Status& outcome);
   void sweep();
   Clock::duration redelivery_delay(const Group& g, uint32_t attempt) const;
 

@@ -77,8 +77,9 @@ TEST(Frame, FlippedBytesNeverCrashTheVerifier) {
     // ASan checks the reads.
     const protocol::Message& m = r->message();
     (void)m.correlation_id();
-    if (const auto* req = m.body_as_CreateTopicRequest(); req != nullptr && req->name() != nullptr)
+    if (const auto* req = m.body_as_CreateTopicRequest(); req != nullptr && req->name() != nullptr) {
       EXPECT_LE(req->name()->size(), body.size());
+    }
   }
   // Flips of the root offset, the file identifier and the vtable offsets must be caught.
   EXPECT_GE(refused, 8u) << "of " << body.size() << " flipped bytes";

@@ -14,6 +14,7 @@
 #include "causeway/schemas/protocol_generated.h"
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
+#include "server/handlers.h"
 #include "storage/file_system.h"
 #include "tests/support/temp_dir.h"
 
@@ -28,7 +29,8 @@ class FakeSink final : public DeliverySink {
  public:
   explicit FakeSink(uint64_t id, size_t cap = SIZE_MAX) : id_(id), cap_(cap) {}
   uint64_t connection_id() const override { return id_; }
-  PushResult push(std::vector<uint8_t> frame) override {
+  PushResult push(const DeliveryBatch& batch) override {
+    std::vector<uint8_t> frame = server::encode_delivery(batch);  // as the broker's connection does
     std::lock_guard lk(mu_);
     if (closed_) return PushResult::kClosed;
     queued_bytes_ += frame.size();

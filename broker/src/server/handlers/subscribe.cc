@@ -103,166 +103,204 @@ Frame simple(uint64_t cid, Body type, const Status& s, Create create) {
 
 }  // namespace
 
+Frame handle_subscribe(HandlerContext& ctx, uint64_t cid,
+                       const protocol::SubscribeRequest& req, const RequestOrigin& origin) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  flatbuffers::FlatBufferBuilder b(256);
+  Status s = check_start_kind(req.settings());
+  Result<subscribe::JoinResult> joined = s;
+  if (s.ok() && !origin.sink) s = failed_precondition("this connection cannot receive deliveries");
+  if (s.ok()) {
+    joined = co.join(origin.sink, str(req.subscription()), str(req.topic()), req.credit_events(),
+                     req.credit_bytes(), req.create_if_missing(),
+                     config_from_wire(str(req.subscription()), str(req.topic()), req.settings()),
+                     std::string(str(req.client_name()).substr(0, kMaxClientNameBytes)));
+    s = joined.status();
+  }
+  auto st = make_status(b, s);
+  auto body = s.ok() ? protocol::CreateSubscribeResponse(b, st, b.CreateString(joined->member_id),
+                                                         joined->session_timeout_ms)
+                     : protocol::CreateSubscribeResponse(b, st);
+  return finish_frame(b, cid, Body::SubscribeResponse, body.Union());
+}
+
+Frame handle_heartbeat(HandlerContext& ctx, uint64_t cid,
+                       const protocol::HeartbeatRequest& req, const RequestOrigin& origin) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  const uint64_t conn = origin.connection_id;
+  Status s = co.heartbeat(conn, str(req.subscription()), str(req.member_id()));
+  return simple(cid, Body::HeartbeatResponse, s,
+                [](auto& b, auto st) { return protocol::CreateHeartbeatResponse(b, st); });
+}
+
+Frame handle_leave_group(HandlerContext& ctx, uint64_t cid,
+                         const protocol::LeaveGroupRequest& req, const RequestOrigin& origin) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  const uint64_t conn = origin.connection_id;
+  std::map<uint32_t, std::set<uint64_t>> processing;
+  Status s = processing_of(req.processing(), processing);
+  if (s.ok()) {
+    s = co.leave(conn, str(req.subscription()), str(req.member_id()), req.release_unprocessed(), processing);
+  }
+  return simple(cid, Body::LeaveGroupResponse, s,
+                [](auto& b, auto st) { return protocol::CreateLeaveGroupResponse(b, st); });
+}
+
+Frame handle_credit(HandlerContext& ctx, uint64_t cid,
+                    const protocol::CreditRequest& req, const RequestOrigin& origin) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  const uint64_t conn = origin.connection_id;
+  Status s = co.set_credit(conn, str(req.subscription()), str(req.member_id()), req.credit_events(),
+                           req.credit_bytes());
+  return simple(cid, Body::CreditResponse, s,
+                [](auto& b, auto st) { return protocol::CreateCreditResponse(b, st); });
+}
+
+Frame handle_ack(HandlerContext& ctx, uint64_t cid, const protocol::AckRequest& req, const RequestOrigin& origin) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  const uint64_t conn = origin.connection_id;
+  uint32_t accepted = 0;
+  bool durable = false;
+  // A durable ack may name no offsets: it then only waits for the earlier acks.
+  const bool barrier_only = req.durable() && (req.offsets() == nullptr || req.offsets()->size() == 0);
+  auto offsets = barrier_only ? Result<std::vector<uint64_t>>(std::vector<uint64_t>{}) : offsets_of(req.offsets());
+  Status s = offsets.status();
+  if (s.ok() && !barrier_only) {
+    s = co.ack(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets, accepted);
+  }
+  // Handlers run on storage threads, so waiting for the LMDB commit here blocks no
+  // network thread. Acks that were refused change nothing; the accepted ones (and every
+  // earlier one) are still made durable, and the status reports the refusal.
+  if (req.durable() && offsets.ok()) {
+    const Status committed = co.commit_durably(conn, str(req.subscription()), str(req.member_id()));
+    durable = committed.ok();
+    if (s.ok()) s = committed;
+  }
+  return simple(cid, Body::AckResponse, s, [accepted, durable](auto& b, auto st) {
+    return protocol::CreateAckResponse(b, st, accepted, durable);
+  });
+}
+
+Frame handle_nack(HandlerContext& ctx, uint64_t cid, const protocol::NackRequest& req, const RequestOrigin& origin) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  const uint64_t conn = origin.connection_id;
+  uint32_t accepted = 0;
+  auto offsets = offsets_of(req.offsets());
+  Status s = offsets.status();
+  if (s.ok() && req.delay_ms() > 24u * 3600 * 1000) s = invalid_argument("nack delay above 24h");
+  if (s.ok()) {
+    s = co.nack(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets,
+                std::chrono::milliseconds(req.delay_ms()),
+                std::string(str(req.reason()).substr(0, kMaxReasonBytes)), accepted);
+  }
+  return simple(cid, Body::NackResponse, s,
+                [accepted](auto& b, auto st) { return protocol::CreateNackResponse(b, st, accepted); });
+}
+
+Frame handle_extend_deadline(HandlerContext& ctx, uint64_t cid,
+                             const protocol::ExtendDeadlineRequest& req, const RequestOrigin& origin) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  const uint64_t conn = origin.connection_id;
+  uint32_t accepted = 0;
+  auto offsets = offsets_of(req.offsets());
+  Status s = offsets.status();
+  if (s.ok() && (req.extend_ms() == 0 || req.extend_ms() > 3'600'000u))
+    s = invalid_argument("extend_ms " + std::to_string(req.extend_ms()) + " out of range (1ms to 1h)");
+  if (s.ok()) {
+    s = co.extend_deadline(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets,
+                           std::chrono::milliseconds(req.extend_ms()), accepted);
+  }
+  return simple(cid, Body::ExtendDeadlineResponse, s,
+                [accepted](auto& b, auto st) { return protocol::CreateExtendDeadlineResponse(b, st, accepted); });
+}
+
+Frame handle_create_subscription(HandlerContext& ctx, uint64_t cid, const protocol::CreateSubscriptionRequest& req) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  flatbuffers::FlatBufferBuilder b(256);
+  Status s = check_start_kind(req.settings());
+  Result<meta::SubscriptionConfig> created = s;
+  if (s.ok()) created = co.create_subscription(config_from_wire(str(req.name()), str(req.topic()), req.settings()));
+  auto st = make_status(b, created.status());
+  auto body = created ? protocol::CreateCreateSubscriptionResponse(b, st, describe(b, *created))
+                      : protocol::CreateCreateSubscriptionResponse(b, st);
+  return finish_frame(b, cid, Body::CreateSubscriptionResponse, body.Union());
+}
+
+Frame handle_delete_subscription(HandlerContext& ctx, uint64_t cid, const protocol::DeleteSubscriptionRequest& req) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  Status s = co.delete_subscription(str(req.name()));
+  return simple(cid, Body::DeleteSubscriptionResponse, s,
+                [](auto& b, auto st) { return protocol::CreateDeleteSubscriptionResponse(b, st); });
+}
+
+Frame handle_describe_subscription(HandlerContext& ctx, uint64_t cid,
+                                   const protocol::DescribeSubscriptionRequest& req) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  flatbuffers::FlatBufferBuilder b(256);
+  auto got = co.get_subscription(str(req.name()));
+  auto st = make_status(b, got.status());
+  auto body = got ? protocol::CreateDescribeSubscriptionResponse(b, st, describe(b, *got))
+                  : protocol::CreateDescribeSubscriptionResponse(b, st);
+  return finish_frame(b, cid, Body::DescribeSubscriptionResponse, body.Union());
+}
+
+Frame handle_list_subscriptions(HandlerContext& ctx, uint64_t cid, const protocol::ListSubscriptionsRequest& req) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  flatbuffers::FlatBufferBuilder b(1024);
+  auto list = co.list_subscriptions(str(req.topic()));
+  auto st = make_status(b, list.status());
+  std::vector<flatbuffers::Offset<protocol::SubscriptionDescription>> subs;
+  if (list)
+    for (const auto& c : *list) subs.push_back(describe(b, c));
+  auto body = protocol::CreateListSubscriptionsResponse(b, st, b.CreateVector(subs));
+  return finish_frame(b, cid, Body::ListSubscriptionsResponse, body.Union());
+}
+
+Frame handle_describe_group(HandlerContext& ctx, uint64_t cid, const protocol::DescribeGroupRequest& req) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  flatbuffers::FlatBufferBuilder b(1024);
+  auto d = co.describe_group(str(req.name()));
+  auto st = make_status(b, d.status());
+  if (!d) return finish_frame(b, cid, Body::DescribeGroupResponse, protocol::CreateDescribeGroupResponse(b, st).Union());
+  std::vector<flatbuffers::Offset<protocol::GroupMemberInfo>> members;
+  for (const auto& mm : d->members) {
+    members.push_back(protocol::CreateGroupMemberInfo(b, b.CreateString(mm.member_id), b.CreateString(mm.client_name),
+                                                      b.CreateVector(mm.partitions), mm.unacked_events,
+                                                      mm.unacked_bytes, mm.credit_events, mm.credit_bytes));
+  }
+  std::vector<flatbuffers::Offset<protocol::GroupPartitionInfo>> parts;
+  for (const auto& p : d->partitions) {
+    const uint64_t lag = p.end_offset > p.committed_offset ? p.end_offset - p.committed_offset : 0;
+    parts.push_back(protocol::CreateGroupPartitionInfo(b, p.partition, b.CreateString(p.member_id), p.committed_offset,
+                                                       p.end_offset, lag, p.in_flight, p.acked_above));
+  }
+  auto sub = describe(b, d->subscription);
+  auto body = protocol::CreateDescribeGroupResponse(b, st, sub, b.CreateVector(members), b.CreateVector(parts));
+  return finish_frame(b, cid, Body::DescribeGroupResponse, body.Union());
+}
+
 std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol::Message& m,
                                              const RequestOrigin& origin) {
-  subscribe::Coordinator& co = *ctx.coordinator;
   const uint64_t cid = m.correlation_id();
-  const uint64_t conn = origin.connection_id;
   switch (m.body_type()) {
-    case Body::SubscribeRequest: {
-      const auto& req = *m.body_as_SubscribeRequest();
-      flatbuffers::FlatBufferBuilder b(256);
-      Status s = check_start_kind(req.settings());
-      Result<subscribe::JoinResult> joined = s;
-      if (s.ok() && !origin.sink) s = failed_precondition("this connection cannot receive deliveries");
-      if (s.ok()) {
-        joined = co.join(origin.sink, str(req.subscription()), str(req.topic()), req.credit_events(),
-                         req.credit_bytes(), req.create_if_missing(),
-                         config_from_wire(str(req.subscription()), str(req.topic()), req.settings()),
-                         std::string(str(req.client_name()).substr(0, kMaxClientNameBytes)));
-        s = joined.status();
-      }
-      auto st = make_status(b, s);
-      auto body = s.ok() ? protocol::CreateSubscribeResponse(b, st, b.CreateString(joined->member_id),
-                                                             joined->session_timeout_ms)
-                         : protocol::CreateSubscribeResponse(b, st);
-      return finish_frame(b, cid, Body::SubscribeResponse, body.Union());
-    }
-    case Body::HeartbeatRequest: {
-      const auto& req = *m.body_as_HeartbeatRequest();
-      Status s = co.heartbeat(conn, str(req.subscription()), str(req.member_id()));
-      return simple(cid, Body::HeartbeatResponse, s,
-                    [](auto& b, auto st) { return protocol::CreateHeartbeatResponse(b, st); });
-    }
-    case Body::LeaveGroupRequest: {
-      const auto& req = *m.body_as_LeaveGroupRequest();
-      std::map<uint32_t, std::set<uint64_t>> processing;
-      Status s = processing_of(req.processing(), processing);
-      if (s.ok()) {
-        s = co.leave(conn, str(req.subscription()), str(req.member_id()), req.release_unprocessed(), processing);
-      }
-      return simple(cid, Body::LeaveGroupResponse, s,
-                    [](auto& b, auto st) { return protocol::CreateLeaveGroupResponse(b, st); });
-    }
-    case Body::CreditRequest: {
-      const auto& req = *m.body_as_CreditRequest();
-      Status s = co.set_credit(conn, str(req.subscription()), str(req.member_id()), req.credit_events(),
-                               req.credit_bytes());
-      return simple(cid, Body::CreditResponse, s,
-                    [](auto& b, auto st) { return protocol::CreateCreditResponse(b, st); });
-    }
-    case Body::AckRequest: {
-      const auto& req = *m.body_as_AckRequest();
-      uint32_t accepted = 0;
-      bool durable = false;
-      // A durable ack may name no offsets: it then only waits for the earlier acks.
-      const bool barrier_only = req.durable() && (req.offsets() == nullptr || req.offsets()->size() == 0);
-      auto offsets = barrier_only ? Result<std::vector<uint64_t>>(std::vector<uint64_t>{}) : offsets_of(req.offsets());
-      Status s = offsets.status();
-      if (s.ok() && !barrier_only) {
-        s = co.ack(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets, accepted);
-      }
-      // Handlers run on storage threads, so waiting for the LMDB commit here blocks no
-      // network thread. Acks that were refused change nothing; the accepted ones (and every
-      // earlier one) are still made durable, and the status reports the refusal.
-      if (req.durable() && offsets.ok()) {
-        const Status committed = co.commit_durably(conn, str(req.subscription()), str(req.member_id()));
-        durable = committed.ok();
-        if (s.ok()) s = committed;
-      }
-      return simple(cid, Body::AckResponse, s, [accepted, durable](auto& b, auto st) {
-        return protocol::CreateAckResponse(b, st, accepted, durable);
-      });
-    }
-    case Body::NackRequest: {
-      const auto& req = *m.body_as_NackRequest();
-      uint32_t accepted = 0;
-      auto offsets = offsets_of(req.offsets());
-      Status s = offsets.status();
-      if (s.ok() && req.delay_ms() > 24u * 3600 * 1000) s = invalid_argument("nack delay above 24h");
-      if (s.ok()) {
-        s = co.nack(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets,
-                    std::chrono::milliseconds(req.delay_ms()),
-                    std::string(str(req.reason()).substr(0, kMaxReasonBytes)), accepted);
-      }
-      return simple(cid, Body::NackResponse, s,
-                    [accepted](auto& b, auto st) { return protocol::CreateNackResponse(b, st, accepted); });
-    }
-    case Body::ExtendDeadlineRequest: {
-      const auto& req = *m.body_as_ExtendDeadlineRequest();
-      uint32_t accepted = 0;
-      auto offsets = offsets_of(req.offsets());
-      Status s = offsets.status();
-      if (s.ok() && (req.extend_ms() == 0 || req.extend_ms() > 3'600'000u))
-        s = invalid_argument("extend_ms " + std::to_string(req.extend_ms()) + " out of range (1ms to 1h)");
-      if (s.ok()) {
-        s = co.extend_deadline(conn, str(req.subscription()), str(req.member_id()), req.partition(), *offsets,
-                               std::chrono::milliseconds(req.extend_ms()), accepted);
-      }
-      return simple(cid, Body::ExtendDeadlineResponse, s,
-                    [accepted](auto& b, auto st) { return protocol::CreateExtendDeadlineResponse(b, st, accepted); });
-    }
-    case Body::CreateSubscriptionRequest: {
-      const auto& req = *m.body_as_CreateSubscriptionRequest();
-      flatbuffers::FlatBufferBuilder b(256);
-      Status s = check_start_kind(req.settings());
-      Result<meta::SubscriptionConfig> created = s;
-      if (s.ok()) created = co.create_subscription(config_from_wire(str(req.name()), str(req.topic()), req.settings()));
-      auto st = make_status(b, created.status());
-      auto body = created ? protocol::CreateCreateSubscriptionResponse(b, st, describe(b, *created))
-                          : protocol::CreateCreateSubscriptionResponse(b, st);
-      return finish_frame(b, cid, Body::CreateSubscriptionResponse, body.Union());
-    }
-    case Body::DeleteSubscriptionRequest: {
-      const auto& req = *m.body_as_DeleteSubscriptionRequest();
-      Status s = co.delete_subscription(str(req.name()));
-      return simple(cid, Body::DeleteSubscriptionResponse, s,
-                    [](auto& b, auto st) { return protocol::CreateDeleteSubscriptionResponse(b, st); });
-    }
-    case Body::DescribeSubscriptionRequest: {
-      const auto& req = *m.body_as_DescribeSubscriptionRequest();
-      flatbuffers::FlatBufferBuilder b(256);
-      auto got = co.get_subscription(str(req.name()));
-      auto st = make_status(b, got.status());
-      auto body = got ? protocol::CreateDescribeSubscriptionResponse(b, st, describe(b, *got))
-                      : protocol::CreateDescribeSubscriptionResponse(b, st);
-      return finish_frame(b, cid, Body::DescribeSubscriptionResponse, body.Union());
-    }
-    case Body::ListSubscriptionsRequest: {
-      const auto& req = *m.body_as_ListSubscriptionsRequest();
-      flatbuffers::FlatBufferBuilder b(1024);
-      auto list = co.list_subscriptions(str(req.topic()));
-      auto st = make_status(b, list.status());
-      std::vector<flatbuffers::Offset<protocol::SubscriptionDescription>> subs;
-      if (list)
-        for (const auto& c : *list) subs.push_back(describe(b, c));
-      auto body = protocol::CreateListSubscriptionsResponse(b, st, b.CreateVector(subs));
-      return finish_frame(b, cid, Body::ListSubscriptionsResponse, body.Union());
-    }
-    case Body::DescribeGroupRequest: {
-      const auto& req = *m.body_as_DescribeGroupRequest();
-      flatbuffers::FlatBufferBuilder b(1024);
-      auto d = co.describe_group(str(req.name()));
-      auto st = make_status(b, d.status());
-      if (!d) return finish_frame(b, cid, Body::DescribeGroupResponse, protocol::CreateDescribeGroupResponse(b, st).Union());
-      std::vector<flatbuffers::Offset<protocol::GroupMemberInfo>> members;
-      for (const auto& mm : d->members) {
-        members.push_back(protocol::CreateGroupMemberInfo(b, b.CreateString(mm.member_id), b.CreateString(mm.client_name),
-                                                          b.CreateVector(mm.partitions), mm.unacked_events,
-                                                          mm.unacked_bytes, mm.credit_events, mm.credit_bytes));
-      }
-      std::vector<flatbuffers::Offset<protocol::GroupPartitionInfo>> parts;
-      for (const auto& p : d->partitions) {
-        const uint64_t lag = p.end_offset > p.committed_offset ? p.end_offset - p.committed_offset : 0;
-        parts.push_back(protocol::CreateGroupPartitionInfo(b, p.partition, b.CreateString(p.member_id), p.committed_offset,
-                                                           p.end_offset, lag, p.in_flight, p.acked_above));
-      }
-      auto sub = describe(b, d->subscription);
-      auto body = protocol::CreateDescribeGroupResponse(b, st, sub, b.CreateVector(members), b.CreateVector(parts));
-      return finish_frame(b, cid, Body::DescribeGroupResponse, body.Union());
-    }
-    default:
-      return std::nullopt;
+    case Body::SubscribeRequest: return handle_subscribe(ctx, cid, *m.body_as_SubscribeRequest(), origin);
+    case Body::HeartbeatRequest: return handle_heartbeat(ctx, cid, *m.body_as_HeartbeatRequest(), origin);
+    case Body::LeaveGroupRequest: return handle_leave_group(ctx, cid, *m.body_as_LeaveGroupRequest(), origin);
+    case Body::CreditRequest: return handle_credit(ctx, cid, *m.body_as_CreditRequest(), origin);
+    case Body::AckRequest: return handle_ack(ctx, cid, *m.body_as_AckRequest(), origin);
+    case Body::NackRequest: return handle_nack(ctx, cid, *m.body_as_NackRequest(), origin);
+    case Body::ExtendDeadlineRequest:
+      return handle_extend_deadline(ctx, cid, *m.body_as_ExtendDeadlineRequest(), origin);
+    case Body::CreateSubscriptionRequest:
+      return handle_create_subscription(ctx, cid, *m.body_as_CreateSubscriptionRequest());
+    case Body::DeleteSubscriptionRequest:
+      return handle_delete_subscription(ctx, cid, *m.body_as_DeleteSubscriptionRequest());
+    case Body::DescribeSubscriptionRequest:
+      return handle_describe_subscription(ctx, cid, *m.body_as_DescribeSubscriptionRequest());
+    case Body::ListSubscriptionsRequest:
+      return handle_list_subscriptions(ctx, cid, *m.body_as_ListSubscriptionsRequest());
+    case Body::DescribeGroupRequest: return handle_describe_group(ctx, cid, *m.body_as_DescribeGroupRequest());
+    default: return std::nullopt;
   }
 }
 

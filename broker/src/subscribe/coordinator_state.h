@@ -1,0 +1,116 @@
+// File: subscribe/coordinator_state.h
+//
+// The Coordinator's private state and the helpers its parts share (coordinator.cc,
+// membership.cc, acks.cc, delivery_pump.cc, dead_letters.cc). Internal to the subscribe
+// library: nothing outside subscribe/ includes it.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "subscribe/coordinator.h"
+
+namespace causeway::subscribe {
+
+struct Coordinator::Member {
+  uint64_t id = 0;
+  std::string member_id;  // wire form
+  std::string client_name;
+  uint64_t connection_id = 0;
+  std::shared_ptr<DeliverySink> sink;
+  CreditWindow credit;
+  Clock::time_point last_seen;
+  std::vector<uint32_t> partitions;
+};
+
+struct Coordinator::PartitionState {
+  PartitionDelivery delivery;
+  uint64_t owner = 0;        // member id, 0 = none
+  uint64_t epoch = 0;        // bumped whenever the owner changes
+  uint64_t end_offset = 0;   // appended and durable (from on_append, or the log at load)
+  bool pump_scheduled = false;
+  bool pumping = false;
+  bool repump = false;
+  // Consecutive failed dead-letter publishes (0 after a success), for the retry backoff,
+  // and the throttled error log.
+  uint32_t dead_letter_failures = 0;
+  Clock::time_point dead_letter_logged_at;
+  uint64_t dead_letter_failures_unlogged = 0;
+};
+
+struct Coordinator::Group {
+  meta::SubscriptionConfig config;
+  meta::TopicConfig topic;
+  std::vector<PartitionState> partitions;
+  std::map<uint64_t, Member> members;  // by id: join order
+  bool deleted = false;
+  // The latest flush snapshot (flush_gen_) after which everything applied to this group
+  // was on disk, and the error of the latest flush that failed to write it
+  // (commit_durably reads both).
+  uint64_t durable_gen = 0;
+  Status commit_error;
+};
+
+// What one pump round reads, planned under the mutex: the offsets waiting for redelivery
+// (`retries`), or else up to `max_new` new events from `from`; and the owner, epoch and end
+// it was planned against, so that the selection can tell whether they changed meanwhile.
+struct Coordinator::ReadPlan {
+  std::vector<uint64_t> retries;
+  uint64_t from = 0;
+  uint64_t max_new = 0;
+  uint64_t epoch = 0;
+  uint64_t member = 0;
+  uint64_t end_snapshot = 0;
+  uint64_t byte_room = 0;  // bytes of events the member's credit (and one batch) allows
+};
+
+// What the selection decided: the events to deliver now, and whether the partition moved
+// at all (delivered, skipped acked offsets or started dead letters).
+struct Coordinator::Selection {
+  std::vector<DeliveredRecord> events;
+  bool progressed = false;
+};
+
+// kNotFound (Reason::kSubscriptionNotFound): `name` has no group loaded on this broker.
+Status no_active_group(std::string_view name);
+// kUnavailable: the coordinator is stopping and the request changed nothing.
+Status shutting_down();
+
+// Events above this many dead-letter publishes in progress on one partition wait for the
+// next pump: each is a blocking publish on the storage pool.
+inline constexpr size_t kMaxDeadLettersInProgress = 16;
+
+// The bytes one record counts against a member's credit.
+uint64_t record_bytes(const storage::RecordView& r);
+
+// An upper bound on the bytes one record adds to a Delivery frame (record_bytes plus the
+// FlatBuffers tables, vtables, length prefixes and padding around each field and header).
+inline uint64_t delivered_event_bytes(const storage::RecordView& r) {
+  return record_bytes(r) + 128 + 32 * r.headers.size();
+}
+
+// A record copied out of its batch, so that the batch can be dropped at once: a
+// redelivery keeps only the events it sends, never the (possibly megabytes of) batches
+// around them. `view` points into `bytes`, whose heap block does not move with the object.
+struct OwnedRecord {
+  std::unique_ptr<char[]> bytes;
+  storage::RecordView view;
+
+  static OwnedRecord copy_of(const storage::RecordView& r);
+};
+
+// The one record at `offset`, copied out of its batch. kNotFound naming the offset when the
+// log does not hold it (a gap, or past the end); the read's or the batch decoder's error
+// otherwise. The shared record read of the delivery and dead-letter paths.
+Result<OwnedRecord> read_record(const storage::PartitionLog& log, uint64_t offset);
+
+// Reads the events at `offsets` (ascending, waiting for redelivery) into `out`, reading
+// each batch that holds any of them once, and stopping once about `max_bytes` of events
+// are copied (at least one). An offset the log does not hold (a gap) is left out.
+Status read_retries(const storage::PartitionLog& log, const std::vector<uint64_t>& offsets, uint64_t max_bytes,
+                    std::vector<OwnedRecord>& out);
+
+}  // namespace causeway::subscribe

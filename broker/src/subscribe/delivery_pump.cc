@@ -1,0 +1,259 @@
+// Coordinator delivery: the pump that moves a partition's events to its owner. Each round
+// plans a read under the mutex, reads outside it (file reads may block), selects under it
+// what to deliver and what to dead-letter, and emits one DeliveryBatch to the member's sink
+// outside it. The sink (the server's connection) encodes the wire frame. See
+// coordinator.h and docs/subscriptions.md ("Flow control and memory").
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "subscribe/coordinator_state.h"
+
+namespace causeway::subscribe {
+namespace {
+
+// What a round read: the records to look at, and what keeps their bytes alive.
+struct ReadOutcome {
+  storage::ReadResult batches;              // new events: the batches they are in
+  std::vector<OwnedRecord> redeliveries;    // retries: copies of just those events
+  std::vector<storage::RecordView> records;
+  Status status;
+};
+
+ReadOutcome read_planned(const storage::PartitionLog& log, const std::vector<uint64_t>& retries, uint64_t from,
+                         uint64_t max_new, uint64_t end_snapshot, uint64_t byte_room) {
+  ReadOutcome out;
+  if (!retries.empty()) {
+    out.status = read_retries(log, retries, byte_room, out.redeliveries);
+    out.records.reserve(out.redeliveries.size());
+    for (const OwnedRecord& r : out.redeliveries) out.records.push_back(r.view);
+    return out;
+  }
+  auto r = log.read(from, std::max<uint64_t>(byte_room, 1), max_new);
+  if (!r) {
+    out.status = r.error();
+    return out;
+  }
+  out.batches = std::move(*r);
+  out.status = storage::for_each_record_from(out.batches, from, [&](const storage::RecordView& rec) {
+    if (out.records.size() >= max_new || rec.offset >= end_snapshot) return false;
+    out.records.push_back(rec);
+    return true;
+  });
+  return out;
+}
+
+}  // namespace
+
+void Coordinator::schedule_pump_locked(const std::shared_ptr<Group>& g, uint32_t partition) {
+  if (stopping_ || g->deleted) return;
+  PartitionState& ps = g->partitions[partition];
+  if (ps.owner == 0) return;
+  // Nothing to read and nothing to redeliver: an ack or credit change need not wake the
+  // partition (the sweeper wakes it when a waiting event becomes ready).
+  if (ps.delivery.next_read() >= ps.end_offset && ps.delivery.waiting().empty()) return;
+  if (ps.pumping) {
+    ps.repump = true;
+    return;
+  }
+  if (ps.pump_scheduled) return;
+  ps.pump_scheduled = true;
+  executor_([this, g, partition] { pump(g, partition); });
+}
+
+void Coordinator::schedule_member_pumps_locked(const std::shared_ptr<Group>& g, const Member& m) {
+  for (uint32_t p : m.partitions) schedule_pump_locked(g, p);
+}
+
+void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
+  std::unique_lock lk(mu_);
+  PartitionState& ps = g->partitions[partition];
+  ps.pump_scheduled = false;
+  if (ps.pumping || stopping_ || g->deleted) return;
+  ps.pumping = true;
+  auto log = store_.partition(g->topic.name, partition);
+  constexpr int kMaxRounds = 64;  // then yield the storage thread and come back
+  int round = 0;
+  for (; round < kMaxRounds && log && !stopping_ && !g->deleted; ++round) {
+    ps.repump = false;
+    const std::optional<ReadPlan> plan = plan_read_locked(*g, ps);
+    if (!plan) break;
+    lk.unlock();
+    ReadOutcome read = read_planned(*log, plan->retries, plan->from, plan->max_new, plan->end_snapshot, plan->byte_room);
+    lk.lock();
+    if (!read.status.ok()) {
+      if (skip_lost_events_locked(*g, ps, partition, *log, *plan, read.status)) continue;
+      break;
+    }
+    if (ps.epoch != plan->epoch || ps.owner != plan->member || g->deleted) continue;  // reassigned meanwhile: plan again
+    auto member = g->members.find(plan->member);
+    if (member == g->members.end()) break;
+    Selection selected = select_locked(g, ps, partition, member->second, *plan, read.records);
+    if (!selected.events.empty() && !emit_locked(g, partition, member->second, std::move(selected.events), lk)) break;
+    if (!selected.progressed) break;
+  }
+  ps.pumping = false;
+  if (ps.repump || round == kMaxRounds) schedule_pump_locked(g, partition);
+}
+
+// What the next round reads, or nullopt when the partition cannot move now: no owner, no
+// credit, the owner's connection full (parked until sink_drained), or nothing to read
+// within the window.
+std::optional<Coordinator::ReadPlan> Coordinator::plan_read_locked(Group& g, PartitionState& ps) const {
+  auto mit = g.members.find(ps.owner);
+  if (mit == g.members.end()) return std::nullopt;
+  const Member& m = mit->second;
+  if (!m.credit.fits(0)) return std::nullopt;
+  if (!m.sink->has_room()) return std::nullopt;
+  ReadPlan plan;
+  const uint32_t room = std::min(m.credit.max_events - m.credit.events, options_.max_delivery_events);
+  plan.retries = ps.delivery.ready(Clock::now(), room);
+  if (plan.retries.empty()) {
+    plan.from = ps.delivery.next_read();
+    if (plan.from >= ps.end_offset || ps.delivery.window() >= options_.max_window) return std::nullopt;
+    plan.max_new = std::min<uint64_t>({room, ps.end_offset - plan.from, options_.max_window - ps.delivery.window()});
+  }
+  plan.epoch = ps.epoch;
+  plan.member = m.id;
+  plan.end_snapshot = ps.end_offset;
+  plan.byte_room = m.credit.events == 0
+                       ? options_.max_delivery_bytes
+                       : std::min<uint64_t>(m.credit.max_bytes - std::min(m.credit.max_bytes, m.credit.bytes),
+                                            options_.max_delivery_bytes);
+  return plan;
+}
+
+// A failed read. Retention removed what the group had not consumed (kOutOfRange, for new
+// reads or redeliveries): resume at the log start, giving back the credit of events that
+// are gone, and true to plan again. Anything else is logged and ends the pump (false).
+bool Coordinator::skip_lost_events_locked(Group& g, PartitionState& ps, uint32_t partition,
+                                          const storage::PartitionLog& log, const ReadPlan& plan,
+                                          const Status& read_error) {
+  if (read_error.code() != Code::kOutOfRange) {
+    spdlog::error("group {}: reading {}/{}: {}", g.config.name, g.topic.name, partition, read_error.to_string());
+    return false;
+  }
+  const uint64_t start = log.log_start_offset();
+  spdlog::warn("group {}: {}/{} offset {} is below the log start; skipping to {}", g.config.name, g.topic.name,
+               partition, plan.retries.empty() ? plan.from : plan.retries.front(), start);
+  const uint64_t before = ps.delivery.committed();
+  for (const auto& [holder, bytes] : ps.delivery.drop_below(start)) {
+    if (auto h = g.members.find(holder); h != g.members.end()) h->second.credit.release(bytes);
+  }
+  return ps.delivery.committed() != before;  // nothing was dropped: do not spin
+}
+
+namespace {
+
+// Why `rec` goes to the dead-letter topic instead of to the member, or empty: too many
+// attempts, too old for the subscription's max age, or too big for any Delivery frame the
+// client accepts (it would close the connection).
+std::string dead_letter_reason(const meta::SubscriptionConfig& config, const storage::RecordView& rec,
+                               uint32_t attempts_done, const std::string& last_error, uint64_t frame_bound,
+                               uint32_t max_frame_bytes, int64_t wall_now) {
+  if (frame_bound > max_frame_bytes) {
+    return "event of about " + std::to_string(frame_bound) + " bytes does not fit in a Delivery frame (max_frame_bytes " +
+           std::to_string(max_frame_bytes) + ")";
+  }
+  // The event's time comes from the log's bytes: the age is computed without overflow.
+  int64_t age_ms = 0;
+  const bool age_overflows = __builtin_sub_overflow(wall_now, rec.time_ms, &age_ms);
+  const bool too_old =
+      config.max_age.count() > 0 && (age_overflows ? rec.time_ms < 0 : age_ms > config.max_age.count());
+  if (too_old) return "max age " + std::to_string(config.max_age.count()) + "ms exceeded";
+  if (attempts_done >= config.max_attempts) {
+    return "max attempts (" + std::to_string(config.max_attempts) + ") reached; last error: " + last_error;
+  }
+  return std::string();
+}
+
+}  // namespace
+
+// Decides, record by record, what this round delivers to `m` (taking its credit and
+// marking the offsets in flight), which acked offsets it skips, and which events it hands
+// to the dead-letter path; stops at the batch's byte bound or the member's credit.
+Coordinator::Selection Coordinator::select_locked(const std::shared_ptr<Group>& g, PartitionState& ps,
+                                                  uint32_t partition, Member& m, const ReadPlan& plan,
+                                                  const std::vector<storage::RecordView>& records) {
+  const bool is_retry = !plan.retries.empty();
+  const auto now = Clock::now();
+  const int64_t wall_now = storage::now_ms();
+  Selection out;
+  uint64_t batch_bytes = 0;
+  for (const storage::RecordView& rec : records) {
+    if (!is_retry) {
+      if (rec.offset < ps.delivery.next_read() || rec.offset >= ps.end_offset) continue;
+      if (ps.delivery.is_acked(rec.offset)) {
+        ps.delivery.skip_acked(rec.offset);
+        out.progressed = true;
+        continue;
+      }
+    } else if (ps.delivery.waiting().count(rec.offset) == 0) {
+      continue;
+    }
+    const Waiting* waiting = is_retry ? &ps.delivery.waiting().at(rec.offset) : nullptr;
+    const uint32_t done = waiting ? waiting->attempts_done : 0;
+    const uint64_t frame_bound =
+        delivered_event_bytes(rec) + 256 + g->config.name.size() + g->topic.name.size() + m.member_id.size();
+    std::string reason = dead_letter_reason(g->config, rec, done, waiting ? waiting->last_reason : std::string(),
+                                            frame_bound, options_.max_frame_bytes, wall_now);
+    if (!reason.empty()) {
+      // Each dead letter is a blocking publish on the storage pool: a few per partition
+      // at a time, so that a backlog of expired events cannot queue thousands of them
+      // ahead of heartbeats and acks. The rest wait for the next pump.
+      if (ps.delivery.dead_lettering() >= kMaxDeadLettersInProgress) break;
+      if (!is_retry) ps.delivery.defer_new(rec.offset, Waiting{done, now, rec.time_ms, reason});
+      ps.delivery.start_dead_letter(rec.offset);
+      executor_([this, g, partition, offset = rec.offset, done, reason = std::move(reason)] {
+        dead_letter(g, partition, offset, done, reason);
+      });
+      out.progressed = true;
+      continue;
+    }
+    const uint64_t size = record_bytes(rec);
+    // One batch carries about max_delivery_bytes (at least one record), so that a large
+    // credit window never produces a frame above the client's max_frame_bytes.
+    if (!out.events.empty() && batch_bytes + size > options_.max_delivery_bytes) break;
+    if (!m.credit.fits(size)) break;
+    m.credit.take(size);
+    batch_bytes += size;
+    InFlight f{m.id, done + 1, now + g->config.ack_deadline, size, rec.time_ms};
+    if (is_retry) {
+      ps.delivery.redeliver(rec.offset, f);
+      ++stats_.redelivered;
+    } else {
+      ps.delivery.deliver_new(rec.offset, f);
+    }
+    ++stats_.delivered;
+    out.events.push_back(DeliveredRecord{rec, done + 1});
+    out.progressed = true;
+  }
+  return out;
+}
+
+// Hands `events` to the member's sink with the mutex released (`lk` is held on entry and on
+// return). False when the pump must stop: the connection is full (parked until
+// sink_drained) or gone (its member leaves now, as on a leave, so that its partitions go to
+// the other members and what it held is redelivered).
+bool Coordinator::emit_locked(const std::shared_ptr<Group>& g, uint32_t partition, Member& m,
+                              std::vector<DeliveredRecord> events, std::unique_lock<std::mutex>& lk) {
+  const std::shared_ptr<DeliverySink> sink = m.sink;
+  const std::string member_id = m.member_id;
+  const uint64_t member = m.id;
+  DeliveryBatch batch{g->config.name, g->topic.name, partition, member_id, std::move(events)};
+  lk.unlock();  // `m` may go away meanwhile; only the copies above are used below
+  const PushResult pushed = sink->push(batch);
+  lk.lock();
+  if (pushed == PushResult::kClosed) {
+    if (g->members.count(member) > 0 && !g->deleted) {
+      spdlog::info("group {}: member {} is gone (its connection closed)", g->config.name, member_id);
+      remove_member_locked(*g, member);
+      for (uint32_t p = 0; p < g->partitions.size(); ++p) schedule_pump_locked(g, p);
+    }
+    return false;
+  }
+  return pushed != PushResult::kFull;
+}
+
+}  // namespace causeway::subscribe
