@@ -155,6 +155,54 @@ struct PublishPipeline::Deferred {
   Deferred& operator=(const Deferred&) = delete;
 };
 
+// Step 1 for one event: its partition, its size, and (on a schema-bound topic) its schema
+// check, answered from the checker's cache or left for a lookup (`lookups`).
+void PublishPipeline::route_event(const meta::TopicConfig& topic, const PublishEvent& e, size_t i,
+                                  uint32_t keyless_partition, Routing& r) {
+  EventAck& ack = r.op->acks[i];
+  const auto refuse = [&](Status why) {
+    ack.status = std::move(why);
+    r.resolved[i] = 1;
+  };
+  if (e.partition < -1) {
+    return refuse(invalid_argument("partition " + std::to_string(e.partition) +
+                                   " is not a partition number (-1 chooses by key or round robin)"));
+  }
+  if (e.partition >= 0) {
+    if (static_cast<uint32_t>(e.partition) >= topic.partitions) {
+      return refuse(invalid_argument("partition " + std::to_string(e.partition) + " does not exist; topic \"" +
+                                     topic.name + "\" has " + std::to_string(topic.partitions)));
+    }
+    r.partition_of[i] = static_cast<uint32_t>(e.partition);
+  } else if (!e.record.key.empty()) {
+    r.partition_of[i] = partition_for_key(e.record.key, topic.partitions);
+  } else {
+    r.partition_of[i] = keyless_partition;
+  }
+  if (auto size = storage::encoded_record_size(e.record); !size) return refuse(size.error());
+  if (topic.schema_subject.empty()) return;
+  // Schema-bound topic: a refused event gets its own error; the rest of the request is
+  // stored as usual (docs/wire-protocol.md, "Schema-bound topics").
+  if (schemas_ == nullptr) {
+    return refuse(unavailable("topic \"" + topic.name + "\" is bound to schema subject \"" + topic.schema_subject +
+                              "\" but this broker runs without a schema registry (--registry-listen off "
+                              "and no --registry-url)"));
+  }
+  std::optional<SchemaCheck> c = schemas_->try_check(topic.schema_subject, e.record.schema_id,
+                                                     std::string_view(e.record.payload), topic.validate_payloads);
+  if (c) return apply_schema_check(std::move(*c), ack, r.resolved[i]);
+  // Bounded: one request does not start lookups of more than a few ids.
+  if (std::find(r.lookup_ids.begin(), r.lookup_ids.end(), e.record.schema_id) == r.lookup_ids.end()) {
+    if (r.lookup_ids.size() >= kMaxLookupsPerRequest) {
+      return refuse(unavailable("schema id " + std::to_string(e.record.schema_id) +
+                                " is not cached and this request already waits on " +
+                                std::to_string(kMaxLookupsPerRequest) + " schema registry lookups; retry"));
+    }
+    r.lookup_ids.push_back(e.record.schema_id);
+  }
+  r.lookups.push_back(i);
+}
+
 void PublishPipeline::publish_async(std::string_view topic_name, std::span<const PublishEvent> events,
                                     uint64_t client_lamport, uint32_t round_robin_hint, Completion done) {
   if (client_lamport > kMaxClientLamport && client_lamport > store_.clock().now()) {
@@ -170,97 +218,40 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
   Result<meta::TopicConfig> found = store_.get_topic(topic_name);
   if (!found) return done(found.error());
   const meta::TopicConfig& topic = *found;
-  auto op = std::make_shared<Operation>();
-  op->acks.resize(events.size());
-  op->done = std::move(done);
-  std::vector<EventAck>& acks = op->acks;
-  std::vector<uint8_t> resolved(events.size(), 0);
-  const uint32_t keyless_partition = round_robin_hint % topic.partitions;
-  std::vector<size_t> lookups;  // events whose schema check waits for the registry
-  std::vector<uint32_t> lookup_ids;  // the distinct schema ids they wait on
-
+  Routing r;
+  r.op = std::make_shared<Operation>();
+  r.op->acks.resize(events.size());
+  r.op->done = std::move(done);
+  r.resolved.assign(events.size(), 0);
+  r.partition_of.assign(events.size(), 0);
   // 1. Partition and validate each event.
-  std::vector<uint32_t> partition_of(events.size());
-  for (size_t i = 0; i < events.size(); ++i) {
-    const PublishEvent& e = events[i];
-    if (e.partition < -1) {
-      acks[i].status = invalid_argument("partition " + std::to_string(e.partition) +
-                                        " is not a partition number (-1 chooses by key or round robin)");
-      resolved[i] = 1;
-      continue;
-    }
-    if (e.partition >= 0) {
-      if (static_cast<uint32_t>(e.partition) >= topic.partitions) {
-        acks[i].status = invalid_argument("partition " + std::to_string(e.partition) + " does not exist; topic \"" +
-                                          topic.name + "\" has " + std::to_string(topic.partitions));
-        resolved[i] = 1;
-        continue;
-      }
-      partition_of[i] = static_cast<uint32_t>(e.partition);
-    } else if (!e.record.key.empty()) {
-      partition_of[i] = partition_for_key(e.record.key, topic.partitions);
-    } else {
-      partition_of[i] = keyless_partition;
-    }
-    auto size = storage::encoded_record_size(e.record);
-    if (!size) {
-      acks[i].status = size.error();
-      resolved[i] = 1;
-      continue;
-    }
-    if (!topic.schema_subject.empty()) {
-      // Schema-bound topic: a refused event gets its own error; the rest of the request
-      // is stored as usual (docs/wire-protocol.md, "Schema-bound topics").
-      if (schemas_ == nullptr) {
-        acks[i].status = unavailable("topic \"" + topic.name + "\" is bound to schema subject \"" +
-                                     topic.schema_subject +
-                                     "\" but this broker runs without a schema registry (--registry-listen off "
-                                     "and no --registry-url)");
-        resolved[i] = 1;
-        continue;
-      }
-      std::optional<SchemaCheck> c = schemas_->try_check(topic.schema_subject, e.record.schema_id,
-                                                         std::string_view(e.record.payload), topic.validate_payloads);
-      if (!c) {
-        // Bounded: one request does not start lookups of more than a few ids.
-        if (std::find(lookup_ids.begin(), lookup_ids.end(), e.record.schema_id) == lookup_ids.end()) {
-          if (lookup_ids.size() >= kMaxLookupsPerRequest) {
-            acks[i].status = unavailable("schema id " + std::to_string(e.record.schema_id) +
-                                         " is not cached and this request already waits on " +
-                                         std::to_string(kMaxLookupsPerRequest) +
-                                         " schema registry lookups; retry");
-            resolved[i] = 1;
-            continue;
-          }
-          lookup_ids.push_back(e.record.schema_id);
-        }
-        lookups.push_back(i);
-        continue;
-      }
-      apply_schema_check(std::move(*c), acks[i], resolved[i]);
-    }
-  }
-  if (lookups.empty()) return store_checked(topic, events, partition_of, resolved, client_lamport, op);
+  const uint32_t keyless_partition = round_robin_hint % topic.partitions;
+  for (size_t i = 0; i < events.size(); ++i) route_event(topic, events[i], i, keyless_partition, r);
+  if (r.lookups.empty()) return store_checked(topic, events, r.partition_of, r.resolved, client_lamport, r.op);
+  defer_for_lookups(topic, events, client_lamport, std::move(r));
+}
 
-  // Some events wait for a registry lookup, off this thread. The request continues (dedup
-  // and appends) on the thread that completes the last lookup; until then nothing of it is
-  // stored, and this thread goes on serving other requests.
-  // Bounded: the bytes held this way across every connection (docs/registry.md).
+// Some events wait for a registry lookup, off this thread. The request continues (dedup
+// and appends) on the thread that completes the last lookup; until then nothing of it is
+// stored, and this thread goes on serving other requests. Bounded: the bytes held this way
+// across every connection (docs/registry.md).
+void PublishPipeline::defer_for_lookups(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
+                                        uint64_t client_lamport, Routing r) {
   const size_t bytes = Deferred::bytes_of(events);
   if (!Deferred::try_charge(deferred_bytes_, bytes, max_deferred_bytes_)) {
     for (size_t i = 0; i < events.size(); ++i)
-      if (!resolved[i]) acks[i].status = unavailable("schema registry lookups backlog full; retry");
-    return op->release();
+      if (!r.resolved[i]) r.op->acks[i].status = unavailable("schema registry lookups backlog full; retry");
+    return r.op->release();
   }
   auto d = std::make_shared<Deferred>(topic, events, deferred_bytes_, bytes);
-  d->partition_of = std::move(partition_of);
-  d->resolved = std::move(resolved);
+  d->partition_of = std::move(r.partition_of);
+  d->resolved = std::move(r.resolved);
   d->client_lamport = client_lamport;
-  d->op = std::move(op);
-  d->lookups_pending.store(lookups.size(), std::memory_order_relaxed);
-  for (size_t i : lookups) {
-    const storage::RecordInput& r = d->events[i].record;
-    schemas_->check_async(d->topic.schema_subject, r.schema_id, r.payload, d->topic.validate_payloads,
+  d->op = std::move(r.op);
+  d->lookups_pending.store(r.lookups.size(), std::memory_order_relaxed);
+  for (size_t i : r.lookups) {
+    const storage::RecordInput& rec = d->events[i].record;
+    schemas_->check_async(d->topic.schema_subject, rec.schema_id, rec.payload, d->topic.validate_payloads,
                           [this, d, i](SchemaCheck c) {
                             apply_schema_check(std::move(c), d->op->acks[i], d->resolved[i]);
                             if (d->lookups_pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
@@ -291,14 +282,21 @@ void PublishPipeline::store_checked(const meta::TopicConfig& topic, std::span<co
                                     const std::vector<uint32_t>& partition_of, std::vector<uint8_t>& resolved,
                                     uint64_t client_lamport, const std::shared_ptr<Operation>& op) {
   const int64_t now = storage::now_ms();
-  std::vector<EventAck>& acks = op->acks;
-
-  // 2. Deduplicate: within the request, against keys in flight elsewhere, against the
-  // dedup window. An event whose key another request is storing is answered with that
-  // request's outcome, through a waiter.
-  std::unordered_map<std::string_view, size_t> first_with_key;  // dedup key -> event index
   // Keys this request stores, by event index; resolved when that event's append completes.
   auto owned = std::make_shared<std::unordered_map<size_t, InFlightKey>>();
+  deduplicate(topic, events, resolved, now, op, *owned);
+  append_by_partition(topic, events, partition_of, resolved, client_lamport, now, op, owned);
+  op->release();
+}
+
+// 2. Deduplicate: within the request, against keys in flight elsewhere, against the dedup
+// window. An event whose key another request is storing is answered with that request's
+// outcome, through a waiter. Keys this request goes on to store are left in `owned`.
+void PublishPipeline::deduplicate(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
+                                  std::vector<uint8_t>& resolved, int64_t now, const std::shared_ptr<Operation>& op,
+                                  std::unordered_map<size_t, InFlightKey>& owned) {
+  std::vector<EventAck>& acks = op->acks;
+  std::unordered_map<std::string_view, size_t> first_with_key;  // dedup key -> event index
   std::vector<size_t> owned_resolved_now;  // owned keys answered from the dedup window
   for (size_t i = 0; i < events.size(); ++i) {
     if (resolved[i] || events[i].record.dedup_key.empty()) continue;
@@ -310,28 +308,11 @@ void PublishPipeline::store_checked(const meta::TopicConfig& topic, std::span<co
     }
     first_with_key.emplace(key, i);
     const InFlightKey ik = in_flight_key(topic.topic_id, key);
-    {
-      InFlightShard& s = shard(ik);
-      std::lock_guard lk(s.mu);
-      auto [it, claimed] = s.keys.try_emplace(ik);
-      if (!claimed) {
-        op->pending.fetch_add(1, std::memory_order_relaxed);
-        it->second.push_back([op, i](const std::optional<EventAck>& ack) {
-          if (ack) {
-            op->acks[i] = *ack;
-            op->acks[i].duplicate = true;
-          } else {
-            // The first attempt failed: nothing was stored under this key. Report it; a
-            // retry by the client will store it.
-            op->acks[i].status = unavailable("a concurrent publish of the same dedup key failed; retry");
-          }
-          op->release();
-        });
-        resolved[i] = 1;
-        continue;
-      }
+    if (!claim_in_flight(ik, op, i)) {
+      resolved[i] = 1;
+      continue;
     }
-    owned->emplace(i, ik);
+    owned.emplace(i, ik);
     if (const std::optional<DedupEntry> dup = store_.find_duplicate(topic, key, now)) {
       acks[i] = EventAck{Status(), dup->partition, dup->offset, dup->lamport, true};
       resolved[i] = 1;
@@ -339,11 +320,40 @@ void PublishPipeline::store_checked(const meta::TopicConfig& topic, std::span<co
     }
   }
   for (size_t i : owned_resolved_now) {
-    auto node = owned->extract(i);
+    auto node = owned.extract(i);
     resolve_in_flight(node.mapped(), acks[i]);
   }
+}
 
-  // 4. One append per partition for everything still unresolved, in request order.
+// Claims `key` for event `i` of `op`; false if another request is storing it now, in which
+// case event i is answered with that request's outcome when it completes.
+bool PublishPipeline::claim_in_flight(const InFlightKey& key, const std::shared_ptr<Operation>& op, size_t i) {
+  InFlightShard& s = shard(key);
+  std::lock_guard lk(s.mu);
+  auto [it, claimed] = s.keys.try_emplace(key);
+  if (claimed) return true;
+  op->pending.fetch_add(1, std::memory_order_relaxed);
+  it->second.push_back([op, i](const std::optional<EventAck>& ack) {
+    if (ack) {
+      op->acks[i] = *ack;
+      op->acks[i].duplicate = true;
+    } else {
+      // The first attempt failed: nothing was stored under this key. Report it; a retry by
+      // the client will store it.
+      op->acks[i].status = unavailable("a concurrent publish of the same dedup key failed; retry");
+    }
+    op->release();
+  });
+  return false;
+}
+
+// 4. One append per partition for everything still unresolved, in request order; each
+// completion answers its events and the waiters of the keys they own.
+void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
+                                          const std::vector<uint32_t>& partition_of,
+                                          const std::vector<uint8_t>& resolved, uint64_t client_lamport, int64_t now,
+                                          const std::shared_ptr<Operation>& op,
+                                          const std::shared_ptr<std::unordered_map<size_t, InFlightKey>>& owned) {
   std::map<uint32_t, std::vector<size_t>> by_partition;
   for (size_t i = 0; i < events.size(); ++i)
     if (!resolved[i]) by_partition[partition_of[i]].push_back(i);
@@ -374,7 +384,6 @@ void PublishPipeline::store_checked(const meta::TopicConfig& topic, std::span<co
           op->release();
         });
   }
-  op->release();
 }
 
 }  // namespace causeway::core

@@ -34,6 +34,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "causeway/common/batch_format.h"
@@ -120,11 +121,34 @@ class PublishPipeline {
   static InFlightKey in_flight_key(uint32_t topic_id, std::string_view dedup_key);
   InFlightShard& shard(const InFlightKey& key) { return in_flight_[key.hi % kInFlightShards]; }
 
+  // Step 1's results for a request (publish_async): the partition of each event, which are
+  // answered already, and the events and distinct schema ids waiting for a lookup.
+  struct Routing {
+    std::shared_ptr<Operation> op;
+    std::vector<uint32_t> partition_of;
+    std::vector<uint8_t> resolved;
+    std::vector<size_t> lookups;
+    std::vector<uint32_t> lookup_ids;
+  };
+  void route_event(const meta::TopicConfig& topic, const PublishEvent& event, size_t index,
+                   uint32_t keyless_partition, Routing& routing);
+  void defer_for_lookups(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
+                         uint64_t client_lamport, Routing routing);
+
   // Steps 2 to 4 of a publish whose events are partitioned and schema-checked: dedup, then
   // one append per partition of everything not `resolved`; releases `op`'s own reference.
   void store_checked(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
                      const std::vector<uint32_t>& partition_of, std::vector<uint8_t>& resolved,
                      uint64_t client_lamport, const std::shared_ptr<Operation>& op);
+
+  void deduplicate(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
+                   std::vector<uint8_t>& resolved, int64_t now, const std::shared_ptr<Operation>& op,
+                   std::unordered_map<size_t, InFlightKey>& owned);
+  bool claim_in_flight(const InFlightKey& key, const std::shared_ptr<Operation>& op, size_t index);
+  void append_by_partition(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
+                           const std::vector<uint32_t>& partition_of, const std::vector<uint8_t>& resolved,
+                           uint64_t client_lamport, int64_t now, const std::shared_ptr<Operation>& op,
+                           const std::shared_ptr<std::unordered_map<size_t, InFlightKey>>& owned);
 
   // A deferred request whose lookups are all answered: store_checked against the topic
   // as it is now, or refuse its events if the topic is gone or was recreated.

@@ -111,20 +111,8 @@ Result<std::shared_ptr<const InputTransform>> InputTransform::create(std::string
     CAUSEWAY_ASSIGN_OR_RETURN(JsonPath p, JsonPath::parse(input_path));
     t->input_path_ = std::make_unique<JsonPath>(std::move(p));
   }
-  if (paths.size() > kMaxInputPaths) {
-    return invalid_argument("input paths hold " + std::to_string(paths.size()) + " entries; the limit is " +
-                            std::to_string(kMaxInputPaths));
-  }
   if (!paths.empty() && input_template.empty()) return invalid_argument("input paths need an input template to fill");
-  for (const auto& [name, path] : paths) {
-    if (name.empty() || name.size() > 256) return invalid_argument("input path name \"" + name + "\" must be 1-256 characters");
-    for (char c : name)
-      if (!is_placeholder_char(c)) return invalid_argument("input path name \"" + name + "\" may hold letters, digits, '_', '-' and '.' only");
-    if (name.rfind("causeway.", 0) == 0) return invalid_argument("input path name \"" + name + "\": names starting with causeway. are reserved");
-    auto parsed = JsonPath::parse(path);
-    if (!parsed) return invalid_argument("input path \"" + name + "\": " + std::string(parsed.error().message()));
-    t->paths_.emplace(name, std::move(*parsed));
-  }
+  CAUSEWAY_RETURN_IF_ERROR(t->parse_paths(paths));
   if (input_template.size() > kMaxTemplateBytes) {
     return invalid_argument("input template is " + std::to_string(input_template.size()) + " bytes; the limit is " +
                             std::to_string(kMaxTemplateBytes));
@@ -132,30 +120,56 @@ Result<std::shared_ptr<const InputTransform>> InputTransform::create(std::string
   t->template_ = std::string(input_template);
   const size_t first = t->template_.find_first_not_of(" \t\r\n");
   t->json_template_ = first != std::string::npos && (t->template_[first] == '{' || t->template_[first] == '[');
+  CAUSEWAY_RETURN_IF_ERROR(t->split_template());
+  if (t->json_template_) CAUSEWAY_RETURN_IF_ERROR(t->check_json_template());
+  return std::shared_ptr<const InputTransform>(std::move(t));
+}
 
-  // Split the template at its placeholders, noting which sit inside JSON strings.
-  const std::string& tpl = t->template_;
+// The named input paths: bounded in number, names of placeholder characters and not in the
+// reserved causeway. namespace, each path valid.
+Status InputTransform::parse_paths(const std::map<std::string, std::string>& paths) {
+  if (paths.size() > kMaxInputPaths) {
+    return invalid_argument("input paths hold " + std::to_string(paths.size()) + " entries; the limit is " +
+                            std::to_string(kMaxInputPaths));
+  }
+  for (const auto& [name, path] : paths) {
+    if (name.empty() || name.size() > 256) return invalid_argument("input path name \"" + name + "\" must be 1-256 characters");
+    for (char c : name)
+      if (!is_placeholder_char(c)) return invalid_argument("input path name \"" + name + "\" may hold letters, digits, '_', '-' and '.' only");
+    if (name.rfind("causeway.", 0) == 0) return invalid_argument("input path name \"" + name + "\": names starting with causeway. are reserved");
+    auto parsed = JsonPath::parse(path);
+    if (!parsed) return invalid_argument("input path \"" + name + "\": " + std::string(parsed.error().message()));
+    paths_.emplace(name, std::move(*parsed));
+  }
+  return Status();
+}
+
+// Splits the template at its placeholders into pieces_, noting which sit inside JSON
+// strings. A placeholder must name an input path or a predefined value, and in a JSON
+// template must not be an object key.
+Status InputTransform::split_template() {
+  const std::string& tpl = template_;
   bool in_string = false;
   std::string literal;
   for (size_t i = 0; i < tpl.size(); ++i) {
     const char c = tpl[i];
-    if (t->json_template_ && in_string && c == '\\' && i + 1 < tpl.size()) {
+    if (json_template_ && in_string && c == '\\' && i + 1 < tpl.size()) {
       literal += c;
       literal += tpl[++i];
       continue;
     }
-    if (t->json_template_ && c == '"') in_string = !in_string;
+    if (json_template_ && c == '"') in_string = !in_string;
     if (c == '<') {
       size_t end = i + 1;
       while (end < tpl.size() && is_placeholder_char(tpl[end])) ++end;
       if (end < tpl.size() && tpl[end] == '>' && end > i + 1) {
         const std::string name = tpl.substr(i + 1, end - i - 1);
-        if (!is_predefined(name) && t->paths_.count(name) == 0) {
+        if (!is_predefined(name) && paths_.count(name) == 0) {
           return invalid_argument("input template: placeholder <" + name +
                                   "> names no input path (and is not one of <causeway.event>, <causeway.event.json>, "
                                   "<causeway.rule-name>, <causeway.event.time>)");
         }
-        if (t->json_template_) {
+        if (json_template_) {
           // A key: the next non-space character after the placeholder (or after the string
           // it is in) is ':'.
           size_t after = end + 1;
@@ -168,7 +182,7 @@ Result<std::shared_ptr<const InputTransform>> InputTransform::create(std::string
             return invalid_argument("input template: placeholder <" + name + "> is used as an object key");
           }
         }
-        t->pieces_.push_back(Piece{std::move(literal), name, in_string});
+        pieces_.push_back(Piece{std::move(literal), name, in_string});
         literal.clear();
         i = end;
         continue;
@@ -176,22 +190,23 @@ Result<std::shared_ptr<const InputTransform>> InputTransform::create(std::string
     }
     literal += c;
   }
-  t->pieces_.push_back(Piece{std::move(literal), "", false});
+  pieces_.push_back(Piece{std::move(literal), "", false});
+  return Status();
+}
 
-  if (t->json_template_) {
-    // Valid JSON once filled: checked with the fillers a missing value gets.
-    std::string filled;
-    for (const Piece& p : t->pieces_) {
-      filled += p.literal;
-      if (!p.placeholder.empty() && !p.in_string) filled += "null";
-    }
-    const json parsed = json::parse(filled, nullptr, /*allow_exceptions=*/false);
-    if (parsed.is_discarded()) {
-      return invalid_argument("input template starts like JSON but is not valid JSON with its placeholders filled "
-                              "(placeholders outside strings are values, e.g. {\"id\": <id>})");
-    }
+// A JSON template must be valid JSON once filled: checked with the fillers a missing value gets.
+Status InputTransform::check_json_template() const {
+  std::string filled;
+  for (const Piece& p : pieces_) {
+    filled += p.literal;
+    if (!p.placeholder.empty() && !p.in_string) filled += "null";
   }
-  return std::shared_ptr<const InputTransform>(std::move(t));
+  const json parsed = json::parse(filled, nullptr, /*allow_exceptions=*/false);
+  if (parsed.is_discarded()) {
+    return invalid_argument("input template starts like JSON but is not valid JSON with its placeholders filled "
+                            "(placeholders outside strings are values, e.g. {\"id\": <id>})");
+  }
+  return Status();
 }
 
 std::string InputTransform::apply(const json& event, std::string_view rule_name) const {

@@ -79,6 +79,10 @@ class InputTransform {
     bool in_string = false;   // the placeholder is inside a JSON string
   };
   std::string input_path_text_;
+  Status parse_paths(const std::map<std::string, std::string>& paths);
+  Status split_template();
+  Status check_json_template() const;
+
   std::unique_ptr<JsonPath> input_path_;
   std::map<std::string, JsonPath> paths_;
   std::string template_;
