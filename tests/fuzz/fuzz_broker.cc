@@ -141,10 +141,10 @@ void check_fetched_batches(const flatbuffers::Vector<uint8_t>* batches) {
   if (batches == nullptr) return;
   std::string_view rest(reinterpret_cast<const char*>(batches->data()), batches->size());
   while (!rest.empty()) {
-    auto header = storage::decode_header(rest);
+    auto header = batch::decode_header(rest);
     if (!header) violation("FetchResponse holds a batch that does not decode: " + header.error().to_string());
     if (header->total_size() > rest.size()) violation("FetchResponse holds a batch cut short");
-    const Status verified = storage::verify_batch(*header, rest.substr(0, header->total_size()));
+    const Status verified = batch::verify_batch(*header, rest.substr(0, header->total_size()));
     if (!verified.ok()) violation("FetchResponse holds a batch that does not verify: " + verified.to_string());
     rest.remove_prefix(header->total_size());
   }

@@ -76,7 +76,7 @@ Status EventStore::load_dedup_keys(const meta::TopicConfig& topic, uint32_t part
     if (r.batches.empty()) break;
     inserts.clear();
     // The views point into r's batches, which live until the insert below.
-    CAUSEWAY_RETURN_IF_ERROR(storage::for_each_record_from(r, offset, [&](const storage::RecordView& rec) {
+    CAUSEWAY_RETURN_IF_ERROR(storage::for_each_record_from(r, offset, [&](const batch::RecordView& rec) {
       if (!rec.dedup_key.empty() && rec.time_ms >= window_start)
         inserts.push_back(DedupInsert{rec.dedup_key, rec.offset, rec.lamport, rec.time_ms});
       offset = rec.offset + 1;
@@ -118,7 +118,7 @@ Result<meta::TopicConfig> EventStore::get_topic(std::string_view name) { return 
 Result<std::vector<meta::TopicConfig>> EventStore::list_topics() { return meta_->list_topics(); }
 
 Result<storage::AppendResult> EventStore::append(const meta::TopicConfig& topic, uint32_t partition,
-                                                 std::span<const storage::RecordInput> records,
+                                                 std::span<const batch::RecordInput> records,
                                                  uint64_t observed_lamport, int64_t now_ms) {
   std::mutex mu;
   std::condition_variable cv;
@@ -134,14 +134,14 @@ Result<storage::AppendResult> EventStore::append(const meta::TopicConfig& topic,
 }
 
 void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition,
-                              std::span<const storage::RecordInput> records, uint64_t observed_lamport,
+                              std::span<const batch::RecordInput> records, uint64_t observed_lamport,
                               int64_t now_ms, storage::PartitionLog::AppendCallback done) {
   auto log = logs_->partition(topic.name, partition);
   if (!log) return done(not_found("topic \"" + topic.name + "\" has no partition " + std::to_string(partition)));
   // Keys enter the window under the log's mutex, right after their batch is written, so
   // they do so in offset order and before any completion reports the events stored.
   const auto index_keys = [this, topic_id = topic.topic_id, partition](const storage::AppendResult& r,
-                                                                      std::span<const storage::RecordInput> recs) {
+                                                                      std::span<const batch::RecordInput> recs) {
     thread_local std::vector<DedupInsert> inserts;
     inserts.clear();
     for (size_t i = 0; i < recs.size(); ++i) {

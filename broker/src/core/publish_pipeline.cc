@@ -98,7 +98,7 @@ void apply_schema_check(SchemaCheck c, EventAck& ack, uint8_t& resolved) {
 struct PublishPipeline::Deferred {
   meta::TopicConfig topic;
   std::string arena;
-  std::vector<std::vector<storage::Header>> headers;
+  std::vector<std::vector<batch::Header>> headers;
   std::vector<PublishEvent> events;
   std::vector<uint32_t> partition_of;
   std::vector<uint8_t> resolved;  // bytes, not vector<bool>: lookups complete on several threads
@@ -112,10 +112,10 @@ struct PublishPipeline::Deferred {
   static size_t bytes_of(std::span<const PublishEvent> in) {
     size_t total = 0;
     for (const PublishEvent& e : in) {
-      const storage::RecordInput& r = e.record;
+      const batch::RecordInput& r = e.record;
       total += sizeof(PublishEvent) + sizeof(EventAck) + sizeof(uint32_t) + 1 + r.key.size() + r.dedup_key.size() +
                r.source.size() + r.type.size() + r.payload.size();
-      for (const storage::Header& h : r.headers) total += sizeof(storage::Header) + h.name.size() + h.value.size();
+      for (const batch::Header& h : r.headers) total += sizeof(batch::Header) + h.name.size() + h.value.size();
     }
     return total;
   }
@@ -133,9 +133,9 @@ struct PublishPipeline::Deferred {
       : topic(t), headers(in.size()), budget(&b), charged(bytes) {
     size_t total = 0;
     for (const PublishEvent& e : in) {
-      const storage::RecordInput& r = e.record;
+      const batch::RecordInput& r = e.record;
       total += r.key.size() + r.dedup_key.size() + r.source.size() + r.type.size() + r.payload.size();
-      for (const storage::Header& h : r.headers) total += h.name.size() + h.value.size();
+      for (const batch::Header& h : r.headers) total += h.name.size() + h.value.size();
     }
     arena.reserve(total);
     auto keep = [this](std::string_view v) {
@@ -145,10 +145,10 @@ struct PublishPipeline::Deferred {
     };
     events.resize(in.size());
     for (size_t i = 0; i < in.size(); ++i) {
-      const storage::RecordInput& r = in[i].record;
-      for (const storage::Header& h : r.headers) headers[i].push_back(storage::Header{keep(h.name), keep(h.value)});
+      const batch::RecordInput& r = in[i].record;
+      for (const batch::Header& h : r.headers) headers[i].push_back(batch::Header{keep(h.name), keep(h.value)});
       events[i].partition = in[i].partition;
-      events[i].record = storage::RecordInput{keep(r.key),  keep(r.dedup_key), keep(r.source), keep(r.type),
+      events[i].record = batch::RecordInput{keep(r.key),  keep(r.dedup_key), keep(r.source), keep(r.type),
                                               headers[i],   r.schema_id,        keep(r.payload)};
     }
   }
@@ -204,7 +204,7 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
     } else {
       partition_of[i] = keyless_partition;
     }
-    auto size = storage::encoded_record_size(e.record);
+    auto size = batch::encoded_record_size(e.record);
     if (!size) {
       acks[i].status = size.error();
       resolved[i] = 1;
@@ -261,7 +261,7 @@ void PublishPipeline::publish_async(std::string_view topic_name, std::span<const
   d->op = std::move(op);
   d->lookups_pending.store(lookups.size(), std::memory_order_relaxed);
   for (size_t i : lookups) {
-    const storage::RecordInput& r = d->events[i].record;
+    const batch::RecordInput& r = d->events[i].record;
     schemas_->check_async(d->topic.schema_subject, r.schema_id, r.payload, d->topic.validate_payloads,
                           [this, d, i](SchemaCheck c) {
                             apply_schema_check(std::move(c), d->op->acks[i], d->resolved[i]);
@@ -349,7 +349,7 @@ void PublishPipeline::store_checked(const meta::TopicConfig& topic, std::span<co
   std::map<uint32_t, std::vector<size_t>> by_partition;
   for (size_t i = 0; i < events.size(); ++i)
     if (!resolved[i]) by_partition[partition_of[i]].push_back(i);
-  std::vector<storage::RecordInput> records;
+  std::vector<batch::RecordInput> records;
   for (auto& [partition, idx] : by_partition) {
     records.clear();
     for (size_t i : idx) records.push_back(events[i].record);

@@ -80,7 +80,7 @@ std::vector<uint8_t> finish(flatbuffers::FlatBufferBuilder& b, protocol::Body ty
   return frame;
 }
 
-uint64_t record_bytes(const storage::RecordView& r) {
+uint64_t record_bytes(const batch::RecordView& r) {
   uint64_t n = r.key.size() + r.dedup_key.size() + r.source.size() + r.type.size() + r.payload.size() + 48;
   for (const auto& h : r.headers) n += h.name.size() + h.value.size() + 8;
   return n;
@@ -88,10 +88,10 @@ uint64_t record_bytes(const storage::RecordView& r) {
 
 // An upper bound on the bytes one record adds to a Delivery frame (record_bytes plus the
 // FlatBuffers tables, vtables, length prefixes and padding around each field and header).
-uint64_t delivered_event_bytes(const storage::RecordView& r) { return record_bytes(r) + 128 + 32 * r.headers.size(); }
+uint64_t delivered_event_bytes(const batch::RecordView& r) { return record_bytes(r) + 128 + 32 * r.headers.size(); }
 
 struct Planned {
-  storage::RecordView record;
+  batch::RecordView record;
   uint32_t attempt = 1;
 };
 
@@ -100,9 +100,9 @@ struct Planned {
 // around them. `view` points into `bytes`, whose heap block does not move with the object.
 struct OwnedRecord {
   std::unique_ptr<char[]> bytes;
-  storage::RecordView view;
+  batch::RecordView view;
 
-  static OwnedRecord copy_of(const storage::RecordView& r) {
+  static OwnedRecord copy_of(const batch::RecordView& r) {
     size_t n = r.key.size() + r.dedup_key.size() + r.source.size() + r.type.size() + r.payload.size();
     for (const auto& h : r.headers) n += h.name.size() + h.value.size();
     OwnedRecord o;
@@ -123,7 +123,7 @@ struct OwnedRecord {
     o.view.source = put(r.source);
     o.view.type = put(r.type);
     o.view.headers.reserve(r.headers.size());
-    for (const auto& h : r.headers) o.view.headers.push_back(storage::Header{put(h.name), put(h.value)});
+    for (const auto& h : r.headers) o.view.headers.push_back(batch::Header{put(h.name), put(h.value)});
     o.view.payload = put(r.payload);
     return o;
   }
@@ -142,7 +142,7 @@ Status read_retries(const storage::PartitionLog& log, const std::vector<uint64_t
     if (read->batches.empty()) return Status();  // at or past the end: nothing to redeliver
     const uint64_t batch_end = read->batches.back().header.next_offset();
     CAUSEWAY_RETURN_IF_ERROR(
-        storage::for_each_record_from(*read, offsets[next], [&](const storage::RecordView& rec) {
+        storage::for_each_record_from(*read, offsets[next], [&](const batch::RecordView& rec) {
           while (next < offsets.size() && offsets[next] < rec.offset) ++next;  // not in the log
           if (next == offsets.size()) return false;
           if (rec.offset != offsets[next]) return true;
@@ -852,7 +852,7 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     // Read outside the mutex: file reads may block.
     storage::ReadResult read;              // new events: the batches they are in
     std::vector<OwnedRecord> redeliveries;  // retries: copies of just those events
-    std::vector<storage::RecordView> records;
+    std::vector<batch::RecordView> records;
     Status read_status;
     if (!retries.empty()) {
       read_status = read_retries(*log, retries, byte_room, redeliveries);
@@ -862,7 +862,7 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
       auto r = log->read(from, std::max<uint64_t>(byte_room, 1), max_new);
       if (r) {
         read = std::move(*r);
-        read_status = storage::for_each_record_from(read, from, [&](const storage::RecordView& rec) {
+        read_status = storage::for_each_record_from(read, from, [&](const batch::RecordView& rec) {
           if (records.size() >= max_new || rec.offset >= end_snapshot) return false;
           records.push_back(rec);
           return true;
@@ -898,7 +898,7 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     std::vector<Planned> planned;
     uint64_t frame_bytes = 0;
     bool progressed = false;
-    for (const storage::RecordView& rec : records) {
+    for (const batch::RecordView& rec : records) {
       const bool is_retry = !retries.empty();
       if (!is_retry) {
         if (rec.offset < ps.delivery.next_read() || rec.offset >= ps.end_offset) continue;
@@ -1032,8 +1032,8 @@ void Coordinator::dead_letter(std::shared_ptr<Group> g, uint32_t partition, uint
     if (!r) {
       status = r.error();
     } else {
-      std::optional<storage::RecordView> rec;
-      (void)storage::for_each_record_from(*r, offset, [&](const storage::RecordView& v) {
+      std::optional<batch::RecordView> rec;
+      (void)storage::for_each_record_from(*r, offset, [&](const batch::RecordView& v) {
         if (v.offset == offset) rec = v;
         return false;
       });
@@ -1045,7 +1045,7 @@ void Coordinator::dead_letter(std::shared_ptr<Group> g, uint32_t partition, uint
         const std::string offset_text = std::to_string(offset);
         const std::string lamport_text = std::to_string(rec->lamport);
         const std::string time_text = std::to_string(rec->time_ms);
-        std::vector<storage::Header> headers = rec->headers;
+        std::vector<batch::Header> headers = rec->headers;
         headers.push_back({"causeway-dlq-reason", reason});
         headers.push_back({"causeway-dlq-attempts", attempts_text});
         headers.push_back({"causeway-dlq-subscription", g->config.name});
@@ -1058,7 +1058,7 @@ void Coordinator::dead_letter(std::shared_ptr<Group> g, uint32_t partition, uint
         // Idempotent across a crash between the publish and the commit of the ack.
         const std::string dedup = "dlq/" + g->config.name + "/" + partition_text + "/" + offset_text;
         core::PublishEvent e;
-        e.record = storage::RecordInput{rec->key, dedup, rec->source, rec->type, headers, rec->schema_id, rec->payload};
+        e.record = batch::RecordInput{rec->key, dedup, rec->source, rec->type, headers, rec->schema_id, rec->payload};
         auto acks = publish_.publish(dlq, std::span<const core::PublishEvent>(&e, 1), rec->lamport, 0);
         if (!acks) {
           status = acks.error();
