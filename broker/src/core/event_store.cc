@@ -1,6 +1,7 @@
 // EventStore: metadata, logs and the dedup window kept consistent. See event_store.h and
 // docs/meta-store.md ("Deduplication").
 #include "core/event_store.h"
+#include "core/topic_log_config.h"
 
 #include <spdlog/spdlog.h>
 
@@ -46,7 +47,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(storage::FileSystem* fs, Ev
   const int64_t now = storage::now_ms();
   for (const meta::TopicConfig& topic : rep.topics) {
     std::vector<storage::RecoveryReport> recoveries;
-    CAUSEWAY_RETURN_IF_ERROR(store->logs_->open_topic(topic.name, topic.partitions, topic.log_config(), &recoveries));
+    CAUSEWAY_RETURN_IF_ERROR(store->logs_->open_topic(topic.name, topic.partitions, log_config_for(topic), &recoveries));
     store->dedup_.add_topic(topic.topic_id, topic.dedup_window);
     for (uint32_t p = 0; p < topic.partitions; ++p) {
       PartitionOpenReport pr;
@@ -99,7 +100,7 @@ Result<meta::TopicConfig> EventStore::create_topic(meta::TopicConfig config) {
     spdlog::warn("moving stale directory {} of a deleted topic aside to {}", dir, aside);
     CAUSEWAY_RETURN_IF_ERROR(fs_->rename(dir, aside));
   }
-  CAUSEWAY_RETURN_IF_ERROR(logs_->open_topic(created.name, created.partitions, created.log_config(), nullptr));
+  CAUSEWAY_RETURN_IF_ERROR(logs_->open_topic(created.name, created.partitions, log_config_for(created), nullptr));
   dedup_.add_topic(created.topic_id, created.dedup_window);
   CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(logs_->topics_dir()));
   return created;
