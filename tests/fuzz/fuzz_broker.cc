@@ -457,7 +457,7 @@ FuzzBroker::FuzzBroker() : impl_(std::make_unique<Impl>()) {
 
   subscribe::CoordinatorOptions co;
   co.max_frame_bytes = kMaxFrameBytes;
-  co.max_delivery_bytes = kMaxFrameBytes / 4;  // as server::Server sets it
+  co.max_delivery_bytes = kMaxFrameBytes / 4;  // as server::fit_to_frames sets it
   s.coordinator = std::make_unique<subscribe::Coordinator>(
       *s.store, *s.publish,
       [&s](std::function<void()> fn) {
