@@ -64,7 +64,7 @@ using storage::Durability;
 using storage::FileSystem;
 using storage::LogConfig;
 using storage::PartitionLog;
-using storage::RecordInput;
+using batch::RecordInput;
 
 // The production default. A run writes well under it (see kOsMinTime), so no roll, with
 // its fdatasync of the whole segment under the log's mutex, lands in a timed loop.
@@ -140,8 +140,8 @@ std::vector<RecordInput> make_records(const std::string& payload, size_t count) 
 
 // Encoded size of one batch of `records` (header and record framing included).
 uint64_t encoded_batch_bytes(const std::vector<RecordInput>& records) {
-  uint64_t total = storage::kBatchHeaderSize;
-  for (const RecordInput& r : records) total += storage::encoded_record_size(r).value_or(0);
+  uint64_t total = batch::kBatchHeaderSize;
+  for (const RecordInput& r : records) total += batch::encoded_record_size(r).value_or(0);
   return total;
 }
 
@@ -361,9 +361,9 @@ void BM_BatchFormat_Encode(benchmark::State& state) {
     // What PartitionLog::append does under its mutex before the write: size the records,
     // encode (with the batch CRC), decode the header back.
     size_t body = 0;
-    for (const RecordInput& r : records) body += storage::encoded_record_size(r).value_or(0);
-    Status s = storage::encode_batch(records, base, base + 1, 1, out);
-    auto header = storage::decode_header(out);
+    for (const RecordInput& r : records) body += batch::encoded_record_size(r).value_or(0);
+    Status s = batch::encode_batch(records, base, base + 1, 1, out);
+    auto header = batch::decode_header(out);
     if (!s.ok() || !header || header->body_length != body) {
       state.SkipWithError("encode failed");
       break;

@@ -59,6 +59,8 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:7450";
   std::string max_frame = "16MiB";
   causeway::server::ServerOptions server_options;
+  uint32_t storage_threads = 4;
+  causeway::subscribe::CoordinatorOptions coordinator_options;
   app.add_option("--data-dir", data_dir, "Directory for logs and metadata (created if missing)")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
@@ -83,7 +85,7 @@ int main(int argc, char** argv) {
   app.add_option("--network-threads", server_options.network_threads, "Threads serving sockets (one event loop each)")
       ->capture_default_str()
       ->check(CLI::Range(1u, 256u));
-  app.add_option("--storage-threads", server_options.storage_threads,
+  app.add_option("--storage-threads", storage_threads,
                  "Threads for requests that may block on disk (topic changes, fetches); publishes do not use them")
       ->capture_default_str()
       ->check(CLI::Range(1u, 4096u));
@@ -166,9 +168,9 @@ int main(int argc, char** argv) {
     server_options.handshake_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
   }
   for (auto [flag, text, out] : {std::tuple{"--group-session-timeout", &group_session_timeout,
-                                            &server_options.group_session_timeout},
+                                            &coordinator_options.session_timeout},
                                  std::tuple{"--subscribe-sweep-interval", &subscribe_sweep,
-                                            &server_options.subscribe_sweep_interval}}) {
+                                            &coordinator_options.sweep_interval}}) {
     auto d = causeway::units::parse_duration(*text);
     if (!d || std::chrono::duration_cast<std::chrono::milliseconds>(*d).count() <= 0) {
       std::fprintf(stderr, "error: %s: %s\n", flag,
@@ -248,8 +250,13 @@ int main(int argc, char** argv) {
   } else if (registry_fetcher) {
     schema_checker = std::make_unique<causeway::core::RemoteSchemaChecker>(std::move(registry_fetcher));
   }
-  server_options.schema_checker = schema_checker.get();
-  causeway::server::Server server(**store, server_options);
+  // The services the server serves with; it starts and stops the coordinator with itself.
+  causeway::server::StoragePool storage_pool(storage_threads);
+  causeway::core::PublishPipeline publish(**store, schema_checker.get());
+  causeway::subscribe::Coordinator coordinator(**store, publish, storage_pool.executor(),
+                                               causeway::server::fit_to_frames(coordinator_options, server_options));
+  causeway::server::Server server(
+      causeway::server::Services{**store, publish, coordinator, storage_pool, schema_checker.get()}, server_options);
   if (Status s = server.start(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;
@@ -286,7 +293,7 @@ int main(int argc, char** argv) {
     }
   }
   if (registry) registry->stop();
-  server.stop();  // no new requests; in-flight appends finish and are answered
+  server.stop();  // no new requests; in-flight appends finish and are answered; the coordinator stops
   Status synced = (*store)->logs().sync_all();
   store->reset();  // closes logs (syncing) and LMDB
   if (!synced.ok()) {

@@ -242,19 +242,19 @@ Status decode_fetched_batches(std::string_view batches, const std::string& topic
   std::size_t pos = 0;
   while (pos < batches.size() && out.events.size() < max_events) {
     const std::string_view rest = batches.substr(pos);
-    if (rest.size() < storage::kBatchHeaderSize) {
+    if (rest.size() < batch::kBatchHeaderSize) {
       return corruption("fetched batches end with " + std::to_string(rest.size()) + " bytes, less than a batch header");
     }
-    auto header = storage::decode_header(rest.substr(0, storage::kBatchHeaderSize));
+    auto header = batch::decode_header(rest.substr(0, batch::kBatchHeaderSize));
     if (!header) return header.error().with_context("fetched batch at byte " + std::to_string(pos));
     if (header->total_size() > rest.size()) {
       return corruption("fetched batch at byte " + std::to_string(pos) + " claims " +
                         std::to_string(header->total_size()) + " bytes, only " + std::to_string(rest.size()) + " left");
     }
     const std::string_view batch = rest.substr(0, header->total_size());
-    Status verified = storage::verify_batch(*header, batch);
+    Status verified = batch::verify_batch(*header, batch);
     if (!verified.ok()) return verified.with_context("fetched batch at byte " + std::to_string(pos));
-    Status decoded = storage::for_each_record(*header, batch, [&](const storage::RecordView& r) {
+    Status decoded = batch::for_each_record(*header, batch, [&](const batch::RecordView& r) {
       if (r.offset < offset) return true;
       FetchedEvent e;
       e.topic = topic;
@@ -266,7 +266,7 @@ Status decode_fetched_batches(std::string_view batches, const std::string& topic
       e.dedup_key = std::string(r.dedup_key);
       e.source = std::string(r.source);
       e.type = std::string(r.type);
-      for (const storage::Header& h : r.headers) e.headers.push_back(Header{std::string(h.name), std::string(h.value)});
+      for (const batch::Header& h : r.headers) e.headers.push_back(Header{std::string(h.name), std::string(h.value)});
       e.schema_id = r.schema_id;
       e.payload = std::string(r.payload);
       out.next_offset = r.offset + 1;

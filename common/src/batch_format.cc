@@ -7,7 +7,7 @@
 #include "causeway/common/coding.h"
 #include "causeway/common/crc32c.h"
 
-namespace causeway::storage {
+namespace causeway::batch {
 namespace {
 
 using coding::decode_fixed16;
@@ -258,4 +258,4 @@ Status for_each_record(const BatchHeader& header, std::string_view b,
   return Status();
 }
 
-}  // namespace causeway::storage
+}  // namespace causeway::batch

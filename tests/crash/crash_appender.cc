@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
       for (uint64_t seq = 0;; ++seq) {
         const size_t n = 1 + rng() % 8;
         std::vector<std::string> keys(n), payloads(n);
-        std::vector<storage::RecordInput> records(n);
+        std::vector<batch::RecordInput> records(n);
         for (size_t i = 0; i < n; ++i) {
           keys[i] = "r" + std::to_string(round) + "-t" + std::to_string(t) + "-" + std::to_string(seq) + "-" +
                     std::to_string(i);

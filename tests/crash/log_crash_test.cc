@@ -100,7 +100,7 @@ void verify(const std::string& dir, const AckMap& acked, int round) {
       auto r = log->read(next, 1 << 20);
       ASSERT_TRUE(r.ok()) << r.error().to_string();
       ASSERT_FALSE(r->batches.empty());
-      ASSERT_TRUE(storage::for_each_record_from(*r, next, [&](const storage::RecordView& v) {
+      ASSERT_TRUE(storage::for_each_record_from(*r, next, [&](const batch::RecordView& v) {
                     found[{p, v.offset}] = Acked{crc32c::value(v.payload), std::string(v.dedup_key)};
                     next = v.offset + 1;
                     return true;

@@ -21,31 +21,31 @@ namespace causeway::fuzz {
 // whole body is present, then the header CRC (header bytes from batch_crc on). Stops at a
 // header that does not fit.
 inline void fix_batch_crcs(uint8_t* data, size_t size) {
-  namespace hp = storage::header_pos;
+  namespace hp = batch::header_pos;
   size_t pos = 0;
-  while (size - pos >= storage::kBatchHeaderSize) {
+  while (size - pos >= batch::kBatchHeaderSize) {
     char* h = reinterpret_cast<char*>(data + pos);
     const uint32_t body_length = coding::decode_fixed32(h + hp::kBodyLength);
-    const bool whole = body_length <= size - pos - storage::kBatchHeaderSize;
+    const bool whole = body_length <= size - pos - batch::kBatchHeaderSize;
     if (whole) {
-      const uint32_t body_crc = crc32c::value(h + storage::kBatchHeaderSize, body_length);
+      const uint32_t body_crc = crc32c::value(h + batch::kBatchHeaderSize, body_length);
       const uint32_t batch_crc =
-          crc32c::extend(body_crc, h + hp::kBodyLength, storage::kBatchHeaderSize - hp::kBodyLength);
+          crc32c::extend(body_crc, h + hp::kBodyLength, batch::kBatchHeaderSize - hp::kBodyLength);
       coding::encode_fixed32(h + hp::kBatchCrc, crc32c::mask(batch_crc));
     }
-    const uint32_t header_crc = crc32c::value(h + hp::kBatchCrc, storage::kBatchHeaderSize - hp::kBatchCrc);
+    const uint32_t header_crc = crc32c::value(h + hp::kBatchCrc, batch::kBatchHeaderSize - hp::kBatchCrc);
     coding::encode_fixed32(h + hp::kHeaderCrc, crc32c::mask(header_crc));
     if (!whole) return;
-    pos += storage::kBatchHeaderSize + body_length;
+    pos += batch::kBatchHeaderSize + body_length;
   }
 }
 
 // When data[0, size) holds one batch whose body_length disagrees with the bytes after its
 // header (a mutation inserted or erased bytes), sets body_length to them.
 inline void fit_single_batch_length(uint8_t* data, size_t size) {
-  if (size < storage::kBatchHeaderSize || size - storage::kBatchHeaderSize > UINT32_MAX) return;
-  coding::encode_fixed32(reinterpret_cast<char*>(data) + storage::header_pos::kBodyLength,
-                         static_cast<uint32_t>(size - storage::kBatchHeaderSize));
+  if (size < batch::kBatchHeaderSize || size - batch::kBatchHeaderSize > UINT32_MAX) return;
+  coding::encode_fixed32(reinterpret_cast<char*>(data) + batch::header_pos::kBodyLength,
+                         static_cast<uint32_t>(size - batch::kBatchHeaderSize));
 }
 
 }  // namespace causeway::fuzz

@@ -32,7 +32,7 @@ extern "C" size_t LLVMFuzzerMutate(uint8_t* data, size_t size, size_t max_size);
 
 namespace {
 
-using namespace causeway::storage;
+using namespace causeway::batch;
 
 [[noreturn]] void fail(const char* what) {
   std::fprintf(stderr, "batch_fuzzer: %s\n", what);

@@ -140,10 +140,10 @@ void check_fetched_batches(const flatbuffers::Vector<uint8_t>* batches) {
   if (batches == nullptr) return;
   std::string_view rest(reinterpret_cast<const char*>(batches->data()), batches->size());
   while (!rest.empty()) {
-    auto header = storage::decode_header(rest);
+    auto header = batch::decode_header(rest);
     if (!header) violation("FetchResponse holds a batch that does not decode: " + header.error().to_string());
     if (header->total_size() > rest.size()) violation("FetchResponse holds a batch cut short");
-    const Status verified = storage::verify_batch(*header, rest.substr(0, header->total_size()));
+    const Status verified = batch::verify_batch(*header, rest.substr(0, header->total_size()));
     if (!verified.ok()) violation("FetchResponse holds a batch that does not verify: " + verified.to_string());
     rest.remove_prefix(header->total_size());
   }
@@ -457,7 +457,7 @@ FuzzBroker::FuzzBroker() : impl_(std::make_unique<Impl>()) {
 
   subscribe::CoordinatorOptions co;
   co.max_frame_bytes = kMaxFrameBytes;
-  co.max_delivery_bytes = kMaxFrameBytes / 4;  // as server::Server sets it
+  co.max_delivery_bytes = kMaxFrameBytes / 4;  // as server::fit_to_frames sets it
   s.coordinator = std::make_unique<subscribe::Coordinator>(
       *s.store, *s.publish,
       [&s](std::function<void()> fn) {

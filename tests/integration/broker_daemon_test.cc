@@ -46,7 +46,7 @@ TEST(BrokerDaemon, LogsEveryPartitionItRecoveredAndStopsOnSigint) {
     cfg.partitions = 2;
     auto topic = (*store)->create_topic(cfg);
     ASSERT_TRUE(topic.ok()) << topic.error().to_string();
-    storage::RecordInput rec{"k", "d1", "src", "type", {}, 0, "payload"};
+    batch::RecordInput rec{"k", "d1", "src", "type", {}, 0, "payload"};
     for (int i = 0; i < 5; ++i) ASSERT_TRUE((*store)->append(*topic, 1, {&rec, 1}, 0, storage::now_ms()).ok());
   }
   DaemonProcess broker(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0"});
@@ -97,7 +97,7 @@ TEST(BrokerDaemon, DamagedSealedSegmentStopsStartupNamingTheFile) {
     auto topic = (*store)->create_topic(cfg);
     ASSERT_TRUE(topic.ok());
     std::string payload(1000, 'x');
-    storage::RecordInput rec{"", "", "", "", {}, 0, payload};
+    batch::RecordInput rec{"", "", "", "", {}, 0, payload};
     for (int i = 0; i < 100; ++i) ASSERT_TRUE((*store)->append(*topic, 0, {&rec, 1}, 0, storage::now_ms()).ok());
     sealed = dir.path() + "/topics/t/0/00000000000000000000.log";
   }

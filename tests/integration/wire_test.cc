@@ -138,11 +138,11 @@ class WireTest : public ::testing::Test {
       if (!resp || !resp->batches() || resp->batches()->size() == 0) return out;
       std::string_view bytes(reinterpret_cast<const char*>(resp->batches()->data()), resp->batches()->size());
       while (!bytes.empty()) {
-        auto h = storage::decode_header(bytes);
+        auto h = batch::decode_header(bytes);
         EXPECT_TRUE(h.ok());
         if (!h.ok()) return out;
-        EXPECT_TRUE(storage::verify_batch(*h, bytes).ok());
-        EXPECT_TRUE(storage::for_each_record(*h, bytes, [&](const storage::RecordView& v) {
+        EXPECT_TRUE(batch::verify_batch(*h, bytes).ok());
+        EXPECT_TRUE(batch::for_each_record(*h, bytes, [&](const batch::RecordView& v) {
                       if (v.offset >= offset)
                         out.push_back(Stored{v.offset, v.lamport, std::string(v.key), std::string(v.dedup_key),
                                              std::string(v.payload), std::string(v.source), std::string(v.type)});

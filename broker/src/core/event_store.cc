@@ -1,6 +1,7 @@
 // EventStore: metadata, logs and the dedup window kept consistent. See event_store.h and
 // docs/meta-store.md ("Deduplication").
 #include "core/event_store.h"
+#include "core/topic_log_config.h"
 
 #include <spdlog/spdlog.h>
 
@@ -46,7 +47,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(storage::FileSystem* fs, Ev
   const int64_t now = storage::now_ms();
   for (const meta::TopicConfig& topic : rep.topics) {
     std::vector<storage::RecoveryReport> recoveries;
-    CAUSEWAY_RETURN_IF_ERROR(store->logs_->open_topic(topic.name, topic.partitions, topic.log_config(), &recoveries));
+    CAUSEWAY_RETURN_IF_ERROR(store->logs_->open_topic(topic.name, topic.partitions, log_config_for(topic), &recoveries));
     store->dedup_.add_topic(topic.topic_id, topic.dedup_window);
     for (uint32_t p = 0; p < topic.partitions; ++p) {
       PartitionOpenReport pr;
@@ -76,7 +77,7 @@ Status EventStore::load_dedup_keys(const meta::TopicConfig& topic, uint32_t part
     if (r.batches.empty()) break;
     inserts.clear();
     // The views point into r's batches, which live until the insert below.
-    CAUSEWAY_RETURN_IF_ERROR(storage::for_each_record_from(r, offset, [&](const storage::RecordView& rec) {
+    CAUSEWAY_RETURN_IF_ERROR(storage::for_each_record_from(r, offset, [&](const batch::RecordView& rec) {
       if (!rec.dedup_key.empty() && rec.time_ms >= window_start)
         inserts.push_back(DedupInsert{rec.dedup_key, rec.offset, rec.lamport, rec.time_ms});
       offset = rec.offset + 1;
@@ -99,7 +100,7 @@ Result<meta::TopicConfig> EventStore::create_topic(meta::TopicConfig config) {
     spdlog::warn("moving stale directory {} of a deleted topic aside to {}", dir, aside);
     CAUSEWAY_RETURN_IF_ERROR(fs_->rename(dir, aside));
   }
-  CAUSEWAY_RETURN_IF_ERROR(logs_->open_topic(created.name, created.partitions, created.log_config(), nullptr));
+  CAUSEWAY_RETURN_IF_ERROR(logs_->open_topic(created.name, created.partitions, log_config_for(created), nullptr));
   dedup_.add_topic(created.topic_id, created.dedup_window);
   CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(logs_->topics_dir()));
   return created;
@@ -118,7 +119,7 @@ Result<meta::TopicConfig> EventStore::get_topic(std::string_view name) { return 
 Result<std::vector<meta::TopicConfig>> EventStore::list_topics() { return meta_->list_topics(); }
 
 Result<storage::AppendResult> EventStore::append(const meta::TopicConfig& topic, uint32_t partition,
-                                                 std::span<const storage::RecordInput> records,
+                                                 std::span<const batch::RecordInput> records,
                                                  uint64_t observed_lamport, int64_t now_ms) {
   std::mutex mu;
   std::condition_variable cv;
@@ -134,14 +135,14 @@ Result<storage::AppendResult> EventStore::append(const meta::TopicConfig& topic,
 }
 
 void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition,
-                              std::span<const storage::RecordInput> records, uint64_t observed_lamport,
+                              std::span<const batch::RecordInput> records, uint64_t observed_lamport,
                               int64_t now_ms, storage::PartitionLog::AppendCallback done) {
   auto log = logs_->partition(topic.name, partition);
   if (!log) return done(not_found("topic \"" + topic.name + "\" has no partition " + std::to_string(partition)));
   // Keys enter the window under the log's mutex, right after their batch is written, so
   // they do so in offset order and before any completion reports the events stored.
   const auto index_keys = [this, topic_id = topic.topic_id, partition](const storage::AppendResult& r,
-                                                                      std::span<const storage::RecordInput> recs) {
+                                                                      std::span<const batch::RecordInput> recs) {
     thread_local std::vector<DedupInsert> inserts;
     inserts.clear();
     for (size_t i = 0; i < recs.size(); ++i) {

@@ -73,11 +73,11 @@ class EventStore {
   // once the topic's durability is met. Does not check for duplicates: callers look keys up
   // first (find_duplicate) and hold back concurrent publishes of the same key.
   Result<storage::AppendResult> append(const meta::TopicConfig& topic, uint32_t partition,
-                                       std::span<const storage::RecordInput> records, uint64_t observed_lamport,
+                                       std::span<const batch::RecordInput> records, uint64_t observed_lamport,
                                        int64_t now_ms);
   // The same, completing through `done` (storage::PartitionLog::append_async's contract:
   // exactly once, possibly before returning, possibly on another storage thread).
-  void append_async(const meta::TopicConfig& topic, uint32_t partition, std::span<const storage::RecordInput> records,
+  void append_async(const meta::TopicConfig& topic, uint32_t partition, std::span<const batch::RecordInput> records,
                     uint64_t observed_lamport, int64_t now_ms, storage::PartitionLog::AppendCallback done);
 
   // The stored event for a dedup key within the topic's window, if any.

@@ -96,7 +96,7 @@ void apply_schema_check(SchemaCheck c, EventAck& ack, uint8_t& resolved) {
 struct PublishPipeline::Deferred {
   meta::TopicConfig topic;
   std::string arena;
-  std::vector<std::vector<storage::Header>> headers;
+  std::vector<std::vector<batch::Header>> headers;
   std::vector<PublishEvent> events;
   std::vector<uint32_t> partition_of;
   std::vector<uint8_t> resolved;  // bytes, not vector<bool>: lookups complete on several threads
@@ -110,10 +110,10 @@ struct PublishPipeline::Deferred {
   static size_t bytes_of(std::span<const PublishEvent> in) {
     size_t total = 0;
     for (const PublishEvent& e : in) {
-      const storage::RecordInput& r = e.record;
+      const batch::RecordInput& r = e.record;
       total += sizeof(PublishEvent) + sizeof(EventAck) + sizeof(uint32_t) + 1 + r.key.size() + r.dedup_key.size() +
                r.source.size() + r.type.size() + r.payload.size();
-      for (const storage::Header& h : r.headers) total += sizeof(storage::Header) + h.name.size() + h.value.size();
+      for (const batch::Header& h : r.headers) total += sizeof(batch::Header) + h.name.size() + h.value.size();
     }
     return total;
   }
@@ -131,9 +131,9 @@ struct PublishPipeline::Deferred {
       : topic(t), headers(in.size()), budget(&b), charged(bytes) {
     size_t total = 0;
     for (const PublishEvent& e : in) {
-      const storage::RecordInput& r = e.record;
+      const batch::RecordInput& r = e.record;
       total += r.key.size() + r.dedup_key.size() + r.source.size() + r.type.size() + r.payload.size();
-      for (const storage::Header& h : r.headers) total += h.name.size() + h.value.size();
+      for (const batch::Header& h : r.headers) total += h.name.size() + h.value.size();
     }
     arena.reserve(total);
     auto keep = [this](std::string_view v) {
@@ -143,10 +143,10 @@ struct PublishPipeline::Deferred {
     };
     events.resize(in.size());
     for (size_t i = 0; i < in.size(); ++i) {
-      const storage::RecordInput& r = in[i].record;
-      for (const storage::Header& h : r.headers) headers[i].push_back(storage::Header{keep(h.name), keep(h.value)});
+      const batch::RecordInput& r = in[i].record;
+      for (const batch::Header& h : r.headers) headers[i].push_back(batch::Header{keep(h.name), keep(h.value)});
       events[i].partition = in[i].partition;
-      events[i].record = storage::RecordInput{keep(r.key),  keep(r.dedup_key), keep(r.source), keep(r.type),
+      events[i].record = batch::RecordInput{keep(r.key),  keep(r.dedup_key), keep(r.source), keep(r.type),
                                               headers[i],   r.schema_id,        keep(r.payload)};
     }
   }
@@ -179,7 +179,7 @@ void PublishPipeline::route_event(const meta::TopicConfig& topic, const PublishE
   } else {
     r.partition_of[i] = keyless_partition;
   }
-  if (auto size = storage::encoded_record_size(e.record); !size) return refuse(size.error());
+  if (auto size = batch::encoded_record_size(e.record); !size) return refuse(size.error());
   if (topic.schema_subject.empty()) return;
   // Schema-bound topic: a refused event gets its own error; the rest of the request is
   // stored as usual (docs/wire-protocol.md, "Schema-bound topics").
@@ -250,7 +250,7 @@ void PublishPipeline::defer_for_lookups(const meta::TopicConfig& topic, std::spa
   d->op = std::move(r.op);
   d->lookups_pending.store(r.lookups.size(), std::memory_order_relaxed);
   for (size_t i : r.lookups) {
-    const storage::RecordInput& rec = d->events[i].record;
+    const batch::RecordInput& rec = d->events[i].record;
     schemas_->check_async(d->topic.schema_subject, rec.schema_id, rec.payload, d->topic.validate_payloads,
                           [this, d, i](SchemaCheck c) {
                             apply_schema_check(std::move(c), d->op->acks[i], d->resolved[i]);
@@ -357,7 +357,7 @@ void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::s
   std::map<uint32_t, std::vector<size_t>> by_partition;
   for (size_t i = 0; i < events.size(); ++i)
     if (!resolved[i]) by_partition[partition_of[i]].push_back(i);
-  std::vector<storage::RecordInput> records;
+  std::vector<batch::RecordInput> records;
   for (auto& [partition, idx] : by_partition) {
     records.clear();
     for (size_t i : idx) records.push_back(events[i].record);

@@ -47,7 +47,7 @@ namespace causeway::core {
 
 // One event of a publish request; views into the request's bytes.
 struct PublishEvent {
-  storage::RecordInput record;
+  batch::RecordInput record;
   int32_t partition = -1;  // explicit partition, or -1
 };
 

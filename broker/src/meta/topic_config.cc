@@ -52,16 +52,6 @@ Status TopicConfig::validate() const {
   return Status();
 }
 
-storage::LogConfig TopicConfig::log_config() const {
-  storage::LogConfig config;
-  config.durability = durability;
-  config.segment_bytes = segment_bytes;
-  config.segment_ms = segment_ms;
-  config.retention_ms = retention_ms;
-  config.retention_bytes = retention_bytes;
-  return config;
-}
-
 std::string describe_differences(const TopicConfig& a, const TopicConfig& b) {
   std::string out;
   auto add = [&out](std::string_view field, const std::string& x, const std::string& y) {

@@ -1,8 +1,8 @@
 // File: meta/topic_config.h
 //
 // A topic's user-facing settings as the metadata store keeps them (MetaStore, stored as
-// schemas/meta.fbs TopicRecord; layout in docs/meta-store.md). The log manager turns them
-// into a storage::LogConfig for each partition it opens.
+// schemas/meta.fbs TopicRecord; layout in docs/meta-store.md). core::log_config_for
+// (core/topic_log_config.h) turns them into the storage::LogConfig each partition opens with.
 #pragma once
 
 #include <chrono>
@@ -47,9 +47,6 @@ struct TopicConfig {
   // segment_bytes 64 KiB..2 GiB, schema_subject at most 255 bytes, validate_payloads only
   // with a subject.
   Status validate() const;
-
-  // The settings a partition log of this topic opens with.
-  storage::LogConfig log_config() const;
 
   friend bool operator==(const TopicConfig&, const TopicConfig&) = default;
 };

@@ -32,24 +32,21 @@ constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 class Session;
 
 struct Server::Impl {
-  Impl(core::EventStore& s, ServerOptions o)
-      : store(s), options(std::move(o)), publish(s, options.schema_checker), storage_pool(options.storage_threads) {
-    subscribe::CoordinatorOptions co;
-    co.session_timeout = options.group_session_timeout;
-    co.sweep_interval = options.subscribe_sweep_interval;
-    co.max_delivery_bytes = std::min<uint32_t>(co.max_delivery_bytes, options.max_frame_bytes / 4);
-    co.max_frame_bytes = options.max_frame_bytes;
-    coordinator = std::make_unique<subscribe::Coordinator>(
-        store, publish, [this](std::function<void()> fn) { asio::post(storage_pool, std::move(fn)); }, co);
-    handler_context.coordinator = coordinator.get();
-  }
+  Impl(Services s, ServerOptions o)
+      : store(s.store),
+        options(std::move(o)),
+        publish(s.publish),
+        coordinator(&s.coordinator),
+        schema_checker(s.schema_checker),
+        storage_pool(s.storage_pool.asio_pool()) {}
 
   core::EventStore& store;
   ServerOptions options;
-  core::PublishPipeline publish;
-  HandlerContext handler_context{store, publish, 0};
-  // Declared before storage_pool so that the pool (whose tasks use it) is destroyed first.
-  std::unique_ptr<subscribe::Coordinator> coordinator;
+  core::PublishPipeline& publish;
+  subscribe::Coordinator* const coordinator;
+  core::SchemaChecker* const schema_checker;
+  asio::thread_pool& storage_pool;
+  HandlerContext handler_context{store, publish, options.max_frame_bytes, coordinator};
 
   std::mutex sessions_mu;  // guards sessions (declared before the contexts: sessions die with them)
   std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;
@@ -60,7 +57,6 @@ struct Server::Impl {
   LogThrottle bad_frame_log{std::chrono::seconds(10)};
   LogThrottle refused_log{std::chrono::seconds(10)};  // connections over --max-connections
 
-  asio::thread_pool storage_pool;
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::vector<std::thread> threads;
@@ -369,7 +365,7 @@ class Session : public std::enable_shared_from_this<Session> {
     // Members on this connection leave at once (on a storage thread: it takes the
     // coordinator's mutex). After stop() the pool is joined and this is a no-op.
     if (!server_.stopping) {
-      asio::post(server_.storage_pool, [c = server_.coordinator.get(), id = id_] { c->connection_closed(id); });
+      asio::post(server_.storage_pool, [c = server_.coordinator, id = id_] { c->connection_closed(id); });
     }
     std::error_code ec;
     socket_.shutdown(tcp::socket::shutdown_both, ec);
@@ -438,7 +434,7 @@ void SessionSink::written(size_t bytes) {
   // On a storage thread: sink_drained takes the coordinator's mutex. After stop() the pool
   // is joined and nothing is delivered any more.
   if (drained && !closed_.load() && !server_.stopping) {
-    asio::post(server_.storage_pool, [c = server_.coordinator.get(), id = id_] { c->sink_drained(id); });
+    asio::post(server_.storage_pool, [c = server_.coordinator, id = id_] { c->sink_drained(id); });
   }
 }
 
@@ -511,10 +507,14 @@ awaitable<void> Server::Impl::accept_loop() {
   }
 }
 
-Server::Server(core::EventStore& store, ServerOptions options)
-    : impl_(std::make_unique<Impl>(store, std::move(options))) {
-  impl_->handler_context.max_frame_bytes = impl_->options.max_frame_bytes;
+subscribe::CoordinatorOptions fit_to_frames(subscribe::CoordinatorOptions coordinator, const ServerOptions& server) {
+  coordinator.max_delivery_bytes = std::min<uint32_t>(coordinator.max_delivery_bytes, server.max_frame_bytes / 4);
+  coordinator.max_frame_bytes = server.max_frame_bytes;
+  return coordinator;
 }
+
+Server::Server(Services services, ServerOptions options)
+    : impl_(std::make_unique<Impl>(services, std::move(options))) {}
 
 Server::~Server() { stop(); }
 
@@ -543,7 +543,7 @@ Status Server::start() {
   asio::co_spawn(*s.contexts[0], s.accept_loop(), asio::detached);
   for (auto& ctx : s.contexts) s.threads.emplace_back([c = ctx.get()] { c->run(); });
   s.coordinator->start();
-  s.store.append_notifier().set([c = s.coordinator.get()](std::string_view topic, uint32_t partition, uint64_t end) {
+  s.store.append_notifier().set([c = s.coordinator](std::string_view topic, uint32_t partition, uint64_t end) {
     c->on_append(topic, partition, end);
   });
   return Status();
@@ -570,7 +570,7 @@ void Server::stop() {
   s.coordinator->stop();
   // Publishes waiting for a schema lookup continue (and append) before the storage work
   // drains; later ones are answered Unavailable.
-  if (s.options.schema_checker != nullptr) s.options.schema_checker->stop();
+  if (s.schema_checker != nullptr) s.schema_checker->stop();
   // In-flight storage work (appends waiting for their sync) finishes; its responses are
   // handed back to the still-running network threads.
   s.storage_pool.join();

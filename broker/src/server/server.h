@@ -1,9 +1,11 @@
 // File: server/server.h
 //
-// The broker's network front: a TCP listener, a small fixed pool of network threads (one
+// The broker's network front: a TCP listener and a small fixed pool of network threads (one
 // io_context each; a connection lives on one of them for its whole life, so its state
-// needs no locks), and a pool of storage threads where everything that may block on disk
-// runs (appends waiting for group commit, LMDB write commits). Protocol: docs/wire-protocol.md.
+// needs no locks). It serves requests with services it is given (Services: the event
+// store, publish pipeline, subscription coordinator, schema checker and the storage
+// threads where everything that may block on disk runs); the daemon (broker/src/main.cc)
+// builds and owns those. Protocol: docs/wire-protocol.md.
 //
 // Thread-safety: start() and stop() are called from one controlling thread.
 #pragma once
@@ -19,6 +21,9 @@
 #include "causeway/common/status.h"
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
+#include "core/schema_checker.h"
+#include "server/storage_pool.h"
+#include "subscribe/coordinator.h"
 
 namespace causeway::server {
 
@@ -28,23 +33,35 @@ struct ServerOptions {
   uint32_t max_frame_bytes = 16u << 20;
   uint32_t max_connections = 1024;
   uint32_t network_threads = 2;
-  uint32_t storage_threads = 4;  // topic changes and fetches, which may block on disk
   // Requests a connection may have outstanding before the broker stops reading from it.
   uint32_t max_in_flight_per_connection = 256;
   std::chrono::milliseconds handshake_timeout{10000};
   std::string broker_version = "0.1.0";
-  // Subscriptions (docs/subscriptions.md): member session timeout and the sweeper's tick.
-  std::chrono::milliseconds group_session_timeout{10000};
-  std::chrono::milliseconds subscribe_sweep_interval{100};
+};
+
+// What the server serves with. The caller builds them (the publish pipeline and the
+// coordinator over the store, the coordinator's Executor being storage_pool.executor())
+// and keeps them alive until the server is destroyed. The server drives their life with
+// its own: start() starts the coordinator and routes the store's append notifications to
+// it; stop() stops the coordinator, then the schema checker, then joins the storage pool,
+// in the order that lets in-flight requests finish and be answered.
+struct Services {
+  core::EventStore& store;
+  core::PublishPipeline& publish;
+  subscribe::Coordinator& coordinator;
+  StoragePool& storage_pool;
   // Checks events of schema-bound topics (the embedded registry, or a remote one with
-  // --registry-url); null: such publishes are refused. Must outlive the server; stop()
-  // stops it.
+  // --registry-url); null: such publishes are refused. The publish pipeline uses the same.
   core::SchemaChecker* schema_checker = nullptr;
 };
 
+// The coordinator's settings that follow from the server's: a Delivery frame must fit in
+// a frame the client accepts.
+subscribe::CoordinatorOptions fit_to_frames(subscribe::CoordinatorOptions coordinator, const ServerOptions& server);
+
 class Server {
  public:
-  Server(core::EventStore& store, ServerOptions options);
+  Server(Services services, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

@@ -1,7 +1,8 @@
 // File: storage/log_config.h
 //
 // Per-partition log settings. Topic metadata (meta/topic_config.h) holds the user-facing
-// values; the log manager turns them into a LogConfig for each partition it opens.
+// values; core::log_config_for (core/topic_log_config.h) turns them into a LogConfig for
+// each partition the log manager opens.
 #pragma once
 
 #include <chrono>

@@ -178,7 +178,7 @@ Status PartitionLog::roll_locked(std::unique_lock<std::mutex>& lk) {
   return Status();
 }
 
-Result<AppendResult> PartitionLog::append(std::span<const RecordInput> records, LamportClock& clock,
+Result<AppendResult> PartitionLog::append(std::span<const batch::RecordInput> records, LamportClock& clock,
                                           uint64_t observed_lamport, int64_t now_ms,
                                           const WrittenHook& on_written) {
   // The blocking form: the same path as append_async, waiting for its completion. If no
@@ -196,7 +196,7 @@ Result<AppendResult> PartitionLog::append(std::span<const RecordInput> records, 
   return std::move(*out);
 }
 
-void PartitionLog::append_async(std::span<const RecordInput> records, LamportClock& clock,
+void PartitionLog::append_async(std::span<const batch::RecordInput> records, LamportClock& clock,
                                 uint64_t observed_lamport, int64_t now_ms, const WrittenHook& on_written,
                                 AppendCallback done) {
   // Encode outside the lock: the body does not depend on the offset, stamp or time the
@@ -208,7 +208,7 @@ void PartitionLog::append_async(std::span<const RecordInput> records, LamportClo
       if (b.capacity() > (4u << 20)) std::string().swap(b);  // don't pin a huge buffer per thread
     }
   } shrink{batch};
-  if (Status s = encode_batch_body(records, batch); !s.ok()) return done(std::move(s));
+  if (Status s = batch::encode_batch_body(records, batch); !s.ok()) return done(std::move(s));
   if (batch.size() > config_.segment_bytes)
     return done(invalid_argument("batch of " + std::to_string(batch.size()) + " bytes exceeds segment_bytes " +
                                  std::to_string(config_.segment_bytes)));
@@ -233,7 +233,7 @@ void PartitionLog::append_async(std::span<const RecordInput> records, LamportClo
 }
 
 Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mutex>& lk, std::string& batch,
-                                                      std::span<const RecordInput> records, LamportClock& clock,
+                                                      std::span<const batch::RecordInput> records, LamportClock& clock,
                                                       uint64_t observed_lamport, int64_t now_ms,
                                                       const WrittenHook& on_written) {
   CAUSEWAY_RETURN_IF_ERROR(wait_for_roll_locked(lk));
@@ -255,9 +255,9 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
                         std::to_string(kMaxLamport) + ")");
   }
   const uint64_t first_lamport = *stamped;
-  finish_batch(batch, base, first_lamport, now_ms);
-  BatchHeader header;
-  header.body_length = static_cast<uint32_t>(batch.size() - kBatchHeaderSize);
+  batch::finish_batch(batch, base, first_lamport, now_ms);
+  batch::BatchHeader header;
+  header.body_length = static_cast<uint32_t>(batch.size() - batch::kBatchHeaderSize);
   header.base_offset = base;
   header.record_count = static_cast<uint32_t>(records.size());
   header.first_lamport = first_lamport;
@@ -498,7 +498,7 @@ Result<uint64_t> PartitionLog::find_offset(bool by_time, int64_t time_ms, uint64
         continue;
       }
       std::optional<uint64_t> found;
-      CAUSEWAY_RETURN_IF_ERROR(for_each_record(b.header, b.bytes, [&](const RecordView& r) {
+      CAUSEWAY_RETURN_IF_ERROR(batch::for_each_record(b.header, b.bytes, [&](const batch::RecordView& r) {
         if (by_time ? r.time_ms >= time_ms : r.lamport >= lamport) {
           found = r.offset;
           return false;
@@ -576,11 +576,11 @@ size_t PartitionLog::segment_count() const {
 }
 
 Status for_each_record_from(const ReadResult& result, uint64_t from_offset,
-                            const std::function<bool(const RecordView&)>& fn) {
+                            const std::function<bool(const batch::RecordView&)>& fn) {
   bool stop = false;
   for (const StoredBatch& b : result.batches) {
     if (b.header.next_offset() <= from_offset) continue;
-    CAUSEWAY_RETURN_IF_ERROR(for_each_record(b.header, b.bytes, [&](const RecordView& r) {
+    CAUSEWAY_RETURN_IF_ERROR(batch::for_each_record(b.header, b.bytes, [&](const batch::RecordView& r) {
       if (r.offset < from_offset) return true;
       if (!fn(r)) {
         stop = true;

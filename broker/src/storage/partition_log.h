@@ -93,8 +93,8 @@ class PartitionLog {
   // one log. The dedup index uses it to keep its per-partition checkpoint contiguous. If
   // it fails, its error is returned and the log refuses further appends until reopened
   // (the batch is in the log but whatever the hook maintains is not; recovery reconciles).
-  using WrittenHook = std::function<Status(const AppendResult&, std::span<const RecordInput>)>;
-  Result<AppendResult> append(std::span<const RecordInput> records, LamportClock& clock,
+  using WrittenHook = std::function<Status(const AppendResult&, std::span<const batch::RecordInput>)>;
+  Result<AppendResult> append(std::span<const batch::RecordInput> records, LamportClock& clock,
                               uint64_t observed_lamport, int64_t now_ms,
                               const WrittenHook& on_written = nullptr);
 
@@ -105,7 +105,7 @@ class PartitionLog {
   // for long (it holds up the acks of the appends behind it). `records` need only live
   // until append_async returns.
   using AppendCallback = std::function<void(Result<AppendResult>)>;
-  void append_async(std::span<const RecordInput> records, LamportClock& clock, uint64_t observed_lamport,
+  void append_async(std::span<const batch::RecordInput> records, LamportClock& clock, uint64_t observed_lamport,
                     int64_t now_ms, const WrittenHook& on_written, AppendCallback done);
 
   // Makes everything appended so far durable (group-committed with concurrent appenders).
@@ -153,10 +153,10 @@ class PartitionLog {
   Status recover(RecoveryReport& report);
   Status roll_locked(std::unique_lock<std::mutex>& lk);
   Status wait_for_roll_locked(std::unique_lock<std::mutex>& lk);
-  // Writes one encoded batch (body from encode_batch_body) to the active segment, rolling
+  // Writes one encoded batch (body from batch::encode_batch_body) to the active segment, rolling
   // first if due, and runs the hook. Leaves durability to the caller.
   Result<AppendResult> write_batch_locked(std::unique_lock<std::mutex>& lk, std::string& batch,
-                                          std::span<const RecordInput> records, LamportClock& clock,
+                                          std::span<const batch::RecordInput> records, LamportClock& clock,
                                           uint64_t observed_lamport, int64_t now_ms, const WrittenHook& on_written);
   // Makes this thread (or a task on the sync executor) the sync leader.
   void start_leader_locked(std::unique_lock<std::mutex>& lk);
@@ -205,6 +205,6 @@ class PartitionLog {
 
 // Calls fn for every record of every batch in `result` at or above `from_offset`.
 Status for_each_record_from(const ReadResult& result, uint64_t from_offset,
-                            const std::function<bool(const RecordView&)>& fn);
+                            const std::function<bool(const batch::RecordView&)>& fn);
 
 }  // namespace causeway::storage

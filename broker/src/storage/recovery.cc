@@ -14,16 +14,16 @@ Result<uint64_t> Segment::scan_from(uint64_t from, std::optional<ScanStop>& stop
   CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t file_size, file_->size());
   uint64_t pos = from;
   std::string buf;
-  char header_buf[kBatchHeaderSize];
+  char header_buf[batch::kBatchHeaderSize];
   const auto stop_at = [&](std::string reason, bool torn) {
     stop = ScanStop{pos, file_size, std::move(reason), torn};
     return pos;
   };
   while (pos < file_size) {
-    if (file_size - pos < kBatchHeaderSize) return stop_at("short batch header", true);
-    CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, file_->read_at(pos, kBatchHeaderSize, header_buf));
-    if (n != kBatchHeaderSize) return stop_at("short batch header", true);
-    auto header = decode_header(std::string_view(header_buf, kBatchHeaderSize));
+    if (file_size - pos < batch::kBatchHeaderSize) return stop_at("short batch header", true);
+    CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, file_->read_at(pos, batch::kBatchHeaderSize, header_buf));
+    if (n != batch::kBatchHeaderSize) return stop_at("short batch header", true);
+    auto header = batch::decode_header(std::string_view(header_buf, batch::kBatchHeaderSize));
     if (!header) return stop_at(std::string(header.error().message()), false);
     if (header->total_size() > file_size - pos) return stop_at("short batch body", true);
     if (header->base_offset != next_offset_)
@@ -39,7 +39,7 @@ Result<uint64_t> Segment::scan_from(uint64_t from, std::optional<ScanStop>& stop
     buf.resize(header->total_size());
     CAUSEWAY_ASSIGN_OR_RETURN(const size_t got, file_->read_at(pos, buf.size(), buf.data()));
     if (got != buf.size()) return stop_at("short batch body", true);
-    Status s = verify_batch(*header, buf);
+    Status s = batch::verify_batch(*header, buf);
     if (!s.ok()) return stop_at(std::string(s.message()), false);
     track_batch(*header, pos);
     pos += header->total_size();
@@ -96,10 +96,10 @@ Status Segment::load_indexes() {
   if (offsets.back().position >= file_size) return corruption("index points past the end of the log");
 
   // The first batch gives the segment's first time and Lamport stamp.
-  char header_buf[kBatchHeaderSize];
-  CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, file_->read_at(0, kBatchHeaderSize, header_buf));
-  if (n != kBatchHeaderSize) return corruption("short first batch");
-  CAUSEWAY_ASSIGN_OR_RETURN(const BatchHeader first, decode_header(std::string_view(header_buf, n)));
+  char header_buf[batch::kBatchHeaderSize];
+  CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, file_->read_at(0, batch::kBatchHeaderSize, header_buf));
+  if (n != batch::kBatchHeaderSize) return corruption("short first batch");
+  CAUSEWAY_ASSIGN_OR_RETURN(const batch::BatchHeader first, batch::decode_header(std::string_view(header_buf, n)));
   if (first.base_offset != base_offset_) return corruption("first batch does not start at the base offset");
 
   offset_index_ = std::move(offsets);

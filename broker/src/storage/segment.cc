@@ -49,7 +49,7 @@ Result<std::unique_ptr<Segment>> Segment::create(FileSystem* fs, const std::stri
   return std::unique_ptr<Segment>(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(file)));
 }
 
-void Segment::track_batch(const BatchHeader& h, uint64_t position) {
+void Segment::track_batch(const batch::BatchHeader& h, uint64_t position) {
   if (offset_index_.empty() || position - last_indexed_position_ >= index_interval_bytes_) {
     const auto rel = static_cast<uint32_t>(h.base_offset - base_offset_);
     const auto pos = static_cast<uint32_t>(position);
@@ -67,7 +67,7 @@ void Segment::track_batch(const BatchHeader& h, uint64_t position) {
   size_ = position + h.total_size();
 }
 
-Status Segment::append(const BatchHeader& header, std::string_view batch_bytes) {
+Status Segment::append(const batch::BatchHeader& header, std::string_view batch_bytes) {
   if (sealed_) return failed_precondition("append to sealed segment " + log_path_);
   if (broken_) return failed_precondition("segment " + log_path_ + " is unusable after a failed write; reopen the log");
   if (header.base_offset != next_offset_)
@@ -153,13 +153,13 @@ Status Segment::read_batches(uint64_t offset, uint64_t start_position, uint64_t 
   uint64_t pos = start_position;
   size_t taken = 0;
   uint64_t records = 0;
-  char header_buf[kBatchHeaderSize];
+  char header_buf[batch::kBatchHeaderSize];
   while (pos < end_position) {
     const auto where = [&] { return log_path_ + " at byte " + std::to_string(pos); };
-    if (end_position - pos < kBatchHeaderSize) return corruption("short batch header in " + where());
-    CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, file_->read_at(pos, kBatchHeaderSize, header_buf));
-    if (n != kBatchHeaderSize) return corruption("short batch header in " + where());
-    auto header = decode_header(std::string_view(header_buf, kBatchHeaderSize));
+    if (end_position - pos < batch::kBatchHeaderSize) return corruption("short batch header in " + where());
+    CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, file_->read_at(pos, batch::kBatchHeaderSize, header_buf));
+    if (n != batch::kBatchHeaderSize) return corruption("short batch header in " + where());
+    auto header = batch::decode_header(std::string_view(header_buf, batch::kBatchHeaderSize));
     if (!header) return header.error().with_context(where());
     if (header->total_size() > end_position - pos) return corruption("short batch body in " + where());
     if (header->next_offset() <= offset) {  // before the requested offset: skip unread
@@ -172,7 +172,7 @@ Status Segment::read_batches(uint64_t offset, uint64_t start_position, uint64_t 
     batch.bytes.resize(header->total_size());
     CAUSEWAY_ASSIGN_OR_RETURN(const size_t got, file_->read_at(pos, batch.bytes.size(), batch.bytes.data()));
     if (got != batch.bytes.size()) return corruption("short batch body in " + where());
-    CAUSEWAY_RETURN_IF_ERROR(verify_batch(*header, batch.bytes).with_context(where()));
+    CAUSEWAY_RETURN_IF_ERROR(batch::verify_batch(*header, batch.bytes).with_context(where()));
     taken += batch.bytes.size();
     pos += batch.bytes.size();
     records += header->next_offset() - std::max(offset, header->base_offset);

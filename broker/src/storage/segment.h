@@ -50,7 +50,7 @@ struct ScanStop {
 
 // One batch read from a segment: its decoded header and its bytes (header included).
 struct StoredBatch {
-  BatchHeader header;
+  batch::BatchHeader header;
   std::string bytes;
 };
 
@@ -78,7 +78,7 @@ class Segment {
   // Appends one encoded batch at the end (header.base_offset must equal next_offset()).
   // On a failed write the file is cut back to its previous size; if that fails too the
   // segment is unusable and the returned error says so.
-  Status append(const BatchHeader& header, std::string_view batch_bytes);
+  Status append(const batch::BatchHeader& header, std::string_view batch_bytes);
 
   // fdatasync of the `.log` file.
   Status sync();
@@ -131,7 +131,7 @@ class Segment {
   // Returns the position where a valid run of batches ends and, via `stop`, why it ended
   // before end of file (unset when it reached end of file exactly).
   Result<uint64_t> scan_from(uint64_t from, std::optional<ScanStop>& stop);
-  void track_batch(const BatchHeader& header, uint64_t position);
+  void track_batch(const batch::BatchHeader& header, uint64_t position);
   Status load_indexes();
   Status write_index_files();
 

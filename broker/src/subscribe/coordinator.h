@@ -58,7 +58,7 @@ enum class PushResult {
 // One event of a DeliveryBatch: a view of the record as the log holds it, and which
 // delivery attempt this is (1 = first).
 struct DeliveredRecord {
-  storage::RecordView record;
+  batch::RecordView record;
   uint32_t attempt = 1;
 };
 
@@ -277,7 +277,7 @@ class Coordinator {
   bool skip_lost_events_locked(Group& g, PartitionState& ps, uint32_t partition, const storage::PartitionLog& log,
                                const ReadPlan& plan, const Status& read_error);
   Selection select_locked(const std::shared_ptr<Group>& g, PartitionState& ps, uint32_t partition, Member& m,
-                          const ReadPlan& plan, const std::vector<storage::RecordView>& records);
+                          const ReadPlan& plan, const std::vector<batch::RecordView>& records);
   bool emit_locked(const std::shared_ptr<Group>& g, uint32_t partition, Member& m, std::vector<DeliveredRecord> events,
                    std::unique_lock<std::mutex>& lk);
   // Dead letters (dead_letters.cc): publish the event to the dead-letter topic (storage

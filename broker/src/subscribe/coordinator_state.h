@@ -84,11 +84,11 @@ Status shutting_down();
 inline constexpr size_t kMaxDeadLettersInProgress = 16;
 
 // The bytes one record counts against a member's credit.
-uint64_t record_bytes(const storage::RecordView& r);
+uint64_t record_bytes(const batch::RecordView& r);
 
 // An upper bound on the bytes one record adds to a Delivery frame (record_bytes plus the
 // FlatBuffers tables, vtables, length prefixes and padding around each field and header).
-inline uint64_t delivered_event_bytes(const storage::RecordView& r) {
+inline uint64_t delivered_event_bytes(const batch::RecordView& r) {
   return record_bytes(r) + 128 + 32 * r.headers.size();
 }
 
@@ -97,9 +97,9 @@ inline uint64_t delivered_event_bytes(const storage::RecordView& r) {
 // around them. `view` points into `bytes`, whose heap block does not move with the object.
 struct OwnedRecord {
   std::unique_ptr<char[]> bytes;
-  storage::RecordView view;
+  batch::RecordView view;
 
-  static OwnedRecord copy_of(const storage::RecordView& r);
+  static OwnedRecord copy_of(const batch::RecordView& r);
 };
 
 // The one record at `offset`, copied out of its batch. kNotFound naming the offset when the

@@ -51,13 +51,13 @@ Status Coordinator::publish_dead_letter(const Group& g, uint32_t partition, uint
     return topic.error();
   }
   CAUSEWAY_ASSIGN_OR_RETURN(const OwnedRecord owned, read_record(*log, offset));
-  const storage::RecordView& rec = owned.view;
+  const batch::RecordView& rec = owned.view;
   const std::string attempts_text = std::to_string(attempts);
   const std::string partition_text = std::to_string(partition);
   const std::string offset_text = std::to_string(offset);
   const std::string lamport_text = std::to_string(rec.lamport);
   const std::string time_text = std::to_string(rec.time_ms);
-  std::vector<storage::Header> headers = rec.headers;
+  std::vector<batch::Header> headers = rec.headers;
   headers.push_back({"causeway-dlq-reason", reason});
   headers.push_back({"causeway-dlq-attempts", attempts_text});
   headers.push_back({"causeway-dlq-subscription", g.config.name});
@@ -69,7 +69,7 @@ Status Coordinator::publish_dead_letter(const Group& g, uint32_t partition, uint
   if (!rec.dedup_key.empty()) headers.push_back({"causeway-dlq-dedup-key", rec.dedup_key});
   const std::string dedup = "dlq/" + g.config.name + "/" + partition_text + "/" + offset_text;
   core::PublishEvent e;
-  e.record = storage::RecordInput{rec.key, dedup, rec.source, rec.type, headers, rec.schema_id, rec.payload};
+  e.record = batch::RecordInput{rec.key, dedup, rec.source, rec.type, headers, rec.schema_id, rec.payload};
   CAUSEWAY_ASSIGN_OR_RETURN(const std::vector<core::EventAck> acks,
                             publish_.publish(dlq, std::span<const core::PublishEvent>(&e, 1), rec.lamport, 0));
   return acks[0].status;

@@ -17,7 +17,7 @@ namespace {
 struct ReadOutcome {
   storage::ReadResult batches;              // new events: the batches they are in
   std::vector<OwnedRecord> redeliveries;    // retries: copies of just those events
-  std::vector<storage::RecordView> records;
+  std::vector<batch::RecordView> records;
   Status status;
 };
 
@@ -36,7 +36,7 @@ ReadOutcome read_planned(const storage::PartitionLog& log, const std::vector<uin
     return out;
   }
   out.batches = std::move(*r);
-  out.status = storage::for_each_record_from(out.batches, from, [&](const storage::RecordView& rec) {
+  out.status = storage::for_each_record_from(out.batches, from, [&](const batch::RecordView& rec) {
     if (out.records.size() >= max_new || rec.offset >= end_snapshot) return false;
     out.records.push_back(rec);
     return true;
@@ -149,7 +149,7 @@ namespace {
 // Why `rec` goes to the dead-letter topic instead of to the member, or empty: too many
 // attempts, too old for the subscription's max age, or too big for any Delivery frame the
 // client accepts (it would close the connection).
-std::string dead_letter_reason(const meta::SubscriptionConfig& config, const storage::RecordView& rec,
+std::string dead_letter_reason(const meta::SubscriptionConfig& config, const batch::RecordView& rec,
                                uint32_t attempts_done, const std::string& last_error, uint64_t frame_bound,
                                uint32_t max_frame_bytes, int64_t wall_now) {
   if (frame_bound > max_frame_bytes) {
@@ -175,13 +175,13 @@ std::string dead_letter_reason(const meta::SubscriptionConfig& config, const sto
 // to the dead-letter path; stops at the batch's byte bound or the member's credit.
 Coordinator::Selection Coordinator::select_locked(const std::shared_ptr<Group>& g, PartitionState& ps,
                                                   uint32_t partition, Member& m, const ReadPlan& plan,
-                                                  const std::vector<storage::RecordView>& records) {
+                                                  const std::vector<batch::RecordView>& records) {
   const bool is_retry = !plan.retries.empty();
   const auto now = Clock::now();
   const int64_t wall_now = storage::now_ms();
   Selection out;
   uint64_t batch_bytes = 0;
-  for (const storage::RecordView& rec : records) {
+  for (const batch::RecordView& rec : records) {
     if (!is_retry) {
       if (rec.offset < ps.delivery.next_read() || rec.offset >= ps.end_offset) continue;
       if (ps.delivery.is_acked(rec.offset)) {

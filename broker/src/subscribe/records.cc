@@ -8,13 +8,13 @@
 
 namespace causeway::subscribe {
 
-uint64_t record_bytes(const storage::RecordView& r) {
+uint64_t record_bytes(const batch::RecordView& r) {
   uint64_t n = r.key.size() + r.dedup_key.size() + r.source.size() + r.type.size() + r.payload.size() + 48;
   for (const auto& h : r.headers) n += h.name.size() + h.value.size() + 8;
   return n;
 }
 
-OwnedRecord OwnedRecord::copy_of(const storage::RecordView& r) {
+OwnedRecord OwnedRecord::copy_of(const batch::RecordView& r) {
   size_t n = r.key.size() + r.dedup_key.size() + r.source.size() + r.type.size() + r.payload.size();
   for (const auto& h : r.headers) n += h.name.size() + h.value.size();
   OwnedRecord o;
@@ -35,7 +35,7 @@ OwnedRecord OwnedRecord::copy_of(const storage::RecordView& r) {
   o.view.source = put(r.source);
   o.view.type = put(r.type);
   o.view.headers.reserve(r.headers.size());
-  for (const auto& h : r.headers) o.view.headers.push_back(storage::Header{put(h.name), put(h.value)});
+  for (const auto& h : r.headers) o.view.headers.push_back(batch::Header{put(h.name), put(h.value)});
   o.view.payload = put(r.payload);
   return o;
 }
@@ -43,7 +43,7 @@ OwnedRecord OwnedRecord::copy_of(const storage::RecordView& r) {
 Result<OwnedRecord> read_record(const storage::PartitionLog& log, uint64_t offset) {
   CAUSEWAY_ASSIGN_OR_RETURN(const storage::ReadResult read, log.read(offset, 1, 1));  // the batch holding it
   std::optional<OwnedRecord> found;
-  CAUSEWAY_RETURN_IF_ERROR(storage::for_each_record_from(read, offset, [&](const storage::RecordView& rec) {
+  CAUSEWAY_RETURN_IF_ERROR(storage::for_each_record_from(read, offset, [&](const batch::RecordView& rec) {
     if (rec.offset == offset) found = OwnedRecord::copy_of(rec);
     return false;  // the first record at or above `offset` decides
   }));
@@ -61,7 +61,7 @@ Status read_retries(const storage::PartitionLog& log, const std::vector<uint64_t
     if (read->batches.empty()) return Status();  // at or past the end: nothing to redeliver
     const uint64_t batch_end = read->batches.back().header.next_offset();
     CAUSEWAY_RETURN_IF_ERROR(
-        storage::for_each_record_from(*read, offsets[next], [&](const storage::RecordView& rec) {
+        storage::for_each_record_from(*read, offsets[next], [&](const batch::RecordView& rec) {
           while (next < offsets.size() && offsets[next] < rec.offset) ++next;  // not in the log
           if (next == offsets.size()) return false;
           if (rec.offset != offsets[next]) return true;

@@ -15,11 +15,11 @@ using ::testing::HasSubstr;
 std::string make_batch(uint64_t base_offset, int count, uint64_t first_lamport) {
   std::vector<std::string> payloads;
   for (int i = 0; i < count; ++i) payloads.push_back("p" + std::to_string(base_offset + static_cast<uint64_t>(i)));
-  const storage::Header headers[] = {{"h", "v"}};
-  std::vector<storage::RecordInput> records;
-  for (const auto& p : payloads) records.push_back(storage::RecordInput{"key", "dk", "src", "ty", headers, 7, p});
+  const batch::Header headers[] = {{"h", "v"}};
+  std::vector<batch::RecordInput> records;
+  for (const auto& p : payloads) records.push_back(batch::RecordInput{"key", "dk", "src", "ty", headers, 7, p});
   std::string out;
-  EXPECT_TRUE(storage::encode_batch(records, base_offset, first_lamport, 1714564800123, out).ok());
+  EXPECT_TRUE(batch::encode_batch(records, base_offset, first_lamport, 1714564800123, out).ok());
   return out;
 }
 

@@ -89,7 +89,7 @@ TEST(EventStoreDedup, ReopenLoadsKeysWithinTheWindowFromTheLogs) {
     ASSERT_TRUE(store.ok()) << store.error().to_string();
     auto topic = (*store)->create_topic(t);
     ASSERT_TRUE(topic.ok());
-    std::vector<storage::RecordInput> old_records(1), recent(2);
+    std::vector<batch::RecordInput> old_records(1), recent(2);
     old_records[0].dedup_key = "too-old";
     old_records[0].payload = "x";
     recent[0].dedup_key = "recent-1";

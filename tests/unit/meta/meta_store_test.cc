@@ -495,20 +495,5 @@ TEST(MetaStoreCrashTest, ReopensAfterUncleanClose) {
   EXPECT_EQ(fresh->topic_id, static_cast<uint32_t>(kTopics + 1));
 }
 
-TEST(TopicConfigTest, LogConfigCarriesTheStorageSettings) {
-  TopicConfig c = topic("orders");
-  c.durability = storage::Durability::kOs;
-  c.segment_bytes = 1 << 20;
-  c.segment_ms = std::chrono::hours(1);
-  c.retention_ms = std::chrono::hours(2);
-  c.retention_bytes = 5 << 20;
-  const storage::LogConfig log = c.log_config();
-  EXPECT_EQ(log.durability, storage::Durability::kOs);
-  EXPECT_EQ(log.segment_bytes, 1u << 20);
-  EXPECT_EQ(log.segment_ms, std::chrono::hours(1));
-  EXPECT_EQ(log.retention_ms, std::chrono::hours(2));
-  EXPECT_EQ(log.retention_bytes, 5u << 20);
-}
-
 }  // namespace
 }  // namespace causeway::meta

@@ -31,9 +31,9 @@ std::string hex_to_bytes(std::string_view hex) {
 }
 
 TEST(BatchFormat, WorkedExampleFromDocsEncodesByteForByte) {
-  RecordInput r{"k", "", "s", "t", {}, 0, "hi"};
+  batch::RecordInput r{"k", "", "s", "t", {}, 0, "hi"};
   std::string batch;
-  ASSERT_TRUE(encode_batch({&r, 1}, 7, 42, 1700000000000, batch).ok());
+  ASSERT_TRUE(batch::encode_batch({&r, 1}, 7, 42, 1700000000000, batch).ok());
   const std::string record = hex_to_bytes(
       "23 00 00 00  00 00 00 00  00 00 00 00  00 00 00 00  00 00 00 00"
       " 01 00 6b  00 00  01 00 73  01 00 74  00 00  02 00 00 00 68 69");
@@ -52,20 +52,20 @@ TEST(BatchFormat, WorkedExampleFromDocsEncodesByteForByte) {
 TEST(BatchFormat, RoundTripsEveryRecordField) {
   std::vector<testing::SampleRecord> owned;
   for (uint64_t i = 0; i < 5; ++i) owned.push_back(sample_record(i, 10 + i));
-  std::vector<RecordInput> in;
+  std::vector<batch::RecordInput> in;
   for (auto& o : owned) in.push_back(o.input());
   std::string batch;
-  ASSERT_TRUE(encode_batch(in, 100, 500, 1234, batch).ok());
-  auto h = decode_header(batch);
+  ASSERT_TRUE(batch::encode_batch(in, 100, 500, 1234, batch).ok());
+  auto h = batch::decode_header(batch);
   ASSERT_TRUE(h.ok()) << h.error().to_string();
   EXPECT_EQ(h->base_offset, 100u);
   EXPECT_EQ(h->record_count, 5u);
   EXPECT_EQ(h->first_lamport, 500u);
   EXPECT_EQ(h->last_lamport, 504u);
   EXPECT_EQ(h->last_offset(), 104u);
-  ASSERT_TRUE(verify_batch(*h, batch).ok());
+  ASSERT_TRUE(batch::verify_batch(*h, batch).ok());
   size_t i = 0;
-  ASSERT_TRUE(for_each_record(*h, batch, [&](const RecordView& r) {
+  ASSERT_TRUE(batch::for_each_record(*h, batch, [&](const batch::RecordView& r) {
                 EXPECT_EQ(r.offset, 100 + i);
                 EXPECT_EQ(r.lamport, 500 + i);
                 EXPECT_EQ(r.time_ms, 1234);
@@ -86,14 +86,14 @@ TEST(BatchFormat, RoundTripsEveryRecordField) {
 
 TEST(BatchFormat, EveryFlippedByteIsDetected) {
   auto rec = sample_record(1, 40);
-  RecordInput in = rec.input();
+  batch::RecordInput in = rec.input();
   std::string batch;
-  ASSERT_TRUE(encode_batch({&in, 1}, 0, 1, 1, batch).ok());
+  ASSERT_TRUE(batch::encode_batch({&in, 1}, 0, 1, 1, batch).ok());
   for (size_t pos = 0; pos < batch.size(); ++pos) {
     std::string bad = batch;
     bad[pos] = static_cast<char>(bad[pos] ^ 0x01);
-    auto h = decode_header(bad);
-    const bool detected = !h.ok() || !verify_batch(*h, bad).ok();
+    auto h = batch::decode_header(bad);
+    const bool detected = !h.ok() || !batch::verify_batch(*h, bad).ok();
     EXPECT_TRUE(detected) << "flip at byte " << pos << " went unnoticed";
   }
 }
@@ -103,29 +103,29 @@ TEST(BatchFormat, EveryFlippedByteIsDetected) {
 void resign(std::string& batch) {
   const uint32_t body_length = coding::decode_fixed32(batch.data() + 8);
   const uint32_t batch_crc =
-      crc32c::extend(crc32c::value(batch.data() + kBatchHeaderSize, body_length), batch.data() + 8, kBatchHeaderSize - 8);
+      crc32c::extend(crc32c::value(batch.data() + batch::kBatchHeaderSize, body_length), batch.data() + 8, batch::kBatchHeaderSize - 8);
   coding::encode_fixed32(batch.data() + 4, crc32c::mask(batch_crc));
-  coding::encode_fixed32(batch.data(), crc32c::mask(crc32c::value(batch.data() + 4, kBatchHeaderSize - 4)));
+  coding::encode_fixed32(batch.data(), crc32c::mask(crc32c::value(batch.data() + 4, batch::kBatchHeaderSize - 4)));
 }
 
 // A two-record batch whose second record's delta field at `field` (bytes after its
 // length: 0 offset, 4 lamport, 8 time) is `value`, signed with good CRCs.
 std::string batch_with_second_record_delta(size_t field, uint32_t value, uint64_t first_lamport, int64_t time_ms) {
-  RecordInput r{"", "", "", "", {}, 0, "x"};
-  RecordInput two[] = {r, r};
+  batch::RecordInput r{"", "", "", "", {}, 0, "x"};
+  batch::RecordInput two[] = {r, r};
   std::string batch;
-  EXPECT_TRUE(encode_batch(two, 0, first_lamport, time_ms, batch).ok());
-  const size_t second = kBatchHeaderSize + 4 + coding::decode_fixed32(batch.data() + kBatchHeaderSize);
+  EXPECT_TRUE(batch::encode_batch(two, 0, first_lamport, time_ms, batch).ok());
+  const size_t second = batch::kBatchHeaderSize + 4 + coding::decode_fixed32(batch.data() + batch::kBatchHeaderSize);
   coding::encode_fixed32(batch.data() + second + 4 + field, value);
   resign(batch);
   return batch;
 }
 
 Status decode_all(const std::string& batch) {
-  auto h = decode_header(batch);
+  auto h = batch::decode_header(batch);
   if (!h.ok()) return h.error();
-  CAUSEWAY_RETURN_IF_ERROR(for_each_record(*h, batch, [](const RecordView&) { return true; }));
-  return verify_batch(*h, batch);
+  CAUSEWAY_RETURN_IF_ERROR(batch::for_each_record(*h, batch, [](const batch::RecordView&) { return true; }));
+  return batch::verify_batch(*h, batch);
 }
 
 // first_time_ms + int32(time_delta) overflowed int64 (undefined behaviour, caught by UBSan)
@@ -149,36 +149,36 @@ TEST(BatchFormat, RecordDeltasOutsideTheBatchAreCorruptionNotWraparound) {
 }
 
 TEST(BatchFormat, ShortHeaderIsCorruptionNotCrash) {
-  auto h = decode_header(std::string(10, '\0'));
+  auto h = batch::decode_header(std::string(10, '\0'));
   ASSERT_FALSE(h.ok());
   EXPECT_EQ(h.error().code(), Code::kCorruption);
   EXPECT_THAT(std::string(h.error().message()), HasSubstr("short batch header"));
 }
 
 TEST(BatchFormat, HugeBodyLengthIsRejectedBeforeAnythingIsAllocated) {
-  RecordInput r{"", "", "", "", {}, 0, "x"};
+  batch::RecordInput r{"", "", "", "", {}, 0, "x"};
   std::string batch;
-  ASSERT_TRUE(encode_batch({&r, 1}, 0, 1, 1, batch).ok());
+  ASSERT_TRUE(batch::encode_batch({&r, 1}, 0, 1, 1, batch).ok());
   coding::encode_fixed32(batch.data() + 8, 0xFFFFFFF0u);
   // Re-sign the header so only the bound can catch it.
   coding::encode_fixed32(batch.data(), crc32c::mask(crc32c::value(batch.data() + 4, 60)));
-  auto h = decode_header(batch);
+  auto h = batch::decode_header(batch);
   ASSERT_FALSE(h.ok());
   EXPECT_THAT(std::string(h.error().message()), HasSubstr("body length out of bounds"));
 }
 
 TEST(BatchFormat, OverlongKeyIsInvalidArgumentNamingTheField) {
   std::string key(70000, 'k');
-  RecordInput r{key, "", "", "", {}, 0, "x"};
+  batch::RecordInput r{key, "", "", "", {}, 0, "x"};
   std::string batch;
-  Status s = encode_batch({&r, 1}, 0, 1, 1, batch);
+  Status s = batch::encode_batch({&r, 1}, 0, 1, 1, batch);
   EXPECT_EQ(s.code(), Code::kInvalidArgument);
   EXPECT_THAT(std::string(s.message()), HasSubstr("key is 70000 bytes"));
 }
 
 TEST(BatchFormat, EmptyBatchIsRejected) {
   std::string batch;
-  EXPECT_EQ(encode_batch({}, 0, 1, 1, batch).code(), Code::kInvalidArgument);
+  EXPECT_EQ(batch::encode_batch({}, 0, 1, 1, batch).code(), Code::kInvalidArgument);
 }
 
 }  // namespace
@@ -191,13 +191,13 @@ namespace {
 // must produce the same bytes.
 TEST(BatchFormat, IndependentPythonEncoderProducesIdenticalBytes) {
   const std::string py = testing::read_all(std::string(CAUSEWAY_SOURCE_DIR) + "/tests/fuzz/corpus/batch/seed_one_record");
-  RecordInput r{"k", "", "s", "t", {}, 0, "hi"};
+  batch::RecordInput r{"k", "", "s", "t", {}, 0, "hi"};
   std::string batch;
-  ASSERT_TRUE(encode_batch({&r, 1}, 7, 42, 1700000000000, batch).ok());
+  ASSERT_TRUE(batch::encode_batch({&r, 1}, 7, 42, 1700000000000, batch).ok());
   EXPECT_EQ(py, batch);
-  auto h = decode_header(py);
+  auto h = batch::decode_header(py);
   ASSERT_TRUE(h.ok());
-  EXPECT_TRUE(verify_batch(*h, py).ok());
+  EXPECT_TRUE(batch::verify_batch(*h, py).ok());
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ Built build_log(const std::string& dir) {
   for (size_t n : sizes) {
     std::vector<testing::SampleRecord> owned;
     for (size_t k = 0; k < n; ++k) owned.push_back(sample_record(i++, 10 + 7 * k));
-    std::vector<RecordInput> in;
+    std::vector<batch::RecordInput> in;
     for (auto& o : owned) in.push_back(o.input());
     auto r = (*log)->append(in, clock, 0, 1000);
     EXPECT_TRUE(r.ok());
@@ -67,7 +67,7 @@ void expect_prefix(const std::string& dir, const Built& b, size_t batches, const
     auto r = (*log)->read(next, 1 << 20);
     ASSERT_TRUE(r.ok()) << what;
     ASSERT_FALSE(r->batches.empty()) << what;
-    ASSERT_TRUE(for_each_record_from(*r, next, [&](const RecordView& v) {
+    ASSERT_TRUE(for_each_record_from(*r, next, [&](const batch::RecordView& v) {
                   EXPECT_EQ(v.payload, b.payloads[v.offset]) << what;
                   next = v.offset + 1;
                   return true;

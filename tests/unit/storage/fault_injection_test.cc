@@ -16,7 +16,7 @@ using testing::TempDir;
 
 Result<AppendResult> append_one(PartitionLog& log, LamportClock& clock, uint64_t i, size_t payload = 200) {
   auto rec = sample_record(i, payload);
-  RecordInput in = rec.input();
+  batch::RecordInput in = rec.input();
   return log.append({&in, 1}, clock, 0, 1000);
 }
 

@@ -40,7 +40,7 @@ std::vector<AppendResult> append_n(PartitionLog& log, LamportClock& clock, uint6
   std::vector<AppendResult> out;
   for (uint64_t b = 0; b < n; ++b) {
     std::vector<testing::SampleRecord> owned;
-    std::vector<RecordInput> in;
+    std::vector<batch::RecordInput> in;
     for (size_t i = 0; i < per; ++i) owned.push_back(sample_record(log.next_offset() + i, payload));
     for (auto& o : owned) in.push_back(o.input());
     auto r = log.append(in, clock, 0, time_ms);
@@ -58,7 +58,7 @@ std::vector<std::pair<uint64_t, std::string>> read_everything(const PartitionLog
     auto r = log.read(next, 8192);
     EXPECT_TRUE(r.ok()) << r.error().to_string();
     if (!r.ok() || r->batches.empty()) break;
-    EXPECT_TRUE(for_each_record_from(*r, next, [&](const RecordView& v) {
+    EXPECT_TRUE(for_each_record_from(*r, next, [&](const batch::RecordView& v) {
                   EXPECT_EQ(v.offset, next);
                   out.emplace_back(v.offset, std::string(v.payload));
                   next = v.offset + 1;
@@ -92,7 +92,7 @@ TEST(PartitionLog, ObservedClientStampRaisesTheLamportClock) {
   auto log = PartitionLog::open(FileSystem::posix(), dir.path(), small_config(), nullptr);
   ASSERT_TRUE(log.ok());
   auto rec = sample_record(0);
-  RecordInput in = rec.input();
+  batch::RecordInput in = rec.input();
   auto r = (*log)->append({&in, 1}, clock, 500, 1);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->first_lamport, 501u);
@@ -330,7 +330,7 @@ TEST(PartitionLog, AsyncAppendIsCompletedByTheSyncLeaderOnceDurable) {
 
   std::atomic<bool> first_done{false};
   std::thread leader_thread([&] {
-    std::vector<RecordInput> in{first.input()};
+    std::vector<batch::RecordInput> in{first.input()};
     (*log)->append_async(in, clock, 0, 1000, nullptr, [&](Result<AppendResult> r) {
       EXPECT_TRUE(r.ok());
       first_done = true;
@@ -344,7 +344,7 @@ TEST(PartitionLog, AsyncAppendIsCompletedByTheSyncLeaderOnceDurable) {
   std::condition_variable cv;
   std::optional<std::thread::id> completed_on;
   uint64_t durable_at_completion = 0;
-  std::vector<RecordInput> in{second.input()};
+  std::vector<batch::RecordInput> in{second.input()};
   (*log)->append_async(in, clock, 0, 1000, nullptr, [&](Result<AppendResult> r) {
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     EXPECT_EQ(r->base_offset, 1u);
@@ -427,7 +427,7 @@ TEST(PartitionLog, WithASyncExecutorAppendersNeverRunTheSyncThemselves) {
   std::vector<testing::SampleRecord> owned;
   for (int i = 0; i < kAppends; ++i) owned.push_back(sample_record(static_cast<uint64_t>(i), 64));
   for (int i = 0; i < kAppends; ++i) {
-    std::vector<RecordInput> in{owned[static_cast<size_t>(i)].input()};
+    std::vector<batch::RecordInput> in{owned[static_cast<size_t>(i)].input()};
     (*log)->append_async(in, clock, 0, 1000, nullptr, [&](Result<AppendResult> r) {
       const bool on_syncer = std::this_thread::get_id() == syncer.id();
       const uint64_t durable = (*log)->durable_offset();
@@ -464,7 +464,7 @@ TEST(PartitionLog, FailedSyncFailsEveryQueuedAsyncAppendAndRefusesLaterOnes) {
   for (int t = 0; t < kThreads; ++t) {
     ts.emplace_back([&, t] {
       auto rec = sample_record(static_cast<uint64_t>(t), 50);
-      std::vector<RecordInput> in{rec.input()};
+      std::vector<batch::RecordInput> in{rec.input()};
       (*log)->append_async(in, clock, 0, 1000, nullptr, [&](Result<AppendResult> r) {
         (r.ok() ? succeeded : failed).fetch_add(1);
       });
@@ -476,7 +476,7 @@ TEST(PartitionLog, FailedSyncFailsEveryQueuedAsyncAppendAndRefusesLaterOnes) {
   EXPECT_EQ(succeeded.load(), 0);
   fs.set_fail_sync(false);
   auto rec = sample_record(9, 50);
-  std::vector<RecordInput> in{rec.input()};
+  std::vector<batch::RecordInput> in{rec.input()};
   auto later = (*log)->append(in, clock, 0, 1000);
   ASSERT_FALSE(later.ok());
   EXPECT_EQ(later.error().code(), Code::kFailedPrecondition);
@@ -502,7 +502,7 @@ TEST(PartitionLogProperty, MatchesModelUnderRandomAppendsReopensAndReads) {
       const size_t n = 1 + rng() % 8;
       std::vector<testing::SampleRecord> owned;
       for (size_t i = 0; i < n; ++i) owned.push_back(sample_record(model.size() + i, 1 + rng() % 2000));
-      std::vector<RecordInput> in;
+      std::vector<batch::RecordInput> in;
       for (auto& o : owned) in.push_back(o.input());
       auto r = (*log)->append(in, clock, 0, 1000 + step);
       ASSERT_TRUE(r.ok()) << r.error().to_string();
@@ -522,7 +522,7 @@ TEST(PartitionLogProperty, MatchesModelUnderRandomAppendsReopensAndReads) {
       ASSERT_TRUE(r.ok());
       ASSERT_FALSE(r->batches.empty());
       uint64_t expect = from;
-      ASSERT_TRUE(for_each_record_from(*r, from, [&](const RecordView& v) {
+      ASSERT_TRUE(for_each_record_from(*r, from, [&](const batch::RecordView& v) {
                     EXPECT_EQ(v.offset, expect);
                     EXPECT_EQ(v.payload, model[v.offset]);
                     ++expect;

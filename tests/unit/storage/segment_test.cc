@@ -21,9 +21,9 @@ void fill(Segment& seg, uint64_t n, size_t payload = 100) {
   for (uint64_t i = 0; i < n; ++i) {
     const uint64_t off = seg.next_offset();
     auto rec = sample_record(off, payload);
-    RecordInput in = rec.input();
-    ASSERT_TRUE(encode_batch({&in, 1}, off, off + 1, static_cast<int64_t>(1000 + off), bytes).ok());
-    auto h = decode_header(bytes);
+    batch::RecordInput in = rec.input();
+    ASSERT_TRUE(batch::encode_batch({&in, 1}, off, off + 1, static_cast<int64_t>(1000 + off), bytes).ok());
+    auto h = batch::decode_header(bytes);
     ASSERT_TRUE(h.ok());
     ASSERT_TRUE(seg.append(*h, bytes).ok());
   }

@@ -32,17 +32,17 @@ inline void increment_byte(const std::string& path, uint64_t pos) {
   write_all(path, b);
 }
 
-// Owns the strings a RecordInput points into.
+// Owns the strings a batch::RecordInput points into.
 struct SampleRecord {
   std::string key, dedup_key, source, type, payload;
   std::vector<std::string> header_names, header_values;
-  std::vector<Header> headers;
+  std::vector<batch::Header> headers;
   uint32_t schema_id = 0;
 
-  RecordInput input() {
+  batch::RecordInput input() {
     headers.clear();
     for (size_t i = 0; i < header_names.size(); ++i) headers.push_back({header_names[i], header_values[i]});
-    return RecordInput{key, dedup_key, source, type, headers, schema_id, payload};
+    return batch::RecordInput{key, dedup_key, source, type, headers, schema_id, payload};
   }
 };
 

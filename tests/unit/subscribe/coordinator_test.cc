@@ -481,7 +481,7 @@ TEST_F(CoordinatorTest, EventLargerThanMaxFrameBytesIsDeadLetteredInsteadOfStall
   auto r = dlq->read(0, 1u << 20, 1);
   ASSERT_TRUE(r.ok());
   std::string reason;
-  (void)storage::for_each_record_from(*r, 0, [&](const storage::RecordView& rec) {
+  (void)storage::for_each_record_from(*r, 0, [&](const batch::RecordView& rec) {
     for (const auto& h : rec.headers)
       if (h.name == "causeway-dlq-reason") reason = std::string(h.value);
     return false;

@@ -42,7 +42,7 @@ void handle_publish(HandlerContext& ctx, uint64_t cid, const protocol::PublishRe
   const size_t n = events ? events->size() : 0;
   if (n == 0) return respond(error_frame(cid, protocol::ErrorCode::InvalidArgument, "publish request holds no events"));
 
-  std::vector<std::vector<storage::Header>> headers(n);
+  std::vector<std::vector<batch::Header>> headers(n);
   std::vector<core::PublishEvent> in(n);
   for (size_t i = 0; i < n; ++i) {
     const protocol::Event* e = events->Get(static_cast<flatbuffers::uoffset_t>(i));
@@ -51,10 +51,10 @@ void handle_publish(HandlerContext& ctx, uint64_t cid, const protocol::PublishRe
     if (const auto* hs = e->headers()) {
       for (const protocol::Header* h : *hs) {
         if (h == nullptr) continue;
-        headers[i].push_back(storage::Header{str(h->name()), bytes(h->value())});
+        headers[i].push_back(batch::Header{str(h->name()), bytes(h->value())});
       }
     }
-    in[i].record = storage::RecordInput{bytes(e->key()), bytes(e->dedup_key()), str(e->source()), str(e->type()),
+    in[i].record = batch::RecordInput{bytes(e->key()), bytes(e->dedup_key()), str(e->source()), str(e->type()),
                                         headers[i],         e->schema_id(),       bytes(e->payload())};
     in[i].partition = e->partition();
   }

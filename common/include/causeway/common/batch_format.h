@@ -5,6 +5,8 @@
 // which receives whole batches in fetch responses and deliveries. The format is specified
 // in docs/log-format.md;
 // a change here changes that page and tests/unit/storage/batch_format_test.cc with it.
+// Namespace causeway::batch, not the broker's causeway::storage: common serves the broker
+// and the client alike and declares nothing in a broker component's namespace.
 #pragma once
 
 #include <cstdint>
@@ -18,7 +20,7 @@
 
 #include "causeway/common/status.h"
 
-namespace causeway::storage {
+namespace causeway::batch {
 
 inline constexpr uint8_t kBatchMagic = 0xC5;
 inline constexpr uint8_t kBatchVersion = 1;
@@ -132,4 +134,4 @@ Status verify_batch(const BatchHeader& header, std::string_view batch_bytes);
 Status for_each_record(const BatchHeader& header, std::string_view batch_bytes,
                        const std::function<bool(const RecordView&)>& fn);
 
-}  // namespace causeway::storage
+}  // namespace causeway::batch
