@@ -2,6 +2,8 @@
 #include "causeway/common/status.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -24,6 +26,30 @@ std::string_view code_name(Code code) noexcept {
   }
   return "unknown";
 }
+
+namespace detail {
+
+void result_value_of_error(const char* accessor, const Status& status) noexcept {
+  const std::string_view code = code_name(status.code());
+  const std::string_view message = status.message();
+  // No allocation: this may run because memory ran out.
+  std::fprintf(stderr,
+               "causeway: fatal: Result::%s called on a Result that holds an error, not a value: %.*s: %.*s\n"
+               "causeway: check has_value() (or ok()) before using the value, and handle error(); aborting\n",
+               accessor, static_cast<int>(code.size()), code.data(), static_cast<int>(message.size()), message.data());
+  std::fflush(stderr);
+  std::abort();
+}
+
+void result_error_of_value() noexcept {
+  std::fputs("causeway: fatal: Result::error() called on a Result that holds a value, not an error\n"
+             "causeway: check has_value() (or ok()) before asking for error(); aborting\n",
+             stderr);
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace detail
 
 std::string reason_name(Reason reason) {
   switch (reason) {

@@ -100,5 +100,44 @@ TEST(Result, AssignOrReturnPropagatesFirstError) {
   EXPECT_EQ(quarter(6).error().message(), "odd");
 }
 
+// Misuse is checked, not undefined and not an exception (the API promises none): it prints
+// the Status it found and aborts. The "threadsafe" style re-executes the test binary, so
+// the child is not a fork of a process that may already run threads.
+class ResultDeathTest : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+struct Point {
+  int x = 0;
+};
+
+TEST_F(ResultDeathTest, ValueOfAnErrorAbortsNamingTheStatus) {
+  Result<int> r = not_found("topic 'orders' does not exist");
+  EXPECT_DEATH(static_cast<void>(r.value()),
+               "Result::value\\(\\) called on a Result that holds an error.*not_found: topic 'orders' does not exist");
+  EXPECT_DEATH(static_cast<void>(std::move(r).value()), "not_found: topic 'orders' does not exist");
+}
+
+TEST_F(ResultDeathTest, DereferenceOfAnErrorAborts) {
+  const Result<int> r = unavailable("connection lost");
+  EXPECT_DEATH(static_cast<void>(*r), "Result::operator\\* called.*unavailable: connection lost.*check has_value");
+  Result<Point> p = invalid_argument("bad point");
+  EXPECT_DEATH(static_cast<void>(p->x), "Result::operator-> called.*invalid_argument: bad point");
+  EXPECT_DEATH(static_cast<void>(*std::move(p)), "invalid_argument: bad point");
+}
+
+TEST_F(ResultDeathTest, ErrorOfAValueAborts) {
+  Result<int> r = 7;
+  EXPECT_DEATH(static_cast<void>(r.error()), "Result::error\\(\\) called on a Result that holds a value");
+}
+
+TEST(Result, CheckedAccessorsReturnTheValue) {
+  Result<Point> p = Point{3};
+  EXPECT_EQ(p->x, 3);
+  EXPECT_EQ((*p).x, 3);
+  EXPECT_EQ(std::move(p).value().x, 3);
+}
+
 }  // namespace
 }  // namespace causeway

@@ -5,6 +5,11 @@
 // Status, with an API modelled on std::expected (value(), error(), has_value(), operator*,
 // operator->) so that a move to C++23 is mechanical.
 //
+// Nothing here throws. Reading the value of an error Result (value(), operator*,
+// operator->) or the error of a Result that holds a value (error()) is a programming error:
+// it prints the Status (or says that there was none) to stderr and calls std::abort(),
+// rather than throwing std::bad_variant_access across an API that promises no exceptions.
+//
 // Thread-safety: distinct objects may be used from distinct threads; const methods on one
 // object may be called concurrently.
 #pragma once
@@ -132,6 +137,13 @@ class [[nodiscard]] Status {
   std::shared_ptr<const State> state_;  // null means OK; shared so copies are cheap
 };
 
+namespace detail {
+// Prints what went wrong (`accessor`, e.g. "value()", and the Status it held) to stderr,
+// then std::abort(). Out of line so that the checks stay small where they are inlined.
+[[noreturn]] void result_value_of_error(const char* accessor, const Status& status) noexcept;
+[[noreturn]] void result_error_of_value() noexcept;
+}  // namespace detail
+
 // Named constructors.
 Status invalid_argument(std::string_view msg);
 Status not_found(std::string_view msg);
@@ -169,20 +181,25 @@ class [[nodiscard]] Result {
   bool ok() const noexcept { return has_value(); }
   explicit operator bool() const noexcept { return has_value(); }
 
-  // Precondition: has_value(). Checked; violating it is a programming error.
-  T& value() & { return std::get<0>(v_); }
-  const T& value() const& { return std::get<0>(v_); }
-  T&& value() && { return std::get<0>(std::move(v_)); }
-  T& operator*() & { return value(); }
-  const T& operator*() const& { return value(); }
-  T&& operator*() && { return std::move(*this).value(); }
-  T* operator->() { return &value(); }
-  const T* operator->() const { return &value(); }
+  // Precondition: has_value(). Checked: on an error Result these print the Status to
+  // stderr and abort (see the top of this file); they never throw.
+  T& value() & { return *checked_value("value()"); }
+  const T& value() const& { return *checked_value("value()"); }
+  T&& value() && { return std::move(*checked_value("value()")); }
+  T& operator*() & { return *checked_value("operator*"); }
+  const T& operator*() const& { return *checked_value("operator*"); }
+  T&& operator*() && { return std::move(*checked_value("operator*")); }
+  T* operator->() { return checked_value("operator->"); }
+  const T* operator->() const { return checked_value("operator->"); }
 
   // OK if has_value(), else the error.
-  Status status() const { return has_value() ? Status() : std::get<1>(v_); }
-  // Precondition: !has_value().
-  const Status& error() const { return std::get<1>(v_); }
+  Status status() const { return has_value() ? Status() : *std::get_if<1>(&v_); }
+  // Precondition: !has_value(). Checked as value() is.
+  const Status& error() const {
+    const Status* status = std::get_if<1>(&v_);
+    if (status == nullptr) [[unlikely]] detail::result_error_of_value();
+    return *status;
+  }
 
   template <typename U>
   T value_or(U&& fallback) const& {
@@ -190,6 +207,17 @@ class [[nodiscard]] Result {
   }
 
  private:
+  T* checked_value(const char* accessor) {
+    T* value = std::get_if<0>(&v_);
+    if (value == nullptr) [[unlikely]] detail::result_value_of_error(accessor, *std::get_if<1>(&v_));
+    return value;
+  }
+  const T* checked_value(const char* accessor) const {
+    const T* value = std::get_if<0>(&v_);
+    if (value == nullptr) [[unlikely]] detail::result_value_of_error(accessor, *std::get_if<1>(&v_));
+    return value;
+  }
+
   std::variant<T, Status> v_;
 };
 
