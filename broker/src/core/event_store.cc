@@ -1,14 +1,15 @@
 // EventStore: metadata, logs and the dedup window kept consistent. See event_store.h and
 // docs/meta-store.md ("Deduplication").
 #include "core/event_store.h"
-#include "core/topic_log_config.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <mutex>
 #include <optional>
+
+#include "causeway/common/blocking_result.h"
+#include "core/topic_log_config.h"
 
 namespace causeway::core {
 namespace {
@@ -121,17 +122,8 @@ Result<std::vector<meta::TopicConfig>> EventStore::list_topics() { return meta_-
 Result<storage::AppendResult> EventStore::append(const meta::TopicConfig& topic, uint32_t partition,
                                                  std::span<const batch::RecordInput> records,
                                                  uint64_t observed_lamport, int64_t now_ms) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Result<storage::AppendResult>> out;
-  append_async(topic, partition, records, observed_lamport, now_ms, [&](Result<storage::AppendResult> r) {
-    std::lock_guard lk(mu);
-    out.emplace(std::move(r));
-    cv.notify_one();
-  });
-  std::unique_lock lk(mu);
-  cv.wait(lk, [&] { return out.has_value(); });
-  return std::move(*out);
+  return wait_for_callback<Result<storage::AppendResult>>(
+      [&](auto done) { append_async(topic, partition, records, observed_lamport, now_ms, std::move(done)); });
 }
 
 void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition,
