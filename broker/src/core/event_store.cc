@@ -21,7 +21,31 @@ constexpr size_t kLoadReadBytes = 4u << 20;
 EventStore::EventStore(storage::FileSystem* fs, EventStoreOptions options) : fs_(fs), options_(std::move(options)) {}
 
 EventStore::~EventStore() {
+  stop_maintenance();
   logs_.reset();  // syncs every log
+}
+
+void EventStore::start_maintenance() {
+  const auto every = options_.dedup_expiry_interval;
+  if (!options_.logs.background || every.count() <= 0) return;
+  maintenance_ = std::thread([this, every] {
+    std::unique_lock lk(maintenance_mu_);
+    while (!maintenance_cv_.wait_for(lk, every, [this] { return maintenance_stopping_; })) {
+      lk.unlock();
+      const size_t expired = expire_dedup(storage::now_ms());
+      if (expired > 0) spdlog::debug("dedup window: {} key(s) expired", expired);
+      lk.lock();
+    }
+  });
+}
+
+void EventStore::stop_maintenance() {
+  {
+    std::lock_guard lk(maintenance_mu_);
+    maintenance_stopping_ = true;
+  }
+  maintenance_cv_.notify_all();
+  if (maintenance_.joinable()) maintenance_.join();
 }
 
 Result<std::unique_ptr<EventStore>> EventStore::open(storage::FileSystem* fs, EventStoreOptions options,
@@ -59,6 +83,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(storage::FileSystem* fs, Ev
       rep.partitions.push_back(std::move(pr));
     }
   }
+  store->start_maintenance();
   return store;
 }
 
