@@ -1,17 +1,23 @@
-// causeway-broker: the daemon. Opens (and recovers) its data directory, serves the wire
-// protocol (docs/wire-protocol.md), keeps logs synced and retained and the dedup window
-// expired, and stops cleanly on SIGINT/SIGTERM: no new requests, in-flight appends finish
-// and are answered, logs are synced, LMDB is closed, exit 0.
+// causeway-broker: the daemon. parse_flags() turns the command line (and --config file)
+// into a checked BrokerConfig; run() opens (and recovers) the data directory, builds the
+// services the server serves with, serves the wire protocol (docs/wire-protocol.md) until
+// SIGINT/SIGTERM, and stops cleanly: no new requests, in-flight appends finish and are
+// answered, logs are synced, LMDB is closed, exit 0. Periodic work belongs to its owners:
+// log syncs and retention to the LogManager, dedup expiry to the EventStore, delivery
+// timers to the subscription Coordinator; only returning free heap to the OS is done here.
 #include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
-#include <cstring>
+#include <cstdio>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <spdlog/spdlog.h>
 #include <string>
+#include <variant>
 
 #include "causeway/common/data_dir_lock.h"
 #include "causeway/common/heap_trim.h"
@@ -19,15 +25,187 @@
 #include "causeway/common/units.h"
 #include "causeway/registry/server.h"
 #include "core/event_store.h"
+#include "core/publish_pipeline.h"
 #include "core/registry_schema_checker.h"
 #include "core/remote_schema_checker.h"
 #include "server/server.h"
+#include "server/storage_pool.h"
+#include "subscribe/coordinator.h"
 
 namespace {
 
+namespace core = causeway::core;
+namespace registry = causeway::registry;
+namespace server = causeway::server;
+namespace subscribe = causeway::subscribe;
+using causeway::Result;
 using causeway::Status;
+using std::chrono::milliseconds;
 
-void log_open_report(const causeway::core::OpenReport& report, const std::string& data_dir) {
+// Bad usage: an unknown flag, a value that does not parse or is out of range, flags that
+// contradict each other. Each is reported naming the flag.
+constexpr int kUsageExitCode = 2;
+
+// Everything the flags decide, checked: run() needs nothing else.
+struct BrokerConfig {
+  std::string log_level = "info";
+  // --data-dir; the logs' --flush-interval, --retention-check-interval, --sync-threads.
+  core::EventStoreOptions store;
+  // --listen, --max-frame-bytes, --handshake-timeout, --max-connections, --network-threads.
+  server::ServerOptions server;
+  uint32_t storage_threads = 4;  // --storage-threads
+  // --group-session-timeout, --subscribe-sweep-interval.
+  subscribe::CoordinatorOptions subscribe;
+  // The embedded registry (--registry-listen); nullopt when it is off.
+  std::optional<registry::RegistryServerOptions> registry;
+  std::string registry_listen;  // as given, for messages
+  // The remote registry (--registry-url); empty: none.
+  std::string registry_url;
+};
+
+// What a duration flag accepts beyond parsing: kPositive (a positive duration below 1ms
+// counts as 1ms), or kAtLeastOneMs.
+enum class DurationRule { kPositive, kAtLeastOneMs };
+
+Result<milliseconds> parse_duration_flag(const std::string& text, DurationRule rule) {
+  auto d = causeway::units::parse_duration(text);
+  if (!d) return d.error();
+  const auto ms = std::chrono::duration_cast<milliseconds>(*d);
+  if (rule == DurationRule::kAtLeastOneMs && ms.count() <= 0) return causeway::invalid_argument("must be at least 1ms");
+  if (d->count() <= 0) return causeway::invalid_argument("must be positive");
+  return std::max(ms, milliseconds(1));
+}
+
+// --NAME D: a duration as causeway/common/units.h reads it ("500ms", "1m", "1h30m") into
+// `out`, whose value on entry is the default --help shows. A value that does not parse or
+// breaks `rule` is a usage error naming the flag and the reason.
+CLI::Option* add_duration_flag(CLI::App& app, const std::string& name, milliseconds& out, DurationRule rule,
+                               const std::string& help) {
+  const std::string default_text = causeway::units::format_duration(out);
+  return app
+      .add_option_function<std::string>(
+          name, [&out, rule](const std::string& text) { out = *parse_duration_flag(text, rule); }, help)
+      ->check(CLI::Validator(
+          [rule](std::string& text) {
+            auto d = parse_duration_flag(text, rule);
+            return d ? std::string() : std::string(d.error().message());
+          },
+          ""))
+      ->default_str(default_text);
+}
+
+// --max-frame-bytes SIZE: a size as causeway/common/units.h reads it ("64KiB", "16MiB"),
+// between 1KiB and 1GiB.
+Result<uint32_t> parse_frame_bytes(const std::string& text) {
+  auto bytes = causeway::units::parse_size(text);
+  if (!bytes) return bytes.error();
+  if (*bytes < 1024 || *bytes > (1ull << 30)) return causeway::invalid_argument("must be between 1KiB and 1GiB");
+  return static_cast<uint32_t>(*bytes);
+}
+
+// The config to run with, or the exit code to return at once (0 after --help; otherwise
+// kUsageExitCode, the reason printed to stderr).
+std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
+  BrokerConfig config;
+  std::string listen = "127.0.0.1:7450";
+  config.registry_listen = "127.0.0.1:8081";
+
+  CLI::App app{"causeway-broker: the Causeway event bus daemon.\n"
+               "Stores partitioned, durable event logs under --data-dir and stops cleanly on SIGINT/SIGTERM."};
+  app.set_config("--config", "", "Read flags from a TOML/INI file (flag names without dashes, e.g. data-dir = \"/x\")");
+  app.add_option("--data-dir", config.store.data_dir, "Directory for logs and metadata (created if missing)")
+      ->capture_default_str();
+  app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error or off")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  add_duration_flag(app, "--flush-interval", config.store.logs.flush_interval, DurationRule::kPositive,
+                    "How often topics with durability=os are synced to disk (e.g. 500ms, 1s)");
+  add_duration_flag(app, "--retention-check-interval", config.store.logs.retention_check_interval,
+                    DurationRule::kPositive, "How often retention deletes expired segments (e.g. 30s, 5m)");
+  app.add_option("--listen", listen, "Address to serve the wire protocol on, HOST:PORT (port 0 picks a free port)")
+      ->capture_default_str();
+  app.add_option_function<std::string>(
+         "--max-frame-bytes", [&config](const std::string& text) { config.server.max_frame_bytes = *parse_frame_bytes(text); },
+         "Largest frame a client may send or receive (e.g. 16MiB)")
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            auto bytes = parse_frame_bytes(text);
+            return bytes ? std::string() : std::string(bytes.error().message());
+          },
+          ""))
+      ->default_str(causeway::units::format_size(config.server.max_frame_bytes));
+  add_duration_flag(app, "--handshake-timeout", config.server.handshake_timeout, DurationRule::kPositive,
+                    "Connections that have not said Hello by then are closed");
+  app.add_option("--max-connections", config.server.max_connections, "Connections beyond this are closed at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 1u << 20));
+  app.add_option("--network-threads", config.server.network_threads, "Threads serving sockets (one event loop each)")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 256u));
+  app.add_option("--storage-threads", config.storage_threads,
+                 "Threads for requests that may block on disk (topic changes, fetches); publishes do not use them")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 4096u));
+  add_duration_flag(app, "--group-session-timeout", config.subscribe.session_timeout, DurationRule::kAtLeastOneMs,
+                    "A subscriber that sends nothing for this long leaves its group; its unacked events go to the others");
+  add_duration_flag(app, "--subscribe-sweep-interval", config.subscribe.sweep_interval, DurationRule::kAtLeastOneMs,
+                    "How often subscriptions check ack deadlines, retry delays and session timeouts, and commit acked offsets");
+  app.add_option("--sync-threads", config.store.logs.sync_threads,
+                 "Threads that run fdatasync group commits for all partitions and complete the acks")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 64));
+  auto* registry_listen_opt =
+      app.add_option("--registry-listen", config.registry_listen,
+                     "Address of the embedded schema registry's REST API, HOST:PORT (port 0 picks a free port), "
+                     "or \"off\" to run without it (docs/registry.md)")
+          ->capture_default_str();
+  auto* registry_url_opt =
+      app.add_option("--registry-url", config.registry_url,
+                     "Check schema-bound topics against this remote registry, http://HOST:PORT (a causeway-registry "
+                     "or any Confluent-compatible one serving FLATBUFFERS schemas), instead of an embedded one; "
+                     "implies no embedded registry (docs/registry.md)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints the help (exit 0) or the error naming the flag
+    return code == 0 ? 0 : kUsageExitCode;
+  }
+
+  const auto usage_error = [](const std::string& message) {
+    std::fprintf(stderr, "error: %s\n", message.c_str());
+    return kUsageExitCode;
+  };
+  // --registry-url replaces the embedded registry: with it, --registry-listen may only be
+  // left out or be "off"; anything else asks for both and is refused.
+  if (registry_url_opt->count() > 0) {
+    if (registry_listen_opt->count() > 0 && config.registry_listen != "off") {
+      return usage_error("--registry-url " + config.registry_url + " and --registry-listen " +
+                         config.registry_listen +
+                         " contradict: a broker checks schemas against either its embedded registry or a remote "
+                         "one. Drop --registry-listen (or say --registry-listen off) to use the remote registry");
+    }
+    config.registry_listen = "off";
+    if (config.registry_url.empty()) return usage_error("--registry-url: empty; give http://HOST:PORT");
+    // The URL is checked now; run() builds the fetcher again from it.
+    if (auto fetcher = core::make_http_schema_fetcher({.url = config.registry_url}); !fetcher)
+      return usage_error("--registry-url: " + std::string(fetcher.error().message()));
+  }
+  if (config.registry_listen != "off") {
+    registry::RegistryServerOptions o;
+    if (Status s = causeway::parse_listen_address(config.registry_listen, o.listen_host, o.listen_port); !s.ok())
+      return usage_error("--registry-listen: " + std::string(s.message()) + " (or \"off\")");
+    o.data_dir = config.store.data_dir + "/registry";
+    config.registry = std::move(o);
+  }
+  if (Status s = causeway::parse_listen_address(listen, config.server.listen_host, config.server.listen_port);
+      !s.ok()) {
+    return usage_error("--listen: " + std::string(s.message()));
+  }
+  config.subscribe = server::fit_to_frames(config.subscribe, config.server);
+  return config;
+}
+
+void log_open_report(const core::OpenReport& report, const std::string& data_dir) {
   for (const auto& p : report.partitions) {
     const auto& r = p.recovery;
     spdlog::info("opened {}/{}: offsets [{}, {}), {} segment(s), {} bytes, last lamport {}{}", p.topic, p.partition,
@@ -46,167 +224,33 @@ void log_open_report(const causeway::core::OpenReport& report, const std::string
                report.partitions.size());
 }
 
-}  // namespace
+// Waits for SIGINT or SIGTERM (blocked in every thread, so only this wait sees them);
+// meanwhile returns free heap memory to the OS (causeway/common/heap_trim.h), so that
+// after a spike RSS goes back near what is in use instead of staying at the high-water mark.
+void wait_for_stop_signal(const sigset_t& stop_signals) {
+  constexpr auto kHeapTrimEvery = std::chrono::seconds(5);
+  constexpr size_t kHeapTrimAboveBytes = 8u << 20;
+  auto next_trim = std::chrono::steady_clock::now() + kHeapTrimEvery;
+  for (;;) {
+    const timespec tick{1, 0};
+    const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+      return;
+    }
+    if (std::chrono::steady_clock::now() >= next_trim) {
+      next_trim = std::chrono::steady_clock::now() + kHeapTrimEvery;
+      const causeway::HeapTrim trim = causeway::trim_free_heap(kHeapTrimAboveBytes);
+      if (trim.trimmed) spdlog::debug("returned free heap memory to the OS ({} MiB were free)", trim.free_bytes >> 20);
+    }
+  }
+}
 
-int main(int argc, char** argv) {
-  CLI::App app{"causeway-broker: the Causeway event bus daemon.\n"
-               "Stores partitioned, durable event logs under --data-dir and stops cleanly on SIGINT/SIGTERM."};
-  app.set_config("--config", "", "Read flags from a TOML/INI file (flag names without dashes, e.g. data-dir = \"/x\")");
-  std::string data_dir = "./causeway-data";
-  std::string log_level = "info";
-  std::string flush_interval = "1s";
-  std::string retention_check = "1m";
-  std::string listen = "127.0.0.1:7450";
-  std::string max_frame = "16MiB";
-  causeway::server::ServerOptions server_options;
-  uint32_t storage_threads = 4;
-  causeway::subscribe::CoordinatorOptions coordinator_options;
-  app.add_option("--data-dir", data_dir, "Directory for logs and metadata (created if missing)")
-      ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-  app.add_option("--flush-interval", flush_interval,
-                 "How often topics with durability=os are synced to disk (e.g. 500ms, 1s)")
-      ->capture_default_str();
-  app.add_option("--retention-check-interval", retention_check,
-                 "How often retention deletes expired segments (e.g. 30s, 5m)")
-      ->capture_default_str();
-  app.add_option("--listen", listen, "Address to serve the wire protocol on, HOST:PORT (port 0 picks a free port)")
-      ->capture_default_str();
-  app.add_option("--max-frame-bytes", max_frame, "Largest frame a client may send or receive (e.g. 16MiB)")
-      ->capture_default_str();
-  std::string handshake_timeout = "10s";
-  app.add_option("--handshake-timeout", handshake_timeout, "Connections that have not said Hello by then are closed")
-      ->capture_default_str();
-  app.add_option("--max-connections", server_options.max_connections, "Connections beyond this are closed at once")
-      ->capture_default_str()
-      ->check(CLI::Range(1u, 1u << 20));
-  app.add_option("--network-threads", server_options.network_threads, "Threads serving sockets (one event loop each)")
-      ->capture_default_str()
-      ->check(CLI::Range(1u, 256u));
-  app.add_option("--storage-threads", storage_threads,
-                 "Threads for requests that may block on disk (topic changes, fetches); publishes do not use them")
-      ->capture_default_str()
-      ->check(CLI::Range(1u, 4096u));
-  std::string group_session_timeout = "10s";
-  app.add_option("--group-session-timeout", group_session_timeout,
-                 "A subscriber that sends nothing for this long leaves its group; its unacked events go to the others")
-      ->capture_default_str();
-  std::string subscribe_sweep = "100ms";
-  app.add_option("--subscribe-sweep-interval", subscribe_sweep,
-                 "How often subscriptions check ack deadlines, retry delays and session timeouts, and commit acked offsets")
-      ->capture_default_str();
-  size_t sync_threads = 2;
-  app.add_option("--sync-threads", sync_threads,
-                 "Threads that run fdatasync group commits for all partitions and complete the acks")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 64));
-  std::string registry_listen = "127.0.0.1:8081";
-  auto* registry_listen_opt = app.add_option("--registry-listen", registry_listen,
-                 "Address of the embedded schema registry's REST API, HOST:PORT (port 0 picks a free port), "
-                 "or \"off\" to run without it (docs/registry.md)")
-      ->capture_default_str();
-  std::string registry_url;
-  auto* registry_url_opt =
-      app.add_option("--registry-url", registry_url,
-                     "Check schema-bound topics against this remote registry, http://HOST:PORT (a causeway-registry "
-                     "or any Confluent-compatible one serving FLATBUFFERS schemas), instead of an embedded one; "
-                     "implies no embedded registry (docs/registry.md)");
-  CLI11_PARSE(app, argc, argv);
-
-  // --registry-url replaces the embedded registry: with it, --registry-listen may only be
-  // left out or be "off"; anything else asks for both and is refused.
-  if (registry_url_opt->count() > 0) {
-    if (registry_listen_opt->count() > 0 && registry_listen != "off") {
-      std::fprintf(stderr,
-                   "error: --registry-url %s and --registry-listen %s contradict: a broker checks schemas against "
-                   "either its embedded registry or a remote one. Drop --registry-listen (or say "
-                   "--registry-listen off) to use the remote registry\n",
-                   registry_url.c_str(), registry_listen.c_str());
-      return 2;
-    }
-    registry_listen = "off";
-  }
-  std::unique_ptr<causeway::core::SchemaFetcher> registry_fetcher;
-  if (!registry_url.empty()) {
-    auto fetcher = causeway::core::make_http_schema_fetcher({.url = registry_url});
-    if (!fetcher) {
-      std::fprintf(stderr, "error: --registry-url: %s\n", std::string(fetcher.error().message()).c_str());
-      return 2;
-    }
-    registry_fetcher = std::move(*fetcher);
-  } else if (registry_url_opt->count() > 0) {
-    std::fprintf(stderr, "error: --registry-url: empty; give http://HOST:PORT\n");
-    return 2;
-  }
-
-  std::optional<causeway::registry::RegistryServerOptions> registry_options;
-  if (registry_listen != "off") {
-    causeway::registry::RegistryServerOptions o;
-    if (Status s = causeway::parse_listen_address(registry_listen, o.listen_host, o.listen_port); !s.ok()) {
-      std::fprintf(stderr, "error: --registry-listen: %s (or \"off\")\n", std::string(s.message()).c_str());
-      return 2;
-    }
-    o.data_dir = data_dir + "/registry";
-    registry_options = std::move(o);
-  }
-
-  if (Status s = causeway::parse_listen_address(listen, server_options.listen_host,
-                                                        server_options.listen_port);
-      !s.ok()) {
-    std::fprintf(stderr, "error: --listen: %s\n", std::string(s.message()).c_str());
-    return 2;
-  }
-  {
-    auto d = causeway::units::parse_duration(handshake_timeout);
-    if (!d || d->count() <= 0) {
-      std::fprintf(stderr, "error: --handshake-timeout: %s\n",
-                   d ? "must be positive" : std::string(d.error().message()).c_str());
-      return 2;
-    }
-    server_options.handshake_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-  }
-  for (auto [flag, text, out] : {std::tuple{"--group-session-timeout", &group_session_timeout,
-                                            &coordinator_options.session_timeout},
-                                 std::tuple{"--subscribe-sweep-interval", &subscribe_sweep,
-                                            &coordinator_options.sweep_interval}}) {
-    auto d = causeway::units::parse_duration(*text);
-    if (!d || std::chrono::duration_cast<std::chrono::milliseconds>(*d).count() <= 0) {
-      std::fprintf(stderr, "error: %s: %s\n", flag,
-                   d ? "must be at least 1ms" : std::string(d.error().message()).c_str());
-      return 2;
-    }
-    *out = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-  }
-  {
-    auto bytes = causeway::units::parse_size(max_frame);
-    if (!bytes || *bytes < 1024 || *bytes > (1ull << 30)) {
-      std::fprintf(stderr, "error: --max-frame-bytes: %s\n",
-                   bytes ? "must be between 1KiB and 1GiB" : std::string(bytes.error().message()).c_str());
-      return 2;
-    }
-    server_options.max_frame_bytes = static_cast<uint32_t>(*bytes);
-  }
-
-  spdlog::set_level(spdlog::level::from_str(log_level));
+// Serves until SIGINT/SIGTERM. 0 after a clean stop, 1 if the broker could not start or
+// its final sync failed (the reason logged).
+int run(const BrokerConfig& config) {
+  spdlog::set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-
-  causeway::core::EventStoreOptions options;
-  options.data_dir = data_dir;
-  options.logs.sync_threads = sync_threads;
-  for (auto [flag, text, out] : {std::tuple{"--flush-interval", &flush_interval, &options.logs.flush_interval},
-                                 std::tuple{"--retention-check-interval", &retention_check,
-                                            &options.logs.retention_check_interval}}) {
-    auto d = causeway::units::parse_duration(*text);
-    if (!d || d->count() <= 0) {
-      std::fprintf(stderr, "error: %s: %s\n", flag,
-                   d ? "must be positive" : std::string(d.error().message()).c_str());
-      return 2;
-    }
-    *out = std::chrono::duration_cast<std::chrono::milliseconds>(*d);
-    if (out->count() == 0) *out = std::chrono::milliseconds(1);
-  }
 
   // Block the stop signals in every thread (threads inherit the mask) and wait for them here.
   sigset_t stop_signals;
@@ -215,6 +259,7 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  const std::string& data_dir = config.store.data_dir;
   if (Status s = causeway::storage::FileSystem::posix()->create_dirs(data_dir); !s.ok()) {
     spdlog::error("{}", s.to_string());
     return 1;
@@ -225,74 +270,57 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  causeway::core::OpenReport report;
-  auto store = causeway::core::EventStore::open(causeway::storage::FileSystem::posix(), options, &report);
+  core::OpenReport report;
+  auto store = core::EventStore::open(causeway::storage::FileSystem::posix(), config.store, &report);
   if (!store) {
     spdlog::error("cannot open storage: {}", store.error().to_string());
     return 1;
   }
   log_open_report(report, data_dir);
   // The registry's store lives under the data dir, covered by its LOCK.
-  std::unique_ptr<causeway::registry::RegistryServer> registry;
-  if (registry_options) {
-    auto started = causeway::registry::RegistryServer::start(*registry_options);
+  std::unique_ptr<registry::RegistryServer> embedded_registry;
+  if (config.registry) {
+    auto started = registry::RegistryServer::start(*config.registry);
     if (!started) {
       spdlog::error("cannot start the embedded schema registry on {}: {} (choose another --registry-listen, "
                     "or --registry-listen off)",
-                    registry_listen, started.error().message());
+                    config.registry_listen, started.error().message());
       return 1;
     }
-    registry = std::move(*started);
+    embedded_registry = std::move(*started);
   }
-  std::unique_ptr<causeway::core::SchemaChecker> schema_checker;
-  if (registry) {
-    schema_checker = std::make_unique<causeway::core::RegistrySchemaChecker>(registry->store());
-  } else if (registry_fetcher) {
-    schema_checker = std::make_unique<causeway::core::RemoteSchemaChecker>(std::move(registry_fetcher));
+  std::unique_ptr<core::SchemaChecker> schema_checker;
+  if (embedded_registry) {
+    schema_checker = std::make_unique<core::RegistrySchemaChecker>(embedded_registry->store());
+  } else if (!config.registry_url.empty()) {
+    auto fetcher = core::make_http_schema_fetcher({.url = config.registry_url});
+    if (!fetcher) {  // parse_flags checked the URL
+      spdlog::error("--registry-url: {}", fetcher.error().message());
+      return 1;
+    }
+    schema_checker = std::make_unique<core::RemoteSchemaChecker>(std::move(*fetcher));
   }
+
   // The services the server serves with; it starts and stops the coordinator with itself.
-  causeway::server::StoragePool storage_pool(storage_threads);
-  causeway::core::PublishPipeline publish(**store, schema_checker.get());
-  causeway::subscribe::Coordinator coordinator(**store, publish, storage_pool.executor(),
-                                               causeway::server::fit_to_frames(coordinator_options, server_options));
-  causeway::server::Server server(
-      causeway::server::Services{**store, publish, coordinator, storage_pool, schema_checker.get()}, server_options);
+  server::StoragePool storage_pool(config.storage_threads);
+  core::PublishPipeline publish(**store, schema_checker.get());
+  subscribe::Coordinator coordinator(**store, publish, storage_pool.executor(), config.subscribe);
+  server::Server server(server::Services{**store, publish, coordinator, storage_pool, schema_checker.get()},
+                        config.server);
   if (Status s = server.start(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;
   }
   // The wire address first: tools that wait for "listening on " take the first match.
-  spdlog::info("listening on {}:{}", server_options.listen_host, server.port());
-  if (registry) spdlog::info("registry listening on {}", registry->url());
-  if (!registry_url.empty()) spdlog::info("schema-bound topics are checked against the registry at {}", registry_url);
+  spdlog::info("listening on {}:{}", config.server.listen_host, server.port());
+  if (embedded_registry) spdlog::info("registry listening on {}", embedded_registry->url());
+  if (!config.registry_url.empty())
+    spdlog::info("schema-bound topics are checked against the registry at {}", config.registry_url);
   spdlog::info("causeway-broker ready (pid {}); stop with SIGINT or SIGTERM", ::getpid());
 
-  constexpr auto kDedupExpiryEvery = std::chrono::seconds(1);
-  auto next_expiry = std::chrono::steady_clock::now() + kDedupExpiryEvery;
-  // Freed memory above this is returned to the OS (causeway/common/heap_trim.h): after a
-  // spike RSS goes back near what is in use instead of staying at the high-water mark.
-  constexpr auto kHeapTrimEvery = std::chrono::seconds(5);
-  constexpr size_t kHeapTrimAboveBytes = 8u << 20;
-  auto next_trim = std::chrono::steady_clock::now() + kHeapTrimEvery;
-  for (;;) {
-    const timespec tick{1, 0};
-    const int sig = sigtimedwait(&stop_signals, nullptr, &tick);
-    if (sig == SIGINT || sig == SIGTERM) {
-      spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
-      break;
-    }
-    if (std::chrono::steady_clock::now() >= next_expiry) {
-      next_expiry = std::chrono::steady_clock::now() + kDedupExpiryEvery;
-      const size_t expired = (*store)->expire_dedup(causeway::storage::now_ms());
-      if (expired > 0) spdlog::debug("dedup window: {} key(s) expired", expired);
-    }
-    if (std::chrono::steady_clock::now() >= next_trim) {
-      next_trim = std::chrono::steady_clock::now() + kHeapTrimEvery;
-      const causeway::HeapTrim trim = causeway::trim_free_heap(kHeapTrimAboveBytes);
-      if (trim.trimmed) spdlog::debug("returned free heap memory to the OS ({} MiB were free)", trim.free_bytes >> 20);
-    }
-  }
-  if (registry) registry->stop();
+  wait_for_stop_signal(stop_signals);
+
+  if (embedded_registry) embedded_registry->stop();
   server.stop();  // no new requests; in-flight appends finish and are answered; the coordinator stops
   Status synced = (*store)->logs().sync_all();
   store->reset();  // closes logs (syncing) and LMDB
@@ -302,4 +330,12 @@ int main(int argc, char** argv) {
   }
   spdlog::info("stopped cleanly");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto parsed = parse_flags(argc, argv);
+  if (const int* exit_code = std::get_if<int>(&parsed)) return *exit_code;
+  return run(std::get<BrokerConfig>(parsed));
 }

@@ -1,14 +1,15 @@
 // EventStore: metadata, logs and the dedup window kept consistent. See event_store.h and
 // docs/meta-store.md ("Deduplication").
 #include "core/event_store.h"
-#include "core/topic_log_config.h"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <condition_variable>
 #include <mutex>
 #include <optional>
+
+#include "causeway/common/blocking_result.h"
+#include "core/topic_log_config.h"
 
 namespace causeway::core {
 namespace {
@@ -20,7 +21,31 @@ constexpr size_t kLoadReadBytes = 4u << 20;
 EventStore::EventStore(storage::FileSystem* fs, EventStoreOptions options) : fs_(fs), options_(std::move(options)) {}
 
 EventStore::~EventStore() {
+  stop_maintenance();
   logs_.reset();  // syncs every log
+}
+
+void EventStore::start_maintenance() {
+  const auto every = options_.dedup_expiry_interval;
+  if (!options_.logs.background || every.count() <= 0) return;
+  maintenance_ = std::thread([this, every] {
+    std::unique_lock lk(maintenance_mu_);
+    while (!maintenance_cv_.wait_for(lk, every, [this] { return maintenance_stopping_; })) {
+      lk.unlock();
+      const size_t expired = expire_dedup(storage::now_ms());
+      if (expired > 0) spdlog::debug("dedup window: {} key(s) expired", expired);
+      lk.lock();
+    }
+  });
+}
+
+void EventStore::stop_maintenance() {
+  {
+    std::lock_guard lk(maintenance_mu_);
+    maintenance_stopping_ = true;
+  }
+  maintenance_cv_.notify_all();
+  if (maintenance_.joinable()) maintenance_.join();
 }
 
 Result<std::unique_ptr<EventStore>> EventStore::open(storage::FileSystem* fs, EventStoreOptions options,
@@ -58,6 +83,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(storage::FileSystem* fs, Ev
       rep.partitions.push_back(std::move(pr));
     }
   }
+  store->start_maintenance();
   return store;
 }
 
@@ -121,17 +147,8 @@ Result<std::vector<meta::TopicConfig>> EventStore::list_topics() { return meta_-
 Result<storage::AppendResult> EventStore::append(const meta::TopicConfig& topic, uint32_t partition,
                                                  std::span<const batch::RecordInput> records,
                                                  uint64_t observed_lamport, int64_t now_ms) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Result<storage::AppendResult>> out;
-  append_async(topic, partition, records, observed_lamport, now_ms, [&](Result<storage::AppendResult> r) {
-    std::lock_guard lk(mu);
-    out.emplace(std::move(r));
-    cv.notify_one();
-  });
-  std::unique_lock lk(mu);
-  cv.wait(lk, [&] { return out.has_value(); });
-  return std::move(*out);
+  return wait_for_callback<Result<storage::AppendResult>>(
+      [&](auto done) { append_async(topic, partition, records, observed_lamport, now_ms, std::move(done)); });
 }
 
 void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition,

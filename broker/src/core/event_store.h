@@ -9,18 +9,27 @@
 //
 // Directory layout under the data dir: `topics/` (logs), `meta/` (LMDB).
 //
+// Background work: the log manager syncs `os` logs and enforces retention, and the store's
+// own maintenance thread drops dedup keys past their topic's window every
+// dedup_expiry_interval. Both start with open() and stop with the destructor, and both are
+// off when options.logs.background is false.
+//
 // Thread-safety: all methods may be called from any thread. append() blocks until the
 // topic's durability is met (append_async() completes then instead, but may lead a sync on
 // the calling thread), and create/delete do file-system work: none of them belongs on a
 // network thread.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "causeway/common/status.h"
@@ -35,8 +44,12 @@ namespace causeway::core {
 
 struct EventStoreOptions {
   std::string data_dir = "./causeway-data";
+  // logs.background is the switch for all of the store's background work (tests that
+  // drive time by hand turn it off and call expire_dedup and run_maintenance themselves).
   storage::LogManagerOptions logs;
   meta::MetaStoreOptions meta;
+  // How often the maintenance thread drops expired dedup keys; 0: never.
+  std::chrono::milliseconds dedup_expiry_interval{1000};
 };
 
 // What open() found, per partition, for the daemon to log.
@@ -54,9 +67,11 @@ struct OpenReport {
 
 class EventStore {
  public:
-  // Opens or creates the data directory. Errors name the file or directory at fault.
+  // Opens or creates the data directory and starts the background work. Errors name the
+  // file or directory at fault.
   static Result<std::unique_ptr<EventStore>> open(storage::FileSystem* fs, EventStoreOptions options,
                                                   OpenReport* report);
+  // Stops the background work, then closes the logs (syncing them) and LMDB.
   ~EventStore();
   EventStore(const EventStore&) = delete;
   EventStore& operator=(const EventStore&) = delete;
@@ -83,7 +98,8 @@ class EventStore {
   // The stored event for a dedup key within the topic's window, if any.
   std::optional<DedupEntry> find_duplicate(const meta::TopicConfig& topic, std::string_view key, int64_t now_ms) const;
 
-  // Drops dedup keys older than each topic's window; returns how many.
+  // Drops dedup keys older than each topic's window; returns how many. The maintenance
+  // thread calls it every dedup_expiry_interval.
   size_t expire_dedup(int64_t now_ms);
 
   std::shared_ptr<storage::PartitionLog> partition(std::string_view topic, uint32_t partition) const {
@@ -102,6 +118,9 @@ class EventStore {
   // Puts the dedup keys of one partition's records within the window into dedup_.
   Status load_dedup_keys(const meta::TopicConfig& topic, uint32_t partition, int64_t now_ms,
                          PartitionOpenReport& report);
+  // The maintenance thread: expire_dedup every dedup_expiry_interval until stopped.
+  void start_maintenance();
+  void stop_maintenance();
 
   storage::FileSystem* const fs_;
   const EventStoreOptions options_;
@@ -109,6 +128,11 @@ class EventStore {
   DedupWindow dedup_;
   std::unique_ptr<storage::LogManager> logs_;
   AppendNotifier notifier_;
+
+  std::mutex maintenance_mu_;  // guards maintenance_stopping_
+  std::condition_variable maintenance_cv_;
+  bool maintenance_stopping_ = false;
+  std::thread maintenance_;
 };
 
 }  // namespace causeway::core

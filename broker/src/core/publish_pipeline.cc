@@ -6,9 +6,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <condition_variable>
 #include <map>
 #include <unordered_map>
+
+#include "causeway/common/blocking_result.h"
 
 namespace causeway::core {
 
@@ -38,17 +39,8 @@ struct PublishPipeline::Operation {
 
 Result<std::vector<EventAck>> PublishPipeline::publish(std::string_view topic, std::span<const PublishEvent> events,
                                                        uint64_t client_lamport, uint32_t round_robin_hint) {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Result<std::vector<EventAck>>> out;
-  publish_async(topic, events, client_lamport, round_robin_hint, [&](Result<std::vector<EventAck>> r) {
-    std::lock_guard lk(mu);
-    out.emplace(std::move(r));
-    cv.notify_one();
-  });
-  std::unique_lock lk(mu);
-  cv.wait(lk, [&] { return out.has_value(); });
-  return std::move(*out);
+  return wait_for_callback<Result<std::vector<EventAck>>>(
+      [&](auto done) { publish_async(topic, events, client_lamport, round_robin_hint, std::move(done)); });
 }
 
 PublishPipeline::InFlightKey PublishPipeline::in_flight_key(uint32_t topic_id, std::string_view dedup_key) {

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <limits>
 
+#include "causeway/common/blocking_result.h"
+
 namespace causeway::storage {
 
 namespace {
@@ -183,17 +185,8 @@ Result<AppendResult> PartitionLog::append(std::span<const batch::RecordInput> re
                                           const WrittenHook& on_written) {
   // The blocking form: the same path as append_async, waiting for its completion. If no
   // sync is running, this thread leads one itself inside append_async.
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Result<AppendResult>> out;
-  append_async(records, clock, observed_lamport, now_ms, on_written, [&](Result<AppendResult> r) {
-    std::lock_guard lk(mu);
-    out.emplace(std::move(r));
-    cv.notify_one();
-  });
-  std::unique_lock lk(mu);
-  cv.wait(lk, [&] { return out.has_value(); });
-  return std::move(*out);
+  return wait_for_callback<Result<AppendResult>>(
+      [&](auto done) { append_async(records, clock, observed_lamport, now_ms, on_written, std::move(done)); });
 }
 
 void PartitionLog::append_async(std::span<const batch::RecordInput> records, LamportClock& clock,
@@ -411,23 +404,16 @@ void PartitionLog::gather_group_locked(std::unique_lock<std::mutex>& lk) {
 }
 
 Status PartitionLog::sync() {
-  std::mutex mu;
-  std::condition_variable cv;
-  std::optional<Status> out;
-  std::unique_lock lk(mu_);
-  if (!failed_.ok()) return failed_precondition("log " + dir_ + " failed: " + failed_.to_string());
-  const uint64_t target = segments_.back()->next_offset();
-  if (durable_next_offset_ >= target) return Status();
-  sync_waiters_.push_back(SyncWaiter{target, [&](const Status& s) {
-                                       std::lock_guard g(mu);
-                                       out.emplace(s);
-                                       cv.notify_one();
-                                     }});
-  if (!leading_) start_leader_locked(lk);
-  lk.unlock();
-  std::unique_lock g(mu);
-  cv.wait(g, [&] { return out.has_value(); });
-  return std::move(*out);
+  BlockingResult<Status> out;
+  {
+    std::unique_lock lk(mu_);
+    if (!failed_.ok()) return failed_precondition("log " + dir_ + " failed: " + failed_.to_string());
+    const uint64_t target = segments_.back()->next_offset();
+    if (durable_next_offset_ >= target) return Status();
+    sync_waiters_.push_back(SyncWaiter{target, [&out](const Status& s) { out.set(s); }});
+    if (!leading_) start_leader_locked(lk);
+  }
+  return out.wait();
 }
 
 Result<ReadResult> PartitionLog::read(uint64_t offset, size_t max_bytes, uint64_t max_records) const {

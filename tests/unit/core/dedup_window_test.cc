@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/event_store.h"
@@ -112,6 +114,58 @@ TEST(EventStoreDedup, ReopenLoadsKeysWithinTheWindowFromTheLogs) {
   size_t loaded = 0;
   for (const auto& p : report.partitions) loaded += p.dedup_keys_loaded;
   EXPECT_EQ(loaded, 1u);
+}
+
+// The store's own maintenance drops keys past their window: nobody else has to call
+// expire_dedup (the daemon used to, from its signal loop).
+TEST(EventStoreDedup, MaintenanceExpiresKeysPastTheWindowInTheBackground) {
+  TempDir dir;
+  EventStoreOptions o;
+  o.data_dir = dir.path();
+  o.logs.background = true;
+  o.dedup_expiry_interval = milliseconds(10);
+  auto store = EventStore::open(storage::FileSystem::posix(), o, nullptr);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  meta::TopicConfig t;
+  t.name = "short-window";
+  t.dedup_window = milliseconds(50);
+  auto topic = (*store)->create_topic(t);
+  ASSERT_TRUE(topic.ok()) << topic.error().to_string();
+  std::vector<batch::RecordInput> records(1);
+  records[0].dedup_key = "k";
+  records[0].payload = "x";
+  ASSERT_TRUE((*store)->append(*topic, 0, records, 0, storage::now_ms()).ok());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((*store)->dedup().size() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  EXPECT_EQ((*store)->dedup().size(), 0u) << "the key outlived its 50ms window by 10s";
+}
+
+// With the store's background work off (tests that drive time by hand), keys stay until
+// expire_dedup is called.
+TEST(EventStoreDedup, NoBackgroundExpiryWhenBackgroundWorkIsOff) {
+  TempDir dir;
+  EventStoreOptions o;
+  o.data_dir = dir.path();
+  o.logs.background = false;
+  o.dedup_expiry_interval = milliseconds(1);
+  auto store = EventStore::open(storage::FileSystem::posix(), o, nullptr);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  meta::TopicConfig t;
+  t.name = "short-window";
+  t.dedup_window = milliseconds(1);
+  auto topic = (*store)->create_topic(t);
+  ASSERT_TRUE(topic.ok()) << topic.error().to_string();
+  std::vector<batch::RecordInput> records(1);
+  records[0].dedup_key = "k";
+  records[0].payload = "x";
+  const int64_t now = storage::now_ms();
+  ASSERT_TRUE((*store)->append(*topic, 0, records, 0, now).ok());
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_EQ((*store)->dedup().size(), 1u);
+  EXPECT_EQ((*store)->expire_dedup(now + 1000), 1u);
+  EXPECT_EQ((*store)->dedup().size(), 0u);
 }
 
 }  // namespace
