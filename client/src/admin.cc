@@ -124,7 +124,7 @@ Result<std::unique_ptr<Admin>> Admin::connect(ClientOptions options) {
   auto impl = std::make_unique<Impl>(std::move(options));
   Status started = impl->start();
   if (!started.ok()) return started;
-  return std::make_unique<Admin>(std::move(impl));
+  return std::unique_ptr<Admin>(new Admin(std::move(impl)));
 }
 
 Admin::Admin(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

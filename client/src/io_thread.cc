@@ -17,6 +17,8 @@ IoThread::IoThread() : guard_(asio::make_work_guard(io_)) {
       }
     }
   });
+  // Set before the constructor returns, so before anything is posted that could read it.
+  id_ = thread_.get_id();
 }
 
 IoThread::~IoThread() { stop_and_join(); }

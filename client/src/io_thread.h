@@ -21,7 +21,9 @@ class IoThread {
   IoThread& operator=(const IoThread&) = delete;
 
   asio::io_context& context() { return io_; }
-  bool in_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  // True on the network thread itself, i.e. inside a completion or a user callback: a call
+  // that waits for this thread must refuse there instead of deadlocking.
+  bool in_thread() const { return std::this_thread::get_id() == id_; }
 
   // Stops the context and joins. The owner first runs its own shutdown on the thread
   // (closing sockets, failing what is pending); completions still queued after that are
@@ -33,6 +35,7 @@ class IoThread {
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> guard_;
   std::thread thread_;
+  std::thread::id id_;  // thread_'s id, kept after join (reading thread_ while it is joined would race)
 };
 
 }  // namespace causeway::client::internal

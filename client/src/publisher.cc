@@ -22,7 +22,6 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
-#include "causeway/client/registry_client.h"
 #include "causeway/common/lamport_clock.h"
 #include "client/src/backoff.h"
 #include "client/src/batch_accumulator.h"
@@ -37,6 +36,26 @@ namespace {
 using internal::Connection;
 using internal::Frame;
 using Clock = std::chrono::steady_clock;
+
+// PublisherOptions::schema_version for the latest live version (RegistryClient's
+// kLatestVersion; causeway::client does not depend on causeway::registry_client).
+constexpr int kLatestSchemaVersion = -1;
+
+// User callbacks of PublisherOptions; exceptions are swallowed, as documented.
+void report(const ErrorCallback& on_error, const Status& status) {
+  if (!on_error) return;
+  try {
+    on_error(status);
+  } catch (...) {
+  }
+}
+void report(const ConnectionStateCallback& on_state, ConnectionState state) {
+  if (!on_state) return;
+  try {
+    on_state(state);
+  } catch (...) {
+  }
+}
 
 struct PendingEvent {
   Event event;
@@ -131,6 +150,7 @@ class PublisherCore {
       auto conn = std::move(conn_);
       conn->close(why);
     }
+    report(publisher_options_.on_connection_state, ConnectionState::kClosed);
   }
 
  private:
@@ -270,6 +290,10 @@ class PublisherCore {
 
   void on_connection_closed(const Status& why) {
     last_error_ = why;
+    if (!closed_) {
+      report(publisher_options_.on_error, why.with_context("connection to broker " + options_.broker + " lost"));
+      report(publisher_options_.on_connection_state, ConnectionState::kDisconnected);
+    }
     // Drop our reference later: we are inside the connection's close().
     asio::post(io_, [conn = std::move(conn_)] {});
     conn_.reset();
@@ -279,6 +303,10 @@ class PublisherCore {
   void start_reconnect() {
     if (connecting_ || closed_) return;
     connecting_ = true;
+    if (!reconnect_reported_) {
+      reconnect_reported_ = true;
+      report(publisher_options_.on_connection_state, ConnectionState::kReconnecting);
+    }
     const auto delay = backoff_.delay(connect_failures_, rng_);
     reconnect_timer_.expires_after(delay);
     reconnect_timer_.async_wait([this](const std::error_code& ec) {
@@ -303,6 +331,8 @@ class PublisherCore {
     if (opened.status.ok()) {
       connect_failures_ = 0;
       adopt(std::move(opened.connection));
+      reconnect_reported_ = false;
+      report(publisher_options_.on_connection_state, ConnectionState::kReconnected);
       pump();
       return;
     }
@@ -311,6 +341,8 @@ class PublisherCore {
       const Status why = unavailable("cannot reconnect after " + std::to_string(connect_failures_) +
                                      " attempts: " + std::string(opened.status.message()));
       connect_failures_ = 0;
+      reconnect_reported_ = false;  // a later publish starts a new reconnect, reported again
+      report(publisher_options_.on_error, why);
       for (Batch& b : ready_) fail_batch(b, why.with_context("publish to topic '" + b.topic + "'"));
       ready_.clear();
       return;
@@ -331,6 +363,7 @@ class PublisherCore {
   std::mt19937_64 rng_;
   std::shared_ptr<Connection> conn_;
   bool connecting_ = false;
+  bool reconnect_reported_ = false;  // kReconnecting was reported for the current outage
   int connect_failures_ = 0;
   bool closed_ = false;
   Status last_error_;
@@ -381,15 +414,15 @@ class Publisher::Impl {
   Status resolve_schema_id() {
     const PublisherOptions& po = publisher_options_;
     if (po.schema_subject.empty()) return Status();
-    if (po.schema_version == 0 || po.schema_version < kLatestVersion) {
+    if (po.schema_version == 0 || po.schema_version < kLatestSchemaVersion) {
       return invalid_argument("schema_version " + std::to_string(po.schema_version) +
                               " is not a version (a positive number, or -1 for the latest)");
     }
     registry_ = po.registry;
     if (!registry_) {
-      auto created = RegistryClient::create({.url = po.registry_url});
-      if (!created) return created.error();
-      registry_ = std::move(*created);
+      return invalid_argument("schema_subject '" + po.schema_subject +
+                              "' needs PublisherOptions::registry to look its schema id up: set it to a "
+                              "RegistryClient (causeway/client/registry_client.h, target causeway::registry_client)");
     }
     auto id = look_up_schema_id();
     if (!id) return id.error();
@@ -411,34 +444,88 @@ class Publisher::Impl {
     return refresh_status_;
   }
 
-  void publish(std::string topic, Event event, Callback callback) {
+  // `report_failure`: the future form, which has no callback of its own, so a failure
+  // after publish() returned also goes to on_error.
+  void publish(std::string topic, Event event, Callback callback, bool report_failure) {
     if (event.schema_id == 0) event.schema_id = schema_id();
     if (publisher_options_.auto_dedup_keys && event.dedup_key.empty()) event.dedup_key = internal::make_dedup_key();
+    const std::size_t bytes = internal::estimated_event_bytes(event);
     std::unique_lock lock(mu_);
-    if (closed_) {
+    Status admitted = closed_ ? failed_precondition("publisher is closed") : wait_for_room(lock, bytes);
+    if (!admitted.ok()) {
       lock.unlock();
       try {
-        callback(failed_precondition("publisher is closed"));
+        callback(admitted);
       } catch (...) {
       }
       return;
     }
     ++outstanding_;
+    pending_bytes_ += bytes;
     lock.unlock();
-    Callback wrapped = [this, cb = std::move(callback)](const Result<PublishAck>& r) {
+    Callback wrapped = [this, cb = std::move(callback), bytes, report_failure](const Result<PublishAck>& r) {
       try {
         cb(r);
       } catch (...) {
       }
+      if (report_failure && !r) report(publisher_options_.on_error, r.error());
       std::lock_guard done(mu_);
+      pending_bytes_ -= bytes;
       if (--outstanding_ == 0) drained_.notify_all();
+      room_.notify_all();
     };
     asio::post(io_.context(), [this, t = std::move(topic), e = std::move(event), w = std::move(wrapped)]() mutable {
       core_.add(std::move(t), PendingEvent{std::move(e), std::move(w)});
     });
   }
 
+  // Waits (with when_full = kBlock) until an event of `bytes` fits within the pending
+  // limits. OK: it fits (the caller counts it); otherwise why not. Called with mu_ held.
+  Status wait_for_room(std::unique_lock<std::mutex>& lock, std::size_t bytes) {
+    const PublisherOptions& po = publisher_options_;
+    if (bytes > po.max_pending_bytes) {
+      return resource_exhausted("event of about " + std::to_string(bytes) + " bytes exceeds max_pending_bytes " +
+                                std::to_string(po.max_pending_bytes) + " on its own");
+    }
+    const auto has_room = [&] {
+      return closed_ || (outstanding_ < po.max_pending_events && pending_bytes_ + bytes <= po.max_pending_bytes);
+    };
+    const auto full = [&](const std::string& what) {
+      return resource_exhausted(std::to_string(outstanding_) + " events (about " + std::to_string(pending_bytes_) +
+                                " bytes) are pending, not yet acked by the broker at " + options_.broker +
+                                "; the limits are max_pending_events " + std::to_string(po.max_pending_events) +
+                                " and max_pending_bytes " + std::to_string(po.max_pending_bytes) + ": " + what);
+    };
+    if (!has_room()) {
+      if (po.when_full == WhenFull::kFail) return full("when_full is kFail; retry later, or raise the limits");
+      if (io_.in_thread()) {
+        return full("publish() on the publisher's own network thread (in a callback) cannot wait for room, since only "
+                    "that thread frees it; publish from another thread to wait");
+      }
+      // Clamped so that now() + max_block cannot overflow (max_block = milliseconds::max()).
+      const auto max_block = std::clamp(po.max_block, std::chrono::milliseconds(0),
+                                        std::chrono::milliseconds(std::chrono::hours(24 * 365)));
+      if (!room_.wait_for(lock, max_block, has_room)) {
+        return full("still full after max_block " + std::to_string(po.max_block.count()) +
+                    "ms; the broker is slow or unreachable");
+      }
+    }
+    if (closed_) return failed_precondition("publisher is closed");
+    return Status();
+  }
+
+  // The waiting calls (flush, close) from a callback would wait for the very thread that
+  // runs the callback.
+  Status refuse_on_network_thread(const char* call) const {
+    if (!io_.in_thread()) return Status();
+    return failed_precondition(std::string("Publisher::") + call +
+                               " called from a callback, on the publisher's own network thread: it waits for that "
+                               "thread, so it would deadlock; call it from another thread (e.g. one of yours the "
+                               "callback hands the work to)");
+  }
+
   Status flush(std::chrono::milliseconds timeout) {
+    CAUSEWAY_RETURN_IF_ERROR(refuse_on_network_thread("flush()"));
     std::unique_lock lock(mu_);
     if (closed_) return Status();
     lock.unlock();
@@ -452,6 +539,7 @@ class Publisher::Impl {
   }
 
   Status close() {
+    CAUSEWAY_RETURN_IF_ERROR(refuse_on_network_thread("close()"));
     {
       std::lock_guard lock(mu_);
       if (closed_) return Status();
@@ -462,6 +550,7 @@ class Publisher::Impl {
       if (closed_) return flushed;
       closed_ = true;
     }
+    room_.notify_all();  // publish() calls waiting for room now fail: the publisher is closed
     std::promise<void> done;
     asio::post(io_.context(), [this, &done] {
       core_.shutdown();
@@ -509,13 +598,13 @@ class Publisher::Impl {
   Result<uint32_t> look_up_schema_id() {
     const PublisherOptions& po = publisher_options_;
     const std::string which = "schema subject '" + po.schema_subject + "' version " +
-                              (po.schema_version == kLatestVersion ? std::string("latest")
-                                                                   : std::to_string(po.schema_version)) +
-                              " at " + registry_->url();
-    auto version = registry_->get_version(po.schema_subject, po.schema_version);
-    if (!version) return version.error().with_context(which);
-    if (version->schema.id <= 0) return internal_error(which + ": the registry answered without a schema id");
-    return static_cast<uint32_t>(version->schema.id);
+                              (po.schema_version == kLatestSchemaVersion ? std::string("latest")
+                                                                         : std::to_string(po.schema_version)) +
+                              " at " + registry_->source_name();
+    auto id = registry_->schema_id_of(po.schema_subject, po.schema_version);
+    if (!id) return id.error().with_context(which);
+    if (*id == 0) return internal_error(which + ": the registry answered without a schema id");
+    return *id;
   }
 
   void refresh_loop() {
@@ -553,7 +642,7 @@ class Publisher::Impl {
 
   ClientOptions options_;
   PublisherOptions publisher_options_;
-  std::shared_ptr<RegistryClient> registry_;  // with a schema subject; set before any publish
+  std::shared_ptr<SchemaIdSource> registry_;  // with a schema subject; set before any publish
   std::atomic<uint32_t> schema_id_{0};        // 0 without a subject; refreshed by refresh_loop()
   mutable std::mutex refresh_mu_;             // guards the refresh_ fields below
   std::condition_variable refresh_cv_;
@@ -563,20 +652,27 @@ class Publisher::Impl {
   std::thread refresher_;
   internal::IoThread io_;  // declared before core_: the core's timers live on its context
   PublisherCore core_;
-  std::mutex mu_;                   // guards closed_ and outstanding_
-  std::condition_variable drained_;
+  std::mutex mu_;                   // guards closed_, outstanding_ and pending_bytes_
+  std::condition_variable drained_;  // outstanding_ reached 0
+  std::condition_variable room_;     // outstanding_ or pending_bytes_ went down, or closed_
   bool closed_ = false;
-  uint64_t outstanding_ = 0;
+  uint64_t outstanding_ = 0;         // pending events: accepted by publish(), not completed
+  std::size_t pending_bytes_ = 0;    // their estimated_event_bytes()
 };
 
 Result<std::unique_ptr<Publisher>> Publisher::connect(ClientOptions options, PublisherOptions publisher_options) {
+  if (publisher_options.max_pending_events == 0 || publisher_options.max_pending_bytes == 0) {
+    return invalid_argument("max_pending_events (" + std::to_string(publisher_options.max_pending_events) +
+                            ") and max_pending_bytes (" + std::to_string(publisher_options.max_pending_bytes) +
+                            ") must be at least 1");
+  }
   auto impl = std::make_unique<Impl>(std::move(options), publisher_options);
   Status resolved = impl->resolve_schema_id();
   if (!resolved.ok()) return resolved;
   Status started = impl->start();
   if (!started.ok()) return started;
   impl->start_schema_refresh();
-  return std::make_unique<Publisher>(std::move(impl));
+  return std::unique_ptr<Publisher>(new Publisher(std::move(impl)));
 }
 
 Publisher::Publisher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -585,13 +681,14 @@ Publisher::~Publisher() = default;
 std::future<Result<PublishAck>> Publisher::publish(std::string topic, Event event) {
   auto promise = std::make_shared<std::promise<Result<PublishAck>>>();
   auto future = promise->get_future();
-  impl_->publish(std::move(topic), std::move(event),
-                 [promise](const Result<PublishAck>& r) { promise->set_value(r); });
+  impl_->publish(
+      std::move(topic), std::move(event), [promise](const Result<PublishAck>& r) { promise->set_value(r); },
+      /*report_failure=*/true);
   return future;
 }
 
 void Publisher::publish(std::string topic, Event event, Callback callback) {
-  impl_->publish(std::move(topic), std::move(event), std::move(callback));
+  impl_->publish(std::move(topic), std::move(event), std::move(callback), /*report_failure=*/false);
 }
 
 Status Publisher::flush(std::chrono::milliseconds timeout) { return impl_->flush(timeout); }

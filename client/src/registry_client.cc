@@ -216,6 +216,17 @@ Result<std::unique_ptr<RegistryClient>> RegistryClient::create(RegistryClientOpt
 
 const std::string& RegistryClient::url() const noexcept { return impl_->options.url; }
 
+Result<uint32_t> RegistryClient::schema_id_of(const std::string& subject, int version) {
+  auto found = get_version(subject, version);
+  if (!found) return found.error();
+  if (found->schema.id <= 0) {
+    return internal_error("the registry at " + url() + " answered for subject '" + subject + "' without a schema id");
+  }
+  return static_cast<uint32_t>(found->schema.id);
+}
+
+std::string RegistryClient::source_name() const { return url(); }
+
 Result<RegisteredSchema> RegistryClient::register_schema(const std::string& subject, const std::string& schema,
                                                          const std::string& root_type,
                                                          const std::vector<SchemaReference>& references) {

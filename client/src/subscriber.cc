@@ -73,6 +73,8 @@ class Subscriber::Impl {
   }
 
   Result<std::vector<DeliveredEvent>> receive(size_t max, std::chrono::milliseconds timeout) {
+    // Events arrive on the network thread, so waiting for them there could only time out.
+    if (timeout.count() > 0) CAUSEWAY_RETURN_IF_ERROR(refuse_on_network_thread("receive() with a timeout"));
     std::unique_lock lk(mu_);
     cv_.wait_for(lk, timeout, [this] { return !queue_.empty() || closed_; });
     if (closed_) return failed_precondition("the subscriber is closed");
@@ -104,11 +106,13 @@ class Subscriber::Impl {
   }
 
   Status ack_sync(const DeliveredEvent& e, std::chrono::milliseconds timeout) {
+    CAUSEWAY_RETURN_IF_ERROR(refuse_on_network_thread("ack_sync()"));
     CAUSEWAY_RETURN_IF_ERROR(ack(e));
     return sync_acks(timeout);
   }
 
   Status sync_acks(std::chrono::milliseconds timeout) {
+    CAUSEWAY_RETURN_IF_ERROR(refuse_on_network_thread("sync_acks()"));
     if (timeout.count() <= 0) timeout = client_.request_timeout;
     {
       std::lock_guard lk(mu_);
@@ -143,11 +147,15 @@ class Subscriber::Impl {
       const uint64_t id = conn_->next_correlation_id();
       auto frame = internal::encode_extend_deadline(id, spec_.name, member, partition,
                                                     std::span<const uint64_t>(&offset, 1), ms);
-      (void)conn_->send(id, std::move(frame), [this](Result<Frame> r) {
+      (void)conn_->send(id, std::move(frame), [this, partition, offset](Result<Frame> r) {
         const Status s = r ? internal::response_status(*r, protocol::Body::ExtendDeadlineResponse) : r.status();
         if (!s.ok()) {
-          std::lock_guard lk(mu_);
-          ++ack_errors_;
+          {
+            std::lock_guard lk(mu_);
+            ++ack_errors_;
+          }
+          report_error(s.with_context("extending the ack deadline of " + spec_.topic + "/" + std::to_string(partition) +
+                                      "@" + std::to_string(offset)));
         }
       });
     });
@@ -155,6 +163,7 @@ class Subscriber::Impl {
   }
 
   Status close() {
+    CAUSEWAY_RETURN_IF_ERROR(refuse_on_network_thread("close()"));
     {
       std::lock_guard lk(mu_);
       if (closed_) return Status();
@@ -218,6 +227,32 @@ class Subscriber::Impl {
   }
 
  private:
+  // The waiting calls from a callback (on_error, on_connection_state) would wait for the
+  // very thread that runs the callback.
+  Status refuse_on_network_thread(const char* call) const {
+    if (!io_.in_thread()) return Status();
+    return failed_precondition(std::string("Subscriber::") + call +
+                               " called from a callback, on the subscriber's own network thread: it waits for that "
+                               "thread, so it would deadlock; call it from another thread (e.g. one of yours the "
+                               "callback hands the work to)");
+  }
+
+  // IoThread: the user's callbacks (exceptions swallowed, as documented).
+  void report_error(const Status& status) {
+    if (!options_.on_error) return;
+    try {
+      options_.on_error(status);
+    } catch (...) {
+    }
+  }
+  void report_state(ConnectionState state) {
+    if (!options_.on_connection_state) return;
+    try {
+      options_.on_connection_state(state);
+    } catch (...) {
+    }
+  }
+
   struct PendingNack {
     std::string member_id;
     uint32_t partition;
@@ -268,11 +303,19 @@ class Subscriber::Impl {
       nacks.swap(pending_nacks_);
     }
     if (!conn_ || !conn_->is_open()) {
-      std::lock_guard lk(mu_);
-      for (const auto& [k, v] : acks) ack_errors_ += v.size();
-      ack_errors_ += nacks.size();
-      if (!acks.empty() && sync_refused_++ == 0) {
-        sync_first_refusal_ = unavailable("acks could not be sent: not connected to " + client_.broker);
+      size_t unsent = nacks.size();
+      {
+        std::lock_guard lk(mu_);
+        for (const auto& [k, v] : acks) unsent += v.size();
+        ack_errors_ += unsent;
+        if (!acks.empty() && sync_refused_++ == 0) {
+          sync_first_refusal_ = unavailable("acks could not be sent: not connected to " + client_.broker);
+        }
+      }
+      if (unsent > 0) {
+        report_error(unavailable(std::to_string(unsent) + " acks/nacks of subscription '" + spec_.name +
+                                 "' could not be sent: not connected to " + client_.broker +
+                                 "; their events will be redelivered"));
       }
       return;
     }
@@ -281,8 +324,13 @@ class Subscriber::Impl {
         --outstanding_;
         const Status s = r ? internal::response_status(*r, kind) : r.status();
         if (!s.ok()) {
-          std::lock_guard lk(mu_);
-          ack_errors_ += n;  // the broker names the first bad offset; the events come again
+          {
+            std::lock_guard lk(mu_);
+            ack_errors_ += n;  // the broker names the first bad offset; the events come again
+          }
+          report_error(s.with_context(std::string(kind == protocol::Body::AckResponse ? "ack" : "nack") + " of " +
+                                      std::to_string(n) + " event(s) of subscription '" + spec_.name +
+                                      "' failed; they will be redelivered"));
         }
         if (kind == protocol::Body::AckResponse) {
           --outstanding_acks_;
@@ -298,13 +346,17 @@ class Subscriber::Impl {
         const uint64_t id = conn_->next_correlation_id();
         auto frame = internal::encode_ack(id, spec_.name, key.first, key.second,
                                           std::span<const uint64_t>(offsets.data() + i, n));
-        if (conn_->send(id, std::move(frame), count_errors(protocol::Body::AckResponse, n)).ok()) {
+        if (Status sent = conn_->send(id, std::move(frame), count_errors(protocol::Body::AckResponse, n)); sent.ok()) {
           ++outstanding_;
           ++outstanding_acks_;
         } else {
-          std::lock_guard lk(mu_);
-          ack_errors_ += n;
-          if (sync_refused_++ == 0) sync_first_refusal_ = unavailable("an ack could not be sent");
+          {
+            std::lock_guard lk(mu_);
+            ack_errors_ += n;
+            if (sync_refused_++ == 0) sync_first_refusal_ = unavailable("an ack could not be sent");
+          }
+          report_error(sent.with_context("sending an ack of " + std::to_string(n) + " event(s) of subscription '" +
+                                         spec_.name + "'; they will be redelivered"));
         }
       }
     }
@@ -374,6 +426,14 @@ class Subscriber::Impl {
       close_timer_.async_wait([this, done, deadline](const std::error_code&) { finish_close(done, deadline); });
       return;
     }
+    leave_and_disconnect([this, done] {
+      report_state(ConnectionState::kClosed);
+      done->set_value();
+    });
+  }
+
+  // IoThread: the end of close(); `finished` runs once the connection is closed.
+  void leave_and_disconnect(std::function<void()> finished) {
     std::string member;
     // What the application was handed and did not settle counts as a delivery attempt;
     // everything else in flight to this member (queued here, or still on its way) goes
@@ -391,19 +451,19 @@ class Subscriber::Impl {
     if (!conn_ || !conn_->is_open() || member.empty()) {
       if (conn_) conn_->close(failed_precondition("subscriber closed"));
       conn_.reset();
-      done->set_value();
+      finished();
       return;
     }
     const uint64_t id = conn_->next_correlation_id();
     auto conn = conn_;
     Status sent = conn_->send(id, internal::encode_leave(id, spec_.name, member, /*release_unprocessed=*/true, processing),
-                              [conn, done](Result<Frame>) {
+                              [conn, finished](Result<Frame>) {
       conn->close(failed_precondition("subscriber closed"));
-      done->set_value();
+      finished();
     });
     if (!sent.ok()) {
       conn_->close(failed_precondition("subscriber closed"));
-      done->set_value();
+      finished();
     }
     conn_.reset();
   }
@@ -447,7 +507,11 @@ class Subscriber::Impl {
       Status st = r ? internal::response_status(*r, protocol::Body::SubscribeResponse) : r.status();
       if (!st.ok()) {
         st = st.with_context("subscribe to '" + spec_.name + "' on topic '" + spec_.topic + "'");
-        if (first) first->set_value(st);
+        if (first) {
+          first->set_value(st);
+        } else {
+          report_error(st.with_context("rejoin refused"));
+        }
         conn->close(st);  // a later join retries after the backoff
         return;
       }
@@ -464,8 +528,14 @@ class Subscriber::Impl {
         std::erase_if(handed_out_, [&member](const auto& entry) { return entry.first.first != member; });
       }
       attempt_ = 0;
+      connected_ = true;
       schedule_heartbeat(conn);
-      if (first) first->set_value(Status());
+      if (first) {
+        first->set_value(Status());
+      } else {
+        reconnect_reported_ = false;
+        report_state(ConnectionState::kReconnected);
+      }
     });
     if (!sent.ok() && first) first->set_value(sent);
   }
@@ -493,17 +563,28 @@ class Subscriber::Impl {
     });
   }
 
-  void on_connection_closed(const Status&) {
+  void on_connection_closed(const Status& why) {
     heartbeat_timer_.cancel();
     {
       std::lock_guard lk(mu_);
       member_id_.clear();
     }
     conn_.reset();
+    // Reported once per outage: a connection that failed its rejoin was never "connected".
+    if (connected_ && !closing_) {
+      connected_ = false;
+      report_error(why.with_context("connection to broker " + client_.broker + " lost"));
+      report_state(ConnectionState::kDisconnected);
+    }
+    connected_ = false;
     if (!closing_ && joined_once_) schedule_reconnect();
   }
 
   void schedule_reconnect() {
+    if (!reconnect_reported_) {
+      reconnect_reported_ = true;
+      report_state(ConnectionState::kReconnecting);
+    }
     retry_timer_.expires_after(backoff_.delay(attempt_++, rng_));
     retry_timer_.async_wait([this](const std::error_code& ec) {
       if (!ec && !closing_) connect_and_join(nullptr);
@@ -512,7 +593,11 @@ class Subscriber::Impl {
 
   void on_push(Frame frame) {
     auto events = internal::decode_delivery(frame);
-    if (!events) return;
+    if (!events) {
+      // Its events were not handed out, so they come again after their ack deadline.
+      report_error(events.error().with_context("a Delivery from broker " + client_.broker + " failed to decode; dropped"));
+      return;
+    }
     for (const DeliveredEvent& e : *events) clock_.observe(e.lamport);
     {
       std::lock_guard lk(mu_);
@@ -537,6 +622,8 @@ class Subscriber::Impl {
   std::chrono::milliseconds session_timeout_{10000};
   int attempt_ = 0;
   bool closing_ = false;
+  bool connected_ = false;           // joined on conn_ (so a loss is reported)
+  bool reconnect_reported_ = false;  // kReconnecting was reported for the current outage
   uint64_t outstanding_ = 0;
   // sync_acks(): ack requests not yet answered, the waiters for the next durable barrier,
   // and the ack requests refused since the last barrier was sent.
@@ -566,9 +653,21 @@ class Subscriber::Impl {
 Result<std::unique_ptr<Subscriber>> Subscriber::connect(ClientOptions client, SubscriberOptions options) {
   if (options.subscription.empty()) return invalid_argument("SubscriberOptions.subscription is empty");
   if (options.topic.empty()) return invalid_argument("SubscriberOptions.topic is empty");
+  // settings.name and settings.topic may repeat the subscription and topic (or stay empty);
+  // a different value is a contradiction, refused rather than silently overwritten.
+  if (!options.settings.name.empty() && options.settings.name != options.subscription) {
+    return invalid_argument("SubscriberOptions.settings.name '" + options.settings.name +
+                            "' contradicts SubscriberOptions.subscription '" + options.subscription +
+                            "'; leave settings.name empty (the subscription's name is taken from subscription)");
+  }
+  if (!options.settings.topic.empty() && options.settings.topic != options.topic) {
+    return invalid_argument("SubscriberOptions.settings.topic '" + options.settings.topic +
+                            "' contradicts SubscriberOptions.topic '" + options.topic +
+                            "'; leave settings.topic empty (the subscription's topic is taken from topic)");
+  }
   auto impl = std::make_shared<Impl>(std::move(client), std::move(options));
   CAUSEWAY_RETURN_IF_ERROR(impl->start());
-  return std::make_unique<Subscriber>(std::move(impl));
+  return std::unique_ptr<Subscriber>(new Subscriber(std::move(impl)));
 }
 
 Result<std::unique_ptr<Subscriber>> Subscriber::start(ClientOptions client, SubscriberOptions options, Handler handler) {

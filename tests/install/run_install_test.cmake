@@ -1,10 +1,14 @@
-# ctest script (client_install_consumer): installs the build tree into a fresh prefix, then
-# configures, builds and runs tests/install against it with find_package(causeway). No network.
+# ctest script (client_install_consumer): installs the client and registry_client components
+# of the build tree into a fresh prefix, then configures, builds and runs the two consumers
+# against it with find_package(causeway): tests/install (causeway::client alone, configured
+# with pkg-config disabled, so it builds without cpp-httplib or pkg-config being found) and
+# tests/install/registry_client (causeway::registry_client). No network.
 # Inputs: BUILD_DIR, SOURCE_DIR, WORK_DIR, CXX_COMPILER, GENERATOR, CONSUMER_FLAGS (sanitizers
 # the package was built with; the consumer must link with them too).
 file(REMOVE_RECURSE "${WORK_DIR}")
 set(prefix "${WORK_DIR}/prefix")
 set(consumer_build "${WORK_DIR}/consumer")
+set(registry_consumer_build "${WORK_DIR}/registry_consumer")
 
 function(run)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 240)
@@ -15,6 +19,7 @@ function(run)
 endfunction()
 
 run(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}" --component client)
+run(${CMAKE_COMMAND} --install "${BUILD_DIR}" --prefix "${prefix}" --component registry_client)
 
 # The exported package must not mention Asio, FlatBuffers or build-tree paths.
 file(GLOB exported "${prefix}/lib*/cmake/causeway/*.cmake")
@@ -30,6 +35,20 @@ endforeach()
 if(EXISTS "${prefix}/include/asio.hpp" OR EXISTS "${prefix}/include/causeway/common/batch_format.h")
   message(FATAL_ERROR "internal headers were installed")
 endif()
+# Only the registry_client component's export may name cpp-httplib or pkg-config.
+file(GLOB client_exports "${prefix}/lib*/cmake/causeway/causewayTargets*.cmake")
+if(NOT client_exports)
+  message(FATAL_ERROR "causewayTargets.cmake was not installed")
+endif()
+foreach(f IN LISTS client_exports)
+  file(READ "${f}" text)
+  foreach(bad httplib HTTPLIB PkgConfig registry_client)
+    string(FIND "${text}" "${bad}" at)
+    if(NOT at EQUAL -1)
+      message(FATAL_ERROR "${f} (causeway::client) mentions '${bad}'")
+    endif()
+  endforeach()
+endforeach()
 
 set(flags "")
 if(CONSUMER_FLAGS)
@@ -38,8 +57,17 @@ if(CONSUMER_FLAGS)
     string(APPEND flags " -fsanitize=${s}")
   endforeach()
 endif()
+# causeway::client alone: with find_package(PkgConfig) disabled, any attempt of the package
+# to find cpp-httplib fails the configure.
 run(${CMAKE_COMMAND} -S "${SOURCE_DIR}" -B "${consumer_build}" -G "${GENERATOR}"
     "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
-    "-DCMAKE_CXX_FLAGS=${flags}" -DCMAKE_CXX_COMPILER_LAUNCHER=)
+    "-DCMAKE_CXX_FLAGS=${flags}" -DCMAKE_CXX_COMPILER_LAUNCHER= -DCMAKE_DISABLE_FIND_PACKAGE_PkgConfig=ON)
 run(${CMAKE_COMMAND} --build "${consumer_build}")
 run("${consumer_build}/consumer")
+
+# causeway::registry_client: find_package(causeway COMPONENTS registry_client).
+run(${CMAKE_COMMAND} -S "${SOURCE_DIR}/registry_client" -B "${registry_consumer_build}" -G "${GENERATOR}"
+    "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}"
+    "-DCMAKE_CXX_FLAGS=${flags}" -DCMAKE_CXX_COMPILER_LAUNCHER=)
+run(${CMAKE_COMMAND} --build "${registry_consumer_build}")
+run("${registry_consumer_build}/registry_consumer")

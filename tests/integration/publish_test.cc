@@ -50,6 +50,14 @@ class PublishTest : public ::testing::Test {
   std::string registry_url_;
 };
 
+// PublisherOptions::registry for `url` (RegistryClient, from causeway::registry_client).
+std::shared_ptr<SchemaIdSource> registry_for(const std::string& url) {
+  auto created = RegistryClient::create({.url = url});
+  EXPECT_TRUE(created.ok()) << created.error().to_string();
+  if (!created.ok()) return nullptr;
+  return std::shared_ptr<RegistryClient>(std::move(*created));
+}
+
 constexpr const char* kOrderSchema = "table Order { id: long; amount: int; note: string; }\nroot_type Order;";
 
 // A payload built with the flatbuffers parser from JSON, as a producer with generated code would.
@@ -159,7 +167,7 @@ TEST_F(PublishTest, PublisherWithSchemaSubjectStampsTheLatestOrPinnedVersionsId)
 
   PublisherOptions latest;
   latest.schema_subject = "orders-value";
-  latest.registry_url = registry_url_;
+  latest.registry = registry_for(registry_url_);
   auto by_latest = Publisher::connect(options_, latest);
   ASSERT_TRUE(by_latest.ok()) << by_latest.error().to_string();
   EXPECT_EQ((*by_latest)->schema_id(), static_cast<uint32_t>(v2->id));
@@ -219,7 +227,7 @@ TEST_F(PublishTest, PublisherPicksUpAVersionRegisteredAfterConnectOnItsRefreshIn
 
   PublisherOptions po;
   po.schema_subject = "orders-value";
-  po.registry_url = registry_url_;
+  po.registry = registry_for(registry_url_);
   po.schema_refresh_interval = std::chrono::milliseconds(200);
   auto publisher = Publisher::connect(options_, po);
   ASSERT_TRUE(publisher.ok()) << publisher.error().to_string();
@@ -261,7 +269,7 @@ TEST_F(PublishTest, PublisherLooksItsSchemaIdUpAgainWhenTheBrokerAnswersSchemaMi
 
   PublisherOptions po;
   po.schema_subject = "orders-value";
-  po.registry_url = registry_url_;
+  po.registry = registry_for(registry_url_);
   po.schema_refresh_interval = std::chrono::milliseconds(0);  // only on SchemaMismatch
   auto publisher = Publisher::connect(options_, po);
   ASSERT_TRUE(publisher.ok()) << publisher.error().to_string();
@@ -294,7 +302,7 @@ TEST_F(PublishTest, PublisherLooksItsSchemaIdUpAgainWhenTheBrokerAnswersSchemaMi
 TEST_F(PublishTest, PublisherWithUnknownSubjectOrUnreachableRegistryFailsToConnectSayingWhich) {
   PublisherOptions missing;
   missing.schema_subject = "no-such-subject";
-  missing.registry_url = registry_url_;
+  missing.registry = registry_for(registry_url_);
   auto a = Publisher::connect(options_, missing);
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.error().code(), Code::kNotFound);
@@ -314,12 +322,20 @@ TEST_F(PublishTest, PublisherWithUnknownSubjectOrUnreachableRegistryFailsToConne
 
   PublisherOptions unreachable = missing;
   unreachable.schema_subject = "orders-value";
-  unreachable.registry_url = "http://127.0.0.1:1";
+  unreachable.registry = registry_for("http://127.0.0.1:1");
   auto c = Publisher::connect(options_, unreachable);
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.error().code(), Code::kUnavailable);
   EXPECT_THAT(c.error().message(), ::testing::HasSubstr("http://127.0.0.1:1"));
   EXPECT_THAT(c.error().message(), ::testing::HasSubstr("orders-value"));
+
+  // causeway::client speaks no HTTP: a subject without a registry to ask is refused.
+  PublisherOptions no_registry = missing;
+  no_registry.registry = nullptr;
+  auto e = Publisher::connect(options_, no_registry);
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.error().code(), Code::kInvalidArgument);
+  EXPECT_THAT(e.error().message(), ::testing::HasSubstr("needs PublisherOptions::registry"));
 
   PublisherOptions bad_version = no_version;
   bad_version.schema_version = 0;

@@ -66,10 +66,10 @@ class Admin {
   // The highest Lamport stamp seen (the broker's clock at connect, and fetched events).
   uint64_t lamport() const;
 
+ private:
+  // Only connect() builds an Admin.
   class Impl;
   explicit Admin(std::unique_ptr<Impl> impl);
-
- private:
   std::unique_ptr<Impl> impl_;
 };
 

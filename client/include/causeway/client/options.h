@@ -5,12 +5,42 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "causeway/common/status.h"
+
 namespace causeway::client {
 
-class RegistryClient;
+class SchemaIdSource;
+
+// Where a Publisher's or Subscriber's connection stands, as reported to
+// on_connection_state (nats.c's disconnected / reconnected / closed callbacks).
+enum class ConnectionState {
+  kDisconnected,  // the connection was lost (the reason went to on_error)
+  kReconnecting,  // a reconnect with backoff has begun (once per outage, not per attempt)
+  kReconnected,   // a new connection is up (a Subscriber has joined its group again)
+  kClosed,        // close() (or the destructor) finished; the last state reported
+};
+
+// "disconnected", "reconnecting", "reconnected", "closed".
+const char* connection_state_name(ConnectionState state) noexcept;
+
+// Callbacks for what happens in the background (PublisherOptions, SubscriberOptions). They
+// run on the client's network thread, one at a time: keep them short. The calls of the
+// same client that wait for that thread (flush(), close(), sync_acks(), ack_sync(),
+// receive() with a timeout) return kFailedPrecondition there, and a publish() that would
+// wait for room fails with kResourceExhausted. Exceptions they throw are swallowed.
+using ConnectionStateCallback = std::function<void(ConnectionState)>;
+using ErrorCallback = std::function<void(const Status&)>;
+
+// What Publisher::publish() does when max_pending_events or max_pending_bytes is reached.
+enum class WhenFull {
+  kBlock,  // wait for acks to make room, up to max_block; then kResourceExhausted
+  kFail,   // complete at once with kResourceExhausted (librdkafka's QUEUE_FULL)
+};
 
 struct ClientOptions {
   // "HOST:PORT"; a literal IPv6 address is written in brackets ("[::1]:7450").
@@ -49,6 +79,33 @@ struct PublisherOptions {
   std::chrono::milliseconds retry_backoff_initial{100};
   std::chrono::milliseconds retry_backoff_max{5000};
 
+  // Bound on pending events: accepted by publish() and not yet acked or failed, counted
+  // in events and in estimated bytes (the event's fields plus a small overhead). They are
+  // held in memory while the broker is unreachable, so without a bound a publisher fed
+  // faster than the broker acks (or while it is down) grows without limit. When either
+  // bound is reached, publish() does what `when_full` says (librdkafka's
+  // queue.buffering.max.messages / max.kbytes, nats.c's pending limits). An event larger
+  // than max_pending_bytes on its own fails at once with kResourceExhausted.
+  std::size_t max_pending_events = 100'000;
+  std::size_t max_pending_bytes = std::size_t{64} << 20;
+  // The default blocks, so that a producer slows down to the broker's pace instead of
+  // failing (Kafka's max.block.ms, 60 s). A publish() that would block on the publisher's
+  // own network thread (from a callback) fails at once instead, since only that thread
+  // can free room.
+  WhenFull when_full = WhenFull::kBlock;
+  std::chrono::milliseconds max_block{60000};
+
+  // Asynchronous outcomes, on the network thread (see ConnectionStateCallback above).
+  // on_error receives: every lost connection (the reason: I/O error, a frame that failed
+  // verification, no response within request_timeout), a reconnect that gave up after
+  // max_retries, and the failure of each event published with the future form of
+  // publish(), which has no callback of its own (an unread future would hide it).
+  ErrorCallback on_error;
+  // kDisconnected when the connection drops, kReconnecting when the reconnect starts (an
+  // idle publisher reconnects only once it has something to send), kReconnected once it is
+  // back, kClosed at the end of close().
+  ConnectionStateCallback on_connection_state;
+
   // Schema subject of the registry (docs/registry.md). When set, Publisher::connect looks up
   // the id of its version `schema_version` (-1: the latest live version), and every event
   // published with schema_id 0 gets that id. Events that carry an id keep it.
@@ -63,10 +120,26 @@ struct PublisherOptions {
   // 0: only on SchemaMismatch. Lookups run on a thread of the Publisher's own, never in
   // publish(); a failed one keeps the id and is retried at the next interval or mismatch.
   std::chrono::milliseconds schema_refresh_interval{30000};
-  // The registry to ask: `registry` if set (shared, e.g. with the code that registered the
-  // schema; its caches are reused), otherwise one created for `registry_url`.
-  std::shared_ptr<RegistryClient> registry;
-  std::string registry_url = "http://127.0.0.1:8081";
+  // The registry to ask, required with schema_subject: a RegistryClient
+  // (causeway/client/registry_client.h, target causeway::registry_client), shared e.g. with
+  // the code that registered the schema so that its caches are reused. Without one,
+  // connect() fails with kInvalidArgument. (causeway::client itself speaks no HTTP, so that
+  // a publisher without schema ids needs no HTTP library.)
+  std::shared_ptr<SchemaIdSource> registry;
+};
+
+// Looks up the schema id of a subject's version for a Publisher (PublisherOptions::registry).
+// RegistryClient implements it; a test or an application with its own registry access may
+// too. Called from a thread of the Publisher's own, never on its network thread; must be
+// thread-safe.
+class SchemaIdSource {
+ public:
+  virtual ~SchemaIdSource() = default;
+  // The schema id of `version` of `subject` (-1: the latest live version). kNotFound when
+  // there is none; kUnavailable when the source cannot be reached.
+  virtual Result<uint32_t> schema_id_of(const std::string& subject, int version) = 0;
+  // Names the source in messages, e.g. the registry's URL.
+  virtual std::string source_name() const = 0;
 };
 
 }  // namespace causeway::client

@@ -17,6 +17,11 @@
 //
 // Thread-safety: all methods may be called concurrently; each request uses its own HTTP
 // connection. The HTTP library is private (no third-party header is included here).
+//
+// CMake target: causeway::registry_client (find_package(causeway COMPONENTS
+// registry_client)), apart from causeway::client so that publishers and subscribers do not
+// need cpp-httplib. A RegistryClient is a SchemaIdSource: give it to
+// PublisherOptions::registry to publish with a subject's schema id.
 #pragma once
 
 #include <chrono>
@@ -25,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include "causeway/client/options.h"
 #include "causeway/common/status.h"
 
 namespace causeway::client {
@@ -75,15 +81,19 @@ inline constexpr int kLatestVersion = -1;
 // or 0 when there is none (OK, or the registry was not reached).
 int registry_error_code(const Status& status);
 
-class RegistryClient {
+class RegistryClient : public SchemaIdSource {
  public:
   // Checks the URL ("http://HOST:PORT"); does not connect. kInvalidArgument for a bad URL.
   static Result<std::unique_ptr<RegistryClient>> create(RegistryClientOptions options);
-  ~RegistryClient();
+  ~RegistryClient() override;
   RegistryClient(const RegistryClient&) = delete;
   RegistryClient& operator=(const RegistryClient&) = delete;
 
   const std::string& url() const noexcept;
+
+  // SchemaIdSource, for PublisherOptions::registry: get_version()'s schema id, and url().
+  Result<uint32_t> schema_id_of(const std::string& subject, int version) override;
+  std::string source_name() const override;
 
   // POST /subjects/{s}/versions. An identical schema already under the subject returns its
   // id and version. Each `include "NAME";` of the text needs a reference named NAME; a

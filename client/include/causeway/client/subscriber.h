@@ -19,7 +19,12 @@
 // the partitions move to the other members at once. Every received event advances the
 // Subscriber's Lamport clock.
 //
-// Threads: every method is thread-safe. Nothing throws; errors are Status values.
+// Threads: every method is thread-safe. Nothing throws; errors are Status values. The
+// on_error and on_connection_state callbacks run on the subscriber's network thread: the
+// calls that wait for it (close(), sync_acks(), ack_sync(), receive() with a timeout)
+// return kFailedPrecondition there instead of deadlocking. Do not destroy the Subscriber
+// in a callback. The handler of start() runs on a thread of its own, where every call but
+// close() is fine.
 #pragma once
 
 #include <chrono>
@@ -40,7 +45,9 @@ struct SubscriberOptions {
   std::string topic;
   // Create the subscription with `settings` if it does not exist yet.
   bool create_if_missing = true;
-  SubscriptionSpec settings;  // name and topic are taken from above
+  // settings.name and settings.topic are taken from `subscription` and `topic`: leave them
+  // empty or repeat those; a different value makes connect() fail with kInvalidArgument.
+  SubscriptionSpec settings;
   // Credit window: unacked events (and their bytes) the broker may push to this member.
   uint32_t max_unacked_events = 1000;
   uint32_t max_unacked_bytes = 8u << 20;
@@ -56,6 +63,17 @@ struct SubscriberOptions {
   std::chrono::milliseconds nack_delay{0};
   // Handler form: events taken per receive() round.
   size_t handler_batch = 64;
+
+  // Asynchronous outcomes, on the subscriber's network thread (rules in options.h, at
+  // ConnectionStateCallback: no waiting call of this Subscriber there).
+  // on_error receives: every lost connection (the reason), a rejoin the broker refused
+  // (e.g. the subscription was deleted), acks, nacks and deadline extensions the broker
+  // refused or that could not be sent (their events come again; ack_errors() counts
+  // them), and a Delivery that failed to decode.
+  ErrorCallback on_error;
+  // kDisconnected when the connection drops, kReconnecting when the reconnect starts,
+  // kReconnected once the subscriber has joined its group again, kClosed at the end of close().
+  ConnectionStateCallback on_connection_state;
 };
 
 class Subscriber {
@@ -65,7 +83,8 @@ class Subscriber {
 
   // Connects and joins the group before returning (pull form). Errors: as
   // Admin::connect, plus kNotFound (topic, or subscription with create_if_missing=false),
-  // kInvalidArgument (the subscription is on another topic; bad settings).
+  // kInvalidArgument (the subscription is on another topic; bad settings; settings.name
+  // or settings.topic contradicting subscription or topic).
   static Result<std::unique_ptr<Subscriber>> connect(ClientOptions client, SubscriberOptions options);
   // As connect(), then runs `handler` for every event on a thread of its own until close().
   static Result<std::unique_ptr<Subscriber>> start(ClientOptions client, SubscriberOptions options, Handler handler);
@@ -75,10 +94,10 @@ class Subscriber {
   Subscriber& operator=(const Subscriber&) = delete;
 
   // Up to `max` events, waiting up to `timeout` for the first. Empty on timeout.
-  // kFailedPrecondition after close(), or in the handler form.
+  // kFailedPrecondition after close(), or with a timeout in a callback.
   Result<std::vector<DeliveredEvent>> receive(size_t max, std::chrono::milliseconds timeout);
   // Acks are batched and sent asynchronously; an error the broker reports later is
-  // counted in ack_errors(). kFailedPrecondition if the event came over an earlier
+  // counted in ack_errors() and reported to on_error. kFailedPrecondition if the event came over an earlier
   // connection (it will be redelivered) or after close().
   Status ack(const DeliveredEvent& event);
   // Redeliver after `delay` (0: the subscription's backoff); `reason` is kept for the
@@ -98,8 +117,8 @@ class Subscriber {
   // (acks given over a lost connection are void: their events come again); the broker's
   // refusal of an ack (its event will be redelivered: e.g. kFailedPrecondition after its
   // ack deadline passed), naming how many were refused; the broker's commit error;
-  // kFailedPrecondition after close() or from a broker too old to commit on request.
-  // Blocks the caller; safe from any thread, including the handler's.
+  // kFailedPrecondition after close(), from a broker too old to commit on request, or in a
+  // callback. Blocks the caller; safe from any other thread, including the handler's.
   Status sync_acks(std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   // ack(event) followed by sync_acks(timeout): one durable ack. Each call costs a round
   // trip and an LMDB commit that concurrent callers share; to make many acks durable, ack()
@@ -124,6 +143,8 @@ class Subscriber {
   // of them count as a delivery attempt) and disconnects. Acks given before are sent
   // first, but not made durable: call sync_acks() before close() for that.
   // Idempotent; the handler thread, if any, is joined (do not call from the handler).
+  // Reports kClosed to on_connection_state. In a callback it does nothing and returns
+  // kFailedPrecondition.
   Status close();
 
   // The member id of the current membership ("" while reconnecting).
@@ -133,10 +154,10 @@ class Subscriber {
   uint64_t joins() const;
   uint64_t ack_errors() const;
 
+ private:
+  // Only connect() and start() build a Subscriber.
   class Impl;
   explicit Subscriber(std::shared_ptr<Impl> impl);
-
- private:
   std::shared_ptr<Impl> impl_;
 };
 
