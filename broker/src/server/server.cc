@@ -27,6 +27,16 @@ using asio::use_awaitable;
 using asio::ip::tcp;
 constexpr auto use_nothrow = asio::experimental::as_tuple(asio::use_awaitable);
 
+std::string describe(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& ex) {
+    return ex.what();
+  } catch (...) {
+    return "an exception not derived from std::exception";
+  }
+}
+
 }  // namespace
 
 class Session;
@@ -63,7 +73,12 @@ struct Server::Impl {
   std::unique_ptr<tcp::acceptor> acceptor;
   size_t next_context = 0;
 
+  // Spawns accept_loop; if it ever ends with an exception, logs it and spawns it again, so
+  // that one failure never stops the broker accepting.
+  void spawn_accept_loop();
   awaitable<void> accept_loop();
+  // Serves an accepted connection. An exception here ends only this connection.
+  void start_session(tcp::socket socket, uint64_t id);
 };
 
 // Delivery frames from the subscription coordinator to one connection: posted to the
@@ -115,6 +130,7 @@ class Session : public std::enable_shared_from_this<Session> {
         write_timer_(socket_.get_executor()),
         read_gate_(socket_.get_executor()),
         handshake_timer_(socket_.get_executor()) {
+    server_.connections.fetch_add(1);  // the destructor gives it back
     std::error_code ec;
     const auto remote = socket_.remote_endpoint(ec);
     peer_ = ec ? std::string("unknown") : remote.address().to_string();
@@ -130,8 +146,18 @@ class Session : public std::enable_shared_from_this<Session> {
   void start() {
     auto self = shared_from_this();
     sink_ = std::make_shared<SessionSink>(server_, self, socket_.get_executor(), id_);
-    asio::co_spawn(socket_.get_executor(), reader(self), asio::detached);
-    asio::co_spawn(socket_.get_executor(), writer(self), asio::detached);
+    // A coroutine that ends with an exception (STYLE.md section 3: never silently) is
+    // logged and closes this connection only; the handler runs on the session's executor.
+    const auto on_exit = [self](const char* which) {
+      return [self, which](std::exception_ptr e) {
+        if (!e) return;
+        spdlog::error("connection {} from {}: {} failed: {}; closing the connection", self->id_, self->peer_, which,
+                      describe(e));
+        self->close();
+      };
+    };
+    asio::co_spawn(socket_.get_executor(), reader(self), on_exit("reader"));
+    asio::co_spawn(socket_.get_executor(), writer(self), on_exit("writer"));
     handshake_timer_.expires_after(server_.options.handshake_timeout);
     handshake_timer_.async_wait([self](const std::error_code& ec) {
       if (!ec && !self->hello_done_) {
@@ -318,6 +344,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       buffers.reserve(batch.size());
       for (const Frame& f : batch) buffers.emplace_back(asio::buffer(f));
+      if (self->server_.options.before_write_for_test) self->server_.options.before_write_for_test(self->id_);
       auto [ec, n] = co_await asio::async_write(self->socket_, buffers, use_nothrow);
       if (ec) break;
       size_t pushed_bytes = 0;
@@ -494,17 +521,34 @@ awaitable<void> Server::Impl::accept_loop() {
       socket.close(ignored);
       continue;
     }
-    std::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    connections.fetch_add(1);
     const uint64_t id = next_session_id.fetch_add(1);
-    auto session = std::make_shared<Session>(*this, std::move(socket), id);
-    {
-      std::lock_guard lk(sessions_mu);
-      sessions.emplace(id, session);
+    try {
+      start_session(std::move(socket), id);
+    } catch (...) {
+      // The socket (or the session that took it) is closed as the exception unwinds.
+      spdlog::error("connection {}: could not start serving it: {}; closed it", id, describe(std::current_exception()));
     }
-    session->start();
   }
+}
+
+void Server::Impl::start_session(tcp::socket socket, uint64_t id) {
+  if (options.on_accept_for_test) options.on_accept_for_test(id);
+  std::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  auto session = std::make_shared<Session>(*this, std::move(socket), id);
+  {
+    std::lock_guard lk(sessions_mu);
+    sessions.emplace(id, session);
+  }
+  session->start();
+}
+
+void Server::Impl::spawn_accept_loop() {
+  asio::co_spawn(acceptor->get_executor(), accept_loop(), [this](std::exception_ptr e) {
+    if (!e) return;
+    spdlog::error("accepting connections failed: {}; accepting again", describe(e));
+    if (!stopping) spawn_accept_loop();
+  });
 }
 
 subscribe::CoordinatorOptions fit_to_frames(subscribe::CoordinatorOptions coordinator, const ServerOptions& server) {
@@ -540,7 +584,7 @@ Status Server::start() {
                     ec.message());
   bound_port_ = acceptor->local_endpoint().port();
   s.acceptor = std::move(acceptor);
-  asio::co_spawn(*s.contexts[0], s.accept_loop(), asio::detached);
+  s.spawn_accept_loop();
   for (auto& ctx : s.contexts) s.threads.emplace_back([c = ctx.get()] { c->run(); });
   s.coordinator->start();
   s.store.append_notifier().set([c = s.coordinator](std::string_view topic, uint32_t partition, uint64_t end) {

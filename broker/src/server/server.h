@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -37,6 +38,12 @@ struct ServerOptions {
   uint32_t max_in_flight_per_connection = 256;
   std::chrono::milliseconds handshake_timeout{10000};
   std::string broker_version = "0.1.0";
+  // For tests (tests/unit/server/server_test.cc), called with the connection's id: on the
+  // accepting thread for each accepted connection before it is served, and by a
+  // connection's writer before each write. What they throw stands for a failure inside
+  // the server: it must end that one connection, logged, and the server keep accepting.
+  std::function<void(uint64_t connection_id)> on_accept_for_test;
+  std::function<void(uint64_t connection_id)> before_write_for_test;
 };
 
 // What the server serves with. The caller builds them (the publish pipeline and the

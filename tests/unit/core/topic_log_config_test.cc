@@ -24,7 +24,7 @@ TEST(TopicLogConfigTest, LogConfigCarriesTheStorageSettings) {
   EXPECT_EQ(log.retention_bytes, 5u << 20);
 }
 
-TEST(TopicLogConfigTest, SettingsATopicDoesNotHaveKeepTheLogDefaults) {
+TEST(TopicLogConfigTest, LogSettingsATopicDoesNotCarryKeepTheirDefaults) {
   const storage::LogConfig log = log_config_for(meta::TopicConfig{});
   const storage::LogConfig defaults;
   EXPECT_EQ(log.commit_delay, defaults.commit_delay);
