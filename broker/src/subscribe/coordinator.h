@@ -18,9 +18,9 @@
 // commits), delivery_pump.cc (plan / read / select / emit) and dead_letters.cc; the state
 // they share is in coordinator_state.h.
 //
-// One mutex guards every group. Measured under 64 groups (docs/subscriptions.md, "One
-// mutex"): every critical section is memory-only (reads, LMDB commits and dead-letter
-// publishes run outside it), so it is held for microseconds per batch, not per event. One sweeper
+// One mutex guards every group. Every critical section is memory-only (log reads, LMDB
+// commits and dead-letter publishes run outside it); what it costs under many groups is
+// measured by bench/micro/coordinator_bench (docs/subscriptions.md, "One mutex"). One sweeper
 // thread drives the timers: session timeouts, ack deadlines, retry delays and commits.
 // Nothing here blocks a network thread: connection_closed() and on_append() only update
 // memory and schedule work.
