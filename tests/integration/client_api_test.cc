@@ -20,6 +20,7 @@
 #include "causeway/client/subscriber.h"
 #include "tests/integration/daemon_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/waiting.h"
 
 namespace causeway::client {
 namespace {
@@ -27,30 +28,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using namespace std::chrono_literals;
-
-// A port that was free a moment ago, so that a restarted broker comes back at the same address.
-uint16_t pick_free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
-}
-
-template <typename Pred>
-bool eventually(Pred pred, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return pred();
-}
+using causeway::testing::eventually;
+using causeway::testing::pick_free_port;
 
 bool is_ready(const std::future<Result<PublishAck>>& f) { return f.wait_for(0s) == std::future_status::ready; }
 
