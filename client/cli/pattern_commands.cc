@@ -22,34 +22,38 @@ using nlohmann::json;
 
 constexpr size_t kMaxInputBytes = 4u << 20;
 
-// The text of a --pattern / --event value: itself, or a file's contents for `@FILE`.
-bool read_value(const std::string& flag, const std::string& value, std::string& out) {
-  if (value.empty() || value[0] != '@') {
-    out = value;
-    return true;
-  }
+}  // namespace
+
+Result<std::string> read_flag_value(const std::string& flag, const std::string& value) {
+  if (value.empty() || value[0] != '@') return value;
   const std::string path = value.substr(1);
   std::istream* in = &std::cin;
   std::ifstream file;
   if (path != "-") {
     file.open(path, std::ios::binary);
-    if (!file) {
-      std::cerr << "causeway: " << flag << ": cannot read " << path << ": " << std::strerror(errno) << "\n";
-      return false;
-    }
+    if (!file) return invalid_argument(flag + ": cannot read " + path + ": " + std::strerror(errno));
     in = &file;
   }
-  out.assign(std::istreambuf_iterator<char>(*in), std::istreambuf_iterator<char>());
-  if (out.size() > kMaxInputBytes) {
-    std::cerr << "causeway: " << flag << ": " << path << " is larger than 4 MiB\n";
-    return false;
-  }
-  return true;
+  // Read one byte past the bound, not the whole of whatever the file is.
+  std::string out(kMaxInputBytes + 1, '\0');
+  in->read(out.data(), static_cast<std::streamsize>(out.size()));
+  out.resize(static_cast<size_t>(in->gcount()));
+  if (out.size() > kMaxInputBytes) return invalid_argument(flag + ": " + path + " is larger than 4 MiB");
+  if (in->bad()) return invalid_argument(flag + ": reading " + path + " failed");
+  return out;
 }
 
+namespace {
+
 int run_test(const std::string& pattern_arg, const std::string& event_arg) {
-  std::string pattern_text, event_text;
-  if (!read_value("--pattern", pattern_arg, pattern_text) || !read_value("--event", event_arg, event_text)) return 2;
+  auto pattern_read = read_flag_value("--pattern", pattern_arg);
+  auto event_read = pattern_read ? read_flag_value("--event", event_arg) : pattern_read;
+  if (!pattern_read || !event_read) {
+    std::cerr << "causeway: " << (pattern_read ? event_read : pattern_read).error().message() << "\n";
+    return 2;
+  }
+  const std::string& pattern_text = *pattern_read;
+  const std::string& event_text = *event_read;
   auto pattern = rules::parse_pattern(pattern_text);
   if (!pattern) {
     std::cerr << "causeway: invalid pattern: " << pattern.error().message() << "\n";

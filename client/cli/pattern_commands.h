@@ -10,13 +10,21 @@
 
 #include <functional>
 #include <optional>
+#include <string>
 
 #include <CLI/CLI.hpp>
+
+#include "causeway/common/status.h"
 
 namespace causeway::cli {
 
 // Adds `pattern` and its subcommands to `app`. The returned function runs the parsed
 // subcommand and returns its exit code, or nullopt when none of them was given.
 std::function<std::optional<int>()> add_pattern_commands(CLI::App& app);
+
+// The text of a flag that takes JSON (--pattern, --event): the value itself, or for
+// `@FILE` the file's contents (`@-`: stdin), at most 4 MiB. kInvalidArgument naming the
+// flag and the file when it cannot be read or is larger.
+Result<std::string> read_flag_value(const std::string& flag, const std::string& value);
 
 }  // namespace causeway::cli

@@ -15,6 +15,7 @@
 #include "causeway/common/units.h"
 #include "client/cli/cli_args.h"
 #include "client/cli/event_json.h"
+#include "client/cli/pattern_commands.h"
 #include "client/cli/payload_codec.h"
 
 namespace causeway::cli {
@@ -64,6 +65,14 @@ std::string start_text(const StartPosition& s) {
   }
 }
 
+// A subscription's pattern in JSON output: the pattern object itself (the broker stored
+// validated JSON), or null without one.
+nlohmann::json pattern_json(const std::string& pattern) {
+  if (pattern.empty()) return nullptr;
+  nlohmann::json parsed = nlohmann::json::parse(pattern, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_discarded() ? nlohmann::json(pattern) : parsed;
+}
+
 nlohmann::json subscription_to_json(const client::SubscriptionInfo& info) {
   const auto& s = info.spec;
   return nlohmann::json{{"name", s.name},
@@ -75,6 +84,7 @@ nlohmann::json subscription_to_json(const client::SubscriptionInfo& info) {
                         {"max_backoff_ms", s.max_backoff.count()},
                         {"max_age_ms", s.max_age.count()},
                         {"dead_letter_topic", s.dead_letter_topic},
+                        {"pattern", pattern_json(s.pattern)},
                         {"created", format_time_ms(info.created_ms)}};
 }
 
@@ -89,6 +99,7 @@ void print_subscription(const client::SubscriptionInfo& info) {
             << "  backoff " << units::format_duration(s.backoff) << "  max-backoff "
             << units::format_duration(s.max_backoff) << "  max-age " << max_age_text(s.max_age) << "  dead-letter "
             << s.dead_letter_topic << "\n";
+  if (!s.pattern.empty()) std::cout << "  pattern " << s.pattern << "\n";
 }
 
 // Digits only (no sign or space), the whole text, no overflow.
@@ -137,6 +148,7 @@ struct SubscriptionFlags {
   std::string max_backoff = "60s";
   std::string max_age = "0";
   std::string dead_letter;
+  std::string pattern;  // JSON, or @FILE
   // The options, to tell which settings the user gave (CLI::Option::count()).
   CLI::Option* from_opt = nullptr;
   std::vector<CLI::Option*> setting_opts;
@@ -169,7 +181,10 @@ struct SubscriptionFlags {
         cmd->add_option("--max-age", max_age, "Older events go to the dead-letter topic (e.g. 1h); 0: no limit")
             ->capture_default_str()
             ->check(duration_value({"0", "none"})),
-        cmd->add_option("--dead-letter", dead_letter, "Dead-letter topic (default <topic>.dlq)")};
+        cmd->add_option("--dead-letter", dead_letter, "Dead-letter topic (default <topic>.dlq)"),
+        cmd->add_option("--pattern", pattern,
+                        "Deliver only events matching this EventBridge event pattern (JSON, or @FILE; "
+                        "docs/patterns.md; try one with `causeway pattern test`). Default: every event")};
   }
 
   bool any_setting_given() const {
@@ -197,6 +212,9 @@ struct SubscriptionFlags {
       CAUSEWAY_ASSIGN_OR_RETURN(s.max_age, parse_ms("--max-age", max_age));
     }
     s.dead_letter_topic = dead_letter;
+    CAUSEWAY_ASSIGN_OR_RETURN(s.pattern, read_flag_value("--pattern", pattern));
+    if (given("--pattern") && s.pattern.empty())
+      return invalid_argument("--pattern is empty; leave it out to receive every event");
     return s;
   }
 
@@ -217,6 +235,8 @@ struct SubscriptionFlags {
     differ("--max-age", max_age_text(existing.max_age), max_age_text(requested.max_age));
     differ("--dead-letter", existing.dead_letter_topic,
            requested.dead_letter_topic.empty() ? requested.topic + ".dlq" : requested.dead_letter_topic);
+    const auto pattern_text = [](const std::string& p) { return p.empty() ? std::string("none") : p; };
+    differ("--pattern", pattern_text(existing.pattern), pattern_text(requested.pattern));
     return out;
   }
 };
@@ -228,6 +248,10 @@ Status settings_conflict(const client::SubscriptionInfo& existing, const std::ve
   std::string text = "subscription \"" + existing.spec.name + "\" already exists on topic \"" + existing.spec.topic +
                      "\" with other settings (";
   for (size_t i = 0; i < differences.size(); ++i) text += (i == 0 ? "" : "; ") + differences[i];
+  if (differences.size() == 1 && differences[0].starts_with("--pattern:")) {
+    return already_exists(text + "); change its pattern with causeway subscription update " + existing.spec.name +
+                          " --pattern JSON (or --no-pattern), or drop --pattern to use it as it is");
+  }
   text += "); a subscription's settings cannot be changed: drop those flags to use it as it is, or delete it "
           "(causeway subscription delete " + existing.spec.name +
           ", which also drops its committed offsets) and create it again";
@@ -362,13 +386,14 @@ int run_subscribe(const client::ClientOptions& options, const std::string& regis
 
 void print_group(const client::GroupInfo& g) {
   print_subscription(g.subscription);
-  std::printf("%-10s %-22s %-20s %-20s %-12s %-10s %s\n", "PARTITION", "MEMBER", "COMMITTED-OFFSET", "END-OFFSET", "LAG",
-              "IN-FLIGHT", "ACKED-ABOVE");
+  std::printf("%-10s %-22s %-20s %-20s %-12s %-10s %-12s %-12s %s\n", "PARTITION", "MEMBER", "COMMITTED-OFFSET",
+              "END-OFFSET", "LAG", "IN-FLIGHT", "ACKED-ABOVE", "MATCHED", "FILTERED");
   for (const auto& p : g.partitions) {
-    std::printf("%-10u %-22s %-20llu %-20llu %-12llu %-10u %u\n", p.partition,
+    std::printf("%-10u %-22s %-20llu %-20llu %-12llu %-10u %-12u %-12llu %llu\n", p.partition,
                 p.member_id.empty() ? "-" : p.member_id.c_str(), static_cast<unsigned long long>(p.committed_offset),
                 static_cast<unsigned long long>(p.end_offset), static_cast<unsigned long long>(p.lag), p.in_flight,
-                p.acked_above);
+                p.acked_above, static_cast<unsigned long long>(p.matched),
+                static_cast<unsigned long long>(p.filtered));
   }
   std::printf("%zu member(s)\n", g.members.size());
   for (const auto& m : g.members) {
@@ -404,7 +429,9 @@ nlohmann::json group_to_json(const client::GroupInfo& g) {
                      {"end_offset", p.end_offset},
                      {"lag", p.lag},
                      {"in_flight", p.in_flight},
-                     {"acked_above", p.acked_above}});
+                     {"acked_above", p.acked_above},
+                     {"matched", p.matched},
+                     {"filtered", p.filtered}});
   }
   return nlohmann::json{{"group", g.subscription.spec.name},
                         {"subscription", subscription_to_json(g.subscription)},
@@ -446,7 +473,8 @@ Result<StartPosition> parse_start_position(const std::string& text) {
 std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const client::ClientOptions& options,
                                                            const std::string& registry_url) {
   struct State {
-    std::string topic, group, timeout = "5s", output = "table", name, list_topic;
+    std::string topic, group, timeout = "5s", output = "table", name, list_topic, update_pattern;
+    bool update_no_pattern = false;
     uint64_t max = 0;
     uint32_t credit = 1000;  // SubscriberOptions' default
     bool no_ack = false;
@@ -493,7 +521,8 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "json"}));
 
-  auto* subscription = app.add_subcommand("subscription", "Create, list, describe and delete durable subscriptions");
+  auto* subscription =
+      app.add_subcommand("subscription", "Create, list, describe, update and delete durable subscriptions");
   subscription->require_subcommand(1);
   auto* sub_create = subscription->add_subcommand("create", "Create a subscription (an identical re-create succeeds)");
   sub_create->add_option("name", st->name, "Subscription (and group) name: 1-249 chars of [A-Za-z0-9._-]")->required();
@@ -507,6 +536,16 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
   sub_describe->add_option("--output", st->output, "table or json")
       ->capture_default_str()
       ->check(CLI::IsMember({"table", "json"}));
+  auto* sub_update = subscription->add_subcommand(
+      "update",
+      "Change a subscription's event pattern. It applies to events the group has not read yet; events already "
+      "delivered, or waiting for redelivery, are not filtered again");
+  sub_update->add_option("name", st->name, "Subscription name")->required();
+  auto* update_pattern = sub_update->add_option(
+      "--pattern", st->update_pattern, "The new EventBridge event pattern (JSON, or @FILE; docs/patterns.md)");
+  auto* update_no_pattern =
+      sub_update->add_flag("--no-pattern", st->update_no_pattern, "Remove the pattern: deliver every event");
+  update_pattern->excludes(update_no_pattern);
   auto* sub_delete = subscription->add_subcommand("delete", "Delete a subscription and its group's offsets");
   sub_delete->add_option("name", st->name, "Subscription name")->required();
 
@@ -570,6 +609,26 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
       } else {
         print_subscription(*s);
       }
+      return 0;
+    }
+    if (sub_update->parsed()) {
+      if (update_pattern->count() == 0 && !st->update_no_pattern) {
+        return fail("subscription update",
+                    invalid_argument("nothing to change: give --pattern JSON (or @FILE), or --no-pattern"));
+      }
+      std::string pattern;
+      if (!st->update_no_pattern) {
+        auto text = read_flag_value("--pattern", st->update_pattern);
+        if (!text) return fail("subscription update", text.error());
+        if (text->empty()) {
+          return fail("subscription update",
+                      invalid_argument("--pattern is empty; give a pattern, or --no-pattern to remove it"));
+        }
+        pattern = std::move(*text);
+      }
+      auto updated = (*admin)->update_subscription_pattern(st->name, pattern);
+      if (!updated) return fail("subscription update", updated.error());
+      print_subscription(*updated);
       return 0;
     }
     if (sub_delete->parsed()) {

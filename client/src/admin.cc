@@ -184,6 +184,18 @@ Result<SubscriptionInfo> Admin::create_subscription(const SubscriptionSpec& spec
   return internal::subscription_from_wire(*sub);
 }
 
+Result<SubscriptionInfo> Admin::update_subscription_pattern(const std::string& name, const std::string& pattern) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&](uint64_t id) {
+                              return internal::encode_update_subscription_pattern(id, name, pattern);
+                            }));
+  const std::string what = "update subscription '" + name + "'";
+  Status status = internal::response_status(frame, protocol::Body::UpdateSubscriptionResponse);
+  if (!status.ok()) return status.with_context(what);
+  const auto* sub = frame.message().body_as_UpdateSubscriptionResponse()->subscription();
+  if (sub == nullptr) return internal_error(what + ": the broker's response holds no subscription");
+  return internal::subscription_from_wire(*sub);
+}
+
 Status Admin::delete_subscription(const std::string& name) {
   CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&name](uint64_t id) { return internal::encode_delete_subscription(id, name); }));
   return internal::response_status(frame, protocol::Body::DeleteSubscriptionResponse)

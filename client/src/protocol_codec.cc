@@ -67,6 +67,7 @@ Status response_status(const Frame& frame, protocol::Body expected) {
       case pr::Body::DescribeSubscriptionResponse: status = msg.body_as_DescribeSubscriptionResponse()->status(); break;
       case pr::Body::DescribeGroupResponse: status = msg.body_as_DescribeGroupResponse()->status(); break;
       case pr::Body::ExtendDeadlineResponse: status = msg.body_as_ExtendDeadlineResponse()->status(); break;
+      case pr::Body::UpdateSubscriptionResponse: status = msg.body_as_UpdateSubscriptionResponse()->status(); break;
       default: return internal_error("response_status: unexpected kind");
     }
   }
@@ -285,11 +286,12 @@ namespace {
 
 fb::Offset<pr::SubscriptionSettings> encode_subscription_settings(fb::FlatBufferBuilder& fbb, const SubscriptionSpec& s) {
   const auto dlq = s.dead_letter_topic.empty() ? fb::Offset<fb::String>() : fbb.CreateString(s.dead_letter_topic);
+  const auto pattern = s.pattern.empty() ? fb::Offset<fb::String>() : fbb.CreateString(s.pattern);
   return pr::CreateSubscriptionSettings(fbb, static_cast<pr::StartKind>(static_cast<uint8_t>(s.start.kind)),
                                         s.start.value, static_cast<uint32_t>(s.ack_deadline.count()), s.max_attempts,
                                         static_cast<uint32_t>(s.backoff.count()),
                                         static_cast<uint32_t>(s.max_backoff.count()),
-                                        static_cast<uint64_t>(s.max_age.count()), dlq);
+                                        static_cast<uint64_t>(s.max_age.count()), dlq, pattern);
 }
 
 std::string bytes_of(const fb::Vector<uint8_t>* v) {
@@ -324,6 +326,14 @@ std::vector<uint8_t> encode_describe_subscription(uint64_t correlation_id, const
   const auto n = fbb.CreateString(name);
   return finish(fbb, correlation_id, pr::Body::DescribeSubscriptionRequest,
                 pr::CreateDescribeSubscriptionRequest(fbb, n));
+}
+
+std::vector<uint8_t> encode_update_subscription_pattern(uint64_t correlation_id, const std::string& name,
+                                                       const std::string& pattern) {
+  fb::FlatBufferBuilder fbb(128 + pattern.size());
+  const auto n = fbb.CreateString(name);
+  const auto p = fbb.CreateString(pattern);  // present even when empty: "" removes the pattern
+  return finish(fbb, correlation_id, pr::Body::UpdateSubscriptionRequest, pr::CreateUpdateSubscriptionRequest(fbb, n, p));
 }
 
 std::vector<uint8_t> encode_describe_group(uint64_t correlation_id, const std::string& name) {
@@ -418,6 +428,7 @@ SubscriptionInfo subscription_from_wire(const protocol::SubscriptionDescription&
     info.spec.max_backoff = std::chrono::milliseconds(s->max_backoff_ms());
     info.spec.max_age = std::chrono::milliseconds(static_cast<int64_t>(s->max_age_ms()));
     info.spec.dead_letter_topic = to_string(s->dead_letter_topic());
+    info.spec.pattern = to_string(s->pattern());
   }
   return info;
 }
@@ -443,7 +454,8 @@ GroupInfo group_from_wire(const protocol::DescribeGroupResponse& r) {
     for (const pr::GroupPartitionInfo* p : *r.partitions()) {
       if (p == nullptr) continue;
       g.partitions.push_back(GroupPartition{p->partition(), to_string(p->member_id()), p->committed_offset(),
-                                            p->end_offset(), p->lag(), p->in_flight(), p->acked_above()});
+                                            p->end_offset(), p->lag(), p->in_flight(), p->acked_above(),
+                                            p->matched(), p->filtered()});
     }
   }
   return g;

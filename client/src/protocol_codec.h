@@ -79,6 +79,9 @@ std::vector<uint8_t> encode_create_subscription(uint64_t correlation_id, const S
 std::vector<uint8_t> encode_delete_subscription(uint64_t correlation_id, const std::string& name);
 std::vector<uint8_t> encode_list_subscriptions(uint64_t correlation_id, const std::string& topic);
 std::vector<uint8_t> encode_describe_subscription(uint64_t correlation_id, const std::string& name);
+// `pattern` empty: the subscription's pattern is removed.
+std::vector<uint8_t> encode_update_subscription_pattern(uint64_t correlation_id, const std::string& name,
+                                                       const std::string& pattern);
 std::vector<uint8_t> encode_describe_group(uint64_t correlation_id, const std::string& name);
 std::vector<uint8_t> encode_subscribe(uint64_t correlation_id, const SubscriptionSpec& spec, uint32_t credit_events,
                                       uint32_t credit_bytes, bool create_if_missing, const std::string& client_name);

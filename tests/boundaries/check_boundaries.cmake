@@ -9,7 +9,7 @@
 #
 # The arrows (broker/CMakeLists.txt):
 #   storage -> common; meta -> common, storage; core -> storage, meta, registry;
-#   subscribe -> core, meta; server -> core, subscribe.
+#   subscribe -> core, meta, rules; server -> core, subscribe; rules -> common.
 cmake_minimum_required(VERSION 3.25)
 include("${TARGETS_FILE}")
 
@@ -23,6 +23,9 @@ set(probes
   "core FAIL server/server.h"
   "core FAIL subscribe/coordinator.h"
   "subscribe FAIL server/handlers.h"
+  "core FAIL rules/matcher.h"
+  "server FAIL rules/matcher.h"
+  "rules FAIL storage/partition_log.h"
   # Nothing in the broker sees the project root (the client's internals, the tests).
   "storage FAIL client/src/frame.h"
   "server FAIL client/src/frame.h"
@@ -36,6 +39,8 @@ set(probes
   "core PASS causeway/registry/store.h"
   "subscribe PASS core/event_store.h"
   "subscribe PASS meta/meta_store.h"
+  "subscribe PASS rules/matcher.h"
+  "rules PASS rules/pattern.h"
   "server PASS subscribe/coordinator.h"
   "server PASS core/publish_pipeline.h")
 

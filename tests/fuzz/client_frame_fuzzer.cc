@@ -45,7 +45,7 @@ constexpr pr::Body kResponseKinds[] = {
     pr::Body::LeaveGroupResponse,     pr::Body::AckResponse,                pr::Body::NackResponse,
     pr::Body::CreditResponse,         pr::Body::CreateSubscriptionResponse, pr::Body::DeleteSubscriptionResponse,
     pr::Body::ListSubscriptionsResponse, pr::Body::DescribeSubscriptionResponse, pr::Body::DescribeGroupResponse,
-    pr::Body::ExtendDeadlineResponse,
+    pr::Body::ExtendDeadlineResponse, pr::Body::UpdateSubscriptionResponse,
 };
 
 void check_publish(const ci::Frame& frame) {

@@ -69,6 +69,7 @@ pr::Body response_type(pr::Body request) {
     case pr::Body::DescribeSubscriptionRequest: return pr::Body::DescribeSubscriptionResponse;
     case pr::Body::DescribeGroupRequest: return pr::Body::DescribeGroupResponse;
     case pr::Body::ExtendDeadlineRequest: return pr::Body::ExtendDeadlineResponse;
+    case pr::Body::UpdateSubscriptionRequest: return pr::Body::UpdateSubscriptionResponse;
     default: return pr::Body::NONE;
   }
 }
@@ -127,6 +128,7 @@ const pr::Status* status_of(const pr::Message& m) {
     CAUSEWAY_STATUS_OF(DescribeSubscriptionResponse)
     CAUSEWAY_STATUS_OF(DescribeGroupResponse)
     CAUSEWAY_STATUS_OF(ExtendDeadlineResponse)
+    CAUSEWAY_STATUS_OF(UpdateSubscriptionResponse)
     CAUSEWAY_STATUS_OF(ErrorResponse)
 #undef CAUSEWAY_STATUS_OF
     default: return nullptr;

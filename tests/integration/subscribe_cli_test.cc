@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -355,6 +356,91 @@ TEST_F(SubscribeCli, SubscriptionCommandsCreateListDescribeAndDelete) {
   EXPECT_EQ(gone.exit_code, 1) << gone.output;
   EXPECT_THAT(gone.output, HasSubstr("audit"));
   EXPECT_THAT(gone.output, HasSubstr("causeway subscription list"));
+}
+
+TEST_F(SubscribeCli, PatternsFilterWhatSubscribeAndSubscriptionsDeliverAndCanBeChanged) {
+  create_topic("orders", 2);
+  {
+    auto p = Publisher::connect(options_);
+    ASSERT_TRUE(p.ok()) << p.status().to_string();
+    std::vector<std::future<Result<PublishAck>>> acks;
+    for (int i = 0; i < 20; ++i) {
+      Event e;
+      e.key = "k" + std::to_string(i);
+      e.type = i % 2 == 0 ? "order.created" : "order.paid";
+      e.payload = R"({"n":)" + std::to_string(i) + "}";
+      acks.push_back((*p)->publish("orders", std::move(e)));
+    }
+    for (auto& f : acks) ASSERT_TRUE(f.get().ok());
+  }
+  const std::string paid = R"({"type":["order.paid"],"data":{"n":[{"numeric":["<",10]}]}})";
+  const std::string pattern_file = dir_.sub("paid.json");
+  { std::ofstream(pattern_file) << paid; }
+
+  // An ad-hoc filtered subscriber gets exactly the matching events, then nothing more.
+  auto got = cli({"subscribe", "orders", "--group", "paid-cli", "--from", "earliest", "--pattern", "@" + pattern_file,
+                  "--timeout", "2s"});
+  ASSERT_EQ(got.exit_code, 0) << got.output;
+  std::set<std::string> payloads;
+  for (const auto& e : got.objects()) payloads.insert(e["data"].get<std::string>());  // JSON text, printed as stored
+  EXPECT_EQ(payloads, (std::set<std::string>{R"({"n":1})", R"({"n":3})", R"({"n":5})", R"({"n":7})", R"({"n":9})"}))
+      << got.output;
+  auto group = cli({"group", "describe", "paid-cli", "--output", "json"});
+  const auto described_group = group.objects();
+  ASSERT_EQ(described_group.size(), 1u) << group.output;
+  uint64_t matched = 0, filtered = 0, lag = 0;
+  for (const auto& p : described_group[0]["partitions"]) {
+    matched += p["matched"].get<uint64_t>();
+    filtered += p["filtered"].get<uint64_t>();
+    lag += p["lag"].get<uint64_t>();
+  }
+  EXPECT_EQ(matched, 5u);
+  EXPECT_EQ(filtered, 15u);
+  EXPECT_EQ(lag, 0u) << "filtered-out events are committed past";
+  EXPECT_EQ(described_group[0]["subscription"]["pattern"], nlohmann::json::parse(paid));
+
+  // Subscribing to it with another pattern is refused, pointing at `subscription update`.
+  auto other = cli({"subscribe", "orders", "--group", "paid-cli", "--pattern", R"({"type":["order.created"]})",
+                    "--timeout", "1s"});
+  EXPECT_EQ(other.exit_code, 1) << other.output;
+  EXPECT_THAT(other.output, HasSubstr("subscription update paid-cli --pattern"));
+
+  // A durable subscription created with a pattern, shown by describe, and changed.
+  auto created = cli({"subscription", "create", "big", "--topic", "orders", "--from", "earliest", "--pattern",
+                      R"({"data":{"n":[{"numeric":[">=",18]}]}})"});
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  EXPECT_THAT(created.output, HasSubstr(R"(pattern {"data":{"n":[{"numeric":[">=",18]}]}})"));
+  auto updated = cli({"subscription", "update", "big", "--pattern", R"({"data":{"n":[{"numeric":[">=",19]}]}})"});
+  ASSERT_EQ(updated.exit_code, 0) << updated.output;
+  auto big = cli({"subscribe", "orders", "--group", "big", "--timeout", "2s"});
+  ASSERT_EQ(big.exit_code, 0) << big.output;
+  ASSERT_EQ(big.objects().size(), 1u) << big.output;
+  EXPECT_EQ(big.objects()[0]["data"], R"({"n":19})");
+  auto removed = cli({"subscription", "update", "big", "--no-pattern", "--output", "json"});
+  EXPECT_NE(removed.exit_code, 0) << "update has no --output";
+  removed = cli({"subscription", "update", "big", "--no-pattern"});
+  ASSERT_EQ(removed.exit_code, 0) << removed.output;
+  auto described = cli({"subscription", "describe", "big", "--output", "json"});
+  ASSERT_EQ(described.objects().size(), 1u) << described.output;
+  EXPECT_TRUE(described.objects()[0]["pattern"].is_null());
+
+  // Mistakes: the broker names the bad part; an empty or missing pattern is named too.
+  auto bad = cli({"subscription", "create", "bad", "--topic", "orders", "--pattern", R"({"data":{"n":[{"numerc":[">",1]}]}})"});
+  EXPECT_EQ(bad.exit_code, 1) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("data.n"));
+  EXPECT_THAT(bad.output, HasSubstr("numerc"));
+  auto not_json = cli({"subscription", "update", "big", "--pattern", "{type: paid}"});
+  EXPECT_EQ(not_json.exit_code, 1) << not_json.output;
+  EXPECT_THAT(not_json.output, HasSubstr("invalid pattern"));
+  auto nothing = cli({"subscription", "update", "big"});
+  EXPECT_EQ(nothing.exit_code, 1) << nothing.output;
+  EXPECT_THAT(nothing.output, HasSubstr("--no-pattern"));
+  auto no_file = cli({"subscription", "update", "big", "--pattern", "@" + dir_.sub("missing.json")});
+  EXPECT_EQ(no_file.exit_code, 1) << no_file.output;
+  EXPECT_THAT(no_file.output, HasSubstr("missing.json"));
+  auto missing = cli({"subscription", "update", "nope", "--pattern", paid});
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_THAT(missing.output, HasSubstr("not found"));
 }
 
 TEST_F(SubscribeCli, MistakesAreNamedWithWhatToDoNext) {

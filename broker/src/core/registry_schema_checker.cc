@@ -70,4 +70,9 @@ SchemaCheck RegistrySchemaChecker::check(std::string_view subject, uint32_t sche
   return {};
 }
 
+Result<std::vector<uint8_t>> RegistrySchemaChecker::reflection_schema(uint32_t schema_id) {
+  CAUSEWAY_ASSIGN_OR_RETURN(auto parsed, store_.parsed_schema(schema_id));
+  return parsed->reflection_bytes;
+}
+
 }  // namespace causeway::core

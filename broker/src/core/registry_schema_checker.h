@@ -41,6 +41,8 @@ class RegistrySchemaChecker final : public SchemaChecker {
                    CheckDone done) override {
     done(check(subject, schema_id, payload, verify_payload));
   }
+  // A local LMDB read at worst (the store caches parsed schemas).
+  Result<std::vector<uint8_t>> reflection_schema(uint32_t schema_id) override;
 
  private:
   struct Subjects {

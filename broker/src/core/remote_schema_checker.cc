@@ -384,6 +384,26 @@ void RemoteSchemaChecker::check_async(std::string_view subject, uint32_t schema_
   done(answer(*entry, subject, schema_id, payload, verify_payload));
 }
 
+Result<std::vector<uint8_t>> RemoteSchemaChecker::reflection_schema(uint32_t schema_id) {
+  std::shared_ptr<const Entry> entry;
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return unavailable("the broker is stopping; schema id " + std::to_string(schema_id) + " was not looked up");
+    entry = cached_locked(schema_id, Clock::now());
+  }
+  if (!entry) {
+    entry = fetch(schema_id);
+    std::lock_guard lk(mu_);
+    insert_locked(schema_id, entry, Clock::now());
+  }
+  if (!entry->status.ok()) return entry->status;
+  if (!entry->schema) {
+    return failed_precondition("schema id " + std::to_string(schema_id) + " in " + fetcher_->url() +
+                               " cannot be read: " + entry->schema_error);
+  }
+  return entry->schema->reflection_bytes;
+}
+
 std::shared_ptr<const RemoteSchemaChecker::Entry> RemoteSchemaChecker::fetch(uint32_t schema_id) {
   auto e = std::make_shared<Entry>();
   // An exception must not escape the fetch thread (std::terminate) nor leave waiters

@@ -114,6 +114,9 @@ class RemoteSchemaChecker final : public SchemaChecker {
                                        bool verify_payload) override;
   void check_async(std::string_view subject, uint32_t schema_id, std::string_view payload, bool verify_payload,
                    CheckDone done) override;
+  // From the cache, or else a lookup on the calling thread (blocking, bounded by the
+  // fetcher's timeouts) whose answer enters the cache.
+  Result<std::vector<uint8_t>> reflection_schema(uint32_t schema_id) override;
   // Answers queued lookups with kUnavailable, lets running fetches finish (bounded by the
   // fetcher's timeouts) and answer their waiters, and joins the fetch threads. Idempotent.
   void stop() override;

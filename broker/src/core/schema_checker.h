@@ -19,6 +19,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "causeway/common/status.h"
 
 namespace causeway::core {
 
@@ -56,6 +59,15 @@ class SchemaChecker {
   using CheckDone = std::function<void(SchemaCheck)>;
   virtual void check_async(std::string_view subject, uint32_t schema_id, std::string_view payload,
                            bool verify_payload, CheckDone done) = 0;
+
+  // The registered schema of `schema_id` as a serialised reflection::Schema
+  // (registry::ParsedSchema::reflection_bytes), for reading FlatBuffers payloads as event
+  // patterns do (docs/patterns.md). May block on a registry lookup: call it from a storage
+  // thread, never a network thread. kNotFound for an id the registry does not know; the
+  // default (a checker without schemas) kFailedPrecondition.
+  virtual Result<std::vector<uint8_t>> reflection_schema(uint32_t schema_id) {
+    return failed_precondition("no schema registry to read schema id " + std::to_string(schema_id) + " from");
+  }
 
   // Called by the server as it stops, before its storage work drains: lookups in flight
   // finish and their callbacks run before this returns; later check_async calls are

@@ -414,6 +414,7 @@ std::string encode_subscription(const SubscriptionConfig& c) {
   const auto name = fbb.CreateString(c.name);
   const auto topic = fbb.CreateString(c.topic);
   const auto dlq = fbb.CreateString(c.dead_letter_topic);
+  const auto pattern = c.pattern.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(c.pattern);
   fbs::SubscriptionRecordBuilder b(fbb);
   b.add_name(name);
   b.add_topic(topic);
@@ -426,6 +427,7 @@ std::string encode_subscription(const SubscriptionConfig& c) {
   b.add_max_age_ms(static_cast<uint64_t>(c.max_age.count()));
   b.add_dead_letter_topic(dlq);
   b.add_created_ms(c.created_ms);
+  if (!c.pattern.empty()) b.add_pattern(pattern);
   fbb.Finish(b.Finish());
   return std::string(builder_bytes(fbb));
 }
@@ -449,6 +451,7 @@ Result<SubscriptionConfig> decode_subscription(std::string_view key, std::string
   c.max_age = std::chrono::milliseconds(static_cast<int64_t>(rec->max_age_ms()));
   if (rec->dead_letter_topic() != nullptr) c.dead_letter_topic = rec->dead_letter_topic()->str();
   c.created_ms = rec->created_ms();
+  if (rec->pattern() != nullptr) c.pattern = rec->pattern()->str();
   if (Status s = c.validate(); !s.ok()) return corruption(what + " holds invalid settings: " + std::string(s.message()));
   return c;
 }
@@ -495,6 +498,9 @@ Status SubscriptionConfig::validate() const {
   if (max_backoff.count() < backoff.count() || max_backoff.count() > 86'400'000)
     return invalid_argument("max backoff " + std::to_string(max_backoff.count()) + "ms out of range (backoff to 24h)");
   if (max_age.count() < 0) return invalid_argument("max age is negative");
+  if (pattern.size() > kMaxSubscriptionPatternBytes)
+    return invalid_argument("pattern of " + std::to_string(pattern.size()) + " bytes is longer than the " +
+                            std::to_string(kMaxSubscriptionPatternBytes) + " allowed");
   return Status();
 }
 
@@ -546,6 +552,23 @@ Result<SubscriptionConfig> MetaStore::get_subscription(std::string_view name) {
     CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->subscriptions, name));
     if (!value) return Status(Code::kNotFound, Reason::kSubscriptionNotFound, "subscription " + quoted(name) + " not found");
     CAUSEWAY_ASSIGN_OR_RETURN(result, decode_subscription(name, *value));
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return result;
+}
+
+Result<SubscriptionConfig> MetaStore::update_subscription_pattern(std::string_view name, std::string pattern) {
+  if (name.empty() || name.size() > kMaxTopicNameBytes) return Status(Code::kNotFound, Reason::kSubscriptionNotFound, "subscription " + quoted(name) + " not found");
+  SubscriptionConfig result;
+  const Status status = env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->subscriptions, name));
+    if (!value) return Status(Code::kNotFound, Reason::kSubscriptionNotFound, "subscription " + quoted(name) + " not found");
+    CAUSEWAY_ASSIGN_OR_RETURN(SubscriptionConfig config, decode_subscription(name, *value));
+    config.pattern = std::move(pattern);
+    CAUSEWAY_RETURN_IF_ERROR(config.validate());
+    CAUSEWAY_RETURN_IF_ERROR(txn.put(dbs_->subscriptions, config.name, encode_subscription(config)));
+    result = std::move(config);
     return Status();
   });
   CAUSEWAY_RETURN_IF_ERROR(status);

@@ -34,6 +34,8 @@ struct Dbi;
 namespace causeway::meta {
 
 inline constexpr size_t kMaxGroupNameBytes = 255;
+// A subscription's pattern text (the pattern parser's own bound, rules::kMaxPatternBytes).
+inline constexpr size_t kMaxSubscriptionPatternBytes = 64 * 1024;
 
 struct PartitionOffset {
   uint32_t partition = 0;
@@ -64,6 +66,9 @@ struct SubscriptionConfig {
   std::chrono::milliseconds max_age{0};  // 0: no limit
   std::string dead_letter_topic;         // empty on input: "<topic>.dlq"
   int64_t created_ms = 0;
+  // An event pattern (docs/patterns.md), as text; empty: every event. The meta store
+  // bounds its size only: the subscription coordinator parses and validates it.
+  std::string pattern;
 
   // kInvalidArgument naming the bad field.
   Status validate() const;
@@ -151,6 +156,9 @@ class MetaStore {
   // same name is kAlreadyExists. kNotFound if the topic does not exist.
   Result<SubscriptionConfig> create_subscription(SubscriptionConfig config, std::span<const PartitionOffset> start);
   Result<SubscriptionConfig> get_subscription(std::string_view name);
+  // Replaces the subscription's pattern (empty: none); returns the updated subscription.
+  // kNotFound if absent.
+  Result<SubscriptionConfig> update_subscription_pattern(std::string_view name, std::string pattern);
   // Sorted by name; all when `topic` is empty.
   Result<std::vector<SubscriptionConfig>> list_subscriptions(std::string_view topic);
   // Removes the subscription, its group's committed offsets and persisted acks. kNotFound if absent.

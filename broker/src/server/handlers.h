@@ -92,6 +92,7 @@ Frame handle_nack(HandlerContext& ctx, uint64_t cid, const protocol::NackRequest
 Frame handle_extend_deadline(HandlerContext& ctx, uint64_t cid,
                              const protocol::ExtendDeadlineRequest& req, const RequestOrigin& origin);
 Frame handle_create_subscription(HandlerContext& ctx, uint64_t cid, const protocol::CreateSubscriptionRequest& req);
+Frame handle_update_subscription(HandlerContext& ctx, uint64_t cid, const protocol::UpdateSubscriptionRequest& req);
 Frame handle_delete_subscription(HandlerContext& ctx, uint64_t cid, const protocol::DeleteSubscriptionRequest& req);
 Frame handle_describe_subscription(HandlerContext& ctx, uint64_t cid, const protocol::DescribeSubscriptionRequest& req);
 Frame handle_list_subscriptions(HandlerContext& ctx, uint64_t cid, const protocol::ListSubscriptionsRequest& req);

@@ -27,7 +27,12 @@ std::string random_instance() {
 
 Coordinator::Coordinator(core::EventStore& store, core::PublishPipeline& publish, Executor executor,
                          CoordinatorOptions options)
-    : store_(store), publish_(publish), executor_(std::move(executor)), options_(options), instance_(random_instance()) {}
+    : store_(store),
+      publish_(publish),
+      executor_(std::move(executor)),
+      options_(options),
+      instance_(random_instance()),
+      payload_schemas_(options_.payload_schema) {}
 
 Coordinator::~Coordinator() { stop(); }
 
@@ -76,6 +81,7 @@ Clock::duration Coordinator::redelivery_delay(const Group& g, uint32_t attempt) 
 Result<meta::SubscriptionConfig> Coordinator::create_subscription(meta::SubscriptionConfig config) {
   // The meta store decides between an identical re-create (returns the existing one) and a
   // different one (kAlreadyExists).
+  if (!config.pattern.empty()) CAUSEWAY_RETURN_IF_ERROR(EventFilter::compile(config.pattern).status());
   CAUSEWAY_ASSIGN_OR_RETURN(const meta::TopicConfig topic, store_.get_topic(config.topic));
   std::vector<meta::PartitionOffset> start;
   for (uint32_t p = 0; p < topic.partitions; ++p) {
@@ -108,6 +114,24 @@ Result<meta::SubscriptionConfig> Coordinator::create_subscription(meta::Subscrip
     CAUSEWAY_RETURN_IF_ERROR(validate_dead_letter_topic(config));
   }
   return store_.meta().create_subscription(std::move(config), start);
+}
+
+Result<meta::SubscriptionConfig> Coordinator::update_subscription_pattern(std::string_view name, std::string pattern) {
+  std::shared_ptr<const EventFilter> filter;
+  if (!pattern.empty()) {
+    CAUSEWAY_ASSIGN_OR_RETURN(filter, EventFilter::compile(pattern));
+  }
+  CAUSEWAY_ASSIGN_OR_RETURN(meta::SubscriptionConfig updated,
+                            store_.meta().update_subscription_pattern(name, std::move(pattern)));
+  std::lock_guard lk(mu_);
+  if (auto it = groups_.find(name); it != groups_.end() && it->second->config.created_ms == updated.created_ms) {
+    // Reads planned from now on use the new filter; events read before are decided.
+    Group& g = *it->second;
+    g.config.pattern = updated.pattern;
+    g.filter = std::move(filter);
+    spdlog::info("group {}: pattern {}", g.config.name, g.filter ? "changed" : "removed (every event)");
+  }
+  return updated;
 }
 
 Status Coordinator::validate_dead_letter_topic(const meta::SubscriptionConfig& config) {
@@ -193,6 +217,16 @@ Result<std::shared_ptr<Coordinator::Group>> Coordinator::load_group(std::string_
     }
   }
   auto g = std::make_shared<Group>();
+  if (!config.pattern.empty()) {
+    auto filter = EventFilter::compile(config.pattern);
+    if (!filter) {
+      // Stored by a broker whose pattern rules differed: deliver nothing rather than everything.
+      return failed_precondition("subscription \"" + config.name + "\" has a stored pattern this broker refuses (" +
+                                 std::string(filter.error().message()) +
+                                 "); change it with causeway subscription update --pattern");
+    }
+    g->filter = std::move(*filter);
+  }
   g->config = config;
   g->topic = *topic;
   g->partitions.resize(topic->partitions);
@@ -247,6 +281,8 @@ Result<GroupDescription> Coordinator::describe_group(std::string_view name) {
     pd.end_offset = log ? log->high_watermark() : ps.end_offset;
     pd.in_flight = static_cast<uint32_t>(ps.delivery.in_flight().size());
     pd.acked_above = static_cast<uint32_t>(ps.delivery.acked_above().size());
+    pd.matched = ps.matched;
+    pd.filtered = ps.filtered;
     d.partitions.push_back(std::move(pd));
   }
   return d;

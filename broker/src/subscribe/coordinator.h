@@ -44,6 +44,7 @@
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
 #include "meta/meta_store.h"
+#include "subscribe/event_filter.h"
 #include "subscribe/partition_delivery.h"
 
 namespace causeway::subscribe {
@@ -118,6 +119,9 @@ struct CoordinatorOptions {
   // Largest Delivery frame built (bytes of records); one bigger record still goes alone.
   uint32_t max_delivery_bytes = 1u << 20;
   uint32_t max_delivery_events = 1000;
+  // The registered schemas of FlatBuffers payloads, for patterns that read them (null:
+  // such payloads have no "data"). Called from storage threads; may block.
+  PayloadSchemas::Lookup payload_schema;
 };
 
 struct JoinResult {
@@ -142,6 +146,10 @@ struct PartitionDescription {
   uint64_t end_offset = 0;
   uint32_t in_flight = 0;
   uint32_t acked_above = 0;
+  // New events read since the group was loaded that the pattern matched / filtered out
+  // (without a pattern every event matches).
+  uint64_t matched = 0;
+  uint64_t filtered = 0;
 };
 
 struct GroupDescription {
@@ -175,16 +183,22 @@ class Coordinator {
   void stop();
 
   // Subscriptions. create resolves the start position of every partition now (so "latest"
-  // means latest at creation). Errors: kInvalidArgument, kNotFound (topic), kAlreadyExists.
+  // means latest at creation). Errors: kInvalidArgument (also an invalid pattern, naming
+  // its bad part), kNotFound (topic), kAlreadyExists.
   Result<meta::SubscriptionConfig> create_subscription(meta::SubscriptionConfig config);
+  // Replaces the subscription's pattern (empty: every event). It applies to the events the
+  // group reads from now on: those already delivered or waiting for redelivery stay
+  // (docs/subscriptions.md, "Filtered subscriptions"). Errors: kInvalidArgument, kNotFound.
+  Result<meta::SubscriptionConfig> update_subscription_pattern(std::string_view name, std::string pattern);
   Status delete_subscription(std::string_view name);
   Result<meta::SubscriptionConfig> get_subscription(std::string_view name);
   Result<std::vector<meta::SubscriptionConfig>> list_subscriptions(std::string_view topic);
 
   // Joins the group of `subscription` (on `topic`; must match the subscription's topic),
   // creating the subscription with `create_settings` when absent and create_if_missing.
-  // Errors: kNotFound (subscription or topic), kInvalidArgument (topic mismatch, bad credit),
-  // kResourceExhausted (too many members).
+  // Errors: kNotFound (subscription or topic), kInvalidArgument (topic mismatch, bad credit,
+  // invalid pattern), kFailedPrecondition (the subscription exists with another pattern
+  // than a non-empty create_settings.pattern), kResourceExhausted (too many members).
   Result<JoinResult> join(std::shared_ptr<DeliverySink> sink, std::string_view subscription, std::string_view topic,
                           uint32_t credit_events, uint32_t credit_bytes, bool create_if_missing,
                           const meta::SubscriptionConfig& create_settings, std::string client_name);
@@ -277,7 +291,8 @@ class Coordinator {
   bool skip_lost_events_locked(Group& g, PartitionState& ps, uint32_t partition, const storage::PartitionLog& log,
                                const ReadPlan& plan, const Status& read_error);
   Selection select_locked(const std::shared_ptr<Group>& g, PartitionState& ps, uint32_t partition, Member& m,
-                          const ReadPlan& plan, const std::vector<batch::RecordView>& records);
+                          const ReadPlan& plan, const std::vector<batch::RecordView>& records,
+                          const std::vector<uint8_t>& matched);
   bool emit_locked(const std::shared_ptr<Group>& g, uint32_t partition, Member& m, std::vector<DeliveredRecord> events,
                    std::unique_lock<std::mutex>& lk);
   // Dead letters (dead_letters.cc): publish the event to the dead-letter topic (storage
@@ -295,6 +310,7 @@ class Coordinator {
   const Executor executor_;
   const CoordinatorOptions options_;
   const std::string instance_;  // distinguishes member ids across broker restarts
+  PayloadSchemas payload_schemas_;
 
   mutable std::mutex mu_;  // guards everything below
   std::map<std::string, std::shared_ptr<Group>, std::less<>> groups_;

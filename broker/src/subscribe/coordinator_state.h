@@ -39,10 +39,14 @@ struct Coordinator::PartitionState {
   uint32_t dead_letter_failures = 0;
   Clock::time_point dead_letter_logged_at;
   uint64_t dead_letter_failures_unlogged = 0;
+  // New events read since the group was loaded that its pattern matched or filtered out.
+  uint64_t matched = 0;
+  uint64_t filtered = 0;
 };
 
 struct Coordinator::Group {
   meta::SubscriptionConfig config;
+  std::shared_ptr<const EventFilter> filter;  // config.pattern compiled; null: every event
   meta::TopicConfig topic;
   std::vector<PartitionState> partitions;
   std::map<uint64_t, Member> members;  // by id: join order
@@ -65,10 +69,17 @@ struct Coordinator::ReadPlan {
   uint64_t member = 0;
   uint64_t end_snapshot = 0;
   uint64_t byte_room = 0;  // bytes of events the member's credit (and one batch) allows
+  // The group's filter when the plan was made (new events only): the events read are
+  // matched outside the mutex, and selection skips those it filters out.
+  std::shared_ptr<const EventFilter> filter;
 };
 
 // What the selection decided: the events to deliver now, and whether the partition moved
 // at all (delivered, skipped acked offsets or started dead letters).
+// New events a filtered group reads per round at most (credit bounds only the matching
+// ones), so that a pattern matching 1% of a topic reads it in large steps.
+inline constexpr uint64_t kMaxFilteredReadEvents = 8192;
+
 struct Coordinator::Selection {
   std::vector<DeliveredRecord> events;
   bool progressed = false;

@@ -18,11 +18,14 @@ struct ReadOutcome {
   storage::ReadResult batches;              // new events: the batches they are in
   std::vector<OwnedRecord> redeliveries;    // retries: copies of just those events
   std::vector<batch::RecordView> records;
+  // With a filter: whether records[i] matched (new events only; retries matched before).
+  std::vector<uint8_t> matched;
   Status status;
 };
 
 ReadOutcome read_planned(const storage::PartitionLog& log, const std::vector<uint64_t>& retries, uint64_t from,
-                         uint64_t max_new, uint64_t end_snapshot, uint64_t byte_room) {
+                         uint64_t max_new, uint64_t end_snapshot, uint64_t byte_room, const EventFilter* filter,
+                         std::string_view topic, PayloadSchemas& schemas) {
   ReadOutcome out;
   if (!retries.empty()) {
     out.status = read_retries(log, retries, byte_room, out.redeliveries);
@@ -41,6 +44,12 @@ ReadOutcome read_planned(const storage::PartitionLog& log, const std::vector<uin
     out.records.push_back(rec);
     return true;
   });
+  if (filter != nullptr) {
+    // Matched here, outside the coordinator's mutex: the cost of a pattern falls on the
+    // storage thread reading for this group only.
+    out.matched.reserve(out.records.size());
+    for (const batch::RecordView& rec : out.records) out.matched.push_back(filter->matches(topic, rec, &schemas) ? 1 : 0);
+  }
   return out;
 }
 
@@ -80,7 +89,8 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     const std::optional<ReadPlan> plan = plan_read_locked(*g, ps);
     if (!plan) break;
     lk.unlock();
-    ReadOutcome read = read_planned(*log, plan->retries, plan->from, plan->max_new, plan->end_snapshot, plan->byte_room);
+    ReadOutcome read = read_planned(*log, plan->retries, plan->from, plan->max_new, plan->end_snapshot,
+                                    plan->byte_room, plan->filter.get(), g->topic.name, payload_schemas_);
     lk.lock();
     if (!read.status.ok()) {
       if (skip_lost_events_locked(*g, ps, partition, *log, *plan, read.status)) continue;
@@ -89,7 +99,7 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     if (ps.epoch != plan->epoch || ps.owner != plan->member || g->deleted) continue;  // reassigned meanwhile: plan again
     auto member = g->members.find(plan->member);
     if (member == g->members.end()) break;
-    Selection selected = select_locked(g, ps, partition, member->second, *plan, read.records);
+    Selection selected = select_locked(g, ps, partition, member->second, *plan, read.records, read.matched);
     if (!selected.events.empty() && !emit_locked(g, partition, member->second, std::move(selected.events), lk)) break;
     if (!selected.progressed) break;
   }
@@ -112,7 +122,11 @@ std::optional<Coordinator::ReadPlan> Coordinator::plan_read_locked(Group& g, Par
   if (plan.retries.empty()) {
     plan.from = ps.delivery.next_read();
     if (plan.from >= ps.end_offset || ps.delivery.window() >= options_.max_window) return std::nullopt;
-    plan.max_new = std::min<uint64_t>({room, ps.end_offset - plan.from, options_.max_window - ps.delivery.window()});
+    // A filtered group reads past its credit: only the events that match take credit.
+    const uint64_t read_room = g.filter ? std::max<uint64_t>(room, kMaxFilteredReadEvents) : room;
+    plan.max_new =
+        std::min<uint64_t>({read_room, ps.end_offset - plan.from, options_.max_window - ps.delivery.window()});
+    plan.filter = g.filter;
   }
   plan.epoch = ps.epoch;
   plan.member = m.id;
@@ -121,6 +135,7 @@ std::optional<Coordinator::ReadPlan> Coordinator::plan_read_locked(Group& g, Par
                        ? options_.max_delivery_bytes
                        : std::min<uint64_t>(m.credit.max_bytes - std::min(m.credit.max_bytes, m.credit.bytes),
                                             options_.max_delivery_bytes);
+  if (plan.filter) plan.byte_room = std::max<uint64_t>(plan.byte_room, options_.max_delivery_bytes);
   return plan;
 }
 
@@ -175,17 +190,26 @@ std::string dead_letter_reason(const meta::SubscriptionConfig& config, const bat
 // to the dead-letter path; stops at the batch's byte bound or the member's credit.
 Coordinator::Selection Coordinator::select_locked(const std::shared_ptr<Group>& g, PartitionState& ps,
                                                   uint32_t partition, Member& m, const ReadPlan& plan,
-                                                  const std::vector<batch::RecordView>& records) {
+                                                  const std::vector<batch::RecordView>& records,
+                                                  const std::vector<uint8_t>& matched) {
   const bool is_retry = !plan.retries.empty();
   const auto now = Clock::now();
   const int64_t wall_now = storage::now_ms();
   Selection out;
   uint64_t batch_bytes = 0;
-  for (const batch::RecordView& rec : records) {
+  for (size_t i = 0; i < records.size(); ++i) {
+    const batch::RecordView& rec = records[i];
     if (!is_retry) {
       if (rec.offset < ps.delivery.next_read() || rec.offset >= ps.end_offset) continue;
       if (ps.delivery.is_acked(rec.offset)) {
         ps.delivery.skip_acked(rec.offset);
+        out.progressed = true;
+        continue;
+      }
+      if (i < matched.size() && matched[i] == 0) {
+        // Filtered out: done for the group, as if delivered and acked at once.
+        ps.delivery.filter_out(rec.offset);
+        ++ps.filtered;
         out.progressed = true;
         continue;
       }
@@ -203,7 +227,10 @@ Coordinator::Selection Coordinator::select_locked(const std::shared_ptr<Group>& 
       // at a time, so that a backlog of expired events cannot queue thousands of them
       // ahead of heartbeats and acks. The rest wait for the next pump.
       if (ps.delivery.dead_lettering() >= kMaxDeadLettersInProgress) break;
-      if (!is_retry) ps.delivery.defer_new(rec.offset, Waiting{done, now, rec.time_ms, reason});
+      if (!is_retry) {
+        ps.delivery.defer_new(rec.offset, Waiting{done, now, rec.time_ms, reason});
+        ++ps.matched;
+      }
       ps.delivery.start_dead_letter(rec.offset);
       executor_([this, g, partition, offset = rec.offset, done, reason = std::move(reason)] {
         dead_letter(g, partition, offset, done, reason);
@@ -224,6 +251,7 @@ Coordinator::Selection Coordinator::select_locked(const std::shared_ptr<Group>& 
       ++stats_.redelivered;
     } else {
       ps.delivery.deliver_new(rec.offset, f);
+      ++ps.matched;
     }
     ++stats_.delivered;
     out.events.push_back(DeliveredRecord{rec, done + 1});

@@ -44,6 +44,12 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
                        "\" does not exist; create it (causeway subscription create) or subscribe with create_if_missing");
     }
     return existing.error();
+  } else if (!create_settings.pattern.empty() && existing->pattern != create_settings.pattern) {
+    // An ad-hoc filtered subscriber must not silently get another filter's events.
+    return failed_precondition("subscription \"" + std::string(subscription) + "\" exists with " +
+                               (existing->pattern.empty() ? std::string("no pattern") : "another pattern") +
+                               "; subscribe without a pattern to use its own, change it with causeway subscription "
+                               "update " + std::string(subscription) + " --pattern, or pick another subscription name");
   }
   CAUSEWAY_ASSIGN_OR_RETURN(std::shared_ptr<Group> g, load_group(subscription));
   if (!topic.empty() && g->config.topic != topic) {

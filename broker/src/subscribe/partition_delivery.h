@@ -83,6 +83,11 @@ class PartitionDelivery {
 
   // A new offset (== next_read) that was already acked before a restart: skip it.
   void skip_acked(uint64_t offset);
+  // A new offset the group's pattern filtered out: never delivered, acked at once.
+  void filter_out(uint64_t offset) {
+    if (offset >= next_read_) next_read_ = offset + 1;
+    mark_acked(offset);
+  }
   // Delivers new offset `offset` (must be next_read, or above it when the log has a gap).
   void deliver_new(uint64_t offset, const InFlight& f);
   // A new offset that goes straight to waiting (e.g. too old: the dead-letter path).

@@ -7,6 +7,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <flatbuffers/idl.h>
+
 #include <atomic>
 #include <deque>
 #include <thread>
@@ -681,6 +683,235 @@ TEST_F(CoordinatorTest, LeaveWithoutReleaseCountsEveryDeliveryAsAnAttempt) {
   join(b, "s", "t");
   run();
   for (const auto& e : events_of(b->drain())) EXPECT_EQ(e.attempt, 2u);
+}
+
+// ---------------------------------------------------------------- filtered subscriptions
+
+// Publishes one event per payload (partition 0), each with source "shop".
+void publish_payloads(core::PublishPipeline& publish, const std::string& topic, const std::vector<std::string>& payloads,
+                      uint32_t schema_id = 0) {
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    core::PublishEvent e;
+    e.record.payload = payloads[i];
+    e.record.source = "shop";
+    e.record.schema_id = schema_id;
+    e.partition = 0;
+    auto acks = publish.publish(topic, std::span<const core::PublishEvent>(&e, 1), 0, static_cast<uint32_t>(i));
+    ASSERT_TRUE(acks.ok()) << acks.error().to_string();
+    ASSERT_TRUE((*acks)[0].status.ok()) << (*acks)[0].status.to_string();
+  }
+}
+
+std::vector<std::string> numbered_json(int n) {
+  std::vector<std::string> out;
+  for (int i = 0; i < n; ++i) out.push_back(R"({"n":)" + std::to_string(i) + "}");
+  return out;
+}
+
+TEST_F(CoordinatorTest, FilteredSubscriptionDeliversOnlyMatchingEventsAndCommitsPastTheRest) {
+  const meta::TopicConfig topic = create_topic("t");
+  auto config = sub("s", "t");
+  config.pattern = R"({"source":["shop"],"data":{"n":[{"numeric":[">=",10,"<",13]},95]}})";
+  ASSERT_TRUE(co_->create_subscription(config).ok());
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish_payloads(*publish_, "t", numbered_json(100));
+  run();
+  const auto delivered = events_of(a->drain());
+  std::vector<uint64_t> offsets;
+  for (const auto& e : delivered) offsets.push_back(e.offset);
+  EXPECT_EQ(offsets, (std::vector<uint64_t>{10, 11, 12, 95}));
+  ASSERT_TRUE(ack(a, "s", m, delivered).ok());
+  co_->flush_commits();
+  auto committed = store_->meta().committed_offset("s", topic.topic_id, 0);
+  ASSERT_TRUE(committed.ok());
+  ASSERT_TRUE(committed->has_value());
+  EXPECT_EQ(**committed, 100u) << "filtered-out events count as done";
+  auto d = co_->describe_group("s");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->partitions[0].matched, 4u);
+  EXPECT_EQ(d->partitions[0].filtered, 96u);
+  EXPECT_EQ(d->subscription.pattern, config.pattern);
+}
+
+TEST_F(CoordinatorTest, PatternMatchingNothingCommitsPastEveryEventWithoutDelivering) {
+  const meta::TopicConfig topic = create_topic("t");
+  auto config = sub("s", "t");
+  config.pattern = R"({"source":["nobody"]})";
+  ASSERT_TRUE(co_->create_subscription(config).ok());
+  auto a = std::make_shared<FakeSink>(1);
+  join(a, "s", "t");
+  publish_payloads(*publish_, "t", numbered_json(20000));  // more than one read round
+  run();
+  EXPECT_TRUE(a->drain().empty());
+  co_->flush_commits();
+  auto committed = store_->meta().committed_offset("s", topic.topic_id, 0);
+  ASSERT_TRUE(committed.ok() && committed->has_value());
+  EXPECT_EQ(**committed, 20000u);
+}
+
+TEST_F(CoordinatorTest, FilteredEventsBehindAnUnackedOneWaitInAckedAboveAndCommitWithIt) {
+  const meta::TopicConfig topic = create_topic("t");
+  auto config = sub("s", "t");
+  config.pattern = R"({"data":{"n":[0]}})";
+  ASSERT_TRUE(co_->create_subscription(config).ok());
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish_payloads(*publish_, "t", numbered_json(10));
+  run();
+  const auto delivered = events_of(a->drain());
+  ASSERT_EQ(delivered.size(), 1u);
+  auto d = co_->describe_group("s");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->partitions[0].committed_offset, 0u);
+  EXPECT_EQ(d->partitions[0].acked_above, 9u);
+  ASSERT_TRUE(ack(a, "s", m, delivered).ok());
+  d = co_->describe_group("s");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->partitions[0].committed_offset, 10u);
+  EXPECT_EQ(d->partitions[0].acked_above, 0u);
+}
+
+TEST_F(CoordinatorTest, InvalidPatternIsRefusedNamingItsBadPart) {
+  create_topic("t");
+  auto config = sub("s", "t");
+  config.pattern = R"({"data":{"state":[{"prefx":"run"}]}})";
+  auto created = co_->create_subscription(config);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code(), Code::kInvalidArgument);
+  EXPECT_THAT(std::string(created.error().message()), HasSubstr("prefx"));
+  EXPECT_THAT(std::string(created.error().message()), HasSubstr("data.state"));
+  // Nothing was stored.
+  EXPECT_EQ(co_->get_subscription("s").status().code(), Code::kNotFound);
+  // Not JSON, not an object, and larger than the 64 KiB bound: each refused.
+  for (const std::string& bad : {std::string("{type: paid}"), std::string("[1]"),
+                                 R"({"source":[")" + std::string(70 * 1024, 'x') + R"("]})"}) {
+    config.pattern = bad;
+    EXPECT_EQ(co_->create_subscription(config).status().code(), Code::kInvalidArgument) << bad.substr(0, 40);
+  }
+  // Joining with it (create_if_missing) is refused the same way.
+  auto a = std::make_shared<FakeSink>(1);
+  auto joined = co_->join(a, "s", "t", 0, 0, true, config, "test");
+  ASSERT_FALSE(joined.ok());
+  EXPECT_EQ(joined.status().code(), Code::kInvalidArgument);
+}
+
+TEST_F(CoordinatorTest, UpdatedPatternAppliesToEventsNotYetRead) {
+  create_topic("t");
+  auto config = sub("s", "t");
+  config.pattern = R"({"data":{"n":[1]}})";
+  ASSERT_TRUE(co_->create_subscription(config).ok());
+  auto a = std::make_shared<FakeSink>(1);
+  join(a, "s", "t");
+  publish_payloads(*publish_, "t", numbered_json(3));  // offsets 0..2: n 0..2
+  run();
+  auto first = events_of(a->drain());
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].offset, 1u);
+  auto updated = co_->update_subscription_pattern("s", R"({"data":{"n":[2]}})");
+  ASSERT_TRUE(updated.ok()) << updated.status().to_string();
+  EXPECT_EQ(updated->pattern, R"({"data":{"n":[2]}})");
+  publish_payloads(*publish_, "t", numbered_json(3));  // offsets 3..5: n 0..2
+  run();
+  auto second = events_of(a->drain());
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].offset, 5u);
+  // Stored: a reloaded group (as after a restart) has it too.
+  EXPECT_EQ(store_->meta().get_subscription("s")->pattern, R"({"data":{"n":[2]}})");
+  // Removing it delivers everything from then on; a bad one changes nothing.
+  EXPECT_EQ(co_->update_subscription_pattern("s", R"({"data":{"n":[{"bogus":1}]}})").status().code(),
+            Code::kInvalidArgument);
+  ASSERT_TRUE(co_->update_subscription_pattern("s", "").ok());
+  publish_payloads(*publish_, "t", numbered_json(2));
+  run();
+  EXPECT_EQ(events_of(a->drain()).size(), 2u);
+  EXPECT_EQ(co_->update_subscription_pattern("nope", "").status().code(), Code::kNotFound);
+}
+
+TEST_F(CoordinatorTest, JoinWithAnotherPatternThanTheSubscriptionsIsRefused) {
+  create_topic("t");
+  auto config = sub("s", "t");
+  config.pattern = R"({"source":["shop"]})";
+  ASSERT_TRUE(co_->create_subscription(config).ok());
+  auto a = std::make_shared<FakeSink>(1);
+  auto other = config;
+  other.pattern = R"({"source":["billing"]})";
+  auto refused = co_->join(a, "s", "t", 0, 0, true, other, "test");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), Code::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("subscription update"));
+  // The same pattern, or none, joins the subscription as it is.
+  EXPECT_TRUE(co_->join(a, "s", "t", 0, 0, true, config, "test").ok());
+  EXPECT_TRUE(co_->join(a, "s", "t", 0, 0, true, sub("s", "t"), "test").ok());
+}
+
+TEST_F(CoordinatorTest, RetriesOfAMatchedEventAreNotFilteredAgain) {
+  create_topic("t");
+  auto config = sub("s", "t");
+  config.pattern = R"({"data":{"n":[1]}})";
+  ASSERT_TRUE(co_->create_subscription(config).ok());
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish_payloads(*publish_, "t", numbered_json(3));
+  run();
+  auto first = events_of(a->drain());
+  ASSERT_EQ(first.size(), 1u);
+  // The pattern changes while the event is in flight; a nack still brings it back.
+  ASSERT_TRUE(co_->update_subscription_pattern("s", R"({"data":{"n":[2]}})").ok());
+  uint32_t accepted = 0;
+  ASSERT_TRUE(co_->nack(1, "s", m, 0, {first[0].offset}, 1ms, "try again", accepted).ok());
+  std::this_thread::sleep_for(5ms);
+  co_->sink_drained(1);  // pumps the member's partitions (the sweeper is not running here)
+  run();
+  auto again = events_of(a->drain());
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].offset, 1u);
+  EXPECT_EQ(again[0].attempt, 2u);
+}
+
+constexpr const char* kOrderSchema = R"(
+namespace shop;
+enum State : byte { Created, Paid, Shipped }
+table Order { id: string; state: State; total: double; }
+root_type Order;
+)";
+
+TEST_F(CoordinatorTest, FlatbuffersPayloadsAreMatchedThroughTheirRegisteredSchema) {
+  flatbuffers::Parser schema_parser;
+  ASSERT_TRUE(schema_parser.Parse(kOrderSchema)) << schema_parser.error_;
+  schema_parser.Serialize();
+  const std::vector<uint8_t> reflection(schema_parser.builder_.GetBufferPointer(),
+                                        schema_parser.builder_.GetBufferPointer() + schema_parser.builder_.GetSize());
+  std::atomic<int> lookups{0};
+  CoordinatorOptions options;
+  options.payload_schema = [&](uint32_t id) -> Result<std::vector<uint8_t>> {
+    ++lookups;
+    if (id != 7) return not_found("schema id " + std::to_string(id) + " not found");
+    return reflection;
+  };
+  close();
+  open(options);
+  create_topic("orders");
+  auto config = sub("paid", "orders");
+  config.pattern = R"({"data":{"state":["Paid"],"total":[{"numeric":[">",100]}]}})";
+  ASSERT_TRUE(co_->create_subscription(config).ok());
+  auto a = std::make_shared<FakeSink>(1);
+  join(a, "paid", "orders");
+  std::vector<std::string> payloads;
+  for (const char* order : {R"({"id":"a","state":"Paid","total":150})", R"({"id":"b","state":"Created","total":150})",
+                            R"({"id":"c","state":"Paid","total":50})", R"({"id":"d","state":"Paid","total":101})"}) {
+    flatbuffers::Parser p;
+    ASSERT_TRUE(p.Parse(kOrderSchema));
+    ASSERT_TRUE(p.Parse(order)) << p.error_;
+    payloads.emplace_back(reinterpret_cast<const char*>(p.builder_.GetBufferPointer()), p.builder_.GetSize());
+  }
+  publish_payloads(*publish_, "orders", payloads, 7);
+  publish_payloads(*publish_, "orders", {payloads[0]}, 8);  // an id the registry does not know: no "data"
+  run();
+  std::vector<uint64_t> offsets;
+  for (const auto& e : events_of(a->drain())) offsets.push_back(e.offset);
+  EXPECT_EQ(offsets, (std::vector<uint64_t>{0, 3}));
+  EXPECT_EQ(lookups.load(), 2) << "one lookup per schema id, then cached";
 }
 
 }  // namespace

@@ -42,16 +42,18 @@ meta::SubscriptionConfig config_from_wire(std::string_view name, std::string_vie
   c.max_backoff = std::chrono::milliseconds(s->max_backoff_ms());
   c.max_age = std::chrono::milliseconds(static_cast<int64_t>(std::min<uint64_t>(s->max_age_ms(), INT64_MAX / 2)));
   c.dead_letter_topic = std::string(str(s->dead_letter_topic()));
+  c.pattern = std::string(str(s->pattern()));
   return c;
 }
 
 flatbuffers::Offset<protocol::SubscriptionDescription> describe(flatbuffers::FlatBufferBuilder& b,
                                                                 const meta::SubscriptionConfig& c) {
   auto dlq = b.CreateString(c.dead_letter_topic);
+  auto pattern = c.pattern.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(c.pattern);
   auto settings = protocol::CreateSubscriptionSettings(
       b, static_cast<protocol::StartKind>(c.start), c.start_value, static_cast<uint32_t>(c.ack_deadline.count()),
       c.max_attempts, static_cast<uint32_t>(c.backoff.count()), static_cast<uint32_t>(c.max_backoff.count()),
-      static_cast<uint64_t>(c.max_age.count()), dlq);
+      static_cast<uint64_t>(c.max_age.count()), dlq, pattern);
   return protocol::CreateSubscriptionDescription(b, b.CreateString(c.name), b.CreateString(c.topic), settings,
                                                  c.created_ms);
 }
@@ -226,6 +228,19 @@ Frame handle_create_subscription(HandlerContext& ctx, uint64_t cid, const protoc
   return finish_frame(b, cid, Body::CreateSubscriptionResponse, body.Union());
 }
 
+Frame handle_update_subscription(HandlerContext& ctx, uint64_t cid, const protocol::UpdateSubscriptionRequest& req) {
+  subscribe::Coordinator& co = *ctx.coordinator;
+  flatbuffers::FlatBufferBuilder b(256);
+  Result<meta::SubscriptionConfig> updated =
+      req.pattern() == nullptr
+          ? co.get_subscription(str(req.name()))  // nothing to change: answers as a describe
+          : co.update_subscription_pattern(str(req.name()), std::string(str(req.pattern())));
+  auto st = make_status(b, updated.status());
+  auto body = updated ? protocol::CreateUpdateSubscriptionResponse(b, st, describe(b, *updated))
+                      : protocol::CreateUpdateSubscriptionResponse(b, st);
+  return finish_frame(b, cid, Body::UpdateSubscriptionResponse, body.Union());
+}
+
 Frame handle_delete_subscription(HandlerContext& ctx, uint64_t cid, const protocol::DeleteSubscriptionRequest& req) {
   subscribe::Coordinator& co = *ctx.coordinator;
   Status s = co.delete_subscription(str(req.name()));
@@ -272,7 +287,8 @@ Frame handle_describe_group(HandlerContext& ctx, uint64_t cid, const protocol::D
   for (const auto& p : d->partitions) {
     const uint64_t lag = p.end_offset > p.committed_offset ? p.end_offset - p.committed_offset : 0;
     parts.push_back(protocol::CreateGroupPartitionInfo(b, p.partition, b.CreateString(p.member_id), p.committed_offset,
-                                                       p.end_offset, lag, p.in_flight, p.acked_above));
+                                                       p.end_offset, lag, p.in_flight, p.acked_above, p.matched,
+                                                       p.filtered));
   }
   auto sub = describe(b, d->subscription);
   auto body = protocol::CreateDescribeGroupResponse(b, st, sub, b.CreateVector(members), b.CreateVector(parts));
@@ -293,6 +309,8 @@ std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol
       return handle_extend_deadline(ctx, cid, *m.body_as_ExtendDeadlineRequest(), origin);
     case Body::CreateSubscriptionRequest:
       return handle_create_subscription(ctx, cid, *m.body_as_CreateSubscriptionRequest());
+    case Body::UpdateSubscriptionRequest:
+      return handle_update_subscription(ctx, cid, *m.body_as_UpdateSubscriptionRequest());
     case Body::DeleteSubscriptionRequest:
       return handle_delete_subscription(ctx, cid, *m.body_as_DeleteSubscriptionRequest());
     case Body::DescribeSubscriptionRequest:

@@ -59,6 +59,10 @@ class Admin {
   // Sorted by name; only those on `topic` unless it is empty.
   Result<std::vector<SubscriptionInfo>> list_subscriptions(const std::string& topic = "");
   Result<SubscriptionInfo> describe_subscription(const std::string& name);
+  // Replaces the subscription's event pattern (docs/patterns.md; empty: every event). It
+  // applies to the events the group has not read yet: those delivered or waiting for
+  // redelivery stay. kInvalidArgument (naming the bad part of the pattern), kNotFound.
+  Result<SubscriptionInfo> update_subscription_pattern(const std::string& name, const std::string& pattern);
   // The group consuming subscription `name`: members, assignments, committed and end
   // offsets and lag per partition. kNotFound if there is no such subscription.
   Result<GroupInfo> describe_group(const std::string& name);

@@ -131,6 +131,10 @@ struct SubscriptionSpec {
   std::chrono::milliseconds max_backoff{60000};
   std::chrono::milliseconds max_age{0};           // older events go to the dead-letter topic; 0: no limit
   std::string dead_letter_topic;                  // empty: "<topic>.dlq"
+  // An EventBridge event pattern (docs/patterns.md): only matching events are delivered;
+  // the rest count as done for the group. Empty: every event. The broker validates it and
+  // refuses a bad one with kInvalidArgument naming the bad part.
+  std::string pattern;
 };
 
 struct SubscriptionInfo {
@@ -163,6 +167,10 @@ struct GroupPartition {
   uint64_t lag = 0;               // end_offset - committed_offset
   uint32_t in_flight = 0;
   uint32_t acked_above = 0;       // acked above committed_offset
+  // New events the broker read for the group since it loaded it (its start, or first
+  // use) that the pattern matched / filtered out; without a pattern all match.
+  uint64_t matched = 0;
+  uint64_t filtered = 0;
 };
 
 struct GroupInfo {

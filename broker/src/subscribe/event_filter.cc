@@ -1,0 +1,79 @@
+// Filtered subscriptions: a subscription's pattern compiled once, and stored records
+// matched against it. See subscribe/event_filter.h.
+#include "subscribe/event_filter.h"
+
+#include <spdlog/spdlog.h>
+
+#include "rules/event_source.h"
+#include "rules/flatbuffers_walker.h"
+#include "rules/matcher.h"
+#include "rules/pattern.h"
+
+namespace causeway::subscribe {
+
+std::shared_ptr<const rules::FlatbuffersWalker> PayloadSchemas::get(uint32_t schema_id) {
+  if (!lookup_) return nullptr;
+  const auto now = std::chrono::steady_clock::now();
+  {
+    std::lock_guard lk(mu_);
+    auto it = cache_.find(schema_id);
+    if (it != cache_.end() && (it->second.walker || now < it->second.retry_at)) return it->second.walker;
+  }
+  // Looked up outside the lock: a slow registry delays the readers of this id only. Two
+  // readers missing at once both look it up; the answer is the same.
+  Entry entry;
+  entry.retry_at = now + retry_after_;
+  auto bytes = lookup_(schema_id);
+  if (bytes) {
+    auto walker = rules::FlatbuffersWalker::create(std::move(*bytes));
+    if (walker) {
+      entry.walker = std::shared_ptr<const rules::FlatbuffersWalker>(std::move(*walker));
+    } else {
+      spdlog::warn("schema id {}: its reflection schema does not load ({}); its payloads have no \"data\" for patterns",
+                   schema_id, walker.error().to_string());
+    }
+  } else {
+    spdlog::warn("schema id {}: cannot read its schema for patterns ({}); its payloads have no \"data\" until it can",
+                 schema_id, bytes.error().to_string());
+  }
+  std::lock_guard lk(mu_);
+  if (cache_.size() >= kMaxCached) cache_.clear();
+  cache_[schema_id] = entry;
+  return entry.walker;
+}
+
+Result<std::shared_ptr<const EventFilter>> EventFilter::compile(std::string_view pattern) {
+  auto parsed = rules::parse_pattern(pattern);
+  if (!parsed) return Status(Code::kInvalidArgument, "invalid pattern: " + std::string(parsed.error().message()));
+  std::vector<std::shared_ptr<const rules::Pattern>> patterns{std::make_shared<const rules::Pattern>(std::move(*parsed))};
+  auto matcher = rules::Matcher::compile(patterns, {0});
+  if (!matcher) return Status(Code::kInvalidArgument, "invalid pattern: " + std::string(matcher.error().message()));
+  std::shared_ptr<EventFilter> filter(new EventFilter());
+  filter->matcher_ = std::move(*matcher);
+  return std::shared_ptr<const EventFilter>(std::move(filter));
+}
+
+EventFilter::~EventFilter() = default;
+
+bool EventFilter::matches(std::string_view topic, const batch::RecordView& record, PayloadSchemas* schemas) const {
+  // Per thread, reused: no allocation per event once they have grown.
+  thread_local rules::Matcher::Scratch scratch;
+  thread_local std::vector<uint32_t> matched;
+  thread_local rules::EventFields fields;
+  fields.topic = topic;
+  fields.source = record.source;
+  fields.type = record.type;
+  fields.key = record.key;
+  fields.headers.clear();
+  for (const batch::Header& h : record.headers) fields.headers.emplace_back(h.name, h.value);
+  fields.time_ms = record.time_ms;
+  fields.schema_id = record.schema_id;
+  fields.payload = record.payload;
+  std::shared_ptr<const rules::FlatbuffersWalker> walker;
+  if (record.schema_id != 0 && schemas != nullptr) walker = schemas->get(record.schema_id);
+  matched.clear();
+  matcher_->match(rules::EventView(fields, walker.get()), scratch, matched);
+  return !matched.empty();
+}
+
+}  // namespace causeway::subscribe
