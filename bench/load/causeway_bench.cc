@@ -42,6 +42,17 @@
 //   val100_id_c8          topic bound to the schema's subject with --validate id, and one with
 //   val100_full_c8        --validate full; the table after the rows gives validated/unbound
 //   val1k_none_c1 ...     the same six with ~1 KiB payloads
+//   filt100_base          filtered delivery (issue 15): --consume-events 100 B events in 100
+//   filt100_1pct          classes (class = seq % 100; Causeway: type "bench.k<class>", NATS:
+//   filt100_1pct_data     subject <stream>.k<class>) are published first (os, 4 partitions);
+//   filt100_100subs       then base: one unfiltered subscription reads them all; 1pct: one
+//                         subscription filtered to class 0 (Causeway: a pattern on "type";
+//                         JetStream: a subject filter); 1pct_data: the same class as a field
+//                         of a JSON payload ({"data":{"k":[0]}}; Causeway only: JetStream
+//                         filters by subject alone); 100subs: 100 subscriptions, one per
+//                         class, together receiving every event once. events/s = events of
+//                         the topic / time from the first join until every expected event
+//                         arrived; the table after the rows gives each over base.
 //
 // Throughput (pub*): every connection has one sender thread that keeps up to --window
 // events outstanding (a semaphore released by the ack callback). Events acked between the
@@ -110,7 +121,9 @@ namespace cc = causeway::client;
 
 // ------------------------------------------------------------------ scenarios
 
-enum class Kind { kThroughput, kLatency, kConsume, kEndToEnd };
+enum class Kind { kThroughput, kLatency, kConsume, kEndToEnd, kFilter };
+// filt* scenarios: what the subscriptions ask for.
+enum class Filter { kNone, kClass, kClassInData, kEveryClass };
 bool is_latency(Kind k) { return k == Kind::kLatency || k == Kind::kEndToEnd; }
 enum class Dur { kOs, kFsync };
 // val* scenarios: the topic's schema binding (none: unbound, same payloads).
@@ -129,7 +142,11 @@ struct Scenario {
   uint32_t partitions = 0;  // 0: --partitions
   bool schema_payload = false;  // val*: a valid FlatBuffer of the bench schema, left intact
   Validate validate = Validate::kNone;
+  Filter filter = Filter::kNone;  // filt*
 };
+
+// filt*: event seq belongs to class seq % kFilterClasses.
+constexpr uint64_t kFilterClasses = 100;
 
 std::vector<Scenario> all_scenarios(int latency_conns) {
   std::vector<Scenario> out;
@@ -164,6 +181,13 @@ std::vector<Scenario> all_scenarios(int latency_conns) {
                                Kind::kThroughput, bytes, Dur::kOs, false, c, 0, true, v});
       }
     }
+  }
+  for (auto [name, filter] : {std::pair{"filt100_base", Filter::kNone}, std::pair{"filt100_1pct", Filter::kClass},
+                              std::pair{"filt100_1pct_data", Filter::kClassInData},
+                              std::pair{"filt100_100subs", Filter::kEveryClass}}) {
+    Scenario sc{name, Kind::kFilter, 100, Dur::kOs, false, 1, 4};
+    sc.filter = filter;
+    out.push_back(std::move(sc));
   }
   return out;
 }
@@ -295,6 +319,20 @@ class Target {
   }
   // Stops and disconnects the members (called once after start_consumers, even on error).
   virtual void stop_consumers() {}
+  // filt* scenarios, after prepare(): publishes `n` events of `bytes` bytes whose class
+  // (seq % kFilterClasses) the target's filters can see, and returns once all are acked;
+  // then start_filtered() starts the subscriptions the scenario's Filter asks for, each
+  // calling on_event(seq) per event (and acking it). Errors as start_consumers; stop with
+  // stop_consumers().
+  virtual std::string preload_classes(const Scenario&, uint64_t n, std::size_t bytes) {
+    (void)n;
+    (void)bytes;
+    return "not expressible: no server-side filter (a Redis Streams group reads every entry)";
+  }
+  virtual std::string start_filtered(const Scenario&, OnEvent on_event) {
+    (void)on_event;
+    return "not expressible: no server-side filter (a Redis Streams group reads every entry)";
+  }
 };
 
 // ------------------------------------------------------------------ causeway
@@ -384,6 +422,9 @@ class CausewayTarget final : public Target {
   void cleanup() override {
     if (admin_ && !subscription_.empty()) (void)admin_->delete_subscription(subscription_);
     subscription_.clear();
+    if (admin_)
+      for (const auto& name : filter_subscriptions_) (void)admin_->delete_subscription(name);
+    filter_subscriptions_.clear();
     if (admin_ && !topic_.empty()) (void)admin_->delete_topic(topic_);
     topic_.clear();
   }
@@ -416,8 +457,79 @@ class CausewayTarget final : public Target {
     members_.clear();
   }
 
+  // Class in the type ("bench.k<class>") and, for kClassInData, in a JSON payload
+  // ({"k":<class>,"seq":<seq>,"pad":"..."}); the seq travels as the key.
+  std::string preload_classes(const Scenario& sc, uint64_t n, std::size_t bytes) override {
+    cc::ClientOptions o;
+    o.broker = cfg_.broker;
+    o.client_name = "causeway-bench";
+    cc::PublisherOptions po;
+    po.linger = std::chrono::microseconds(cfg_.linger_us);
+    auto p = cc::Publisher::connect(o, po);
+    if (!p.ok()) return p.status().to_string();
+    std::atomic<uint64_t> failed{0};
+    std::string first_error;
+    std::mutex mu;
+    for (uint64_t seq = 0; seq < n; ++seq) {
+      cc::Event e;
+      const uint64_t cls = seq % kFilterClasses;
+      e.key = std::to_string(seq);
+      e.type = "bench.k" + std::to_string(cls);
+      if (sc.filter == Filter::kClassInData) {
+        e.payload = R"({"k":)" + std::to_string(cls) + R"(,"seq":)" + std::to_string(seq) + R"(,"pad":")";
+        if (e.payload.size() + 2 < bytes) e.payload.append(bytes - e.payload.size() - 2, 'x');
+        e.payload += "\"}";
+      } else {
+        e.payload.assign(bytes, 'x');
+      }
+      (*p)->publish(topic_, std::move(e), [&](const causeway::Result<cc::PublishAck>& r) {
+        if (r.ok()) return;
+        failed.fetch_add(1);
+        std::lock_guard lk(mu);
+        if (first_error.empty()) first_error = r.status().to_string();
+      });
+    }
+    if (auto s = (*p)->flush(std::chrono::seconds(120)); !s.ok()) return "preload: " + s.to_string();
+    (void)(*p)->close();
+    std::lock_guard lk(mu);
+    return failed.load() == 0 ? "" : "preload: " + first_error;
+  }
+
+  std::string start_filtered(const Scenario& sc, OnEvent on_event) override {
+    std::vector<std::string> patterns;  // one subscription each; "" = no pattern
+    switch (sc.filter) {
+      case Filter::kNone: patterns = {""}; break;
+      case Filter::kClass: patterns = {R"({"type":["bench.k0"]})"}; break;
+      case Filter::kClassInData: patterns = {R"({"data":{"k":[0]}})"}; break;
+      case Filter::kEveryClass:
+        for (uint64_t c = 0; c < kFilterClasses; ++c) patterns.push_back(R"({"type":["bench.k)" + std::to_string(c) + "\"]}");
+        break;
+    }
+    cc::ClientOptions o;
+    o.broker = cfg_.broker;
+    o.client_name = "causeway-bench";
+    for (std::size_t i = 0; i < patterns.size(); ++i) {
+      cc::SubscriberOptions so;
+      so.subscription = "sub-" + topic_ + "-" + std::to_string(i);
+      filter_subscriptions_.push_back(so.subscription);
+      so.topic = topic_;
+      so.settings.start = cc::StartPosition::earliest();
+      so.settings.pattern = patterns[i];
+      so.max_unacked_events = 4096;
+      so.handler_batch = 1024;
+      auto sub = cc::Subscriber::start(o, so, [on_event](const cc::DeliveredEvent& e) -> causeway::Status {
+        on_event(std::strtoull(e.key.c_str(), nullptr, 10));
+        return {};
+      });
+      if (!sub.ok()) return sub.status().to_string();
+      members_.push_back(std::move(sub).value());
+    }
+    return "";
+  }
+
  private:
   std::vector<std::unique_ptr<cc::Subscriber>> members_;
+  std::vector<std::string> filter_subscriptions_;
   const Config& cfg_;
   std::unique_ptr<cc::Admin> admin_;
   std::string topic_;
@@ -505,7 +617,7 @@ class NatsTarget final : public Target {
   std::string note(const Scenario& s) const override {
     return s.dur == Dur::kFsync ? "JetStream 2.9 acks after write (no fsync mode)" : "";
   }
-  std::string prepare(const Scenario&, const std::string& topic) override {
+  std::string prepare(const Scenario& scenario, const std::string& topic) override {
     if (!nc_) {
       natsStatus s = natsConnection_ConnectTo(&nc_, cfg_.nats_url.c_str());
       if (s != NATS_OK) return "nats connect " + cfg_.nats_url + ": " + natsStatus_GetText(s);
@@ -515,10 +627,12 @@ class NatsTarget final : public Target {
     stream_.clear();
     for (char ch : topic) stream_ += (std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_');
     subject_ = "bench." + stream_;
+    // filt*: one subject per class under the stream's prefix, for subject filters.
+    const std::string wildcard = subject_ + ".>";
     jsStreamConfig sc;
     jsStreamConfig_Init(&sc);
     sc.Name = stream_.c_str();
-    const char* subjects[1] = {subject_.c_str()};
+    const char* subjects[1] = {scenario.kind == Kind::kFilter ? wildcard.c_str() : subject_.c_str()};
     sc.Subjects = subjects;
     sc.SubjectsLen = 1;
     sc.Storage = js_FileStorage;
@@ -585,6 +699,84 @@ class NatsTarget final : public Target {
     }
     return "";
   }
+  std::string preload_classes(const Scenario& sc, uint64_t n, std::size_t bytes) override {
+    if (sc.filter == Filter::kClassInData) return "not expressible: JetStream filters by subject, not by payload";
+    natsConnection* nc = nullptr;
+    jsCtx* js = nullptr;
+    jsOptions o;
+    jsOptions_Init(&o);
+    o.PublishAsync.MaxPending = 4096;
+    natsStatus s = natsConnection_ConnectTo(&nc, cfg_.nats_url.c_str());
+    if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, &o);
+    std::string payload(bytes, 'x');
+    for (uint64_t seq = 0; s == NATS_OK && seq < n; ++seq) {
+      std::memcpy(payload.data(), &seq, std::min(sizeof(seq), payload.size()));
+      const std::string subject = subject_ + ".k" + std::to_string(seq % kFilterClasses);
+      s = js_PublishAsync(js, subject.c_str(), payload.data(), static_cast<int>(payload.size()), nullptr);
+    }
+    if (s == NATS_OK) {
+      jsPubOptions po;
+      jsPubOptions_Init(&po);
+      po.MaxWait = 120000;
+      s = js_PublishAsyncComplete(js, &po);
+    }
+    natsMsgList pending{};
+    if (js && js_PublishAsyncGetPendingList(&pending, js) == NATS_OK) {
+      const int failed = pending.Count;
+      natsMsgList_Destroy(&pending);
+      if (failed > 0 && s == NATS_OK) s = NATS_ERR;
+    }
+    if (js) jsCtx_Destroy(js);
+    if (nc) natsConnection_Destroy(nc);
+    return s == NATS_OK ? "" : std::string("nats preload: ") + natsStatus_GetText(s);
+  }
+
+  // Pull consumers as start_consumers, one per filter subject (or one on the whole stream).
+  std::string start_filtered(const Scenario& sc, OnEvent on_event) override {
+    std::vector<std::string> filters;
+    if (sc.filter == Filter::kNone) filters = {subject_ + ".>"};
+    if (sc.filter == Filter::kClass) filters = {subject_ + ".k0"};
+    if (sc.filter == Filter::kEveryClass)
+      for (uint64_t c = 0; c < kFilterClasses; ++c) filters.push_back(subject_ + ".k" + std::to_string(c));
+    if (filters.empty()) return "not expressible: JetStream filters by subject, not by payload";
+    stop_ = false;
+    for (std::size_t i = 0; i < filters.size(); ++i) {
+      auto c = std::make_unique<Member>();
+      natsStatus s = natsConnection_ConnectTo(&c->nc, cfg_.nats_url.c_str());
+      if (s == NATS_OK) s = natsConnection_JetStream(&c->js, c->nc, nullptr);
+      jsSubOptions so;
+      jsSubOptions_Init(&so);
+      so.Stream = stream_.c_str();
+      so.Config.AckPolicy = js_AckExplicit;
+      so.Config.DeliverPolicy = js_DeliverAll;
+      so.Config.MaxAckPending = 65536;
+      const std::string durable = "bench" + std::to_string(i);
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      if (s == NATS_OK) s = js_PullSubscribe(&c->sub, c->js, filters[i].c_str(), durable.c_str(), nullptr, &so, &jerr);
+      if (s != NATS_OK) {
+        members_.push_back(std::move(c));
+        const char* last = nats_GetLastError(nullptr);
+        return std::string("nats pull subscribe: ") + natsStatus_GetText(s) + " (" + (last ? last : "") + ")";
+      }
+      Member* raw = c.get();
+      c->thread = std::thread([this, raw, on_event] {
+        while (!stop_) {
+          natsMsgList list;
+          jsErrCode err = static_cast<jsErrCode>(0);
+          if (natsSubscription_Fetch(&list, raw->sub, 256, 100, &err) != NATS_OK) continue;
+          for (int m = 0; m < list.Count; ++m) {
+            natsMsg* msg = list.Msgs[m];
+            on_event(seq_of(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+            (void)natsMsg_Ack(msg, nullptr);
+          }
+          natsMsgList_Destroy(&list);
+        }
+      });
+      members_.push_back(std::move(c));
+    }
+    return "";
+  }
+
   void stop_consumers() override {
     stop_ = true;
     for (auto& m : members_) {
@@ -1057,6 +1249,51 @@ Row run_consume_scenario(const Config& cfg, Target& target, const Scenario& sc, 
   return finish("");
 }
 
+// Filtered delivery (filt*); the topic is prepared.
+Row run_filter_scenario(const Config& cfg, Target& target, const Scenario& sc, Row row) {
+  const auto finish = [&](std::string error) {
+    target.stop_consumers();
+    if (row.error.empty()) row.error = std::move(error);
+    target.cleanup();
+    return row;
+  };
+  const uint64_t n = cfg.consume_events;
+  if (std::string err = target.preload_classes(sc, n, sc.bytes); !err.empty()) return finish(err);
+  // Which events the subscriptions must receive: all, or class 0 only.
+  const bool one_class = sc.filter == Filter::kClass || sc.filter == Filter::kClassInData;
+  const uint64_t expected = one_class ? (n + kFilterClasses - 1) / kFilterClasses : n;
+  std::unique_ptr<std::atomic<bool>[]> seen(new std::atomic<bool>[n]());
+  std::atomic<uint64_t> unique{0}, repeats{0}, unexpected{0};
+  const auto t0 = Clock::now();
+  std::string err = target.start_filtered(sc, [&](uint64_t seq) {
+    if (seq >= n || (one_class && seq % kFilterClasses != 0)) {
+      unexpected.fetch_add(1, std::memory_order_relaxed);
+    } else if (!seen[seq].exchange(true)) {
+      unique.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      repeats.fetch_add(1, std::memory_order_relaxed);
+    }
+  });
+  if (!err.empty()) return finish(err);
+  const auto deadline = t0 + std::chrono::seconds(300);
+  while (unique.load() < expected && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  const auto t1 = Clock::now();
+  target.stop_consumers();
+  row.sent = n;
+  if (unique.load() < expected) {
+    return finish("received " + std::to_string(unique.load()) + " of " + std::to_string(expected) + " expected events");
+  }
+  if (unexpected.load() > 0) {
+    row.errors = unexpected.load();
+    return finish(std::to_string(unexpected.load()) + " events outside the filter were delivered");
+  }
+  row.events_per_s = static_cast<double>(n) / std::chrono::duration<double>(t1 - t0).count();
+  row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
+  row.note = "delivered " + std::to_string(expected) + " of " + std::to_string(n);
+  if (repeats.load() > 0) row.note += ", " + std::to_string(repeats.load()) + " redeliveries";
+  return finish("");
+}
+
 Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t run_id) {
   Row row;
   row.scenario = sc.name;
@@ -1080,6 +1317,7 @@ Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t
   row.error = target.prepare(sc, topic);
   if (!row.error.empty()) return row;
   if (sc.kind == Kind::kConsume || sc.kind == Kind::kEndToEnd) return run_consume_scenario(cfg, target, sc, row);
+  if (sc.kind == Kind::kFilter) return run_filter_scenario(cfg, target, sc, row);
 
   const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.duration_s));
   const auto warmup = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.warmup_s));
@@ -1426,6 +1664,41 @@ void print_validation_cost(const std::vector<Row>& rows) {
   }
 }
 
+// filt* rows: each against filt100_base of the same target (medians over --repetitions).
+void print_filter_cost(const std::vector<Row>& rows) {
+  std::map<std::pair<std::string, std::string>, std::vector<double>> rates;  // (target, scenario) -> events/s
+  std::vector<std::string> scenarios, targets;
+  for (const Row& r : rows) {
+    if (r.kind != Kind::kFilter || r.events_per_s <= 0) continue;
+    if (std::find(scenarios.begin(), scenarios.end(), r.scenario) == scenarios.end()) scenarios.push_back(r.scenario);
+    if (std::find(targets.begin(), targets.end(), r.target) == targets.end()) targets.push_back(r.target);
+    rates[{r.target, r.scenario}].push_back(r.events_per_s);
+  }
+  if (scenarios.empty()) return;
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const std::size_t n = v.size();
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+  };
+  std::printf("\nFiltered delivery (events of the topic per second, medians; ratio to filt100_base of the same target)\n");
+  std::printf("%-22s", "scenario");
+  for (const auto& t : targets) std::printf(" %-24s", t.c_str());
+  std::printf("\n");
+  for (const auto& sc : scenarios) {
+    std::printf("%-22s", sc.c_str());
+    for (const auto& t : targets) {
+      char buf[64] = "n/a";
+      if (rates.count({t, sc})) {
+        const double v = median(rates[{t, sc}]);
+        const double base = rates.count({t, "filt100_base"}) ? median(rates[{t, "filt100_base"}]) : 0;
+        std::snprintf(buf, sizeof(buf), "%s/s (%.2f)", fmt_num(v).c_str(), base > 0 ? v / base : 0.0);
+      }
+      std::printf(" %-24s", buf);
+    }
+    std::printf("\n");
+  }
+}
+
 // The machine-readable result file, written with nlohmann::json (the JSON library the CLI
 // already uses) so that escaping and non-finite numbers (written as null) are right.
 bool write_json(const std::string& path, const Config& cfg, const std::vector<Row>& rows) {
@@ -1630,6 +1903,7 @@ int main(int argc, char** argv) {
   print_rows(rows);
   if (cfg.targets.size() > 1) print_comparison(rows, cfg.targets);
   print_validation_cost(rows);
+  print_filter_cost(rows);
   if (!cfg.json.empty() && !write_json(cfg.json, cfg, rows)) {
     std::fprintf(stderr, "error: cannot write %s\n", cfg.json.c_str());
     return 1;
