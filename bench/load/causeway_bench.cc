@@ -732,6 +732,10 @@ class NatsTarget final : public Target {
   }
 
   // Pull consumers as start_consumers, one per filter subject (or one on the whole stream).
+  // Every consumer is created before any fetches start, and at most 4 threads fetch. One
+  // fetch thread per consumer (100 of them) aborted Release runs in natsMsgList_Destroy
+  // with a double free inside libnats 3.4.1 (not reproduced under ASan; nats.c has fixed
+  // double frees of pulled messages since, e.g. nats-io/nats.c#984).
   std::string start_filtered(const Scenario& sc, OnEvent on_event) override {
     std::vector<std::string> filters;
     if (sc.filter == Filter::kNone) filters = {subject_ + ".>"};
@@ -753,26 +757,34 @@ class NatsTarget final : public Target {
       const std::string durable = "bench" + std::to_string(i);
       jsErrCode jerr = static_cast<jsErrCode>(0);
       if (s == NATS_OK) s = js_PullSubscribe(&c->sub, c->js, filters[i].c_str(), durable.c_str(), nullptr, &so, &jerr);
+      members_.push_back(std::move(c));
       if (s != NATS_OK) {
-        members_.push_back(std::move(c));
         const char* last = nats_GetLastError(nullptr);
         return std::string("nats pull subscribe: ") + natsStatus_GetText(s) + " (" + (last ? last : "") + ")";
       }
-      Member* raw = c.get();
-      c->thread = std::thread([this, raw, on_event] {
+    }
+    // At most 4 fetch threads, each taking its consumers in turn (a consumer with nothing
+    // pending costs one short wait). Owned by the first member of each share.
+    const std::size_t threads = std::min<std::size_t>(members_.size(), 4);
+    for (std::size_t t = 0; t < threads; ++t) {
+      std::vector<natsSubscription*> subs;
+      for (std::size_t i = t; i < members_.size(); i += threads) subs.push_back(members_[i]->sub);
+      members_[t]->thread = std::thread([this, subs, on_event] {
+        const int64_t wait_ms = subs.size() > 1 ? 5 : 100;
         while (!stop_) {
-          natsMsgList list;
-          jsErrCode err = static_cast<jsErrCode>(0);
-          if (natsSubscription_Fetch(&list, raw->sub, 256, 100, &err) != NATS_OK) continue;
-          for (int m = 0; m < list.Count; ++m) {
-            natsMsg* msg = list.Msgs[m];
-            on_event(seq_of(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
-            (void)natsMsg_Ack(msg, nullptr);
+          for (natsSubscription* sub : subs) {
+            natsMsgList list;
+            jsErrCode err = static_cast<jsErrCode>(0);
+            if (natsSubscription_Fetch(&list, sub, 256, wait_ms, &err) != NATS_OK) continue;
+            for (int m = 0; m < list.Count; ++m) {
+              natsMsg* msg = list.Msgs[m];
+              on_event(seq_of(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+              (void)natsMsg_Ack(msg, nullptr);
+            }
+            natsMsgList_Destroy(&list);
           }
-          natsMsgList_Destroy(&list);
         }
       });
-      members_.push_back(std::move(c));
     }
     return "";
   }
@@ -1891,7 +1903,8 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "  %-22s %-9s ...\n", sc.name.c_str(), t->name().c_str());
         rows.push_back(run_scenario(cfg, *t, sc, ++run_id));
         rows.back().repetition = repetition;
-        if (!rows.back().error.empty()) any_error = true;
+        // A filter a peer cannot express is a row it does not have, not a failure.
+        if (!rows.back().error.empty() && rows.back().error.rfind("not expressible", 0) != 0) any_error = true;
       }
     }
   }
