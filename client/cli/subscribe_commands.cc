@@ -235,8 +235,13 @@ struct SubscriptionFlags {
     differ("--max-age", max_age_text(existing.max_age), max_age_text(requested.max_age));
     differ("--dead-letter", existing.dead_letter_topic,
            requested.dead_letter_topic.empty() ? requested.topic + ".dlq" : requested.dead_letter_topic);
+    // The same JSON with other spacing or key order is the same pattern (as the broker says).
+    const auto parsed = [](const std::string& p) { return nlohmann::json::parse(p, nullptr, /*allow_exceptions=*/false); };
+    const bool same_pattern = existing.pattern == requested.pattern ||
+                              (!existing.pattern.empty() && !requested.pattern.empty() &&
+                               !parsed(existing.pattern).is_discarded() && parsed(existing.pattern) == parsed(requested.pattern));
     const auto pattern_text = [](const std::string& p) { return p.empty() ? std::string("none") : p; };
-    differ("--pattern", pattern_text(existing.pattern), pattern_text(requested.pattern));
+    if (!same_pattern) differ("--pattern", pattern_text(existing.pattern), pattern_text(requested.pattern));
     return out;
   }
 };

@@ -113,6 +113,8 @@ Result<meta::SubscriptionConfig> Coordinator::create_subscription(meta::Subscrip
   if (!existing && existing.error().code() == Code::kNotFound) {
     CAUSEWAY_RETURN_IF_ERROR(validate_dead_letter_topic(config));
   }
+  // The same pattern spelled with other spacing or key order is an identical re-create.
+  if (existing && same_pattern(existing->pattern, config.pattern)) config.pattern = existing->pattern;
   return store_.meta().create_subscription(std::move(config), start);
 }
 

@@ -2,6 +2,7 @@
 // matched against it. See subscribe/event_filter.h.
 #include "subscribe/event_filter.h"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "rules/event_source.h"
@@ -40,6 +41,14 @@ std::shared_ptr<const rules::FlatbuffersWalker> PayloadSchemas::get(uint32_t sch
   if (cache_.size() >= kMaxCached) cache_.clear();
   cache_[schema_id] = entry;
   return entry.walker;
+}
+
+bool same_pattern(std::string_view a, std::string_view b) {
+  if (a == b) return true;
+  if (a.empty() || b.empty()) return false;
+  const auto ja = nlohmann::json::parse(a, nullptr, /*allow_exceptions=*/false);
+  const auto jb = nlohmann::json::parse(b, nullptr, /*allow_exceptions=*/false);
+  return !ja.is_discarded() && !jb.is_discarded() && ja == jb;
 }
 
 Result<std::shared_ptr<const EventFilter>> EventFilter::compile(std::string_view pattern) {

@@ -62,6 +62,10 @@ class PayloadSchemas {
   std::map<uint32_t, Entry> cache_;
 };
 
+// Whether two pattern texts are the same pattern: equal text, or equal JSON (spacing and
+// key order aside). Empty (no pattern) equals only empty.
+bool same_pattern(std::string_view a, std::string_view b);
+
 class EventFilter {
  public:
   // Parses, validates and compiles `pattern`. kInvalidArgument naming the bad part and

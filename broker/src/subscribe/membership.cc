@@ -44,7 +44,7 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
                        "\" does not exist; create it (causeway subscription create) or subscribe with create_if_missing");
     }
     return existing.error();
-  } else if (!create_settings.pattern.empty() && existing->pattern != create_settings.pattern) {
+  } else if (!create_settings.pattern.empty() && !same_pattern(existing->pattern, create_settings.pattern)) {
     // An ad-hoc filtered subscriber must not silently get another filter's events.
     return failed_precondition("subscription \"" + std::string(subscription) + "\" exists with " +
                                (existing->pattern.empty() ? std::string("no pattern") : "another pattern") +

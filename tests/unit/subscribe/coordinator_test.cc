@@ -840,8 +840,14 @@ TEST_F(CoordinatorTest, JoinWithAnotherPatternThanTheSubscriptionsIsRefused) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), Code::kFailedPrecondition);
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("subscription update"));
-  // The same pattern, or none, joins the subscription as it is.
+  // The same pattern (also spelled otherwise), or none, joins the subscription as it is.
   EXPECT_TRUE(co_->join(a, "s", "t", 0, 0, true, config, "test").ok());
+  auto respelled = config;
+  respelled.pattern = R"({ "source" : [ "shop" ] })";
+  EXPECT_TRUE(co_->join(a, "s", "t", 0, 0, true, respelled, "test").ok());
+  auto recreated = co_->create_subscription(respelled);
+  ASSERT_TRUE(recreated.ok()) << recreated.status().to_string();
+  EXPECT_EQ(recreated->pattern, config.pattern) << "an identical re-create returns the stored one";
   EXPECT_TRUE(co_->join(a, "s", "t", 0, 0, true, sub("s", "t"), "test").ok());
 }
 
