@@ -17,6 +17,25 @@
 namespace causeway::rules {
 namespace {
 
+// Where and why `text` fails to parse as JSON (" at column 7: syntax error ...", counted in
+// bytes as the publish command counts them), or "" if the parser gives no position. Only on
+// the error path, so the second parse costs nothing on good patterns.
+std::string json_error_position(std::string_view text) {
+  try {
+    (void)nlohmann::json::parse(text.begin(), text.end());
+  } catch (const nlohmann::json::parse_error& e) {
+    // e.what(): "[json.exception.parse_error.101] parse error at line 1, column 2: syntax
+    // error while parsing ..."; keep what follows the position, said once.
+    std::string why = e.what();
+    if (const auto at = why.find("column "); at != std::string::npos) {
+      if (const auto colon = why.find(": ", at); colon != std::string::npos) why = why.substr(colon + 2);
+    }
+    return " at column " + std::to_string(e.byte) + ": " + why;
+  } catch (const nlohmann::json::exception&) {
+  }
+  return "";
+}
+
 using nlohmann::json;
 
 class Parser {
@@ -61,7 +80,7 @@ class Parser {
       doc = json::parse(text.begin(), text.end(), cb, /*allow_exceptions=*/false);
       if (depth_exceeded > 0) return invalid_argument("pattern nests deeper than " + std::to_string(kMaxPatternDepth) + " levels");
     }
-    if (doc.is_discarded()) return invalid_argument("pattern is not valid JSON");
+    if (doc.is_discarded()) return invalid_argument("pattern is not valid JSON" + json_error_position(text));
     if (!duplicate.empty()) return invalid_argument("key \"" + duplicate + "\" appears more than once in one object");
     if (!doc.is_object()) return invalid_argument("pattern must be a JSON object, not " + std::string(doc.type_name()));
     Pattern p;

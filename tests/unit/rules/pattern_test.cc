@@ -219,7 +219,8 @@ TEST(Patterns, AndExtensionRequiresEveryConditionOnTheSameValue) {
 TEST(Patterns, InvalidPatternsAreRefusedNamingThePartAndPath) {
   const std::vector<std::pair<const char*, const char*>> bad = {
       {R"(["x"])", "must be a JSON object"},
-      {R"({"a":["x"])", "not valid JSON"},
+      {R"({"a":["x"])", "not valid JSON at column 11"},
+      {R"({type: ["x"]})", "not valid JSON at column 3: syntax error while parsing object key"},
       {R"({})", "(top level): empty objects are not allowed"},
       {R"({"a":{}})", "a: empty objects are not allowed"},
       {R"({"a":[]})", "a: empty arrays are not allowed"},
