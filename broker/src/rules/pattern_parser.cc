@@ -22,7 +22,7 @@ namespace {
 // the error path, so the second parse costs nothing on good patterns.
 std::string json_error_position(std::string_view text) {
   try {
-    (void)nlohmann::json::parse(text.begin(), text.end());
+    [[maybe_unused]] const auto parsed = nlohmann::json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {
     // e.what(): "[json.exception.parse_error.101] parse error at line 1, column 2: syntax
     // error while parsing ..."; keep what follows the position, said once.
