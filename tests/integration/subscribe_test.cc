@@ -666,6 +666,69 @@ protocol::ErrorCode ack_code(const std::string& frame) {
   return protocol::ErrorCode::Internal;
 }
 
+TEST_F(SubscribeTest, HostilePatternsOnTheWireAreRefusedNamingTheProblemAndChangeNothing) {
+  create_topic("t", 1);
+  RawMember m(port_);
+  ASSERT_TRUE(m.conn.hello());
+  // The status of a subscription create / update / subscribe, with its message.
+  const auto status_of = [](const std::optional<std::string>& frame) -> std::pair<protocol::ErrorCode, std::string> {
+    if (!frame) return {protocol::ErrorCode::Internal, "no answer"};
+    const auto* msg = protocol::GetMessage(frame->data());
+    const protocol::Status* st = nullptr;
+    if (const auto* r = msg->body_as_CreateSubscriptionResponse()) st = r->status();
+    if (const auto* r = msg->body_as_UpdateSubscriptionResponse()) st = r->status();
+    if (const auto* r = msg->body_as_SubscribeResponse()) st = r->status();
+    if (st == nullptr) return {protocol::ErrorCode::Internal, "unexpected answer"};
+    return {st->code(), st->message() ? st->message()->str() : ""};
+  };
+  const auto create = [&](const std::string& name, const std::string& pattern) {
+    flatbuffers::FlatBufferBuilder fb;
+    auto settings = protocol::CreateSubscriptionSettings(fb, protocol::StartKind::Earliest, 0, 30000, 10, 1000, 60000,
+                                                         0, 0, fb.CreateString(pattern));
+    return status_of(m.call(fb, protocol::CreateCreateSubscriptionRequest(fb, fb.CreateString(name),
+                                                                            fb.CreateString("t"), settings)));
+  };
+  const auto update = [&](const std::string& name, const std::string& pattern) {
+    flatbuffers::FlatBufferBuilder fb;
+    return status_of(
+        m.call(fb, protocol::CreateUpdateSubscriptionRequest(fb, fb.CreateString(name), fb.CreateString(pattern))));
+  };
+  std::string deep = R"(["x"])";
+  for (int i = 0; i < 5000; ++i) deep = R"({"a":)" + deep + "}";
+  const std::string big = R"({"source":[")" + std::string(200 * 1024, 'x') + R"("]})";
+  const std::string not_utf8 = std::string(R"({"source":[")") + "\xff\xfe" + R"("]})";
+  const std::string many = [] {
+    std::string p = R"({"source":[)";
+    for (int i = 0; i < 11000; ++i) p += (i ? "," : "") + std::to_string(i % 10);
+    return p + "]}";
+  }();
+  for (const auto& [pattern, says] : std::vector<std::pair<std::string, std::string>>{
+           {"{", "not valid JSON"},
+           {deep, "nests deeper"},
+           {big, "65536"},
+           {not_utf8, "UTF-8"},
+           {many, "10000"},
+           {R"({"a":[{"wildcard":"a**b"}]})", "wildcard"},
+           {R"({"a":[{"numeric":[">",5,"<",1]}]})", "numeric"}}) {
+    SCOPED_TRACE(pattern.substr(0, 60));
+    const auto [code, message] = create("s", pattern);
+    EXPECT_EQ(code, protocol::ErrorCode::InvalidArgument) << message;
+    EXPECT_THAT(message, HasSubstr(says));
+  }
+  // None of them created anything; a good one does, and updates are checked the same way.
+  auto a = admin();
+  EXPECT_EQ(a->describe_subscription("s").status().code(), Code::kNotFound);
+  ASSERT_EQ(create("s", R"({"source":["shop"]})").first, protocol::ErrorCode::Ok);
+  EXPECT_EQ(update("s", deep).first, protocol::ErrorCode::InvalidArgument);
+  EXPECT_EQ(update("s", big).first, protocol::ErrorCode::InvalidArgument);
+  EXPECT_EQ(update("missing", R"({"source":["shop"]})").first, protocol::ErrorCode::NotFound);
+  auto kept = a->describe_subscription("s");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept->spec.pattern, R"({"source":["shop"]})");
+  // The broker is still serving.
+  publish("t", 1);
+}
+
 TEST_F(SubscribeTest, HostileAcksAreRefusedWithErrorsAndCorruptNothing) {
   create_topic("t", 2);
   publish("t", 10);
