@@ -174,26 +174,38 @@ Result<FetchResult> Admin::fetch(const std::string& topic, uint32_t partition, u
   return result;
 }
 
-Result<SubscriptionInfo> Admin::create_subscription(const SubscriptionSpec& spec) {
-  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&spec](uint64_t id) { return internal::encode_create_subscription(id, spec); }));
-  const std::string what = "create subscription '" + spec.name + "'";
-  Status status = internal::response_status(frame, protocol::Body::CreateSubscriptionResponse);
+namespace {
+
+// The subscription a create, update or describe response carries (`get` picks it out of
+// the message), or the response's error with `what` as its context.
+template <typename GetSubscription>
+Result<SubscriptionInfo> subscription_response(const Frame& frame, protocol::Body kind, const std::string& what,
+                                               GetSubscription get) {
+  Status status = internal::response_status(frame, kind);
   if (!status.ok()) return status.with_context(what);
-  const auto* sub = frame.message().body_as_CreateSubscriptionResponse()->subscription();
+  const protocol::SubscriptionDescription* sub = get(frame.message());
   if (sub == nullptr) return internal_error(what + ": the broker's response holds no subscription");
   return internal::subscription_from_wire(*sub);
+}
+
+}  // namespace
+
+Result<SubscriptionInfo> Admin::create_subscription(const SubscriptionSpec& spec) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&spec](uint64_t id) { return internal::encode_create_subscription(id, spec); }));
+  return subscription_response(frame, protocol::Body::CreateSubscriptionResponse,
+                               "create subscription '" + spec.name + "'", [](const protocol::Message& m) {
+                                 return m.body_as_CreateSubscriptionResponse()->subscription();
+                               });
 }
 
 Result<SubscriptionInfo> Admin::update_subscription_pattern(const std::string& name, const std::string& pattern) {
   CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&](uint64_t id) {
                               return internal::encode_update_subscription_pattern(id, name, pattern);
                             }));
-  const std::string what = "update subscription '" + name + "'";
-  Status status = internal::response_status(frame, protocol::Body::UpdateSubscriptionResponse);
-  if (!status.ok()) return status.with_context(what);
-  const auto* sub = frame.message().body_as_UpdateSubscriptionResponse()->subscription();
-  if (sub == nullptr) return internal_error(what + ": the broker's response holds no subscription");
-  return internal::subscription_from_wire(*sub);
+  return subscription_response(frame, protocol::Body::UpdateSubscriptionResponse,
+                               "update subscription '" + name + "'", [](const protocol::Message& m) {
+                                 return m.body_as_UpdateSubscriptionResponse()->subscription();
+                               });
 }
 
 Status Admin::delete_subscription(const std::string& name) {
@@ -216,12 +228,10 @@ Result<std::vector<SubscriptionInfo>> Admin::list_subscriptions(const std::strin
 
 Result<SubscriptionInfo> Admin::describe_subscription(const std::string& name) {
   CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&name](uint64_t id) { return internal::encode_describe_subscription(id, name); }));
-  const std::string what = "describe subscription '" + name + "'";
-  Status status = internal::response_status(frame, protocol::Body::DescribeSubscriptionResponse);
-  if (!status.ok()) return status.with_context(what);
-  const auto* sub = frame.message().body_as_DescribeSubscriptionResponse()->subscription();
-  if (sub == nullptr) return internal_error(what + ": the broker's response holds no subscription");
-  return internal::subscription_from_wire(*sub);
+  return subscription_response(frame, protocol::Body::DescribeSubscriptionResponse,
+                               "describe subscription '" + name + "'", [](const protocol::Message& m) {
+                                 return m.body_as_DescribeSubscriptionResponse()->subscription();
+                               });
 }
 
 Result<GroupInfo> Admin::describe_group(const std::string& name) {
