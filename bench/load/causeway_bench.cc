@@ -671,45 +671,54 @@ class NatsTarget final : public Target {
     stream_.clear();
   }
 
+  // Connects a member and binds it to durable pull consumer `durable` (created if absent)
+  // on `filter`, with explicit acks; appended to members_ even on failure (stop_consumers
+  // releases it). Returns an error or "".
+  std::string add_pull_member(const std::string& filter, const std::string& durable) {
+    auto c = std::make_unique<Member>();
+    natsStatus s = natsConnection_ConnectTo(&c->nc, cfg_.nats_url.c_str());
+    if (s == NATS_OK) s = natsConnection_JetStream(&c->js, c->nc, nullptr);
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = stream_.c_str();
+    so.Config.AckPolicy = js_AckExplicit;
+    so.Config.DeliverPolicy = js_DeliverAll;
+    so.Config.MaxAckPending = 65536;
+    jsErrCode jerr = static_cast<jsErrCode>(0);
+    if (s == NATS_OK) s = js_PullSubscribe(&c->sub, c->js, filter.c_str(), durable.c_str(), nullptr, &so, &jerr);
+    members_.push_back(std::move(c));
+    if (s == NATS_OK) return "";
+    const char* last = nats_GetLastError(nullptr);
+    return std::string("nats pull subscribe: ") + natsStatus_GetText(s) + " (" + (last ? last : "") + ")";
+  }
+  // One fetch of up to 256 messages (waiting up to wait_ms), each handed to on_event and acked.
+  static void fetch_and_ack(natsSubscription* sub, int64_t wait_ms, const OnEvent& on_event) {
+    natsMsgList list;
+    jsErrCode err = static_cast<jsErrCode>(0);
+    if (natsSubscription_Fetch(&list, sub, 256, wait_ms, &err) != NATS_OK) return;
+    for (int m = 0; m < list.Count; ++m) {
+      natsMsg* msg = list.Msgs[m];
+      on_event(seq_of(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+      (void)natsMsg_Ack(msg, nullptr);
+    }
+    natsMsgList_Destroy(&list);
+  }
+
   // A durable pull consumer with explicit acks, shared by the members (one connection each):
   // each fetches up to 256 messages (100 ms wait) and acks every one (natsMsg_Ack).
   std::string start_consumers(const Scenario&, int members, OnEvent on_event) override {
     stop_ = false;
     for (int m = 0; m < members; ++m) {
-      auto c = std::make_unique<Member>();
-      natsStatus s = natsConnection_ConnectTo(&c->nc, cfg_.nats_url.c_str());
-      if (s == NATS_OK) s = natsConnection_JetStream(&c->js, c->nc, nullptr);
-      jsSubOptions so;
-      jsSubOptions_Init(&so);
-      so.Stream = stream_.c_str();
-      so.Config.AckPolicy = js_AckExplicit;
-      so.Config.DeliverPolicy = js_DeliverAll;
-      so.Config.MaxAckPending = 65536;
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      if (s == NATS_OK) s = js_PullSubscribe(&c->sub, c->js, subject_.c_str(), "bench", nullptr, &so, &jerr);
-      if (s != NATS_OK) {
-        members_.push_back(std::move(c));
-        const char* last = nats_GetLastError(nullptr);
-        return std::string("nats pull subscribe: ") + natsStatus_GetText(s) + " (" + (last ? last : "") + ")";
-      }
-      Member* raw = c.get();
-      c->thread = std::thread([this, raw, on_event] {
-        while (!stop_) {
-          natsMsgList list;
-          jsErrCode err = static_cast<jsErrCode>(0);
-          if (natsSubscription_Fetch(&list, raw->sub, 256, 100, &err) != NATS_OK) continue;
-          for (int i = 0; i < list.Count; ++i) {
-            natsMsg* msg = list.Msgs[i];
-            on_event(seq_of(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
-            (void)natsMsg_Ack(msg, nullptr);
-          }
-          natsMsgList_Destroy(&list);
-        }
+      if (std::string err = add_pull_member(subject_, "bench"); !err.empty()) return err;
+      Member* raw = members_.back().get();
+      raw->thread = std::thread([this, raw, on_event] {
+        while (!stop_) fetch_and_ack(raw->sub, 100, on_event);
       });
-      members_.push_back(std::move(c));
     }
     return "";
   }
+
+
   std::string preload_classes(const Scenario& sc, uint64_t n, std::size_t bytes) override {
     if (sc.filter == Filter::kClassInData) return "not expressible: JetStream filters by subject, not by payload";
     natsConnection* nc = nullptr;
@@ -756,23 +765,7 @@ class NatsTarget final : public Target {
     if (filters.empty()) return "not expressible: JetStream filters by subject, not by payload";
     stop_ = false;
     for (std::size_t i = 0; i < filters.size(); ++i) {
-      auto c = std::make_unique<Member>();
-      natsStatus s = natsConnection_ConnectTo(&c->nc, cfg_.nats_url.c_str());
-      if (s == NATS_OK) s = natsConnection_JetStream(&c->js, c->nc, nullptr);
-      jsSubOptions so;
-      jsSubOptions_Init(&so);
-      so.Stream = stream_.c_str();
-      so.Config.AckPolicy = js_AckExplicit;
-      so.Config.DeliverPolicy = js_DeliverAll;
-      so.Config.MaxAckPending = 65536;
-      const std::string durable = "bench" + std::to_string(i);
-      jsErrCode jerr = static_cast<jsErrCode>(0);
-      if (s == NATS_OK) s = js_PullSubscribe(&c->sub, c->js, filters[i].c_str(), durable.c_str(), nullptr, &so, &jerr);
-      members_.push_back(std::move(c));
-      if (s != NATS_OK) {
-        const char* last = nats_GetLastError(nullptr);
-        return std::string("nats pull subscribe: ") + natsStatus_GetText(s) + " (" + (last ? last : "") + ")";
-      }
+      if (std::string err = add_pull_member(filters[i], "bench" + std::to_string(i)); !err.empty()) return err;
     }
     // At most 4 fetch threads, each taking its consumers in turn (a consumer with nothing
     // pending costs one short wait). Owned by the first member of each share.
@@ -782,19 +775,8 @@ class NatsTarget final : public Target {
       for (std::size_t i = t; i < members_.size(); i += threads) subs.push_back(members_[i]->sub);
       members_[t]->thread = std::thread([this, subs, on_event] {
         const int64_t wait_ms = subs.size() > 1 ? 5 : 100;
-        while (!stop_) {
-          for (natsSubscription* sub : subs) {
-            natsMsgList list;
-            jsErrCode err = static_cast<jsErrCode>(0);
-            if (natsSubscription_Fetch(&list, sub, 256, wait_ms, &err) != NATS_OK) continue;
-            for (int m = 0; m < list.Count; ++m) {
-              natsMsg* msg = list.Msgs[m];
-              on_event(seq_of(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
-              (void)natsMsg_Ack(msg, nullptr);
-            }
-            natsMsgList_Destroy(&list);
-          }
-        }
+        while (!stop_)
+          for (natsSubscription* sub : subs) fetch_and_ack(sub, wait_ms, on_event);
       });
     }
     return "";
