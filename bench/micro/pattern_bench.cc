@@ -189,6 +189,21 @@ void BM_Pattern_Compiled_FlatBuffers(benchmark::State& state) {
 }
 BENCHMARK(BM_Pattern_Compiled_FlatBuffers)->Arg(1)->Arg(100)->Arg(10000);
 
+// Compiling N patterns together: what the broker pays, under its coordinator mutex, when a
+// filtered subscription of a topic with N filtered subscriptions is loaded, dropped or
+// changes its pattern (subscribe/shared_reads.h, TopicPatterns).
+void BM_Pattern_CompileTogether(benchmark::State& state) {
+  const Fixture f = make_fixture(static_cast<size_t>(state.range(0)));
+  std::vector<uint32_t> ids(f.patterns.size());
+  for (uint32_t i = 0; i < ids.size(); ++i) ids[i] = i;
+  for (auto _ : state) {
+    auto m = Matcher::compile(f.patterns, ids);
+    benchmark::DoNotOptimize(m.ok());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));
+}
+BENCHMARK(BM_Pattern_CompileTogether)->Arg(1)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
+
 }  // namespace
 }  // namespace causeway::rules
 

@@ -103,6 +103,14 @@ Result<uint32_t> parse_frame_bytes(const std::string& text) {
   return static_cast<uint32_t>(*bytes);
 }
 
+// --subscribe-read-cache SIZE: 0 (no shared reads) to 64GiB.
+Result<uint64_t> parse_read_cache_bytes(const std::string& text) {
+  auto bytes = causeway::units::parse_size(text);
+  if (!bytes) return bytes.error();
+  if (*bytes > (64ull << 30)) return causeway::invalid_argument("must be at most 64GiB");
+  return *bytes;
+}
+
 // The config to run with, or the exit code to return at once (0 after --help; otherwise
 // kUsageExitCode, the reason printed to stderr). Long by nature: one CLI11 declaration per
 // flag, in --help order, and the conversions of the few that need one.
@@ -151,6 +159,18 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
                     "A subscriber that sends nothing for this long leaves its group; its unacked events go to the others");
   add_duration_flag(app, "--subscribe-sweep-interval", config.subscribe.sweep_interval, DurationRule::kAtLeastOneMs,
                     "How often subscriptions check ack deadlines, retry delays and session timeouts, and commit acked offsets");
+  app.add_option_function<std::string>(
+         "--subscribe-read-cache",
+         [&config](const std::string& text) { config.subscribe.read_cache_bytes = *parse_read_cache_bytes(text); },
+         "Recent log reads kept for the other subscriptions of a topic, so that groups at one position read and "
+         "match an event once (e.g. 64MiB; 0 turns sharing off)")
+      ->check(CLI::Validator(
+          [](std::string& text) {
+            auto bytes = parse_read_cache_bytes(text);
+            return bytes ? std::string() : std::string(bytes.error().message());
+          },
+          ""))
+      ->default_str(causeway::units::format_size(config.subscribe.read_cache_bytes));
   app.add_option("--sync-threads", config.store.logs.sync_threads,
                  "Threads that run fdatasync group commits for all partitions and complete the acks")
       ->capture_default_str()

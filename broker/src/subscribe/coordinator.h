@@ -35,6 +35,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -46,6 +47,7 @@
 #include "meta/meta_store.h"
 #include "subscribe/event_filter.h"
 #include "subscribe/partition_delivery.h"
+#include "subscribe/shared_reads.h"
 
 namespace causeway::subscribe {
 
@@ -122,6 +124,9 @@ struct CoordinatorOptions {
   // The registered schemas of FlatBuffers payloads, for patterns that read them (null:
   // such payloads have no "data"). Called from storage threads; may block.
   PayloadSchemas::Lookup payload_schema;
+  // Recent reads kept for the other groups of a topic (subscribe/shared_reads.h): the
+  // bytes of batches and records held at most (chunks being delivered come on top).
+  uint64_t read_cache_bytes = 64ull << 20;
 };
 
 struct JoinResult {
@@ -166,7 +171,12 @@ struct CoordinatorStats {
   uint64_t dead_lettered = 0;
   uint64_t dead_letter_failures = 0;  // dead-letter publishes that failed (and were retried)
   uint64_t in_flight = 0;  // across every group, now
+  // Reads of new events: served from another group's read, or read from the log.
+  uint64_t shared_reads = 0;
+  uint64_t log_reads = 0;
 };
+
+struct ReadPlan;  // one delivery round's plan (coordinator_state.h)
 
 class Coordinator {
  public:
@@ -261,7 +271,6 @@ class Coordinator {
   struct Member;
   struct PartitionState;
   struct Group;
-  struct ReadPlan;
   struct Selection;
   // A member request's target, found under the mutex (member_locked).
   struct MemberRef {
@@ -272,6 +281,8 @@ class Coordinator {
   Result<std::shared_ptr<Group>> load_group(std::string_view name);
   void insert_group_locked(const std::shared_ptr<Group>& g);
   void erase_group_locked(const std::shared_ptr<Group>& g);
+  // Compiles the patterns of `topic`'s filtered groups together (Group::patterns).
+  void rebuild_topic_patterns_locked(std::string_view topic);
   Status check_connection_limits_locked(uint64_t connection_id, const Group& joining, uint64_t credit_events,
                                         uint64_t credit_bytes, const Member* replacing) const;
   Status validate_dead_letter_topic(const meta::SubscriptionConfig& config);
@@ -291,7 +302,7 @@ class Coordinator {
   bool skip_lost_events_locked(Group& g, PartitionState& ps, uint32_t partition, const storage::PartitionLog& log,
                                const ReadPlan& plan, const Status& read_error);
   Selection select_locked(const std::shared_ptr<Group>& g, PartitionState& ps, uint32_t partition, Member& m,
-                          const ReadPlan& plan, const std::vector<batch::RecordView>& records,
+                          const ReadPlan& plan, std::span<const batch::RecordView> records,
                           const std::vector<uint8_t>& matched);
   bool emit_locked(const std::shared_ptr<Group>& g, uint32_t partition, Member& m, std::vector<DeliveredRecord> events,
                    std::unique_lock<std::mutex>& lk);
@@ -311,6 +322,7 @@ class Coordinator {
   const CoordinatorOptions options_;
   const std::string instance_;  // distinguishes member ids across broker restarts
   PayloadSchemas payload_schemas_;
+  ReadCache read_cache_;
 
   mutable std::mutex mu_;  // guards everything below
   std::map<std::string, std::shared_ptr<Group>, std::less<>> groups_;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "subscribe/coordinator.h"
+#include "subscribe/shared_reads.h"
 
 namespace causeway::subscribe {
 
@@ -47,6 +48,11 @@ struct Coordinator::PartitionState {
 struct Coordinator::Group {
   meta::SubscriptionConfig config;
   std::shared_ptr<const EventFilter> filter;  // config.pattern compiled; null: every event
+  // With a filter: the patterns of the topic's filtered groups compiled together, and
+  // this group's slot in them (rebuild_topic_patterns_locked). Null when compiling them
+  // together failed; then the group matches with its own filter.
+  std::shared_ptr<const TopicPatterns> patterns;
+  uint32_t slot = 0;
   meta::TopicConfig topic;
   std::vector<PartitionState> partitions;
   std::map<uint64_t, Member> members;  // by id: join order
@@ -61,7 +67,7 @@ struct Coordinator::Group {
 // What one pump round reads, planned under the mutex: the offsets waiting for redelivery
 // (`retries`), or else up to `max_new` new events from `from`; and the owner, epoch and end
 // it was planned against, so that the selection can tell whether they changed meanwhile.
-struct Coordinator::ReadPlan {
+struct ReadPlan {
   std::vector<uint64_t> retries;
   uint64_t from = 0;
   uint64_t max_new = 0;
@@ -70,8 +76,13 @@ struct Coordinator::ReadPlan {
   uint64_t end_snapshot = 0;
   uint64_t byte_room = 0;  // bytes of events the member's credit (and one batch) allows
   // The group's filter when the plan was made (new events only): the events read are
-  // matched outside the mutex, and selection skips those it filters out.
+  // matched outside the mutex, and selection skips those it filters out. With `patterns`,
+  // the matching is shared with the topic's other filtered groups (the group is `slot`).
   std::shared_ptr<const EventFilter> filter;
+  std::shared_ptr<const TopicPatterns> patterns;
+  uint32_t slot = 0;
+  // Whether other groups of the topic may read the same events (then reads are cached).
+  bool shared = false;
 };
 
 // What the selection decided: the events to deliver now, and whether the partition moved

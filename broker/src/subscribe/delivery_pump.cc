@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <span>
 
 #include "subscribe/coordinator_state.h"
 
@@ -15,40 +16,55 @@ namespace {
 
 // What a round read: the records to look at, and what keeps their bytes alive.
 struct ReadOutcome {
-  storage::ReadResult batches;              // new events: the batches they are in
+  std::shared_ptr<const ReadChunk> chunk;   // new events: a read (perhaps another group's)
   std::vector<OwnedRecord> redeliveries;    // retries: copies of just those events
-  std::vector<batch::RecordView> records;
+  std::vector<batch::RecordView> retried;   // views of `redeliveries`
+  std::span<const batch::RecordView> records;
   // With a filter: whether records[i] matched (new events only; retries matched before).
   std::vector<uint8_t> matched;
   Status status;
 };
 
-ReadOutcome read_planned(const storage::PartitionLog& log, const std::vector<uint64_t>& retries, uint64_t from,
-                         uint64_t max_new, uint64_t end_snapshot, uint64_t byte_room, const EventFilter* filter,
-                         std::string_view topic, PayloadSchemas& schemas) {
+ReadOutcome read_planned(ReadCache& cache, const storage::PartitionLog& log, uint32_t topic_id, uint32_t partition,
+                         const ReadPlan& plan, std::string_view topic, PayloadSchemas& schemas) {
   ReadOutcome out;
-  if (!retries.empty()) {
-    out.status = read_retries(log, retries, byte_room, out.redeliveries);
-    out.records.reserve(out.redeliveries.size());
-    for (const OwnedRecord& r : out.redeliveries) out.records.push_back(r.view);
+  if (!plan.retries.empty()) {
+    out.status = read_retries(log, plan.retries, plan.byte_room, out.redeliveries);
+    out.retried.reserve(out.redeliveries.size());
+    for (const OwnedRecord& r : out.redeliveries) out.retried.push_back(r.view);
+    out.records = out.retried;
     return out;
   }
-  auto r = log.read(from, std::max<uint64_t>(byte_room, 1), max_new);
-  if (!r) {
-    out.status = r.error();
+  ReadCache::Request request;
+  request.topic_id = topic_id;
+  request.partition = partition;
+  request.from = plan.from;
+  request.max_events = plan.max_new;
+  request.max_bytes = plan.byte_room;
+  request.end_snapshot = plan.end_snapshot;
+  request.keep = plan.shared;
+  auto chunk = cache.read(log, request);
+  if (!chunk) {
+    out.status = chunk.error();
     return out;
   }
-  out.batches = std::move(*r);
-  out.status = storage::for_each_record_from(out.batches, from, [&](const batch::RecordView& rec) {
-    if (out.records.size() >= max_new || rec.offset >= end_snapshot) return false;
-    out.records.push_back(rec);
-    return true;
-  });
-  if (filter != nullptr) {
-    // Matched here, outside the coordinator's mutex: the cost of a pattern falls on the
-    // storage thread reading for this group only.
+  out.chunk = std::move(*chunk);
+  if (out.chunk == nullptr) return out;  // nothing to read (a gap up to the end)
+  // This group's part of the chunk: from its next offset, below its end, at most max_new.
+  const std::vector<batch::RecordView>& all = out.chunk->records();
+  const size_t first = out.chunk->index_of(plan.from);
+  size_t last = first;
+  while (last < all.size() && last - first < plan.max_new && all[last].offset < plan.end_snapshot) ++last;
+  out.records = std::span<const batch::RecordView>(all).subspan(first, last - first);
+  if (plan.patterns != nullptr) {
+    // Matched once per chunk for every filtered group of the topic, outside the
+    // coordinator's mutex, on the storage thread of the first group to need it.
+    const std::shared_ptr<const ChunkMatches> m = out.chunk->matches(plan.patterns, topic, &schemas);
     out.matched.reserve(out.records.size());
-    for (const batch::RecordView& rec : out.records) out.matched.push_back(filter->matches(topic, rec, &schemas) ? 1 : 0);
+    for (size_t i = first; i < last; ++i) out.matched.push_back(m->matched(i, plan.slot) ? 1 : 0);
+  } else if (plan.filter != nullptr) {
+    out.matched.reserve(out.records.size());
+    for (const batch::RecordView& rec : out.records) out.matched.push_back(plan.filter->matches(topic, rec, &schemas) ? 1 : 0);
   }
   return out;
 }
@@ -89,8 +105,8 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     const std::optional<ReadPlan> plan = plan_read_locked(*g, ps);
     if (!plan) break;
     lk.unlock();
-    ReadOutcome read = read_planned(*log, plan->retries, plan->from, plan->max_new, plan->end_snapshot,
-                                    plan->byte_room, plan->filter.get(), g->topic.name, payload_schemas_);
+    ReadOutcome read =
+        read_planned(read_cache_, *log, g->topic.topic_id, partition, *plan, g->topic.name, payload_schemas_);
     lk.lock();
     if (!read.status.ok()) {
       if (skip_lost_events_locked(*g, ps, partition, *log, *plan, read.status)) continue;
@@ -110,7 +126,10 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
 // What the next round reads, or nullopt when the partition cannot move now: no owner, no
 // credit, the owner's connection full (parked until sink_drained), or nothing to read
 // within the window.
-std::optional<Coordinator::ReadPlan> Coordinator::plan_read_locked(Group& g, PartitionState& ps) const {
+std::optional<ReadPlan> Coordinator::plan_read_locked(Group& g, PartitionState& ps) const {
+  // Another group of the topic may read the same events: keep the read for it.
+  auto same_topic = groups_by_topic_.find(g.topic.name);
+  const bool shared = same_topic != groups_by_topic_.end() && same_topic->second.size() > 1;
   auto mit = g.members.find(ps.owner);
   if (mit == g.members.end()) return std::nullopt;
   const Member& m = mit->second;
@@ -127,6 +146,9 @@ std::optional<Coordinator::ReadPlan> Coordinator::plan_read_locked(Group& g, Par
     plan.max_new =
         std::min<uint64_t>({read_room, ps.end_offset - plan.from, options_.max_window - ps.delivery.window()});
     plan.filter = g.filter;
+    plan.patterns = g.patterns;
+    plan.slot = g.slot;
+    plan.shared = shared;
   }
   plan.epoch = ps.epoch;
   plan.member = m.id;
@@ -190,7 +212,7 @@ std::string dead_letter_reason(const meta::SubscriptionConfig& config, const bat
 // to the dead-letter path; stops at the batch's byte bound or the member's credit.
 Coordinator::Selection Coordinator::select_locked(const std::shared_ptr<Group>& g, PartitionState& ps,
                                                   uint32_t partition, Member& m, const ReadPlan& plan,
-                                                  const std::vector<batch::RecordView>& records,
+                                                  std::span<const batch::RecordView> records,
                                                   const std::vector<uint8_t>& matched) {
   const bool is_retry = !plan.retries.empty();
   const auto now = Clock::now();

@@ -54,10 +54,10 @@ bool same_pattern(std::string_view a, std::string_view b) {
 Result<std::shared_ptr<const EventFilter>> EventFilter::compile(std::string_view pattern) {
   auto parsed = rules::parse_pattern(pattern);
   if (!parsed) return Status(Code::kInvalidArgument, "invalid pattern: " + std::string(parsed.error().message()));
-  std::vector<std::shared_ptr<const rules::Pattern>> patterns{std::make_shared<const rules::Pattern>(std::move(*parsed))};
-  auto matcher = rules::Matcher::compile(patterns, {0});
-  if (!matcher) return Status(Code::kInvalidArgument, "invalid pattern: " + std::string(matcher.error().message()));
   std::shared_ptr<EventFilter> filter(new EventFilter());
+  filter->pattern_ = std::make_shared<const rules::Pattern>(std::move(*parsed));
+  auto matcher = rules::Matcher::compile({filter->pattern_}, {0});
+  if (!matcher) return Status(Code::kInvalidArgument, "invalid pattern: " + std::string(matcher.error().message()));
   filter->matcher_ = std::move(*matcher);
   return std::shared_ptr<const EventFilter>(std::move(filter));
 }
@@ -65,9 +65,16 @@ Result<std::shared_ptr<const EventFilter>> EventFilter::compile(std::string_view
 EventFilter::~EventFilter() = default;
 
 bool EventFilter::matches(std::string_view topic, const batch::RecordView& record, PayloadSchemas* schemas) const {
+  thread_local std::vector<uint32_t> matched;
+  matched.clear();
+  match_record(*matcher_, topic, record, schemas, matched);
+  return !matched.empty();
+}
+
+void match_record(const rules::Matcher& matcher, std::string_view topic, const batch::RecordView& record,
+                  PayloadSchemas* schemas, std::vector<uint32_t>& out) {
   // Per thread, reused: no allocation per event once they have grown.
   thread_local rules::Matcher::Scratch scratch;
-  thread_local std::vector<uint32_t> matched;
   thread_local rules::EventFields fields;
   fields.topic = topic;
   fields.source = record.source;
@@ -80,9 +87,7 @@ bool EventFilter::matches(std::string_view topic, const batch::RecordView& recor
   fields.payload = record.payload;
   std::shared_ptr<const rules::FlatbuffersWalker> walker;
   if (record.schema_id != 0 && schemas != nullptr) walker = schemas->get(record.schema_id);
-  matched.clear();
-  matcher_->match(rules::EventView(fields, walker.get()), scratch, matched);
-  return !matched.empty();
+  matcher.match(rules::EventView(fields, walker.get()), scratch, out);
 }
 
 }  // namespace causeway::subscribe

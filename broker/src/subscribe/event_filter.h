@@ -30,6 +30,7 @@
 namespace causeway::rules {
 class Matcher;
 class FlatbuffersWalker;
+struct Pattern;
 }  // namespace causeway::rules
 
 namespace causeway::subscribe {
@@ -80,9 +81,19 @@ class EventFilter {
   // (null: such events have no "data").
   bool matches(std::string_view topic, const batch::RecordView& record, PayloadSchemas* schemas) const;
 
+  // The parsed pattern, for compiling it together with others (subscribe/shared_reads.h).
+  const std::shared_ptr<const rules::Pattern>& pattern() const { return pattern_; }
+
  private:
   EventFilter() = default;
+  std::shared_ptr<const rules::Pattern> pattern_;
   std::shared_ptr<const rules::Matcher> matcher_;
 };
+
+// Appends to `out` the ids of `matcher`'s patterns that `record`, an event of `topic`,
+// matches, reading it as patterns see it (`schemas` reads FlatBuffers payloads; null:
+// they have no "data"). Uses scratch space of the calling thread.
+void match_record(const rules::Matcher& matcher, std::string_view topic, const batch::RecordView& record,
+                  PayloadSchemas* schemas, std::vector<uint32_t>& out);
 
 }  // namespace causeway::subscribe

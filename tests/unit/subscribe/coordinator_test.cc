@@ -920,5 +920,110 @@ TEST_F(CoordinatorTest, FlatbuffersPayloadsAreMatchedThroughTheirRegisteredSchem
   EXPECT_EQ(lookups.load(), 2) << "one lookup per schema id, then cached";
 }
 
+// ---------------------------------------------------------------- shared reads and matching
+
+std::vector<uint64_t> offsets_of(const std::vector<Delivered>& events) {
+  std::vector<uint64_t> out;
+  for (const auto& e : events) out.push_back(e.offset);
+  return out;
+}
+
+std::vector<uint64_t> range(uint64_t from, uint64_t to) {
+  std::vector<uint64_t> out;
+  for (uint64_t i = from; i < to; ++i) out.push_back(i);
+  return out;
+}
+
+TEST_F(CoordinatorTest, GroupsAtOnePositionReadTheLogOnceBetweenThem) {
+  create_topic("t");
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  for (uint64_t i = 0; i < 5; ++i) {
+    sinks.push_back(std::make_shared<FakeSink>(i + 1));
+    join(sinks.back(), "s" + std::to_string(i), "t");
+  }
+  publish("t", 100);
+  const CoordinatorStats before = co_->stats();
+  run();
+  for (const auto& sink : sinks) EXPECT_EQ(offsets_of(events_of(sink->drain())), range(0, 100));
+  const CoordinatorStats after = co_->stats();
+  EXPECT_EQ(after.log_reads - before.log_reads, 1u) << "one group read the batch; four took it from the cache";
+  EXPECT_EQ(after.shared_reads - before.shared_reads, 4u);
+}
+
+TEST_F(CoordinatorTest, WithoutRoomForReadsEveryGroupReadsAloneAndStillGetsEverything) {
+  close();
+  CoordinatorOptions o;
+  o.read_cache_bytes = 0;
+  open(o);
+  create_topic("t");
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  for (uint64_t i = 0; i < 3; ++i) {
+    sinks.push_back(std::make_shared<FakeSink>(i + 1));
+    join(sinks.back(), "s" + std::to_string(i), "t");
+  }
+  publish("t", 50);
+  run();
+  for (const auto& sink : sinks) EXPECT_EQ(offsets_of(events_of(sink->drain())), range(0, 50));
+  EXPECT_EQ(co_->stats().shared_reads, 0u);
+  EXPECT_EQ(co_->stats().log_reads, 3u);
+}
+
+TEST_F(CoordinatorTest, FilteredGroupsOfATopicAreMatchedTogetherAndEachGetsItsOwnEvents) {
+  create_topic("t");
+  // n = offset. s3 has no pattern; s4 has s0's pattern.
+  const std::vector<std::string> patterns = {R"({"data":{"n":[1]}})", R"({"data":{"n":[2,3]}})",
+                                             R"({"data":{"n":[{"numeric":[">=",97]}]}})", "", R"({"data":{"n":[1]}})"};
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  for (uint64_t i = 0; i < patterns.size(); ++i) {
+    auto config = sub("s" + std::to_string(i), "t");
+    config.pattern = patterns[i];
+    ASSERT_TRUE(co_->create_subscription(config).ok());
+    sinks.push_back(std::make_shared<FakeSink>(i + 1));
+    join(sinks.back(), config.name, "t");
+  }
+  publish_payloads(*publish_, "t", numbered_json(100));
+  const CoordinatorStats before = co_->stats();
+  run();
+  EXPECT_EQ(offsets_of(events_of(sinks[0]->drain())), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(offsets_of(events_of(sinks[1]->drain())), (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(offsets_of(events_of(sinks[2]->drain())), (std::vector<uint64_t>{97, 98, 99}));
+  EXPECT_EQ(offsets_of(events_of(sinks[3]->drain())), range(0, 100));
+  EXPECT_EQ(offsets_of(events_of(sinks[4]->drain())), (std::vector<uint64_t>{1}));
+  EXPECT_EQ(co_->stats().log_reads - before.log_reads, 1u);
+
+  // The topic's patterns change under the groups: s1 goes, s2 gets another pattern. Each
+  // remaining group still gets exactly its own events (its slot moved; its answers did not).
+  ASSERT_TRUE(co_->delete_subscription("s1").ok());
+  ASSERT_TRUE(co_->update_subscription_pattern("s2", R"({"data":{"n":[50]}})").ok());
+  publish_payloads(*publish_, "t", numbered_json(100));  // offsets 100..199, n 0..99
+  run();
+  EXPECT_EQ(offsets_of(events_of(sinks[0]->drain())), (std::vector<uint64_t>{101}));
+  EXPECT_TRUE(sinks[1]->drain().empty());
+  EXPECT_EQ(offsets_of(events_of(sinks[2]->drain())), (std::vector<uint64_t>{150}));
+  EXPECT_EQ(offsets_of(events_of(sinks[3]->drain())), range(100, 200));
+  EXPECT_EQ(offsets_of(events_of(sinks[4]->drain())), (std::vector<uint64_t>{101}));
+  for (const char* name : {"s0", "s2", "s4"}) {
+    auto d = co_->describe_group(name);
+    ASSERT_TRUE(d.ok());
+    EXPECT_EQ(d->partitions[0].matched + d->partitions[0].filtered, 200u) << name;
+  }
+}
+
+TEST_F(CoordinatorTest, GroupBehindTheOthersReadsItsOwnPositionNotTheirs) {
+  create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  join(a, "a", "t");
+  publish("t", 30);
+  run();
+  EXPECT_EQ(offsets_of(events_of(a->drain())), range(0, 30));
+  // b starts from the earliest event while a is at the tail; then both follow new events.
+  auto b = std::make_shared<FakeSink>(2);
+  join(b, "b", "t");
+  publish("t", 10);
+  run();
+  EXPECT_EQ(offsets_of(events_of(a->drain())), range(30, 40));
+  EXPECT_EQ(offsets_of(events_of(b->drain())), range(0, 40));
+}
+
 }  // namespace
 }  // namespace causeway::subscribe
