@@ -207,7 +207,7 @@ void Coordinator::flush_commits_locked() {
         meta::PartitionAckState st;
         st.partition = i;
         st.committed = d.committed();
-        st.acked_above.assign(d.acked_above().begin(), d.acked_above().end());
+        st.acked_above = d.acked_above().lowest(meta::kMaxPersistedAcksAbove);  // what the store keeps
         c.states.push_back(std::move(st));
       }
       if (!c.states.empty()) {

@@ -13,6 +13,74 @@ Clock::duration retry_delay(std::chrono::milliseconds backoff, std::chrono::mill
   return std::chrono::milliseconds(std::min<int64_t>(ms, max_backoff.count()));
 }
 
+bool OffsetRanges::contains(uint64_t offset) const {
+  auto it = ranges_.upper_bound(offset);
+  if (it == ranges_.begin()) return false;
+  --it;
+  return offset < it->second;
+}
+
+void OffsetRanges::insert(uint64_t offset) {
+  auto next = ranges_.upper_bound(offset);  // the first range starting above it
+  if (next != ranges_.begin()) {
+    auto prev = std::prev(next);
+    if (offset < prev->second) return;  // held
+    if (offset == prev->second) {
+      // Extends `prev`; joins `next` when it starts right after.
+      ++prev->second;
+      ++count_;
+      if (next != ranges_.end() && next->first == prev->second) {
+        prev->second = next->second;
+        ranges_.erase(next);
+      }
+      return;
+    }
+  }
+  ++count_;
+  if (next != ranges_.end() && next->first == offset + 1) {
+    const uint64_t end = next->second;
+    ranges_.erase(next);
+    ranges_.emplace(offset, end);
+    return;
+  }
+  ranges_.emplace(offset, offset + 1);
+}
+
+uint64_t OffsetRanges::take_run_at(uint64_t offset) {
+  if (ranges_.empty() || ranges_.begin()->first != offset) return offset;
+  const uint64_t end = ranges_.begin()->second;
+  count_ -= end - offset;
+  ranges_.erase(ranges_.begin());
+  return end;
+}
+
+void OffsetRanges::erase_below(uint64_t offset) {
+  while (!ranges_.empty() && ranges_.begin()->first < offset) {
+    auto it = ranges_.begin();
+    const uint64_t begin = it->first, end = it->second;
+    ranges_.erase(it);
+    if (end <= offset) {
+      count_ -= end - begin;
+      continue;
+    }
+    count_ -= offset - begin;
+    ranges_.emplace(offset, end);
+    break;
+  }
+}
+
+std::vector<uint64_t> OffsetRanges::lowest(size_t max) const {
+  std::vector<uint64_t> out;
+  out.reserve(std::min<uint64_t>(max, count_));
+  for (const auto& [begin, end] : ranges_) {
+    for (uint64_t o = begin; o < end; ++o) {
+      if (out.size() >= max) return out;
+      out.push_back(o);
+    }
+  }
+  return out;
+}
+
 void PartitionDelivery::reset(uint64_t committed, const std::vector<uint64_t>& acked_above, uint64_t log_start) {
   committed_ = std::max(committed, log_start);
   acked_above_.clear();
@@ -23,9 +91,8 @@ void PartitionDelivery::reset(uint64_t committed, const std::vector<uint64_t>& a
   dead_lettering_.clear();
   next_read_ = committed_;
   dirty_ = committed_ != committed;
-  while (acked_above_.count(committed_) > 0) {
-    acked_above_.erase(committed_);
-    ++committed_;
+  if (const uint64_t up = acked_above_.take_run_at(committed_); up != committed_) {
+    committed_ = up;
     dirty_ = true;
   }
   next_read_ = committed_;
@@ -79,11 +146,7 @@ void PartitionDelivery::mark_acked(uint64_t offset) {
     acked_above_.insert(offset);
     return;
   }
-  ++committed_;
-  while (!acked_above_.empty() && *acked_above_.begin() == committed_) {
-    acked_above_.erase(acked_above_.begin());
-    ++committed_;
-  }
+  committed_ = acked_above_.take_run_at(committed_ + 1);
 }
 
 Result<uint64_t> PartitionDelivery::ack(uint64_t member, uint64_t offset) {
@@ -165,12 +228,8 @@ std::vector<std::pair<uint64_t, uint64_t>> PartitionDelivery::drop_below(uint64_
   }
   waiting_.erase(waiting_.begin(), waiting_.lower_bound(log_start));
   dead_lettering_.erase(dead_lettering_.begin(), dead_lettering_.lower_bound(log_start));
-  acked_above_.erase(acked_above_.begin(), acked_above_.lower_bound(log_start));
-  committed_ = log_start;
-  while (acked_above_.count(committed_) > 0) {
-    acked_above_.erase(committed_);
-    ++committed_;
-  }
+  acked_above_.erase_below(log_start);
+  committed_ = acked_above_.take_run_at(log_start);
   if (next_read_ < committed_) next_read_ = committed_;
   dirty_ = true;
   return released;

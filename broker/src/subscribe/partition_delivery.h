@@ -13,7 +13,6 @@
 #include <functional>
 #include <cstdint>
 #include <map>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -61,6 +60,32 @@ struct CreditWindow {
   }
 };
 
+// A set of offsets kept as disjoint, non-adjacent ranges [begin, end): a run of offsets
+// (the events a pattern filtered out behind one unacked event) is one entry, however long,
+// and adding the next offset of a run allocates nothing.
+class OffsetRanges {
+ public:
+  bool empty() const noexcept { return ranges_.empty(); }
+  // Offsets held (not ranges).
+  uint64_t size() const noexcept { return count_; }
+  bool contains(uint64_t offset) const;
+  void insert(uint64_t offset);
+  // When the lowest range starts at `offset`, removes it and returns its end; otherwise
+  // returns `offset` (the next offset not held, for a committed offset moving up).
+  uint64_t take_run_at(uint64_t offset);
+  void erase_below(uint64_t offset);
+  void clear() noexcept {
+    ranges_.clear();
+    count_ = 0;
+  }
+  // The lowest `max` offsets, ascending.
+  std::vector<uint64_t> lowest(size_t max) const;
+
+ private:
+  std::map<uint64_t, uint64_t> ranges_;  // begin -> end
+  uint64_t count_ = 0;
+};
+
 class PartitionDelivery {
  public:
   // Starts from a committed offset and acked offsets above it (persisted state). Offsets
@@ -73,8 +98,8 @@ class PartitionDelivery {
   uint64_t window() const noexcept { return next_read_ - committed_; }
   const std::map<uint64_t, InFlight>& in_flight() const noexcept { return in_flight_; }
   const std::map<uint64_t, Waiting>& waiting() const noexcept { return waiting_; }
-  const std::set<uint64_t>& acked_above() const noexcept { return acked_above_; }
-  bool is_acked(uint64_t offset) const { return offset < committed_ || acked_above_.count(offset) > 0; }
+  const OffsetRanges& acked_above() const noexcept { return acked_above_; }
+  bool is_acked(uint64_t offset) const { return offset < committed_ || acked_above_.contains(offset); }
 
   // Waiting offsets ready at `now`, lowest first, at most `max`.
   std::vector<uint64_t> ready(Clock::time_point now, size_t max) const;
@@ -145,7 +170,7 @@ class PartitionDelivery {
 
   uint64_t committed_ = 0;
   uint64_t next_read_ = 0;
-  std::set<uint64_t> acked_above_;
+  OffsetRanges acked_above_;
   std::map<uint64_t, InFlight> in_flight_;
   std::map<uint64_t, Waiting> waiting_;
   std::map<uint64_t, Waiting> dead_lettering_;

@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <random>
+#include <set>
+
 namespace causeway::subscribe {
 namespace {
 
@@ -39,11 +42,11 @@ TEST(PartitionDelivery, AcksAboveAGapAreKeptUntilTheGapCloses) {
   ASSERT_TRUE(d.ack(kMember, 2).ok());
   ASSERT_TRUE(d.ack(kMember, 4).ok());
   EXPECT_EQ(d.committed(), 0u);
-  EXPECT_THAT(d.acked_above(), ElementsAre(2, 4));
+  EXPECT_THAT(d.acked_above().lowest(100), ElementsAre(2, 4));
   ASSERT_TRUE(d.ack(kMember, 0).ok());
   ASSERT_TRUE(d.ack(kMember, 1).ok());
   EXPECT_EQ(d.committed(), 3u);
-  EXPECT_THAT(d.acked_above(), ElementsAre(4));
+  EXPECT_THAT(d.acked_above().lowest(100), ElementsAre(4));
   ASSERT_TRUE(d.ack(kMember, 3).ok());
   EXPECT_EQ(d.committed(), 5u);
   EXPECT_TRUE(d.acked_above().empty());
@@ -199,6 +202,79 @@ TEST(CreditWindow, LimitsEventsAndBytesButNeverStarvesAnEmptyMember) {
   EXPECT_EQ(c.events, 1u);
   EXPECT_EQ(c.bytes, 400u);
   EXPECT_TRUE(c.fits(600));
+}
+
+TEST(OffsetRanges, RunsAreOneRangeAndMergeWhenTheGapBetweenThemFills) {
+  OffsetRanges r;
+  for (uint64_t o = 10; o < 20; ++o) r.insert(o);
+  for (uint64_t o = 21; o < 30; ++o) r.insert(o);
+  EXPECT_EQ(r.size(), 19u);
+  EXPECT_FALSE(r.contains(20));
+  EXPECT_TRUE(r.contains(10));
+  EXPECT_TRUE(r.contains(29));
+  EXPECT_FALSE(r.contains(30));
+  EXPECT_EQ(r.take_run_at(9), 9u) << "nothing starts at 9";
+  r.insert(20);
+  EXPECT_EQ(r.size(), 20u);
+  r.insert(15);  // held already: no change
+  EXPECT_EQ(r.size(), 20u);
+  EXPECT_EQ(r.take_run_at(10), 30u) << "10..29 is one run now";
+  EXPECT_TRUE(r.empty());
+  EXPECT_EQ(r.size(), 0u);
+}
+
+TEST(OffsetRanges, EraseBelowCutsARangeInTwoAndKeepsTheCount) {
+  OffsetRanges r;
+  for (uint64_t o : {1, 2, 3, 7, 8, 9, 10, 15}) r.insert(o);
+  r.erase_below(8);
+  EXPECT_THAT(r.lowest(100), ElementsAre(8, 9, 10, 15));
+  EXPECT_EQ(r.size(), 4u);
+  EXPECT_THAT(r.lowest(2), ElementsAre(8, 9));
+  EXPECT_EQ(r.take_run_at(8), 11u);
+}
+
+TEST(OffsetRanges, AgreesWithAPlainSetOnRandomOperations) {
+  std::mt19937_64 rng(7);
+  OffsetRanges r;
+  std::set<uint64_t> ref;
+  uint64_t floor = 0;
+  for (int step = 0; step < 20000; ++step) {
+    const uint64_t o = floor + rng() % 200;
+    switch (rng() % 8) {
+      case 0: {
+        const uint64_t up = r.take_run_at(floor);
+        uint64_t want = floor;
+        while (ref.erase(want) > 0) ++want;
+        ASSERT_EQ(up, want) << step;
+        floor = up;
+        break;
+      }
+      case 1:
+        floor += rng() % 20;
+        r.erase_below(floor);
+        ref.erase(ref.begin(), ref.lower_bound(floor));
+        break;
+      default:
+        r.insert(o);
+        ref.insert(o);
+    }
+    ASSERT_EQ(r.size(), ref.size()) << step;
+    ASSERT_EQ(r.contains(o), ref.count(o) > 0) << step;
+  }
+  EXPECT_EQ(r.lowest(SIZE_MAX), std::vector<uint64_t>(ref.begin(), ref.end()));
+}
+
+TEST(PartitionDelivery, EventsFilteredOutBehindAnUnackedOneCommitWithItInOneStep) {
+  PartitionDelivery d;
+  d.reset(0, {}, 0);
+  d.deliver_new(0, flight());
+  for (uint64_t o = 1; o < 50000; ++o) d.filter_out(o);
+  EXPECT_EQ(d.acked_above().size(), 49999u);
+  EXPECT_EQ(d.committed(), 0u);
+  EXPECT_EQ(d.next_read(), 50000u);
+  ASSERT_TRUE(d.ack(kMember, 0).ok());
+  EXPECT_EQ(d.committed(), 50000u);
+  EXPECT_TRUE(d.acked_above().empty());
 }
 
 }  // namespace
