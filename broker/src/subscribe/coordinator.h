@@ -16,7 +16,9 @@
 // description, notifications), membership.cc (join, leave, credit, heartbeats, assignment,
 // the shared member lookup), acks.cc (acks, nacks, deadlines, durable acks, the sweeper and
 // commits), delivery_pump.cc (plan / read / select / emit) and dead_letters.cc; the state
-// they share is in coordinator_state.h.
+// they share is in coordinator_state.h. The groups of a topic share their reads and
+// pattern matching through shared_reads.h (docs/subscriptions.md, "Shared reads and
+// matching").
 //
 // One mutex guards every group. Every critical section is memory-only (log reads, LMDB
 // commits and dead-letter publishes run outside it); what it costs under many groups is
