@@ -48,6 +48,7 @@ void Coordinator::start() {
       sweeper_lock.unlock();
       sweep();
       flush_commits();
+      compile_topic_patterns();
       sweeper_lock.lock();
     }
   });
@@ -135,7 +136,7 @@ Result<meta::SubscriptionConfig> Coordinator::update_subscription_pattern(std::s
     Group& g = *it->second;
     g.config.pattern = updated.pattern;
     g.filter = std::move(filter);
-    rebuild_topic_patterns_locked(g.topic.name);
+    patterns_changed_locked(g.topic.name);
     spdlog::info("group {}: pattern {}", g.config.name, g.filter ? "changed" : "removed (every event)");
   }
   return updated;
@@ -180,7 +181,7 @@ Status Coordinator::delete_subscription(std::string_view name) {
 void Coordinator::insert_group_locked(const std::shared_ptr<Group>& g) {
   groups_.emplace(g->config.name, g);
   groups_by_topic_[g->topic.name].push_back(g);
-  if (g->filter) rebuild_topic_patterns_locked(g->topic.name);
+  if (g->filter) patterns_changed_locked(g->topic.name);
 }
 
 // The group stops: no more pumps, its members get "no active group" and join again.
@@ -192,33 +193,70 @@ void Coordinator::erase_group_locked(const std::shared_ptr<Group>& group) {
     std::erase(it->second, g);
     if (it->second.empty()) groups_by_topic_.erase(it);
   }
-  if (g->filter) rebuild_topic_patterns_locked(g->topic.name);
+  if (g->filter) patterns_changed_locked(g->topic.name);
 }
 
-// Under the mutex: compiling N patterns takes about N × 1 µs (bench/micro pattern_bench,
-// BM_Pattern_CompileTogether), paid when a filtered group of the topic is loaded, dropped or
-// changes its pattern, never per event.
-void Coordinator::rebuild_topic_patterns_locked(std::string_view topic) {
+// A filtered group of `topic` was loaded or dropped, or changed its pattern: the topic's
+// compiled patterns no longer fit, and its filtered groups match on their own until the
+// sweeper compiles them together again (compile_topic_patterns).
+void Coordinator::patterns_changed_locked(std::string_view topic) {
   auto it = groups_by_topic_.find(topic);
-  if (it == groups_by_topic_.end()) return;
-  std::vector<std::shared_ptr<const rules::Pattern>> patterns;
-  for (const std::shared_ptr<Group>& g : it->second) {
-    if (!g->filter) continue;
-    g->slot = static_cast<uint32_t>(patterns.size());
-    patterns.push_back(g->filter->pattern());
+  if (it != groups_by_topic_.end()) {
+    for (const std::shared_ptr<Group>& g : it->second) g->patterns = nullptr;
   }
-  std::shared_ptr<const TopicPatterns> compiled;
-  if (!patterns.empty()) {
-    auto c = TopicPatterns::compile(patterns);
-    if (c) {
-      compiled = std::move(*c);
-    } else {
-      // Each pattern compiled alone, so this is not expected; each group matches alone.
-      spdlog::warn("topic {}: its {} patterns do not compile together ({}); each group matches on its own", topic,
-                   patterns.size(), c.error().to_string());
+  auto change = pattern_changes_.find(topic);
+  if (change == pattern_changes_.end()) change = pattern_changes_.emplace(std::string(topic), 0).first;
+  ++change->second;
+}
+
+// Outside the mutex: compiling N patterns takes about N × 1 µs (bench/micro pattern_bench,
+// BM_Pattern_CompileTogether), and the sweeper compiles a topic at most once per sweep
+// however many of its groups load meanwhile.
+void Coordinator::compile_topic_patterns() {
+  struct Work {
+    std::string topic;
+    uint64_t change = 0;
+    std::vector<std::shared_ptr<Group>> groups;
+    std::vector<std::shared_ptr<const rules::Pattern>> patterns;
+    std::shared_ptr<const TopicPatterns> compiled;
+  };
+  std::vector<Work> work;
+  {
+    std::lock_guard lk(mu_);
+    for (const auto& [topic, change] : pattern_changes_) {
+      Work w{topic, change, {}, {}, nullptr};
+      if (auto it = groups_by_topic_.find(topic); it != groups_by_topic_.end()) {
+        for (const std::shared_ptr<Group>& g : it->second) {
+          if (!g->filter) continue;
+          w.groups.push_back(g);
+          w.patterns.push_back(g->filter->pattern());
+        }
+      }
+      work.push_back(std::move(w));
     }
   }
-  for (const std::shared_ptr<Group>& g : it->second) g->patterns = g->filter ? compiled : nullptr;
+  for (Work& w : work) {
+    if (w.patterns.empty()) continue;
+    auto c = TopicPatterns::compile(w.patterns);
+    if (c) {
+      w.compiled = std::move(*c);
+    } else {
+      // Each pattern compiled alone, so this is not expected; the groups match alone.
+      spdlog::warn("topic {}: its {} patterns do not compile together ({}); each group matches on its own", w.topic,
+                   w.patterns.size(), c.error().to_string());
+    }
+  }
+  std::lock_guard lk(mu_);
+  for (Work& w : work) {
+    auto change = pattern_changes_.find(w.topic);
+    if (change == pattern_changes_.end() || change->second != w.change) continue;  // changed again: next sweep
+    pattern_changes_.erase(change);
+    if (!w.compiled) continue;
+    for (uint32_t slot = 0; slot < w.groups.size(); ++slot) {
+      w.groups[slot]->patterns = w.compiled;
+      w.groups[slot]->slot = slot;
+    }
+  }
 }
 
 Result<meta::SubscriptionConfig> Coordinator::get_subscription(std::string_view name) {

@@ -127,7 +127,8 @@ struct CoordinatorOptions {
   // such payloads have no "data"). Called from storage threads; may block.
   PayloadSchemas::Lookup payload_schema;
   // Recent reads kept for the other groups of a topic (subscribe/shared_reads.h): the
-  // bytes of batches and records held at most (chunks being delivered come on top).
+  // bytes of batches and records held at most (chunks being delivered come on top). It
+  // fills up only with groups that lag behind the others or do not read at all.
   uint64_t read_cache_bytes = 64ull << 20;
 };
 
@@ -268,6 +269,11 @@ class Coordinator {
   // Writes the committed offsets and acks that changed, of every group, in one LMDB
   // transaction. The sweeper calls it every sweep and stop() once more; tests call it directly.
   void flush_commits();
+  // Compiles the patterns of the filtered groups of each topic where they changed into one
+  // matcher that the topic's groups share (docs/subscriptions.md, "Shared reads and
+  // matching"); until then those groups match on their own. The sweeper calls it every
+  // sweep; tests call it directly.
+  void compile_topic_patterns();
 
  private:
   struct Member;
@@ -283,8 +289,8 @@ class Coordinator {
   Result<std::shared_ptr<Group>> load_group(std::string_view name);
   void insert_group_locked(const std::shared_ptr<Group>& g);
   void erase_group_locked(const std::shared_ptr<Group>& g);
-  // Compiles the patterns of `topic`'s filtered groups together (Group::patterns).
-  void rebuild_topic_patterns_locked(std::string_view topic);
+  // A filtered group of `topic` came, went or changed its pattern (Group::patterns).
+  void patterns_changed_locked(std::string_view topic);
   Status check_connection_limits_locked(uint64_t connection_id, const Group& joining, uint64_t credit_events,
                                         uint64_t credit_bytes, const Member* replacing) const;
   Status validate_dead_letter_topic(const meta::SubscriptionConfig& config);
@@ -330,6 +336,9 @@ class Coordinator {
   std::map<std::string, std::shared_ptr<Group>, std::less<>> groups_;
   // The same groups by topic name, so that on_append looks at its topic's groups only.
   std::map<std::string, std::vector<std::shared_ptr<Group>>, std::less<>> groups_by_topic_;
+  // Topics whose filtered groups changed since their patterns were compiled together, with
+  // a count of changes (a compile that raced a change is not installed).
+  std::map<std::string, uint64_t, std::less<>> pattern_changes_;
   uint64_t next_member_ = 1;
   CoordinatorStats stats_;
   bool stopping_ = false;

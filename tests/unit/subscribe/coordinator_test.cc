@@ -981,6 +981,7 @@ TEST_F(CoordinatorTest, FilteredGroupsOfATopicAreMatchedTogetherAndEachGetsItsOw
     sinks.push_back(std::make_shared<FakeSink>(i + 1));
     join(sinks.back(), config.name, "t");
   }
+  co_->compile_topic_patterns();  // as the sweeper does: the four patterns in one matcher
   publish_payloads(*publish_, "t", numbered_json(100));
   const CoordinatorStats before = co_->stats();
   run();
@@ -991,8 +992,9 @@ TEST_F(CoordinatorTest, FilteredGroupsOfATopicAreMatchedTogetherAndEachGetsItsOw
   EXPECT_EQ(offsets_of(events_of(sinks[4]->drain())), (std::vector<uint64_t>{1}));
   EXPECT_EQ(co_->stats().log_reads - before.log_reads, 1u);
 
-  // The topic's patterns change under the groups: s1 goes, s2 gets another pattern. Each
-  // remaining group still gets exactly its own events (its slot moved; its answers did not).
+  // The topic's patterns change under the groups: s1 goes, s2 gets another pattern. Until
+  // the sweeper compiles them again each group matches alone; after, together, with the
+  // slots moved. Either way each remaining group gets exactly its own events.
   ASSERT_TRUE(co_->delete_subscription("s1").ok());
   ASSERT_TRUE(co_->update_subscription_pattern("s2", R"({"data":{"n":[50]}})").ok());
   publish_payloads(*publish_, "t", numbered_json(100));  // offsets 100..199, n 0..99
@@ -1002,10 +1004,19 @@ TEST_F(CoordinatorTest, FilteredGroupsOfATopicAreMatchedTogetherAndEachGetsItsOw
   EXPECT_EQ(offsets_of(events_of(sinks[2]->drain())), (std::vector<uint64_t>{150}));
   EXPECT_EQ(offsets_of(events_of(sinks[3]->drain())), range(100, 200));
   EXPECT_EQ(offsets_of(events_of(sinks[4]->drain())), (std::vector<uint64_t>{101}));
+  co_->compile_topic_patterns();
+  ASSERT_TRUE(co_->update_subscription_pattern("s0", R"({"data":{"n":[{"numeric":["<",2]}]}})").ok());
+  co_->compile_topic_patterns();
+  publish_payloads(*publish_, "t", numbered_json(100));  // offsets 200..299, n 0..99
+  run();
+  EXPECT_EQ(offsets_of(events_of(sinks[0]->drain())), (std::vector<uint64_t>{200, 201}));
+  EXPECT_EQ(offsets_of(events_of(sinks[2]->drain())), (std::vector<uint64_t>{250}));
+  EXPECT_EQ(offsets_of(events_of(sinks[3]->drain())), range(200, 300));
+  EXPECT_EQ(offsets_of(events_of(sinks[4]->drain())), (std::vector<uint64_t>{201}));
   for (const char* name : {"s0", "s2", "s4"}) {
     auto d = co_->describe_group(name);
     ASSERT_TRUE(d.ok());
-    EXPECT_EQ(d->partitions[0].matched + d->partitions[0].filtered, 200u) << name;
+    EXPECT_EQ(d->partitions[0].matched + d->partitions[0].filtered, 300u) << name;
   }
 }
 
