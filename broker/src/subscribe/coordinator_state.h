@@ -49,8 +49,8 @@ struct Coordinator::Group {
   meta::SubscriptionConfig config;
   std::shared_ptr<const EventFilter> filter;  // config.pattern compiled; null: every event
   // With a filter: the patterns of the topic's filtered groups compiled together, and
-  // this group's slot in them (rebuild_topic_patterns_locked). Null when compiling them
-  // together failed; then the group matches with its own filter.
+  // this group's slot in them (compile_topic_patterns). Null until they are compiled
+  // after a change, or when that failed: then the group matches with its own filter.
   std::shared_ptr<const TopicPatterns> patterns;
   uint32_t slot = 0;
   meta::TopicConfig topic;
@@ -81,8 +81,8 @@ struct ReadPlan {
   std::shared_ptr<const EventFilter> filter;
   std::shared_ptr<const TopicPatterns> patterns;
   uint32_t slot = 0;
-  // Whether other groups of the topic may read the same events (then reads are cached).
-  bool shared = false;
+  // The other groups of the topic, which may read the same events (then reads are cached).
+  uint32_t sharers = 0;
 };
 
 // What the selection decided: the events to deliver now, and whether the partition moved

@@ -42,7 +42,7 @@ ReadOutcome read_planned(ReadCache& cache, const storage::PartitionLog& log, uin
   request.max_events = plan.max_new;
   request.max_bytes = plan.byte_room;
   request.end_snapshot = plan.end_snapshot;
-  request.keep = plan.shared;
+  request.sharers = plan.sharers;
   auto chunk = cache.read(log, request);
   if (!chunk) {
     out.status = chunk.error();
@@ -127,9 +127,10 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
 // credit, the owner's connection full (parked until sink_drained), or nothing to read
 // within the window.
 std::optional<ReadPlan> Coordinator::plan_read_locked(Group& g, PartitionState& ps) const {
-  // Another group of the topic may read the same events: keep the read for it.
+  // The other groups of the topic may read the same events: keep the read for them.
   auto same_topic = groups_by_topic_.find(g.topic.name);
-  const bool shared = same_topic != groups_by_topic_.end() && same_topic->second.size() > 1;
+  const uint32_t sharers =
+      same_topic == groups_by_topic_.end() ? 0 : static_cast<uint32_t>(same_topic->second.size() - 1);
   auto mit = g.members.find(ps.owner);
   if (mit == g.members.end()) return std::nullopt;
   const Member& m = mit->second;
@@ -148,7 +149,7 @@ std::optional<ReadPlan> Coordinator::plan_read_locked(Group& g, PartitionState& 
     plan.filter = g.filter;
     plan.patterns = g.patterns;
     plan.slot = g.slot;
-    plan.shared = shared;
+    plan.sharers = sharers;
   }
   plan.epoch = ps.epoch;
   plan.member = m.id;

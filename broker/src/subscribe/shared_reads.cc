@@ -75,9 +75,14 @@ Result<std::shared_ptr<const ReadChunk>> ReadCache::read(const storage::Partitio
       --it;
       if (it->first.first != partition_key) break;
       if (it->second.chunk->holds(request.from, request.end_snapshot)) {
-        lru_.splice(lru_.begin(), lru_, it->second.lru);
         ++stats_.hits;
-        return it->second.chunk;
+        std::shared_ptr<const ReadChunk> chunk = it->second.chunk;
+        if (--it->second.takes_left == 0) {
+          erase_locked(it);  // every group that may want it took it
+        } else {
+          lru_.splice(lru_.begin(), lru_, it->second.lru);
+        }
+        return chunk;
       }
     }
     ++stats_.misses;
@@ -97,29 +102,27 @@ Result<std::shared_ptr<const ReadChunk>> ReadCache::read(const storage::Partitio
   // The views stay valid as the ReadResult moves into the chunk: moving a vector hands over
   // its buffer, so the strings the views point into stay where they are.
   auto chunk = std::make_shared<const ReadChunk>(std::move(r), std::move(records));
-  if (request.keep) {
+  if (request.sharers > 0) {
     std::lock_guard lk(mu_);
-    insert_locked(Key{partition_key, chunk->first()}, chunk);
+    insert_locked(Key{partition_key, chunk->first()}, chunk, request.sharers);
   }
   return chunk;
 }
 
-void ReadCache::insert_locked(const Key& key, std::shared_ptr<const ReadChunk> chunk) {
+void ReadCache::insert_locked(const Key& key, std::shared_ptr<const ReadChunk> chunk, uint32_t takes) {
   if (chunk->bytes() > max_bytes_) return;
-  if (auto it = chunks_.find(key); it != chunks_.end()) {
-    stats_.bytes -= it->second.chunk->bytes();
-    lru_.erase(it->second.lru);
-    chunks_.erase(it);
-  }
+  if (auto it = chunks_.find(key); it != chunks_.end()) erase_locked(it);
   stats_.bytes += chunk->bytes();
   lru_.push_front(key);
-  chunks_.emplace(key, Entry{std::move(chunk), lru_.begin()});
-  while (stats_.bytes > max_bytes_ && !lru_.empty()) {
-    auto it = chunks_.find(lru_.back());
-    stats_.bytes -= it->second.chunk->bytes();
-    chunks_.erase(it);
-    lru_.pop_back();
-  }
+  chunks_.emplace(key, Entry{std::move(chunk), lru_.begin(), takes});
+  while (stats_.bytes > max_bytes_ && !lru_.empty()) erase_locked(chunks_.find(lru_.back()));
+  stats_.chunks = chunks_.size();
+}
+
+void ReadCache::erase_locked(std::map<Key, Entry>::iterator it) {
+  stats_.bytes -= it->second.chunk->bytes();
+  lru_.erase(it->second.lru);
+  chunks_.erase(it);
   stats_.chunks = chunks_.size();
 }
 

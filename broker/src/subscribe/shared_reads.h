@@ -102,8 +102,11 @@ class ReadChunk {
   mutable std::shared_ptr<const ChunkMatches> matches_;
 };
 
-// Recent chunks of every partition, least recently used dropped first above a byte
-// budget. Chunks in use by a reader stay alive until it is done with them.
+// Recent chunks of every partition. A chunk leaves once as many other reads took it as
+// its reader said other groups may want it (so a thousand groups following a tail keep
+// about one chunk per partition), or, least recently used first, when the chunks exceed
+// a byte budget (groups that do not read, or read far behind). Chunks in use by a reader
+// stay alive until it is done with them.
 class ReadCache {
  public:
   explicit ReadCache(uint64_t max_bytes) : max_bytes_(max_bytes) {}
@@ -115,7 +118,9 @@ class ReadCache {
     uint64_t max_events = 0;
     uint64_t max_bytes = 0;     // what the log read may return (at least one batch)
     uint64_t end_snapshot = 0;  // records at or above it are not the reader's to see
-    bool keep = true;           // cache what is read (false: only this reader needs it)
+    // The other groups that may want what is read: a chunk is cached until that many
+    // reads took it (or the budget drops it first); 0 caches nothing.
+    uint32_t sharers = 0;
   };
   // A chunk holding `from` (with at least one record at or above it, below end_snapshot):
   // cached, or read from `log` now; null when the log holds nothing in [from,
@@ -136,8 +141,10 @@ class ReadCache {
   struct Entry {
     std::shared_ptr<const ReadChunk> chunk;
     std::list<Key>::iterator lru;
+    uint32_t takes_left = 0;  // reads that may still want it
   };
-  void insert_locked(const Key& key, std::shared_ptr<const ReadChunk> chunk);
+  void insert_locked(const Key& key, std::shared_ptr<const ReadChunk> chunk, uint32_t takes);
+  void erase_locked(std::map<Key, Entry>::iterator it);
 
   const uint64_t max_bytes_;
   mutable std::mutex mu_;

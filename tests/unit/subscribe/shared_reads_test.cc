@@ -44,6 +44,7 @@ class ReadCacheTest : public ::testing::Test {
     r.max_events = max_events;
     r.max_bytes = 1 << 20;
     r.end_snapshot = end;
+    r.sharers = 100;
     return r;
   }
   static std::vector<uint64_t> offsets(const ReadChunk& c) {
@@ -135,11 +136,30 @@ TEST_F(ReadCacheTest, DropsTheLeastRecentlyUsedChunkAboveItsBudget) {
   EXPECT_EQ(cache.stats().misses, misses + 1) << "[10, 20) was dropped";
 }
 
+TEST_F(ReadCacheTest, ChunkLeavesOnceEveryOtherGroupTookIt) {
+  append(10);
+  ReadCache cache(1 << 20);
+  auto r = request(0, 10);
+  r.sharers = 2;  // two other groups may want it
+  ASSERT_TRUE(cache.read(*log_, r).ok());
+  EXPECT_EQ(cache.stats().chunks, 1u);
+  ASSERT_TRUE(cache.read(*log_, request(3, 10)).ok());
+  EXPECT_EQ(cache.stats().hits, 1u);
+  auto last = cache.read(*log_, request(0, 10));
+  ASSERT_TRUE(last.ok() && *last);
+  EXPECT_EQ(cache.stats().hits, 2u);
+  EXPECT_EQ(cache.stats().chunks, 0u) << "both took it: gone from the cache";
+  EXPECT_EQ(cache.stats().bytes, 0u);
+  EXPECT_EQ((*last)->records().size(), 10u) << "the last reader still holds it";
+  ASSERT_TRUE(cache.read(*log_, request(0, 10)).ok());
+  EXPECT_EQ(cache.stats().misses, 2u);
+}
+
 TEST_F(ReadCacheTest, AReadNotKeptIsNotServedToOthers) {
   append(5);
   ReadCache cache(1 << 20);
   auto r = request(0, 5);
-  r.keep = false;
+  r.sharers = 0;
   ASSERT_TRUE(cache.read(*log_, r).ok());
   ASSERT_TRUE(cache.read(*log_, request(0, 5)).ok());
   EXPECT_EQ(cache.stats().hits, 0u);
