@@ -9,9 +9,11 @@
 // Reported per G: delivered-and-acked events/s over all groups, and the probe's heartbeat
 // latency p50 / p99 / max in microseconds. If the mutex were the bottleneck, events/s would
 // fall as G grows while the probe's p99 rose towards the time of a pump round.
+// BM_IdleGroupsSweep (below) measures what idle groups cost the sweeper.
 //
 //   build/release/bench/micro/coordinator_bench
 #include <benchmark/benchmark.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
@@ -230,6 +232,53 @@ void BM_GroupsDeliverAndAck(benchmark::State& state) {
   drop_dir(f->dir);
 }
 BENCHMARK(BM_GroupsDeliverAndAck)->Arg(1)->Arg(8)->Arg(64)->Iterations(3)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// What idle groups cost (issue 18: "the sweeper's cost follows due work, not group
+// count"): G groups, each one member on its own connection, on a 4-partition topic that
+// gets no events, with the sweeper running every 100 ms (the default). Reported: the
+// process's CPU time per second of wall time (cpu_ms_per_s; only the sweeper runs) and
+// per sweep (cpu_us_per_sweep).
+double process_cpu_ms() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3;
+}
+
+void BM_IdleGroupsSweep(benchmark::State& state) {
+  const int groups = static_cast<int>(state.range(0));
+  auto f = open_fixture();
+  std::vector<std::shared_ptr<AckingSink>> sinks;
+  for (int g = 0; g < groups; ++g) {
+    const std::string name = "idle-" + std::to_string(g);
+    sinks.push_back(std::make_shared<AckingSink>(100 + static_cast<uint64_t>(g), f->co_ptr, f->acked));
+    auto joined = f->co->join(sinks.back(), name, "idle", 0, 0, true, subscription(name, "idle"), "bench");
+    if (!joined) {
+      state.SkipWithError(joined.status().to_string().c_str());
+      break;
+    }
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the joins' pumps and commits settle
+  constexpr auto kWindow = std::chrono::seconds(2);
+  double cpu_ms = 0, wall_s = 0;
+  for (auto _ : state) {
+    const double c0 = process_cpu_ms();
+    const auto t0 = Clock::now();
+    std::this_thread::sleep_for(kWindow);
+    cpu_ms += process_cpu_ms() - c0;
+    wall_s += std::chrono::duration<double>(Clock::now() - t0).count();
+  }
+  state.counters["cpu_ms_per_s"] = cpu_ms / wall_s;
+  state.counters["cpu_us_per_sweep"] = cpu_ms * 1e3 / (wall_s * 10);  // 10 sweeps per second
+  f->store->append_notifier().set(nullptr);
+  f->co->stop();
+  f->co.reset();
+  f->pool.reset();
+  f->publish.reset();
+  f->store.reset();
+  drop_dir(f->dir);
+}
+BENCHMARK(BM_IdleGroupsSweep)->Arg(1)->Arg(1000)->Arg(10000)->Iterations(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 }  // namespace
 }  // namespace causeway::bench

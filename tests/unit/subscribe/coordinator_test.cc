@@ -1036,5 +1036,73 @@ TEST_F(CoordinatorTest, GroupBehindTheOthersReadsItsOwnPositionNotTheirs) {
   EXPECT_EQ(offsets_of(events_of(b->drain())), range(0, 40));
 }
 
+// ---------------------------------------------------------------- the sweeper's timers
+
+TEST_F(CoordinatorTest, ShortenedAckDeadlineIsHonouredNotTheOriginalOne) {
+  close();
+  CoordinatorOptions o;
+  o.sweep_interval = 10ms;
+  open(o);
+  create_topic("t");
+  auto c = sub("s", "t");
+  c.ack_deadline = std::chrono::minutes(5);
+  ASSERT_TRUE(co_->create_subscription(c).ok());
+  co_->start();
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 1);
+  run();
+  ASSERT_EQ(events_of(a->drain()).size(), 1u);
+  // The sweeper's timer for this partition is at +5 min; the extension moves the deadline
+  // to +50 ms, and the event must come back soon after that, not in five minutes.
+  uint32_t accepted = 0;
+  ASSERT_TRUE(co_->extend_deadline(1, "s", m, 0, {0}, 50ms, accepted).ok());
+  ASSERT_EQ(accepted, 1u);
+  std::vector<Delivered> again;
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (again.empty() && std::chrono::steady_clock::now() < deadline) {
+    run();
+    again = events_of(a->drain());
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].offset, 0u);
+  EXPECT_EQ(again[0].attempt, 2u);
+}
+
+TEST_F(CoordinatorTest, MemberThatKeepsHeartbeatingStaysAndOneThatStopsIsRemovedAfterItsTimeout) {
+  close();
+  CoordinatorOptions o;
+  o.sweep_interval = 10ms;
+  o.session_timeout = 300ms;
+  open(o);
+  create_topic("t");
+  co_->start();
+  auto a = std::make_shared<FakeSink>(1);
+  auto b = std::make_shared<FakeSink>(2);
+  const std::string ma = join(a, "s", "t");
+  const std::string mb = join(b, "s", "t");
+  // a heartbeats for three session timeouts; b says nothing.
+  const auto start = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - start < 900ms) {
+    ASSERT_TRUE(co_->heartbeat(1, "s", ma).ok());
+    run();
+    std::this_thread::sleep_for(50ms);
+  }
+  auto d = co_->describe_group("s");
+  ASSERT_TRUE(d.ok());
+  ASSERT_EQ(d->members.size(), 1u);
+  EXPECT_EQ(d->members[0].member_id, ma);
+  EXPECT_EQ(co_->heartbeat(2, "s", mb).code(), Code::kUnavailable);
+  // Now a stops too: gone within about one timeout.
+  const auto stopped = std::chrono::steady_clock::now();
+  while (co_->describe_group("s")->members.size() == 1 && std::chrono::steady_clock::now() - stopped < 10s) {
+    run();
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_TRUE(co_->describe_group("s")->members.empty());
+  EXPECT_GE(std::chrono::steady_clock::now() - stopped, 250ms);
+}
+
 }  // namespace
 }  // namespace causeway::subscribe
