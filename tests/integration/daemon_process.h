@@ -1,5 +1,7 @@
 // Runs a real daemon binary as a child process with its stdout and stderr captured, for
-// integration tests. Lines are read with a deadline; the child is ended by its own PID.
+// integration tests. A reader thread drains the output as it comes, so that a daemon that
+// logs a lot never blocks on a full pipe (it may hold a lock while it logs); tests wait
+// for lines with a deadline. The child is ended by its own PID.
 #pragma once
 
 #include <fcntl.h>
@@ -8,10 +10,14 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace causeway::testing {
@@ -40,28 +46,31 @@ class DaemonProcess {
     }
     ::close(fds[1]);
     out_fd_ = fds[0];
+    reader_ = std::thread([this] { drain(); });
   }
   ~DaemonProcess() {
     if (pid_ > 0 && !exit_status_) {
       ::kill(pid_, SIGKILL);
       ::waitpid(pid_, nullptr, 0);
     }
+    stop_ = true;
+    if (reader_.joinable()) reader_.join();
     if (out_fd_ >= 0) ::close(out_fd_);
   }
   DaemonProcess(const DaemonProcess&) = delete;
   DaemonProcess& operator=(const DaemonProcess&) = delete;
 
   pid_t pid() const { return pid_; }
-  const std::string& output() const { return output_; }
+  // What the child wrote so far.
+  std::string output() const {
+    std::lock_guard lk(mu_);
+    return output_;
+  }
 
-  // Reads output until it contains `needle` or the deadline passes.
+  // Waits until the output contains `needle` or the deadline passes.
   bool wait_for_output(const std::string& needle, std::chrono::milliseconds timeout) {
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (output_.find(needle) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0 || !read_some(left)) return output_.find(needle) != std::string::npos;
-    }
-    return true;
+    std::unique_lock lk(mu_);
+    return grew_.wait_for(lk, timeout, [&] { return output_.find(needle) != std::string::npos; });
   }
 
   void signal(int sig) { ::kill(pid_, sig); }
@@ -74,32 +83,44 @@ class DaemonProcess {
       const pid_t r = ::waitpid(pid_, &status, WNOHANG);
       if (r == pid_) {
         exit_status_ = status;
-        while (read_some(std::chrono::milliseconds(50))) {
-        }
+        // Everything it wrote before it exited: the reader sees the pipe's end.
+        std::unique_lock lk(mu_);
+        grew_.wait_for(lk, std::chrono::seconds(5), [&] { return eof_; });
         break;
       }
       if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-      read_some(std::chrono::milliseconds(20));
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     return exit_status_;
   }
 
  private:
-  bool read_some(std::chrono::milliseconds timeout) {
-    if (out_fd_ < 0) return false;
-    pollfd p{out_fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return false;
+  void drain() {
     char buf[4096];
-    const ssize_t n = ::read(out_fd_, buf, sizeof(buf));
-    if (n <= 0) return false;
-    output_.append(buf, static_cast<size_t>(n));
-    return true;
+    while (!stop_) {
+      pollfd p{out_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      const ssize_t n = ::read(out_fd_, buf, sizeof(buf));
+      std::lock_guard lk(mu_);
+      if (n <= 0) {
+        eof_ = true;
+        grew_.notify_all();
+        return;
+      }
+      output_.append(buf, static_cast<size_t>(n));
+      grew_.notify_all();
+    }
   }
 
   pid_t pid_ = -1;
   int out_fd_ = -1;
-  std::string output_;
   std::optional<int> exit_status_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex mu_;  // guards output_ and eof_
+  std::condition_variable grew_;
+  std::string output_;
+  bool eof_ = false;
+  std::thread reader_;  // last: started once the members above exist
 };
 
 }  // namespace causeway::testing
