@@ -94,21 +94,36 @@ CLI::Option* add_duration_flag(CLI::App& app, const std::string& name, milliseco
       ->default_str(default_text);
 }
 
-// --max-frame-bytes SIZE: a size as causeway/common/units.h reads it ("64KiB", "16MiB"),
-// between 1KiB and 1GiB.
-Result<uint32_t> parse_frame_bytes(const std::string& text) {
+// A size as causeway/common/units.h reads it ("64KiB", "16MiB"), within [min, max].
+Result<uint64_t> parse_size_flag(const std::string& text, uint64_t min, uint64_t max) {
   auto bytes = causeway::units::parse_size(text);
   if (!bytes) return bytes.error();
-  if (*bytes < 1024 || *bytes > (1ull << 30)) return causeway::invalid_argument("must be between 1KiB and 1GiB");
-  return static_cast<uint32_t>(*bytes);
+  if (*bytes < min || *bytes > max) {
+    return causeway::invalid_argument(min == 0 ? "must be at most " + causeway::units::format_size(max)
+                                               : "must be between " + causeway::units::format_size(min) + " and " +
+                                                     causeway::units::format_size(max));
+  }
+  return *bytes;
 }
 
-// --subscribe-read-cache SIZE: 0 (no shared reads) to 64GiB.
-Result<uint64_t> parse_read_cache_bytes(const std::string& text) {
-  auto bytes = causeway::units::parse_size(text);
-  if (!bytes) return bytes.error();
-  if (*bytes > (64ull << 30)) return causeway::invalid_argument("must be at most 64GiB");
-  return *bytes;
+// --NAME SIZE into `out` (an unsigned integer wide enough for `max`), whose value on entry
+// is the default --help shows. A value that does not parse or is out of [min, max] is a
+// usage error naming the flag and the reason.
+template <typename T>
+CLI::Option* add_size_flag(CLI::App& app, const std::string& name, T& out, uint64_t min, uint64_t max,
+                           const std::string& help) {
+  const std::string default_text = causeway::units::format_size(out);
+  return app
+      .add_option_function<std::string>(
+          name, [&out, min, max](const std::string& text) { out = static_cast<T>(*parse_size_flag(text, min, max)); },
+          help)
+      ->check(CLI::Validator(
+          [min, max](std::string& text) {
+            auto bytes = parse_size_flag(text, min, max);
+            return bytes ? std::string() : std::string(bytes.error().message());
+          },
+          ""))
+      ->default_str(default_text);
 }
 
 // The config to run with, or the exit code to return at once (0 after --help; otherwise
@@ -133,16 +148,8 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
                     DurationRule::kPositive, "How often retention deletes expired segments (e.g. 30s, 5m)");
   app.add_option("--listen", listen, "Address to serve the wire protocol on, HOST:PORT (port 0 picks a free port)")
       ->capture_default_str();
-  app.add_option_function<std::string>(
-         "--max-frame-bytes", [&config](const std::string& text) { config.server.max_frame_bytes = *parse_frame_bytes(text); },
-         "Largest frame a client may send or receive (e.g. 16MiB)")
-      ->check(CLI::Validator(
-          [](std::string& text) {
-            auto bytes = parse_frame_bytes(text);
-            return bytes ? std::string() : std::string(bytes.error().message());
-          },
-          ""))
-      ->default_str(causeway::units::format_size(config.server.max_frame_bytes));
+  add_size_flag(app, "--max-frame-bytes", config.server.max_frame_bytes, 1024, 1ull << 30,
+                "Largest frame a client may send or receive (e.g. 16MiB)");
   add_duration_flag(app, "--handshake-timeout", config.server.handshake_timeout, DurationRule::kPositive,
                     "Connections that have not said Hello by then are closed");
   app.add_option("--max-connections", config.server.max_connections, "Connections beyond this are closed at once")
@@ -159,18 +166,9 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
                     "A subscriber that sends nothing for this long leaves its group; its unacked events go to the others");
   add_duration_flag(app, "--subscribe-sweep-interval", config.subscribe.sweep_interval, DurationRule::kAtLeastOneMs,
                     "How often subscriptions check ack deadlines, retry delays and session timeouts, and commit acked offsets");
-  app.add_option_function<std::string>(
-         "--subscribe-read-cache",
-         [&config](const std::string& text) { config.subscribe.read_cache_bytes = *parse_read_cache_bytes(text); },
-         "Recent log reads kept for the other subscriptions of a topic, so that groups at one position read and "
-         "match an event once (e.g. 64MiB; 0 turns sharing off)")
-      ->check(CLI::Validator(
-          [](std::string& text) {
-            auto bytes = parse_read_cache_bytes(text);
-            return bytes ? std::string() : std::string(bytes.error().message());
-          },
-          ""))
-      ->default_str(causeway::units::format_size(config.subscribe.read_cache_bytes));
+  add_size_flag(app, "--subscribe-read-cache", config.subscribe.read_cache_bytes, 0, 64ull << 30,
+                "Recent log reads kept for the other subscriptions of a topic, so that groups at one position read and "
+                "match an event once (e.g. 64MiB; 0 turns sharing off)");
   app.add_option("--sync-threads", config.store.logs.sync_threads,
                  "Threads that run fdatasync group commits for all partitions and complete the acks")
       ->capture_default_str()

@@ -166,6 +166,32 @@ TEST(BrokerDaemon, RegistryCanBeTurnedOffAndABadRegistryAddressIsNamed) {
   EXPECT_THAT(bad.output(), HasSubstr("--registry-listen"));
 }
 
+TEST(BrokerDaemon, SizeFlagsOutOfRangeOrNotSizesAreRefusedWithExitTwoNamingTheFlag) {
+  storage::testing::TempDir dir;
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--max-frame-bytes", "10"}, "--max-frame-bytes: must be between 1KiB and 1GiB"},
+      {{"--max-frame-bytes", "2GiB"}, "--max-frame-bytes: must be between 1KiB and 1GiB"},
+      {{"--subscribe-read-cache", "65GiB"}, "--subscribe-read-cache: must be at most 64GiB"},
+      {{"--subscribe-read-cache", "lots"}, "--subscribe-read-cache: invalid size \"lots\""},
+      {{"--subscribe-read-cache", "-1MiB"}, "--subscribe-read-cache"},
+  };
+  for (const auto& [flags, says] : cases) {
+    std::vector<std::string> args = {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "off"};
+    args.insert(args.end(), flags.begin(), flags.end());
+    DaemonProcess broker(kBroker, args);
+    auto status = broker.wait_exit(30s);
+    ASSERT_TRUE(status) << says;
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << broker.output();
+    EXPECT_THAT(broker.output(), HasSubstr(says));
+  }
+  // 0 is a valid cache size: sharing off.
+  DaemonProcess off(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "off",
+                              "--subscribe-read-cache", "0"});
+  ASSERT_TRUE(off.wait_for_output("ready", 30s)) << off.output();
+  off.signal(SIGTERM);
+  ASSERT_TRUE(off.wait_exit(30s));
+}
+
 TEST(BrokerDaemon, RegistryUrlWithAListeningEmbeddedRegistryOrABadUrlIsRefusedWithExitTwo) {
   storage::testing::TempDir dir;
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
