@@ -178,6 +178,16 @@ class CoordinatorTest : public ::testing::Test {
     return r ? r->member_id : "";
   }
 
+  // Groups s0 .. s<n-1> on `topic`, one member each, on connections 1 .. n.
+  std::vector<std::shared_ptr<FakeSink>> join_groups(uint64_t n, const std::string& topic) {
+    std::vector<std::shared_ptr<FakeSink>> sinks;
+    for (uint64_t i = 0; i < n; ++i) {
+      sinks.push_back(std::make_shared<FakeSink>(i + 1));
+      join(sinks.back(), "s" + std::to_string(i), topic);
+    }
+    return sinks;
+  }
+
   Status ack(const std::shared_ptr<FakeSink>& sink, const std::string& name, const std::string& member,
              const std::vector<Delivered>& events) {
     for (const auto& e : events) {
@@ -936,11 +946,7 @@ std::vector<uint64_t> range(uint64_t from, uint64_t to) {
 
 TEST_F(CoordinatorTest, GroupsAtOnePositionReadTheLogOnceBetweenThem) {
   create_topic("t");
-  std::vector<std::shared_ptr<FakeSink>> sinks;
-  for (uint64_t i = 0; i < 5; ++i) {
-    sinks.push_back(std::make_shared<FakeSink>(i + 1));
-    join(sinks.back(), "s" + std::to_string(i), "t");
-  }
+  const std::vector<std::shared_ptr<FakeSink>> sinks = join_groups(5, "t");
   publish("t", 100);
   const CoordinatorStats before = co_->stats();
   run();
@@ -956,11 +962,7 @@ TEST_F(CoordinatorTest, WithoutRoomForReadsEveryGroupReadsAloneAndStillGetsEvery
   o.read_cache_bytes = 0;
   open(o);
   create_topic("t");
-  std::vector<std::shared_ptr<FakeSink>> sinks;
-  for (uint64_t i = 0; i < 3; ++i) {
-    sinks.push_back(std::make_shared<FakeSink>(i + 1));
-    join(sinks.back(), "s" + std::to_string(i), "t");
-  }
+  const std::vector<std::shared_ptr<FakeSink>> sinks = join_groups(3, "t");
   publish("t", 50);
   run();
   for (const auto& sink : sinks) EXPECT_EQ(offsets_of(events_of(sink->drain())), range(0, 50));
