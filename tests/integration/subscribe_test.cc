@@ -685,6 +685,38 @@ protocol::ErrorCode ack_code(const std::string& frame) {
   return protocol::ErrorCode::Internal;
 }
 
+// The client can only ack events of a member id it has been told, so the answer to a
+// join must come before the member's first Delivery even when events are waiting to be
+// pushed the moment it joins (the stuck-commit bug of 2026-12-05: deliveries that raced
+// ahead of the answer were handled but their acks were dropped as "from an earlier
+// connection", and the group stopped committing until the ack deadline).
+TEST_F(SubscribeTest, SubscribeResponsePrecedesTheMembersFirstDelivery) {
+  create_topic("t", 8);
+  publish("t", 400);
+  for (int round = 0; round < 40; ++round) {
+    RawMember m(port_);
+    ASSERT_TRUE(m.conn.hello());
+    flatbuffers::FlatBufferBuilder fb;
+    auto settings = protocol::CreateSubscriptionSettings(fb, protocol::StartKind::Earliest);
+    const std::string group = "g" + std::to_string(round);
+    auto body = protocol::CreateSubscribeRequest(fb, fb.CreateString(group), fb.CreateString("t"), 0, 0, 0, true,
+                                                 settings, fb.CreateString("raw"));
+    auto r = m.call(fb, body);
+    ASSERT_TRUE(r.has_value()) << "round " << round << ": no answer to the join";
+    const auto* resp = protocol::GetMessage(r->data())->body_as_SubscribeResponse();
+    ASSERT_NE(resp, nullptr);
+    ASSERT_EQ(resp->status()->code(), protocol::ErrorCode::Ok) << resp->status()->message()->str();
+    ASSERT_TRUE(m.deliveries.empty()) << "round " << round << ": " << m.deliveries.size()
+                                      << " Delivery frame(s) arrived before the SubscribeResponse";
+    // And the deliveries do come, for the member the answer named.
+    auto f = m.conn.read_frame(10s);
+    ASSERT_TRUE(f.has_value()) << "round " << round << ": no Delivery after the join";
+    const auto* d = protocol::GetMessage(f->data())->body_as_Delivery();
+    ASSERT_NE(d, nullptr);
+    EXPECT_EQ(d->member_id()->str(), resp->member_id()->str());
+  }
+}
+
 TEST_F(SubscribeTest, HostilePatternsOnTheWireAreRefusedNamingTheProblemAndChangeNothing) {
   create_topic("t", 1);
   RawMember m(port_);

@@ -69,19 +69,23 @@ HelloOutcome handle_hello(const protocol::Message& first, std::string_view broke
 // Receives a request's response frame; called exactly once per request, from any thread.
 using Responder = std::function<void(Frame)>;
 
-// Dispatches one verified request (anything but Hello): publishes asynchronously, the rest
+// Dispatches one verified request (anything but Hello): publishes (answered once durable)
+// and subscribes (answered from inside the join) through `respond` themselves, the rest
 // through handle_request. `round_robin` is the connection's counter for keyless publishes.
 void dispatch(HandlerContext& ctx, const protocol::Message& message, uint32_t round_robin, const Responder& respond,
               const RequestOrigin& origin = {});
 
-// Answers one verified request that is answered synchronously (everything but publish).
+// Answers one verified request that is answered synchronously (everything but publish and
+// subscribe).
 Frame handle_request(HandlerContext& ctx, const protocol::Message& message, const RequestOrigin& origin = {});
 // The subscribe family (docs/wire-protocol.md, "Subscribe"); nullopt if `message` is not one.
 std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol::Message& message,
                                              const RequestOrigin& origin);
 // One handler per request of the family; each needs ctx.coordinator.
-Frame handle_subscribe(HandlerContext& ctx, uint64_t cid,
-                       const protocol::SubscribeRequest& req, const RequestOrigin& origin);
+// Answers through `respond` before the new member's first Delivery is queued (see
+// Coordinator::join), so the client knows the member id its deliveries carry.
+void handle_subscribe(HandlerContext& ctx, uint64_t cid, const protocol::SubscribeRequest& req,
+                      const RequestOrigin& origin, const Responder& respond);
 Frame handle_heartbeat(HandlerContext& ctx, uint64_t cid,
                        const protocol::HeartbeatRequest& req, const RequestOrigin& origin);
 Frame handle_leave_group(HandlerContext& ctx, uint64_t cid,

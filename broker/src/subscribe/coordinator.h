@@ -212,9 +212,14 @@ class Coordinator {
   // Errors: kNotFound (subscription or topic), kInvalidArgument (topic mismatch, bad credit,
   // invalid pattern), kFailedPrecondition (the subscription exists with another pattern
   // than a non-empty create_settings.pattern), kResourceExhausted (too many members).
+  // `announce`, if given, runs once the member exists and before any delivery to it can be
+  // pushed (under the coordinator's lock, so it must only queue): the server answers the
+  // join there, so that on the connection the answer naming the member id precedes the
+  // member's first Delivery (docs/wire-protocol.md, "Subscribe").
   Result<JoinResult> join(std::shared_ptr<DeliverySink> sink, std::string_view subscription, std::string_view topic,
                           uint32_t credit_events, uint32_t credit_bytes, bool create_if_missing,
-                          const meta::SubscriptionConfig& create_settings, std::string client_name);
+                          const meta::SubscriptionConfig& create_settings, std::string client_name,
+                          const std::function<void(const JoinResult&)>& announce = {});
   // Member requests. Errors: kNotFound with Reason::kSubscriptionNotFound (subscription not
   // active), kUnavailable with Reason::kUnknownGroupMember for a member id that is unknown,
   // expired or owned by another connection.

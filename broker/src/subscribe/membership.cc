@@ -21,7 +21,8 @@ Status shutting_down() { return unavailable("the broker is shutting down; the re
 Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::string_view subscription,
                                      std::string_view topic, uint32_t credit_events, uint32_t credit_bytes,
                                      bool create_if_missing, const meta::SubscriptionConfig& create_settings,
-                                     std::string client_name) {
+                                     std::string client_name,
+                                     const std::function<void(const JoinResult&)>& announce) {
   {
     std::lock_guard lk(mu_);  // checked again below; this one keeps a stopping broker from creating anything
     if (stopping_) return unavailable("the broker is shutting down; subscribe again after it restarts");
@@ -81,6 +82,10 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
   JoinResult result{m.member_id, static_cast<uint32_t>(options_.session_timeout.count())};
   g->members.emplace(m.id, std::move(m));
   rebalance_locked(*g);
+  // A pump selects events for the new member only after taking mu_, which this join holds
+  // until it returns, so whatever `announce` queues is queued before the member's first
+  // Delivery: a client never gets events for a member id it has not been told yet.
+  if (announce) announce(result);
   for (uint32_t p = 0; p < g->partitions.size(); ++p) schedule_pump_locked(g, p);
   spdlog::info("group {}: member {} joined ({} member(s))", g->config.name, result.member_id, g->members.size());
   return result;

@@ -94,6 +94,10 @@ void dispatch(HandlerContext& ctx, const protocol::Message& m, uint32_t round_ro
     handle_publish(ctx, m.correlation_id(), *m.body_as_PublishRequest(), round_robin, respond);
     return;
   }
+  if (m.body_type() == protocol::Body::SubscribeRequest && m.body() != nullptr && ctx.coordinator != nullptr) {
+    handle_subscribe(ctx, m.correlation_id(), *m.body_as_SubscribeRequest(), origin, respond);
+    return;
+  }
   respond(handle_request(ctx, m, origin));
 }
 

@@ -105,25 +105,29 @@ Frame simple(uint64_t cid, Body type, const Status& s, Create create) {
 
 }  // namespace
 
-Frame handle_subscribe(HandlerContext& ctx, uint64_t cid,
-                       const protocol::SubscribeRequest& req, const RequestOrigin& origin) {
-  subscribe::Coordinator& co = *ctx.coordinator;
-  flatbuffers::FlatBufferBuilder b(256);
+void handle_subscribe(HandlerContext& ctx, uint64_t cid, const protocol::SubscribeRequest& req,
+                      const RequestOrigin& origin, const Responder& respond) {
+  const auto answer = [cid](const Status& s, const subscribe::JoinResult* joined) {
+    flatbuffers::FlatBufferBuilder b(256);
+    auto st = make_status(b, s);
+    auto body = joined != nullptr ? protocol::CreateSubscribeResponse(b, st, b.CreateString(joined->member_id),
+                                                                      joined->session_timeout_ms)
+                                  : protocol::CreateSubscribeResponse(b, st);
+    return finish_frame(b, cid, Body::SubscribeResponse, body.Union());
+  };
   Status s = check_start_kind(req.settings());
-  Result<subscribe::JoinResult> joined = s;
   if (s.ok() && !origin.sink) s = failed_precondition("this connection cannot receive deliveries");
-  if (s.ok()) {
-    joined = co.join(origin.sink, str(req.subscription()), str(req.topic()), req.credit_events(),
-                     req.credit_bytes(), req.create_if_missing(),
-                     config_from_wire(str(req.subscription()), str(req.topic()), req.settings()),
-                     std::string(str(req.client_name()).substr(0, kMaxClientNameBytes)));
-    s = joined.status();
+  if (!s.ok()) {
+    respond(answer(s, nullptr));
+    return;
   }
-  auto st = make_status(b, s);
-  auto body = s.ok() ? protocol::CreateSubscribeResponse(b, st, b.CreateString(joined->member_id),
-                                                         joined->session_timeout_ms)
-                     : protocol::CreateSubscribeResponse(b, st);
-  return finish_frame(b, cid, Body::SubscribeResponse, body.Union());
+  // Answered from inside the join, before any Delivery to the new member is queued.
+  const auto joined = ctx.coordinator->join(
+      origin.sink, str(req.subscription()), str(req.topic()), req.credit_events(), req.credit_bytes(),
+      req.create_if_missing(), config_from_wire(str(req.subscription()), str(req.topic()), req.settings()),
+      std::string(str(req.client_name()).substr(0, kMaxClientNameBytes)),
+      [&](const subscribe::JoinResult& r) { respond(answer(Status(), &r)); });
+  if (!joined) respond(answer(joined.status(), nullptr));
 }
 
 Frame handle_heartbeat(HandlerContext& ctx, uint64_t cid,
@@ -299,7 +303,6 @@ std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol
                                              const RequestOrigin& origin) {
   const uint64_t cid = m.correlation_id();
   switch (m.body_type()) {
-    case Body::SubscribeRequest: return handle_subscribe(ctx, cid, *m.body_as_SubscribeRequest(), origin);
     case Body::HeartbeatRequest: return handle_heartbeat(ctx, cid, *m.body_as_HeartbeatRequest(), origin);
     case Body::LeaveGroupRequest: return handle_leave_group(ctx, cid, *m.body_as_LeaveGroupRequest(), origin);
     case Body::CreditRequest: return handle_credit(ctx, cid, *m.body_as_CreditRequest(), origin);
