@@ -92,6 +92,7 @@ Status Coordinator::nack(uint64_t connection_id, std::string_view subscription, 
       failures.add(bytes.error());
       continue;
     }
+    schedule_timer_locked(g, partition, now + wait);
     m->credit.release(*bytes);
     ++accepted;
   }
@@ -122,6 +123,7 @@ Status Coordinator::extend_deadline(uint64_t connection_id, std::string_view sub
     }
     ++accepted;
   }
+  if (accepted > 0) schedule_timer_locked(g, partition, deadline);  // an extension may also shorten
   return failures.status("deadline extension", offsets.size());
 }
 
@@ -142,6 +144,8 @@ Status Coordinator::commit_durably(uint64_t connection_id, std::string_view subs
                                  "\" was deleted or re-created before its acks were committed; they are void");
     }
     if (g->durable_gen >= needed) return Status();
+    // Nothing applied to it waits for a commit, nor is one writing it: all is on disk.
+    if (!g->dirty_listed && !g->committing) return Status();
     return std::nullopt;
   };
   // As leveldb's group commit: whoever holds flush_mu_ writes everything dirty, so a
@@ -162,27 +166,69 @@ Status Coordinator::commit_durably(uint64_t connection_id, std::string_view subs
 
 // ---------------------------------------------------------------- timers and commits
 
+// Later than the target's pending timer: nothing to add, that one looks again when it
+// fires. Earlier: a new entry (the older one goes stale).
+void Coordinator::schedule_timer_locked(const std::shared_ptr<Group>& g, uint32_t partition, Clock::time_point at) {
+  if (at == Clock::time_point::max()) return;
+  Clock::time_point& pending = partition == kSessionTimer ? g->session_timer_at : g->partitions[partition].timer_at;
+  if (at >= pending) return;
+  pending = at;
+  timers_.push(Timer{at, g, partition});
+}
+
+// Ack deadlines that passed send their events back to waiting (with the backoff of their
+// attempt); retries whose delay passed wake the pump. Then the next due time.
+void Coordinator::partition_due_locked(const std::shared_ptr<Group>& g, uint32_t p, Clock::time_point now) {
+  PartitionState& ps = g->partitions[p];
+  ps.timer_at = Clock::time_point::max();
+  bool wake = false;
+  const auto delay = [this, &group = *g](uint32_t attempt) { return redelivery_delay(group, attempt); };
+  for (const auto& [member, bytes] : ps.delivery.expire(now, delay)) {
+    auto m = g->members.find(member);
+    if (m != g->members.end()) m->second.credit.release(bytes);
+    wake = true;
+  }
+  if (wake || ps.delivery.next_ready_at() <= now) schedule_pump_locked(g, p);
+  schedule_timer_locked(g, p, ps.delivery.next_due(now));
+}
+
+void Coordinator::sessions_due_locked(const std::shared_ptr<Group>& g, Clock::time_point now) {
+  g->session_timer_at = Clock::time_point::max();
+  std::vector<uint64_t> expired;
+  Clock::time_point next = Clock::time_point::max();
+  for (const auto& [id, m] : g->members) {
+    if (m.last_seen + options_.session_timeout < now) {
+      expired.push_back(id);
+    } else {
+      next = std::min(next, m.last_seen + options_.session_timeout);
+    }
+  }
+  for (uint64_t id : expired) {
+    spdlog::info("group {}: member {} missed its session timeout", g->config.name, g->members[id].member_id);
+    remove_member_locked(*g, id);
+  }
+  if (!expired.empty()) {
+    for (uint32_t p = 0; p < g->partitions.size(); ++p) schedule_pump_locked(g, p);
+  }
+  // A heartbeat only moves last_seen later: the timer set at join fires early and is set
+  // again here, at most once per session timeout per group.
+  if (next != Clock::time_point::max()) schedule_timer_locked(g, kSessionTimer, next + std::chrono::milliseconds(1));
+}
+
+// Runs the timers that are due, earliest first: its cost follows due work, not the
+// number of groups (bench/micro coordinator_bench, BM_IdleGroupsSweep).
 void Coordinator::sweep() {
   std::lock_guard lk(mu_);
   const auto now = Clock::now();
-  for (auto& [name, g] : groups_) {
-    std::vector<uint64_t> expired;
-    for (const auto& [id, m] : g->members)
-      if (m.last_seen + options_.session_timeout < now) expired.push_back(id);
-    for (uint64_t id : expired) {
-      spdlog::info("group {}: member {} missed its session timeout", g->config.name, g->members[id].member_id);
-      remove_member_locked(*g, id);
-    }
-    for (uint32_t p = 0; p < g->partitions.size(); ++p) {
-      PartitionState& ps = g->partitions[p];
-      bool wake = !expired.empty();
-      const auto delay = [this, &group = *g](uint32_t attempt) { return redelivery_delay(group, attempt); };
-      for (const auto& [member, bytes] : ps.delivery.expire(now, delay)) {
-        auto m = g->members.find(member);
-        if (m != g->members.end()) m->second.credit.release(bytes);
-        wake = true;
-      }
-      if (wake || ps.delivery.next_ready_at() <= now) schedule_pump_locked(g, p);
+  while (!timers_.empty() && timers_.top().at <= now) {
+    const Timer t = timers_.top();
+    timers_.pop();
+    const std::shared_ptr<Group> g = t.group.lock();
+    if (!g || g->deleted) continue;
+    if (t.partition == kSessionTimer) {
+      if (t.at == g->session_timer_at) sessions_due_locked(g, now);
+    } else if (t.partition < g->partitions.size() && t.at == g->partitions[t.partition].timer_at) {
+      partition_due_locked(g, t.partition, now);
     }
   }
 }
@@ -199,8 +245,14 @@ void Coordinator::flush_commits_locked() {
   {
     std::lock_guard lk(mu_);
     gen = ++flush_gen_;
-    for (auto& [name, g] : groups_) {
-      meta::GroupAckCommit c{name, g->config.created_ms, g->topic.topic_id, {}};
+    // Only the groups that changed: a clean group's state is on disk already (commit_durably
+    // knows it from dirty_listed and committing), so idle groups cost a flush nothing.
+    for (const std::weak_ptr<Group>& weak : std::exchange(dirty_groups_, {})) {
+      const std::shared_ptr<Group> g = weak.lock();
+      if (!g) continue;
+      g->dirty_listed = false;
+      if (g->deleted) continue;
+      meta::GroupAckCommit c{g->config.name, g->config.created_ms, g->topic.topic_id, {}};
       for (uint32_t i = 0; i < g->partitions.size(); ++i) {
         PartitionDelivery& d = g->partitions[i].delivery;
         if (!d.take_dirty()) continue;
@@ -210,14 +262,10 @@ void Coordinator::flush_commits_locked() {
         st.acked_above = d.acked_above().lowest(meta::kMaxPersistedAcksAbove);  // what the store keeps
         c.states.push_back(std::move(st));
       }
-      if (!c.states.empty()) {
-        commits.push_back(std::move(c));
-        owners.push_back(g);
-      } else {
-        // Nothing changed since the last flush, and that one (flushes run one at a time)
-        // wrote this group or marked it dirty again on failure: it is all on disk.
-        g->durable_gen = gen;
-      }
+      if (c.states.empty()) continue;
+      g->committing = true;
+      commits.push_back(std::move(c));
+      owners.push_back(g);
     }
   }
   if (commits.empty()) return;
@@ -227,6 +275,7 @@ void Coordinator::flush_commits_locked() {
   std::lock_guard lk(mu_);
   for (size_t i = 0; i < commits.size(); ++i) {
     const std::shared_ptr<Group>& g = owners[i];
+    g->committing = false;  // a failure below marks it dirty (listed) again first, under this lock
     if (!s.ok()) {
       spdlog::error("group {}: committing offsets failed: {}", g->config.name, s.to_string());
       // Mark dirty again so the next sweep retries.

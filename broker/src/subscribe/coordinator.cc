@@ -181,6 +181,19 @@ Status Coordinator::delete_subscription(std::string_view name) {
 void Coordinator::insert_group_locked(const std::shared_ptr<Group>& g) {
   groups_.emplace(g->config.name, g);
   groups_by_topic_[g->topic.name].push_back(g);
+  // Every change a flush must write turns a partition dirty, under the mutex: list the
+  // group then (a reset at load may already have).
+  const std::weak_ptr<Group> weak = g;
+  const auto list = [this, weak] {
+    auto group = weak.lock();
+    if (!group || group->dirty_listed) return;
+    group->dirty_listed = true;
+    dirty_groups_.push_back(group);
+  };
+  for (PartitionState& ps : g->partitions) {
+    ps.delivery.set_on_dirty(list);
+    if (ps.delivery.take_dirty()) ps.delivery.mark_dirty();  // dirty from the reset: listed now
+  }
   if (g->filter) patterns_changed_locked(g->topic.name);
 }
 

@@ -36,6 +36,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <queue>
 #include <set>
 #include <span>
 #include <string>
@@ -326,6 +327,18 @@ class Coordinator {
                              const std::string& reason);
   void dead_letter_done_locked(const std::shared_ptr<Group>& g, uint32_t partition, uint64_t offset,
                                const std::string& reason, const Status& outcome);
+  // The sweeper's timers (acks.cc): work due at a time, so that a sweep costs what is
+  // due, not what exists. `partition` kSessionTimer: the group's member sessions.
+  static constexpr uint32_t kSessionTimer = UINT32_MAX;
+  struct Timer {
+    Clock::time_point at;
+    std::weak_ptr<Group> group;
+    uint32_t partition = 0;
+    bool operator>(const Timer& o) const { return at > o.at; }
+  };
+  void schedule_timer_locked(const std::shared_ptr<Group>& g, uint32_t partition, Clock::time_point at);
+  void partition_due_locked(const std::shared_ptr<Group>& g, uint32_t partition, Clock::time_point now);
+  void sessions_due_locked(const std::shared_ptr<Group>& g, Clock::time_point now);
   void sweep();
   Clock::duration redelivery_delay(const Group& g, uint32_t attempt) const;
 
@@ -344,6 +357,11 @@ class Coordinator {
   // Topics whose filtered groups changed since their patterns were compiled together, with
   // a count of changes (a compile that raced a change is not installed).
   std::map<std::string, uint64_t, std::less<>> pattern_changes_;
+  // Groups with a partition changed since the last flush took them (Group::dirty_listed):
+  // a flush writes these, not every group.
+  std::vector<std::weak_ptr<Group>> dirty_groups_;
+  // Earliest first; an entry whose time is not its target's timer_at any more is stale.
+  std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   uint64_t next_member_ = 1;
   CoordinatorStats stats_;
   bool stopping_ = false;

@@ -32,6 +32,9 @@ struct Coordinator::PartitionState {
   uint64_t owner = 0;        // member id, 0 = none
   uint64_t epoch = 0;        // bumped whenever the owner changes
   uint64_t end_offset = 0;   // appended and durable (from on_append, or the log at load)
+  // The sweeper's next look at this partition (ack deadlines, retry delays); max() when
+  // none is due. Timer entries at other times are stale (schedule_timer_locked).
+  Clock::time_point timer_at = Clock::time_point::max();
   bool pump_scheduled = false;
   bool pumping = false;
   bool repump = false;
@@ -56,12 +59,18 @@ struct Coordinator::Group {
   meta::TopicConfig topic;
   std::vector<PartitionState> partitions;
   std::map<uint64_t, Member> members;  // by id: join order
+  // The sweeper's next look at the members' sessions (max(): none is due).
+  Clock::time_point session_timer_at = Clock::time_point::max();
   bool deleted = false;
   // The latest flush snapshot (flush_gen_) after which everything applied to this group
   // was on disk, and the error of the latest flush that failed to write it
   // (commit_durably reads both).
   uint64_t durable_gen = 0;
   Status commit_error;
+  // In dirty_groups_ (a partition changed since the flush that took it), and being
+  // written by a flush now. Neither: everything applied to the group is on disk.
+  bool dirty_listed = false;
+  bool committing = false;
 };
 
 // What one pump round reads, planned under the mutex: the offsets waiting for redelivery

@@ -111,6 +111,7 @@ void Coordinator::dead_letter_done_locked(const std::shared_ptr<Group>& g, uint3
       ++ps.dead_letter_failures_unlogged;
     }
     ps.delivery.dead_letter_failed(offset, now + delay, reason);
+    schedule_timer_locked(g, partition, now + delay);
   }
   schedule_pump_locked(g, partition);
 }

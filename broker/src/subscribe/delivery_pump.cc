@@ -280,6 +280,7 @@ Coordinator::Selection Coordinator::select_locked(const std::shared_ptr<Group>& 
     out.events.push_back(DeliveredRecord{rec, done + 1});
     out.progressed = true;
   }
+  if (!out.events.empty()) schedule_timer_locked(g, partition, now + g->config.ack_deadline);
   return out;
 }
 

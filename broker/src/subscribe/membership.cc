@@ -80,6 +80,7 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
   m.credit.max_bytes = credit_bytes == 0 ? options_.default_credit_bytes : credit_bytes;
   m.last_seen = Clock::now();
   JoinResult result{m.member_id, static_cast<uint32_t>(options_.session_timeout.count())};
+  schedule_timer_locked(g, kSessionTimer, m.last_seen + options_.session_timeout + std::chrono::milliseconds(1));
   g->members.emplace(m.id, std::move(m));
   rebalance_locked(*g);
   // A pump selects events for the new member only after taking mu_, which this join holds

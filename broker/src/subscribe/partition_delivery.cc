@@ -90,10 +90,11 @@ void PartitionDelivery::reset(uint64_t committed, const std::vector<uint64_t>& a
   waiting_.clear();
   dead_lettering_.clear();
   next_read_ = committed_;
-  dirty_ = committed_ != committed;
+  dirty_ = false;
+  if (committed_ != committed) set_dirty();
   if (const uint64_t up = acked_above_.take_run_at(committed_); up != committed_) {
     committed_ = up;
-    dirty_ = true;
+    set_dirty();
   }
   next_read_ = committed_;
 }
@@ -105,6 +106,14 @@ std::vector<uint64_t> PartitionDelivery::ready(Clock::time_point now, size_t max
     if (w.ready_at <= now) out.push_back(offset);
   }
   return out;
+}
+
+Clock::time_point PartitionDelivery::next_due(Clock::time_point now) const {
+  Clock::time_point t = Clock::time_point::max();
+  for (const auto& [offset, f] : in_flight_) t = std::min(t, f.deadline);
+  for (const auto& [offset, w] : waiting_)
+    if (w.ready_at > now) t = std::min(t, w.ready_at);
+  return t;
 }
 
 Clock::time_point PartitionDelivery::next_ready_at() const {
@@ -141,7 +150,7 @@ Status PartitionDelivery::check_in_flight(uint64_t member, uint64_t offset, std:
 }
 
 void PartitionDelivery::mark_acked(uint64_t offset) {
-  dirty_ = true;
+  set_dirty();
   if (offset != committed_) {
     acked_above_.insert(offset);
     return;
@@ -231,7 +240,7 @@ std::vector<std::pair<uint64_t, uint64_t>> PartitionDelivery::drop_below(uint64_
   acked_above_.erase_below(log_start);
   committed_ = acked_above_.take_run_at(log_start);
   if (next_read_ < committed_) next_read_ = committed_;
-  dirty_ = true;
+  set_dirty();
   return released;
 }
 

@@ -105,6 +105,10 @@ class PartitionDelivery {
   std::vector<uint64_t> ready(Clock::time_point now, size_t max) const;
   // Earliest ready_at of any waiting offset (max() if none).
   Clock::time_point next_ready_at() const;
+  // When the sweeper next has work here: the earliest ack deadline in flight, or the
+  // earliest retry that is not ready at `now` yet (max() if none). Retries ready now are
+  // the delivery pump's.
+  Clock::time_point next_due(Clock::time_point now) const;
 
   // A new offset (== next_read) that was already acked before a restart: skip it.
   void skip_acked(uint64_t offset);
@@ -157,15 +161,23 @@ class PartitionDelivery {
   std::vector<std::pair<uint64_t, uint64_t>> drop_below(uint64_t log_start);
 
   // True (once) after the committed offset or acked_above changed.
-  void mark_dirty() noexcept { dirty_ = true; }
+  void mark_dirty() { set_dirty(); }
   bool take_dirty() noexcept {
     const bool d = dirty_;
     dirty_ = false;
     return d;
   }
+  // Called whenever the partition turns dirty (from clean), so that its owner can list it
+  // for the next commit instead of checking every partition.
+  void set_on_dirty(std::function<void()> fn) { on_dirty_ = std::move(fn); }
 
  private:
   void mark_acked(uint64_t offset);
+  void set_dirty() {
+    if (dirty_) return;
+    dirty_ = true;
+    if (on_dirty_) on_dirty_();
+  }
   Status check_in_flight(uint64_t member, uint64_t offset, std::map<uint64_t, InFlight>::iterator& it);
 
   uint64_t committed_ = 0;
@@ -175,6 +187,7 @@ class PartitionDelivery {
   std::map<uint64_t, Waiting> waiting_;
   std::map<uint64_t, Waiting> dead_lettering_;
   bool dirty_ = false;
+  std::function<void()> on_dirty_;
 };
 
 // Delay before attempt `attempt + 1` after `attempt` failed: backoff * 2^(attempt-1), capped.
