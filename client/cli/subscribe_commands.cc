@@ -73,9 +73,13 @@ nlohmann::json pattern_json(const std::string& pattern) {
   return parsed.is_discarded() ? nlohmann::json(pattern) : parsed;
 }
 
+std::string target_text(const std::string& target_topic) {
+  return target_topic.empty() ? std::string("group") : "topic:" + target_topic;
+}
+
 nlohmann::json subscription_to_json(const client::SubscriptionInfo& info) {
   const auto& s = info.spec;
-  return nlohmann::json{{"name", s.name},
+  nlohmann::json out{{"name", s.name},
                         {"topic", s.topic},
                         {"from", start_text(s.start)},
                         {"ack_deadline_ms", s.ack_deadline.count()},
@@ -85,7 +89,19 @@ nlohmann::json subscription_to_json(const client::SubscriptionInfo& info) {
                         {"max_age_ms", s.max_age.count()},
                         {"dead_letter_topic", s.dead_letter_topic},
                         {"pattern", pattern_json(s.pattern)},
+                        {"target", target_text(s.target_topic)},
                         {"created", format_time_ms(info.created_ms)}};
+  if (info.target) {
+    const client::TargetInfo& t = *info.target;
+    out["target_status"] = {{"delivered", t.delivered},
+                            {"retried", t.retried},
+                            {"dead_lettered", t.dead_lettered},
+                            {"in_flight", t.in_flight},
+                            {"last_error", t.last_error},
+                            {"last_error_time", t.last_error_ms == 0 ? nlohmann::json(nullptr)
+                                                                     : nlohmann::json(format_time_ms(t.last_error_ms))}};
+  }
+  return out;
 }
 
 std::string max_age_text(std::chrono::milliseconds max_age) {
@@ -100,6 +116,19 @@ void print_subscription(const client::SubscriptionInfo& info) {
             << units::format_duration(s.max_backoff) << "  max-age " << max_age_text(s.max_age) << "  dead-letter "
             << s.dead_letter_topic << "\n";
   if (!s.pattern.empty()) std::cout << "  pattern " << s.pattern << "\n";
+  if (!s.target_topic.empty()) {
+    std::cout << "  target " << target_text(s.target_topic);
+    if (info.target) {
+      const client::TargetInfo& t = *info.target;
+      std::cout << "  delivered " << t.delivered << "  retried " << t.retried << "  dead-lettered " << t.dead_lettered
+                << "  in-flight " << t.in_flight;
+    }
+    std::cout << "\n";
+    if (info.target && !info.target->last_error.empty()) {
+      std::cout << "  last error (" << format_time_ms(info.target->last_error_ms) << "): " << info.target->last_error
+                << "\n";
+    }
+  }
 }
 
 // Digits only (no sign or space), the whole text, no overflow.
@@ -149,6 +178,7 @@ struct SubscriptionFlags {
   std::string max_age = "0";
   std::string dead_letter;
   std::string pattern;  // JSON, or @FILE
+  std::string target = "group";  // subscription create only
   // The options, to tell which settings the user gave (CLI::Option::count()).
   CLI::Option* from_opt = nullptr;
   std::vector<CLI::Option*> setting_opts;
@@ -187,6 +217,28 @@ struct SubscriptionFlags {
                         "docs/patterns.md; try one with `causeway pattern test`). Default: every event")};
   }
 
+  // `subscription create` only: subscribers never choose a subscription's target.
+  void add_target(CLI::App* cmd) {
+    setting_opts.push_back(
+        cmd->add_option("--target", target,
+                        "Who consumes the matching events: group (subscribers join the subscription's group), or "
+                        "topic:NAME (the broker forwards each one to topic NAME itself; docs/targets.md)")
+            ->capture_default_str()
+            ->check(CLI::Validator(
+                [](std::string& text) -> std::string {
+                  auto t = parse_target(text);
+                  return t ? std::string() : std::string(t.error().message());
+                },
+                "TARGET")));
+  }
+
+  // "group" -> "", "topic:NAME" -> "NAME".
+  static Result<std::string> parse_target(const std::string& text) {
+    if (text == "group") return std::string();
+    if (text.starts_with("topic:") && text.size() > 6) return text.substr(6);
+    return invalid_argument("target \"" + text + "\" is not one of: group, topic:NAME (e.g. --target topic:orders.paid)");
+  }
+
   bool any_setting_given() const {
     return std::any_of(setting_opts.begin(), setting_opts.end(), [](const CLI::Option* o) { return o->count() > 0; });
   }
@@ -215,6 +267,7 @@ struct SubscriptionFlags {
     CAUSEWAY_ASSIGN_OR_RETURN(s.pattern, read_flag_value("--pattern", pattern));
     if (given("--pattern") && s.pattern.empty())
       return invalid_argument("--pattern is empty; leave it out to receive every event");
+    CAUSEWAY_ASSIGN_OR_RETURN(s.target_topic, parse_target(target));
     return s;
   }
 
@@ -242,6 +295,7 @@ struct SubscriptionFlags {
                                !parsed(existing.pattern).is_discarded() && parsed(existing.pattern) == parsed(requested.pattern));
     const auto pattern_text = [](const std::string& p) { return p.empty() ? std::string("none") : p; };
     if (!same_pattern) differ("--pattern", pattern_text(existing.pattern), pattern_text(requested.pattern));
+    differ("--target", target_text(existing.target_topic), target_text(requested.target_topic));
     return out;
   }
 };
@@ -533,6 +587,7 @@ std::function<std::optional<int>()> add_subscribe_commands(CLI::App& app, const 
   sub_create->add_option("name", st->name, "Subscription (and group) name: 1-249 chars of [A-Za-z0-9._-]")->required();
   sub_create->add_option("--topic", st->topic, "Topic to subscribe to")->required();
   st->create_flags.add(sub_create, true);
+  st->create_flags.add_target(sub_create);
   auto* sub_list = subscription->add_subcommand("list", "List subscriptions");
   sub_list->add_option("--topic", st->list_topic, "Only those on this topic");
   sub_list->add_option("--output", st->output, "table or json")->capture_default_str()->check(CLI::IsMember({"table", "json"}));

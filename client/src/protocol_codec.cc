@@ -287,11 +287,12 @@ namespace {
 fb::Offset<pr::SubscriptionSettings> encode_subscription_settings(fb::FlatBufferBuilder& fbb, const SubscriptionSpec& s) {
   const auto dlq = s.dead_letter_topic.empty() ? fb::Offset<fb::String>() : fbb.CreateString(s.dead_letter_topic);
   const auto pattern = s.pattern.empty() ? fb::Offset<fb::String>() : fbb.CreateString(s.pattern);
+  const auto target_topic = s.target_topic.empty() ? fb::Offset<fb::String>() : fbb.CreateString(s.target_topic);
   return pr::CreateSubscriptionSettings(fbb, static_cast<pr::StartKind>(static_cast<uint8_t>(s.start.kind)),
                                         s.start.value, static_cast<uint32_t>(s.ack_deadline.count()), s.max_attempts,
                                         static_cast<uint32_t>(s.backoff.count()),
                                         static_cast<uint32_t>(s.max_backoff.count()),
-                                        static_cast<uint64_t>(s.max_age.count()), dlq, pattern);
+                                        static_cast<uint64_t>(s.max_age.count()), dlq, pattern, target_topic);
 }
 
 std::string bytes_of(const fb::Vector<uint8_t>* v) {
@@ -429,6 +430,19 @@ SubscriptionInfo subscription_from_wire(const protocol::SubscriptionDescription&
     info.spec.max_age = std::chrono::milliseconds(static_cast<int64_t>(s->max_age_ms()));
     info.spec.dead_letter_topic = to_string(s->dead_letter_topic());
     info.spec.pattern = to_string(s->pattern());
+    info.spec.target_topic = to_string(s->target_topic());
+  }
+  if (const auto* t = d.target()) {
+    TargetInfo target;
+    target.kind = to_string(t->kind());
+    target.destination = to_string(t->destination());
+    target.delivered = t->delivered();
+    target.retried = t->retried();
+    target.dead_lettered = t->dead_lettered();
+    target.in_flight = t->in_flight();
+    target.last_error = to_string(t->last_error());
+    target.last_error_ms = t->last_error_ms();
+    info.target = std::move(target);
   }
   return info;
 }

@@ -17,6 +17,7 @@
 #include "tests/integration/cli_run.h"
 #include "tests/integration/daemon_process.h"
 #include "tests/support/temp_dir.h"
+#include "tests/support/waiting.h"
 
 namespace causeway::client {
 namespace {
@@ -27,6 +28,7 @@ using namespace std::chrono_literals;
 
 using testing::CliRun;
 using testing::run_cli;
+using causeway::testing::eventually;
 
 class SubscribeCli : public ::testing::Test {
  protected:
@@ -317,6 +319,46 @@ TEST_F(SubscribeCli, SubscriptionDescribeShowsEverySetting) {
                               "dead-letter "}) {
     EXPECT_THAT(table.output, HasSubstr(setting)) << table.output;
   }
+}
+
+TEST_F(SubscribeCli, TargetTopicForwardsAndDescribeShowsItsCounters) {
+  create_topic("orders", 2);
+  create_topic("paid", 1);
+  auto bad = cli({"subscription", "create", "r", "--topic", "orders", "--target", "lambda:x"});
+  EXPECT_EQ(bad.exit_code, 2) << bad.output;
+  EXPECT_THAT(bad.output, HasSubstr("group, topic:NAME"));
+  auto loop = cli({"subscription", "create", "r", "--topic", "orders", "--target", "topic:orders"});
+  EXPECT_EQ(loop.exit_code, 1) << loop.output;
+  EXPECT_THAT(loop.output, HasSubstr("loop"));
+  auto created = cli({"subscription", "create", "r", "--topic", "orders", "--from", "earliest", "--pattern",
+                      R"({"key":[{"prefix":"k1"}]})", "--target", "topic:paid"});
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  EXPECT_THAT(created.output, HasSubstr("target topic:paid"));
+  publish("orders", 20);  // keys k0..k19: k1 and k10..k19 match
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto d = cli({"subscription", "describe", "r", "--output", "json"});
+        return d.exit_code == 0 && d.objects().size() == 1 && d.objects()[0]["target_status"]["delivered"] == 11;
+      },
+      20s));
+  auto table = cli({"subscription", "describe", "r"});
+  ASSERT_EQ(table.exit_code, 0) << table.output;
+  EXPECT_THAT(table.output, HasSubstr("target topic:paid  delivered 11  retried 0  dead-lettered 0  in-flight 0"));
+  auto json = cli({"subscription", "describe", "r", "--output", "json"});
+  ASSERT_EQ(json.objects().size(), 1u);
+  EXPECT_EQ(json.objects()[0]["target"], "topic:paid");
+  // A re-create with another target names the difference.
+  auto other = cli({"subscription", "create", "r", "--topic", "orders", "--from", "earliest", "--pattern",
+                    R"({"key":[{"prefix":"k1"}]})", "--target", "group"});
+  EXPECT_EQ(other.exit_code, 1) << other.output;
+  EXPECT_THAT(other.output, HasSubstr("--target: it has topic:paid, asked group"));
+  // Subscribers are told where the events go instead.
+  auto joined = cli({"subscribe", "orders", "--group", "r", "--timeout", "1s"});
+  EXPECT_NE(joined.exit_code, 0) << joined.output;
+  EXPECT_THAT(joined.output, HasSubstr("forwards its events to topic \"paid\""));
+  auto fetched = cli({"fetch", "paid", "--partition", "0"});
+  ASSERT_EQ(fetched.exit_code, 0) << fetched.output;
+  EXPECT_EQ(fetched.objects().size(), 11u) << fetched.output;
 }
 
 TEST_F(SubscribeCli, SubscriptionCommandsCreateListDescribeAndDelete) {

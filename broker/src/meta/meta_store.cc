@@ -415,6 +415,8 @@ std::string encode_subscription(const SubscriptionConfig& c) {
   const auto topic = fbb.CreateString(c.topic);
   const auto dlq = fbb.CreateString(c.dead_letter_topic);
   const auto pattern = c.pattern.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(c.pattern);
+  const auto target_topic =
+      c.target_topic.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(c.target_topic);
   fbs::SubscriptionRecordBuilder b(fbb);
   b.add_name(name);
   b.add_topic(topic);
@@ -428,6 +430,7 @@ std::string encode_subscription(const SubscriptionConfig& c) {
   b.add_dead_letter_topic(dlq);
   b.add_created_ms(c.created_ms);
   if (!c.pattern.empty()) b.add_pattern(pattern);
+  if (!c.target_topic.empty()) b.add_target_topic(target_topic);
   fbb.Finish(b.Finish());
   return std::string(builder_bytes(fbb));
 }
@@ -452,6 +455,7 @@ Result<SubscriptionConfig> decode_subscription(std::string_view key, std::string
   if (rec->dead_letter_topic() != nullptr) c.dead_letter_topic = rec->dead_letter_topic()->str();
   c.created_ms = rec->created_ms();
   if (rec->pattern() != nullptr) c.pattern = rec->pattern()->str();
+  if (rec->target_topic() != nullptr) c.target_topic = rec->target_topic()->str();
   if (Status s = c.validate(); !s.ok()) return corruption(what + " holds invalid settings: " + std::string(s.message()));
   return c;
 }
@@ -501,6 +505,16 @@ Status SubscriptionConfig::validate() const {
   if (pattern.size() > kMaxSubscriptionPatternBytes)
     return invalid_argument("pattern of " + std::to_string(pattern.size()) + " bytes is longer than the " +
                             std::to_string(kMaxSubscriptionPatternBytes) + " allowed");
+  if (!target_topic.empty()) {
+    CAUSEWAY_RETURN_IF_ERROR(validate_name("target topic", target_topic));
+    if (target_topic == topic) {
+      return invalid_argument("target topic \"" + target_topic +
+                              "\" is the subscription's own topic: every forwarded event would be forwarded again, in a loop; "
+                              "pick another target topic");
+    }
+    if (target_topic == dead_letter_topic)
+      return invalid_argument("the target topic must differ from the dead-letter topic");
+  }
   return Status();
 }
 

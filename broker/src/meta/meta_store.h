@@ -69,6 +69,9 @@ struct SubscriptionConfig {
   // An event pattern (docs/patterns.md), as text; empty: every event. The meta store
   // bounds its size only: the subscription coordinator parses and validates it.
   std::string pattern;
+  // The rule target (docs/targets.md): empty, the group's members consume the events; a
+  // topic name, the broker forwards each matching event there itself.
+  std::string target_topic;
 
   // kInvalidArgument naming the bad field.
   Status validate() const;

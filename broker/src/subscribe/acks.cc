@@ -197,6 +197,7 @@ void Coordinator::sessions_due_locked(const std::shared_ptr<Group>& g, Clock::ti
   std::vector<uint64_t> expired;
   Clock::time_point next = Clock::time_point::max();
   for (const auto& [id, m] : g->members) {
+    if (m.internal) continue;  // the broker's own member has no session
     if (m.last_seen + options_.session_timeout < now) {
       expired.push_back(id);
     } else {

@@ -33,13 +33,30 @@ Coordinator::Coordinator(core::EventStore& store, core::PublishPipeline& publish
       options_(options),
       instance_(random_instance()),
       payload_schemas_(options_.payload_schema),
-      read_cache_(options_.read_cache_bytes) {}
+      read_cache_(options_.read_cache_bytes) {
+  forward_gate_->co = this;
+}
 
 Coordinator::~Coordinator() { stop(); }
 
 void Coordinator::start() {
-  std::lock_guard lk(mu_);
-  if (sweeper_.joinable() || stopping_) return;
+  {
+    std::lock_guard lk(mu_);
+    if (sweeper_.joinable() || stopping_) return;
+    start_sweeper_locked();
+  }
+  // The stored subscriptions with a target start forwarding (an unreadable list is
+  // retried by nobody: it means the meta store is broken, and the broker says so).
+  auto all = store_.meta().list_subscriptions("");
+  if (!all) {
+    spdlog::error("rule targets cannot start: listing the subscriptions failed: {}", all.status().to_string());
+    return;
+  }
+  for (const auto& s : *all)
+    if (!s.target_topic.empty()) ensure_target(s.name);
+}
+
+void Coordinator::start_sweeper_locked() {
   sweeper_ = std::thread([this] {
     std::unique_lock sweeper_lock(mu_);
     while (!stopping_) {
@@ -49,6 +66,7 @@ void Coordinator::start() {
       sweep();
       flush_commits();
       compile_topic_patterns();
+      ensure_targets();
       sweeper_lock.lock();
     }
   });
@@ -62,6 +80,7 @@ void Coordinator::stop() {
   }
   sweep_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
+  close_forward_gate();
   flush_commits();
 }
 
@@ -120,7 +139,18 @@ Result<meta::SubscriptionConfig> Coordinator::create_subscription(meta::Subscrip
   }
   // The same pattern spelled with other spacing or key order is an identical re-create.
   if (existing && same_pattern(existing->pattern, config.pattern)) config.pattern = existing->pattern;
-  return store_.meta().create_subscription(std::move(config), start);
+  if (config.target_topic.empty()) return store_.meta().create_subscription(std::move(config), start);
+  // A target: checked for loops and created as one step, so that two creates cannot each
+  // pass the check and close a loop together; then it starts forwarding.
+  CAUSEWAY_RETURN_IF_ERROR(config.validate());
+  Result<meta::SubscriptionConfig> created = internal_error("not created");
+  {
+    std::lock_guard create_lock(target_create_mu_);
+    CAUSEWAY_RETURN_IF_ERROR(check_target(config));
+    created = store_.meta().create_subscription(std::move(config), start);
+  }
+  if (created) ensure_target(created->name);
+  return created;
 }
 
 Result<meta::SubscriptionConfig> Coordinator::update_subscription_pattern(std::string_view name, std::string pattern) {
@@ -173,6 +203,7 @@ Status Coordinator::validate_dead_letter_topic(const meta::SubscriptionConfig& c
 Status Coordinator::delete_subscription(std::string_view name) {
   CAUSEWAY_RETURN_IF_ERROR(store_.meta().delete_subscription(name));
   std::lock_guard lk(mu_);
+  stop_target_locked(name);
   auto it = groups_.find(name);
   if (it != groups_.end()) erase_group_locked(it->second);
   return Status();

@@ -15,7 +15,8 @@
 // The implementation is split by job: coordinator.cc (subscriptions, group loading,
 // description, notifications), membership.cc (join, leave, credit, heartbeats, assignment,
 // the shared member lookup), acks.cc (acks, nacks, deadlines, durable acks, the sweeper and
-// commits), delivery_pump.cc (plan / read / select / emit) and dead_letters.cc; the state
+// commits), delivery_pump.cc (plan / read / select / emit), dead_letters.cc and targets.cc
+// (rule targets: subscriptions the broker forwards to another topic itself); the state
 // they share is in coordinator_state.h. The groups of a topic share their reads and
 // pattern matching through shared_reads.h (docs/subscriptions.md, "Shared reads and
 // matching").
@@ -95,6 +96,9 @@ class DeliverySink {
   virtual bool has_room() = 0;
   // True once the connection has closed (or is closing); it never opens again.
   virtual bool is_closed() const = 0;
+  // True for the broker's own members (rule targets, targets.cc): they have no session to
+  // time out, and only they may join a subscription that has a target.
+  virtual bool internal() const { return false; }
 };
 
 struct CoordinatorOptions {
@@ -161,6 +165,18 @@ struct PartitionDescription {
   uint64_t filtered = 0;
 };
 
+// A rule target's counters since the broker started (docs/targets.md).
+struct TargetDescription {
+  std::string kind;         // "topic"
+  std::string destination;  // the target topic
+  uint64_t delivered = 0;
+  uint64_t retried = 0;
+  uint64_t dead_lettered = 0;
+  uint32_t in_flight = 0;
+  std::string last_error;
+  int64_t last_error_ms = 0;
+};
+
 struct GroupDescription {
   meta::SubscriptionConfig subscription;
   std::vector<MemberDescription> members;
@@ -191,14 +207,15 @@ class Coordinator {
   Coordinator(const Coordinator&) = delete;
   Coordinator& operator=(const Coordinator&) = delete;
 
-  // Starts the sweeper. stop() stops scheduling work, joins the sweeper and commits what
-  // was acked; idempotent.
+  // Starts the sweeper and the rule targets of the stored subscriptions. stop() stops
+  // scheduling work, joins the sweeper and commits what was acked; idempotent.
   void start();
   void stop();
 
   // Subscriptions. create resolves the start position of every partition now (so "latest"
   // means latest at creation). Errors: kInvalidArgument (also an invalid pattern, naming
-  // its bad part), kNotFound (topic), kAlreadyExists.
+  // its bad part, and a target that would forward events in a loop), kNotFound (topic,
+  // target topic), kAlreadyExists. A subscription with a target starts forwarding at once.
   Result<meta::SubscriptionConfig> create_subscription(meta::SubscriptionConfig config);
   // Replaces the subscription's pattern (empty: every event). It applies to the events the
   // group reads from now on: those already delivered or waiting for redelivery stay
@@ -206,6 +223,9 @@ class Coordinator {
   Result<meta::SubscriptionConfig> update_subscription_pattern(std::string_view name, std::string pattern);
   Status delete_subscription(std::string_view name);
   Result<meta::SubscriptionConfig> get_subscription(std::string_view name);
+  // The target's counters of a subscription with a target (nullopt otherwise, or when its
+  // group is not loaded).
+  std::optional<TargetDescription> describe_target(std::string_view name);
   Result<std::vector<meta::SubscriptionConfig>> list_subscriptions(std::string_view topic);
 
   // Joins the group of `subscription` (on `topic`; must match the subscription's topic),
@@ -339,8 +359,32 @@ class Coordinator {
   void schedule_timer_locked(const std::shared_ptr<Group>& g, uint32_t partition, Clock::time_point at);
   void partition_due_locked(const std::shared_ptr<Group>& g, uint32_t partition, Clock::time_point now);
   void sessions_due_locked(const std::shared_ptr<Group>& g, Clock::time_point now);
+  void start_sweeper_locked();
   void sweep();
   Clock::duration redelivery_delay(const Group& g, uint32_t attempt) const;
+  // Rule targets (targets.cc): subscriptions the broker consumes itself, through an
+  // internal member whose sink publishes each batch to the target topic and acks (or
+  // nacks) the events once that publish completes.
+  class TopicForwarder;
+  struct ForwardOutcome;
+  // Forward publishes complete on the logs' sync threads, possibly while the broker stops:
+  // they reach the coordinator through this gate, which stop() closes once none is left
+  // (waiting a bounded time), so that no completion outlives it.
+  struct ForwardGate {
+    std::mutex mu;
+    std::condition_variable idle;
+    Coordinator* co = nullptr;  // null once closed
+    uint64_t outstanding = 0;   // forward publishes whose outcome is not recorded yet
+    uint64_t recording = 0;     // of those, outcomes being recorded now (forward_done)
+  };
+  void close_forward_gate();
+  Status check_target(const meta::SubscriptionConfig& config);
+  // Joins an internal member for subscription `name` unless one is there; retried by the
+  // sweeper (ensure_targets) while it fails.
+  void ensure_target(const std::string& name);
+  void ensure_targets();
+  void stop_target_locked(std::string_view name);
+  void forward_done(const std::shared_ptr<TopicForwarder>& forwarder, ForwardOutcome outcome);
 
   core::EventStore& store_;
   core::PublishPipeline& publish_;
@@ -363,6 +407,12 @@ class Coordinator {
   // Earliest first; an entry whose time is not its target's timer_at any more is stale.
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   uint64_t next_member_ = 1;
+  // Subscriptions with a target, and the forwarder of each that has joined (targets.cc).
+  std::map<std::string, std::shared_ptr<TopicForwarder>, std::less<>> targets_;
+  uint64_t next_internal_connection_ = 0;
+  // Checking a new target for loops and creating it is one step (targets.cc).
+  std::mutex target_create_mu_;
+  const std::shared_ptr<ForwardGate> forward_gate_ = std::make_shared<ForwardGate>();
   CoordinatorStats stats_;
   bool stopping_ = false;
   std::condition_variable sweep_cv_;

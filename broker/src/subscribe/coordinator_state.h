@@ -25,6 +25,7 @@ struct Coordinator::Member {
   CreditWindow credit;
   Clock::time_point last_seen;
   std::vector<uint32_t> partitions;
+  bool internal = false;  // the broker's own (DeliverySink::internal): no session timeout
 };
 
 struct Coordinator::PartitionState {
@@ -71,6 +72,12 @@ struct Coordinator::Group {
   // written by a flush now. Neither: everything applied to the group is on disk.
   bool dirty_listed = false;
   bool committing = false;
+  // A rule target's counters (targets.cc); dead_lettered counts for every group.
+  uint64_t target_delivered = 0;
+  uint64_t target_retried = 0;
+  uint64_t dead_lettered = 0;
+  std::string target_last_error;
+  int64_t target_last_error_ms = 0;
 };
 
 // What one pump round reads, planned under the mutex: the offsets waiting for redelivery

@@ -87,6 +87,7 @@ void Coordinator::dead_letter_done_locked(const std::shared_ptr<Group>& g, uint3
   if (outcome.ok()) {
     ps.delivery.dead_lettered(offset);
     ++stats_.dead_lettered;
+    ++g->dead_lettered;
     spdlog::info("group {}: {}/{} offset {} dead-lettered to {}: {}", g->config.name, g->topic.name, partition, offset,
                  dlq, reason);
     if (ps.dead_letter_failures > 0) {

@@ -57,6 +57,11 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
     return invalid_argument("subscription \"" + g->config.name + "\" is on topic \"" + g->config.topic +
                             "\", not \"" + std::string(topic) + "\"");
   }
+  if (!g->config.target_topic.empty() && !sink->internal()) {
+    return failed_precondition("subscription \"" + g->config.name + "\" forwards its events to topic \"" +
+                               g->config.target_topic + "\" (its target), so subscribers cannot join it; subscribe to " +
+                               g->config.target_topic + " or create another subscription");
+  }
   std::lock_guard lk(mu_);
   if (stopping_) return unavailable("the broker is shutting down; subscribe again after it restarts");
   if (g->deleted) return not_found("subscription \"" + std::string(subscription) + "\" was deleted");
@@ -79,6 +84,7 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
   m.credit.max_events = credit_events == 0 ? options_.default_credit_events : credit_events;
   m.credit.max_bytes = credit_bytes == 0 ? options_.default_credit_bytes : credit_bytes;
   m.last_seen = Clock::now();
+  m.internal = m.sink->internal();
   JoinResult result{m.member_id, static_cast<uint32_t>(options_.session_timeout.count())};
   schedule_timer_locked(g, kSessionTimer, m.last_seen + options_.session_timeout + std::chrono::milliseconds(1));
   g->members.emplace(m.id, std::move(m));

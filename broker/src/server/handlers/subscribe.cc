@@ -3,6 +3,7 @@
 // field is bounded here before it reaches the coordinator.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -43,19 +44,30 @@ meta::SubscriptionConfig config_from_wire(std::string_view name, std::string_vie
   c.max_age = std::chrono::milliseconds(static_cast<int64_t>(std::min<uint64_t>(s->max_age_ms(), INT64_MAX / 2)));
   c.dead_letter_topic = std::string(str(s->dead_letter_topic()));
   c.pattern = std::string(str(s->pattern()));
+  c.target_topic = std::string(str(s->target_topic()));
   return c;
 }
 
-flatbuffers::Offset<protocol::SubscriptionDescription> describe(flatbuffers::FlatBufferBuilder& b,
-                                                                const meta::SubscriptionConfig& c) {
+flatbuffers::Offset<protocol::SubscriptionDescription> describe(
+    flatbuffers::FlatBufferBuilder& b, const meta::SubscriptionConfig& c,
+    const std::optional<subscribe::TargetDescription>& target = std::nullopt) {
   auto dlq = b.CreateString(c.dead_letter_topic);
   auto pattern = c.pattern.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(c.pattern);
+  auto target_topic =
+      c.target_topic.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(c.target_topic);
   auto settings = protocol::CreateSubscriptionSettings(
       b, static_cast<protocol::StartKind>(c.start), c.start_value, static_cast<uint32_t>(c.ack_deadline.count()),
       c.max_attempts, static_cast<uint32_t>(c.backoff.count()), static_cast<uint32_t>(c.max_backoff.count()),
-      static_cast<uint64_t>(c.max_age.count()), dlq, pattern);
+      static_cast<uint64_t>(c.max_age.count()), dlq, pattern, target_topic);
+  flatbuffers::Offset<protocol::TargetStatus> status;
+  if (target) {
+    status = protocol::CreateTargetStatus(b, b.CreateString(target->kind), b.CreateString(target->destination),
+                                          target->delivered, target->retried, target->dead_lettered,
+                                          target->in_flight, b.CreateString(target->last_error),
+                                          target->last_error_ms);
+  }
   return protocol::CreateSubscriptionDescription(b, b.CreateString(c.name), b.CreateString(c.topic), settings,
-                                                 c.created_ms);
+                                                 c.created_ms, status);
 }
 
 Status check_start_kind(const protocol::SubscriptionSettings* s) {
@@ -258,7 +270,7 @@ Frame handle_describe_subscription(HandlerContext& ctx, uint64_t cid,
   flatbuffers::FlatBufferBuilder b(256);
   auto got = co.get_subscription(str(req.name()));
   auto st = make_status(b, got.status());
-  auto body = got ? protocol::CreateDescribeSubscriptionResponse(b, st, describe(b, *got))
+  auto body = got ? protocol::CreateDescribeSubscriptionResponse(b, st, describe(b, *got, co.describe_target(got->name)))
                   : protocol::CreateDescribeSubscriptionResponse(b, st);
   return finish_frame(b, cid, Body::DescribeSubscriptionResponse, body.Union());
 }

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -135,11 +136,28 @@ struct SubscriptionSpec {
   // the rest count as done for the group. Empty: every event. The broker validates it and
   // refuses a bad one with kInvalidArgument naming the bad part.
   std::string pattern;
+  // A rule target (docs/targets.md): empty, the subscription is consumed by a group of
+  // subscribers; a topic name, the broker forwards each matching event to that topic
+  // itself (at least once, stored once) and subscribers cannot join it.
+  std::string target_topic;
+};
+
+// A rule target's counters since the broker started (docs/targets.md).
+struct TargetInfo {
+  std::string kind;         // "topic"
+  std::string destination;  // the target topic
+  uint64_t delivered = 0;   // events forwarded
+  uint64_t retried = 0;     // forwards that failed and are tried again
+  uint64_t dead_lettered = 0;
+  uint32_t in_flight = 0;
+  std::string last_error;   // empty if none
+  int64_t last_error_ms = 0;
 };
 
 struct SubscriptionInfo {
   SubscriptionSpec spec;  // dead_letter_topic filled in
   int64_t created_ms = 0;
+  std::optional<TargetInfo> target;  // from describe, when the subscription has a target
 };
 
 // An event pushed to a subscriber.

@@ -1,0 +1,333 @@
+// Coordinator rule targets: a subscription with a target topic is consumed by the broker
+// itself. Its group gets one internal member whose sink (TopicForwarder) publishes each
+// pushed batch to the target topic and, once that publish completes, acks the events that
+// were stored and nacks the ones that were refused, so forwarding reuses the group's
+// delivery machinery whole: committed offsets, ack deadlines, redelivery with backoff,
+// max attempts and the dead-letter topic. See coordinator.h and docs/targets.md.
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <set>
+#include <span>
+
+#include "subscribe/coordinator_state.h"
+
+namespace causeway::subscribe {
+namespace {
+
+// Connection ids of internal members: far above the server's (which count up from 1), so
+// that no client connection can speak for them.
+constexpr uint64_t kInternalConnectionBase = uint64_t{1} << 62;
+
+constexpr std::string_view kSourceTopicHeader = "causeway-source-topic";
+constexpr std::string_view kSourcePartitionHeader = "causeway-source-partition";
+constexpr std::string_view kSourceOffsetHeader = "causeway-source-offset";
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// What one forwarded batch came to: the offsets stored in the target topic (or found
+// there already: a duplicate of an earlier forward) and the ones refused, with why.
+struct Coordinator::ForwardOutcome {
+  std::string member_id;
+  uint32_t partition = 0;
+  std::vector<uint64_t> stored;
+  std::vector<std::pair<uint64_t, std::string>> refused;
+};
+
+class Coordinator::TopicForwarder final : public DeliverySink,
+                                          public std::enable_shared_from_this<Coordinator::TopicForwarder> {
+ public:
+  TopicForwarder(Coordinator& co, uint64_t connection_id, meta::SubscriptionConfig config, uint32_t source_topic_id)
+      : co_(co),
+        gate_(co.forward_gate_),
+        connection_id_(connection_id),
+        config_(std::move(config)),
+        source_topic_id_(source_topic_id) {}
+
+  uint64_t connection_id() const override { return connection_id_; }
+  bool has_room() override { return true; }
+  bool is_closed() const override { return closed_.load(); }
+  bool internal() const override { return true; }
+  void close() { closed_.store(true); }
+  const meta::SubscriptionConfig& config() const { return config_; }
+
+  // Publishes the batch to the target topic with one request (publish_async only appends
+  // and returns; the completion runs after the covering sync), keeping what the event
+  // was and adding where it came from. The dedup key names the subscription, the source
+  // topic's id, partition and offset, so a batch forwarded again (after a crash before
+  // the acks were committed, or an ack deadline that passed) is stored once.
+  PushResult push(const DeliveryBatch& batch) override {
+    if (closed_.load()) return PushResult::kClosed;
+    {
+      std::lock_guard lk(gate_->mu);
+      if (gate_->co == nullptr) return PushResult::kClosed;
+      ++gate_->outstanding;
+    }
+    const size_t n = batch.events.size();
+    std::vector<std::string> texts;  // dedup keys, partition and offset headers
+    texts.reserve(3 * n);
+    std::vector<std::vector<batch::Header>> headers(n);
+    std::vector<core::PublishEvent> events(n);
+    const std::string partition_text = std::to_string(batch.partition);
+    const std::string id_prefix =
+        "fwd/" + config_.name + "/" + std::to_string(source_topic_id_) + "/" + partition_text + "/";
+    uint64_t lamport = 0;
+    auto outcome = std::make_shared<ForwardOutcome>();
+    outcome->member_id = std::string(batch.member_id);
+    outcome->partition = batch.partition;
+    std::vector<uint64_t> offsets;
+    offsets.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      const batch::RecordView& rec = batch.events[i].record;
+      offsets.push_back(rec.offset);
+      lamport = std::max(lamport, rec.lamport);
+      const std::string& dedup = texts.emplace_back(id_prefix + std::to_string(rec.offset));
+      const std::string& offset_text = texts.emplace_back(std::to_string(rec.offset));
+      // An event forwarded before (a chain T -> T2 -> T3) names its nearest source.
+      for (const batch::Header& h : rec.headers) {
+        if (h.name != kSourceTopicHeader && h.name != kSourcePartitionHeader && h.name != kSourceOffsetHeader)
+          headers[i].push_back(h);
+      }
+      headers[i].push_back({kSourceTopicHeader, batch.topic});
+      headers[i].push_back({kSourcePartitionHeader, partition_text});
+      headers[i].push_back({kSourceOffsetHeader, offset_text});
+      events[i].record =
+          batch::RecordInput{rec.key, dedup, rec.source, rec.type, headers[i], rec.schema_id, rec.payload};
+    }
+    // Stamped above every forwarded event: each copy is a causal child of its original.
+    co_.publish_.publish_async(
+        config_.target_topic, events, lamport, 0,
+        [self = shared_from_this(), outcome, offsets = std::move(offsets)](Result<std::vector<core::EventAck>> r) {
+          for (size_t i = 0; i < offsets.size(); ++i) {
+            const Status s = !r ? r.status() : i < r->size() ? (*r)[i].status : internal_error("no ack");
+            if (s.ok()) {
+              outcome->stored.push_back(offsets[i]);
+            } else {
+              outcome->refused.emplace_back(offsets[i], "forwarding to topic \"" + self->config_.target_topic +
+                                                            "\" failed: " + s.to_string());
+            }
+          }
+          // The completion may run on a log's sync thread: the acks take the coordinator's
+          // mutex, so they go to the storage pool.
+          const std::shared_ptr<ForwardGate>& gate = self->gate_;
+          std::lock_guard lk(gate->mu);
+          if (gate->co == nullptr) {
+            --gate->outstanding;
+            gate->idle.notify_all();
+            return;
+          }
+          gate->co->executor_([self, outcome] {
+            const std::shared_ptr<ForwardGate>& g = self->gate_;
+            Coordinator* co = nullptr;
+            {
+              std::lock_guard inner(g->mu);
+              co = g->co;
+              if (co != nullptr) ++g->recording;
+            }
+            // Without the gate's lock: forward_done takes the coordinator's mutex, and the
+            // sync threads' completions must not wait for it. close_forward_gate waits
+            // for `recording` to drop before the coordinator can go away.
+            if (co != nullptr) co->forward_done(self, std::move(*outcome));
+            std::lock_guard inner(g->mu);
+            if (co != nullptr) --g->recording;
+            --g->outstanding;
+            g->idle.notify_all();
+          });
+        });
+    return PushResult::kQueued;
+  }
+
+ private:
+  Coordinator& co_;
+  const std::shared_ptr<ForwardGate> gate_;
+  const uint64_t connection_id_;
+  const meta::SubscriptionConfig config_;
+  const uint32_t source_topic_id_;
+  std::atomic<bool> closed_{false};
+};
+
+// The target topic must exist, and following the targets of every subscription from it
+// must not lead back to this subscription's topic (a loop would forward for ever: each
+// copy is a new event, with its own dedup key, in the next topic).
+Status Coordinator::check_target(const meta::SubscriptionConfig& config) {
+  auto target = store_.get_topic(config.target_topic);
+  if (!target && target.error().code() == Code::kNotFound) {
+    return not_found("target topic \"" + config.target_topic + "\" of subscription \"" + config.name +
+                     "\" does not exist; create it first (causeway topic create " + config.target_topic + ")");
+  }
+  if (!target) return target.error();
+  CAUSEWAY_ASSIGN_OR_RETURN(const std::vector<meta::SubscriptionConfig> all, store_.meta().list_subscriptions(""));
+  std::multimap<std::string, const meta::SubscriptionConfig*> edges;  // topic -> subscriptions forwarding from it
+  for (const auto& s : all)
+    if (!s.target_topic.empty() && s.name != config.name) edges.emplace(s.topic, &s);
+  // Depth-first from the target topic, remembering the path for the message.
+  std::vector<std::pair<std::string, std::string>> path;  // (subscription, topic it forwards to)
+  std::set<std::string> seen;
+  std::function<bool(const std::string&)> reaches = [&](const std::string& topic) -> bool {
+    if (topic == config.topic) return true;
+    if (!seen.insert(topic).second) return false;
+    for (auto [it, end] = edges.equal_range(topic); it != end; ++it) {
+      path.emplace_back(it->second->name, it->second->target_topic);
+      if (reaches(it->second->target_topic)) return true;
+      path.pop_back();
+    }
+    return false;
+  };
+  if (reaches(config.target_topic)) {
+    std::string chain = config.topic + " -> " + config.target_topic + " (this subscription)";
+    for (const auto& [sub, topic] : path) chain += " -> " + topic + " (subscription " + sub + ")";
+    return invalid_argument("subscription \"" + config.name + "\" would forward events in a loop: " + chain +
+                            "; every event would be forwarded for ever. Pick another target topic");
+  }
+  return Status();
+}
+
+void Coordinator::ensure_target(const std::string& name) {
+  auto config = store_.meta().get_subscription(name);
+  if (!config && config.error().code() != Code::kNotFound) {
+    spdlog::warn("subscription {}: reading it failed ({}); forwarding retries", name, config.status().to_string());
+    std::lock_guard lk(mu_);
+    targets_.try_emplace(name);
+    return;
+  }
+  if (!config || config->target_topic.empty()) {
+    std::lock_guard lk(mu_);
+    stop_target_locked(name);
+    return;
+  }
+  auto topic = store_.get_topic(config->topic);
+  if (!topic) {
+    spdlog::warn("subscription {}: its topic {} cannot be read ({}); forwarding waits", name, config->topic,
+                 topic.error().to_string());
+    return;
+  }
+  std::shared_ptr<TopicForwarder> forwarder;
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return;
+    forwarder = std::make_shared<TopicForwarder>(*this, kInternalConnectionBase + next_internal_connection_++,
+                                                 *config, topic->topic_id);
+  }
+  auto joined = join(forwarder, name, config->topic, 0, 0, false, meta::SubscriptionConfig{},
+                     "causeway target topic:" + config->target_topic);
+  if (!joined) {
+    spdlog::warn("subscription {}: forwarding to topic {} cannot start yet: {}; retrying", name,
+                 config->target_topic, joined.status().to_string());
+    std::lock_guard lk(mu_);
+    targets_.try_emplace(name);  // the sweeper retries
+    return;
+  }
+  std::lock_guard lk(mu_);
+  auto& slot = targets_[name];
+  if (slot && slot != forwarder) slot->close();
+  slot = forwarder;
+  spdlog::info("subscription {}: forwarding matching events of {} to topic {}", name, config->topic,
+               config->target_topic);
+}
+
+// stop(): waits for the forward publishes in flight to record their outcome (acks after
+// stopping_ are refused, so those events are forwarded again after a restart and
+// deduplicated by the target), then closes the gate. A publish still pending after the
+// bound (a schema lookup that hangs) is dropped when it completes.
+void Coordinator::close_forward_gate() {
+  std::unique_lock lk(forward_gate_->mu);
+  if (!forward_gate_->idle.wait_for(lk, std::chrono::seconds(30), [&] { return forward_gate_->outstanding == 0; })) {
+    spdlog::error("{} forward publish(es) did not complete within 30 s of the stop; their events are forwarded "
+                  "again after the restart",
+                  forward_gate_->outstanding);
+  }
+  forward_gate_->co = nullptr;
+  forward_gate_->idle.wait(lk, [&] { return forward_gate_->recording == 0; });  // short: no I/O
+}
+
+void Coordinator::stop_target_locked(std::string_view name) {
+  if (auto t = targets_.find(name); t != targets_.end()) {
+    if (t->second) t->second->close();
+    targets_.erase(t);
+  }
+}
+
+// Every sweep: a target whose member is gone (its group was deleted or re-created, or it
+// could not join yet) joins again. Costs one look per subscription with a target.
+void Coordinator::ensure_targets() {
+  std::vector<std::string> missing;
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return;
+    for (const auto& [name, forwarder] : targets_) {
+      bool present = false;
+      if (forwarder && !forwarder->is_closed()) {
+        if (auto g = groups_.find(name); g != groups_.end()) {
+          for (const auto& [id, m] : g->second->members) present |= m.sink == forwarder;
+        }
+      }
+      if (!present) missing.push_back(name);
+    }
+  }
+  for (const std::string& name : missing) ensure_target(name);
+}
+
+void Coordinator::forward_done(const std::shared_ptr<TopicForwarder>& forwarder, ForwardOutcome outcome) {
+  const std::string& name = forwarder->config().name;
+  uint32_t accepted = 0;
+  Status acked;
+  if (!outcome.stored.empty()) {
+    acked = ack(forwarder->connection_id(), name, outcome.member_id, outcome.partition, outcome.stored, accepted);
+  }
+  uint32_t retried = 0;
+  std::string last_error;
+  for (auto& [offset, reason] : outcome.refused) {
+    uint32_t n = 0;
+    last_error = reason;
+    // The subscription's backoff for the attempt; past max attempts, the dead-letter topic.
+    (void)nack(forwarder->connection_id(), name, outcome.member_id, outcome.partition, {offset},
+               std::chrono::milliseconds(0), std::move(reason), n);
+    retried += n;
+  }
+  std::lock_guard lk(mu_);
+  auto g = groups_.find(name);
+  if (g == groups_.end() || g->second->config.created_ms != forwarder->config().created_ms) return;
+  Group& group = *g->second;
+  group.target_delivered += accepted;
+  group.target_retried += retried;
+  if (!last_error.empty()) {
+    if (group.target_last_error.empty() || now_ms() - group.target_last_error_ms > 30'000) {
+      spdlog::warn("subscription {}: {} event(s) of {}/{} not forwarded: {}", name, outcome.refused.size(),
+                   group.topic.name, outcome.partition, last_error);
+    }
+    group.target_last_error = std::move(last_error);
+    group.target_last_error_ms = now_ms();
+  }
+  if (!acked.ok()) {
+    // The member lost the partition meanwhile (its group was reloaded): the events come
+    // again to the next member, and the dedup keys keep the target from storing them twice.
+    spdlog::debug("subscription {}: acking forwarded events failed: {}", name, acked.to_string());
+  }
+}
+
+std::optional<TargetDescription> Coordinator::describe_target(std::string_view name) {
+  std::lock_guard lk(mu_);
+  auto g = groups_.find(name);
+  if (g == groups_.end() || g->second->config.target_topic.empty()) return std::nullopt;
+  const Group& group = *g->second;
+  TargetDescription d;
+  d.kind = "topic";
+  d.destination = group.config.target_topic;
+  d.delivered = group.target_delivered;
+  d.retried = group.target_retried;
+  d.dead_lettered = group.dead_lettered;
+  for (const PartitionState& ps : group.partitions) d.in_flight += static_cast<uint32_t>(ps.delivery.in_flight().size());
+  d.last_error = group.target_last_error;
+  d.last_error_ms = group.target_last_error_ms;
+  return d;
+}
+
+}  // namespace causeway::subscribe
