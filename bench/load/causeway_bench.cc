@@ -56,6 +56,12 @@
 //   filt100_base_live     the same with the subscriptions started first and the events
 //   filt100_100subs_live  published while they consume: events/s = events / time from the
 //                         first publish until every event was delivered (publish + delivery)
+//   fwd100_os             rule targets (issue 16; Causeway only): --consume-events 100 B
+//   fwd100_fsync          events are published to a 4-partition topic (durability os /
+//                         fsync) and timed (the row's note: publish events/s); then a
+//                         subscription with --target topic:T2 (same partitions, durability)
+//                         forwards them all: events/s = events / time from its creation until
+//                         T2 holds every one. The note gives forward / publish.
 //
 // Throughput (pub*): every connection has one sender thread that keeps up to --window
 // events outstanding (a semaphore released by the ack callback). Events acked between the
@@ -124,7 +130,7 @@ namespace cc = causeway::client;
 
 // ------------------------------------------------------------------ scenarios
 
-enum class Kind { kThroughput, kLatency, kConsume, kEndToEnd, kFilter };
+enum class Kind { kThroughput, kLatency, kConsume, kEndToEnd, kFilter, kForward };
 // filt* scenarios: what the subscriptions ask for.
 enum class Filter { kNone, kClass, kClassInData, kEveryClass };
 bool is_latency(Kind k) { return k == Kind::kLatency || k == Kind::kEndToEnd; }
@@ -200,6 +206,8 @@ std::vector<Scenario> all_scenarios(int latency_conns) {
     sc.live = true;
     out.push_back(std::move(sc));
   }
+  out.push_back(Scenario{"fwd100_os", Kind::kForward, 100, Dur::kOs, false, 1, 4});
+  out.push_back(Scenario{"fwd100_fsync", Kind::kForward, 100, Dur::kFsync, false, 1, 4});
   return out;
 }
 
@@ -340,6 +348,13 @@ class Target {
     (void)bytes;
     return "not expressible: no server-side filter (a Redis Streams group reads every entry)";
   }
+  // fwd* scenarios, after preload_classes(): makes the broker forward every event of the
+  // topic to a second topic; forwarded() is how many that topic holds. Errors as above.
+  virtual std::string start_forward(const Scenario&) {
+    return "not measured: the bench drives no broker-side forwarding for this target";
+  }
+  // nullopt when the count cannot be read.
+  virtual std::optional<uint64_t> forwarded() { return std::nullopt; }
   virtual std::string start_filtered(const Scenario&, OnEvent on_event) {
     (void)on_event;
     return "not expressible: no server-side filter (a Redis Streams group reads every entry)";
@@ -438,6 +453,8 @@ class CausewayTarget final : public Target {
     filter_subscriptions_.clear();
     if (admin_ && !topic_.empty()) (void)admin_->delete_topic(topic_);
     topic_.clear();
+    if (admin_ && !forward_topic_.empty()) (void)admin_->delete_topic(forward_topic_);
+    forward_topic_.clear();
   }
 
   std::string start_consumers(const Scenario&, int members, OnEvent on_event) override {
@@ -506,6 +523,31 @@ class CausewayTarget final : public Target {
     return failed.load() == 0 ? "" : "preload: " + first_error;
   }
 
+  std::string start_forward(const Scenario& s) override {
+    forward_topic_ = topic_ + "-fwd";
+    cc::TopicSpec spec;
+    spec.name = forward_topic_;
+    spec.partitions = s.partitions != 0 ? s.partitions : cfg_.partitions;
+    spec.durability = s.dur == Dur::kOs ? cc::Durability::kOs : cc::Durability::kFsync;
+    if (auto r = admin_->create_topic(spec); !r.ok()) return r.status().to_string();
+    cc::SubscriptionSpec sub;
+    sub.name = "fwd-" + topic_;
+    sub.topic = topic_;
+    sub.start = cc::StartPosition::earliest();
+    sub.target_topic = forward_topic_;
+    auto created = admin_->create_subscription(sub);
+    if (!created.ok()) return created.status().to_string();
+    subscription_ = sub.name;
+    return "";
+  }
+  std::optional<uint64_t> forwarded() override {
+    auto t = admin_->describe_topic(forward_topic_);
+    if (!t.ok()) return std::nullopt;
+    uint64_t n = 0;
+    for (const auto& p : t->partitions) n += p.high_watermark;
+    return n;
+  }
+
   std::string start_filtered(const Scenario& sc, OnEvent on_event) override {
     std::vector<std::string> patterns;  // one subscription each; "" = no pattern
     switch (sc.filter) {
@@ -544,6 +586,7 @@ class CausewayTarget final : public Target {
   const Config& cfg_;
   std::unique_ptr<cc::Admin> admin_;
   std::string topic_;
+  std::string forward_topic_;  // fwd*
   std::string subscription_;
   uint32_t bench_schema_id_ = 0;  // val*: registered on first use
   uint32_t schema_id_ = 0;        // of the current scenario's events
@@ -1306,6 +1349,42 @@ Row run_filter_scenario(const Config& cfg, Target& target, const Scenario& sc, R
   return finish("");
 }
 
+// fwd* scenarios; the topic is prepared.
+Row run_forward_scenario(const Config& cfg, Target& target, const Scenario& sc, Row row) {
+  const auto finish = [&](std::string error) {
+    if (row.error.empty()) row.error = std::move(error);
+    target.cleanup();
+    return row;
+  };
+  const uint64_t n = cfg.consume_events;
+  const auto p0 = Clock::now();
+  if (std::string err = target.preload_classes(sc, n, sc.bytes); !err.empty()) return finish(err);
+  const double publish_rate = static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - p0).count();
+  const auto t0 = Clock::now();
+  if (std::string err = target.start_forward(sc); !err.empty()) return finish(err);
+  const auto deadline = t0 + std::chrono::seconds(300);
+  uint64_t done = 0;
+  while (Clock::now() < deadline) {
+    const auto got = target.forwarded();
+    if (!got) return finish("cannot read the target topic's end offsets");
+    done = *got;
+    if (done >= n) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const auto t1 = Clock::now();
+  row.sent = n;
+  if (done < n) return finish("forwarded " + std::to_string(done) + " of " + std::to_string(n));
+  if (done > n) row.errors = done - n;  // stored twice: must never happen
+  row.events_per_s = static_cast<double>(n) / std::chrono::duration<double>(t1 - t0).count();
+  row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
+  char note[160];
+  std::snprintf(note, sizeof(note), "publish of the same events %.0f events/s; forward/publish %.2f", publish_rate,
+                row.events_per_s / publish_rate);
+  row.note = note;
+  if (done > n) row.note += "; " + std::to_string(done - n) + " stored twice";
+  return finish("");
+}
+
 Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t run_id) {
   Row row;
   row.scenario = sc.name;
@@ -1330,6 +1409,7 @@ Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t
   if (!row.error.empty()) return row;
   if (sc.kind == Kind::kConsume || sc.kind == Kind::kEndToEnd) return run_consume_scenario(cfg, target, sc, row);
   if (sc.kind == Kind::kFilter) return run_filter_scenario(cfg, target, sc, row);
+  if (sc.kind == Kind::kForward) return run_forward_scenario(cfg, target, sc, row);
 
   const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.duration_s));
   const auto warmup = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.warmup_s));
