@@ -10,6 +10,7 @@
 #include <deque>
 #include <map>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "causeway/client/admin.h"
@@ -268,6 +269,31 @@ TEST_F(TargetsTest, ATargetThatCannotBeWrittenRetriesThenDeadLettersWithTheReaso
   EXPECT_EQ(d->target->dead_lettered, 5u);
   EXPECT_NE(d->target->last_error.find("gone"), std::string::npos) << d->target->last_error;
   EXPECT_GT(d->target->last_error_ms, 0);
+}
+
+// A target whose source topic is gone cannot start after a restart: the broker retries
+// once a second and says why once, not on every sweep.
+TEST_F(TargetsTest, ATargetThatCannotStartRetriesQuietly) {
+  create_topic("orders", 1);
+  create_topic("copy", 1);
+  ASSERT_TRUE(forward("to-copy", "orders", "copy").ok());
+  ASSERT_TRUE(admin()->delete_topic("orders").ok());
+  broker_->signal(SIGTERM);
+  ASSERT_TRUE(broker_->wait_exit(30s).has_value());
+  start_broker();
+  std::this_thread::sleep_for(2500ms);  // about 2 retries, 100 sweeps
+  const std::string out = broker_->output();
+  size_t warnings = 0;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("subscription to-copy: ") != std::string::npos &&
+        line.find("retrying every second") != std::string::npos)
+      ++warnings;
+  }
+  EXPECT_EQ(warnings, 1u) << out;
+  auto d = admin()->describe_subscription("to-copy");
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  EXPECT_EQ(d->spec.target_topic, "copy");
 }
 
 // kill -9 while events are being forwarded, 20 times, with a publisher running all along:

@@ -383,6 +383,7 @@ class Coordinator {
   // sweeper (ensure_targets) while it fails.
   void ensure_target(const std::string& name);
   void ensure_targets();
+  void target_failed(const std::string& name, const std::string& why);
   void stop_target_locked(std::string_view name);
   void forward_done(const std::shared_ptr<TopicForwarder>& forwarder, ForwardOutcome outcome);
 
@@ -409,6 +410,11 @@ class Coordinator {
   uint64_t next_member_ = 1;
   // Subscriptions with a target, and the forwarder of each that has joined (targets.cc).
   std::map<std::string, std::shared_ptr<TopicForwarder>, std::less<>> targets_;
+  struct TargetRetry {
+    Clock::time_point next;    // the sweeper's next attempt
+    Clock::time_point logged;  // the latest warning
+  };
+  std::map<std::string, TargetRetry, std::less<>> target_retries_;  // targets that could not start
   uint64_t next_internal_connection_ = 0;
   // Checking a new target for loops and creating it is one step (targets.cc).
   std::mutex target_create_mu_;

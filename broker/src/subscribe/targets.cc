@@ -190,12 +190,28 @@ Status Coordinator::check_target(const meta::SubscriptionConfig& config) {
   return Status();
 }
 
+// A target that cannot start is retried by the sweeper once a second, and says why at
+// most once per 30 s (a deleted source topic would otherwise log every sweep).
+void Coordinator::target_failed(const std::string& name, const std::string& why) {
+  const auto now = Clock::now();
+  bool log = false;
+  {
+    std::lock_guard lk(mu_);
+    targets_.try_emplace(name);
+    TargetRetry& r = target_retries_[name];
+    r.next = now + std::chrono::seconds(1);
+    if (r.logged == Clock::time_point() || now - r.logged >= std::chrono::seconds(30)) {
+      r.logged = now;
+      log = true;
+    }
+  }
+  if (log) spdlog::warn("subscription {}: {}; retrying every second", name, why);
+}
+
 void Coordinator::ensure_target(const std::string& name) {
   auto config = store_.meta().get_subscription(name);
   if (!config && config.error().code() != Code::kNotFound) {
-    spdlog::warn("subscription {}: reading it failed ({}); forwarding retries", name, config.status().to_string());
-    std::lock_guard lk(mu_);
-    targets_.try_emplace(name);
+    target_failed(name, "reading it failed (" + config.status().to_string() + ")");
     return;
   }
   if (!config || config->target_topic.empty()) {
@@ -205,8 +221,7 @@ void Coordinator::ensure_target(const std::string& name) {
   }
   auto topic = store_.get_topic(config->topic);
   if (!topic) {
-    spdlog::warn("subscription {}: its topic {} cannot be read ({}); forwarding waits", name, config->topic,
-                 topic.error().to_string());
+    target_failed(name, "its topic " + config->topic + " cannot be read (" + topic.error().to_string() + ")");
     return;
   }
   std::shared_ptr<TopicForwarder> forwarder;
@@ -219,13 +234,11 @@ void Coordinator::ensure_target(const std::string& name) {
   auto joined = join(forwarder, name, config->topic, 0, 0, false, meta::SubscriptionConfig{},
                      "causeway target topic:" + config->target_topic);
   if (!joined) {
-    spdlog::warn("subscription {}: forwarding to topic {} cannot start yet: {}; retrying", name,
-                 config->target_topic, joined.status().to_string());
-    std::lock_guard lk(mu_);
-    targets_.try_emplace(name);  // the sweeper retries
+    target_failed(name, "forwarding to topic " + config->target_topic + " cannot start: " + joined.status().to_string());
     return;
   }
   std::lock_guard lk(mu_);
+  target_retries_.erase(name);
   auto& slot = targets_[name];
   if (slot && slot != forwarder) slot->close();
   slot = forwarder;
@@ -253,6 +266,7 @@ void Coordinator::stop_target_locked(std::string_view name) {
     if (t->second) t->second->close();
     targets_.erase(t);
   }
+  if (auto r = target_retries_.find(name); r != target_retries_.end()) target_retries_.erase(r);
 }
 
 // Every sweep: a target whose member is gone (its group was deleted or re-created, or it
@@ -262,7 +276,9 @@ void Coordinator::ensure_targets() {
   {
     std::lock_guard lk(mu_);
     if (stopping_) return;
+    const auto now = Clock::now();
     for (const auto& [name, forwarder] : targets_) {
+      if (auto r = target_retries_.find(name); r != target_retries_.end() && r->second.next > now) continue;
       bool present = false;
       if (forwarder && !forwarder->is_closed()) {
         if (auto g = groups_.find(name); g != groups_.end()) {
