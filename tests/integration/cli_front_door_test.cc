@@ -47,12 +47,7 @@ class CliFrontDoor : public ::testing::Test {
     ASSERT_FALSE(broker_addr_.empty()) << out;
     ASSERT_FALSE(registry_addr_.empty()) << out;
   }
-  void TearDown() override {
-    broker_->signal(SIGTERM);
-    auto status = broker_->wait_exit(30s);
-    EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker_->output();
-    EXPECT_EQ(broker_->output().find("Sanitizer"), std::string::npos) << broker_->output();
-  }
+  void TearDown() override { EXPECT_TRUE(testing::stops_cleanly(*broker_)); }
 
   CliRun cli(std::vector<std::string> args) {
     args.insert(args.begin(), {"--broker", broker_addr_, "--registry", "http://" + registry_addr_});

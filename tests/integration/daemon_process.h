@@ -5,6 +5,7 @@
 #pragma once
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -122,5 +123,24 @@ class DaemonProcess {
   bool eof_ = false;
   std::thread reader_;  // last: started once the members above exist
 };
+
+// How every test that started a daemon ends it: SIGTERM, then an exit with status 0 within
+// `timeout`, and no sanitizer report anywhere in its output.
+inline ::testing::AssertionResult stops_cleanly(DaemonProcess& daemon,
+                                                std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  daemon.signal(SIGTERM);
+  const auto status = daemon.wait_exit(timeout);
+  if (!status) {
+    return ::testing::AssertionFailure() << "no exit within " << timeout.count() << " ms of SIGTERM\n"
+                                         << daemon.output();
+  }
+  if (!WIFEXITED(*status) || WEXITSTATUS(*status) != 0) {
+    return ::testing::AssertionFailure() << "stopped with wait status " << *status << " (not exit 0)\n"
+                                         << daemon.output();
+  }
+  if (daemon.output().find("Sanitizer") != std::string::npos)
+    return ::testing::AssertionFailure() << "a sanitizer reported\n" << daemon.output();
+  return ::testing::AssertionSuccess();
+}
 
 }  // namespace causeway::testing

@@ -66,12 +66,7 @@ class SubscribeCli : public ::testing::Test {
       for (const auto& p : t->partitions) n += p.high_watermark;
     return n;
   }
-  void TearDown() override {
-    broker_->signal(SIGTERM);
-    auto status = broker_->wait_exit(30s);
-    EXPECT_TRUE(status && WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker_->output();
-    EXPECT_EQ(broker_->output().find("Sanitizer"), std::string::npos) << broker_->output();
-  }
+  void TearDown() override { EXPECT_TRUE(testing::stops_cleanly(*broker_)); }
 
   void create_topic(const std::string& name, uint32_t partitions) {
     auto admin = Admin::connect(options_);

@@ -51,13 +51,7 @@ class SubscribeTest : public ::testing::Test {
   // A clean stop must work with groups active, and sanitizers must have nothing to say.
   void TearDown() override {
     if (broker_) {
-      broker_->signal(SIGTERM);
-      auto status = broker_->wait_exit(30s);
-      EXPECT_TRUE(status.has_value()) << broker_->output();
-      if (status) {
-        EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker_->output();
-      }
-      EXPECT_EQ(broker_->output().find("Sanitizer"), std::string::npos) << broker_->output();
+      EXPECT_TRUE(testing::stops_cleanly(*broker_));
     }
     broker_.reset();
   }
