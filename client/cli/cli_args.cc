@@ -45,12 +45,7 @@ CLI::Validator duration_value(std::vector<std::string> zero_words) {
 }
 
 CLI::Validator size_value() {
-  return CLI::Validator(
-      [](std::string& text) -> std::string {
-        auto s = units::parse_size(text);
-        return s ? std::string() : std::string(s.error().message());
-      },
-      "SIZE");
+  return accepted_by([](const std::string& text) { return units::parse_size(text); }, "SIZE");
 }
 
 namespace {

@@ -32,6 +32,17 @@ CLI::Validator number_in_range(uint64_t min, uint64_t max);
 CLI::Validator duration_value(std::vector<std::string> zero_words = {});
 // Accepts what causeway::units::parse_size does (64KiB, 10GB, 4096).
 CLI::Validator size_value();
+// Accepts what `parse` accepts (a function from the text to a Result); otherwise its
+// error's message. `name` is the value's placeholder in --help (e.g. "POSITION").
+template <typename Parse>
+CLI::Validator accepted_by(Parse parse, std::string name) {
+  return CLI::Validator(
+      [parse](std::string& text) -> std::string {
+        auto r = parse(text);
+        return r ? std::string() : std::string(r.error().message());
+      },
+      std::move(name));
+}
 
 std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const* argv);
 

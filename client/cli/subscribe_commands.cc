@@ -188,12 +188,7 @@ struct SubscriptionFlags {
       from_opt = cmd->add_option("--from", from,
                                  "Where a new subscription starts: earliest, latest, offset:N, time:ISO8601, lamport:N")
                      ->capture_default_str()
-                     ->check(CLI::Validator(
-                         [](std::string& text) -> std::string {
-                           auto s = parse_start_position(text);
-                           return s ? std::string() : std::string(s.error().message());
-                         },
-                         "POSITION"));
+                     ->check(accepted_by(parse_start_position, "POSITION"));
     }
     setting_opts = {
         cmd->add_option("--ack-deadline", ack_deadline, "Unacked this long: redelivered (e.g. 30s)")
@@ -224,12 +219,7 @@ struct SubscriptionFlags {
                         "Who consumes the matching events: group (subscribers join the subscription's group), or "
                         "topic:NAME (the broker forwards each one to topic NAME itself; docs/targets.md)")
             ->capture_default_str()
-            ->check(CLI::Validator(
-                [](std::string& text) -> std::string {
-                  auto t = parse_target(text);
-                  return t ? std::string() : std::string(t.error().message());
-                },
-                "TARGET")));
+            ->check(accepted_by(parse_target, "TARGET")));
   }
 
   // "group" -> "", "topic:NAME" -> "NAME".
