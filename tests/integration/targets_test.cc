@@ -41,13 +41,7 @@ class TargetsTest : public ::testing::Test {
   }
   void TearDown() override {
     if (broker_) {
-      broker_->signal(SIGTERM);
-      auto status = broker_->wait_exit(30s);
-      EXPECT_TRUE(status.has_value()) << broker_->output();
-      if (status) {
-        EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker_->output();
-      }
-      EXPECT_EQ(broker_->output().find("Sanitizer"), std::string::npos) << broker_->output();
+      EXPECT_TRUE(testing::stops_cleanly(*broker_));
     }
     broker_.reset();
   }
@@ -209,6 +203,11 @@ TEST_F(TargetsTest, ChainsForwardAcrossTopicsAndLoopsAreRefusedAtCreate) {
                                          "b-to-c)"),
             std::string::npos)
       << loop.status().to_string();
+  auto bad_name = forward("a-to-bad", "a", "bad/name");
+  ASSERT_FALSE(bad_name.ok());
+  EXPECT_EQ(bad_name.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad_name.status().message().find("target topic name \"bad/name\""), std::string::npos)
+      << bad_name.status().to_string();
   auto missing = forward("a-to-nowhere", "a", "nowhere");
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), Code::kNotFound);
