@@ -73,8 +73,21 @@ nlohmann::json pattern_json(const std::string& pattern) {
   return parsed.is_discarded() ? nlohmann::json(pattern) : parsed;
 }
 
-std::string target_text(const std::string& target_topic) {
-  return target_topic.empty() ? std::string("group") : "topic:" + target_topic;
+std::string target_text(const client::SubscriptionSpec& s) {
+  if (!s.target_http.url.empty()) return "http:" + s.target_http.url;
+  return s.target_topic.empty() ? std::string("group") : "topic:" + s.target_topic;
+}
+
+std::string header_names(const client::HttpTargetSpec& http) {
+  std::string out;
+  for (const auto& [name, value] : http.headers) out += (out.empty() ? "" : ", ") + name;
+  return out.empty() ? std::string("none") : out;
+}
+
+std::string rate_text(uint32_t rate) { return rate == 0 ? std::string("none") : std::to_string(rate) + "/s"; }
+
+std::string input_paths_text(const std::map<std::string, std::string>& paths) {
+  return paths.empty() ? std::string("none") : nlohmann::json(paths).dump();
 }
 
 nlohmann::json subscription_to_json(const client::SubscriptionInfo& info) {
@@ -89,8 +102,20 @@ nlohmann::json subscription_to_json(const client::SubscriptionInfo& info) {
                         {"max_age_ms", s.max_age.count()},
                         {"dead_letter_topic", s.dead_letter_topic},
                         {"pattern", pattern_json(s.pattern)},
-                        {"target", target_text(s.target_topic)},
+                        {"target", target_text(s)},
                         {"created", format_time_ms(info.created_ms)}};
+  if (!s.target_http.url.empty()) {
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& [name, value] : s.target_http.headers) names.push_back(name);
+    out["http"] = {{"url", s.target_http.url},
+                   {"rate_per_second", s.target_http.rate_per_second},
+                   {"concurrency", s.target_http.concurrency},
+                   {"request_timeout_ms", s.target_http.timeout.count()},
+                   {"header_names", names}};
+  }
+  if (!s.input_path.empty()) out["input_path"] = s.input_path;
+  if (!s.input_template.empty()) out["input_template"] = s.input_template;
+  if (!s.input_paths.empty()) out["input_paths"] = s.input_paths;
   if (info.target) {
     const client::TargetInfo& t = *info.target;
     out["target_status"] = {{"delivered", t.delivered},
@@ -116,14 +141,22 @@ void print_subscription(const client::SubscriptionInfo& info) {
             << units::format_duration(s.max_backoff) << "  max-age " << max_age_text(s.max_age) << "  dead-letter "
             << s.dead_letter_topic << "\n";
   if (!s.pattern.empty()) std::cout << "  pattern " << s.pattern << "\n";
-  if (!s.target_topic.empty()) {
-    std::cout << "  target " << target_text(s.target_topic);
+  if (!s.target_topic.empty() || !s.target_http.url.empty()) {
+    std::cout << "  target " << target_text(s);
+    if (!s.target_http.url.empty()) {
+      std::cout << "  rate " << rate_text(s.target_http.rate_per_second) << "  concurrency "
+                << s.target_http.concurrency << "  request-timeout " << units::format_duration(s.target_http.timeout)
+                << "  headers " << header_names(s.target_http);
+    }
     if (info.target) {
       const client::TargetInfo& t = *info.target;
       std::cout << "  delivered " << t.delivered << "  retried " << t.retried << "  dead-lettered " << t.dead_lettered
                 << "  in-flight " << t.in_flight;
     }
     std::cout << "\n";
+    if (!s.input_path.empty()) std::cout << "  input-path " << s.input_path << "\n";
+    if (!s.input_paths.empty()) std::cout << "  input-paths " << input_paths_text(s.input_paths) << "\n";
+    if (!s.input_template.empty()) std::cout << "  input-template " << s.input_template << "\n";
     if (info.target && !info.target->last_error.empty()) {
       std::cout << "  last error (" << format_time_ms(info.target->last_error_ms) << "): " << info.target->last_error
                 << "\n";
@@ -178,7 +211,15 @@ struct SubscriptionFlags {
   std::string max_age = "0";
   std::string dead_letter;
   std::string pattern;  // JSON, or @FILE
-  std::string target = "group";  // subscription create only
+  std::string target = "group";  // subscription create only, with the target's flags:
+  std::string rate = "0";
+  uint32_t concurrency = 8;
+  std::string request_timeout = "5s";
+  std::vector<std::string> headers;  // "Name: value"
+  std::string header_file;
+  std::string input_path;
+  std::string input_template;  // text, or @FILE
+  std::string input_paths;     // JSON object, or @FILE
   // The options, to tell which settings the user gave (CLI::Option::count()).
   CLI::Option* from_opt = nullptr;
   std::vector<CLI::Option*> setting_opts;
@@ -214,19 +255,102 @@ struct SubscriptionFlags {
 
   // `subscription create` only: subscribers never choose a subscription's target.
   void add_target(CLI::App* cmd) {
-    setting_opts.push_back(
+    const std::vector<CLI::Option*> opts = {
         cmd->add_option("--target", target,
-                        "Who consumes the matching events: group (subscribers join the subscription's group), or "
-                        "topic:NAME (the broker forwards each one to topic NAME itself; docs/targets.md)")
+                        "Who consumes the matching events: group (subscribers join the subscription's group), "
+                        "topic:NAME (the broker forwards each one to topic NAME itself) or http:URL (the broker "
+                        "POSTs each one to URL, http:// or https://); docs/targets.md")
             ->capture_default_str()
-            ->check(accepted_by(parse_target, "TARGET")));
+            ->check(accepted_by(parse_target, "TARGET")),
+        cmd->add_option("--rate", rate, "http target: requests started per second at most (e.g. 100/s); 0: no limit")
+            ->capture_default_str()
+            ->check(accepted_by(parse_rate, "RATE")),
+        cmd->add_option("--concurrency", concurrency, "http target: requests at a time")
+            ->capture_default_str()
+            ->check(number_in_range(1, 256)),
+        cmd->add_option("--request-timeout", request_timeout,
+                        "http target: a request without an answer this long is retried (below --ack-deadline)")
+            ->capture_default_str()
+            ->check(duration_value()),
+        cmd->add_option("--header", headers,
+                        "http target: 'Name: value' sent with every request (repeatable). For secrets use "
+                        "--header-file: a command line is seen by other users and kept in shell history"),
+        cmd->add_option("--header-file", header_file,
+                        "http target: a file of 'Name: value' lines (# starts a comment), e.g. an Authorization "
+                        "header; the broker never logs or shows the values"),
+        cmd->add_option("--input-path", input_path,
+                        "topic/http target: send only this part of the event, a JSONPath (e.g. '$.data.order')"),
+        cmd->add_option("--input-template", input_template,
+                        "topic/http target: send this template (text or @FILE) with <name> placeholders filled from "
+                        "--input-paths (EventBridge's InputTransformer)"),
+        cmd->add_option("--input-paths", input_paths,
+                        "topic/http target: the template's placeholders, a JSON object of name to JSONPath (or @FILE), "
+                        "e.g. '{\"id\":\"$.data.id\"}'")};
+    setting_opts.insert(setting_opts.end(), opts.begin(), opts.end());
   }
 
-  // "group" -> "", "topic:NAME" -> "NAME".
-  static Result<std::string> parse_target(const std::string& text) {
-    if (text == "group") return std::string();
-    if (text.starts_with("topic:") && text.size() > 6) return text.substr(6);
-    return invalid_argument("target \"" + text + "\" is not one of: group, topic:NAME (e.g. --target topic:orders.paid)");
+  // "group" -> none, "topic:NAME" -> a topic, "http:URL" (or the URL alone) -> an endpoint.
+  struct Target {
+    std::string topic;
+    std::string url;
+  };
+  static Result<Target> parse_target(const std::string& text) {
+    if (text == "group") return Target{};
+    if (text.starts_with("topic:") && text.size() > 6) return Target{text.substr(6), ""};
+    if (text.starts_with("http:http://") || text.starts_with("http:https://")) return Target{"", text.substr(5)};
+    if (text.starts_with("http://") || text.starts_with("https://")) return Target{"", text};
+    return invalid_argument("target \"" + text +
+                            "\" is not one of: group, topic:NAME, http:URL (e.g. --target topic:orders.paid or "
+                            "--target http:https://hooks.example.com/orders)");
+  }
+
+  // "N" or "N/s".
+  static Result<uint32_t> parse_rate(const std::string& text) {
+    std::string_view digits = text;
+    if (digits.ends_with("/s")) digits.remove_suffix(2);
+    uint32_t n = 0;
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || n > 1'000'000)
+      return invalid_argument("rate \"" + text + "\" is not a number of requests per second from 0 to 1000000 (e.g. 50/s)");
+    return n;
+  }
+
+  // "Name: value" -> (Name, value), the value without surrounding blanks. Never puts the
+  // value in a message.
+  static Result<std::pair<std::string, std::string>> parse_header(const std::string& where, std::string_view line) {
+    const size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0)
+      return invalid_argument(where + " is not 'Name: value' (its value is not shown)");
+    std::string_view name = line.substr(0, colon);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t' || value.back() == '\r')) value.remove_suffix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    return std::pair<std::string, std::string>(name, value);
+  }
+
+  Result<std::vector<std::pair<std::string, std::string>>> read_headers() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const std::string& h : headers) {
+      CAUSEWAY_ASSIGN_OR_RETURN(auto parsed, parse_header("--header \"" + h.substr(0, h.find(':')) + ": ...\"", h));
+      out.push_back(std::move(parsed));
+    }
+    if (!header_file.empty()) {
+      CAUSEWAY_ASSIGN_OR_RETURN(const std::string text, read_flag_value("--header-file", "@" + header_file));
+      size_t line_no = 0;
+      for (size_t at = 0; at < text.size();) {
+        const size_t end = std::min(text.find('\n', at), text.size());
+        std::string_view line = std::string_view(text).substr(at, end - at);
+        at = end + 1;
+        ++line_no;
+        while (!line.empty() && (line.front() == ' ' || line.front() == '\t')) line.remove_prefix(1);
+        if (line.empty() || line == "\r" || line.front() == '#') continue;
+        CAUSEWAY_ASSIGN_OR_RETURN(auto parsed,
+                                  parse_header("--header-file " + header_file + " line " + std::to_string(line_no), line));
+        out.push_back(std::move(parsed));
+      }
+    }
+    return out;
   }
 
   bool any_setting_given() const {
@@ -257,7 +381,42 @@ struct SubscriptionFlags {
     CAUSEWAY_ASSIGN_OR_RETURN(s.pattern, read_flag_value("--pattern", pattern));
     if (given("--pattern") && s.pattern.empty())
       return invalid_argument("--pattern is empty; leave it out to receive every event");
-    CAUSEWAY_ASSIGN_OR_RETURN(s.target_topic, parse_target(target));
+    CAUSEWAY_ASSIGN_OR_RETURN(const Target t, parse_target(target));
+    s.target_topic = t.topic;
+    const bool http = !t.url.empty();
+    for (const char* flag : {"--rate", "--concurrency", "--request-timeout", "--header", "--header-file"}) {
+      if (!http && given(flag))
+        return invalid_argument(std::string(flag) + " applies to an http target only (--target http:URL)");
+    }
+    if (http) {
+      s.target_http.url = t.url;
+      CAUSEWAY_ASSIGN_OR_RETURN(s.target_http.rate_per_second, parse_rate(rate));
+      s.target_http.concurrency = concurrency;
+      CAUSEWAY_ASSIGN_OR_RETURN(s.target_http.timeout, parse_ms("--request-timeout", request_timeout));
+      CAUSEWAY_ASSIGN_OR_RETURN(s.target_http.headers, read_headers());
+    }
+    if (t.topic.empty() && !http) {
+      for (const char* flag : {"--input-path", "--input-template", "--input-paths"}) {
+        if (given(flag))
+          return invalid_argument(std::string(flag) + " shapes what a topic or http target receives; subscribers get "
+                                  "whole events (add --target topic:NAME or --target http:URL)");
+      }
+    }
+    s.input_path = input_path;
+    CAUSEWAY_ASSIGN_OR_RETURN(s.input_template, read_flag_value("--input-template", input_template));
+    if (given("--input-template") && s.input_template.empty()) return invalid_argument("--input-template is empty");
+    CAUSEWAY_ASSIGN_OR_RETURN(const std::string paths_text, read_flag_value("--input-paths", input_paths));
+    if (!paths_text.empty()) {
+      const nlohmann::json paths = nlohmann::json::parse(paths_text, nullptr, /*allow_exceptions=*/false);
+      if (!paths.is_object())
+        return invalid_argument("--input-paths is not a JSON object of placeholder name to JSONPath (e.g. "
+                                "'{\"id\":\"$.data.id\",\"src\":\"$.source\"}')");
+      for (const auto& item : paths.items()) {
+        if (!item.value().is_string())
+          return invalid_argument("--input-paths: the path of placeholder \"" + item.key() + "\" is not a string");
+        s.input_paths.emplace(item.key(), item.value().get<std::string>());
+      }
+    }
     return s;
   }
 
@@ -285,7 +444,20 @@ struct SubscriptionFlags {
                                !parsed(existing.pattern).is_discarded() && parsed(existing.pattern) == parsed(requested.pattern));
     const auto pattern_text = [](const std::string& p) { return p.empty() ? std::string("none") : p; };
     if (!same_pattern) differ("--pattern", pattern_text(existing.pattern), pattern_text(requested.pattern));
-    differ("--target", target_text(existing.target_topic), target_text(requested.target_topic));
+    differ("--target", target_text(existing), target_text(requested));
+    if (!requested.target_http.url.empty()) {
+      const client::HttpTargetSpec& a = existing.target_http;
+      const client::HttpTargetSpec& b = requested.target_http;
+      differ("--rate", rate_text(a.rate_per_second), rate_text(b.rate_per_second));
+      differ("--concurrency", std::to_string(a.concurrency), std::to_string(b.concurrency));
+      differ("--request-timeout", units::format_duration(a.timeout), units::format_duration(b.timeout));
+      // Describe returns header names only: values cannot be compared here (the broker does).
+      differ("--header", header_names(a), header_names(b));
+    }
+    const auto or_none = [](const std::string& v) { return v.empty() ? std::string("none") : v; };
+    differ("--input-path", or_none(existing.input_path), or_none(requested.input_path));
+    differ("--input-template", or_none(existing.input_template), or_none(requested.input_template));
+    differ("--input-paths", input_paths_text(existing.input_paths), input_paths_text(requested.input_paths));
     return out;
   }
 };

@@ -288,11 +288,32 @@ fb::Offset<pr::SubscriptionSettings> encode_subscription_settings(fb::FlatBuffer
   const auto dlq = s.dead_letter_topic.empty() ? fb::Offset<fb::String>() : fbb.CreateString(s.dead_letter_topic);
   const auto pattern = s.pattern.empty() ? fb::Offset<fb::String>() : fbb.CreateString(s.pattern);
   const auto target_topic = s.target_topic.empty() ? fb::Offset<fb::String>() : fbb.CreateString(s.target_topic);
+  fb::Offset<pr::HttpTargetSettings> http;
+  if (!s.target_http.url.empty()) {
+    std::vector<fb::Offset<pr::HttpHeaderEntry>> headers;
+    for (const auto& [name, value] : s.target_http.headers)
+      headers.push_back(pr::CreateHttpHeaderEntry(fbb, fbb.CreateString(name), fbb.CreateString(value)));
+    const auto url = fbb.CreateString(s.target_http.url);
+    const auto header_vector = headers.empty() ? fb::Offset<fb::Vector<fb::Offset<pr::HttpHeaderEntry>>>()
+                                               : fbb.CreateVector(headers);
+    http = pr::CreateHttpTargetSettings(fbb, url, s.target_http.rate_per_second, s.target_http.concurrency,
+                                        static_cast<uint32_t>(s.target_http.timeout.count()), header_vector);
+  }
+  const auto input_path = s.input_path.empty() ? fb::Offset<fb::String>() : fbb.CreateString(s.input_path);
+  const auto input_template = s.input_template.empty() ? fb::Offset<fb::String>() : fbb.CreateString(s.input_template);
+  fb::Offset<fb::Vector<fb::Offset<pr::InputPathEntry>>> input_paths;
+  if (!s.input_paths.empty()) {
+    std::vector<fb::Offset<pr::InputPathEntry>> entries;
+    for (const auto& [name, path] : s.input_paths)
+      entries.push_back(pr::CreateInputPathEntry(fbb, fbb.CreateString(name), fbb.CreateString(path)));
+    input_paths = fbb.CreateVector(entries);
+  }
   return pr::CreateSubscriptionSettings(fbb, static_cast<pr::StartKind>(static_cast<uint8_t>(s.start.kind)),
                                         s.start.value, static_cast<uint32_t>(s.ack_deadline.count()), s.max_attempts,
                                         static_cast<uint32_t>(s.backoff.count()),
                                         static_cast<uint32_t>(s.max_backoff.count()),
-                                        static_cast<uint64_t>(s.max_age.count()), dlq, pattern, target_topic);
+                                        static_cast<uint64_t>(s.max_age.count()), dlq, pattern, target_topic, http,
+                                        input_path, input_template, input_paths);
 }
 
 std::string bytes_of(const fb::Vector<uint8_t>* v) {
@@ -431,6 +452,22 @@ SubscriptionInfo subscription_from_wire(const protocol::SubscriptionDescription&
     info.spec.dead_letter_topic = to_string(s->dead_letter_topic());
     info.spec.pattern = to_string(s->pattern());
     info.spec.target_topic = to_string(s->target_topic());
+    if (const auto* h = s->target_http()) {
+      info.spec.target_http.url = to_string(h->url());
+      info.spec.target_http.rate_per_second = h->rate_per_second();
+      info.spec.target_http.concurrency = h->concurrency();
+      info.spec.target_http.timeout = std::chrono::milliseconds(h->timeout_ms());
+      if (h->headers() != nullptr) {
+        for (const auto* e : *h->headers())
+          if (e != nullptr) info.spec.target_http.headers.emplace_back(to_string(e->name()), to_string(e->value()));
+      }
+    }
+    info.spec.input_path = to_string(s->input_path());
+    info.spec.input_template = to_string(s->input_template());
+    if (s->input_paths() != nullptr) {
+      for (const auto* e : *s->input_paths())
+        if (e != nullptr) info.spec.input_paths.insert_or_assign(to_string(e->name()), to_string(e->path()));
+    }
   }
   if (const auto* t = d.target()) {
     TargetInfo target;

@@ -417,6 +417,21 @@ std::string encode_subscription(const SubscriptionConfig& c) {
   const auto pattern = c.pattern.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(c.pattern);
   const auto target_topic =
       c.target_topic.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(c.target_topic);
+  const auto name_values = [&](const auto& pairs) {
+    std::vector<flatbuffers::Offset<fbs::NameValue>> v;
+    for (const auto& [n, value] : pairs) v.push_back(fbs::CreateNameValue(fbb, fbb.CreateString(n), fbb.CreateString(value)));
+    return fbb.CreateVector(v);
+  };
+  const auto opt_string = [&](const std::string& text) {
+    return text.empty() ? flatbuffers::Offset<flatbuffers::String>() : fbb.CreateString(text);
+  };
+  const auto http_url = opt_string(c.http.url);
+  const auto http_headers = c.http.headers.empty() ? flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fbs::NameValue>>>()
+                                                   : name_values(c.http.headers);
+  const auto input_path = opt_string(c.input_path);
+  const auto input_template = opt_string(c.input_template);
+  const auto input_paths = c.input_paths.empty() ? flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fbs::NameValue>>>()
+                                                 : name_values(c.input_paths);
   fbs::SubscriptionRecordBuilder b(fbb);
   b.add_name(name);
   b.add_topic(topic);
@@ -431,6 +446,16 @@ std::string encode_subscription(const SubscriptionConfig& c) {
   b.add_created_ms(c.created_ms);
   if (!c.pattern.empty()) b.add_pattern(pattern);
   if (!c.target_topic.empty()) b.add_target_topic(target_topic);
+  if (!c.http.url.empty()) {
+    b.add_http_url(http_url);
+    b.add_http_rate_per_second(c.http.rate_per_second);
+    b.add_http_concurrency(c.http.concurrency);
+    b.add_http_timeout_ms(static_cast<uint32_t>(c.http.timeout.count()));
+    if (!c.http.headers.empty()) b.add_http_headers(http_headers);
+  }
+  if (!c.input_path.empty()) b.add_input_path(input_path);
+  if (!c.input_template.empty()) b.add_input_template(input_template);
+  if (!c.input_paths.empty()) b.add_input_paths(input_paths);
   fbb.Finish(b.Finish());
   return std::string(builder_bytes(fbb));
 }
@@ -456,6 +481,26 @@ Result<SubscriptionConfig> decode_subscription(std::string_view key, std::string
   c.created_ms = rec->created_ms();
   if (rec->pattern() != nullptr) c.pattern = rec->pattern()->str();
   if (rec->target_topic() != nullptr) c.target_topic = rec->target_topic()->str();
+  if (rec->http_url() != nullptr && rec->http_url()->size() > 0) {
+    c.http.url = rec->http_url()->str();
+    c.http.rate_per_second = rec->http_rate_per_second();
+    c.http.concurrency = rec->http_concurrency();
+    c.http.timeout = std::chrono::milliseconds(rec->http_timeout_ms());
+    if (rec->http_headers() != nullptr) {
+      for (const fbs::NameValue* h : *rec->http_headers()) {
+        if (h == nullptr || h->name() == nullptr || h->value() == nullptr) return corruption(what + " has an empty HTTP header");
+        c.http.headers.emplace_back(h->name()->str(), h->value()->str());
+      }
+    }
+  }
+  if (rec->input_path() != nullptr) c.input_path = rec->input_path()->str();
+  if (rec->input_template() != nullptr) c.input_template = rec->input_template()->str();
+  if (rec->input_paths() != nullptr) {
+    for (const fbs::NameValue* p : *rec->input_paths()) {
+      if (p == nullptr || p->name() == nullptr || p->value() == nullptr) return corruption(what + " has an empty input path");
+      c.input_paths.emplace(p->name()->str(), p->value()->str());
+    }
+  }
   if (Status s = c.validate(); !s.ok()) return corruption(what + " holds invalid settings: " + std::string(s.message()));
   return c;
 }
@@ -515,6 +560,31 @@ Status SubscriptionConfig::validate() const {
     if (target_topic == dead_letter_topic)
       return invalid_argument("the target topic must differ from the dead-letter topic");
   }
+  if (!http.url.empty()) {
+    if (!target_topic.empty()) return invalid_argument("a subscription has one target: a topic or an HTTP endpoint, not both");
+    if (http.concurrency < 1 || http.concurrency > kMaxHttpConcurrency)
+      return invalid_argument("HTTP concurrency " + std::to_string(http.concurrency) + " out of range (1 to " +
+                              std::to_string(kMaxHttpConcurrency) + ")");
+    if (http.timeout.count() < 10 || http.timeout.count() > 600'000)
+      return invalid_argument("HTTP timeout " + std::to_string(http.timeout.count()) + "ms out of range (10ms to 10min)");
+    if (http.timeout >= ack_deadline) {
+      return invalid_argument("HTTP timeout " + std::to_string(http.timeout.count()) + "ms must be shorter than the ack deadline (" +
+                              std::to_string(ack_deadline.count()) +
+                              "ms): a request still running at the deadline would be sent again; raise --ack-deadline or "
+                              "lower --request-timeout");
+    }
+    size_t bytes = http.url.size();
+    for (const auto& [n, v] : http.headers) bytes += n.size() + v.size();
+    if (bytes > kMaxHttpTargetBytes)
+      return invalid_argument("HTTP target of " + std::to_string(bytes) + " bytes (URL and headers) is over the " +
+                              std::to_string(kMaxHttpTargetBytes) + " allowed");
+  } else if (!http.headers.empty()) {
+    return invalid_argument("HTTP headers are given without an HTTP target");
+  }
+  if (has_input_transform() && !has_target())
+    return invalid_argument("an input transformation needs a topic or HTTP target; subscribers get whole events");
+  if (input_path.size() + input_template.size() > kMaxSubscriptionPatternBytes)
+    return invalid_argument("input transformation longer than " + std::to_string(kMaxSubscriptionPatternBytes) + " bytes");
   return Status();
 }
 

@@ -16,11 +16,13 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "causeway/common/status.h"
@@ -54,6 +56,21 @@ struct GroupOffset {
 // the subscription's name.
 enum class StartKind : uint8_t { kEarliest = 0, kLatest = 1, kOffset = 2, kTime = 3, kLamport = 4 };
 
+// An HTTP rule target (docs/targets.md, "HTTP targets"). The meta store bounds the
+// sizes only: the subscription coordinator validates the URL and the headers.
+struct HttpTargetConfig {
+  std::string url;                 // empty: no HTTP target
+  uint32_t rate_per_second = 0;    // 0: no limit
+  uint32_t concurrency = 8;        // requests at a time, 1 to kMaxHttpConcurrency
+  std::chrono::milliseconds timeout{5000};
+  // Static request headers, in order. The values often hold credentials: never logged.
+  std::vector<std::pair<std::string, std::string>> headers;
+  friend bool operator==(const HttpTargetConfig&, const HttpTargetConfig&) = default;
+};
+
+inline constexpr uint32_t kMaxHttpConcurrency = 256;
+inline constexpr size_t kMaxHttpTargetBytes = 16384;  // URL plus headers
+
 struct SubscriptionConfig {
   std::string name;   // 1-249 bytes of [A-Za-z0-9._-]
   std::string topic;
@@ -72,6 +89,16 @@ struct SubscriptionConfig {
   // The rule target (docs/targets.md): empty, the group's members consume the events; a
   // topic name, the broker forwards each matching event there itself.
   std::string target_topic;
+  // Or an HTTP endpoint the broker POSTs each matching event to.
+  HttpTargetConfig http;
+  // What a target receives (docs/targets.md, "Input transformation"): all empty, the
+  // event as patterns see it. Validated by the coordinator (rules::InputTransform).
+  std::string input_path;
+  std::string input_template;
+  std::map<std::string, std::string> input_paths;
+
+  bool has_target() const { return !target_topic.empty() || !http.url.empty(); }
+  bool has_input_transform() const { return !input_path.empty() || !input_template.empty() || !input_paths.empty(); }
 
   // kInvalidArgument naming the bad field.
   Status validate() const;

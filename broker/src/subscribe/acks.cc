@@ -68,7 +68,7 @@ Status Coordinator::ack(uint64_t connection_id, std::string_view subscription, s
 
 Status Coordinator::nack(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
                          uint32_t partition, const std::vector<uint64_t>& offsets, std::chrono::milliseconds delay,
-                         std::string reason, uint32_t& accepted) {
+                         std::string reason, uint32_t& accepted, bool permanent) {
   accepted = 0;
   std::lock_guard lk(mu_);
   CAUSEWAY_ASSIGN_OR_RETURN(const MemberRef ref, member_locked(connection_id, subscription, member_id));
@@ -86,8 +86,10 @@ Status Coordinator::nack(uint64_t connection_id, std::string_view subscription, 
     auto f = ps.delivery.in_flight().find(offset);
     const uint32_t attempt = f != ps.delivery.in_flight().end() ? f->second.attempt : 1;
     // An explicit delay wins; otherwise the subscription's backoff for this attempt.
-    const auto wait = delay.count() > 0 ? Clock::duration(delay) : redelivery_delay(*g, attempt);
-    auto bytes = ps.delivery.nack(m->id, offset, now + wait, reason.empty() ? "nacked" : reason);
+    const auto wait = permanent            ? Clock::duration::zero()
+                      : delay.count() > 0 ? Clock::duration(delay)
+                                          : redelivery_delay(*g, attempt);
+    auto bytes = ps.delivery.nack(m->id, offset, now + wait, reason.empty() ? "nacked" : reason, permanent);
     if (!bytes) {
       failures.add(bytes.error());
       continue;

@@ -53,7 +53,7 @@ void Coordinator::start() {
     return;
   }
   for (const auto& s : *all)
-    if (!s.target_topic.empty()) ensure_target(s.name);
+    if (s.has_target()) ensure_target(s.name);
 }
 
 void Coordinator::start_sweeper_locked() {
@@ -80,6 +80,7 @@ void Coordinator::stop() {
   }
   sweep_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
+  close_http_targets();
   close_forward_gate();
   flush_commits();
 }
@@ -139,7 +140,7 @@ Result<meta::SubscriptionConfig> Coordinator::create_subscription(meta::Subscrip
   }
   // The same pattern spelled with other spacing or key order is an identical re-create.
   if (existing && same_pattern(existing->pattern, config.pattern)) config.pattern = existing->pattern;
-  if (config.target_topic.empty()) return store_.meta().create_subscription(std::move(config), start);
+  if (!config.has_target()) return store_.meta().create_subscription(std::move(config), start);
   // A target: checked for loops and created as one step, so that two creates cannot each
   // pass the check and close a loop together; then it starts forwarding.
   CAUSEWAY_RETURN_IF_ERROR(config.validate());

@@ -15,8 +15,9 @@
 // The implementation is split by job: coordinator.cc (subscriptions, group loading,
 // description, notifications), membership.cc (join, leave, credit, heartbeats, assignment,
 // the shared member lookup), acks.cc (acks, nacks, deadlines, durable acks, the sweeper and
-// commits), delivery_pump.cc (plan / read / select / emit), dead_letters.cc and targets.cc
-// (rule targets: subscriptions the broker forwards to another topic itself); the state
+// commits), delivery_pump.cc (plan / read / select / emit), dead_letters.cc, targets.cc
+// and http_forwarder.cc (rule targets: subscriptions the broker forwards to another topic
+// or an HTTP endpoint itself); the state
 // they share is in coordinator_state.h. The groups of a topic share their reads and
 // pattern matching through shared_reads.h (docs/subscriptions.md, "Shared reads and
 // matching").
@@ -50,8 +51,13 @@
 #include "core/publish_pipeline.h"
 #include "meta/meta_store.h"
 #include "subscribe/event_filter.h"
+#include "subscribe/http_target.h"
 #include "subscribe/partition_delivery.h"
 #include "subscribe/shared_reads.h"
+
+namespace causeway::rules {
+class InputTransform;
+}  // namespace causeway::rules
 
 namespace causeway::subscribe {
 
@@ -167,8 +173,8 @@ struct PartitionDescription {
 
 // A rule target's counters since the broker started (docs/targets.md).
 struct TargetDescription {
-  std::string kind;         // "topic"
-  std::string destination;  // the target topic
+  std::string kind;         // "topic" or "http"
+  std::string destination;  // the target topic, or the endpoint's URL (its query hidden)
   uint64_t delivered = 0;
   uint64_t retried = 0;
   uint64_t dead_lettered = 0;
@@ -259,9 +265,12 @@ class Coordinator {
   // (kFailedPrecondition with Reason::kNotAssigned for a partition the member does not own).
   Status ack(uint64_t connection_id, std::string_view subscription, std::string_view member_id, uint32_t partition,
              const std::vector<uint64_t>& offsets, uint32_t& accepted);
+  // A nack waits `delay` (0: the subscription's backoff for the attempt) before the
+  // redelivery; a `permanent` one sends the events to the dead-letter topic at once, with
+  // `reason` as the reason (a rule target's endpoint refused them for good).
   Status nack(uint64_t connection_id, std::string_view subscription, std::string_view member_id, uint32_t partition,
               const std::vector<uint64_t>& offsets, std::chrono::milliseconds delay, std::string reason,
-              uint32_t& accepted);
+              uint32_t& accepted, bool permanent = false);
 
   // Moves the ack deadline of offsets in flight to the member to now + extend. Errors as ack().
   Status extend_deadline(uint64_t connection_id, std::string_view subscription, std::string_view member_id,
@@ -362,22 +371,31 @@ class Coordinator {
   void start_sweeper_locked();
   void sweep();
   Clock::duration redelivery_delay(const Group& g, uint32_t attempt) const;
-  // Rule targets (targets.cc): subscriptions the broker consumes itself, through an
-  // internal member whose sink publishes each batch to the target topic and acks (or
-  // nacks) the events once that publish completes.
+  // Rule targets (targets.cc, http_forwarder.cc): subscriptions the broker consumes
+  // itself, through an internal member whose sink publishes each batch to the target
+  // topic (TopicForwarder) or POSTs each event to an HTTP endpoint (HttpForwarder), and
+  // acks (or nacks) the events once that is done.
+  class TargetSink;
   class TopicForwarder;
+  class HttpForwarder;
   struct ForwardOutcome;
-  // Forward publishes complete on the logs' sync threads, possibly while the broker stops:
-  // they reach the coordinator through this gate, which stop() closes once none is left
-  // (waiting a bounded time), so that no completion outlives it.
+  // Forward publishes complete on the logs' sync threads, and HTTP workers run on threads
+  // of their own, possibly while the broker stops: they reach the coordinator through
+  // this gate, which stop() closes once none is left (waiting a bounded time), so that no
+  // completion outlives it.
   struct ForwardGate {
     std::mutex mu;
     std::condition_variable idle;
     Coordinator* co = nullptr;  // null once closed
-    uint64_t outstanding = 0;   // forward publishes whose outcome is not recorded yet
+    uint64_t outstanding = 0;   // forward publishes not recorded yet, and HTTP workers alive
     uint64_t recording = 0;     // of those, outcomes being recorded now (forward_done)
   };
+  // Runs `record` with the coordinator if the gate is still open (without the gate's
+  // lock held); returns false once it is closed.
+  static bool through_gate(const std::shared_ptr<ForwardGate>& gate, const std::function<void(Coordinator&)>& record);
   void close_forward_gate();
+  // stop(): closes every HTTP target (their workers then end within a request timeout).
+  void close_http_targets();
   Status check_target(const meta::SubscriptionConfig& config);
   // Joins an internal member for subscription `name` unless one is there; retried by the
   // sweeper (ensure_targets) while it fails.
@@ -385,7 +403,16 @@ class Coordinator {
   void ensure_targets();
   void target_failed(const std::string& name, const std::string& why);
   void stop_target_locked(std::string_view name);
-  void forward_done(const std::shared_ptr<TopicForwarder>& forwarder, ForwardOutcome outcome);
+  void forward_done(const std::shared_ptr<TargetSink>& target, ForwardOutcome outcome);
+  // http_forwarder.cc: makes an HTTP target's sink (its workers start with
+  // TargetSink::start, once it has joined).
+  std::shared_ptr<TargetSink> make_http_forwarder(uint64_t connection_id, const meta::SubscriptionConfig& config,
+                                                  std::shared_ptr<const rules::InputTransform> transform,
+                                                  HttpEndpoint endpoint, uint32_t source_topic_id);
+  // What a target sends for an event (docs/targets.md): the event as patterns see it, or
+  // what the subscription's input transformation makes of it.
+  std::string target_input(const meta::SubscriptionConfig& config, const rules::InputTransform* transform,
+                           std::string_view topic, const batch::RecordView& record);
 
   core::EventStore& store_;
   core::PublishPipeline& publish_;
@@ -409,7 +436,7 @@ class Coordinator {
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   uint64_t next_member_ = 1;
   // Subscriptions with a target, and the forwarder of each that has joined (targets.cc).
-  std::map<std::string, std::shared_ptr<TopicForwarder>, std::less<>> targets_;
+  std::map<std::string, std::shared_ptr<TargetSink>, std::less<>> targets_;
   struct TargetRetry {
     Clock::time_point next;    // the sweeper's next attempt
     Clock::time_point logged;  // the latest warning

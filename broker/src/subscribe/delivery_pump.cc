@@ -188,8 +188,9 @@ namespace {
 // attempts, too old for the subscription's max age, or too big for any Delivery frame the
 // client accepts (it would close the connection).
 std::string dead_letter_reason(const meta::SubscriptionConfig& config, const batch::RecordView& rec,
-                               uint32_t attempts_done, const std::string& last_error, uint64_t frame_bound,
-                               uint32_t max_frame_bytes, int64_t wall_now) {
+                               uint32_t attempts_done, const std::string& last_error, bool permanent,
+                               uint64_t frame_bound, uint32_t max_frame_bytes, int64_t wall_now) {
+  if (permanent) return last_error;
   if (frame_bound > max_frame_bytes) {
     return "event of about " + std::to_string(frame_bound) + " bytes does not fit in a Delivery frame (max_frame_bytes " +
            std::to_string(max_frame_bytes) + ")";
@@ -244,7 +245,7 @@ Coordinator::Selection Coordinator::select_locked(const std::shared_ptr<Group>& 
     const uint64_t frame_bound =
         delivered_event_bytes(rec) + 256 + g->config.name.size() + g->topic.name.size() + m.member_id.size();
     std::string reason = dead_letter_reason(g->config, rec, done, waiting ? waiting->last_reason : std::string(),
-                                            frame_bound, options_.max_frame_bytes, wall_now);
+                                            waiting != nullptr && waiting->permanent, frame_bound, options_.max_frame_bytes, wall_now);
     if (!reason.empty()) {
       // Each dead letter is a blocking publish on the storage pool: a few per partition
       // at a time, so that a backlog of expired events cannot queue thousands of them

@@ -90,4 +90,19 @@ void match_record(const rules::Matcher& matcher, std::string_view topic, const b
   matcher.match(rules::EventView(fields, walker.get()), scratch, out);
 }
 
+nlohmann::json event_document(std::string_view topic, const batch::RecordView& record, PayloadSchemas* schemas) {
+  rules::EventFields fields;
+  fields.topic = topic;
+  fields.source = record.source;
+  fields.type = record.type;
+  fields.key = record.key;
+  for (const batch::Header& h : record.headers) fields.headers.emplace_back(h.name, h.value);
+  fields.time_ms = record.time_ms;
+  fields.schema_id = record.schema_id;
+  fields.payload = record.payload;
+  std::shared_ptr<const rules::FlatbuffersWalker> walker;
+  if (record.schema_id != 0 && schemas != nullptr) walker = schemas->get(record.schema_id);
+  return rules::EventView(fields, walker.get()).materialize(rules::PathTrie{});
+}
+
 }  // namespace causeway::subscribe

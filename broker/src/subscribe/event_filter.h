@@ -24,6 +24,8 @@
 #include <string_view>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "causeway/common/batch_format.h"
 #include "causeway/common/status.h"
 
@@ -93,6 +95,10 @@ class EventFilter {
 // Appends to `out` the ids of `matcher`'s patterns that `record`, an event of `topic`,
 // matches, reading it as patterns see it (`schemas` reads FlatBuffers payloads; null:
 // they have no "data"). Uses scratch space of the calling thread.
+// `record`, an event of `topic`, as patterns see it, as a whole document: what rule
+// targets send (docs/targets.md). `schemas` reads FlatBuffers payloads (null: no "data").
+nlohmann::json event_document(std::string_view topic, const batch::RecordView& record, PayloadSchemas* schemas);
+
 void match_record(const rules::Matcher& matcher, std::string_view topic, const batch::RecordView& record,
                   PayloadSchemas* schemas, std::vector<uint32_t>& out);
 

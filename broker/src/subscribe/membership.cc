@@ -62,6 +62,11 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
                                g->config.target_topic + "\" (its target), so subscribers cannot join it; subscribe to " +
                                g->config.target_topic + " or create another subscription");
   }
+  if (!g->config.http.url.empty() && !sink->internal()) {
+    return failed_precondition("subscription \"" + g->config.name +
+                               "\" sends its events to an HTTP endpoint (its target), so subscribers cannot join it; "
+                               "create another subscription on topic " + g->config.topic);
+  }
   std::lock_guard lk(mu_);
   if (stopping_) return unavailable("the broker is shutting down; subscribe again after it restarts");
   if (g->deleted) return not_found("subscription \"" + std::string(subscription) + "\" was deleted");

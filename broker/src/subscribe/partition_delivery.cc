@@ -175,11 +175,11 @@ Status PartitionDelivery::extend(uint64_t member, uint64_t offset, Clock::time_p
 }
 
 Result<uint64_t> PartitionDelivery::nack(uint64_t member, uint64_t offset, Clock::time_point ready_at,
-                                         std::string reason) {
+                                         std::string reason, bool permanent) {
   std::map<uint64_t, InFlight>::iterator it;
   CAUSEWAY_RETURN_IF_ERROR(check_in_flight(member, offset, it));
   const uint64_t bytes = it->second.bytes;
-  waiting_[offset] = Waiting{it->second.attempt, ready_at, it->second.time_ms, std::move(reason)};
+  waiting_[offset] = Waiting{it->second.attempt, ready_at, it->second.time_ms, std::move(reason), permanent};
   in_flight_.erase(it);
   return bytes;
 }

@@ -35,6 +35,9 @@ struct Waiting {
   Clock::time_point ready_at;
   int64_t time_ms = 0;
   std::string last_reason;     // why it was not acked last time
+  // Refused for good (a rule target's endpoint said the event can never succeed): goes to
+  // the dead-letter topic at once, with last_reason as the reason.
+  bool permanent = false;
 };
 
 // A member's flow-control window: at most max_events unacked events and max_bytes bytes.
@@ -134,7 +137,8 @@ class PartitionDelivery {
   // Moves the deadline of an offset in flight to `member`. Errors as ack().
   Status extend(uint64_t member, uint64_t offset, Clock::time_point deadline);
   // Puts an in-flight offset back, ready at `ready_at`. Errors as ack().
-  Result<uint64_t> nack(uint64_t member, uint64_t offset, Clock::time_point ready_at, std::string reason);
+  Result<uint64_t> nack(uint64_t member, uint64_t offset, Clock::time_point ready_at, std::string reason,
+                        bool permanent = false);
 
   // In-flight offsets past their deadline go back to waiting, ready at now + delay(attempt).
   // Returns (member, bytes) of each, for credit release.

@@ -1,7 +1,8 @@
-// Coordinator rule targets: a subscription with a target topic is consumed by the broker
-// itself. Its group gets one internal member whose sink (TopicForwarder) publishes each
-// pushed batch to the target topic and, once that publish completes, acks the events that
-// were stored and nacks the ones that were refused, so forwarding reuses the group's
+// Coordinator rule targets: a subscription with a target is consumed by the broker
+// itself. Its group gets one internal member whose sink publishes each pushed batch to the
+// target topic (TopicForwarder, here) or POSTs each event to an HTTP endpoint
+// (HttpForwarder, http_forwarder.cc) and, once that is done, acks the events that were
+// delivered and nacks the ones that were refused, so forwarding reuses the group's
 // delivery machinery whole: committed offsets, ack deadlines, redelivery with backoff,
 // max attempts and the dead-letter topic. See coordinator.h and docs/targets.md.
 #include <spdlog/spdlog.h>
@@ -10,10 +11,13 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <span>
 
 #include "subscribe/coordinator_state.h"
+#include "subscribe/http_target.h"
+#include "subscribe/target_sink.h"
 
 namespace causeway::subscribe {
 namespace {
@@ -31,39 +35,59 @@ int64_t now_ms() {
       .count();
 }
 
+// Why a refusal of the target topic is for good: the event can never be stored there
+// (a schema-bound topic refusing its payload, a payload over the topic's limit).
+bool refused_for_good(const Status& s) { return s.code() == Code::kInvalidArgument; }
+
 }  // namespace
 
-// What one forwarded batch came to: the offsets stored in the target topic (or found
-// there already: a duplicate of an earlier forward) and the ones refused, with why.
-struct Coordinator::ForwardOutcome {
-  std::string member_id;
-  uint32_t partition = 0;
-  std::vector<uint64_t> stored;
-  std::vector<std::pair<uint64_t, std::string>> refused;
-};
+bool Coordinator::through_gate(const std::shared_ptr<ForwardGate>& gate,
+                               const std::function<void(Coordinator&)>& record) {
+  Coordinator* co = nullptr;
+  {
+    std::lock_guard lk(gate->mu);
+    co = gate->co;
+    if (co == nullptr) return false;
+    ++gate->recording;
+  }
+  // Without the gate's lock: forward_done takes the coordinator's mutex, and the sync
+  // threads' completions must not wait for it. close_forward_gate waits for `recording`
+  // to drop before the coordinator can go away.
+  record(*co);
+  std::lock_guard lk(gate->mu);
+  --gate->recording;
+  gate->idle.notify_all();
+  return true;
+}
 
-class Coordinator::TopicForwarder final : public DeliverySink,
+std::string Coordinator::target_input(const meta::SubscriptionConfig& config, const rules::InputTransform* transform,
+                                      std::string_view topic, const batch::RecordView& record) {
+  const nlohmann::json view = event_document(topic, record, &payload_schemas_);
+  if (transform == nullptr) return view.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  return transform->apply(view, config.name);
+}
+
+class Coordinator::TopicForwarder final : public TargetSink,
                                           public std::enable_shared_from_this<Coordinator::TopicForwarder> {
  public:
-  TopicForwarder(Coordinator& co, uint64_t connection_id, meta::SubscriptionConfig config, uint32_t source_topic_id)
-      : co_(co),
+  TopicForwarder(Coordinator& co, uint64_t connection_id, meta::SubscriptionConfig config,
+                 std::shared_ptr<const rules::InputTransform> transform, uint32_t source_topic_id)
+      : TargetSink(connection_id, std::move(config), std::move(transform)),
+        co_(co),
         gate_(co.forward_gate_),
-        connection_id_(connection_id),
-        config_(std::move(config)),
         source_topic_id_(source_topic_id) {}
 
-  uint64_t connection_id() const override { return connection_id_; }
   bool has_room() override { return true; }
-  bool is_closed() const override { return closed_.load(); }
-  bool internal() const override { return true; }
-  void close() { closed_.store(true); }
-  const meta::SubscriptionConfig& config() const { return config_; }
+  std::string kind() const override { return "topic"; }
+  std::string destination() const override { return config().target_topic; }
 
   // Publishes the batch to the target topic with one request (publish_async only appends
   // and returns; the completion runs after the covering sync), keeping what the event
   // was and adding where it came from. The dedup key names the subscription, the source
   // topic's id, partition and offset, so a batch forwarded again (after a crash before
   // the acks were committed, or an ack deadline that passed) is stored once.
+  // With an input transformation the payload is what it makes of the event (JSON or
+  // text, without a schema id).
   PushResult push(const DeliveryBatch& batch) override {
     if (closed_.load()) return PushResult::kClosed;
     {
@@ -71,14 +95,15 @@ class Coordinator::TopicForwarder final : public DeliverySink,
       if (gate_->co == nullptr) return PushResult::kClosed;
       ++gate_->outstanding;
     }
+    const meta::SubscriptionConfig& sub = config();
     const size_t n = batch.events.size();
-    std::vector<std::string> texts;  // dedup keys, partition and offset headers
+    std::vector<std::string> texts;  // dedup keys, offset headers, transformed payloads
     texts.reserve(3 * n);
     std::vector<std::vector<batch::Header>> headers(n);
     std::vector<core::PublishEvent> events(n);
     const std::string partition_text = std::to_string(batch.partition);
     const std::string id_prefix =
-        "fwd/" + config_.name + "/" + std::to_string(source_topic_id_) + "/" + partition_text + "/";
+        "fwd/" + sub.name + "/" + std::to_string(source_topic_id_) + "/" + partition_text + "/";
     uint64_t lamport = 0;
     auto outcome = std::make_shared<ForwardOutcome>();
     outcome->member_id = std::string(batch.member_id);
@@ -101,18 +126,23 @@ class Coordinator::TopicForwarder final : public DeliverySink,
       headers[i].push_back({kSourceOffsetHeader, offset_text});
       events[i].record =
           batch::RecordInput{rec.key, dedup, rec.source, rec.type, headers[i], rec.schema_id, rec.payload};
+      if (transform() != nullptr) {
+        events[i].record.payload = texts.emplace_back(co_.target_input(sub, transform(), batch.topic, rec));
+        events[i].record.schema_id = 0;
+      }
     }
     // Stamped above every forwarded event: each copy is a causal child of its original.
     co_.publish_.publish_async(
-        config_.target_topic, events, lamport, 0,
+        sub.target_topic, events, lamport, 0,
         [self = shared_from_this(), outcome, offsets = std::move(offsets)](Result<std::vector<core::EventAck>> r) {
           for (size_t i = 0; i < offsets.size(); ++i) {
             const Status s = !r ? r.status() : i < r->size() ? (*r)[i].status : internal_error("no ack");
             if (s.ok()) {
               outcome->stored.push_back(offsets[i]);
             } else {
-              outcome->refused.emplace_back(offsets[i], "forwarding to topic \"" + self->config_.target_topic +
-                                                            "\" failed: " + s.to_string());
+              outcome->refused.push_back({offsets[i],
+                                          "forwarding to topic \"" + self->config().target_topic + "\" failed: " + s.to_string(),
+                                          refused_for_good(s)});
             }
           }
           // The completion may run on a log's sync thread: the acks take the coordinator's
@@ -125,21 +155,10 @@ class Coordinator::TopicForwarder final : public DeliverySink,
             return;
           }
           gate->co->executor_([self, outcome] {
-            const std::shared_ptr<ForwardGate>& g = self->gate_;
-            Coordinator* co = nullptr;
-            {
-              std::lock_guard inner(g->mu);
-              co = g->co;
-              if (co != nullptr) ++g->recording;
-            }
-            // Without the gate's lock: forward_done takes the coordinator's mutex, and the
-            // sync threads' completions must not wait for it. close_forward_gate waits
-            // for `recording` to drop before the coordinator can go away.
-            if (co != nullptr) co->forward_done(self, std::move(*outcome));
-            std::lock_guard inner(g->mu);
-            if (co != nullptr) --g->recording;
-            --g->outstanding;
-            g->idle.notify_all();
+            through_gate(self->gate_, [&](Coordinator& co) { co.forward_done(self, std::move(*outcome)); });
+            std::lock_guard inner(self->gate_->mu);
+            --self->gate_->outstanding;
+            self->gate_->idle.notify_all();
           });
         });
     return PushResult::kQueued;
@@ -148,16 +167,21 @@ class Coordinator::TopicForwarder final : public DeliverySink,
  private:
   Coordinator& co_;
   const std::shared_ptr<ForwardGate> gate_;
-  const uint64_t connection_id_;
-  const meta::SubscriptionConfig config_;
   const uint32_t source_topic_id_;
-  std::atomic<bool> closed_{false};
 };
 
 // The target topic must exist, and following the targets of every subscription from it
 // must not lead back to this subscription's topic (a loop would forward for ever: each
 // copy is a new event, with its own dedup key, in the next topic).
 Status Coordinator::check_target(const meta::SubscriptionConfig& config) {
+  if (config.has_input_transform()) {
+    CAUSEWAY_RETURN_IF_ERROR(
+        rules::InputTransform::create(config.input_path, config.input_paths, config.input_template).status());
+  }
+  if (!config.http.url.empty()) {
+    CAUSEWAY_RETURN_IF_ERROR(HttpEndpoint::parse(config.http.url).status());
+    return validate_http_headers(config.http.headers);
+  }
   auto target = store_.get_topic(config.target_topic);
   if (!target && target.error().code() == Code::kNotFound) {
     return not_found("target topic \"" + config.target_topic + "\" of subscription \"" + config.name +
@@ -214,7 +238,7 @@ void Coordinator::ensure_target(const std::string& name) {
     target_failed(name, "reading it failed (" + config.status().to_string() + ")");
     return;
   }
-  if (!config || config->target_topic.empty()) {
+  if (!config || !config->has_target()) {
     std::lock_guard lk(mu_);
     stop_target_locked(name);
     return;
@@ -224,26 +248,46 @@ void Coordinator::ensure_target(const std::string& name) {
     target_failed(name, "its topic " + config->topic + " cannot be read (" + topic.error().to_string() + ")");
     return;
   }
-  std::shared_ptr<TopicForwarder> forwarder;
+  std::shared_ptr<const rules::InputTransform> transform;
+  if (config->has_input_transform()) {
+    auto made = rules::InputTransform::create(config->input_path, config->input_paths, config->input_template);
+    if (!made) {
+      target_failed(name, "its input transformation is not valid: " + made.status().to_string());
+      return;
+    }
+    transform = std::move(*made);
+  }
+  std::shared_ptr<TargetSink> target;
   {
     std::lock_guard lk(mu_);
     if (stopping_) return;
-    forwarder = std::make_shared<TopicForwarder>(*this, kInternalConnectionBase + next_internal_connection_++,
-                                                 *config, topic->topic_id);
+    const uint64_t connection = kInternalConnectionBase + next_internal_connection_++;
+    if (!config->http.url.empty()) {
+      auto endpoint = HttpEndpoint::parse(config->http.url);
+      if (!endpoint) {
+        target_failed(name, endpoint.status().to_string());
+        return;
+      }
+      target = make_http_forwarder(connection, *config, transform, std::move(*endpoint), topic->topic_id);
+    } else {
+      target = std::make_shared<TopicForwarder>(*this, connection, *config, transform, topic->topic_id);
+    }
   }
-  auto joined = join(forwarder, name, config->topic, 0, 0, false, meta::SubscriptionConfig{},
-                     "causeway target topic:" + config->target_topic);
+  const std::string where = target->kind() + ":" + target->destination();
+  auto joined = join(target, name, config->topic, target->credit_events(), 0, false, meta::SubscriptionConfig{},
+                     "causeway target " + where);
   if (!joined) {
-    target_failed(name, "forwarding to topic " + config->target_topic + " cannot start: " + joined.status().to_string());
+    target->close();
+    target_failed(name, "forwarding to " + where + " cannot start: " + joined.status().to_string());
     return;
   }
+  target->start();
   std::lock_guard lk(mu_);
   target_retries_.erase(name);
   auto& slot = targets_[name];
-  if (slot && slot != forwarder) slot->close();
-  slot = forwarder;
-  spdlog::info("subscription {}: forwarding matching events of {} to topic {}", name, config->topic,
-               config->target_topic);
+  if (slot && slot != target) slot->close();
+  slot = target;
+  spdlog::info("subscription {}: forwarding matching events of {} to {}", name, config->topic, where);
 }
 
 // stop(): waits for the forward publishes in flight to record their outcome (acks after
@@ -291,7 +335,7 @@ void Coordinator::ensure_targets() {
   for (const std::string& name : missing) ensure_target(name);
 }
 
-void Coordinator::forward_done(const std::shared_ptr<TopicForwarder>& forwarder, ForwardOutcome outcome) {
+void Coordinator::forward_done(const std::shared_ptr<TargetSink>& forwarder, ForwardOutcome outcome) {
   const std::string& name = forwarder->config().name;
   uint32_t accepted = 0;
   Status acked;
@@ -300,13 +344,14 @@ void Coordinator::forward_done(const std::shared_ptr<TopicForwarder>& forwarder,
   }
   uint32_t retried = 0;
   std::string last_error;
-  for (auto& [offset, reason] : outcome.refused) {
+  for (ForwardOutcome::Refusal& r : outcome.refused) {
     uint32_t n = 0;
-    last_error = reason;
-    // The subscription's backoff for the attempt; past max attempts, the dead-letter topic.
-    (void)nack(forwarder->connection_id(), name, outcome.member_id, outcome.partition, {offset},
-               std::chrono::milliseconds(0), std::move(reason), n);
-    retried += n;
+    last_error = r.reason;
+    // The target's own wait or the subscription's backoff for the attempt; past max
+    // attempts, or refused for good, the dead-letter topic.
+    (void)nack(forwarder->connection_id(), name, outcome.member_id, outcome.partition, {r.offset}, r.delay,
+               std::move(r.reason), n, r.permanent);
+    if (!r.permanent) retried += n;
   }
   std::lock_guard lk(mu_);
   auto g = groups_.find(name);
@@ -332,11 +377,17 @@ void Coordinator::forward_done(const std::shared_ptr<TopicForwarder>& forwarder,
 std::optional<TargetDescription> Coordinator::describe_target(std::string_view name) {
   std::lock_guard lk(mu_);
   auto g = groups_.find(name);
-  if (g == groups_.end() || g->second->config.target_topic.empty()) return std::nullopt;
+  if (g == groups_.end() || !g->second->config.has_target()) return std::nullopt;
   const Group& group = *g->second;
   TargetDescription d;
-  d.kind = "topic";
-  d.destination = group.config.target_topic;
+  if (!group.config.http.url.empty()) {
+    d.kind = "http";
+    auto endpoint = HttpEndpoint::parse(group.config.http.url);
+    d.destination = endpoint ? endpoint->display() : group.config.http.url;
+  } else {
+    d.kind = "topic";
+    d.destination = group.config.target_topic;
+  }
   d.delivered = group.target_delivered;
   d.retried = group.target_retried;
   d.dead_lettered = group.dead_lettered;

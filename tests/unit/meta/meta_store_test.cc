@@ -376,6 +376,64 @@ TEST_F(MetaStoreTest, CorruptSubscriptionFailsOnlyItsOwnAckCommit) {
   EXPECT_EQ(store_->committed_offset("billing", t->topic_id, 0).value(), std::nullopt);
 }
 
+TEST_F(MetaStoreTest, HttpTargetAndInputTransformReadBackAfterReopen) {
+  CAUSEWAY_ASSERT_OK(store_->create_topic(topic("orders")));
+  SubscriptionConfig config;
+  config.name = "hook";
+  config.topic = "orders";
+  config.http.url = "https://hooks.example.com/orders?x=1";
+  config.http.rate_per_second = 50;
+  config.http.concurrency = 16;
+  config.http.timeout = std::chrono::milliseconds(2500);
+  config.http.headers = {{"Authorization", "Bearer abc"}, {"X-Team", "pay"}};
+  config.input_template = "Order <id>";
+  config.input_paths = {{"id", "$.data.id"}, {"src", "$.source"}};
+  auto created = store_->create_subscription(config, {});
+  CAUSEWAY_ASSERT_OK(created);
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  auto got = store_->get_subscription("hook");
+  CAUSEWAY_ASSERT_OK(got);
+  EXPECT_EQ(*got, *created);
+  EXPECT_EQ(got->http, config.http);
+  EXPECT_EQ(got->input_template, "Order <id>");
+  EXPECT_EQ(got->input_paths, config.input_paths);
+  // The same settings again is the same subscription; other header values are not.
+  CAUSEWAY_ASSERT_OK(store_->create_subscription(config, {}));
+  config.http.headers[0].second = "Bearer other";
+  EXPECT_THAT(store_->create_subscription(config, {}).status(), StatusIs(Code::kAlreadyExists, HasSubstr("hook")));
+}
+
+TEST_F(MetaStoreTest, HttpTargetSettingsOutOfRangeAreRefusedNamingThem) {
+  SubscriptionConfig base;
+  base.name = "hook";
+  base.topic = "orders";
+  base.http.url = "http://127.0.0.1:9/x";
+  auto refused = [&](SubscriptionConfig c, const std::string& needle) {
+    EXPECT_THAT(c.validate(), StatusIs(Code::kInvalidArgument, HasSubstr(needle)));
+  };
+  auto c = base;
+  c.target_topic = "paid";
+  refused(c, "one target");
+  c = base;
+  c.http.concurrency = 0;
+  refused(c, "concurrency 0");
+  c = base;
+  c.http.timeout = c.ack_deadline;
+  refused(c, "shorter than the ack deadline");
+  c = base;
+  c.http.headers = {{"X-Big", std::string(kMaxHttpTargetBytes, 'v')}};
+  refused(c, "bytes");
+  c = base;
+  c.http.url.clear();
+  c.http.headers = {{"A", "b"}};
+  refused(c, "without an HTTP target");
+  c = base;
+  c.http.url.clear();
+  c.input_path = "$.data";
+  refused(c, "needs a topic or HTTP target");
+  EXPECT_TRUE(base.validate().ok());
+}
+
 TEST_F(MetaStoreTest, ValidFlatBufferWithImpossibleSettingsIsCorruption) {
   store_.reset();
   flatbuffers::FlatBufferBuilder fbb;

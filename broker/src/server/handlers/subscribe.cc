@@ -45,6 +45,22 @@ meta::SubscriptionConfig config_from_wire(std::string_view name, std::string_vie
   c.dead_letter_topic = std::string(str(s->dead_letter_topic()));
   c.pattern = std::string(str(s->pattern()));
   c.target_topic = std::string(str(s->target_topic()));
+  if (const protocol::HttpTargetSettings* h = s->target_http(); h != nullptr) {
+    c.http.url = std::string(str(h->url()));
+    c.http.rate_per_second = h->rate_per_second();
+    c.http.concurrency = h->concurrency();
+    c.http.timeout = std::chrono::milliseconds(h->timeout_ms());
+    if (h->headers() != nullptr) {
+      for (const protocol::HttpHeaderEntry* e : *h->headers())
+        if (e != nullptr) c.http.headers.emplace_back(str(e->name()), str(e->value()));
+    }
+  }
+  c.input_path = std::string(str(s->input_path()));
+  c.input_template = std::string(str(s->input_template()));
+  if (s->input_paths() != nullptr) {
+    for (const protocol::InputPathEntry* e : *s->input_paths())
+      if (e != nullptr) c.input_paths.insert_or_assign(std::string(str(e->name())), std::string(str(e->path())));
+  }
   return c;
 }
 
@@ -55,10 +71,33 @@ flatbuffers::Offset<protocol::SubscriptionDescription> describe(
   auto pattern = c.pattern.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(c.pattern);
   auto target_topic =
       c.target_topic.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(c.target_topic);
+  // The HTTP target's header values are never sent back: they often hold credentials.
+  flatbuffers::Offset<protocol::HttpTargetSettings> http;
+  if (!c.http.url.empty()) {
+    std::vector<flatbuffers::Offset<protocol::HttpHeaderEntry>> headers;
+    for (const auto& [name, value] : c.http.headers)
+      headers.push_back(protocol::CreateHttpHeaderEntry(b, b.CreateString(name)));
+    http = protocol::CreateHttpTargetSettings(b, b.CreateString(c.http.url), c.http.rate_per_second,
+                                              c.http.concurrency, static_cast<uint32_t>(c.http.timeout.count()),
+                                              headers.empty() ? 0 : b.CreateVector(headers).o);
+  }
+  auto opt = [&](const std::string& text) {
+    return text.empty() ? flatbuffers::Offset<flatbuffers::String>() : b.CreateString(text);
+  };
+  auto input_path = opt(c.input_path);
+  auto input_template = opt(c.input_template);
+  flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<protocol::InputPathEntry>>> input_paths;
+  if (!c.input_paths.empty()) {
+    std::vector<flatbuffers::Offset<protocol::InputPathEntry>> entries;
+    for (const auto& [name, path] : c.input_paths)
+      entries.push_back(protocol::CreateInputPathEntry(b, b.CreateString(name), b.CreateString(path)));
+    input_paths = b.CreateVector(entries);
+  }
   auto settings = protocol::CreateSubscriptionSettings(
       b, static_cast<protocol::StartKind>(c.start), c.start_value, static_cast<uint32_t>(c.ack_deadline.count()),
       c.max_attempts, static_cast<uint32_t>(c.backoff.count()), static_cast<uint32_t>(c.max_backoff.count()),
-      static_cast<uint64_t>(c.max_age.count()), dlq, pattern, target_topic);
+      static_cast<uint64_t>(c.max_age.count()), dlq, pattern, target_topic, http, input_path, input_template,
+      input_paths);
   flatbuffers::Offset<protocol::TargetStatus> status;
   if (target) {
     status = protocol::CreateTargetStatus(b, b.CreateString(target->kind), b.CreateString(target->destination),

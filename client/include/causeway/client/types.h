@@ -9,8 +9,10 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace causeway::client {
@@ -121,6 +123,18 @@ struct StartPosition {
   friend bool operator==(const StartPosition&, const StartPosition&) = default;
 };
 
+// An HTTP rule target (docs/targets.md, "HTTP targets").
+struct HttpTargetSpec {
+  std::string url;                          // http://HOST[:PORT]/PATH or https://...
+  uint32_t rate_per_second = 0;             // requests started per second; 0: no limit
+  uint32_t concurrency = 8;                 // requests at a time (1 to 256)
+  std::chrono::milliseconds timeout{5000};  // per request; below the ack deadline
+  // Sent with every request (e.g. Authorization). The broker never logs the values, and
+  // describe returns the names only (with empty values).
+  std::vector<std::pair<std::string, std::string>> headers;
+  friend bool operator==(const HttpTargetSpec&, const HttpTargetSpec&) = default;
+};
+
 // A durable named subscription; the group that consumes it has its name.
 struct SubscriptionSpec {
   std::string name;   // 1-249 chars of [A-Za-z0-9._-]
@@ -140,12 +154,21 @@ struct SubscriptionSpec {
   // subscribers; a topic name, the broker forwards each matching event to that topic
   // itself (at least once, stored once) and subscribers cannot join it.
   std::string target_topic;
+  // Or an HTTP endpoint the broker POSTs each matching event to (docs/targets.md, "HTTP
+  // targets"); empty url: none. Exclusive with target_topic.
+  HttpTargetSpec target_http;
+  // What a topic or HTTP target receives (docs/targets.md, "Input transformation"):
+  // EventBridge's InputPath, or InputTransformer's template with its paths. All empty:
+  // the event as patterns see it. The broker refuses bad paths or templates.
+  std::string input_path;
+  std::string input_template;
+  std::map<std::string, std::string> input_paths;
 };
 
 // A rule target's counters since the broker started (docs/targets.md).
 struct TargetInfo {
-  std::string kind;         // "topic"
-  std::string destination;  // the target topic
+  std::string kind;         // "topic" or "http"
+  std::string destination;  // the target topic, or the endpoint's URL (its query hidden)
   uint64_t delivered = 0;   // events forwarded
   uint64_t retried = 0;     // forwards that failed and are tried again
   uint64_t dead_lettered = 0;

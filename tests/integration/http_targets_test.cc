@@ -1,0 +1,520 @@
+// HTTP rule targets against the real causeway-broker with the real client, and a real HTTP
+// endpoint in the test (cpp-httplib) that answers by script (docs/targets.md, "HTTP
+// targets"): 2xx acks, 5xx and 429 are retried (honouring Retry-After) with the same
+// Idempotency-Key, other 4xx go to the dead-letter topic at once, a dead endpoint
+// dead-letters after max attempts, --rate holds, a stuck endpoint does not hold another
+// subscription, the key survives a kill -9 of the broker, and input transformation
+// shapes the body as EventBridge's InputTransformer does.
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <thread>
+
+#include "causeway/client/admin.h"
+#include "causeway/client/publisher.h"
+#include "tests/integration/daemon_process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/waiting.h"
+
+namespace causeway::client {
+namespace {
+
+using namespace std::chrono_literals;
+using causeway::testing::eventually;
+using causeway::testing::pick_free_port;
+using Clock = std::chrono::steady_clock;
+
+std::string header(const FetchedEvent& e, const std::string& name) {
+  for (const auto& h : e.headers)
+    if (h.name == name) return h.value;
+  return "";
+}
+
+// A request the endpoint got.
+struct Received {
+  std::string key;  // Idempotency-Key
+  std::string body;
+  std::string content_type;
+  std::map<std::string, std::string> headers;
+  Clock::time_point at;
+};
+
+// What the endpoint answers to a request: status, body, extra headers.
+struct Answer {
+  int status = 200;
+  std::string body = "ok";
+  std::map<std::string, std::string> headers;
+};
+
+// An HTTP endpoint on 127.0.0.1 and a port chosen at run time. `script` decides each
+// answer from the request and how many times its Idempotency-Key came before (0 the
+// first time). Thread-safe.
+class Endpoint {
+ public:
+  using Script = std::function<Answer(const Received&, int seen_before)>;
+  explicit Endpoint(Script script) : script_(std::move(script)) {
+    server_.Post(".*", [this](const httplib::Request& req, httplib::Response& res) {
+      Received r;
+      r.key = req.get_header_value("Idempotency-Key");
+      r.body = req.body;
+      r.content_type = req.get_header_value("Content-Type");
+      for (const auto& [name, value] : req.headers) r.headers.emplace(name, value);
+      r.at = Clock::now();
+      int seen = 0;
+      {
+        std::lock_guard lk(mu_);
+        seen = seen_[r.key]++;
+        received_.push_back(r);
+      }
+      const Answer a = script_(r, seen);
+      res.status = a.status;
+      for (const auto& [name, value] : a.headers) res.set_header(name, value);
+      res.set_content(a.body, "text/plain");
+      if (a.status >= 200 && a.status < 300) {
+        std::lock_guard lk(mu_);
+        ++acked_[r.key];
+      }
+    });
+    // The broker keeps its connections open; a short keep-alive lets the destructor's
+    // stop() end them within a second instead of the default five.
+    server_.set_keep_alive_timeout(1);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~Endpoint() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url(const std::string& path = "/events") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::vector<Received> received() const {
+    std::lock_guard lk(mu_);
+    return received_;
+  }
+  // Keys answered 2xx, with how many times.
+  std::map<std::string, int> acked() const {
+    std::lock_guard lk(mu_);
+    return acked_;
+  }
+
+ private:
+  Script script_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::vector<Received> received_;
+  std::map<std::string, int> seen_;
+  std::map<std::string, int> acked_;
+};
+
+class HttpTargetsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    port_ = pick_free_port();
+    start_broker();
+  }
+  void TearDown() override {
+    if (broker_) {
+      EXPECT_TRUE(testing::stops_cleanly(*broker_));
+    }
+    broker_.reset();
+  }
+
+  void start_broker() {
+    std::vector<std::string> flags{"--listen",       "127.0.0.1:" + std::to_string(port_),
+                                   "--registry-listen", "off",
+                                   "--data-dir",     dir_.sub("data"),
+                                   "--group-session-timeout", "1s",
+                                   "--subscribe-sweep-interval", "20ms"};
+    broker_ = std::make_unique<testing::DaemonProcess>(CAUSEWAY_BROKER_BINARY, flags);
+    ASSERT_TRUE(broker_->wait_for_output("listening on ", 30s)) << broker_->output();
+    options_.broker = "127.0.0.1:" + std::to_string(port_);
+    options_.client_name = "http_targets_test";
+    options_.connect_timeout = 2s;
+    options_.request_timeout = 10s;
+  }
+
+  std::unique_ptr<Admin> admin() {
+    auto a = Admin::connect(options_);
+    EXPECT_TRUE(a.ok()) << a.status().to_string() << "\n" << broker_->output();
+    return a ? std::move(*a) : nullptr;
+  }
+
+  void create_topic(const std::string& name, uint32_t partitions) {
+    TopicSpec spec;
+    spec.name = name;
+    spec.partitions = partitions;
+    auto r = admin()->create_topic(spec);
+    ASSERT_TRUE(r.ok()) << r.status().to_string();
+  }
+
+  static SubscriptionSpec hook(const std::string& name, const std::string& topic, const std::string& url) {
+    SubscriptionSpec s;
+    s.name = name;
+    s.topic = topic;
+    s.start = StartPosition::earliest();
+    s.target_http.url = url;
+    s.backoff = 10ms;
+    s.max_backoff = 50ms;
+    return s;
+  }
+
+  std::vector<FetchedEvent> read_all(const std::string& topic) {
+    std::vector<FetchedEvent> out;
+    auto a = admin();
+    auto t = a->describe_topic(topic);
+    if (!t) return out;
+    for (uint32_t p = 0; p < t->partitions.size(); ++p) {
+      uint64_t offset = 0;
+      for (;;) {
+        auto r = a->fetch(topic, p, offset);
+        if (!r || r->events.empty()) break;
+        for (auto& e : r->events) out.push_back(std::move(e));
+        offset = r->next_offset;
+      }
+    }
+    return out;
+  }
+
+  // Events 0..n-1 with payload {"n":i}, type order.paid for odd i, order.created for even.
+  void publish_orders(const std::string& topic, int n, int first = 0) {
+    auto p = Publisher::connect(options_);
+    ASSERT_TRUE(p.ok()) << p.status().to_string();
+    std::vector<std::future<Result<PublishAck>>> acks;
+    for (int i = first; i < first + n; ++i) {
+      Event e;
+      e.key = "k" + std::to_string(i);
+      e.source = "shop";
+      e.type = i % 2 == 1 ? "order.paid" : "order.created";
+      e.headers = {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}};
+      e.payload = R"({"n":)" + std::to_string(i) + "}";
+      acks.push_back((*p)->publish(topic, e));
+    }
+    for (auto& f : acks) ASSERT_TRUE(f.get().ok());
+  }
+
+  testing::TempDir dir_;
+  uint16_t port_ = 0;
+  std::unique_ptr<testing::DaemonProcess> broker_;
+  ClientOptions options_;
+};
+
+TEST_F(HttpTargetsTest, PostsEachMatchingEventOnceAsJsonWithItsKeyAndStaticHeaders) {
+  Endpoint ep([](const Received&, int) { return Answer{}; });
+  create_topic("orders", 2);
+  SubscriptionSpec s = hook("paid-hook", "orders", ep.url());
+  s.pattern = R"({"type":["order.paid"]})";
+  s.target_http.headers = {{"Authorization", "Bearer s3cret-value"}, {"X-Team", "payments"}};
+  auto created = admin()->create_subscription(s);
+  ASSERT_TRUE(created.ok()) << created.status().to_string();
+  publish_orders("orders", 20);
+
+  ASSERT_TRUE(eventually([&] { return ep.acked().size() == 10; }, 20s)) << ep.received().size();
+  std::this_thread::sleep_for(300ms);  // nothing more comes
+  const auto got = ep.received();
+  ASSERT_EQ(got.size(), 10u);
+  std::set<int> numbers;
+  std::set<std::string> keys;
+  for (const Received& r : got) {
+    const auto body = nlohmann::json::parse(r.body);
+    EXPECT_EQ(body["type"], "order.paid");
+    EXPECT_EQ(body["source"], "shop");
+    EXPECT_EQ(body["topic"], "orders");
+    EXPECT_TRUE(body.contains("time"));
+    numbers.insert(body["data"]["n"].get<int>());
+    EXPECT_EQ(r.content_type, "application/json");
+    EXPECT_EQ(r.headers.at("Authorization"), "Bearer s3cret-value");
+    EXPECT_EQ(r.headers.at("X-Team"), "payments");
+    EXPECT_EQ(r.headers.at("traceparent"), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    EXPECT_EQ(r.headers.at("Causeway-Attempt"), "1");
+    // subscription / source topic id / partition / offset.
+    EXPECT_EQ(r.key, "paid-hook/1/" + r.headers.at("Causeway-Partition") + "/" + r.headers.at("Causeway-Offset"));
+    keys.insert(r.key);
+  }
+  EXPECT_EQ(numbers, (std::set<int>{1, 3, 5, 7, 9, 11, 13, 15, 17, 19}));
+  EXPECT_EQ(keys.size(), 10u);
+
+  auto d = admin()->describe_subscription("paid-hook");
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  ASSERT_TRUE(d->target.has_value());
+  EXPECT_EQ(d->target->kind, "http");
+  EXPECT_EQ(d->target->destination, ep.url());
+  EXPECT_EQ(d->target->delivered, 10u);
+  EXPECT_EQ(d->spec.target_http.url, ep.url());
+  // The header values are never shown, nor logged.
+  ASSERT_EQ(d->spec.target_http.headers.size(), 2u);
+  EXPECT_EQ(d->spec.target_http.headers[0].first, "Authorization");
+  EXPECT_EQ(d->spec.target_http.headers[0].second, "");
+  EXPECT_EQ(broker_->output().find("s3cret"), std::string::npos);
+}
+
+TEST_F(HttpTargetsTest, RetriesServerErrorsAndHonoursRetryAfterWithTheSameKey) {
+  // First 500, then 429 asking for 1 s, then 200.
+  Endpoint ep([](const Received&, int seen) {
+    if (seen == 0) return Answer{500, "down for a moment", {}};
+    if (seen == 1) return Answer{429, "slow down", {{"Retry-After", "1"}}};
+    return Answer{};
+  });
+  create_topic("orders", 1);
+  ASSERT_TRUE(admin()->create_subscription(hook("retry-hook", "orders", ep.url())).ok());
+  publish_orders("orders", 5);
+
+  ASSERT_TRUE(eventually([&] { return ep.acked().size() == 5; }, 30s)) << ep.received().size();
+  std::map<std::string, std::vector<Received>> by_key;
+  for (const Received& r : ep.received()) by_key[r.key].push_back(r);
+  ASSERT_EQ(by_key.size(), 5u);
+  for (const auto& [key, tries] : by_key) {
+    ASSERT_EQ(tries.size(), 3u) << key;
+    EXPECT_EQ(tries[0].headers.at("Causeway-Attempt"), "1");
+    EXPECT_EQ(tries[1].headers.at("Causeway-Attempt"), "2");
+    EXPECT_EQ(tries[2].headers.at("Causeway-Attempt"), "3");
+    EXPECT_EQ(tries[0].body, tries[2].body);
+  }
+  auto d = admin()->describe_subscription("retry-hook");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->target->delivered, 5u);
+  EXPECT_EQ(d->target->retried, 10u);
+  EXPECT_EQ(d->target->dead_lettered, 0u);
+  EXPECT_NE(d->target->last_error.find("HTTP 429"), std::string::npos) << d->target->last_error;
+}
+
+TEST_F(HttpTargetsTest, RetryAfterIsWaitedUpToTheMaxBackoff) {
+  Endpoint ep([](const Received&, int seen) {
+    if (seen == 0) return Answer{503, "busy", {{"Retry-After", "1"}}};
+    return Answer{};
+  });
+  create_topic("orders", 1);
+  SubscriptionSpec s = hook("patient-hook", "orders", ep.url());
+  s.max_backoff = 10s;
+  ASSERT_TRUE(admin()->create_subscription(s).ok());
+  publish_orders("orders", 1);
+  ASSERT_TRUE(eventually([&] { return ep.acked().size() == 1; }, 20s));
+  const auto got = ep.received();
+  ASSERT_EQ(got.size(), 2u);
+  // The subscription's own backoff is 10 ms; the endpoint asked for a second.
+  EXPECT_GE(got[1].at - got[0].at, 900ms);
+}
+
+TEST_F(HttpTargetsTest, DeadLettersAClientErrorAtOnceWithStatusAndBody) {
+  Endpoint ep([](const Received& r, int) {
+    const auto body = nlohmann::json::parse(r.body);
+    if (body["data"]["n"].get<int>() % 3 == 0) return Answer{422, "order is not valid: no items", {}};
+    return Answer{};
+  });
+  create_topic("orders", 2);
+  ASSERT_TRUE(admin()->create_subscription(hook("strict-hook", "orders", ep.url())).ok());
+  publish_orders("orders", 9);
+
+  ASSERT_TRUE(eventually([&] { return read_all("orders.dlq").size() == 3; }, 20s)) << broker_->output();
+  ASSERT_TRUE(eventually([&] { return ep.acked().size() == 6; }, 10s));
+  for (const FetchedEvent& e : read_all("orders.dlq")) {
+    const std::string reason = header(e, "causeway-dlq-reason");
+    EXPECT_NE(reason.find("HTTP 422"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("order is not valid: no items"), std::string::npos) << reason;
+    EXPECT_EQ(header(e, "causeway-dlq-attempts"), "1");
+  }
+  EXPECT_EQ(ep.received().size(), 9u);  // each refused one was sent once
+  auto d = admin()->describe_subscription("strict-hook");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->target->dead_lettered, 3u);
+  EXPECT_EQ(d->target->retried, 0u);
+}
+
+TEST_F(HttpTargetsTest, ADeadEndpointDeadLettersAfterMaxAttempts) {
+  create_topic("orders", 1);
+  SubscriptionSpec s = hook("dead-hook", "orders", "http://127.0.0.1:" + std::to_string(pick_free_port()) + "/x");
+  s.max_attempts = 3;
+  ASSERT_TRUE(admin()->create_subscription(s).ok());
+  publish_orders("orders", 4);
+  ASSERT_TRUE(eventually([&] { return read_all("orders.dlq").size() == 4; }, 30s)) << broker_->output();
+  for (const FetchedEvent& e : read_all("orders.dlq")) {
+    const std::string reason = header(e, "causeway-dlq-reason");
+    EXPECT_NE(reason.find("max attempts (3)"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("got no answer"), std::string::npos) << reason;
+  }
+}
+
+TEST_F(HttpTargetsTest, RateBoundsRequestsPerSecond) {
+  Endpoint ep([](const Received&, int) { return Answer{}; });
+  create_topic("orders", 4);
+  SubscriptionSpec s = hook("slow-hook", "orders", ep.url());
+  s.target_http.rate_per_second = 20;
+  s.target_http.concurrency = 8;
+  ASSERT_TRUE(admin()->create_subscription(s).ok());
+  publish_orders("orders", 41);
+  ASSERT_TRUE(eventually([&] { return ep.acked().size() == 41; }, 30s));
+  auto got = ep.received();
+  ASSERT_EQ(got.size(), 41u);
+  std::sort(got.begin(), got.end(), [](const Received& a, const Received& b) { return a.at < b.at; });
+  // 41 requests at 20/s: the last starts 2 s after the first at the earliest.
+  EXPECT_GE(got.back().at - got.front().at, 1900ms);
+  // And no second holds more than 20 (+1 for the window's edges).
+  for (size_t i = 0; i < got.size(); ++i) {
+    size_t in_window = 0;
+    for (size_t j = i; j < got.size() && got[j].at - got[i].at < 1s; ++j) ++in_window;
+    EXPECT_LE(in_window, 21u) << "from request " << i;
+  }
+}
+
+TEST_F(HttpTargetsTest, AStuckEndpointDoesNotHoldAnotherSubscription) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  Endpoint stuck([&](const Received&, int) {
+    std::unique_lock lk(mu);
+    cv.wait_for(lk, 20s, [&] { return release; });
+    return Answer{};
+  });
+  Endpoint fast([](const Received&, int) { return Answer{}; });
+  create_topic("orders", 2);
+  SubscriptionSpec a = hook("stuck-hook", "orders", stuck.url());
+  a.target_http.concurrency = 2;
+  a.target_http.timeout = 20s;
+  a.ack_deadline = 60s;
+  ASSERT_TRUE(admin()->create_subscription(a).ok());
+  ASSERT_TRUE(admin()->create_subscription(hook("fast-hook", "orders", fast.url())).ok());
+  publish_orders("orders", 50);
+  ASSERT_TRUE(eventually([&] { return fast.acked().size() == 50; }, 20s)) << fast.received().size();
+  EXPECT_LE(stuck.received().size(), 2u);  // two requests at a time, both hanging
+  auto d = admin()->describe_subscription("stuck-hook");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->target->delivered, 0u);
+  {
+    std::lock_guard lk(mu);
+    release = true;
+  }
+  cv.notify_all();
+  ASSERT_TRUE(eventually([&] { return stuck.acked().size() == 50; }, 30s)) << stuck.received().size();
+}
+
+TEST_F(HttpTargetsTest, TheIdempotencyKeyIsTheSameAfterAKill9OfTheBroker) {
+  std::atomic<bool> accept{false};
+  Endpoint ep([&](const Received&, int) { return accept.load() ? Answer{} : Answer{503, "not yet", {}}; });
+  create_topic("orders", 2);
+  SubscriptionSpec s = hook("sure-hook", "orders", ep.url());
+  s.max_attempts = 1000;
+  ASSERT_TRUE(admin()->create_subscription(s).ok());
+  publish_orders("orders", 10);
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::set<std::string> keys;
+        for (const auto& r : ep.received()) keys.insert(r.key);
+        return keys.size() == 10;
+      },
+      20s));
+  std::set<std::string> before;
+  for (const auto& r : ep.received()) before.insert(r.key);
+
+  broker_->signal(SIGKILL);
+  ASSERT_TRUE(broker_->wait_exit(10s).has_value());
+  broker_.reset();
+  accept.store(true);
+  const size_t sent_before = ep.received().size();
+  start_broker();
+  ASSERT_TRUE(eventually([&] { return ep.acked().size() == 10; }, 30s)) << broker_->output();
+  std::set<std::string> after;
+  const auto got = ep.received();
+  for (size_t i = sent_before; i < got.size(); ++i) after.insert(got[i].key);
+  EXPECT_EQ(before, after);
+  for (const auto& [key, n] : ep.acked()) EXPECT_EQ(n, 1) << key;
+}
+
+TEST_F(HttpTargetsTest, InputTransformationShapesTheBodyAsEventBridgeDoes) {
+  Endpoint ep([](const Received&, int) { return Answer{}; });
+  create_topic("orders", 1);
+  // EventBridge's documented InputTransformer example, on our view of the event.
+  SubscriptionSpec json = hook("json-hook", "orders", ep.url("/json"));
+  json.input_paths = {{"n", "$.data.n"}, {"src", "$.source"}, {"missing", "$.data.nothing"}};
+  json.input_template = R"({"order": <n>, "from": "<src>", "note": "order <n> from <src>", "none": <missing>})";
+  ASSERT_TRUE(admin()->create_subscription(json).ok());
+  SubscriptionSpec text = hook("text-hook", "orders", ep.url("/text"));
+  text.input_paths = {{"n", "$.data.n"}, {"type", "$.type"}};
+  text.input_template = "Order <n> is <type>";
+  ASSERT_TRUE(admin()->create_subscription(text).ok());
+  SubscriptionSpec part = hook("part-hook", "orders", ep.url("/part"));
+  part.input_path = "$.data";
+  ASSERT_TRUE(admin()->create_subscription(part).ok());
+  publish_orders("orders", 1, 7);
+
+  ASSERT_TRUE(eventually([&] { return ep.acked().size() == 3; }, 20s));
+  std::map<std::string, Received> by_path;
+  for (const Received& r : ep.received()) by_path[r.key.substr(0, r.key.find('/'))] = r;
+  EXPECT_EQ(nlohmann::json::parse(by_path["json-hook"].body),
+            nlohmann::json::parse(R"({"order": 7, "from": "shop", "note": "order 7 from shop", "none": null})"));
+  EXPECT_EQ(by_path["json-hook"].content_type, "application/json");
+  EXPECT_EQ(by_path["text-hook"].body, "Order 7 is order.paid");
+  EXPECT_EQ(by_path["text-hook"].content_type, "text/plain; charset=utf-8");
+  EXPECT_EQ(nlohmann::json::parse(by_path["part-hook"].body), nlohmann::json::parse(R"({"n":7})"));
+}
+
+TEST_F(HttpTargetsTest, ATopicTargetCarriesTheTransformedPayload) {
+  create_topic("orders", 1);
+  create_topic("amounts", 1);
+  SubscriptionSpec s;
+  s.name = "to-amounts";
+  s.topic = "orders";
+  s.start = StartPosition::earliest();
+  s.target_topic = "amounts";
+  s.input_path = "$.data";
+  ASSERT_TRUE(admin()->create_subscription(s).ok());
+  publish_orders("orders", 3);
+  ASSERT_TRUE(eventually([&] { return read_all("amounts").size() == 3; }, 20s));
+  std::set<std::string> payloads;
+  for (const FetchedEvent& e : read_all("amounts")) {
+    payloads.insert(e.payload);
+    EXPECT_EQ(e.source, "shop");
+    EXPECT_EQ(header(e, "causeway-source-topic"), "orders");
+  }
+  EXPECT_EQ(payloads, (std::set<std::string>{R"({"n":0})", R"({"n":1})", R"({"n":2})"}));
+}
+
+TEST_F(HttpTargetsTest, BadTargetsAreRefusedAtCreateNamingTheProblem) {
+  create_topic("orders", 1);
+  const auto refused = [&](SubscriptionSpec s, const std::string& needle) {
+    auto r = admin()->create_subscription(s);
+    ASSERT_FALSE(r.ok()) << needle;
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << r.status().to_string();
+    EXPECT_NE(r.status().message().find(needle), std::string::npos) << r.status().to_string();
+    auto listed = admin()->list_subscriptions("orders");
+    ASSERT_TRUE(listed.ok());
+    EXPECT_TRUE(listed->empty());
+  };
+  refused(hook("h", "orders", "ftp://127.0.0.1/x"), "must start with http:// or https://");
+  refused(hook("h", "orders", "http://user:pw@127.0.0.1/x"), "user information");
+  refused(hook("h", "orders", "http://127.0.0.1:99999/x"), "port");
+  refused(hook("h", "orders", "http:///x"), "no host");
+  SubscriptionSpec s = hook("h", "orders", "http://127.0.0.1:9/x");
+  s.target_http.headers = {{"X-Bad", "one\r\nX-Injected: two"}};
+  refused(s, "control character");
+  s.target_http.headers = {{"Idempotency-Key", "mine"}};
+  refused(s, "set by the broker");
+  s.target_http.headers = {{"Bad Name", "v"}};
+  refused(s, "Bad Name");
+  s = hook("h", "orders", "http://127.0.0.1:9/x");
+  s.target_http.timeout = 30s;
+  refused(s, "shorter than the ack deadline");
+  s = hook("h", "orders", "http://127.0.0.1:9/x");
+  s.target_http.concurrency = 0;
+  refused(s, "concurrency");
+  s = hook("h", "orders", "http://127.0.0.1:9/x");
+  s.input_template = "<nope>";
+  refused(s, "nope");
+  s = hook("h", "orders", "http://127.0.0.1:9/x");
+  s.input_path = "$..x";
+  refused(s, "$..x");
+  s = hook("h", "orders", "http://127.0.0.1:9/x");
+  s.target_topic = "orders2";
+  refused(s, "one target");
+  // Nothing the broker could not take crashed it.
+  EXPECT_TRUE(admin()->list_topics().ok());
+}
+
+}  // namespace
+}  // namespace causeway::client
