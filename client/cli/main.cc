@@ -15,6 +15,7 @@
 #include <CLI/CLI.hpp>
 
 #include "causeway/client/admin.h"
+#include "causeway/client/reader.h"
 #include "causeway/client/registry_client.h"
 #include "causeway/common/units.h"
 #include "client/cli/cli_args.h"
@@ -107,6 +108,72 @@ int run_fetch(const ClientOptions& options, const std::string& registry_url, boo
     offset = r->next_offset;
   }
   std::cout.flush();
+  return 0;
+}
+
+// fetch --all-partitions: every partition merged by Lamport stamp up to a cut (a causal
+// snapshot, causeway/client/reader.h). The cut and where to continue go to stderr, so that
+// stdout stays JSON lines.
+struct MergedFetch {
+  std::optional<uint64_t> until_lamport;
+  std::string until_time;  // ISO 8601
+  std::string position;    // continue here
+};
+
+int run_merged_fetch(const ClientOptions& options, const std::string& registry_url, bool raw, const std::string& topic,
+                     const MergedFetch& m, uint64_t max_events) {
+  using causeway::client::Reader;
+  Reader::Options ro;
+  ro.topics = {topic};
+  ro.until_lamport = m.until_lamport;
+  if (!m.until_time.empty()) {
+    auto t = causeway::cli::parse_start_position("time:" + m.until_time);
+    if (!t) {
+      return fail("fetch " + topic, causeway::invalid_argument("--until \"" + m.until_time +
+                                                               "\" is not an ISO 8601 time (e.g. 2026-12-05T10:00:00Z)"));
+    }
+    ro.until_time_ms = static_cast<int64_t>(t->value);
+  }
+  if (!m.position.empty()) {
+    auto p = causeway::client::ReaderPosition::parse(m.position);
+    if (!p) return fail("fetch " + topic, p.error());
+    ro.from = std::move(*p);
+  }
+  auto reader = Reader::open(options, ro);
+  if (!reader) return fail("fetch " + topic, reader.error());
+  std::unique_ptr<RegistryClient> registry;
+  if (!raw) {
+    auto r = causeway::cli::renderer_registry(registry_url);
+    if (!r) return fail_registry("--registry", r.error(), registry_url);
+    registry = std::move(*r);
+  }
+  causeway::cli::PayloadRenderer renderer(registry.get(), std::cerr);
+  uint64_t printed = 0;
+  bool more = true;
+  while (printed < max_events) {
+    auto e = (*reader)->next();
+    if (!e) return fail("fetch " + topic, e.error());
+    if (!e->has_value()) {
+      more = false;
+      break;
+    }
+    std::cout << to_line(renderer.render(**e)) << "\n";
+    ++printed;
+  }
+  // Where to continue, taken before looking whether anything is left (which reads on).
+  const std::string position = (*reader)->position().to_string();
+  if (more) {
+    // --max reached: is anything left below the cut?
+    auto e = (*reader)->next();
+    more = e.ok() && e->has_value();
+  }
+  std::cout.flush();
+  std::cerr << "causeway: note: " << printed << " event(s) of " << topic << " with lamport <= " << (*reader)->cut()
+            << ", merged in Lamport order";
+  if (more) {
+    std::cerr << "; more below the cut: continue with --all-partitions --position " << position;
+  }
+  std::cerr << "\n";
   return 0;
 }
 
@@ -231,9 +298,25 @@ int main(int argc, char** argv) {
       "\"data\" with that schema from the registry (else, or with --raw, \"data\" is the payload as a string, or "
       "\"data_base64\")");
   fetch->add_option("topic", fetch_topic, "Topic to read")->required();
-  fetch->add_option("--partition,-p", fetch_partition, "Partition to read")
-      ->required()
+  auto* fetch_partition_opt = fetch->add_option("--partition,-p", fetch_partition, "Partition to read")
       ->check(number_in_range(0, UINT32_MAX));
+  bool fetch_all = false;
+  std::string fetch_order;
+  MergedFetch merged;
+  fetch->add_flag("--all-partitions", fetch_all,
+                  "Read every partition, merged by Lamport stamp (ties by partition, offset) up to a cut: a causally "
+                  "closed snapshot (docs/client.md, \"Causal snapshots\"); the cut and where to continue go to stderr");
+  fetch->add_option("--order", fetch_order, "With --all-partitions: lamport (the only order)")
+      ->check(CLI::IsMember({"lamport"}));
+  fetch->add_option("--until-lamport", merged.until_lamport,
+                    "With --all-partitions: the cut, events with lamport <= L (default and upper bound: the broker's "
+                    "clock now)")
+      ->check(number_in_range(0, UINT64_MAX));
+  fetch->add_option("--until", merged.until_time,
+                    "With --all-partitions: the cut at a time (ISO 8601, e.g. 2026-12-05T10:00:00Z): the largest stamp "
+                    "appended by then");
+  fetch->add_option("--position", merged.position,
+                    "With --all-partitions: continue where an earlier fetch stopped (the position it printed)");
   fetch->add_option("--offset", fetch_offset, "First offset to print")
       ->capture_default_str()
       ->check(number_in_range(0, UINT64_MAX));
@@ -253,6 +336,23 @@ int main(int argc, char** argv) {
   const std::string& registry_url = schema_commands->registry_url();
   if (publish->parsed()) return causeway::cli::run_publish(options, registry_url, publish_args);
   if (fetch->parsed()) {
+    const auto usage_error = [](const std::string& message) {
+      std::cerr << "causeway: " << message << "\nRun `causeway fetch --help` for usage.\n";
+      return 2;
+    };
+    if (fetch_all) {
+      if (fetch_partition_opt->count() > 0 || fetch->get_option("--offset")->count() > 0) {
+        return usage_error("fetch: --all-partitions reads every partition from its start; leave out --partition and "
+                           "--offset (continue with --position)");
+      }
+      if (merged.until_lamport && !merged.until_time.empty())
+        return usage_error("fetch: give --until-lamport or --until, not both");
+      return run_merged_fetch(options, registry_url, fetch_raw, fetch_topic, merged, fetch_max);
+    }
+    if (fetch_partition_opt->count() == 0)
+      return usage_error("fetch: --partition is required (or --all-partitions to read them all in Lamport order)");
+    if (!fetch_order.empty() || merged.until_lamport || !merged.until_time.empty() || !merged.position.empty())
+      return usage_error("fetch: --order, --until-lamport, --until and --position go with --all-partitions");
     return run_fetch(options, registry_url, fetch_raw, fetch_topic, fetch_partition, fetch_offset, fetch_max);
   }
 
