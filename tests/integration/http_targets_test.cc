@@ -475,6 +475,55 @@ TEST_F(HttpTargetsTest, ATopicTargetCarriesTheTransformedPayload) {
   EXPECT_EQ(payloads, (std::set<std::string>{R"({"n":0})", R"({"n":1})", R"({"n":2})"}));
 }
 
+TEST_F(HttpTargetsTest, HostileAnswersNeitherHangNorFloodTheBroker) {
+  // n % 3 == 0: 200 with a 4 MiB body (judged by its status; the body is not kept);
+  // n % 3 == 1: a redirect (not followed: dead-lettered); n % 3 == 2: no answer within
+  // the request timeout, twice (retried), then 200.
+  Endpoint ep([](const Received& r, int seen) {
+    const int n = nlohmann::json::parse(r.body)["data"]["n"].get<int>();
+    if (n % 3 == 0) return Answer{200, std::string(4u << 20, 'z'), {}};
+    if (n % 3 == 1) return Answer{302, "moved", {{"Location", "http://127.0.0.1:1/elsewhere"}}};
+    if (seen < 2) std::this_thread::sleep_for(700ms);
+    return Answer{};
+  });
+  create_topic("orders", 1);
+  SubscriptionSpec s = hook("hostile-hook", "orders", ep.url());
+  s.target_http.timeout = 300ms;
+  s.target_http.concurrency = 4;
+  ASSERT_TRUE(admin()->create_subscription(s).ok());
+  publish_orders("orders", 6);
+  ASSERT_TRUE(eventually([&] { return read_all("orders.dlq").size() == 2; }, 20s)) << broker_->output();
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto d = admin()->describe_subscription("hostile-hook");
+        return d.ok() && d->target->delivered == 4;
+      },
+      20s))
+      << [&] {
+           auto d = admin()->describe_subscription("hostile-hook");
+           std::string out = d.ok() ? "delivered " + std::to_string(d->target->delivered) + ", retried " +
+                                          std::to_string(d->target->retried) + ", last error: " + d->target->last_error
+                                    : d.status().to_string();
+           for (const Received& r : ep.received()) out += "\n" + r.key;
+           return out;
+         }();
+  for (const FetchedEvent& e : read_all("orders.dlq")) {
+    EXPECT_NE(header(e, "causeway-dlq-reason").find("HTTP 302"), std::string::npos) << header(e, "causeway-dlq-reason");
+  }
+  auto d = admin()->describe_subscription("hostile-hook");
+  ASSERT_TRUE(d.ok());
+  EXPECT_GE(d->target->retried, 4u);  // the two slow ones, twice each
+  // The big answers were each taken once: delivered, not retried.
+  std::map<std::string, int> tries;
+  for (const Received& r : ep.received()) ++tries[r.key];
+  for (const auto& [key, n] : tries) {
+    const std::string offset = key.substr(key.rfind('/') + 1);
+    if (std::stoi(offset) % 3 == 0) {
+      EXPECT_EQ(n, 1) << key;
+    }
+  }
+}
+
 TEST_F(HttpTargetsTest, BadTargetsAreRefusedAtCreateNamingTheProblem) {
   create_topic("orders", 1);
   const auto refused = [&](SubscriptionSpec s, const std::string& needle) {

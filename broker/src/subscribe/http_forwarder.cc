@@ -26,8 +26,9 @@
 namespace causeway::subscribe {
 namespace {
 
-// An answer's body is read up to this; a longer one fails the request (an endpoint's
-// answer is for status, not data).
+// An answer's body is read up to this; the rest of a longer one is not read (the
+// connection is dropped) and the answer is judged by its status: an endpoint's answer is
+// for status, not data.
 constexpr size_t kMaxAnswerBytes = 1 << 20;
 
 }  // namespace
@@ -50,7 +51,13 @@ class Coordinator::HttpForwarder final : public TargetSink,
 
   std::string kind() const override { return "http"; }
   std::string destination() const override { return display_; }
-  bool has_room() override { return true; }
+  // The queue parks the pump at `concurrency` waiting events and wakes it (sink_drained)
+  // at half that, so that each delivery round brings several events: a round reads and
+  // verifies a whole log batch, too much to do for every single ack.
+  bool has_room() override {
+    std::lock_guard lk(mu_);
+    return queue_.size() < high_water();
+  }
 
   // A few events queued per worker: as many as can wait behind requests that all time out
   // within half an ack deadline (1 to 8; 3 with the defaults), and no more than half an
@@ -85,13 +92,16 @@ class Coordinator::HttpForwarder final : public TargetSink,
       }
       r.body = co_.target_input(config(), transform(), batch.topic, rec);
     }
+    bool full = false;
     {
       std::lock_guard lk(mu_);
       if (closed_.load()) return PushResult::kClosed;
       for (Request& r : requests) queue_.push_back(std::move(r));
+      full = queue_.size() >= high_water();
+      if (full) drain_owed_ = true;
     }
     cv_.notify_all();
-    return PushResult::kQueued;
+    return full ? PushResult::kFull : PushResult::kQueued;
   }
 
   void close() override {
@@ -123,13 +133,19 @@ class Coordinator::HttpForwarder final : public TargetSink,
     }
     for (;;) {
       Request r;
+      bool drained = false;
       {
         std::unique_lock lk(mu_);
         cv_.wait(lk, [&] { return closed_.load() || !queue_.empty(); });
         if (closed_.load()) break;
         r = std::move(queue_.front());
         queue_.pop_front();
+        if (drain_owed_ && queue_.size() <= high_water() / 2) {
+          drain_owed_ = false;
+          drained = true;
+        }
       }
+      if (drained) through_gate(gate_, [&](Coordinator& co) { co.sink_drained(connection_id()); });
       if (!pacer_.wait_turn()) break;
       ForwardOutcome outcome = send(client, std::move(r));
       through_gate(gate_, [&](Coordinator& co) { co.forward_done(shared_from_this(), std::move(outcome)); });
@@ -187,6 +203,15 @@ class Coordinator::HttpForwarder final : public TargetSink,
     req.headers.emplace("Causeway-Attempt", std::to_string(r.attempt));
     req.headers.emplace("User-Agent", "causeway-broker");
     req.body = std::move(r.body);
+    // The status and Retry-After are kept as soon as the answer's head arrives: an answer
+    // whose body runs past kMaxAnswerBytes is cut off, and judged by its status.
+    int status = 0;
+    std::string retry_after;
+    req.response_handler = [&](const httplib::Response& head) {
+      status = head.status;
+      retry_after = head.get_header_value("Retry-After");
+      return true;
+    };
     std::string answer;
     size_t answer_bytes = 0;
     req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
@@ -195,15 +220,16 @@ class Coordinator::HttpForwarder final : public TargetSink,
       return answer_bytes <= kMaxAnswerBytes;
     };
     const httplib::Result res = client.send(req);
+    const bool cut_off = !res && res.error() == httplib::Error::Canceled && answer_bytes > kMaxAnswerBytes && status != 0;
     std::string transport_error;
-    if (!res) {
-      transport_error = res.error() == httplib::Error::Canceled && answer_bytes > kMaxAnswerBytes
-                            ? "its answer was longer than " + std::to_string(kMaxAnswerBytes) + " bytes"
-                            : httplib::to_string(res.error());
+    if (res) {
+      status = res->status;
+    } else if (!cut_off) {
+      status = 0;
+      transport_error = httplib::to_string(res.error());
     }
     const HttpVerdict verdict =
-        judge_http_answer(res ? res->status : 0, transport_error, answer, res ? res->get_header_value("Retry-After") : "",
-                          display_, std::chrono::system_clock::now());
+        judge_http_answer(status, transport_error, answer, retry_after, display_, std::chrono::system_clock::now());
     ForwardOutcome outcome;
     outcome.member_id = std::move(r.member_id);
     outcome.partition = r.partition;
@@ -223,6 +249,8 @@ class Coordinator::HttpForwarder final : public TargetSink,
     return outcome;
   }
 
+  size_t high_water() const { return config().http.concurrency; }
+
   Coordinator& co_;
   const std::shared_ptr<ForwardGate> gate_;
   const HttpEndpoint endpoint_;
@@ -233,6 +261,7 @@ class Coordinator::HttpForwarder final : public TargetSink,
   std::mutex mu_;  // guards queue_ and clients_
   std::condition_variable cv_;
   std::deque<Request> queue_;
+  bool drain_owed_ = false;  // push reported full; sink_drained is due at the low-water mark
   std::vector<httplib::Client*> clients_;
 };
 
