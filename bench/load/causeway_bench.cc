@@ -62,6 +62,23 @@
 //                         subscription with --target topic:T2 (same partitions, durability)
 //                         forwards them all: events/s = events / time from its creation until
 //                         T2 holds every one. The note gives forward / publish.
+//   http100_c1            HTTP targets (issue 16; Causeway only): --consume-events 100 B JSON
+//   http100_c8            events are published (os, 4 partitions) and timed; then a
+//   http100_c64           subscription with --target http:URL and --concurrency 1 / 8 / 64
+//                         POSTs them all to an endpoint in this process (cpp-httplib, 72
+//                         threads, answers 200 at once): events/s = events / time from the
+//                         create until every Idempotency-Key was answered.
+//   read100_parts         causal snapshots (issue 16; Causeway only): --consume-events 100 B
+//   read100_lamport       events are published (os, 4 partitions); then read back whole:
+//                         parts: Admin::fetch partition after partition; lamport: a
+//                         client::Reader merging the partitions by Lamport stamp.
+//                         events/s = events / read time; the note gives lamport / parts.
+//   http100_direct_c8     the endpoint's own ceiling, no broker: 8 client threads of this
+//                         process POST --consume-events bodies of the same size straight
+//                         to it (cpp-httplib keep-alive clients, as the broker's workers).
+//   httplat_c8            the subscription first, then events paced at min(--rate, 2000)/s
+//                         for --duration: latency = publish call to the endpoint's receipt
+//                         (the publish, its ack path and the broker's delivery and POST).
 //
 // Throughput (pub*): every connection has one sender thread that keeps up to --window
 // events outstanding (a semaphore released by the ack callback). Events acked between the
@@ -104,14 +121,17 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <unordered_set>
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <httplib.h>
 #include <flatbuffers/idl.h>
 #include <nlohmann/json.hpp>
 
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
+#include "causeway/client/reader.h"
 #include "causeway/client/registry_client.h"
 #include "causeway/client/subscriber.h"
 #include "causeway/common/units.h"
@@ -130,10 +150,10 @@ namespace cc = causeway::client;
 
 // ------------------------------------------------------------------ scenarios
 
-enum class Kind { kThroughput, kLatency, kConsume, kEndToEnd, kFilter, kForward };
+enum class Kind { kThroughput, kLatency, kConsume, kEndToEnd, kFilter, kForward, kHttp, kHttpLatency, kRead };
 // filt* scenarios: what the subscriptions ask for.
 enum class Filter { kNone, kClass, kClassInData, kEveryClass };
-bool is_latency(Kind k) { return k == Kind::kLatency || k == Kind::kEndToEnd; }
+bool is_latency(Kind k) { return k == Kind::kLatency || k == Kind::kEndToEnd || k == Kind::kHttpLatency; }
 enum class Dur { kOs, kFsync };
 // val* scenarios: the topic's schema binding (none: unbound, same payloads).
 enum class Validate { kNone, kId, kFull };
@@ -208,6 +228,15 @@ std::vector<Scenario> all_scenarios(int latency_conns) {
   }
   out.push_back(Scenario{"fwd100_os", Kind::kForward, 100, Dur::kOs, false, 1, 4});
   out.push_back(Scenario{"fwd100_fsync", Kind::kForward, 100, Dur::kFsync, false, 1, 4});
+  for (int c : {1, 8, 64}) {
+    Scenario sc{"http100_c" + std::to_string(c), Kind::kHttp, 100, Dur::kOs, false, c, 4};
+    sc.filter = Filter::kClassInData;  // JSON payloads: the endpoint sees them as "data"
+    out.push_back(std::move(sc));
+  }
+  out.push_back(Scenario{"http100_direct_c8", Kind::kHttp, 100, Dur::kOs, false, 8, 4});
+  out.push_back(Scenario{"httplat_c8", Kind::kHttpLatency, 100, Dur::kOs, false, 8, 4});
+  out.push_back(Scenario{"read100_parts", Kind::kRead, 100, Dur::kOs, false, 1, 4});
+  out.push_back(Scenario{"read100_lamport", Kind::kRead, 100, Dur::kOs, false, 1, 4});
   return out;
 }
 
@@ -355,6 +384,30 @@ class Target {
   }
   // nullopt when the count cannot be read.
   virtual std::optional<uint64_t> forwarded() { return std::nullopt; }
+  // http* scenarios, after prepare(): a subscription of the topic from its start with an
+  // HTTP target `url` and `concurrency`. Errors as above.
+  virtual std::string start_http(const Scenario&, const std::string& url, int concurrency) {
+    (void)url;
+    (void)concurrency;
+    return "not measured: the bench drives no broker-side HTTP target for this target";
+  }
+  // read* scenarios, after preload_classes(): reads the whole topic back, partition by
+  // partition or merged by Lamport stamp; returns how many events it read (or an error).
+  virtual causeway::Result<uint64_t> read_back(bool merged) {
+    (void)merged;
+    return causeway::invalid_argument("not measured for this target");
+  }
+  // httplat*: publishes n JSON events {"seq":i,"pad":...} of about `bytes` bytes, event i
+  // at start + i / rate, setting sent_at[i] just before its publish call; returns once all
+  // are acked.
+  virtual std::string publish_paced_json(uint64_t n, double rate, std::size_t bytes,
+                                         std::vector<std::atomic<int64_t>>& sent_at) {
+    (void)n;
+    (void)rate;
+    (void)bytes;
+    (void)sent_at;
+    return "not measured for this target";
+  }
   virtual std::string start_filtered(const Scenario&, OnEvent on_event) {
     (void)on_event;
     return "not expressible: no server-side filter (a Redis Streams group reads every entry)";
@@ -539,6 +592,73 @@ class CausewayTarget final : public Target {
     if (!created.ok()) return created.status().to_string();
     subscription_ = sub.name;
     return "";
+  }
+  std::string start_http(const Scenario&, const std::string& url, int concurrency) override {
+    cc::SubscriptionSpec sub;
+    sub.name = "http-" + topic_;
+    sub.topic = topic_;
+    sub.start = cc::StartPosition::earliest();
+    sub.target_http.url = url;
+    sub.target_http.concurrency = static_cast<uint32_t>(concurrency);
+    auto created = admin_->create_subscription(sub);
+    if (!created.ok()) return created.status().to_string();
+    subscription_ = sub.name;
+    return "";
+  }
+  causeway::Result<uint64_t> read_back(bool merged) override {
+    uint64_t n = 0;
+    if (merged) {
+      cc::ClientOptions o;
+      o.broker = cfg_.broker;
+      o.client_name = "causeway-bench";
+      cc::Reader::Options ro;
+      ro.topics = {topic_};
+      CAUSEWAY_ASSIGN_OR_RETURN(auto reader, cc::Reader::open(o, ro));
+      for (;;) {
+        CAUSEWAY_ASSIGN_OR_RETURN(auto e, reader->next());
+        if (!e.has_value()) break;
+        ++n;
+      }
+      return n;
+    }
+    CAUSEWAY_ASSIGN_OR_RETURN(const cc::TopicInfo info, admin_->describe_topic(topic_));
+    for (const cc::PartitionInfo& p : info.partitions) {
+      uint64_t offset = p.log_start_offset;
+      for (;;) {
+        CAUSEWAY_ASSIGN_OR_RETURN(cc::FetchResult r, admin_->fetch(topic_, p.partition, offset));
+        if (r.events.empty()) break;
+        n += r.events.size();
+        offset = r.next_offset;
+      }
+    }
+    return n;
+  }
+  std::string publish_paced_json(uint64_t n, double rate, std::size_t bytes,
+                                 std::vector<std::atomic<int64_t>>& sent_at) override {
+    cc::ClientOptions o;
+    o.broker = cfg_.broker;
+    o.client_name = "causeway-bench";
+    cc::PublisherOptions po;
+    po.linger = std::chrono::microseconds(cfg_.latency_linger_us);
+    auto p = cc::Publisher::connect(o, po);
+    if (!p.ok()) return p.status().to_string();
+    std::atomic<uint64_t> failed{0};
+    const auto start = Clock::now();
+    for (uint64_t seq = 0; seq < n; ++seq) {
+      std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
+                                                std::chrono::duration<double>(static_cast<double>(seq) / rate)));
+      cc::Event e;
+      e.payload = R"({"seq":)" + std::to_string(seq) + R"(,"pad":")";
+      if (e.payload.size() + 2 < bytes) e.payload.append(bytes - e.payload.size() - 2, 'x');
+      e.payload += "\"}";
+      sent_at[seq].store(Clock::now().time_since_epoch().count());
+      (*p)->publish(topic_, std::move(e), [&](const causeway::Result<cc::PublishAck>& r) {
+        if (!r.ok()) failed.fetch_add(1);
+      });
+    }
+    if (auto st = (*p)->flush(std::chrono::seconds(120)); !st.ok()) return st.to_string();
+    (void)(*p)->close();
+    return failed.load() == 0 ? "" : std::to_string(failed.load()) + " publishes failed";
   }
   std::optional<uint64_t> forwarded() override {
     auto t = admin_->describe_topic(forward_topic_);
@@ -1385,6 +1505,175 @@ Row run_forward_scenario(const Config& cfg, Target& target, const Scenario& sc, 
   return finish("");
 }
 
+// The http* scenarios' endpoint: 127.0.0.1, a free port, 72 threads (above the largest
+// concurrency), answers 200 at once. Counts distinct Idempotency-Keys (a redelivered event
+// is one), and for httplat* records each "seq"'s arrival.
+class BenchEndpoint {
+ public:
+  explicit BenchEndpoint(std::vector<std::atomic<int64_t>>* arrived) : arrived_(arrived) {
+    server_.new_task_queue = [] { return new httplib::ThreadPool(72); };
+    server_.set_tcp_nodelay(true);
+    server_.set_keep_alive_timeout(1);  // stop() waits for idle keep-alive connections
+    server_.Post("/events", [this](const httplib::Request& req, httplib::Response& res) {
+      const int64_t now = Clock::now().time_since_epoch().count();
+      ++requests_;
+      if (arrived_ != nullptr) {
+        // The body is the event as patterns see it: ... "data":{"seq":N,"pad":...} ...
+        const size_t at = req.body.find("\"seq\":");
+        if (at != std::string::npos) {
+          const uint64_t seq = std::strtoull(req.body.c_str() + at + 6, nullptr, 10);
+          if (seq < arrived_->size()) {
+            int64_t none = -1;
+            (*arrived_)[seq].compare_exchange_strong(none, now);
+          }
+        }
+      }
+      {
+        std::lock_guard lk(mu_);
+        keys_.insert(req.get_header_value("Idempotency-Key"));
+      }
+      res.status = 200;
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~BenchEndpoint() {
+    server_.stop();
+    thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_) + "/events"; }
+  uint64_t distinct() {
+    std::lock_guard lk(mu_);
+    return keys_.size();
+  }
+  uint64_t requests() const { return requests_.load(); }
+
+ private:
+  std::vector<std::atomic<int64_t>>* arrived_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  std::unordered_set<std::string> keys_;
+  std::atomic<uint64_t> requests_{0};
+};
+
+// read* scenarios; the topic is prepared.
+Row run_read_scenario(const Config& cfg, Target& target, const Scenario& sc, Row row) {
+  const auto finish = [&](std::string error) {
+    if (row.error.empty()) row.error = std::move(error);
+    target.cleanup();
+    return row;
+  };
+  const uint64_t n = cfg.consume_events;
+  if (std::string err = target.preload_classes(sc, n, sc.bytes); !err.empty()) return finish(err);
+  const bool merged = sc.name.find("lamport") != std::string::npos;
+  const auto t0 = Clock::now();
+  auto got = target.read_back(merged);
+  const auto t1 = Clock::now();
+  row.sent = n;
+  if (!got.ok()) return finish(got.status().to_string());
+  if (*got != n) return finish("read " + std::to_string(*got) + " of " + std::to_string(n));
+  row.events_per_s = static_cast<double>(n) / std::chrono::duration<double>(t1 - t0).count();
+  row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
+  row.note = merged ? "merged by Lamport stamp (client::Reader)" : "partition after partition (Admin::fetch)";
+  return finish("");
+}
+
+// http* scenarios; the topic is prepared.
+Row run_http_scenario(const Config& cfg, Target& target, const Scenario& sc, Row row) {
+  const auto finish = [&](std::string error) {
+    if (row.error.empty()) row.error = std::move(error);
+    target.cleanup();
+    return row;
+  };
+  const auto wait_for = [](BenchEndpoint& ep, uint64_t n) {
+    const auto deadline = Clock::now() + std::chrono::seconds(300);
+    while (ep.distinct() < n && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return ep.distinct();
+  };
+  if (sc.name.find("direct") != std::string::npos) {
+    // The ceiling: the same requests without the broker (Causeway's row only; the target
+    // is not used).
+    const uint64_t n = cfg.consume_events;
+    BenchEndpoint ep(nullptr);
+    const std::string body = R"({"topic":"bench","key":"123456","headers":{},"time":"2026-12-05T10:00:00.000Z",)"
+                             R"("data":{"k":1,"seq":123456,"pad":")" + std::string(sc.bytes, 'x') + R"("}})";
+    std::atomic<uint64_t> next{0}, failed{0};
+    const auto t0 = Clock::now();
+    std::vector<std::thread> clients;
+    for (int c = 0; c < sc.conns; ++c) {
+      clients.emplace_back([&] {
+        httplib::Client client("127.0.0.1", std::stoi(ep.url().substr(17, ep.url().find('/', 17) - 17)));
+        client.set_keep_alive(true);
+        client.set_tcp_nodelay(true);
+        for (uint64_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) {
+          httplib::Headers h{{"Idempotency-Key", std::to_string(i)}};
+          auto r = client.Post("/events", h, body, "application/json");
+          if (!r || r->status != 200) failed.fetch_add(1);
+        }
+      });
+    }
+    for (auto& t : clients) t.join();
+    const auto t1 = Clock::now();
+    row.sent = n;
+    row.errors = failed.load();
+    row.events_per_s = static_cast<double>(n) / std::chrono::duration<double>(t1 - t0).count();
+    row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
+    row.note = "no broker: " + std::to_string(sc.conns) + " keep-alive clients POST straight to the endpoint";
+    return finish(failed.load() == 0 ? "" : std::to_string(failed.load()) + " requests failed");
+  }
+  if (sc.kind == Kind::kHttp) {
+    const uint64_t n = cfg.consume_events;
+    const auto p0 = Clock::now();
+    if (std::string err = target.preload_classes(sc, n, sc.bytes); !err.empty()) return finish(err);
+    const double publish_rate = static_cast<double>(n) / std::chrono::duration<double>(Clock::now() - p0).count();
+    BenchEndpoint ep(nullptr);
+    const auto t0 = Clock::now();
+    if (std::string err = target.start_http(sc, ep.url(), sc.conns); !err.empty()) return finish(err);
+    const uint64_t done = wait_for(ep, n);
+    const auto t1 = Clock::now();
+    row.sent = n;
+    if (done < n) return finish("answered " + std::to_string(done) + " of " + std::to_string(n));
+    row.events_per_s = static_cast<double>(n) / std::chrono::duration<double>(t1 - t0).count();
+    row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
+    char note[200];
+    std::snprintf(note, sizeof(note), "publish of the same events %.0f events/s; http/publish %.2f; %" PRIu64 " requests",
+                  publish_rate, row.events_per_s / publish_rate, ep.requests());
+    row.note = note;
+    return finish("");
+  }
+  const double rate = std::min(cfg.rate, 2000.0);
+  const auto n = static_cast<uint64_t>(rate * cfg.duration_s);
+  std::vector<std::atomic<int64_t>> sent_at(n), arrived(n);
+  for (auto& a : arrived) a.store(-1);
+  BenchEndpoint ep(&arrived);
+  if (std::string err = target.start_http(sc, ep.url(), sc.conns); !err.empty()) return finish(err);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // the target's member joins
+  if (std::string err = target.publish_paced_json(n, rate, sc.bytes, sent_at); !err.empty()) return finish(err);
+  const uint64_t done = wait_for(ep, n);
+  row.sent = n;
+  std::vector<int64_t> samples;
+  samples.reserve(n);
+  // Skip the first half second (connections warming up), as the lat* rows do.
+  const auto warm = static_cast<uint64_t>(rate * cfg.warmup_s);
+  for (uint64_t i = warm; i < n; ++i) {
+    const int64_t a = arrived[i].load();
+    if (a >= 0) samples.push_back(a - sent_at[i].load());
+  }
+  std::sort(samples.begin(), samples.end());
+  row.samples = samples.size();
+  row.p50_us = percentile(samples, 0.50);
+  row.p99_us = percentile(samples, 0.99);
+  row.p999_us = percentile(samples, 0.999);
+  row.max_us = samples.empty() ? 0 : static_cast<double>(samples.back()) / 1000.0;
+  row.events_per_s = rate;
+  row.mb_per_s = rate * static_cast<double>(sc.bytes) / 1e6;
+  row.note = "paced at " + std::to_string(static_cast<int>(rate)) + "/s; publish -> endpoint";
+  if (done < n) return finish("answered " + std::to_string(done) + " of " + std::to_string(n));
+  return finish("");
+}
+
 Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t run_id) {
   Row row;
   row.scenario = sc.name;
@@ -1410,6 +1699,8 @@ Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t
   if (sc.kind == Kind::kConsume || sc.kind == Kind::kEndToEnd) return run_consume_scenario(cfg, target, sc, row);
   if (sc.kind == Kind::kFilter) return run_filter_scenario(cfg, target, sc, row);
   if (sc.kind == Kind::kForward) return run_forward_scenario(cfg, target, sc, row);
+  if (sc.kind == Kind::kHttp || sc.kind == Kind::kHttpLatency) return run_http_scenario(cfg, target, sc, row);
+  if (sc.kind == Kind::kRead) return run_read_scenario(cfg, target, sc, row);
 
   const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.duration_s));
   const auto warmup = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.warmup_s));
@@ -1659,7 +1950,7 @@ void print_rows(const std::vector<Row>& rows) {
                   fmt_num(r.events_per_s).c_str(), r.mb_per_s, r.p50_us, r.p99_us, r.p999_us, r.errors,
                   r.note.c_str());
     }
-    if (r.errors > 0) std::printf("%-22s   first error: %s\n", "", r.error.c_str());
+    if (r.errors > 0 || !r.error.empty()) std::printf("%-22s   first error: %s\n", "", r.error.c_str());
   }
 }
 
