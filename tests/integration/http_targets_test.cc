@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -19,6 +20,7 @@
 
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
+#include "tests/integration/cli_run.h"
 #include "tests/integration/daemon_process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/waiting.h"
@@ -522,6 +524,66 @@ TEST_F(HttpTargetsTest, HostileAnswersNeitherHangNorFloodTheBroker) {
       EXPECT_EQ(n, 1) << key;
     }
   }
+}
+
+TEST_F(HttpTargetsTest, TheCliMakesAnHttpTargetFromAHeaderFileAndDeleteStopsIt) {
+  Endpoint ep([](const Received&, int) { return Answer{}; });
+  create_topic("orders", 2);
+  const std::string headers = dir_.sub("hook.headers");
+  {
+    std::ofstream out(headers);
+    out << "# the hook's credentials\nAuthorization: Bearer s3cret-value\n\nX-Team: payments\n";
+  }
+  const auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--broker", options_.broker});
+    return testing::run_cli(args);
+  };
+  auto created = cli({"subscription", "create", "hook", "--topic", "orders", "--from", "earliest", "--target",
+                      "http:" + ep.url(), "--header-file", headers, "--concurrency", "2", "--input-path", "$.data"});
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  EXPECT_NE(created.output.find("target http:" + ep.url()), std::string::npos) << created.output;
+  EXPECT_NE(created.output.find("headers Authorization, X-Team"), std::string::npos) << created.output;
+  EXPECT_EQ(created.output.find("s3cret"), std::string::npos) << created.output;
+
+  publish_orders("orders", 5);
+  ASSERT_TRUE(eventually([&] { return ep.acked().size() == 5; }, 20s));
+  for (const Received& r : ep.received()) {
+    EXPECT_EQ(r.headers.at("Authorization"), "Bearer s3cret-value");
+    EXPECT_TRUE(nlohmann::json::parse(r.body).contains("n")) << r.body;  // --input-path $.data
+  }
+  auto described = cli({"subscription", "describe", "hook", "--output", "json"});
+  ASSERT_EQ(described.exit_code, 0) << described.output;
+  ASSERT_EQ(described.objects().size(), 1u) << described.output;
+  const auto d = described.objects()[0];
+  EXPECT_EQ(d["http"]["header_names"], nlohmann::json::array({"Authorization", "X-Team"}));
+  EXPECT_EQ(d["http"]["concurrency"], 2);
+  EXPECT_EQ(d["input_path"], "$.data");
+  EXPECT_EQ(d["target_status"]["delivered"], 5);
+  EXPECT_EQ(described.output.find("s3cret"), std::string::npos);
+  EXPECT_EQ(broker_->output().find("s3cret"), std::string::npos);
+
+  // Deleting the subscription stops the requests.
+  auto deleted = cli({"subscription", "delete", "hook"});
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.output;
+  publish_orders("orders", 5, 5);
+  std::this_thread::sleep_for(1s);
+  EXPECT_EQ(ep.received().size(), 5u);
+
+  // Every event of both partitions, merged in Lamport order.
+  auto merged = cli({"fetch", "orders", "--all-partitions", "--order", "lamport"});
+  ASSERT_EQ(merged.exit_code, 0) << merged.output;
+  const auto events = merged.objects();
+  ASSERT_EQ(events.size(), 10u) << merged.output;
+  for (size_t i = 1; i < events.size(); ++i) EXPECT_LT(events[i - 1]["lamport"], events[i]["lamport"]);
+  auto half = cli({"fetch", "orders", "--all-partitions", "--max", "4"});
+  ASSERT_EQ(half.exit_code, 0) << half.output;
+  const size_t at = half.output.find("--position ");
+  ASSERT_NE(at, std::string::npos) << half.output;
+  const std::string position = half.output.substr(at + 11, half.output.find('\n', at) - at - 11);
+  auto rest = cli({"fetch", "orders", "--all-partitions", "--position", position});
+  ASSERT_EQ(rest.exit_code, 0) << rest.output;
+  ASSERT_EQ(rest.objects().size(), 6u) << rest.output;
+  EXPECT_EQ(rest.objects()[0]["lamport"], events[4]["lamport"]);
 }
 
 TEST_F(HttpTargetsTest, BadTargetsAreRefusedAtCreateNamingTheProblem) {
