@@ -438,4 +438,12 @@ void Coordinator::sink_drained(uint64_t connection_id) {
   }
 }
 
+void Coordinator::sink_drained(uint64_t connection_id, std::string_view subscription) {
+  std::lock_guard lk(mu_);
+  auto g = groups_.find(subscription);
+  if (g == groups_.end()) return;
+  for (const auto& [id, m] : g->second->members)
+    if (m.connection_id == connection_id) schedule_member_pumps_locked(g->second, m);
+}
+
 }  // namespace causeway::subscribe

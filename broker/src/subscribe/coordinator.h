@@ -298,6 +298,9 @@ class Coordinator {
   // pumps the partitions of its members again. Takes the mutex: call it from a storage
   // thread, never with the sink's own lock held.
   void sink_drained(uint64_t connection_id);
+  // The same for a sink that belongs to one subscription's group only (rule targets): looks
+  // at that group, not at every group.
+  void sink_drained(uint64_t connection_id, std::string_view subscription);
 
   CoordinatorStats stats() const;
 

@@ -145,7 +145,7 @@ class Coordinator::HttpForwarder final : public TargetSink,
           drained = true;
         }
       }
-      if (drained) through_gate(gate_, [&](Coordinator& co) { co.sink_drained(connection_id()); });
+      if (drained) through_gate(gate_, [&](Coordinator& co) { co.sink_drained(connection_id(), config().name); });
       if (!pacer_.wait_turn()) break;
       ForwardOutcome outcome = send(client, std::move(r));
       through_gate(gate_, [&](Coordinator& co) { co.forward_done(shared_from_this(), std::move(outcome)); });

@@ -441,6 +441,49 @@ TEST_F(CoordinatorTest, FailingDeadLetterPublishIsRetriedWithBackoffUntilItSucce
   EXPECT_EQ(store_->partition("dead", 0)->high_watermark(), 1u);
 }
 
+TEST_F(CoordinatorTest, PermanentNackDeadLettersAtOnceWithItsReasonWhateverTheAttemptsLeft) {
+  close();
+  CoordinatorOptions o;
+  o.sweep_interval = 10ms;
+  open(o);
+  create_topic("t");
+  auto c = sub("s", "t");
+  c.max_attempts = 100;
+  c.backoff = 10s;  // a plain nack would wait this long
+  c.max_backoff = 10s;
+  ASSERT_TRUE(co_->create_subscription(c).ok());
+  co_->start();
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 2);
+  run();
+  ASSERT_EQ(events_of(a->drain()).size(), 2u);
+  uint32_t accepted = 0;
+  ASSERT_TRUE(co_->nack(1, "s", m, 0, {0}, 0ms, "HTTP 422: no items", accepted, /*permanent=*/true).ok());
+  EXPECT_EQ(accepted, 1u);
+  ASSERT_TRUE(co_->ack(1, "s", m, 0, {1}, accepted).ok());
+  const auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (co_->stats().dead_lettered == 0 && std::chrono::steady_clock::now() < deadline) {
+    run();
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(co_->stats().dead_lettered, 1u);
+  EXPECT_TRUE(events_of(a->drain()).empty());  // not delivered again
+  auto dlq = store_->partition("t.dlq", 0);
+  ASSERT_NE(dlq, nullptr);
+  ASSERT_EQ(dlq->high_watermark(), 1u);
+  auto r = dlq->read(0, 1u << 20, 1);
+  ASSERT_TRUE(r.ok());
+  std::string reason;
+  (void)storage::for_each_record_from(*r, 0, [&](const batch::RecordView& rec) {
+    for (const auto& h : rec.headers)
+      if (h.name == "causeway-dlq-reason") reason = std::string(h.value);
+    return true;
+  });
+  EXPECT_EQ(reason, "HTTP 422: no items");
+  EXPECT_EQ(co_->describe_group("s")->partitions[0].committed_offset, 2u);
+}
+
 // ---------------------------------------------------------------- frame size
 
 TEST_F(CoordinatorTest, EventAboveTheDeliveryBudgetIsDeliveredAloneInItsOwnFrame) {
