@@ -339,8 +339,23 @@ TEST_F(HttpTargetsTest, ADeadEndpointDeadLettersAfterMaxAttempts) {
   for (const FetchedEvent& e : read_all("orders.dlq")) {
     const std::string reason = header(e, "causeway-dlq-reason");
     EXPECT_NE(reason.find("max attempts (3)"), std::string::npos) << reason;
-    EXPECT_NE(reason.find("got no answer"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("got no answer: cannot connect"), std::string::npos) << reason;
   }
+}
+
+TEST_F(HttpTargetsTest, AnHttpsTargetOnAPlainEndpointSaysItsHandshakeFailed) {
+  Endpoint ep([](const Received&, int) { return Answer{}; });
+  create_topic("orders", 1);
+  std::string url = ep.url();
+  url.replace(0, 4, "https");  // the endpoint speaks plain HTTP
+  SubscriptionSpec s = hook("tls-hook", "orders", url);
+  s.max_attempts = 2;
+  ASSERT_TRUE(admin()->create_subscription(s).ok());
+  publish_orders("orders", 1);
+  ASSERT_TRUE(eventually([&] { return read_all("orders.dlq").size() == 1; }, 20s)) << broker_->output();
+  const std::string reason = header(read_all("orders.dlq")[0], "causeway-dlq-reason");
+  EXPECT_NE(reason.find("TLS handshake failed"), std::string::npos) << reason;
+  EXPECT_TRUE(ep.acked().empty());
 }
 
 TEST_F(HttpTargetsTest, RateBoundsRequestsPerSecond) {

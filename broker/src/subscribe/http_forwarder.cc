@@ -31,6 +31,23 @@ namespace {
 // for status, not data.
 constexpr size_t kMaxAnswerBytes = 1 << 20;
 
+// What went wrong when there was no answer, for the dead letter's reason and describe:
+// cpp-httplib's own names ("Read", "SSLConnection") say little to an operator.
+std::string transport_failure(httplib::Error e, std::chrono::milliseconds timeout) {
+  const std::string within = " within the request timeout (" + std::to_string(timeout.count()) + " ms)";
+  switch (e) {
+    case httplib::Error::Connection: return "cannot connect (refused, unreachable or no such host)";
+    case httplib::Error::ConnectionTimeout: return "cannot connect" + within;
+    case httplib::Error::Read: return "no answer" + within + ", or the connection was reset";
+    case httplib::Error::Write: return "sending the request failed (connection reset or timed out)";
+    case httplib::Error::SSLConnection: return "TLS handshake failed (is the endpoint https?)";
+    case httplib::Error::SSLLoadingCerts: return "cannot load the system's CA certificates (ca-certificates)";
+    case httplib::Error::SSLServerVerification:
+      return "the server's TLS certificate failed verification (unknown CA, expired, or another host name)";
+    default: return httplib::to_string(e);
+  }
+}
+
 }  // namespace
 
 class Coordinator::HttpForwarder final : public TargetSink,
@@ -226,7 +243,7 @@ class Coordinator::HttpForwarder final : public TargetSink,
       status = res->status;
     } else if (!cut_off) {
       status = 0;
-      transport_error = httplib::to_string(res.error());
+      transport_error = transport_failure(res.error(), config().http.timeout);
     }
     const HttpVerdict verdict =
         judge_http_answer(status, transport_error, answer, retry_after, display_, std::chrono::system_clock::now());
