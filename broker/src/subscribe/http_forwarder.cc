@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <memory>
 #include <thread>
 
@@ -165,7 +166,7 @@ class Coordinator::HttpForwarder final : public TargetSink,
       if (drained) through_gate(gate_, [&](Coordinator& co) { co.sink_drained(connection_id(), config().name); });
       if (!pacer_.wait_turn()) break;
       ForwardOutcome outcome = send(client, std::move(r));
-      through_gate(gate_, [&](Coordinator& co) { co.forward_done(shared_from_this(), std::move(outcome)); });
+      report(std::move(outcome));
     }
     std::lock_guard lk(mu_);
     clients_.erase(std::find(clients_.begin(), clients_.end(), &client));
@@ -201,6 +202,40 @@ class Coordinator::HttpForwarder final : public TargetSink,
     std::vector<std::pair<std::string, std::string>> trace;  // W3C trace context, passed on
     std::string body;
   };
+
+  // Outcomes go to the coordinator in rounds: while one worker reports, the others add
+  // theirs and go back to sending, so that under load one forward_done (one ack call per
+  // partition, one pass under the coordinator's lock) covers several events.
+  void report(ForwardOutcome outcome) {
+    {
+      std::lock_guard lk(report_mu_);
+      pending_.push_back(std::move(outcome));
+      if (reporting_) return;
+      reporting_ = true;
+    }
+    for (;;) {
+      std::vector<ForwardOutcome> round;
+      {
+        std::lock_guard lk(report_mu_);
+        if (pending_.empty()) {
+          reporting_ = false;
+          return;
+        }
+        round.swap(pending_);
+      }
+      std::map<std::pair<std::string, uint32_t>, ForwardOutcome> merged;
+      for (ForwardOutcome& o : round) {
+        ForwardOutcome& m = merged[{o.member_id, o.partition}];
+        m.member_id = std::move(o.member_id);
+        m.partition = o.partition;
+        m.stored.insert(m.stored.end(), o.stored.begin(), o.stored.end());
+        for (ForwardOutcome::Refusal& r : o.refused) m.refused.push_back(std::move(r));
+      }
+      for (auto& [where, m] : merged) {
+        through_gate(gate_, [&, &out = m](Coordinator& co) { co.forward_done(shared_from_this(), std::move(out)); });
+      }
+    }
+  }
 
   ForwardOutcome send(httplib::Client& client, Request r) {
     httplib::Request req;
@@ -280,6 +315,9 @@ class Coordinator::HttpForwarder final : public TargetSink,
   std::deque<Request> queue_;
   bool drain_owed_ = false;  // push reported full; sink_drained is due at the low-water mark
   std::vector<httplib::Client*> clients_;
+  std::mutex report_mu_;  // guards pending_ and reporting_
+  std::vector<ForwardOutcome> pending_;
+  bool reporting_ = false;  // a worker is handing pending_ to the coordinator
 };
 
 std::shared_ptr<Coordinator::TargetSink> Coordinator::make_http_forwarder(
