@@ -601,6 +601,28 @@ TEST_F(HttpTargetsTest, TheCliMakesAnHttpTargetFromAHeaderFileAndDeleteStopsIt) 
   EXPECT_EQ(rest.objects()[0]["lamport"], events[4]["lamport"]);
 }
 
+TEST_F(HttpTargetsTest, AnEventsTraceHeaderCannotInjectRequestHeaders) {
+  Endpoint ep([](const Received&, int) { return Answer{}; });
+  create_topic("orders", 1);
+  ASSERT_TRUE(admin()->create_subscription(hook("trace-hook", "orders", ep.url())).ok());
+  auto p = Publisher::connect(options_);
+  ASSERT_TRUE(p.ok());
+  Event bad;
+  bad.payload = R"({"n":1})";
+  bad.headers = {{"traceparent", "00-abc-def-01\r\nX-Injected: yes"}};
+  Event good;
+  good.payload = R"({"n":2})";
+  good.headers = {{"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}};
+  ASSERT_TRUE((*p)->publish("orders", bad).get().ok());
+  ASSERT_TRUE((*p)->publish("orders", good).get().ok());
+  ASSERT_TRUE(eventually([&] { return ep.acked().size() == 2; }, 20s));
+  for (const Received& r : ep.received()) {
+    EXPECT_EQ(r.headers.count("X-Injected"), 0u);
+    const int n = nlohmann::json::parse(r.body)["data"]["n"].get<int>();
+    EXPECT_EQ(r.headers.count("traceparent"), n == 2 ? 1u : 0u) << r.body;
+  }
+}
+
 TEST_F(HttpTargetsTest, BadTargetsAreRefusedAtCreateNamingTheProblem) {
   create_topic("orders", 1);
   const auto refused = [&](SubscriptionSpec s, const std::string& needle) {

@@ -49,6 +49,10 @@ std::string transport_failure(httplib::Error e, std::chrono::milliseconds timeou
   }
 }
 
+bool printable_ascii(std::string_view v) {
+  return v.size() <= 512 && std::all_of(v.begin(), v.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
 }  // namespace
 
 class Coordinator::HttpForwarder final : public TargetSink,
@@ -106,7 +110,10 @@ class Coordinator::HttpForwarder final : public TargetSink,
       r.lamport = rec.lamport;
       r.topic = std::string(batch.topic);
       for (const batch::Header& h : rec.headers) {
-        if (h.name == "traceparent" || h.name == "tracestate") r.trace.emplace_back(std::string(h.name), std::string(h.value));
+        // Event bytes are untrusted: a value that could break the request's header block
+        // (a line break, any control byte) is not passed on.
+        if ((h.name == "traceparent" || h.name == "tracestate") && printable_ascii(h.value))
+          r.trace.emplace_back(std::string(h.name), std::string(h.value));
       }
       r.body = co_.target_input(config(), transform(), batch.topic, rec);
     }
