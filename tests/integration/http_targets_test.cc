@@ -12,8 +12,10 @@
 #include <atomic>
 #include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
@@ -168,6 +170,21 @@ class HttpTargetsTest : public ::testing::Test {
     return s;
   }
 
+  // The target's counters once `done` holds for them: the endpoint's answer reaches the
+  // counters a moment after the endpoint counted it.
+  std::optional<TargetInfo> target_when(const std::string& name, const std::function<bool(const TargetInfo&)>& done) {
+    std::optional<TargetInfo> last;
+    (void)eventually(
+        [&] {
+          auto d = admin()->describe_subscription(name);
+          if (!d.ok() || !d->target) return false;
+          last = d->target;
+          return done(*last);
+        },
+        10s);
+    return last;
+  }
+
   std::vector<FetchedEvent> read_all(const std::string& topic) {
     std::vector<FetchedEvent> out;
     auto a = admin();
@@ -243,6 +260,7 @@ TEST_F(HttpTargetsTest, PostsEachMatchingEventOnceAsJsonWithItsKeyAndStaticHeade
   EXPECT_EQ(numbers, (std::set<int>{1, 3, 5, 7, 9, 11, 13, 15, 17, 19}));
   EXPECT_EQ(keys.size(), 10u);
 
+  ASSERT_TRUE(target_when("paid-hook", [](const TargetInfo& i) { return i.delivered == 10; }).has_value());
   auto d = admin()->describe_subscription("paid-hook");
   ASSERT_TRUE(d.ok()) << d.status().to_string();
   ASSERT_TRUE(d->target.has_value());
@@ -279,12 +297,12 @@ TEST_F(HttpTargetsTest, RetriesServerErrorsAndHonoursRetryAfterWithTheSameKey) {
     EXPECT_EQ(tries[2].headers.at("Causeway-Attempt"), "3");
     EXPECT_EQ(tries[0].body, tries[2].body);
   }
-  auto d = admin()->describe_subscription("retry-hook");
-  ASSERT_TRUE(d.ok());
-  EXPECT_EQ(d->target->delivered, 5u);
-  EXPECT_EQ(d->target->retried, 10u);
-  EXPECT_EQ(d->target->dead_lettered, 0u);
-  EXPECT_NE(d->target->last_error.find("HTTP 429"), std::string::npos) << d->target->last_error;
+  const auto t = target_when("retry-hook", [](const TargetInfo& i) { return i.delivered == 5 && i.retried == 10; });
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->delivered, 5u);
+  EXPECT_EQ(t->retried, 10u);
+  EXPECT_EQ(t->dead_lettered, 0u);
+  EXPECT_NE(t->last_error.find("HTTP 429"), std::string::npos) << t->last_error;
 }
 
 TEST_F(HttpTargetsTest, RetryAfterIsWaitedUpToTheMaxBackoff) {
@@ -323,10 +341,11 @@ TEST_F(HttpTargetsTest, DeadLettersAClientErrorAtOnceWithStatusAndBody) {
     EXPECT_EQ(header(e, "causeway-dlq-attempts"), "1");
   }
   EXPECT_EQ(ep.received().size(), 9u);  // each refused one was sent once
-  auto d = admin()->describe_subscription("strict-hook");
-  ASSERT_TRUE(d.ok());
-  EXPECT_EQ(d->target->dead_lettered, 3u);
-  EXPECT_EQ(d->target->retried, 0u);
+  const auto t = target_when("strict-hook", [](const TargetInfo& i) { return i.dead_lettered == 3 && i.delivered == 6; });
+  ASSERT_TRUE(t.has_value());
+  EXPECT_EQ(t->dead_lettered, 3u);
+  EXPECT_EQ(t->delivered, 6u);
+  EXPECT_EQ(t->retried, 0u);
 }
 
 TEST_F(HttpTargetsTest, ADeadEndpointDeadLettersAfterMaxAttempts) {
@@ -527,9 +546,9 @@ TEST_F(HttpTargetsTest, HostileAnswersNeitherHangNorFloodTheBroker) {
   for (const FetchedEvent& e : read_all("orders.dlq")) {
     EXPECT_NE(header(e, "causeway-dlq-reason").find("HTTP 302"), std::string::npos) << header(e, "causeway-dlq-reason");
   }
-  auto d = admin()->describe_subscription("hostile-hook");
-  ASSERT_TRUE(d.ok());
-  EXPECT_GE(d->target->retried, 4u);  // the two slow ones, twice each
+  const auto t = target_when("hostile-hook", [](const TargetInfo& i) { return i.retried >= 4; });
+  ASSERT_TRUE(t.has_value());
+  EXPECT_GE(t->retried, 4u);  // the two slow ones, twice each
   // The big answers were each taken once: delivered, not retried.
   std::map<std::string, int> tries;
   for (const Received& r : ep.received()) ++tries[r.key];
@@ -562,6 +581,7 @@ TEST_F(HttpTargetsTest, TheCliMakesAnHttpTargetFromAHeaderFileAndDeleteStopsIt) 
 
   publish_orders("orders", 5);
   ASSERT_TRUE(eventually([&] { return ep.acked().size() == 5; }, 20s));
+  ASSERT_EQ(target_when("hook", [](const TargetInfo& i) { return i.delivered == 5; })->delivered, 5u);
   for (const Received& r : ep.received()) {
     EXPECT_EQ(r.headers.at("Authorization"), "Bearer s3cret-value");
     EXPECT_TRUE(nlohmann::json::parse(r.body).contains("n")) << r.body;  // --input-path $.data
