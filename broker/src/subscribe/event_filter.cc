@@ -71,11 +71,13 @@ bool EventFilter::matches(std::string_view topic, const batch::RecordView& recor
   return !matched.empty();
 }
 
-void match_record(const rules::Matcher& matcher, std::string_view topic, const batch::RecordView& record,
-                  PayloadSchemas* schemas, std::vector<uint32_t>& out) {
-  // Per thread, reused: no allocation per event once they have grown.
-  thread_local rules::Matcher::Scratch scratch;
-  thread_local rules::EventFields fields;
+namespace {
+
+// Fills `fields` from `record` (reusing its header vector) and returns the walker of its
+// FlatBuffers payload, if it has one and `schemas` knows it.
+std::shared_ptr<const rules::FlatbuffersWalker> read_as_patterns_do(std::string_view topic,
+                                                                    const batch::RecordView& record,
+                                                                    PayloadSchemas* schemas, rules::EventFields& fields) {
   fields.topic = topic;
   fields.source = record.source;
   fields.type = record.type;
@@ -85,23 +87,24 @@ void match_record(const rules::Matcher& matcher, std::string_view topic, const b
   fields.time_ms = record.time_ms;
   fields.schema_id = record.schema_id;
   fields.payload = record.payload;
-  std::shared_ptr<const rules::FlatbuffersWalker> walker;
-  if (record.schema_id != 0 && schemas != nullptr) walker = schemas->get(record.schema_id);
+  if (record.schema_id == 0 || schemas == nullptr) return nullptr;
+  return schemas->get(record.schema_id);
+}
+
+}  // namespace
+
+void match_record(const rules::Matcher& matcher, std::string_view topic, const batch::RecordView& record,
+                  PayloadSchemas* schemas, std::vector<uint32_t>& out) {
+  // Per thread, reused: no allocation per event once they have grown.
+  thread_local rules::Matcher::Scratch scratch;
+  thread_local rules::EventFields fields;
+  const auto walker = read_as_patterns_do(topic, record, schemas, fields);
   matcher.match(rules::EventView(fields, walker.get()), scratch, out);
 }
 
 nlohmann::json event_document(std::string_view topic, const batch::RecordView& record, PayloadSchemas* schemas) {
   rules::EventFields fields;
-  fields.topic = topic;
-  fields.source = record.source;
-  fields.type = record.type;
-  fields.key = record.key;
-  for (const batch::Header& h : record.headers) fields.headers.emplace_back(h.name, h.value);
-  fields.time_ms = record.time_ms;
-  fields.schema_id = record.schema_id;
-  fields.payload = record.payload;
-  std::shared_ptr<const rules::FlatbuffersWalker> walker;
-  if (record.schema_id != 0 && schemas != nullptr) walker = schemas->get(record.schema_id);
+  const auto walker = read_as_patterns_do(topic, record, schemas, fields);
   return rules::EventView(fields, walker.get()).materialize(rules::PathTrie{});
 }
 
