@@ -76,13 +76,10 @@ int run_fetch(const ClientOptions& options, const std::string& registry_url, boo
               uint32_t partition, uint64_t offset, uint64_t max_events) {
   auto admin = Admin::connect(options);
   if (!admin) return fail("fetch " + topic, admin.error());
-  std::unique_ptr<RegistryClient> registry;
-  if (!raw) {
-    auto r = causeway::cli::renderer_registry(registry_url);
-    if (!r) return fail_registry("--registry", r.error(), registry_url);
-    registry = std::move(*r);
-  }
-  causeway::cli::PayloadRenderer renderer(registry.get(), std::cerr);
+  auto registry = raw ? causeway::Result<std::unique_ptr<RegistryClient>>(nullptr)
+                      : causeway::cli::renderer_registry(registry_url);
+  if (!registry) return fail_registry("--registry", registry.error(), registry_url);
+  causeway::cli::PayloadRenderer renderer(registry->get(), std::cerr);
   uint64_t remaining = max_events;
   bool printed_any = false;
   while (remaining > 0) {
@@ -141,13 +138,10 @@ int run_merged_fetch(const ClientOptions& options, const std::string& registry_u
   }
   auto reader = Reader::open(options, ro);
   if (!reader) return fail("fetch " + topic, reader.error());
-  std::unique_ptr<RegistryClient> registry;
-  if (!raw) {
-    auto r = causeway::cli::renderer_registry(registry_url);
-    if (!r) return fail_registry("--registry", r.error(), registry_url);
-    registry = std::move(*r);
-  }
-  causeway::cli::PayloadRenderer renderer(registry.get(), std::cerr);
+  auto registry = raw ? causeway::Result<std::unique_ptr<RegistryClient>>(nullptr)
+                      : causeway::cli::renderer_registry(registry_url);
+  if (!registry) return fail_registry("--registry", registry.error(), registry_url);
+  causeway::cli::PayloadRenderer renderer(registry->get(), std::cerr);
   uint64_t printed = 0;
   bool more = true;
   while (printed < max_events) {
