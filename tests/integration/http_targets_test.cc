@@ -24,6 +24,7 @@
 #include "causeway/client/publisher.h"
 #include "tests/integration/cli_run.h"
 #include "tests/integration/daemon_process.h"
+#include "tests/integration/target_fixture.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/waiting.h"
 
@@ -33,13 +34,9 @@ namespace {
 using namespace std::chrono_literals;
 using causeway::testing::eventually;
 using causeway::testing::pick_free_port;
+using testing_targets::header;
 using Clock = std::chrono::steady_clock;
 
-std::string header(const FetchedEvent& e, const std::string& name) {
-  for (const auto& h : e.headers)
-    if (h.name == name) return h.value;
-  return "";
-}
 
 // A request the endpoint got.
 struct Received {
@@ -118,46 +115,9 @@ class Endpoint {
   std::map<std::string, int> acked_;
 };
 
-class HttpTargetsTest : public ::testing::Test {
+class HttpTargetsTest : public testing_targets::TargetBrokerTest {
  protected:
-  void SetUp() override {
-    port_ = pick_free_port();
-    start_broker();
-  }
-  void TearDown() override {
-    if (broker_) {
-      EXPECT_TRUE(testing::stops_cleanly(*broker_));
-    }
-    broker_.reset();
-  }
-
-  void start_broker() {
-    std::vector<std::string> flags{"--listen",       "127.0.0.1:" + std::to_string(port_),
-                                   "--registry-listen", "off",
-                                   "--data-dir",     dir_.sub("data"),
-                                   "--group-session-timeout", "1s",
-                                   "--subscribe-sweep-interval", "20ms"};
-    broker_ = std::make_unique<testing::DaemonProcess>(CAUSEWAY_BROKER_BINARY, flags);
-    ASSERT_TRUE(broker_->wait_for_output("listening on ", 30s)) << broker_->output();
-    options_.broker = "127.0.0.1:" + std::to_string(port_);
-    options_.client_name = "http_targets_test";
-    options_.connect_timeout = 2s;
-    options_.request_timeout = 10s;
-  }
-
-  std::unique_ptr<Admin> admin() {
-    auto a = Admin::connect(options_);
-    EXPECT_TRUE(a.ok()) << a.status().to_string() << "\n" << broker_->output();
-    return a ? std::move(*a) : nullptr;
-  }
-
-  void create_topic(const std::string& name, uint32_t partitions) {
-    TopicSpec spec;
-    spec.name = name;
-    spec.partitions = partitions;
-    auto r = admin()->create_topic(spec);
-    ASSERT_TRUE(r.ok()) << r.status().to_string();
-  }
+  HttpTargetsTest() : TargetBrokerTest("http_targets_test") {}
 
   static SubscriptionSpec hook(const std::string& name, const std::string& topic, const std::string& url) {
     SubscriptionSpec s;
@@ -185,23 +145,6 @@ class HttpTargetsTest : public ::testing::Test {
     return last;
   }
 
-  std::vector<FetchedEvent> read_all(const std::string& topic) {
-    std::vector<FetchedEvent> out;
-    auto a = admin();
-    auto t = a->describe_topic(topic);
-    if (!t) return out;
-    for (uint32_t p = 0; p < t->partitions.size(); ++p) {
-      uint64_t offset = 0;
-      for (;;) {
-        auto r = a->fetch(topic, p, offset);
-        if (!r || r->events.empty()) break;
-        for (auto& e : r->events) out.push_back(std::move(e));
-        offset = r->next_offset;
-      }
-    }
-    return out;
-  }
-
   // Events 0..n-1 with payload {"n":i}, type order.paid for odd i, order.created for even.
   void publish_orders(const std::string& topic, int n, int first = 0) {
     auto p = Publisher::connect(options_);
@@ -219,10 +162,6 @@ class HttpTargetsTest : public ::testing::Test {
     for (auto& f : acks) ASSERT_TRUE(f.get().ok());
   }
 
-  testing::TempDir dir_;
-  uint16_t port_ = 0;
-  std::unique_ptr<testing::DaemonProcess> broker_;
-  ClientOptions options_;
 };
 
 TEST_F(HttpTargetsTest, PostsEachMatchingEventOnceAsJsonWithItsKeyAndStaticHeaders) {
@@ -332,7 +271,7 @@ TEST_F(HttpTargetsTest, DeadLettersAClientErrorAtOnceWithStatusAndBody) {
   ASSERT_TRUE(admin()->create_subscription(hook("strict-hook", "orders", ep.url())).ok());
   publish_orders("orders", 9);
 
-  ASSERT_TRUE(eventually([&] { return read_all("orders.dlq").size() == 3; }, 20s)) << broker_->output();
+  ASSERT_TRUE(eventually([&] { return read_all_once_created("orders.dlq").size() == 3; }, 20s)) << broker_->output();
   ASSERT_TRUE(eventually([&] { return ep.acked().size() == 6; }, 10s));
   for (const FetchedEvent& e : read_all("orders.dlq")) {
     const std::string reason = header(e, "causeway-dlq-reason");
@@ -354,7 +293,7 @@ TEST_F(HttpTargetsTest, ADeadEndpointDeadLettersAfterMaxAttempts) {
   s.max_attempts = 3;
   ASSERT_TRUE(admin()->create_subscription(s).ok());
   publish_orders("orders", 4);
-  ASSERT_TRUE(eventually([&] { return read_all("orders.dlq").size() == 4; }, 30s)) << broker_->output();
+  ASSERT_TRUE(eventually([&] { return read_all_once_created("orders.dlq").size() == 4; }, 30s)) << broker_->output();
   for (const FetchedEvent& e : read_all("orders.dlq")) {
     const std::string reason = header(e, "causeway-dlq-reason");
     EXPECT_NE(reason.find("max attempts (3)"), std::string::npos) << reason;
@@ -371,7 +310,7 @@ TEST_F(HttpTargetsTest, AnHttpsTargetOnAPlainEndpointSaysItsHandshakeFailed) {
   s.max_attempts = 2;
   ASSERT_TRUE(admin()->create_subscription(s).ok());
   publish_orders("orders", 1);
-  ASSERT_TRUE(eventually([&] { return read_all("orders.dlq").size() == 1; }, 20s)) << broker_->output();
+  ASSERT_TRUE(eventually([&] { return read_all_once_created("orders.dlq").size() == 1; }, 20s)) << broker_->output();
   const std::string reason = header(read_all("orders.dlq")[0], "causeway-dlq-reason");
   EXPECT_NE(reason.find("TLS handshake failed"), std::string::npos) << reason;
   EXPECT_TRUE(ep.acked().empty());
@@ -528,7 +467,7 @@ TEST_F(HttpTargetsTest, HostileAnswersNeitherHangNorFloodTheBroker) {
   s.target_http.concurrency = 4;
   ASSERT_TRUE(admin()->create_subscription(s).ok());
   publish_orders("orders", 6);
-  ASSERT_TRUE(eventually([&] { return read_all("orders.dlq").size() == 2; }, 20s)) << broker_->output();
+  ASSERT_TRUE(eventually([&] { return read_all_once_created("orders.dlq").size() == 2; }, 20s)) << broker_->output();
   ASSERT_TRUE(eventually(
       [&] {
         auto d = admin()->describe_subscription("hostile-hook");

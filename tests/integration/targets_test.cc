@@ -17,6 +17,7 @@
 #include "causeway/client/publisher.h"
 #include "causeway/client/subscriber.h"
 #include "tests/integration/daemon_process.h"
+#include "tests/integration/target_fixture.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/waiting.h"
 
@@ -26,53 +27,11 @@ namespace {
 using namespace std::chrono_literals;
 using causeway::testing::eventually;
 using causeway::testing::pick_free_port;
+using testing_targets::header;
 
-std::string header(const FetchedEvent& e, const std::string& name) {
-  for (const auto& h : e.headers)
-    if (h.name == name) return h.value;
-  return "";
-}
-
-class TargetsTest : public ::testing::Test {
+class TargetsTest : public testing_targets::TargetBrokerTest {
  protected:
-  void SetUp() override {
-    port_ = pick_free_port();
-    start_broker();
-  }
-  void TearDown() override {
-    if (broker_) {
-      EXPECT_TRUE(testing::stops_cleanly(*broker_));
-    }
-    broker_.reset();
-  }
-
-  void start_broker() {
-    std::vector<std::string> flags{"--listen",       "127.0.0.1:" + std::to_string(port_),
-                                   "--registry-listen", "off",
-                                   "--data-dir",     dir_.sub("data"),
-                                   "--group-session-timeout", "1s",
-                                   "--subscribe-sweep-interval", "20ms"};
-    broker_ = std::make_unique<testing::DaemonProcess>(CAUSEWAY_BROKER_BINARY, flags);
-    ASSERT_TRUE(broker_->wait_for_output("listening on ", 30s)) << broker_->output();
-    options_.broker = "127.0.0.1:" + std::to_string(port_);
-    options_.client_name = "targets_test";
-    options_.connect_timeout = 2s;
-    options_.request_timeout = 10s;
-  }
-
-  std::unique_ptr<Admin> admin() {
-    auto a = Admin::connect(options_);
-    EXPECT_TRUE(a.ok()) << a.status().to_string() << "\n" << broker_->output();
-    return a ? std::move(*a) : nullptr;
-  }
-
-  void create_topic(const std::string& name, uint32_t partitions) {
-    TopicSpec spec;
-    spec.name = name;
-    spec.partitions = partitions;
-    auto r = admin()->create_topic(spec);
-    ASSERT_TRUE(r.ok()) << r.status().to_string();
-  }
+  TargetsTest() : TargetBrokerTest("targets_test") {}
 
   Result<SubscriptionInfo> forward(const std::string& name, const std::string& from, const std::string& to,
                                    const std::string& pattern = "") {
@@ -85,26 +44,6 @@ class TargetsTest : public ::testing::Test {
     s.backoff = 10ms;
     s.max_backoff = 50ms;
     return admin()->create_subscription(s);
-  }
-
-  // Every event of every partition of `topic`.
-  std::vector<FetchedEvent> read_all(const std::string& topic) {
-    std::vector<FetchedEvent> out;
-    auto a = admin();
-    auto t = a->describe_topic(topic);
-    EXPECT_TRUE(t.ok()) << t.status().to_string();
-    if (!t) return out;
-    for (uint32_t p = 0; p < t->partitions.size(); ++p) {
-      uint64_t offset = 0;
-      for (;;) {
-        auto r = a->fetch(topic, p, offset);
-        EXPECT_TRUE(r.ok()) << r.status().to_string();
-        if (!r || r->events.empty()) break;
-        for (auto& e : r->events) out.push_back(std::move(e));
-        offset = r->next_offset;
-      }
-    }
-    return out;
   }
 
   // Publishes events first..first+n-1: type order.paid for odd i, order.created for even.
@@ -125,11 +64,6 @@ class TargetsTest : public ::testing::Test {
     e.payload = R"({"n":)" + std::to_string(i) + "}";
     return e;
   }
-
-  testing::TempDir dir_;
-  uint16_t port_ = 0;
-  std::unique_ptr<testing::DaemonProcess> broker_;
-  ClientOptions options_;
 };
 
 TEST_F(TargetsTest, ForwardsMatchingEventsKeepingThemWithSourceHeadersAndAHigherLamport) {
