@@ -582,6 +582,46 @@ TEST_F(HttpTargetsTest, AnEventsTraceHeaderCannotInjectRequestHeaders) {
   }
 }
 
+TEST_F(HttpTargetsTest, CarelessCliInputIsRefusedNamingTheFlagAndCreatesNothing) {
+  create_topic("orders", 2);
+  create_topic("paid", 1);
+  const auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {"--broker", options_.broker});
+    return testing::run_cli(args);
+  };
+  const auto refused = [&](std::vector<std::string> args, int code, const std::string& needle) {
+    auto r = cli(args);
+    EXPECT_EQ(r.exit_code, code) << r.output;
+    EXPECT_NE(r.output.find(needle), std::string::npos) << needle << "\n" << r.output;
+  };
+  const std::vector<std::string> create{"subscription", "create", "h", "--topic", "orders"};
+  const auto with = [&](std::vector<std::string> more) {
+    std::vector<std::string> args = create;
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  refused(with({"--target", "http:localhost:8080"}), 2, "http:URL");
+  refused(with({"--target", "http://127.0.0.1:9/x", "--rate", "fast"}), 2, "requests per second");
+  refused(with({"--target", "topic:paid", "--rate", "5/s"}), 1, "--rate applies to an http target only");
+  refused(with({"--input-path", "$.data"}), 1, "--input-path shapes what a topic or http target receives");
+  refused(with({"--target", "http://127.0.0.1:9/x", "--header", "NoColon"}), 1, "is not 'Name: value'");
+  refused(with({"--target", "http://127.0.0.1:9/x", "--header-file", dir_.sub("missing")}), 1, "cannot read");
+  refused(with({"--target", "http://127.0.0.1:9/x", "--request-timeout", "40s"}), 1, "shorter than the ack deadline");
+  refused(with({"--target", "http://127.0.0.1:9/x", "--input-paths", "[1]"}), 1, "--input-paths is not a JSON object");
+  auto listed = cli({"subscription", "list", "--output", "json"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.output;
+  EXPECT_TRUE(listed.objects().empty()) << listed.output;
+
+  refused({"fetch", "orders", "--all-partitions", "--partition", "1"}, 2, "leave out --partition");
+  refused({"fetch", "orders", "--partition", "0", "--until-lamport", "3"}, 2, "go with --all-partitions");
+  refused({"fetch", "orders"}, 2, "--partition is required");
+  refused({"fetch", "orders", "--all-partitions", "--position", "garbage"}, 1, "reader position \"garbage\"");
+  refused({"fetch", "orders", "--all-partitions", "--until", "yesterday"}, 1, "is not an ISO 8601 time");
+  refused({"fetch", "nope", "--all-partitions"}, 1, "not found");
+  // Still serving.
+  EXPECT_TRUE(admin()->list_topics().ok());
+}
+
 TEST_F(HttpTargetsTest, BadTargetsAreRefusedAtCreateNamingTheProblem) {
   create_topic("orders", 1);
   const auto refused = [&](SubscriptionSpec s, const std::string& needle) {
