@@ -241,6 +241,49 @@ Result<GroupInfo> Admin::describe_group(const std::string& name) {
   return internal::group_from_wire(*frame.message().body_as_DescribeGroupResponse());
 }
 
+namespace {
+
+template <typename GetReplay>
+Result<ReplayInfo> replay_response(const Frame& frame, protocol::Body kind, const std::string& what, GetReplay get) {
+  Status status = internal::response_status(frame, kind);
+  if (!status.ok()) return status.with_context(what);
+  const protocol::ReplayDescription* r = get(frame.message());
+  if (r == nullptr) return internal_error(what + ": the broker's response holds no replay");
+  return internal::replay_from_wire(*r);
+}
+
+}  // namespace
+
+Result<ReplayInfo> Admin::start_replay(const ReplaySpec& spec) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&spec](uint64_t id) { return internal::encode_start_replay(id, spec); }));
+  return replay_response(frame, protocol::Body::StartReplayResponse, "start replay '" + spec.name + "'",
+                         [](const protocol::Message& m) { return m.body_as_StartReplayResponse()->replay(); });
+}
+
+Result<ReplayInfo> Admin::describe_replay(const std::string& name) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&name](uint64_t id) { return internal::encode_describe_replay(id, name); }));
+  return replay_response(frame, protocol::Body::DescribeReplayResponse, "describe replay '" + name + "'",
+                         [](const protocol::Message& m) { return m.body_as_DescribeReplayResponse()->replay(); });
+}
+
+Result<ReplayInfo> Admin::cancel_replay(const std::string& name) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&name](uint64_t id) { return internal::encode_cancel_replay(id, name); }));
+  return replay_response(frame, protocol::Body::CancelReplayResponse, "cancel replay '" + name + "'",
+                         [](const protocol::Message& m) { return m.body_as_CancelReplayResponse()->replay(); });
+}
+
+Result<std::vector<ReplayInfo>> Admin::list_replays(const std::string& subscription) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&subscription](uint64_t id) { return internal::encode_list_replays(id, subscription); }));
+  Status status = internal::response_status(frame, protocol::Body::ListReplaysResponse);
+  if (!status.ok()) return status.with_context("list replays");
+  std::vector<ReplayInfo> out;
+  if (const auto* all = frame.message().body_as_ListReplaysResponse()->replays()) {
+    for (const protocol::ReplayDescription* d : *all)
+      if (d != nullptr) out.push_back(internal::replay_from_wire(*d));
+  }
+  return out;
+}
+
 uint64_t Admin::lamport() const { return impl_->clock().now(); }
 
 }  // namespace causeway::client

@@ -3,6 +3,7 @@
 // See protocol_codec.h; the message meanings are in docs/wire-protocol.md.
 #include "client/src/protocol_codec.h"
 
+#include <algorithm>
 #include <map>
 #include <string>
 
@@ -68,6 +69,10 @@ Status response_status(const Frame& frame, protocol::Body expected) {
       case pr::Body::DescribeGroupResponse: status = msg.body_as_DescribeGroupResponse()->status(); break;
       case pr::Body::ExtendDeadlineResponse: status = msg.body_as_ExtendDeadlineResponse()->status(); break;
       case pr::Body::UpdateSubscriptionResponse: status = msg.body_as_UpdateSubscriptionResponse()->status(); break;
+      case pr::Body::StartReplayResponse: status = msg.body_as_StartReplayResponse()->status(); break;
+      case pr::Body::ListReplaysResponse: status = msg.body_as_ListReplaysResponse()->status(); break;
+      case pr::Body::DescribeReplayResponse: status = msg.body_as_DescribeReplayResponse()->status(); break;
+      case pr::Body::CancelReplayResponse: status = msg.body_as_CancelReplayResponse()->status(); break;
       default: return internal_error("response_status: unexpected kind");
     }
   }
@@ -546,6 +551,62 @@ Result<std::vector<DeliveredEvent>> decode_delivery(const Frame& frame) {
     out.push_back(std::move(ev));
   }
   return out;
+}
+
+std::vector<uint8_t> encode_start_replay(uint64_t correlation_id, const ReplaySpec& spec) {
+  fb::FlatBufferBuilder fbb(256);
+  const auto n = fbb.CreateString(spec.name);
+  const auto sub = fbb.CreateString(spec.subscription);
+  return finish(fbb, correlation_id, pr::Body::StartReplayRequest,
+                pr::CreateStartReplayRequest(fbb, n, sub, spec.from_ms, spec.to_ms, spec.to_lamport));
+}
+
+std::vector<uint8_t> encode_list_replays(uint64_t correlation_id, const std::string& subscription) {
+  fb::FlatBufferBuilder fbb(128);
+  const auto sub = fbb.CreateString(subscription);
+  return finish(fbb, correlation_id, pr::Body::ListReplaysRequest, pr::CreateListReplaysRequest(fbb, sub));
+}
+
+std::vector<uint8_t> encode_describe_replay(uint64_t correlation_id, const std::string& name) {
+  fb::FlatBufferBuilder fbb(128);
+  const auto n = fbb.CreateString(name);
+  return finish(fbb, correlation_id, pr::Body::DescribeReplayRequest, pr::CreateDescribeReplayRequest(fbb, n));
+}
+
+std::vector<uint8_t> encode_cancel_replay(uint64_t correlation_id, const std::string& name) {
+  fb::FlatBufferBuilder fbb(128);
+  const auto n = fbb.CreateString(name);
+  return finish(fbb, correlation_id, pr::Body::CancelReplayRequest, pr::CreateCancelReplayRequest(fbb, n));
+}
+
+ReplayInfo replay_from_wire(const protocol::ReplayDescription& d) {
+  const auto text = [](const fb::String* s) { return s != nullptr ? s->str() : std::string(); };
+  ReplayInfo r;
+  r.name = text(d.name());
+  r.subscription = text(d.subscription());
+  r.topic = text(d.topic());
+  r.from_ms = d.from_ms();
+  r.to_ms = d.to_ms();
+  r.to_lamport = d.to_lamport();
+  r.state = text(d.state());
+  r.error = text(d.error());
+  r.created_ms = d.created_ms();
+  r.finished_ms = d.finished_ms();
+  if (d.partitions() != nullptr) {
+    for (const pr::ReplayPartitionInfo* p : *d.partitions()) {
+      if (p == nullptr) continue;
+      ReplayPartitionInfo& out = r.partitions.emplace_back();
+      out.partition = p->partition();
+      out.start_offset = p->start_offset();
+      // A broker's numbers are not trusted to be ordered: the sums must not wrap.
+      out.end_offset = std::max(p->end_offset(), out.start_offset);
+      out.next_offset = std::clamp(p->next_offset(), out.start_offset, out.end_offset);
+      out.delivered = p->delivered();
+      out.dead_lettered = p->dead_lettered();
+      out.filtered = p->filtered();
+    }
+  }
+  return r;
 }
 
 }  // namespace causeway::client::internal

@@ -106,6 +106,13 @@ std::vector<uint8_t> encode_extend_deadline(uint64_t correlation_id, const std::
                                             std::span<const uint64_t> offsets, uint32_t extend_ms);
 
 SubscriptionInfo subscription_from_wire(const protocol::SubscriptionDescription& d);
+
+// Archive replays (docs/wire-protocol.md, "Replays").
+std::vector<uint8_t> encode_start_replay(uint64_t correlation_id, const ReplaySpec& spec);
+std::vector<uint8_t> encode_list_replays(uint64_t correlation_id, const std::string& subscription);
+std::vector<uint8_t> encode_describe_replay(uint64_t correlation_id, const std::string& name);
+std::vector<uint8_t> encode_cancel_replay(uint64_t correlation_id, const std::string& name);
+ReplayInfo replay_from_wire(const protocol::ReplayDescription& d);
 GroupInfo group_from_wire(const protocol::DescribeGroupResponse& r);
 // The events of a Delivery push (kInternal if the frame is not one).
 Result<std::vector<DeliveredEvent>> decode_delivery(const Frame& frame);

@@ -45,7 +45,8 @@ constexpr pr::Body kResponseKinds[] = {
     pr::Body::LeaveGroupResponse,     pr::Body::AckResponse,                pr::Body::NackResponse,
     pr::Body::CreditResponse,         pr::Body::CreateSubscriptionResponse, pr::Body::DeleteSubscriptionResponse,
     pr::Body::ListSubscriptionsResponse, pr::Body::DescribeSubscriptionResponse, pr::Body::DescribeGroupResponse,
-    pr::Body::ExtendDeadlineResponse, pr::Body::UpdateSubscriptionResponse,
+    pr::Body::ExtendDeadlineResponse, pr::Body::UpdateSubscriptionResponse, pr::Body::StartReplayResponse,
+    pr::Body::ListReplaysResponse,    pr::Body::DescribeReplayResponse,     pr::Body::CancelReplayResponse,
 };
 
 void check_publish(const ci::Frame& frame) {
@@ -85,6 +86,15 @@ void check_fetch(const ci::Frame& frame) {
   }
 }
 
+// A replay as the CLI shows it: whatever the broker sent, progress never runs past 100%.
+void check_replay(const pr::ReplayDescription& d) {
+  const causeway::client::ReplayInfo r = ci::replay_from_wire(d);
+  for (const auto& p : r.partitions) {
+    if (p.start_offset > p.next_offset || p.next_offset > p.end_offset) fail("replay partition cursor outside its range");
+  }
+  if (r.done() > r.total()) fail("replay done " + std::to_string(r.done()) + " > total " + std::to_string(r.total()));
+}
+
 void read_every_way(const ci::Frame& frame) {
   for (const pr::Body kind : kResponseKinds) (void)ci::response_status(frame, kind);
   (void)ci::parse_hello_response(frame);
@@ -119,6 +129,14 @@ void read_every_way(const ci::Frame& frame) {
       break;
     case pr::Body::DescribeGroupResponse:
       (void)ci::group_from_wire(*m.body_as_DescribeGroupResponse());
+      break;
+    case pr::Body::DescribeReplayResponse:
+      if (const auto* d = m.body_as_DescribeReplayResponse()->replay()) check_replay(*d);
+      break;
+    case pr::Body::ListReplaysResponse:
+      if (const auto* ds = m.body_as_ListReplaysResponse()->replays()) {
+        for (const auto* d : *ds) check_replay(*d);
+      }
       break;
     default: break;
   }

@@ -70,6 +70,10 @@ pr::Body response_type(pr::Body request) {
     case pr::Body::DescribeGroupRequest: return pr::Body::DescribeGroupResponse;
     case pr::Body::ExtendDeadlineRequest: return pr::Body::ExtendDeadlineResponse;
     case pr::Body::UpdateSubscriptionRequest: return pr::Body::UpdateSubscriptionResponse;
+    case pr::Body::StartReplayRequest: return pr::Body::StartReplayResponse;
+    case pr::Body::ListReplaysRequest: return pr::Body::ListReplaysResponse;
+    case pr::Body::DescribeReplayRequest: return pr::Body::DescribeReplayResponse;
+    case pr::Body::CancelReplayRequest: return pr::Body::CancelReplayResponse;
     default: return pr::Body::NONE;
   }
 }
@@ -81,7 +85,9 @@ bool is_read_only(pr::Body request) {
     case pr::Body::FetchRequest:
     case pr::Body::ListSubscriptionsRequest:
     case pr::Body::DescribeSubscriptionRequest:
-    case pr::Body::DescribeGroupRequest: return true;
+    case pr::Body::DescribeGroupRequest:
+    case pr::Body::ListReplaysRequest:
+    case pr::Body::DescribeReplayRequest: return true;
     default: return response_type(request) == pr::Body::NONE;  // refused, changes nothing
   }
 }
@@ -129,6 +135,10 @@ const pr::Status* status_of(const pr::Message& m) {
     CAUSEWAY_STATUS_OF(DescribeGroupResponse)
     CAUSEWAY_STATUS_OF(ExtendDeadlineResponse)
     CAUSEWAY_STATUS_OF(UpdateSubscriptionResponse)
+    CAUSEWAY_STATUS_OF(StartReplayResponse)
+    CAUSEWAY_STATUS_OF(ListReplaysResponse)
+    CAUSEWAY_STATUS_OF(DescribeReplayResponse)
+    CAUSEWAY_STATUS_OF(CancelReplayResponse)
     CAUSEWAY_STATUS_OF(ErrorResponse)
 #undef CAUSEWAY_STATUS_OF
     default: return nullptr;

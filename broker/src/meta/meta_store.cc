@@ -24,6 +24,7 @@ struct MetaStore::Dbs {
   lmdb::Dbi group_offsets;  // topic_id (u32 BE), group length (u16 BE), group, partition (u32 BE) -> GroupOffsetRecord
   lmdb::Dbi subscriptions;  // name -> SubscriptionRecord
   lmdb::Dbi group_acks;     // key as group_offsets -> GroupAcksRecord
+  lmdb::Dbi replays;        // name -> ReplayRecord
 };
 
 namespace {
@@ -191,6 +192,7 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, const
     CAUSEWAY_ASSIGN_OR_RETURN(dbs->group_offsets, txn.open_dbi("group_offsets", MDB_CREATE));
     CAUSEWAY_ASSIGN_OR_RETURN(dbs->subscriptions, txn.open_dbi("subscriptions", MDB_CREATE));
     CAUSEWAY_ASSIGN_OR_RETURN(dbs->group_acks, txn.open_dbi("group_acks", MDB_CREATE));
+    CAUSEWAY_ASSIGN_OR_RETURN(dbs->replays, txn.open_dbi("replays", MDB_CREATE));
     CAUSEWAY_ASSIGN_OR_RETURN(auto info, txn.get(dbs->info, kInfoKey));
     if (!info) return txn.put(dbs->info, kInfoKey, encode_info(1));  // a new store
     CAUSEWAY_ASSIGN_OR_RETURN(auto rec, read_verified<fbs::MetaInfo>(*info, "info[\"info\"]"));
@@ -762,6 +764,179 @@ Result<std::vector<uint64_t>> MetaStore::acked_above(std::string_view group, uin
     CAUSEWAY_ASSIGN_OR_RETURN(
         auto rec, read_verified<fbs::GroupAcksRecord>(*value, "group_acks of " + group_what(topic_id, group, partition)));
     if (rec->offsets() != nullptr) out.assign(rec->offsets()->begin(), rec->offsets()->end());
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return out;
+}
+
+// ---------------------------------------------------------------- replays
+
+std::string_view replay_state_name(ReplayState state) {
+  switch (state) {
+    case ReplayState::kRunning: return "running";
+    case ReplayState::kCompleted: return "completed";
+    case ReplayState::kCancelled: return "cancelled";
+    case ReplayState::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+uint64_t ReplayRecord::total() const {
+  uint64_t n = 0;
+  for (const ReplayPartition& p : partitions) n += p.end - p.start;
+  return n;
+}
+
+uint64_t ReplayRecord::scanned() const {
+  uint64_t n = 0;
+  for (const ReplayPartition& p : partitions) n += p.next - p.start;
+  return n;
+}
+
+Status ReplayRecord::validate() const {
+  Status s = validate_name("replay", name);
+  if (!s.ok()) return invalid_argument(std::string(s.message()));
+  CAUSEWAY_RETURN_IF_ERROR(validate_name("subscription", subscription));
+  CAUSEWAY_RETURN_IF_ERROR(validate_name("topic", topic));
+  if (static_cast<uint8_t>(state) > static_cast<uint8_t>(ReplayState::kFailed)) return invalid_argument("unknown replay state");
+  if (from_ms < 0 || to_ms < from_ms) return invalid_argument("replay range ends before it starts");
+  if (partitions.size() > kMaxPartitions) return invalid_argument("replay has too many partitions");
+  for (const ReplayPartition& p : partitions) {
+    if (p.start > p.end || p.next < p.start || p.next > p.end)
+      return invalid_argument("replay partition " + std::to_string(p.partition) + " has a cursor outside its range");
+  }
+  return Status();
+}
+
+namespace {
+
+std::string encode_replay(const ReplayRecord& r) {
+  flatbuffers::FlatBufferBuilder fbb(256 + r.partitions.size() * 64);
+  std::vector<flatbuffers::Offset<fbs::ReplayPartitionRecord>> parts;
+  parts.reserve(r.partitions.size());
+  for (const ReplayPartition& p : r.partitions) {
+    parts.push_back(fbs::CreateReplayPartitionRecord(fbb, p.partition, p.start, p.end, p.next, p.delivered,
+                                                     p.dead_lettered, p.filtered));
+  }
+  const auto partitions = fbb.CreateVector(parts);
+  const auto name = fbb.CreateString(r.name);
+  const auto subscription = fbb.CreateString(r.subscription);
+  const auto topic = fbb.CreateString(r.topic);
+  const auto error = fbb.CreateString(r.error);
+  fbb.Finish(fbs::CreateReplayRecord(fbb, name, subscription, r.subscription_created_ms, topic, r.topic_id, r.from_ms,
+                                     r.to_ms, r.to_lamport, static_cast<uint8_t>(r.state), error, r.created_ms,
+                                     r.finished_ms, partitions));
+  return std::string(builder_bytes(fbb));
+}
+
+Result<ReplayRecord> decode_replay(std::string_view key, std::string_view bytes) {
+  const std::string what = "replays[" + quoted(key) + "]";
+  CAUSEWAY_ASSIGN_OR_RETURN(auto rec, read_verified<fbs::ReplayRecord>(bytes, what));
+  if (rec->name() == nullptr || rec->subscription() == nullptr || rec->topic() == nullptr)
+    return corruption(what + " has no name, subscription or topic");
+  ReplayRecord r;
+  r.name = rec->name()->str();
+  if (r.name != key) return corruption(what + " holds replay " + quoted(r.name));
+  r.subscription = rec->subscription()->str();
+  r.subscription_created_ms = rec->subscription_created_ms();
+  r.topic = rec->topic()->str();
+  r.topic_id = rec->topic_id();
+  r.from_ms = rec->from_ms();
+  r.to_ms = rec->to_ms();
+  r.to_lamport = rec->to_lamport();
+  r.state = static_cast<ReplayState>(rec->state());
+  if (rec->error() != nullptr) r.error = rec->error()->str();
+  r.created_ms = rec->created_ms();
+  r.finished_ms = rec->finished_ms();
+  if (rec->partitions() != nullptr) {
+    for (const fbs::ReplayPartitionRecord* p : *rec->partitions()) {
+      if (p == nullptr) return corruption(what + " has an empty partition entry");
+      r.partitions.push_back({p->partition(), p->start(), p->end(), p->next(), p->delivered(), p->dead_lettered(),
+                              p->filtered()});
+    }
+  }
+  if (Status s = r.validate(); !s.ok()) return corruption(what + " is invalid: " + std::string(s.message()));
+  return r;
+}
+
+Status replay_not_found(std::string_view name) {
+  return not_found("replay " + quoted(name) + " not found (causeway replay list shows the replays)");
+}
+
+}  // namespace
+
+Result<ReplayRecord> MetaStore::create_replay(ReplayRecord record) {
+  record.created_ms = now_ms();
+  CAUSEWAY_RETURN_IF_ERROR(record.validate());
+  const Status status = env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto existing, txn.get(dbs_->replays, record.name));
+    if (existing) {
+      return already_exists("replay " + quoted(record.name) +
+                            " exists (replay names are never reused; causeway replay describe " + record.name + ")");
+    }
+    // At the limit, the oldest finished replay makes room.
+    size_t count = 0;
+    std::optional<std::pair<int64_t, std::string>> oldest_finished;
+    {
+      CAUSEWAY_ASSIGN_OR_RETURN(Cursor cursor, Cursor::open(txn, dbs_->replays));
+      std::string_view key, value;
+      CAUSEWAY_ASSIGN_OR_RETURN(bool found, cursor.first(key, value));
+      while (found) {
+        ++count;
+        CAUSEWAY_ASSIGN_OR_RETURN(ReplayRecord r, decode_replay(key, value));
+        if (r.state != ReplayState::kRunning && (!oldest_finished || r.created_ms < oldest_finished->first))
+          oldest_finished = std::make_pair(r.created_ms, r.name);
+        CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, value));
+      }
+    }
+    if (count >= kMaxReplayRecords) {
+      if (!oldest_finished) {
+        return resource_exhausted(std::to_string(count) + " replays are running, the most the broker keeps (" +
+                                  std::to_string(kMaxReplayRecords) + "); cancel one first");
+      }
+      CAUSEWAY_RETURN_IF_ERROR(txn.del(dbs_->replays, oldest_finished->second).status());
+    }
+    return txn.put(dbs_->replays, record.name, encode_replay(record));
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return record;
+}
+
+Status MetaStore::put_replay(const ReplayRecord& record) {
+  CAUSEWAY_RETURN_IF_ERROR(record.validate());
+  return env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto existing, txn.get(dbs_->replays, record.name));
+    if (!existing) return replay_not_found(record.name);
+    return txn.put(dbs_->replays, record.name, encode_replay(record));
+  });
+}
+
+Result<ReplayRecord> MetaStore::get_replay(std::string_view name) {
+  if (name.empty() || name.size() > kMaxTopicNameBytes) return replay_not_found(name);
+  ReplayRecord result;
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->replays, name));
+    if (!value) return replay_not_found(name);
+    CAUSEWAY_ASSIGN_OR_RETURN(result, decode_replay(name, *value));
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return result;
+}
+
+Result<std::vector<ReplayRecord>> MetaStore::list_replays(std::string_view subscription) {
+  std::vector<ReplayRecord> out;
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    out.clear();
+    CAUSEWAY_ASSIGN_OR_RETURN(Cursor cursor, Cursor::open(txn, dbs_->replays));
+    std::string_view key, value;
+    CAUSEWAY_ASSIGN_OR_RETURN(bool found, cursor.first(key, value));
+    while (found) {
+      CAUSEWAY_ASSIGN_OR_RETURN(ReplayRecord r, decode_replay(key, value));
+      if (subscription.empty() || r.subscription == subscription) out.push_back(std::move(r));
+      CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, value));
+    }
     return Status();
   });
   CAUSEWAY_RETURN_IF_ERROR(status);

@@ -123,6 +123,49 @@ struct GroupAckCommit {
   std::vector<PartitionAckState> states;
 };
 
+// An archive replay (docs/targets.md, "Archive replay"): a past range of a subscription's
+// topic re-delivered to its rule target. The range is fixed per partition when the replay
+// starts; `next` is its durable cursor ([start, next) is done).
+enum class ReplayState : uint8_t { kRunning = 0, kCompleted = 1, kCancelled = 2, kFailed = 3 };
+// "running", "completed", "cancelled", "failed".
+std::string_view replay_state_name(ReplayState state);
+
+struct ReplayPartition {
+  uint32_t partition = 0;
+  uint64_t start = 0;
+  uint64_t end = 0;  // one past the last offset of the range
+  uint64_t next = 0;
+  uint64_t delivered = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t filtered = 0;  // left out by the pattern or the Lamport bound
+  friend bool operator==(const ReplayPartition&, const ReplayPartition&) = default;
+};
+
+struct ReplayRecord {
+  std::string name;  // the rules of a subscription's name
+  std::string subscription;
+  int64_t subscription_created_ms = 0;
+  std::string topic;
+  uint32_t topic_id = 0;
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  uint64_t to_lamport = 0;  // 0: no bound
+  ReplayState state = ReplayState::kRunning;
+  std::string error;
+  int64_t created_ms = 0;
+  int64_t finished_ms = 0;
+  std::vector<ReplayPartition> partitions;
+
+  uint64_t total() const;    // events in the range
+  uint64_t scanned() const;  // of them, done
+  // kInvalidArgument naming the bad field.
+  Status validate() const;
+  friend bool operator==(const ReplayRecord&, const ReplayRecord&) = default;
+};
+
+// Replay records kept; at the limit, creating one deletes the oldest finished one.
+inline constexpr size_t kMaxReplayRecords = 1000;
+
 struct MetaStoreOptions {
   // LMDB map: starts at initial_map_bytes and doubles on demand up to max_map_bytes; a
   // write that needs more fails with kResourceExhausted.
@@ -193,6 +236,15 @@ class MetaStore {
   Result<std::vector<SubscriptionConfig>> list_subscriptions(std::string_view topic);
   // Removes the subscription, its group's committed offsets and persisted acks. kNotFound if absent.
   Status delete_subscription(std::string_view name);
+
+  // Archive replays. create_replay stores a new one (created_ms set), deleting the oldest
+  // finished one when kMaxReplayRecords are stored (kResourceExhausted if none is
+  // finished); kAlreadyExists when the name is taken. put_replay overwrites a stored one
+  // (kNotFound if absent). list_replays: sorted by name; all when `subscription` is empty.
+  Result<ReplayRecord> create_replay(ReplayRecord record);
+  Status put_replay(const ReplayRecord& record);
+  Result<ReplayRecord> get_replay(std::string_view name);
+  Result<std::vector<ReplayRecord>> list_replays(std::string_view subscription);
 
   // Stores committed offsets and the acked offsets above them (at most
   // kMaxPersistedAcksAbove each) of several groups in one transaction (one sweep's commits).

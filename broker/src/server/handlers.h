@@ -101,6 +101,8 @@ Frame handle_delete_subscription(HandlerContext& ctx, uint64_t cid, const protoc
 Frame handle_describe_subscription(HandlerContext& ctx, uint64_t cid, const protocol::DescribeSubscriptionRequest& req);
 Frame handle_list_subscriptions(HandlerContext& ctx, uint64_t cid, const protocol::ListSubscriptionsRequest& req);
 Frame handle_describe_group(HandlerContext& ctx, uint64_t cid, const protocol::DescribeGroupRequest& req);
+// Archive replays (handlers/replays.cc): start, list, describe, cancel; nullopt for others.
+std::optional<Frame> handle_replay_family(HandlerContext& ctx, const protocol::Message& m);
 
 
 Frame handle_create_topic(HandlerContext& ctx, uint64_t cid, const protocol::CreateTopicRequest& req);

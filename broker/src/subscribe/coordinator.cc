@@ -54,6 +54,7 @@ void Coordinator::start() {
   }
   for (const auto& s : *all)
     if (s.has_target()) ensure_target(s.name);
+  resume_replays();
 }
 
 void Coordinator::start_sweeper_locked() {
@@ -80,6 +81,7 @@ void Coordinator::stop() {
   }
   sweep_cv_.notify_all();
   if (sweeper_.joinable()) sweeper_.join();
+  stop_replays();
   close_http_targets();
   close_forward_gate();
   flush_commits();
@@ -203,10 +205,14 @@ Status Coordinator::validate_dead_letter_topic(const meta::SubscriptionConfig& c
 
 Status Coordinator::delete_subscription(std::string_view name) {
   CAUSEWAY_RETURN_IF_ERROR(store_.meta().delete_subscription(name));
-  std::lock_guard lk(mu_);
-  stop_target_locked(name);
-  auto it = groups_.find(name);
-  if (it != groups_.end()) erase_group_locked(it->second);
+  {
+    std::lock_guard lk(mu_);
+    stop_target_locked(name);
+    auto it = groups_.find(name);
+    if (it != groups_.end()) erase_group_locked(it->second);
+  }
+  // Its running replays stop now rather than at their next chunk.
+  fail_replays_of(name, "subscription \"" + std::string(name) + "\" was deleted");
   return Status();
 }
 

@@ -33,6 +33,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -302,6 +303,27 @@ class Coordinator {
   // at that group, not at every group.
   void sink_drained(uint64_t connection_id, std::string_view subscription);
 
+  // Archive replays (replays.cc; docs/targets.md, "Archive replay"): re-deliver a past
+  // range of a subscription's topic to its rule target, in offset order per partition,
+  // marked with the replay's name, without touching the subscription's own position.
+  // start_replay fixes the range per partition now (events stored at or after from_ms and
+  // before to_ms, 0: now, and with Lamport stamps up to to_lamport, 0: any) and returns at
+  // once; the replay runs on threads of its own, keeps a durable cursor per partition, and
+  // resumes after a restart. Errors: kInvalidArgument (name, range, a subscription without
+  // a target), kNotFound (subscription), kAlreadyExists (name), kResourceExhausted (too
+  // many running). cancel_replay stops a running one (kFailedPrecondition if it is over).
+  struct ReplayRequest {
+    std::string name;
+    std::string subscription;
+    int64_t from_ms = 0;
+    int64_t to_ms = 0;
+    uint64_t to_lamport = 0;
+  };
+  Result<meta::ReplayRecord> start_replay(ReplayRequest request);
+  Result<std::vector<meta::ReplayRecord>> list_replays(std::string_view subscription);
+  Result<meta::ReplayRecord> describe_replay(std::string_view name);
+  Result<meta::ReplayRecord> cancel_replay(std::string_view name);
+
   CoordinatorStats stats() const;
 
   // Writes the committed offsets and acks that changed, of every group, in one LMDB
@@ -412,6 +434,30 @@ class Coordinator {
   std::shared_ptr<TargetSink> make_http_forwarder(uint64_t connection_id, const meta::SubscriptionConfig& config,
                                                   std::shared_ptr<const rules::InputTransform> transform,
                                                   HttpEndpoint endpoint, uint32_t source_topic_id);
+  // Builds the copies a topic target publishes for `records`, events of partition
+  // `partition` of `topic` (targets.cc): each keeps what the event was, adds where it came
+  // from (and `replay`'s name, when not empty), and has the dedup key `dedup_prefix` +
+  // offset. The copies' views point into `texts` and `headers`, which must outlive them.
+  void build_forward_copies(const meta::SubscriptionConfig& config, const rules::InputTransform* transform,
+                            std::string_view topic, uint32_t partition, std::string_view dedup_prefix,
+                            std::string_view replay, std::span<const batch::RecordView> records,
+                            std::deque<std::string>& texts, std::vector<std::vector<batch::Header>>& headers,
+                            std::vector<core::PublishEvent>& events);
+  // The pacer of a subscription's HTTP target, shared by its forwarder and its replays so
+  // that --rate bounds everything the broker sends there (http_forwarder.cc).
+  std::shared_ptr<RequestPacer> http_pacer(const meta::SubscriptionConfig& config);
+  // Publishes the event at `offset` of `topic`/`partition` to the subscription's dead-letter
+  // topic (dead_letters.cc); `replay` names the replay that gave up on it (empty: none).
+  Status publish_dead_letter(const meta::SubscriptionConfig& config, const std::string& topic, uint32_t partition,
+                             uint64_t offset, uint32_t attempts, const std::string& reason, std::string_view replay);
+  // Replays (replays.cc). start() resumes the running ones; stop() stops them (they stay
+  // running in the meta store, to resume at the next start).
+  class ReplayRun;
+  void resume_replays();
+  void stop_replays();
+  Status launch_replay_locked(const meta::ReplayRecord& record);  // replay_mu_ held
+  void replay_ended(const std::string& name);  // a run's last worker, once it wrote the end
+  void fail_replays_of(std::string_view subscription, const std::string& why);
   // What a target sends for an event (docs/targets.md): the event as patterns see it, or
   // what the subscription's input transformation makes of it.
   std::string target_input(const meta::SubscriptionConfig& config, const rules::InputTransform* transform,
@@ -449,6 +495,12 @@ class Coordinator {
   // Checking a new target for loops and creating it is one step (targets.cc).
   std::mutex target_create_mu_;
   const std::shared_ptr<ForwardGate> forward_gate_ = std::make_shared<ForwardGate>();
+  std::mutex pacers_mu_;  // guards pacers_
+  // By subscription name; an entry for another incarnation or rate is replaced.
+  std::map<std::string, std::shared_ptr<RequestPacer>, std::less<>> pacers_;
+  std::mutex replay_mu_;  // guards replays_ and replays_stopped_; taken before a run's own
+  std::map<std::string, std::shared_ptr<ReplayRun>, std::less<>> replays_;  // running ones
+  bool replays_stopped_ = false;
   CoordinatorStats stats_;
   bool stopping_ = false;
   std::condition_variable sweep_cv_;

@@ -34,17 +34,23 @@ void Coordinator::dead_letter(std::shared_ptr<Group> g, uint32_t partition, uint
 // partition and offset, so a crash between the publish and the ack's commit stores it once.
 Status Coordinator::publish_dead_letter(const Group& g, uint32_t partition, uint64_t offset, uint32_t attempts,
                                         const std::string& reason) {
-  const std::string& dlq = g.config.dead_letter_topic;
-  auto log = store_.partition(g.topic.name, partition);
-  if (!log) return not_found("source partition " + g.topic.name + "/" + std::to_string(partition) + " is gone");
+  return publish_dead_letter(g.config, g.topic.name, partition, offset, attempts, reason, "");
+}
+
+Status Coordinator::publish_dead_letter(const meta::SubscriptionConfig& config, const std::string& topic_name,
+                                        uint32_t partition, uint64_t offset, uint32_t attempts,
+                                        const std::string& reason, std::string_view replay) {
+  const std::string& dlq = config.dead_letter_topic;
+  auto log = store_.partition(topic_name, partition);
+  if (!log) return not_found("source partition " + topic_name + "/" + std::to_string(partition) + " is gone");
   auto topic = store_.get_topic(dlq);
-  if (!topic && topic.error().code() == Code::kNotFound && dlq == g.topic.name + ".dlq") {
+  if (!topic && topic.error().code() == Code::kNotFound && dlq == topic_name + ".dlq") {
     // The default dead-letter topic is created when missing (e.g. deleted since the
     // subscription was created); a topic the user named is theirs to create.
-    meta::TopicConfig config;
-    config.name = dlq;
-    config.partitions = 1;
-    CAUSEWAY_RETURN_IF_ERROR(store_.create_topic(config).status());
+    meta::TopicConfig dlq_config;
+    dlq_config.name = dlq;
+    dlq_config.partitions = 1;
+    CAUSEWAY_RETURN_IF_ERROR(store_.create_topic(dlq_config).status());
   } else if (!topic && topic.error().code() == Code::kNotFound) {
     return not_found("dead-letter topic \"" + dlq + "\" does not exist; create it (causeway topic create " + dlq + ")");
   } else if (!topic) {
@@ -60,14 +66,18 @@ Status Coordinator::publish_dead_letter(const Group& g, uint32_t partition, uint
   std::vector<batch::Header> headers = rec.headers;
   headers.push_back({"causeway-dlq-reason", reason});
   headers.push_back({"causeway-dlq-attempts", attempts_text});
-  headers.push_back({"causeway-dlq-subscription", g.config.name});
-  headers.push_back({"causeway-dlq-topic", g.topic.name});
+  headers.push_back({"causeway-dlq-subscription", config.name});
+  headers.push_back({"causeway-dlq-topic", topic_name});
   headers.push_back({"causeway-dlq-partition", partition_text});
   headers.push_back({"causeway-dlq-offset", offset_text});
   headers.push_back({"causeway-dlq-lamport", lamport_text});
   headers.push_back({"causeway-dlq-time-ms", time_text});
   if (!rec.dedup_key.empty()) headers.push_back({"causeway-dlq-dedup-key", rec.dedup_key});
-  const std::string dedup = "dlq/" + g.config.name + "/" + partition_text + "/" + offset_text;
+  if (!replay.empty()) headers.push_back({"causeway-replay", replay});
+  // A replay's dead letter is another event than the live one's: its key names the replay.
+  const std::string dedup = replay.empty() ? "dlq/" + config.name + "/" + partition_text + "/" + offset_text
+                                           : "dlq/" + config.name + "/replay/" + std::string(replay) + "/" +
+                                                 partition_text + "/" + offset_text;
   core::PublishEvent e;
   e.record = batch::RecordInput{rec.key, dedup, rec.source, rec.type, headers, rec.schema_id, rec.payload};
   CAUSEWAY_ASSIGN_OR_RETURN(const std::vector<core::EventAck> acks,

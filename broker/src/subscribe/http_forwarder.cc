@@ -11,7 +11,6 @@
 // endpoint holds only this target's workers. Each event's Idempotency-Key names the
 // subscription, the source topic's id, partition and offset: the same on every retry and
 // after a broker restart, so an endpoint can drop repeats of at-least-once delivery.
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <thread>
 
 #include "subscribe/coordinator_state.h"
+#include "subscribe/http_post.h"
 #include "subscribe/http_target.h"
 #include "subscribe/target_sink.h"
 
@@ -55,21 +55,98 @@ bool printable_ascii(std::string_view v) {
 
 }  // namespace
 
+void configure_http_client(httplib::Client& client, std::chrono::milliseconds timeout) {
+  client.set_connection_timeout(timeout);
+  client.set_read_timeout(timeout);
+  client.set_write_timeout(timeout);
+  client.set_keep_alive(true);
+  // Headers and body go out in two writes: with Nagle on, the body waits for the
+  // server's delayed ACK of the headers (40 ms a request on Linux).
+  client.set_tcp_nodelay(true);
+  client.set_follow_location(false);
+  client.enable_server_certificate_verification(true);
+}
+
+std::vector<std::pair<std::string, std::string>> trace_headers(const batch::RecordView& record) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const batch::Header& h : record.headers) {
+    // Event bytes are untrusted: a value that could break the request's header block
+    // (a line break, any control byte) is not passed on.
+    if ((h.name == "traceparent" || h.name == "tracestate") && printable_ascii(h.value))
+      out.emplace_back(std::string(h.name), std::string(h.value));
+  }
+  return out;
+}
+
+std::string_view http_content_type(const rules::InputTransform* transform) {
+  return transform == nullptr || transform->produces_json() ? "application/json" : "text/plain; charset=utf-8";
+}
+
+HttpVerdict post_event(httplib::Client& client, const HttpEndpoint& endpoint, std::string_view display,
+                       const meta::SubscriptionConfig& config, std::string_view content_type, HttpEventPost post) {
+  httplib::Request req;
+  req.method = "POST";
+  req.path = endpoint.target;
+  for (const auto& [name, value] : config.http.headers) req.headers.emplace(name, value);
+  for (const auto& [name, value] : post.trace) req.headers.emplace(name, value);
+  const std::string partition = std::to_string(post.partition);
+  const std::string offset = std::to_string(post.offset);
+  req.headers.emplace("Content-Type", std::string(content_type));
+  req.headers.emplace("Idempotency-Key", post.idempotency_key);
+  req.headers.emplace("Causeway-Subscription", config.name);
+  req.headers.emplace("Causeway-Topic", post.topic);
+  req.headers.emplace("Causeway-Partition", partition);
+  req.headers.emplace("Causeway-Offset", offset);
+  req.headers.emplace("Causeway-Lamport", std::to_string(post.lamport));
+  req.headers.emplace("Causeway-Attempt", std::to_string(post.attempt));
+  if (!post.replay.empty()) req.headers.emplace("Causeway-Replay", post.replay);
+  req.headers.emplace("User-Agent", "causeway-broker");
+  req.body = std::move(post.body);
+  // The status and Retry-After are kept as soon as the answer's head arrives: an answer
+  // whose body runs past kMaxAnswerBytes is cut off, and judged by its status.
+  int status = 0;
+  std::string retry_after;
+  req.response_handler = [&](const httplib::Response& head) {
+    status = head.status;
+    retry_after = head.get_header_value("Retry-After");
+    return true;
+  };
+  std::string answer;
+  size_t answer_bytes = 0;
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+    answer_bytes += n;
+    if (answer.size() < kHttpReasonBodyBytes + 1) answer.append(data, std::min(n, kHttpReasonBodyBytes + 1 - answer.size()));
+    return answer_bytes <= kMaxAnswerBytes;
+  };
+  const httplib::Result res = client.send(req);
+  const bool cut_off = !res && res.error() == httplib::Error::Canceled && answer_bytes > kMaxAnswerBytes && status != 0;
+  std::string transport_error;
+  if (res) {
+    status = res->status;
+  } else if (!cut_off) {
+    status = 0;
+    transport_error = transport_failure(res.error(), config.http.timeout);
+  }
+  HttpVerdict verdict = judge_http_answer(status, transport_error, answer, retry_after, display, std::chrono::system_clock::now());
+  if (verdict.retry_after)
+    verdict.retry_after = std::min(*verdict.retry_after, std::chrono::duration_cast<std::chrono::milliseconds>(config.max_backoff));
+  return verdict;
+}
+
 class Coordinator::HttpForwarder final : public TargetSink,
                                          public std::enable_shared_from_this<Coordinator::HttpForwarder> {
  public:
   HttpForwarder(Coordinator& co, uint64_t connection_id, meta::SubscriptionConfig config,
                 std::shared_ptr<const rules::InputTransform> transform, HttpEndpoint endpoint,
-                uint32_t source_topic_id)
+                uint32_t source_topic_id, std::shared_ptr<RequestPacer> pacer)
       : TargetSink(connection_id, std::move(config), std::move(transform)),
         co_(co),
         gate_(co.forward_gate_),
         endpoint_(std::move(endpoint)),
         display_(endpoint_.display()),
         key_prefix_(this->config().name + "/" + std::to_string(source_topic_id) + "/"),
-        content_type_(this->transform() == nullptr || this->transform()->produces_json() ? "application/json"
-                                                                                          : "text/plain; charset=utf-8"),
-        pacer_(this->config().http.rate_per_second) {}
+        content_type_(http_content_type(this->transform())),
+        pacer_(std::move(pacer)) {}
 
   std::string kind() const override { return "http"; }
   std::string destination() const override { return display_; }
@@ -109,12 +186,7 @@ class Coordinator::HttpForwarder final : public TargetSink,
       r.attempt = e.attempt;
       r.lamport = rec.lamport;
       r.topic = std::string(batch.topic);
-      for (const batch::Header& h : rec.headers) {
-        // Event bytes are untrusted: a value that could break the request's header block
-        // (a line break, any control byte) is not passed on.
-        if ((h.name == "traceparent" || h.name == "tracestate") && printable_ascii(h.value))
-          r.trace.emplace_back(std::string(h.name), std::string(h.value));
-      }
+      r.trace = trace_headers(rec);
       r.body = co_.target_input(config(), transform(), batch.topic, rec);
     }
     bool full = false;
@@ -130,8 +202,7 @@ class Coordinator::HttpForwarder final : public TargetSink,
   }
 
   void close() override {
-    closed_.store(true);
-    pacer_.close();
+    closed_.store(true);  // wakes a worker waiting for its turn (the pacer is shared)
     {
       std::lock_guard lk(mu_);
       for (httplib::Client* c : clients_) c->stop();  // a request in progress ends now
@@ -142,16 +213,7 @@ class Coordinator::HttpForwarder final : public TargetSink,
   // One worker: its own keep-alive connection, one request at a time.
   void work() {
     httplib::Client client(endpoint_.origin());
-    const auto timeout = config().http.timeout;
-    client.set_connection_timeout(timeout);
-    client.set_read_timeout(timeout);
-    client.set_write_timeout(timeout);
-    client.set_keep_alive(true);
-    // Headers and body go out in two writes: with Nagle on, the body waits for the
-    // server's delayed ACK of the headers (40 ms a request on Linux).
-    client.set_tcp_nodelay(true);
-    client.set_follow_location(false);
-    client.enable_server_certificate_verification(true);
+    configure_http_client(client, config().http.timeout);
     {
       std::lock_guard lk(mu_);
       clients_.push_back(&client);
@@ -171,7 +233,7 @@ class Coordinator::HttpForwarder final : public TargetSink,
         }
       }
       if (drained) through_gate(gate_, [&](Coordinator& co) { co.sink_drained(connection_id(), config().name); });
-      if (!pacer_.wait_turn()) break;
+      if (!pacer_->wait_turn(closed_)) break;
       ForwardOutcome outcome = send(client, std::move(r));
       report(std::move(outcome));
     }
@@ -245,50 +307,16 @@ class Coordinator::HttpForwarder final : public TargetSink,
   }
 
   ForwardOutcome send(httplib::Client& client, Request r) {
-    httplib::Request req;
-    req.method = "POST";
-    req.path = endpoint_.target;
-    for (const auto& [name, value] : config().http.headers) req.headers.emplace(name, value);
-    for (const auto& [name, value] : r.trace) req.headers.emplace(name, value);
-    const std::string partition = std::to_string(r.partition);
-    const std::string offset = std::to_string(r.offset);
-    req.headers.emplace("Content-Type", content_type_);
-    req.headers.emplace("Idempotency-Key", key_prefix_ + partition + "/" + offset);
-    req.headers.emplace("Causeway-Subscription", config().name);
-    req.headers.emplace("Causeway-Topic", r.topic);
-    req.headers.emplace("Causeway-Partition", partition);
-    req.headers.emplace("Causeway-Offset", offset);
-    req.headers.emplace("Causeway-Lamport", std::to_string(r.lamport));
-    req.headers.emplace("Causeway-Attempt", std::to_string(r.attempt));
-    req.headers.emplace("User-Agent", "causeway-broker");
-    req.body = std::move(r.body);
-    // The status and Retry-After are kept as soon as the answer's head arrives: an answer
-    // whose body runs past kMaxAnswerBytes is cut off, and judged by its status.
-    int status = 0;
-    std::string retry_after;
-    req.response_handler = [&](const httplib::Response& head) {
-      status = head.status;
-      retry_after = head.get_header_value("Retry-After");
-      return true;
-    };
-    std::string answer;
-    size_t answer_bytes = 0;
-    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
-      answer_bytes += n;
-      if (answer.size() < kHttpReasonBodyBytes + 1) answer.append(data, std::min(n, kHttpReasonBodyBytes + 1 - answer.size()));
-      return answer_bytes <= kMaxAnswerBytes;
-    };
-    const httplib::Result res = client.send(req);
-    const bool cut_off = !res && res.error() == httplib::Error::Canceled && answer_bytes > kMaxAnswerBytes && status != 0;
-    std::string transport_error;
-    if (res) {
-      status = res->status;
-    } else if (!cut_off) {
-      status = 0;
-      transport_error = transport_failure(res.error(), config().http.timeout);
-    }
-    const HttpVerdict verdict =
-        judge_http_answer(status, transport_error, answer, retry_after, display_, std::chrono::system_clock::now());
+    HttpEventPost post;
+    post.topic = std::move(r.topic);
+    post.partition = r.partition;
+    post.offset = r.offset;
+    post.lamport = r.lamport;
+    post.attempt = r.attempt;
+    post.trace = std::move(r.trace);
+    post.idempotency_key = key_prefix_ + std::to_string(r.partition) + "/" + std::to_string(r.offset);
+    post.body = std::move(r.body);
+    const HttpVerdict verdict = post_event(client, endpoint_, display_, config(), content_type_, std::move(post));
     ForwardOutcome outcome;
     outcome.member_id = std::move(r.member_id);
     outcome.partition = r.partition;
@@ -297,9 +325,7 @@ class Coordinator::HttpForwarder final : public TargetSink,
         outcome.stored.push_back(r.offset);
         break;
       case HttpVerdict::Kind::kRetry:
-        outcome.refused.push_back({r.offset, verdict.reason, false,
-                                   std::min(verdict.retry_after.value_or(std::chrono::milliseconds(0)),
-                                            std::chrono::duration_cast<std::chrono::milliseconds>(config().max_backoff))});
+        outcome.refused.push_back({r.offset, verdict.reason, false, verdict.retry_after.value_or(std::chrono::milliseconds(0))});
         break;
       case HttpVerdict::Kind::kDeadLetter:
         outcome.refused.push_back({r.offset, verdict.reason, true});
@@ -315,8 +341,8 @@ class Coordinator::HttpForwarder final : public TargetSink,
   const HttpEndpoint endpoint_;
   const std::string display_;
   const std::string key_prefix_;
-  const std::string content_type_;
-  RequestPacer pacer_;
+  const std::string_view content_type_;
+  const std::shared_ptr<RequestPacer> pacer_;
   std::mutex mu_;  // guards queue_ and clients_
   std::condition_variable cv_;
   std::deque<Request> queue_;
@@ -331,7 +357,17 @@ std::shared_ptr<Coordinator::TargetSink> Coordinator::make_http_forwarder(
     uint64_t connection_id, const meta::SubscriptionConfig& config, std::shared_ptr<const rules::InputTransform> transform,
     HttpEndpoint endpoint, uint32_t source_topic_id) {
   return std::make_shared<HttpForwarder>(*this, connection_id, config, std::move(transform), std::move(endpoint),
-                                         source_topic_id);
+                                         source_topic_id, http_pacer(config));
+}
+
+std::shared_ptr<RequestPacer> Coordinator::http_pacer(const meta::SubscriptionConfig& config) {
+  std::lock_guard lk(pacers_mu_);
+  // Entries of deleted subscriptions are dropped as pacers are asked for (few: one per
+  // HTTP target and re-creation).
+  std::erase_if(pacers_, [](const auto& e) { return e.second.use_count() == 1; });
+  std::shared_ptr<RequestPacer>& p = pacers_[config.name];
+  if (!p || p->per_second() != config.http.rate_per_second) p = std::make_shared<RequestPacer>(config.http.rate_per_second);
+  return p;
 }
 
 void Coordinator::close_http_targets() {

@@ -192,6 +192,20 @@ bool RequestPacer::wait_turn() {
   return !cv_.wait_until(lk, slot, [&] { return closed_; });
 }
 
+bool RequestPacer::wait_turn(const std::atomic<bool>& stop) {
+  std::unique_lock lk(mu_);
+  if (closed_ || stop.load()) return false;
+  if (per_second_ == 0) return true;
+  const auto now = Clock::now();
+  const auto slot = std::max(now, next_);
+  next_ = slot + std::chrono::duration_cast<Clock::duration>(std::chrono::seconds(1)) / per_second_;
+  while (Clock::now() < slot) {
+    if (cv_.wait_until(lk, std::min(slot, Clock::now() + std::chrono::milliseconds(50)), [&] { return closed_; })) return false;
+    if (stop.load()) return false;
+  }
+  return true;
+}
+
 void RequestPacer::close() {
   {
     std::lock_guard lk(mu_);

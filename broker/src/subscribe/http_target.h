@@ -7,6 +7,7 @@
 // (tests/unit/subscribe/http_target_test.cc); http_forwarder.cc drives them.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -80,7 +81,11 @@ class RequestPacer {
   // Blocks until the caller may send, or returns false at once when closed (also while
   // waiting).
   bool wait_turn();
+  // The same for one of several users of a shared pacer (a target and its replays): false
+  // once `stop` is set (looked at every 50 ms while waiting), whoever else still waits.
+  bool wait_turn(const std::atomic<bool>& stop);
   void close();
+  uint32_t per_second() const { return per_second_; }
 
  private:
   const uint32_t per_second_;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -29,6 +30,7 @@ constexpr uint64_t kInternalConnectionBase = uint64_t{1} << 62;
 constexpr std::string_view kSourceTopicHeader = "causeway-source-topic";
 constexpr std::string_view kSourcePartitionHeader = "causeway-source-partition";
 constexpr std::string_view kSourceOffsetHeader = "causeway-source-offset";
+constexpr std::string_view kReplayHeader = "causeway-replay";
 
 int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
@@ -67,6 +69,39 @@ std::string Coordinator::target_input(const meta::SubscriptionConfig& config, co
   return transform->apply(view, config.name);
 }
 
+void Coordinator::build_forward_copies(const meta::SubscriptionConfig& config, const rules::InputTransform* transform,
+                                       std::string_view topic, uint32_t partition, std::string_view dedup_prefix,
+                                       std::string_view replay, std::span<const batch::RecordView> records,
+                                       std::deque<std::string>& texts, std::vector<std::vector<batch::Header>>& headers,
+                                       std::vector<core::PublishEvent>& events) {
+  const size_t n = records.size();
+  headers.assign(n, {});
+  events.assign(n, {});
+  const std::string& partition_text = texts.emplace_back(std::to_string(partition));
+  for (size_t i = 0; i < n; ++i) {
+    const batch::RecordView& rec = records[i];
+    std::string& dedup = texts.emplace_back(dedup_prefix);
+    dedup += std::to_string(rec.offset);
+    const std::string& offset_text = texts.emplace_back(std::to_string(rec.offset));
+    // An event forwarded before (a chain T -> T2 -> T3) names its nearest source, and a
+    // replayed one the replay that sent it this time (a live forward keeps the name).
+    for (const batch::Header& h : rec.headers) {
+      if (h.name != kSourceTopicHeader && h.name != kSourcePartitionHeader && h.name != kSourceOffsetHeader &&
+          (replay.empty() || h.name != kReplayHeader))
+        headers[i].push_back(h);
+    }
+    headers[i].push_back({kSourceTopicHeader, topic});
+    headers[i].push_back({kSourcePartitionHeader, partition_text});
+    headers[i].push_back({kSourceOffsetHeader, offset_text});
+    if (!replay.empty()) headers[i].push_back({kReplayHeader, replay});
+    events[i].record = batch::RecordInput{rec.key, dedup, rec.source, rec.type, headers[i], rec.schema_id, rec.payload};
+    if (transform != nullptr) {
+      events[i].record.payload = texts.emplace_back(target_input(config, transform, topic, rec));
+      events[i].record.schema_id = 0;
+    }
+  }
+}
+
 class Coordinator::TopicForwarder final : public TargetSink,
                                           public std::enable_shared_from_this<Coordinator::TopicForwarder> {
  public:
@@ -97,40 +132,26 @@ class Coordinator::TopicForwarder final : public TargetSink,
     }
     const meta::SubscriptionConfig& sub = config();
     const size_t n = batch.events.size();
-    std::vector<std::string> texts;  // dedup keys, offset headers, transformed payloads
-    texts.reserve(3 * n);
-    std::vector<std::vector<batch::Header>> headers(n);
-    std::vector<core::PublishEvent> events(n);
-    const std::string partition_text = std::to_string(batch.partition);
     const std::string id_prefix =
-        "fwd/" + sub.name + "/" + std::to_string(source_topic_id_) + "/" + partition_text + "/";
+        "fwd/" + sub.name + "/" + std::to_string(source_topic_id_) + "/" + std::to_string(batch.partition) + "/";
+    std::vector<batch::RecordView> records;
+    records.reserve(n);
     uint64_t lamport = 0;
+    std::vector<uint64_t> offsets;
+    offsets.reserve(n);
+    for (const DeliveredRecord& e : batch.events) {
+      records.push_back(e.record);
+      offsets.push_back(e.record.offset);
+      lamport = std::max(lamport, e.record.lamport);
+    }
+    std::deque<std::string> texts;
+    std::vector<std::vector<batch::Header>> headers;
+    std::vector<core::PublishEvent> events;
+    co_.build_forward_copies(sub, transform(), batch.topic, batch.partition, id_prefix, "", records, texts, headers,
+                             events);
     auto outcome = std::make_shared<ForwardOutcome>();
     outcome->member_id = std::string(batch.member_id);
     outcome->partition = batch.partition;
-    std::vector<uint64_t> offsets;
-    offsets.reserve(n);
-    for (size_t i = 0; i < n; ++i) {
-      const batch::RecordView& rec = batch.events[i].record;
-      offsets.push_back(rec.offset);
-      lamport = std::max(lamport, rec.lamport);
-      const std::string& dedup = texts.emplace_back(id_prefix + std::to_string(rec.offset));
-      const std::string& offset_text = texts.emplace_back(std::to_string(rec.offset));
-      // An event forwarded before (a chain T -> T2 -> T3) names its nearest source.
-      for (const batch::Header& h : rec.headers) {
-        if (h.name != kSourceTopicHeader && h.name != kSourcePartitionHeader && h.name != kSourceOffsetHeader)
-          headers[i].push_back(h);
-      }
-      headers[i].push_back({kSourceTopicHeader, batch.topic});
-      headers[i].push_back({kSourcePartitionHeader, partition_text});
-      headers[i].push_back({kSourceOffsetHeader, offset_text});
-      events[i].record =
-          batch::RecordInput{rec.key, dedup, rec.source, rec.type, headers[i], rec.schema_id, rec.payload};
-      if (transform() != nullptr) {
-        events[i].record.payload = texts.emplace_back(co_.target_input(sub, transform(), batch.topic, rec));
-        events[i].record.schema_id = 0;
-      }
-    }
     // Stamped above every forwarded event: each copy is a causal child of its original.
     co_.publish_.publish_async(
         sub.target_topic, events, lamport, 0,

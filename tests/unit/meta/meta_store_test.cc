@@ -553,5 +553,95 @@ TEST(MetaStoreCrashTest, ReopensAfterUncleanClose) {
   EXPECT_EQ(fresh->topic_id, static_cast<uint32_t>(kTopics + 1));
 }
 
+
+// ---------------------------------------------------------------- replays
+
+namespace replays {
+
+ReplayRecord replay(const std::string& name, const std::string& subscription) {
+  ReplayRecord r;
+  r.name = name;
+  r.subscription = subscription;
+  r.subscription_created_ms = 42;
+  r.topic = "orders";
+  r.topic_id = 7;
+  r.from_ms = 1000;
+  r.to_ms = 2000;
+  r.to_lamport = 99;
+  r.partitions = {{0, 10, 20, 10, 0, 0, 0}, {1, 5, 5, 5, 0, 0, 0}};
+  return r;
+}
+
+}  // namespace replays
+
+TEST_F(MetaStoreTest, ReplayRecordsRoundTripWithTheirCursorsAcrossReopen) {
+  auto created = store_->create_replay(replays::replay("r1", "hook"));
+  ASSERT_TRUE(created.ok()) << created.status().to_string();
+  EXPECT_GT(created->created_ms, 0);
+  ReplayRecord advanced = *created;
+  advanced.partitions[0].next = 15;
+  advanced.partitions[0].delivered = 3;
+  advanced.partitions[0].filtered = 2;
+  ASSERT_TRUE(store_->put_replay(advanced).ok());
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  auto got = store_->get_replay("r1");
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  EXPECT_EQ(*got, advanced);
+  EXPECT_EQ(got->total(), 10u);
+  EXPECT_EQ(got->scanned(), 5u);
+}
+
+TEST_F(MetaStoreTest, ReplayNamesAreNeverReusedAndUnknownOnesAreNotFound) {
+  ASSERT_TRUE(store_->create_replay(replays::replay("r1", "hook")).ok());
+  ReplayRecord finished = replays::replay("r1", "hook");
+  finished.state = ReplayState::kCompleted;
+  EXPECT_EQ(store_->create_replay(finished).status().code(), Code::kAlreadyExists);
+  EXPECT_EQ(store_->get_replay("nope").status().code(), Code::kNotFound);
+  EXPECT_EQ(store_->put_replay(replays::replay("nope", "hook")).code(), Code::kNotFound);
+}
+
+TEST_F(MetaStoreTest, InvalidReplayRecordsAreRefusedNamingTheProblem) {
+  ReplayRecord bad_name = replays::replay("no/slash", "hook");
+  EXPECT_EQ(store_->create_replay(bad_name).status().code(), Code::kInvalidArgument);
+  ReplayRecord backwards = replays::replay("r", "hook");
+  backwards.to_ms = backwards.from_ms - 1;
+  EXPECT_EQ(store_->create_replay(backwards).status().code(), Code::kInvalidArgument);
+  ReplayRecord cursor = replays::replay("r", "hook");
+  cursor.partitions[0].next = 21;  // past the end of its range
+  const Status s = store_->create_replay(cursor).status();
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("partition 0"), std::string_view::npos) << s.to_string();
+}
+
+TEST_F(MetaStoreTest, ListsReplaysByNameAndBySubscription) {
+  ASSERT_TRUE(store_->create_replay(replays::replay("b", "hook")).ok());
+  ASSERT_TRUE(store_->create_replay(replays::replay("a", "other")).ok());
+  ASSERT_TRUE(store_->create_replay(replays::replay("c", "hook")).ok());
+  auto all = store_->list_replays("");
+  ASSERT_TRUE(all.ok());
+  ASSERT_EQ(all->size(), 3u);
+  EXPECT_EQ((*all)[0].name, "a");
+  EXPECT_EQ((*all)[2].name, "c");
+  auto hook = store_->list_replays("hook");
+  ASSERT_TRUE(hook.ok());
+  ASSERT_EQ(hook->size(), 2u);
+  EXPECT_EQ((*hook)[0].name, "b");
+}
+
+TEST_F(MetaStoreTest, AtTheLimitTheOldestFinishedReplayMakesRoomAndRunningOnesNever) {
+  // Running replays fill the store but for one finished, which goes first.
+  ReplayRecord done = replays::replay("done", "hook");
+  done.state = ReplayState::kCompleted;
+  ASSERT_TRUE(store_->create_replay(done).ok());
+  for (size_t i = 1; i < kMaxReplayRecords; ++i)
+    ASSERT_TRUE(store_->create_replay(replays::replay("run" + std::to_string(i), "hook")).ok()) << i;
+  ASSERT_TRUE(store_->create_replay(replays::replay("one-more", "hook")).ok());
+  EXPECT_EQ(store_->get_replay("done").status().code(), Code::kNotFound);
+  EXPECT_TRUE(store_->get_replay("one-more").ok());
+  const Status full = store_->create_replay(replays::replay("too-many", "hook")).status();
+  EXPECT_EQ(full.code(), Code::kResourceExhausted);
+  EXPECT_NE(full.message().find("cancel one"), std::string_view::npos) << full.to_string();
+}
+
 }  // namespace
 }  // namespace causeway::meta

@@ -80,6 +80,7 @@ Frame handle_request(HandlerContext& ctx, const protocol::Message& m, const Requ
     default:
       if (ctx.coordinator != nullptr) {
         if (auto f = handle_subscribe_family(ctx, m, origin)) return std::move(*f);
+        if (auto f = handle_replay_family(ctx, m)) return std::move(*f);
       }
       return error_frame(cid, protocol::ErrorCode::UnknownRequest,
                          "this broker does not handle request type " +

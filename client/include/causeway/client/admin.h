@@ -67,6 +67,16 @@ class Admin {
   // offsets and lag per partition. kNotFound if there is no such subscription.
   Result<GroupInfo> describe_group(const std::string& name);
 
+  // Archive replays (docs/targets.md, "Archive replay"). start: kInvalidArgument (name,
+  // range, a subscription without a rule target), kNotFound (subscription),
+  // kAlreadyExists (replay names are never reused), kResourceExhausted (too many running).
+  // cancel: kFailedPrecondition when the replay is over already. kNotFound when absent.
+  Result<ReplayInfo> start_replay(const ReplaySpec& spec);
+  // Sorted by name; only those of `subscription` unless it is empty.
+  Result<std::vector<ReplayInfo>> list_replays(const std::string& subscription = "");
+  Result<ReplayInfo> describe_replay(const std::string& name);
+  Result<ReplayInfo> cancel_replay(const std::string& name);
+
   // The highest Lamport stamp seen (the broker's clock at connect, and fetched events).
   uint64_t lamport() const;
 

@@ -220,4 +220,65 @@ struct GroupInfo {
   std::vector<GroupPartition> partitions;
 };
 
+// An archive replay to start (docs/targets.md, "Archive replay"): the events of the
+// subscription's topic stored at or after from_ms and before to_ms (0: now), with Lamport
+// stamps up to to_lamport (0: any), re-delivered to the subscription's rule target.
+struct ReplaySpec {
+  std::string name;
+  std::string subscription;
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  uint64_t to_lamport = 0;
+};
+
+struct ReplayPartitionInfo {
+  uint32_t partition = 0;
+  uint64_t start_offset = 0;
+  uint64_t end_offset = 0;   // one past the last offset of the range
+  uint64_t next_offset = 0;  // [start_offset, next_offset) is done
+  uint64_t delivered = 0;
+  uint64_t dead_lettered = 0;
+  uint64_t filtered = 0;     // left out by the pattern or the Lamport bound
+};
+
+struct ReplayInfo {
+  std::string name;
+  std::string subscription;
+  std::string topic;
+  int64_t from_ms = 0;
+  int64_t to_ms = 0;
+  uint64_t to_lamport = 0;
+  std::string state;  // "running", "completed", "cancelled" or "failed"
+  std::string error;  // why it failed (or a note, e.g. events deleted by retention)
+  int64_t created_ms = 0;
+  int64_t finished_ms = 0;
+  std::vector<ReplayPartitionInfo> partitions;
+
+  uint64_t total() const {  // events in the range
+    uint64_t n = 0;
+    for (const auto& p : partitions) n += p.end_offset - p.start_offset;
+    return n;
+  }
+  uint64_t done() const {  // of them, replayed (delivered, dead-lettered or left out)
+    uint64_t n = 0;
+    for (const auto& p : partitions) n += p.next_offset - p.start_offset;
+    return n;
+  }
+  uint64_t delivered() const {
+    uint64_t n = 0;
+    for (const auto& p : partitions) n += p.delivered;
+    return n;
+  }
+  uint64_t dead_lettered() const {
+    uint64_t n = 0;
+    for (const auto& p : partitions) n += p.dead_lettered;
+    return n;
+  }
+  uint64_t filtered() const {
+    uint64_t n = 0;
+    for (const auto& p : partitions) n += p.filtered;
+    return n;
+  }
+};
+
 }  // namespace causeway::client
