@@ -181,13 +181,15 @@ class Coordinator::HttpForwarder final : public TargetSink,
       const batch::RecordView& rec = e.record;
       Request& r = requests.emplace_back();
       r.member_id = std::string(batch.member_id);
-      r.partition = batch.partition;
-      r.offset = rec.offset;
-      r.attempt = e.attempt;
-      r.lamport = rec.lamport;
-      r.topic = std::string(batch.topic);
-      r.trace = trace_headers(rec);
-      r.body = co_.target_input(config(), transform(), batch.topic, rec);
+      HttpEventPost& p = r.post;
+      p.partition = batch.partition;
+      p.offset = rec.offset;
+      p.attempt = e.attempt;
+      p.lamport = rec.lamport;
+      p.topic = std::string(batch.topic);
+      p.trace = trace_headers(rec);
+      p.idempotency_key = key_prefix_ + std::to_string(batch.partition) + "/" + std::to_string(rec.offset);
+      p.body = co_.target_input(config(), transform(), batch.topic, rec);
     }
     bool full = false;
     {
@@ -262,14 +264,8 @@ class Coordinator::HttpForwarder final : public TargetSink,
 
  private:
   struct Request {
-    std::string member_id;
-    std::string topic;
-    uint32_t partition = 0;
-    uint64_t offset = 0;
-    uint32_t attempt = 1;
-    uint64_t lamport = 0;
-    std::vector<std::pair<std::string, std::string>> trace;  // W3C trace context, passed on
-    std::string body;
+    std::string member_id;  // the internal member the event was delivered to
+    HttpEventPost post;
   };
 
   // Outcomes go to the coordinator in rounds: while one worker reports, the others add
@@ -307,28 +303,20 @@ class Coordinator::HttpForwarder final : public TargetSink,
   }
 
   ForwardOutcome send(httplib::Client& client, Request r) {
-    HttpEventPost post;
-    post.topic = std::move(r.topic);
-    post.partition = r.partition;
-    post.offset = r.offset;
-    post.lamport = r.lamport;
-    post.attempt = r.attempt;
-    post.trace = std::move(r.trace);
-    post.idempotency_key = key_prefix_ + std::to_string(r.partition) + "/" + std::to_string(r.offset);
-    post.body = std::move(r.body);
-    const HttpVerdict verdict = post_event(client, endpoint_, display_, config(), content_type_, std::move(post));
     ForwardOutcome outcome;
     outcome.member_id = std::move(r.member_id);
-    outcome.partition = r.partition;
+    outcome.partition = r.post.partition;
+    const uint64_t offset = r.post.offset;
+    const HttpVerdict verdict = post_event(client, endpoint_, display_, config(), content_type_, std::move(r.post));
     switch (verdict.kind) {
       case HttpVerdict::Kind::kDelivered:
-        outcome.stored.push_back(r.offset);
+        outcome.stored.push_back(offset);
         break;
       case HttpVerdict::Kind::kRetry:
-        outcome.refused.push_back({r.offset, verdict.reason, false, verdict.retry_after.value_or(std::chrono::milliseconds(0))});
+        outcome.refused.push_back({offset, verdict.reason, false, verdict.retry_after.value_or(std::chrono::milliseconds(0))});
         break;
       case HttpVerdict::Kind::kDeadLetter:
-        outcome.refused.push_back({r.offset, verdict.reason, true});
+        outcome.refused.push_back({offset, verdict.reason, true});
         break;
     }
     return outcome;
