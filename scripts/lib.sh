@@ -6,9 +6,12 @@ CAUSEWAY_BUILD_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libasio-dev libflatbuffers-dev flatbuffers-compiler liblmdb-dev libcli11-dev
   libspdlog-dev libfmt-dev libxxhash-dev nlohmann-json3-dev libabsl-dev libcpp-httplib-dev libutf8proc-dev libsimdjson-dev
+  prometheus-cpp-dev
 )
 # Only needed to build and run the tests and benchmarks.
-CAUSEWAY_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev)
+# prometheus: its promtool checks the metrics exposition, and the server scrapes the broker
+# in a test (tests/integration/metrics_test.cc); its own service is never started by us.
+CAUSEWAY_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev prometheus)
 
 causeway_missing_packages() {
   local missing=()
@@ -36,8 +39,17 @@ causeway_ensure_packages() {
   echo "==> installing missing packages: $missing"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
+  # Packages that ship a service (prometheus, for the tests) must not start it: where no
+  # policy says so already (containers usually have one), say so for this install only.
+  local own_policy=""
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && own_policy=1
+  fi
+  local status=0
   # shellcheck disable=SC2086
-  apt-get install -y -qq --no-install-recommends $missing >/dev/null
+  apt-get install -y -qq --no-install-recommends $missing >/dev/null || status=$?
+  [ -n "$own_policy" ] && rm -f /usr/sbin/policy-rc.d
+  return $status
 }
 
 causeway_jobs() {

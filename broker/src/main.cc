@@ -19,6 +19,8 @@
 #include <string>
 #include <variant>
 
+#include "admin/admin_server.h"
+#include "admin/metrics.h"
 #include "causeway/common/data_dir_lock.h"
 #include "causeway/common/heap_trim.h"
 #include "causeway/common/listen_address.h"
@@ -34,7 +36,9 @@
 
 namespace {
 
+namespace admin = causeway::admin;
 namespace core = causeway::core;
+namespace protocol = causeway::protocol;
 namespace registry = causeway::registry;
 namespace server = causeway::server;
 namespace subscribe = causeway::subscribe;
@@ -61,6 +65,10 @@ struct BrokerConfig {
   std::string registry_listen;  // as given, for messages
   // The remote registry (--registry-url); empty: none.
   std::string registry_url;
+  // --admin-listen: metrics, /healthz, /readyz (docs/operations.md). Unset: off.
+  std::optional<std::pair<std::string, uint16_t>> admin;
+  std::string admin_listen = "127.0.0.1:9450";  // as given, for messages
+  bool admin_explicit = false;  // given on the command line: failing to bind is fatal
 };
 
 // What a duration flag accepts beyond parsing: kPositive (a positive duration below 1ms
@@ -183,6 +191,12 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
                      "Check schema-bound topics against this remote registry, http://HOST:PORT (a causeway-registry "
                      "or any Confluent-compatible one serving FLATBUFFERS schemas), instead of an embedded one; "
                      "implies no embedded registry (docs/registry.md)");
+  auto* admin_listen_opt =
+      app.add_option("--admin-listen", config.admin_listen,
+                     "Address of the admin HTTP port: Prometheus /metrics, /healthz and /readyz, HOST:PORT (port 0 "
+                     "picks a free port), or \"off\" (docs/operations.md). When the default address is taken the "
+                     "broker runs without it and says so; an address given here must be free")
+          ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -215,6 +229,13 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
       return usage_error("--registry-listen: " + std::string(s.message()) + " (or \"off\")");
     o.data_dir = config.store.data_dir + "/registry";
     config.registry = std::move(o);
+  }
+  config.admin_explicit = admin_listen_opt->count() > 0;
+  if (config.admin_listen != "off") {
+    std::pair<std::string, uint16_t> admin;
+    if (Status s = causeway::parse_listen_address(config.admin_listen, admin.first, admin.second); !s.ok())
+      return usage_error("--admin-listen: " + std::string(s.message()) + " (or \"off\")");
+    config.admin = std::move(admin);
   }
   if (Status s = causeway::parse_listen_address(listen, config.server.listen_host, config.server.listen_port);
       !s.ok()) {
@@ -333,23 +354,52 @@ int run(const BrokerConfig& config) {
     };
   }
   subscribe::Coordinator coordinator(**store, publish, storage_pool.executor(), subscribe_options);
+  // Metrics (docs/operations.md) see every response and every log sync as they happen.
+  server::Server* serving = nullptr;
+  admin::BrokerMetrics metrics({**store, coordinator, [&serving] { return serving ? serving->open_connections() : 0u; },
+                                config.server.broker_version});
+  metrics.install_sync_observer();
+  server::ServerOptions server_options = config.server;
+  server_options.on_response = [&metrics](protocol::Body request, const std::vector<uint8_t>& response) {
+    metrics.observe_response(request, response);
+  };
   server::Server server(server::Services{**store, publish, coordinator, storage_pool, schema_checker.get()},
-                        config.server);
+                        server_options);
   if (Status s = server.start(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;
   }
+  serving = &server;
+  std::unique_ptr<admin::AdminServer> admin_server;
+  if (config.admin) {
+    auto started = admin::AdminServer::start(config.admin->first, config.admin->second, metrics);
+    if (started) {
+      admin_server = std::move(*started);
+      admin_server->set_ready(true);
+    } else if (config.admin_explicit) {
+      spdlog::error("{} (choose another --admin-listen, or --admin-listen off)", started.error().message());
+      return 1;
+    } else {
+      spdlog::warn("{}: running without metrics and health checks; pass --admin-listen HOST:PORT (port 0 picks a "
+                   "free one) to serve them",
+                   started.error().message());
+    }
+  }
   // The wire address first: tools that wait for "listening on " take the first match.
   spdlog::info("listening on {}:{}", config.server.listen_host, server.port());
   if (embedded_registry) spdlog::info("registry listening on {}", embedded_registry->url());
+  if (admin_server) spdlog::info("admin listening on {} (/metrics, /healthz, /readyz)", admin_server->url());
   if (!config.registry_url.empty())
     spdlog::info("schema-bound topics are checked against the registry at {}", config.registry_url);
   spdlog::info("causeway-broker ready (pid {}); stop with SIGINT or SIGTERM", ::getpid());
 
   wait_for_stop_signal(stop_signals);
 
+  if (admin_server) admin_server->set_ready(false);
   if (embedded_registry) embedded_registry->stop();
   server.stop();  // no new requests; in-flight appends finish and are answered; the coordinator stops
+  serving = nullptr;
+  if (admin_server) admin_server->stop();  // a scrape reads the store: done before it closes
   Status synced = (*store)->logs().sync_all();
   store->reset();  // closes logs (syncing) and LMDB
   if (!synced.ok()) {

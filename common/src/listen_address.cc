@@ -1,6 +1,8 @@
 // HOST:PORT parsing for the daemons' listen flags. See listen_address.h.
 #include "causeway/common/listen_address.h"
 
+#include <sys/socket.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
@@ -27,6 +29,11 @@ Status parse_listen_address(std::string_view text, std::string& host, uint16_t& 
   host = std::move(h);
   port = static_cast<uint16_t>(value);
   return Status();
+}
+
+void set_listen_socket_options(int socket_fd) {
+  int yes = 1;
+  ::setsockopt(socket_fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
 }
 
 }  // namespace causeway

@@ -17,6 +17,8 @@
 #include <exception>
 #include <thread>
 
+#include "causeway/common/listen_address.h"
+
 #include "rest_api.h"
 
 namespace causeway::registry {
@@ -103,6 +105,7 @@ Result<std::unique_ptr<RegistryServer>> RegistryServer::start(RegistryServerOpti
   const unsigned threads = options.threads;
   impl->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
   impl->http.set_payload_max_length(options.max_body_bytes);
+  impl->http.set_socket_options(causeway::set_listen_socket_options);  // a taken port fails to bind
   const auto handler = [self](const httplib::Request& req, httplib::Response& res) { self->serve(req, res); };
   impl->http.Get(".*", handler);
   impl->http.Post(".*", handler);

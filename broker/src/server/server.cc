@@ -303,8 +303,9 @@ class Session : public std::enable_shared_from_this<Session> {
       const protocol::Message* m = protocol::GetMessage(bytes);
       const uint64_t cid = m->correlation_id();
       auto answered = std::make_shared<std::atomic<bool>>(false);
-      Responder respond = [self, answered](Frame response) {
+      Responder respond = [self, answered, kind = m->body_type()](Frame response) {
         if (answered->exchange(true)) return;
+        if (self->server_.options.on_response) self->server_.options.on_response(kind, response);
         asio::post(self->socket_.get_executor(), [self, response = std::move(response)]() mutable {
           self->send(std::move(response), /*completes_request=*/true);
         });
@@ -561,6 +562,8 @@ Server::Server(Services services, ServerOptions options)
     : impl_(std::make_unique<Impl>(services, std::move(options))) {}
 
 Server::~Server() { stop(); }
+
+uint32_t Server::open_connections() const { return impl_->connections.load(); }
 
 Status Server::start() {
   Impl& s = *impl_;

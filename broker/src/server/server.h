@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "causeway/common/status.h"
+#include "causeway/schemas/protocol_generated.h"
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
 #include "core/schema_checker.h"
@@ -43,6 +44,10 @@ struct ServerOptions {
   // connection's writer before each write. What they throw stands for a failure inside
   // the server: it must end that one connection, logged, and the server keep accepting.
   std::function<void(uint64_t connection_id)> on_accept_for_test;
+  // Sees every response to a request (not pushed Deliveries) as it is answered: the
+  // request's kind and the response frame (length prefix included). For the metrics
+  // (admin/metrics.h); runs on any thread and must be cheap.
+  std::function<void(protocol::Body request, const std::vector<uint8_t>& response)> on_response;
   std::function<void(uint64_t connection_id)> before_write_for_test;
 };
 
@@ -77,6 +82,8 @@ class Server {
   Status start();
   // The bound port (useful with port 0). Valid after start().
   uint16_t port() const noexcept { return bound_port_; }
+  // Connections open now (accepted and not yet closed). Thread-safe.
+  uint32_t open_connections() const;
   // Stops accepting, stops reading requests, lets in-flight storage work finish, and joins
   // every thread. Idempotent.
   void stop();

@@ -5,13 +5,17 @@
 #include <sys/prctl.h>
 
 #include <algorithm>
+#include <atomic>
 #include <limits>
 
 #include "causeway/common/blocking_result.h"
+#include "storage/sync_observer.h"
 
 namespace causeway::storage {
 
 namespace {
+
+std::atomic<SyncObserver> g_sync_observer{nullptr};
 
 // now - first, saturated: the first time comes from the segment's bytes, which a crafted
 // or damaged file may set anywhere in int64's range.
@@ -24,6 +28,8 @@ int64_t segment_age_ms(int64_t now_ms, int64_t first_time_ms) {
 }
 
 }  // namespace
+
+void set_sync_observer(SyncObserver observer) { g_sync_observer.store(observer, std::memory_order_relaxed); }
 
 std::string_view durability_name(Durability d) noexcept {
   return d == Durability::kOs ? "os" : "fsync";
@@ -334,8 +340,10 @@ bool PartitionLog::sync_round_locked(std::unique_lock<std::mutex>& lk) {
   const auto sync_start = std::chrono::steady_clock::now();
   lk.unlock();
   Status s = seg->sync();
+  const auto took = std::chrono::steady_clock::now() - sync_start;
+  if (SyncObserver observe = g_sync_observer.load(std::memory_order_relaxed)) observe(took);
   lk.lock();
-  last_sync_duration_ = std::chrono::steady_clock::now() - sync_start;
+  last_sync_duration_ = took;
   last_group_size_ = group;
   arrived_during_sync_ = appends_since_sync_;
   if (!s.ok()) {

@@ -17,4 +17,10 @@ namespace causeway {
 // expected; `host` and `port` are untouched then.
 Status parse_listen_address(std::string_view text, std::string& host, uint16_t& port);
 
+// The options our HTTP listeners (the registry, the broker's admin port) set on their
+// socket before binding: SO_REUSEADDR only, so that a restart binds at once. cpp-httplib's
+// default also sets SO_REUSEPORT on Linux, which lets a second process bind the same port
+// and take half of its connections; with this, that second bind fails (EADDRINUSE).
+void set_listen_socket_options(int socket_fd);
+
 }  // namespace causeway

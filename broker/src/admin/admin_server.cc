@@ -1,0 +1,60 @@
+// See admin/admin_server.h and docs/operations.md.
+#include "admin/admin_server.h"
+
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include "causeway/common/listen_address.h"
+
+namespace causeway::admin {
+
+AdminServer::AdminServer(std::string host, BrokerMetrics& metrics)
+    : host_(std::move(host)), metrics_(metrics), http_(std::make_unique<httplib::Server>()) {}
+
+Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& host, uint16_t port, BrokerMetrics& metrics) {
+  std::unique_ptr<AdminServer> s(new AdminServer(host, metrics));
+  httplib::Server& http = *s->http_;
+  // Scrapes and probes are small and quick: bound what a client can make the port hold.
+  http.set_payload_max_length(4096);
+  http.set_socket_options(causeway::set_listen_socket_options);  // a taken port fails to bind
+  http.set_read_timeout(5, 0);
+  http.set_write_timeout(5, 0);
+  http.set_keep_alive_timeout(5);
+  http.new_task_queue = [] { return new httplib::ThreadPool(2); };
+  AdminServer* self = s.get();
+  http.Get("/metrics", [self](const httplib::Request&, httplib::Response& res) {
+    res.set_content(self->metrics_.scrape(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+  http.Get("/readyz", [self](const httplib::Request&, httplib::Response& res) {
+    if (self->ready_.load()) {
+      res.set_content("ready\n", "text/plain");
+    } else {
+      res.status = 503;
+      res.set_content("not ready: the broker is starting or stopping\n", "text/plain");
+    }
+  });
+  const int bound = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);
+  if (bound <= 0) {
+    return io_error("cannot listen on " + host + ":" + std::to_string(port) +
+                    " for the admin port (in use, or not an address of this machine)");
+  }
+  s->port_ = static_cast<uint16_t>(bound);
+  s->thread_ = std::thread([self] { self->http_->listen_after_bind(); });
+  return s;
+}
+
+AdminServer::~AdminServer() { stop(); }
+
+void AdminServer::stop() {
+  ready_.store(false);
+  if (http_) http_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string AdminServer::url() const {
+  const bool v6 = host_.find(':') != std::string::npos;
+  return "http://" + (v6 ? "[" + host_ + "]" : host_) + ":" + std::to_string(port_);
+}
+
+}  // namespace causeway::admin
