@@ -10,11 +10,11 @@
 // subscription's backoff, max attempts and max age) before the replay moves on, so each
 // partition is replayed in order; what cannot be delivered goes to the dead-letter topic.
 // Each partition belongs to one worker (HTTP targets: up to `concurrency` workers, 16 at
-// most; topic targets: one, whose publishes carry whole chunks).
+// most; topic targets: up to 4, whose publishes carry whole chunks).
 //
-// Durable: the record in the meta store holds each partition's cursor, written after every
-// chunk and at least every second while events go out, so a broker restart resumes a
-// running replay where it was (an event sent after the last write is sent again: the same
+// Durable: the record in the meta store holds each partition's cursor, written about once a
+// second while events go out (and when the replay ends or stops), so a broker restart
+// resumes a running replay where it was (an event sent after the last write is sent again: the same
 // Idempotency-Key, or dedup key, tells the target). Copies and requests name the replay
 // (`causeway-replay` / `Causeway-Replay`); their keys differ from the live ones, so an
 // endpoint that drops repeats of the live event still takes the replayed one.
@@ -43,8 +43,10 @@ namespace {
 constexpr size_t kMaxRunningReplays = 8;
 constexpr uint32_t kMaxReplayWorkers = 16;
 // A chunk: what a worker reads, filters and hands over before it writes its cursor.
-constexpr size_t kChunkBytes = 1u << 20;
-constexpr uint64_t kChunkEvents = 500;
+constexpr size_t kChunkBytes = 4u << 20;
+constexpr uint64_t kChunkEvents = 4000;
+// Topic targets: workers publishing chunks at once (each partition still on one of them).
+constexpr uint32_t kTopicReplayWorkers = 4;
 constexpr auto kPersistInterval = std::chrono::seconds(1);
 constexpr auto kDeadLetterMaxRetry = std::chrono::seconds(60);
 
@@ -92,8 +94,8 @@ class Coordinator::ReplayRun : public std::enable_shared_from_this<Coordinator::
       finish(meta::ReplayState::kCompleted, "");
       return Status();
     }
-    uint32_t workers = 1;
-    if (endpoint_) workers = std::min<uint32_t>({config_.http.concurrency, kMaxReplayWorkers, static_cast<uint32_t>(open.size())});
+    const uint32_t most = endpoint_ ? std::min(config_.http.concurrency, kMaxReplayWorkers) : kTopicReplayWorkers;
+    const uint32_t workers = std::min(most, static_cast<uint32_t>(open.size()));
     std::vector<std::vector<size_t>> share(workers);
     for (size_t i = 0; i < open.size(); ++i) share[i % workers].push_back(open[i]);
     {
@@ -288,7 +290,7 @@ class Coordinator::ReplayRun : public std::enable_shared_from_this<Coordinator::
     const bool finished = endpoint_ ? send_http(index, part.partition, c, *client) : send_topic(index, part.partition, c);
     if (!finished) return false;
     pass(index, c, c.records.size());
-    persist();
+    persist_if_due();
     std::lock_guard lk(mu_);
     return record_.partitions[index].next < record_.partitions[index].end;
   }
