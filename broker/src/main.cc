@@ -25,6 +25,7 @@
 #include "causeway/common/heap_trim.h"
 #include "causeway/common/listen_address.h"
 #include "causeway/common/units.h"
+#include "causeway/daemon_log/daemon_log.h"
 #include "causeway/registry/server.h"
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
@@ -53,6 +54,7 @@ constexpr int kUsageExitCode = 2;
 // Everything the flags decide, checked: run() needs nothing else.
 struct BrokerConfig {
   std::string log_level = "info";
+  causeway::daemon_log::Format log_format = causeway::daemon_log::Format::kText;  // --log-format
   // --data-dir; the logs' --flush-interval, --retention-check-interval, --sync-threads.
   core::EventStoreOptions store;
   // --listen, --max-frame-bytes, --handshake-timeout, --max-connections, --network-threads.
@@ -150,6 +152,16 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
   app.add_option("--log-level", config.log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_option_function<std::string>(
+         "--log-format",
+         [&config](const std::string& text) {
+           auto f = causeway::daemon_log::parse_format(text);
+           if (!f) throw CLI::ValidationError("--log-format", std::string(f.error().message()));
+           config.log_format = *f;
+         },
+         "text (lines for people, the default) or json (one object per line: time in UTC, level, msg; "
+         "docs/operations.md)")
+      ->check(CLI::IsMember({"text", "json"}));
   add_duration_flag(app, "--flush-interval", config.store.logs.flush_interval, DurationRule::kPositive,
                     "How often topics with durability=os are synced to disk (e.g. 500ms, 1s)");
   add_duration_flag(app, "--retention-check-interval", config.store.logs.retention_check_interval,
@@ -291,8 +303,7 @@ void wait_for_stop_signal(const sigset_t& stop_signals) {
 // are built in dependency order and torn down in reverse by scope, which splitting would
 // scatter across helpers that pass half-built state around.
 int run(const BrokerConfig& config) {
-  spdlog::set_level(spdlog::level::from_str(config.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  causeway::daemon_log::configure(config.log_format, config.log_level);
 
   // Block the stop signals in every thread (threads inherit the mask) and wait for them here.
   sigset_t stop_signals;

@@ -13,6 +13,7 @@
 
 #include "causeway/common/data_dir_lock.h"
 #include "causeway/common/listen_address.h"
+#include "causeway/daemon_log/daemon_log.h"
 #include "causeway/common/units.h"
 #include "causeway/registry/server.h"
 
@@ -24,6 +25,7 @@ int main(int argc, char** argv) {
   std::string data_dir = "./causeway-registry-data";
   std::string max_body = "1MiB";
   std::string log_level = "info";
+  std::string log_format = "text";
   unsigned threads = 4;
   app.add_option("--listen", listen, "Address to serve HTTP on, HOST:PORT (port 0 picks a free port)")
       ->capture_default_str();
@@ -35,6 +37,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error or off")
       ->capture_default_str()
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_option("--log-format", log_format,
+                 "text (lines for people) or json (one object per line: time in UTC, level, msg)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "json"}));
   CLI11_PARSE(app, argc, argv);
 
   causeway::registry::RegistryServerOptions options;
@@ -54,8 +60,7 @@ int main(int argc, char** argv) {
     options.max_body_bytes = static_cast<std::size_t>(*bytes);
   }
 
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  causeway::daemon_log::configure(*causeway::daemon_log::parse_format(log_format), log_level);
 
   // Block the stop signals in every thread (threads inherit the mask) and wait for them here.
   sigset_t stop_signals;

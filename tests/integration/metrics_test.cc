@@ -198,6 +198,36 @@ TEST_F(MetricsTest, ARealPrometheusScrapesTheBroker) {
   EXPECT_TRUE(prometheus.wait_exit(30s).has_value());
 }
 
+TEST(DaemonLogs, WithLogFormatJsonEveryLineIsOneObject) {
+  causeway::testing::TempDir dir;
+  const uint16_t port = pick_free_port();
+  DaemonProcess broker(CAUSEWAY_BROKER_BINARY,
+                       {"--listen", "127.0.0.1:" + std::to_string(port), "--registry-listen", "off", "--admin-listen",
+                        "127.0.0.1:0", "--log-format", "json", "--data-dir", dir.sub("data")});
+  ASSERT_TRUE(broker.wait_for_output("causeway-broker ready", 30s)) << broker.output();
+  ClientOptions options;
+  options.broker = "127.0.0.1:" + std::to_string(port);
+  auto admin = Admin::connect(options);
+  ASSERT_TRUE(admin.ok());
+  SubscriptionSpec sub;  // logs the default dead-letter topic it names, quoted
+  sub.name = "quoted";
+  sub.topic = "missing";
+  EXPECT_FALSE((*admin)->create_subscription(sub).ok());
+  TopicSpec spec;
+  spec.name = "t";
+  ASSERT_TRUE((*admin)->create_topic(spec).ok());
+  ASSERT_TRUE(causeway::testing::stops_cleanly(broker));
+  std::istringstream in(broker.output());
+  int lines = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++lines;
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
+    EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("msg")) << line;
+  }
+  EXPECT_GE(lines, 5) << broker.output();  // open, listening, admin, ready, stop...
+}
+
 TEST(MetricsStartTest, AnAdminAddressThatIsTakenIsRefusedNamingIt) {
   causeway::testing::TempDir dir;
   httplib::Server squatter;
