@@ -399,9 +399,10 @@ int run(const BrokerConfig& config) {
   // The wire address first: tools that wait for "listening on " take the first match.
   spdlog::info("listening on {}:{}", config.server.listen_host, server.port());
   if (embedded_registry) spdlog::info("registry listening on {}", embedded_registry->url());
-  if (admin_server) spdlog::info("admin listening on {} (/metrics, /healthz, /readyz)", admin_server->url());
   if (!config.registry_url.empty())
     spdlog::info("schema-bound topics are checked against the registry at {}", config.registry_url);
+  // Not the word "ready" before the line that says the broker is: tools wait for it.
+  if (admin_server) spdlog::info("admin listening on {} (metrics, health and readiness probes)", admin_server->url());
   spdlog::info("causeway-broker ready (pid {}); stop with SIGINT or SIGTERM", ::getpid());
 
   wait_for_stop_signal(stop_signals);
