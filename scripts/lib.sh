@@ -11,7 +11,8 @@ CAUSEWAY_BUILD_PACKAGES=(
 # Only needed to build and run the tests and benchmarks.
 # prometheus: its promtool checks the metrics exposition, and the server scrapes the broker
 # in a test (tests/integration/metrics_test.cc); its own service is never started by us.
-CAUSEWAY_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev prometheus)
+# tmux: a real terminal for `causeway top` (tests/integration/top_test.cc).
+CAUSEWAY_TEST_PACKAGES=(libgtest-dev libgmock-dev libbenchmark-dev prometheus tmux)
 
 causeway_missing_packages() {
   local missing=()

@@ -23,6 +23,7 @@
 #include "client/cli/event_json.h"
 #include "client/cli/pattern_commands.h"
 #include "client/cli/replay_commands.h"
+#include "client/cli/top_command.h"
 #include "client/cli/payload_codec.h"
 #include "client/cli/publish_command.h"
 #include "client/cli/schema_commands.h"
@@ -324,11 +325,13 @@ int main(int argc, char** argv) {
   auto run_subscribe_commands = causeway::cli::add_subscribe_commands(app, options, schema_commands->registry_url());
   auto run_pattern_commands = causeway::cli::add_pattern_commands(app);
   auto run_replay_commands = causeway::cli::add_replay_commands(app, options);
+  auto run_top_command = causeway::cli::add_top_command(app, options);
   if (auto code = causeway::cli::parse_command_line(app, argc, argv)) return *code;
   if (schema_commands->parsed()) return schema_commands->run(options);
   if (auto code = run_subscribe_commands()) return *code;
   if (auto code = run_pattern_commands()) return *code;
   if (auto code = run_replay_commands()) return *code;
+  if (auto code = run_top_command()) return *code;
 
   const std::string& registry_url = schema_commands->registry_url();
   if (publish->parsed()) return causeway::cli::run_publish(options, registry_url, publish_args);
