@@ -407,6 +407,31 @@ TEST_F(SubscribeTest, AMemberCanExtendTheAckDeadlineOfAnEventItHolds) {
   EXPECT_EQ((*sub)->ack_errors(), 0u);
 }
 
+// W3C trace context (docs/operations.md): an event's traceparent and tracestate reach its
+// subscriber byte for byte, as every other header does.
+TEST_F(SubscribeTest, TraceContextHeadersReachTheSubscriberUnchanged) {
+  create_topic("traced", 1);
+  auto sub = Subscriber::connect(options_, sub_options("tracer", "traced"));
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  const std::string parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const std::string state = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+  auto p = Publisher::connect(options_);
+  ASSERT_TRUE(p.ok());
+  Event e;
+  e.key = "k";
+  e.payload = "x";
+  e.headers = {{"traceparent", parent}, {"tracestate", state}, {"x-other", "1"}};
+  ASSERT_TRUE((*p)->publish("traced", e).get().ok());
+  auto got = (*sub)->receive(1, 10s);
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  std::vector<std::pair<std::string, std::string>> headers;
+  for (const auto& h : (*got)[0].headers) headers.emplace_back(h.name, h.value);
+  EXPECT_EQ(headers, (std::vector<std::pair<std::string, std::string>>{
+                         {"traceparent", parent}, {"tracestate", state}, {"x-other", "1"}}));
+  ASSERT_TRUE((*sub)->ack((*got)[0]).ok());
+}
+
 TEST_F(SubscribeTest, EventPastMaxAttemptsGoesToTheDeadLetterTopicWithItsReason) {
   create_topic("payments", 1);
   auto o = sub_options("charger", "payments");
