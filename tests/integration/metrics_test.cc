@@ -216,16 +216,30 @@ TEST(DaemonLogs, WithLogFormatJsonEveryLineIsOneObject) {
   TopicSpec spec;
   spec.name = "t";
   ASSERT_TRUE((*admin)->create_topic(spec).ok());
+  // A refused request is logged with its correlation id, once per kind and code per 10 s:
+  // 50 of the same refusal make one line.
+  for (int i = 0; i < 50; ++i) EXPECT_EQ((*admin)->describe_topic("absent").status().code(), Code::kNotFound);
   ASSERT_TRUE(causeway::testing::stops_cleanly(broker));
   std::istringstream in(broker.output());
   int lines = 0;
+  int describe_refusals = 0;
+  int create_refusals = 0;
   for (std::string line; std::getline(in, line);) {
     ++lines;
     const auto j = nlohmann::json::parse(line, nullptr, false);
     ASSERT_FALSE(j.is_discarded()) << "not JSON: " << line;
-    EXPECT_TRUE(j.contains("time") && j.contains("level") && j.contains("msg")) << line;
+    ASSERT_TRUE(j.contains("time") && j.contains("level") && j.contains("msg")) << line;
+    const std::string msg = j["msg"];
+    if (msg.find("DescribeTopicRequest (correlation id ") != std::string::npos) {
+      ++describe_refusals;
+      EXPECT_NE(msg.find("answered NotFound: "), std::string::npos) << msg;
+      EXPECT_NE(msg.find("absent"), std::string::npos) << msg;
+    }
+    if (msg.find("CreateSubscriptionRequest (correlation id ") != std::string::npos) ++create_refusals;
   }
   EXPECT_GE(lines, 5) << broker.output();  // open, listening, admin, ready, stop...
+  EXPECT_EQ(describe_refusals, 1) << broker.output();
+  EXPECT_EQ(create_refusals, 1) << broker.output();
 }
 
 TEST(MetricsStartTest, AnAdminAddressThatIsTakenIsRefusedNamingIt) {

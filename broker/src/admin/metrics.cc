@@ -13,6 +13,7 @@
 #include <mutex>
 #include <string>
 
+#include "causeway/wire/response.h"
 #include "storage/sync_observer.h"
 
 namespace causeway::admin {
@@ -121,9 +122,7 @@ void BrokerMetrics::observe_response(protocol::Body request, const std::vector<u
   if (frame.size() < 8) return;
   const protocol::Message* m = protocol::GetMessage(frame.data() + 4);
   if (m->body() == nullptr) return;
-  // Every response's first field is its Status (schemas/protocol.fbs).
-  const auto* table = static_cast<const flatbuffers::Table*>(m->body());
-  const auto* status = table->GetPointer<const protocol::Status*>(4);
+  const protocol::Status* status = wire::response_status_of(*m);
   const protocol::ErrorCode code = status != nullptr ? status->code() : protocol::ErrorCode::Ok;
   request_counter(request, code).Increment();
   if (m->body_type() == protocol::Body::PublishResponse) {

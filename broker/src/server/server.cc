@@ -16,6 +16,7 @@
 
 #include "causeway/common/coding.h"
 #include "causeway/wire/frame.h"
+#include "causeway/wire/response.h"
 #include "server/handlers.h"
 #include "server/log_throttle.h"
 
@@ -66,6 +67,29 @@ struct Server::Impl {
   // Bad frames are logged once per peer address per 10 s, with a count.
   LogThrottle bad_frame_log{std::chrono::seconds(10)};
   LogThrottle refused_log{std::chrono::seconds(10)};  // connections over --max-connections
+  LogThrottle request_error_log{std::chrono::seconds(10)};  // by request kind and code
+
+  // A request answered with an error is logged with its correlation id (which the client
+  // also has), once per request kind and code per 10 s with a count of the ones left out:
+  // never once per event, however fast a client repeats it. Errors of the broker's own
+  // (Internal, IoError, Corruption) are warnings; a client's mistakes are info.
+  void log_refusal(uint64_t connection, protocol::Body kind, uint64_t cid, const Frame& response) {
+    if (response.size() < 8) return;
+    const protocol::Status* st = wire::response_status_of(*protocol::GetMessage(response.data() + 4));
+    if (st == nullptr || st->code() == protocol::ErrorCode::Ok) return;
+    const std::string kind_name = protocol::EnumNameBody(kind);
+    const std::string code_name = protocol::EnumNameErrorCode(st->code());
+    const auto left_out = request_error_log.admit(kind_name + "/" + code_name);
+    if (!left_out) return;
+    const bool ours = st->code() == protocol::ErrorCode::Internal || st->code() == protocol::ErrorCode::IoError ||
+                      st->code() == protocol::ErrorCode::Corruption;
+    spdlog::log(ours ? spdlog::level::warn : spdlog::level::info,
+                "connection {}: {} (correlation id {}) answered {}: {}{}", connection, kind_name, cid, code_name,
+                st->message() != nullptr ? st->message()->string_view() : std::string_view(),
+                *left_out == 0 ? std::string()
+                               : "; " + std::to_string(*left_out) + " more " + kind_name + " " + code_name +
+                                     " answer(s) since the last such line, not logged");
+  }
 
   std::vector<std::unique_ptr<asio::io_context>> contexts;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
@@ -303,9 +327,10 @@ class Session : public std::enable_shared_from_this<Session> {
       const protocol::Message* m = protocol::GetMessage(bytes);
       const uint64_t cid = m->correlation_id();
       auto answered = std::make_shared<std::atomic<bool>>(false);
-      Responder respond = [self, answered, kind = m->body_type()](Frame response) {
+      Responder respond = [self, answered, kind = m->body_type(), cid](Frame response) {
         if (answered->exchange(true)) return;
         if (self->server_.options.on_response) self->server_.options.on_response(kind, response);
+        self->server_.log_refusal(self->id_, kind, cid, response);
         asio::post(self->socket_.get_executor(), [self, response = std::move(response)]() mutable {
           self->send(std::move(response), /*completes_request=*/true);
         });
