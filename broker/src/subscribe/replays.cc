@@ -199,8 +199,9 @@ class Coordinator::ReplayRun : public std::enable_shared_from_this<Coordinator::
     if (over && !stop_.load()) {
       persist();
       spdlog::info("replay {}: {} ({} delivered, {} dead-lettered, {} left out of {})", name_,
-                   meta::replay_state_name(final_record.state), delivered(final_record), dead_lettered(final_record),
-                   filtered(final_record), final_record.total());
+                   meta::replay_state_name(final_record.state), sum(final_record, &meta::ReplayPartition::delivered),
+                   sum(final_record, &meta::ReplayPartition::dead_lettered),
+                   sum(final_record, &meta::ReplayPartition::filtered), final_record.total());
       co_.replay_ended(name_);
     }
     lk.lock();
@@ -208,19 +209,10 @@ class Coordinator::ReplayRun : public std::enable_shared_from_this<Coordinator::
     cv_.notify_all();
   }
 
-  static uint64_t delivered(const meta::ReplayRecord& r) {
+  // One counter summed over the partitions, e.g. sum(r, &meta::ReplayPartition::delivered).
+  static uint64_t sum(const meta::ReplayRecord& r, uint64_t meta::ReplayPartition::*counter) {
     uint64_t n = 0;
-    for (const auto& p : r.partitions) n += p.delivered;
-    return n;
-  }
-  static uint64_t dead_lettered(const meta::ReplayRecord& r) {
-    uint64_t n = 0;
-    for (const auto& p : r.partitions) n += p.dead_lettered;
-    return n;
-  }
-  static uint64_t filtered(const meta::ReplayRecord& r) {
-    uint64_t n = 0;
-    for (const auto& p : r.partitions) n += p.filtered;
+    for (const meta::ReplayPartition& p : r.partitions) n += p.*counter;
     return n;
   }
 
