@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "rules/input_transform.h"
+#include "storage/log_manager.h"
 #include "subscribe/coordinator_state.h"
 #include "subscribe/http_post.h"
 #include "subscribe/http_target.h"
@@ -49,11 +50,6 @@ constexpr uint64_t kChunkEvents = 4000;
 constexpr uint32_t kTopicReplayWorkers = 4;
 constexpr auto kPersistInterval = std::chrono::seconds(1);
 constexpr auto kDeadLetterMaxRetry = std::chrono::seconds(60);
-
-int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 bool refused_for_good(const Status& s) { return s.code() == Code::kInvalidArgument; }
 
@@ -132,7 +128,7 @@ class Coordinator::ReplayRun : public std::enable_shared_from_this<Coordinator::
       if (record_.state == meta::ReplayState::kRunning) {
         record_.state = state;
         if (!error.empty()) record_.error = std::move(error);
-        if (state != meta::ReplayState::kRunning) record_.finished_ms = wall_ms();
+        if (state != meta::ReplayState::kRunning) record_.finished_ms = storage::now_ms();
       }
     }
     persist();
@@ -191,7 +187,7 @@ class Coordinator::ReplayRun : public std::enable_shared_from_this<Coordinator::
                                   [](const meta::ReplayPartition& p) { return p.next >= p.end; });
     if (done) {
       record_.state = meta::ReplayState::kCompleted;
-      record_.finished_ms = wall_ms();
+      record_.finished_ms = storage::now_ms();
     }
     const bool over = record_.state != meta::ReplayState::kRunning;
     const meta::ReplayRecord final_record = record_;
@@ -456,7 +452,7 @@ class Coordinator::ReplayRun : public std::enable_shared_from_this<Coordinator::
     if (record_.state != meta::ReplayState::kRunning) return;
     record_.state = meta::ReplayState::kFailed;
     record_.error = std::move(why);
-    record_.finished_ms = wall_ms();
+    record_.finished_ms = storage::now_ms();
   }
 
   void persist_if_due() {
@@ -512,7 +508,7 @@ class Coordinator::ReplayRun : public std::enable_shared_from_this<Coordinator::
 // ---------------------------------------------------------------- coordinator side
 
 Result<meta::ReplayRecord> Coordinator::start_replay(ReplayRequest request) {
-  const int64_t now = wall_ms();
+  const int64_t now = storage::now_ms();
   if (request.to_ms == 0 || request.to_ms > now) request.to_ms = now;
   if (request.from_ms < 0) return invalid_argument("replay start time is before 1970");
   if (request.from_ms >= request.to_ms) {

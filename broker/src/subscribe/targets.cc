@@ -16,6 +16,7 @@
 #include <set>
 #include <span>
 
+#include "storage/log_manager.h"
 #include "subscribe/coordinator_state.h"
 #include "subscribe/http_target.h"
 #include "subscribe/target_sink.h"
@@ -31,11 +32,6 @@ constexpr std::string_view kSourceTopicHeader = "causeway-source-topic";
 constexpr std::string_view kSourcePartitionHeader = "causeway-source-partition";
 constexpr std::string_view kSourceOffsetHeader = "causeway-source-offset";
 constexpr std::string_view kReplayHeader = "causeway-replay";
-
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Why a refusal of the target topic is for good: the event can never be stored there
 // (a schema-bound topic refusing its payload, a payload over the topic's limit).
@@ -381,12 +377,12 @@ void Coordinator::forward_done(const std::shared_ptr<TargetSink>& forwarder, For
   group.target_delivered += accepted;
   group.target_retried += retried;
   if (!last_error.empty()) {
-    if (group.target_last_error.empty() || now_ms() - group.target_last_error_ms > 30'000) {
+    if (group.target_last_error.empty() || storage::now_ms() - group.target_last_error_ms > 30'000) {
       spdlog::warn("subscription {}: {} event(s) of {}/{} not forwarded: {}", name, outcome.refused.size(),
                    group.topic.name, outcome.partition, last_error);
     }
     group.target_last_error = std::move(last_error);
-    group.target_last_error_ms = now_ms();
+    group.target_last_error_ms = storage::now_ms();
   }
   if (!acked.ok()) {
     // The member lost the partition meanwhile (its group was reloaded): the events come
