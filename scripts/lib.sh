@@ -6,7 +6,7 @@ CAUSEWAY_BUILD_PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config
   libasio-dev libflatbuffers-dev flatbuffers-compiler liblmdb-dev libcli11-dev
   libspdlog-dev libfmt-dev libxxhash-dev nlohmann-json3-dev libabsl-dev libcpp-httplib-dev libutf8proc-dev libsimdjson-dev
-  prometheus-cpp-dev
+  prometheus-cpp-dev libssl-dev openssl
 )
 # Only needed to build and run the tests and benchmarks.
 # prometheus: its promtool checks the metrics exposition, and the server scrapes the broker

@@ -27,6 +27,7 @@
 #include "causeway/common/units.h"
 #include "causeway/daemon_log/daemon_log.h"
 #include "causeway/registry/server.h"
+#include "causeway/tls/tls_flags.h"
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
 #include "core/registry_schema_checker.h"
@@ -71,6 +72,8 @@ struct BrokerConfig {
   std::optional<std::pair<std::string, uint16_t>> admin;
   std::string admin_listen = "127.0.0.1:9450";  // as given, for messages
   bool admin_explicit = false;  // given on the command line: failing to bind is fatal
+  // --tls-*: TLS on the wire port and the embedded registry's port; nullopt: plaintext.
+  std::optional<causeway::tls::ServerTlsFiles> tls;
 };
 
 // What a duration flag accepts beyond parsing: kPositive (a positive duration below 1ms
@@ -209,6 +212,8 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
                      "picks a free port), or \"off\" (docs/operations.md). When the default address is taken the "
                      "broker runs without it and says so; an address given here must be free")
           ->capture_default_str();
+  causeway::tls::TlsFlags tls_flags;
+  tls_flags.add_to(app, "the wire port and the embedded registry's port");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -242,6 +247,9 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
     o.data_dir = config.store.data_dir + "/registry";
     config.registry = std::move(o);
   }
+  auto tls_files = tls_flags.files();
+  if (!tls_files) return usage_error(std::string(tls_files.error().message()));
+  config.tls = std::move(*tls_files);
   config.admin_explicit = admin_listen_opt->count() > 0;
   if (config.admin_listen != "off") {
     std::pair<std::string, uint16_t> admin;
@@ -277,9 +285,10 @@ void log_open_report(const core::OpenReport& report, const std::string& data_dir
 }
 
 // Waits for SIGINT or SIGTERM (blocked in every thread, so only this wait sees them);
-// meanwhile returns free heap memory to the OS (causeway/common/heap_trim.h), so that
-// after a spike RSS goes back near what is in use instead of staying at the high-water mark.
-void wait_for_stop_signal(const sigset_t& stop_signals) {
+// meanwhile runs `on_reload` for each SIGHUP, and returns free heap memory to the OS
+// (causeway/common/heap_trim.h), so that after a spike RSS goes back near what is in use
+// instead of staying at the high-water mark.
+void wait_for_stop_signal(const sigset_t& stop_signals, const std::function<void()>& on_reload) {
   constexpr auto kHeapTrimEvery = std::chrono::seconds(5);
   constexpr size_t kHeapTrimAboveBytes = 8u << 20;
   auto next_trim = std::chrono::steady_clock::now() + kHeapTrimEvery;
@@ -290,6 +299,7 @@ void wait_for_stop_signal(const sigset_t& stop_signals) {
       spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
       return;
     }
+    if (sig == SIGHUP) on_reload();
     if (std::chrono::steady_clock::now() >= next_trim) {
       next_trim = std::chrono::steady_clock::now() + kHeapTrimEvery;
       const causeway::HeapTrim trim = causeway::trim_free_heap(kHeapTrimAboveBytes);
@@ -310,6 +320,7 @@ int run(const BrokerConfig& config) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // reloads the TLS certificates
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   const std::string& data_dir = config.store.data_dir;
@@ -330,10 +341,21 @@ int run(const BrokerConfig& config) {
     return 1;
   }
   log_open_report(report, data_dir);
+  std::shared_ptr<causeway::tls::ServerTls> tls;
+  if (config.tls) {
+    auto loaded = causeway::tls::ServerTls::load(*config.tls);
+    if (!loaded) {
+      spdlog::error("cannot serve TLS: {}", loaded.error().message());
+      return 1;
+    }
+    tls = std::move(*loaded);
+  }
   // The registry's store lives under the data dir, covered by its LOCK.
   std::unique_ptr<registry::RegistryServer> embedded_registry;
   if (config.registry) {
-    auto started = registry::RegistryServer::start(*config.registry);
+    registry::RegistryServerOptions registry_options = *config.registry;
+    registry_options.tls = tls;
+    auto started = registry::RegistryServer::start(std::move(registry_options));
     if (!started) {
       spdlog::error("cannot start the embedded schema registry on {}: {} (choose another --registry-listen, "
                     "or --registry-listen off)",
@@ -371,6 +393,7 @@ int run(const BrokerConfig& config) {
                                 config.server.broker_version});
   metrics.install_sync_observer();
   server::ServerOptions server_options = config.server;
+  server_options.tls = tls;
   server_options.on_response = [&metrics](protocol::Body request, const std::vector<uint8_t>& response) {
     metrics.observe_response(request, response);
   };
@@ -397,7 +420,11 @@ int run(const BrokerConfig& config) {
     }
   }
   // The wire address first: tools that wait for "listening on " take the first match.
-  spdlog::info("listening on {}:{}", config.server.listen_host, server.port());
+  spdlog::info("listening on {}:{}{}", config.server.listen_host, server.port(), tls ? " (TLS)" : "");
+  if (tls) {
+    spdlog::info("TLS certificate: {}; client certificates: {}", tls->describe(),
+                 causeway::tls::client_auth_name(tls->client_auth()));
+  }
   if (embedded_registry) spdlog::info("registry listening on {}", embedded_registry->url());
   if (!config.registry_url.empty())
     spdlog::info("schema-bound topics are checked against the registry at {}", config.registry_url);
@@ -405,7 +432,18 @@ int run(const BrokerConfig& config) {
   if (admin_server) spdlog::info("admin listening on {} (metrics, health and readiness probes)", admin_server->url());
   spdlog::info("causeway-broker ready (pid {}); stop with SIGINT or SIGTERM", ::getpid());
 
-  wait_for_stop_signal(stop_signals);
+  wait_for_stop_signal(stop_signals, [&tls] {
+    if (!tls) {
+      spdlog::info("received SIGHUP: no TLS certificates to reload (the broker serves plaintext)");
+      return;
+    }
+    if (Status s = tls->reload(); !s.ok()) {
+      spdlog::error("received SIGHUP: TLS reload failed, still serving the previous certificate: {}", s.message());
+      return;
+    }
+    spdlog::info("received SIGHUP: reloaded the TLS certificate ({}); open connections keep theirs",
+                 tls->describe());
+  });
 
   if (admin_server) admin_server->set_ready(false);
   if (embedded_registry) embedded_registry->stop();

@@ -16,6 +16,7 @@
 #include "causeway/daemon_log/daemon_log.h"
 #include "causeway/common/units.h"
 #include "causeway/registry/server.h"
+#include "causeway/tls/tls_flags.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"causeway-registry: the Causeway schema registry.\n"
@@ -41,7 +42,14 @@ int main(int argc, char** argv) {
                  "text (lines for people) or json (one object per line: time in UTC, level, msg)")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
+  causeway::tls::TlsFlags tls_flags;
+  tls_flags.add_to(app, "the REST port (HTTPS)");
   CLI11_PARSE(app, argc, argv);
+  auto tls_files = tls_flags.files();
+  if (!tls_files) {
+    std::fprintf(stderr, "error: %s\n", std::string(tls_files.error().message()).c_str());
+    return 2;
+  }
 
   causeway::registry::RegistryServerOptions options;
   options.threads = threads;
@@ -67,6 +75,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // reloads the TLS certificates
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   std::error_code ec;
@@ -80,16 +89,38 @@ int main(int argc, char** argv) {
     spdlog::error("{}", lock.error().message());
     return 1;
   }
+  if (*tls_files) {
+    auto tls = causeway::tls::ServerTls::load(**tls_files);
+    if (!tls) {
+      spdlog::error("cannot serve TLS: {}", tls.error().message());
+      return 1;
+    }
+    options.tls = std::move(*tls);
+  }
   auto server = causeway::registry::RegistryServer::start(options);
   if (!server) {
     spdlog::error("{}", server.error().message());
     return 1;
   }
   spdlog::info("registry listening on {}", (*server)->url());
+  if (options.tls) {
+    spdlog::info("TLS certificate: {}; client certificates: {}", options.tls->describe(),
+                 causeway::tls::client_auth_name(options.tls->client_auth()));
+  }
   spdlog::info("causeway-registry ready (pid {}, data in {}); stop with SIGINT or SIGTERM", ::getpid(), data_dir);
 
   int sig = 0;
-  while (sigwait(&stop_signals, &sig) != 0) {
+  for (;;) {
+    if (sigwait(&stop_signals, &sig) != 0) continue;
+    if (sig != SIGHUP) break;
+    if (!options.tls) {
+      spdlog::info("received SIGHUP: no TLS certificates to reload (the registry serves plain HTTP)");
+    } else if (causeway::Status s = options.tls->reload(); !s.ok()) {
+      spdlog::error("received SIGHUP: TLS reload failed, still serving the previous certificate: {}", s.message());
+    } else {
+      spdlog::info("received SIGHUP: reloaded the TLS certificate ({}); open connections keep theirs",
+                   options.tls->describe());
+    }
   }
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
   (*server)->stop();

@@ -26,7 +26,7 @@ namespace causeway::registry {
 struct RegistryServer::Impl {
   RegistryServerOptions options;
   std::unique_ptr<SchemaStore> store;
-  httplib::Server http;
+  std::unique_ptr<httplib::Server> http;  // an SSLServer with options.tls
   std::thread loop;
   std::uint16_t port = 0;
   std::mutex stop_mu;  // guards stopped
@@ -103,36 +103,39 @@ Result<std::unique_ptr<RegistryServer>> RegistryServer::start(RegistryServerOpti
   impl->store = std::move(*store);
   Impl* self = impl.get();
   const unsigned threads = options.threads;
-  impl->http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
-  impl->http.set_payload_max_length(options.max_body_bytes);
-  impl->http.set_socket_options(causeway::set_listen_socket_options);  // a taken port fails to bind
+  if (options.tls) {
+    // The certificate is chosen per handshake by options.tls, so a reload reaches new
+    // connections; a plaintext request on this port is answered 400 in plain HTTP.
+    impl->http = std::make_unique<httplib::SSLServer>([tls = options.tls](SSL_CTX& ctx) {
+      tls->configure(&ctx, /*answer_plain_http=*/true);
+      return true;
+    });
+    if (!impl->http->is_valid()) return invalid_argument("cannot set up TLS for the registry's port");
+  } else {
+    impl->http = std::make_unique<httplib::Server>();
+  }
+  impl->http->new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  impl->http->set_payload_max_length(options.max_body_bytes);
+  impl->http->set_socket_options(causeway::set_listen_socket_options);  // a taken port fails to bind
   const auto handler = [self](const httplib::Request& req, httplib::Response& res) { self->serve(req, res); };
-  impl->http.Get(".*", handler);
-  impl->http.Post(".*", handler);
-  impl->http.Put(".*", handler);
-  impl->http.Delete(".*", handler);
-  impl->http.set_error_handler(
+  impl->http->Get(".*", handler);
+  impl->http->Post(".*", handler);
+  impl->http->Put(".*", handler);
+  impl->http->Delete(".*", handler);
+  impl->http->set_error_handler(
       [self](const httplib::Request& req, httplib::Response& res) { self->answer_error(req, res); });
   // What escapes a handler anyway (serve() catches everything it knows of) is answered 500
   // here instead of by httplib's default, which would put the exception text in a header.
-  impl->http.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+  impl->http->set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
     res.status = 500;
-  });
-  // httplib's default socket options add SO_REUSEPORT, which lets a second registry (or
-  // broker) bind the same port and take half of the connections. SO_REUSEADDR alone
-  // still allows a restart while old connections are in TIME_WAIT, and a second bind of
-  // a port in use fails with EADDRINUSE, as the broker's wire port does.
-  impl->http.set_socket_options([](int sock) {
-    int yes = 1;
-    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
   });
 
   int port = 0;
   errno = 0;
   if (options.listen_port == 0) {
-    port = impl->http.bind_to_any_port(options.listen_host);
+    port = impl->http->bind_to_any_port(options.listen_host);
   } else {
-    port = impl->http.bind_to_port(options.listen_host, options.listen_port) ? options.listen_port : -1;
+    port = impl->http->bind_to_port(options.listen_host, options.listen_port) ? options.listen_port : -1;
   }
   if (port <= 0) {
     const int err = errno;
@@ -141,10 +144,10 @@ Result<std::unique_ptr<RegistryServer>> RegistryServer::start(RegistryServerOpti
                        " (is another registry or broker using the port? pick another with --listen)");
   }
   impl->port = static_cast<std::uint16_t>(port);
-  impl->loop = std::thread([self] { self->http.listen_after_bind(); });
+  impl->loop = std::thread([self] { self->http->listen_after_bind(); });
   // httplib's stop() does nothing until the loop has marked itself running, so wait for
   // that here: after start() returns, stop() always ends the loop.
-  for (int i = 0; i < 5000 && !impl->http.is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  for (int i = 0; i < 5000 && !impl->http->is_running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return std::unique_ptr<RegistryServer>(new RegistryServer(std::move(impl)));
 }
 
@@ -153,7 +156,7 @@ std::uint16_t RegistryServer::port() const noexcept { return impl_->port; }
 std::string RegistryServer::url() const {
   const std::string& host = impl_->options.listen_host;
   const bool v6 = host.find(':') != std::string::npos;
-  return std::string("http://") + (v6 ? std::string("[") + host + "]" : host) + ":" + std::to_string(impl_->port);
+  return std::string(impl_->options.tls ? "https://" : "http://") + (v6 ? std::string("[") + host + "]" : host) + ":" + std::to_string(impl_->port);
 }
 
 SchemaStore& RegistryServer::store() noexcept { return *impl_->store; }
@@ -162,7 +165,7 @@ void RegistryServer::stop() {
   std::lock_guard lk(impl_->stop_mu);
   if (impl_->stopped) return;
   impl_->stopped = true;
-  impl_->http.stop();
+  impl_->http->stop();
   if (impl_->loop.joinable()) impl_->loop.join();
 }
 

@@ -6,7 +6,9 @@
 #include <spdlog/spdlog.h>
 
 #include <asio.hpp>
+#include <asio/ssl.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <array>
 #include <atomic>
 #include <cstring>
 #include <deque>
@@ -68,6 +70,10 @@ struct Server::Impl {
   LogThrottle bad_frame_log{std::chrono::seconds(10)};
   LogThrottle refused_log{std::chrono::seconds(10)};  // connections over --max-connections
   LogThrottle request_error_log{std::chrono::seconds(10)};  // by request kind and code
+  LogThrottle tls_log{std::chrono::seconds(10)};  // failed TLS handshakes, by peer address
+  // Built from options.tls at start(); every session's TLS stream is made from it. The
+  // certificate itself is chosen per handshake (tls::ServerTls), so it reloads under it.
+  std::unique_ptr<asio::ssl::context> ssl_context;
 
   // A request answered with an error is logged with its correlation id (which the client
   // also has), once per request kind and code per 10 s with a count of the ones left out:
@@ -218,7 +224,7 @@ class Session : public std::enable_shared_from_this<Session> {
  private:
   static awaitable<void> reader(std::shared_ptr<Session> self) {
     try {
-      co_await self->read_loop();
+      if (!self->server_.ssl_context || co_await self->start_tls()) co_await self->read_loop();
     } catch (const std::exception& e) {
       spdlog::warn("connection {}: {}", self->id_, e.what());
     }
@@ -249,11 +255,84 @@ class Session : public std::enable_shared_from_this<Session> {
       rend_ = have;
     }
     while (rend_ - rbeg_ < need) {
-      auto [ec, n] = co_await socket_.async_read_some(asio::buffer(rbuf_.get() + rend_, rbuf_size_ - rend_), use_nothrow);
+      auto [ec, n] = co_await read_some(asio::buffer(rbuf_.get() + rend_, rbuf_size_ - rend_));
       if (ec) co_return false;
       rend_ += n;
     }
     co_return true;
+  }
+
+  // The connection's bytes go through TLS once start_tls() set it up, else straight to the
+  // socket. (Both forms yield the same awaitable type; plaintext pays one branch.)
+  template <typename Buffers>
+  awaitable<std::tuple<std::error_code, size_t>> read_some(const Buffers& buffers) {
+    if (tls_) return tls_->async_read_some(buffers, use_nothrow);
+    return socket_.async_read_some(buffers, use_nothrow);
+  }
+  template <typename Buffers>
+  awaitable<std::tuple<std::error_code, size_t>> write(const Buffers& buffers) {
+    if (tls_) return asio::async_write(*tls_, buffers, use_nothrow);
+    return asio::async_write(socket_, buffers, use_nothrow);
+  }
+
+  // On a TLS port, before any frame: looks at the first bytes without taking them. A TLS
+  // ClientHello gets the handshake (bounded by the handshake timer, which closes the
+  // socket); anything else is a plaintext client, answered with one error frame it can read
+  // ("this port requires TLS") and closed. False when the connection is not to be served.
+  awaitable<bool> start_tls() {
+    std::error_code ec;
+    socket_.non_blocking(true, ec);
+    std::array<unsigned char, 2> head{};
+    size_t got = 0;
+    while (!closed_) {
+      auto [wait_ec] = co_await socket_.async_wait(tcp::socket::wait_read, use_nothrow);
+      if (wait_ec) co_return false;
+      got = socket_.receive(asio::buffer(head), tcp::socket::message_peek, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) continue;
+      if (ec || got == 0) co_return false;  // closed before saying anything
+      if (got == 2 || head[0] != 0x16) break;
+      // One byte, and it could start a TLS record: give the second a moment to arrive.
+      asio::steady_timer wait(socket_.get_executor(), std::chrono::milliseconds(5));
+      co_await wait.async_wait(use_nothrow);
+    }
+    if (closed_) co_return false;
+    if (!tls::looks_like_tls_handshake(head.data(), got)) {
+      fail_connection("this broker port requires TLS: connect with TLS (causeway --tls-ca FILE, or "
+                      "ClientOptions::tls in the client library)");
+      co_return false;
+    }
+    tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, *server_.ssl_context);
+    auto [handshake_ec] = co_await tls_->async_handshake(asio::ssl::stream_base::server, use_nothrow);
+    if (handshake_ec) {
+      if (!closed_) {  // not the handshake timer
+        if (const auto left_out = server_.tls_log.admit(peer_)) {
+          spdlog::info("connection {} from {}: TLS handshake failed: {}{}", id_, peer_, handshake_ec.message(),
+                       *left_out == 0 ? std::string()
+                                      : " (" + std::to_string(*left_out) + " more failed handshake(s) from " + peer_ +
+                                            " not logged)");
+        }
+      }
+      close();
+      co_return false;
+    }
+    principal_ = tls::peer_subject(tls_->native_handle());
+    spdlog::debug("connection {} from {}: {} {}{}", id_, peer_, SSL_get_version(tls_->native_handle()),
+                  SSL_get_cipher_name(tls_->native_handle()),
+                  principal_.empty() ? std::string() : ", client certificate " + principal_);
+    co_return true;
+  }
+
+  // A TLS ClientHello on the plaintext port: a TLS alert (protocol_version) the client's TLS
+  // library reports, a log line that says what happened, and close.
+  void refuse_tls_client() {
+    if (const auto left_out = server_.tls_log.admit(peer_)) {
+      spdlog::info("connection {} from {}: a TLS handshake on the plaintext port (start the broker with --tls-cert "
+                   "and --tls-key to serve TLS, or connect without TLS){}",
+                   id_, peer_, *left_out == 0 ? std::string() : " (" + std::to_string(*left_out) + " more not logged)");
+    }
+    close_after_flush_ = true;
+    reading_stopped_ = true;
+    send(Frame{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x46});  // alert record: fatal, protocol_version
   }
 
   awaitable<void> read_loop() {
@@ -266,6 +345,10 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       if (closed_ || reading_stopped_) co_return;
       if (!co_await fill(4)) co_return;
+      if (!hello_done_ && !tls_ && tls::looks_like_tls_handshake(rbuf_.get() + rbeg_, rend_ - rbeg_)) {
+        refuse_tls_client();
+        co_return;
+      }
       const uint32_t len = coding::decode_fixed32(reinterpret_cast<const char*>(rbuf_.get() + rbeg_));
       if (Status bounded = check_frame_length(len, max_frame); !bounded.ok()) {
         fail_connection(std::string(bounded.message()));
@@ -371,7 +454,7 @@ class Session : public std::enable_shared_from_this<Session> {
       buffers.reserve(batch.size());
       for (const Frame& f : batch) buffers.emplace_back(asio::buffer(f));
       if (self->server_.options.before_write_for_test) self->server_.options.before_write_for_test(self->id_);
-      auto [ec, n] = co_await asio::async_write(self->socket_, buffers, use_nothrow);
+      auto [ec, n] = co_await self->write(buffers);
       if (ec) break;
       size_t pushed_bytes = 0;
       for (size_t i = 0; i < batch.size(); ++i) {
@@ -430,8 +513,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Server::Impl& server_;
   tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;  // over socket_, on a TLS port after start_tls()
   const uint64_t id_;
-  std::string peer_;  // the client's address, for log lines
+  std::string peer_;       // the client's address, for log lines
+  std::string principal_;  // the subject of a verified client certificate (mTLS), else empty
   std::shared_ptr<SessionSink> sink_;
   asio::steady_timer write_timer_;
   asio::steady_timer read_gate_;
@@ -597,6 +682,10 @@ Status Server::start() {
   for (uint32_t i = 0; i < s.options.network_threads; ++i) {
     s.contexts.push_back(std::make_unique<asio::io_context>(1));
     s.guards.push_back(asio::make_work_guard(*s.contexts.back()));
+  }
+  if (s.options.tls) {
+    s.ssl_context = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+    s.options.tls->configure(s.ssl_context->native_handle());
   }
   std::error_code ec;
   const auto address = asio::ip::make_address(s.options.listen_host, ec);

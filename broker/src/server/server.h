@@ -23,6 +23,7 @@
 #include "causeway/schemas/protocol_generated.h"
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
+#include "causeway/tls/server_tls.h"
 #include "core/schema_checker.h"
 #include "server/storage_pool.h"
 #include "subscribe/coordinator.h"
@@ -37,7 +38,12 @@ struct ServerOptions {
   uint32_t network_threads = 2;
   // Requests a connection may have outstanding before the broker stops reading from it.
   uint32_t max_in_flight_per_connection = 256;
+  // Bound on the TLS handshake plus the Hello: a connection that has not finished both by
+  // then is closed (so a slow or stalled handshake holds no thread and not for long).
   std::chrono::milliseconds handshake_timeout{10000};
+  // TLS on the wire port (--tls-cert, --tls-key, --tls-ca, --tls-client-auth); null serves
+  // plaintext. Shared with the daemon, which reloads it on SIGHUP.
+  std::shared_ptr<tls::ServerTls> tls;
   std::string broker_version = "0.1.0";
   // For tests (tests/unit/server/server_test.cc), called with the connection's id: on the
   // accepting thread for each accepted connection before it is served, and by a

@@ -17,6 +17,7 @@
 
 #include "causeway/common/status.h"
 #include "causeway/registry/store.h"
+#include "causeway/tls/server_tls.h"
 
 namespace causeway::registry {
 
@@ -27,6 +28,8 @@ struct RegistryServerOptions {
   // Request bodies above this are answered 413 without being stored (read and discarded).
   std::size_t max_body_bytes = 1 << 20;
   unsigned threads = 4;  // requests served concurrently
+  // Serve HTTPS with these credentials (docs/security.md); null: plain HTTP.
+  std::shared_ptr<tls::ServerTls> tls;
 };
 
 class RegistryServer {
