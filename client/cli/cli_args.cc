@@ -106,4 +106,40 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const
   }
 }
 
+namespace {
+const client::TlsOptions* g_tls = nullptr;  // set once by add_tls_flags, before commands run
+}  // namespace
+
+void add_tls_flags(CLI::App& app, client::TlsOptions& tls) {
+  g_tls = &tls;
+  app.add_flag("--tls", tls.enabled,
+               "Connect to the broker with TLS, checking its certificate against the system's CAs (implied by "
+               "--tls-ca, --tls-cert, --tls-key)")
+      ->envname("CAUSEWAY_TLS");
+  app.add_option("--tls-ca", tls.ca_file, "PEM CA certificates the broker's (and an https registry's) certificate "
+                                          "must chain to; implies --tls")
+      ->envname("CAUSEWAY_TLS_CA")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-cert", tls.cert_file, "PEM client certificate, for a broker that asks for one (mTLS); with --tls-key")
+      ->envname("CAUSEWAY_TLS_CERT")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", tls.key_file, "PEM private key of --tls-cert (unencrypted)")
+      ->envname("CAUSEWAY_TLS_KEY")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-server-name", tls.server_name,
+                 "Name the broker's certificate must carry (default: the host of --broker)")
+      ->envname("CAUSEWAY_TLS_SERVER_NAME");
+}
+
+client::RegistryClientOptions registry_client_options(const std::string& url) {
+  client::RegistryClientOptions options;
+  options.url = url;
+  if (g_tls != nullptr) {
+    options.ca_file = g_tls->ca_file;
+    options.cert_file = g_tls->cert_file;
+    options.key_file = g_tls->key_file;
+  }
+  return options;
+}
+
 }  // namespace causeway::cli

@@ -13,6 +13,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include "causeway/client/options.h"
+#include "causeway/client/registry_client.h"
+
 namespace causeway::cli {
 
 // The process exit code for bad usage.
@@ -45,5 +48,13 @@ CLI::Validator accepted_by(Parse parse, std::string name) {
 }
 
 std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const* argv);
+
+// The global TLS flags --tls, --tls-ca, --tls-cert, --tls-key, --tls-server-name (and their
+// CAUSEWAY_TLS_* environment variables) into `tls`, which must outlive the command. They
+// apply to the broker connection and to an https:// registry (registry_client_options).
+void add_tls_flags(CLI::App& app, client::TlsOptions& tls);
+// Options for a RegistryClient of `url`, with the CA and client certificate of the TLS
+// flags when add_tls_flags was called.
+client::RegistryClientOptions registry_client_options(const std::string& url);
 
 }  // namespace causeway::cli

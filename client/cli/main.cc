@@ -178,7 +178,7 @@ int run_merged_fetch(const ClientOptions& options, const std::string& registry_u
 // naming the registry asked; --no-subject-check skips this (e.g. the subject is about to be
 // registered, or the broker uses another registry).
 Status check_subject_exists(const std::string& subject, const std::string& registry_url) {
-  auto registry = RegistryClient::create({.url = registry_url});
+  auto registry = RegistryClient::create(causeway::cli::registry_client_options(registry_url));
   if (!registry) return registry.error();
   auto versions = (*registry)->list_versions(subject, false);
   if (versions && !versions->empty()) return Status();
@@ -205,6 +205,7 @@ int main(int argc, char** argv) {
   app.add_option("--broker", options.broker, "Broker address HOST:PORT")
       ->capture_default_str()
       ->envname("CAUSEWAY_BROKER");
+  causeway::cli::add_tls_flags(app, options.tls);
 
   // topic ...
   auto* topic = app.add_subcommand("topic", "Create, list, describe and delete topics");

@@ -18,6 +18,7 @@
 #include "causeway/registry/payload.h"
 #include "causeway/registry/schema.h"
 #include "client/cli/event_json.h"
+#include "client/cli/cli_args.h"
 #include "client/cli/json_schema_hint.h"
 
 namespace causeway::cli {
@@ -253,8 +254,7 @@ Result<nlohmann::json> PayloadCodec::decode(std::string_view payload) const {
 }
 
 Result<std::unique_ptr<client::RegistryClient>> renderer_registry(const std::string& url) {
-  client::RegistryClientOptions options;
-  options.url = url;
+  client::RegistryClientOptions options = registry_client_options(url);
   options.connect_timeout = std::chrono::milliseconds(2000);
   options.request_timeout = std::chrono::milliseconds(10000);
   return client::RegistryClient::create(options);

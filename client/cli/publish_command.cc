@@ -21,6 +21,7 @@
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
 #include "causeway/client/registry_client.h"
+#include "client/cli/cli_args.h"
 #include "client/cli/cli_errors.h"
 #include "client/cli/event_json.h"
 #include "client/cli/payload_codec.h"
@@ -139,7 +140,7 @@ int run_publish(const client::ClientOptions& options, const std::string& registr
   Status codec_unavailable;  // the registry could not be reached: every later line fails the same way at once
   DataObjectEncoder encoder;
   if (!subject.empty()) {
-    auto r = client::RegistryClient::create({.url = registry_url});
+    auto r = client::RegistryClient::create(registry_client_options(registry_url));
     if (!r) return fail_registry("--registry", r.error(), registry_url);
     registry = std::move(*r);
     const int version = args.schema_version == 0 ? client::kLatestVersion : args.schema_version;

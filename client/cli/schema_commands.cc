@@ -14,6 +14,7 @@
 
 #include "causeway/client/admin.h"
 #include "causeway/client/registry_client.h"
+#include "client/cli/cli_args.h"
 
 namespace causeway::cli {
 namespace {
@@ -186,8 +187,7 @@ class SchemaCommandsImpl : public SchemaCommands {
 
   int run(const client::ClientOptions& broker) override {
     broker_ = broker;
-    client::RegistryClientOptions options;
-    options.url = registry_;
+    client::RegistryClientOptions options = registry_client_options(registry_);
     auto rc = RegistryClient::create(options);
     if (!rc) return fail("--registry", rc.error(), registry_);
     RegistryClient& client = **rc;

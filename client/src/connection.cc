@@ -16,6 +16,9 @@
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <asio/write.hpp>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 namespace causeway::client::internal {
 namespace {
@@ -38,6 +41,22 @@ std::string describe(std::exception_ptr e) {
     return "unknown exception";
   }
 }
+
+// An OpenSSL error queue entry as its reason text ("certificate verify failed").
+std::string take_ssl_errors() {
+  std::string out;
+  while (const unsigned long e = ERR_get_error()) {
+    const char* reason = ERR_reason_error_string(e);
+    if (!out.empty()) out += "; ";
+    out += reason != nullptr ? reason : "unknown error";
+  }
+  return out.empty() ? std::string("unknown error") : out;
+}
+
+// A key file is never decrypted here: a passphrase prompt would block on the terminal.
+int no_passphrase(char*, int, int, void*) { return 0; }
+
+bool contains(std::string_view text, std::string_view part) { return text.find(part) != std::string_view::npos; }
 
 }  // namespace
 
@@ -85,7 +104,88 @@ asio::awaitable<Opened> Connection::open(ClientOptions options, CloseHandler on_
 
 Status Connection::io_failure(const char* what, const std::error_code& ec) const {
   if (ec == asio::error::eof) return unavailable("connection to " + options_.broker + " closed by the broker");
+  if (tls_ && ec.category() == asio::error::get_ssl_category()) {
+    // Name the side at fault and what to change; the TLS library's reason is kept.
+    const std::string reason = ec.message();
+    const std::string base = "TLS with " + options_.broker + " failed: " + reason;
+    const long verify = SSL_get_verify_result(tls_->native_handle());
+    if (verify != X509_V_OK) {
+      return failed_precondition(base + ": the broker's certificate did not verify (" +
+                                 X509_verify_cert_error_string(verify) +
+                                 "); --tls-ca names the CA that signed it, --tls-server-name the name it carries");
+    }
+    if (contains(reason, "wrong version number") || contains(reason, "packet length too long") ||
+        contains(reason, "alert protocol version")) {
+      return failed_precondition(base + ": the broker does not serve TLS on this port (connect without --tls-*, or "
+                                        "start the broker with --tls-cert and --tls-key)");
+    }
+    if (contains(reason, "certificate required") || contains(reason, "bad certificate") ||
+        contains(reason, "unknown ca") || contains(reason, "certificate expired") ||
+        contains(reason, "certificate unknown") || contains(reason, "certificate revoked") ||
+        contains(reason, "handshake failure") || contains(reason, "decrypt error")) {
+      return failed_precondition(base + ": the broker refused this client's certificate (give --tls-cert and --tls-key "
+                                        "of a valid certificate signed by a CA the broker trusts, its --tls-ca)");
+    }
+    return unavailable(base);
+  }
+  if (tls_ && ec == asio::ssl::error::stream_truncated) {
+    return unavailable("connection to " + options_.broker + " closed by the broker (TLS stream ended without close_notify)");
+  }
   return unavailable(std::string(what) + " " + options_.broker + ": " + ec.message());
+}
+
+template <typename Buffers>
+asio::awaitable<std::tuple<std::error_code, std::size_t>> Connection::read_exactly(const Buffers& buffers) {
+  if (tls_) return asio::async_read(*tls_, buffers, kTuple);
+  return asio::async_read(socket_, buffers, kTuple);
+}
+
+template <typename Buffers>
+asio::awaitable<std::tuple<std::error_code, std::size_t>> Connection::write_all(const Buffers& buffers) {
+  if (tls_) return asio::async_write(*tls_, buffers, kTuple);
+  return asio::async_write(socket_, buffers, kTuple);
+}
+
+Status Connection::prepare_tls(const std::string& host) {
+  const TlsOptions& o = options_.tls;
+  ERR_clear_error();
+  tls_context_ = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_client);
+  SSL_CTX* ctx = tls_context_->native_handle();
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_default_passwd_cb(ctx, no_passphrase);
+  if (o.ca_file.empty()) {
+    if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+      return invalid_argument("cannot load the system's CA certificates: " + take_ssl_errors() + " (give --tls-ca FILE)");
+  } else if (SSL_CTX_load_verify_file(ctx, o.ca_file.c_str()) != 1) {
+    return invalid_argument("cannot load the CA file " + o.ca_file + " (--tls-ca, PEM certificates): " +
+                            take_ssl_errors());
+  }
+  if (!o.cert_file.empty() || !o.key_file.empty()) {
+    if (o.cert_file.empty() || o.key_file.empty())
+      return invalid_argument("--tls-cert and --tls-key go together: give the client certificate and its key");
+    if (SSL_CTX_use_certificate_chain_file(ctx, o.cert_file.c_str()) != 1)
+      return invalid_argument("cannot load the client certificate " + o.cert_file + " (--tls-cert, PEM): " +
+                              take_ssl_errors());
+    if (SSL_CTX_use_PrivateKey_file(ctx, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+      return invalid_argument("cannot load the client key " + o.key_file +
+                              " (--tls-key, unencrypted PEM): " + take_ssl_errors());
+    if (SSL_CTX_check_private_key(ctx) != 1)
+      return invalid_argument("the key in " + o.key_file + " does not belong to the certificate in " + o.cert_file);
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_context_);
+  SSL* ssl = tls_->native_handle();
+  const std::string& name = o.server_name.empty() ? host : o.server_name;
+  std::error_code not_ip;
+  (void)asio::ip::make_address(name, not_ip);
+  if (!not_ip) {
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), name.c_str()) != 1)
+      return invalid_argument("cannot check the broker's certificate for IP address " + name);
+  } else {
+    if (SSL_set1_host(ssl, name.c_str()) != 1 || SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, const_cast<char*>(name.c_str())) != 1)
+      return invalid_argument("cannot check the broker's certificate for the name " + name);
+  }
+  return Status();
 }
 
 asio::awaitable<Status> Connection::establish() {
@@ -101,9 +201,14 @@ asio::awaitable<Status> Connection::establish() {
   if (connect_ec) co_return io_failure("cannot connect to", connect_ec).with_reason(Reason::kBrokerUnreachable);
   std::error_code ignored;
   socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+  if (options_.tls.active()) {
+    if (Status s = prepare_tls(host); !s.ok()) co_return s;
+    auto [handshake_ec] = co_await tls_->async_handshake(asio::ssl::stream_base::client, kTuple);
+    if (handshake_ec) co_return io_failure("TLS handshake with", handshake_ec);
+  }
 
   const std::vector<uint8_t> hello = encode_hello(next_correlation_id(), options_.client_name);
-  auto [write_ec, written] = co_await asio::async_write(socket_, asio::buffer(hello), kTuple);
+  auto [write_ec, written] = co_await write_all(asio::buffer(hello));
   (void)written;
   if (write_ec) co_return io_failure("handshake with", write_ec);
   Result<Frame> frame = co_await read_frame();
@@ -117,7 +222,7 @@ asio::awaitable<Status> Connection::establish() {
 
 asio::awaitable<Result<Frame>> Connection::read_frame() {
   std::array<uint8_t, kFrameLengthBytes> prefix{};
-  auto [ec, n] = co_await asio::async_read(socket_, asio::buffer(prefix), kTuple);
+  auto [ec, n] = co_await read_exactly(asio::buffer(prefix));
   (void)n;
   if (ec) co_return io_failure("lost connection to", ec);
   // An HTTP server (the schema registry's port, say) answers our binary Hello with
@@ -130,7 +235,7 @@ asio::awaitable<Result<Frame>> Connection::read_frame() {
   Result<uint32_t> length = decode_frame_length(std::span<const uint8_t, kFrameLengthBytes>(prefix), max_frame_bytes_);
   if (!length) co_return length.error().with_context("bad frame from " + options_.broker);
   std::vector<uint8_t> bytes(*length);
-  auto [body_ec, m] = co_await asio::async_read(socket_, asio::buffer(bytes), kTuple);
+  auto [body_ec, m] = co_await read_exactly(asio::buffer(bytes));
   (void)m;
   if (body_ec) co_return io_failure("lost connection to", body_ec);
   Result<Frame> frame = verify_frame(std::move(bytes), max_frame_bytes_);
@@ -205,7 +310,7 @@ asio::awaitable<void> Connection::writer() {
       queue_.pop_front();
     }
     for (const auto& f : chunk) buffers.push_back(asio::buffer(f));
-    auto [ec, n] = co_await asio::async_write(socket_, buffers, kTuple);
+    auto [ec, n] = co_await write_all(buffers);
     (void)n;
     if (ec) {
       close(io_failure("lost connection to", ec));

@@ -21,6 +21,8 @@
 
 #include <asio/awaitable.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/ssl/context.hpp>
+#include <asio/ssl/stream.hpp>
 #include <asio/steady_timer.hpp>
 
 #include "causeway/client/options.h"
@@ -88,6 +90,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   };
 
   asio::awaitable<Status> establish();
+  // Sets up tls_ over the connected socket_ for `host` (options_.tls). kInvalidArgument
+  // naming the file that cannot be loaded.
+  Status prepare_tls(const std::string& host);
+  // The connection's bytes: through tls_ when it is set, else straight to socket_.
+  template <typename Buffers>
+  asio::awaitable<std::tuple<std::error_code, std::size_t>> read_exactly(const Buffers& buffers);
+  template <typename Buffers>
+  asio::awaitable<std::tuple<std::error_code, std::size_t>> write_all(const Buffers& buffers);
   asio::awaitable<Result<Frame>> read_frame();
   asio::awaitable<void> reader();
   asio::awaitable<void> writer();
@@ -97,6 +107,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   ClientOptions options_;
   asio::ip::tcp::socket socket_;
+  std::unique_ptr<asio::ssl::context> tls_context_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // over socket_ when options_.tls is active
   asio::steady_timer write_signal_;   // the writer parks on it; send() cancels it
   asio::steady_timer watchdog_timer_;
   CloseHandler on_close_;

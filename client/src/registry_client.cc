@@ -133,7 +133,9 @@ struct RegistryClient::Impl {
   std::map<std::tuple<std::string, std::string, std::string, std::string>, RegisteredSchema> ids_by_schema;
 
   std::unique_ptr<httplib::Client> http() const {
-    auto c = std::make_unique<httplib::Client>(options.url);
+    auto c = options.cert_file.empty() ? std::make_unique<httplib::Client>(options.url)
+                                       : std::make_unique<httplib::Client>(options.url, options.cert_file, options.key_file);
+    if (!options.ca_file.empty()) c->set_ca_cert_path(options.ca_file.c_str());
     const auto secs = [](std::chrono::milliseconds ms) { return std::make_pair(ms.count() / 1000, (ms.count() % 1000) * 1000); };
     const auto [cs, cu] = secs(options.connect_timeout);
     const auto [rs, ru] = secs(options.request_timeout);

@@ -42,9 +42,26 @@ enum class WhenFull {
   kFail,   // complete at once with kResourceExhausted (librdkafka's QUEUE_FULL)
 };
 
+// TLS to the broker (docs/security.md). Off unless `enabled` or one of the files is set.
+struct TlsOptions {
+  bool enabled = false;
+  // PEM CA certificates the broker's certificate must chain to; empty: the system's CA
+  // store (/etc/ssl/certs).
+  std::string ca_file{};
+  // A client certificate and its key (PEM), for brokers that ask for one (mTLS).
+  std::string cert_file{};
+  std::string key_file{};
+  // The name the broker's certificate must carry (DNS name or IP address); empty: the host
+  // of ClientOptions::broker. Always checked: there is no switch to turn checking off.
+  std::string server_name{};
+
+  bool active() const { return enabled || !ca_file.empty() || !cert_file.empty() || !key_file.empty(); }
+};
+
 struct ClientOptions {
   // "HOST:PORT"; a literal IPv6 address is written in brackets ("[::1]:7450").
   std::string broker = "127.0.0.1:7450";
+  TlsOptions tls{};
   // Appears in the broker's logs, e.g. "orders-service/1.4".
   std::string client_name;
   // Bound on TCP connect plus the Hello handshake.

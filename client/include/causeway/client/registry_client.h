@@ -39,6 +39,12 @@ struct RegistryClientOptions {
   std::string url = "http://127.0.0.1:8081";
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds request_timeout{30000};
+  // For an https:// URL (docs/security.md): PEM CAs the registry's certificate must chain to
+  // (empty: the system's store), and a client certificate and key for a registry that asks.
+  // (Initialized, so that designated initializers may leave them out under -Wextra.)
+  std::string ca_file{};
+  std::string cert_file{};
+  std::string key_file{};
 };
 
 // A dependency on a version of another subject: the schema's `include "NAME";` means that
