@@ -260,7 +260,20 @@ struct Config {
   std::string json;
   std::string registry_url = "http://127.0.0.1:8081";  // val*: where the bench schema is registered
   int repetitions = 1;
+  // TLS (docs/security.md): the Causeway client's CA and client certificate; a NATS CA turns
+  // on TLS for nats:// connections (nats-server --tls --tlscert --tlskey).
+  cc::TlsOptions tls;
+  std::string nats_tls_ca;
 };
+
+// The client options every Causeway connection of the bench uses.
+cc::ClientOptions client_options(const Config& cfg) {
+  cc::ClientOptions o;
+  o.broker = cfg.broker;
+  o.client_name = "causeway-bench";
+  o.tls = cfg.tls;
+  return o;
+}
 
 // ------------------------------------------------------------------ the val* schema
 
@@ -453,9 +466,7 @@ class CausewayTarget final : public Target {
   std::string name() const override { return "causeway"; }
   std::string prepare(const Scenario& s, const std::string& topic) override {
     if (!admin_) {
-      cc::ClientOptions o;
-      o.broker = cfg_.broker;
-      o.client_name = "causeway-bench";
+      cc::ClientOptions o = client_options(cfg_);
       auto a = cc::Admin::connect(o);
       if (!a.ok()) return a.status().to_string();
       admin_ = std::move(a).value();
@@ -477,9 +488,7 @@ class CausewayTarget final : public Target {
     return "";
   }
   std::string connect(const Scenario& s, ConnState* st, std::unique_ptr<Conn>* out) override {
-    cc::ClientOptions o;
-    o.broker = cfg_.broker;
-    o.client_name = "causeway-bench";
+    cc::ClientOptions o = client_options(cfg_);
     cc::PublisherOptions po;
     po.linger = std::chrono::microseconds(is_latency(s.kind) ? cfg_.latency_linger_us : cfg_.linger_us);
     auto p = cc::Publisher::connect(o, po);
@@ -518,9 +527,7 @@ class CausewayTarget final : public Target {
     so.settings.start = cc::StartPosition::earliest();
     so.max_unacked_events = 4096;
     so.handler_batch = 1024;
-    cc::ClientOptions o;
-    o.broker = cfg_.broker;
-    o.client_name = "causeway-bench";
+    cc::ClientOptions o = client_options(cfg_);
     for (int m = 0; m < members; ++m) {
       auto sub = cc::Subscriber::start(o, so, [on_event](const cc::DeliveredEvent& e) -> causeway::Status {
         uint64_t seq = 0;
@@ -541,9 +548,7 @@ class CausewayTarget final : public Target {
   // Class in the type ("bench.k<class>") and, for kClassInData, in a JSON payload
   // ({"k":<class>,"seq":<seq>,"pad":"..."}); the seq travels as the key.
   std::string preload_classes(const Scenario& sc, uint64_t n, std::size_t bytes) override {
-    cc::ClientOptions o;
-    o.broker = cfg_.broker;
-    o.client_name = "causeway-bench";
+    cc::ClientOptions o = client_options(cfg_);
     cc::PublisherOptions po;
     po.linger = std::chrono::microseconds(cfg_.linger_us);
     auto p = cc::Publisher::connect(o, po);
@@ -608,9 +613,7 @@ class CausewayTarget final : public Target {
   causeway::Result<uint64_t> read_back(bool merged) override {
     uint64_t n = 0;
     if (merged) {
-      cc::ClientOptions o;
-      o.broker = cfg_.broker;
-      o.client_name = "causeway-bench";
+      cc::ClientOptions o = client_options(cfg_);
       cc::Reader::Options ro;
       ro.topics = {topic_};
       CAUSEWAY_ASSIGN_OR_RETURN(auto reader, cc::Reader::open(o, ro));
@@ -635,9 +638,7 @@ class CausewayTarget final : public Target {
   }
   std::string publish_paced_json(uint64_t n, double rate, std::size_t bytes,
                                  std::vector<std::atomic<int64_t>>& sent_at) override {
-    cc::ClientOptions o;
-    o.broker = cfg_.broker;
-    o.client_name = "causeway-bench";
+    cc::ClientOptions o = client_options(cfg_);
     cc::PublisherOptions po;
     po.linger = std::chrono::microseconds(cfg_.latency_linger_us);
     auto p = cc::Publisher::connect(o, po);
@@ -678,9 +679,7 @@ class CausewayTarget final : public Target {
         for (uint64_t c = 0; c < kFilterClasses; ++c) patterns.push_back(R"({"type":["bench.k)" + std::to_string(c) + "\"]}");
         break;
     }
-    cc::ClientOptions o;
-    o.broker = cfg_.broker;
-    o.client_name = "causeway-bench";
+    cc::ClientOptions o = client_options(cfg_);
     for (std::size_t i = 0; i < patterns.size(); ++i) {
       cc::SubscriberOptions so;
       so.subscription = "sub-" + topic_ + "-" + std::to_string(i);
@@ -721,12 +720,25 @@ uint64_t seq_of(const void* data, std::size_t len) {
   return seq;
 }
 
+// Connects to `url`; with a CA file, over TLS verifying the server's certificate chain.
+natsStatus nats_connect(natsConnection** nc, const std::string& url, const std::string& tls_ca) {
+  if (tls_ca.empty()) return natsConnection_ConnectTo(nc, url.c_str());
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
+  if (s == NATS_OK) s = natsOptions_SetSecure(opts, true);
+  if (s == NATS_OK) s = natsOptions_LoadCATrustedCertificates(opts, tls_ca.c_str());
+  if (s == NATS_OK) s = natsConnection_Connect(nc, opts);
+  natsOptions_Destroy(opts);
+  return s;
+}
+
 class NatsConn final : public Conn {
  public:
-  static std::string open(const std::string& url, const std::string& subject, int window, ConnState* st,
-                          std::unique_ptr<Conn>* out) {
+  static std::string open(const std::string& url, const std::string& tls_ca, const std::string& subject, int window,
+                          ConnState* st, std::unique_ptr<Conn>* out) {
     auto c = std::unique_ptr<NatsConn>(new NatsConn(subject, st));
-    natsStatus s = natsConnection_ConnectTo(&c->nc_, url.c_str());
+    natsStatus s = nats_connect(&c->nc_, url, tls_ca);
     if (s != NATS_OK) return std::string("nats connect ") + url + ": " + natsStatus_GetText(s);
     jsOptions o;
     jsOptions_Init(&o);
@@ -793,7 +805,7 @@ class NatsTarget final : public Target {
   }
   std::string prepare(const Scenario& scenario, const std::string& topic) override {
     if (!nc_) {
-      natsStatus s = natsConnection_ConnectTo(&nc_, cfg_.nats_url.c_str());
+      natsStatus s = nats_connect(&nc_, cfg_.nats_url, cfg_.nats_tls_ca);
       if (s != NATS_OK) return "nats connect " + cfg_.nats_url + ": " + natsStatus_GetText(s);
       s = natsConnection_JetStream(&js_, nc_, nullptr);
       if (s != NATS_OK) return std::string("nats jetstream: ") + natsStatus_GetText(s);
@@ -823,7 +835,7 @@ class NatsTarget final : public Target {
     return "";
   }
   std::string connect(const Scenario&, ConnState* st, std::unique_ptr<Conn>* out) override {
-    return NatsConn::open(cfg_.nats_url, subject_, cfg_.window, st, out);
+    return NatsConn::open(cfg_.nats_url, cfg_.nats_tls_ca, subject_, cfg_.window, st, out);
   }
   void cleanup() override {
     stop_consumers();
@@ -839,7 +851,7 @@ class NatsTarget final : public Target {
   // releases it). Returns an error or "".
   std::string add_pull_member(const std::string& filter, const std::string& durable) {
     auto c = std::make_unique<Member>();
-    natsStatus s = natsConnection_ConnectTo(&c->nc, cfg_.nats_url.c_str());
+    natsStatus s = nats_connect(&c->nc, cfg_.nats_url, cfg_.nats_tls_ca);
     if (s == NATS_OK) s = natsConnection_JetStream(&c->js, c->nc, nullptr);
     jsSubOptions so;
     jsSubOptions_Init(&so);
@@ -889,7 +901,7 @@ class NatsTarget final : public Target {
     jsOptions o;
     jsOptions_Init(&o);
     o.PublishAsync.MaxPending = 4096;
-    natsStatus s = natsConnection_ConnectTo(&nc, cfg_.nats_url.c_str());
+    natsStatus s = nats_connect(&nc, cfg_.nats_url, cfg_.nats_tls_ca);
     if (s == NATS_OK) s = natsConnection_JetStream(&js, nc, &o);
     std::string payload(bytes, 'x');
     for (uint64_t seq = 0; s == NATS_OK && seq < n; ++seq) {
@@ -2147,6 +2159,13 @@ int main(int argc, char** argv) {
   app.add_option("--spawn-broker", cfg.spawn_broker,
                  "Start this causeway-broker binary on 127.0.0.1:0 with a fresh temp data dir (overrides --broker)");
   app.add_option("--nats-url", cfg.nats_url, "NATS server URL (JetStream enabled)")->capture_default_str();
+  app.add_option("--tls-ca", cfg.tls.ca_file, "Connect to the Causeway broker with TLS, trusting this PEM CA")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-cert", cfg.tls.cert_file, "Client certificate for a broker that asks for one (mTLS)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key", cfg.tls.key_file, "Key of --tls-cert")->check(CLI::ExistingFile);
+  app.add_option("--nats-tls-ca", cfg.nats_tls_ca, "Connect to NATS with TLS, trusting this PEM CA")
+      ->check(CLI::ExistingFile);
   app.add_option("--redis", cfg.redis, "Redis server HOST:PORT (its appendfsync is set per scenario)")
       ->capture_default_str();
   app.add_option("--benchmarks", cfg.benchmarks, "Comma-separated scenarios to run (default: all; --list)");
@@ -2283,7 +2302,10 @@ int main(int argc, char** argv) {
   }
   targets.clear();
 #ifdef CAUSEWAY_BENCH_HAVE_NATS
-  nats_Close();
+  // nats.c 3.4's nats_Close() frees OpenSSL's compression list without clearing it, and
+  // OpenSSL's own cleanup at exit then frees it again and crashes (nats-io/nats.c#904) when
+  // TLS was used. The process is about to exit: leave the library open then.
+  if (cfg.nats_tls_ca.empty()) nats_Close();
 #endif
 
   print_rows(rows);
