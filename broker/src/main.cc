@@ -322,6 +322,9 @@ int run(const BrokerConfig& config) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGHUP);  // reloads the TLS certificates
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A peer that closes its end must fail that one write (EPIPE), never end the broker: OpenSSL
+  // writes with write(), without MSG_NOSIGNAL (https rule targets, a TLS registry).
+  ::signal(SIGPIPE, SIG_IGN);
 
   const std::string& data_dir = config.store.data_dir;
   if (Status s = causeway::storage::FileSystem::posix()->create_dirs(data_dir); !s.ok()) {

@@ -3,6 +3,7 @@
 #include "causeway/client/registry_client.h"
 
 #include <httplib.h>
+#include <signal.h>
 
 #include <cctype>
 #include <climits>
@@ -125,6 +126,43 @@ int registry_error_code(const Status& status) {
   return n >= 400 ? n : 0;
 }
 
+// Over https, OpenSSL writes to the socket with write(), so a registry that closes the
+// connection first (refusing a client certificate, say) would end the calling process with
+// SIGPIPE. A library must not change the process's signal handling; instead, as libcurl
+// does, SIGPIPE is blocked on the calling thread for the request, and one it raised is
+// taken off the thread's pending set before the old mask comes back. The write then fails
+// with EPIPE, which the request reports.
+class SigpipeBlock {
+ public:
+  SigpipeBlock() {
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &old_);
+    sigset_t pending;
+    sigpending(&pending);
+    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
+  }
+  ~SigpipeBlock() {
+    sigset_t pending;
+    sigpending(&pending);
+    if (!was_pending_ && sigismember(&pending, SIGPIPE) == 1) {
+      sigset_t pipe;
+      sigemptyset(&pipe);
+      sigaddset(&pipe, SIGPIPE);
+      const timespec now{0, 0};
+      (void)sigtimedwait(&pipe, nullptr, &now);
+    }
+    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
+  }
+  SigpipeBlock(const SigpipeBlock&) = delete;
+  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
+
+ private:
+  sigset_t old_{};
+  bool was_pending_ = false;
+};
+
 struct RegistryClient::Impl {
   RegistryClientOptions options;
   std::mutex mu;                                  // guards the caches
@@ -174,6 +212,7 @@ struct RegistryClient::Impl {
     }
     auto c = http();
     const httplib::Headers headers = {{"Accept", kContentType}};
+    const SigpipeBlock no_sigpipe;
     httplib::Result res = [&] {
       if (method == "GET") return c->Get(path, headers);
       if (method == "POST") return c->Post(path, headers, text, kContentType);

@@ -77,6 +77,9 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGHUP);  // reloads the TLS certificates
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // A client that closes its end mid-answer fails that write (EPIPE), never the registry
+  // (OpenSSL writes with write(), without MSG_NOSIGNAL).
+  ::signal(SIGPIPE, SIG_IGN);
 
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
