@@ -66,6 +66,7 @@ std::string reason_name(Reason reason) {
     case Reason::kTopicNotFound: return "topic_not_found";
     case Reason::kInvalidSubscriptionName: return "invalid_subscription_name";
     case Reason::kSubscriptionNotFound: return "subscription_not_found";
+    case Reason::kPermissionDenied: return "permission_denied";
     case Reason::kBrokerUnreachable: return "broker_unreachable";
     case Reason::kRegistryUnreachable: return "registry_unreachable";
     case Reason::kRegistryBadRequest: return "registry_bad_request";

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <limits>
 
 #include "causeway/common/coding.h"
@@ -25,6 +26,8 @@ struct MetaStore::Dbs {
   lmdb::Dbi subscriptions;  // name -> SubscriptionRecord
   lmdb::Dbi group_acks;     // key as group_offsets -> GroupAcksRecord
   lmdb::Dbi replays;        // name -> ReplayRecord
+  lmdb::Dbi tokens;         // token id -> TokenRecord
+  lmdb::Dbi acls;           // AclRecord::key() -> AclRecord
 };
 
 namespace {
@@ -180,7 +183,7 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, const
   env_options.initial_map_bytes = options.initial_map_bytes;
   env_options.max_map_bytes = options.max_map_bytes;
   env_options.max_readers = options.max_readers;
-  env_options.max_dbs = 8;
+  env_options.max_dbs = 16;
   env_options.flags = 0;  // synchronous commits: a returned write is on disk
   CAUSEWAY_ASSIGN_OR_RETURN(auto env, lmdb::Env::open(dir, env_options));
 
@@ -193,6 +196,8 @@ Result<std::unique_ptr<MetaStore>> MetaStore::open(const std::string& dir, const
     CAUSEWAY_ASSIGN_OR_RETURN(dbs->subscriptions, txn.open_dbi("subscriptions", MDB_CREATE));
     CAUSEWAY_ASSIGN_OR_RETURN(dbs->group_acks, txn.open_dbi("group_acks", MDB_CREATE));
     CAUSEWAY_ASSIGN_OR_RETURN(dbs->replays, txn.open_dbi("replays", MDB_CREATE));
+    CAUSEWAY_ASSIGN_OR_RETURN(dbs->tokens, txn.open_dbi("tokens", MDB_CREATE));
+    CAUSEWAY_ASSIGN_OR_RETURN(dbs->acls, txn.open_dbi("acls", MDB_CREATE));
     CAUSEWAY_ASSIGN_OR_RETURN(auto info, txn.get(dbs->info, kInfoKey));
     if (!info) return txn.put(dbs->info, kInfoKey, encode_info(1));  // a new store
     CAUSEWAY_ASSIGN_OR_RETURN(auto rec, read_verified<fbs::MetaInfo>(*info, "info[\"info\"]"));
@@ -935,6 +940,212 @@ Result<std::vector<ReplayRecord>> MetaStore::list_replays(std::string_view subsc
     while (found) {
       CAUSEWAY_ASSIGN_OR_RETURN(ReplayRecord r, decode_replay(key, value));
       if (subscription.empty() || r.subscription == subscription) out.push_back(std::move(r));
+      CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, value));
+    }
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return out;
+}
+
+// ---------------------------------------------------------------- tokens and ACLs
+
+namespace {
+
+bool principal_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+         c == '-' || c == '@';
+}
+
+std::string encode_token(const TokenRecord& t) {
+  flatbuffers::FlatBufferBuilder fbb(256);
+  const auto* sha = reinterpret_cast<const uint8_t*>(t.secret_sha256.data());
+  fbb.Finish(fbs::CreateTokenRecord(fbb, fbb.CreateString(t.id), fbb.CreateString(t.principal),
+                                    fbb.CreateVector(sha, t.secret_sha256.size()), fbb.CreateString(t.description),
+                                    t.created_ms));
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+Result<TokenRecord> decode_token(std::string_view key, std::string_view bytes) {
+  const std::string what = "tokens[" + quoted(key) + "]";
+  CAUSEWAY_ASSIGN_OR_RETURN(auto rec, read_verified<fbs::TokenRecord>(bytes, what));
+  TokenRecord t;
+  t.id = rec->id() ? rec->id()->str() : "";
+  t.principal = rec->principal() ? rec->principal()->str() : "";
+  if (rec->secret_sha256()) t.secret_sha256.assign(rec->secret_sha256()->begin(), rec->secret_sha256()->end());
+  t.description = rec->description() ? rec->description()->str() : "";
+  t.created_ms = rec->created_ms();
+  if (t.id != key) return corruption(what + " holds token " + quoted(t.id));
+  if (Status s = t.validate(); !s.ok()) return corruption(what + ": " + std::string(s.message()));
+  return t;
+}
+
+std::string encode_acl(const AclRecord& a) {
+  flatbuffers::FlatBufferBuilder fbb(256);
+  fbb.Finish(fbs::CreateAclRecord(fbb, fbb.CreateString(a.principal), static_cast<uint8_t>(a.operation), a.prefix,
+                                  fbb.CreateString(a.topic), a.created_ms));
+  return std::string(reinterpret_cast<const char*>(fbb.GetBufferPointer()), fbb.GetSize());
+}
+
+Result<AclRecord> decode_acl(std::string_view key, std::string_view bytes) {
+  const std::string what = "acls[" + quoted(key) + "]";
+  CAUSEWAY_ASSIGN_OR_RETURN(auto rec, read_verified<fbs::AclRecord>(bytes, what));
+  AclRecord a;
+  a.principal = rec->principal() ? rec->principal()->str() : "";
+  a.operation = static_cast<AclOperation>(rec->operation());
+  a.prefix = rec->prefix();
+  a.topic = rec->topic() ? rec->topic()->str() : "";
+  a.created_ms = rec->created_ms();
+  if (Status s = a.validate(); !s.ok()) return corruption(what + ": " + std::string(s.message()));
+  if (a.key() != key) return corruption(what + " holds another entry");
+  return a;
+}
+
+Result<size_t> count_entries(Txn& txn, lmdb::Dbi dbi) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Cursor cursor, Cursor::open(txn, dbi));
+  size_t n = 0;
+  std::string_view key, value;
+  CAUSEWAY_ASSIGN_OR_RETURN(bool found, cursor.first(key, value));
+  while (found) {
+    ++n;
+    CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, value));
+  }
+  return n;
+}
+
+}  // namespace
+
+Status validate_principal(std::string_view principal) {
+  if (principal.empty() || principal.size() > 256)
+    return invalid_argument("a principal is 1-256 bytes, not " + std::to_string(principal.size()));
+  for (const char c : principal) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return invalid_argument("principal " + quoted(principal) + " holds a control character");
+  }
+  return Status();
+}
+
+Status TokenRecord::validate() const {
+  if (id.size() != 20 || id.rfind("cwt_", 0) != 0) return invalid_argument("token id " + quoted(id) + " is not cwt_ and 16 hex digits");
+  if (principal.empty() || principal.size() > 128 ||
+      !std::all_of(principal.begin(), principal.end(), principal_char)) {
+    return invalid_argument("token principal " + quoted(principal) +
+                            " must be 1-128 characters of A-Z a-z 0-9 . _ - @");
+  }
+  if (principal == "anonymous") return invalid_argument("\"anonymous\" is the name of clients without credentials");
+  if (secret_sha256.size() != 32) return invalid_argument("token secret digest is not 32 bytes");
+  if (description.size() > 256) return invalid_argument("token description is longer than 256 bytes");
+  return Status();
+}
+
+std::string_view acl_operation_name(AclOperation op) {
+  switch (op) {
+    case AclOperation::kPublish: return "publish";
+    case AclOperation::kSubscribe: return "subscribe";
+    case AclOperation::kAdmin: return "admin";
+  }
+  return "unknown";
+}
+
+std::string AclRecord::key() const {
+  std::string k = principal;
+  k += '\x1f';
+  k += std::to_string(static_cast<int>(operation));
+  k += '\x1f';
+  k += prefix ? 'p' : 'l';
+  k += '\x1f';
+  k += topic;
+  return k;
+}
+
+Status AclRecord::validate() const {
+  CAUSEWAY_RETURN_IF_ERROR(validate_principal(principal));
+  if (operation != AclOperation::kPublish && operation != AclOperation::kSubscribe && operation != AclOperation::kAdmin)
+    return invalid_argument("ACL operation " + std::to_string(static_cast<int>(operation)) +
+                            " is not publish (1), subscribe (2) or admin (3)");
+  if (topic.size() > kMaxTopicNameBytes) return invalid_argument("ACL topic is longer than 249 bytes");
+  if (!prefix && topic.empty()) return invalid_argument("an ACL names a topic, or a prefix (which may be empty: every topic)");
+  for (const char c : topic) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return invalid_argument("ACL topic holds a control character");
+  }
+  return Status();
+}
+
+Status MetaStore::put_token(const TokenRecord& token) {
+  CAUSEWAY_RETURN_IF_ERROR(token.validate());
+  return env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto existing, txn.get(dbs_->tokens, token.id));
+    if (existing) return already_exists("token " + token.id + " exists");
+    CAUSEWAY_ASSIGN_OR_RETURN(size_t count, count_entries(txn, dbs_->tokens));
+    if (count >= kMaxTokens)
+      return resource_exhausted(std::to_string(count) + " tokens exist, the most the broker keeps; revoke unused ones");
+    return txn.put(dbs_->tokens, token.id, encode_token(token));
+  });
+}
+
+Status MetaStore::delete_token(std::string_view id) {
+  return env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(bool deleted, txn.del(dbs_->tokens, id));
+    if (!deleted) return not_found("token " + quoted(id) + " not found (causeway auth token list shows the tokens)");
+    return Status();
+  });
+}
+
+Result<std::vector<TokenRecord>> MetaStore::list_tokens() {
+  std::vector<TokenRecord> out;
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    out.clear();
+    CAUSEWAY_ASSIGN_OR_RETURN(Cursor cursor, Cursor::open(txn, dbs_->tokens));
+    std::string_view key, value;
+    CAUSEWAY_ASSIGN_OR_RETURN(bool found, cursor.first(key, value));
+    while (found) {
+      CAUSEWAY_ASSIGN_OR_RETURN(TokenRecord t, decode_token(key, value));
+      out.push_back(std::move(t));
+      CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, value));
+    }
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return out;
+}
+
+Result<bool> MetaStore::add_acl(const AclRecord& acl) {
+  CAUSEWAY_RETURN_IF_ERROR(acl.validate());
+  bool added = false;
+  const Status status = env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(auto existing, txn.get(dbs_->acls, acl.key()));
+    if (existing) return Status();
+    CAUSEWAY_ASSIGN_OR_RETURN(size_t count, count_entries(txn, dbs_->acls));
+    if (count >= kMaxAcls)
+      return resource_exhausted(std::to_string(count) + " ACLs exist, the most the broker keeps; use prefixes");
+    added = true;
+    return txn.put(dbs_->acls, acl.key(), encode_acl(acl));
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return added;
+}
+
+Result<bool> MetaStore::remove_acl(const AclRecord& acl) {
+  CAUSEWAY_RETURN_IF_ERROR(acl.validate());
+  bool removed = false;
+  const Status status = env_->write([&](Txn& txn) -> Status {
+    CAUSEWAY_ASSIGN_OR_RETURN(removed, txn.del(dbs_->acls, acl.key()));
+    return Status();
+  });
+  CAUSEWAY_RETURN_IF_ERROR(status);
+  return removed;
+}
+
+Result<std::vector<AclRecord>> MetaStore::list_acls() {
+  std::vector<AclRecord> out;
+  const Status status = env_->read([&](Txn& txn) -> Status {
+    out.clear();
+    CAUSEWAY_ASSIGN_OR_RETURN(Cursor cursor, Cursor::open(txn, dbs_->acls));
+    std::string_view key, value;
+    CAUSEWAY_ASSIGN_OR_RETURN(bool found, cursor.first(key, value));
+    while (found) {
+      CAUSEWAY_ASSIGN_OR_RETURN(AclRecord a, decode_acl(key, value));
+      out.push_back(std::move(a));
       CAUSEWAY_ASSIGN_OR_RETURN(found, cursor.next(key, value));
     }
     return Status();

@@ -123,6 +123,43 @@ struct GroupAckCommit {
   std::vector<PartitionAckState> states;
 };
 
+// A bearer token (docs/security.md, "Tokens and ACLs"). Only the SHA-256 of its secret is
+// stored; the token itself ("<id>.<secret>") is shown once, when it is created.
+struct TokenRecord {
+  std::string id;             // "cwt_" + 16 hex digits
+  std::string principal;      // 1-128 chars of [A-Za-z0-9._@-]
+  std::string secret_sha256;  // 32 bytes
+  std::string description;    // at most 256 bytes
+  int64_t created_ms = 0;
+  Status validate() const;
+};
+
+// A principal named in an ACL: 1-256 bytes without control characters.
+Status validate_principal(std::string_view principal);
+
+// What an ACL allows on a topic.
+enum class AclOperation : uint8_t { kPublish = 1, kSubscribe = 2, kAdmin = 3 };
+// "publish", "subscribe", "admin".
+std::string_view acl_operation_name(AclOperation op);
+
+// An allow rule: `principal` may do `operation` on topic `topic`, or with `prefix` on every
+// topic whose name starts with `topic` (an empty prefix: every topic).
+struct AclRecord {
+  std::string principal;  // a token's principal, or a certificate subject ("CN=orders,O=Acme")
+  AclOperation operation = AclOperation::kPublish;
+  bool prefix = false;
+  std::string topic;
+  int64_t created_ms = 0;
+  // Unique per entry (created_ms aside): the LMDB key.
+  std::string key() const;
+  bool matches(std::string_view topic_name) const {
+    return prefix ? topic_name.substr(0, topic.size()) == topic : topic_name == topic;
+  }
+  Status validate() const;
+};
+inline constexpr size_t kMaxTokens = 10000;
+inline constexpr size_t kMaxAcls = 100000;
+
 // An archive replay (docs/targets.md, "Archive replay"): a past range of a subscription's
 // topic re-delivered to its rule target. The range is fixed per partition when the replay
 // starts; `next` is its durable cursor ([start, next) is done).
@@ -245,6 +282,17 @@ class MetaStore {
   Status put_replay(const ReplayRecord& record);
   Result<ReplayRecord> get_replay(std::string_view name);
   Result<std::vector<ReplayRecord>> list_replays(std::string_view subscription);
+
+  // Bearer tokens: put_token stores a new one (kAlreadyExists if the id is taken,
+  // kResourceExhausted beyond kMaxTokens); delete_token removes one (kNotFound if absent).
+  Status put_token(const TokenRecord& token);
+  Status delete_token(std::string_view id);
+  Result<std::vector<TokenRecord>> list_tokens();
+  // ACLs: add_acl stores an entry (false when an identical one is there; kResourceExhausted
+  // beyond kMaxAcls); remove_acl deletes one (false when there was none).
+  Result<bool> add_acl(const AclRecord& acl);
+  Result<bool> remove_acl(const AclRecord& acl);
+  Result<std::vector<AclRecord>> list_acls();
 
   // Stores committed offsets and the acked offsets above them (at most
   // kMaxPersistedAcksAbove each) of several groups in one transaction (one sweep's commits).

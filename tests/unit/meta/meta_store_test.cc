@@ -644,4 +644,79 @@ TEST_F(MetaStoreTest, AtTheLimitTheOldestFinishedReplayMakesRoomAndRunningOnesNe
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- tokens and ACLs
+
+TokenRecord token(const std::string& id, const std::string& principal) {
+  TokenRecord t;
+  t.id = id;
+  t.principal = principal;
+  t.secret_sha256 = std::string(32, '\x5a');
+  t.description = "for tests";
+  t.created_ms = 1234;
+  return t;
+}
+
+TEST_F(MetaStoreTest, TokensRoundTripAcrossReopenAndIdsAreUnique) {
+  ASSERT_TRUE(store_->put_token(token("cwt_0123456789abcdef", "alice")).ok());
+  EXPECT_EQ(store_->put_token(token("cwt_0123456789abcdef", "bob")).code(), Code::kAlreadyExists);
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  auto tokens = store_->list_tokens();
+  ASSERT_TRUE(tokens.ok());
+  ASSERT_EQ(tokens->size(), 1u);
+  EXPECT_EQ(tokens->front().principal, "alice");
+  EXPECT_EQ(tokens->front().secret_sha256, std::string(32, '\x5a'));
+  EXPECT_EQ(tokens->front().created_ms, 1234);
+  ASSERT_TRUE(store_->delete_token("cwt_0123456789abcdef").ok());
+  EXPECT_EQ(store_->delete_token("cwt_0123456789abcdef").code(), Code::kNotFound);
+}
+
+TEST_F(MetaStoreTest, MalformedTokensAreRefusedNamingTheField) {
+  EXPECT_NE(store_->put_token(token("tok_0123456789abcdef", "alice")).message().find("cwt_"), std::string::npos);
+  EXPECT_NE(store_->put_token(token("cwt_0123456789abcdef", "al ice")).message().find("principal"), std::string::npos);
+  EXPECT_NE(store_->put_token(token("cwt_0123456789abcdef", "anonymous")).message().find("anonymous"),
+            std::string::npos);
+  TokenRecord short_digest = token("cwt_0123456789abcdef", "alice");
+  short_digest.secret_sha256 = "abc";
+  EXPECT_EQ(store_->put_token(short_digest).code(), Code::kInvalidArgument);
+  auto tokens = store_->list_tokens();
+  ASSERT_TRUE(tokens.ok());
+  EXPECT_TRUE(tokens->empty());
+}
+
+TEST_F(MetaStoreTest, AclsAreAddedOnceRemovedOnceAndKeptAcrossReopen) {
+  AclRecord a{"CN=orders,O=Acme", AclOperation::kPublish, true, "orders.", 0};
+  AclRecord b{"alice", AclOperation::kAdmin, false, "payments", 0};
+  ASSERT_TRUE(*store_->add_acl(a));
+  EXPECT_FALSE(*store_->add_acl(a)) << "an identical entry is not added twice";
+  ASSERT_TRUE(*store_->add_acl(b));
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  auto acls = store_->list_acls();
+  ASSERT_TRUE(acls.ok());
+  ASSERT_EQ(acls->size(), 2u);
+  EXPECT_TRUE(acls->at(0).matches("orders.created") || acls->at(1).matches("orders.created"));
+  EXPECT_TRUE(*store_->remove_acl(a));
+  EXPECT_FALSE(*store_->remove_acl(a));
+  EXPECT_EQ(store_->list_acls()->size(), 1u);
+}
+
+TEST_F(MetaStoreTest, AclPrefixesMatchByStartAndNamesExactly) {
+  const AclRecord prefix{"p", AclOperation::kSubscribe, true, "orders.", 0};
+  EXPECT_TRUE(prefix.matches("orders.created"));
+  EXPECT_TRUE(prefix.matches("orders."));
+  EXPECT_FALSE(prefix.matches("orders"));
+  EXPECT_FALSE(prefix.matches("payments.orders."));
+  const AclRecord every{"p", AclOperation::kSubscribe, true, "", 0};
+  EXPECT_TRUE(every.matches("anything"));
+  const AclRecord exact{"p", AclOperation::kSubscribe, false, "orders", 0};
+  EXPECT_TRUE(exact.matches("orders"));
+  EXPECT_FALSE(exact.matches("orders.created"));
+  EXPECT_EQ(store_->add_acl(AclRecord{"p", AclOperation::kSubscribe, false, "", 0}).status().code(),
+            Code::kInvalidArgument)
+      << "an exact ACL needs a topic name";
+  EXPECT_EQ(store_->add_acl(AclRecord{"", AclOperation::kSubscribe, false, "t", 0}).status().code(),
+            Code::kInvalidArgument);
+  EXPECT_EQ(store_->add_acl(AclRecord{"p", static_cast<AclOperation>(9), false, "t", 0}).status().code(),
+            Code::kInvalidArgument);
+}
 }  // namespace causeway::meta

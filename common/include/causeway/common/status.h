@@ -65,6 +65,8 @@ enum class Reason : uint16_t {
   kTopicNotFound = 121,
   kInvalidSubscriptionName = 122,
   kSubscriptionNotFound = 123,
+  // The principal may not do this (docs/security.md): under FailedPrecondition.
+  kPermissionDenied = 124,
   // Seen by clients: the peer could not be reached at all (nothing was sent).
   kBrokerUnreachable = 130,    // cannot resolve or connect to the broker, or connect timed out
   kRegistryUnreachable = 131,  // cannot reach the schema registry over HTTP
