@@ -74,6 +74,8 @@ struct BrokerConfig {
   bool admin_explicit = false;  // given on the command line: failing to bind is fatal
   // --tls-*: TLS on the wire port and the embedded registry's port; nullopt: plaintext.
   std::optional<causeway::tls::ServerTlsFiles> tls;
+  // --superuser: principals that pass every ACL and manage tokens and ACLs.
+  std::vector<std::string> superusers;
 };
 
 // What a duration flag accepts beyond parsing: kPositive (a positive duration below 1ms
@@ -214,6 +216,13 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
           ->capture_default_str();
   causeway::tls::TlsFlags tls_flags;
   tls_flags.add_to(app, "the wire port and the embedded registry's port");
+  app.add_option("--superuser", config.superusers,
+                 "A principal (a token's principal name, or a TLS client certificate's subject such as CN=admin) that "
+                 "may do everything, including managing tokens and ACLs; repeatable (docs/security.md)")
+      ->check([](const std::string& name) {
+        Status s = causeway::meta::validate_principal(name);
+        return s.ok() ? std::string() : std::string(s.message());
+      });
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -379,6 +388,15 @@ int run(const BrokerConfig& config) {
     schema_checker = std::make_unique<core::RemoteSchemaChecker>(std::move(*fetcher));
   }
 
+  // Tokens and ACLs, stored in the meta store (docs/security.md, "Tokens and ACLs").
+  causeway::auth::Authorizer authorizer((*store)->meta(), config.superusers);
+  if (Status s = authorizer.load(); !s.ok()) {
+    spdlog::error("cannot read tokens and ACLs: {}", s.to_string());
+    return 1;
+  }
+  if (authorizer.enforcing()) {
+    spdlog::info("ACLs enforced: {} ACL(s), {} superuser(s)", authorizer.list_acls("").size(), config.superusers.size());
+  }
   // The services the server serves with; it starts and stops the coordinator with itself.
   server::StoragePool storage_pool(config.storage_threads);
   core::PublishPipeline publish(**store, schema_checker.get());
@@ -400,8 +418,8 @@ int run(const BrokerConfig& config) {
   server_options.on_response = [&metrics](protocol::Body request, const std::vector<uint8_t>& response) {
     metrics.observe_response(request, response);
   };
-  server::Server server(server::Services{**store, publish, coordinator, storage_pool, schema_checker.get()},
-                        server_options);
+  server::Server server(
+      server::Services{**store, publish, coordinator, storage_pool, schema_checker.get(), &authorizer}, server_options);
   if (Status s = server.start(); !s.ok()) {
     spdlog::error("{}", s.message());
     return 1;

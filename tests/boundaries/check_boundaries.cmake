@@ -9,7 +9,8 @@
 #
 # The arrows (broker/CMakeLists.txt):
 #   storage -> common; meta -> common, storage; core -> storage, meta, registry;
-#   subscribe -> core, meta, rules; server -> core, subscribe; rules -> common.
+#   subscribe -> core, meta, rules; server -> core, subscribe, auth; auth -> meta;
+#   rules -> common.
 cmake_minimum_required(VERSION 3.25)
 include("${TARGETS_FILE}")
 
@@ -28,6 +29,9 @@ set(probes
   "rules FAIL storage/partition_log.h"
   "admin FAIL server/server.h"
   "server FAIL admin/metrics.h"
+  "auth FAIL core/event_store.h"
+  "auth FAIL server/handlers.h"
+  "meta FAIL auth/authorizer.h"
   # Nothing in the broker sees the project root (the client's internals, the tests).
   "storage FAIL client/src/frame.h"
   "server FAIL client/src/frame.h"
@@ -46,7 +50,9 @@ set(probes
   "server PASS subscribe/coordinator.h"
   "server PASS core/publish_pipeline.h"
   "admin PASS subscribe/coordinator.h"
-  "admin PASS storage/sync_observer.h")
+  "admin PASS storage/sync_observer.h"
+  "auth PASS meta/meta_store.h"
+  "server PASS auth/authorizer.h")
 
 file(MAKE_DIRECTORY "${WORK_DIR}")
 set(failures "")

@@ -47,6 +47,9 @@ constexpr pr::Body kResponseKinds[] = {
     pr::Body::ListSubscriptionsResponse, pr::Body::DescribeSubscriptionResponse, pr::Body::DescribeGroupResponse,
     pr::Body::ExtendDeadlineResponse, pr::Body::UpdateSubscriptionResponse, pr::Body::StartReplayResponse,
     pr::Body::ListReplaysResponse,    pr::Body::DescribeReplayResponse,     pr::Body::CancelReplayResponse,
+    pr::Body::CreateTokenResponse,    pr::Body::ListTokensResponse,         pr::Body::RevokeTokenResponse,
+    pr::Body::AddAclResponse,         pr::Body::RemoveAclResponse,          pr::Body::ListAclsResponse,
+    pr::Body::WhoAmIResponse,
 };
 
 void check_publish(const ci::Frame& frame) {

@@ -74,6 +74,13 @@ pr::Body response_type(pr::Body request) {
     case pr::Body::ListReplaysRequest: return pr::Body::ListReplaysResponse;
     case pr::Body::DescribeReplayRequest: return pr::Body::DescribeReplayResponse;
     case pr::Body::CancelReplayRequest: return pr::Body::CancelReplayResponse;
+    case pr::Body::CreateTokenRequest: return pr::Body::CreateTokenResponse;
+    case pr::Body::ListTokensRequest: return pr::Body::ListTokensResponse;
+    case pr::Body::RevokeTokenRequest: return pr::Body::RevokeTokenResponse;
+    case pr::Body::AddAclRequest: return pr::Body::AddAclResponse;
+    case pr::Body::RemoveAclRequest: return pr::Body::RemoveAclResponse;
+    case pr::Body::ListAclsRequest: return pr::Body::ListAclsResponse;
+    case pr::Body::WhoAmIRequest: return pr::Body::WhoAmIResponse;
     default: return pr::Body::NONE;
   }
 }
@@ -87,7 +94,15 @@ bool is_read_only(pr::Body request) {
     case pr::Body::DescribeSubscriptionRequest:
     case pr::Body::DescribeGroupRequest:
     case pr::Body::ListReplaysRequest:
-    case pr::Body::DescribeReplayRequest: return true;
+    case pr::Body::DescribeReplayRequest:
+    // This broker has no authorizer: token and ACL requests are answered Unavailable.
+    case pr::Body::CreateTokenRequest:
+    case pr::Body::ListTokensRequest:
+    case pr::Body::RevokeTokenRequest:
+    case pr::Body::AddAclRequest:
+    case pr::Body::RemoveAclRequest:
+    case pr::Body::ListAclsRequest:
+    case pr::Body::WhoAmIRequest: return true;
     default: return response_type(request) == pr::Body::NONE;  // refused, changes nothing
   }
 }
@@ -139,6 +154,13 @@ const pr::Status* status_of(const pr::Message& m) {
     CAUSEWAY_STATUS_OF(ListReplaysResponse)
     CAUSEWAY_STATUS_OF(DescribeReplayResponse)
     CAUSEWAY_STATUS_OF(CancelReplayResponse)
+    CAUSEWAY_STATUS_OF(CreateTokenResponse)
+    CAUSEWAY_STATUS_OF(ListTokensResponse)
+    CAUSEWAY_STATUS_OF(RevokeTokenResponse)
+    CAUSEWAY_STATUS_OF(AddAclResponse)
+    CAUSEWAY_STATUS_OF(RemoveAclResponse)
+    CAUSEWAY_STATUS_OF(ListAclsResponse)
+    CAUSEWAY_STATUS_OF(WhoAmIResponse)
     CAUSEWAY_STATUS_OF(ErrorResponse)
 #undef CAUSEWAY_STATUS_OF
     default: return nullptr;

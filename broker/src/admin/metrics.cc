@@ -70,6 +70,11 @@ BrokerMetrics::BrokerMetrics(Sources sources)
                    .Name("causeway_requests_total")
                    .Help("Requests answered, by request kind and the response's status code (Ok or the error)")
                    .Register(*registry_);
+  auth_refusals_ = &prometheus::BuildCounter()
+                        .Name("causeway_auth_refusals_total")
+                        .Help("Requests refused because the principal may not make them (permission_denied) or its "
+                              "credentials failed (unauthenticated), by request kind (docs/security.md)")
+                        .Register(*registry_);
   dedup_hits_ = &prometheus::BuildCounter()
                      .Name("causeway_dedup_hits_total")
                      .Help("Published events answered as duplicates of a stored dedup key (not stored again)")
@@ -125,6 +130,14 @@ void BrokerMetrics::observe_response(protocol::Body request, const std::vector<u
   const protocol::Status* status = wire::response_status_of(*m);
   const protocol::ErrorCode code = status != nullptr ? status->code() : protocol::ErrorCode::Ok;
   request_counter(request, code).Increment();
+  if (status != nullptr && (status->reason() == static_cast<uint16_t>(Reason::kPermissionDenied) ||
+                            status->code() == protocol::ErrorCode::Unauthenticated ||
+                            status->reason() == static_cast<uint16_t>(Reason::kUnauthenticated))) {
+    const bool denied = status->reason() == static_cast<uint16_t>(Reason::kPermissionDenied);
+    auth_refusals_
+        ->Add({{"request", protocol::EnumNameBody(request)}, {"reason", denied ? "permission_denied" : "unauthenticated"}})
+        .Increment();
+  }
   if (m->body_type() == protocol::Body::PublishResponse) {
     if (const auto* acks = m->body_as_PublishResponse()->acks()) {
       double stored = 0;

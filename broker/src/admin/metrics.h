@@ -66,6 +66,7 @@ class BrokerMetrics {
   Sources sources_;
   std::unique_ptr<prometheus::Registry> registry_;
   prometheus::Family<prometheus::Counter>* requests_ = nullptr;
+  prometheus::Family<prometheus::Counter>* auth_refusals_ = nullptr;  // rare: children made under its lock
   prometheus::Counter* dedup_hits_ = nullptr;
   prometheus::Counter* published_events_ = nullptr;
   prometheus::Histogram* fsync_ = nullptr;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "causeway/schemas/protocol_generated.h"
+#include "auth/authorizer.h"
 #include "causeway/wire/status.h"
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
@@ -25,15 +26,31 @@ struct HandlerContext {
   core::PublishPipeline& publish;
   uint32_t max_frame_bytes;
   subscribe::Coordinator* coordinator = nullptr;  // null: the subscribe family is UnknownRequest
+  // Tokens and ACLs (docs/security.md); null: every request is allowed and the token/ACL
+  // requests are answered Unavailable.
+  auth::Authorizer* authorizer = nullptr;
 };
 
 // The connection a request came in on: subscribe requests bind members to it.
 struct RequestOrigin {
   uint64_t connection_id = 0;
   std::shared_ptr<subscribe::DeliverySink> sink;
+  // Who sent it (set after the Hello); null: no authorization (tests, fuzzers).
+  std::shared_ptr<const auth::Principal> principal{};
+  // Ends the connection once what is queued for it is written (a revoked token).
+  std::function<void()> close_after_flush{};
 };
 
+
 using Frame = std::vector<uint8_t>;
+
+// Whether the request's principal may learn that `topic` exists (lists leave out the rest).
+bool visible(HandlerContext& ctx, const RequestOrigin& origin, std::string_view topic);
+// OK, or why the request's principal may not make it (docs/security.md, "Tokens and ACLs").
+Status authorize_request(HandlerContext& ctx, const protocol::Message& message, const RequestOrigin& origin);
+// Tokens, ACLs and WhoAmI (handlers/auth.cc); nullopt for other requests.
+std::optional<Frame> handle_auth_family(HandlerContext& ctx, const protocol::Message& message,
+                                        const RequestOrigin& origin);
 
 // Finishes `builder` holding a Message with `body` into a frame: u32 LE length + bytes.
 Frame finish_frame(flatbuffers::FlatBufferBuilder& builder, uint64_t correlation_id, protocol::Body type,
@@ -42,6 +59,7 @@ Frame finish_frame(flatbuffers::FlatBufferBuilder& builder, uint64_t correlation
 Frame encode_delivery(const subscribe::DeliveryBatch& batch);
 // An ErrorResponse frame.
 Frame error_frame(uint64_t correlation_id, protocol::ErrorCode code, std::string_view message);
+Frame error_frame(uint64_t correlation_id, const Status& status);
 
 // ---------------------------------------------------------------- framing (server.cc)
 // The steps a connection takes on received bytes, pure so that tests/fuzz can drive them
@@ -63,8 +81,11 @@ struct HelloOutcome {
   Frame response;
   bool accepted = false;  // false: send `response` and close the connection
 };
+// `authenticate` (when set) judges the credentials (mechanism, token bytes); without it only
+// mechanism "none" is accepted.
+using Authenticate = std::function<Status(std::string_view mechanism, std::string_view token)>;
 HelloOutcome handle_hello(const protocol::Message& first, std::string_view broker_version, uint32_t max_frame_bytes,
-                          uint64_t lamport);
+                          uint64_t lamport, const Authenticate& authenticate = {});
 
 // Receives a request's response frame; called exactly once per request, from any thread.
 using Responder = std::function<void(Frame)>;
@@ -99,15 +120,17 @@ Frame handle_create_subscription(HandlerContext& ctx, uint64_t cid, const protoc
 Frame handle_update_subscription(HandlerContext& ctx, uint64_t cid, const protocol::UpdateSubscriptionRequest& req);
 Frame handle_delete_subscription(HandlerContext& ctx, uint64_t cid, const protocol::DeleteSubscriptionRequest& req);
 Frame handle_describe_subscription(HandlerContext& ctx, uint64_t cid, const protocol::DescribeSubscriptionRequest& req);
-Frame handle_list_subscriptions(HandlerContext& ctx, uint64_t cid, const protocol::ListSubscriptionsRequest& req);
+Frame handle_list_subscriptions(HandlerContext& ctx, uint64_t cid, const protocol::ListSubscriptionsRequest& req,
+                                const RequestOrigin& origin = {});
 Frame handle_describe_group(HandlerContext& ctx, uint64_t cid, const protocol::DescribeGroupRequest& req);
 // Archive replays (handlers/replays.cc): start, list, describe, cancel; nullopt for others.
-std::optional<Frame> handle_replay_family(HandlerContext& ctx, const protocol::Message& m);
+std::optional<Frame> handle_replay_family(HandlerContext& ctx, const protocol::Message& m,
+                                         const RequestOrigin& origin = {});
 
 
 Frame handle_create_topic(HandlerContext& ctx, uint64_t cid, const protocol::CreateTopicRequest& req);
 Frame handle_delete_topic(HandlerContext& ctx, uint64_t cid, const protocol::DeleteTopicRequest& req);
-Frame handle_list_topics(HandlerContext& ctx, uint64_t cid);
+Frame handle_list_topics(HandlerContext& ctx, uint64_t cid, const RequestOrigin& origin = {});
 Frame handle_describe_topic(HandlerContext& ctx, uint64_t cid, const protocol::DescribeTopicRequest& req);
 // Issues the appends and returns; `respond` runs when every event's outcome is known.
 void handle_publish(HandlerContext& ctx, uint64_t cid, const protocol::PublishRequest& req, uint32_t round_robin,

@@ -51,6 +51,7 @@ struct Server::Impl {
         publish(s.publish),
         coordinator(&s.coordinator),
         schema_checker(s.schema_checker),
+        authorizer(s.authorizer),
         storage_pool(s.storage_pool.asio_pool()) {}
 
   core::EventStore& store;
@@ -58,8 +59,9 @@ struct Server::Impl {
   core::PublishPipeline& publish;
   subscribe::Coordinator* const coordinator;
   core::SchemaChecker* const schema_checker;
+  auth::Authorizer* const authorizer;
   asio::thread_pool& storage_pool;
-  HandlerContext handler_context{store, publish, options.max_frame_bytes, coordinator};
+  HandlerContext handler_context{store, publish, options.max_frame_bytes, coordinator, authorizer};
 
   std::mutex sessions_mu;  // guards sessions (declared before the contexts: sessions die with them)
   std::unordered_map<uint64_t, std::weak_ptr<Session>> sessions;
@@ -206,6 +208,15 @@ class Session : public std::enable_shared_from_this<Session> {
       self->read_gate_.cancel();
     });
   }
+  // Stops reading; what is queued is written, then the connection closes.
+  void close_after_flush_from_outside() {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->close_after_flush_ = true;
+      self->reading_stopped_ = true;
+      self->read_gate_.cancel();
+      self->write_timer_.cancel();
+    });
+  }
   void close_from_outside() {
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
@@ -315,10 +326,10 @@ class Session : public std::enable_shared_from_this<Session> {
       close();
       co_return false;
     }
-    principal_ = tls::peer_subject(tls_->native_handle());
+    tls_subject_ = tls::peer_subject(tls_->native_handle());
     spdlog::debug("connection {} from {}: {} {}{}", id_, peer_, SSL_get_version(tls_->native_handle()),
                   SSL_get_cipher_name(tls_->native_handle()),
-                  principal_.empty() ? std::string() : ", client certificate " + principal_);
+                  tls_subject_.empty() ? std::string() : ", client certificate " + tls_subject_);
     co_return true;
   }
 
@@ -385,8 +396,18 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   void handle_hello(const protocol::Message& msg) {
+    Authenticate authenticate;
+    if (server_.authorizer != nullptr) {
+      authenticate = [this](std::string_view mechanism, std::string_view token) {
+        auto who = server_.authorizer->authenticate(mechanism, token, tls_subject_);
+        if (!who) return who.error();
+        principal_ = std::make_shared<const auth::Principal>(std::move(*who));
+        return Status();
+      };
+    }
     HelloOutcome outcome = server::handle_hello(msg, server_.options.broker_version, server_.options.max_frame_bytes,
-                                                server_.store.clock().now());
+                                                server_.store.clock().now(), authenticate);
+    if (server_.options.on_response) server_.options.on_response(protocol::Body::Hello, outcome.response);
     send(std::move(outcome.response));
     if (!outcome.accepted) {
       close_after_flush_ = true;
@@ -405,7 +426,13 @@ class Session : public std::enable_shared_from_this<Session> {
   // executor when it is ready.
   // `frame` is a verified Message in the read buffer, valid until the next read.
   static void handle(std::shared_ptr<Session> self, const uint8_t* frame, uint32_t len, uint32_t rr) {
-    auto run = [self, rr, origin = RequestOrigin{self->id_, self->sink_}](const uint8_t* bytes) {
+    RequestOrigin request_origin{self->id_, self->sink_, self->principal_, {}};
+    if (self->principal_) {
+      request_origin.close_after_flush = [weak = std::weak_ptr<Session>(self)] {
+        if (auto s = weak.lock()) s->close_after_flush_from_outside();
+      };
+    }
+    auto run = [self, rr, origin = std::move(request_origin)](const uint8_t* bytes) {
       HandlerContext* ctx = &self->server_.handler_context;
       const protocol::Message* m = protocol::GetMessage(bytes);
       const uint64_t cid = m->correlation_id();
@@ -516,7 +543,9 @@ class Session : public std::enable_shared_from_this<Session> {
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;  // over socket_, on a TLS port after start_tls()
   const uint64_t id_;
   std::string peer_;       // the client's address, for log lines
-  std::string principal_;  // the subject of a verified client certificate (mTLS), else empty
+  std::string tls_subject_;  // the subject of a verified client certificate (mTLS), else empty
+  // Who the Hello authenticated (with an authorizer); read by requests on any thread after.
+  std::shared_ptr<const auth::Principal> principal_;
   std::shared_ptr<SessionSink> sink_;
   asio::steady_timer write_timer_;
   asio::steady_timer read_gate_;

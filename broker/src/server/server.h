@@ -24,6 +24,7 @@
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
 #include "causeway/tls/server_tls.h"
+#include "auth/authorizer.h"
 #include "core/schema_checker.h"
 #include "server/storage_pool.h"
 #include "subscribe/coordinator.h"
@@ -71,6 +72,9 @@ struct Services {
   // Checks events of schema-bound topics (the embedded registry, or a remote one with
   // --registry-url); null: such publishes are refused. The publish pipeline uses the same.
   core::SchemaChecker* schema_checker = nullptr;
+  // Tokens and ACLs (docs/security.md, "Tokens and ACLs"); null: no authentication beyond
+  // TLS, every request allowed.
+  auth::Authorizer* authorizer = nullptr;
 };
 
 // The coordinator's settings that follow from the server's: a Delivery frame must fit in

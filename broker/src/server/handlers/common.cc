@@ -35,7 +35,7 @@ Status verify_request_frame(const uint8_t* frame, uint32_t len, uint32_t max_fra
 }
 
 HelloOutcome handle_hello(const protocol::Message& msg, std::string_view broker_version, uint32_t max_frame_bytes,
-                          uint64_t lamport) {
+                          uint64_t lamport, const Authenticate& authenticate) {
   const uint64_t cid = msg.correlation_id();
   const protocol::Hello* hello = msg.body_as_Hello();
   if (hello == nullptr) {
@@ -50,6 +50,11 @@ HelloOutcome handle_hello(const protocol::Message& msg, std::string_view broker_
     status = Status(Code::kFailedPrecondition, Reason::kUnsupportedVersion,
                     "protocol version " + std::to_string(hello->protocol_version()) +
                         " is not supported; this broker speaks version " + std::to_string(kProtocolVersion));
+  } else if (authenticate) {
+    const auto* token = creds != nullptr ? creds->token() : nullptr;
+    status = authenticate(mech, token != nullptr ? std::string_view(reinterpret_cast<const char*>(token->data()),
+                                                                    token->size())
+                                                 : std::string_view());
   } else if (mech != "none" && !mech.empty()) {
     status = Status(Code::kFailedPrecondition, Reason::kUnauthenticated,
                     "authentication mechanism \"" + std::string(mech) + "\" is not supported (use \"none\")");
@@ -68,7 +73,7 @@ Frame handle_request(HandlerContext& ctx, const protocol::Message& m, const Requ
   switch (m.body_type()) {
     case protocol::Body::CreateTopicRequest: return handle_create_topic(ctx, cid, *m.body_as_CreateTopicRequest());
     case protocol::Body::DeleteTopicRequest: return handle_delete_topic(ctx, cid, *m.body_as_DeleteTopicRequest());
-    case protocol::Body::ListTopicsRequest: return handle_list_topics(ctx, cid);
+    case protocol::Body::ListTopicsRequest: return handle_list_topics(ctx, cid, origin);
     case protocol::Body::DescribeTopicRequest:
       return handle_describe_topic(ctx, cid, *m.body_as_DescribeTopicRequest());
     case protocol::Body::PublishRequest:
@@ -80,8 +85,9 @@ Frame handle_request(HandlerContext& ctx, const protocol::Message& m, const Requ
     default:
       if (ctx.coordinator != nullptr) {
         if (auto f = handle_subscribe_family(ctx, m, origin)) return std::move(*f);
-        if (auto f = handle_replay_family(ctx, m)) return std::move(*f);
+        if (auto f = handle_replay_family(ctx, m, origin)) return std::move(*f);
       }
+      if (auto f = handle_auth_family(ctx, m, origin)) return std::move(*f);
       return error_frame(cid, protocol::ErrorCode::UnknownRequest,
                          "this broker does not handle request type " +
                              std::to_string(static_cast<int>(m.body_type())) + " (" +
@@ -91,6 +97,12 @@ Frame handle_request(HandlerContext& ctx, const protocol::Message& m, const Requ
 
 void dispatch(HandlerContext& ctx, const protocol::Message& m, uint32_t round_robin, const Responder& respond,
               const RequestOrigin& origin) {
+  if (Status allowed = authorize_request(ctx, m, origin); !allowed.ok()) {
+    respond(error_frame(m.correlation_id(), allowed));
+    // A revoked token ends the connection (its members leave) once the answer is written.
+    if (allowed.reason() == Reason::kUnauthenticated && origin.close_after_flush) origin.close_after_flush();
+    return;
+  }
   if (m.body_type() == protocol::Body::PublishRequest && m.body() != nullptr) {
     handle_publish(ctx, m.correlation_id(), *m.body_as_PublishRequest(), round_robin, respond);
     return;

@@ -38,7 +38,7 @@ Frame answer(uint64_t cid, Body type, const Result<meta::ReplayRecord>& r, Creat
 
 }  // namespace
 
-std::optional<Frame> handle_replay_family(HandlerContext& ctx, const protocol::Message& m) {
+std::optional<Frame> handle_replay_family(HandlerContext& ctx, const protocol::Message& m, const RequestOrigin& origin) {
   subscribe::Coordinator& co = *ctx.coordinator;
   const uint64_t cid = m.correlation_id();
   switch (m.body_type()) {
@@ -65,7 +65,8 @@ std::optional<Frame> handle_replay_family(HandlerContext& ctx, const protocol::M
       auto st = wire::encode_status(b, list.status());
       std::vector<flatbuffers::Offset<protocol::ReplayDescription>> all;
       if (list)
-        for (const meta::ReplayRecord& r : *list) all.push_back(describe(b, r));
+        for (const meta::ReplayRecord& r : *list)
+          if (visible(ctx, origin, r.topic)) all.push_back(describe(b, r));
       auto body = protocol::CreateListReplaysResponse(b, st, b.CreateVector(all));
       return finish_frame(b, cid, Body::ListReplaysResponse, body.Union());
     }

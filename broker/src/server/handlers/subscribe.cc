@@ -314,14 +314,16 @@ Frame handle_describe_subscription(HandlerContext& ctx, uint64_t cid,
   return finish_frame(b, cid, Body::DescribeSubscriptionResponse, body.Union());
 }
 
-Frame handle_list_subscriptions(HandlerContext& ctx, uint64_t cid, const protocol::ListSubscriptionsRequest& req) {
+Frame handle_list_subscriptions(HandlerContext& ctx, uint64_t cid, const protocol::ListSubscriptionsRequest& req,
+                                const RequestOrigin& origin) {
   subscribe::Coordinator& co = *ctx.coordinator;
   flatbuffers::FlatBufferBuilder b(1024);
   auto list = co.list_subscriptions(str(req.topic()));
   auto st = make_status(b, list.status());
   std::vector<flatbuffers::Offset<protocol::SubscriptionDescription>> subs;
   if (list)
-    for (const auto& c : *list) subs.push_back(describe(b, c));
+    for (const auto& c : *list)
+      if (visible(ctx, origin, c.topic)) subs.push_back(describe(b, c));
   auto body = protocol::CreateListSubscriptionsResponse(b, st, b.CreateVector(subs));
   return finish_frame(b, cid, Body::ListSubscriptionsResponse, body.Union());
 }
@@ -370,7 +372,7 @@ std::optional<Frame> handle_subscribe_family(HandlerContext& ctx, const protocol
     case Body::DescribeSubscriptionRequest:
       return handle_describe_subscription(ctx, cid, *m.body_as_DescribeSubscriptionRequest());
     case Body::ListSubscriptionsRequest:
-      return handle_list_subscriptions(ctx, cid, *m.body_as_ListSubscriptionsRequest());
+      return handle_list_subscriptions(ctx, cid, *m.body_as_ListSubscriptionsRequest(), origin);
     case Body::DescribeGroupRequest: return handle_describe_group(ctx, cid, *m.body_as_DescribeGroupRequest());
     default: return std::nullopt;
   }

@@ -76,7 +76,7 @@ Frame handle_delete_topic(HandlerContext& ctx, uint64_t cid, const protocol::Del
   return finish_frame(b, cid, protocol::Body::DeleteTopicResponse, protocol::CreateDeleteTopicResponse(b, st).Union());
 }
 
-Frame handle_list_topics(HandlerContext& ctx, uint64_t cid) {
+Frame handle_list_topics(HandlerContext& ctx, uint64_t cid, const RequestOrigin& origin) {
   flatbuffers::FlatBufferBuilder b(1024);
   auto topics = ctx.store.list_topics();
   if (!topics) {
@@ -84,7 +84,8 @@ Frame handle_list_topics(HandlerContext& ctx, uint64_t cid) {
     return finish_frame(b, cid, protocol::Body::ListTopicsResponse, protocol::CreateListTopicsResponse(b, st).Union());
   }
   std::vector<flatbuffers::Offset<protocol::TopicDescription>> out;
-  for (const auto& t : *topics) out.push_back(describe(b, ctx.store, t, false));
+  for (const auto& t : *topics)
+    if (visible(ctx, origin, t.name)) out.push_back(describe(b, ctx.store, t, false));
   auto vec = b.CreateVector(out);
   auto st = make_status(b, Status());
   return finish_frame(b, cid, protocol::Body::ListTopicsResponse, protocol::CreateListTopicsResponse(b, st, vec).Union());
