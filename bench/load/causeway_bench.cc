@@ -264,6 +264,7 @@ struct Config {
   // on TLS for nats:// connections (nats-server --tls --tlscert --tlskey).
   cc::TlsOptions tls;
   std::string nats_tls_ca;
+  std::string token;  // bearer token for the Causeway broker (ACL rows)
 };
 
 // The client options every Causeway connection of the bench uses.
@@ -272,6 +273,7 @@ cc::ClientOptions client_options(const Config& cfg) {
   o.broker = cfg.broker;
   o.client_name = "causeway-bench";
   o.tls = cfg.tls;
+  o.token = cfg.token;
   return o;
 }
 
@@ -2164,6 +2166,7 @@ int main(int argc, char** argv) {
   app.add_option("--tls-cert", cfg.tls.cert_file, "Client certificate for a broker that asks for one (mTLS)")
       ->check(CLI::ExistingFile);
   app.add_option("--tls-key", cfg.tls.key_file, "Key of --tls-cert")->check(CLI::ExistingFile);
+  app.add_option("--token", cfg.token, "Bearer token for the Causeway broker (docs/security.md)");
   app.add_option("--nats-tls-ca", cfg.nats_tls_ca, "Connect to NATS with TLS, trusting this PEM CA")
       ->check(CLI::ExistingFile);
   app.add_option("--redis", cfg.redis, "Redis server HOST:PORT (its appendfsync is set per scenario)")

@@ -22,6 +22,7 @@
 #include "client/cli/cli_errors.h"
 #include "client/cli/event_json.h"
 #include "client/cli/pattern_commands.h"
+#include "client/cli/auth_commands.h"
 #include "client/cli/replay_commands.h"
 #include "client/cli/top_command.h"
 #include "client/cli/payload_codec.h"
@@ -206,6 +207,9 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->envname("CAUSEWAY_BROKER");
   causeway::cli::add_tls_flags(app, options.tls);
+  app.add_option("--token", options.token,
+                 "Bearer token to authenticate with (from `causeway auth token create`; docs/security.md)")
+      ->envname("CAUSEWAY_TOKEN");
 
   // topic ...
   auto* topic = app.add_subcommand("topic", "Create, list, describe and delete topics");
@@ -326,12 +330,14 @@ int main(int argc, char** argv) {
   auto run_subscribe_commands = causeway::cli::add_subscribe_commands(app, options, schema_commands->registry_url());
   auto run_pattern_commands = causeway::cli::add_pattern_commands(app);
   auto run_replay_commands = causeway::cli::add_replay_commands(app, options);
+  auto run_auth_commands = causeway::cli::add_auth_commands(app, options);
   auto run_top_command = causeway::cli::add_top_command(app, options);
   if (auto code = causeway::cli::parse_command_line(app, argc, argv)) return *code;
   if (schema_commands->parsed()) return schema_commands->run(options);
   if (auto code = run_subscribe_commands()) return *code;
   if (auto code = run_pattern_commands()) return *code;
   if (auto code = run_replay_commands()) return *code;
+  if (auto code = run_auth_commands()) return *code;
   if (auto code = run_top_command()) return *code;
 
   const std::string& registry_url = schema_commands->registry_url();

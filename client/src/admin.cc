@@ -284,6 +284,93 @@ Result<std::vector<ReplayInfo>> Admin::list_replays(const std::string& subscript
   return out;
 }
 
+namespace {
+
+std::string text(const flatbuffers::String* s) { return s != nullptr ? s->str() : std::string(); }
+
+TokenInfo token_from_wire(const protocol::TokenInfo& t) {
+  return TokenInfo{text(t.id()), text(t.principal()), text(t.description()), t.created_ms()};
+}
+
+}  // namespace
+
+const char* acl_operation_name(AclOperation op) noexcept {
+  switch (op) {
+    case AclOperation::kPublish: return "publish";
+    case AclOperation::kSubscribe: return "subscribe";
+    case AclOperation::kAdmin: return "admin";
+  }
+  return "unknown";
+}
+
+Result<CreatedToken> Admin::create_token(const std::string& principal, const std::string& description) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&](uint64_t id) {
+    return internal::encode_create_token(id, principal, description);
+  }));
+  Status status = internal::response_status(frame, protocol::Body::CreateTokenResponse);
+  if (!status.ok()) return status.with_context("create a token for \"" + principal + "\"");
+  const auto* r = frame.message().body_as_CreateTokenResponse();
+  if (r->token() == nullptr || r->secret() == nullptr) return internal_error("the broker's response holds no token");
+  return CreatedToken{token_from_wire(*r->token()), r->secret()->str()};
+}
+
+Result<std::vector<TokenInfo>> Admin::list_tokens() {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([](uint64_t id) { return internal::encode_list_tokens(id); }));
+  Status status = internal::response_status(frame, protocol::Body::ListTokensResponse);
+  if (!status.ok()) return status.with_context("list tokens");
+  std::vector<TokenInfo> out;
+  if (const auto* all = frame.message().body_as_ListTokensResponse()->tokens())
+    for (const protocol::TokenInfo* t : *all)
+      if (t != nullptr) out.push_back(token_from_wire(*t));
+  return out;
+}
+
+Status Admin::revoke_token(const std::string& token_id) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame,
+                            impl_->call([&](uint64_t id) { return internal::encode_revoke_token(id, token_id); }));
+  Status status = internal::response_status(frame, protocol::Body::RevokeTokenResponse);
+  return status.ok() ? status : status.with_context("revoke token " + token_id);
+}
+
+Result<bool> Admin::add_acl(const AclEntry& acl) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&](uint64_t id) { return internal::encode_acl_change(id, acl, true); }));
+  Status status = internal::response_status(frame, protocol::Body::AddAclResponse);
+  if (!status.ok()) return status.with_context("add ACL");
+  return frame.message().body_as_AddAclResponse()->added();
+}
+
+Result<bool> Admin::remove_acl(const AclEntry& acl) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&](uint64_t id) { return internal::encode_acl_change(id, acl, false); }));
+  Status status = internal::response_status(frame, protocol::Body::RemoveAclResponse);
+  if (!status.ok()) return status.with_context("remove ACL");
+  return frame.message().body_as_RemoveAclResponse()->removed();
+}
+
+Result<std::vector<AclEntry>> Admin::list_acls(const std::string& principal) {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([&](uint64_t id) { return internal::encode_list_acls(id, principal); }));
+  Status status = internal::response_status(frame, protocol::Body::ListAclsResponse);
+  if (!status.ok()) return status.with_context("list ACLs");
+  std::vector<AclEntry> out;
+  if (const auto* all = frame.message().body_as_ListAclsResponse()->acls()) {
+    for (const protocol::AclEntry* a : *all) {
+      if (a == nullptr) continue;
+      const auto op = static_cast<int>(a->operation());
+      out.push_back(AclEntry{text(a->principal()),
+                             op == 2 ? AclOperation::kSubscribe : op == 3 ? AclOperation::kAdmin : AclOperation::kPublish,
+                             text(a->topic()), a->prefix()});
+    }
+  }
+  return out;
+}
+
+Result<WhoAmI> Admin::whoami() {
+  CAUSEWAY_ASSIGN_OR_RETURN(Frame frame, impl_->call([](uint64_t id) { return internal::encode_whoami(id); }));
+  Status status = internal::response_status(frame, protocol::Body::WhoAmIResponse);
+  if (!status.ok()) return status.with_context("who am I");
+  const auto* r = frame.message().body_as_WhoAmIResponse();
+  return WhoAmI{text(r->principal()), r->superuser(), r->acls_enforced()};
+}
+
 uint64_t Admin::lamport() const { return impl_->clock().now(); }
 
 }  // namespace causeway::client

@@ -207,7 +207,7 @@ asio::awaitable<Status> Connection::establish() {
     if (handshake_ec) co_return io_failure("TLS handshake with", handshake_ec);
   }
 
-  const std::vector<uint8_t> hello = encode_hello(next_correlation_id(), options_.client_name);
+  const std::vector<uint8_t> hello = encode_hello(next_correlation_id(), options_.client_name, options_.token);
   auto [write_ec, written] = co_await write_all(asio::buffer(hello));
   (void)written;
   if (write_ec) co_return io_failure("handshake with", write_ec);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "causeway/common/batch_format.h"
+#include "causeway/wire/response.h"
 
 namespace causeway::client::internal {
 namespace {
@@ -73,7 +74,7 @@ Status response_status(const Frame& frame, protocol::Body expected) {
       case pr::Body::ListReplaysResponse: status = msg.body_as_ListReplaysResponse()->status(); break;
       case pr::Body::DescribeReplayResponse: status = msg.body_as_DescribeReplayResponse()->status(); break;
       case pr::Body::CancelReplayResponse: status = msg.body_as_CancelReplayResponse()->status(); break;
-      default: return internal_error("response_status: unexpected kind");
+      default: status = wire::response_status_of(msg); break;  // every response's first field
     }
   }
   return wire::decode_status(status);  // absent status means Ok
@@ -87,9 +88,11 @@ std::size_t estimated_event_bytes(const Event& event) {
   return n;
 }
 
-std::vector<uint8_t> encode_hello(uint64_t correlation_id, const std::string& client_name) {
+std::vector<uint8_t> encode_hello(uint64_t correlation_id, const std::string& client_name, const std::string& token) {
   fb::FlatBufferBuilder fbb(256);
-  auto credentials = pr::CreateCredentialsDirect(fbb, "none");
+  const std::vector<uint8_t> token_bytes(token.begin(), token.end());
+  auto credentials = token.empty() ? pr::CreateCredentialsDirect(fbb, "none")
+                                   : pr::CreateCredentialsDirect(fbb, "token", &token_bytes);
   auto hello = pr::CreateHelloDirect(fbb, kProtocolVersion, client_name.c_str(), credentials);
   return finish(fbb, correlation_id, pr::Body::Hello, hello);
 }
@@ -607,6 +610,41 @@ ReplayInfo replay_from_wire(const protocol::ReplayDescription& d) {
     }
   }
   return r;
+}
+
+std::vector<uint8_t> encode_create_token(uint64_t correlation_id, const std::string& principal,
+                                         const std::string& description) {
+  fb::FlatBufferBuilder fbb(256);
+  return finish(fbb, correlation_id, pr::Body::CreateTokenRequest,
+                pr::CreateCreateTokenRequestDirect(fbb, principal.c_str(), description.c_str()));
+}
+
+std::vector<uint8_t> encode_list_tokens(uint64_t correlation_id) {
+  fb::FlatBufferBuilder fbb(64);
+  return finish(fbb, correlation_id, pr::Body::ListTokensRequest, pr::CreateListTokensRequest(fbb));
+}
+
+std::vector<uint8_t> encode_revoke_token(uint64_t correlation_id, const std::string& id) {
+  fb::FlatBufferBuilder fbb(128);
+  return finish(fbb, correlation_id, pr::Body::RevokeTokenRequest, pr::CreateRevokeTokenRequestDirect(fbb, id.c_str()));
+}
+
+std::vector<uint8_t> encode_acl_change(uint64_t correlation_id, const AclEntry& acl, bool add) {
+  fb::FlatBufferBuilder fbb(256);
+  auto entry = pr::CreateAclEntryDirect(fbb, acl.principal.c_str(), static_cast<pr::AclOperation>(acl.operation),
+                                        acl.topic.c_str(), acl.prefix);
+  if (add) return finish(fbb, correlation_id, pr::Body::AddAclRequest, pr::CreateAddAclRequest(fbb, entry));
+  return finish(fbb, correlation_id, pr::Body::RemoveAclRequest, pr::CreateRemoveAclRequest(fbb, entry));
+}
+
+std::vector<uint8_t> encode_list_acls(uint64_t correlation_id, const std::string& principal) {
+  fb::FlatBufferBuilder fbb(128);
+  return finish(fbb, correlation_id, pr::Body::ListAclsRequest, pr::CreateListAclsRequestDirect(fbb, principal.c_str()));
+}
+
+std::vector<uint8_t> encode_whoami(uint64_t correlation_id) {
+  fb::FlatBufferBuilder fbb(64);
+  return finish(fbb, correlation_id, pr::Body::WhoAmIRequest, pr::CreateWhoAmIRequest(fbb));
 }
 
 }  // namespace causeway::client::internal

@@ -34,7 +34,17 @@ Status response_status(const Frame& frame, protocol::Body expected);
 // Estimated bytes an event adds to a PublishRequest (for batching against max_batch_bytes).
 std::size_t estimated_event_bytes(const Event& event);
 
-std::vector<uint8_t> encode_hello(uint64_t correlation_id, const std::string& client_name);
+// `token` empty: mechanism "none"; else "token" with it.
+std::vector<uint8_t> encode_hello(uint64_t correlation_id, const std::string& client_name,
+                                  const std::string& token = "");
+std::vector<uint8_t> encode_create_token(uint64_t correlation_id, const std::string& principal,
+                                         const std::string& description);
+std::vector<uint8_t> encode_list_tokens(uint64_t correlation_id);
+std::vector<uint8_t> encode_revoke_token(uint64_t correlation_id, const std::string& id);
+// `add`: AddAclRequest, else RemoveAclRequest.
+std::vector<uint8_t> encode_acl_change(uint64_t correlation_id, const AclEntry& acl, bool add);
+std::vector<uint8_t> encode_list_acls(uint64_t correlation_id, const std::string& principal);
+std::vector<uint8_t> encode_whoami(uint64_t correlation_id);
 std::vector<uint8_t> encode_create_topic(uint64_t correlation_id, const TopicSpec& spec);
 std::vector<uint8_t> encode_delete_topic(uint64_t correlation_id, const std::string& name);
 std::vector<uint8_t> encode_list_topics(uint64_t correlation_id);

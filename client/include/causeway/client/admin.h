@@ -77,6 +77,19 @@ class Admin {
   Result<ReplayInfo> describe_replay(const std::string& name);
   Result<ReplayInfo> cancel_replay(const std::string& name);
 
+  // Tokens and ACLs (docs/security.md, "Tokens and ACLs"). Managing them takes a superuser,
+  // or any client while the broker has no ACL; otherwise kFailedPrecondition with
+  // Reason::kPermissionDenied. create_token: the token is in the result only.
+  Result<CreatedToken> create_token(const std::string& principal, const std::string& description = "");
+  Result<std::vector<TokenInfo>> list_tokens();
+  Status revoke_token(const std::string& id);
+  // false: the entry was there already (add) or was not there (remove).
+  Result<bool> add_acl(const AclEntry& acl);
+  Result<bool> remove_acl(const AclEntry& acl);
+  Result<std::vector<AclEntry>> list_acls(const std::string& principal = "");
+  // Who the broker takes this connection for.
+  Result<WhoAmI> whoami();
+
   // The highest Lamport stamp seen (the broker's clock at connect, and fetched events).
   uint64_t lamport() const;
 

@@ -62,6 +62,9 @@ struct ClientOptions {
   // "HOST:PORT"; a literal IPv6 address is written in brackets ("[::1]:7450").
   std::string broker = "127.0.0.1:7450";
   TlsOptions tls{};
+  // A bearer token ("cwt_....", from `causeway auth token create`) sent in the Hello; empty:
+  // none (the TLS client certificate's subject, or "anonymous"). docs/security.md.
+  std::string token{};
   // Appears in the broker's logs, e.g. "orders-service/1.4".
   std::string client_name;
   // Bound on TCP connect plus the Hello handshake.

@@ -281,4 +281,33 @@ struct ReplayInfo {
   }
 };
 
+// Tokens and ACLs (docs/security.md, "Tokens and ACLs"; Admin::create_token and friends).
+struct TokenInfo {
+  std::string id;  // "cwt_" + 16 hex digits
+  std::string principal;
+  std::string description;
+  int64_t created_ms = 0;
+};
+struct CreatedToken {
+  TokenInfo info;
+  std::string token;  // the bearer token itself ("<id>.<secret>"): shown once, never stored by the broker
+};
+enum class AclOperation { kPublish = 1, kSubscribe = 2, kAdmin = 3 };
+// "publish", "subscribe", "admin".
+const char* acl_operation_name(AclOperation op) noexcept;
+// Allows `principal` to do `operation` on topic `topic`, or with `prefix` on every topic whose
+// name starts with it.
+struct AclEntry {
+  std::string principal;
+  AclOperation operation = AclOperation::kPublish;
+  std::string topic;
+  bool prefix = false;
+  friend bool operator==(const AclEntry&, const AclEntry&) = default;
+};
+struct WhoAmI {
+  std::string principal;  // "anonymous" without credentials
+  bool superuser = false;
+  bool acls_enforced = false;  // the broker has ACLs: what none allows is refused
+};
+
 }  // namespace causeway::client
