@@ -6,6 +6,7 @@
 // log syncs and retention to the LogManager, dedup expiry to the EventStore, delivery
 // timers to the subscription Coordinator; only returning free heap to the OS is done here.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -317,12 +318,30 @@ void wait_for_stop_signal(const sigset_t& stop_signals, const std::function<void
   }
 }
 
+// Each partition holds a file descriptor, so the soft RLIMIT_NOFILE (often 1024, or what the
+// shell set) would cap partitions long before memory does: take the hard limit, as NATS and
+// Kafka's scripts advise operators to. Topic creates then check the room left
+// (EventStoreOptions::fd_reserve).
+void raise_fd_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t before = limit.rlim_cur;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) limit.rlim_cur = before;
+  }
+  spdlog::info("open files limit: {}{}", static_cast<uint64_t>(limit.rlim_cur),
+               before != limit.rlim_cur ? " (raised from " + std::to_string(static_cast<uint64_t>(before)) + ")"
+                                        : std::string());
+}
+
 // Serves until SIGINT/SIGTERM. 0 after a clean stop, 1 if the broker could not start or
 // its final sync failed (the reason logged). Kept as one function on purpose: the services
 // are built in dependency order and torn down in reverse by scope, which splitting would
 // scatter across helpers that pass half-built state around.
 int run(const BrokerConfig& config) {
   causeway::daemon_log::configure(config.log_format, config.log_level);
+  raise_fd_limit();
 
   // Block the stop signals in every thread (threads inherit the mask) and wait for them here.
   sigset_t stop_signals;
@@ -347,9 +366,18 @@ int run(const BrokerConfig& config) {
   }
 
   core::OpenReport report;
-  auto store = core::EventStore::open(causeway::storage::FileSystem::posix(), config.store, &report);
+  core::EventStoreOptions store_options = config.store;
+  store_options.fd_reserve = config.server.max_connections + 256;
+  auto store = core::EventStore::open(causeway::storage::FileSystem::posix(), store_options, &report);
   if (!store) {
-    spdlog::error("cannot open storage: {}", store.error().to_string());
+    const std::string why = store.error().to_string();
+    rlimit limit{};
+    const bool fds = why.find("Too many open files") != std::string::npos && ::getrlimit(RLIMIT_NOFILE, &limit) == 0;
+    spdlog::error("cannot open storage: {}{}", why,
+                  fds ? " (every partition holds a file descriptor and the limit is " +
+                            std::to_string(static_cast<uint64_t>(limit.rlim_cur)) +
+                            ": raise the hard limit, ulimit -Hn or LimitNOFILE= under systemd, and start again)"
+                      : std::string());
     return 1;
   }
   log_open_report(report, data_dir);

@@ -8,9 +8,11 @@
 
 #include <filesystem>
 
+#include "causeway/client/admin.h"
 #include "causeway/client/registry_client.h"
 #include "core/event_store.h"
 #include "tests/integration/daemon_process.h"
+#include "tests/support/waiting.h"
 #include "tests/unit/storage/test_util.h"
 
 namespace causeway {
@@ -219,6 +221,49 @@ TEST(BrokerDaemon, RegistryUrlWithAListeningEmbeddedRegistryOrABadUrlIsRefusedWi
   auto status = remote.wait_exit(30s);
   ASSERT_TRUE(status);
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << remote.output();
+}
+
+// Under a low hard limit on open files (as a container or a careless unit file sets): the
+// broker takes what it may, refuses a topic whose partitions would not fit naming the limit
+// and the value to raise it to, creates what fits, and starts again on its data directory.
+TEST(BrokerDaemon, TopicsBeyondTheOpenFilesLimitAreRefusedNamingItAndTheBrokerRestarts) {
+  storage::testing::TempDir dir;
+  const uint16_t port = testing::pick_free_port();
+  const std::string start = "ulimit -Sn 256 && ulimit -Hn 512 && exec " + kBroker + " --data-dir " + dir.path() +
+                            " --listen 127.0.0.1:" + std::to_string(port) +
+                            " --registry-listen off --admin-listen off --max-connections 32";
+  client::ClientOptions options;
+  options.broker = "127.0.0.1:" + std::to_string(port);
+  for (int round = 0; round < 2; ++round) {
+    DaemonProcess broker("/bin/sh", {"-c", start});
+    ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
+    EXPECT_THAT(broker.output(), HasSubstr("open files limit: 512 (raised from 256)"));
+    auto admin = client::Admin::connect(options);
+    ASSERT_TRUE(admin.ok()) << admin.status().to_string();
+    if (round == 0) {
+      client::TopicSpec wide;
+      wide.name = "wide";
+      wide.partitions = 400;  // 400 + (32 + 256) kept free > 512
+      auto refused = (*admin)->create_topic(wide);
+      ASSERT_FALSE(refused.ok());
+      EXPECT_EQ(refused.status().code(), Code::kResourceExhausted) << refused.status().to_string();
+      EXPECT_THAT(std::string(refused.status().message()), HasSubstr("limit of 512 open files"));
+      EXPECT_THAT(std::string(refused.status().message()), HasSubstr("ulimit -n"));
+      client::TopicSpec fits;
+      fits.name = "fits";
+      fits.partitions = 150;
+      ASSERT_TRUE((*admin)->create_topic(fits).ok());
+    }
+    auto topics = (*admin)->list_topics();
+    ASSERT_TRUE(topics.ok());
+    ASSERT_EQ(topics->size(), 1u) << "the refused topic left nothing behind";
+    EXPECT_EQ(topics->front().spec.name, "fits");
+    admin->reset();
+    broker.signal(SIGTERM);
+    auto status = broker.wait_exit(30s);
+    ASSERT_TRUE(status);
+    EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker.output();
+  }
 }
 
 }  // namespace

@@ -2,9 +2,12 @@
 // docs/meta-store.md ("Deduplication").
 #include "core/event_store.h"
 
+#include <sys/resource.h>
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <mutex>
 #include <optional>
 
@@ -115,8 +118,35 @@ Status EventStore::load_dedup_keys(const meta::TopicConfig& topic, uint32_t part
   return Status();
 }
 
+Status EventStore::check_fd_capacity(const meta::TopicConfig& config) const {
+  if (options_.fd_reserve == 0) return Status();
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return Status();
+  // Under a small limit (LimitNOFILE=1024) keep a quarter free rather than refuse every create.
+  const uint64_t reserve = std::min<uint64_t>(options_.fd_reserve, limit.rlim_cur / 4);
+  std::error_code ec;
+  uint64_t open = 0;
+  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::end(it);
+       it.increment(ec)) {
+    ++open;
+  }
+  if (ec) return Status();  // no /proc: the open itself will say
+  const uint64_t needed = open + config.partitions + reserve;
+  if (needed <= limit.rlim_cur) return Status();
+  return Status(Code::kResourceExhausted, Reason::kNone,
+                "topic \"" + config.name + "\" needs " + std::to_string(config.partitions) +
+                    " file descriptors (one per partition), and the broker holds " + std::to_string(open) +
+                    " of its limit of " + std::to_string(limit.rlim_cur) + " open files while keeping " +
+                    std::to_string(reserve) +
+                    " free for connections (--max-connections + 256, at most a quarter of the limit): raise the "
+                    "limit to at least " +
+                    std::to_string(needed) + " (ulimit -n, or LimitNOFILE= under systemd) and restart the broker, "
+                    "or create fewer partitions");
+}
+
 Result<meta::TopicConfig> EventStore::create_topic(meta::TopicConfig config) {
   CAUSEWAY_RETURN_IF_ERROR(config.validate());
+  if (logs_->partition_count(config.name) == 0) CAUSEWAY_RETURN_IF_ERROR(check_fd_capacity(config));
   CAUSEWAY_ASSIGN_OR_RETURN(meta::TopicConfig created, meta_->create_topic(std::move(config)));
   if (logs_->partition_count(created.name) > 0) return created;  // identical re-create
   const std::string dir = logs_->topic_dir(created.name);
@@ -126,7 +156,18 @@ Result<meta::TopicConfig> EventStore::create_topic(meta::TopicConfig config) {
     spdlog::warn("moving stale directory {} of a deleted topic aside to {}", dir, aside);
     CAUSEWAY_RETURN_IF_ERROR(fs_->rename(dir, aside));
   }
-  CAUSEWAY_RETURN_IF_ERROR(logs_->open_topic(created.name, created.partitions, log_config_for(created), nullptr));
+  Status opened = logs_->open_topic(created.name, created.partitions, log_config_for(created), nullptr);
+  if (opened.code() == Code::kAlreadyExists) return created;  // an identical create raced this one and opened it
+  if (!opened.ok()) {
+    // Undo the create completely: a topic in the metadata without its logs would be listed
+    // yet fail every publish ("has no partition N"), and stop the next start.
+    Status undone = meta_->delete_topic(created.name);
+    if (undone.ok()) undone = logs_->delete_topic(created.name);
+    if (!undone.ok()) {
+      spdlog::error("topic {}: could not undo a failed create: {}", created.name, undone.to_string());
+    }
+    return opened.with_context("cannot create topic \"" + created.name + "\" (nothing was created)");
+  }
   dedup_.add_topic(created.topic_id, created.dedup_window);
   CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(logs_->topics_dir()));
   return created;

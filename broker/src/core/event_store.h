@@ -50,6 +50,11 @@ struct EventStoreOptions {
   meta::MetaStoreOptions meta;
   // How often the maintenance thread drops expired dedup keys; 0: never.
   std::chrono::milliseconds dedup_expiry_interval{1000};
+  // File descriptors a topic create must leave free for everything else (connections,
+  // segment rolls, LMDB, the registry): a create whose partitions (about one descriptor each)
+  // would leave fewer under the process's RLIMIT_NOFILE is refused, naming the limit (at most
+  // a quarter of the limit is kept). 0: no check. The daemon sets --max-connections + 256.
+  uint32_t fd_reserve = 0;
 };
 
 // What open() found, per partition, for the daemon to log.
@@ -115,6 +120,8 @@ class EventStore {
 
  private:
   EventStore(storage::FileSystem* fs, EventStoreOptions options);
+  // ResourceExhausted when creating `config` would leave fewer than fd_reserve descriptors.
+  Status check_fd_capacity(const meta::TopicConfig& config) const;
   // Puts the dedup keys of one partition's records within the window into dedup_.
   Status load_dedup_keys(const meta::TopicConfig& topic, uint32_t partition, int64_t now_ms,
                          PartitionOpenReport& report);

@@ -26,6 +26,8 @@ class FaultInjectionFs final : public FileSystem {
   void set_fail_sync(bool fail) { fail_sync_.store(fail); }
   void set_sync_delay(std::chrono::microseconds d) { sync_delay_us_.store(d.count()); }
   uint64_t sync_count() const { return syncs_.load(); }
+  // Opens beyond this many more fail as the kernel's EMFILE would ("Too many open files").
+  void set_open_budget(int64_t opens) { open_budget_.store(opens); }
 
   // Power loss: every file written through this FS loses what it gained since its last sync.
   Status drop_unsynced_data() {
@@ -60,6 +62,7 @@ class FaultInjectionFs final : public FileSystem {
   friend class FaultFile;
   FileSystem* base_;
   std::atomic<int64_t> budget_{-1};
+  std::atomic<int64_t> open_budget_{-1};  // -1: unlimited
   std::atomic<bool> fail_sync_{false};
   std::atomic<int64_t> sync_delay_us_{0};
   std::atomic<uint64_t> syncs_{0};
@@ -108,6 +111,10 @@ class FaultFile final : public File {
 };
 
 inline Result<std::unique_ptr<File>> FaultInjectionFs::open(const std::string& path, OpenMode mode) {
+  if (open_budget_.load() >= 0 && open_budget_.fetch_sub(1) <= 0) {
+    open_budget_.store(0);
+    return io_error("cannot open " + path + ": Too many open files");
+  }
   CAUSEWAY_ASSIGN_OR_RETURN(auto f, base_->open(path, mode));
   {
     std::lock_guard lk(mu_);
