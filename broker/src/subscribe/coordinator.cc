@@ -314,6 +314,13 @@ Result<meta::SubscriptionConfig> Coordinator::get_subscription(std::string_view 
   return store_.meta().get_subscription(name);
 }
 
+std::optional<std::string> Coordinator::loaded_topic_of(std::string_view subscription) {
+  std::lock_guard lk(mu_);
+  const auto it = groups_.find(subscription);
+  if (it == groups_.end() || it->second->deleted) return std::nullopt;
+  return it->second->config.topic;
+}
+
 Result<std::vector<meta::SubscriptionConfig>> Coordinator::list_subscriptions(std::string_view topic) {
   return store_.meta().list_subscriptions(topic);
 }

@@ -230,6 +230,10 @@ class Coordinator {
   Result<meta::SubscriptionConfig> update_subscription_pattern(std::string_view name, std::string pattern);
   Status delete_subscription(std::string_view name);
   Result<meta::SubscriptionConfig> get_subscription(std::string_view name);
+  // The topic of a subscription whose group is loaded (it has or had members since the
+  // broker started), from memory; nullopt otherwise (then get_subscription reads it). A
+  // deleted subscription's group is dropped, so this never names a previous incarnation's.
+  std::optional<std::string> loaded_topic_of(std::string_view subscription);
   // The target's counters of a subscription with a target (nullopt otherwise, or when its
   // group is not loaded).
   std::optional<TargetDescription> describe_target(std::string_view name);

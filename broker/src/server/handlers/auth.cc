@@ -18,9 +18,11 @@ std::string_view str(const flatbuffers::String* s) { return s ? s->string_view()
 
 // The topic of a subscription, for requests that name only the subscription. nullopt when it
 // does not exist (then the handler answers NotFound; only names are revealed, which the
-// caller already knows).
+// caller already knows). Acks, credits and heartbeats name subscriptions whose group is
+// loaded: their topic comes from memory, not from an LMDB read per request.
 std::optional<std::string> topic_of_subscription(HandlerContext& ctx, std::string_view name) {
   if (ctx.coordinator == nullptr) return std::nullopt;
+  if (auto loaded = ctx.coordinator->loaded_topic_of(name)) return loaded;
   auto sub = ctx.coordinator->get_subscription(name);
   if (!sub) return std::nullopt;
   return sub->topic;
