@@ -20,8 +20,9 @@
 #include <string>
 #include <variant>
 
-#include "admin/admin_server.h"
 #include "admin/metrics.h"
+#include "auth/registry_access.h"
+#include "causeway/admin/admin_server.h"
 #include "causeway/common/data_dir_lock.h"
 #include "causeway/common/heap_trim.h"
 #include "causeway/common/listen_address.h"
@@ -390,11 +391,22 @@ int run(const BrokerConfig& config) {
     }
     tls = std::move(*loaded);
   }
+  // Tokens and ACLs, stored in the meta store (docs/security.md, "Tokens and ACLs").
+  causeway::auth::Authorizer authorizer((*store)->meta(), config.superusers);
+  if (Status s = authorizer.load(); !s.ok()) {
+    spdlog::error("cannot read tokens and ACLs: {}", s.to_string());
+    return 1;
+  }
+  if (authorizer.enforcing()) {
+    spdlog::info("ACLs enforced: {} ACL(s), {} superuser(s)", authorizer.list_acls("").size(), config.superusers.size());
+  }
   // The registry's store lives under the data dir, covered by its LOCK.
   std::unique_ptr<registry::RegistryServer> embedded_registry;
   if (config.registry) {
     registry::RegistryServerOptions registry_options = *config.registry;
     registry_options.tls = tls;
+    // Its REST API takes the same tokens and ACLs (registry-read, registry-write).
+    registry_options.authenticator = std::make_shared<causeway::auth::RegistryAccess>(authorizer);
     auto started = registry::RegistryServer::start(std::move(registry_options));
     if (!started) {
       spdlog::error("cannot start the embedded schema registry on {}: {} (choose another --registry-listen, "
@@ -416,15 +428,6 @@ int run(const BrokerConfig& config) {
     schema_checker = std::make_unique<core::RemoteSchemaChecker>(std::move(*fetcher));
   }
 
-  // Tokens and ACLs, stored in the meta store (docs/security.md, "Tokens and ACLs").
-  causeway::auth::Authorizer authorizer((*store)->meta(), config.superusers);
-  if (Status s = authorizer.load(); !s.ok()) {
-    spdlog::error("cannot read tokens and ACLs: {}", s.to_string());
-    return 1;
-  }
-  if (authorizer.enforcing()) {
-    spdlog::info("ACLs enforced: {} ACL(s), {} superuser(s)", authorizer.list_acls("").size(), config.superusers.size());
-  }
   // The services the server serves with; it starts and stops the coordinator with itself.
   server::StoragePool storage_pool(config.storage_threads);
   core::PublishPipeline publish(**store, schema_checker.get());
@@ -455,7 +458,13 @@ int run(const BrokerConfig& config) {
   serving = &server;
   std::unique_ptr<admin::AdminServer> admin_server;
   if (config.admin) {
-    auto started = admin::AdminServer::start(config.admin->first, config.admin->second, metrics);
+    // The embedded registry's metrics follow the broker's on the same page.
+    auto scrape = [&metrics, registry = embedded_registry.get()] {
+      std::string text = metrics.scrape();
+      if (registry != nullptr) text += registry->metrics_text();
+      return text;
+    };
+    auto started = admin::AdminServer::start(config.admin->first, config.admin->second, scrape, "the broker");
     if (started) {
       admin_server = std::move(*started);
       admin_server->set_ready(true);

@@ -22,6 +22,9 @@ struct AuthArgs {
   std::string topic;
   std::string topic_prefix;
   bool any_topic = false;
+  std::string subject;
+  std::string subject_prefix;
+  bool any_subject = false;
   std::string output = "text";
 };
 
@@ -29,15 +32,29 @@ nlohmann::json token_json(const client::TokenInfo& t) {
   return {{"id", t.id}, {"principal", t.principal}, {"description", t.description}, {"created", format_time_ms(t.created_ms)}};
 }
 
+bool is_registry(const client::AclEntry& a) {
+  return a.operation == client::AclOperation::kRegistryRead || a.operation == client::AclOperation::kRegistryWrite;
+}
+
 nlohmann::json acl_json(const client::AclEntry& a) {
+  const std::string what = is_registry(a) ? "subject" : "topic";
   return {{"principal", a.principal},
           {"operation", client::acl_operation_name(a.operation)},
-          {a.prefix ? "topic_prefix" : "topic", a.topic}};
+          {a.prefix ? what + "_prefix" : what, a.topic}};
 }
 
 std::string acl_text(const client::AclEntry& a) {
+  const std::string what = is_registry(a) ? "subject" : "topic";
   return a.principal + "  " + client::acl_operation_name(a.operation) + "  " +
-         (a.prefix ? (a.topic.empty() ? std::string("every topic") : "topics " + a.topic + "*") : "topic " + a.topic);
+         (a.prefix ? (a.topic.empty() ? "every " + what : what + "s " + a.topic + "*") : what + " " + a.topic);
+}
+
+client::AclOperation operation_named(const std::string& name) {
+  if (name == "subscribe") return client::AclOperation::kSubscribe;
+  if (name == "admin") return client::AclOperation::kAdmin;
+  if (name == "registry-read") return client::AclOperation::kRegistryRead;
+  if (name == "registry-write") return client::AclOperation::kRegistryWrite;
+  return client::AclOperation::kPublish;
 }
 
 }  // namespace
@@ -62,22 +79,36 @@ std::function<std::optional<int>()> add_auth_commands(CLI::App& app, const clien
   auto* whoami = auth->add_subcommand("whoami", "Show the principal the broker takes this connection for");
   whoami->add_option("--output", args->output, "text or json")->check(CLI::IsMember({"text", "json"}));
 
-  auto* acl = app.add_subcommand("acl", "Allow principals to publish, subscribe or administer topics (docs/security.md)");
+  auto* acl = app.add_subcommand(
+      "acl", "Allow principals to publish, subscribe or administer topics, and to read or write registry subjects "
+             "(docs/security.md)");
   acl->require_subcommand(1);
   const auto entry_flags = [&](CLI::App* cmd) {
     cmd->add_option("--principal", args->principal,
                     "A token's principal, or a TLS client certificate's subject (e.g. CN=orders)")
         ->required();
     cmd->add_option("--operation", args->operation,
-                    "publish (publish to), subscribe (fetch, subscribe, ack) or admin (create, delete, describe; "
-                    "subscriptions and replays)")
+                    "On topics: publish (publish to), subscribe (fetch, subscribe, ack) or admin (create, delete, "
+                    "describe; subscriptions and replays). On registry subjects (REST API): registry-read (get, "
+                    "look up, check compatibility) or registry-write (register, delete, set compatibility; "
+                    "implies registry-read)")
         ->required()
-        ->check(CLI::IsMember({"publish", "subscribe", "admin"}));
+        ->check(CLI::IsMember({"publish", "subscribe", "admin", "registry-read", "registry-write"}));
     auto* t = cmd->add_option("--topic", args->topic, "One topic, by name");
     auto* p = cmd->add_option("--topic-prefix", args->topic_prefix, "Every topic whose name starts with this");
     auto* a = cmd->add_flag("--any-topic", args->any_topic, "Every topic");
-    t->excludes(p)->excludes(a);
-    p->excludes(a);
+    auto* s = cmd->add_option("--subject", args->subject, "One registry subject, by name (registry-read/-write)");
+    auto* sp = cmd->add_option("--subject-prefix", args->subject_prefix,
+                               "Every registry subject whose name starts with this (registry-read/-write)");
+    auto* as = cmd->add_flag("--any-subject", args->any_subject,
+                             "Every registry subject, and registry-wide settings (registry-read/-write)");
+    for (CLI::Option* x : {t, p, a}) {
+      for (CLI::Option* y : {p, a, s, sp, as}) {
+        if (x != y) x->excludes(y);
+      }
+    }
+    s->excludes(sp)->excludes(as);
+    sp->excludes(as);
   };
   auto* add = acl->add_subcommand(
       "add", "Allow an operation (the first ACL turns on default deny: what no ACL allows is refused)");
@@ -147,18 +178,40 @@ std::function<std::optional<int>()> add_auth_commands(CLI::App& app, const clien
       const bool adding = add->parsed();
       client::AclEntry e;
       e.principal = args->principal;
-      e.operation = args->operation == "subscribe" ? client::AclOperation::kSubscribe
-                    : args->operation == "admin"   ? client::AclOperation::kAdmin
-                                                   : client::AclOperation::kPublish;
-      if (!args->topic.empty()) {
-        e.topic = args->topic;
-      } else if (!args->topic_prefix.empty() || args->any_topic) {
-        e.prefix = true;
-        e.topic = args->topic_prefix;
+      e.operation = operation_named(args->operation);
+      const char* cmd = adding ? "add" : "remove";
+      if (is_registry(e)) {
+        if (!args->topic.empty() || !args->topic_prefix.empty() || args->any_topic) {
+          std::cerr << "causeway: acl " << cmd << ": " << args->operation
+                    << " is about registry subjects: use --subject NAME, --subject-prefix PREFIX or --any-subject\n";
+          return 2;
+        }
+        if (!args->subject.empty()) {
+          e.topic = args->subject;
+        } else if (!args->subject_prefix.empty() || args->any_subject) {
+          e.prefix = true;
+          e.topic = args->subject_prefix;
+        } else {
+          std::cerr << "causeway: acl " << cmd
+                    << ": say which subjects: --subject NAME, --subject-prefix PREFIX or --any-subject\n";
+          return 2;
+        }
       } else {
-        std::cerr << "causeway: acl " << (adding ? "add" : "remove")
-                  << ": say which topics: --topic NAME, --topic-prefix PREFIX or --any-topic\n";
-        return 2;
+        if (!args->subject.empty() || !args->subject_prefix.empty() || args->any_subject) {
+          std::cerr << "causeway: acl " << cmd << ": " << args->operation
+                    << " is about topics: use --topic NAME, --topic-prefix PREFIX or --any-topic (registry subjects "
+                       "take --operation registry-read or registry-write)\n";
+          return 2;
+        }
+        if (!args->topic.empty()) {
+          e.topic = args->topic;
+        } else if (!args->topic_prefix.empty() || args->any_topic) {
+          e.prefix = true;
+          e.topic = args->topic_prefix;
+        } else {
+          std::cerr << "causeway: acl " << cmd << ": say which topics: --topic NAME, --topic-prefix PREFIX or --any-topic\n";
+          return 2;
+        }
       }
       auto changed = adding ? (*admin)->add_acl(e) : (*admin)->remove_acl(e);
       if (!changed) return fail(adding ? "acl add" : "acl remove", changed.status());

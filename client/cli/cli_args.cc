@@ -108,6 +108,7 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const
 
 namespace {
 const client::TlsOptions* g_tls = nullptr;  // set once by add_tls_flags, before commands run
+const std::string* g_token = nullptr;        // set once by add_token_flag, before commands run
 }  // namespace
 
 void add_tls_flags(CLI::App& app, client::TlsOptions& tls) {
@@ -131,9 +132,19 @@ void add_tls_flags(CLI::App& app, client::TlsOptions& tls) {
       ->envname("CAUSEWAY_TLS_SERVER_NAME");
 }
 
+
+void add_token_flag(CLI::App& app, std::string& token) {
+  g_token = &token;
+  app.add_option("--token", token,
+                 "Bearer token to authenticate with, to the broker and its registry (from `causeway auth token "
+                 "create`; docs/security.md)")
+      ->envname("CAUSEWAY_TOKEN");
+}
+
 client::RegistryClientOptions registry_client_options(const std::string& url) {
   client::RegistryClientOptions options;
   options.url = url;
+  if (g_token != nullptr) options.token = *g_token;
   if (g_tls != nullptr) {
     options.ca_file = g_tls->ca_file;
     options.cert_file = g_tls->cert_file;

@@ -53,8 +53,11 @@ std::optional<int> parse_command_line(CLI::App& app, int argc, const char* const
 // CAUSEWAY_TLS_* environment variables) into `tls`, which must outlive the command. They
 // apply to the broker connection and to an https:// registry (registry_client_options).
 void add_tls_flags(CLI::App& app, client::TlsOptions& tls);
+// The global --token (CAUSEWAY_TOKEN) into `token`, which must outlive the command. It
+// authenticates to the broker and, as `Authorization: Bearer`, to its registry.
+void add_token_flag(CLI::App& app, std::string& token);
 // Options for a RegistryClient of `url`, with the CA and client certificate of the TLS
-// flags when add_tls_flags was called.
+// flags when add_tls_flags was called, and the token of add_token_flag.
 client::RegistryClientOptions registry_client_options(const std::string& url);
 
 }  // namespace causeway::cli

@@ -207,9 +207,7 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->envname("CAUSEWAY_BROKER");
   causeway::cli::add_tls_flags(app, options.tls);
-  app.add_option("--token", options.token,
-                 "Bearer token to authenticate with (from `causeway auth token create`; docs/security.md)")
-      ->envname("CAUSEWAY_TOKEN");
+  causeway::cli::add_token_flag(app, options.token);
 
   // topic ...
   auto* topic = app.add_subcommand("topic", "Create, list, describe and delete topics");

@@ -299,6 +299,8 @@ const char* acl_operation_name(AclOperation op) noexcept {
     case AclOperation::kPublish: return "publish";
     case AclOperation::kSubscribe: return "subscribe";
     case AclOperation::kAdmin: return "admin";
+    case AclOperation::kRegistryRead: return "registry-read";
+    case AclOperation::kRegistryWrite: return "registry-write";
   }
   return "unknown";
 }
@@ -355,9 +357,8 @@ Result<std::vector<AclEntry>> Admin::list_acls(const std::string& principal) {
     for (const protocol::AclEntry* a : *all) {
       if (a == nullptr) continue;
       const auto op = static_cast<int>(a->operation());
-      out.push_back(AclEntry{text(a->principal()),
-                             op == 2 ? AclOperation::kSubscribe : op == 3 ? AclOperation::kAdmin : AclOperation::kPublish,
-                             text(a->topic()), a->prefix()});
+      if (op < 1 || op > 5) continue;  // an operation a newer broker knows and this client does not
+      out.push_back(AclEntry{text(a->principal()), static_cast<AclOperation>(op), text(a->topic()), a->prefix()});
     }
   }
   return out;

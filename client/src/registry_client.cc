@@ -49,7 +49,8 @@ Status status_for(int error_code, int http_status, const std::string& message) {
   Code code = Code::kInvalidArgument;
   if (family == 404) {
     code = Code::kNotFound;
-  } else if (error_code == 409 || (error_code >= 40404 && error_code <= 40407) || error_code == 42206) {
+  } else if (error_code == 409 || (error_code >= 40404 && error_code <= 40407) || error_code == 42206 ||
+             family == 401 || family == 403) {
     code = Code::kFailedPrecondition;
   } else if (family == 400 || family == 413 || family == 415 || family == 422) {
     code = Code::kInvalidArgument;
@@ -174,6 +175,7 @@ struct RegistryClient::Impl {
     auto c = options.cert_file.empty() ? std::make_unique<httplib::Client>(options.url)
                                        : std::make_unique<httplib::Client>(options.url, options.cert_file, options.key_file);
     if (!options.ca_file.empty()) c->set_ca_cert_path(options.ca_file.c_str());
+    if (!options.token.empty()) c->set_bearer_token_auth(options.token.c_str());
     const auto secs = [](std::chrono::milliseconds ms) { return std::make_pair(ms.count() / 1000, (ms.count() % 1000) * 1000); };
     const auto [cs, cu] = secs(options.connect_timeout);
     const auto [rs, ru] = secs(options.request_timeout);

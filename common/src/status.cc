@@ -75,6 +75,8 @@ std::string reason_name(Reason reason) {
     case Reason::kRegistryPayloadTooLarge: return "registry_payload_too_large";
     case Reason::kRegistryUnsupportedMediaType: return "registry_unsupported_media_type";
     case Reason::kIncompatibleSchema: return "incompatible_schema";
+    case Reason::kRegistryUnauthorized: return "registry_unauthorized";
+    case Reason::kRegistryForbidden: return "registry_forbidden";
     case Reason::kSubjectNotFound: return "subject_not_found";
     case Reason::kVersionNotFound: return "version_not_found";
     case Reason::kSchemaNotFound: return "schema_not_found";

@@ -1,7 +1,8 @@
 // causeway-registry: the schema registry daemon. Serves the REST API (docs/registry.md) over
 // the LMDB store in --data-dir, holds <data-dir>/LOCK so that a second daemon on the same
 // directory refuses to start, logs `registry listening on http://HOST:PORT` once bound, and
-// exits 0 on SIGINT/SIGTERM after in-flight requests finish. Mirrors causeway-broker's main.
+// exits 0 on SIGINT/SIGTERM after in-flight requests finish. Its admin port (--admin-listen,
+// default 127.0.0.1:9451) serves /metrics, /healthz and /readyz. Mirrors causeway-broker's main.
 #include <signal.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <spdlog/spdlog.h>
 #include <string>
 
+#include "causeway/admin/admin_server.h"
 #include "causeway/common/data_dir_lock.h"
 #include "causeway/common/listen_address.h"
 #include "causeway/daemon_log/daemon_log.h"
@@ -28,6 +30,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string log_format = "text";
   unsigned threads = 4;
+  std::string admin_listen = "127.0.0.1:9451";
   app.add_option("--listen", listen, "Address to serve HTTP on, HOST:PORT (port 0 picks a free port)")
       ->capture_default_str();
   app.add_option("--data-dir", data_dir, "Directory for the registry's LMDB store (created if missing)")
@@ -42,9 +45,22 @@ int main(int argc, char** argv) {
                  "text (lines for people) or json (one object per line: time in UTC, level, msg)")
       ->capture_default_str()
       ->check(CLI::IsMember({"text", "json"}));
+  auto* admin_listen_opt =
+      app.add_option("--admin-listen", admin_listen,
+                     "Address of the admin HTTP port: Prometheus /metrics, /healthz and /readyz, HOST:PORT (port 0 "
+                     "picks a free port), or \"off\" (docs/operations.md)")
+          ->capture_default_str();
   causeway::tls::TlsFlags tls_flags;
   tls_flags.add_to(app, "the REST port (HTTPS)");
   CLI11_PARSE(app, argc, argv);
+  std::string admin_host;
+  uint16_t admin_port = 0;
+  if (admin_listen != "off") {
+    if (causeway::Status s = causeway::parse_listen_address(admin_listen, admin_host, admin_port); !s.ok()) {
+      std::fprintf(stderr, "error: --admin-listen: %s (or \"off\")\n", std::string(s.message()).c_str());
+      return 2;
+    }
+  }
   auto tls_files = tls_flags.files();
   if (!tls_files) {
     std::fprintf(stderr, "error: %s\n", std::string(tls_files.error().message()).c_str());
@@ -105,11 +121,29 @@ int main(int argc, char** argv) {
     spdlog::error("{}", server.error().message());
     return 1;
   }
+  std::unique_ptr<causeway::admin::AdminServer> admin;
+  if (admin_listen != "off") {
+    causeway::registry::RegistryServer* registry = server->get();
+    auto started = causeway::admin::AdminServer::start(
+        admin_host, admin_port, [registry] { return registry->metrics_text(); }, "the registry");
+    if (started) {
+      admin = std::move(*started);
+      admin->set_ready(true);
+    } else if (admin_listen_opt->count() > 0) {
+      spdlog::error("{} (choose another --admin-listen, or --admin-listen off)", started.error().message());
+      return 1;
+    } else {
+      spdlog::warn("{}: running without metrics and health checks; pass --admin-listen HOST:PORT (port 0 picks a "
+                   "free one) to serve them",
+                   started.error().message());
+    }
+  }
   spdlog::info("registry listening on {}", (*server)->url());
   if (options.tls) {
     spdlog::info("TLS certificate: {}; client certificates: {}", options.tls->describe(),
                  causeway::tls::client_auth_name(options.tls->client_auth()));
   }
+  if (admin) spdlog::info("admin listening on {} (metrics, health and readiness probes)", admin->url());
   spdlog::info("causeway-registry ready (pid {}, data in {}); stop with SIGINT or SIGTERM", ::getpid(), data_dir);
 
   int sig = 0;
@@ -126,7 +160,9 @@ int main(int argc, char** argv) {
     }
   }
   spdlog::info("received {}, shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+  if (admin) admin->set_ready(false);
   (*server)->stop();
+  if (admin) admin->stop();  // a scrape reads the store: done before it closes
   server->reset();
   spdlog::info("stopped cleanly");
   return 0;

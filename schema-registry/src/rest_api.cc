@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <climits>
@@ -202,6 +203,47 @@ Response method_not_allowed(const Request& req) {
                         std::string("HTTP 405 Method Not Allowed: ") + req.method + " " + req.path);
 }
 
+// The request's permissions (causeway/registry/access.h). Every check is made before the
+// store is read, so a refusal is the same whether or not the subject exists.
+class Guard {
+ public:
+  explicit Guard(const Access* access) : access_(access) {}
+
+  bool may(Operation op, const std::string& subject) const { return access_ == nullptr || access_->allowed(op, subject); }
+  bool may_read(const std::string& subject) const { return may(Operation::kRead, subject); }
+
+  // nullopt when allowed, else the 403 to send.
+  std::optional<Response> need(Operation op, const std::string& subject) const {
+    if (may(op, subject)) return std::nullopt;
+    const bool read = op == Operation::kRead;
+    return refuse(subject.empty() ? (read ? std::string("read every registry subject")
+                                          : std::string("change registry-wide settings"))
+                                  : std::string(read ? "read" : "write") + " registry subject \"" + subject + "\"",
+                  subject.empty() ? std::string(read ? "needs registry-read" : "needs registry-write") +
+                                        " on every subject: causeway acl add --any-subject"
+                                  : "no ACL allows it");
+  }
+
+  // Registering, looking up or checking a schema that includes other subjects' versions reads them.
+  std::optional<Response> need_references(const SchemaInput& in) const {
+    for (const SchemaReference& r : in.references) {
+      if (auto refused = need(Operation::kRead, r.subject)) return refused;
+    }
+    return std::nullopt;
+  }
+
+  std::optional<Response> refuse_schema(const std::string& id) const {
+    return refuse("read schema " + id, "no subject it may read uses it");
+  }
+
+ private:
+  Response refuse(const std::string& what, const std::string& why) const {
+    return error_response(ErrorCode::kForbidden,
+                          "principal \"" + access_->principal() + "\" may not " + what + " (" + why + ")");
+  }
+  const Access* access_;
+};
+
 std::variant<CompatibilityMode, Response> mode_body(const Request& req) {
   auto body = json_body(req);
   if (auto* r = std::get_if<Response>(&body)) return *r;
@@ -219,19 +261,25 @@ std::variant<CompatibilityMode, Response> mode_body(const Request& req) {
   return *mode;
 }
 
-Response handle_subjects(SchemaStore& store, const Request& req, const std::vector<std::string>& p) {
+Response handle_subjects(SchemaStore& store, const Request& req, const std::vector<std::string>& p, const Guard& guard) {
   const bool deleted = flag(req, "deleted");
   if (p.size() == 1) {
     if (req.method != "GET") return method_not_allowed(req);
     auto subjects = store.list_subjects(deleted);
     if (!subjects) return from_error(subjects.error());
+    // Only the subjects this principal may read (as topic lists are filtered).
+    std::erase_if(*subjects, [&](const std::string& s) { return !guard.may_read(s); });
     return json_response(*subjects);
   }
   const std::string& subject = p[1];
+  // Reading is GET and the POST of a lookup; the rest (register, delete) writes.
+  const bool reads = req.method == "GET" || (req.method == "POST" && p.size() == 2);
+  if (auto refused = guard.need(reads ? Operation::kRead : Operation::kWrite, subject)) return *refused;
   if (p.size() == 2) {
     if (req.method == "POST") {  // look up a schema under the subject
       auto in = schema_body(req);
       if (auto* r = std::get_if<Response>(&in)) return *r;
+      if (auto refused = guard.need_references(std::get<SchemaInput>(in))) return *refused;
       auto found = store.lookup(subject, std::get<SchemaInput>(in), deleted);
       if (!found) return from_error(found.error());
       return json_response(version_json(*found));
@@ -253,8 +301,13 @@ Response handle_subjects(SchemaStore& store, const Request& req, const std::vect
     if (req.method == "POST") {
       auto in = schema_body(req);
       if (auto* r = std::get_if<Response>(&in)) return *r;
+      if (auto refused = guard.need_references(std::get<SchemaInput>(in))) return *refused;
       auto reg = store.register_schema(subject, std::get<SchemaInput>(in));
-      if (!reg) return from_error(reg.error());
+      if (!reg) {
+        Response out = from_error(reg.error());
+        out.incompatible = error_code(reg.error()) == ErrorCode::kIncompatible;
+        return out;
+      }
       return json_response({{"id", reg->id}, {"version", reg->version}});
     }
     return method_not_allowed(req);
@@ -289,7 +342,7 @@ Response handle_subjects(SchemaStore& store, const Request& req, const std::vect
   return not_found_path(req);
 }
 
-Response handle_schemas(SchemaStore& store, const Request& req, const std::vector<std::string>& p) {
+Response handle_schemas(SchemaStore& store, const Request& req, const std::vector<std::string>& p, const Guard& guard) {
   if (p.size() == 2 && p[1] == "types") {
     if (req.method != "GET") return method_not_allowed(req);
     return json_response(json::array({kSchemaType}));
@@ -300,6 +353,15 @@ Response handle_schemas(SchemaStore& store, const Request& req, const std::vecto
   const auto [end, ec] = std::from_chars(p[2].data(), p[2].data() + p[2].size(), id);
   if (ec != std::errc() || end != p[2].data() + p[2].size() || id < 1) {
     return error_response(ErrorCode::kSchemaNotFound, std::string("Schema ") + p[2] + " not found");
+  }
+  // A schema is readable through any subject the principal may read that uses it (deleted
+  // versions included, as Confluent serves them by id), or by a principal that reads all.
+  // An id that does not exist is refused alike, so that ids cannot be probed.
+  if (!guard.may_read("")) {
+    auto uses = store.subject_versions_of(id, /*deleted=*/true);
+    if (!uses && error_code(uses.error()) != ErrorCode::kSchemaNotFound) return from_error(uses.error());
+    if (!uses || std::none_of(uses->begin(), uses->end(), [&](const auto& use) { return guard.may_read(use.first); }))
+      return *guard.refuse_schema(p[2]);
   }
   if (p.size() == 3) {
     auto s = store.get_schema(id);
@@ -315,16 +377,20 @@ Response handle_schemas(SchemaStore& store, const Request& req, const std::vecto
     auto uses = store.subject_versions_of(id, flag(req, "deleted"));
     if (!uses) return from_error(uses.error());
     json arr = json::array();
-    for (const auto& [subject, version] : *uses) arr.push_back({{"subject", subject}, {"version", version}});
+    for (const auto& [subject, version] : *uses) {
+      if (guard.may_read(subject)) arr.push_back({{"subject", subject}, {"version", version}});
+    }
     return json_response(arr);
   }
   return not_found_path(req);
 }
 
-Response handle_compatibility(SchemaStore& store, const Request& req, const std::vector<std::string>& p) {
+Response handle_compatibility(SchemaStore& store, const Request& req, const std::vector<std::string>& p,
+                              const Guard& guard) {
   // /compatibility/subjects/{s}/versions[/{v}]
   if (p.size() < 4 || p.size() > 5 || p[1] != "subjects" || p[3] != "versions") return not_found_path(req);
   if (req.method != "POST") return method_not_allowed(req);
+  if (auto refused = guard.need(Operation::kRead, p[2])) return *refused;
   int version = kLatestVersion;
   if (p.size() == 5) {
     const auto v = parse_version(p[4]);
@@ -333,21 +399,25 @@ Response handle_compatibility(SchemaStore& store, const Request& req, const std:
   }
   auto in = schema_body(req);
   if (auto* r = std::get_if<Response>(&in)) return *r;
+  if (auto refused = guard.need_references(std::get<SchemaInput>(in))) return *refused;
   auto report = store.check_compatibility(p[2], version, std::get<SchemaInput>(in));
   if (!report) return from_error(report.error());
   json j = {{"is_compatible", report->is_compatible}};
   if (flag(req, "verbose")) j["messages"] = report->messages;
-  return json_response(j);
+  Response out = json_response(j);
+  out.incompatible = !report->is_compatible;
+  return out;
 }
 
-Response handle_config(SchemaStore& store, const Request& req, const std::vector<std::string>& p) {
+Response handle_config(SchemaStore& store, const Request& req, const std::vector<std::string>& p, const Guard& guard) {
   if (p.size() == 1) {
-    if (req.method == "GET") {
+    if (req.method == "GET") {  // the registry-wide default: anyone may read it
       auto mode = store.global_mode();
       if (!mode) return from_error(mode.error());
       return json_response({{"compatibilityLevel", format_compatibility_mode(*mode)}});
     }
     if (req.method == "PUT") {
+      if (auto refused = guard.need(Operation::kWrite, "")) return *refused;
       auto mode = mode_body(req);
       if (auto* r = std::get_if<Response>(&mode)) return *r;
       auto set = store.set_global_mode(std::get<CompatibilityMode>(mode));
@@ -358,6 +428,9 @@ Response handle_config(SchemaStore& store, const Request& req, const std::vector
   }
   if (p.size() != 2) return not_found_path(req);
   const std::string& subject = p[1];
+  if (req.method == "GET" || req.method == "PUT" || req.method == "DELETE") {
+    if (auto refused = guard.need(req.method == "GET" ? Operation::kRead : Operation::kWrite, subject)) return *refused;
+  }
   if (req.method == "GET") {
     auto mode = store.subject_mode(subject, flag(req, "defaultToGlobal"));
     if (!mode) return from_error(mode.error());
@@ -378,16 +451,16 @@ Response handle_config(SchemaStore& store, const Request& req, const std::vector
   return method_not_allowed(req);
 }
 
-Response route(SchemaStore& store, const Request& req) {
+Response route(SchemaStore& store, const Request& req, const Guard& guard) {
   const auto p = split_path(req.path);
   if (p.empty()) {
     if (req.method != "GET") return method_not_allowed(req);
     return json_response(json::object());
   }
-  if (p[0] == "subjects") return handle_subjects(store, req, p);
-  if (p[0] == "schemas") return handle_schemas(store, req, p);
-  if (p[0] == "compatibility") return handle_compatibility(store, req, p);
-  if (p[0] == "config") return handle_config(store, req, p);
+  if (p[0] == "subjects") return handle_subjects(store, req, p, guard);
+  if (p[0] == "schemas") return handle_schemas(store, req, p, guard);
+  if (p[0] == "compatibility") return handle_compatibility(store, req, p, guard);
+  if (p[0] == "config") return handle_config(store, req, p, guard);
   return not_found_path(req);
 }
 
@@ -397,12 +470,12 @@ Response error_response(ErrorCode code, const std::string& message) {
   return json_response({{"error_code", static_cast<int>(code)}, {"message", message}}, http_status(code));
 }
 
-Response handle_request(SchemaStore& store, const Request& req) {
+Response handle_request(SchemaStore& store, const Request& req, const Access* access) {
   // No request may end the process or reach the transport as an exception: whatever a
   // handler throws (an allocation failure, a JSON type error we did not foresee) becomes
   // a 500 with a JSON body, and the request is logged by the server.
   try {
-    return route(store, req);
+    return route(store, req, Guard(access));
   } catch (const std::exception& e) {
     return error_response(ErrorCode::kStoreError, std::string("internal error: ") + e.what());
   } catch (...) {

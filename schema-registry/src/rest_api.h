@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 
+#include "causeway/registry/access.h"
 #include "causeway/registry/store.h"
 
 namespace causeway::registry::rest {
@@ -32,6 +33,9 @@ struct Response {
   int status = 200;
   std::string content_type = kContentType;
   std::string body;
+  // A schema found incompatible: a registration refused (409) or a compatibility check that
+  // answered false. For metrics.
+  bool incompatible = false;
 };
 
 // {"error_code": code, "message": message} with the code's HTTP status.
@@ -39,6 +43,9 @@ Response error_response(ErrorCode code, const std::string& message);
 
 // Never throws: an unexpected exception inside becomes a 500 with error_code 50001.
 // Answers never fail to serialise (request text that is not UTF-8 is echoed as U+FFFD).
-Response handle_request(SchemaStore& store, const Request& request);
+// `access`: what the request's principal may do (null: everything); what it may not is
+// answered 403 (error_code 40301) before the store is read, and lists leave out the subjects
+// it may not read.
+Response handle_request(SchemaStore& store, const Request& request, const Access* access = nullptr);
 
 }  // namespace causeway::registry::rest

@@ -188,6 +188,8 @@ Status registry_error(ErrorCode code, std::string_view message) {
     case ErrorCode::kVersionNotSoftDeleted:
     case ErrorCode::kIncompatible:
     case ErrorCode::kReferenceExists:
+    case ErrorCode::kUnauthorized:
+    case ErrorCode::kForbidden:
       return Status(Code::kFailedPrecondition, reason, message);
     case ErrorCode::kPayloadTooLarge:
       return Status(Code::kResourceExhausted, reason, message);

@@ -1,11 +1,14 @@
 // A running causeway-registry for integration tests: started on 127.0.0.1 port 0 with its own
-// data directory, its URL read from the `registry listening on http://HOST:PORT` line, and
+// data directory (and its admin port on another port 0 unless `extra` says --admin-listen),
+// its URLs read from the `registry listening on http://HOST:PORT` and `admin listening on`
+// lines, and
 // a raw HTTP helper (cpp-httplib) for the requests RegistryClient would never send.
 #pragma once
 
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -23,6 +26,9 @@ class RegistryDaemon {
   explicit RegistryDaemon(const std::string& data_dir, std::vector<std::string> extra = {},
                           const std::string& listen = "127.0.0.1:0") {
     std::vector<std::string> args = {"--listen", listen, "--data-dir", data_dir};
+    if (std::find(extra.begin(), extra.end(), "--admin-listen") == extra.end()) {
+      args.insert(args.end(), {"--admin-listen", "127.0.0.1:0"});
+    }
     args.insert(args.end(), extra.begin(), extra.end());
     process_ = std::make_unique<DaemonProcess>(kRegistryBinary, args);
     const std::string marker = "registry listening on http://";
@@ -33,9 +39,15 @@ class RegistryDaemon {
     const auto at = out.find(marker) + marker.size();
     const auto end = out.find_first_of(" \n", at);
     url_ = "http://" + out.substr(at, end - at);
+    const std::string admin = "admin listening on ";
+    if (const auto a = out.find(admin); a != std::string::npos) {
+      admin_url_ = out.substr(a + admin.size(), out.find_first_of(" \n", a + admin.size()) - a - admin.size());
+    }
   }
   bool started() const { return !url_.empty(); }
   const std::string& url() const { return url_; }
+  // "http://127.0.0.1:PORT" of the admin port; empty when it is off.
+  const std::string& admin_url() const { return admin_url_; }
   DaemonProcess& process() { return *process_; }
 
   // Sends SIGTERM and returns the exit code, or -1 if it did not exit normally in time.
@@ -49,6 +61,7 @@ class RegistryDaemon {
  private:
   std::unique_ptr<DaemonProcess> process_;
   std::string url_;
+  std::string admin_url_;
 };
 
 struct HttpReply {

@@ -381,8 +381,8 @@ TEST_F(TlsTest, EmbeddedRegistryServesHttpsAndAnswersPlainHttpClearly) {
 TEST_F(TlsTest, StandaloneRegistryServesHttpsWithTheSameFlags) {
   const auto [cert, key] = write_pair("server", ca_.issue_server());
   DaemonProcess registry(CAUSEWAY_REGISTRY_BINARY,
-                         {"--listen", "127.0.0.1:0", "--data-dir", dir_.sub("registry"), "--tls-cert", cert,
-                          "--tls-key", key, "--tls-ca", write_ca("ca.pem", ca_)});
+                         {"--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", dir_.sub("registry"),
+                          "--tls-cert", cert, "--tls-key", key, "--tls-ca", write_ca("ca.pem", ca_)});
   ASSERT_TRUE(registry.wait_for_output("causeway-registry ready", 30s)) << registry.output();
   const std::string out = registry.output();
   const std::string said = "registry listening on https://127.0.0.1:";

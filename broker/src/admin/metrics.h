@@ -1,7 +1,7 @@
 // File: admin/metrics.h
 //
 // The broker's Prometheus metrics (docs/operations.md, "Metrics"), served as text
-// exposition 0.0.4 on the admin port (admin/admin_server.h). Built on prometheus-cpp's core
+// exposition 0.0.4 on the admin port (causeway/admin/admin_server.h). Built on prometheus-cpp's core
 // (Debian's prometheus-cpp-dev): its registry holds what is counted as it happens (requests
 // by kind and outcome, dedup hits, fsync latency), and what the broker already knows
 // (partition offsets and sizes, group lag, delivery counters, connections) is read when

@@ -60,7 +60,10 @@ Status Authorizer::reload() {
   auto acls = store_.list_acls();
   if (!acls) return acls.error().with_context("cannot read the ACLs");
   next->acl_count = acls->size();
-  for (AclRecord& a : *acls) next->acls[a.principal].push_back(std::move(a));
+  for (AclRecord& a : *acls) {
+    ++(a.is_registry() ? next->registry_acl_count : next->topic_acl_count);
+    next->acls[a.principal].push_back(std::move(a));
+  }
   std::lock_guard lk(mu_);
   snap_ = std::move(next);
   return Status();
@@ -114,26 +117,41 @@ bool Authorizer::is_superuser(const Principal& p) const {
 
 bool Authorizer::allowed(const Principal& p, AclOperation op, std::string_view topic) const {
   const auto snap = snapshot();
-  if (snap->acl_count == 0 || is_superuser(p)) return true;
+  const size_t enforced = meta::is_registry_operation(op) ? snap->registry_acl_count : snap->topic_acl_count;
+  if (enforced == 0 || is_superuser(p)) return true;
   const auto it = snap->acls.find(p.name);
   if (it == snap->acls.end()) return false;
-  return std::any_of(it->second.begin(), it->second.end(),
-                     [&](const AclRecord& a) { return a.operation == op && a.matches(topic); });
+  // registry-write lets a principal read what it may write (compatibility checks, lookups).
+  const bool read = op == AclOperation::kRegistryRead;
+  return std::any_of(it->second.begin(), it->second.end(), [&](const AclRecord& a) {
+    return (a.operation == op || (read && a.operation == AclOperation::kRegistryWrite)) && a.matches(topic);
+  });
 }
 
 bool Authorizer::may_see(const Principal& p, std::string_view topic) const {
   const auto snap = snapshot();
-  if (snap->acl_count == 0 || is_superuser(p)) return true;
+  if (snap->topic_acl_count == 0 || is_superuser(p)) return true;
   const auto it = snap->acls.find(p.name);
   if (it == snap->acls.end()) return false;
-  return std::any_of(it->second.begin(), it->second.end(), [&](const AclRecord& a) { return a.matches(topic); });
+  // A registry ACL on a subject says nothing about a topic of the same name.
+  return std::any_of(it->second.begin(), it->second.end(),
+                     [&](const AclRecord& a) { return !a.is_registry() && a.matches(topic); });
 }
 
 Status Authorizer::check(const Principal& p, AclOperation op, std::string_view topic) const {
   if (allowed(p, op, topic)) return Status();
-  const char* verb = op == AclOperation::kPublish ? "publish to" : op == AclOperation::kSubscribe ? "subscribe to"
-                                                                                                   : "administer";
-  return denied(p, std::string(verb) + " topic \"" + std::string(topic) + "\"");
+  switch (op) {
+    case AclOperation::kPublish: return denied(p, "publish to topic \"" + std::string(topic) + "\"");
+    case AclOperation::kSubscribe: return denied(p, "subscribe to topic \"" + std::string(topic) + "\"");
+    case AclOperation::kAdmin: return denied(p, "administer topic \"" + std::string(topic) + "\"");
+    case AclOperation::kRegistryRead:
+      return topic.empty() ? denied(p, "read every registry subject (needs registry-read on the empty prefix)")
+                           : denied(p, "read registry subject \"" + std::string(topic) + "\"");
+    case AclOperation::kRegistryWrite:
+      return topic.empty() ? denied(p, "change registry-wide settings (needs registry-write on the empty prefix)")
+                           : denied(p, "write registry subject \"" + std::string(topic) + "\"");
+  }
+  return denied(p, "do this");
 }
 
 Status Authorizer::check_see(const Principal& p, std::string_view topic, std::string_view what) const {

@@ -57,11 +57,15 @@ class Authorizer {
   // False once the principal's token has been revoked.
   bool still_valid(const Principal& p) const;
 
-  // At least one ACL exists: default deny.
+  // At least one ACL exists (of either kind): token and ACL management is for superusers.
+  // Topic operations are denied by default once a topic ACL exists, registry operations
+  // once a registry ACL exists.
   bool enforcing() const;
   bool is_superuser(const Principal& p) const;
+  // For the registry operations `topic` is a subject ("" : every subject, which only an ACL
+  // on the empty prefix allows); registry-write implies registry-read.
   bool allowed(const Principal& p, AclOperation op, std::string_view topic) const;
-  // Any operation on the topic: may it learn that the topic exists?
+  // Any topic operation on the topic: may it learn that the topic exists?
   bool may_see(const Principal& p, std::string_view topic) const;
   // OK, or kFailedPrecondition with Reason::kPermissionDenied naming the principal, the
   // operation and the topic, the same whether or not the topic exists.
@@ -88,6 +92,10 @@ class Authorizer {
     std::unordered_map<std::string, TokenRecord> tokens;        // by id
     std::unordered_map<std::string, std::vector<AclRecord>> acls;  // by principal
     size_t acl_count = 0;
+    // Topic and registry ACLs are enforced apart: the first of each kind turns on default
+    // deny for its kind only, so adding registry ACLs does not close the wire port.
+    size_t topic_acl_count = 0;
+    size_t registry_acl_count = 0;
   };
   std::shared_ptr<const Snapshot> snapshot() const;
   Status reload();

@@ -1043,6 +1043,8 @@ std::string_view acl_operation_name(AclOperation op) {
     case AclOperation::kPublish: return "publish";
     case AclOperation::kSubscribe: return "subscribe";
     case AclOperation::kAdmin: return "admin";
+    case AclOperation::kRegistryRead: return "registry-read";
+    case AclOperation::kRegistryWrite: return "registry-write";
   }
   return "unknown";
 }
@@ -1060,13 +1062,18 @@ std::string AclRecord::key() const {
 
 Status AclRecord::validate() const {
   CAUSEWAY_RETURN_IF_ERROR(validate_principal(principal));
-  if (operation != AclOperation::kPublish && operation != AclOperation::kSubscribe && operation != AclOperation::kAdmin)
+  if (static_cast<int>(operation) < 1 || static_cast<int>(operation) > 5)
     return invalid_argument("ACL operation " + std::to_string(static_cast<int>(operation)) +
-                            " is not publish (1), subscribe (2) or admin (3)");
-  if (topic.size() > kMaxTopicNameBytes) return invalid_argument("ACL topic is longer than 249 bytes");
-  if (!prefix && topic.empty()) return invalid_argument("an ACL names a topic, or a prefix (which may be empty: every topic)");
+                            " is not publish (1), subscribe (2), admin (3), registry-read (4) or registry-write (5)");
+  // Subjects may be longer than topic names (the registry takes up to 255 bytes).
+  const char* what = is_registry() ? "subject" : "topic";
+  const size_t max = is_registry() ? kMaxAclSubjectBytes : kMaxTopicNameBytes;
+  if (topic.size() > max) return invalid_argument(std::string("ACL ") + what + " is longer than " + std::to_string(max) + " bytes");
+  if (!prefix && topic.empty())
+    return invalid_argument(std::string("an ACL names a ") + what + ", or a prefix (which may be empty: every " + what + ")");
   for (const char c : topic) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return invalid_argument("ACL topic holds a control character");
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      return invalid_argument(std::string("ACL ") + what + " holds a control character");
   }
   return Status();
 }

@@ -138,25 +138,33 @@ struct TokenRecord {
 Status validate_principal(std::string_view principal);
 
 // What an ACL allows on a topic.
-enum class AclOperation : uint8_t { kPublish = 1, kSubscribe = 2, kAdmin = 3 };
-// "publish", "subscribe", "admin".
+// kRegistryRead and kRegistryWrite are about schema registry subjects (the REST API), the
+// others about topics.
+enum class AclOperation : uint8_t { kPublish = 1, kSubscribe = 2, kAdmin = 3, kRegistryRead = 4, kRegistryWrite = 5 };
+// "publish", "subscribe", "admin", "registry-read", "registry-write".
 std::string_view acl_operation_name(AclOperation op);
+inline constexpr bool is_registry_operation(AclOperation op) {
+  return op == AclOperation::kRegistryRead || op == AclOperation::kRegistryWrite;
+}
 
 // An allow rule: `principal` may do `operation` on topic `topic`, or with `prefix` on every
-// topic whose name starts with `topic` (an empty prefix: every topic).
+// topic whose name starts with `topic` (an empty prefix: every topic). For the registry
+// operations `topic` is a subject name (or prefix).
 struct AclRecord {
   std::string principal;  // a token's principal, or a certificate subject ("CN=orders,O=Acme")
   AclOperation operation = AclOperation::kPublish;
   bool prefix = false;
-  std::string topic;
+  std::string topic;  // or subject
   int64_t created_ms = 0;
   // Unique per entry (created_ms aside): the LMDB key.
   std::string key() const;
   bool matches(std::string_view topic_name) const {
     return prefix ? topic_name.substr(0, topic.size()) == topic : topic_name == topic;
   }
+  bool is_registry() const { return is_registry_operation(operation); }
   Status validate() const;
 };
+inline constexpr size_t kMaxAclSubjectBytes = 255;  // the registry's subject limit
 inline constexpr size_t kMaxTokens = 10000;
 inline constexpr size_t kMaxAcls = 100000;
 

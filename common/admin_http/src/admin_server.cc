@@ -1,18 +1,21 @@
-// See admin/admin_server.h and docs/operations.md.
-#include "admin/admin_server.h"
+// See causeway/admin/admin_server.h and docs/operations.md.
+#include "causeway/admin/admin_server.h"
 
 #include <httplib.h>
-#include <spdlog/spdlog.h>
 
 #include "causeway/common/listen_address.h"
 
 namespace causeway::admin {
 
-AdminServer::AdminServer(std::string host, BrokerMetrics& metrics)
-    : host_(std::move(host)), metrics_(metrics), http_(std::make_unique<httplib::Server>()) {}
+AdminServer::AdminServer(std::string host, Scrape scrape, std::string daemon)
+    : host_(std::move(host)),
+      scrape_(std::move(scrape)),
+      daemon_(std::move(daemon)),
+      http_(std::make_unique<httplib::Server>()) {}
 
-Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& host, uint16_t port, BrokerMetrics& metrics) {
-  std::unique_ptr<AdminServer> s(new AdminServer(host, metrics));
+Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& host, uint16_t port, Scrape scrape,
+                                                        std::string daemon) {
+  std::unique_ptr<AdminServer> s(new AdminServer(host, std::move(scrape), std::move(daemon)));
   httplib::Server& http = *s->http_;
   // Scrapes and probes are small and quick: bound what a client can make the port hold.
   http.set_payload_max_length(4096);
@@ -23,7 +26,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& host,
   http.new_task_queue = [] { return new httplib::ThreadPool(2); };
   AdminServer* self = s.get();
   http.Get("/metrics", [self](const httplib::Request&, httplib::Response& res) {
-    res.set_content(self->metrics_.scrape(), "text/plain; version=0.0.4; charset=utf-8");
+    res.set_content(self->scrape_(), "text/plain; version=0.0.4; charset=utf-8");
   });
   http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
   http.Get("/readyz", [self](const httplib::Request&, httplib::Response& res) {
@@ -31,7 +34,7 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& host,
       res.set_content("ready\n", "text/plain");
     } else {
       res.status = 503;
-      res.set_content("not ready: the broker is starting or stopping\n", "text/plain");
+      res.set_content("not ready: " + self->daemon_ + " is starting or stopping\n", "text/plain");
     }
   });
   const int bound = port == 0 ? http.bind_to_any_port(host) : (http.bind_to_port(host, port) ? port : -1);

@@ -719,4 +719,24 @@ TEST_F(MetaStoreTest, AclPrefixesMatchByStartAndNamesExactly) {
   EXPECT_EQ(store_->add_acl(AclRecord{"p", static_cast<AclOperation>(9), false, "t", 0}).status().code(),
             Code::kInvalidArgument);
 }
+
+TEST_F(MetaStoreTest, RegistryAclsNameSubjectsUpToTheRegistrysLimit) {
+  const AclRecord read{"p", AclOperation::kRegistryRead, false, std::string(255, 's'), 0};
+  ASSERT_TRUE(*store_->add_acl(read)) << "subjects may be longer than topic names";
+  const Status too_long =
+      store_->add_acl(AclRecord{"p", AclOperation::kRegistryWrite, true, std::string(256, 's'), 0}).status();
+  EXPECT_EQ(too_long.code(), Code::kInvalidArgument);
+  EXPECT_NE(too_long.message().find("subject is longer than 255 bytes"), std::string::npos) << too_long.to_string();
+  const Status topic = store_->add_acl(AclRecord{"p", AclOperation::kPublish, false, std::string(250, 't'), 0}).status();
+  EXPECT_NE(topic.message().find("topic is longer than 249 bytes"), std::string::npos) << topic.to_string();
+  const Status unnamed = store_->add_acl(AclRecord{"p", AclOperation::kRegistryRead, false, "", 0}).status();
+  EXPECT_NE(unnamed.message().find("names a subject"), std::string::npos) << unnamed.to_string();
+  ASSERT_TRUE(*store_->add_acl(AclRecord{"p", AclOperation::kRegistryWrite, true, "", 0})) << "every subject";
+  ASSERT_NO_FATAL_FAILURE(reopen());
+  auto acls = store_->list_acls();
+  ASSERT_TRUE(acls.ok());
+  ASSERT_EQ(acls->size(), 2u);
+  EXPECT_TRUE(acls->at(0).is_registry() && acls->at(1).is_registry());
+  EXPECT_EQ(acl_operation_name(AclOperation::kRegistryWrite), "registry-write");
+}
 }  // namespace causeway::meta

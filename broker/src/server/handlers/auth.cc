@@ -53,6 +53,8 @@ AclOperation operation_of(protocol::AclOperation op) {
   switch (op) {
     case protocol::AclOperation::Subscribe: return AclOperation::kSubscribe;
     case protocol::AclOperation::Admin: return AclOperation::kAdmin;
+    case protocol::AclOperation::RegistryRead: return AclOperation::kRegistryRead;
+    case protocol::AclOperation::RegistryWrite: return AclOperation::kRegistryWrite;
     default: return AclOperation::kPublish;
   }
 }
@@ -61,6 +63,8 @@ protocol::AclOperation wire_operation(AclOperation op) {
   switch (op) {
     case AclOperation::kSubscribe: return protocol::AclOperation::Subscribe;
     case AclOperation::kAdmin: return protocol::AclOperation::Admin;
+    case AclOperation::kRegistryRead: return protocol::AclOperation::RegistryRead;
+    case AclOperation::kRegistryWrite: return protocol::AclOperation::RegistryWrite;
     default: return protocol::AclOperation::Publish;
   }
 }
@@ -70,7 +74,10 @@ Result<auth::AclRecord> acl_from(const protocol::AclEntry* e) {
   auth::AclRecord a;
   a.principal = std::string(str(e->principal()));
   const auto op = static_cast<uint8_t>(e->operation());
-  if (op < 1 || op > 3) return invalid_argument("ACL operation " + std::to_string(op) + " is not publish, subscribe or admin");
+  if (op < 1 || op > 5) {
+    return invalid_argument("ACL operation " + std::to_string(op) +
+                            " is not publish, subscribe, admin, registry-read or registry-write");
+  }
   a.operation = operation_of(e->operation());
   a.topic = std::string(str(e->topic()));
   a.prefix = e->prefix();

@@ -45,6 +45,9 @@ struct RegistryClientOptions {
   std::string ca_file{};
   std::string cert_file{};
   std::string key_file{};
+  // Sent as `Authorization: Bearer TOKEN` (a token from `causeway auth token create`, for a
+  // broker's embedded registry that enforces ACLs; docs/security.md). Empty: none.
+  std::string token{};
 };
 
 // A dependency on a version of another subject: the schema's `include "NAME";` means that

@@ -292,11 +292,13 @@ struct CreatedToken {
   TokenInfo info;
   std::string token;  // the bearer token itself ("<id>.<secret>"): shown once, never stored by the broker
 };
-enum class AclOperation { kPublish = 1, kSubscribe = 2, kAdmin = 3 };
-// "publish", "subscribe", "admin".
+// kRegistryRead and kRegistryWrite are about schema registry subjects (the registry's REST
+// API, docs/security.md); registry-write implies registry-read.
+enum class AclOperation { kPublish = 1, kSubscribe = 2, kAdmin = 3, kRegistryRead = 4, kRegistryWrite = 5 };
+// "publish", "subscribe", "admin", "registry-read", "registry-write".
 const char* acl_operation_name(AclOperation op) noexcept;
 // Allows `principal` to do `operation` on topic `topic`, or with `prefix` on every topic whose
-// name starts with it.
+// name starts with it. For the registry operations, `topic` is a subject name (or prefix).
 struct AclEntry {
   std::string principal;
   AclOperation operation = AclOperation::kPublish;

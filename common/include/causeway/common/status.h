@@ -76,6 +76,8 @@ enum class Reason : uint16_t {
   kRegistryMethodNotAllowed = 405,
   kRegistryPayloadTooLarge = 413,
   kRegistryUnsupportedMediaType = 415,
+  kRegistryUnauthorized = 40101,  // credentials missing or refused (HTTP 401)
+  kRegistryForbidden = 40301,     // the principal may not do this (HTTP 403)
   kIncompatibleSchema = 409,
   kSubjectNotFound = 40401,
   kVersionNotFound = 40402,

@@ -16,6 +16,7 @@
 #include <string_view>
 
 #include "causeway/common/status.h"
+#include "causeway/registry/access.h"
 #include "causeway/registry/store.h"
 #include "causeway/tls/server_tls.h"
 
@@ -30,6 +31,10 @@ struct RegistryServerOptions {
   unsigned threads = 4;  // requests served concurrently
   // Serve HTTPS with these credentials (docs/security.md); null: plain HTTP.
   std::shared_ptr<tls::ServerTls> tls;
+  // Who may do what (causeway/registry/access.h): requests are authenticated by their
+  // `Authorization: Bearer` token or TLS client certificate, refused 401/403. Null: every
+  // request is allowed and Authorization headers are not looked at.
+  std::shared_ptr<Authenticator> authenticator{};
 };
 
 class RegistryServer {
@@ -48,6 +53,10 @@ class RegistryServer {
   std::string url() const;
   // The store behind the API, for an embedding process that checks schema ids directly.
   SchemaStore& store() noexcept;
+  // The registry's metrics in Prometheus text exposition 0.0.4 (docs/operations.md):
+  // causeway_registry_requests_total{method,code}, _request_seconds, _incompatible_schemas_total
+  // {request}, _auth_refusals_total{reason}, _subjects. Any thread.
+  std::string metrics_text();
   // Stops accepting, lets in-flight requests finish, joins the threads. Idempotent.
   void stop();
 

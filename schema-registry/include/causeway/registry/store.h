@@ -40,6 +40,8 @@ enum class ErrorCode : int {
   kMethodNotAllowed = 405,           // the endpoint does not take this method
   kPayloadTooLarge = 413,            // body above --max-body-bytes
   kUnsupportedMediaType = 415,       // Content-Type is not JSON
+  kUnauthorized = 40101,             // no credentials where needed, or a token refused (HTTP 401)
+  kForbidden = 40301,                // the principal may not do this (HTTP 403; docs/security.md)
   kSubjectNotFound = 40401,
   kVersionNotFound = 40402,
   kSchemaNotFound = 40403,
@@ -62,7 +64,7 @@ int http_status(ErrorCode code) noexcept;
 
 // A registry error: a Status whose reason is the Confluent code (Reason has the same
 // numbers) and whose code says what kind of failure it is: kNotFound for 404xx, kFailedPrecondition
-// for 409, 40404-40407 and 42206, kResourceExhausted for 413, kIOError for 50001,
+// for 409, 40101, 40301, 40404-40407 and 42206, kResourceExhausted for 413, kIOError for 50001,
 // kInvalidArgument otherwise.
 Status registry_error(ErrorCode code, std::string_view message);
 // The registry code of a status from the store: its reason, or kStoreError for a status

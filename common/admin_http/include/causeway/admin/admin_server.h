@@ -1,19 +1,19 @@
-// File: admin/admin_server.h
+// File: causeway/admin/admin_server.h
 //
-// The broker's admin HTTP port (docs/operations.md): GET /metrics (Prometheus text
-// exposition 0.0.4, admin/metrics.h), /healthz (the process serves HTTP) and /readyz (the
-// broker takes requests: between its start and the beginning of its stop). Served by
-// cpp-httplib on a few threads of its own; requests have no bodies, so anything else is
-// refused before it is read.
+// A daemon's admin HTTP port (docs/operations.md), shared by causeway-broker and
+// causeway-registry: GET /metrics (Prometheus text exposition 0.0.4, from the daemon's
+// `scrape` function), /healthz (the process serves HTTP) and /readyz (the daemon takes
+// requests: between its start and the beginning of its stop). Served by cpp-httplib on a few
+// threads of its own; requests have no bodies, so anything else is refused before it is read.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
 
-#include "admin/metrics.h"
 #include "causeway/common/status.h"
 
 namespace httplib {
@@ -24,9 +24,13 @@ namespace causeway::admin {
 
 class AdminServer {
  public:
-  // Binds host:port (0 picks a free port) and starts serving. kIOError naming the address
-  // when it cannot bind.
-  static Result<std::unique_ptr<AdminServer>> start(const std::string& host, uint16_t port, BrokerMetrics& metrics);
+  // Everything the daemon measures, in Prometheus text exposition 0.0.4; called per scrape,
+  // from the admin threads.
+  using Scrape = std::function<std::string()>;
+  // Binds host:port (0 picks a free port) and starts serving. `daemon` names it in /readyz's
+  // answer ("the broker"). kIOError naming the address when it cannot bind.
+  static Result<std::unique_ptr<AdminServer>> start(const std::string& host, uint16_t port, Scrape scrape,
+                                                    std::string daemon);
   ~AdminServer();  // stops
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -38,9 +42,10 @@ class AdminServer {
   void stop();
 
  private:
-  AdminServer(std::string host, BrokerMetrics& metrics);
+  AdminServer(std::string host, Scrape scrape, std::string daemon);
   const std::string host_;
-  BrokerMetrics& metrics_;
+  const Scrape scrape_;
+  const std::string daemon_;
   std::unique_ptr<httplib::Server> http_;
   std::thread thread_;
   uint16_t port_ = 0;
