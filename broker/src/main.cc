@@ -464,18 +464,13 @@ int run(const BrokerConfig& config) {
       if (registry != nullptr) text += registry->metrics_text();
       return text;
     };
-    auto started = admin::AdminServer::start(config.admin->first, config.admin->second, scrape, "the broker");
-    if (started) {
-      admin_server = std::move(*started);
-      admin_server->set_ready(true);
-    } else if (config.admin_explicit) {
-      spdlog::error("{} (choose another --admin-listen, or --admin-listen off)", started.error().message());
+    auto started = admin::AdminServer::start_for_daemon(config.admin->first, config.admin->second,
+                                                        config.admin_explicit, scrape, "the broker");
+    if (!started) {
+      spdlog::error("{}", started.error().message());
       return 1;
-    } else {
-      spdlog::warn("{}: running without metrics and health checks; pass --admin-listen HOST:PORT (port 0 picks a "
-                   "free one) to serve them",
-                   started.error().message());
     }
+    admin_server = std::move(*started);
   }
   // The wire address first: tools that wait for "listening on " take the first match.
   spdlog::info("listening on {}:{}{}", config.server.listen_host, server.port(), tls ? " (TLS)" : "");

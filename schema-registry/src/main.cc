@@ -124,19 +124,14 @@ int main(int argc, char** argv) {
   std::unique_ptr<causeway::admin::AdminServer> admin;
   if (admin_listen != "off") {
     causeway::registry::RegistryServer* registry = server->get();
-    auto started = causeway::admin::AdminServer::start(
-        admin_host, admin_port, [registry] { return registry->metrics_text(); }, "the registry");
-    if (started) {
-      admin = std::move(*started);
-      admin->set_ready(true);
-    } else if (admin_listen_opt->count() > 0) {
-      spdlog::error("{} (choose another --admin-listen, or --admin-listen off)", started.error().message());
+    auto started = causeway::admin::AdminServer::start_for_daemon(
+        admin_host, admin_port, admin_listen_opt->count() > 0, [registry] { return registry->metrics_text(); },
+        "the registry");
+    if (!started) {
+      spdlog::error("{}", started.error().message());
       return 1;
-    } else {
-      spdlog::warn("{}: running without metrics and health checks; pass --admin-listen HOST:PORT (port 0 picks a "
-                   "free one) to serve them",
-                   started.error().message());
     }
+    admin = std::move(*started);
   }
   spdlog::info("registry listening on {}", (*server)->url());
   if (options.tls) {

@@ -2,6 +2,7 @@
 #include "causeway/admin/admin_server.h"
 
 #include <httplib.h>
+#include <spdlog/spdlog.h>
 
 #include "causeway/common/listen_address.h"
 
@@ -45,6 +46,23 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& host,
   s->port_ = static_cast<uint16_t>(bound);
   s->thread_ = std::thread([self] { self->http_->listen_after_bind(); });
   return s;
+}
+
+Result<std::unique_ptr<AdminServer>> AdminServer::start_for_daemon(const std::string& host, uint16_t port, bool given,
+                                                                   Scrape scrape, std::string daemon) {
+  auto started = start(host, port, std::move(scrape), std::move(daemon));
+  if (started) {
+    (*started)->set_ready(true);
+    return started;
+  }
+  if (given) {
+    return Status(started.error().code(), started.error().reason(),
+                  std::string(started.error().message()) + " (choose another --admin-listen, or --admin-listen off)");
+  }
+  spdlog::warn("{}: running without metrics and health checks; pass --admin-listen HOST:PORT (port 0 picks a free "
+               "one) to serve them",
+               started.error().message());
+  return std::unique_ptr<AdminServer>();
 }
 
 AdminServer::~AdminServer() { stop(); }

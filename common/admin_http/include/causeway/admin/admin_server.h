@@ -31,6 +31,12 @@ class AdminServer {
   // answer ("the broker"). kIOError naming the address when it cannot bind.
   static Result<std::unique_ptr<AdminServer>> start(const std::string& host, uint16_t port, Scrape scrape,
                                                     std::string daemon);
+  // The daemons' --admin-listen policy: starts and marks ready; an address given on the
+  // command line (`given`) must bind, or the error (naming the flag) comes back for the
+  // daemon to exit with; a default address that is taken (a second daemon on the machine, a
+  // test run) is logged as a warning and the daemon runs without its admin port (null).
+  static Result<std::unique_ptr<AdminServer>> start_for_daemon(const std::string& host, uint16_t port, bool given,
+                                                               Scrape scrape, std::string daemon);
   ~AdminServer();  // stops
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
