@@ -18,76 +18,30 @@
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
 #include "causeway/client/subscriber.h"
+#include "tests/integration/auth_broker.h"
 #include "tests/integration/cli_run.h"
 #include "tests/integration/daemon_process.h"
-#include "tests/support/temp_dir.h"
 #include "tests/support/test_certs.h"
-#include "tests/support/waiting.h"
 
 namespace causeway::client {
 namespace {
 
 using namespace std::chrono_literals;
-using causeway::testing::DaemonProcess;
-using causeway::testing::pick_free_port;
 using causeway::testing::run_cli;
 
-class AclTest : public ::testing::Test {
+class AclTest : public causeway::testing::AuthBrokerTest {
  protected:
-  void TearDown() override {
-    if (broker_) {
-      EXPECT_TRUE(causeway::testing::stops_cleanly(*broker_));
-    }
-  }
-
-  void start_broker(std::vector<std::string> extra = {"--superuser", "root"}) {
-    if (port_ == 0) port_ = pick_free_port();
-    std::vector<std::string> args{"--listen", "127.0.0.1:" + std::to_string(port_), "--registry-listen", "off",
-                                  "--admin-listen", "127.0.0.1:0", "--data-dir", dir_.sub("data")};
-    args.insert(args.end(), extra.begin(), extra.end());
-    broker_ = std::make_unique<DaemonProcess>(CAUSEWAY_BROKER_BINARY, args);
-    ASSERT_TRUE(broker_->wait_for_output("causeway-broker ready", 30s)) << broker_->output();
-  }
-  void restart_broker(std::vector<std::string> extra = {"--superuser", "root"}) {
-    ASSERT_TRUE(causeway::testing::stops_cleanly(*broker_));
-    broker_.reset();
-    start_broker(std::move(extra));
-  }
-
-  ClientOptions as(const std::string& token) const {
-    ClientOptions o;
-    o.broker = "127.0.0.1:" + std::to_string(port_);
-    o.client_name = "acl_test";
-    o.token = token;
-    return o;
-  }
   std::unique_ptr<Admin> admin(const std::string& token) {
     auto a = Admin::connect(as(token));
     EXPECT_TRUE(a.ok()) << a.status().to_string();
     return a.ok() ? std::move(*a) : nullptr;
   }
-  // Creates a token for `principal` with the superuser's token.
-  std::string token_for(const std::string& principal) {
-    auto t = root_->create_token(principal, "acl_test");
-    EXPECT_TRUE(t.ok()) << t.status().to_string();
-    return t.ok() ? t->token : "";
-  }
-  void allow(const std::string& principal, AclOperation op, const std::string& topic, bool prefix = false) {
-    auto added = root_->add_acl(AclEntry{principal, op, topic, prefix});
-    ASSERT_TRUE(added.ok()) << added.status().to_string();
-  }
   // The usual setup: a superuser "root", topics orders.created and payments, alice may
   // publish to orders.* and subscribe to orders.created, bob may administer orders.*.
   void standard_setup() {
     start_broker();
-    auto bootstrap = admin("");
-    ASSERT_TRUE(bootstrap);
     // No ACL yet: anyone may create tokens (the migration path).
-    auto root_token = bootstrap->create_token("root", "the superuser");
-    ASSERT_TRUE(root_token.ok()) << root_token.status().to_string();
-    root_token_ = root_token->token;
-    root_ = admin(root_token_);
-    ASSERT_TRUE(root_);
+    ASSERT_NO_FATAL_FAILURE(bootstrap_root(as("")));
     for (const char* t : {"orders.created", "payments"}) {
       TopicSpec spec;
       spec.name = t;
@@ -110,11 +64,7 @@ class AclTest : public ::testing::Test {
     return ack.status();
   }
 
-  causeway::testing::TempDir dir_;
-  uint16_t port_ = 0;
-  std::unique_ptr<DaemonProcess> broker_;
-  std::string root_token_, alice_, bob_;
-  std::unique_ptr<Admin> root_;
+  std::string alice_, bob_;
 };
 
 TEST_F(AclTest, EachOperationIsAllowedOnlyWhereAnAclSaysSo) {
@@ -300,13 +250,7 @@ TEST_F(AclTest, ACertificateSubjectIsThePrincipal) {
                 "--tls-ca", dir_.sub("ca.pem"), "--tls-client-auth", "request"});
   ClientOptions tls = as("");
   tls.tls.ca_file = dir_.sub("ca.pem");
-  auto bootstrap = Admin::connect(tls);
-  ASSERT_TRUE(bootstrap.ok()) << bootstrap.status().to_string();
-  auto root = (*bootstrap)->create_token("root");
-  ASSERT_TRUE(root.ok());
-  ClientOptions as_root = tls;
-  as_root.token = root->token;
-  root_ = std::move(*Admin::connect(as_root));
+  ASSERT_NO_FATAL_FAILURE(bootstrap_root(tls));
   TopicSpec spec;
   spec.name = "orders";
   ASSERT_TRUE(root_->create_topic(spec).ok());
@@ -330,11 +274,8 @@ TEST_F(AclTest, RefusalsAreCountedOnTheMetricsPort) {
   standard_setup();
   EXPECT_TRUE(denied(publish_one(alice_, "payments")));
   EXPECT_FALSE(Admin::connect(as("cwt_0000000000000000." + std::string(64, 'b'))).ok());
-  const std::string out = broker_->output();
-  const std::string said = "admin listening on http://127.0.0.1:";
-  const size_t at = out.find(said);
-  ASSERT_NE(at, std::string::npos) << out;
-  httplib::Client c("127.0.0.1", std::atoi(out.c_str() + at + said.size()));
+  ASSERT_FALSE(admin_url_.empty()) << broker_->output();
+  httplib::Client c(admin_url_);
   auto r = c.Get("/metrics");
   ASSERT_TRUE(r);
   EXPECT_NE(r->body.find("causeway_auth_refusals_total{reason=\"permission_denied\",request=\"PublishRequest\"} 1"),
@@ -346,7 +287,7 @@ TEST_F(AclTest, RefusalsAreCountedOnTheMetricsPort) {
 
 TEST_F(AclTest, CliManagesTokensAndAclsAndExplainsCarelessInput) {
   start_broker();
-  const std::string broker = "127.0.0.1:" + std::to_string(port_);
+  const std::string broker = broker_address();
   auto created = run_cli({"--broker", broker, "auth", "token", "create", "root", "--output", "json"});
   ASSERT_EQ(created.exit_code, 0) << created.output;
   ASSERT_EQ(created.objects().size(), 1u) << created.output;

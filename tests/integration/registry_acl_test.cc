@@ -18,19 +18,18 @@
 
 #include "causeway/client/admin.h"
 #include "causeway/client/registry_client.h"
+#include "tests/integration/auth_broker.h"
 #include "tests/integration/cli_run.h"
 #include "tests/integration/daemon_process.h"
 #include "tests/integration/registry_daemon.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/test_certs.h"
-#include "tests/support/waiting.h"
 
 namespace causeway::client {
 namespace {
 
 using namespace std::chrono_literals;
 using causeway::testing::DaemonProcess;
-using causeway::testing::pick_free_port;
 using causeway::testing::run_cli;
 
 constexpr const char* kOrderV1 = "namespace shop;\ntable Order { id:ulong; }\nroot_type Order;\n";
@@ -39,39 +38,11 @@ constexpr const char* kOrderV2 = "namespace shop;\ntable Order { id:ulong; note:
 constexpr const char* kOrderBroken = "namespace shop;\ntable Order { id:string; }\nroot_type Order;\n";
 constexpr const char* kPayment = "namespace shop;\ntable Payment { cents:long; }\nroot_type Payment;\n";
 
-std::string after(const std::string& out, const std::string& marker) {
-  const size_t at = out.find(marker);
-  if (at == std::string::npos) return "";
-  const size_t start = at + marker.size();
-  return out.substr(start, out.find_first_of(" \n", start) - start);
-}
-
-class RegistryAclTest : public ::testing::Test {
+class RegistryAclTest : public causeway::testing::AuthBrokerTest {
  protected:
-  void TearDown() override {
-    if (broker_) {
-      EXPECT_TRUE(causeway::testing::stops_cleanly(*broker_));
-    }
-  }
-
   void start_broker(std::vector<std::string> extra = {"--superuser", "root"}) {
-    port_ = pick_free_port();
-    std::vector<std::string> args{"--listen", "127.0.0.1:" + std::to_string(port_), "--registry-listen",
-                                  "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir", dir_.sub("data")};
-    args.insert(args.end(), extra.begin(), extra.end());
-    broker_ = std::make_unique<DaemonProcess>(CAUSEWAY_BROKER_BINARY, args);
-    ASSERT_TRUE(broker_->wait_for_output("causeway-broker ready", 30s)) << broker_->output();
-    registry_url_ = after(broker_->output(), "registry listening on ");
-    admin_url_ = after(broker_->output(), "admin listening on ");
+    AuthBrokerTest::start_broker(std::move(extra), "127.0.0.1:0");
     ASSERT_FALSE(registry_url_.empty()) << broker_->output();
-  }
-
-  ClientOptions as(const std::string& token) const {
-    ClientOptions o;
-    o.broker = "127.0.0.1:" + std::to_string(port_);
-    o.client_name = "registry_acl_test";
-    o.token = token;
-    return o;
   }
   std::unique_ptr<RegistryClient> registry(const std::string& token) {
     RegistryClientOptions o;
@@ -81,29 +52,13 @@ class RegistryAclTest : public ::testing::Test {
     EXPECT_TRUE(c.ok()) << c.status().to_string();
     return c.ok() ? std::move(*c) : nullptr;
   }
-  std::string token_for(const std::string& principal) {
-    auto t = root_->create_token(principal, "registry_acl_test");
-    EXPECT_TRUE(t.ok()) << t.status().to_string();
-    return t.ok() ? t->token : "";
-  }
-  void allow(const std::string& principal, AclOperation op, const std::string& name, bool prefix = false) {
-    auto added = root_->add_acl(AclEntry{principal, op, name, prefix});
-    ASSERT_TRUE(added.ok()) << added.status().to_string();
-  }
 
   // root is the superuser; subjects orders-value and payments-value exist (registered by
   // root); alice may write orders-*, bob may read orders-value, carol may publish to the
   // topic orders-value (which says nothing about the subject).
   void standard_setup() {
-    start_broker();
-    auto bootstrap = Admin::connect(as(""));
-    ASSERT_TRUE(bootstrap.ok()) << bootstrap.status().to_string();
-    auto root = (*bootstrap)->create_token("root", "the superuser");
-    ASSERT_TRUE(root.ok()) << root.status().to_string();
-    root_token_ = root->token;
-    auto admin = Admin::connect(as(root_token_));
-    ASSERT_TRUE(admin.ok());
-    root_ = std::move(*admin);
+    ASSERT_NO_FATAL_FAILURE(start_broker());
+    ASSERT_NO_FATAL_FAILURE(bootstrap_root(as("")));
     alice_ = token_for("alice");
     bob_ = token_for("bob");
     carol_ = token_for("carol");
@@ -139,12 +94,7 @@ class RegistryAclTest : public ::testing::Test {
     return r ? r->body : "";
   }
 
-  causeway::testing::TempDir dir_;
-  uint16_t port_ = 0;
-  std::unique_ptr<DaemonProcess> broker_;
-  std::string registry_url_, admin_url_;
-  std::string root_token_, alice_, bob_, carol_;
-  std::unique_ptr<Admin> root_;
+  std::string alice_, bob_, carol_;
   int orders_id_ = 0, payments_id_ = 0;
 };
 
@@ -342,13 +292,8 @@ TEST_F(RegistryAclTest, WithoutAclsTheRegistryIsOpenButBadTokensAreStillRefused)
 }
 
 TEST_F(RegistryAclTest, TopicAclsAndRegistryAclsAreEnforcedApart) {
-  start_broker();
-  auto bootstrap = Admin::connect(as(""));
-  ASSERT_TRUE(bootstrap.ok());
-  auto root = (*bootstrap)->create_token("root");
-  ASSERT_TRUE(root.ok());
-  root_token_ = root->token;
-  root_ = std::move(*Admin::connect(as(root_token_)));
+  ASSERT_NO_FATAL_FAILURE(start_broker());
+  ASSERT_NO_FATAL_FAILURE(bootstrap_root(as("")));
   // Only a registry ACL: the registry denies by default, the wire port still allows all.
   allow("alice", AclOperation::kRegistryRead, "orders-value");
   EXPECT_TRUE(forbidden(registry("")->register_schema("orders-value", kOrderV1, "").status()));
@@ -378,14 +323,7 @@ TEST_F(RegistryAclTest, ACertificateSubjectIsTheRegistryPrincipalOverHttps) {
                 "--tls-ca", dir_.sub("ca.pem"), "--tls-client-auth", "request"});
   ClientOptions tls = as("");
   tls.tls.ca_file = dir_.sub("ca.pem");
-  auto bootstrap = Admin::connect(tls);
-  ASSERT_TRUE(bootstrap.ok()) << bootstrap.status().to_string();
-  auto root = (*bootstrap)->create_token("root");
-  ASSERT_TRUE(root.ok());
-  tls.token = root->token;
-  auto admin = Admin::connect(tls);
-  ASSERT_TRUE(admin.ok());
-  root_ = std::move(*admin);
+  ASSERT_NO_FATAL_FAILURE(bootstrap_root(tls));
   allow("CN=schemas", AclOperation::kRegistryWrite, "", true);
 
   RegistryClientOptions with_cert;
@@ -410,7 +348,7 @@ TEST_F(RegistryAclTest, ACertificateSubjectIsTheRegistryPrincipalOverHttps) {
 
 TEST_F(RegistryAclTest, CliAddsRegistryAclsAndPassesItsTokenToTheRegistry) {
   standard_setup();
-  const std::string broker = "127.0.0.1:" + std::to_string(port_);
+  const std::string broker = broker_address();
   const std::vector<std::string> as_root = {"--broker", broker, "--token", root_token_};
   auto cli = [&](std::vector<std::string> head, std::vector<std::string> args) {
     head.insert(head.end(), args.begin(), args.end());
