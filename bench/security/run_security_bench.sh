@@ -40,25 +40,13 @@ bench_args=(--benchmarks pub100_os_c1,pub1k_os_c8,pub1k_fsync_c8,lat1k_os,lat1k_
 tmp=$(mktemp -d "${CAUSEWAY_BENCH_DIR:-/tmp}/causeway-tls-bench-XXXXXX")
 [[ -z "$out" ]] && out="$tmp/results"
 mkdir -p "$out"
-pids=()
+# shellcheck source=../bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../bench_lib.sh"
 cleanup() {
-  for pid in "${pids[@]}"; do
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
+  stop_started
   rm -rf "$tmp/plain" "$tmp/tls" "$tmp/acl" "$tmp/nats-plain" "$tmp/nats-tls"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() {  # port: up to 10 s
-  for _ in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  return 1
-}
 
 "$root/scripts/make-dev-certs" --dir "$tmp/certs" >/dev/null
 certs="$tmp/certs"
