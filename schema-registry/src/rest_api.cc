@@ -305,7 +305,7 @@ Response handle_subjects(SchemaStore& store, const Request& req, const std::vect
       auto reg = store.register_schema(subject, std::get<SchemaInput>(in));
       if (!reg) {
         Response out = from_error(reg.error());
-        out.incompatible = error_code(reg.error()) == ErrorCode::kIncompatible;
+        if (error_code(reg.error()) == ErrorCode::kIncompatible) out.incompatible = "register";
         return out;
       }
       return json_response({{"id", reg->id}, {"version", reg->version}});
@@ -405,7 +405,7 @@ Response handle_compatibility(SchemaStore& store, const Request& req, const std:
   json j = {{"is_compatible", report->is_compatible}};
   if (flag(req, "verbose")) j["messages"] = report->messages;
   Response out = json_response(j);
-  out.incompatible = !report->is_compatible;
+  if (!report->is_compatible) out.incompatible = "check";
   return out;
 }
 

@@ -11,6 +11,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "causeway/registry/access.h"
 #include "causeway/registry/store.h"
@@ -33,9 +34,9 @@ struct Response {
   int status = 200;
   std::string content_type = kContentType;
   std::string body;
-  // A schema found incompatible: a registration refused (409) or a compatibility check that
-  // answered false. For metrics.
-  bool incompatible = false;
+  // A schema found incompatible, for metrics: "register" (a registration refused, 409) or
+  // "check" (a compatibility check that answered false); empty otherwise.
+  std::string_view incompatible{};
 };
 
 // {"error_code": code, "message": message} with the code's HTTP status.

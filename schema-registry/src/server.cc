@@ -82,10 +82,12 @@ class Metrics {
         unauthorized_(refusals_.Add({{"reason", "unauthorized"}})),
         forbidden_(refusals_.Add({{"reason", "forbidden"}})) {}
 
-  // `seconds` < 0: not timed (httplib's own error answers).
-  void observe(const std::string& method, int status, bool incompatible, bool is_register, double seconds) {
+  // `incompatible`: rest::Response::incompatible. `seconds` < 0: not timed (httplib's own
+  // error answers).
+  void observe(const std::string& method, int status, std::string_view incompatible, double seconds) {
     requests_.Add({{"method", method_label(method)}, {"code", std::to_string(status)}}).Increment();
-    if (incompatible) (is_register ? register_incompatible_ : check_incompatible_).Increment();
+    if (incompatible == "register") register_incompatible_.Increment();
+    if (incompatible == "check") check_incompatible_.Increment();
     if (status == 401) unauthorized_.Increment();
     if (status == 403) forbidden_.Increment();
     if (seconds >= 0) latency_.Observe(seconds);
@@ -164,8 +166,7 @@ struct RegistryServer::Impl {
     if (out.status >= 500) spdlog::error("registry: {} {}: {}", req.method, printable(req.path), out.body);
     res.status = out.status;
     res.set_content(out.body, out.content_type.c_str());
-    const bool is_register = req.method == "POST" && in.path.rfind("/subjects/", 0) == 0;
-    metrics.observe(req.method, out.status, out.incompatible, is_register,
+    metrics.observe(req.method, out.status, out.incompatible,
                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
 
@@ -191,7 +192,7 @@ struct RegistryServer::Impl {
   void answer_error(const httplib::Request& req, httplib::Response& res) noexcept {
     try {
       if (!res.body.empty()) return;  // one of ours
-      metrics.observe(req.method, res.status, false, false, -1.0);
+      metrics.observe(req.method, res.status, {}, -1.0);
       rest::Response out;
       if (res.status == 413) {
         out = rest::error_response(ErrorCode::kPayloadTooLarge, std::string("request body is larger than ") +

@@ -41,7 +41,6 @@ struct RequestOrigin {
   std::function<void()> close_after_flush{};
 };
 
-
 using Frame = std::vector<uint8_t>;
 
 // Whether the request's principal may learn that `topic` exists (lists leave out the rest).
