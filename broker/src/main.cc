@@ -449,6 +449,9 @@ int run(const BrokerConfig& config) {
   server_options.on_response = [&metrics](protocol::Body request, const std::vector<uint8_t>& response) {
     metrics.observe_response(request, response);
   };
+  server_options.on_publish_written = [&metrics](const server::PublishTiming& t) {
+    metrics.observe_publish(t.read, t.respond, t.total);
+  };
   server::Server server(
       server::Services{**store, publish, coordinator, storage_pool, schema_checker.get(), &authorizer}, server_options);
   if (Status s = server.start(); !s.ok()) {

@@ -141,6 +141,60 @@ TEST_F(MetricsTest, MetricsMoveWithTheWorkloadAndPassPromtool) {
   EXPECT_TRUE(WIFEXITED(*code) && WEXITSTATUS(*code) == 0) << promtool.output();
 }
 
+// docs/broker.md, "Where a publish's time goes": every publish request is timed from the
+// read that completed it to its response written, and its phases are disjoint parts of that
+// time; the durability phases are counted only for `fsync` appends.
+TEST_F(MetricsTest, PublishPhasesAccountForEveryPublishAndAddUpToItsTime) {
+  auto admin = Admin::connect(options_);
+  ASSERT_TRUE(admin.ok()) << admin.status().to_string();
+  TopicSpec durable;
+  durable.name = "durable";
+  ASSERT_TRUE((*admin)->create_topic(durable).ok());
+  TopicSpec fast;
+  fast.name = "fast";
+  fast.durability = Durability::kOs;
+  ASSERT_TRUE((*admin)->create_topic(fast).ok());
+  const std::string before = scrape();
+
+  auto p = Publisher::connect(options_);
+  ASSERT_TRUE(p.ok());
+  constexpr int kDurable = 20;
+  constexpr int kFast = 10;
+  for (int i = 0; i < kDurable + kFast; ++i) {  // one at a time: one request, one append each
+    Event e;
+    e.payload = "event " + std::to_string(i);
+    auto ack = (*p)->publish(i < kDurable ? "durable" : "fast", e).get();
+    ASSERT_TRUE(ack.ok()) << ack.status().to_string();
+  }
+  // The response is counted once written, just after the client may already have read it.
+  std::string after;
+  ASSERT_TRUE(eventually(
+      [&] {
+        after = scrape();
+        return value_of(after, "causeway_publish_seconds_count") -
+                   value_of(before, "causeway_publish_seconds_count") >=
+               kDurable + kFast;
+      },
+      10s));
+  const auto delta = [&](const std::string& series) { return value_of(after, series) - value_of(before, series); };
+  const auto phase = [&](const std::string& name, const std::string& what) {
+    return delta("causeway_publish_phase_seconds_" + what + "{phase=\"" + name + "\"}");
+  };
+  EXPECT_EQ(delta("causeway_publish_seconds_count"), kDurable + kFast);
+  EXPECT_EQ(delta(R"(causeway_requests_total{code="Ok",request="PublishRequest"})"), kDurable + kFast);
+  for (const char* per_request : {"read", "write", "respond"}) EXPECT_EQ(phase(per_request, "count"), kDurable + kFast);
+  for (const char* durable_only : {"sync_wait", "gather", "sync", "complete"})
+    EXPECT_EQ(phase(durable_only, "count"), kDurable) << durable_only;
+  // Each append waited for a real fdatasync, and the broker ran at least one per append.
+  EXPECT_GT(phase("sync", "sum"), 0);
+  EXPECT_GE(delta("causeway_fsync_seconds_count"), kDurable);
+  double phases = 0;
+  for (const char* name : {"read", "write", "sync_wait", "gather", "sync", "complete", "respond"})
+    phases += phase(name, "sum");
+  EXPECT_GT(phases, 0);
+  EXPECT_LE(phases, delta("causeway_publish_seconds_sum") * 1.0001 + 1e-6);
+}
+
 TEST_F(MetricsTest, HealthAndReadinessAnswer) {
   auto health = get("/healthz");
   ASSERT_TRUE(health);

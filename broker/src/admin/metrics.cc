@@ -9,9 +9,11 @@
 #include <prometheus/text_serializer.h>
 #include <spdlog/spdlog.h>
 
+#include <array>
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <tuple>
 
 #include "causeway/wire/response.h"
 #include "storage/sync_observer.h"
@@ -31,6 +33,23 @@ std::atomic<BrokerMetrics*> g_installed{nullptr};
 void observe_installed_sync(std::chrono::nanoseconds took) {
   if (BrokerMetrics* m = g_installed.load(std::memory_order_acquire)) m->observe_sync(took);
 }
+void observe_installed_append(const storage::AppendTiming& timing) {
+  if (BrokerMetrics* m = g_installed.load(std::memory_order_acquire)) m->observe_append(timing);
+}
+
+// A publish's phases take from a few microseconds (a handoff between threads) to a sync's
+// tens of milliseconds on a busy disk.
+const prometheus::Histogram::BucketBoundaries kPhaseBuckets = {
+    0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00015, 0.0002, 0.00025, 0.0003, 0.0004, 0.0005, 0.00075,
+    0.001,    0.0015,  0.002,    0.0025,  0.005,  0.0075,  0.01,   0.025,   0.05,   0.1,    0.25,   1.0};
+
+// causeway_publish_phase_seconds's phases, in a publish's order (docs/broker.md, "Where a
+// publish's time goes").
+enum Phase : size_t { kRead, kWrite, kSyncWait, kGather, kSync, kComplete, kRespond, kPhases };
+constexpr std::array<const char*, kPhases> kPhaseNames = {"read",   "write",    "sync_wait", "gather",
+                                                          "sync",   "complete", "respond"};
+
+double seconds(std::chrono::nanoseconds d) { return std::chrono::duration<double>(d).count(); }
 
 // fdatasync here takes 0.1-0.2 ms on an idle disk and tens of ms on a busy or slow one.
 const prometheus::Histogram::BucketBoundaries kSyncBuckets = {0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
@@ -90,12 +109,27 @@ BrokerMetrics::BrokerMetrics(Sources sources)
                 .Help("Duration of each data sync (fdatasync) of a partition log, covering every append since the last")
                 .Register(*registry_)
                 .Add({}, kSyncBuckets);
+  publish_ = &prometheus::BuildHistogram()
+                  .Name("causeway_publish_seconds")
+                  .Help("A publish request's time in the broker: from the socket read that completed it to its "
+                        "response written to the socket")
+                  .Register(*registry_)
+                  .Add({}, kPhaseBuckets);
+  auto& phases = prometheus::BuildHistogram()
+                     .Name("causeway_publish_phase_seconds")
+                     .Help("Where a publish's time in the broker goes, by phase (docs/broker.md): read, respond per "
+                           "request; write, sync_wait, gather, sync, complete per partition append (the last four "
+                           "only with fsync durability)")
+                     .Register(*registry_);
+  static_assert(std::tuple_size_v<decltype(phases_)> == kPhases);
+  for (size_t i = 0; i < kPhases; ++i) phases_[i] = &phases.Add({{"phase", kPhaseNames[i]}}, kPhaseBuckets);
 }
 
 BrokerMetrics::~BrokerMetrics() {
   std::lock_guard lk(g_installed_mu);
   if (g_installed.load() == this) {
     storage::set_sync_observer(nullptr);
+    storage::set_append_observer(nullptr);
     g_installed.store(nullptr, std::memory_order_release);
   }
 }
@@ -104,6 +138,23 @@ void BrokerMetrics::install_sync_observer() {
   std::lock_guard lk(g_installed_mu);
   g_installed.store(this, std::memory_order_release);
   storage::set_sync_observer(&observe_installed_sync);
+  storage::set_append_observer(&observe_installed_append);
+}
+
+void BrokerMetrics::observe_append(const storage::AppendTiming& t) {
+  phases_[kWrite]->Observe(seconds(t.write));
+  if (!t.durable_wait) return;
+  phases_[kSyncWait]->Observe(seconds(t.sync_wait));
+  phases_[kGather]->Observe(seconds(t.gather));
+  phases_[kSync]->Observe(seconds(t.sync));
+  phases_[kComplete]->Observe(seconds(t.complete));
+}
+
+void BrokerMetrics::observe_publish(std::chrono::nanoseconds read, std::chrono::nanoseconds respond,
+                                    std::chrono::nanoseconds total) {
+  phases_[kRead]->Observe(seconds(read));
+  phases_[kRespond]->Observe(seconds(respond));
+  publish_->Observe(seconds(total));
 }
 
 void BrokerMetrics::observe_sync(std::chrono::nanoseconds took) {

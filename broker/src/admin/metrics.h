@@ -21,6 +21,7 @@
 
 #include "causeway/schemas/protocol_generated.h"
 #include "core/event_store.h"
+#include "storage/sync_observer.h"
 #include "subscribe/coordinator.h"
 
 namespace prometheus {
@@ -52,7 +53,16 @@ class BrokerMetrics {
   // A response to a request of kind `request` (server::ServerOptions::on_response): counts
   // it by kind and status code, and a publish's duplicates (dedup hits).
   void observe_response(protocol::Body request, const std::vector<uint8_t>& frame);
-  // Makes this object the storage's sync observer until it is destroyed (one at a time).
+  // One partition log append (storage::set_append_observer): its phases, by the
+  // causeway_publish_phase_seconds histogram's `phase` label.
+  void observe_append(const storage::AppendTiming& timing);
+  // One publish request (server::ServerOptions::on_publish_written): `read` from the socket
+  // read that completed it to its handling, `respond` from its acks known to its response
+  // written, `total` from that read to the response written.
+  void observe_publish(std::chrono::nanoseconds read, std::chrono::nanoseconds respond,
+                       std::chrono::nanoseconds total);
+  // Makes this object the storage's sync and append observer until it is destroyed (one at
+  // a time).
   void install_sync_observer();
 
   // Everything, in Prometheus text exposition format 0.0.4.
@@ -70,6 +80,9 @@ class BrokerMetrics {
   prometheus::Counter* dedup_hits_ = nullptr;
   prometheus::Counter* published_events_ = nullptr;
   prometheus::Histogram* fsync_ = nullptr;
+  prometheus::Histogram* publish_ = nullptr;
+  // causeway_publish_phase_seconds by phase (the order of kPhaseNames in metrics.cc).
+  std::array<prometheus::Histogram*, 7> phases_{};
   // requests_ children by (kind, code), made on first use: a response never takes the
   // family's lock twice.
   static constexpr size_t kKinds = 128;

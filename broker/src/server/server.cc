@@ -228,7 +228,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     const size_t bytes = frame.size();
     queue_.push_back(std::move(frame));
-    queued_.push_back(QueuedFrame{false, bytes});
+    queued_.push_back(QueuedFrame{.push_bytes = bytes});
     write_timer_.cancel();
   }
 
@@ -269,6 +269,7 @@ class Session : public std::enable_shared_from_this<Session> {
       auto [ec, n] = co_await read_some(asio::buffer(rbuf_.get() + rend_, rbuf_size_ - rend_));
       if (ec) co_return false;
       rend_ += n;
+      read_at_ = std::chrono::steady_clock::now();
     }
     co_return true;
   }
@@ -426,23 +427,33 @@ class Session : public std::enable_shared_from_this<Session> {
   // executor when it is ready.
   // `frame` is a verified Message in the read buffer, valid until the next read.
   static void handle(std::shared_ptr<Session> self, const uint8_t* frame, uint32_t len, uint32_t rr) {
+    const bool publish = protocol::GetMessage(frame)->body_type() == protocol::Body::PublishRequest;
+    // A publish's time in the broker is measured from the read that completed its frame.
+    const auto received = self->read_at_;
+    const auto handled = publish ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
     RequestOrigin request_origin{self->id_, self->sink_, self->principal_, {}};
     if (self->principal_) {
       request_origin.close_after_flush = [weak = std::weak_ptr<Session>(self)] {
         if (auto s = weak.lock()) s->close_after_flush_from_outside();
       };
     }
-    auto run = [self, rr, origin = std::move(request_origin)](const uint8_t* bytes) {
+    auto run = [self, rr, origin = std::move(request_origin), received, handled](const uint8_t* bytes) {
       HandlerContext* ctx = &self->server_.handler_context;
       const protocol::Message* m = protocol::GetMessage(bytes);
       const uint64_t cid = m->correlation_id();
       auto answered = std::make_shared<std::atomic<bool>>(false);
-      Responder respond = [self, answered, kind = m->body_type(), cid](Frame response) {
+      Responder respond = [self, answered, kind = m->body_type(), cid, received, handled](Frame response) {
         if (answered->exchange(true)) return;
         if (self->server_.options.on_response) self->server_.options.on_response(kind, response);
         self->server_.log_refusal(self->id_, kind, cid, response);
-        asio::post(self->socket_.get_executor(), [self, response = std::move(response)]() mutable {
-          self->send(std::move(response), /*completes_request=*/true);
+        QueuedFrame queued{.completes_request = true};
+        if (handled.time_since_epoch().count() != 0) {
+          queued.received = received;
+          queued.handled = handled;
+          queued.answered = std::chrono::steady_clock::now();
+        }
+        asio::post(self->socket_.get_executor(), [self, response = std::move(response), queued]() mutable {
+          self->send(std::move(response), queued);
         });
       };
       try {
@@ -453,7 +464,7 @@ class Session : public std::enable_shared_from_this<Session> {
         respond(error_frame(cid, protocol::ErrorCode::Internal, std::string("request failed: ") + e.what()));
       }
     };
-    if (protocol::GetMessage(frame)->body_type() == protocol::Body::PublishRequest) {
+    if (publish) {
       run(frame);  // publish_async copies what outlives the call
       return;
     }
@@ -484,9 +495,15 @@ class Session : public std::enable_shared_from_this<Session> {
       auto [ec, n] = co_await self->write(buffers);
       if (ec) break;
       size_t pushed_bytes = 0;
+      const auto written = std::chrono::steady_clock::now();
       for (size_t i = 0; i < batch.size(); ++i) {
-        if (self->queued_.front().completes_request) --self->in_flight_;
-        pushed_bytes += self->queued_.front().push_bytes;
+        const QueuedFrame& q = self->queued_.front();
+        if (q.completes_request) --self->in_flight_;
+        pushed_bytes += q.push_bytes;
+        if (q.handled.time_since_epoch().count() != 0 && self->server_.options.on_publish_written) {
+          self->server_.options.on_publish_written(
+              PublishTiming{q.handled - q.received, written - q.answered, written - q.received});
+        }
         self->queued_.pop_front();
       }
       if (pushed_bytes > 0) self->sink_->written(pushed_bytes);
@@ -495,12 +512,23 @@ class Session : public std::enable_shared_from_this<Session> {
     self->close();
   }
 
-  // `completes_request`: writing this frame answers a request counted in in_flight_.
-  void send(Frame frame, bool completes_request = false) {
+  struct QueuedFrame {
+    bool completes_request = false;  // writing it answers a request counted in in_flight_
+    size_t push_bytes = 0;           // a pushed Delivery: its size, for the sink's bound
+    // A publish's response: the read that completed its request, its handling and the
+    // response being ready (for ServerOptions::on_publish_written); zero otherwise.
+    std::chrono::steady_clock::time_point received{};
+    std::chrono::steady_clock::time_point handled{};
+    std::chrono::steady_clock::time_point answered{};
+  };
+
+  // `queued.completes_request`: writing this frame answers a request counted in in_flight_.
+  void send(Frame frame, const QueuedFrame& queued) {
     queue_.push_back(std::move(frame));
-    queued_.push_back(QueuedFrame{completes_request, 0});
+    queued_.push_back(queued);
     write_timer_.cancel();
   }
+  void send(Frame frame) { send(std::move(frame), QueuedFrame{}); }
 
   void fail_connection(const std::string& why) {
     // One line per peer address per interval, with the count of bad frames left out.
@@ -551,13 +579,10 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer read_gate_;
   asio::steady_timer handshake_timer_;
   std::deque<Frame> queue_;
-  struct QueuedFrame {
-    bool completes_request = false;  // writing it answers a request counted in in_flight_
-    size_t push_bytes = 0;           // a pushed Delivery: its size, for the sink's bound
-  };
   std::deque<QueuedFrame> queued_;  // one per frame in queue_
   uint32_t in_flight_ = 0;
   uint32_t rr_ = 0;
+  std::chrono::steady_clock::time_point read_at_{};  // when the last socket read completed
   static constexpr size_t kReadBufferBytes = 256u << 10;
   static constexpr size_t kMaxFramesPerWrite = 256;
   std::unique_ptr<uint8_t[]> aligned_;          // a copy of a frame that arrived misaligned

@@ -31,6 +31,13 @@
 
 namespace causeway::server {
 
+// One publish request's time in the broker, from the socket read that completed its frame.
+struct PublishTiming {
+  std::chrono::nanoseconds read{0};     // that read to the request being handled
+  std::chrono::nanoseconds respond{0};  // the response ready (acks known) to it written to the socket
+  std::chrono::nanoseconds total{0};    // that read to the response written
+};
+
 struct ServerOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 7450;  // 0 picks a free port
@@ -56,6 +63,10 @@ struct ServerOptions {
   // (admin/metrics.h); runs on any thread and must be cheap.
   std::function<void(protocol::Body request, const std::vector<uint8_t>& response)> on_response;
   std::function<void(uint64_t connection_id)> before_write_for_test;
+  // Sees each publish request's time in the broker once its response is written, for the
+  // metrics (docs/broker.md, "Where a publish's time goes"); on the connection's network
+  // thread, and must be cheap.
+  std::function<void(const PublishTiming&)> on_publish_written;
 };
 
 // What the server serves with. The caller builds them (the publish pipeline and the

@@ -16,6 +16,7 @@ namespace causeway::storage {
 namespace {
 
 std::atomic<SyncObserver> g_sync_observer{nullptr};
+std::atomic<AppendObserver> g_append_observer{nullptr};
 
 // now - first, saturated: the first time comes from the segment's bytes, which a crafted
 // or damaged file may set anywhere in int64's range.
@@ -30,6 +31,7 @@ int64_t segment_age_ms(int64_t now_ms, int64_t first_time_ms) {
 }  // namespace
 
 void set_sync_observer(SyncObserver observer) { g_sync_observer.store(observer, std::memory_order_relaxed); }
+void set_append_observer(AppendObserver observer) { g_append_observer.store(observer, std::memory_order_relaxed); }
 
 std::string_view durability_name(Durability d) noexcept {
   return d == Durability::kOs ? "os" : "fsync";
@@ -198,6 +200,7 @@ Result<AppendResult> PartitionLog::append(std::span<const batch::RecordInput> re
 void PartitionLog::append_async(std::span<const batch::RecordInput> records, LamportClock& clock,
                                 uint64_t observed_lamport, int64_t now_ms, const WrittenHook& on_written,
                                 AppendCallback done) {
+  const auto began = std::chrono::steady_clock::now();
   // Encode outside the lock: the body does not depend on the offset, stamp or time the
   // batch will get, so only the 64-byte header is finished under the mutex.
   thread_local std::string batch;
@@ -214,20 +217,27 @@ void PartitionLog::append_async(std::span<const batch::RecordInput> records, Lam
 
   std::unique_lock lk(mu_);
   Result<AppendResult> written = write_batch_locked(lk, batch, records, clock, observed_lamport, now_ms, on_written);
+  const auto written_at = std::chrono::steady_clock::now();
   if (!written || config_.durability == Durability::kOs) {
     lk.unlock();
+    if (written) {
+      if (AppendObserver observe = g_append_observer.load(std::memory_order_relaxed))
+        observe(AppendTiming{.write = written_at - began});
+    }
     return done(std::move(written));
   }
   // `fsync`: the ack waits for a sync covering this batch. Queue it; if no one is leading
   // syncs for this log, lead them on this thread until the queue is empty.
   const AppendResult result = *written;
-  sync_waiters_.push_back(SyncWaiter{result.last_offset + 1, [result, done = std::move(done)](const Status& s) {
+  sync_waiters_.push_back(SyncWaiter{result.last_offset + 1,
+                                     [result, done = std::move(done)](const Status& s) {
                                        if (s.ok()) {
                                          done(result);
                                        } else {
                                          done(s);
                                        }
-                                     }});
+                                     },
+                                     began, written_at});
   if (!leading_) start_leader_locked(lk);
 }
 
@@ -331,6 +341,7 @@ bool PartitionLog::sync_round_locked(std::unique_lock<std::mutex>& lk) {
   complete_ready_locked(lk);
   if (sync_waiters_.empty()) return false;
 
+  const auto gather_start = std::chrono::steady_clock::now();
   gather_group_locked(lk);
   std::shared_ptr<Segment> seg = segments_.back();
   const uint64_t upto = seg->next_offset();
@@ -344,6 +355,9 @@ bool PartitionLog::sync_round_locked(std::unique_lock<std::mutex>& lk) {
   if (SyncObserver observe = g_sync_observer.load(std::memory_order_relaxed)) observe(took);
   lk.lock();
   last_sync_duration_ = took;
+  last_sync_start_ = sync_start;
+  last_sync_end_ = sync_start + took;
+  last_gather_ = sync_start - gather_start;
   last_group_size_ = group;
   arrived_during_sync_ = appends_since_sync_;
   if (!s.ok()) {
@@ -370,8 +384,25 @@ void PartitionLog::complete_ready_locked(std::unique_lock<std::mutex>& lk) {
     // Waiters fail with the error that failed the log (the sync's EIO, say); appends that
     // arrive later are refused with kFailedPrecondition.
     const Status outcome = failed_;
+    // Where each append's wait went (storage/sync_observer.h): the round that just made
+    // it durable is the last one, since waiters complete as soon as a sync covers them.
+    const auto sync_start = last_sync_start_;
+    const auto sync_end = last_sync_end_;
+    const auto gather = last_gather_;
     lk.unlock();
-    for (SyncWaiter& w : ready) w.done(outcome);
+    const AppendObserver observe = outcome.ok() ? g_append_observer.load(std::memory_order_relaxed) : nullptr;
+    for (SyncWaiter& w : ready) {
+      if (observe != nullptr && w.written.time_since_epoch().count() != 0 && w.written <= sync_start) {
+        const auto zero = std::chrono::steady_clock::duration::zero();
+        observe(AppendTiming{.write = w.written - w.began,
+                             .sync_wait = std::max(zero, sync_start - w.written - gather),
+                             .gather = std::min(gather, sync_start - w.written),
+                             .sync = sync_end - sync_start,
+                             .complete = std::chrono::steady_clock::now() - sync_end,
+                             .durable_wait = true});
+      }
+      w.done(outcome);
+    }
     ready.clear();
     lk.lock();
   }

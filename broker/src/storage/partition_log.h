@@ -183,6 +183,10 @@ class PartitionLog {
   struct SyncWaiter {
     uint64_t target;
     std::function<void(const Status&)> done;
+    // Appends only (not sync() calls): when append_async began and when its batch was
+    // written, for the append observer (storage/sync_observer.h).
+    std::chrono::steady_clock::time_point began{};
+    std::chrono::steady_clock::time_point written{};
   };
   std::deque<SyncWaiter> sync_waiters_;
   bool leading_ = false;
@@ -197,6 +201,10 @@ class PartitionLog {
   uint64_t last_group_size_ = 0;
   uint64_t arrived_during_sync_ = 0;
   std::chrono::steady_clock::duration last_sync_duration_{};
+  // The last sync round: when its fdatasync started and ended, and how long it gathered.
+  std::chrono::steady_clock::time_point last_sync_start_{};
+  std::chrono::steady_clock::time_point last_sync_end_{};
+  std::chrono::steady_clock::duration last_gather_{};
   uint64_t writeback_position_ = 0;  // `os` mode: writeback started up to here in the active segment
 
   static constexpr std::chrono::microseconds kCommitQuietGap{15};

@@ -1,6 +1,7 @@
 // PartitionLog: appends, reads, rolling, reopening, lookups, retention, group commit,
 // and a model-based property test.
 #include "storage/partition_log.h"
+#include "storage/sync_observer.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -448,6 +449,92 @@ TEST(PartitionLog, WithASyncExecutorAppendersNeverRunTheSyncThemselves) {
   // The blocking forms work on top of the executor too.
   EXPECT_TRUE((*log)->sync().ok());
   (*log)->set_sync_executor(nullptr);  // before the syncer thread goes away
+}
+
+// What the append observer (storage/sync_observer.h) saw, for the test below.
+std::mutex g_timings_mu;
+std::vector<AppendTiming> g_timings;
+void record_timing(const AppendTiming& t) {
+  std::lock_guard lk(g_timings_mu);
+  g_timings.push_back(t);
+}
+
+// docs/broker.md, "Where a publish's time goes": an `fsync` append that arrives while a
+// sync runs is seen waiting for the rest of that sync (sync_wait) and then for its own
+// (sync); an `os` append has only its write.
+TEST(PartitionLog, AppendObserverSplitsTheWaitIntoTheSyncRunningAndTheAppendsOwn) {
+  TempDir dir;
+  testing::FaultInjectionFs fs;
+  LamportClock clock;
+  TaskThread syncer;
+  auto log = PartitionLog::open(&fs, dir.path(), small_config(), nullptr);
+  ASSERT_TRUE(log.ok());
+  (*log)->set_sync_executor([&](std::function<void()> task) { syncer.post(std::move(task)); });
+  {
+    std::lock_guard lk(g_timings_mu);
+    g_timings.clear();
+  }
+  set_append_observer(&record_timing);
+  constexpr auto kSync = std::chrono::milliseconds(60);
+  fs.set_sync_delay(kSync);
+
+  std::mutex mu;
+  std::condition_variable cv;
+  int completed = 0;
+  auto first = sample_record(0, 100);
+  auto second = sample_record(1, 100);
+  auto count = [&](Result<AppendResult> r) {
+    EXPECT_TRUE(r.ok());
+    std::lock_guard lk(mu);
+    ++completed;
+    cv.notify_all();
+  };
+  const uint64_t syncs_before = fs.sync_count();
+  std::vector<batch::RecordInput> a{first.input()};
+  (*log)->append_async(a, clock, 0, 1000, nullptr, count);
+  // The second arrives while the first's sync runs (it takes kSync): it waits for the rest
+  // of that one and then for a sync of its own.
+  while (fs.sync_count() == syncs_before) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  std::vector<batch::RecordInput> b{second.input()};
+  (*log)->append_async(b, clock, 0, 1000, nullptr, count);
+  {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return completed == 2; });
+  }
+  set_append_observer(nullptr);
+  (*log)->set_sync_executor(nullptr);
+
+  std::vector<AppendTiming> seen;
+  {
+    std::lock_guard lk(g_timings_mu);
+    seen.swap(g_timings);
+  }
+  ASSERT_EQ(seen.size(), 2u);
+  for (const AppendTiming& t : seen) {
+    EXPECT_TRUE(t.durable_wait);
+    EXPECT_GT(t.write.count(), 0);
+    EXPECT_GE(t.sync, kSync);  // the delay is inside the sync it covers
+    EXPECT_GE(t.complete.count(), 0);
+  }
+  // The first found no sync running; the second waited for most of the first's.
+  EXPECT_LT(seen[0].sync_wait + seen[0].gather, kSync / 2);
+  EXPECT_GE(seen[1].sync_wait + seen[1].gather, kSync / 3);
+
+  // `os`: the write only, no durability phases.
+  TempDir os_dir;
+  auto os_log = PartitionLog::open(&fs, os_dir.path(), small_config(Durability::kOs), nullptr);
+  ASSERT_TRUE(os_log.ok());
+  set_append_observer(&record_timing);
+  append_n(**os_log, clock, 3, 1);
+  set_append_observer(nullptr);
+  std::lock_guard lk(g_timings_mu);
+  ASSERT_EQ(g_timings.size(), 3u);
+  for (const AppendTiming& t : g_timings) {
+    EXPECT_FALSE(t.durable_wait);
+    EXPECT_GT(t.write.count(), 0);
+    EXPECT_EQ(t.sync.count(), 0);
+  }
 }
 
 TEST(PartitionLog, FailedSyncFailsEveryQueuedAsyncAppendAndRefusesLaterOnes) {
