@@ -40,8 +40,9 @@ void observe_installed_append(const storage::AppendTiming& timing) {
 // A publish's phases take from a few microseconds (a handoff between threads) to a sync's
 // tens of milliseconds on a busy disk.
 const prometheus::Histogram::BucketBoundaries kPhaseBuckets = {
-    0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00015, 0.0002, 0.00025, 0.0003, 0.0004, 0.0005, 0.00075,
-    0.001,    0.0015,  0.002,    0.0025,  0.005,  0.0075,  0.01,   0.025,   0.05,   0.1,    0.25,   1.0};
+    0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00015, 0.0002,
+    0.00025,  0.0003,    0.0004,   0.0005,  0.00075,  0.001,   0.0015, 0.002,   0.0025,
+    0.005,    0.0075,    0.01,     0.025,   0.05,     0.1,     0.25,   1.0};
 
 // causeway_publish_phase_seconds's phases, in a publish's order (docs/broker.md, "Where a
 // publish's time goes").

@@ -444,14 +444,14 @@ class Session : public std::enable_shared_from_this<Session> {
       auto answered = std::make_shared<std::atomic<bool>>(false);
       Responder respond = [self, answered, kind = m->body_type(), cid, received, handled](Frame response) {
         if (answered->exchange(true)) return;
-        if (self->server_.options.on_response) self->server_.options.on_response(kind, response);
-        self->server_.log_refusal(self->id_, kind, cid, response);
         QueuedFrame queued{.completes_request = true};
         if (handled.time_since_epoch().count() != 0) {
           queued.received = received;
           queued.handled = handled;
           queued.answered = std::chrono::steady_clock::now();
         }
+        if (self->server_.options.on_response) self->server_.options.on_response(kind, response);
+        self->server_.log_refusal(self->id_, kind, cid, response);
         asio::post(self->socket_.get_executor(), [self, response = std::move(response), queued]() mutable {
           self->send(std::move(response), queued);
         });

@@ -65,6 +65,9 @@ PartitionLog::~PartitionLog() {
   // A leader task may still be finishing its round on the executor.
   std::unique_lock lk(mu_);
   idle_cv_.wait(lk, [&] { return !leading_; });
+  // The next open then finds the active segment ending at its last batch (a crash leaves
+  // the zeros, which recovery recognises: docs/log-format.md, "Preallocation").
+  if (!segments_.empty() && failed_.ok() && !rolling_) segments_.back()->trim_preallocated().ignore_error();
 }
 
 Result<std::unique_ptr<PartitionLog>> PartitionLog::open(FileSystem* fs, std::string dir, LogConfig config,
@@ -390,19 +393,28 @@ void PartitionLog::complete_ready_locked(std::unique_lock<std::mutex>& lk) {
     const auto sync_end = last_sync_end_;
     const auto gather = last_gather_;
     lk.unlock();
+    // Observed after every completion has run, so that no ack waits for the metrics.
     const AppendObserver observe = outcome.ok() ? g_append_observer.load(std::memory_order_relaxed) : nullptr;
+    std::vector<AppendTiming> timings;
+    if (observe != nullptr) timings.reserve(ready.size());
     for (SyncWaiter& w : ready) {
-      if (observe != nullptr && w.written.time_since_epoch().count() != 0 && w.written <= sync_start) {
-        const auto zero = std::chrono::steady_clock::duration::zero();
-        observe(AppendTiming{.write = w.written - w.began,
-                             .sync_wait = std::max(zero, sync_start - w.written - gather),
-                             .gather = std::min(gather, sync_start - w.written),
-                             .sync = sync_end - sync_start,
-                             .complete = std::chrono::steady_clock::now() - sync_end,
-                             .durable_wait = true});
+      if (observe != nullptr && w.written.time_since_epoch().count() != 0) {
+        if (w.written <= sync_start) {
+          const auto zero = std::chrono::steady_clock::duration::zero();
+          timings.push_back(AppendTiming{.write = w.written - w.began,
+                                         .sync_wait = std::max(zero, sync_start - w.written - gather),
+                                         .gather = std::min(gather, sync_start - w.written),
+                                         .sync = sync_end - sync_start,
+                                         .complete = std::chrono::steady_clock::now() - sync_end,
+                                         .durable_wait = true});
+        } else {
+          // Made durable by a roll's seal, not by a sync round: its write only.
+          timings.push_back(AppendTiming{.write = w.written - w.began});
+        }
       }
       w.done(outcome);
     }
+    for (const AppendTiming& t : timings) observe(t);
     ready.clear();
     lk.lock();
   }

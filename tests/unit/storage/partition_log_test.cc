@@ -475,7 +475,9 @@ TEST(PartitionLog, AppendObserverSplitsTheWaitIntoTheSyncRunningAndTheAppendsOwn
     g_timings.clear();
   }
   set_append_observer(&record_timing);
-  constexpr auto kSync = std::chrono::milliseconds(60);
+  // Long enough that the second append, written ~10 ms into the first's sync, is certain
+  // to find it running even on a loaded machine under sanitizers.
+  constexpr auto kSync = std::chrono::milliseconds(300);
   fs.set_sync_delay(kSync);
 
   std::mutex mu;
