@@ -35,6 +35,16 @@ class File {
     (void)offset;
     (void)length;
   }
+  // Reserves blocks for [offset, offset + length) and extends the file's size over them
+  // (fallocate without KEEP_SIZE); they read as zeros until written. Later writes there
+  // change no file size, so a sync of them has no size change to commit (docs/log-format.md,
+  // "Preallocation"). kFailedPrecondition where the file system cannot (the caller then appends
+  // as usual); kResourceExhausted when the disk is full.
+  virtual Status allocate(uint64_t offset, uint64_t length) {
+    (void)offset;
+    (void)length;
+    return failed_precondition("preallocation is not supported for " + path());
+  }
   virtual Status truncate(uint64_t size) = 0;
   virtual Result<uint64_t> size() const = 0;
   virtual const std::string& path() const = 0;

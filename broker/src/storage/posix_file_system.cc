@@ -64,6 +64,17 @@ class PosixFile final : public File {
     (void)::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(length), SYNC_FILE_RANGE_WRITE);
   }
 
+  Status allocate(uint64_t offset, uint64_t length) override {
+    for (;;) {
+      if (::fallocate(fd_, 0, static_cast<off_t>(offset), static_cast<off_t>(length)) == 0) return Status();
+      const int err = errno;
+      if (err == EINTR) continue;
+      if (err == EOPNOTSUPP || err == ENOSYS)
+        return failed_precondition("fallocate " + path_ + ": not supported by this file system");
+      return errno_status("fallocate", path_, err);
+    }
+  }
+
   Status truncate(uint64_t size) override {
     if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) return errno_status("ftruncate", path_, errno);
     return Status();

@@ -47,6 +47,19 @@ Result<uint64_t> Segment::scan_from(uint64_t from, std::optional<ScanStop>& stop
   return pos;
 }
 
+Result<bool> Segment::zeros_from(uint64_t from, uint64_t to) const {
+  std::string buf(std::min<uint64_t>(to - from, 64u << 10), '\0');
+  for (uint64_t pos = from; pos < to;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(buf.size(), to - pos));
+    CAUSEWAY_ASSIGN_OR_RETURN(const size_t got, file_->read_at(pos, want, buf.data()));
+    if (got != want) return false;  // the file shrank under us: not ours to call zeros
+    if (std::any_of(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(got), [](char c) { return c != 0; }))
+      return false;
+    pos += got;
+  }
+  return true;
+}
+
 Result<std::unique_ptr<Segment>> Segment::recover(FileSystem* fs, const std::string& dir,
                                                   uint64_t base_offset, uint32_t index_interval_bytes,
                                                   std::optional<ScanStop>* stop) {
@@ -56,8 +69,17 @@ Result<std::unique_ptr<Segment>> Segment::recover(FileSystem* fs, const std::str
   std::optional<ScanStop> local_stop;
   CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t valid_end, seg->scan_from(0, local_stop));
   if (local_stop) {
-    CAUSEWAY_RETURN_IF_ERROR(seg->file_->truncate(valid_end));
-    CAUSEWAY_RETURN_IF_ERROR(seg->file_->sync());
+    CAUSEWAY_ASSIGN_OR_RETURN(const bool zero_tail, seg->zeros_from(valid_end, local_stop->file_size));
+    if (zero_tail) {
+      // Preallocated space after the last batch (a crash before an orderly close trimmed
+      // it): zeros were never a batch, so nothing is cut and nothing reported. The next
+      // append writes at valid_end, into the same space.
+      seg->allocated_ = local_stop->file_size;
+      local_stop.reset();
+    } else {
+      CAUSEWAY_RETURN_IF_ERROR(seg->file_->truncate(valid_end));
+      CAUSEWAY_RETURN_IF_ERROR(seg->file_->sync());
+    }
   }
   seg->size_ = valid_end;
   if (stop) *stop = std::move(local_stop);

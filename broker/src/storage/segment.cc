@@ -76,11 +76,26 @@ Status Segment::append(const batch::BatchHeader& header, std::string_view batch_
   if (size_ + batch_bytes.size() > std::numeric_limits<uint32_t>::max())
     return internal_error("segment " + log_path_ + " would exceed 4 GiB");
   const uint64_t position = size_;
+  const uint64_t end = position + batch_bytes.size();
+  if (preallocate_ && end > allocated_) {
+    // Extend the file by a chunk ahead of the batches (docs/log-format.md,
+    // "Preallocation"): one sync per chunk commits a size change instead of every sync.
+    // Best effort: a file system without fallocate, or a full disk, just ends it here.
+    const uint64_t from = std::max(allocated_, position);
+    const uint64_t to = end + kPreallocateBytes;
+    if (file_->allocate(from, to - from).ok()) {
+      allocated_ = to;
+    } else {
+      preallocate_ = false;
+    }
+  }
   Status s = file_->write_at(position, batch_bytes);
   if (!s.ok()) {
     // A prefix may have reached the file. Cut it off so the next append starts clean; if
     // that fails too, recovery will cut it on the next open, but we must not append here.
+    // (That also drops any preallocated tail; the next append allocates again.)
     if (!file_->truncate(position).ok()) broken_ = true;
+    allocated_ = position;
     return s;
   }
   track_batch(header, position);
@@ -109,8 +124,20 @@ Status Segment::write_index_files() {
   return write_file_atomically(fs_, dir_, stem + ".timeindex", tidx);
 }
 
+Status Segment::trim_preallocated() {
+  if (sealed_ || allocated_ <= size_) return Status();
+  CAUSEWAY_RETURN_IF_ERROR(file_->truncate(size_));
+  allocated_ = size_;
+  return file_->sync();
+}
+
 Status Segment::seal() {
   if (sealed_) return Status();
+  if (allocated_ > size_) {
+    CAUSEWAY_RETURN_IF_ERROR(file_->truncate(size_));
+    allocated_ = size_;
+  }
+  preallocate_ = false;
   CAUSEWAY_RETURN_IF_ERROR(file_->sync());
   CAUSEWAY_RETURN_IF_ERROR(write_index_files());
   sealed_ = true;

@@ -63,6 +63,8 @@ class Segment {
   // Opens the active segment: scans every batch from byte 0 ignoring any index files,
   // rebuilds the indexes, and truncates (and syncs) the file at the first short or invalid
   // batch. `stop` (if given) receives why the scan stopped early; unset if it did not.
+  // Zeros from there to the end of the file are preallocated space, not a torn write: kept
+  // for the next appends and not reported (docs/log-format.md, "Preallocation").
   static Result<std::unique_ptr<Segment>> recover(FileSystem* fs, const std::string& dir,
                                                   uint64_t base_offset, uint32_t index_interval_bytes,
                                                   std::optional<ScanStop>* stop);
@@ -77,7 +79,9 @@ class Segment {
 
   // Appends one encoded batch at the end (header.base_offset must equal next_offset()).
   // On a failed write the file is cut back to its previous size; if that fails too the
-  // segment is unusable and the returned error says so.
+  // segment is unusable and the returned error says so. Keeps the file's allocated size
+  // ahead of its batches by kPreallocateBytes (File::allocate), so that a sync of an append
+  // commits no size change; where that fails the file grows with each append as before.
   Status append(const batch::BatchHeader& header, std::string_view batch_bytes);
 
   // fdatasync of the `.log` file.
@@ -85,8 +89,18 @@ class Segment {
   // Starts (does not wait for) writeback of a byte range of the `.log` file.
   void start_writeback(uint64_t offset, uint64_t length) { file_->start_writeback(offset, length); }
 
-  // Syncs the log, writes both index files (each synced) and marks the segment sealed.
+  // Cuts the preallocated tail, syncs the log, writes both index files (each synced) and
+  // marks the segment sealed: a sealed `.log` file holds exactly its batches.
   Status seal();
+
+  // Cuts the preallocated tail of the active segment and syncs (an orderly close), so that
+  // the next open finds the file ending at its last batch.
+  Status trim_preallocated();
+
+  // Bytes the file takes beyond its last batch (preallocated, reading as zeros).
+  uint64_t preallocated_bytes() const noexcept { return allocated_ > size_ ? allocated_ - size_ : 0; }
+
+  static constexpr uint64_t kPreallocateBytes = 1u << 20;
 
   // Deletes the `.log`, then the index files. The caller syncs the directory.
   Status remove_files();
@@ -132,6 +146,8 @@ class Segment {
   // before end of file (unset when it reached end of file exactly).
   Result<uint64_t> scan_from(uint64_t from, std::optional<ScanStop>& stop);
   void track_batch(const batch::BatchHeader& header, uint64_t position);
+  // Whether every byte of the file in [from, to) is zero.
+  Result<bool> zeros_from(uint64_t from, uint64_t to) const;
   Status load_indexes();
   Status write_index_files();
 
@@ -150,6 +166,9 @@ class Segment {
   uint64_t last_lamport_ = 0;
   bool sealed_ = false;
   bool broken_ = false;  // a failed write could not be undone; refuse further appends
+  // The file's size: size_ plus the preallocated tail (0 until the first preallocation).
+  uint64_t allocated_ = 0;
+  bool preallocate_ = true;  // false once File::allocate failed for this segment
   std::vector<OffsetIndexEntry> offset_index_;
   std::vector<TimeIndexEntry> time_index_;
 };

@@ -61,7 +61,12 @@ void expect_prefix(const std::string& dir, const Built& b, size_t batches, const
   const uint64_t want_next = batches == 0 ? 0 : b.next_offsets[batches - 1];
   ASSERT_EQ((*log)->next_offset(), want_next) << what;
   const uint64_t want_size = batches == 0 ? 0 : b.batch_ends[batches - 1];
-  ASSERT_EQ(std::filesystem::file_size(dir + "/00000000000000000000.log"), want_size) << what;
+  ASSERT_EQ((*log)->size_bytes(), want_size) << what;
+  // The file was cut after the last good batch, unless all that followed it was zeros,
+  // which recovery keeps as preallocated space (docs/log-format.md, "Preallocation").
+  const std::string file = testing::read_all(dir + "/00000000000000000000.log");
+  ASSERT_GE(file.size(), want_size) << what;
+  ASSERT_EQ(file.find_first_not_of('\0', want_size), std::string::npos) << what;
   uint64_t next = 0;
   while (next < want_next) {
     auto r = (*log)->read(next, 1 << 20);
@@ -103,8 +108,41 @@ TEST(CorruptionProperty, DamageAtEveryByteKeepsTheBatchesBeforeIt) {
 TEST(CorruptionProperty, GarbageAppendedAfterTheLastBatchIsCut) {
   TempDir dir;
   const Built b = build_log(dir.path());
-  testing::write_all(dir.path() + "/00000000000000000000.log", b.bytes + std::string(100, '\0'));
-  expect_prefix(dir.path(), b, b.batch_ends.size(), "zero-filled tail");
+  testing::write_all(dir.path() + "/00000000000000000000.log", b.bytes + std::string(99, '\0') + "x");
+  expect_prefix(dir.path(), b, b.batch_ends.size(), "garbage tail");
+  EXPECT_EQ(std::filesystem::file_size(dir.path() + "/00000000000000000000.log"), b.bytes.size());
+}
+
+// A crash before an orderly close leaves the active segment's preallocated space: zeros
+// after the last batch are neither data nor a torn write.
+TEST(CorruptionProperty, ZerosAfterTheLastBatchArePreallocatedSpaceNotATornWrite) {
+  TempDir dir;
+  const Built b = build_log(dir.path());
+  const std::string path = dir.path() + "/00000000000000000000.log";
+  testing::write_all(path, b.bytes + std::string(100000, '\0'));
+  RecoveryReport report;
+  LogConfig c;
+  c.index_interval_bytes = 256;
+  {
+    auto log = PartitionLog::open(FileSystem::posix(), dir.path(), c, &report);
+    ASSERT_TRUE(log.ok()) << log.error().to_string();
+    EXPECT_FALSE(report.truncated) << report.truncated->reason;
+    EXPECT_EQ((*log)->next_offset(), b.next_offsets.back());
+    EXPECT_EQ((*log)->size_bytes(), b.bytes.size());
+    // The next batch goes where the last one ended, into the zeros.
+    LamportClock clock;
+    auto rec = sample_record(b.next_offsets.back(), 64);
+    batch::RecordInput in = rec.input();
+    auto r = (*log)->append({&in, 1}, clock, (*log)->last_lamport(), 2000);
+    ASSERT_TRUE(r.ok()) << r.error().to_string();
+    EXPECT_EQ(r->base_offset, b.next_offsets.back());
+  }
+  // An orderly close trimmed the zeros: the file ends at its last batch.
+  auto log = PartitionLog::open(FileSystem::posix(), dir.path(), c, &report);
+  ASSERT_TRUE(log.ok());
+  EXPECT_FALSE(report.truncated);
+  EXPECT_EQ((*log)->next_offset(), b.next_offsets.back() + 1);
+  EXPECT_EQ(std::filesystem::file_size(path), (*log)->size_bytes());
 }
 
 }  // namespace

@@ -1,9 +1,12 @@
 // A FileSystem wrapper for fault tests, after RocksDB's FaultInjectionTestFS and leveldb's
 // ErrorEnv: it can fail writes with ENOSPC once a byte budget is spent (writing the part
-// that fits first, i.e. a torn write), fail fdatasync, count syncs, and simulate a power
-// loss by cutting every file back to the size it had at its last sync.
+// that fits first, i.e. a torn write), fail fdatasync or fallocate, count syncs, and
+// simulate a power loss: every file goes back to the size it had at its last sync, and
+// what was written after that sync reads as zeros (as written data in preallocated space
+// does when its blocks never reached the disk).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -24,19 +27,29 @@ class FaultInjectionFs final : public FileSystem {
   void set_write_budget(uint64_t bytes) { budget_.store(static_cast<int64_t>(bytes)); }
   void clear_write_budget() { budget_.store(-1); }
   void set_fail_sync(bool fail) { fail_sync_.store(fail); }
+  // File::allocate fails with ENOSPC (as on a full disk).
+  void set_fail_allocate(bool fail) { fail_allocate_.store(fail); }
+  uint64_t allocate_count() const { return allocates_.load(); }
   void set_sync_delay(std::chrono::microseconds d) { sync_delay_us_.store(d.count()); }
   uint64_t sync_count() const { return syncs_.load(); }
   // Opens beyond this many more fail as the kernel's EMFILE would ("Too many open files").
   void set_open_budget(int64_t opens) { open_budget_.store(opens); }
 
-  // Power loss: every file written through this FS loses what it gained since its last sync.
+  // Power loss: every file written through this FS loses what it gained since its last
+  // sync: its size goes back to the synced one, and bytes written since read as zeros.
   Status drop_unsynced_data() {
     std::lock_guard lk(mu_);
     for (const auto& [path, synced] : synced_size_) {
       auto f = base_->open(path, OpenMode::kReadWrite);
       if (!f) continue;
       auto size = (*f)->size();
-      if (size && *size > synced) CAUSEWAY_RETURN_IF_ERROR((*f)->truncate(synced));
+      if (!size) continue;
+      if (*size > synced.size) CAUSEWAY_RETURN_IF_ERROR((*f)->truncate(synced.size));
+      const uint64_t now = std::min(*size, synced.size);
+      if (now > synced.data_end) {
+        CAUSEWAY_RETURN_IF_ERROR((*f)->write_at(synced.data_end, std::string(now - synced.data_end, '\0')));
+      }
+      data_end_[path] = std::min(synced.data_end, now);
     }
     return Status();
   }
@@ -49,6 +62,10 @@ class FaultInjectionFs final : public FileSystem {
     if (it != synced_size_.end()) {
       synced_size_[to] = it->second;
       synced_size_.erase(it);
+    }
+    if (auto d = data_end_.find(from); d != data_end_.end()) {
+      data_end_[to] = d->second;
+      data_end_.erase(d);
     }
     return base_->rename(from, to);
   }
@@ -64,10 +81,24 @@ class FaultInjectionFs final : public FileSystem {
   std::atomic<int64_t> budget_{-1};
   std::atomic<int64_t> open_budget_{-1};  // -1: unlimited
   std::atomic<bool> fail_sync_{false};
+  std::atomic<bool> fail_allocate_{false};
+  std::atomic<uint64_t> allocates_{0};
   std::atomic<int64_t> sync_delay_us_{0};
   std::atomic<uint64_t> syncs_{0};
   std::mutex mu_;
-  std::map<std::string, uint64_t> synced_size_;  // guarded by mu_
+  // Guarded by mu_: at each file's last sync, its size and the end of the bytes written
+  // to it (below the size when the rest is preallocated); and that end now.
+  struct Synced {
+    uint64_t size = 0;
+    uint64_t data_end = 0;
+  };
+  std::map<std::string, Synced> synced_size_;
+  std::map<std::string, uint64_t> data_end_;
+  void wrote(const std::string& path, uint64_t end) {
+    std::lock_guard lk(mu_);
+    uint64_t& e = data_end_[path];
+    e = std::max(e, end);
+  }
 };
 
 class FaultFile final : public File {
@@ -80,11 +111,19 @@ class FaultFile final : public File {
       if (static_cast<uint64_t>(budget) < data.size()) {
         fs_->budget_.store(0);
         CAUSEWAY_RETURN_IF_ERROR(base_->write_at(offset, data.substr(0, static_cast<size_t>(budget))));
+        fs_->wrote(base_->path(), offset + static_cast<uint64_t>(budget));
         return io_error_errno("write " + base_->path(), ENOSPC);
       }
       fs_->budget_.fetch_sub(static_cast<int64_t>(data.size()));
     }
-    return base_->write_at(offset, data);
+    CAUSEWAY_RETURN_IF_ERROR(base_->write_at(offset, data));
+    fs_->wrote(base_->path(), offset + data.size());
+    return Status();
+  }
+  Status allocate(uint64_t offset, uint64_t length) override {
+    fs_->allocates_.fetch_add(1);
+    if (fs_->fail_allocate_.load()) return io_error_errno("fallocate " + base_->path(), ENOSPC);
+    return base_->allocate(offset, length);
   }
   Result<size_t> read_at(uint64_t offset, size_t n, char* dst) const override {
     return base_->read_at(offset, n, dst);
@@ -97,11 +136,17 @@ class FaultFile final : public File {
     CAUSEWAY_RETURN_IF_ERROR(base_->sync());
     CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t size, base_->size());
     std::lock_guard lk(fs_->mu_);
-    fs_->synced_size_[base_->path()] = size;
+    fs_->synced_size_[base_->path()] = {size, std::min(size, fs_->data_end_[base_->path()])};
     return Status();
   }
   void start_writeback(uint64_t offset, uint64_t length) override { base_->start_writeback(offset, length); }
-  Status truncate(uint64_t size) override { return base_->truncate(size); }
+  Status truncate(uint64_t size) override {
+    CAUSEWAY_RETURN_IF_ERROR(base_->truncate(size));
+    std::lock_guard lk(fs_->mu_);
+    uint64_t& e = fs_->data_end_[base_->path()];
+    e = std::min(e, size);
+    return Status();
+  }
   Result<uint64_t> size() const override { return base_->size(); }
   const std::string& path() const override { return base_->path(); }
 
@@ -121,7 +166,8 @@ inline Result<std::unique_ptr<File>> FaultInjectionFs::open(const std::string& p
     if (!synced_size_.count(path)) {
       // A file we have not seen synced: what exists now counts as durable.
       auto size = f->size();
-      synced_size_[path] = size ? *size : 0;
+      synced_size_[path] = {size ? *size : 0, size ? *size : 0};
+      data_end_[path] = size ? *size : 0;
     }
   }
   return std::unique_ptr<File>(new FaultFile(this, std::move(f)));

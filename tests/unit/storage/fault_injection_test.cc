@@ -2,6 +2,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <filesystem>
+
 #include "storage/partition_log.h"
 #include "tests/unit/storage/fault_injection_fs.h"
 #include "tests/unit/storage/test_util.h"
@@ -134,6 +137,142 @@ TEST(FaultInjection, PowerLossInOsModeKeepsAValidPrefix) {
   ASSERT_TRUE(after.ok());
   EXPECT_EQ((*after)->next_offset(), 10u);
   (void)log;
+}
+
+// Preallocation (docs/log-format.md, "Preallocation"): the active segment's file is kept
+// ahead of its batches, one fallocate per MiB; the space reads as zeros and is neither data
+// nor a torn write; sealing and an orderly close cut it.
+TEST(FaultInjection, ActiveSegmentIsPreallocatedAheadAndTrimmedOnClose) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  LamportClock clock;
+  const std::string path = dir.path() + "/00000000000000000000.log";
+  uint64_t size = 0;
+  {
+    auto log = PartitionLog::open(&fs, dir.path(), LogConfig{}, nullptr);
+    ASSERT_TRUE(log.ok());
+    for (uint64_t i = 0; i < 100; ++i) ASSERT_TRUE(append_one(**log, clock, i, 20000).ok());  // ~2 MB
+    size = (*log)->size_bytes();
+    EXPECT_GT(std::filesystem::file_size(path), size);  // ahead of the batches
+    EXPECT_LE(std::filesystem::file_size(path), size + (2u << 20));
+    EXPECT_GE(fs.allocate_count(), 2u);
+    EXPECT_LE(fs.allocate_count(), 4u);  // per MiB, not per append
+  }
+  EXPECT_EQ(std::filesystem::file_size(path), size);
+  RecoveryReport report;
+  auto log = PartitionLog::open(&fs, dir.path(), LogConfig{}, &report);
+  ASSERT_TRUE(log.ok());
+  EXPECT_FALSE(report.truncated);
+  EXPECT_EQ((*log)->next_offset(), 100u);
+}
+
+TEST(FaultInjection, SealedSegmentsHoldExactlyTheirBatches) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  LamportClock clock;
+  LogConfig c;
+  c.segment_bytes = 64 << 10;
+  auto log = PartitionLog::open(&fs, dir.path(), c, nullptr);
+  ASSERT_TRUE(log.ok());
+  for (uint64_t i = 0; i < 40; ++i) ASSERT_TRUE(append_one(**log, clock, i, 5000).ok());
+  ASSERT_GE((*log)->segment_count(), 3u);
+  const uint64_t logical = (*log)->size_bytes();
+  const auto log_files = [&] {
+    std::vector<std::filesystem::path> logs;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+      if (e.path().extension() == ".log") logs.push_back(e.path());
+    std::sort(logs.begin(), logs.end());
+    return logs;
+  };
+  uint64_t on_disk = 0;
+  for (const auto& f : log_files()) on_disk += std::filesystem::file_size(f);
+  EXPECT_GT(on_disk, logical);  // the active segment's preallocated space
+  const auto logs = log_files();
+  for (size_t i = 0; i + 1 < logs.size(); ++i) {
+    const std::string bytes = testing::read_all(logs[i].string());
+    EXPECT_NE(bytes.back(), '\0') << logs[i] << " ends in zeros";
+  }
+  log->reset();
+  on_disk = 0;
+  for (const auto& f : log_files()) on_disk += std::filesystem::file_size(f);
+  EXPECT_EQ(on_disk, logical);  // sealed and trimmed: exactly the batches
+  auto reopened = PartitionLog::open(&fs, dir.path(), c, nullptr);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().to_string();
+  EXPECT_EQ((*reopened)->next_offset(), 40u);
+}
+
+// A crash mid-write into preallocated space: the torn batch is followed by zeros, not by
+// the end of the file; it is cut as any torn tail, and what was acked stays.
+TEST(FaultInjection, TornBatchInsidePreallocatedSpaceIsCutAtTheLastGoodBatch) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  LamportClock clock;
+  const std::string path = dir.path() + "/00000000000000000000.log";
+  auto log = PartitionLog::open(&fs, dir.path(), LogConfig{}, nullptr);
+  ASSERT_TRUE(log.ok());
+  for (uint64_t i = 0; i < 3; ++i) ASSERT_TRUE(append_one(**log, clock, i).ok());
+  const uint64_t size = (*log)->size_bytes();
+  ASSERT_GT(std::filesystem::file_size(path), size + 1000);
+  {
+    // Half of a copy of the first batch lands at the end, inside the zeros.
+    const std::string bytes = testing::read_all(path);
+    auto f = FileSystem::posix()->open(path, OpenMode::kReadWrite);
+    ASSERT_TRUE(f.ok());
+    ASSERT_TRUE((*f)->write_at(size, bytes.substr(0, size / 6)).ok());
+  }
+  // The crash: a second instance opens what the "disk" holds while the first never closed.
+  RecoveryReport report;
+  auto after = PartitionLog::open(&fs, dir.path(), LogConfig{}, &report);
+  ASSERT_TRUE(after.ok()) << after.error().to_string();
+  ASSERT_TRUE(report.truncated);
+  EXPECT_EQ(report.truncated->position, size);
+  EXPECT_EQ((*after)->next_offset(), 3u);
+  EXPECT_EQ(std::filesystem::file_size(path), size);
+  after->reset();
+  log->reset();
+}
+
+// Power loss with the last appends unsynced in `os` mode: they read back as zeros inside
+// the preallocated space, which recovery keeps as space, not as data or damage.
+TEST(FaultInjection, PowerLossInsidePreallocatedSpaceIsNotReportedAsATornWrite) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  LamportClock clock;
+  LogConfig c;
+  c.durability = Durability::kOs;
+  auto log = PartitionLog::open(&fs, dir.path(), c, nullptr);
+  ASSERT_TRUE(log.ok());
+  for (uint64_t i = 0; i < 10; ++i) ASSERT_TRUE(append_one(**log, clock, i).ok());
+  ASSERT_TRUE((*log)->sync().ok());
+  for (uint64_t i = 10; i < 20; ++i) ASSERT_TRUE(append_one(**log, clock, i).ok());
+  ASSERT_TRUE(fs.drop_unsynced_data().ok());
+  RecoveryReport report;
+  auto after = PartitionLog::open(&fs, dir.path(), c, &report);
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(report.truncated);
+  EXPECT_EQ((*after)->next_offset(), 10u);
+  EXPECT_TRUE(append_one(**after, clock, 10).ok());
+  after->reset();
+  log->reset();
+}
+
+// Without fallocate (a file system that lacks it, or a full disk) appends grow the file as
+// they always did.
+TEST(FaultInjection, WithoutPreallocationAppendsGrowTheFileAsBefore) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  fs.set_fail_allocate(true);
+  LamportClock clock;
+  const std::string path = dir.path() + "/00000000000000000000.log";
+  auto log = PartitionLog::open(&fs, dir.path(), LogConfig{}, nullptr);
+  ASSERT_TRUE(log.ok());
+  for (uint64_t i = 0; i < 20; ++i) ASSERT_TRUE(append_one(**log, clock, i).ok());
+  EXPECT_EQ(std::filesystem::file_size(path), (*log)->size_bytes());
+  EXPECT_EQ(fs.allocate_count(), 1u);  // tried once for the segment, then not again
+  log->reset();
+  auto reopened = PartitionLog::open(&fs, dir.path(), LogConfig{}, nullptr);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->next_offset(), 20u);
 }
 
 }  // namespace
