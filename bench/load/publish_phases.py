@@ -3,7 +3,8 @@
 
 Scrapes the broker's /metrics before and after a command (usually causeway-bench) and
 prints, from the difference, each phase of causeway_publish_phase_seconds, the whole
-causeway_publish_seconds and causeway_fsync_seconds: count, mean, and p50/p90/p99
+causeway_publish_seconds, causeway_fsync_seconds and the phases of
+causeway_delivery_phase_seconds (live subscribers): count, mean, and p50/p90/p99
 interpolated within the histogram's buckets (docs/broker.md, "Where a publish's time goes").
 
     bench/load/publish_phases.py --admin 127.0.0.1:9450 -- \\
@@ -21,7 +22,8 @@ import urllib.request
 SAMPLE = re.compile(r'^(?P<name>[a-z_]+)(?:\{(?P<labels>[^}]*)\})? (?P<value>\S+)$')
 LABEL = re.compile(r'(\w+)="((?:[^"\\]|\\.)*)"')
 ROWS = [("read", "phase"), ("write", "phase"), ("sync_wait", "phase"), ("gather", "phase"), ("sync", "phase"),
-        ("complete", "phase"), ("respond", "phase"), ("publish (total)", "publish"), ("fdatasync", "fsync")]
+        ("complete", "phase"), ("respond", "phase"), ("publish (total)", "publish"), ("fdatasync", "fsync"),
+        ("delivery wake", "delivery"), ("delivery read", "delivery"), ("delivery push", "delivery")]
 
 
 def scrape(admin):
@@ -35,11 +37,11 @@ def scrape(admin):
             continue
         name, labels, value = m["name"], dict(LABEL.findall(m["labels"] or "")), float(m["value"])
         for family, key in (("causeway_publish_phase_seconds", "phase"), ("causeway_publish_seconds", "publish"),
-                            ("causeway_fsync_seconds", "fsync")):
-            if not name.startswith(family):
+                            ("causeway_fsync_seconds", "fsync"), ("causeway_delivery_phase_seconds", "delivery")):
+            if not name.startswith(family) or name[len(family):] not in ("_bucket", "_sum", "_count"):
                 continue
             suffix = name[len(family):]
-            phase = labels.get("phase") if key == "phase" else key
+            phase = labels.get("phase") if key in ("phase", "delivery") else key
             h = out.setdefault((key, phase), {"buckets": [], "sum": 0.0, "count": 0.0})
             if suffix == "_bucket":
                 h["buckets"].append((float(labels["le"]), value))
@@ -80,7 +82,7 @@ def main():
     after = scrape(args.admin)
     print(f"\n{'phase':<16} {'count':>9} {'mean us':>9} {'p50 us':>9} {'p90 us':>9} {'p99 us':>9}")
     for label, key in ROWS:
-        phase = label if key == "phase" else key
+        phase = label if key == "phase" else label.split(" ")[1] if key == "delivery" else key
         a = after.get((key, phase))
         if a is None:
             print(f"{label:<16} (not in /metrics: an older broker?)")

@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <functional>
@@ -438,12 +439,20 @@ int run(const BrokerConfig& config) {
       return checker->reflection_schema(id);
     };
   }
+  // The metrics need the coordinator to exist, and the coordinator times deliveries for
+  // them: it reaches them through this once they do (before the server starts it).
+  std::atomic<admin::BrokerMetrics*> delivery_metrics{nullptr};
+  subscribe_options.on_delivery_timing = [&delivery_metrics](subscribe::DeliveryPhase phase,
+                                                             std::chrono::nanoseconds took) {
+    if (admin::BrokerMetrics* m = delivery_metrics.load(std::memory_order_acquire)) m->observe_delivery(phase, took);
+  };
   subscribe::Coordinator coordinator(**store, publish, storage_pool.executor(), subscribe_options);
   // Metrics (docs/operations.md) see every response and every log sync as they happen.
   server::Server* serving = nullptr;
   admin::BrokerMetrics metrics({**store, coordinator, [&serving] { return serving ? serving->open_connections() : 0u; },
                                 config.server.broker_version});
   metrics.install_sync_observer();
+  delivery_metrics.store(&metrics, std::memory_order_release);
   server::ServerOptions server_options = config.server;
   server_options.tls = tls;
   server_options.on_response = [&metrics](protocol::Body request, const std::vector<uint8_t>& response) {
@@ -452,6 +461,7 @@ int run(const BrokerConfig& config) {
   server_options.on_publish_written = [&metrics](const server::PublishTiming& t) {
     metrics.observe_publish(t.read, t.respond, t.total);
   };
+  server_options.on_push_written = [&metrics](std::chrono::nanoseconds took) { metrics.observe_push(took); };
   server::Server server(
       server::Services{**store, publish, coordinator, storage_pool, schema_checker.get(), &authorizer}, server_options);
   if (Status s = server.start(); !s.ok()) {

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <map>
@@ -18,6 +19,7 @@
 
 #include "causeway/client/admin.h"
 #include "causeway/client/publisher.h"
+#include "causeway/client/subscriber.h"
 #include "tests/integration/daemon_process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/waiting.h"
@@ -197,6 +199,54 @@ TEST_F(MetricsTest, PublishPhasesAccountForEveryPublishAndAddUpToItsTime) {
     phases += phase(name, "sum");
   EXPECT_GT(phases, 0);
   EXPECT_LE(phases, delta("causeway_publish_seconds_sum") * 1.0001 + 1e-6);
+}
+
+// docs/broker.md, "Where a publish's time goes": a live subscriber's deliveries are timed
+// after the append: the pump's wake-up, its reads, and each pushed frame's write.
+TEST_F(MetricsTest, DeliveryPhasesAreTimedForALiveSubscriber) {
+  auto admin = Admin::connect(options_);
+  ASSERT_TRUE(admin.ok()) << admin.status().to_string();
+  TopicSpec spec;
+  spec.name = "live";
+  ASSERT_TRUE((*admin)->create_topic(spec).ok());
+  std::atomic<int> received{0};
+  SubscriberOptions sub;
+  sub.subscription = "watchers";
+  sub.topic = "live";
+  sub.settings.start = StartPosition::latest();
+  auto s = Subscriber::start(options_, sub, [&](const DeliveredEvent&) {
+    received.fetch_add(1);
+    return Status();
+  });
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  const std::string before = scrape();
+  auto p = Publisher::connect(options_);
+  ASSERT_TRUE(p.ok());
+  constexpr int kEvents = 5;
+  for (int i = 0; i < kEvents; ++i) {  // one at a time, each delivered before the next
+    Event e;
+    e.payload = "event " + std::to_string(i);
+    ASSERT_TRUE((*p)->publish("live", e).get().ok());
+    ASSERT_TRUE(eventually([&] { return received.load() == i + 1; }, 10s));
+  }
+  std::string after;
+  const auto delta = [&](const std::string& series) {
+    return value_of(after, series) - std::max(0.0, value_of(before, series));
+  };
+  ASSERT_TRUE(eventually(
+      [&] {
+        after = scrape();
+        return delta(R"(causeway_delivery_phase_seconds_count{phase="push"})") >= kEvents;
+      },
+      10s));
+  // Each event woke the partition's pump (the first may have found the partition not yet
+  // assigned, and been read when it was), was read, and went out in a frame of its own.
+  EXPECT_GE(delta(R"(causeway_delivery_phase_seconds_count{phase="wake"})"), kEvents - 1);
+  EXPECT_LE(delta(R"(causeway_delivery_phase_seconds_count{phase="wake"})"), kEvents);
+  EXPECT_GE(delta(R"(causeway_delivery_phase_seconds_count{phase="read"})"), kEvents);
+  EXPECT_EQ(delta(R"(causeway_delivery_phase_seconds_count{phase="push"})"), kEvents);
+  EXPECT_GT(delta(R"(causeway_delivery_phase_seconds_sum{phase="wake"})"), 0);
+  EXPECT_GT(delta(R"(causeway_delivery_phase_seconds_sum{phase="push"})"), 0);
 }
 
 TEST_F(MetricsTest, HealthAndReadinessAnswer) {

@@ -124,7 +124,23 @@ BrokerMetrics::BrokerMetrics(Sources sources)
                      .Register(*registry_);
   static_assert(std::tuple_size_v<decltype(phases_)> == kPhases);
   for (size_t i = 0; i < kPhases; ++i) phases_[i] = &phases.Add({{"phase", kPhaseNames[i]}}, kPhaseBuckets);
+  auto& delivery = prometheus::BuildHistogram()
+                       .Name("causeway_delivery_phase_seconds")
+                       .Help("Where a delivery's time in the broker goes after the append (docs/broker.md): wake "
+                             "(an append with news for a partition's owner to its pump starting, per pump run), "
+                             "read (one round's read, per round), push (a Delivery frame encoded to written to the "
+                             "socket, per frame)")
+                       .Register(*registry_);
+  delivery_[0] = &delivery.Add({{"phase", "wake"}}, kPhaseBuckets);
+  delivery_[1] = &delivery.Add({{"phase", "read"}}, kPhaseBuckets);
+  delivery_[2] = &delivery.Add({{"phase", "push"}}, kPhaseBuckets);
 }
+
+void BrokerMetrics::observe_delivery(subscribe::DeliveryPhase phase, std::chrono::nanoseconds took) {
+  delivery_[phase == subscribe::DeliveryPhase::kWake ? 0 : 1]->Observe(seconds(took));
+}
+
+void BrokerMetrics::observe_push(std::chrono::nanoseconds took) { delivery_[2]->Observe(seconds(took)); }
 
 BrokerMetrics::~BrokerMetrics() {
   std::lock_guard lk(g_installed_mu);

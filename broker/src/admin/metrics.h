@@ -61,6 +61,10 @@ class BrokerMetrics {
   // written, `total` from that read to the response written.
   void observe_publish(std::chrono::nanoseconds read, std::chrono::nanoseconds respond,
                        std::chrono::nanoseconds total);
+  // A delivery's time in the broker after the append (causeway_delivery_phase_seconds):
+  // the coordinator's wake and read phases, and a pushed frame's write.
+  void observe_delivery(subscribe::DeliveryPhase phase, std::chrono::nanoseconds took);
+  void observe_push(std::chrono::nanoseconds took);
   // Makes this object the storage's sync and append observer until it is destroyed (one at
   // a time).
   void install_sync_observer();
@@ -83,6 +87,8 @@ class BrokerMetrics {
   prometheus::Histogram* publish_ = nullptr;
   // causeway_publish_phase_seconds by phase (the order of kPhaseNames in metrics.cc).
   std::array<prometheus::Histogram*, 7> phases_{};
+  // causeway_delivery_phase_seconds: wake, read, push.
+  std::array<prometheus::Histogram*, 3> delivery_{};
   // requests_ children by (kind, code), made on first use: a response never takes the
   // family's lock twice.
   static constexpr size_t kKinds = 128;

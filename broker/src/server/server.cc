@@ -220,15 +220,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void close_from_outside() {
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
-  // On the session's executor: queue a broker push (correlation id 0).
-  void push(Frame frame) {
+  // On the session's executor: queue a broker push (correlation id 0), encoded at `ready`.
+  void push(Frame frame, std::chrono::steady_clock::time_point ready) {
     if (closed_) {
       sink_->written(frame.size());
       return;
     }
     const size_t bytes = frame.size();
     queue_.push_back(std::move(frame));
-    queued_.push_back(QueuedFrame{.push_bytes = bytes});
+    queued_.push_back(QueuedFrame{.push_bytes = bytes, .answered = ready});
     write_timer_.cancel();
   }
 
@@ -503,6 +503,8 @@ class Session : public std::enable_shared_from_this<Session> {
         if (q.handled.time_since_epoch().count() != 0 && self->server_.options.on_publish_written) {
           self->server_.options.on_publish_written(
               PublishTiming{q.handled - q.received, written - q.answered, written - q.received});
+        } else if (q.push_bytes > 0 && self->server_.options.on_push_written) {
+          self->server_.options.on_push_written(written - q.answered);
         }
         self->queued_.pop_front();
       }
@@ -516,7 +518,8 @@ class Session : public std::enable_shared_from_this<Session> {
     bool completes_request = false;  // writing it answers a request counted in in_flight_
     size_t push_bytes = 0;           // a pushed Delivery: its size, for the sink's bound
     // A publish's response: the read that completed its request, its handling and the
-    // response being ready (for ServerOptions::on_publish_written); zero otherwise.
+    // response being ready (for ServerOptions::on_publish_written); a push: `answered`,
+    // when it was encoded (for on_push_written); zero otherwise.
     std::chrono::steady_clock::time_point received{};
     std::chrono::steady_clock::time_point handled{};
     std::chrono::steady_clock::time_point answered{};
@@ -609,7 +612,9 @@ subscribe::PushResult SessionSink::push(const subscribe::DeliveryBatch& batch) {
     queued_bytes_ += frame.size();
     if (queued_bytes_ >= kMaxQueuedPushBytes) full = owes_drained_ = true;
   }
-  asio::post(executor_, [session, f = std::move(frame)]() mutable { session->push(std::move(f)); });
+  asio::post(executor_, [session, f = std::move(frame), ready = std::chrono::steady_clock::now()]() mutable {
+    session->push(std::move(f), ready);
+  });
   return full ? subscribe::PushResult::kFull : subscribe::PushResult::kQueued;
 }
 

@@ -67,6 +67,10 @@ struct ServerOptions {
   // metrics (docs/broker.md, "Where a publish's time goes"); on the connection's network
   // thread, and must be cheap.
   std::function<void(const PublishTiming&)> on_publish_written;
+  // Sees each pushed Delivery frame once written: from its encoding (on a storage thread)
+  // to its bytes written to the socket (the hand-off to the network thread, the queue
+  // before it, the write). Same thread and cost rules.
+  std::function<void(std::chrono::nanoseconds)> on_push_written;
 };
 
 // What the server serves with. The caller builds them (the publish pipeline and the

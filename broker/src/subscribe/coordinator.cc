@@ -439,7 +439,10 @@ void Coordinator::on_append(std::string_view topic, uint32_t partition, uint64_t
     if (partition >= g->partitions.size()) continue;
     PartitionState& ps = g->partitions[partition];
     if (end_offset > ps.end_offset) ps.end_offset = end_offset;
-    if (ps.owner != 0) schedule_pump_locked(g, partition);
+    if (ps.owner != 0) {
+      if (options_.on_delivery_timing && ps.notified_at == Clock::time_point{}) ps.notified_at = Clock::now();
+      schedule_pump_locked(g, partition);
+    }
   }
 }
 

@@ -108,6 +108,12 @@ class DeliverySink {
   virtual bool internal() const { return false; }
 };
 
+// Where a delivery's time goes in the coordinator (docs/broker.md, "Where a publish's time
+// goes"): kWake from an append that gave a partition's owner something to read to the
+// pump starting on a storage thread (per pump run), kRead one round's read of the log or
+// of another group's shared read (per round).
+enum class DeliveryPhase { kWake, kRead };
+
 struct CoordinatorOptions {
   std::chrono::milliseconds session_timeout{10000};
   std::chrono::milliseconds sweep_interval{100};
@@ -142,6 +148,9 @@ struct CoordinatorOptions {
   // bytes of batches and records held at most (chunks being delivered come on top). It
   // fills up only with groups that lag behind the others or do not read at all.
   uint64_t read_cache_bytes = 64ull << 20;
+  // For the metrics: sees each pump run's timing, on a storage thread without the
+  // coordinator's mutex held; must be cheap. Null: not measured.
+  std::function<void(DeliveryPhase, std::chrono::nanoseconds)> on_delivery_timing;
 };
 
 struct JoinResult {

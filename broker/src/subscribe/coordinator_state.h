@@ -39,6 +39,9 @@ struct Coordinator::PartitionState {
   bool pump_scheduled = false;
   bool pumping = false;
   bool repump = false;
+  // The first append since the last pump started that gave the owner something to read
+  // (for DeliveryTiming::wake); zero when none is pending.
+  Clock::time_point notified_at{};
   // Consecutive failed dead-letter publishes (0 after a success), for the retry backoff,
   // and the throttled error log.
   uint32_t dead_letter_failures = 0;
