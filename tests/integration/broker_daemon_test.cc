@@ -137,7 +137,7 @@ TEST(BrokerDaemon, EmbeddedRegistryServesItsRestApiAndKeepsSchemasAcrossRestarts
     ASSERT_TRUE(registered.ok()) << registered.error().to_string();
     id = registered->id;
     broker.signal(SIGTERM);
-    ASSERT_TRUE(broker.wait_exit(30s));
+    ASSERT_TRUE(broker.wait_exit(30s)) << broker.output();
   }
   DaemonProcess broker(kBroker, args);
   ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
@@ -150,7 +150,7 @@ TEST(BrokerDaemon, EmbeddedRegistryServesItsRestApiAndKeepsSchemasAcrossRestarts
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(again->id, id);
   broker.signal(SIGTERM);
-  ASSERT_TRUE(broker.wait_exit(30s));
+  ASSERT_TRUE(broker.wait_exit(30s)) << broker.output();  // what it was doing if it did not stop
 }
 
 TEST(BrokerDaemon, RegistryCanBeTurnedOffAndABadRegistryAddressIsNamed) {
