@@ -80,9 +80,13 @@ Status Segment::append(const batch::BatchHeader& header, std::string_view batch_
   if (preallocate_ && end > allocated_) {
     // Extend the file by a chunk ahead of the batches (docs/log-format.md,
     // "Preallocation"): one sync per chunk commits a size change instead of every sync.
-    // Best effort: a file system without fallocate, or a full disk, just ends it here.
+    // The chunk grows with the segment (a quarter of it, 64 KiB to 1 MiB), so that many
+    // quiet partitions reserve little. Best effort: a file system without fallocate, or a
+    // full disk, just ends it here.
+    constexpr uint64_t kMinPreallocateBytes = 64u << 10;
+    const uint64_t chunk = std::clamp<uint64_t>(position / 4, kMinPreallocateBytes, kPreallocateBytes);
     const uint64_t from = std::max(allocated_, position);
-    const uint64_t to = end + kPreallocateBytes;
+    const uint64_t to = end + chunk;
     if (file_->allocate(from, to - from).ok()) {
       allocated_ = to;
     } else {
