@@ -9,7 +9,6 @@
 #include <memory>
 #include <optional>
 #include <span>
-#include <vector>
 
 #include "subscribe/coordinator_state.h"
 
@@ -99,15 +98,14 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
   ps.pump_scheduled = false;
   if (ps.pumping || stopping_ || g->deleted) return;
   ps.pumping = true;
-  // Timing for the metrics (CoordinatorOptions::on_delivery_timing), observed at the end
-  // without the mutex.
+  // Timing for the metrics (CoordinatorOptions::on_delivery_timing), observed without the
+  // mutex: each read as it ends, the wake-up at the end.
   const bool timed = static_cast<bool>(options_.on_delivery_timing);
   std::optional<std::chrono::nanoseconds> wake;
   if (timed && ps.notified_at != Clock::time_point{}) {
     wake = Clock::now() - ps.notified_at;
     ps.notified_at = Clock::time_point{};
   }
-  std::vector<std::chrono::nanoseconds> reads;
   auto log = store_.partition(g->topic.name, partition);
   constexpr int kMaxRounds = 64;  // then yield the storage thread and come back
   int round = 0;
@@ -119,7 +117,7 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     const auto read_start = timed ? Clock::now() : Clock::time_point{};
     ReadOutcome read =
         read_planned(read_cache_, *log, g->topic.topic_id, partition, *plan, g->topic.name, payload_schemas_);
-    if (timed) reads.push_back(Clock::now() - read_start);
+    if (timed) options_.on_delivery_timing(DeliveryPhase::kRead, Clock::now() - read_start);
     lk.lock();
     if (!read.status.ok()) {
       if (skip_lost_events_locked(*g, ps, partition, *log, *plan, read.status)) continue;
@@ -135,9 +133,7 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
   ps.pumping = false;
   if (ps.repump || round == kMaxRounds) schedule_pump_locked(g, partition);
   lk.unlock();
-  if (!timed) return;
   if (wake) options_.on_delivery_timing(DeliveryPhase::kWake, *wake);
-  for (const auto r : reads) options_.on_delivery_timing(DeliveryPhase::kRead, r);
 }
 
 // What the next round reads, or nullopt when the partition cannot move now: no owner, no
