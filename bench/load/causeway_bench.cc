@@ -251,6 +251,7 @@ struct Config {
   double warmup_s = 0.5;
   double max_total_s = 900;
   uint32_t partitions = 1;
+  bool keyed = false;  // pub*/lat* on Causeway: every event carries a distinct key
   int window = 1000;
   double rate = 10000;
   int latency_conns = 4;
@@ -433,13 +434,17 @@ class Target {
 
 class CausewayConn final : public Conn {
  public:
-  CausewayConn(std::unique_ptr<cc::Publisher> pub, std::string topic, ConnState* st, uint32_t schema_id)
-      : pub_(std::move(pub)), topic_(std::move(topic)), st_(st), schema_id_(schema_id) {}
+  CausewayConn(std::unique_ptr<cc::Publisher> pub, std::string topic, ConnState* st, uint32_t schema_id,
+               uint32_t conn, bool keyed)
+      : pub_(std::move(pub)), topic_(std::move(topic)), st_(st), schema_id_(schema_id), conn_(conn), keyed_(keyed) {}
   void publish(uint64_t seq, const std::string& payload, const std::string* dedup_key) override {
     cc::Event e;
     e.payload = payload;
     e.schema_id = schema_id_;
     if (dedup_key) e.dedup_key = *dedup_key;
+    // --keyed: a distinct key per event, so the broker hashes events over every partition
+    // (one request touches many partitions, as keyed Kafka producers do).
+    if (keyed_) e.key = std::to_string(conn_) + "/" + std::to_string(seq);
     ConnState* st = st_;
     pub_->publish(topic_, std::move(e), [st, seq](const causeway::Result<cc::PublishAck>& r) {
       if (r.ok()) {
@@ -460,6 +465,8 @@ class CausewayConn final : public Conn {
   std::string topic_;
   ConnState* st_;
   const uint32_t schema_id_;  // 0 outside val*
+  const uint32_t conn_;
+  const bool keyed_;
 };
 
 class CausewayTarget final : public Target {
@@ -495,7 +502,7 @@ class CausewayTarget final : public Target {
     po.linger = std::chrono::microseconds(is_latency(s.kind) ? cfg_.latency_linger_us : cfg_.linger_us);
     auto p = cc::Publisher::connect(o, po);
     if (!p.ok()) return p.status().to_string();
-    *out = std::make_unique<CausewayConn>(std::move(p).value(), topic_, st, schema_id_);
+    *out = std::make_unique<CausewayConn>(std::move(p).value(), topic_, st, schema_id_, next_conn_++, cfg_.keyed);
     return "";
   }
   // Registers kBenchSchema under kBenchSubject once (registering it again returns the same id).
@@ -711,6 +718,7 @@ class CausewayTarget final : public Target {
   std::string subscription_;
   uint32_t bench_schema_id_ = 0;  // val*: registered on first use
   uint32_t schema_id_ = 0;        // of the current scenario's events
+  uint32_t next_conn_ = 0;        // distinct key prefixes across connections (--keyed)
 };
 
 // ------------------------------------------------------------------ NATS JetStream
@@ -2179,7 +2187,10 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--partitions", cfg.partitions, "Partitions per Causeway topic (peers use one stream)")
       ->capture_default_str()
-      ->check(CLI::Range(1u, 1024u));
+      ->check(CLI::Range(1u, 10000u));
+  app.add_flag("--keyed", cfg.keyed,
+               "Causeway pub*/lat*: give every event a distinct key, so each request spreads over all "
+               "--partitions by key hash (default: keyless, a request goes to one partition)");
   app.add_option("--window", cfg.window, "Outstanding (unacked) events per connection in throughput scenarios")
       ->capture_default_str()
       ->check(CLI::Range(1, 1 << 20));
