@@ -50,6 +50,19 @@ class File {
   virtual const std::string& path() const = 0;
 };
 
+// A handle on a whole file system whose sync() is syncfs(2): every file of that file system
+// written so far becomes durable (data, sizes, metadata) in one journal commit and one device
+// flush, however many files were written. What PartitionLogs share when many of them need a
+// sync at once (storage/sync_group.h). Safe to call from one thread at a time.
+class FileSystemSync {
+ public:
+  virtual ~FileSystemSync() = default;
+  // Fails (kIOError) when writeback of any file of the file system failed since the handle
+  // was opened, or since the last sync() that reported such a failure: the caller cannot
+  // tell which file lost data.
+  virtual Status sync() = 0;
+};
+
 enum class OpenMode {
   kReadOnly,       // must exist
   kReadWrite,      // must exist
@@ -72,6 +85,12 @@ class FileSystem {
   // Names (not paths) of the entries of a directory, unsorted.
   virtual Result<std::vector<std::string>> list_dir(const std::string& path) = 0;
   virtual bool exists(const std::string& path) = 0;
+  // A FileSystemSync for the file system holding the directory `path`. kFailedPrecondition
+  // where it cannot be trusted: posix() refuses on Linux before 5.8, whose syncfs does not
+  // report writeback errors. Callers then sync file by file.
+  virtual Result<std::unique_ptr<FileSystemSync>> open_file_system_sync(const std::string& path) {
+    return failed_precondition("syncing the whole file system of " + path + " is not supported");
+  }
 
   // The process-wide POSIX file system.
   static FileSystem* posix();

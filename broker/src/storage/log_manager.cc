@@ -7,6 +7,8 @@
 #include <asio/post.hpp>
 #include <asio/thread_pool.hpp>
 
+#include "storage/sync_group.h"
+
 namespace causeway::storage {
 
 int64_t now_ms() {
@@ -27,6 +29,17 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
   if (options.sync_threads > 64) return invalid_argument("sync threads must be at most 64");
   std::unique_ptr<LogManager> m(new LogManager(fs, std::move(topics_dir), options));
   if (options.sync_threads > 0) m->sync_pool_ = std::make_unique<asio::thread_pool>(options.sync_threads);
+  if (m->sync_pool_ && options.share_syncs) {
+    auto fs_sync = fs->open_file_system_sync(m->topics_dir_);
+    if (fs_sync) {
+      m->sync_group_ = std::make_unique<SyncGroup>(
+          std::move(*fs_sync), [pool = m->sync_pool_.get()](std::function<void()> task) {
+            asio::post(*pool, std::move(task));
+          });
+    } else {
+      spdlog::warn("partition logs sync one by one: {}", fs_sync.error().to_string());
+    }
+  }
   if (options.background) m->background_ = std::thread([p = m.get()] { p->background_loop(); });
   return m;
 }
@@ -42,7 +55,11 @@ LogManager::~LogManager() {
   if (!s.ok()) spdlog::error("final sync of logs failed: {}", s.to_string());
   if (sync_pool_) {
     // Logs still referenced elsewhere lead their own syncs from now on.
-    for (const auto& log : all_logs()) log->set_sync_executor(nullptr);
+    for (const auto& log : all_logs()) {
+      log->set_sync_group(nullptr);
+      log->set_sync_executor(nullptr);
+    }
+    sync_group_.reset();  // its completions run on the pool
     sync_pool_->join();
   }
 }
@@ -64,6 +81,7 @@ Status LogManager::open_topic(std::string_view topic, uint32_t partitions, const
       (*log)->set_sync_executor([pool = sync_pool_.get()](std::function<void()> task) {
         asio::post(*pool, std::move(task));
       });
+    if (sync_group_) (*log)->set_sync_group(sync_group_.get());
     if (reports) reports->push_back(std::move(report));
     logs.push_back(std::move(*log));
   }
@@ -82,8 +100,7 @@ Status LogManager::close_topic(std::string_view topic) {
     logs = std::move(it->second);
     topics_.erase(it);
   }
-  for (auto& log : logs) CAUSEWAY_RETURN_IF_ERROR(log->sync());
-  return Status();
+  return sync_logs(logs);
 }
 
 Status LogManager::delete_topic(std::string_view topic) {
@@ -122,22 +139,40 @@ std::vector<std::shared_ptr<PartitionLog>> LogManager::all_logs() const {
   return out;
 }
 
-Status LogManager::sync_all() {
-  Status first;
-  for (const auto& log : all_logs()) {
-    Status s = log->sync();
-    if (!s.ok() && first.ok()) first = s;
+Status LogManager::sync_all() { return sync_logs(all_logs()); }
+
+Status LogManager::sync_logs(const std::vector<std::shared_ptr<PartitionLog>>& logs) {
+  // Started together and then awaited, so that with a sync group the logs share rounds
+  // (one syncfs for all of them) instead of one fdatasync after another.
+  struct Pending {
+    std::mutex mu;
+    std::condition_variable cv;
+    size_t left = 0;
+    Status first;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->left = logs.size();
+  for (const auto& log : logs) {
+    log->sync_async([pending](const Status& s) {
+      std::lock_guard lk(pending->mu);
+      if (!s.ok() && pending->first.ok()) pending->first = s;
+      if (--pending->left == 0) pending->cv.notify_all();
+    });
   }
-  return first;
+  std::unique_lock lk(pending->mu);
+  pending->cv.wait(lk, [&] { return pending->left == 0; });
+  return pending->first;
 }
 
 Status LogManager::run_maintenance(int64_t now, bool retention) {
-  Status first;
-  for (const auto& log : all_logs()) {
-    if (log->config().durability == Durability::kOs && log->durable_offset() < log->next_offset()) {
-      Status s = log->sync();
-      if (!s.ok() && first.ok()) first = s;
-    }
+  const std::vector<std::shared_ptr<PartitionLog>> logs = all_logs();
+  std::vector<std::shared_ptr<PartitionLog>> dirty;
+  for (const auto& log : logs) {
+    if (log->config().durability == Durability::kOs && log->durable_offset() < log->next_offset())
+      dirty.push_back(log);
+  }
+  Status first = sync_logs(dirty);
+  for (const auto& log : logs) {
     if (retention) {
       auto removed = log->enforce_retention(now);
       if (!removed.ok() && first.ok()) first = removed.error();

@@ -31,6 +31,10 @@ class thread_pool;
 }  // namespace asio
 
 namespace causeway::storage {
+class SyncGroup;
+}  // namespace causeway::storage
+
+namespace causeway::storage {
 
 struct LogManagerOptions {
   // How often `os`-durability logs are synced in the background.
@@ -42,6 +46,11 @@ struct LogManagerOptions {
   // Threads that run the logs' sync rounds (PartitionLog::set_sync_executor), shared by
   // all logs. 0: appenders lead syncs on their own threads.
   size_t sync_threads = 2;
+  // Share syncs across logs (storage/sync_group.h): logs that need a sync at the same time
+  // are made durable by one syncfs of the data directory's file system instead of one
+  // fdatasync each. Needs sync_threads > 0 and a file system that supports it
+  // (FileSystem::open_file_system_sync); otherwise every log syncs on its own.
+  bool share_syncs = true;
 };
 
 class LogManager {
@@ -78,12 +87,16 @@ class LogManager {
 
   LamportClock& clock() noexcept { return clock_; }
   const std::string& topics_dir() const noexcept { return topics_dir_; }
+  // The shared sync rounds, or null when every log syncs on its own (tests, metrics).
+  const SyncGroup* sync_group() const noexcept { return sync_group_.get(); }
   std::string topic_dir(std::string_view topic) const { return topics_dir_ + "/" + std::string(topic); }
 
  private:
   LogManager(FileSystem* fs, std::string topics_dir, LogManagerOptions options);
   void background_loop();
   std::vector<std::shared_ptr<PartitionLog>> all_logs() const;
+  // Syncs `logs` concurrently; the first error.
+  static Status sync_logs(const std::vector<std::shared_ptr<PartitionLog>>& logs);
 
   FileSystem* const fs_;
   const std::string topics_dir_;
@@ -96,6 +109,7 @@ class LogManager {
   std::condition_variable stop_cv_;
   std::thread background_;
   std::unique_ptr<asio::thread_pool> sync_pool_;  // null when options_.sync_threads == 0
+  std::unique_ptr<SyncGroup> sync_group_;         // null when syncs are not shared
 };
 
 // Wall-clock milliseconds since the Unix epoch (the broker time stamped into records).

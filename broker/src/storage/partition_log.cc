@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "causeway/common/blocking_result.h"
+#include "storage/sync_group.h"
 #include "storage/sync_observer.h"
 
 namespace causeway::storage {
@@ -31,6 +32,7 @@ int64_t segment_age_ms(int64_t now_ms, int64_t first_time_ms) {
 }  // namespace
 
 void set_sync_observer(SyncObserver observer) { g_sync_observer.store(observer, std::memory_order_relaxed); }
+SyncObserver sync_observer() { return g_sync_observer.load(std::memory_order_relaxed); }
 void set_append_observer(AppendObserver observer) { g_append_observer.store(observer, std::memory_order_relaxed); }
 
 std::string_view durability_name(Durability d) noexcept {
@@ -315,6 +317,7 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
 
 void PartitionLog::start_leader_locked(std::unique_lock<std::mutex>& lk) {
   leading_ = true;
+  if (sync_group_ != nullptr) return begin_group_round_locked(lk);
   if (sync_executor_) {
     // Sync rounds run on the executor, one round per task, so that a busy log does not
     // keep an executor thread from other logs' syncs.
@@ -354,12 +357,22 @@ bool PartitionLog::sync_round_locked(std::unique_lock<std::mutex>& lk) {
   const auto sync_start = std::chrono::steady_clock::now();
   lk.unlock();
   Status s = seg->sync();
-  const auto took = std::chrono::steady_clock::now() - sync_start;
-  if (SyncObserver observe = g_sync_observer.load(std::memory_order_relaxed)) observe(took);
+  const auto sync_end = std::chrono::steady_clock::now();
+  if (SyncObserver observe = g_sync_observer.load(std::memory_order_relaxed)) observe(sync_end - sync_start);
   lk.lock();
-  last_sync_duration_ = took;
+  apply_sync_locked(s, seg, upto, position, group, gather_start, sync_start, sync_end);
+  complete_ready_locked(lk);
+  return !sync_waiters_.empty();
+}
+
+void PartitionLog::apply_sync_locked(const Status& s, const std::shared_ptr<Segment>& seg, uint64_t upto,
+                                     uint64_t position, uint64_t group,
+                                     std::chrono::steady_clock::time_point gather_start,
+                                     std::chrono::steady_clock::time_point sync_start,
+                                     std::chrono::steady_clock::time_point sync_end) {
+  last_sync_duration_ = sync_end - sync_start;
   last_sync_start_ = sync_start;
-  last_sync_end_ = sync_start + took;
+  last_sync_end_ = sync_end;
   last_gather_ = sync_start - gather_start;
   last_group_size_ = group;
   arrived_during_sync_ = appends_since_sync_;
@@ -372,8 +385,49 @@ bool PartitionLog::sync_round_locked(std::unique_lock<std::mutex>& lk) {
       visible_position_ = position;
     }
   }
+}
+
+void PartitionLog::begin_group_round_locked(std::unique_lock<std::mutex>& lk) {
   complete_ready_locked(lk);
-  return !sync_waiters_.empty();
+  if (sync_waiters_.empty()) {
+    leading_ = false;
+    idle_cv_.notify_all();
+    return;
+  }
+  const auto gather_start = std::chrono::steady_clock::now();
+  // A log alone in its rounds gathers its appends as it would syncing on its own. When rounds
+  // are shared, the logs that ask while one runs make up the next one anyway, and thousands
+  // of logs gathering in turn on the executor would queue behind each other.
+  if (last_round_logs_ <= 1 && wants_gather_locked() && sync_executor_) {
+    // The commit delay blocks a thread: the executor's, never the group's or an appender's.
+    sync_executor_([this, gather_start] {
+      std::unique_lock l(mu_);
+      gather_group_locked(l);
+      submit_group_round_locked(l, gather_start);
+    });
+    return;
+  }
+  submit_group_round_locked(lk, gather_start);
+}
+
+void PartitionLog::submit_group_round_locked(std::unique_lock<std::mutex>& lk,
+                                             std::chrono::steady_clock::time_point gather_start) {
+  std::shared_ptr<Segment> seg = segments_.back();
+  const uint64_t upto = seg->next_offset();
+  const uint64_t position = seg->size_bytes();
+  const uint64_t group = appends_since_sync_;
+  appends_since_sync_ = 0;
+  const auto gathered = std::chrono::steady_clock::now() - gather_start;
+  // leading_ stays set until a round finds no waiter, so the log (whose destructor waits
+  // for that) outlives the callback.
+  sync_group_->request(seg, [this, seg, upto, position, group, gathered](const Status& s, const SyncRound& round) {
+    std::unique_lock l(mu_);
+    // The group's round started when it did; this log's own gather is what it waited first.
+    apply_sync_locked(s, seg, upto, position, group, round.start - gathered, round.start, round.end);
+    last_round_logs_ = round.logs;
+    begin_group_round_locked(l);
+  });
+  (void)lk;
 }
 
 void PartitionLog::complete_ready_locked(std::unique_lock<std::mutex>& lk) {
@@ -426,6 +480,16 @@ void PartitionLog::set_sync_executor(SyncExecutor executor) {
   sync_executor_ = std::move(executor);
 }
 
+void PartitionLog::set_sync_group(SyncGroup* group) {
+  std::unique_lock lk(mu_);
+  idle_cv_.wait(lk, [&] { return !leading_; });
+  sync_group_ = group;
+}
+
+bool PartitionLog::wants_gather_locked() const {
+  return config_.commit_delay.count() > 0 && (last_group_size_ >= 2 || arrived_during_sync_ > 0);
+}
+
 void PartitionLog::gather_group_locked(std::unique_lock<std::mutex>& lk) {
   // Appenders that wait for their own ack (closed loop) fall into two cohorts: those the
   // last sync released write again a few microseconds after a new leader has already
@@ -434,7 +498,7 @@ void PartitionLog::gather_group_locked(std::unique_lock<std::mutex>& lk) {
   // the last sync ran), the leader waits while appends keep arriving, for at most a
   // fraction of a sync, so the released cohort joins this group (PostgreSQL's
   // commit_delay/commit_siblings, made adaptive). A lone appender never waits.
-  if (config_.commit_delay.count() <= 0 || (last_group_size_ < 2 && arrived_during_sync_ == 0)) return;
+  if (!wants_gather_locked()) return;
   thread_local bool slack_set = false;
   if (!slack_set) {
     // Timed waits here are tens of microseconds; the default 50 us timer slack would
@@ -455,16 +519,22 @@ void PartitionLog::gather_group_locked(std::unique_lock<std::mutex>& lk) {
 }
 
 Status PartitionLog::sync() {
-  BlockingResult<Status> out;
-  {
-    std::unique_lock lk(mu_);
-    if (!failed_.ok()) return failed_precondition("log " + dir_ + " failed: " + failed_.to_string());
-    const uint64_t target = segments_.back()->next_offset();
-    if (durable_next_offset_ >= target) return Status();
-    sync_waiters_.push_back(SyncWaiter{target, [&out](const Status& s) { out.set(s); }});
-    if (!leading_) start_leader_locked(lk);
+  return wait_for_callback<Status>([&](auto done) { sync_async(std::move(done)); });
+}
+
+void PartitionLog::sync_async(std::function<void(const Status&)> done) {
+  std::unique_lock lk(mu_);
+  if (!failed_.ok()) {
+    lk.unlock();
+    return done(failed_precondition("log " + dir_ + " failed: " + failed_.to_string()));
   }
-  return out.wait();
+  const uint64_t target = segments_.back()->next_offset();
+  if (durable_next_offset_ >= target) {
+    lk.unlock();
+    return done(Status());
+  }
+  sync_waiters_.push_back(SyncWaiter{target, std::move(done)});
+  if (!leading_) start_leader_locked(lk);
 }
 
 Result<ReadResult> PartitionLog::read(uint64_t offset, size_t max_bytes, uint64_t max_records) const {

@@ -38,6 +38,8 @@
 
 namespace causeway::storage {
 
+class SyncGroup;
+
 // What open() found and did; the caller logs it.
 struct RecoveryReport {
   size_t segments = 0;
@@ -110,6 +112,9 @@ class PartitionLog {
 
   // Makes everything appended so far durable (group-committed with concurrent appenders).
   Status sync();
+  // The same, completing through `done` (which may run before this returns, or on a sync
+  // thread), so that many logs' syncs can share a round (LogManager::sync_all).
+  void sync_async(std::function<void(const Status&)> done);
 
   // Where sync rounds run. Without an executor (the default) the appender that finds no
   // sync running leads syncs on its own thread until no waiter is left. With one, each
@@ -119,6 +124,14 @@ class PartitionLog {
   // running leader to finish.
   using SyncExecutor = std::function<void(std::function<void()>)>;
   void set_sync_executor(SyncExecutor executor);
+
+  // Shares this log's syncs with other logs (storage/sync_group.h): each round's sync joins
+  // the group's next round, which covers every log that asked since the last one with one
+  // syncfs. A round that gathers appends first (the commit delay) gathers on the sync
+  // executor, so set one too; completions run where the group runs them. The group must
+  // outlive the log or be replaced (nullptr: sync on its own again) before it stops; this
+  // call waits for a running round to finish.
+  void set_sync_group(SyncGroup* group);
 
   // Reads whole batches from the segment holding `offset` up to about max_bytes and
   // max_records records at or above `offset` (at least one batch if any is visible; the
@@ -163,6 +176,20 @@ class PartitionLog {
   // Completes ready waiters, runs one sync if any are left, completes again; returns
   // whether waiters remain.
   bool sync_round_locked(std::unique_lock<std::mutex>& lk);
+  // With a sync group: completes ready waiters, then (gathering on the executor first if
+  // due) hands one sync of everything written so far to the group; its completion applies
+  // the outcome and begins the next round. Ends leading_ when no waiter is left.
+  void begin_group_round_locked(std::unique_lock<std::mutex>& lk);
+  void submit_group_round_locked(std::unique_lock<std::mutex>& lk,
+                                 std::chrono::steady_clock::time_point gather_start);
+  // A sync of `seg` up to `upto` / `position` ended with `s`: durable and visible offsets,
+  // the failure, and the group-commit bookkeeping.
+  void apply_sync_locked(const Status& s, const std::shared_ptr<Segment>& seg, uint64_t upto, uint64_t position,
+                         uint64_t group, std::chrono::steady_clock::time_point gather_start,
+                         std::chrono::steady_clock::time_point sync_start,
+                         std::chrono::steady_clock::time_point sync_end);
+  // Whether the next round should wait for more appends (gather_group_locked would wait).
+  bool wants_gather_locked() const;
   void complete_ready_locked(std::unique_lock<std::mutex>& lk);
   void gather_group_locked(std::unique_lock<std::mutex>& lk);
   uint64_t last_lamport_locked() const;
@@ -192,6 +219,8 @@ class PartitionLog {
   bool leading_ = false;
   std::condition_variable idle_cv_;  // signalled when leading_ turns false
   SyncExecutor sync_executor_;
+  SyncGroup* sync_group_ = nullptr;
+  size_t last_round_logs_ = 0;  // logs the last group round covered
   bool rolling_ = false;  // a roll is sealing the old segment with the mutex released
   bool gathering_ = false;  // a sync leader waits on arrival_cv_ for more appends
   std::condition_variable arrival_cv_;

@@ -9,10 +9,12 @@
 
 namespace causeway::storage {
 
-// One data sync (fdatasync) of a segment, however many appends it covers.
+// One data sync round: a segment's fdatasync, or one syncfs shared by several logs
+// (storage/sync_group.h), however many appends it covers.
 using SyncObserver = void (*)(std::chrono::nanoseconds took);
 // nullptr: none (the default).
 void set_sync_observer(SyncObserver observer);
+SyncObserver sync_observer();
 
 // Where one append's time went, observed as its completion starts (docs/broker.md,
 // "Where a publish's time goes"). In `os` mode only `write` is set.

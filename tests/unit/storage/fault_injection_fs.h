@@ -32,6 +32,11 @@ class FaultInjectionFs final : public FileSystem {
   uint64_t allocate_count() const { return allocates_.load(); }
   void set_sync_delay(std::chrono::microseconds d) { sync_delay_us_.store(d.count()); }
   uint64_t sync_count() const { return syncs_.load(); }
+  // Whole-file-system syncs (open_file_system_sync): how many ran, and failing them (EIO)
+  // or the file syncs after one (as a disk that fails a shared sync fails the next ones).
+  uint64_t fs_sync_count() const { return fs_syncs_.load(); }
+  void set_fail_fs_sync(bool fail) { fail_fs_sync_.store(fail); }
+  void set_fs_sync_supported(bool supported) { fs_sync_supported_.store(supported); }
   // Opens beyond this many more fail as the kernel's EMFILE would ("Too many open files").
   void set_open_budget(int64_t opens) { open_budget_.store(opens); }
 
@@ -74,9 +79,26 @@ class FaultInjectionFs final : public FileSystem {
   Status sync_dir(const std::string& path) override { return base_->sync_dir(path); }
   Result<std::vector<std::string>> list_dir(const std::string& path) override { return base_->list_dir(path); }
   bool exists(const std::string& path) override { return base_->exists(path); }
+  Result<std::unique_ptr<FileSystemSync>> open_file_system_sync(const std::string& path) override;
 
  private:
   friend class FaultFile;
+  friend class FaultFileSystemSync;
+  // A whole-file-system sync: every file written through this FS is synced as it is now.
+  Status sync_everything() {
+    fs_syncs_.fetch_add(1);
+    if (const int64_t d = sync_delay_us_.load(); d > 0) std::this_thread::sleep_for(std::chrono::microseconds(d));
+    if (fail_fs_sync_.load()) return io_error_errno("syncfs of the file system holding the data", EIO);
+    std::lock_guard lk(mu_);
+    for (auto& [path, synced] : synced_size_) {
+      auto f = base_->open(path, OpenMode::kReadOnly);
+      if (!f) continue;  // removed since
+      CAUSEWAY_RETURN_IF_ERROR((*f)->sync());
+      CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t size, (*f)->size());
+      synced = {size, std::min(size, data_end_[path])};
+    }
+    return Status();
+  }
   FileSystem* base_;
   std::atomic<int64_t> budget_{-1};
   std::atomic<int64_t> open_budget_{-1};  // -1: unlimited
@@ -85,6 +107,9 @@ class FaultInjectionFs final : public FileSystem {
   std::atomic<uint64_t> allocates_{0};
   std::atomic<int64_t> sync_delay_us_{0};
   std::atomic<uint64_t> syncs_{0};
+  std::atomic<uint64_t> fs_syncs_{0};
+  std::atomic<bool> fail_fs_sync_{false};
+  std::atomic<bool> fs_sync_supported_{true};
   std::mutex mu_;
   // Guarded by mu_: at each file's last sync, its size and the end of the bytes written
   // to it (below the size when the rest is preallocated); and that end now.
@@ -154,6 +179,20 @@ class FaultFile final : public File {
   FaultInjectionFs* fs_;
   std::unique_ptr<File> base_;
 };
+
+class FaultFileSystemSync final : public FileSystemSync {
+ public:
+  explicit FaultFileSystemSync(FaultInjectionFs* fs) : fs_(fs) {}
+  Status sync() override { return fs_->sync_everything(); }
+
+ private:
+  FaultInjectionFs* fs_;
+};
+
+inline Result<std::unique_ptr<FileSystemSync>> FaultInjectionFs::open_file_system_sync(const std::string& path) {
+  if (!fs_sync_supported_.load()) return failed_precondition("no whole-file-system sync for " + path + " (test)");
+  return std::unique_ptr<FileSystemSync>(new FaultFileSystemSync(this));
+}
 
 inline Result<std::unique_ptr<File>> FaultInjectionFs::open(const std::string& path, OpenMode mode) {
   if (open_budget_.load() >= 0 && open_budget_.fetch_sub(1) <= 0) {
