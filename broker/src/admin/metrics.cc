@@ -107,7 +107,8 @@ BrokerMetrics::BrokerMetrics(Sources sources)
                            .Add({});
   fsync_ = &prometheus::BuildHistogram()
                 .Name("causeway_fsync_seconds")
-                .Help("Duration of each data sync (fdatasync) of a partition log, covering every append since the last")
+                .Help("Duration of each data sync round: a partition log's fdatasync, or one syncfs shared by the logs "
+                      "that asked at once, covering every append since their last")
                 .Register(*registry_)
                 .Add({}, kSyncBuckets);
   publish_ = &prometheus::BuildHistogram()

@@ -16,7 +16,8 @@ namespace causeway::storage {
 
 // When an append counts as done (DESIGN.md, guarantee 1).
 enum class Durability : uint8_t {
-  kFsync = 0,  // after fdatasync of the data; concurrent appenders share one (group commit)
+  kFsync = 0,  // after fdatasync of the data (concurrent appenders share one: group commit), or a
+               // syncfs shared with other logs (storage/sync_group.h)
   kOs = 1,     // after write() reaches the OS; a background sync runs every flush_interval
 };
 

@@ -317,7 +317,7 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
 
 void PartitionLog::start_leader_locked(std::unique_lock<std::mutex>& lk) {
   leading_ = true;
-  if (sync_group_ != nullptr) return begin_group_round_locked(lk);
+  if (sync_group_ != nullptr) return begin_group_round_locked(lk, /*may_block=*/false);
   if (sync_executor_) {
     // Sync rounds run on the executor, one round per task, so that a busy log does not
     // keep an executor thread from other logs' syncs.
@@ -387,7 +387,7 @@ void PartitionLog::apply_sync_locked(const Status& s, const std::shared_ptr<Segm
   }
 }
 
-void PartitionLog::begin_group_round_locked(std::unique_lock<std::mutex>& lk) {
+void PartitionLog::begin_group_round_locked(std::unique_lock<std::mutex>& lk, bool may_block) {
   complete_ready_locked(lk);
   if (sync_waiters_.empty()) {
     leading_ = false;
@@ -395,17 +395,22 @@ void PartitionLog::begin_group_round_locked(std::unique_lock<std::mutex>& lk) {
     return;
   }
   const auto gather_start = std::chrono::steady_clock::now();
-  // A log alone in its rounds gathers its appends as it would syncing on its own. When rounds
-  // are shared, the logs that ask while one runs make up the next one anyway, and thousands
-  // of logs gathering in turn on the executor would queue behind each other.
-  if (last_round_logs_ <= 1 && wants_gather_locked() && sync_executor_) {
-    // The commit delay blocks a thread: the executor's, never the group's or an appender's.
-    sync_executor_([this, gather_start] {
-      std::unique_lock l(mu_);
-      gather_group_locked(l);
-      submit_group_round_locked(l, gather_start);
-    });
-    return;
+  // A log alone in its rounds gathers its appends as it would syncing on its own: on the
+  // thread that completed its last round (the group's, which has no other log to serve),
+  // or, starting from an appender's thread, on the executor. When rounds are shared, the
+  // logs that ask while one runs make up the next one anyway, and thousands of logs
+  // gathering in turn would hold up each other.
+  if (last_round_logs_ <= 1 && wants_gather_locked()) {
+    if (may_block) {
+      gather_group_locked(lk);
+    } else if (sync_executor_) {
+      sync_executor_([this, gather_start] {
+        std::unique_lock l(mu_);
+        gather_group_locked(l);
+        submit_group_round_locked(l, gather_start);
+      });
+      return;
+    }
   }
   submit_group_round_locked(lk, gather_start);
 }
@@ -425,7 +430,7 @@ void PartitionLog::submit_group_round_locked(std::unique_lock<std::mutex>& lk,
     // The group's round started when it did; this log's own gather is what it waited first.
     apply_sync_locked(s, seg, upto, position, group, round.start - gathered, round.start, round.end);
     last_round_logs_ = round.logs;
-    begin_group_round_locked(l);
+    begin_group_round_locked(l, /*may_block=*/true);
   });
   (void)lk;
 }

@@ -176,10 +176,11 @@ class PartitionLog {
   // Completes ready waiters, runs one sync if any are left, completes again; returns
   // whether waiters remain.
   bool sync_round_locked(std::unique_lock<std::mutex>& lk);
-  // With a sync group: completes ready waiters, then (gathering on the executor first if
-  // due) hands one sync of everything written so far to the group; its completion applies
-  // the outcome and begins the next round. Ends leading_ when no waiter is left.
-  void begin_group_round_locked(std::unique_lock<std::mutex>& lk);
+  // With a sync group: completes ready waiters, then (gathering first if due: on this
+  // thread if `may_block`, else on the executor) hands one sync of everything written so
+  // far to the group; its completion applies the outcome and begins the next round. Ends
+  // leading_ when no waiter is left.
+  void begin_group_round_locked(std::unique_lock<std::mutex>& lk, bool may_block);
   void submit_group_round_locked(std::unique_lock<std::mutex>& lk,
                                  std::chrono::steady_clock::time_point gather_start);
   // A sync of `seg` up to `upto` / `position` ended with `s`: durable and visible offsets,
