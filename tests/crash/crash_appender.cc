@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   }
   meta::TopicConfig cfg;
   cfg.name = "crash";
-  cfg.partitions = 3;
+  cfg.partitions = 8;  // more partitions than threads: syncs are shared across logs (storage/sync_group.h)
   cfg.durability = storage::Durability::kFsync;
   cfg.segment_bytes = 256 << 10;  // small segments: rolls happen under the knife too
   cfg.dedup_window = std::chrono::hours(1);
@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
           records[i].payload = payloads[i];
           records[i].source = "crash-test";
         }
-        const uint32_t partition = static_cast<uint32_t>(rng() % 3);
+        const uint32_t partition = static_cast<uint32_t>(rng() % 8);
         auto r = (*store)->append(*topic, partition, records, 0, storage::now_ms());
         if (!r) {
           std::fprintf(stderr, "append: %s\n", r.error().to_string().c_str());

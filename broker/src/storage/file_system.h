@@ -57,10 +57,13 @@ class File {
 class FileSystemSync {
  public:
   virtual ~FileSystemSync() = default;
-  // Fails (kIOError) when writeback of any file of the file system failed since the handle
-  // was opened, or since the last sync() that reported such a failure: the caller cannot
-  // tell which file lost data.
+  // Fails (kIOError) when writeback of any file of the file system failed since the last
+  // sync() (the first one: since the handle was opened), or its journal commit or cache
+  // flush failed: the caller cannot tell which file lost data.
   virtual Status sync() = 0;
+  // Whether `path` lies on the file system this handle syncs (not behind a mount point or
+  // a symlink to another one).
+  virtual bool covers(const std::string& path) const = 0;
 };
 
 enum class OpenMode {
@@ -85,9 +88,11 @@ class FileSystem {
   // Names (not paths) of the entries of a directory, unsorted.
   virtual Result<std::vector<std::string>> list_dir(const std::string& path) = 0;
   virtual bool exists(const std::string& path) = 0;
-  // A FileSystemSync for the file system holding the directory `path`. kFailedPrecondition
-  // where it cannot be trusted: posix() refuses on Linux before 5.8, whose syncfs does not
-  // report writeback errors. Callers then sync file by file.
+  // A FileSystemSync for the file system holding the directory `path`, after one sync of it
+  // (so that writeback errors from before, which nobody reported, fail here and not a later
+  // round). kFailedPrecondition where it cannot be trusted: posix() refuses on Linux before
+  // 5.17, whose syncfs hides writeback errors (before 5.8) or a failed journal commit or
+  // cache flush (before 5.17). Callers then sync file by file.
   virtual Result<std::unique_ptr<FileSystemSync>> open_file_system_sync(const std::string& path) {
     return failed_precondition("syncing the whole file system of " + path + " is not supported");
   }

@@ -32,6 +32,8 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
   if (m->sync_pool_ && options.share_syncs) {
     auto fs_sync = fs->open_file_system_sync(m->topics_dir_);
     if (fs_sync) {
+      spdlog::debug("partition logs share syncs: one syncfs of the file system holding {} for all that ask at once",
+                    m->topics_dir_);
       m->sync_group_ = std::make_unique<SyncGroup>(
           std::move(*fs_sync), [pool = m->sync_pool_.get()](std::function<void()> task) {
             asio::post(*pool, std::move(task));
@@ -81,7 +83,13 @@ Status LogManager::open_topic(std::string_view topic, uint32_t partitions, const
       (*log)->set_sync_executor([pool = sync_pool_.get()](std::function<void()> task) {
         asio::post(*pool, std::move(task));
       });
-    if (sync_group_) (*log)->set_sync_group(sync_group_.get());
+    // A partition directory on another file system (a mount point, a symlink) is not
+    // covered by the shared syncfs: it syncs on its own.
+    if (sync_group_ && sync_group_->covers((*log)->dir())) {
+      (*log)->set_sync_group(sync_group_.get());
+    } else if (sync_group_) {
+      spdlog::warn("{} is not on the file system of {}: it syncs on its own", (*log)->dir(), topics_dir_);
+    }
     if (reports) reports->push_back(std::move(report));
     logs.push_back(std::move(*log));
   }
@@ -100,7 +108,14 @@ Status LogManager::close_topic(std::string_view topic) {
     logs = std::move(it->second);
     topics_.erase(it);
   }
-  return sync_logs(logs);
+  Status synced = sync_logs(logs);
+  // Whoever still holds one of these logs (a reader, an append that raced the close) syncs
+  // it on its own thread from now on, not through the pool or group this manager owns.
+  for (auto& log : logs) {
+    log->set_sync_group(nullptr);
+    log->set_sync_executor(nullptr);
+  }
+  return synced;
 }
 
 Status LogManager::delete_topic(std::string_view topic) {

@@ -360,16 +360,20 @@ bool PartitionLog::sync_round_locked(std::unique_lock<std::mutex>& lk) {
   const auto sync_end = std::chrono::steady_clock::now();
   if (SyncObserver observe = g_sync_observer.load(std::memory_order_relaxed)) observe(sync_end - sync_start);
   lk.lock();
-  apply_sync_locked(s, seg, upto, position, group, gather_start, sync_start, sync_end);
+  apply_sync_locked(lk, s, seg, upto, position, group, gather_start, sync_start, sync_end);
   complete_ready_locked(lk);
   return !sync_waiters_.empty();
 }
 
-void PartitionLog::apply_sync_locked(const Status& s, const std::shared_ptr<Segment>& seg, uint64_t upto,
-                                     uint64_t position, uint64_t group,
-                                     std::chrono::steady_clock::time_point gather_start,
+void PartitionLog::apply_sync_locked(std::unique_lock<std::mutex>& lk, const Status& s,
+                                     const std::shared_ptr<Segment>& seg, uint64_t upto, uint64_t position,
+                                     uint64_t group, std::chrono::steady_clock::time_point gather_start,
                                      std::chrono::steady_clock::time_point sync_start,
                                      std::chrono::steady_clock::time_point sync_end) {
+  // A roll may be sealing this segment meanwhile: its fdatasync and ours share the file's
+  // descriptor, which reports a writeback error to only one of them. Let the seal finish
+  // first, so that if it got the error the log is failed before our OK counts for anything.
+  roll_cv_.wait(lk, [&] { return !rolling_; });
   last_sync_duration_ = sync_end - sync_start;
   last_sync_start_ = sync_start;
   last_sync_end_ = sync_end;
@@ -378,7 +382,7 @@ void PartitionLog::apply_sync_locked(const Status& s, const std::shared_ptr<Segm
   arrived_during_sync_ = appends_since_sync_;
   if (!s.ok()) {
     if (failed_.ok()) failed_ = s;
-  } else {
+  } else if (failed_.ok()) {
     durable_next_offset_ = std::max(durable_next_offset_, upto);
     if (config_.durability == Durability::kFsync && seg == segments_.back() && upto > visible_next_offset_) {
       visible_next_offset_ = upto;
@@ -428,7 +432,7 @@ void PartitionLog::submit_group_round_locked(std::unique_lock<std::mutex>& lk,
   sync_group_->request(seg, [this, seg, upto, position, group, gathered](const Status& s, const SyncRound& round) {
     std::unique_lock l(mu_);
     // The group's round started when it did; this log's own gather is what it waited first.
-    apply_sync_locked(s, seg, upto, position, group, round.start - gathered, round.start, round.end);
+    apply_sync_locked(l, s, seg, upto, position, group, round.start - gathered, round.start, round.end);
     last_round_logs_ = round.logs;
     begin_group_round_locked(l, /*may_block=*/true);
   });

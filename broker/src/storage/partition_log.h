@@ -10,8 +10,9 @@
 // an internal mutex. In `fsync` mode an append's completion waits for a sync that covers
 // its batch; concurrent appends share one fdatasync, run by whichever appender finds no
 // sync leader for the log (leveldb's writer-queue leader, made asynchronous: followers do
-// not block, their completions run on the leader's thread), or by a task on the sync
-// executor when one is set (set_sync_executor). Without an executor append_async() may
+// not block, their completions run on the leader's thread), by a task on the sync
+// executor when one is set (set_sync_executor), or by a sync group shared with other logs
+// when one is set (set_sync_group: one syncfs for all logs that ask at once). Without an executor append_async() may
 // block for fdatasyncs on the thread that becomes leader; append() and sync() always block
 // until durable and never belong on a network thread. Reads take the mutex only to look
 // up positions; file reads run outside it.
@@ -127,8 +128,9 @@ class PartitionLog {
 
   // Shares this log's syncs with other logs (storage/sync_group.h): each round's sync joins
   // the group's next round, which covers every log that asked since the last one with one
-  // syncfs. A round that gathers appends first (the commit delay) gathers on the sync
-  // executor, so set one too; completions run where the group runs them. The group must
+  // syncfs. A round that gathers appends first (the commit delay) gathers on the thread
+  // that completed the last round, or on the sync executor when an appender starts it, so
+  // set one too; completions run where the group runs them. The group must
   // outlive the log or be replaced (nullptr: sync on its own again) before it stops; this
   // call waits for a running round to finish.
   void set_sync_group(SyncGroup* group);
@@ -185,8 +187,10 @@ class PartitionLog {
                                  std::chrono::steady_clock::time_point gather_start);
   // A sync of `seg` up to `upto` / `position` ended with `s`: durable and visible offsets,
   // the failure, and the group-commit bookkeeping.
-  void apply_sync_locked(const Status& s, const std::shared_ptr<Segment>& seg, uint64_t upto, uint64_t position,
-                         uint64_t group, std::chrono::steady_clock::time_point gather_start,
+  // Waits for a roll in progress first.
+  void apply_sync_locked(std::unique_lock<std::mutex>& lk, const Status& s, const std::shared_ptr<Segment>& seg,
+                         uint64_t upto, uint64_t position, uint64_t group,
+                         std::chrono::steady_clock::time_point gather_start,
                          std::chrono::steady_clock::time_point sync_start,
                          std::chrono::steady_clock::time_point sync_end);
   // Whether the next round should wait for more appends (gather_group_locked would wait).

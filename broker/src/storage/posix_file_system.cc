@@ -97,7 +97,7 @@ class PosixFile final : public File {
 
 class PosixFileSystemSync final : public FileSystemSync {
  public:
-  PosixFileSystemSync(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  PosixFileSystemSync(int fd, dev_t dev, std::string path) : fd_(fd), dev_(dev), path_(std::move(path)) {}
   ~PosixFileSystemSync() override { ::close(fd_); }
   PosixFileSystemSync(const PosixFileSystemSync&) = delete;
   PosixFileSystemSync& operator=(const PosixFileSystemSync&) = delete;
@@ -107,20 +107,28 @@ class PosixFileSystemSync final : public FileSystemSync {
     return Status();
   }
 
+  bool covers(const std::string& path) const override {
+    struct stat st {};
+    return ::stat(path.c_str(), &st) == 0 && st.st_dev == dev_;
+  }
+
  private:
   const int fd_;
+  const dev_t dev_;
   const std::string path_;
 };
 
-// syncfs(2) reports writeback errors (the file system's errseq, sampled when the fd was
-// opened) only since Linux 5.8; before, it returned 0 even when data was lost.
+// syncfs(2) reports writeback errors (the file system's errseq) only since Linux 5.8, and
+// the file system's own sync step (ext4's journal commit and cache flush, XFS's log force)
+// only since 5.17 ("vfs: make sync_filesystem return errors from ->sync_fs"); before, it
+// could return 0 with data not on disk.
 bool syncfs_reports_errors() {
   struct utsname u {};
   if (::uname(&u) != 0) return false;
   unsigned major = 0;
   unsigned minor = 0;
   if (std::sscanf(u.release, "%u.%u", &major, &minor) != 2) return false;
-  return major > 5 || (major == 5 && minor >= 8);
+  return major > 5 || (major == 5 && minor >= 17);
 }
 
 class PosixFileSystem final : public FileSystem {
@@ -205,12 +213,22 @@ class PosixFileSystem final : public FileSystem {
 
   Result<std::unique_ptr<FileSystemSync>> open_file_system_sync(const std::string& path) override {
     if (!syncfs_reports_errors()) {
-      return failed_precondition("this kernel's syncfs does not report writeback errors (Linux 5.8 or later "
-                                 "does); syncing " + path + " file by file");
+      return failed_precondition("this kernel's syncfs does not report every failure (Linux 5.17 or later "
+                                 "does); syncing the files under " + path + " one by one");
     }
     const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return errno_status("open directory", path, errno);
-    return std::unique_ptr<FileSystemSync>(new PosixFileSystemSync(fd, path));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return errno_status("stat directory", path, err);
+    }
+    auto handle = std::make_unique<PosixFileSystemSync>(fd, st.st_dev, path);
+    // Errors from before this handle (the errseq an fd starts from counts unreported ones)
+    // come out here, not in the first shared round.
+    CAUSEWAY_RETURN_IF_ERROR(handle->sync());
+    return std::unique_ptr<FileSystemSync>(std::move(handle));
   }
 };
 

@@ -24,10 +24,24 @@ SyncGroup::~SyncGroup() {
 void SyncGroup::request(std::shared_ptr<Segment> segment, Done done) {
   {
     std::lock_guard lk(mu_);
-    pending_.push_back(Request{std::move(segment), std::move(done)});
+    if (!stopped_) {
+      pending_.push_back(Request{std::move(segment), std::move(done)});
+      cv_.notify_one();
+      return;
+    }
   }
-  cv_.notify_one();
+  // Never inside request() (the caller may hold a lock `done` takes).
+  std::thread([segment = std::move(segment), done = std::move(done)] {
+    SyncRound info;
+    info.logs = 1;
+    info.start = std::chrono::steady_clock::now();
+    const Status s = segment->sync();
+    info.end = std::chrono::steady_clock::now();
+    done(s, info);
+  }).detach();
 }
+
+bool SyncGroup::covers(const std::string& path) const { return fs_sync_ != nullptr && fs_sync_->covers(path); }
 
 uint64_t SyncGroup::rounds() const {
   std::lock_guard lk(mu_);
@@ -49,7 +63,10 @@ void SyncGroup::run() {
   std::unique_lock lk(mu_);
   for (;;) {
     cv_.wait(lk, [&] { return stopping_ || !pending_.empty(); });
-    if (pending_.empty()) return;  // stopping, nothing left
+    if (pending_.empty()) {  // stopping, nothing left
+      stopped_ = true;
+      return;
+    }
     // Everything that arrived while the last round ran goes into this one (group commit
     // across logs, as each log's own rounds group its appends).
     round.swap(pending_);

@@ -15,9 +15,9 @@
 // it, and the group then syncs log by log for good: each file's own fdatasync reports the
 // writeback errors pending on it, so a log outside the failed round still learns of a loss.
 //
-// Thread-safety: request() may be called from any thread, with no lock the `done` callback
-// takes. `done` runs on the group's thread (a round of one log) or on the completion
-// executor (each log of a shared round), never under the group's lock.
+// Thread-safety: request() may be called from any thread, even under a lock that `done`
+// takes: `done` never runs inside request(), but on the group's thread (a round of one log)
+// or on the completion executor (each log of a shared round), never under the group's lock.
 #pragma once
 
 #include <chrono>
@@ -57,8 +57,12 @@ class SyncGroup {
   SyncGroup& operator=(const SyncGroup&) = delete;
 
   // Makes everything written to `segment` so far durable in the next round, then runs
-  // `done` with its outcome.
+  // `done` with its outcome. After the group has stopped (a log kept past its LogManager)
+  // the segment is synced on the group's behalf by a thread of its own.
   void request(std::shared_ptr<Segment> segment, Done done);
+
+  // Whether a shared round covers files under `path` (same file system).
+  bool covers(const std::string& path) const;
 
   uint64_t rounds() const;         // rounds run
   uint64_t shared_rounds() const;  // of which covered several logs with one syncfs
@@ -77,6 +81,7 @@ class SyncGroup {
   std::condition_variable cv_;
   std::vector<Request> pending_;
   bool stopping_ = false;
+  bool stopped_ = false;  // the thread has exited
   bool share_ = true;
   uint64_t rounds_ = 0;
   uint64_t shared_rounds_ = 0;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,11 +33,26 @@ class FaultInjectionFs final : public FileSystem {
   uint64_t allocate_count() const { return allocates_.load(); }
   void set_sync_delay(std::chrono::microseconds d) { sync_delay_us_.store(d.count()); }
   uint64_t sync_count() const { return syncs_.load(); }
-  // Whole-file-system syncs (open_file_system_sync): how many ran, and failing them (EIO)
-  // or the file syncs after one (as a disk that fails a shared sync fails the next ones).
+  // Whole-file-system syncs (open_file_system_sync): how many ran, and failing them (EIO).
   uint64_t fs_sync_count() const { return fs_syncs_.load(); }
   void set_fail_fs_sync(bool fail) { fail_fs_sync_.store(fail); }
   void set_fs_sync_supported(bool supported) { fs_sync_supported_.store(supported); }
+  // Paths under this prefix are on "another file system": the whole-file-system sync does not
+  // cover them (set before opening logs).
+  void set_uncovered_prefix(std::string prefix) { uncovered_ = std::move(prefix); }
+  // While held, every sync (file or whole file system) waits, after counting itself, until
+  // release_syncs(): lets a test line up what queues behind a running sync.
+  void hold_syncs() {
+    std::lock_guard lk(gate_mu_);
+    held_ = true;
+  }
+  void release_syncs() {
+    {
+      std::lock_guard lk(gate_mu_);
+      held_ = false;
+    }
+    gate_cv_.notify_all();
+  }
   // Opens beyond this many more fail as the kernel's EMFILE would ("Too many open files").
   void set_open_budget(int64_t opens) { open_budget_.store(opens); }
 
@@ -85,12 +101,18 @@ class FaultInjectionFs final : public FileSystem {
   friend class FaultFile;
   friend class FaultFileSystemSync;
   // A whole-file-system sync: every file written through this FS is synced as it is now.
+  void wait_at_gate() {
+    std::unique_lock lk(gate_mu_);
+    gate_cv_.wait(lk, [&] { return !held_; });
+  }
   Status sync_everything() {
     fs_syncs_.fetch_add(1);
+    wait_at_gate();
     if (const int64_t d = sync_delay_us_.load(); d > 0) std::this_thread::sleep_for(std::chrono::microseconds(d));
     if (fail_fs_sync_.load()) return io_error_errno("syncfs of the file system holding the data", EIO);
     std::lock_guard lk(mu_);
     for (auto& [path, synced] : synced_size_) {
+      if (!uncovered_.empty() && path.rfind(uncovered_, 0) == 0) continue;  // another file system
       auto f = base_->open(path, OpenMode::kReadOnly);
       if (!f) continue;  // removed since
       CAUSEWAY_RETURN_IF_ERROR((*f)->sync());
@@ -110,6 +132,10 @@ class FaultInjectionFs final : public FileSystem {
   std::atomic<uint64_t> fs_syncs_{0};
   std::atomic<bool> fail_fs_sync_{false};
   std::atomic<bool> fs_sync_supported_{true};
+  std::string uncovered_;
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  bool held_ = false;  // guarded by gate_mu_
   std::mutex mu_;
   // Guarded by mu_: at each file's last sync, its size and the end of the bytes written
   // to it (below the size when the rest is preallocated); and that end now.
@@ -155,6 +181,7 @@ class FaultFile final : public File {
   }
   Status sync() override {
     fs_->syncs_.fetch_add(1);
+    fs_->wait_at_gate();
     if (const int64_t d = fs_->sync_delay_us_.load(); d > 0)
       std::this_thread::sleep_for(std::chrono::microseconds(d));
     if (fs_->fail_sync_.load()) return io_error_errno("fdatasync " + base_->path(), EIO);
@@ -184,6 +211,7 @@ class FaultFileSystemSync final : public FileSystemSync {
  public:
   explicit FaultFileSystemSync(FaultInjectionFs* fs) : fs_(fs) {}
   Status sync() override { return fs_->sync_everything(); }
+  bool covers(const std::string& path) const override { return fs_->uncovered_.empty() || path.rfind(fs_->uncovered_, 0) != 0; }
 
  private:
   FaultInjectionFs* fs_;

@@ -40,27 +40,43 @@ LogManagerOptions manual(bool share) {
   return o;
 }
 
-// Appends one record to each of `partitions`, all at once (async), and waits for every
-// completion; returns their statuses in partition order.
+// One record appended to each of `partitions`, all at once (async). A log that starts a
+// round hands it to the group before append_async returns (a fresh log does not gather),
+// so once constructed, every append's sync request is queued or running.
+class Appends {
+ public:
+  Appends(LogManager& m, const std::string& topic, const std::vector<uint32_t>& partitions, uint64_t seq = 0)
+      : left_(partitions.size()), out_(partitions.size()) {
+    for (size_t i = 0; i < partitions.size(); ++i) {
+      testing::SampleRecord owned = sample_record(seq + i, 64);
+      std::vector<batch::RecordInput> in{owned.input()};
+      m.partition(topic, partitions[i])->append_async(in, m.clock(), 0, 1000, nullptr, [this, i](Result<AppendResult> r) {
+        std::lock_guard lk(mu_);
+        out_[i] = r.ok() ? Status() : r.error();
+        if (--left_ == 0) cv_.notify_all();
+      });
+    }
+  }
+  ~Appends() { wait(); }
+  Appends(const Appends&) = delete;
+  Appends& operator=(const Appends&) = delete;
+  // Every completion's status, in partition order.
+  std::vector<Status> wait() {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [&] { return left_ == 0; });
+    return out_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  size_t left_;
+  std::vector<Status> out_;
+};
+
 std::vector<Status> append_to_each(LogManager& m, const std::string& topic, const std::vector<uint32_t>& partitions,
                                    uint64_t seq = 0) {
-  std::mutex mu;
-  std::condition_variable cv;
-  size_t left = partitions.size();
-  std::vector<Status> out(partitions.size());
-  std::vector<testing::SampleRecord> owned;
-  for (size_t i = 0; i < partitions.size(); ++i) owned.push_back(sample_record(seq + i, 64));
-  for (size_t i = 0; i < partitions.size(); ++i) {
-    std::vector<batch::RecordInput> in{owned[i].input()};
-    m.partition(topic, partitions[i])->append_async(in, m.clock(), 0, 1000, nullptr, [&, i](Result<AppendResult> r) {
-      std::lock_guard lk(mu);
-      out[i] = r.ok() ? Status() : r.error();
-      if (--left == 0) cv.notify_all();
-    });
-  }
-  std::unique_lock lk(mu);
-  cv.wait(lk, [&] { return left == 0; });
-  return out;
+  return Appends(m, topic, partitions, seq).wait();
 }
 
 std::vector<uint32_t> range(uint32_t from, uint32_t to) {
@@ -78,19 +94,21 @@ TEST(SyncGroup, PartitionsThatSyncTogetherShareOneFileSystemSyncAndSurvivePowerL
     ASSERT_TRUE(m.ok());
     ASSERT_NE((*m)->sync_group(), nullptr);
     ASSERT_TRUE((*m)->open_topic("t", kPartitions, fsync_config(), nullptr).ok());
-    // Every sync takes 3 ms, so the appends that arrive while the first round runs all
-    // wait for the next one.
-    fs.set_sync_delay(std::chrono::milliseconds(3));
     const uint64_t file_syncs = fs.sync_count();
     for (int rep = 0; rep < 3; ++rep) {
-      for (const Status& s : append_to_each(**m, "t", range(0, kPartitions), rep * kPartitions))
-        ASSERT_TRUE(s.ok()) << s.to_string();
+      // Syncs wait until every append has asked: the first round (one log, or the few that
+      // asked before the group's thread woke) holds the rest back for the next round.
+      fs.hold_syncs();
+      Appends appends(**m, "t", range(0, kPartitions), rep * kPartitions);
+      fs.release_syncs();
+      for (const Status& s : appends.wait()) ASSERT_TRUE(s.ok()) << s.to_string();
     }
-    // 120 appends to 40 logs, one sync each on its own; shared, a handful of rounds.
+    // 120 appends to 40 logs: 120 fdatasyncs one by one; shared, at most two rounds per
+    // burst, at least one of them a whole-file-system sync.
     const uint64_t syncs = (fs.sync_count() - file_syncs) + fs.fs_sync_count();
-    EXPECT_LE(syncs, 12u) << "file syncs " << fs.sync_count() - file_syncs << ", shared " << fs.fs_sync_count();
-    EXPECT_GE(fs.fs_sync_count(), 1u);
-    EXPECT_GE((*m)->sync_group()->shared_rounds(), 1u);
+    EXPECT_LE(syncs, 6u) << "file syncs " << fs.sync_count() - file_syncs << ", shared " << fs.fs_sync_count();
+    EXPECT_GE(fs.fs_sync_count(), 3u);
+    EXPECT_GE((*m)->sync_group()->shared_rounds(), 3u);
     EXPECT_TRUE((*m)->sync_group()->shares());
     for (uint32_t p = 0; p < kPartitions; ++p) EXPECT_EQ((*m)->partition("t", p)->durable_offset(), 3u);
     // Power loss: only what a sync covered is left.
@@ -161,33 +179,39 @@ TEST(SyncGroup, FailedSharedSyncFailsEveryLogInItAndLogsThenSyncAlone) {
   auto m = LogManager::open(&fs, dir.path(), manual(true));
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE((*m)->open_topic("t", 20, fsync_config(), nullptr).ok());
-  fs.set_sync_delay(std::chrono::milliseconds(20));
-  // Partition 0 starts a round of its own; once its fdatasync runs, the others ask and
-  // wait for the next round, which is shared and fails.
+  // Partition 0 starts a round of its own; while its fdatasync is held, the others ask and
+  // queue for the next round, which is shared and fails.
+  fs.hold_syncs();
   const uint64_t before = fs.sync_count();
-  std::thread first([&] {
-    const std::vector<Status> s = append_to_each(**m, "t", {0});
-    EXPECT_TRUE(s[0].ok()) << s[0].to_string();
-  });
+  Appends first(**m, "t", {0});
   while (fs.sync_count() == before) std::this_thread::sleep_for(std::chrono::microseconds(100));
   fs.set_fail_fs_sync(true);
-  const std::vector<Status> shared = append_to_each(**m, "t", range(1, 20));
-  first.join();
+  Appends rest(**m, "t", range(1, 20));
+  fs.release_syncs();
+  const Status alone = first.wait()[0];
+  EXPECT_TRUE(alone.ok()) << alone.to_string();
+  const std::vector<Status> shared = rest.wait();
   for (const Status& s : shared) {
     EXPECT_EQ(s.code(), Code::kIOError) << s.to_string();
     EXPECT_NE(s.to_string().find("syncfs"), std::string::npos) << s.to_string();
   }
   EXPECT_FALSE((*m)->sync_group()->shares());
-  fs.set_sync_delay(std::chrono::microseconds(0));
   // A failed log refuses appends until reopened (as after a failed fdatasync).
   EXPECT_EQ(append_to_each(**m, "t", {5}, 100)[0].code(), Code::kFailedPrecondition);
-  // Partition 0 was not in the failed round; from now on every log syncs its own file,
-  // whose own error state tells it whether it lost writes.
+  // Partition 0 was not in the failed round and goes on. From now on every log syncs its
+  // own file, whose own error state tells it whether it lost writes: logs that ask together
+  // no longer share a round's sync.
+  fs.set_fail_fs_sync(false);
+  EXPECT_TRUE(append_to_each(**m, "t", {0}, 200)[0].ok());
+  ASSERT_TRUE((*m)->open_topic("u", 4, fsync_config(), nullptr).ok());
   const uint64_t fs_syncs = fs.fs_sync_count();
   const uint64_t file_syncs = fs.sync_count();
-  EXPECT_TRUE(append_to_each(**m, "t", {0}, 200)[0].ok());
+  fs.hold_syncs();
+  Appends later(**m, "u", range(0, 4), 300);
+  fs.release_syncs();
+  for (const Status& s : later.wait()) EXPECT_TRUE(s.ok()) << s.to_string();
   EXPECT_EQ(fs.fs_sync_count(), fs_syncs);
-  EXPECT_GT(fs.sync_count(), file_syncs);
+  EXPECT_GE(fs.sync_count() - file_syncs, 4u);
 }
 
 TEST(SyncGroup, BackgroundSyncOfOsLogsIsSharedToo) {
@@ -197,12 +221,87 @@ TEST(SyncGroup, BackgroundSyncOfOsLogsIsSharedToo) {
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE((*m)->open_topic("o", 30, fsync_config(Durability::kOs), nullptr).ok());
   for (const Status& s : append_to_each(**m, "o", range(0, 30))) ASSERT_TRUE(s.ok()) << s.to_string();
-  fs.set_sync_delay(std::chrono::milliseconds(2));
+  // The first log's round is held until every log has asked (they ask before
+  // run_maintenance waits): the rest share the next round.
   const uint64_t file_syncs = fs.sync_count();
-  ASSERT_TRUE((*m)->run_maintenance(1000, false).ok());
+  fs.hold_syncs();
+  std::thread maintenance([&] { EXPECT_TRUE((*m)->run_maintenance(1000, false).ok()); });
+  while (fs.sync_count() == file_syncs && fs.fs_sync_count() == 0)
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the loop asking the other 29 logs
+  fs.release_syncs();
+  maintenance.join();
   for (uint32_t p = 0; p < 30; ++p) EXPECT_EQ((*m)->partition("o", p)->durable_offset(), 1u);
-  EXPECT_LE(fs.sync_count() - file_syncs + fs.fs_sync_count(), 6u);
+  EXPECT_LE(fs.sync_count() - file_syncs + fs.fs_sync_count(), 4u);
   EXPECT_GE(fs.fs_sync_count(), 1u);
+}
+
+// Rolls seal a segment with their own fdatasync while a round for it may be queued or
+// running; power loss afterwards keeps every acknowledged append, in every segment.
+TEST(SyncGroup, RollsWhileRoundsArePendingKeepEveryAckThroughPowerLoss) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  constexpr uint32_t kPartitions = 6;
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 60;
+  std::vector<uint64_t> acked(kPartitions, 0);  // records acknowledged per partition
+  {
+    auto m = LogManager::open(&fs, dir.path(), manual(true));
+    ASSERT_TRUE(m.ok());
+    ASSERT_TRUE((*m)->open_topic("t", kPartitions, fsync_config(), nullptr).ok());  // 64 KiB segments
+    std::mutex mu;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < kPerThread; ++i) {
+          const uint32_t p = static_cast<uint32_t>((t + i) % kPartitions);
+          testing::SampleRecord r = sample_record(static_cast<uint64_t>(t * kPerThread + i), 6000);
+          std::vector<batch::RecordInput> in{r.input()};
+          auto a = (*m)->partition("t", p)->append(in, (*m)->clock(), 0, 1000);
+          ASSERT_TRUE(a.ok()) << a.error().to_string();
+          std::lock_guard lk(mu);
+          ++acked[p];
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    for (uint32_t p = 0; p < kPartitions; ++p) EXPECT_GT((*m)->partition("t", p)->segment_count(), 2u);
+    EXPECT_GE((*m)->sync_group()->shared_rounds(), 1u);
+    ASSERT_TRUE(fs.drop_unsynced_data().ok());
+  }
+  auto m = LogManager::open(&fs, dir.path(), manual(true));
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE((*m)->open_topic("t", kPartitions, fsync_config(), nullptr).ok());
+  for (uint32_t p = 0; p < kPartitions; ++p)
+    EXPECT_EQ((*m)->partition("t", p)->next_offset(), acked[p]) << "partition " << p;
+}
+
+// A partition directory on another file system is not covered by the shared sync: it keeps
+// its own fdatasync, and power loss keeps its acknowledged appends.
+TEST(SyncGroup, APartitionOnAnotherFileSystemSyncsOnItsOwn) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  fs.set_uncovered_prefix(dir.path() + "/far/");
+  {
+    auto m = LogManager::open(&fs, dir.path(), manual(true));
+    ASSERT_TRUE(m.ok());
+    ASSERT_TRUE((*m)->open_topic("near", 4, fsync_config(), nullptr).ok());
+    ASSERT_TRUE((*m)->open_topic("far", 4, fsync_config(), nullptr).ok());
+    for (int rep = 0; rep < 3; ++rep) {
+      fs.hold_syncs();
+      Appends near(**m, "near", range(0, 4), 10 * rep);
+      Appends far(**m, "far", range(0, 4), 10 * rep + 5);
+      fs.release_syncs();
+      for (const Status& s : near.wait()) ASSERT_TRUE(s.ok()) << s.to_string();
+      for (const Status& s : far.wait()) ASSERT_TRUE(s.ok()) << s.to_string();
+    }
+    EXPECT_GE(fs.fs_sync_count(), 1u);
+    ASSERT_TRUE(fs.drop_unsynced_data().ok());
+  }
+  auto m = LogManager::open(&fs, dir.path(), manual(true));
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE((*m)->open_topic("far", 4, fsync_config(), nullptr).ok());
+  for (uint32_t p = 0; p < 4; ++p) EXPECT_EQ((*m)->partition("far", p)->next_offset(), 3u) << "partition " << p;
 }
 
 }  // namespace
