@@ -205,7 +205,8 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
                  "fsync topics: partitions that need a sync at the same time share one syncfs of the data "
                  "directory's file system instead of one fdatasync each (docs/broker.md, \"Syncs shared across "
                  "partitions\"); false when the data directory shares its file system with heavy unrelated writes")
-      ->capture_default_str();
+      ->check(CLI::IsMember({"true", "false", "on", "off", "1", "0"}, CLI::ignore_case))
+      ->default_str("true");
   auto* registry_listen_opt =
       app.add_option("--registry-listen", config.registry_listen,
                      "Address of the embedded schema registry's REST API, HOST:PORT (port 0 picks a free port), "
