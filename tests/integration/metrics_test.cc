@@ -121,6 +121,10 @@ TEST_F(MetricsTest, MetricsMoveWithTheWorkloadAndPassPromtool) {
   EXPECT_EQ(value_of(after, "causeway_published_events_total"), 10);
   EXPECT_GE(value_of(after, "causeway_fsync_seconds_count"), 1);  // topics are fsync by default
   EXPECT_GT(value_of(after, "causeway_fsync_seconds_count"), value_of(before, "causeway_fsync_seconds_count"));
+  // Every sync round is counted with the logs it covered (keyed events spread over the
+  // topic's partitions, so rounds may share one syncfs), and covers at least one.
+  EXPECT_EQ(value_of(after, "causeway_sync_round_logs_count"), value_of(after, "causeway_fsync_seconds_count"));
+  EXPECT_GE(value_of(after, "causeway_sync_round_logs_sum"), value_of(after, "causeway_sync_round_logs_count"));
   EXPECT_EQ(value_of(after, R"(causeway_requests_total{code="NotFound",request="DescribeTopicRequest"})"), 1);
   EXPECT_GE(value_of(after, R"(causeway_requests_total{code="Ok",request="PublishRequest"})"), 1);
   const double end0 = value_of(after, R"(causeway_partition_end_offset{topic="orders",partition="0"})");

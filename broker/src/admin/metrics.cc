@@ -30,8 +30,8 @@ using prometheus::MetricType;
 std::mutex g_installed_mu;
 std::atomic<BrokerMetrics*> g_installed{nullptr};
 
-void observe_installed_sync(std::chrono::nanoseconds took) {
-  if (BrokerMetrics* m = g_installed.load(std::memory_order_acquire)) m->observe_sync(took);
+void observe_installed_sync(std::chrono::nanoseconds took, size_t logs) {
+  if (BrokerMetrics* m = g_installed.load(std::memory_order_acquire)) m->observe_sync(took, logs);
 }
 void observe_installed_append(const storage::AppendTiming& timing) {
   if (BrokerMetrics* m = g_installed.load(std::memory_order_acquire)) m->observe_append(timing);
@@ -111,6 +111,14 @@ BrokerMetrics::BrokerMetrics(Sources sources)
                       "that asked at once, covering every append since their last")
                 .Register(*registry_)
                 .Add({}, kSyncBuckets);
+  sync_logs_ = &prometheus::BuildHistogram()
+                    .Name("causeway_sync_round_logs")
+                    .Help("Partition logs covered by each data sync round: 1 is a log's own fdatasync, more are "
+                          "one syncfs shared by the logs that asked at once (docs/broker.md, \"Syncs shared across "
+                          "partitions\")")
+                    .Register(*registry_)
+                    .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024,
+                                                                     4096, 16384});
   publish_ = &prometheus::BuildHistogram()
                   .Name("causeway_publish_seconds")
                   .Help("A publish request's time in the broker: from the socket read that completed it to its "
@@ -175,8 +183,9 @@ void BrokerMetrics::observe_publish(std::chrono::nanoseconds read, std::chrono::
   publish_->Observe(seconds(total));
 }
 
-void BrokerMetrics::observe_sync(std::chrono::nanoseconds took) {
+void BrokerMetrics::observe_sync(std::chrono::nanoseconds took, size_t logs) {
   fsync_->Observe(std::chrono::duration<double>(took).count());
+  sync_logs_->Observe(static_cast<double>(logs));
 }
 
 prometheus::Counter& BrokerMetrics::request_counter(protocol::Body request, protocol::ErrorCode code) {

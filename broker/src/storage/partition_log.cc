@@ -358,7 +358,7 @@ bool PartitionLog::sync_round_locked(std::unique_lock<std::mutex>& lk) {
   lk.unlock();
   Status s = seg->sync();
   const auto sync_end = std::chrono::steady_clock::now();
-  if (SyncObserver observe = g_sync_observer.load(std::memory_order_relaxed)) observe(sync_end - sync_start);
+  if (SyncObserver observe = g_sync_observer.load(std::memory_order_relaxed)) observe(sync_end - sync_start, 1);
   lk.lock();
   apply_sync_locked(lk, s, seg, upto, position, group, gather_start, sync_start, sync_end);
   complete_ready_locked(lk);

@@ -7,6 +7,21 @@
 
 namespace causeway::storage {
 
+namespace {
+
+// One log's own fdatasync, then its completion.
+void sync_alone(std::shared_ptr<Segment>& segment, SyncGroup::Done& done) {
+  SyncRound info;
+  info.logs = 1;
+  info.start = std::chrono::steady_clock::now();
+  const Status s = segment->sync();
+  info.end = std::chrono::steady_clock::now();
+  if (SyncObserver observe = sync_observer()) observe(info.end - info.start, 1);
+  done(s, info);
+}
+
+}  // namespace
+
 SyncGroup::SyncGroup(std::unique_ptr<FileSystemSync> fs_sync, Executor completions)
     : fs_sync_(std::move(fs_sync)), completions_(std::move(completions)) {
   thread_ = std::thread([this] { run(); });
@@ -31,14 +46,7 @@ void SyncGroup::request(std::shared_ptr<Segment> segment, Done done) {
     }
   }
   // Never inside request() (the caller may hold a lock `done` takes).
-  std::thread([segment = std::move(segment), done = std::move(done)] {
-    SyncRound info;
-    info.logs = 1;
-    info.start = std::chrono::steady_clock::now();
-    const Status s = segment->sync();
-    info.end = std::chrono::steady_clock::now();
-    done(s, info);
-  }).detach();
+  std::thread([segment = std::move(segment), done = std::move(done)]() mutable { sync_alone(segment, done); }).detach();
 }
 
 bool SyncGroup::covers(const std::string& path) const { return fs_sync_ != nullptr && fs_sync_->covers(path); }
@@ -58,6 +66,7 @@ bool SyncGroup::shares() const {
   return share_;
 }
 
+
 void SyncGroup::run() {
   std::vector<Request> round;
   std::unique_lock lk(mu_);
@@ -71,38 +80,44 @@ void SyncGroup::run() {
     // across logs, as each log's own rounds group its appends).
     round.swap(pending_);
     const bool shared = round.size() > 1 && share_ && fs_sync_ != nullptr;
+    if (!shared) rounds_ += round.size();
     lk.unlock();
 
-    SyncRound info;
-    info.logs = round.size();
-    info.start = std::chrono::steady_clock::now();
-    std::vector<Status> outcome(round.size());
-    if (shared) {
-      const Status s = fs_sync_->sync();
-      for (Status& o : outcome) o = s;
+    if (round.size() == 1) {
+      sync_alone(round.front().segment, round.front().done);
+    } else if (!shared) {
+      // Not sharing any more (a shared round failed): each log's own fdatasync, in parallel
+      // on the completion executor as without a group.
+      for (Request& r : round) {
+        if (completions_) {
+          completions_([r = std::move(r)]() mutable { sync_alone(r.segment, r.done); });
+        } else {
+          sync_alone(r.segment, r.done);
+        }
+      }
     } else {
-      for (size_t i = 0; i < round.size(); ++i) outcome[i] = round[i].segment->sync();
-    }
-    info.end = std::chrono::steady_clock::now();
-    if (SyncObserver observe = sync_observer()) observe(info.end - info.start);
-
-    lk.lock();
-    ++rounds_;
-    if (shared) {
+      SyncRound info;
+      info.logs = round.size();
+      info.start = std::chrono::steady_clock::now();
+      const Status s = fs_sync_->sync();
+      info.end = std::chrono::steady_clock::now();
+      if (SyncObserver observe = sync_observer()) observe(info.end - info.start, info.logs);
+      lk.lock();
+      ++rounds_;
       ++shared_rounds_;
-      if (!outcome.front().ok() && share_) {
+      if (!s.ok() && share_) {
         share_ = false;
         spdlog::error("a sync shared by {} partition logs failed ({}); they refuse appends until reopened, and "
                       "every log syncs on its own from now on, so that each learns of its own lost writes",
-                      round.size(), outcome.front().to_string());
+                      round.size(), s.to_string());
       }
-    }
-    lk.unlock();
-    if (round.size() == 1 || !completions_) {
-      for (size_t i = 0; i < round.size(); ++i) round[i].done(outcome[i], info);
-    } else {
-      for (size_t i = 0; i < round.size(); ++i) {
-        completions_([done = std::move(round[i].done), s = std::move(outcome[i]), info] { done(s, info); });
+      lk.unlock();
+      for (Request& r : round) {
+        if (completions_) {
+          completions_([done = std::move(r.done), s, info] { done(s, info); });
+        } else {
+          r.done(s, info);
+        }
       }
     }
     round.clear();

@@ -12,8 +12,9 @@
 // "Syncs shared across partitions".
 //
 // Errors: syncfs cannot say which file failed, so a failed shared round fails every log in
-// it, and the group then syncs log by log for good: each file's own fdatasync reports the
-// writeback errors pending on it, so a log outside the failed round still learns of a loss.
+// it, and the group then syncs log by log for good (each log's own fdatasync, in parallel on
+// the completion executor): each file's own fdatasync reports the writeback errors pending
+// on it, so a log outside the failed round still learns of a loss.
 //
 // Thread-safety: request() may be called from any thread, even under a lock that `done`
 // takes: `done` never runs inside request(), but on the group's thread (a round of one log)

@@ -6,12 +6,13 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 
 namespace causeway::storage {
 
-// One data sync round: a segment's fdatasync, or one syncfs shared by several logs
-// (storage/sync_group.h), however many appends it covers.
-using SyncObserver = void (*)(std::chrono::nanoseconds took);
+// One data sync round: a segment's fdatasync (`logs` 1), or one syncfs shared by `logs`
+// partition logs (storage/sync_group.h), however many appends it covers.
+using SyncObserver = void (*)(std::chrono::nanoseconds took, size_t logs);
 // nullptr: none (the default).
 void set_sync_observer(SyncObserver observer);
 SyncObserver sync_observer();
