@@ -4,6 +4,9 @@
 #include <httplib.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
+#include <thread>
+
 #include "causeway/common/listen_address.h"
 
 namespace causeway::admin {
@@ -44,7 +47,10 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const std::string& host,
                     " for the admin port (in use, or not an address of this machine)");
   }
   s->port_ = static_cast<uint16_t>(bound);
-  s->thread_ = std::thread([self] { self->http_->listen_after_bind(); });
+  s->thread_ = std::thread([self] {
+    self->http_->listen_after_bind();
+    self->listen_returned_.store(true);
+  });
   return s;
 }
 
@@ -69,8 +75,19 @@ AdminServer::~AdminServer() { stop(); }
 
 void AdminServer::stop() {
   ready_.store(false);
-  if (http_) http_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  // httplib's stop() does nothing until the listening thread has marked itself running, so
+  // a stop right after start (SIGTERM as soon as the daemon said "ready") left that thread
+  // in accept() for ever and the daemon hung on this join. Stop it once it runs (it marks
+  // itself running before its first accept), or not at all if it already returned.
+  while (!listen_returned_.load()) {
+    if (http_->is_running()) {
+      http_->stop();
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  thread_.join();
 }
 
 std::string AdminServer::url() const {

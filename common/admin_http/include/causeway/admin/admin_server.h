@@ -56,6 +56,7 @@ class AdminServer {
   std::thread thread_;
   uint16_t port_ = 0;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> listen_returned_{false};  // the listening thread is done
 };
 
 }  // namespace causeway::admin
