@@ -159,7 +159,7 @@ TEST(BrokerDaemon, RegistryCanBeTurnedOffAndABadRegistryAddressIsNamed) {
   ASSERT_TRUE(off.wait_for_output("ready", 30s)) << off.output();
   EXPECT_EQ(registry_url(off.output()), "");
   off.signal(SIGTERM);
-  ASSERT_TRUE(off.wait_exit(30s));
+  ASSERT_TRUE(off.wait_exit(30s)) << off.output();
 
   DaemonProcess bad(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "localhost"});
   auto status = bad.wait_exit(30s);
