@@ -80,8 +80,9 @@ class Segment {
   // Appends one encoded batch at the end (header.base_offset must equal next_offset()).
   // On a failed write the file is cut back to its previous size; if that fails too the
   // segment is unusable and the returned error says so. Keeps the file's allocated size
-  // ahead of its batches by kPreallocateBytes (File::allocate), so that a sync of an append
-  // commits no size change; where that fails the file grows with each append as before.
+  // ahead of its batches (File::allocate, a chunk at a time: a quarter of the segment so
+  // far, 64 KiB to kPreallocateBytes), so that a sync of an append commits no size change;
+  // where that fails the file grows with each append as before.
   Status append(const batch::BatchHeader& header, std::string_view batch_bytes);
 
   // fdatasync of the `.log` file.
@@ -100,7 +101,7 @@ class Segment {
   // Bytes the file takes beyond its last batch (preallocated, reading as zeros).
   uint64_t preallocated_bytes() const noexcept { return allocated_ > size_ ? allocated_ - size_ : 0; }
 
-  static constexpr uint64_t kPreallocateBytes = 1u << 20;
+  static constexpr uint64_t kPreallocateBytes = 1u << 20;  // the largest preallocation chunk
 
   // Deletes the `.log`, then the index files. The caller syncs the directory.
   Status remove_files();
