@@ -83,6 +83,13 @@ TEST(BrokerDaemon, BadFlagValueIsRejectedByName) {
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2);
   EXPECT_THAT(broker.output(), HasSubstr("--flush-interval"));
   EXPECT_THAT(broker.output(), HasSubstr("unknown unit \"x\""));
+
+  DaemonProcess share(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "off",
+                                "--share-syncs", "maybe"});
+  status = share.wait_exit(30s);
+  ASSERT_TRUE(status) << share.output();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << share.output();
+  EXPECT_THAT(share.output(), HasSubstr("--share-syncs: maybe not in {true,false,on,off,1,0}"));
 }
 
 TEST(BrokerDaemon, DamagedSealedSegmentStopsStartupNamingTheFile) {

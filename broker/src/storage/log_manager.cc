@@ -34,10 +34,7 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
     if (fs_sync) {
       spdlog::debug("partition logs share syncs: one syncfs of the file system holding {} for all that ask at once",
                     m->topics_dir_);
-      m->sync_group_ = std::make_unique<SyncGroup>(
-          std::move(*fs_sync), [pool = m->sync_pool_.get()](std::function<void()> task) {
-            asio::post(*pool, std::move(task));
-          });
+      m->sync_group_ = std::make_unique<SyncGroup>(std::move(*fs_sync), m->pool_executor());
     } else {
       spdlog::warn("partition logs sync one by one: {}", fs_sync.error().to_string());
     }
@@ -79,10 +76,7 @@ Status LogManager::open_topic(std::string_view topic, uint32_t partitions, const
     auto log = PartitionLog::open(fs_, topic_dir(topic) + "/" + std::to_string(p), config, &report);
     if (!log) return log.error().with_context("topic \"" + std::string(topic) + "\" partition " + std::to_string(p));
     clock_.observe(report.last_lamport);
-    if (sync_pool_)
-      (*log)->set_sync_executor([pool = sync_pool_.get()](std::function<void()> task) {
-        asio::post(*pool, std::move(task));
-      });
+    if (sync_pool_) (*log)->set_sync_executor(pool_executor());
     // A partition directory on another file system (a mount point, a symlink) is not
     // covered by the shared syncfs: it syncs on its own.
     if (sync_group_ && sync_group_->covers((*log)->dir())) {
@@ -152,6 +146,10 @@ std::vector<std::shared_ptr<PartitionLog>> LogManager::all_logs() const {
   std::vector<std::shared_ptr<PartitionLog>> out;
   for (const auto& [name, logs] : topics_) out.insert(out.end(), logs.begin(), logs.end());
   return out;
+}
+
+PartitionLog::SyncExecutor LogManager::pool_executor() const {
+  return [pool = sync_pool_.get()](std::function<void()> task) { asio::post(*pool, std::move(task)); };
 }
 
 Status LogManager::sync_all() { return sync_logs(all_logs()); }

@@ -95,6 +95,9 @@ class LogManager {
   LogManager(FileSystem* fs, std::string topics_dir, LogManagerOptions options);
   void background_loop();
   std::vector<std::shared_ptr<PartitionLog>> all_logs() const;
+  // Runs tasks on sync_pool_ (which must exist): the logs' sync executor and the sync
+  // group's completions.
+  PartitionLog::SyncExecutor pool_executor() const;
   // Syncs `logs` concurrently; the first error.
   static Status sync_logs(const std::vector<std::shared_ptr<PartitionLog>>& logs);
 

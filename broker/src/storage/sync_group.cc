@@ -51,11 +51,6 @@ void SyncGroup::request(std::shared_ptr<Segment> segment, Done done) {
 
 bool SyncGroup::covers(const std::string& path) const { return fs_sync_ != nullptr && fs_sync_->covers(path); }
 
-uint64_t SyncGroup::rounds() const {
-  std::lock_guard lk(mu_);
-  return rounds_;
-}
-
 uint64_t SyncGroup::shared_rounds() const {
   std::lock_guard lk(mu_);
   return shared_rounds_;
@@ -65,7 +60,6 @@ bool SyncGroup::shares() const {
   std::lock_guard lk(mu_);
   return share_;
 }
-
 
 void SyncGroup::run() {
   std::vector<Request> round;
@@ -80,7 +74,6 @@ void SyncGroup::run() {
     // across logs, as each log's own rounds group its appends).
     round.swap(pending_);
     const bool shared = round.size() > 1 && share_ && fs_sync_ != nullptr;
-    if (!shared) rounds_ += round.size();
     lk.unlock();
 
     if (round.size() == 1) {
@@ -103,7 +96,6 @@ void SyncGroup::run() {
       info.end = std::chrono::steady_clock::now();
       if (SyncObserver observe = sync_observer()) observe(info.end - info.start, info.logs);
       lk.lock();
-      ++rounds_;
       ++shared_rounds_;
       if (!s.ok() && share_) {
         share_ = false;

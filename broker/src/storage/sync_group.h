@@ -65,8 +65,7 @@ class SyncGroup {
   // Whether a shared round covers files under `path` (same file system).
   bool covers(const std::string& path) const;
 
-  uint64_t rounds() const;         // rounds run
-  uint64_t shared_rounds() const;  // of which covered several logs with one syncfs
+  uint64_t shared_rounds() const;  // rounds that covered several logs with one syncfs
   bool shares() const;             // false once a shared round failed (log by log since)
 
  private:
@@ -84,7 +83,6 @@ class SyncGroup {
   bool stopping_ = false;
   bool stopped_ = false;  // the thread has exited
   bool share_ = true;
-  uint64_t rounds_ = 0;
   uint64_t shared_rounds_ = 0;
   std::thread thread_;
 };
