@@ -79,6 +79,12 @@
 //   httplat_c8            the subscription first, then events paced at min(--rate, 2000)/s
 //                         for --duration: latency = publish call to the endpoint's receipt
 //                         (the publish, its ack path and the broker's delivery and POST).
+//   fan100_g1             fan-out (issue 18): G = 1 / 10 / 100 / 1,000 subscriptions (consumer
+//   fan100_g10            groups; Redis: consumer groups; JetStream: durable push consumers),
+//   fan100_g100           one member and connection each, on a 4-partition topic (os); then
+//   fan100_g1000          one publisher sends --fan-rate 100 B events/s (open loop) and every
+//                         group receives and acks each one. Latency = the group's handler
+//                         time - the event's scheduled send (the lag), over every delivery.
 //
 // Throughput (pub*): every connection has one sender thread that keeps up to --window
 // events outstanding (a semaphore released by the ack callback). Events acked between the
@@ -112,6 +118,7 @@
 #include <filesystem>
 #include <functional>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -150,10 +157,12 @@ namespace cc = causeway::client;
 
 // ------------------------------------------------------------------ scenarios
 
-enum class Kind { kThroughput, kLatency, kConsume, kEndToEnd, kFilter, kForward, kHttp, kHttpLatency, kRead };
+enum class Kind { kThroughput, kLatency, kConsume, kEndToEnd, kFilter, kForward, kHttp, kHttpLatency, kRead, kFanout };
 // filt* scenarios: what the subscriptions ask for.
 enum class Filter { kNone, kClass, kClassInData, kEveryClass };
-bool is_latency(Kind k) { return k == Kind::kLatency || k == Kind::kEndToEnd || k == Kind::kHttpLatency; }
+bool is_latency(Kind k) {
+  return k == Kind::kLatency || k == Kind::kEndToEnd || k == Kind::kHttpLatency || k == Kind::kFanout;
+}
 enum class Dur { kOs, kFsync };
 // val* scenarios: the topic's schema binding (none: unbound, same payloads).
 enum class Validate { kNone, kId, kFull };
@@ -237,6 +246,9 @@ std::vector<Scenario> all_scenarios(int latency_conns) {
   out.push_back(Scenario{"httplat_c8", Kind::kHttpLatency, 100, Dur::kOs, false, 8, 4});
   out.push_back(Scenario{"read100_parts", Kind::kRead, 100, Dur::kOs, false, 1, 4});
   out.push_back(Scenario{"read100_lamport", Kind::kRead, 100, Dur::kOs, false, 1, 4});
+  for (int g : {1, 10, 100, 1000}) {
+    out.push_back(Scenario{"fan100_g" + std::to_string(g), Kind::kFanout, 100, Dur::kOs, false, g, 4});
+  }
   return out;
 }
 
@@ -255,6 +267,7 @@ struct Config {
   int window = 1000;
   double rate = 10000;
   int latency_conns = 4;
+  double fan_rate = 1000;  // fan*: events/s published (each delivered to every group)
   int64_t linger_us = 1000;
   int64_t latency_linger_us = 0;
   uint64_t consume_events = 100000;
@@ -427,6 +440,16 @@ class Target {
   virtual std::string start_filtered(const Scenario&, OnEvent on_event) {
     (void)on_event;
     return "not expressible: no server-side filter (a Redis Streams group reads every entry)";
+  }
+  // fan* scenarios, after prepare(): `groups` independent consumer groups (subscriptions)
+  // of the topic, one member (one connection) each, reading from the topic's start; each
+  // calls on_event(group, seq) for every event and acks it. For one group, on_event is
+  // called from one thread at a time. Errors as start_consumers; stop with stop_consumers().
+  using OnGroupEvent = std::function<void(int group, uint64_t seq)>;
+  virtual std::string start_groups(const Scenario&, int groups, OnGroupEvent on_event) {
+    (void)groups;
+    (void)on_event;
+    return "fan-out scenarios are not implemented for this target";
   }
 };
 
@@ -708,6 +731,28 @@ class CausewayTarget final : public Target {
     return "";
   }
 
+  // One subscription per group, each with one Subscriber (its own connection and handler
+  // thread); per-event acks, batched on the wire by the client.
+  std::string start_groups(const Scenario&, int groups, OnGroupEvent on_event) override {
+    cc::ClientOptions o = client_options(cfg_);
+    for (int g = 0; g < groups; ++g) {
+      cc::SubscriberOptions so;
+      so.subscription = "fan-" + topic_ + "-" + std::to_string(g);
+      filter_subscriptions_.push_back(so.subscription);
+      so.topic = topic_;
+      so.settings.start = cc::StartPosition::earliest();
+      auto sub = cc::Subscriber::start(o, so, [on_event, g](const cc::DeliveredEvent& e) -> causeway::Status {
+        uint64_t seq = 0;
+        if (e.payload.size() >= sizeof(seq)) std::memcpy(&seq, e.payload.data(), sizeof(seq));
+        on_event(g, seq);
+        return {};
+      });
+      if (!sub.ok()) return "group " + std::to_string(g) + ": " + sub.status().to_string();
+      members_.push_back(std::move(sub).value());
+    }
+    return "";
+  }
+
  private:
   std::vector<std::unique_ptr<cc::Subscriber>> members_;
   std::vector<std::string> filter_subscriptions_;
@@ -731,13 +776,17 @@ uint64_t seq_of(const void* data, std::size_t len) {
 }
 
 // Connects to `url`; with a CA file, over TLS verifying the server's certificate chain.
-natsStatus nats_connect(natsConnection** nc, const std::string& url, const std::string& tls_ca) {
-  if (tls_ca.empty()) return natsConnection_ConnectTo(nc, url.c_str());
+// global_delivery: asynchronous subscriptions' callbacks run on libnats' shared pool of
+// delivery threads instead of a thread per subscription.
+natsStatus nats_connect(natsConnection** nc, const std::string& url, const std::string& tls_ca,
+                        bool global_delivery = false) {
+  if (tls_ca.empty() && !global_delivery) return natsConnection_ConnectTo(nc, url.c_str());
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
   if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
-  if (s == NATS_OK) s = natsOptions_SetSecure(opts, true);
-  if (s == NATS_OK) s = natsOptions_LoadCATrustedCertificates(opts, tls_ca.c_str());
+  if (s == NATS_OK && global_delivery) s = natsOptions_UseGlobalMessageDelivery(opts, true);
+  if (s == NATS_OK && !tls_ca.empty()) s = natsOptions_SetSecure(opts, true);
+  if (s == NATS_OK && !tls_ca.empty()) s = natsOptions_LoadCATrustedCertificates(opts, tls_ca.c_str());
   if (s == NATS_OK) s = natsConnection_Connect(nc, opts);
   natsOptions_Destroy(opts);
   return s;
@@ -967,6 +1016,40 @@ class NatsTarget final : public Target {
     return "";
   }
 
+  // One durable push consumer per group (explicit acks, at most 1,000 unacked, as a
+  // Causeway subscriber's default credit), each on a connection of its own; callbacks run
+  // on libnats' shared delivery pool and ack each message.
+  std::string start_groups(const Scenario&, int groups, OnGroupEvent on_event) override {
+    for (int g = 0; g < groups; ++g) {
+      auto c = std::make_unique<Member>();
+      c->on_event = on_event;
+      c->group = g;
+      natsStatus s = nats_connect(&c->nc, cfg_.nats_url, cfg_.nats_tls_ca, true);
+      if (s == NATS_OK) s = natsConnection_JetStream(&c->js, c->nc, nullptr);
+      const std::string durable = "fan" + std::to_string(g);
+      jsSubOptions so;
+      jsSubOptions_Init(&so);
+      so.Stream = stream_.c_str();
+      so.ManualAck = true;
+      so.Config.Durable = durable.c_str();
+      so.Config.AckPolicy = js_AckExplicit;
+      so.Config.DeliverPolicy = js_DeliverAll;
+      so.Config.MaxAckPending = 1000;
+      jsErrCode jerr = static_cast<jsErrCode>(0);
+      Member* raw = c.get();
+      if (s == NATS_OK) {
+        s = js_Subscribe(&c->sub, c->js, subject_.c_str(), &NatsTarget::on_group_msg, raw, nullptr, &so, &jerr);
+      }
+      members_.push_back(std::move(c));
+      if (s != NATS_OK) {
+        const char* last = nats_GetLastError(nullptr);
+        return "group " + std::to_string(g) + ": nats subscribe: " + natsStatus_GetText(s) + " (" +
+               (last ? last : "") + ")";
+      }
+    }
+    return "";
+  }
+
   void stop_consumers() override {
     stop_ = true;
     for (auto& m : members_) {
@@ -984,7 +1067,15 @@ class NatsTarget final : public Target {
     jsCtx* js = nullptr;
     natsSubscription* sub = nullptr;
     std::thread thread;
+    OnGroupEvent on_event;  // fan*
+    int group = 0;
   };
+  static void on_group_msg(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+    const auto* m = static_cast<const Member*>(closure);
+    m->on_event(m->group, seq_of(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))));
+    (void)natsMsg_Ack(msg, nullptr);
+    natsMsg_Destroy(msg);
+  }
   std::vector<std::unique_ptr<Member>> members_;
   std::atomic<bool> stop_{false};
   const Config& cfg_;
@@ -1225,6 +1316,56 @@ class RedisTarget final : public Target {
     }
     return "";
   }
+  // One consumer group per fan-out group (XGROUP CREATE ... 0), each read by one consumer
+  // on a connection and thread of its own, as start_consumers' members.
+  std::string start_groups(const Scenario&, int groups, OnGroupEvent on_event) override {
+    stop_ = false;
+    std::string host;
+    int port = 0;
+    split_host_port(cfg_.redis, &host, &port);
+    for (int g = 0; g < groups; ++g) {
+      const std::string group = "fan" + std::to_string(g);
+      auto* rep = static_cast<redisReply*>(
+          redisCommand(ctx_, "XGROUP CREATE %s %s 0 MKSTREAM", key_.c_str(), group.c_str()));
+      if (!rep) return "redis XGROUP CREATE: connection error";
+      freeReplyObject(rep);
+      redisContext* c = redisConnect(host.c_str(), port);
+      if (!c || c->err) {
+        if (c) redisFree(c);
+        return "redis connect for group " + std::to_string(g) + " failed";
+      }
+      int one = 1;
+      ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      threads_.emplace_back([this, c, group, g, on_event] {
+        while (!stop_) {
+          auto* r = static_cast<redisReply*>(redisCommand(
+              c, "XREADGROUP GROUP %s c0 COUNT 256 BLOCK 100 STREAMS %s >", group.c_str(), key_.c_str()));
+          if (!r) break;
+          size_t acks = 0;
+          if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements == 2) {
+            const redisReply* entries = r->element[0]->element[1];
+            for (size_t i = 0; i < entries->elements; ++i) {
+              const redisReply* entry = entries->element[i];
+              const redisReply* id = entry->element[0];
+              const redisReply* fields = entry->element[1];
+              if (fields->elements >= 2) on_event(g, seq_of_bytes(fields->element[1]->str, fields->element[1]->len));
+              redisAppendCommand(c, "XACK %s %s %b", key_.c_str(), group.c_str(), id->str, id->len);
+              ++acks;
+            }
+          }
+          freeReplyObject(r);
+          for (size_t i = 0; i < acks; ++i) {
+            void* ack = nullptr;
+            if (redisGetReply(c, &ack) != REDIS_OK) break;
+            freeReplyObject(ack);
+          }
+        }
+        redisFree(c);
+      });
+    }
+    return "";
+  }
+
   void stop_consumers() override {
     stop_ = true;
     for (auto& t : threads_) t.join();
@@ -1436,6 +1577,114 @@ Row run_consume_scenario(const Config& cfg, Target& target, const Scenario& sc, 
   row.events_per_s = static_cast<double>(samples.size()) / cfg.duration_s;
   row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
   if (received.load() < sent) row.error = "received " + std::to_string(received.load()) + " of " + std::to_string(sent);
+  return finish("");
+}
+
+// Fan-out (fan100_g<G>); the topic is prepared. G groups subscribe first, then one
+// publisher sends --fan-rate events/s for --warmup + --duration, open loop: event i is
+// scheduled at start + i / rate and carries seq i. A sample is one event reaching one
+// group: lag = that group's handler time - the event's schedule, so a publisher, broker
+// or group that falls behind shows up as lag. events/s = deliveries measured / --duration.
+Row run_fanout_scenario(const Config& cfg, Target& target, const Scenario& sc, Row row) {
+  const auto finish = [&](std::string error) {
+    target.stop_consumers();
+    if (row.error.empty()) row.error = std::move(error);
+    target.cleanup();
+    return row;
+  };
+  const int G = sc.conns;
+  const double total_s = cfg.warmup_s + cfg.duration_s;
+  const auto slots = static_cast<std::size_t>(cfg.fan_rate * total_s) + 2;
+  std::vector<std::atomic<int64_t>> sched(slots);  // ns since the clock's epoch; 0 = not sent
+  struct Group {
+    std::vector<int64_t> lag_ns;   // one per first delivery of a measured event
+    std::vector<uint8_t> seen;     // per seq
+    uint64_t unique = 0, repeats = 0;
+    std::atomic<uint64_t> unique_pub{0};  // unique, readable from the driver thread
+  };
+  std::vector<std::unique_ptr<Group>> groups;
+  for (int g = 0; g < G; ++g) {
+    groups.push_back(std::make_unique<Group>());
+    groups.back()->seen.assign(slots, 0);
+    groups.back()->lag_ns.reserve(slots);
+  }
+  std::atomic<int64_t> measure_from_ns{std::numeric_limits<int64_t>::max()};  // set once joined
+  const auto t_join = Clock::now();
+  std::string err = target.start_groups(sc, G, [&](int g, uint64_t seq) {
+    const int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+    Group& gr = *groups[static_cast<std::size_t>(g)];
+    if (seq >= slots || gr.seen[seq]) {
+      ++gr.repeats;
+      return;
+    }
+    gr.seen[seq] = 1;
+    ++gr.unique;
+    gr.unique_pub.store(gr.unique, std::memory_order_relaxed);
+    const int64_t at = sched[seq].load(std::memory_order_acquire);
+    if (at >= measure_from_ns.load(std::memory_order_relaxed)) gr.lag_ns.push_back(now - at);
+  });
+  if (!err.empty()) return finish(err);
+  const double join_s = std::chrono::duration<double>(Clock::now() - t_join).count();
+  const auto start = Clock::now() + std::chrono::milliseconds(200);
+  measure_from_ns.store(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            (start + std::chrono::duration_cast<Clock::duration>(
+                                         std::chrono::duration<double>(cfg.warmup_s)))
+                                .time_since_epoch())
+                            .count());
+  ConnState st(std::max(cfg.window, 1 << 16), 0);
+  std::unique_ptr<Conn> conn;
+  if (err = target.connect(sc, &st, &conn); !err.empty()) return finish(err);
+  std::string buf(sc.bytes, 'x');
+  uint64_t sent = 0;
+  for (uint64_t i = 0; i + 1 < slots; ++i) {
+    const double at = static_cast<double>(i) / cfg.fan_rate;
+    if (at >= total_s) break;
+    const auto t = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(at));
+    std::this_thread::sleep_until(t);
+    if (!st.window().try_acquire_for(std::chrono::seconds(1))) break;
+    sched[i].store(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count(),
+                   std::memory_order_release);
+    std::memcpy(buf.data(), &i, std::min(sizeof(i), buf.size()));
+    conn->publish(i, buf, nullptr);
+    conn->flush();
+    sent = i + 1;
+  }
+  const auto delivered = [&] {
+    uint64_t n = 0;
+    for (const auto& g : groups) n += std::min<uint64_t>(g->unique_pub.load(std::memory_order_relaxed), sent);
+    return n;
+  };
+  const uint64_t expected = sent * static_cast<uint64_t>(G);
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (delivered() < expected && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  conn->close();
+  target.stop_consumers();  // handlers have stopped: the groups' vectors are ours now
+  std::vector<int64_t> samples;
+  uint64_t unique = 0, repeats = 0;
+  for (const auto& g : groups) {
+    samples.insert(samples.end(), g->lag_ns.begin(), g->lag_ns.end());
+    unique += g->unique;
+    repeats += g->repeats;
+  }
+  std::sort(samples.begin(), samples.end());
+  row.sent = sent;
+  row.conns = G;
+  row.errors = st.errors();
+  row.samples = samples.size();
+  row.p50_us = percentile(samples, 0.50);
+  row.p99_us = percentile(samples, 0.99);
+  row.p999_us = percentile(samples, 0.999);
+  row.max_us = samples.empty() ? 0 : static_cast<double>(samples.back()) / 1000.0;
+  row.events_per_s = static_cast<double>(samples.size()) / cfg.duration_s;
+  row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
+  char note[160];
+  std::snprintf(note, sizeof(note), "%d groups x %.0f events/s; joined in %.2f s%s", G, cfg.fan_rate, join_s,
+                repeats > 0 ? (", " + std::to_string(repeats) + " redeliveries").c_str() : "");
+  row.note = note;
+  if (unique < expected) {
+    row.error = "delivered " + std::to_string(unique) + " of " + std::to_string(expected) + " (" +
+                std::to_string(sent) + " events x " + std::to_string(G) + " groups)";
+  }
   return finish("");
 }
 
@@ -1723,6 +1972,7 @@ Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t
   if (sc.kind == Kind::kForward) return run_forward_scenario(cfg, target, sc, row);
   if (sc.kind == Kind::kHttp || sc.kind == Kind::kHttpLatency) return run_http_scenario(cfg, target, sc, row);
   if (sc.kind == Kind::kRead) return run_read_scenario(cfg, target, sc, row);
+  if (sc.kind == Kind::kFanout) return run_fanout_scenario(cfg, target, sc, row);
 
   const auto duration = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.duration_s));
   const auto warmup = std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(cfg.warmup_s));
@@ -2112,7 +2362,7 @@ bool write_json(const std::string& path, const Config& cfg, const std::vector<Ro
   nlohmann::json doc;
   doc["config"] = {{"duration_s", cfg.duration_s},         {"warmup_s", cfg.warmup_s},
                    {"partitions", cfg.partitions},         {"window", cfg.window},
-                   {"rate", cfg.rate},                     {"latency_connections", cfg.latency_conns},
+                   {"rate", cfg.rate},                     {"latency_connections", cfg.latency_conns}, {"fan_rate", cfg.fan_rate},
                    {"linger_us", cfg.linger_us},           {"latency_linger_us", cfg.latency_linger_us},
                    {"repetitions", cfg.repetitions}};
   nlohmann::json results = nlohmann::json::array();
@@ -2197,6 +2447,9 @@ int main(int argc, char** argv) {
   app.add_option("--rate", cfg.rate, "Total events/s of the latency scenarios")
       ->capture_default_str()
       ->check(CLI::Range(1.0, 1e7));
+  app.add_option("--fan-rate", cfg.fan_rate, "Events/s published in fan* scenarios (each reaches every group)")
+      ->capture_default_str()
+      ->check(CLI::Range(1.0, 1e6));
   app.add_option("--latency-connections", cfg.latency_conns, "Connections the latency rate is spread over")
       ->capture_default_str()
       ->check(CLI::Range(1, 64));
