@@ -288,7 +288,7 @@ void log_open_report(const core::OpenReport& report, const std::string& data_dir
     const auto& r = p.recovery;
     spdlog::info("opened {}/{}: offsets [{}, {}), {} segment(s), {} bytes, last lamport {}{}", p.topic, p.partition,
                  r.log_start_offset, r.next_offset, r.segments, r.size_bytes, r.last_lamport,
-                 p.dedup_keys_loaded > 0 ? fmt::format(", {} dedup key(s) in the window", p.dedup_keys_loaded)
+                 p.dedup_keys_loaded > 0 ? fmt::format(", {} dedup key(s) in the window{}", p.dedup_keys_loaded, p.dedup_from_snapshot ? " (from the shutdown snapshot)" : "")
                                          : std::string());
     if (r.truncated) {
       const auto level = r.truncated->torn ? spdlog::level::info : spdlog::level::warn;

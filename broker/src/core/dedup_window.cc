@@ -3,6 +3,8 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+
 namespace causeway::core {
 
 DedupWindow::Digest DedupWindow::digest(std::string_view key) {
@@ -82,6 +84,45 @@ size_t DedupWindow::expire(int64_t now_ms) {
     }
   }
   return removed;
+}
+
+void DedupWindow::export_topic(uint32_t topic_id, size_t chunk,
+                               const std::function<void(std::span<const DedupDigestEntry>)>& sink) const {
+  const std::shared_ptr<Topic> t = topic(topic_id);
+  if (!t) return;
+  std::vector<DedupDigestEntry> out;
+  out.reserve(std::max<size_t>(chunk, 1));
+  for (const Shard& shard : t->shards) {
+    std::lock_guard lk(shard.mu);
+    // The age queue gives the shard's keys oldest first. It still holds the earlier
+    // (time, digest) of a key stored again, and ones whose key expired: only the item
+    // whose time is the entry's own stands for the key.
+    for (const auto& [time, d] : shard.by_age) {
+      auto it = shard.keys.find(d);
+      if (it == shard.keys.end() || it->second.time_ms != time) continue;
+      out.push_back(DedupDigestEntry{d.lo, d.hi, it->second});
+      if (out.size() >= std::max<size_t>(chunk, 1)) {
+        sink(out);
+        out.clear();
+      }
+    }
+    if (!out.empty()) {
+      sink(out);
+      out.clear();
+    }
+  }
+}
+
+void DedupWindow::import_entries(uint32_t topic_id, std::span<const DedupDigestEntry> entries) {
+  const std::shared_ptr<Topic> t = topic(topic_id);
+  if (!t) return;
+  for (const DedupDigestEntry& e : entries) {
+    const Digest d{e.digest_lo, e.digest_hi};
+    Shard& shard = t->shards[d.hi % kShards];
+    std::lock_guard lk(shard.mu);
+    shard.keys.insert_or_assign(d, e.entry);
+    shard.by_age.emplace_back(e.entry.time_ms, d);
+  }
 }
 
 size_t DedupWindow::size() const {

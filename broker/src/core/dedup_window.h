@@ -6,14 +6,17 @@
 // window is rebuilt on open by reading each partition from the first record inside the
 // window (JetStream rebuilds its Nats-Msg-Id table from the stream the same way). Because
 // the index is derived from exactly what recovery kept, it can never disagree with the log
-// after a crash: no checkpoint, no reconciliation.
+// after a crash: no checkpoint, no reconciliation. After a clean shutdown the keys of a
+// partition that recovered to the end the shutdown saw come from the shutdown snapshot
+// instead (core/dedup_snapshot.h), which is only a faster way to the same contents.
 //
 // Why memory and not LMDB: an LMDB B-tree insert per key (plus its time and offset
 // indexes) capped dedup publishes at ~110k events/s against ~580k/s without keys
 // (bench/load, pub100_os_dedup_c8); an open-addressing table (absl::flat_hash_map) of
 // 128-bit XXH3 digests costs about one cache miss per lookup or insert. The price is
-// memory, about 80 bytes per key in the window (table slot, age queue entry), and a rebuild
-// on open proportional to the window's events (docs/meta-store.md, "Deduplication").
+// memory, 99-146 bytes per key in the window (table slot at the table's load factor, age
+// queue entry; measured, docs/meta-store.md "Deduplication"), and a rebuild on open
+// proportional to the window's events unless the shutdown snapshot serves it.
 //
 // A lookup matches on the digest of the key: two different keys of one topic collide with
 // probability about n^2 / 2^129 for n keys in the window (1e-23 for 60 million keys).
@@ -28,6 +31,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -45,6 +49,14 @@ struct DedupEntry {
   int64_t time_ms = 0;  // broker time the event was appended
 
   friend bool operator==(const DedupEntry&, const DedupEntry&) = default;
+};
+
+// One key of the window as the shutdown snapshot stores it (core/dedup_snapshot.h): the
+// key's 128-bit digest (the window never holds the key itself) and its entry.
+struct DedupDigestEntry {
+  uint64_t digest_lo = 0;
+  uint64_t digest_hi = 0;
+  DedupEntry entry;
 };
 
 struct DedupInsert {
@@ -75,6 +87,15 @@ class DedupWindow {
 
   // Drops keys older than each topic's window as of now_ms; returns how many.
   size_t expire(int64_t now_ms);
+
+  // The shutdown snapshot (core/dedup_snapshot.h). export_topic hands `sink` every key of
+  // the topic, shard by shard, each shard's keys oldest first, in pieces of at most
+  // `chunk` (each shard's lock is held while its pieces are handed over). import_entries
+  // puts keys back by digest; import them in the order export_topic gave them, so that each
+  // shard's expiry queue stays oldest first.
+  void export_topic(uint32_t topic_id, size_t chunk,
+                    const std::function<void(std::span<const DedupDigestEntry>)>& sink) const;
+  void import_entries(uint32_t topic_id, std::span<const DedupDigestEntry> entries);
 
   // Keys held, over every topic (for logs and tests).
   size_t size() const;

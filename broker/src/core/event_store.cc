@@ -7,11 +7,14 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 
 #include "causeway/common/blocking_result.h"
+#include "core/dedup_snapshot.h"
 #include "core/topic_log_config.h"
 
 namespace causeway::core {
@@ -25,7 +28,128 @@ EventStore::EventStore(storage::FileSystem* fs, EventStoreOptions options) : fs_
 
 EventStore::~EventStore() {
   stop_maintenance();
+  if (opened_ && logs_ && meta_ && options_.dedup_snapshot) write_dedup_snapshot_on_close();
   logs_.reset();  // syncs every log
+}
+
+void EventStore::write_dedup_snapshot_on_close() {
+  const auto started = std::chrono::steady_clock::now();
+  // The snapshot may only name records that are on disk: sync first.
+  if (Status synced = logs_->sync_all(); !synced.ok()) {
+    spdlog::warn("dedup window: no shutdown snapshot ({}); the next start reads the logs instead", synced.to_string());
+    return;
+  }
+  auto topics = meta_->list_topics();
+  if (!topics) {
+    spdlog::warn("dedup window: no shutdown snapshot ({}); the next start reads the logs instead",
+                 topics.status().to_string());
+    return;
+  }
+  std::vector<SnapshotTopic> described;
+  for (const meta::TopicConfig& t : *topics) {
+    SnapshotTopic st;
+    st.topic_id = t.topic_id;
+    for (uint32_t p = 0; p < t.partitions; ++p) {
+      auto log = logs_->partition(t.name, p);
+      if (!log) break;
+      st.partitions.push_back(SnapshotPartition{log->log_start_offset(), log->next_offset()});
+    }
+    if (st.partitions.size() == t.partitions) described.push_back(std::move(st));
+  }
+  const std::string path = dedup_snapshot_path();
+  if (Status s = write_dedup_snapshot(*fs_, path, dedup_, described, storage::now_ms()); !s.ok()) {
+    spdlog::warn("dedup window: writing the shutdown snapshot {} failed: {}; the next start reads the logs instead",
+                 path, s.to_string());
+    if (fs_->exists(path + ".tmp")) (void)fs_->remove(path + ".tmp");
+    return;
+  }
+  spdlog::info("dedup window: {} key(s) of {} topic(s) written to {} in {} ms", dedup_.size(), described.size(), path,
+               std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+                   .count());
+}
+
+void EventStore::load_dedup_snapshot(int64_t now_ms, OpenReport& rep) {
+  const std::string path = dedup_snapshot_path();
+  if (!fs_->exists(path)) return;
+  const auto started = std::chrono::steady_clock::now();
+  std::map<uint32_t, const meta::TopicConfig*> by_id;
+  for (const meta::TopicConfig& t : rep.topics) by_id[t.topic_id] = &t;
+  // What was taken, per topic: which partitions, and their log start offsets now.
+  struct Taken {
+    const meta::TopicConfig* topic = nullptr;
+    std::vector<bool> partitions;
+    std::vector<uint64_t> start;
+    std::vector<uint64_t> end;
+    std::vector<size_t> keys;
+  };
+  std::map<uint32_t, Taken> taken;
+  std::vector<DedupDigestEntry> kept;
+  Status read = read_dedup_snapshot(
+      *fs_, path,
+      [&](const SnapshotTopic& st) -> std::vector<bool> {
+        auto it = by_id.find(st.topic_id);
+        if (it == by_id.end() || st.partitions.size() != it->second->partitions) return {};
+        Taken t;
+        t.topic = it->second;
+        for (uint32_t p = 0; p < st.partitions.size(); ++p) {
+          auto log = logs_->partition(t.topic->name, p);
+          // The same end: the same records below it (offsets never change). Retention may
+          // have moved the start since; keys below it are dropped.
+          const bool same = log && log->next_offset() == st.partitions[p].end_offset &&
+                            log->log_start_offset() >= st.partitions[p].start_offset;
+          t.partitions.push_back(same);
+          t.start.push_back(log ? log->log_start_offset() : 0);
+          t.end.push_back(st.partitions[p].end_offset);
+          t.keys.push_back(0);
+        }
+        auto [at, inserted] = taken.insert_or_assign(st.topic_id, std::move(t));
+        return at->second.partitions;
+      },
+      [&](uint32_t topic_id, std::span<const DedupDigestEntry> entries) {
+        Taken& t = taken.at(topic_id);
+        const int64_t window_start = now_ms - t.topic->dedup_window.count();
+        kept.clear();
+        for (const DedupDigestEntry& e : entries) {
+          const uint32_t p = e.entry.partition;
+          if (e.entry.time_ms < window_start || e.entry.offset < t.start[p] || e.entry.offset >= t.end[p]) continue;
+          kept.push_back(e);
+          ++t.keys[p];
+        }
+        dedup_.import_entries(topic_id, kept);
+      });
+  if (!read.ok()) {
+    // Nothing of a damaged file is used: forget what it gave, read every log instead.
+    spdlog::warn("dedup window: ignoring the shutdown snapshot: {}; reading the logs instead", read.to_string());
+    for (const auto& [id, t] : taken) {
+      dedup_.drop_topic(id);
+      dedup_.add_topic(id, t.topic->dedup_window);
+    }
+    taken.clear();
+  }
+  size_t partitions = 0, keys = 0;
+  std::map<std::string_view, const Taken*> taken_by_name;
+  for (const auto& [id, t] : taken) taken_by_name[t.topic->name] = &t;
+  for (PartitionOpenReport& pr : rep.partitions) {
+    auto it = taken_by_name.find(pr.topic);
+    if (it == taken_by_name.end()) continue;
+    const Taken& t = *it->second;
+    if (pr.partition >= t.partitions.size() || !t.partitions[pr.partition]) continue;
+    pr.dedup_from_snapshot = true;
+    pr.dedup_keys_loaded = t.keys[pr.partition];
+    ++partitions;
+    keys += t.keys[pr.partition];
+  }
+  // Used once: a later start must not take keys from it (it would still be right for a
+  // partition that recovers to the same end, but a fresh one is written at every clean close).
+  if (Status removed = fs_->remove(path); !removed.ok()) {
+    spdlog::warn("dedup window: could not remove the used snapshot {}: {}", path, removed.to_string());
+  }
+  if (read.ok()) {
+    spdlog::info("dedup window: {} key(s) of {} partition(s) taken from the shutdown snapshot in {} ms", keys,
+                 partitions,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started)
+                     .count());
+  }
 }
 
 void EventStore::start_maintenance() {
@@ -73,6 +197,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(storage::FileSystem* fs, Ev
 
   CAUSEWAY_ASSIGN_OR_RETURN(rep.topics, store->meta_->list_topics());
   const int64_t now = storage::now_ms();
+  std::vector<const meta::TopicConfig*> topic_of;  // per entry of rep.partitions
   for (const meta::TopicConfig& topic : rep.topics) {
     std::vector<storage::RecoveryReport> recoveries;
     CAUSEWAY_RETURN_IF_ERROR(store->logs_->open_topic(topic.name, topic.partitions, log_config_for(topic), &recoveries));
@@ -82,10 +207,18 @@ Result<std::unique_ptr<EventStore>> EventStore::open(storage::FileSystem* fs, Ev
       pr.topic = topic.name;
       pr.partition = p;
       pr.recovery = std::move(recoveries[p]);
-      CAUSEWAY_RETURN_IF_ERROR(store->load_dedup_keys(topic, p, now, pr));
       rep.partitions.push_back(std::move(pr));
+      topic_of.push_back(&topic);
     }
   }
+  // The dedup window: from the shutdown snapshot where it still describes the partition,
+  // else read back from the log.
+  store->load_dedup_snapshot(now, rep);
+  for (size_t i = 0; i < rep.partitions.size(); ++i) {
+    PartitionOpenReport& pr = rep.partitions[i];
+    if (!pr.dedup_from_snapshot) CAUSEWAY_RETURN_IF_ERROR(store->load_dedup_keys(*topic_of[i], pr.partition, now, pr));
+  }
+  store->opened_ = true;
   store->start_maintenance();
   return store;
 }

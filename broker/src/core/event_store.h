@@ -55,6 +55,9 @@ struct EventStoreOptions {
   // would leave fewer under the process's RLIMIT_NOFILE is refused, naming the limit (at most
   // a quarter of the limit is kept). 0: no check. The daemon sets --max-connections + 256.
   uint32_t fd_reserve = 0;
+  // Write the dedup window to <data_dir>/dedup-window.snapshot when the store closes, for
+  // the next open to load instead of reading the logs (core/dedup_snapshot.h).
+  bool dedup_snapshot = true;
 };
 
 // What open() found, per partition, for the daemon to log.
@@ -63,6 +66,7 @@ struct PartitionOpenReport {
   uint32_t partition = 0;
   storage::RecoveryReport recovery;
   size_t dedup_keys_loaded = 0;  // keys within the topic's window, read back from the log
+  bool dedup_from_snapshot = false;  // ... or taken from the shutdown snapshot
 };
 
 struct OpenReport {
@@ -76,7 +80,8 @@ class EventStore {
   // file or directory at fault.
   static Result<std::unique_ptr<EventStore>> open(storage::FileSystem* fs, EventStoreOptions options,
                                                   OpenReport* report);
-  // Stops the background work, then closes the logs (syncing them) and LMDB.
+  // Stops the background work, syncs the logs, writes the dedup window's snapshot (when
+  // the store opened completely), then closes the logs and LMDB.
   ~EventStore();
   EventStore(const EventStore&) = delete;
   EventStore& operator=(const EventStore&) = delete;
@@ -125,6 +130,12 @@ class EventStore {
   // Puts the dedup keys of one partition's records within the window into dedup_.
   Status load_dedup_keys(const meta::TopicConfig& topic, uint32_t partition, int64_t now_ms,
                          PartitionOpenReport& report);
+  // Takes the keys of the partitions the shutdown snapshot still describes (same end
+  // offset) from it, marks their reports, and removes the file.
+  void load_dedup_snapshot(int64_t now_ms, OpenReport& report);
+  // On close: writes the snapshot of every topic's window (a warning when it cannot).
+  void write_dedup_snapshot_on_close();
+  std::string dedup_snapshot_path() const { return options_.data_dir + "/dedup-window.snapshot"; }
   // The maintenance thread: expire_dedup every dedup_expiry_interval until stopped.
   void start_maintenance();
   void stop_maintenance();
@@ -140,6 +151,7 @@ class EventStore {
   std::condition_variable maintenance_cv_;
   bool maintenance_stopping_ = false;
   std::thread maintenance_;
+  bool opened_ = false;  // open() finished: only then does the window describe the logs
 };
 
 }  // namespace causeway::core

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -75,12 +77,14 @@ TEST(DedupWindow, DroppedAndUnknownTopicsHaveNoKeys) {
   EXPECT_EQ(w.size(), 0u);
 }
 
-// The window is rebuilt on open from exactly what the logs hold.
+// The window is rebuilt on open from exactly what the logs hold (without the shutdown
+// snapshot, as after a crash).
 TEST(EventStoreDedup, ReopenLoadsKeysWithinTheWindowFromTheLogs) {
   TempDir dir;
   EventStoreOptions o;
   o.data_dir = dir.path();
   o.logs.background = false;
+  o.dedup_snapshot = false;
   meta::TopicConfig t;
   t.name = "orders";
   t.partitions = 2;
@@ -114,6 +118,136 @@ TEST(EventStoreDedup, ReopenLoadsKeysWithinTheWindowFromTheLogs) {
   size_t loaded = 0;
   for (const auto& p : report.partitions) loaded += p.dedup_keys_loaded;
   EXPECT_EQ(loaded, 1u);
+}
+
+// The shutdown snapshot (core/dedup_snapshot.h).
+class DedupSnapshotTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    o_.data_dir = dir_.path();
+    o_.logs.background = false;
+    t_.name = "orders";
+    t_.partitions = 2;
+    t_.dedup_window = milliseconds(60'000);
+  }
+  std::string snapshot() const { return dir_.path() + "/dedup-window.snapshot"; }
+  // Appends one keyed record (and one without a key) to `partition` at broker time `at`.
+  static void append(EventStore& store, const meta::TopicConfig& topic, uint32_t partition, const std::string& key,
+                     int64_t at) {
+    std::vector<batch::RecordInput> records(2);
+    records[0].dedup_key = key;
+    records[0].payload = "x";
+    records[1].payload = "no key";
+    ASSERT_TRUE(store.append(topic, partition, records, 0, at).ok());
+  }
+  // Opens the store, expecting success.
+  std::unique_ptr<EventStore> open(OpenReport* report = nullptr) {
+    auto store = EventStore::open(storage::FileSystem::posix(), o_, report);
+    EXPECT_TRUE(store.ok()) << store.error().to_string();
+    return store.ok() ? std::move(store).value() : nullptr;
+  }
+  static size_t from_snapshot(const OpenReport& report) {
+    size_t n = 0;
+    for (const auto& p : report.partitions) n += p.dedup_from_snapshot ? 1 : 0;
+    return n;
+  }
+  // Writes `keys` keyed records to partition 0 and "p1-a" to partition 1, then closes.
+  void write_and_close(int keys) {
+    auto store = open();
+    ASSERT_NE(store, nullptr);
+    auto topic = store->create_topic(t_);
+    ASSERT_TRUE(topic.ok());
+    for (int i = 0; i < keys; ++i) append(*store, *topic, 0, "p0-" + std::to_string(i), now_ - 1000);
+    append(*store, *topic, 0, "too-old", now_ - 120'000);  // outside the 60 s window
+    append(*store, *topic, 1, "p1-a", now_ - 500);
+  }
+
+  TempDir dir_;
+  EventStoreOptions o_;
+  meta::TopicConfig t_;
+  const int64_t now_ = storage::now_ms();
+};
+
+TEST_F(DedupSnapshotTest, CleanCloseWritesASnapshotThatTheNextOpenLoadsInsteadOfTheLogs) {
+  write_and_close(3);
+  ASSERT_TRUE(std::filesystem::exists(snapshot())) << "a clean close writes the snapshot";
+  OpenReport report;
+  auto store = open(&report);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(from_snapshot(report), 2u) << "both partitions ended where the snapshot saw them";
+  EXPECT_FALSE(std::filesystem::exists(snapshot())) << "a snapshot is used once";
+  auto topic = store->get_topic("orders");
+  ASSERT_TRUE(topic.ok());
+  EXPECT_EQ(store->dedup().size(), 4u) << "p0-0..2 and p1-a; not the key outside the window";
+  for (const char* key : {"p0-0", "p0-1", "p0-2", "p1-a"})
+    EXPECT_TRUE(store->find_duplicate(*topic, key, now_).has_value()) << key;
+  auto hit = store->find_duplicate(*topic, "p1-a", now_);
+  ASSERT_TRUE(hit.has_value());
+  EXPECT_EQ(hit->partition, 1u);
+  EXPECT_EQ(hit->offset, 0u);
+  EXPECT_FALSE(store->find_duplicate(*topic, "too-old", now_).has_value());
+  size_t loaded = 0;
+  for (const auto& p : report.partitions) loaded += p.dedup_keys_loaded;
+  EXPECT_EQ(loaded, 4u);
+}
+
+// A partition appended to after the snapshot was written (a crash of a later run that
+// wrote none) is read from its log; the others still come from the snapshot.
+TEST_F(DedupSnapshotTest, APartitionThatMovedOnSinceTheSnapshotIsReadFromItsLog) {
+  write_and_close(2);
+  ASSERT_TRUE(std::filesystem::exists(snapshot()));
+  std::filesystem::copy_file(snapshot(), snapshot() + ".saved");
+  {
+    o_.dedup_snapshot = false;  // this run ends as a crash would: no snapshot of its own
+    auto store = open();
+    ASSERT_NE(store, nullptr);
+    auto topic = store->get_topic("orders");
+    ASSERT_TRUE(topic.ok());
+    append(*store, *topic, 1, "p1-b", now_ - 100);
+    o_.dedup_snapshot = true;
+  }
+  std::filesystem::rename(snapshot() + ".saved", snapshot());  // the older snapshot is back
+  OpenReport report;
+  auto store = open(&report);
+  ASSERT_NE(store, nullptr);
+  ASSERT_EQ(report.partitions.size(), 2u);
+  EXPECT_TRUE(report.partitions[0].dedup_from_snapshot);
+  EXPECT_FALSE(report.partitions[1].dedup_from_snapshot) << "partition 1 moved on: its log is read";
+  auto topic = store->get_topic("orders");
+  ASSERT_TRUE(topic.ok());
+  for (const char* key : {"p0-0", "p0-1", "p1-a", "p1-b"})
+    EXPECT_TRUE(store->find_duplicate(*topic, key, now_).has_value()) << key;
+  EXPECT_EQ(store->dedup().size(), 4u);
+}
+
+// Nothing of a damaged or torn snapshot is used, not even the part before the damage.
+TEST_F(DedupSnapshotTest, ADamagedOrTornSnapshotIsIgnoredAndEveryLogIsRead) {
+  for (const bool torn : {false, true}) {
+    SCOPED_TRACE(torn ? "torn" : "flipped byte");
+    TempDir dir;
+    o_.data_dir = dir.path();
+    write_and_close(200);  // several KiB: the damage lands inside the keys
+    const std::string path = dir.path() + "/dedup-window.snapshot";
+    ASSERT_TRUE(std::filesystem::exists(path));
+    const auto size = std::filesystem::file_size(path);
+    if (torn) {
+      std::filesystem::resize_file(path, size - 20);
+    } else {
+      std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+      f.seekp(static_cast<std::streamoff>(size / 2));
+      f.put('\x5a');
+    }
+    OpenReport report;
+    auto store = open(&report);
+    ASSERT_NE(store, nullptr);
+    EXPECT_EQ(from_snapshot(report), 0u);
+    EXPECT_FALSE(std::filesystem::exists(path));
+    auto topic = store->get_topic("orders");
+    ASSERT_TRUE(topic.ok());
+    EXPECT_EQ(store->dedup().size(), 201u) << "every key read back from the logs, none twice from the snapshot";
+    EXPECT_TRUE(store->find_duplicate(*topic, "p0-199", now_).has_value());
+    EXPECT_TRUE(store->find_duplicate(*topic, "p1-a", now_).has_value());
+  }
 }
 
 // The store's own maintenance drops keys past their window: nobody else has to call
