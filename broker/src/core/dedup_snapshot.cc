@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <set>
 
 #include "causeway/common/coding.h"
 #include "causeway/common/crc32c.h"
@@ -73,10 +74,12 @@ Status write_dedup_snapshot(storage::FileSystem& fs, const std::string& path, co
   for (const SnapshotTopic& t : topics) {
     payload.clear();
     put32(payload, t.topic_id);
+    put64(payload, static_cast<uint64_t>(t.dropped_below_ms));
     put32(payload, static_cast<uint32_t>(t.partitions.size()));
     for (const SnapshotPartition& p : t.partitions) {
       put64(payload, p.start_offset);
       put64(payload, p.end_offset);
+      put64(payload, p.last_lamport);
     }
     CAUSEWAY_RETURN_IF_ERROR(w.record(kTopicRecord, payload));
     Status written;
@@ -126,6 +129,7 @@ Status read_dedup_snapshot(storage::FileSystem& fs, const std::string& path,
   uint64_t keys = 0;
   bool first = true;
   std::vector<DedupDigestEntry> entries;
+  std::set<uint32_t> seen_topics;
   for (;;) {
     if (at == size) return bad("no end record (the file is torn)");
     if (size - at < kHeaderBytes) return bad("a short record header");
@@ -150,14 +154,17 @@ Status read_dedup_snapshot(storage::FileSystem& fs, const std::string& path,
         if (length != 12 || coding::decode_fixed32(p) != kVersion) return bad("an unknown version");
         break;
       case kTopicRecord: {
-        if (length < 8) return bad("a short topic record");
+        if (length < 16) return bad("a short topic record");
         SnapshotTopic t;
         t.topic_id = coding::decode_fixed32(p);
-        const uint32_t partitions = coding::decode_fixed32(p + 4);
-        if (length != 8 + uint64_t{partitions} * 16) return bad("a topic record of the wrong length");
+        t.dropped_below_ms = static_cast<int64_t>(coding::decode_fixed64(p + 4));
+        const uint32_t partitions = coding::decode_fixed32(p + 12);
+        if (length != 16 + uint64_t{partitions} * 24) return bad("a topic record of the wrong length");
+        if (!seen_topics.insert(t.topic_id).second) return bad("a second record of topic " + std::to_string(t.topic_id));
         for (uint32_t i = 0; i < partitions; ++i) {
-          t.partitions.push_back(SnapshotPartition{coding::decode_fixed64(p + 8 + i * 16),
-                                                   coding::decode_fixed64(p + 16 + i * 16)});
+          const char* q = p + 16 + size_t{i} * 24;
+          t.partitions.push_back(
+              SnapshotPartition{coding::decode_fixed64(q), coding::decode_fixed64(q + 8), coding::decode_fixed64(q + 16)});
         }
         in_topic = true;
         topic_id = t.topic_id;

@@ -9,18 +9,23 @@
 // same, reads only the others, and removes the file before the broker serves anything.
 //
 // Why this is safe. Offsets below a partition's end never change, and the logs are synced
-// before the snapshot is written, so a partition that recovers to the same end holds the
-// same records the snapshot's keys were taken from (records that retention removed since
-// are dropped by their offset, keys past the window by their time). A partition that
-// moved on (a crash after more appends, a file changed by hand) reads its log as before.
+// before the snapshot is written, so a partition that recovers to the same end (and the
+// same last Lamport stamp, which ties the file to these logs and not to another copy of
+// the data) holds the same records the snapshot's keys were taken from (records that
+// retention removed since are dropped by their offset, keys past the window by their
+// time). A partition that moved on (a crash after more appends, a file changed by hand)
+// reads its log as before. Expiry may have dropped keys older than `dropped_below_ms`
+// before the snapshot was written: a topic is taken only if the opening broker's window
+// starts at or after that time, so a clock that went back does not lose keys.
 // Damage anywhere (a short file, a CRC mismatch, an unknown record) discards the whole
 // file: the window is rebuilt from the logs, never from half a snapshot.
 //
 // Format (all integers little-endian): a sequence of records, each a 12-byte header
-// (u32 type, u32 payload length <= kMaxRecordBytes, u32 masked CRC32C of the type, length
+// (u32 type, u32 payload length <= kMaxSnapshotRecordBytes, u32 masked CRC32C of the type, length
 // and payload) and its payload:
 //   1 file:  u32 version (1), i64 written_ms
-//   2 topic: u32 topic_id, u32 partitions, then per partition u64 start, u64 end
+//   2 topic: u32 topic_id, i64 dropped_below_ms, u32 partitions, then per partition
+//            u64 start, u64 end, u64 last_lamport
 //   3 keys:  u32 topic_id, u32 count, then count x 44 bytes: u64 digest_lo, u64 digest_hi,
 //            u32 partition, u64 offset, u64 lamport, i64 time_ms
 //   4 end:   u32 topics, u64 keys (what the records above hold; a file without it is torn)
@@ -43,11 +48,13 @@ namespace causeway::core {
 struct SnapshotPartition {
   uint64_t start_offset = 0;
   uint64_t end_offset = 0;
+  uint64_t last_lamport = 0;
   friend bool operator==(const SnapshotPartition&, const SnapshotPartition&) = default;
 };
 
 struct SnapshotTopic {
   uint32_t topic_id = 0;
+  int64_t dropped_below_ms = 0;  // keys older than this may be missing (DedupWindow::dropped_below)
   std::vector<SnapshotPartition> partitions;
 };
 

@@ -6,6 +6,15 @@
 #include <algorithm>
 
 namespace causeway::core {
+namespace {
+
+void raise(std::atomic<int64_t>& v, int64_t to) {
+  int64_t cur = v.load();
+  while (cur < to && !v.compare_exchange_weak(cur, to)) {
+  }
+}
+
+}  // namespace
 
 DedupWindow::Digest DedupWindow::digest(std::string_view key) {
   const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
@@ -69,6 +78,7 @@ size_t DedupWindow::expire(int64_t now_ms) {
   size_t removed = 0;
   for (const auto& t : all) {
     const int64_t cutoff = now_ms - t->window.count();
+    raise(t->dropped_below, cutoff);
     for (Shard& shard : t->shards) {
       std::lock_guard lk(shard.mu);
       while (!shard.by_age.empty() && shard.by_age.front().first < cutoff) {
@@ -123,6 +133,15 @@ void DedupWindow::import_entries(uint32_t topic_id, std::span<const DedupDigestE
     shard.keys.insert_or_assign(d, e.entry);
     shard.by_age.emplace_back(e.entry.time_ms, d);
   }
+}
+
+int64_t DedupWindow::dropped_below(uint32_t topic_id) const {
+  const std::shared_ptr<Topic> t = topic(topic_id);
+  return t ? t->dropped_below.load() : std::numeric_limits<int64_t>::min();
+}
+
+void DedupWindow::note_dropped_below(uint32_t topic_id, int64_t time_ms) {
+  if (const std::shared_ptr<Topic> t = topic(topic_id)) raise(t->dropped_below, time_ms);
 }
 
 size_t DedupWindow::size() const {

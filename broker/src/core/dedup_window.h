@@ -28,10 +28,12 @@
 
 #include <absl/container/flat_hash_map.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -100,6 +102,12 @@ class DedupWindow {
   // Keys held, over every topic (for logs and tests).
   size_t size() const;
 
+  // The highest time below which keys of the topic may have been dropped (expiry's cutoff,
+  // or what the open that loaded the window skipped); INT64_MIN when none. The shutdown
+  // snapshot is only as complete as this allows: keys older than it may be missing.
+  int64_t dropped_below(uint32_t topic_id) const;
+  void note_dropped_below(uint32_t topic_id, int64_t time_ms);
+
  private:
   struct Digest {
     uint64_t lo = 0;
@@ -121,6 +129,7 @@ class DedupWindow {
   static constexpr size_t kShards = 64;
   struct Topic {
     std::chrono::milliseconds window{0};
+    std::atomic<int64_t> dropped_below{std::numeric_limits<int64_t>::min()};
     Shard shards[kShards];
   };
 

@@ -49,10 +49,11 @@ void EventStore::write_dedup_snapshot_on_close() {
   for (const meta::TopicConfig& t : *topics) {
     SnapshotTopic st;
     st.topic_id = t.topic_id;
+    st.dropped_below_ms = dedup_.dropped_below(t.topic_id);
     for (uint32_t p = 0; p < t.partitions; ++p) {
       auto log = logs_->partition(t.name, p);
       if (!log) break;
-      st.partitions.push_back(SnapshotPartition{log->log_start_offset(), log->next_offset()});
+      st.partitions.push_back(SnapshotPartition{log->log_start_offset(), log->next_offset(), log->last_lamport()});
     }
     if (st.partitions.size() == t.partitions) described.push_back(std::move(st));
   }
@@ -70,6 +71,8 @@ void EventStore::write_dedup_snapshot_on_close() {
 
 void EventStore::load_dedup_snapshot(int64_t now_ms, OpenReport& rep) {
   const std::string path = dedup_snapshot_path();
+  // A shutdown that died while writing leaves its temporary file.
+  if (fs_->exists(path + ".tmp")) (void)fs_->remove(path + ".tmp");
   if (!fs_->exists(path)) return;
   const auto started = std::chrono::steady_clock::now();
   std::map<uint32_t, const meta::TopicConfig*> by_id;
@@ -89,6 +92,11 @@ void EventStore::load_dedup_snapshot(int64_t now_ms, OpenReport& rep) {
       [&](const SnapshotTopic& st) -> std::vector<bool> {
         auto it = by_id.find(st.topic_id);
         if (it == by_id.end() || st.partitions.size() != it->second->partitions) return {};
+        // Expiry may have dropped keys older than dropped_below_ms before the snapshot was
+        // written; this open wants every key from its window start on. With a clock that
+        // went back since (or jumped ahead and was corrected) the window starts earlier:
+        // read the logs.
+        if (now_ms - it->second->dedup_window.count() < st.dropped_below_ms) return {};
         Taken t;
         t.topic = it->second;
         for (uint32_t p = 0; p < st.partitions.size(); ++p) {
@@ -96,6 +104,7 @@ void EventStore::load_dedup_snapshot(int64_t now_ms, OpenReport& rep) {
           // The same end: the same records below it (offsets never change). Retention may
           // have moved the start since; keys below it are dropped.
           const bool same = log && log->next_offset() == st.partitions[p].end_offset &&
+                            log->last_lamport() == st.partitions[p].last_lamport &&
                             log->log_start_offset() >= st.partitions[p].start_offset;
           t.partitions.push_back(same);
           t.start.push_back(log ? log->log_start_offset() : 0);
@@ -143,6 +152,9 @@ void EventStore::load_dedup_snapshot(int64_t now_ms, OpenReport& rep) {
   // partition that recovers to the same end, but a fresh one is written at every clean close).
   if (Status removed = fs_->remove(path); !removed.ok()) {
     spdlog::warn("dedup window: could not remove the used snapshot {}: {}", path, removed.to_string());
+  } else if (Status synced = fs_->sync_dir(options_.data_dir); !synced.ok()) {
+    spdlog::warn("dedup window: could not sync {} after removing the used snapshot: {}", options_.data_dir,
+                 synced.to_string());
   }
   if (read.ok()) {
     spdlog::info("dedup window: {} key(s) of {} partition(s) taken from the shutdown snapshot in {} ms", keys,
@@ -218,6 +230,9 @@ Result<std::unique_ptr<EventStore>> EventStore::open(storage::FileSystem* fs, Ev
     PartitionOpenReport& pr = rep.partitions[i];
     if (!pr.dedup_from_snapshot) CAUSEWAY_RETURN_IF_ERROR(store->load_dedup_keys(*topic_of[i], pr.partition, now, pr));
   }
+  // Keys older than the window's start were not loaded (from the logs or the snapshot).
+  for (const meta::TopicConfig& topic : rep.topics)
+    store->dedup_.note_dropped_below(topic.topic_id, now - topic.dedup_window.count());
   store->opened_ = true;
   store->start_maintenance();
   return store;

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "core/dedup_snapshot.h"
 #include "core/event_store.h"
 #include "tests/support/temp_dir.h"
 
@@ -248,6 +249,118 @@ TEST_F(DedupSnapshotTest, ADamagedOrTornSnapshotIsIgnoredAndEveryLogIsRead) {
     EXPECT_TRUE(store->find_duplicate(*topic, "p0-199", now_).has_value());
     EXPECT_TRUE(store->find_duplicate(*topic, "p1-a", now_).has_value());
   }
+}
+
+// A damaged file is dropped whole: a key it held that no log holds must not survive.
+TEST_F(DedupSnapshotTest, KeysOfADamagedSnapshotAreDroppedEvenWhereTheLogHasNone) {
+  write_and_close(2);
+  ASSERT_TRUE(std::filesystem::exists(snapshot()));
+  // A snapshot of the same topic and ends whose window also holds "ghost" (on partition
+  // 0's unkeyed record), then damaged after its keys: bytes after the end record.
+  {
+    auto store = open();  // consumes the snapshot; reads nothing else
+    ASSERT_NE(store, nullptr);
+    auto topic = store->get_topic("orders");
+    ASSERT_TRUE(topic.ok());
+    DedupWindow w;
+    w.add_topic(topic->topic_id, t_.dedup_window);
+    const std::vector<DedupInsert> ghost{{"ghost", 1, 2, now_ - 1000}};
+    w.insert(topic->topic_id, 0, ghost);
+    SnapshotTopic st;
+    st.topic_id = topic->topic_id;
+    for (uint32_t p = 0; p < 2; ++p) {
+      auto log = store->partition("orders", p);
+      ASSERT_NE(log, nullptr);
+      st.partitions.push_back(SnapshotPartition{log->log_start_offset(), log->next_offset(), log->last_lamport()});
+    }
+    o_.dedup_snapshot = false;
+    store.reset();
+    o_.dedup_snapshot = true;
+    ASSERT_TRUE(write_dedup_snapshot(*storage::FileSystem::posix(), snapshot(), w, {st}, now_).ok());
+  }
+  {
+    std::ofstream f(snapshot(), std::ios::app | std::ios::binary);
+    f << "trailing";
+  }
+  OpenReport report;
+  auto store = open(&report);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(from_snapshot(report), 0u);
+  auto topic = store->get_topic("orders");
+  ASSERT_TRUE(topic.ok());
+  EXPECT_FALSE(store->find_duplicate(*topic, "ghost", now_).has_value()) << "a key from a damaged snapshot survived";
+  EXPECT_TRUE(store->find_duplicate(*topic, "p0-1", now_).has_value());
+}
+
+// Close, open, close, open: keys taken from a snapshot are written to the next one, and
+// still expire.
+TEST_F(DedupSnapshotTest, KeysSurviveTwoCleanRestartsAndStillExpire) {
+  write_and_close(3);
+  { ASSERT_NE(open(), nullptr); }
+  OpenReport report;
+  auto store = open(&report);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(from_snapshot(report), 2u);
+  auto topic = store->get_topic("orders");
+  ASSERT_TRUE(topic.ok());
+  for (const char* key : {"p0-0", "p0-2", "p1-a"})
+    EXPECT_TRUE(store->find_duplicate(*topic, key, now_).has_value()) << key;
+  EXPECT_EQ(store->expire_dedup(now_ + 61'000), 4u) << "imported keys are in the expiry queue";
+  EXPECT_EQ(store->dedup().size(), 0u);
+}
+
+// Expiry ran with a clock ahead of the one the next start has (the clock was corrected
+// across the restart): the snapshot lacks keys that this start's window wants, so the
+// logs are read.
+TEST_F(DedupSnapshotTest, ASnapshotMissingKeysTheWindowWantsIsNotUsed) {
+  {
+    auto store = open();
+    ASSERT_NE(store, nullptr);
+    auto topic = store->create_topic(t_);
+    ASSERT_TRUE(topic.ok());
+    append(*store, *topic, 0, "recent", now_ - 1000);
+    EXPECT_EQ(store->expire_dedup(now_ + 120'000), 1u) << "expiry with a clock two minutes ahead";
+  }
+  ASSERT_TRUE(std::filesystem::exists(snapshot()));
+  OpenReport report;
+  auto store = open(&report);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(from_snapshot(report), 0u);
+  auto topic = store->get_topic("orders");
+  ASSERT_TRUE(topic.ok());
+  EXPECT_TRUE(store->find_duplicate(*topic, "recent", now_).has_value()) << "read back from the log";
+}
+
+// The file belongs to one copy of the data: the same topic id and end offsets with other
+// records (a different last Lamport stamp) are read from the log.
+TEST_F(DedupSnapshotTest, ASnapshotOfOtherDataWithTheSameOffsetsIsNotUsed) {
+  write_and_close(2);
+  const std::string saved = dir_.path() + "/../" + std::filesystem::path(dir_.path()).filename().string() + ".snap";
+  std::filesystem::rename(snapshot(), saved);
+  // Another data directory: the same topic and the same number of records, other stamps.
+  std::filesystem::remove_all(dir_.path() + "/topics");
+  std::filesystem::remove_all(dir_.path() + "/meta");
+  {
+    auto store = open();
+    ASSERT_NE(store, nullptr);
+    auto topic = store->create_topic(t_);
+    ASSERT_TRUE(topic.ok());
+    (void)store->clock().tick(1'000'000);  // stamps far from the first copy's
+    for (int i = 0; i < 2; ++i) append(*store, *topic, 0, "other-" + std::to_string(i), now_ - 1000);
+    append(*store, *topic, 0, "other-old", now_ - 120'000);
+    append(*store, *topic, 1, "other-p1", now_ - 500);
+    o_.dedup_snapshot = false;
+  }
+  o_.dedup_snapshot = true;
+  std::filesystem::rename(saved, snapshot());
+  OpenReport report;
+  auto store = open(&report);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(from_snapshot(report), 0u);
+  auto topic = store->get_topic("orders");
+  ASSERT_TRUE(topic.ok());
+  EXPECT_FALSE(store->find_duplicate(*topic, "p0-0", now_).has_value()) << "a key of the other copy";
+  EXPECT_TRUE(store->find_duplicate(*topic, "other-1", now_).has_value());
 }
 
 // The store's own maintenance drops keys past their window: nobody else has to call
