@@ -250,11 +250,15 @@ Status EventStore::load_dedup_keys(const meta::TopicConfig& topic, uint32_t part
 
   std::vector<DedupInsert> inserts;
   while (offset < next) {
+    // Sealed segments whose records carry no dedup key (their .nokeys marker) are not read.
+    offset = log->skip_segments_without_dedup_keys(offset);
+    if (offset >= next) break;
     CAUSEWAY_ASSIGN_OR_RETURN(const storage::ReadResult r, log->read(offset, kLoadReadBytes));
     if (r.batches.empty()) break;
     inserts.clear();
     // The views point into r's batches, which live until the insert below.
     CAUSEWAY_RETURN_IF_ERROR(storage::for_each_record_from(r, offset, [&](const batch::RecordView& rec) {
+      ++report.dedup_records_read;
       if (!rec.dedup_key.empty() && rec.time_ms >= window_start)
         inserts.push_back(DedupInsert{rec.dedup_key, rec.offset, rec.lamport, rec.time_ms});
       offset = rec.offset + 1;

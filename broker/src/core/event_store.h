@@ -67,6 +67,7 @@ struct PartitionOpenReport {
   storage::RecoveryReport recovery;
   size_t dedup_keys_loaded = 0;  // keys within the topic's window, read back from the log
   bool dedup_from_snapshot = false;  // ... or taken from the shutdown snapshot
+  uint64_t dedup_records_read = 0;   // records read back for it (0 from the snapshot)
 };
 
 struct OpenReport {

@@ -105,7 +105,7 @@ Status PartitionLog::recover(RecoveryReport& report) {
     const std::string stem = name.substr(0, dot);
     const std::string ext = dot == std::string::npos ? "" : name.substr(dot);
     const bool tmp = ext.size() >= 4 && ext.compare(ext.size() - 4, 4, ".tmp") == 0;
-    const bool orphan_index = (ext == ".index" || ext == ".timeindex") && parse_segment_stem(stem) &&
+    const bool orphan_index = (ext == ".index" || ext == ".timeindex" || ext == ".nokeys") && parse_segment_stem(stem) &&
                               !std::binary_search(bases.begin(), bases.end(), *parse_segment_stem(stem));
     if (tmp || orphan_index) {
       CAUSEWAY_RETURN_IF_ERROR(fs_->remove(dir_ + "/" + name));
@@ -278,6 +278,8 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
   header.last_lamport = first_lamport + records.size() - 1;
   header.first_time_ms = now_ms;
   header.last_time_ms = now_ms;
+  if (std::any_of(records.begin(), records.end(), [](const batch::RecordInput& r) { return !r.dedup_key.empty(); }))
+    active->note_dedup_keys();
   CAUSEWAY_RETURN_IF_ERROR(active->append(header, batch));
   ++appends_since_sync_;
   if (gathering_) arrival_cv_.notify_one();  // the leader gathering a group commit wants to know
@@ -659,6 +661,16 @@ uint64_t PartitionLog::log_start_offset() const {
   std::lock_guard lk(mu_);
   return segments_.front()->base_offset();
 }
+uint64_t PartitionLog::skip_segments_without_dedup_keys(uint64_t from) const {
+  std::lock_guard lk(mu_);
+  for (const auto& seg : segments_) {
+    if (seg->next_offset() <= from) continue;  // entirely below
+    if (!seg->sealed() || seg->may_hold_dedup_keys()) break;
+    from = std::max(from, seg->next_offset());
+  }
+  return from;
+}
+
 uint64_t PartitionLog::next_offset() const {
   std::lock_guard lk(mu_);
   return segments_.back()->next_offset();

@@ -153,6 +153,9 @@ class PartitionLog {
   uint64_t log_start_offset() const;
   // Next offset to be assigned.
   uint64_t next_offset() const;
+  // The first offset at or after `from` whose segment may hold a dedup key: sealed
+  // segments known to hold none (Segment::may_hold_dedup_keys) are skipped.
+  uint64_t skip_segments_without_dedup_keys(uint64_t from) const;
   // Next offset readers may see: durable appends in `fsync` mode, written ones in `os` mode.
   uint64_t high_watermark() const;
   // Next offset known to be on stable storage.

@@ -162,6 +162,7 @@ Result<std::unique_ptr<Segment>> Segment::open_sealed(FileSystem* fs, const std:
   if (seg->empty()) return corruption("sealed segment " + path + " holds no batches");
   seg->size_ = end;
   seg->sealed_ = true;
+  seg->may_hold_dedup_keys_ = !fs->exists(dir + "/" + segment_file_stem(base_offset) + ".nokeys");
   if (!loaded.ok()) CAUSEWAY_RETURN_IF_ERROR(seg->write_index_files());
   return seg;
 }

@@ -46,7 +46,9 @@ Result<std::unique_ptr<Segment>> Segment::create(FileSystem* fs, const std::stri
   const std::string path = dir + "/" + segment_file_stem(base_offset) + ".log";
   CAUSEWAY_ASSIGN_OR_RETURN(auto file, fs->open(path, OpenMode::kCreateNew));
   CAUSEWAY_RETURN_IF_ERROR(fs->sync_dir(dir));
-  return std::unique_ptr<Segment>(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(file)));
+  std::unique_ptr<Segment> seg(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(file)));
+  seg->may_hold_dedup_keys_ = false;  // new and empty: its appends say otherwise
+  return seg;
 }
 
 void Segment::track_batch(const batch::BatchHeader& h, uint64_t position) {
@@ -144,6 +146,10 @@ Status Segment::seal() {
   preallocate_ = false;
   CAUSEWAY_RETURN_IF_ERROR(file_->sync());
   CAUSEWAY_RETURN_IF_ERROR(write_index_files());
+  // After the segment's own sync: the marker may only speak for records on disk.
+  if (!may_hold_dedup_keys_) {
+    CAUSEWAY_RETURN_IF_ERROR(write_file_atomically(fs_, dir_, segment_file_stem(base_offset_) + ".nokeys", ""));
+  }
   sealed_ = true;
   return Status();
 }
@@ -151,7 +157,7 @@ Status Segment::seal() {
 Status Segment::remove_files() {
   const std::string stem = dir_ + "/" + segment_file_stem(base_offset_);
   CAUSEWAY_RETURN_IF_ERROR(fs_->remove(stem + ".log"));
-  for (const char* ext : {".index", ".timeindex"}) {
+  for (const char* ext : {".index", ".timeindex", ".nokeys"}) {
     Status s = fs_->remove(stem + ext);
     if (!s.ok() && s.code() != Code::kNotFound) return s;
   }

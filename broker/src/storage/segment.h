@@ -133,6 +133,13 @@ class Segment {
   int64_t first_time_ms() const noexcept { return first_time_ms_; }
   // Lamport stamp of the last record (0 when empty).
   uint64_t last_lamport() const noexcept { return last_lamport_; }
+  // Whether a record of this segment may carry a dedup key. A segment created in this run
+  // knows (its appender calls note_dedup_keys() before appending a batch with one); a
+  // recovered active segment, and a sealed one without the `.nokeys` marker, may. Sealing a
+  // segment that holds none writes the marker (docs/log-format.md, "Directory layout"), so
+  // that loading the dedup window after a crash skips the segment.
+  bool may_hold_dedup_keys() const noexcept { return may_hold_dedup_keys_; }
+  void note_dedup_keys() noexcept { may_hold_dedup_keys_ = true; }
   uint64_t first_lamport() const noexcept { return first_lamport_; }
   const std::string& log_path() const noexcept { return log_path_; }
   const std::vector<OffsetIndexEntry>& offset_index() const noexcept { return offset_index_; }
@@ -170,6 +177,7 @@ class Segment {
   // The file's size: size_ plus the preallocated tail (0 until the first preallocation).
   uint64_t allocated_ = 0;
   bool preallocate_ = true;  // false once File::allocate failed for this segment
+  bool may_hold_dedup_keys_ = true;
   std::vector<OffsetIndexEntry> offset_index_;
   std::vector<TimeIndexEntry> time_index_;
 };

@@ -121,6 +121,52 @@ TEST(EventStoreDedup, ReopenLoadsKeysWithinTheWindowFromTheLogs) {
   EXPECT_EQ(loaded, 1u);
 }
 
+// After a crash (no snapshot) the window is read back, but not from sealed segments whose
+// records carry no dedup key (their .nokeys marker).
+TEST(EventStoreDedup, ReadingTheWindowBackSkipsSealedSegmentsWithoutKeys) {
+  TempDir dir;
+  EventStoreOptions o;
+  o.data_dir = dir.path();
+  o.logs.background = false;
+  o.dedup_snapshot = false;
+  meta::TopicConfig t;
+  t.name = "mostly-plain";
+  t.dedup_window = milliseconds(60'000);
+  t.segment_bytes = 64 << 10;
+  const int64_t now = storage::now_ms();
+  uint64_t total = 0;
+  {
+    auto store = EventStore::open(storage::FileSystem::posix(), o, nullptr);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    auto topic = (*store)->create_topic(t);
+    ASSERT_TRUE(topic.ok()) << topic.error().to_string();
+    const std::string payload(100, 'p');
+    std::vector<batch::RecordInput> plain(2);
+    plain[0].payload = plain[1].payload = payload;
+    std::vector<batch::RecordInput> keyed(1);
+    keyed[0].payload = "k";
+    for (int i = 0; i < 600; ++i) ASSERT_TRUE((*store)->append(*topic, 0, plain, 0, now - 1000).ok());
+    keyed[0].dedup_key = "early-key";  // ends up in a sealed segment: that one is read
+    ASSERT_TRUE((*store)->append(*topic, 0, keyed, 0, now - 900).ok());
+    for (int i = 0; i < 600; ++i) ASSERT_TRUE((*store)->append(*topic, 0, plain, 0, now - 800).ok());
+    keyed[0].dedup_key = "late-key";
+    ASSERT_TRUE((*store)->append(*topic, 0, keyed, 0, now - 500).ok());
+    total = (*store)->partition("mostly-plain", 0)->next_offset();
+    ASSERT_GT((*store)->partition("mostly-plain", 0)->segment_count(), 3u);
+  }
+  OpenReport report;
+  auto store = EventStore::open(storage::FileSystem::posix(), o, &report);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  auto topic = (*store)->get_topic("mostly-plain");
+  ASSERT_TRUE(topic.ok());
+  EXPECT_TRUE((*store)->find_duplicate(*topic, "early-key", now).has_value()) << "in a sealed segment";
+  EXPECT_TRUE((*store)->find_duplicate(*topic, "late-key", now).has_value()) << "in the active segment";
+  ASSERT_EQ(report.partitions.size(), 1u);
+  EXPECT_GT(report.partitions[0].dedup_records_read, 0u);
+  EXPECT_LT(report.partitions[0].dedup_records_read, total / 2)
+      << "only the segment holding early-key and the active one are read";
+}
+
 // The shutdown snapshot (core/dedup_snapshot.h).
 class DedupSnapshotTest : public ::testing::Test {
  protected:

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <filesystem>
 #include <functional>
 #include <mutex>
 #include <optional>
@@ -262,6 +263,63 @@ TEST(PartitionLog, RetentionBySizeDeletesOldestSegmentsButNeverTheActiveOne) {
   auto again = PartitionLog::open(FileSystem::posix(), dir.path(), c, nullptr);
   ASSERT_TRUE(again.ok());
   EXPECT_EQ((*again)->log_start_offset(), start);
+}
+
+// A sealed segment whose records carry no dedup key gets a .nokeys marker, so loading the
+// dedup window after a crash can skip it; the marker outlives a reopen and goes with its
+// segment.
+TEST(PartitionLog, SegmentsWithoutDedupKeysAreMarkedWhenSealedAndSkippedAfterReopen) {
+  TempDir dir;
+  LamportClock clock;
+  LogConfig c = small_config();
+  auto log = PartitionLog::open(FileSystem::posix(), dir.path(), c, nullptr);
+  ASSERT_TRUE(log.ok());
+  const auto append_plain = [&](int batches) {
+    for (int b = 0; b < batches; ++b) {
+      std::vector<testing::SampleRecord> owned{sample_record(0, 100), sample_record(1, 100)};
+      for (auto& o : owned) o.dedup_key.clear();
+      std::vector<batch::RecordInput> in;
+      for (auto& o : owned) in.push_back(o.input());
+      ASSERT_TRUE((*log)->append(in, clock, 0, 1000).ok());
+    }
+  };
+  append_plain(600);
+  const uint64_t keyed_at = (*log)->next_offset();
+  append_n(**log, clock, 1, 2);  // a batch with dedup keys
+  append_plain(600);
+  const uint64_t plain_after = keyed_at + 2 + 100;  // in a sealed segment after the keyed one
+  const auto markers = [&] {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path())) n += e.path().extension() == ".nokeys";
+    return n;
+  };
+  ASSERT_GE((*log)->segment_count(), 4u);
+  for (int reopened = 0; reopened < 2; ++reopened) {
+    SCOPED_TRACE(reopened ? "after reopening" : "as written");
+    EXPECT_EQ(markers(), (*log)->segment_count() - 2) << "every sealed segment but the keyed one";
+    const uint64_t keyed_segment = (*log)->skip_segments_without_dedup_keys(0);
+    EXPECT_GT(keyed_segment, 0u) << "the plain segments before it are skipped";
+    EXPECT_LE(keyed_segment, keyed_at);
+    EXPECT_EQ((*log)->skip_segments_without_dedup_keys(keyed_at), keyed_at);
+    EXPECT_GT((*log)->skip_segments_without_dedup_keys(plain_after), plain_after);
+    EXPECT_LT((*log)->skip_segments_without_dedup_keys(plain_after), (*log)->next_offset())
+        << "the active segment is never skipped";
+    log->reset();
+    log = PartitionLog::open(FileSystem::posix(), dir.path(), c, nullptr);
+    ASSERT_TRUE(log.ok());
+  }
+  // A reopened active segment may hold keys (it is not known): sealing it writes no marker.
+  const size_t before = (*log)->segment_count() - 2;
+  append_plain(300);
+  EXPECT_GT((*log)->segment_count() - 2, before) << "the appends rolled at least once";
+  EXPECT_EQ(markers(), (*log)->segment_count() - 3)
+      << "not the keyed segment, and not the one that was active at the reopen (its records are not known)";
+  c.retention_bytes = 1;
+  log->reset();
+  log = PartitionLog::open(FileSystem::posix(), dir.path(), c, nullptr);
+  ASSERT_TRUE(log.ok());
+  ASSERT_TRUE((*log)->enforce_retention(0).ok());
+  EXPECT_EQ(markers(), 0u) << "retention deletes a segment's marker with it";
 }
 
 TEST(PartitionLog, RetentionByAgeKeepsSegmentsWithRecentRecords) {
