@@ -1272,97 +1272,75 @@ class RedisTarget final : public Target {
   // (BLOCK 100) and XACKs every entry, one XACK per entry, pipelined per batch.
   std::string start_consumers(const Scenario&, int members, OnEvent on_event) override {
     stop_ = false;
-    auto* rep = static_cast<redisReply*>(redisCommand(ctx_, "XGROUP CREATE %s bench 0 MKSTREAM", key_.c_str()));
-    if (!rep) return "redis XGROUP CREATE: connection error";
-    freeReplyObject(rep);
-    std::string host;
-    int port = 0;
-    split_host_port(cfg_.redis, &host, &port);
+    if (std::string err = create_group("bench"); !err.empty()) return err;
     for (int m = 0; m < members; ++m) {
-      redisContext* c = redisConnect(host.c_str(), port);
-      if (!c || c->err) {
-        if (c) redisFree(c);
-        return "redis connect for a consumer failed";
-      }
-      int one = 1;
-      ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      const std::string consumer = "c" + std::to_string(m);
-      threads_.emplace_back([this, c, consumer, on_event] {
-        while (!stop_) {
-          auto* r = static_cast<redisReply*>(redisCommand(c, "XREADGROUP GROUP bench %s COUNT 256 BLOCK 100 STREAMS %s >",
-                                                         consumer.c_str(), key_.c_str()));
-          if (!r) break;
-          size_t acks = 0;
-          if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements == 2) {
-            const redisReply* entries = r->element[0]->element[1];
-            for (size_t i = 0; i < entries->elements; ++i) {
-              const redisReply* entry = entries->element[i];
-              const redisReply* id = entry->element[0];
-              const redisReply* fields = entry->element[1];
-              if (fields->elements >= 2) on_event(seq_of_bytes(fields->element[1]->str, fields->element[1]->len));
-              redisAppendCommand(c, "XACK %s bench %b", key_.c_str(), id->str, id->len);
-              ++acks;
-            }
-          }
-          freeReplyObject(r);
-          for (size_t i = 0; i < acks; ++i) {
-            void* ack = nullptr;
-            if (redisGetReply(c, &ack) != REDIS_OK) break;
-            freeReplyObject(ack);
-          }
-        }
-        redisFree(c);
-      });
+      if (std::string err = start_reader("bench", "c" + std::to_string(m), on_event); !err.empty()) return err;
     }
     return "";
   }
-  // One consumer group per fan-out group (XGROUP CREATE ... 0), each read by one consumer
-  // on a connection and thread of its own, as start_consumers' members.
+
+  // One consumer group per fan-out group, each read by one consumer, as start_consumers'
+  // members.
   std::string start_groups(const Scenario&, int groups, OnGroupEvent on_event) override {
     stop_ = false;
+    for (int g = 0; g < groups; ++g) {
+      const std::string group = "fan" + std::to_string(g);
+      if (std::string err = create_group(group); !err.empty()) return err;
+      std::string err = start_reader(group, "c0", [on_event, g](uint64_t seq) { on_event(g, seq); });
+      if (!err.empty()) return "group " + std::to_string(g) + ": " + err;
+    }
+    return "";
+  }
+
+  // XGROUP CREATE <key> <group> 0 MKSTREAM.
+  std::string create_group(const std::string& group) {
+    auto* rep = static_cast<redisReply*>(
+        redisCommand(ctx_, "XGROUP CREATE %s %s 0 MKSTREAM", key_.c_str(), group.c_str()));
+    if (!rep) return "redis XGROUP CREATE: connection error";
+    freeReplyObject(rep);
+    return "";
+  }
+
+  // A consumer of `group` on a connection and thread of its own until stop_consumers():
+  // XREADGROUP up to 256 entries (BLOCK 100), on_event per entry, one XACK per entry,
+  // pipelined per batch.
+  std::string start_reader(const std::string& group, const std::string& consumer, OnEvent on_event) {
     std::string host;
     int port = 0;
     split_host_port(cfg_.redis, &host, &port);
-    for (int g = 0; g < groups; ++g) {
-      const std::string group = "fan" + std::to_string(g);
-      auto* rep = static_cast<redisReply*>(
-          redisCommand(ctx_, "XGROUP CREATE %s %s 0 MKSTREAM", key_.c_str(), group.c_str()));
-      if (!rep) return "redis XGROUP CREATE: connection error";
-      freeReplyObject(rep);
-      redisContext* c = redisConnect(host.c_str(), port);
-      if (!c || c->err) {
-        if (c) redisFree(c);
-        return "redis connect for group " + std::to_string(g) + " failed";
-      }
-      int one = 1;
-      ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      threads_.emplace_back([this, c, group, g, on_event] {
-        while (!stop_) {
-          auto* r = static_cast<redisReply*>(redisCommand(
-              c, "XREADGROUP GROUP %s c0 COUNT 256 BLOCK 100 STREAMS %s >", group.c_str(), key_.c_str()));
-          if (!r) break;
-          size_t acks = 0;
-          if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements == 2) {
-            const redisReply* entries = r->element[0]->element[1];
-            for (size_t i = 0; i < entries->elements; ++i) {
-              const redisReply* entry = entries->element[i];
-              const redisReply* id = entry->element[0];
-              const redisReply* fields = entry->element[1];
-              if (fields->elements >= 2) on_event(g, seq_of_bytes(fields->element[1]->str, fields->element[1]->len));
-              redisAppendCommand(c, "XACK %s %s %b", key_.c_str(), group.c_str(), id->str, id->len);
-              ++acks;
-            }
-          }
-          freeReplyObject(r);
-          for (size_t i = 0; i < acks; ++i) {
-            void* ack = nullptr;
-            if (redisGetReply(c, &ack) != REDIS_OK) break;
-            freeReplyObject(ack);
+    redisContext* c = redisConnect(host.c_str(), port);
+    if (!c || c->err) {
+      if (c) redisFree(c);
+      return "redis connect for a consumer failed";
+    }
+    int one = 1;
+    ::setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    threads_.emplace_back([this, c, group, consumer, on_event] {
+      while (!stop_) {
+        auto* r = static_cast<redisReply*>(redisCommand(c, "XREADGROUP GROUP %s %s COUNT 256 BLOCK 100 STREAMS %s >",
+                                                       group.c_str(), consumer.c_str(), key_.c_str()));
+        if (!r) break;
+        size_t acks = 0;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements > 0 && r->element[0]->elements == 2) {
+          const redisReply* entries = r->element[0]->element[1];
+          for (size_t i = 0; i < entries->elements; ++i) {
+            const redisReply* entry = entries->element[i];
+            const redisReply* id = entry->element[0];
+            const redisReply* fields = entry->element[1];
+            if (fields->elements >= 2) on_event(seq_of_bytes(fields->element[1]->str, fields->element[1]->len));
+            redisAppendCommand(c, "XACK %s %s %b", key_.c_str(), group.c_str(), id->str, id->len);
+            ++acks;
           }
         }
-        redisFree(c);
-      });
-    }
+        freeReplyObject(r);
+        for (size_t i = 0; i < acks; ++i) {
+          void* ack = nullptr;
+          if (redisGetReply(c, &ack) != REDIS_OK) break;
+          freeReplyObject(ack);
+        }
+      }
+      redisFree(c);
+    });
     return "";
   }
 
