@@ -58,14 +58,41 @@ std::optional<DedupEntry> DedupWindow::find(uint32_t topic_id, std::string_view 
 }
 
 void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const DedupInsert> inserts) {
+  if (inserts.empty()) return;
   const std::shared_ptr<Topic> t = topic(topic_id);
   if (!t) return;
-  for (const DedupInsert& in : inserts) {
-    const Digest d = digest(in.key);
+  if (inserts.size() == 1) {
+    const Digest d = digest(inserts[0].key);
     Shard& shard = t->shards[d.hi % kShards];
     std::lock_guard lk(shard.mu);
-    shard.keys.insert_or_assign(d, DedupEntry{partition, in.offset, in.lamport, in.time_ms});
-    shard.by_age.emplace_back(in.time_ms, d);
+    shard.keys.insert_or_assign(d, DedupEntry{partition, inserts[0].offset, inserts[0].lamport, inserts[0].time_ms});
+    shard.by_age.emplace_back(inserts[0].time_ms, d);
+    return;
+  }
+  // A batch: digests first, outside any lock, then each shard's keys under one lock, in
+  // the batch's order (a key twice in one batch keeps its later entry, as one by one).
+  struct Keyed {
+    Digest d;
+    uint32_t shard;
+    uint32_t index;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(inserts.size());
+  for (uint32_t i = 0; i < inserts.size(); ++i) {
+    const Digest d = digest(inserts[i].key);
+    keyed.push_back(Keyed{d, static_cast<uint32_t>(d.hi % kShards), i});
+  }
+  std::stable_sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) { return a.shard < b.shard; });
+  for (size_t from = 0; from < keyed.size();) {
+    Shard& shard = t->shards[keyed[from].shard];
+    std::lock_guard lk(shard.mu);
+    size_t i = from;
+    for (; i < keyed.size() && keyed[i].shard == keyed[from].shard; ++i) {
+      const DedupInsert& in = inserts[keyed[i].index];
+      shard.keys.insert_or_assign(keyed[i].d, DedupEntry{partition, in.offset, in.lamport, in.time_ms});
+      shard.by_age.emplace_back(in.time_ms, keyed[i].d);
+    }
+    from = i;
   }
 }
 

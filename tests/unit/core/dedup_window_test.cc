@@ -65,6 +65,29 @@ TEST(DedupWindow, AKeyStoredAgainAfterItsWindowSurvivesTheOldEntrysExpiry) {
   EXPECT_EQ(w.size(), 0u);
 }
 
+// A batch is inserted shard by shard; every key is found, and a key twice in one batch
+// keeps its later entry (as inserting one by one would), also through expiry.
+TEST(DedupWindow, ABatchOverManyShardsIsFoundWholeAndKeepsTheLaterOfARepeatedKey) {
+  DedupWindow w;
+  w.add_topic(kTopic, milliseconds(1000));
+  std::vector<std::string> keys;
+  for (int i = 0; i < 500; ++i) keys.push_back("order-" + std::to_string(i));
+  keys.push_back("order-7");  // again, later in the same batch
+  std::vector<DedupInsert> in;
+  for (size_t i = 0; i < keys.size(); ++i) in.push_back(DedupInsert{keys[i], 100 + i, 1000 + i, 5000});
+  w.insert(kTopic, 3, in);
+  EXPECT_EQ(w.size(), 500u);
+  for (int i = 0; i < 500; ++i) {
+    auto hit = w.find(kTopic, "order-" + std::to_string(i), 0);
+    ASSERT_TRUE(hit.has_value()) << i;
+    EXPECT_EQ(hit->partition, 3u);
+    EXPECT_EQ(hit->offset, i == 7 ? 600u : 100u + static_cast<uint64_t>(i));
+  }
+  EXPECT_EQ(w.expire(5999), 0u);
+  EXPECT_EQ(w.expire(6001), 500u);
+  EXPECT_EQ(w.size(), 0u);
+}
+
 TEST(DedupWindow, DroppedAndUnknownTopicsHaveNoKeys) {
   DedupWindow w;
   const std::vector<DedupInsert> in{{"k", 0, 1, 1000}};
