@@ -57,6 +57,36 @@ std::optional<DedupEntry> DedupWindow::find(uint32_t topic_id, std::string_view 
   return it->second;
 }
 
+void DedupWindow::find_many(uint32_t topic_id, std::span<const std::string_view> keys, int64_t not_before_ms,
+                            std::vector<std::optional<DedupEntry>>& out) const {
+  out.assign(keys.size(), std::nullopt);
+  if (keys.empty()) return;
+  const std::shared_ptr<Topic> t = topic(topic_id);
+  if (!t) return;
+  struct Keyed {
+    Digest d;
+    uint32_t shard;
+    uint32_t index;
+  };
+  std::vector<Keyed> keyed;
+  keyed.reserve(keys.size());
+  for (uint32_t i = 0; i < keys.size(); ++i) {
+    const Digest d = digest(keys[i]);
+    keyed.push_back(Keyed{d, static_cast<uint32_t>(d.hi % kShards), i});
+  }
+  std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) { return a.shard < b.shard; });
+  for (size_t from = 0; from < keyed.size();) {
+    const Shard& shard = t->shards[keyed[from].shard];
+    std::lock_guard lk(shard.mu);
+    size_t i = from;
+    for (; i < keyed.size() && keyed[i].shard == keyed[from].shard; ++i) {
+      auto it = shard.keys.find(keyed[i].d);
+      if (it != shard.keys.end() && it->second.time_ms >= not_before_ms) out[keyed[i].index] = it->second;
+    }
+    from = i;
+  }
+}
+
 void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const DedupInsert> inserts) {
   if (inserts.empty()) return;
   const std::shared_ptr<Topic> t = topic(topic_id);

@@ -82,6 +82,9 @@ class DedupWindow {
   // The event stored under `key` at or after `not_before_ms`, if any. Unknown topics have
   // no keys.
   std::optional<DedupEntry> find(uint32_t topic_id, std::string_view key, int64_t not_before_ms) const;
+  // find() for many keys at once: out[i] answers keys[i]. Each shard's lock is taken once.
+  void find_many(uint32_t topic_id, std::span<const std::string_view> keys, int64_t not_before_ms,
+                 std::vector<std::optional<DedupEntry>>& out) const;
 
   // Records the keys of events appended to one partition. A key stored again (after its
   // earlier event left the window) points at the newer event.

@@ -375,6 +375,11 @@ std::optional<DedupEntry> EventStore::find_duplicate(const meta::TopicConfig& to
   return dedup_.find(topic.topic_id, key, now_ms - topic.dedup_window.count());
 }
 
+void EventStore::find_duplicates(const meta::TopicConfig& topic, std::span<const std::string_view> keys, int64_t now_ms,
+                                 std::vector<std::optional<DedupEntry>>& out) const {
+  dedup_.find_many(topic.topic_id, keys, now_ms - topic.dedup_window.count(), out);
+}
+
 size_t EventStore::expire_dedup(int64_t now_ms) { return dedup_.expire(now_ms); }
 
 }  // namespace causeway::core

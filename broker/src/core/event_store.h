@@ -108,6 +108,9 @@ class EventStore {
 
   // The stored event for a dedup key within the topic's window, if any.
   std::optional<DedupEntry> find_duplicate(const meta::TopicConfig& topic, std::string_view key, int64_t now_ms) const;
+  // The same for many keys: out[i] answers keys[i].
+  void find_duplicates(const meta::TopicConfig& topic, std::span<const std::string_view> keys, int64_t now_ms,
+                       std::vector<std::optional<DedupEntry>>& out) const;
 
   // Drops dedup keys older than each topic's window; returns how many. The maintenance
   // thread calls it every dedup_expiry_interval.

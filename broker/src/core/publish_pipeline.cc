@@ -290,6 +290,7 @@ void PublishPipeline::deduplicate(const meta::TopicConfig& topic, std::span<cons
   std::vector<EventAck>& acks = op->acks;
   std::unordered_map<std::string_view, size_t> first_with_key;  // dedup key -> event index
   std::vector<size_t> owned_resolved_now;  // owned keys answered from the dedup window
+  std::vector<size_t> to_look_up;          // owned keys, to look up in the dedup window
   for (size_t i = 0; i < events.size(); ++i) {
     if (resolved[i] || events[i].record.dedup_key.empty()) continue;
     const std::string_view key = events[i].record.dedup_key;
@@ -305,11 +306,21 @@ void PublishPipeline::deduplicate(const meta::TopicConfig& topic, std::span<cons
       continue;
     }
     owned.emplace(i, ik);
-    if (const std::optional<DedupEntry> dup = store_.find_duplicate(topic, key, now)) {
-      acks[i] = EventAck{Status(), dup->partition, dup->offset, dup->lamport, true};
-      resolved[i] = 1;
-      owned_resolved_now.push_back(i);
-    }
+    to_look_up.push_back(i);
+  }
+  // Every key this request now owns, looked up in the dedup window at once (one lock per
+  // shard of the window, not one per key).
+  std::vector<std::string_view> keys;
+  keys.reserve(to_look_up.size());
+  for (size_t i : to_look_up) keys.push_back(events[i].record.dedup_key);
+  std::vector<std::optional<DedupEntry>> found;
+  store_.find_duplicates(topic, keys, now, found);
+  for (size_t k = 0; k < to_look_up.size(); ++k) {
+    if (!found[k]) continue;
+    const size_t i = to_look_up[k];
+    acks[i] = EventAck{Status(), found[k]->partition, found[k]->offset, found[k]->lamport, true};
+    resolved[i] = 1;
+    owned_resolved_now.push_back(i);
   }
   for (size_t i : owned_resolved_now) {
     auto node = owned.extract(i);

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -86,6 +87,31 @@ TEST(DedupWindow, ABatchOverManyShardsIsFoundWholeAndKeepsTheLaterOfARepeatedKey
   EXPECT_EQ(w.expire(5999), 0u);
   EXPECT_EQ(w.expire(6001), 500u);
   EXPECT_EQ(w.size(), 0u);
+}
+
+// find_many answers each key as find() would, in the order asked, whatever the shards.
+TEST(DedupWindow, FindManyAnswersEachKeyAsFindDoes) {
+  DedupWindow w;
+  w.add_topic(kTopic, milliseconds(1000));
+  std::vector<std::string> stored;
+  std::vector<DedupInsert> in;
+  for (int i = 0; i < 300; ++i) stored.push_back("k-" + std::to_string(i));
+  for (int i = 0; i < 300; ++i) in.push_back(DedupInsert{stored[i], static_cast<uint64_t>(i), 0, i < 100 ? 1000 : 5000});
+  w.insert(kTopic, 1, in);
+  std::vector<std::string> asked;
+  for (int i = 0; i < 300; i += 3) asked.push_back("k-" + std::to_string(i));
+  for (int i = 0; i < 50; ++i) asked.push_back("absent-" + std::to_string(i));
+  std::vector<std::string_view> views(asked.begin(), asked.end());
+  std::vector<std::optional<DedupEntry>> out;
+  w.find_many(kTopic, views, 4500, out);
+  ASSERT_EQ(out.size(), asked.size());
+  for (size_t i = 0; i < asked.size(); ++i) EXPECT_EQ(out[i], w.find(kTopic, asked[i], 4500)) << asked[i];
+  EXPECT_FALSE(out[0].has_value()) << "k-0 was stored before the window";
+  ASSERT_TRUE(out[40].has_value());
+  EXPECT_EQ(out[40]->offset, 120u);
+  w.find_many(kTopic + 1, views, 0, out);
+  EXPECT_EQ(std::count(out.begin(), out.end(), std::nullopt), static_cast<std::ptrdiff_t>(asked.size()))
+      << "an unknown topic has no keys";
 }
 
 TEST(DedupWindow, DroppedAndUnknownTopicsHaveNoKeys) {
