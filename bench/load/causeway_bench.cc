@@ -1419,6 +1419,16 @@ double percentile(const std::vector<int64_t>& sorted, double p) {
   return static_cast<double>(sorted[idx]) / 1000.0;
 }
 
+// Sorts `samples` (ns) and fills the row's sample count, p50/p99/p99.9 and max (µs).
+void set_latency(Row& row, std::vector<int64_t>& samples) {
+  std::sort(samples.begin(), samples.end());
+  row.samples = samples.size();
+  row.p50_us = percentile(samples, 0.50);
+  row.p99_us = percentile(samples, 0.99);
+  row.p999_us = percentile(samples, 0.999);
+  row.max_us = samples.empty() ? 0 : static_cast<double>(samples.back()) / 1000.0;
+}
+
 // Consume (con*) and end-to-end (e2e*) scenarios; the topic is prepared.
 Row run_consume_scenario(const Config& cfg, Target& target, const Scenario& sc, Row row) {
   std::string payload(sc.bytes, 'x');
@@ -1544,14 +1554,9 @@ Row run_consume_scenario(const Config& cfg, Target& target, const Scenario& sc, 
     }
     row.errors += states[static_cast<std::size_t>(c)]->errors();
   }
-  std::sort(samples.begin(), samples.end());
   row.sent = sent;
   row.conns = C;
-  row.samples = samples.size();
-  row.p50_us = percentile(samples, 0.50);
-  row.p99_us = percentile(samples, 0.99);
-  row.p999_us = percentile(samples, 0.999);
-  row.max_us = samples.empty() ? 0 : static_cast<double>(samples.back()) / 1000.0;
+  set_latency(row, samples);
   row.events_per_s = static_cast<double>(samples.size()) / cfg.duration_s;
   row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
   if (received.load() < sent) row.error = "received " + std::to_string(received.load()) + " of " + std::to_string(sent);
@@ -1644,15 +1649,10 @@ Row run_fanout_scenario(const Config& cfg, Target& target, const Scenario& sc, R
     unique += g->unique;
     repeats += g->repeats;
   }
-  std::sort(samples.begin(), samples.end());
   row.sent = sent;
   row.conns = G;
   row.errors = st.errors();
-  row.samples = samples.size();
-  row.p50_us = percentile(samples, 0.50);
-  row.p99_us = percentile(samples, 0.99);
-  row.p999_us = percentile(samples, 0.999);
-  row.max_us = samples.empty() ? 0 : static_cast<double>(samples.back()) / 1000.0;
+  set_latency(row, samples);
   row.events_per_s = static_cast<double>(samples.size()) / cfg.duration_s;
   row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
   char note[160];
@@ -1910,12 +1910,7 @@ Row run_http_scenario(const Config& cfg, Target& target, const Scenario& sc, Row
     const int64_t a = arrived[i].load();
     if (a >= 0) samples.push_back(a - sent_at[i].load());
   }
-  std::sort(samples.begin(), samples.end());
-  row.samples = samples.size();
-  row.p50_us = percentile(samples, 0.50);
-  row.p99_us = percentile(samples, 0.99);
-  row.p999_us = percentile(samples, 0.999);
-  row.max_us = samples.empty() ? 0 : static_cast<double>(samples.back()) / 1000.0;
+  set_latency(row, samples);
   row.events_per_s = rate;
   row.mb_per_s = rate * static_cast<double>(sc.bytes) / 1e6;
   row.note = "paced at " + std::to_string(static_cast<int>(rate)) + "/s; publish -> endpoint";
@@ -2066,12 +2061,7 @@ Row run_scenario(const Config& cfg, Target& target, const Scenario& sc, uint32_t
         }
       }
     }
-    std::sort(lat.begin(), lat.end());
-    row.samples = lat.size();
-    row.p50_us = percentile(lat, 0.50);
-    row.p99_us = percentile(lat, 0.99);
-    row.p999_us = percentile(lat, 0.999);
-    row.max_us = lat.empty() ? 0 : static_cast<double>(lat.back()) / 1000.0;
+    set_latency(row, lat);
     row.events_per_s = static_cast<double>(acked_in_window) / cfg.duration_s;
     row.mb_per_s = row.events_per_s * static_cast<double>(sc.bytes) / 1e6;
   }
