@@ -207,6 +207,12 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
                  "partitions\"); false when the data directory shares its file system with heavy unrelated writes")
       ->check(CLI::IsMember({"true", "false", "on", "off", "1", "0"}, CLI::ignore_case))
       ->default_str("true");
+  app.add_option("--max-open-segment-files", config.store.logs.max_open_sealed_segments,
+                 "Descriptors kept open for reading sealed segments, shared by all partitions; reads of other "
+                 "sealed segments reopen them (each partition's active segment holds one more). 0 keeps every "
+                 "segment open")
+      ->capture_default_str()
+      ->check(CLI::Range(size_t{0}, size_t{1} << 20));
   auto* registry_listen_opt =
       app.add_option("--registry-listen", config.registry_listen,
                      "Address of the embedded schema registry's REST API, HOST:PORT (port 0 picks a free port), "

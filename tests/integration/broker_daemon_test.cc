@@ -273,5 +273,86 @@ TEST(BrokerDaemon, TopicsBeyondTheOpenFilesLimitAreRefusedNamingItAndTheBrokerRe
   }
 }
 
+// The `.log` files under `dir` process `pid` holds open (/proc/PID/fd).
+size_t open_segment_files(pid_t pid, const std::string& dir) {
+  const std::string prefix = std::filesystem::canonical(dir).string() + "/";
+  size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
+    std::error_code ec;
+    const std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
+    if (!ec && target.rfind(prefix, 0) == 0 && target.find(".log") != std::string::npos) ++n;
+  }
+  return n;
+}
+
+// docs/broker.md, "File descriptors": each partition's active segment holds a descriptor and
+// sealed segments share --max-open-segment-files of them, at open and while clients read
+// every segment, however many segments the partitions retain.
+TEST(BrokerDaemon, SealedSegmentsShareABoundedNumberOfDescriptorsAndStayReadable) {
+  storage::testing::TempDir dir;
+  constexpr uint32_t kPartitions = 2;
+  constexpr int kBatches = 120;
+  constexpr int kPerBatch = 10;
+  const auto payload = [](uint32_t p, uint64_t offset) {
+    std::string s = "p" + std::to_string(p) + "-o" + std::to_string(offset) + "-";
+    s.resize(1000, static_cast<char>('a' + offset % 26));
+    return s;
+  };
+  {
+    core::EventStoreOptions options;
+    options.data_dir = dir.path();
+    auto store = core::EventStore::open(storage::FileSystem::posix(), options, nullptr);
+    ASSERT_TRUE(store.ok()) << store.error().to_string();
+    meta::TopicConfig cfg;
+    cfg.name = "orders";
+    cfg.partitions = kPartitions;
+    cfg.durability = storage::Durability::kOs;
+    cfg.segment_bytes = 64 << 10;  // about 60 events of 1 KB per segment
+    auto topic = (*store)->create_topic(cfg);
+    ASSERT_TRUE(topic.ok()) << topic.error().to_string();
+    for (uint32_t p = 0; p < kPartitions; ++p) {
+      for (int b = 0; b < kBatches; ++b) {
+        std::vector<std::string> payloads;
+        std::vector<batch::RecordInput> records;
+        for (int i = 0; i < kPerBatch; ++i) payloads.push_back(payload(p, static_cast<uint64_t>(b * kPerBatch + i)));
+        for (const std::string& body : payloads) records.push_back(batch::RecordInput{"k", "", "src", "type", {}, 0, body});
+        ASSERT_TRUE((*store)->append(*topic, p, records, 0, storage::now_ms()).ok());
+      }
+      ASSERT_GE((*store)->partition("orders", p)->segment_count(), 15u);
+    }
+  }
+  const uint16_t port = testing::pick_free_port();
+  DaemonProcess broker(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:" + std::to_string(port),
+                                 "--registry-listen", "off", "--admin-listen", "off", "--max-open-segment-files", "3"});
+  ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
+  EXPECT_LE(open_segment_files(broker.pid(), dir.path()), kPartitions + 3);
+
+  client::ClientOptions options;
+  options.broker = "127.0.0.1:" + std::to_string(port);
+  auto admin = client::Admin::connect(options);
+  ASSERT_TRUE(admin.ok()) << admin.status().to_string();
+  for (int round = 0; round < 2; ++round) {  // the second round reopens what the first evicted
+    for (uint32_t p = 0; p < kPartitions; ++p) {
+      uint64_t next = 0;
+      while (next < kBatches * kPerBatch) {
+        auto got = (*admin)->fetch("orders", p, next, 100);
+        ASSERT_TRUE(got.ok()) << got.status().to_string();
+        ASSERT_FALSE(got->events.empty()) << "partition " << p << " at " << next;
+        for (const client::FetchedEvent& e : got->events) {
+          ASSERT_EQ(e.offset, next);
+          ASSERT_EQ(e.payload, payload(p, next));
+          ++next;
+        }
+        EXPECT_LE(open_segment_files(broker.pid(), dir.path()), kPartitions + 3);
+      }
+    }
+  }
+  admin->reset();
+  broker.signal(SIGTERM);
+  auto status = broker.wait_exit(30s);
+  ASSERT_TRUE(status);
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker.output();
+}
+
 }  // namespace
 }  // namespace causeway

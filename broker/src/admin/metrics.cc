@@ -270,6 +270,18 @@ void BrokerMetrics::append_state(std::vector<MetricFamily>& out) {
   }
   for (MetricFamily* f : {&topics, &end, &start, &bytes, &segments}) out.push_back(std::move(*f));
 
+  if (const storage::FileCache* cache = sources_.store.logs().sealed_files()) {
+    MetricFamily open = family("causeway_segment_files_open",
+                               "Sealed segments' descriptors held open (at most --max-open-segment-files)",
+                               MetricType::Gauge);
+    add_gauge(open, {}, static_cast<double>(cache->size()));
+    out.push_back(std::move(open));
+    MetricFamily opens = family("causeway_segment_file_opens_total",
+                                "Reads of a sealed segment that had to open its file again", MetricType::Counter);
+    add_counter(opens, {}, static_cast<double>(cache->opens()));
+    out.push_back(std::move(opens));
+  }
+
   MetricFamily committed = family("causeway_group_committed_offset",
                                   "A subscription's group: offset below which every event is acked", MetricType::Gauge);
   MetricFamily lag = family("causeway_group_lag", "A subscription's group: end offset minus committed offset",

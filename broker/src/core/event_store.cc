@@ -204,8 +204,20 @@ Result<std::unique_ptr<EventStore>> EventStore::open(storage::FileSystem* fs, Ev
     CAUSEWAY_RETURN_IF_ERROR(fs->remove_all(dir + "/dedup"));
   }
 
+  // Sealed segments' descriptors may take at most a quarter of the open-files limit, so that
+  // a small limit leaves room for partitions and connections.
+  storage::LogManagerOptions logs = store->options_.logs;
+  rlimit limit{};
+  if (size_t& cached = logs.max_open_sealed_segments;
+      cached > 0 && ::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY &&
+      cached > limit.rlim_cur / 4) {
+    const size_t quarter = std::max<size_t>(static_cast<size_t>(limit.rlim_cur / 4), 1);
+    spdlog::warn("keeping {} sealed segment files open instead of {}: a quarter of the open files limit of {}",
+                 quarter, cached, static_cast<uint64_t>(limit.rlim_cur));
+    cached = quarter;
+  }
   CAUSEWAY_ASSIGN_OR_RETURN(store->logs_,
-                            storage::LogManager::open(fs, dir + "/topics", store->options_.logs));
+                            storage::LogManager::open(fs, dir + "/topics", logs));
 
   CAUSEWAY_ASSIGN_OR_RETURN(rep.topics, store->meta_->list_topics());
   const int64_t now = storage::now_ms();
@@ -283,12 +295,17 @@ Status EventStore::check_fd_capacity(const meta::TopicConfig& config) const {
     ++open;
   }
   if (ec) return Status();  // no /proc: the open itself will say
+  // Sealed segments' descriptors come and go within the cache's capacity: count it whole.
+  if (const storage::FileCache* cache = logs_->sealed_files()) {
+    const uint64_t cached = cache->size();
+    open = open - std::min(open, cached) + cache->capacity();
+  }
   const uint64_t needed = open + config.partitions + reserve;
   if (needed <= limit.rlim_cur) return Status();
   return Status(Code::kResourceExhausted, Reason::kNone,
                 "topic \"" + config.name + "\" needs " + std::to_string(config.partitions) +
                     " file descriptors (one per partition), and the broker holds " + std::to_string(open) +
-                    " of its limit of " + std::to_string(limit.rlim_cur) + " open files while keeping " +
+                    " (counting --max-open-segment-files whole) of its limit of " + std::to_string(limit.rlim_cur) + " open files while keeping " +
                     std::to_string(reserve) +
                     " free for connections (--max-connections + 256, at most a quarter of the limit): raise the "
                     "limit to at least " +

@@ -18,7 +18,12 @@ int64_t now_ms() {
 }
 
 LogManager::LogManager(FileSystem* fs, std::string topics_dir, LogManagerOptions options)
-    : fs_(fs), topics_dir_(std::move(topics_dir)), options_(options) {}
+    : fs_(fs),
+      topics_dir_(std::move(topics_dir)),
+      options_(options),
+      sealed_files_(options.max_open_sealed_segments > 0
+                        ? std::make_shared<FileCache>(fs, options.max_open_sealed_segments)
+                        : nullptr) {}
 
 Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string topics_dir,
                                                      LogManagerOptions options) {
@@ -73,7 +78,7 @@ Status LogManager::open_topic(std::string_view topic, uint32_t partitions, const
   std::vector<std::shared_ptr<PartitionLog>> logs;
   for (uint32_t p = 0; p < partitions; ++p) {
     RecoveryReport report;
-    auto log = PartitionLog::open(fs_, topic_dir(topic) + "/" + std::to_string(p), config, &report);
+    auto log = PartitionLog::open(fs_, topic_dir(topic) + "/" + std::to_string(p), config, &report, sealed_files_);
     if (!log) return log.error().with_context("topic \"" + std::string(topic) + "\" partition " + std::to_string(p));
     clock_.observe(report.last_lamport);
     if (sync_pool_) (*log)->set_sync_executor(pool_executor());

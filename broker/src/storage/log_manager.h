@@ -22,6 +22,7 @@
 
 #include "causeway/common/lamport_clock.h"
 #include "causeway/common/status.h"
+#include "storage/file_cache.h"
 #include "storage/file_system.h"
 #include "storage/log_config.h"
 #include "storage/partition_log.h"
@@ -51,6 +52,10 @@ struct LogManagerOptions {
   // fdatasync each. Needs sync_threads > 0 and a file system that supports it
   // (FileSystem::open_file_system_sync); otherwise every log syncs on its own.
   bool share_syncs = true;
+  // Descriptors kept open for sealed segments, shared by all logs (storage/file_cache.h);
+  // reads of other sealed segments open theirs again. Active segments hold one each on
+  // top. 0: every segment holds its own for as long as it exists.
+  size_t max_open_sealed_segments = 1024;
 };
 
 class LogManager {
@@ -89,6 +94,8 @@ class LogManager {
   const std::string& topics_dir() const noexcept { return topics_dir_; }
   // The shared sync rounds, or null when every log syncs on its own (tests, metrics).
   const SyncGroup* sync_group() const noexcept { return sync_group_.get(); }
+  // The sealed segments' descriptors, or null when each segment holds its own (metrics).
+  const FileCache* sealed_files() const noexcept { return sealed_files_.get(); }
   std::string topic_dir(std::string_view topic) const { return topics_dir_ + "/" + std::string(topic); }
 
  private:
@@ -105,6 +112,7 @@ class LogManager {
   const std::string topics_dir_;
   const LogManagerOptions options_;
   LamportClock clock_;
+  const std::shared_ptr<FileCache> sealed_files_;  // null when max_open_sealed_segments is 0
 
   mutable std::mutex mu_;  // guards topics_ and stopping_
   std::map<std::string, std::vector<std::shared_ptr<PartitionLog>>, std::less<>> topics_;

@@ -57,8 +57,9 @@ Status LogConfig::validate() const {
   return Status();
 }
 
-PartitionLog::PartitionLog(FileSystem* fs, std::string dir, LogConfig config)
-    : fs_(fs), dir_(std::move(dir)), config_(config) {}
+PartitionLog::PartitionLog(FileSystem* fs, std::string dir, LogConfig config,
+                           std::shared_ptr<FileCache> sealed_files)
+    : fs_(fs), dir_(std::move(dir)), config_(config), sealed_files_(std::move(sealed_files)) {}
 
 PartitionLog::~PartitionLog() {
   // Best effort: an orderly close makes `os`-mode appends durable. Errors have nowhere to
@@ -73,9 +74,10 @@ PartitionLog::~PartitionLog() {
 }
 
 Result<std::unique_ptr<PartitionLog>> PartitionLog::open(FileSystem* fs, std::string dir, LogConfig config,
-                                                         RecoveryReport* report) {
+                                                         RecoveryReport* report,
+                                                         std::shared_ptr<FileCache> sealed_files) {
   CAUSEWAY_RETURN_IF_ERROR(config.validate());
-  std::unique_ptr<PartitionLog> log(new PartitionLog(fs, std::move(dir), config));
+  std::unique_ptr<PartitionLog> log(new PartitionLog(fs, std::move(dir), config, std::move(sealed_files)));
   RecoveryReport local;
   CAUSEWAY_RETURN_IF_ERROR(log->recover(report ? *report : local));
   return log;
@@ -115,7 +117,8 @@ Status PartitionLog::recover(RecoveryReport& report) {
   if (!report.removed_files.empty()) CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(dir_));
 
   if (bases.empty()) {
-    CAUSEWAY_ASSIGN_OR_RETURN(auto seg, Segment::create(fs_, dir_, 0, config_.index_interval_bytes));
+    CAUSEWAY_ASSIGN_OR_RETURN(auto seg,
+                              Segment::create(fs_, dir_, 0, config_.index_interval_bytes, sealed_files_.get()));
     segments_.push_back(std::move(seg));
   }
   for (size_t i = 0; i < bases.size(); ++i) {
@@ -123,14 +126,16 @@ Status PartitionLog::recover(RecoveryReport& report) {
     std::unique_ptr<Segment> seg;
     if (active) {
       std::optional<ScanStop> stop;
-      CAUSEWAY_ASSIGN_OR_RETURN(seg, Segment::recover(fs_, dir_, bases[i], config_.index_interval_bytes, &stop));
+      CAUSEWAY_ASSIGN_OR_RETURN(seg, Segment::recover(fs_, dir_, bases[i], config_.index_interval_bytes, &stop,
+                                                      sealed_files_.get()));
       if (stop) {
         report.truncated_bytes = stop->file_size - stop->position;
         report.truncated = std::move(stop);
       }
     } else {
       bool rebuilt = false;
-      CAUSEWAY_ASSIGN_OR_RETURN(seg, Segment::open_sealed(fs_, dir_, bases[i], config_.index_interval_bytes, &rebuilt));
+      CAUSEWAY_ASSIGN_OR_RETURN(seg, Segment::open_sealed(fs_, dir_, bases[i], config_.index_interval_bytes, &rebuilt,
+                                                          sealed_files_.get()));
       if (rebuilt) report.rebuilt_indexes.push_back(seg->log_path());
     }
     if (!segments_.empty()) {
@@ -174,7 +179,8 @@ Status PartitionLog::roll_locked(std::unique_lock<std::mutex>& lk) {
   lk.unlock();
   Status sealed = old->seal();
   Result<std::unique_ptr<Segment>> next =
-      sealed.ok() ? Segment::create(fs_, dir_, old->next_offset(), config_.index_interval_bytes)
+      sealed.ok() ? Segment::create(fs_, dir_, old->next_offset(), config_.index_interval_bytes,
+                                    sealed_files_.get())
                   : Result<std::unique_ptr<Segment>>(sealed);
   lk.lock();
   rolling_ = false;

@@ -75,9 +75,12 @@ class PartitionLog {
  public:
   // Opens (creating if absent) the log in `dir` and recovers it. Fails with kCorruption
   // naming the file if a sealed segment is damaged, kInvalidArgument for a bad config or a
-  // stray `.log` file name, kIOError for OS failures. `report` may be null.
+  // stray `.log` file name, kIOError for OS failures. `report` may be null. With
+  // `sealed_files`, sealed segments keep no descriptor of their own and read through that
+  // cache (storage/file_cache.h), shared with other logs; without, each keeps one.
   static Result<std::unique_ptr<PartitionLog>> open(FileSystem* fs, std::string dir, LogConfig config,
-                                                    RecoveryReport* report);
+                                                    RecoveryReport* report,
+                                                    std::shared_ptr<FileCache> sealed_files = nullptr);
   ~PartitionLog();
   PartitionLog(const PartitionLog&) = delete;
   PartitionLog& operator=(const PartitionLog&) = delete;
@@ -167,7 +170,7 @@ class PartitionLog {
   const LogConfig& config() const noexcept { return config_; }
 
  private:
-  PartitionLog(FileSystem* fs, std::string dir, LogConfig config);
+  PartitionLog(FileSystem* fs, std::string dir, LogConfig config, std::shared_ptr<FileCache> sealed_files);
   Status recover(RecoveryReport& report);
   Status roll_locked(std::unique_lock<std::mutex>& lk);
   Status wait_for_roll_locked(std::unique_lock<std::mutex>& lk);
@@ -206,6 +209,7 @@ class PartitionLog {
   FileSystem* const fs_;
   const std::string dir_;
   const LogConfig config_;
+  const std::shared_ptr<FileCache> sealed_files_;  // may be null; outlives segments_
 
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable roll_cv_;  // signalled when a roll finishes

@@ -62,10 +62,10 @@ Result<bool> Segment::zeros_from(uint64_t from, uint64_t to) const {
 
 Result<std::unique_ptr<Segment>> Segment::recover(FileSystem* fs, const std::string& dir,
                                                   uint64_t base_offset, uint32_t index_interval_bytes,
-                                                  std::optional<ScanStop>* stop) {
+                                                  std::optional<ScanStop>* stop, FileCache* cache) {
   const std::string path = dir + "/" + segment_file_stem(base_offset) + ".log";
   CAUSEWAY_ASSIGN_OR_RETURN(auto file, fs->open(path, OpenMode::kReadWrite));
-  std::unique_ptr<Segment> seg(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(file)));
+  std::unique_ptr<Segment> seg(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(file), cache));
   std::optional<ScanStop> local_stop;
   CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t valid_end, seg->scan_from(0, local_stop));
   if (local_stop) {
@@ -139,18 +139,20 @@ Status Segment::load_indexes() {
 
 Result<std::unique_ptr<Segment>> Segment::open_sealed(FileSystem* fs, const std::string& dir,
                                                       uint64_t base_offset, uint32_t index_interval_bytes,
-                                                      bool* rebuilt_index) {
+                                                      bool* rebuilt_index, FileCache* cache) {
   const std::string path = dir + "/" + segment_file_stem(base_offset) + ".log";
-  CAUSEWAY_ASSIGN_OR_RETURN(auto file, fs->open(path, OpenMode::kReadWrite));
-  std::unique_ptr<Segment> seg(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(file)));
+  // Read-only: a sealed segment is never written again (the cache keeps this handle).
+  CAUSEWAY_ASSIGN_OR_RETURN(auto file, fs->open(path, OpenMode::kReadOnly));
+  std::unique_ptr<Segment> seg(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(file), cache));
   uint64_t scan_start = 0;
   Status loaded = seg->load_indexes();
   if (loaded.ok()) {
     scan_start = seg->size_;
   } else {
     // Hints only: start over and rebuild from the log itself.
-    std::unique_ptr<File> f = std::move(seg->file_);
-    seg.reset(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(f)));
+    std::shared_ptr<File> f = std::move(seg->file_);
+    seg.reset(new Segment(fs, dir, base_offset, index_interval_bytes, nullptr, cache));
+    seg->file_ = std::move(f);
   }
   if (rebuilt_index) *rebuilt_index = !loaded.ok();
   std::optional<ScanStop> stop;
@@ -164,6 +166,7 @@ Result<std::unique_ptr<Segment>> Segment::open_sealed(FileSystem* fs, const std:
   seg->sealed_ = true;
   seg->may_hold_dedup_keys_ = !fs->exists(dir + "/" + segment_file_stem(base_offset) + ".nokeys");
   if (!loaded.ok()) CAUSEWAY_RETURN_IF_ERROR(seg->write_index_files());
+  seg->hand_descriptor_to_cache();
   return seg;
 }
 

@@ -30,23 +30,51 @@ std::optional<uint64_t> parse_segment_stem(std::string_view stem) {
 }
 
 Segment::Segment(FileSystem* fs, std::string dir, uint64_t base_offset, uint32_t index_interval_bytes,
-                 std::unique_ptr<File> file)
+                 std::unique_ptr<File> file, FileCache* cache)
     : fs_(fs),
       dir_(std::move(dir)),
       log_path_(dir_ + "/" + segment_file_stem(base_offset) + ".log"),
       base_offset_(base_offset),
       index_interval_bytes_(index_interval_bytes),
+      cache_(cache),
       file_(std::move(file)),
       next_offset_(base_offset),
       max_time_ms_(std::numeric_limits<int64_t>::min()),
       first_time_ms_(std::numeric_limits<int64_t>::min()) {}
 
+Segment::~Segment() {
+  if (cache_ && !holds_descriptor()) cache_->erase(log_path_);
+}
+
+std::shared_ptr<File> Segment::own_file() const {
+  std::lock_guard lk(file_mu_);
+  return file_;
+}
+
+bool Segment::holds_descriptor() const { return own_file() != nullptr; }
+
+Result<std::shared_ptr<File>> Segment::file_for_read() const {
+  if (std::shared_ptr<File> f = own_file()) return f;
+  return cache_->get(log_path_);
+}
+
+void Segment::hand_descriptor_to_cache() {
+  if (!cache_) return;
+  std::shared_ptr<File> f;
+  {
+    std::lock_guard lk(file_mu_);
+    f = std::move(file_);
+  }
+  cache_->put(log_path_, std::move(f));
+}
+
 Result<std::unique_ptr<Segment>> Segment::create(FileSystem* fs, const std::string& dir,
-                                                 uint64_t base_offset, uint32_t index_interval_bytes) {
+                                                 uint64_t base_offset, uint32_t index_interval_bytes,
+                                                 FileCache* cache) {
   const std::string path = dir + "/" + segment_file_stem(base_offset) + ".log";
   CAUSEWAY_ASSIGN_OR_RETURN(auto file, fs->open(path, OpenMode::kCreateNew));
   CAUSEWAY_RETURN_IF_ERROR(fs->sync_dir(dir));
-  std::unique_ptr<Segment> seg(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(file)));
+  std::unique_ptr<Segment> seg(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(file), cache));
   seg->may_hold_dedup_keys_ = false;  // new and empty: its appends say otherwise
   return seg;
 }
@@ -108,7 +136,14 @@ Status Segment::append(const batch::BatchHeader& header, std::string_view batch_
   return Status();
 }
 
-Status Segment::sync() { return file_->sync(); }
+Status Segment::sync() {
+  std::shared_ptr<File> f = own_file();
+  return f ? f->sync() : Status();  // handed to the cache once sealed, and sealing synced it
+}
+
+void Segment::start_writeback(uint64_t offset, uint64_t length) {
+  if (std::shared_ptr<File> f = own_file()) f->start_writeback(offset, length);
+}
 
 Status Segment::write_index_files() {
   std::string idx;
@@ -151,11 +186,13 @@ Status Segment::seal() {
     CAUSEWAY_RETURN_IF_ERROR(write_file_atomically(fs_, dir_, segment_file_stem(base_offset_) + ".nokeys", ""));
   }
   sealed_ = true;
+  hand_descriptor_to_cache();
   return Status();
 }
 
 Status Segment::remove_files() {
   const std::string stem = dir_ + "/" + segment_file_stem(base_offset_);
+  if (cache_) cache_->erase(log_path_);  // else its descriptor would keep the space in use
   CAUSEWAY_RETURN_IF_ERROR(fs_->remove(stem + ".log"));
   for (const char* ext : {".index", ".timeindex", ".nokeys"}) {
     Status s = fs_->remove(stem + ext);
@@ -187,6 +224,8 @@ uint64_t Segment::position_for_lamport(uint64_t lamport) const {
 
 Status Segment::read_batches(uint64_t offset, uint64_t start_position, uint64_t end_position,
                              size_t max_bytes, std::vector<StoredBatch>& out, uint64_t max_records) const {
+  if (start_position >= end_position) return Status();
+  CAUSEWAY_ASSIGN_OR_RETURN(const std::shared_ptr<File> file, file_for_read());
   uint64_t pos = start_position;
   size_t taken = 0;
   uint64_t records = 0;
@@ -194,7 +233,7 @@ Status Segment::read_batches(uint64_t offset, uint64_t start_position, uint64_t 
   while (pos < end_position) {
     const auto where = [&] { return log_path_ + " at byte " + std::to_string(pos); };
     if (end_position - pos < batch::kBatchHeaderSize) return corruption("short batch header in " + where());
-    CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, file_->read_at(pos, batch::kBatchHeaderSize, header_buf));
+    CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, file->read_at(pos, batch::kBatchHeaderSize, header_buf));
     if (n != batch::kBatchHeaderSize) return corruption("short batch header in " + where());
     auto header = batch::decode_header(std::string_view(header_buf, batch::kBatchHeaderSize));
     if (!header) return header.error().with_context(where());
@@ -207,7 +246,7 @@ Status Segment::read_batches(uint64_t offset, uint64_t start_position, uint64_t 
     StoredBatch batch;
     batch.header = *header;
     batch.bytes.resize(header->total_size());
-    CAUSEWAY_ASSIGN_OR_RETURN(const size_t got, file_->read_at(pos, batch.bytes.size(), batch.bytes.data()));
+    CAUSEWAY_ASSIGN_OR_RETURN(const size_t got, file->read_at(pos, batch.bytes.size(), batch.bytes.data()));
     if (got != batch.bytes.size()) return corruption("short batch body in " + where());
     CAUSEWAY_RETURN_IF_ERROR(batch::verify_batch(*header, batch.bytes).with_context(where()));
     taken += batch.bytes.size();

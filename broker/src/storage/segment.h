@@ -7,16 +7,24 @@
 // Thread-safety: none of its own. The owning PartitionLog serialises appends, sealing and
 // index lookups under its mutex; read_batches() only touches the file (pread) and may run
 // concurrently with appends, given a `end_position` the caller snapshotted under the mutex.
+// sync() and start_writeback() may run concurrently with seal().
+//
+// Descriptors: a segment holds its `.log` file open while it is active. With a FileCache
+// (storage/file_cache.h), a sealed segment hands its descriptor to the cache and reads
+// through it, so sealed segments share a bounded number of descriptors; without one it
+// keeps its own.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "causeway/common/status.h"
 #include "causeway/common/batch_format.h"
+#include "storage/file_cache.h"
 #include "storage/file_system.h"
 
 namespace causeway::storage {
@@ -57,8 +65,10 @@ struct StoredBatch {
 class Segment {
  public:
   // Creates an empty segment file (must not exist) and syncs the directory.
+  // `cache` (may be null, else outliving the segment) takes the descriptor once sealed.
   static Result<std::unique_ptr<Segment>> create(FileSystem* fs, const std::string& dir,
-                                                 uint64_t base_offset, uint32_t index_interval_bytes);
+                                                 uint64_t base_offset, uint32_t index_interval_bytes,
+                                                 FileCache* cache = nullptr);
 
   // Opens the active segment: scans every batch from byte 0 ignoring any index files,
   // rebuilds the indexes, and truncates (and syncs) the file at the first short or invalid
@@ -67,7 +77,7 @@ class Segment {
   // for the next appends and not reported (docs/log-format.md, "Preallocation").
   static Result<std::unique_ptr<Segment>> recover(FileSystem* fs, const std::string& dir,
                                                   uint64_t base_offset, uint32_t index_interval_bytes,
-                                                  std::optional<ScanStop>* stop);
+                                                  std::optional<ScanStop>* stop, FileCache* cache = nullptr);
 
   // Opens a sealed segment: loads its index files if they check out (else rebuilds them by
   // scanning and reports that in `rebuilt_index`), then verifies every batch from the last
@@ -75,7 +85,11 @@ class Segment {
   // the file and position: sealed segments were synced before they were sealed.
   static Result<std::unique_ptr<Segment>> open_sealed(FileSystem* fs, const std::string& dir,
                                                       uint64_t base_offset, uint32_t index_interval_bytes,
-                                                      bool* rebuilt_index);
+                                                      bool* rebuilt_index, FileCache* cache = nullptr);
+  // Forgets the descriptor in the cache, if the segment handed it there.
+  ~Segment();
+  Segment(const Segment&) = delete;
+  Segment& operator=(const Segment&) = delete;
 
   // Appends one encoded batch at the end (header.base_offset must equal next_offset()).
   // On a failed write the file is cut back to its previous size; if that fails too the
@@ -85,13 +99,14 @@ class Segment {
   // where that fails the file grows with each append as before.
   Status append(const batch::BatchHeader& header, std::string_view batch_bytes);
 
-  // fdatasync of the `.log` file.
+  // fdatasync of the `.log` file (nothing to do once it is sealed: sealing synced it).
   Status sync();
   // Starts (does not wait for) writeback of a byte range of the `.log` file.
-  void start_writeback(uint64_t offset, uint64_t length) { file_->start_writeback(offset, length); }
+  void start_writeback(uint64_t offset, uint64_t length);
 
   // Cuts the preallocated tail, syncs the log, writes both index files (each synced) and
-  // marks the segment sealed: a sealed `.log` file holds exactly its batches.
+  // marks the segment sealed: a sealed `.log` file holds exactly its batches. Then hands
+  // the descriptor to the cache, if there is one.
   Status seal();
 
   // Cuts the preallocated tail of the active segment and syncs (an orderly close), so that
@@ -103,7 +118,8 @@ class Segment {
 
   static constexpr uint64_t kPreallocateBytes = 1u << 20;  // the largest preallocation chunk
 
-  // Deletes the `.log`, then the index files. The caller syncs the directory.
+  // Deletes the `.log` (dropping its cached descriptor first), then the index files. The
+  // caller syncs the directory.
   Status remove_files();
 
   // Reads whole batches, starting with the batch that contains `offset`, until adding the
@@ -144,10 +160,18 @@ class Segment {
   const std::string& log_path() const noexcept { return log_path_; }
   const std::vector<OffsetIndexEntry>& offset_index() const noexcept { return offset_index_; }
   const std::vector<TimeIndexEntry>& time_index() const noexcept { return time_index_; }
+  // Whether the segment holds its own descriptor: it is active, or there is no cache.
+  bool holds_descriptor() const;
 
  private:
   Segment(FileSystem* fs, std::string dir, uint64_t base_offset, uint32_t index_interval_bytes,
-          std::unique_ptr<File> file);
+          std::unique_ptr<File> file, FileCache* cache);
+  // The segment's own handle, or null once it went to the cache.
+  std::shared_ptr<File> own_file() const;
+  // A handle to read through: its own, or the cache's.
+  Result<std::shared_ptr<File>> file_for_read() const;
+  // A sealed segment's descriptor goes to the cache (when there is one).
+  void hand_descriptor_to_cache();
 
   // Scans batches from `from` to end of file, adding them to the in-memory state.
   // Returns the position where a valid run of batches ends and, via `stop`, why it ended
@@ -164,7 +188,13 @@ class Segment {
   std::string log_path_;
   uint64_t base_offset_;
   uint32_t index_interval_bytes_;
-  std::unique_ptr<File> file_;
+  FileCache* const cache_;
+  // The open `.log` file; null once a sealed segment handed it to cache_. Written only by
+  // seal() (and the opening functions); file_mu_ guards it against the reads, syncs and
+  // writeback hints that may run concurrently with seal(). Appends, truncation and the
+  // recovery scans run where seal() cannot and use it directly.
+  mutable std::mutex file_mu_;
+  std::shared_ptr<File> file_;
   uint64_t size_ = 0;
   uint64_t next_offset_;
   uint64_t last_indexed_position_ = 0;
