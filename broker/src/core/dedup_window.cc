@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <algorithm>
+#include <array>
 
 namespace causeway::core {
 namespace {
@@ -57,24 +58,36 @@ std::optional<DedupEntry> DedupWindow::find(uint32_t topic_id, std::string_view 
   return it->second;
 }
 
+template <typename DigestOf>
+std::vector<DedupWindow::Keyed>& DedupWindow::order_by_shard(size_t n, const DigestOf& digest_of) {
+  // Per thread, reused: publishes call this for every request, and their sizes repeat.
+  thread_local std::vector<Keyed> digests;
+  thread_local std::vector<Keyed> ordered;
+  if (n <= kScratchKeep && ordered.capacity() > kScratchKeep) {  // a huge batch came before: free it
+    digests = {};
+    ordered = {};
+  }
+  digests.resize(n);
+  std::array<uint32_t, kShards + 1> start{};
+  for (size_t i = 0; i < n; ++i) {
+    const Digest d = digest_of(i);
+    const auto shard = static_cast<uint32_t>(d.hi % kShards);
+    digests[i] = Keyed{d, shard, static_cast<uint32_t>(i)};
+    ++start[shard + 1];
+  }
+  for (size_t s = 1; s <= kShards; ++s) start[s] += start[s - 1];
+  ordered.resize(n);
+  for (size_t i = 0; i < n; ++i) ordered[start[digests[i].shard]++] = digests[i];  // stable within a shard
+  return ordered;
+}
+
 void DedupWindow::find_many(uint32_t topic_id, std::span<const std::string_view> keys, int64_t not_before_ms,
                             std::vector<std::optional<DedupEntry>>& out) const {
   out.assign(keys.size(), std::nullopt);
   if (keys.empty()) return;
   const std::shared_ptr<Topic> t = topic(topic_id);
   if (!t) return;
-  struct Keyed {
-    Digest d;
-    uint32_t shard;
-    uint32_t index;
-  };
-  std::vector<Keyed> keyed;
-  keyed.reserve(keys.size());
-  for (uint32_t i = 0; i < keys.size(); ++i) {
-    const Digest d = digest(keys[i]);
-    keyed.push_back(Keyed{d, static_cast<uint32_t>(d.hi % kShards), i});
-  }
-  std::sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) { return a.shard < b.shard; });
+  std::vector<Keyed>& keyed = order_by_shard(keys.size(), [&](size_t i) { return digest(keys[i]); });
   for (size_t from = 0; from < keyed.size();) {
     const Shard& shard = t->shards[keyed[from].shard];
     std::lock_guard lk(shard.mu);
@@ -101,18 +114,7 @@ void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const 
   }
   // A batch: digests first, outside any lock, then each shard's keys under one lock, in
   // the batch's order (a key twice in one batch keeps its later entry, as one by one).
-  struct Keyed {
-    Digest d;
-    uint32_t shard;
-    uint32_t index;
-  };
-  std::vector<Keyed> keyed;
-  keyed.reserve(inserts.size());
-  for (uint32_t i = 0; i < inserts.size(); ++i) {
-    const Digest d = digest(inserts[i].key);
-    keyed.push_back(Keyed{d, static_cast<uint32_t>(d.hi % kShards), i});
-  }
-  std::stable_sort(keyed.begin(), keyed.end(), [](const Keyed& a, const Keyed& b) { return a.shard < b.shard; });
+  std::vector<Keyed>& keyed = order_by_shard(inserts.size(), [&](size_t i) { return digest(inserts[i].key); });
   for (size_t from = 0; from < keyed.size();) {
     Shard& shard = t->shards[keyed[from].shard];
     std::lock_guard lk(shard.mu);

@@ -137,6 +137,17 @@ class DedupWindow {
   };
 
   static Digest digest(std::string_view key);
+  // A batch's keys with their digests, ordered by shard (counting sort, stable), so that
+  // each shard's lock is taken once. In storage owned by the calling thread, valid until
+  // its next call.
+  struct Keyed {
+    Digest d;
+    uint32_t shard;
+    uint32_t index;  // in the batch
+  };
+  static constexpr size_t kScratchKeep = 1 << 16;
+  template <typename DigestOf>
+  static std::vector<Keyed>& order_by_shard(size_t n, const DigestOf& digest_of);
   std::shared_ptr<Topic> topic(uint32_t topic_id) const;
 
   mutable std::mutex topics_mu_;  // guards topics_

@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
-#include <unordered_map>
 
 #include "causeway/common/blocking_result.h"
 
@@ -275,7 +274,7 @@ void PublishPipeline::store_checked(const meta::TopicConfig& topic, std::span<co
                                     uint64_t client_lamport, const std::shared_ptr<Operation>& op) {
   const int64_t now = storage::now_ms();
   // Keys this request stores, by event index; resolved when that event's append completes.
-  auto owned = std::make_shared<std::unordered_map<size_t, InFlightKey>>();
+  auto owned = std::make_shared<OwnedKeys>();
   deduplicate(topic, events, resolved, now, op, *owned);
   append_by_partition(topic, events, partition_of, resolved, client_lamport, now, op, owned);
   op->release();
@@ -286,28 +285,34 @@ void PublishPipeline::store_checked(const meta::TopicConfig& topic, std::span<co
 // outcome, through a waiter. Keys this request goes on to store are left in `owned`.
 void PublishPipeline::deduplicate(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
                                   std::vector<uint8_t>& resolved, int64_t now, const std::shared_ptr<Operation>& op,
-                                  std::unordered_map<size_t, InFlightKey>& owned) {
+                                  OwnedKeys& owned) {
   std::vector<EventAck>& acks = op->acks;
-  std::unordered_map<std::string_view, size_t> first_with_key;  // dedup key -> event index
-  std::vector<size_t> owned_resolved_now;  // owned keys answered from the dedup window
-  std::vector<size_t> to_look_up;          // owned keys, to look up in the dedup window
-  for (size_t i = 0; i < events.size(); ++i) {
-    if (resolved[i] || events[i].record.dedup_key.empty()) continue;
+  std::vector<size_t> to_look_up;  // owned keys, to look up in the dedup window
+  for (size_t i = 0; i < events.size(); ++i)
+    if (!resolved[i] && !events[i].record.dedup_key.empty()) to_look_up.push_back(i);
+  if (to_look_up.empty()) return;
+  // A key twice in the request: the later events are answered with the first one's outcome.
+  absl::flat_hash_map<std::string_view, size_t> first_with_key;  // dedup key -> event index
+  first_with_key.reserve(to_look_up.size());
+  owned.resize(events.size());
+  size_t kept = 0;
+  for (size_t i : to_look_up) {
     const std::string_view key = events[i].record.dedup_key;
-    if (auto it = first_with_key.find(key); it != first_with_key.end()) {
+    auto [it, first] = first_with_key.try_emplace(key, i);
+    if (!first) {
       op->same_as.emplace_back(i, it->second);
       resolved[i] = 1;
       continue;
     }
-    first_with_key.emplace(key, i);
     const InFlightKey ik = in_flight_key(topic.topic_id, key);
     if (!claim_in_flight(ik, op, i)) {
       resolved[i] = 1;
       continue;
     }
-    owned.emplace(i, ik);
-    to_look_up.push_back(i);
+    owned[i] = ik;
+    to_look_up[kept++] = i;
   }
+  to_look_up.resize(kept);
   // Every key this request now owns, looked up in the dedup window at once (one lock per
   // shard of the window, not one per key).
   std::vector<std::string_view> keys;
@@ -320,11 +325,9 @@ void PublishPipeline::deduplicate(const meta::TopicConfig& topic, std::span<cons
     const size_t i = to_look_up[k];
     acks[i] = EventAck{Status(), found[k]->partition, found[k]->offset, found[k]->lamport, true};
     resolved[i] = 1;
-    owned_resolved_now.push_back(i);
-  }
-  for (size_t i : owned_resolved_now) {
-    auto node = owned.extract(i);
-    resolve_in_flight(node.mapped(), acks[i]);
+    const InFlightKey ik = *owned[i];
+    owned[i].reset();
+    resolve_in_flight(ik, acks[i]);
   }
 }
 
@@ -356,7 +359,7 @@ void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::s
                                           const std::vector<uint32_t>& partition_of,
                                           const std::vector<uint8_t>& resolved, uint64_t client_lamport, int64_t now,
                                           const std::shared_ptr<Operation>& op,
-                                          const std::shared_ptr<std::unordered_map<size_t, InFlightKey>>& owned) {
+                                          const std::shared_ptr<OwnedKeys>& owned) {
   std::map<uint32_t, std::vector<size_t>> by_partition;
   for (size_t i = 0; i < events.size(); ++i)
     if (!resolved[i]) by_partition[partition_of[i]].push_back(i);
@@ -379,9 +382,8 @@ void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::s
           }
           // Partitions complete on different threads; each touches only its own keys.
           for (size_t i : idx) {
-            auto it = owned->find(i);
-            if (it == owned->end()) continue;
-            resolve_in_flight(it->second,
+            if (i >= owned->size() || !(*owned)[i]) continue;
+            resolve_in_flight(*(*owned)[i],
                               op->acks[i].status.ok() ? std::optional<EventAck>(op->acks[i]) : std::nullopt);
           }
           op->release();

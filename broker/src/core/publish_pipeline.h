@@ -34,7 +34,6 @@
 #include <span>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "causeway/common/batch_format.h"
@@ -120,6 +119,9 @@ class PublishPipeline {
   static constexpr size_t kInFlightShards = 64;
   static InFlightKey in_flight_key(uint32_t topic_id, std::string_view dedup_key);
   InFlightShard& shard(const InFlightKey& key) { return in_flight_[key.hi % kInFlightShards]; }
+  // The keys a request stores, by event index (nullopt: the event owns none). One
+  // allocation per request, not one per key.
+  using OwnedKeys = std::vector<std::optional<InFlightKey>>;
 
   // Step 1's results for a request (publish_async): the partition of each event, which are
   // answered already, and the events and distinct schema ids waiting for a lookup.
@@ -143,12 +145,12 @@ class PublishPipeline {
 
   void deduplicate(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
                    std::vector<uint8_t>& resolved, int64_t now, const std::shared_ptr<Operation>& op,
-                   std::unordered_map<size_t, InFlightKey>& owned);
+                   OwnedKeys& owned);
   bool claim_in_flight(const InFlightKey& key, const std::shared_ptr<Operation>& op, size_t index);
   void append_by_partition(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
                            const std::vector<uint32_t>& partition_of, const std::vector<uint8_t>& resolved,
                            uint64_t client_lamport, int64_t now, const std::shared_ptr<Operation>& op,
-                           const std::shared_ptr<std::unordered_map<size_t, InFlightKey>>& owned);
+                           const std::shared_ptr<OwnedKeys>& owned);
 
   // A deferred request whose lookups are all answered: store_checked against the topic
   // as it is now, or refuse its events if the topic is gone or was recreated.

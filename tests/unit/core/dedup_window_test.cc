@@ -114,6 +114,31 @@ TEST(DedupWindow, FindManyAnswersEachKeyAsFindDoes) {
       << "an unknown topic has no keys";
 }
 
+// Batches are ordered by shard in per-thread scratch space that a batch beyond 64Ki keys
+// enlarges and the next smaller one frees: every size in turn is found whole.
+TEST(DedupWindow, BatchesOfEverySizeInTurnAreFoundWhole) {
+  DedupWindow w;
+  w.add_topic(kTopic, milliseconds(1000));
+  uint64_t next = 0;
+  for (size_t n : {3u, 70000u, 5u, 1u, 200u}) {
+    std::vector<std::string> keys;
+    for (size_t i = 0; i < n; ++i) keys.push_back("k-" + std::to_string(next + i));
+    std::vector<DedupInsert> in;
+    for (size_t i = 0; i < n; ++i) in.push_back(DedupInsert{keys[i], next + i, 1 + next + i, 5000});
+    w.insert(kTopic, 0, in);
+    std::vector<std::string_view> views(keys.begin(), keys.end());
+    std::vector<std::optional<DedupEntry>> out;
+    w.find_many(kTopic, views, 0, out);
+    ASSERT_EQ(out.size(), n);
+    for (size_t i = 0; i < n; ++i) {
+      ASSERT_TRUE(out[i].has_value()) << keys[i];
+      EXPECT_EQ(out[i]->offset, next + i);
+    }
+    next += n;
+  }
+  EXPECT_EQ(w.size(), next);
+}
+
 TEST(DedupWindow, DroppedAndUnknownTopicsHaveNoKeys) {
   DedupWindow w;
   const std::vector<DedupInsert> in{{"k", 0, 1, 1000}};
