@@ -353,8 +353,9 @@ bool PublishPipeline::claim_in_flight(const InFlightKey& key, const std::shared_
   return false;
 }
 
-// 4. One append per partition for everything still unresolved, in request order; each
-// completion answers its events and the waiters of the keys they own.
+// 4. One append per partition for everything still unresolved, in request order (more
+// when the events would not fit in one segment); each completion answers its events and
+// the waiters of the keys they own.
 void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::span<const PublishEvent> events,
                                           const std::vector<uint32_t>& partition_of,
                                           const std::vector<uint8_t>& resolved, uint64_t client_lamport, int64_t now,
@@ -364,13 +365,13 @@ void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::s
   for (size_t i = 0; i < events.size(); ++i)
     if (!resolved[i]) by_partition[partition_of[i]].push_back(i);
   std::vector<batch::RecordInput> records;
-  for (auto& [partition, idx] : by_partition) {
+  const auto append_chunk = [&](uint32_t partition, std::vector<size_t> idx) {
     records.clear();
     for (size_t i : idx) records.push_back(events[i].record);
     op->pending.fetch_add(1, std::memory_order_relaxed);
     store_.append_async(
         topic, partition, records, client_lamport, now,
-        [this, op, owned, partition = partition, idx = std::move(idx)](Result<storage::AppendResult> appended) {
+        [this, op, owned, partition, idx = std::move(idx)](Result<storage::AppendResult> appended) {
           for (size_t k = 0; k < idx.size(); ++k) {
             EventAck& a = op->acks[idx[k]];
             if (appended) {
@@ -388,6 +389,26 @@ void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::s
           }
           op->release();
         });
+  };
+  for (auto& [partition, idx] : by_partition) {
+    // A log takes no batch larger than one of its segments, so a partition's events go in
+    // batches that fit, in request order (each completes on its own; a crash may keep the
+    // first and not the next, as for two requests). An event that alone is too large is
+    // refused by the log, naming the limit.
+    std::vector<size_t> chunk;
+    uint64_t bytes = batch::kBatchHeaderSize;
+    for (size_t i : idx) {
+      Result<size_t> size = batch::encoded_record_size(events[i].record);
+      const uint64_t need = size.ok() ? *size : 0;  // a record the format cannot hold fails in its append
+      if (!chunk.empty() && bytes + need > topic.segment_bytes) {
+        append_chunk(partition, std::move(chunk));
+        chunk = {};
+        bytes = batch::kBatchHeaderSize;
+      }
+      chunk.push_back(i);
+      bytes += need;
+    }
+    append_chunk(partition, std::move(chunk));
   }
 }
 

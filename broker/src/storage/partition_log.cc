@@ -224,7 +224,9 @@ void PartitionLog::append_async(std::span<const batch::RecordInput> records, Lam
   if (Status s = batch::encode_batch_body(records, batch); !s.ok()) return done(std::move(s));
   if (batch.size() > config_.segment_bytes)
     return done(invalid_argument("batch of " + std::to_string(batch.size()) + " bytes exceeds segment_bytes " +
-                                 std::to_string(config_.segment_bytes)));
+                                 std::to_string(config_.segment_bytes) +
+                                 " (a segment holds whole batches: events this large need a topic with larger "
+                                 "segments, --segment-bytes)"));
 
   std::unique_lock lk(mu_);
   Result<AppendResult> written = write_batch_locked(lk, batch, records, clock, observed_lamport, now_ms, on_written);

@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "storage/partition_log.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/storage/fault_injection_fs.h"
 
@@ -23,7 +24,7 @@ struct Fixture {
   storage::testing::FaultInjectionFs fs;
   std::unique_ptr<EventStore> store;
 
-  explicit Fixture(uint32_t partitions = 1) {
+  explicit Fixture(uint32_t partitions = 1, uint64_t segment_bytes = 1ull << 30) {
     EventStoreOptions o;
     o.data_dir = dir.path();
     o.logs.background = false;
@@ -34,6 +35,7 @@ struct Fixture {
     t.name = "orders";
     t.partitions = partitions;
     t.durability = storage::Durability::kFsync;
+    t.segment_bytes = segment_bytes;
     EXPECT_TRUE(store->create_topic(t).ok());
   }
 };
@@ -143,6 +145,52 @@ TEST(PublishPipeline, MultiPartitionPublishCompletesOnceEveryPartitionIsDurable)
     EXPECT_GE(f.store->partition("orders", acks[i].partition)->durable_offset(), acks[i].offset + 1);
   }
   EXPECT_EQ(acks[8].status.code(), Code::kInvalidArgument);
+}
+
+// A log takes no batch larger than a segment: a request larger than the topic's segments
+// is stored in batches that fit, every event at the offset its ack names; only an event
+// too large for a segment on its own is refused, naming the setting.
+TEST(PublishPipeline, ARequestLargerThanASegmentIsStoredInBatchesThatFit) {
+  Fixture f(2, 64 << 10);
+  PublishPipeline pipeline(*f.store);
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 300; ++i) payloads.push_back(std::to_string(i) + std::string(1000, 'x'));
+  payloads.push_back(std::string(70 << 10, 'y'));  // larger than a segment on its own
+  std::vector<std::string> keys;  // every third event carries a dedup key
+  for (size_t i = 0; i < payloads.size(); ++i) keys.push_back(i % 3 == 0 ? "k-" + std::to_string(i) : "");
+  std::vector<PublishEvent> batch;
+  for (size_t i = 0; i < payloads.size(); ++i) batch.push_back(event(keys[i], payloads[i], static_cast<int32_t>(i % 2)));
+  const std::string big_key = "k-big";
+  batch.back().record.dedup_key = big_key;
+  auto acks = pipeline.publish("orders", batch, 0, 0);
+  ASSERT_TRUE(acks.ok()) << acks.error().to_string();
+  ASSERT_EQ(acks->size(), payloads.size());
+  for (size_t i = 0; i + 1 < payloads.size(); ++i) {
+    const EventAck& a = (*acks)[i];
+    ASSERT_TRUE(a.status.ok()) << i << ": " << a.status.to_string();
+    EXPECT_EQ(a.partition, i % 2);
+    EXPECT_EQ(a.offset, i / 2) << "request order within the partition";
+    auto read = f.store->partition("orders", a.partition)->read(a.offset, 1 << 20, 1);
+    ASSERT_TRUE(read.ok());
+    ASSERT_TRUE(storage::for_each_record_from(*read, a.offset, [&](const batch::RecordView& r) {
+                  EXPECT_EQ(r.payload, payloads[i]);
+                  EXPECT_EQ(r.lamport, a.lamport);
+                  return false;
+                }).ok());
+  }
+  EXPECT_GT(f.store->partition("orders", 0)->segment_count(), 2u) << "the request's events span segments";
+  const EventAck& big = acks->back();
+  EXPECT_EQ(big.status.code(), Code::kInvalidArgument);
+  EXPECT_NE(big.status.message().find("--segment-bytes"), std::string::npos) << big.status.to_string();
+
+  // Keys of the stored events were stored; the refused event's key was not.
+  std::vector<PublishEvent> again{event("k-3", "again"), event(big_key, "small now")};
+  auto second = pipeline.publish("orders", again, 0, 0);
+  ASSERT_TRUE(second.ok());
+  EXPECT_TRUE((*second)[0].duplicate);
+  EXPECT_EQ((*second)[0].offset, (*acks)[3].offset);
+  EXPECT_TRUE((*second)[1].status.ok());
+  EXPECT_FALSE((*second)[1].duplicate);
 }
 
 TEST(PublishPipeline, UnknownTopicFailsTheWholeRequestAndStoresNothing) {
