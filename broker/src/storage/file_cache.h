@@ -1,7 +1,7 @@
 // File: storage/file_cache.h
 //
 // The open descriptors of sealed segments, bounded: a least-recently-used cache of read-only
-// File handles keyed by path, shared by every partition log of a LogManager (leveldb's
+// File handles, shared by every partition log of a LogManager (leveldb's
 // TableCache and RocksDB's max_open_files, for the same reason). A sealed segment does not
 // hold its descriptor; a read asks the cache, which opens the file on a miss and closes the
 // least recently used one beyond its capacity. Active segments keep their own descriptor
@@ -10,7 +10,9 @@
 //
 // A handle given out stays open while the caller holds it, even if evicted meanwhile, so a
 // read never sees its descriptor closed under it; the cache may then briefly hold more than
-// its capacity by the reads in flight.
+// its capacity by the reads in flight. Entries are keyed by a number unique to each Segment
+// object (new_key), not by path: two objects for one path (a topic deleted and created
+// again while a reader holds the old log) never share or erase each other's descriptor.
 //
 // Thread-safety: all methods may be called from any thread.
 #pragma once
@@ -35,15 +37,19 @@ class FileCache {
   FileCache(const FileCache&) = delete;
   FileCache& operator=(const FileCache&) = delete;
 
-  // An open handle on `path`: the cached one, or one opened read-only (then cached as the
-  // most recently used, evicting beyond capacity). The open's error on failure.
-  Result<std::shared_ptr<File>> get(const std::string& path);
+  // A key no other caller of this process gets.
+  static uint64_t new_key();
+  // An open handle for `key`: the cached one, or `path` opened read-only (then cached as the
+  // most recently used, evicting beyond capacity). When the open fails with the process out
+  // of descriptors, the least recently used half of the cache is closed and the open tried
+  // once more. The open's error on failure.
+  Result<std::shared_ptr<File>> get(uint64_t key, const std::string& path);
   // Caches a handle already open (a segment just sealed hands over its descriptor), as the
-  // most recently used. Replaces an entry for the same path.
-  void put(const std::string& path, std::shared_ptr<File> file);
-  // Forgets `path`'s entry, closing its descriptor unless a read holds it. Call before the
+  // most recently used. Replaces an entry with the same key.
+  void put(uint64_t key, std::shared_ptr<File> file);
+  // Forgets `key`'s entry, closing its descriptor unless a read holds it. Call before the
   // file is deleted, or its space stays in use until the entry is evicted.
-  void erase(const std::string& path);
+  void erase(uint64_t key);
 
   size_t capacity() const noexcept { return capacity_; }
   // Descriptors the cache holds now (at most capacity()).
@@ -54,18 +60,19 @@ class FileCache {
 
  private:
   struct Entry {
-    std::string path;
+    uint64_t key;
     std::shared_ptr<File> file;
   };
-  // Inserts as most recently used and evicts beyond capacity; needs mu_. Returns the
-  // handles evicted, for the caller to close after unlocking.
-  std::list<Entry> insert_locked(const std::string& path, std::shared_ptr<File> file);
+  // Inserts as most recently used and evicts beyond capacity (down to `keep` entries);
+  // needs mu_. Returns the handles evicted, for the caller to close after unlocking.
+  std::list<Entry> insert_locked(uint64_t key, std::shared_ptr<File> file);
+  std::list<Entry> evict_locked(size_t keep);
 
   FileSystem* const fs_;
   const size_t capacity_;
   mutable std::mutex mu_;            // guards lru_ and index_
   std::list<Entry> lru_;             // front: most recently used
-  std::unordered_map<std::string, std::list<Entry>::iterator> index_;
+  std::unordered_map<uint64_t, std::list<Entry>::iterator> index_;
   std::atomic<uint64_t> opens_{0};
   std::atomic<uint64_t> evictions_{0};
 };

@@ -118,8 +118,16 @@ Status LogManager::close_topic(std::string_view topic) {
 }
 
 Status LogManager::delete_topic(std::string_view topic) {
+  std::vector<std::shared_ptr<PartitionLog>> logs;
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = topics_.find(topic); it != topics_.end()) logs = it->second;
+  }
   Status closed = close_topic(topic);
   if (!closed.ok() && closed.code() != Code::kNotFound) return closed;
+  // A reader may still hold a log: its reads of sealed segments must not open the files
+  // of a topic created again under the same name.
+  for (const auto& log : logs) log->mark_files_deleted();
   const std::string dir = topic_dir(topic);
   if (!fs_->exists(dir)) return Status();
   CAUSEWAY_RETURN_IF_ERROR(fs_->remove_all(dir));

@@ -641,6 +641,11 @@ Result<uint64_t> PartitionLog::find_offset(bool by_time, int64_t time_ms, uint64
 Result<uint64_t> PartitionLog::offset_for_time(int64_t time_ms) const { return find_offset(true, time_ms, 0); }
 Result<uint64_t> PartitionLog::offset_for_lamport(uint64_t lamport) const { return find_offset(false, 0, lamport); }
 
+void PartitionLog::mark_files_deleted() {
+  std::lock_guard lk(mu_);
+  for (const auto& seg : segments_) seg->mark_removed();
+}
+
 Result<size_t> PartitionLog::enforce_retention(int64_t now_ms) {
   std::vector<std::shared_ptr<Segment>> doomed;
   {
@@ -659,7 +664,9 @@ Result<size_t> PartitionLog::enforce_retention(int64_t now_ms) {
       segments_.erase(segments_.begin());
     }
   }
-  // File deletion outside the mutex: readers holding a doomed segment keep its open file.
+  // File deletion outside the mutex. A reader holding a doomed segment keeps a descriptor
+  // it already has; one that must open the file again gets kOutOfRange, as a read below
+  // the new log start does (Segment::mark_removed).
   for (const auto& s : doomed) CAUSEWAY_RETURN_IF_ERROR(s->remove_files());
   if (!doomed.empty()) CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(dir_));
   return doomed.size();

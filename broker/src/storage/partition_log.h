@@ -149,6 +149,10 @@ class PartitionLog {
   Result<uint64_t> offset_for_time(int64_t time_ms) const;
   Result<uint64_t> offset_for_lamport(uint64_t lamport) const;
 
+  // Its files are about to be deleted with its topic: reads that need to open a sealed
+  // segment's file again answer kOutOfRange from now on (Segment::mark_removed).
+  void mark_files_deleted();
+
   // Deletes whole sealed segments past the retention limits (docs/log-format.md,
   // "Retention"). Returns how many were deleted.
   Result<size_t> enforce_retention(int64_t now_ms);

@@ -43,7 +43,7 @@ Segment::Segment(FileSystem* fs, std::string dir, uint64_t base_offset, uint32_t
       first_time_ms_(std::numeric_limits<int64_t>::min()) {}
 
 Segment::~Segment() {
-  if (cache_ && !holds_descriptor()) cache_->erase(log_path_);
+  if (cache_ && !holds_descriptor()) cache_->erase(cache_key_);
 }
 
 std::shared_ptr<File> Segment::own_file() const {
@@ -55,7 +55,18 @@ bool Segment::holds_descriptor() const { return own_file() != nullptr; }
 
 Result<std::shared_ptr<File>> Segment::file_for_read() const {
   if (std::shared_ptr<File> f = own_file()) return f;
-  return cache_->get(log_path_);
+  const auto gone = [&] {
+    return out_of_range("segment " + log_path_ + " was deleted while it was read (retention, or its topic)");
+  };
+  if (removed_.load()) return gone();
+  Result<std::shared_ptr<File>> f = cache_->get(cache_key_, log_path_);
+  // Checked again after the open: one that raced the deletion failed, or found a new file
+  // at the same path (its topic created again).
+  if (removed_.load()) {
+    cache_->erase(cache_key_);
+    return gone();
+  }
+  return f;
 }
 
 void Segment::hand_descriptor_to_cache() {
@@ -65,7 +76,7 @@ void Segment::hand_descriptor_to_cache() {
     std::lock_guard lk(file_mu_);
     f = std::move(file_);
   }
-  cache_->put(log_path_, std::move(f));
+  cache_->put(cache_key_, std::move(f));
 }
 
 Result<std::unique_ptr<Segment>> Segment::create(FileSystem* fs, const std::string& dir,
@@ -192,7 +203,8 @@ Status Segment::seal() {
 
 Status Segment::remove_files() {
   const std::string stem = dir_ + "/" + segment_file_stem(base_offset_);
-  if (cache_) cache_->erase(log_path_);  // else its descriptor would keep the space in use
+  mark_removed();
+  if (cache_) cache_->erase(cache_key_);  // else its descriptor would keep the space in use
   CAUSEWAY_RETURN_IF_ERROR(fs_->remove(stem + ".log"));
   for (const char* ext : {".index", ".timeindex", ".nokeys"}) {
     Status s = fs_->remove(stem + ext);

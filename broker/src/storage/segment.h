@@ -15,6 +15,7 @@
 // keeps its own.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -118,8 +119,8 @@ class Segment {
 
   static constexpr uint64_t kPreallocateBytes = 1u << 20;  // the largest preallocation chunk
 
-  // Deletes the `.log` (dropping its cached descriptor first), then the index files. The
-  // caller syncs the directory.
+  // Marks the segment removed and deletes the `.log` (dropping its cached descriptor
+  // first), then the index files. The caller syncs the directory.
   Status remove_files();
 
   // Reads whole batches, starting with the batch that contains `offset`, until adding the
@@ -162,6 +163,10 @@ class Segment {
   const std::vector<TimeIndexEntry>& time_index() const noexcept { return time_index_; }
   // Whether the segment holds its own descriptor: it is active, or there is no cache.
   bool holds_descriptor() const;
+  // Its files are being deleted (retention, or its topic's deletion): from now on a read
+  // that would have to open the file again is kOutOfRange (the records are gone) instead
+  // of a failed open or, should the path be used again, another file's records.
+  void mark_removed() noexcept { removed_.store(true); }
 
  private:
   Segment(FileSystem* fs, std::string dir, uint64_t base_offset, uint32_t index_interval_bytes,
@@ -189,6 +194,8 @@ class Segment {
   uint64_t base_offset_;
   uint32_t index_interval_bytes_;
   FileCache* const cache_;
+  const uint64_t cache_key_ = FileCache::new_key();
+  std::atomic<bool> removed_{false};
   // The open `.log` file; null once a sealed segment handed it to cache_. Written only by
   // seal() (and the opening functions); file_mu_ guards it against the reads, syncs and
   // writeback hints that may run concurrently with seal(). Appends, truncation and the
