@@ -190,8 +190,12 @@ void Coordinator::partition_due_locked(const std::shared_ptr<Group>& g, uint32_t
     if (m != g->members.end()) m->second.credit.release(bytes);
     wake = true;
   }
+  if (ps.read_retry_at <= now) {  // a failed read's retry is due
+    ps.read_retry_at = Clock::time_point::max();
+    wake = true;
+  }
   if (wake || ps.delivery.next_ready_at() <= now) schedule_pump_locked(g, p);
-  schedule_timer_locked(g, p, ps.delivery.next_due(now));
+  schedule_timer_locked(g, p, std::min(ps.delivery.next_due(now), ps.read_retry_at));
 }
 
 void Coordinator::sessions_due_locked(const std::shared_ptr<Group>& g, Clock::time_point now) {

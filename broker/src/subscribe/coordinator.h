@@ -397,6 +397,8 @@ class Coordinator {
   // The sweeper's timers (acks.cc): work due at a time, so that a sweep costs what is
   // due, not what exists. `partition` kSessionTimer: the group's member sessions.
   static constexpr uint32_t kSessionTimer = UINT32_MAX;
+  // How long after a failed read (other than retention's kOutOfRange) its pump tries again.
+  static constexpr std::chrono::seconds kReadRetryDelay{1};
   struct Timer {
     Clock::time_point at;
     std::weak_ptr<Group> group;

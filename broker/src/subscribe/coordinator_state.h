@@ -36,6 +36,9 @@ struct Coordinator::PartitionState {
   // The sweeper's next look at this partition (ack deadlines, retry delays); max() when
   // none is due. Timer entries at other times are stale (schedule_timer_locked).
   Clock::time_point timer_at = Clock::time_point::max();
+  // A read failed for another reason than retention (a failed open, an I/O error): the
+  // sweeper wakes the pump to try again then (kReadRetryDelay); max() when none failed.
+  Clock::time_point read_retry_at = Clock::time_point::max();
   bool pump_scheduled = false;
   bool pumping = false;
   bool repump = false;

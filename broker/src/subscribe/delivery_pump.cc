@@ -121,6 +121,12 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
     lk.lock();
     if (!read.status.ok()) {
       if (skip_lost_events_locked(*g, ps, partition, *log, *plan, read.status)) continue;
+      if (read.status.code() != Code::kOutOfRange) {
+        // Perhaps passing (descriptors short, a disk hiccup): try again later, even if no
+        // append or ack comes to wake the partition meanwhile.
+        ps.read_retry_at = Clock::now() + kReadRetryDelay;
+        schedule_timer_locked(g, partition, ps.read_retry_at);
+      }
       break;
     }
     if (ps.epoch != plan->epoch || ps.owner != plan->member || g->deleted) continue;  // reassigned meanwhile: plan again

@@ -19,6 +19,7 @@
 #include "server/handlers.h"
 #include "storage/file_system.h"
 #include "tests/support/temp_dir.h"
+#include "tests/unit/storage/fault_injection_fs.h"
 
 namespace causeway::subscribe {
 namespace {
@@ -102,7 +103,8 @@ class CoordinatorTest : public ::testing::Test {
     // Strictly increasing, so that a subscription re-created within a millisecond still
     // gets another created_ms.
     o.meta.now_ms = [this] { return clock_ms_.fetch_add(1) + 1; };
-    auto s = core::EventStore::open(storage::FileSystem::posix(), o, nullptr);
+    o.logs.max_open_sealed_segments = max_open_sealed_segments_;
+    auto s = core::EventStore::open(fs_ ? fs_ : storage::FileSystem::posix(), o, nullptr);
     ASSERT_TRUE(s.ok()) << s.error().to_string();
     store_ = std::move(*s);
     publish_ = std::make_unique<core::PublishPipeline>(*store_);
@@ -198,6 +200,9 @@ class CoordinatorTest : public ::testing::Test {
   }
 
   testing::TempDir dir_;
+  storage::FileSystem* fs_ = nullptr;  // posix unless a test sets another before open()
+  std::unique_ptr<storage::testing::FaultInjectionFs> fault_fs_;  // outlives store_
+  size_t max_open_sealed_segments_ = 1024;
   std::atomic<int64_t> clock_ms_{1'700'000'000'000};
   std::unique_ptr<core::EventStore> store_;
   std::unique_ptr<core::PublishPipeline> publish_;
@@ -394,6 +399,43 @@ TEST_F(CoordinatorTest, SubscriptionWithAMissingDeadLetterTopicIsRefusedNamingIt
   // The default "<topic>.dlq" is created with the subscription.
   ASSERT_TRUE(co_->create_subscription(sub("s", "t")).ok());
   EXPECT_TRUE(store_->get_topic("t.dlq").ok());
+}
+
+// A read that fails for another reason than retention (here: reopening a sealed segment
+// while the process is out of descriptors) is tried again by the sweeper, so the group
+// catches up once it can, even though no new event or ack comes to wake the partition.
+TEST_F(CoordinatorTest, AFailedReadIsRetriedWithoutANewEventToWakeThePartition) {
+  close();
+  fault_fs_ = std::make_unique<storage::testing::FaultInjectionFs>();
+  storage::testing::FaultInjectionFs& fs = *fault_fs_;
+  fs_ = &fs;
+  max_open_sealed_segments_ = 1;
+  CoordinatorOptions o;
+  o.sweep_interval = 10ms;
+  open(o);
+  meta::TopicConfig t;
+  t.name = "t";
+  t.segment_bytes = 64 << 10;
+  ASSERT_TRUE(store_->create_topic(t).ok());
+  publish("t", 200, 1000);  // three sealed segments and the active one
+  ASSERT_GE(store_->partition("t", 0)->segment_count(), 3u);
+  ASSERT_TRUE(co_->create_subscription(sub("s", "t")).ok());
+  co_->start();
+  fs.set_open_budget(0);  // every open fails as at EMFILE
+  auto a = std::make_shared<FakeSink>(1, SIZE_MAX);
+  join(a, "s", "t", 1000, 64 << 20);
+  run();
+  EXPECT_TRUE(events_of(a->drain()).empty()) << "the first segment cannot be opened";
+  fs.set_open_budget(-1);
+  std::vector<Delivered> got;
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (got.size() < 200 && std::chrono::steady_clock::now() < deadline) {
+    run();
+    for (const Delivered& d : events_of(a->drain())) got.push_back(d);
+    std::this_thread::sleep_for(5ms);
+  }
+  ASSERT_EQ(got.size(), 200u);
+  for (size_t i = 0; i < got.size(); ++i) EXPECT_EQ(got[i].offset, i);
 }
 
 TEST_F(CoordinatorTest, FailingDeadLetterPublishIsRetriedWithBackoffUntilItSucceeds) {
