@@ -12,6 +12,7 @@
 #include "causeway/client/registry_client.h"
 #include "core/event_store.h"
 #include "tests/integration/daemon_process.h"
+#include "tests/support/open_files.h"
 #include "tests/support/waiting.h"
 #include "tests/unit/storage/test_util.h"
 
@@ -273,15 +274,10 @@ TEST(BrokerDaemon, TopicsBeyondTheOpenFilesLimitAreRefusedNamingItAndTheBrokerRe
   }
 }
 
-// The `.log` files under `dir` process `pid` holds open (/proc/PID/fd).
+// The `.log` files under `dir` process `pid` holds open.
 size_t open_segment_files(pid_t pid, const std::string& dir) {
-  const std::string prefix = std::filesystem::canonical(dir).string() + "/";
   size_t n = 0;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd")) {
-    std::error_code ec;
-    const std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
-    if (!ec && target.rfind(prefix, 0) == 0 && target.find(".log") != std::string::npos) ++n;
-  }
+  for (const std::string& target : testing::open_files_under(pid, dir)) n += target.find(".log") != std::string::npos;
   return n;
 }
 

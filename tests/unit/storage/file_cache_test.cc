@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "storage/partition_log.h"
+#include "tests/support/open_files.h"
 #include "tests/unit/storage/test_util.h"
 
 namespace causeway::storage {
@@ -29,16 +30,12 @@ struct OpenDescriptors {
   size_t deleted = 0;  // ... of which the file was deleted
 };
 
-// The descriptors this process holds on files under `dir`, from /proc/self/fd.
+// The descriptors this process holds on files under `dir`.
 OpenDescriptors open_descriptors_under(const std::string& dir) {
-  const std::string prefix = std::filesystem::canonical(dir).string() + "/";
   OpenDescriptors out;
-  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
-    std::error_code ec;
-    const std::string target = std::filesystem::read_symlink(entry.path(), ec).string();
-    if (ec || target.rfind(prefix, 0) != 0) continue;
+  for (const std::string& target : causeway::testing::open_files_under(::getpid(), dir)) {
     ++out.under;
-    if (target.size() > 10 && target.compare(target.size() - 10, 10, " (deleted)") == 0) ++out.deleted;
+    if (target.ends_with(" (deleted)")) ++out.deleted;
   }
   return out;
 }
