@@ -7,11 +7,16 @@
 //   BM_DedupWindow_LookupHit        lookup of a random stored key, inside the window.
 //   BM_DedupWindow_LookupMiss       lookup of a random key that was never stored.
 //   BM_DedupWindow_Expire           expiry of kPrefill keys that left the window.
+//   BM_DedupWindow_MemoryPerKey/keys:N   heap bytes per key (glibc's mallinfo2: blocks in use
+//       and mapped blocks, after minus before) of a window holding N keys, reported as the bytes_per_key counter. The
+//       tables double, so the figure steps with N: measure several.
 //
 // Keys are 32 hex characters (a typical message id), one topic, one partition.
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <malloc.h>
+
 #include <cstdio>
 #include <memory>
 #include <random>
@@ -89,6 +94,35 @@ void BM_DedupWindow_Insert(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(batch));
 }
 BENCHMARK(BM_DedupWindow_Insert)->ArgName("batch")->Arg(1)->Arg(100);
+
+void BM_DedupWindow_MemoryPerKey(benchmark::State& state) {
+  const auto n = static_cast<uint64_t>(state.range(0));
+  double per_key = 0;
+  for (auto _ : state) {
+    const auto in_use = [] {  // small blocks, and the large ones malloc maps on their own
+      const struct mallinfo2 m = mallinfo2();
+      return m.uordblks + m.hblkhd;
+    };
+    const size_t before = in_use();
+    {
+      DedupWindow w;
+      w.add_topic(kTopic, std::chrono::minutes(2));
+      fill(w, 0, n, kNow);
+      per_key = static_cast<double>(in_use() - before) / static_cast<double>(n);
+      benchmark::DoNotOptimize(w.size());
+    }
+  }
+  state.counters["bytes_per_key"] = per_key;
+}
+BENCHMARK(BM_DedupWindow_MemoryPerKey)
+    ->ArgName("keys")
+    ->Arg(1'000'000)
+    ->Arg(1'500'000)
+    ->Arg(3'000'000)
+    ->Arg(6'000'000)
+    ->Arg(10'000'000)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1);
 
 void BM_DedupWindow_LookupHit(benchmark::State& state) {
   DedupWindow& w = prefilled();

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 
+#include "meta/topic_config.h"
+
 namespace causeway::core {
 namespace {
 
@@ -16,6 +18,16 @@ void raise(std::atomic<int64_t>& v, int64_t to) {
 }
 
 }  // namespace
+
+static_assert(meta::kMaxPartitions <= 0xFFFF, "DedupWindow::PackedEntry keeps 16 bits of partition");
+
+DedupWindow::PackedEntry DedupWindow::PackedEntry::pack(uint32_t partition, uint64_t offset, uint64_t lamport,
+                                                        int64_t time_ms) {
+  static_assert(sizeof(PackedEntry) == 24);
+  constexpr int64_t kMax = (int64_t{1} << 47) - 1;
+  const int64_t t = std::clamp(time_ms, -kMax - 1, kMax);
+  return PackedEntry{offset, lamport, (static_cast<uint64_t>(t) << 16) | (partition & 0xFFFF)};
+}
 
 DedupWindow::Digest DedupWindow::digest(std::string_view key) {
   const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
@@ -54,8 +66,8 @@ std::optional<DedupEntry> DedupWindow::find(uint32_t topic_id, std::string_view 
   const Shard& shard = t->shards[d.hi % kShards];
   std::lock_guard lk(shard.mu);
   auto it = shard.keys.find(d);
-  if (it == shard.keys.end() || it->second.time_ms < not_before_ms) return std::nullopt;
-  return it->second;
+  if (it == shard.keys.end() || it->second.time_ms() < not_before_ms) return std::nullopt;
+  return it->second.unpack();
 }
 
 template <typename DigestOf>
@@ -94,7 +106,8 @@ void DedupWindow::find_many(uint32_t topic_id, std::span<const std::string_view>
     size_t i = from;
     for (; i < keyed.size() && keyed[i].shard == keyed[from].shard; ++i) {
       auto it = shard.keys.find(keyed[i].d);
-      if (it != shard.keys.end() && it->second.time_ms >= not_before_ms) out[keyed[i].index] = it->second;
+      if (it != shard.keys.end() && it->second.time_ms() >= not_before_ms)
+        out[keyed[i].index] = it->second.unpack();
     }
     from = i;
   }
@@ -108,7 +121,8 @@ void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const 
     const Digest d = digest(inserts[0].key);
     Shard& shard = t->shards[d.hi % kShards];
     std::lock_guard lk(shard.mu);
-    shard.keys.insert_or_assign(d, DedupEntry{partition, inserts[0].offset, inserts[0].lamport, inserts[0].time_ms});
+    const DedupInsert& in = inserts[0];
+    shard.keys.insert_or_assign(d, PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms));
     shard.by_age.emplace_back(inserts[0].time_ms, d);
     return;
   }
@@ -121,7 +135,7 @@ void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const 
     size_t i = from;
     for (; i < keyed.size() && keyed[i].shard == keyed[from].shard; ++i) {
       const DedupInsert& in = inserts[keyed[i].index];
-      shard.keys.insert_or_assign(keyed[i].d, DedupEntry{partition, in.offset, in.lamport, in.time_ms});
+      shard.keys.insert_or_assign(keyed[i].d, PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms));
       shard.by_age.emplace_back(in.time_ms, keyed[i].d);
     }
     from = i;
@@ -145,7 +159,7 @@ size_t DedupWindow::expire(int64_t now_ms) {
         shard.by_age.pop_front();
         auto it = shard.keys.find(d);
         // The key may have been stored again since; then its entry is newer: keep it.
-        if (it != shard.keys.end() && it->second.time_ms <= time) {
+        if (it != shard.keys.end() && it->second.time_ms() <= time) {
           shard.keys.erase(it);
           ++removed;
         }
@@ -168,8 +182,8 @@ void DedupWindow::export_topic(uint32_t topic_id, size_t chunk,
     // whose time is the entry's own stands for the key.
     for (const auto& [time, d] : shard.by_age) {
       auto it = shard.keys.find(d);
-      if (it == shard.keys.end() || it->second.time_ms != time) continue;
-      out.push_back(DedupDigestEntry{d.lo, d.hi, it->second});
+      if (it == shard.keys.end() || it->second.time_ms() != time) continue;
+      out.push_back(DedupDigestEntry{d.lo, d.hi, it->second.unpack()});
       if (out.size() >= std::max<size_t>(chunk, 1)) {
         sink(out);
         out.clear();
@@ -189,7 +203,7 @@ void DedupWindow::import_entries(uint32_t topic_id, std::span<const DedupDigestE
     const Digest d{e.digest_lo, e.digest_hi};
     Shard& shard = t->shards[d.hi % kShards];
     std::lock_guard lk(shard.mu);
-    shard.keys.insert_or_assign(d, e.entry);
+    shard.keys.insert_or_assign(d, PackedEntry::pack(e.entry));
     shard.by_age.emplace_back(e.entry.time_ms, d);
   }
 }

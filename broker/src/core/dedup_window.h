@@ -120,9 +120,24 @@ class DedupWindow {
   struct DigestHash {
     size_t operator()(const Digest& d) const noexcept { return static_cast<size_t>(d.lo); }
   };
+  // A DedupEntry as a table holds it: 24 bytes, not 32. The partition (topics have at most
+  // 10,000) takes the low 16 bits of the word it shares with the time, which keeps 48 bits
+  // signed: milliseconds to the year 6429 either side of 1970 (clamped beyond).
+  struct PackedEntry {
+    uint64_t offset = 0;
+    uint64_t lamport = 0;
+    uint64_t time_partition = 0;
+
+    static PackedEntry pack(uint32_t partition, uint64_t offset, uint64_t lamport, int64_t time_ms);
+    static PackedEntry pack(const DedupEntry& e) { return pack(e.partition, e.offset, e.lamport, e.time_ms); }
+    int64_t time_ms() const noexcept { return static_cast<int64_t>(time_partition) >> 16; }
+    DedupEntry unpack() const noexcept {
+      return DedupEntry{static_cast<uint32_t>(time_partition & 0xFFFF), offset, lamport, time_ms()};
+    }
+  };
   struct Shard {
     mutable std::mutex mu;  // guards the fields below
-    absl::flat_hash_map<Digest, DedupEntry, DigestHash> keys;
+    absl::flat_hash_map<Digest, PackedEntry, DigestHash> keys;
     // (time, digest) in insertion order: times are close to ascending, so expiry pops
     // from the front while the front is expired.
     std::deque<std::pair<int64_t, Digest>> by_age;

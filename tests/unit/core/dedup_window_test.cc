@@ -7,6 +7,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -112,6 +113,28 @@ TEST(DedupWindow, FindManyAnswersEachKeyAsFindDoes) {
   w.find_many(kTopic + 1, views, 0, out);
   EXPECT_EQ(std::count(out.begin(), out.end(), std::nullopt), static_cast<std::ptrdiff_t>(asked.size()))
       << "an unknown topic has no keys";
+}
+
+// The table packs an entry into 24 bytes: partition, offset, Lamport stamp and time all come
+// back exactly, at their extremes too (times beyond 48 bits are clamped).
+TEST(DedupWindow, EntriesComeBackExactlyAsStored) {
+  DedupWindow w;
+  w.add_topic(kTopic, milliseconds(1000));
+  const int64_t far = int64_t{1} << 50;
+  const std::vector<DedupInsert> in{
+      DedupInsert{"a", UINT64_MAX, UINT64_MAX - 1, 1'765'000'000'123},
+      DedupInsert{"b", 0, 1, -5},
+      DedupInsert{"c", uint64_t{1} << 60, uint64_t{1} << 62, (int64_t{1} << 47) - 1},
+      DedupInsert{"d", 7, 8, far},
+  };
+  w.insert(kTopic, 9999, in);
+  const int64_t min_time = std::numeric_limits<int64_t>::min();
+  EXPECT_EQ(w.find(kTopic, "a", min_time), (DedupEntry{9999, UINT64_MAX, UINT64_MAX - 1, 1'765'000'000'123}));
+  EXPECT_EQ(w.find(kTopic, "b", min_time), (DedupEntry{9999, 0, 1, -5}));
+  EXPECT_EQ(w.find(kTopic, "c", min_time), (DedupEntry{9999, uint64_t{1} << 60, uint64_t{1} << 62, (int64_t{1} << 47) - 1}));
+  EXPECT_EQ(w.find(kTopic, "d", min_time)->time_ms, (int64_t{1} << 47) - 1) << "clamped";
+  w.insert(kTopic, 0, std::vector<DedupInsert>{DedupInsert{"e", 1, 2, 3}});
+  EXPECT_EQ(w.find(kTopic, "e", 0)->partition, 0u);
 }
 
 // Batches are ordered by shard in per-thread scratch space that a batch beyond 64Ki keys
