@@ -7,6 +7,9 @@
 //   BM_DedupWindow_LookupHit        lookup of a random stored key, inside the window.
 //   BM_DedupWindow_LookupMiss       lookup of a random key that was never stored.
 //   BM_DedupWindow_Expire           expiry of kPrefill keys that left the window.
+//   BM_DedupWindow_ExpirePass/keys:N   an expiry pass that sweeps every shard of a window of
+//       N live keys to drop 1,000 expired ones (a shard is swept at most once per sixteenth
+//       of the window).
 //   BM_DedupWindow_MemoryPerKey/keys:N   heap bytes per key (glibc's mallinfo2: blocks in use
 //       and mapped blocks, after minus before) of a window holding N keys, reported as the bytes_per_key counter. The
 //       tables double, so the figure steps with N: measure several.
@@ -94,6 +97,36 @@ void BM_DedupWindow_Insert(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(batch));
 }
 BENCHMARK(BM_DedupWindow_Insert)->ArgName("batch")->Arg(1)->Arg(100);
+
+void BM_DedupWindow_ExpirePass(benchmark::State& state) {
+  const auto n = static_cast<uint64_t>(state.range(0));
+  const auto window = std::chrono::hours(1);
+  DedupWindow w;
+  w.add_topic(kTopic, window);
+  fill(w, 0, n, kNow);
+  int64_t now = kNow;
+  uint64_t next = n;
+  std::vector<std::string> keys;
+  std::vector<DedupInsert> in;
+  for (auto _ : state) {
+    state.PauseTiming();
+    now += std::chrono::duration_cast<std::chrono::milliseconds>(window).count() / 16 + 1;
+    keys.clear();
+    in.clear();
+    for (int i = 0; i < 1000; ++i) keys.push_back(key(0, next++));  // a due key in every shard
+    for (const std::string& k : keys) in.push_back(DedupInsert{k, next, next, now - 2 * 3'600'000});
+    w.insert(kTopic, kPartition, in);
+    state.ResumeTiming();
+    benchmark::DoNotOptimize(w.expire(now));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(n));
+}
+BENCHMARK(BM_DedupWindow_ExpirePass)
+    ->ArgName("keys")
+    ->Arg(1'000'000)
+    ->Arg(10'000'000)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(10);  // before the window's keys themselves expire
 
 void BM_DedupWindow_MemoryPerKey(benchmark::State& state) {
   const auto n = static_cast<uint64_t>(state.range(0));

@@ -123,7 +123,7 @@ void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const 
     std::lock_guard lk(shard.mu);
     const DedupInsert& in = inserts[0];
     shard.keys.insert_or_assign(d, PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms));
-    shard.by_age.emplace_back(inserts[0].time_ms, d);
+    shard.oldest_ms = std::min(shard.oldest_ms, in.time_ms);
     return;
   }
   // A batch: digests first, outside any lock, then each shard's keys under one lock, in
@@ -136,7 +136,7 @@ void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const 
     for (; i < keyed.size() && keyed[i].shard == keyed[from].shard; ++i) {
       const DedupInsert& in = inserts[keyed[i].index];
       shard.keys.insert_or_assign(keyed[i].d, PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms));
-      shard.by_age.emplace_back(in.time_ms, keyed[i].d);
+      shard.oldest_ms = std::min(shard.oldest_ms, in.time_ms);
     }
     from = i;
   }
@@ -152,18 +152,30 @@ size_t DedupWindow::expire(int64_t now_ms) {
   for (const auto& t : all) {
     const int64_t cutoff = now_ms - t->window.count();
     raise(t->dropped_below, cutoff);
+    // A shard is swept when it holds a key past the window, at most once per sixteenth of
+    // the window: a sweep visits every key of the shard (there is no queue of insertion
+    // times: it cost 24 bytes a key), so its cost is spread over the window's inserts, and
+    // keys outlive the window by at most a sixteenth of it (lookups check each key's
+    // time, so that is memory, never a wrong answer). bench/micro dedup_bench,
+    // BM_DedupWindow_ExpirePass.
+    const int64_t period = t->window.count() / 16;
     for (Shard& shard : t->shards) {
       std::lock_guard lk(shard.mu);
-      while (!shard.by_age.empty() && shard.by_age.front().first < cutoff) {
-        const auto [time, d] = shard.by_age.front();
-        shard.by_age.pop_front();
-        auto it = shard.keys.find(d);
-        // The key may have been stored again since; then its entry is newer: keep it.
-        if (it != shard.keys.end() && it->second.time_ms() <= time) {
-          shard.keys.erase(it);
+      if (shard.oldest_ms >= cutoff) continue;
+      if (shard.swept_at_ms != std::numeric_limits<int64_t>::min() && shard.swept_at_ms > now_ms - period) continue;
+      shard.swept_at_ms = now_ms;
+      int64_t oldest = std::numeric_limits<int64_t>::max();
+      for (auto it = shard.keys.begin(); it != shard.keys.end();) {
+        const int64_t time = it->second.time_ms();
+        if (time < cutoff) {
+          shard.keys.erase(it++);
           ++removed;
+        } else {
+          oldest = std::min(oldest, time);
+          ++it;
         }
       }
+      shard.oldest_ms = oldest;
     }
   }
   return removed;
@@ -177,13 +189,8 @@ void DedupWindow::export_topic(uint32_t topic_id, size_t chunk,
   out.reserve(std::max<size_t>(chunk, 1));
   for (const Shard& shard : t->shards) {
     std::lock_guard lk(shard.mu);
-    // The age queue gives the shard's keys oldest first. It still holds the earlier
-    // (time, digest) of a key stored again, and ones whose key expired: only the item
-    // whose time is the entry's own stands for the key.
-    for (const auto& [time, d] : shard.by_age) {
-      auto it = shard.keys.find(d);
-      if (it == shard.keys.end() || it->second.time_ms() != time) continue;
-      out.push_back(DedupDigestEntry{d.lo, d.hi, it->second.unpack()});
+    for (const auto& [d, e] : shard.keys) {
+      out.push_back(DedupDigestEntry{d.lo, d.hi, e.unpack()});
       if (out.size() >= std::max<size_t>(chunk, 1)) {
         sink(out);
         out.clear();
@@ -204,7 +211,7 @@ void DedupWindow::import_entries(uint32_t topic_id, std::span<const DedupDigestE
     Shard& shard = t->shards[d.hi % kShards];
     std::lock_guard lk(shard.mu);
     shard.keys.insert_or_assign(d, PackedEntry::pack(e.entry));
-    shard.by_age.emplace_back(e.entry.time_ms, d);
+    shard.oldest_ms = std::min(shard.oldest_ms, e.entry.time_ms);
   }
 }
 

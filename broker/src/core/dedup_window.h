@@ -14,8 +14,8 @@
 // indexes) capped dedup publishes at ~110k events/s against ~580k/s without keys
 // (bench/load, pub100_os_dedup_c8); an open-addressing table (absl::flat_hash_map) of
 // 128-bit XXH3 digests costs about one cache miss per lookup or insert. The price is
-// memory, 99-146 bytes per key in the window (table slot at the table's load factor, age
-// queue entry; measured, docs/meta-store.md "Deduplication"), and a rebuild on open
+// memory, 57-86 bytes per key in the window (a 40-byte slot at the table's load factor;
+// measured, docs/meta-store.md "Deduplication"), and a rebuild on open
 // proportional to the window's events unless the shutdown snapshot serves it.
 //
 // A lookup matches on the digest of the key: two different keys of one topic collide with
@@ -31,7 +31,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <limits>
 #include <map>
@@ -90,14 +89,14 @@ class DedupWindow {
   // earlier event left the window) points at the newer event.
   void insert(uint32_t topic_id, uint32_t partition, std::span<const DedupInsert> inserts);
 
-  // Drops keys older than each topic's window as of now_ms; returns how many.
+  // Drops keys older than each topic's window as of now_ms; returns how many. Sweeps each
+  // shard that holds an expired key, unless it was swept less than a sixteenth of the
+  // window ago: keys may outlive the window by that much (lookups still check their time).
   size_t expire(int64_t now_ms);
 
   // The shutdown snapshot (core/dedup_snapshot.h). export_topic hands `sink` every key of
-  // the topic, shard by shard, each shard's keys oldest first, in pieces of at most
-  // `chunk` (each shard's lock is held while its pieces are handed over). import_entries
-  // puts keys back by digest; import them in the order export_topic gave them, so that each
-  // shard's expiry queue stays oldest first.
+  // the topic once, shard by shard, in pieces of at most `chunk` (each shard's lock is held
+  // while its pieces are handed over). import_entries puts keys back by digest.
   void export_topic(uint32_t topic_id, size_t chunk,
                     const std::function<void(std::span<const DedupDigestEntry>)>& sink) const;
   void import_entries(uint32_t topic_id, std::span<const DedupDigestEntry> entries);
@@ -138,9 +137,10 @@ class DedupWindow {
   struct Shard {
     mutable std::mutex mu;  // guards the fields below
     absl::flat_hash_map<Digest, PackedEntry, DigestHash> keys;
-    // (time, digest) in insertion order: times are close to ascending, so expiry pops
-    // from the front while the front is expired.
-    std::deque<std::pair<int64_t, Digest>> by_age;
+    // The oldest time any key may have (a bound: a key stored again may be newer), and
+    // when expiry last swept the shard (expire()).
+    int64_t oldest_ms = std::numeric_limits<int64_t>::max();
+    int64_t swept_at_ms = std::numeric_limits<int64_t>::min();
   };
   // Many shards keep each table's occasional rehash (a pause proportional to its size)
   // small, and spread lock traffic.

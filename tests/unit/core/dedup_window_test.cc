@@ -51,6 +51,22 @@ TEST(DedupWindow, ExpireDropsOnlyKeysOlderThanTheWindow) {
   EXPECT_FALSE(w.find(kTopic, "a", 0).has_value());
 }
 
+// Expiry sweeps a shard at most once per sixteenth of the window (a sweep visits all its
+// keys): an expired key may stay that much longer in memory, but is never found.
+TEST(DedupWindow, ExpiredKeysGoWithinASixteenthOfTheWindowAndAreNeverFoundMeanwhile) {
+  DedupWindow w;
+  w.add_topic(kTopic, milliseconds(1600));  // sweeps of a shard at least 100 ms apart
+  w.insert(kTopic, 0, std::vector<DedupInsert>{{"k", 0, 1, 1000}});
+  EXPECT_EQ(w.expire(2600), 0u) << "cutoff 1000: k is not past the window yet";
+  EXPECT_EQ(w.expire(2650), 1u);  // swept: k is gone
+  w.insert(kTopic, 0, std::vector<DedupInsert>{{"k", 5, 6, 1060}});
+  EXPECT_EQ(w.expire(2700), 0u) << "k's shard was swept 50 ms ago";
+  EXPECT_EQ(w.size(), 1u);
+  EXPECT_FALSE(w.find(kTopic, "k", 2700 - 1600).has_value()) << "held, but past the window";
+  EXPECT_EQ(w.expire(2751), 1u);
+  EXPECT_EQ(w.size(), 0u);
+}
+
 TEST(DedupWindow, AKeyStoredAgainAfterItsWindowSurvivesTheOldEntrysExpiry) {
   DedupWindow w;
   w.add_topic(kTopic, milliseconds(1000));
