@@ -122,8 +122,9 @@ void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const 
     Shard& shard = t->shards[d.hi % kShards];
     std::lock_guard lk(shard.mu);
     const DedupInsert& in = inserts[0];
-    shard.keys.insert_or_assign(d, PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms));
-    shard.oldest_ms = std::min(shard.oldest_ms, in.time_ms);
+    const PackedEntry e = PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms);
+    shard.keys.insert_or_assign(d, e);
+    shard.oldest_ms = std::min(shard.oldest_ms, e.time_ms());  // as stored (clamped)
     return;
   }
   // A batch: digests first, outside any lock, then each shard's keys under one lock, in
@@ -135,8 +136,9 @@ void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const 
     size_t i = from;
     for (; i < keyed.size() && keyed[i].shard == keyed[from].shard; ++i) {
       const DedupInsert& in = inserts[keyed[i].index];
-      shard.keys.insert_or_assign(keyed[i].d, PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms));
-      shard.oldest_ms = std::min(shard.oldest_ms, in.time_ms);
+      const PackedEntry e = PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms);
+      shard.keys.insert_or_assign(keyed[i].d, e);
+      shard.oldest_ms = std::min(shard.oldest_ms, e.time_ms());
     }
     from = i;
   }
@@ -158,11 +160,17 @@ size_t DedupWindow::expire(int64_t now_ms) {
     // keys outlive the window by at most a sixteenth of it (lookups check each key's
     // time, so that is memory, never a wrong answer). bench/micro dedup_bench,
     // BM_DedupWindow_ExpirePass.
+    // Shards in descending order: a batch insert takes them ascending, so it meets the
+    // sweeper at one shard at most instead of waiting behind it at each.
     const int64_t period = t->window.count() / 16;
-    for (Shard& shard : t->shards) {
+    for (size_t i = kShards; i-- > 0;) {
+      Shard& shard = t->shards[i];
       std::lock_guard lk(shard.mu);
       if (shard.oldest_ms >= cutoff) continue;
-      if (shard.swept_at_ms != std::numeric_limits<int64_t>::min() && shard.swept_at_ms > now_ms - period) continue;
+      // A sweep "in the future" is from before the clock was set back: not recent.
+      const bool recent = shard.swept_at_ms != std::numeric_limits<int64_t>::min() &&
+                          shard.swept_at_ms <= now_ms && shard.swept_at_ms > now_ms - period;
+      if (recent) continue;
       shard.swept_at_ms = now_ms;
       int64_t oldest = std::numeric_limits<int64_t>::max();
       for (auto it = shard.keys.begin(); it != shard.keys.end();) {
@@ -210,8 +218,9 @@ void DedupWindow::import_entries(uint32_t topic_id, std::span<const DedupDigestE
     const Digest d{e.digest_lo, e.digest_hi};
     Shard& shard = t->shards[d.hi % kShards];
     std::lock_guard lk(shard.mu);
-    shard.keys.insert_or_assign(d, PackedEntry::pack(e.entry));
-    shard.oldest_ms = std::min(shard.oldest_ms, e.entry.time_ms);
+    const PackedEntry packed = PackedEntry::pack(e.entry);
+    shard.keys.insert_or_assign(d, packed);
+    shard.oldest_ms = std::min(shard.oldest_ms, packed.time_ms());
   }
 }
 

@@ -67,6 +67,17 @@ TEST(DedupWindow, ExpiredKeysGoWithinASixteenthOfTheWindowAndAreNeverFoundMeanwh
   EXPECT_EQ(w.size(), 0u);
 }
 
+// A clock set back after a sweep must not hold expiry off until it catches up again.
+TEST(DedupWindow, ExpiryKeepsSweepingAfterTheClockIsSetBack) {
+  DedupWindow w;
+  w.add_topic(kTopic, milliseconds(1600));
+  w.insert(kTopic, 0, std::vector<DedupInsert>{{"k", 0, 1, 1000}});
+  EXPECT_EQ(w.expire(86'400'000), 1u);  // a day ahead: swept
+  w.insert(kTopic, 0, std::vector<DedupInsert>{{"k", 1, 2, 3000}});
+  EXPECT_EQ(w.expire(5000), 1u) << "back to the right time: k (3000) is past the window (cutoff 3400)";
+  EXPECT_EQ(w.size(), 0u);
+}
+
 TEST(DedupWindow, AKeyStoredAgainAfterItsWindowSurvivesTheOldEntrysExpiry) {
   DedupWindow w;
   w.add_topic(kTopic, milliseconds(1000));
