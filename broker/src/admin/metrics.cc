@@ -270,6 +270,13 @@ void BrokerMetrics::append_state(std::vector<MetricFamily>& out) {
   }
   for (MetricFamily* f : {&topics, &end, &start, &bytes, &segments}) out.push_back(std::move(*f));
 
+  MetricFamily dedup_keys = family("causeway_dedup_window_keys",
+                                   "Dedup keys held in memory over every topic's window (docs/meta-store.md, "
+                                   "\"Deduplication\", for the bytes each costs)",
+                                   MetricType::Gauge);
+  add_gauge(dedup_keys, {}, static_cast<double>(sources_.store.dedup().size()));
+  out.push_back(std::move(dedup_keys));
+
   if (const storage::FileCache* cache = sources_.store.logs().sealed_files()) {
     MetricFamily open = family("causeway_segment_files_open",
                                "Sealed segments' descriptors held open (at most --max-open-segment-files)",
