@@ -390,11 +390,17 @@ void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::s
           op->release();
         });
   };
+  // A log takes no batch larger than one of its segments, so a partition's events go in
+  // batches that fit, in request order (each completes on its own; a crash may keep the
+  // first and not the next, as for two requests). An event that alone is too large is
+  // refused by the log, naming the limit. Segments at least as large as the largest batch
+  // the format allows (the default 1 GiB) take any batch: no event is sized twice then.
+  const bool may_split = topic.segment_bytes < batch::kBatchHeaderSize + uint64_t{batch::kMaxBatchBodyBytes};
   for (auto& [partition, idx] : by_partition) {
-    // A log takes no batch larger than one of its segments, so a partition's events go in
-    // batches that fit, in request order (each completes on its own; a crash may keep the
-    // first and not the next, as for two requests). An event that alone is too large is
-    // refused by the log, naming the limit.
+    if (!may_split) {
+      append_chunk(partition, std::move(idx));
+      continue;
+    }
     std::vector<size_t> chunk;
     uint64_t bytes = batch::kBatchHeaderSize;
     for (size_t i : idx) {
