@@ -305,8 +305,8 @@ Status EventStore::check_fd_capacity(const meta::TopicConfig& config) const {
   return Status(Code::kResourceExhausted, Reason::kNone,
                 "topic \"" + config.name + "\" needs " + std::to_string(config.partitions) +
                     " file descriptors (one per partition), and the broker holds " + std::to_string(open) +
-                    " (counting --max-open-segment-files whole) of its limit of " + std::to_string(limit.rlim_cur) + " open files while keeping " +
-                    std::to_string(reserve) +
+                    " (counting --max-open-segment-files whole) of its limit of " + std::to_string(limit.rlim_cur) +
+                    " open files while keeping " + std::to_string(reserve) +
                     " free for connections (--max-connections + 256, at most a quarter of the limit): raise the "
                     "limit to at least " +
                     std::to_string(needed) + " (ulimit -n, or LimitNOFILE= under systemd) and restart the broker, "

@@ -100,6 +100,10 @@ Status LogManager::open_topic(std::string_view topic, uint32_t partitions, const
 
 Status LogManager::close_topic(std::string_view topic) {
   std::vector<std::shared_ptr<PartitionLog>> logs;
+  return close_topic(topic, logs);
+}
+
+Status LogManager::close_topic(std::string_view topic, std::vector<std::shared_ptr<PartitionLog>>& logs) {
   {
     std::lock_guard lk(mu_);
     auto it = topics_.find(topic);
@@ -119,11 +123,7 @@ Status LogManager::close_topic(std::string_view topic) {
 
 Status LogManager::delete_topic(std::string_view topic) {
   std::vector<std::shared_ptr<PartitionLog>> logs;
-  {
-    std::lock_guard lk(mu_);
-    if (auto it = topics_.find(topic); it != topics_.end()) logs = it->second;
-  }
-  Status closed = close_topic(topic);
+  Status closed = close_topic(topic, logs);
   if (!closed.ok() && closed.code() != Code::kNotFound) return closed;
   // A reader may still hold a log: its reads of sealed segments must not open the files
   // of a topic created again under the same name.

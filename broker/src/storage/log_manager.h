@@ -100,6 +100,8 @@ class LogManager {
 
  private:
   LogManager(FileSystem* fs, std::string topics_dir, LogManagerOptions options);
+  // close_topic, handing over the logs it closed.
+  Status close_topic(std::string_view topic, std::vector<std::shared_ptr<PartitionLog>>& logs);
   void background_loop();
   std::vector<std::shared_ptr<PartitionLog>> all_logs() const;
   // Runs tasks on sync_pool_ (which must exist): the logs' sync executor and the sync

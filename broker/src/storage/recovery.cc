@@ -151,8 +151,7 @@ Result<std::unique_ptr<Segment>> Segment::open_sealed(FileSystem* fs, const std:
   } else {
     // Hints only: start over and rebuild from the log itself.
     std::shared_ptr<File> f = std::move(seg->file_);
-    seg.reset(new Segment(fs, dir, base_offset, index_interval_bytes, nullptr, cache));
-    seg->file_ = std::move(f);
+    seg.reset(new Segment(fs, dir, base_offset, index_interval_bytes, std::move(f), cache));
   }
   if (rebuilt_index) *rebuilt_index = !loaded.ok();
   std::optional<ScanStop> stop;

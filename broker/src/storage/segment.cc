@@ -30,7 +30,7 @@ std::optional<uint64_t> parse_segment_stem(std::string_view stem) {
 }
 
 Segment::Segment(FileSystem* fs, std::string dir, uint64_t base_offset, uint32_t index_interval_bytes,
-                 std::unique_ptr<File> file, FileCache* cache)
+                 std::shared_ptr<File> file, FileCache* cache)
     : fs_(fs),
       dir_(std::move(dir)),
       log_path_(dir_ + "/" + segment_file_stem(base_offset) + ".log"),

@@ -170,7 +170,7 @@ class Segment {
 
  private:
   Segment(FileSystem* fs, std::string dir, uint64_t base_offset, uint32_t index_interval_bytes,
-          std::unique_ptr<File> file, FileCache* cache);
+          std::shared_ptr<File> file, FileCache* cache);
   // The segment's own handle, or null once it went to the cache.
   std::shared_ptr<File> own_file() const;
   // A handle to read through: its own, or the cache's.
