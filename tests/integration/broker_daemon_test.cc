@@ -91,6 +91,13 @@ TEST(BrokerDaemon, BadFlagValueIsRejectedByName) {
   ASSERT_TRUE(status) << share.output();
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << share.output();
   EXPECT_THAT(share.output(), HasSubstr("--share-syncs: maybe not in {true,false,on,off,1,0}"));
+
+  DaemonProcess files(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "off",
+                                "--max-open-segment-files", "-3"});
+  status = files.wait_exit(30s);
+  ASSERT_TRUE(status) << files.output();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << files.output();
+  EXPECT_THAT(files.output(), HasSubstr("--max-open-segment-files: Value -3 not in range 0 to 1048576"));
 }
 
 TEST(BrokerDaemon, DamagedSealedSegmentStopsStartupNamingTheFile) {
