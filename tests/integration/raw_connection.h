@@ -22,8 +22,13 @@ namespace causeway::testing {
 
 class RawConnection {
  public:
-  explicit RawConnection(uint16_t port) {
+  // `receive_buffer_bytes` (SO_RCVBUF before connecting; 0 keeps the default): a small one
+  // makes the broker's writes to this connection partial as soon as it stops reading.
+  explicit RawConnection(uint16_t port, int receive_buffer_bytes = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (receive_buffer_bytes > 0) {
+      ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes, sizeof(receive_buffer_bytes));
+    }
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(port);

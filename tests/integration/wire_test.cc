@@ -8,6 +8,7 @@
 
 #include <fstream>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "causeway/common/batch_format.h"
@@ -482,6 +483,73 @@ TEST_F(WireTest, SilentClientIsClosedAfterTheHandshakeTimeout) {
   RawConnection silent(port_);
   ASSERT_TRUE(silent.connected());
   EXPECT_TRUE(silent.closed_by_peer(5s));
+}
+
+// Responses are written by the thread that has them (a sync thread for an fsync publish,
+// a storage thread for a fetch) while the connection has nothing queued, and by its
+// network thread otherwise. A client that stops reading with a small receive buffer makes
+// those writes partial and then impossible: every response must still arrive whole, once.
+TEST_F(WireTest, ResponsesWrittenWhileTheClientStopsReadingArriveWholeAndOnce) {
+  auto setup = connect();
+  ASSERT_EQ(create_topic(*setup, "late", 1, proto::Durability::Fsync), proto::ErrorCode::Ok);
+  for (int i = 0; i < 8; ++i) {  // ~64 KiB to fetch back, so fetch responses outgrow the buffers
+    auto acks = publish(*setup, "late", std::vector<Ev>(4, Ev{"", "", std::string(2000, 'a' + i)}));
+    ASSERT_EQ(acks.size(), 4u);
+  }
+  RawConnection c(port_, 4096);
+  ASSERT_TRUE(c.connected());
+  ASSERT_TRUE(c.hello());
+  constexpr uint64_t kRequests = 300;
+  std::thread sender([&] {
+    for (uint64_t cid = 100; cid < 100 + kRequests; ++cid) {
+      flatbuffers::FlatBufferBuilder b;
+      if (cid % 3 == 0) {
+        auto payload = b.CreateVector(reinterpret_cast<const uint8_t*>("late-event"), 10);
+        std::vector<flatbuffers::Offset<proto::Event>> events{
+            proto::CreateEvent(b, 0, 0, b.CreateString("wire-test"), b.CreateString("Tested"), 0, 0, payload)};
+        auto vec = b.CreateVector(events);
+        if (!c.send(cid, b, proto::CreatePublishRequest(b, b.CreateString("late"), 0, vec))) return;
+      } else {
+        if (!c.send(cid, b, proto::CreateFetchRequest(b, b.CreateString("late"), 0, 0, 64 << 10, 10000))) return;
+      }
+    }
+  });
+  std::this_thread::sleep_for(1s);  // the broker's writes fill both socket buffers meanwhile
+  std::set<uint64_t> answered;
+  while (answered.size() < kRequests) {
+    auto r = c.read_frame(30s);
+    ASSERT_TRUE(r) << answered.size() << " of " << kRequests << " responses read";
+    flatbuffers::Verifier v(reinterpret_cast<const uint8_t*>(r->data()), r->size());
+    ASSERT_TRUE(proto::VerifyMessageBuffer(v)) << "response " << answered.size() << " is not a whole frame";
+    const auto* m = proto::GetMessage(r->data());
+    ASSERT_TRUE(answered.insert(m->correlation_id()).second) << "correlation id " << m->correlation_id() << " twice";
+    ASSERT_GE(m->correlation_id(), 100u);
+    ASSERT_LT(m->correlation_id(), 100 + kRequests);
+    if (m->correlation_id() % 3 == 0) {
+      const auto* resp = m->body_as_PublishResponse();
+      ASSERT_NE(resp, nullptr);
+      ASSERT_EQ(resp->status()->code(), proto::ErrorCode::Ok);
+    } else {
+      const auto* resp = m->body_as_FetchResponse();
+      ASSERT_NE(resp, nullptr);
+      ASSERT_EQ(resp->status()->code(), proto::ErrorCode::Ok);
+      std::string_view bytes(reinterpret_cast<const char*>(resp->batches()->data()), resp->batches()->size());
+      ASSERT_FALSE(bytes.empty());
+      while (!bytes.empty()) {
+        auto h = batch::decode_header(bytes);
+        ASSERT_TRUE(h.ok()) << h.status().to_string();
+        ASSERT_TRUE(batch::verify_batch(*h, bytes).ok());
+        bytes.remove_prefix(h->total_size());
+      }
+    }
+  }
+  sender.join();
+  // Nothing more: no response was written twice.
+  EXPECT_FALSE(c.read_frame(300ms).has_value());
+  // Every publish was stored once, in order after the 32 events written above.
+  auto stored = fetch(*setup, "late", 0);
+  ASSERT_EQ(stored.size(), 32 + kRequests / 3);
+  for (size_t i = 32; i < stored.size(); ++i) EXPECT_EQ(stored[i].payload, "late-event");
 }
 
 TEST_F(WireTest, ClientThatNeverReadsIsThrottledWhileOthersKeepWorking) {

@@ -16,6 +16,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include <sys/socket.h>
+
 #include "causeway/common/coding.h"
 #include "causeway/wire/frame.h"
 #include "causeway/wire/response.h"
@@ -113,8 +115,9 @@ struct Server::Impl {
   void start_session(tcp::socket socket, uint64_t id);
 };
 
-// Delivery frames from the subscription coordinator to one connection: posted to the
-// session's executor and queued like responses. Whatever credit the connection's members
+// Delivery frames from the subscription coordinator to one connection: written by the
+// storage thread that encoded them when the connection has nothing else to write, else
+// queued like responses (Session::enqueue). Whatever credit the connection's members
 // granted, the bytes of pushed frames not yet written are bounded: at kMaxQueuedPushBytes
 // push() says kFull and the coordinator parks the partitions; once the writer has written
 // them down to kResumePushBytes the coordinator is told (sink_drained) and pumps again. So a
@@ -161,7 +164,9 @@ class Session : public std::enable_shared_from_this<Session> {
         id_(id),
         write_timer_(socket_.get_executor()),
         read_gate_(socket_.get_executor()),
-        handshake_timer_(socket_.get_executor()) {
+        handshake_timer_(socket_.get_executor()),
+        fd_(socket_.native_handle()),
+        write_inline_(!server_.ssl_context && !server_.options.before_write_for_test) {
     server_.connections.fetch_add(1);  // the destructor gives it back
     std::error_code ec;
     const auto remote = socket_.remote_endpoint(ec);
@@ -220,16 +225,51 @@ class Session : public std::enable_shared_from_this<Session> {
   void close_from_outside() {
     asio::post(socket_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
-  // On the session's executor: queue a broker push (correlation id 0), encoded at `ready`.
-  void push(Frame frame, std::chrono::steady_clock::time_point ready) {
-    if (closed_) {
-      sink_->written(frame.size());
-      return;
+
+  struct QueuedFrame {
+    bool completes_request = false;  // writing it answers a request counted in in_flight_
+    size_t push_bytes = 0;           // a pushed Delivery: its size, for the sink's bound
+    // A publish's response: the read that completed its request, its handling and the
+    // response being ready (for ServerOptions::on_publish_written); a push: `answered`,
+    // when it was encoded (for on_push_written); zero otherwise.
+    std::chrono::steady_clock::time_point received{};
+    std::chrono::steady_clock::time_point handled{};
+    std::chrono::steady_clock::time_point answered{};
+  };
+
+  enum class Sent { kWritten, kQueued, kDropped };
+  // From any thread: a frame for the client (a response, or a push with correlation id 0).
+  // A thread other than the connection's network thread writes it to the socket itself
+  // when nothing is queued or being written before it (plaintext only): a response ready
+  // on a sync thread, or a Delivery encoded on a storage thread, then reaches the client
+  // without waking the network thread (docs/broker.md, "Where a publish's time goes").
+  // Otherwise, and for what such a write leaves (the socket full), it joins the queue the
+  // writer coroutine drains in order. kDropped once the connection is closed.
+  Sent enqueue(Frame frame, const QueuedFrame& queued) {
+    std::unique_lock lk(out_mu_);
+    if (out_closed_) return Sent::kDropped;
+    if (write_inline_ && !writing_ && queue_.empty() && !on_network_thread()) {
+      const ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (n == static_cast<ssize_t>(frame.size())) {
+        lk.unlock();
+        written_elsewhere(queued, std::chrono::steady_clock::now());
+        return Sent::kWritten;
+      }
+      // A partial write leaves the rest to the writer; a full socket (EAGAIN) or an error
+      // leaves all of it (the writer's own write then meets the error and closes).
+      if (n > 0) head_written_ = static_cast<size_t>(n);
     }
-    const size_t bytes = frame.size();
     queue_.push_back(std::move(frame));
-    queued_.push_back(QueuedFrame{.push_bytes = bytes, .answered = ready});
-    write_timer_.cancel();
+    queued_.push_back(queued);
+    if (writer_parked_) {
+      writer_parked_ = false;
+      if (on_network_thread()) {
+        write_timer_.cancel();
+      } else {
+        asio::post(socket_executor_, [self = shared_from_this()] { self->write_timer_.cancel(); });
+      }
+    }
+    return Sent::kQueued;
   }
 
  private:
@@ -452,9 +492,7 @@ class Session : public std::enable_shared_from_this<Session> {
         }
         if (self->server_.options.on_response) self->server_.options.on_response(kind, response);
         self->server_.log_refusal(self->id_, kind, cid, response);
-        asio::post(self->socket_.get_executor(), [self, response = std::move(response), queued]() mutable {
-          self->send(std::move(response), queued);
-        });
+        self->enqueue(std::move(response), queued);
       };
       try {
         dispatch(*ctx, *m, rr, respond, origin);
@@ -473,65 +511,89 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   static awaitable<void> writer(std::shared_ptr<Session> self) {
+    std::vector<Frame> batch;
+    std::vector<QueuedFrame> batch_queued;
+    std::vector<asio::const_buffer> buffers;
     while (!self->closed_) {
-      if (self->queue_.empty()) {
-        if (self->close_after_flush_ || (self->reading_stopped_ && self->in_flight_ == 0)) break;
-        self->write_timer_.expires_at(std::chrono::steady_clock::time_point::max());
-        co_await self->write_timer_.async_wait(use_nothrow);
-        continue;
-      }
       // Everything queued so far goes out in one gathered write (bounded).
-      std::vector<Frame> batch;
-      std::vector<asio::const_buffer> buffers;
-      size_t bytes = 0;
-      while (!self->queue_.empty() && batch.size() < kMaxFramesPerWrite && bytes < kMaxBytesPerWrite) {
-        bytes += self->queue_.front().size();
-        batch.push_back(std::move(self->queue_.front()));
-        self->queue_.pop_front();
+      size_t skip = 0;  // bytes of the first frame an inline write already sent
+      {
+        std::unique_lock lk(self->out_mu_);
+        if (self->queue_.empty()) {
+          if (self->close_after_flush_ || (self->reading_stopped_ && self->in_flight_ == 0)) break;
+          self->writer_parked_ = true;
+          lk.unlock();
+          self->write_timer_.expires_at(std::chrono::steady_clock::time_point::max());
+          co_await self->write_timer_.async_wait(use_nothrow);
+          lk.lock();
+          self->writer_parked_ = false;
+          continue;
+        }
+        size_t bytes = 0;
+        while (!self->queue_.empty() && batch.size() < kMaxFramesPerWrite && bytes < kMaxBytesPerWrite) {
+          bytes += self->queue_.front().size();
+          batch.push_back(std::move(self->queue_.front()));
+          batch_queued.push_back(self->queued_.front());
+          self->queue_.pop_front();
+          self->queued_.pop_front();
+        }
+        skip = std::exchange(self->head_written_, 0);
+        self->writing_ = true;
       }
-      buffers.reserve(batch.size());
+      buffers.clear();
       for (const Frame& f : batch) buffers.emplace_back(asio::buffer(f));
+      buffers.front() += skip;
       if (self->server_.options.before_write_for_test) self->server_.options.before_write_for_test(self->id_);
       auto [ec, n] = co_await self->write(buffers);
+      {
+        std::lock_guard lk(self->out_mu_);
+        self->writing_ = false;
+      }
       if (ec) break;
       size_t pushed_bytes = 0;
       const auto written = std::chrono::steady_clock::now();
-      for (size_t i = 0; i < batch.size(); ++i) {
-        const QueuedFrame& q = self->queued_.front();
+      for (const QueuedFrame& q : batch_queued) {
         if (q.completes_request) --self->in_flight_;
         pushed_bytes += q.push_bytes;
-        if (q.handled.time_since_epoch().count() != 0 && self->server_.options.on_publish_written) {
-          self->server_.options.on_publish_written(
-              PublishTiming{q.handled - q.received, written - q.answered, written - q.received});
-        } else if (q.push_bytes > 0 && self->server_.options.on_push_written) {
-          self->server_.options.on_push_written(written - q.answered);
-        }
-        self->queued_.pop_front();
+        self->observe_written(q, written);
       }
+      batch.clear();
+      batch_queued.clear();
       if (pushed_bytes > 0) self->sink_->written(pushed_bytes);
       self->read_gate_.cancel();
     }
     self->close();
   }
 
-  struct QueuedFrame {
-    bool completes_request = false;  // writing it answers a request counted in in_flight_
-    size_t push_bytes = 0;           // a pushed Delivery: its size, for the sink's bound
-    // A publish's response: the read that completed its request, its handling and the
-    // response being ready (for ServerOptions::on_publish_written); a push: `answered`,
-    // when it was encoded (for on_push_written); zero otherwise.
-    std::chrono::steady_clock::time_point received{};
-    std::chrono::steady_clock::time_point handled{};
-    std::chrono::steady_clock::time_point answered{};
-  };
+  // On the network thread: a frame of the connection's own (Hello, errors).
+  void send(Frame frame) { enqueue(std::move(frame), QueuedFrame{}); }
 
-  // `queued.completes_request`: writing this frame answers a request counted in in_flight_.
-  void send(Frame frame, const QueuedFrame& queued) {
-    queue_.push_back(std::move(frame));
-    queued_.push_back(queued);
-    write_timer_.cancel();
+  bool on_network_thread() const {
+    const auto* ex = socket_executor_.target<asio::io_context::executor_type>();
+    return ex != nullptr && ex->running_in_this_thread();
   }
-  void send(Frame frame) { send(std::move(frame), QueuedFrame{}); }
+  // A frame written by enqueue() off the network thread: what the writer does after its
+  // writes, from there. The reader waits for in_flight_ to drop below the bound, and the
+  // writer for it to reach zero once reading stopped: each is woken when that happens.
+  void written_elsewhere(const QueuedFrame& q, std::chrono::steady_clock::time_point written) {
+    if (q.completes_request) {
+      const uint32_t before = in_flight_.fetch_sub(1);
+      if (before == server_.options.max_in_flight_per_connection || (before == 1 && reading_stopped_)) {
+        asio::post(socket_executor_, [self = shared_from_this()] {
+          self->read_gate_.cancel();
+          self->write_timer_.cancel();
+        });
+      }
+    }
+    observe_written(q, written);
+  }
+  void observe_written(const QueuedFrame& q, std::chrono::steady_clock::time_point written) const {
+    if (q.handled.time_since_epoch().count() != 0 && server_.options.on_publish_written) {
+      server_.options.on_publish_written(PublishTiming{q.handled - q.received, written - q.answered, written - q.received});
+    } else if (q.push_bytes > 0 && server_.options.on_push_written) {
+      server_.options.on_push_written(written - q.answered);
+    }
+  }
 
   void fail_connection(const std::string& why) {
     // One line per peer address per interval, with the count of bad frames left out.
@@ -561,9 +623,15 @@ class Session : public std::enable_shared_from_this<Session> {
     if (!server_.stopping) {
       asio::post(server_.storage_pool, [c = server_.coordinator, id = id_] { c->connection_closed(id); });
     }
-    std::error_code ec;
-    socket_.shutdown(tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    {
+      // Under out_mu_: no other thread is writing to the descriptor, and none will (a
+      // closed descriptor's number may be reused by the next accept).
+      std::lock_guard lk(out_mu_);
+      out_closed_ = true;
+      std::error_code ec;
+      socket_.shutdown(tcp::socket::shutdown_both, ec);
+      socket_.close(ec);
+    }
     write_timer_.cancel();
     read_gate_.cancel();
     handshake_timer_.cancel();
@@ -581,9 +649,19 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer write_timer_;
   asio::steady_timer read_gate_;
   asio::steady_timer handshake_timer_;
-  std::deque<Frame> queue_;
-  std::deque<QueuedFrame> queued_;  // one per frame in queue_
-  uint32_t in_flight_ = 0;
+  const asio::any_io_executor socket_executor_{socket_.get_executor()};
+  const int fd_;              // socket_'s descriptor, for enqueue() off the network thread
+  const bool write_inline_;   // enqueue() may write: plaintext, and no before_write_for_test
+  // The frames for the client, shared with the threads that produce them (enqueue()).
+  std::mutex out_mu_;
+  std::deque<Frame> queue_;          // guarded by out_mu_: not yet written, in order
+  std::deque<QueuedFrame> queued_;   // guarded by out_mu_: one per frame in queue_
+  size_t head_written_ = 0;          // guarded by out_mu_: bytes of queue_.front() already sent
+  bool writing_ = false;             // guarded by out_mu_: the writer is writing frames it took
+  bool writer_parked_ = false;       // guarded by out_mu_: the writer waits on write_timer_
+  bool out_closed_ = false;          // guarded by out_mu_: the socket is closed
+  // Requests read and not yet answered; answered (decremented) on any thread by enqueue().
+  std::atomic<uint32_t> in_flight_{0};
   uint32_t rr_ = 0;
   std::chrono::steady_clock::time_point read_at_{};  // when the last socket read completed
   static constexpr size_t kReadBufferBytes = 256u << 10;
@@ -598,7 +676,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool hello_done_ = false;
   bool closed_ = false;
   bool close_after_flush_ = false;
-  bool reading_stopped_ = false;
+  std::atomic<bool> reading_stopped_{false};  // read by written_elsewhere() on any thread
 };
 
 subscribe::PushResult SessionSink::push(const subscribe::DeliveryBatch& batch) {
@@ -606,15 +684,22 @@ subscribe::PushResult SessionSink::push(const subscribe::DeliveryBatch& batch) {
   auto session = session_.lock();
   if (!session) return subscribe::PushResult::kClosed;
   Frame frame = encode_delivery(batch);
+  const size_t bytes = frame.size();
   bool full = false;
   {
+    // Counted before it can be written (the writer reports it written), taken back below
+    // when it never joins the queue.
     std::lock_guard lk(mu_);
-    queued_bytes_ += frame.size();
+    queued_bytes_ += bytes;
     if (queued_bytes_ >= kMaxQueuedPushBytes) full = owes_drained_ = true;
   }
-  asio::post(executor_, [session, f = std::move(frame), ready = std::chrono::steady_clock::now()]() mutable {
-    session->push(std::move(f), ready);
-  });
+  const auto sent = session->enqueue(std::move(frame), Session::QueuedFrame{.push_bytes = bytes,
+                                                                            .answered = std::chrono::steady_clock::now()});
+  if (sent != Session::Sent::kQueued) {
+    written(bytes);
+    if (sent == Session::Sent::kDropped) return subscribe::PushResult::kClosed;
+    return subscribe::PushResult::kQueued;
+  }
   return full ? subscribe::PushResult::kFull : subscribe::PushResult::kQueued;
 }
 

@@ -1,8 +1,10 @@
 // File: server/server.h
 //
 // The broker's network front: a TCP listener and a small fixed pool of network threads (one
-// io_context each; a connection lives on one of them for its whole life, so its state
-// needs no locks). It serves requests with services it is given (Services: the event
+// io_context each; a connection lives on one of them for its whole life, so its reading
+// state needs no locks). Its output queue is shared: the thread that has a response or a
+// pushed Delivery (a sync or storage thread) writes it to the socket itself when nothing
+// is queued before it, and queues it for the connection's writer otherwise. It serves requests with services it is given (Services: the event
 // store, publish pipeline, subscription coordinator, schema checker and the storage
 // threads where everything that may block on disk runs); the daemon (broker/src/main.cc)
 // builds and owns those. Protocol: docs/wire-protocol.md.
@@ -55,8 +57,9 @@ struct ServerOptions {
   std::string broker_version = "0.1.0";
   // For tests (tests/unit/server/server_test.cc), called with the connection's id: on the
   // accepting thread for each accepted connection before it is served, and by a
-  // connection's writer before each write. What they throw stands for a failure inside
-  // the server: it must end that one connection, logged, and the server keep accepting.
+  // connection's writer before each write (with before_write_for_test set, every frame goes
+  // through the writer). What they throw stands for a failure inside the server: it must
+  // end that one connection, logged, and the server keep accepting.
   std::function<void(uint64_t connection_id)> on_accept_for_test;
   // Sees every response to a request (not pushed Deliveries) as it is answered: the
   // request's kind and the response frame (length prefix included). For the metrics
@@ -64,12 +67,13 @@ struct ServerOptions {
   std::function<void(protocol::Body request, const std::vector<uint8_t>& response)> on_response;
   std::function<void(uint64_t connection_id)> before_write_for_test;
   // Sees each publish request's time in the broker once its response is written, for the
-  // metrics (docs/broker.md, "Where a publish's time goes"); on the connection's network
-  // thread, and must be cheap.
+  // metrics (docs/broker.md, "Where a publish's time goes"); on whichever thread wrote it
+  // (the connection's network thread, or the sync thread that completed the publish), and
+  // must be cheap.
   std::function<void(const PublishTiming&)> on_publish_written;
   // Sees each pushed Delivery frame once written: from its encoding (on a storage thread)
-  // to its bytes written to the socket (the hand-off to the network thread, the queue
-  // before it, the write). Same thread and cost rules.
+  // to its bytes written to the socket (by that thread when nothing was queued before it,
+  // else the queue and the hand-off to the network thread). Same thread and cost rules.
   std::function<void(std::chrono::nanoseconds)> on_push_written;
 };
 
