@@ -514,6 +514,16 @@ TEST_F(WireTest, ResponsesWrittenWhileTheClientStopsReadingArriveWholeAndOnce) {
       }
     }
   });
+  // A failed assertion returns early: unblock the sender and join it on the way out.
+  struct JoinSender {
+    RawConnection& c;
+    std::thread& t;
+    ~JoinSender() {
+      if (!t.joinable()) return;
+      c.shutdown();
+      t.join();
+    }
+  } join_sender{c, sender};
   std::this_thread::sleep_for(1s);  // the broker's writes fill both socket buffers meanwhile
   std::set<uint64_t> answered;
   while (answered.size() < kRequests) {

@@ -14,6 +14,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <typeinfo>
 #include <unordered_map>
 
 #include <sys/socket.h>
@@ -128,8 +129,8 @@ class SessionSink final : public subscribe::DeliverySink {
   static constexpr size_t kMaxQueuedPushBytes = 4u << 20;
   static constexpr size_t kResumePushBytes = 1u << 20;
 
-  SessionSink(Server::Impl& server, std::weak_ptr<Session> session, asio::any_io_executor executor, uint64_t id)
-      : server_(server), session_(std::move(session)), executor_(std::move(executor)), id_(id) {}
+  SessionSink(Server::Impl& server, std::weak_ptr<Session> session, uint64_t id)
+      : server_(server), session_(std::move(session)), id_(id) {}
   uint64_t connection_id() const override { return id_; }
   subscribe::PushResult push(const subscribe::DeliveryBatch& batch) override;
   bool has_room() override {
@@ -142,13 +143,13 @@ class SessionSink final : public subscribe::DeliverySink {
 
   // The session closed: every later push is refused.
   void mark_closed() { closed_.store(true); }
-  // On the session's executor: the writer wrote (or dropped) `bytes` of pushed frames.
+  // On any thread: `bytes` of pushed frames were written (by the writer, or by push()
+  // itself) or dropped.
   void written(size_t bytes);
 
  private:
   Server::Impl& server_;
   std::weak_ptr<Session> session_;
-  asio::any_io_executor executor_;
   const uint64_t id_;
   std::atomic<bool> closed_{false};
   std::mutex mu_;              // guards the two below
@@ -182,7 +183,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void start() {
     auto self = shared_from_this();
-    sink_ = std::make_shared<SessionSink>(server_, self, socket_.get_executor(), id_);
+    sink_ = std::make_shared<SessionSink>(server_, self, id_);
     // A coroutine that ends with an exception (STYLE.md section 3: never silently) is
     // logged and closes this connection only; the handler runs on the session's executor.
     const auto on_exit = [self](const char* which) {
@@ -239,16 +240,20 @@ class Session : public std::enable_shared_from_this<Session> {
 
   enum class Sent { kWritten, kQueued, kDropped };
   // From any thread: a frame for the client (a response, or a push with correlation id 0).
-  // A thread other than the connection's network thread writes it to the socket itself
-  // when nothing is queued or being written before it (plaintext only): a response ready
-  // on a sync thread, or a Delivery encoded on a storage thread, then reaches the client
-  // without waking the network thread (docs/broker.md, "Where a publish's time goes").
-  // Otherwise, and for what such a write leaves (the socket full), it joins the queue the
-  // writer coroutine drains in order. kDropped once the connection is closed.
+  // A storage thread writes a Delivery it encoded, or a response it has, to the socket
+  // itself when nothing is queued or being written before it (plaintext only), so that it
+  // reaches the client without waking the network thread (docs/broker.md, "Where a
+  // publish's time goes"). Otherwise, and for what such a write leaves (the socket full),
+  // it joins the queue the writer coroutine drains in order. Publish responses always go
+  // through the writer: an fsync publish is answered by the sync thread that completed its
+  // group, and that thread's next sync waits for every send it makes (measured: the
+  // write saved on the network thread came back as later syncs). kDropped once the
+  // connection is closed.
   Sent enqueue(Frame frame, const QueuedFrame& queued) {
     std::unique_lock lk(out_mu_);
     if (out_closed_) return Sent::kDropped;
-    if (write_inline_ && !writing_ && queue_.empty() && !on_network_thread()) {
+    const bool publish_response = queued.handled.time_since_epoch().count() != 0;
+    if (write_inline_ && !publish_response && !writing_ && queue_.empty() && !on_network_thread()) {
       const ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n == static_cast<ssize_t>(frame.size())) {
         lk.unlock();
@@ -463,8 +468,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // LMDB's memory map, and their durability is a completion that the logs' sync threads
   // run (PartitionLog::set_sync_executor), so no thread waits for a disk flush and a
   // publish costs no thread hand-off. Everything else (topic creation and deletion, reads)
-  // runs on the storage pool. Either way the response comes back to this session's
-  // executor when it is ready.
+  // runs on the storage pool. Either way the response goes to this session's output queue
+  // when it is ready (enqueue()).
   // `frame` is a verified Message in the read buffer, valid until the next read.
   static void handle(std::shared_ptr<Session> self, const uint8_t* frame, uint32_t len, uint32_t rr) {
     const bool publish = protocol::GetMessage(frame)->body_type() == protocol::Body::PublishRequest;
@@ -520,7 +525,11 @@ class Session : public std::enable_shared_from_this<Session> {
       {
         std::unique_lock lk(self->out_mu_);
         if (self->queue_.empty()) {
-          if (self->close_after_flush_ || (self->reading_stopped_ && self->in_flight_ == 0)) break;
+          if (self->close_after_flush_ || (self->reading_stopped_ && self->in_flight_ == 0)) {
+            // Closing: from here no other thread starts a write it could not finish.
+            self->out_closed_ = true;
+            break;
+          }
           self->writer_parked_ = true;
           lk.unlock();
           self->write_timer_.expires_at(std::chrono::steady_clock::time_point::max());
@@ -548,6 +557,8 @@ class Session : public std::enable_shared_from_this<Session> {
       {
         std::lock_guard lk(self->out_mu_);
         self->writing_ = false;
+        // A failed write may have sent part of a frame: nothing may follow it.
+        if (ec) self->out_closed_ = true;
       }
       if (ec) break;
       size_t pushed_bytes = 0;
@@ -568,10 +579,10 @@ class Session : public std::enable_shared_from_this<Session> {
   // On the network thread: a frame of the connection's own (Hello, errors).
   void send(Frame frame) { enqueue(std::move(frame), QueuedFrame{}); }
 
-  bool on_network_thread() const {
-    const auto* ex = socket_executor_.target<asio::io_context::executor_type>();
-    return ex != nullptr && ex->running_in_this_thread();
-  }
+  // True on the thread running this connection's io_context. (A socket accepted on an
+  // io_context has its executor type; anything else counts as another thread, which only
+  // costs the batching of writes made on the network thread.)
+  bool on_network_thread() const { return network_executor_ != nullptr && network_executor_->running_in_this_thread(); }
   // A frame written by enqueue() off the network thread: what the writer does after its
   // writes, from there. The reader waits for in_flight_ to drop below the bound, and the
   // writer for it to reach zero once reading stopped: each is woken when that happens.
@@ -650,6 +661,10 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer read_gate_;
   asio::steady_timer handshake_timer_;
   const asio::any_io_executor socket_executor_{socket_.get_executor()};
+  const asio::io_context::executor_type* const network_executor_ =
+      socket_executor_.target_type() == typeid(asio::io_context::executor_type)
+          ? socket_executor_.target<asio::io_context::executor_type>()
+          : nullptr;
   const int fd_;              // socket_'s descriptor, for enqueue() off the network thread
   const bool write_inline_;   // enqueue() may write: plaintext, and no before_write_for_test
   // The frames for the client, shared with the threads that produce them (enqueue()).
