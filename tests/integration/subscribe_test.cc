@@ -1008,11 +1008,13 @@ TEST_F(SubscribeTest, BrokerKilledRepeatedlyDuringLoadLosesNoAckedPublishAndRepe
   auto sub = Subscriber::start(options_, so, handler);
   ASSERT_TRUE(sub.ok()) << sub.status().to_string();
 
+  // A copy: start_broker() below assigns options_ again while this thread may read it.
+  const ClientOptions producer_options = options_;
   std::thread producer([&] {
     PublisherOptions po;
     po.max_retries = 1000;
     po.retry_backoff_max = 300ms;
-    auto p = Publisher::connect(options_, po);
+    auto p = Publisher::connect(producer_options, po);
     if (!p) return;
     int i = 0;
     while (!stop) {
