@@ -137,9 +137,8 @@ std::unique_ptr<Fixture> open_fixture() {
       *f->store, *f->publish, [pool = f->pool.get()](std::function<void()> fn) { pool->post(std::move(fn)); },
       options);
   f->co_ptr = f->co.get();
-  f->store->append_notifier().set([c = f->co.get()](std::string_view topic, uint32_t partition, uint64_t end,
-                                                    bool on_appender_thread) {
-    c->on_append(topic, partition, end, on_appender_thread);
+  f->store->append_notifier().set([c = f->co.get()](std::string_view topic, uint32_t partition, uint64_t end) {
+    c->on_append(topic, partition, end);
   });
   f->co->start();
   for (const char* name : {"load", "idle"}) {

@@ -499,10 +499,8 @@ FuzzBroker::FuzzBroker() : impl_(std::make_unique<Impl>()) {
         s.tasks.push_back(std::move(fn));
       },
       co);
-  s.store->append_notifier().set(
-      [c = s.coordinator.get()](std::string_view topic, uint32_t partition, uint64_t end, bool on_appender_thread) {
-        c->on_append(topic, partition, end, on_appender_thread);
-      });
+  s.store->append_notifier().set([c = s.coordinator.get()](std::string_view topic, uint32_t partition,
+                                                           uint64_t end) { c->on_append(topic, partition, end); });
   s.ctx = std::make_unique<server::HandlerContext>(server::HandlerContext{*s.store, *s.publish, kMaxFrameBytes});
   s.ctx->coordinator = s.coordinator.get();
   s.reset();

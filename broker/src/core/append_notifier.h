@@ -6,9 +6,8 @@
 // could not yet rely on. docs/subscriptions.md, "Waking consumers".
 //
 // Thread-safety: set() and notify() may be called from any thread; the listener runs on
-// the thread that completes the append (a sync thread, or the appender's own thread for
-// `os` topics: `on_appender_thread`) and must not block or call back into the store's
-// append.
+// the thread that completes the append (a sync thread, or a network thread for `os`
+// topics) and must not block or call back into the store's append.
 #pragma once
 
 #include <condition_variable>
@@ -23,11 +22,8 @@ namespace causeway::core {
 
 class AppendNotifier {
  public:
-  // topic name, partition, the partition's new end offset (one past the last appended),
-  // and whether this runs on the appender's own thread (an `os` topic: the append just
-  // returned from its write) rather than on a sync thread that has other logs to sync.
-  using Listener = std::function<void(std::string_view topic, uint32_t partition, uint64_t end_offset,
-                                      bool on_appender_thread)>;
+  // topic name, partition, the partition's new end offset (one past the last appended).
+  using Listener = std::function<void(std::string_view topic, uint32_t partition, uint64_t end_offset)>;
 
   // Replaces the listener; an empty one removes it. When a listener is replaced, waits
   // for the notifications already running it to return, so that after set(nullptr) the
@@ -43,7 +39,7 @@ class AppendNotifier {
     if (replacing) idle_.wait(lk, [&] { return running_.empty() || running_.begin()->first > last_old; });
   }
 
-  void notify(std::string_view topic, uint32_t partition, uint64_t end_offset, bool on_appender_thread) const {
+  void notify(std::string_view topic, uint32_t partition, uint64_t end_offset) const {
     std::shared_ptr<const Listener> l;
     uint64_t generation = 0;
     {
@@ -62,7 +58,7 @@ class AppendNotifier {
         n.idle_.notify_all();
       }
     } done{*this, generation};
-    (*l)(topic, partition, end_offset, on_appender_thread);
+    (*l)(topic, partition, end_offset);
   }
 
  private:

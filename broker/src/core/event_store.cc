@@ -381,9 +381,8 @@ void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition
   };
   // Subscribers learn of the events once they are durable, before the publisher's ack.
   log->append_async(records, logs_->clock(), observed_lamport, now_ms, index_keys,
-                    [this, topic_name = topic.name, partition, os = topic.durability == storage::Durability::kOs,
-                     done = std::move(done)](Result<storage::AppendResult> r) {
-                      if (r) notifier_.notify(topic_name, partition, r->last_offset + 1, os);
+                    [this, topic_name = topic.name, partition, done = std::move(done)](Result<storage::AppendResult> r) {
+                      if (r) notifier_.notify(topic_name, partition, r->last_offset + 1);
                       done(std::move(r));
                     });
 }

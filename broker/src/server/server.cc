@@ -863,9 +863,8 @@ Status Server::start() {
   s.spawn_accept_loop();
   for (auto& ctx : s.contexts) s.threads.emplace_back([c = ctx.get()] { c->run(); });
   s.coordinator->start();
-  s.store.append_notifier().set(
-      [c = s.coordinator](std::string_view topic, uint32_t partition, uint64_t end, bool on_appender_thread) {
-        c->on_append(topic, partition, end, on_appender_thread);
+  s.store.append_notifier().set([c = s.coordinator](std::string_view topic, uint32_t partition, uint64_t end) {
+    c->on_append(topic, partition, end);
   });
   return Status();
 }

@@ -431,43 +431,19 @@ void Coordinator::connection_closed(uint64_t connection_id) {
   }
 }
 
-void Coordinator::on_append(std::string_view topic, uint32_t partition, uint64_t end_offset, bool on_appender_thread) {
-  // Set while this thread runs a pump round from here: an append that round causes (a rule
-  // target's forward) schedules its pumps instead of nesting.
-  thread_local bool pumping_here = false;
-  std::shared_ptr<Group> here;
-  {
-    std::lock_guard lk(mu_);
-    auto by_topic = groups_by_topic_.find(topic);
-    if (by_topic == groups_by_topic_.end()) return;
-    for (const auto& g : by_topic->second) {
-      if (partition >= g->partitions.size()) continue;
-      PartitionState& ps = g->partitions[partition];
-      const uint64_t old_end = ps.end_offset;
-      if (end_offset > ps.end_offset) ps.end_offset = end_offset;
-      if (ps.owner == 0) continue;
+void Coordinator::on_append(std::string_view topic, uint32_t partition, uint64_t end_offset) {
+  std::lock_guard lk(mu_);
+  auto by_topic = groups_by_topic_.find(topic);
+  if (by_topic == groups_by_topic_.end()) return;
+  for (const auto& g : by_topic->second) {
+    if (partition >= g->partitions.size()) continue;
+    PartitionState& ps = g->partitions[partition];
+    if (end_offset > ps.end_offset) ps.end_offset = end_offset;
+    if (ps.owner != 0) {
       if (options_.on_delivery_timing && ps.notified_at == Clock::time_point{}) ps.notified_at = Clock::now();
-      if (on_appender_thread && !pumping_here && here == nullptr && end_offset > old_end &&
-          may_pump_on_appender_locked(*g, ps, old_end)) {
-        ps.pump_scheduled = true;  // as if scheduled: pump() takes it from here
-        here = g;
-        continue;
-      }
       schedule_pump_locked(g, partition);
     }
   }
-  if (here == nullptr) return;
-  pumping_here = true;
-  pump(here, partition, /*max_rounds=*/1);
-  pumping_here = false;
-}
-
-bool Coordinator::may_pump_on_appender_locked(const Group& g, const PartitionState& ps, uint64_t old_end) const {
-  if (stopping_ || g.deleted || g.filter != nullptr || ps.pumping || ps.pump_scheduled) return false;
-  // Reading exactly from the old end: the round reads only what this append wrote.
-  if (ps.delivery.next_read() != old_end || !ps.delivery.waiting().empty()) return false;
-  auto m = g.members.find(ps.owner);
-  return m != g.members.end() && m->second.sink != nullptr && !m->second.sink->internal();
 }
 
 void Coordinator::sink_drained(uint64_t connection_id) {

@@ -26,9 +26,8 @@
 // commits and dead-letter publishes run outside it); what it costs under many groups is
 // measured by bench/micro/coordinator_bench (docs/subscriptions.md, "One mutex"). One sweeper
 // thread drives the timers: session timeouts, ack deadlines, retry delays and commits.
-// Nothing here blocks a network thread: connection_closed() and on_append() update memory
-// and schedule work; on_append() on the appender's own thread may also run one pump round
-// for a group reading at the tail, which reads only the bytes just written (see there).
+// Nothing here blocks a network thread: connection_closed() and on_append() only update
+// memory and schedule work.
 #pragma once
 
 #include <chrono>
@@ -307,17 +306,8 @@ class Coordinator {
 
   // A connection closed: its members leave at once.
   void connection_closed(uint64_t connection_id);
-  // A partition grew (from core::AppendNotifier). With `on_appender_thread` (an `os`
-  // append, on the thread that wrote it), the first group of the topic that was reading
-  // at the old end, with nothing to redeliver, no pattern and a client connection as its
-  // owner, gets its pump round here instead of on a storage thread: one round, reading
-  // just the records this append wrote (in the page cache, in the active segment), ending
-  // in a non-blocking write to the member's socket. That saves the wake-up of a storage
-  // thread (docs/broker.md, "Where a publish's time goes"); the appender's own response
-  // waits for it. Every other group is scheduled as before, and so is everything on a sync
-  // thread, whose next sync would wait. Never nested: a pump's own appends (rule targets)
-  // schedule.
-  void on_append(std::string_view topic, uint32_t partition, uint64_t end_offset, bool on_appender_thread = false);
+  // A partition grew (from core::AppendNotifier).
+  void on_append(std::string_view topic, uint32_t partition, uint64_t end_offset);
   // The connection's sink, which reported full, has drained below its low-water mark:
   // pumps the partitions of its members again. Takes the mutex: call it from a storage
   // thread, never with the sink's own lock held.
@@ -385,15 +375,10 @@ class Coordinator {
   void flush_commits_locked();  // flush_mu_ held
   void rebalance_locked(Group& g);
   void schedule_pump_locked(const std::shared_ptr<Group>& g, uint32_t partition);
-  // on_append(): whether the group's partition may get its pump round on the appender's
-  // thread (see there); `old_end` is the partition's end before this append.
-  bool may_pump_on_appender_locked(const Group& g, const PartitionState& ps, uint64_t old_end) const;
   void schedule_member_pumps_locked(const std::shared_ptr<Group>& g, const Member& m);
   // The delivery pump (delivery_pump.cc): plan a read under the mutex, read outside it,
   // select what to deliver (and what to dead-letter) under it, emit a batch outside it.
-  // Up to `max_rounds` read-and-deliver rounds, then schedules itself again if more is due.
-  void pump(std::shared_ptr<Group> g, uint32_t partition, int max_rounds = kMaxPumpRounds);
-  static constexpr int kMaxPumpRounds = 64;  // then yield the storage thread and come back
+  void pump(std::shared_ptr<Group> g, uint32_t partition);
   std::optional<ReadPlan> plan_read_locked(Group& g, PartitionState& ps) const;
   bool skip_lost_events_locked(Group& g, PartitionState& ps, uint32_t partition, const storage::PartitionLog& log,
                                const ReadPlan& plan, const Status& read_error);

@@ -92,7 +92,7 @@ void Coordinator::schedule_member_pumps_locked(const std::shared_ptr<Group>& g, 
   for (uint32_t p : m.partitions) schedule_pump_locked(g, p);
 }
 
-void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition, int max_rounds) {
+void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition) {
   std::unique_lock lk(mu_);
   PartitionState& ps = g->partitions[partition];
   ps.pump_scheduled = false;
@@ -107,8 +107,9 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition, int max_rou
     ps.notified_at = Clock::time_point{};
   }
   auto log = store_.partition(g->topic.name, partition);
+  constexpr int kMaxRounds = 64;  // then yield the storage thread and come back
   int round = 0;
-  for (; round < max_rounds && log && !stopping_ && !g->deleted; ++round) {
+  for (; round < kMaxRounds && log && !stopping_ && !g->deleted; ++round) {
     ps.repump = false;
     const std::optional<ReadPlan> plan = plan_read_locked(*g, ps);
     if (!plan) break;
@@ -136,7 +137,7 @@ void Coordinator::pump(std::shared_ptr<Group> g, uint32_t partition, int max_rou
     if (!selected.progressed) break;
   }
   ps.pumping = false;
-  if (ps.repump || round == max_rounds) schedule_pump_locked(g, partition);
+  if (ps.repump || round == kMaxRounds) schedule_pump_locked(g, partition);
   lk.unlock();
   if (wake) options_.on_delivery_timing(DeliveryPhase::kWake, *wake);
 }

@@ -17,11 +17,11 @@ TEST(AppendNotifier, SetNullWaitsForNotificationsRunningTheOldListener) {
   std::promise<void> entered;
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
-  n.set([&](std::string_view, uint32_t, uint64_t, bool) {
+  n.set([&](std::string_view, uint32_t, uint64_t) {
     entered.set_value();
     released.wait();
   });
-  std::thread notifier([&] { n.notify("t", 0, 1, false); });
+  std::thread notifier([&] { n.notify("t", 0, 1); });
   entered.get_future().wait();
   std::atomic<bool> set_returned{false};
   std::thread remover([&] {

@@ -116,9 +116,7 @@ class CoordinatorTest : public ::testing::Test {
         },
         options);
     store_->append_notifier().set(
-        [c = co_.get()](std::string_view topic, uint32_t partition, uint64_t end, bool on_appender_thread) {
-          c->on_append(topic, partition, end, on_appender_thread);
-        });
+        [c = co_.get()](std::string_view topic, uint32_t partition, uint64_t end) { c->on_append(topic, partition, end); });
   }
   void SetUp() override { open(); }
   void TearDown() override { close(); }
@@ -146,12 +144,10 @@ class CoordinatorTest : public ::testing::Test {
     }
   }
 
-  meta::TopicConfig create_topic(const std::string& name, uint32_t partitions = 1,
-                                 storage::Durability durability = storage::Durability::kFsync) {
+  meta::TopicConfig create_topic(const std::string& name, uint32_t partitions = 1) {
     meta::TopicConfig t;
     t.name = name;
     t.partitions = partitions;
-    t.durability = durability;
     auto r = store_->create_topic(t);
     EXPECT_TRUE(r.ok()) << r.error().to_string();
     return r ? *r : t;
@@ -216,54 +212,6 @@ class CoordinatorTest : public ::testing::Test {
 };
 
 // ---------------------------------------------------------------- push backpressure
-
-// An `os` append completes on the appender's thread; a group reading at the old end gets
-// its round there (the fixture's executor runs nothing until run()), in order, while a
-// group behind, a second group of the topic and any fsync append are scheduled as before.
-TEST_F(CoordinatorTest, AnOsAppendDeliversToAGroupAtTheTailOnTheAppendersOwnThread) {
-  create_topic("fast", 1, storage::Durability::kOs);
-  auto at_tail = std::make_shared<FakeSink>(1);
-  join(at_tail, "a", "fast");
-  run();
-  publish("fast", 5);
-  // Delivered before anything scheduled ran.
-  auto now = events_of(at_tail->drain());
-  ASSERT_EQ(now.size(), 5u);
-  for (uint64_t i = 0; i < now.size(); ++i) EXPECT_EQ(now[i].offset, i);
-
-  // A second group: the first group of the topic still gets its round here, the second
-  // only when the storage threads run.
-  auto second = std::make_shared<FakeSink>(2);
-  join(second, "b", "fast");
-  run();
-  EXPECT_EQ(events_of(second->drain()).size(), 5u);  // its catch-up, from a scheduled pump
-  publish("fast", 1);
-  const size_t here = events_of(at_tail->drain()).size() + events_of(second->drain()).size();
-  EXPECT_EQ(here, 1u) << "exactly one group gets its round on the appender's thread";
-  run();
-  const size_t later = events_of(at_tail->drain()).size() + events_of(second->drain()).size();
-  EXPECT_EQ(later, 1u);
-}
-
-TEST_F(CoordinatorTest, AGroupBehindTheTailOrOnAnFsyncTopicIsPumpedOnlyByTheStorageThreads) {
-  create_topic("os", 1, storage::Durability::kOs);
-  create_topic("durable", 1, storage::Durability::kFsync);
-  publish("os", 3);
-  auto behind = std::make_shared<FakeSink>(1);
-  join(behind, "behind", "os");  // catching up from offset 0: its pump is scheduled, not run
-  publish("os", 1);
-  EXPECT_TRUE(behind->drain().empty()) << "a group behind the tail reads older segments: never on the appender's thread";
-  run();
-  EXPECT_EQ(events_of(behind->drain()).size(), 4u);
-
-  auto fsync = std::make_shared<FakeSink>(2);
-  join(fsync, "f", "durable");
-  run();
-  publish("durable", 2);
-  EXPECT_TRUE(fsync->drain().empty()) << "an fsync append completes on a sync thread, whose next sync would wait";
-  run();
-  EXPECT_EQ(events_of(fsync->drain()).size(), 2u);
-}
 
 TEST_F(CoordinatorTest, SlowSessionParksDeliveryInsteadOfBufferingWithoutBound) {
   close();
