@@ -242,8 +242,8 @@ class Session : public std::enable_shared_from_this<Session> {
   // From any thread: a frame for the client (a response, or a push with correlation id 0).
   // A storage thread writes a Delivery it encoded, or a response it has, to the socket
   // itself when nothing is queued or being written before it (plaintext only), so that it
-  // reaches the client without waking the network thread (docs/broker.md, "Where a
-  // publish's time goes"). Otherwise, and for what such a write leaves (the socket full),
+  // reaches the client without waking the network thread (docs/broker.md, "Who writes to
+  // a connection"). Otherwise, and for what such a write leaves (the socket full),
   // it joins the queue the writer coroutine drains in order. Publish responses always go
   // through the writer: an fsync publish is answered by the sync thread that completed its
   // group, and that thread's next sync waits for every send it makes (measured: the
