@@ -236,6 +236,8 @@ class Session : public std::enable_shared_from_this<Session> {
     std::chrono::steady_clock::time_point received{};
     std::chrono::steady_clock::time_point handled{};
     std::chrono::steady_clock::time_point answered{};
+
+    bool answers_publish() const { return handled.time_since_epoch().count() != 0; }
   };
 
   enum class Sent { kWritten, kQueued, kDropped };
@@ -252,8 +254,7 @@ class Session : public std::enable_shared_from_this<Session> {
   Sent enqueue(Frame frame, const QueuedFrame& queued) {
     std::unique_lock lk(out_mu_);
     if (out_closed_) return Sent::kDropped;
-    const bool publish_response = queued.handled.time_since_epoch().count() != 0;
-    if (write_inline_ && !publish_response && !writing_ && queue_.empty() && !on_network_thread()) {
+    if (write_inline_ && !queued.answers_publish() && !writing_ && queue_.empty() && !on_network_thread()) {
       const ssize_t n = ::send(fd_, frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
       if (n == static_cast<ssize_t>(frame.size())) {
         lk.unlock();
@@ -599,7 +600,7 @@ class Session : public std::enable_shared_from_this<Session> {
     observe_written(q, written);
   }
   void observe_written(const QueuedFrame& q, std::chrono::steady_clock::time_point written) const {
-    if (q.handled.time_since_epoch().count() != 0 && server_.options.on_publish_written) {
+    if (q.answers_publish() && server_.options.on_publish_written) {
       server_.options.on_publish_written(PublishTiming{q.handled - q.received, written - q.answered, written - q.received});
     } else if (q.push_bytes > 0 && server_.options.on_push_written) {
       server_.options.on_push_written(written - q.answered);
