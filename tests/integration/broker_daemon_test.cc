@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "causeway/client/admin.h"
 #include "causeway/client/registry_client.h"
@@ -76,28 +78,22 @@ TEST(BrokerDaemon, SecondBrokerOnTheSameDataDirRefusesToStart) {
   ASSERT_TRUE(first.wait_exit(30s));
 }
 
-TEST(BrokerDaemon, BadFlagValueIsRejectedByName) {
+// Starts the broker with `flag value` on a fresh data dir and expects it to exit 2 (usage)
+// with output naming every one of `expected`.
+void expect_flag_refused(const std::string& flag, const std::string& value, const std::vector<std::string>& expected) {
   storage::testing::TempDir dir;
-  DaemonProcess broker(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "127.0.0.1:0", "--flush-interval", "5x"});
-  auto status = broker.wait_exit(30s);
-  ASSERT_TRUE(status);
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2);
-  EXPECT_THAT(broker.output(), HasSubstr("--flush-interval"));
-  EXPECT_THAT(broker.output(), HasSubstr("unknown unit \"x\""));
+  DaemonProcess broker(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "off", flag,
+                                 value});
+  const auto status = broker.wait_exit(30s);
+  ASSERT_TRUE(status) << broker.output();
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << broker.output();
+  for (const std::string& e : expected) EXPECT_THAT(broker.output(), HasSubstr(e));
+}
 
-  DaemonProcess share(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "off",
-                                "--share-syncs", "maybe"});
-  status = share.wait_exit(30s);
-  ASSERT_TRUE(status) << share.output();
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << share.output();
-  EXPECT_THAT(share.output(), HasSubstr("--share-syncs: maybe not in {true,false,on,off,1,0}"));
-
-  DaemonProcess files(kBroker, {"--data-dir", dir.path(), "--listen", "127.0.0.1:0", "--registry-listen", "off",
-                                "--max-open-segment-files", "-3"});
-  status = files.wait_exit(30s);
-  ASSERT_TRUE(status) << files.output();
-  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 2) << files.output();
-  EXPECT_THAT(files.output(), HasSubstr("--max-open-segment-files: Value -3 not in range 0 to 1048576"));
+TEST(BrokerDaemon, BadFlagValueIsRejectedByName) {
+  expect_flag_refused("--flush-interval", "5x", {"--flush-interval", "unknown unit \"x\""});
+  expect_flag_refused("--share-syncs", "maybe", {"--share-syncs: maybe not in {true,false,on,off,1,0}"});
+  expect_flag_refused("--max-open-segment-files", "-3", {"--max-open-segment-files: Value -3 not in range 0 to 1048576"});
 }
 
 TEST(BrokerDaemon, DamagedSealedSegmentStopsStartupNamingTheFile) {
