@@ -120,6 +120,8 @@ TEST_F(MetricsTest, MetricsMoveWithTheWorkloadAndPassPromtool) {
   EXPECT_EQ(value_of(after, "causeway_dedup_hits_total"), 3);
   EXPECT_EQ(value_of(before, "causeway_dedup_window_keys"), 0);
   EXPECT_EQ(value_of(after, "causeway_dedup_window_keys"), 7);  // distinct keys stored
+  EXPECT_EQ(value_of(before, "causeway_dedup_window_bytes"), 0);
+  EXPECT_GE(value_of(after, "causeway_dedup_window_bytes"), 7 * 36);  // at least a 36-byte slot a key
   EXPECT_EQ(value_of(after, "causeway_published_events_total"), 10);
   EXPECT_GE(value_of(after, "causeway_fsync_seconds_count"), 1);  // topics are fsync by default
   EXPECT_GT(value_of(after, "causeway_fsync_seconds_count"), value_of(before, "causeway_fsync_seconds_count"));

@@ -276,6 +276,12 @@ void BrokerMetrics::append_state(std::vector<MetricFamily>& out) {
                                    MetricType::Gauge);
   add_gauge(dedup_keys, {}, static_cast<double>(sources_.store.dedup().size()));
   out.push_back(std::move(dedup_keys));
+  MetricFamily dedup_bytes = family("causeway_dedup_window_bytes",
+                                    "Heap bytes the dedup window's tables hold over every topic (slots and control "
+                                    "bytes at the tables' capacity; about 61 per key once a topic holds 20,000)",
+                                    MetricType::Gauge);
+  add_gauge(dedup_bytes, {}, static_cast<double>(sources_.store.dedup().memory_bytes()));
+  out.push_back(std::move(dedup_bytes));
 
   if (const storage::FileCache* cache = sources_.store.logs().sealed_files()) {
     MetricFamily open = family("causeway_segment_files_open",

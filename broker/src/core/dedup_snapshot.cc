@@ -12,10 +12,16 @@ namespace causeway::core {
 namespace {
 
 enum RecordType : uint32_t { kFileRecord = 1, kTopicRecord = 2, kKeysRecord = 3, kEndRecord = 4 };
-constexpr uint32_t kVersion = 1;
+// Version 2 keeps a key's digest in 12 bytes, as the window does (96 bits); version 1,
+// written before 2026-12-07, kept 16. Both are read: a version 1 digest loses its top 32
+// bits, which lookups no longer compare. A broker from before version 2 finds an unknown
+// version, discards the file and reads its logs, so it never compares digests it lacks.
+constexpr uint32_t kVersion = 2;
+constexpr uint32_t kVersion1 = 1;
 constexpr size_t kHeaderBytes = 12;
-constexpr size_t kEntryBytes = 44;
-// Keys per keys record: 44 x 262,144 = 11.5 MiB, under kMaxSnapshotRecordBytes.
+constexpr size_t kEntryBytes = 40;
+constexpr size_t kVersion1EntryBytes = 44;
+// Keys per keys record: 40 x 262,144 = 10.5 MiB, under kMaxSnapshotRecordBytes.
 constexpr size_t kKeysPerRecord = 262144;
 
 void put32(std::string& out, uint32_t v) {
@@ -91,7 +97,7 @@ Status write_dedup_snapshot(storage::FileSystem& fs, const std::string& path, co
       put32(payload, static_cast<uint32_t>(entries.size()));
       for (const DedupDigestEntry& e : entries) {
         put64(payload, e.digest_lo);
-        put64(payload, e.digest_hi);
+        put32(payload, e.digest_hi);
         put32(payload, e.entry.partition);
         put64(payload, e.entry.offset);
         put64(payload, e.entry.lamport);
@@ -128,6 +134,7 @@ Status read_dedup_snapshot(storage::FileSystem& fs, const std::string& path,
   uint32_t topics = 0;
   uint64_t keys = 0;
   bool first = true;
+  size_t entry_bytes = kEntryBytes;
   std::vector<DedupDigestEntry> entries;
   std::set<uint32_t> seen_topics;
   for (;;) {
@@ -151,7 +158,11 @@ Status read_dedup_snapshot(storage::FileSystem& fs, const std::string& path,
     first = false;
     switch (type) {
       case kFileRecord:
-        if (length != 12 || coding::decode_fixed32(p) != kVersion) return bad("an unknown version");
+        if (length != 12) return bad("a short file record");
+        if (const uint32_t version = coding::decode_fixed32(p); version == kVersion1)
+          entry_bytes = kVersion1EntryBytes;
+        else if (version != kVersion)
+          return bad("an unknown version " + std::to_string(version));
         break;
       case kTopicRecord: {
         if (length < 16) return bad("a short topic record");
@@ -178,17 +189,18 @@ Status read_dedup_snapshot(storage::FileSystem& fs, const std::string& path,
         const uint32_t id = coding::decode_fixed32(p);
         const uint32_t count = coding::decode_fixed32(p + 4);
         if (!in_topic || id != topic_id) return bad("keys of a topic without its topic record");
-        if (length != 8 + uint64_t{count} * kEntryBytes) return bad("a keys record of the wrong length");
+        if (length != 8 + uint64_t{count} * entry_bytes) return bad("a keys record of the wrong length");
         entries.clear();
         for (uint32_t i = 0; i < count; ++i) {
-          const char* e = p + 8 + size_t{i} * kEntryBytes;
+          const char* e = p + 8 + size_t{i} * entry_bytes;
           DedupDigestEntry d;
           d.digest_lo = coding::decode_fixed64(e);
-          d.digest_hi = coding::decode_fixed64(e + 8);
-          d.entry.partition = coding::decode_fixed32(e + 16);
-          d.entry.offset = coding::decode_fixed64(e + 20);
-          d.entry.lamport = coding::decode_fixed64(e + 28);
-          d.entry.time_ms = static_cast<int64_t>(coding::decode_fixed64(e + 36));
+          d.digest_hi = coding::decode_fixed32(e + 8);  // version 1: the low half of a u64
+          e += entry_bytes - 28;                          // the entry's 28 bytes end the key
+          d.entry.partition = coding::decode_fixed32(e);
+          d.entry.offset = coding::decode_fixed64(e + 4);
+          d.entry.lamport = coding::decode_fixed64(e + 12);
+          d.entry.time_ms = static_cast<int64_t>(coding::decode_fixed64(e + 20));
           if (d.entry.partition >= take.size()) return bad("a key of a partition the topic does not have");
           if (take[d.entry.partition]) entries.push_back(d);
         }

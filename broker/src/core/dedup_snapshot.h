@@ -23,11 +23,12 @@
 // Format (all integers little-endian): a sequence of records, each a 12-byte header
 // (u32 type, u32 payload length <= kMaxSnapshotRecordBytes, u32 masked CRC32C of the type, length
 // and payload) and its payload:
-//   1 file:  u32 version (1), i64 written_ms
+//   1 file:  u32 version (2; 1 is read too), i64 written_ms
 //   2 topic: u32 topic_id, i64 dropped_below_ms, u32 partitions, then per partition
 //            u64 start, u64 end, u64 last_lamport
-//   3 keys:  u32 topic_id, u32 count, then count x 44 bytes: u64 digest_lo, u64 digest_hi,
-//            u32 partition, u64 offset, u64 lamport, i64 time_ms
+//   3 keys:  u32 topic_id, u32 count, then count x 40 bytes: u64 digest_lo, u32 digest_hi,
+//            u32 partition, u64 offset, u64 lamport, i64 time_ms (version 1: 44 bytes, a
+//            u64 digest_hi of which the low 32 bits are kept)
 //   4 end:   u32 topics, u64 keys (what the records above hold; a file without it is torn)
 // A topic record comes before its keys records. The file is written as PATH.tmp and
 // renamed, without a sync: torn or lost after a power failure, it is only discarded.

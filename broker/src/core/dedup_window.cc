@@ -17,6 +17,43 @@ void raise(std::atomic<int64_t>& v, int64_t to) {
   }
 }
 
+// Which shard holds a digest, by the top 32 bits of its low half.
+//
+// A table doubles when it is 7/8 full and is 7/16 full just after, so a key costs its slot
+// times 8/7 to 16/7. With equal shares every shard doubles at the same moment, and the
+// whole window's memory per key swung with it between those two (57-86 bytes measured with
+// 40-byte slots). Shard s instead takes a share of the digests proportional to
+// 1 / (2 - (s + 1/2) / kShards), from 1 to about 2 times the smallest: then the shards
+// double at spread-out sizes, and the sum of their capacities grows in step with the keys,
+// to within ~1% at every size (a table's capacity is a power of two, so its doubling
+// points are evenly spaced in log2 of its keys; these shares place the kShards doubling
+// points where each adds capacity in proportion to the keys held at that moment). The
+// cost per key is then the mean over a doubling: slot times 8/7 times 2 ln 2, about 61
+// bytes for 37 (slot and control byte), at every size.
+struct ShardMap {
+  static constexpr uint64_t kSpace = uint64_t{1} << 32;
+  std::array<uint64_t, 64 + 1> bound{};  // shard s holds [bound[s], bound[s + 1])
+  std::array<uint8_t, 256> first{};      // the shard holding the start of each 2^24 range
+};
+
+constexpr ShardMap make_shard_map(size_t shards) {
+  ShardMap m;
+  double total = 0;
+  for (size_t s = 0; s < shards; ++s) total += 1.0 / (2.0 - (static_cast<double>(s) + 0.5) / static_cast<double>(shards));
+  double acc = 0;
+  for (size_t s = 0; s < shards; ++s) {
+    acc += 1.0 / (2.0 - (static_cast<double>(s) + 0.5) / static_cast<double>(shards));
+    m.bound[s + 1] = s + 1 == shards ? ShardMap::kSpace
+                                     : static_cast<uint64_t>(acc / total * static_cast<double>(ShardMap::kSpace));
+  }
+  size_t s = 0;
+  for (uint64_t b = 0; b < m.first.size(); ++b) {
+    while (m.bound[s + 1] <= (b << 24)) ++s;
+    m.first[b] = static_cast<uint8_t>(s);
+  }
+  return m;
+}
+
 }  // namespace
 
 static_assert(meta::kMaxPartitions <= 0xFFFF, "DedupWindow::PackedEntry keeps 16 bits of partition");
@@ -30,8 +67,19 @@ DedupWindow::PackedEntry DedupWindow::PackedEntry::pack(uint32_t partition, uint
 }
 
 DedupWindow::Digest DedupWindow::digest(std::string_view key) {
+  static_assert(sizeof(Digest) + sizeof(PackedEntry) == 36 && alignof(Digest) == 4 && alignof(PackedEntry) == 4);
   const XXH128_hash_t h = XXH3_128bits(key.data(), key.size());
-  return Digest{h.low64, h.high64};
+  return Digest{h.low64, static_cast<uint32_t>(h.high64)};
+}
+
+uint32_t DedupWindow::shard_of(const Digest& d) noexcept {
+  static constexpr ShardMap kMap = make_shard_map(kShards);
+  static_assert(kMap.bound.size() == kShards + 1);
+  // The smallest share is more than a 2^24 range, so at most one step past `first`.
+  const uint64_t x = d.lo >> 32;
+  uint32_t s = kMap.first[x >> 24];
+  while (x >= kMap.bound[s + 1]) ++s;
+  return s;
 }
 
 std::shared_ptr<DedupWindow::Topic> DedupWindow::topic(uint32_t topic_id) const {
@@ -63,7 +111,7 @@ std::optional<DedupEntry> DedupWindow::find(uint32_t topic_id, std::string_view 
   const std::shared_ptr<Topic> t = topic(topic_id);
   if (!t) return std::nullopt;
   const Digest d = digest(key);
-  const Shard& shard = t->shards[d.hi % kShards];
+  const Shard& shard = t->shards[shard_of(d)];
   std::lock_guard lk(shard.mu);
   auto it = shard.keys.find(d);
   if (it == shard.keys.end() || it->second.time_ms() < not_before_ms) return std::nullopt;
@@ -83,7 +131,7 @@ std::vector<DedupWindow::Keyed>& DedupWindow::order_by_shard(size_t n, const Dig
   std::array<uint32_t, kShards + 1> start{};
   for (size_t i = 0; i < n; ++i) {
     const Digest d = digest_of(i);
-    const auto shard = static_cast<uint32_t>(d.hi % kShards);
+    const auto shard = shard_of(d);
     digests[i] = Keyed{d, shard, static_cast<uint32_t>(i)};
     ++start[shard + 1];
   }
@@ -119,7 +167,7 @@ void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const 
   if (!t) return;
   if (inserts.size() == 1) {
     const Digest d = digest(inserts[0].key);
-    Shard& shard = t->shards[d.hi % kShards];
+    Shard& shard = t->shards[shard_of(d)];
     std::lock_guard lk(shard.mu);
     const DedupInsert& in = inserts[0];
     const PackedEntry e = PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms);
@@ -216,7 +264,7 @@ void DedupWindow::import_entries(uint32_t topic_id, std::span<const DedupDigestE
   if (!t) return;
   for (const DedupDigestEntry& e : entries) {
     const Digest d{e.digest_lo, e.digest_hi};
-    Shard& shard = t->shards[d.hi % kShards];
+    Shard& shard = t->shards[shard_of(d)];
     std::lock_guard lk(shard.mu);
     const PackedEntry packed = PackedEntry::pack(e.entry);
     shard.keys.insert_or_assign(d, packed);
@@ -231,6 +279,25 @@ int64_t DedupWindow::dropped_below(uint32_t topic_id) const {
 
 void DedupWindow::note_dropped_below(uint32_t topic_id, int64_t time_ms) {
   if (const std::shared_ptr<Topic> t = topic(topic_id)) raise(t->dropped_below, time_ms);
+}
+
+size_t DedupWindow::memory_bytes() const {
+  std::vector<std::shared_ptr<Topic>> all;
+  {
+    std::lock_guard lk(topics_mu_);
+    for (const auto& [id, t] : topics_) all.push_back(t);
+  }
+  // absl's flat_hash_map: capacity slots, and capacity + 1 + 15 control bytes (the cloned
+  // group), in one allocation when the capacity is not zero.
+  constexpr size_t kSlot = sizeof(Digest) + sizeof(PackedEntry);
+  size_t bytes = 0;
+  for (const auto& t : all)
+    for (const Shard& shard : t->shards) {
+      std::lock_guard lk(shard.mu);
+      const size_t cap = shard.keys.capacity();
+      if (cap != 0) bytes += cap * kSlot + cap + 16;
+    }
+  return bytes;
 }
 
 size_t DedupWindow::size() const {

@@ -13,13 +13,14 @@
 // Why memory and not LMDB: an LMDB B-tree insert per key (plus its time and offset
 // indexes) capped dedup publishes at ~110k events/s against ~580k/s without keys
 // (bench/load, pub100_os_dedup_c8); an open-addressing table (absl::flat_hash_map) of
-// 128-bit XXH3 digests costs about one cache miss per lookup or insert. The price is
-// memory, 57-86 bytes per key in the window (a 40-byte slot at the table's load factor;
-// measured, docs/meta-store.md "Deduplication"), and a rebuild on open
-// proportional to the window's events unless the shutdown snapshot serves it.
+// 96-bit XXH3 digests costs about one cache miss per lookup or insert. The price is
+// memory, about 61 bytes per key in the window at any size (a 36-byte slot and its control
+// byte at the tables' load factor; measured, docs/meta-store.md "Deduplication"), and a
+// rebuild on open proportional to the window's events unless the shutdown snapshot serves
+// it.
 //
 // A lookup matches on the digest of the key: two different keys of one topic collide with
-// probability about n^2 / 2^129 for n keys in the window (1e-23 for 60 million keys).
+// probability about n^2 / 2^97 for n keys in the window (2e-14 for 60 million keys).
 //
 // Thread-safety: all methods may be called from any thread. Each topic is split into
 // shards by digest, each with its own mutex. A lookup followed by an insert is not atomic:
@@ -53,10 +54,11 @@ struct DedupEntry {
 };
 
 // One key of the window as the shutdown snapshot stores it (core/dedup_snapshot.h): the
-// key's 128-bit digest (the window never holds the key itself) and its entry.
+// key's digest (the window never holds the key itself), 96 bits of XXH3's 128: all of the
+// low half and the low 32 bits of the high half, and its entry.
 struct DedupDigestEntry {
   uint64_t digest_lo = 0;
-  uint64_t digest_hi = 0;
+  uint32_t digest_hi = 0;
   DedupEntry entry;
 };
 
@@ -103,6 +105,9 @@ class DedupWindow {
 
   // Keys held, over every topic (for logs and tests).
   size_t size() const;
+  // Heap bytes the tables hold, over every topic: each table's slots and control bytes at
+  // its capacity (absl's layout), not counting malloc's own overhead (for metrics and tests).
+  size_t memory_bytes() const;
 
   // The highest time below which keys of the topic may have been dropped (expiry's cutoff,
   // or what the open that loaded the window skipped); INT64_MIN when none. The shutdown
@@ -111,13 +116,15 @@ class DedupWindow {
   void note_dropped_below(uint32_t topic_id, int64_t time_ms);
 
  private:
+  // The table's slot is a Digest and a PackedEntry, 36 bytes with 4-byte alignment (40 with
+  // the natural alignment of their 64-bit fields): every word it saves counts nine times
+  // over the tables' load factor. DedupWindow.TablesHoldAKeyInAtMost64BytesAtEverySize.
+#pragma pack(push, 4)
+  // 96 of XXH3's 128 bits; `lo` is the table's hash and its top 32 bits pick the shard.
   struct Digest {
     uint64_t lo = 0;
-    uint64_t hi = 0;
+    uint32_t hi = 0;
     friend bool operator==(const Digest&, const Digest&) = default;
-  };
-  struct DigestHash {
-    size_t operator()(const Digest& d) const noexcept { return static_cast<size_t>(d.lo); }
   };
   // A DedupEntry as a table holds it: 24 bytes, not 32. The partition (topics have at most
   // 10,000) takes the low 16 bits of the word it shares with the time, which keeps 48 bits
@@ -134,6 +141,10 @@ class DedupWindow {
       return DedupEntry{static_cast<uint32_t>(time_partition & 0xFFFF), offset, lamport, time_ms()};
     }
   };
+#pragma pack(pop)
+  struct DigestHash {
+    size_t operator()(const Digest& d) const noexcept { return static_cast<size_t>(d.lo); }
+  };
   struct Shard {
     mutable std::mutex mu;  // guards the fields below
     absl::flat_hash_map<Digest, PackedEntry, DigestHash> keys;
@@ -143,8 +154,10 @@ class DedupWindow {
     int64_t swept_at_ms = std::numeric_limits<int64_t>::min();
   };
   // Many shards keep each table's occasional rehash (a pause proportional to its size)
-  // small, and spread lock traffic.
+  // small, and spread lock traffic. Shards take unequal shares of the digests, so that they
+  // double one after another instead of all at once (shard_of, in the .cc).
   static constexpr size_t kShards = 64;
+  static uint32_t shard_of(const Digest& d) noexcept;
   struct Topic {
     std::chrono::milliseconds window{0};
     std::atomic<int64_t> dropped_below{std::numeric_limits<int64_t>::min()};

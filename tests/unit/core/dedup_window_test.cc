@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "causeway/common/coding.h"
+#include "causeway/common/crc32c.h"
 #include "core/dedup_snapshot.h"
 #include "core/event_store.h"
 #include "tests/support/temp_dir.h"
@@ -162,6 +164,34 @@ TEST(DedupWindow, EntriesComeBackExactlyAsStored) {
   EXPECT_EQ(w.find(kTopic, "d", min_time)->time_ms, (int64_t{1} << 47) - 1) << "clamped";
   w.insert(kTopic, 0, std::vector<DedupInsert>{DedupInsert{"e", 1, 2, 3}});
   EXPECT_EQ(w.find(kTopic, "e", 0)->partition, 0u);
+}
+
+// Memory per key is bounded at every size, not only between the tables' doublings: the
+// shards take unequal shares of the digests so that they double one after another
+// (dedup_window.cc, ShardMap). With equal shares every table doubled at once and a key
+// cost up to 2x as much just after as just before (issue 18's target: 64 bytes).
+TEST(DedupWindow, TablesHoldAKeyInAtMost64BytesAtEverySize) {
+  DedupWindow w;
+  w.add_topic(kTopic, milliseconds(60'000));
+  std::vector<std::string> keys;
+  std::vector<DedupInsert> in;
+  double lowest = 1e9, highest = 0;
+  uint64_t n = 0;
+  for (int step = 0; step < 110; ++step) {
+    keys.clear();
+    in.clear();
+    for (int i = 0; i < 3000; ++i) keys.push_back("order-" + std::to_string(n++));
+    for (const auto& k : keys) in.push_back(DedupInsert{k, n, n, 1000});
+    w.insert(kTopic, 0, in);
+    if (n < 24'000) continue;  // below that the shards' smallest tables dominate
+    ASSERT_EQ(w.size(), n);
+    const double per_key = static_cast<double>(w.memory_bytes()) / static_cast<double>(n);
+    lowest = std::min(lowest, per_key);
+    highest = std::max(highest, per_key);
+    ASSERT_LE(per_key, 64.0) << "at " << n << " keys";
+  }
+  EXPECT_GE(lowest, 36.0) << "no less than a slot";
+  EXPECT_LT(highest - lowest, 6.0) << "the cost per key stays flat as the tables grow: " << lowest << " to " << highest;
 }
 
 // Batches are ordered by shard in per-thread scratch space that a batch beyond 64Ki keys
@@ -460,6 +490,90 @@ TEST_F(DedupSnapshotTest, KeysOfADamagedSnapshotAreDroppedEvenWhereTheLogHasNone
   ASSERT_TRUE(topic.ok());
   EXPECT_FALSE(store->find_duplicate(*topic, "ghost", now_).has_value()) << "a key from a damaged snapshot survived";
   EXPECT_TRUE(store->find_duplicate(*topic, "p0-1", now_).has_value());
+}
+
+// Brokers before 2026-12-07 wrote version 1, with 16-byte digests. Its keys still load,
+// compared on the 96 bits the window keeps (the top 32 bits of each digest are ignored).
+TEST_F(DedupSnapshotTest, AVersion1SnapshotIsStillLoaded) {
+  write_and_close(3);
+  ASSERT_TRUE(std::filesystem::exists(snapshot()));
+  // Read the version 2 file back and write the same contents in version 1's layout.
+  std::vector<SnapshotTopic> topics;
+  std::vector<std::pair<uint32_t, DedupDigestEntry>> keys;
+  ASSERT_TRUE(read_dedup_snapshot(
+                  *storage::FileSystem::posix(), snapshot(),
+                  [&](const SnapshotTopic& t) {
+                    topics.push_back(t);
+                    return std::vector<bool>(t.partitions.size(), true);
+                  },
+                  [&](uint32_t topic, std::span<const DedupDigestEntry> got) {
+                    for (const auto& e : got) keys.emplace_back(topic, e);
+                  })
+                  .ok());
+  ASSERT_EQ(topics.size(), 1u);
+  ASSERT_EQ(keys.size(), 5u);  // p0-0..2, too-old, p1-a
+  std::string file;
+  const auto put32 = [](std::string& out, uint32_t v) {
+    char b[4];
+    coding::encode_fixed32(b, v);
+    out.append(b, 4);
+  };
+  const auto put64 = [](std::string& out, uint64_t v) {
+    char b[8];
+    coding::encode_fixed64(b, v);
+    out.append(b, 8);
+  };
+  const auto record = [&](uint32_t type, const std::string& payload) {
+    std::string header;
+    put32(header, type);
+    put32(header, static_cast<uint32_t>(payload.size()));
+    const uint32_t crc = crc32c::extend(crc32c::value(header.data(), header.size()), payload.data(), payload.size());
+    put32(header, crc32c::mask(crc));
+    file += header + payload;
+  };
+  std::string payload;
+  put32(payload, 1);
+  put64(payload, static_cast<uint64_t>(now_));
+  record(1, payload);
+  payload.clear();
+  put32(payload, topics[0].topic_id);
+  put64(payload, static_cast<uint64_t>(topics[0].dropped_below_ms));
+  put32(payload, static_cast<uint32_t>(topics[0].partitions.size()));
+  for (const auto& p : topics[0].partitions) {
+    put64(payload, p.start_offset);
+    put64(payload, p.end_offset);
+    put64(payload, p.last_lamport);
+  }
+  record(2, payload);
+  payload.clear();
+  put32(payload, topics[0].topic_id);
+  put32(payload, static_cast<uint32_t>(keys.size()));
+  for (const auto& [topic, e] : keys) {
+    put64(payload, e.digest_lo);
+    put64(payload, (uint64_t{0xDEADBEEF} << 32) | e.digest_hi);  // bits version 2 no longer keeps
+    put32(payload, e.entry.partition);
+    put64(payload, e.entry.offset);
+    put64(payload, e.entry.lamport);
+    put64(payload, static_cast<uint64_t>(e.entry.time_ms));
+  }
+  record(3, payload);
+  payload.clear();
+  put32(payload, 1);
+  put64(payload, keys.size());
+  record(4, payload);
+  {
+    std::ofstream f(snapshot(), std::ios::trunc | std::ios::binary);
+    f << file;
+  }
+  OpenReport report;
+  auto store = open(&report);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(from_snapshot(report), 2u) << "both partitions taken from the version 1 file";
+  auto topic = store->get_topic("orders");
+  ASSERT_TRUE(topic.ok());
+  for (const char* key : {"p0-0", "p0-2", "p1-a"})
+    EXPECT_TRUE(store->find_duplicate(*topic, key, now_).has_value()) << key;
+  EXPECT_FALSE(store->find_duplicate(*topic, "p0-3", now_).has_value());
 }
 
 // Close, open, close, open: keys taken from a snapshot are written to the next one, and
