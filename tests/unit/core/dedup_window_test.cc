@@ -492,7 +492,7 @@ TEST_F(DedupSnapshotTest, KeysOfADamagedSnapshotAreDroppedEvenWhereTheLogHasNone
   EXPECT_TRUE(store->find_duplicate(*topic, "p0-1", now_).has_value());
 }
 
-// Brokers before 2026-12-07 wrote version 1, with 16-byte digests. Its keys still load,
+// Brokers before f74121d (2026-12-06) wrote version 1, with 16-byte digests. Its keys still load,
 // compared on the 96 bits the window keeps (the top 32 bits of each digest are ignored).
 TEST_F(DedupSnapshotTest, AVersion1SnapshotIsStillLoaded) {
   write_and_close(3);
