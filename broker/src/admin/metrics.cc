@@ -278,7 +278,7 @@ void BrokerMetrics::append_state(std::vector<MetricFamily>& out) {
   out.push_back(std::move(dedup_keys));
   MetricFamily dedup_bytes = family("causeway_dedup_window_bytes",
                                     "Heap bytes the dedup window's tables hold over every topic (slots and control "
-                                    "bytes at the tables' capacity; about 61 per key once a topic holds 20,000)",
+                                    "bytes at the tables' capacity; about 61 per key in a large window)",
                                     MetricType::Gauge);
   add_gauge(dedup_bytes, {}, static_cast<double>(sources_.store.dedup().memory_bytes()));
   out.push_back(std::move(dedup_bytes));

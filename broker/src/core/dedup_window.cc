@@ -17,7 +17,8 @@ void raise(std::atomic<int64_t>& v, int64_t to) {
   }
 }
 
-// Which shard holds a digest, by the top 32 bits of its low half.
+// Which shard holds a digest, by the 32 bits of its high part (independent of `lo`, the
+// table's hash).
 //
 // A table doubles when it is 7/8 full and is 7/16 full just after, so a key costs its slot
 // times 8/7 to 16/7. With equal shares every shard doubles at the same moment, and the
@@ -28,7 +29,7 @@ void raise(std::atomic<int64_t>& v, int64_t to) {
 // to within ~1% at every size (a table's capacity is a power of two, so its doubling
 // points are evenly spaced in log2 of its keys; these shares place the kShards doubling
 // points where each adds capacity in proportion to the keys held at that moment). The
-// cost per key is then the mean over a doubling: slot times 8/7 times 2 ln 2, about 61
+// cost per key is then the mean over a doubling, slot times 8/7 divided by ln 2: about 61
 // bytes for 37 (slot and control byte), at every size.
 struct ShardMap {
   static constexpr uint64_t kSpace = uint64_t{1} << 32;
@@ -76,7 +77,7 @@ uint32_t DedupWindow::shard_of(const Digest& d) noexcept {
   static constexpr ShardMap kMap = make_shard_map(kShards);
   static_assert(kMap.bound.size() == kShards + 1);
   // The smallest share is more than a 2^24 range, so at most one step past `first`.
-  const uint64_t x = d.lo >> 32;
+  const uint64_t x = d.hi;
   uint32_t s = kMap.first[x >> 24];
   while (x >= kMap.bound[s + 1]) ++s;
   return s;

@@ -120,7 +120,10 @@ class DedupWindow {
   // the natural alignment of their 64-bit fields): every word it saves counts nine times
   // over the tables' load factor. DedupWindow.TablesHoldAKeyInAtMost64BytesAtEverySize.
 #pragma pack(push, 4)
-  // 96 of XXH3's 128 bits; `lo` is the table's hash and its top 32 bits pick the shard.
+  // 96 of XXH3's 128 bits: `lo` is the table's hash and `hi` picks the shard. Bits that
+  // pick the shard are nearly constant within it, so they must not feed the table's hash
+  // (abseil takes its 7-bit control tag from the low bits today, from the top in newer
+  // releases).
   struct Digest {
     uint64_t lo = 0;
     uint32_t hi = 0;
