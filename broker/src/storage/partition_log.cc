@@ -119,6 +119,7 @@ Status PartitionLog::recover(RecoveryReport& report) {
   if (bases.empty()) {
     CAUSEWAY_ASSIGN_OR_RETURN(auto seg,
                               Segment::create(fs_, dir_, 0, config_.index_interval_bytes, sealed_files_.get()));
+    seg->set_zero_fill(config_.durability == Durability::kFsync);
     segments_.push_back(std::move(seg));
   }
   for (size_t i = 0; i < bases.size(); ++i) {
@@ -132,6 +133,7 @@ Status PartitionLog::recover(RecoveryReport& report) {
         report.truncated_bytes = stop->file_size - stop->position;
         report.truncated = std::move(stop);
       }
+      seg->set_zero_fill(config_.durability == Durability::kFsync);
     } else {
       bool rebuilt = false;
       CAUSEWAY_ASSIGN_OR_RETURN(seg, Segment::open_sealed(fs_, dir_, bases[i], config_.index_interval_bytes, &rebuilt,
@@ -182,6 +184,7 @@ Status PartitionLog::roll_locked(std::unique_lock<std::mutex>& lk) {
       sealed.ok() ? Segment::create(fs_, dir_, old->next_offset(), config_.index_interval_bytes,
                                     sealed_files_.get())
                   : Result<std::unique_ptr<Segment>>(sealed);
+  if (next) (*next)->set_zero_fill(config_.durability == Durability::kFsync);
   lk.lock();
   rolling_ = false;
   roll_cv_.notify_all();

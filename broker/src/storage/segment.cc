@@ -129,6 +129,7 @@ Status Segment::append(const batch::BatchHeader& header, std::string_view batch_
     const uint64_t from = std::max(allocated_, position);
     const uint64_t to = end + chunk;
     if (file_->allocate(from, to - from).ok()) {
+      zero_fill_ahead(end, to);
       allocated_ = to;
     } else {
       preallocate_ = false;
@@ -145,6 +146,38 @@ Status Segment::append(const batch::BatchHeader& header, std::string_view batch_
   }
   track_batch(header, position);
   return Status();
+}
+
+void Segment::zero_fill_ahead(uint64_t from, uint64_t to) {
+  // `fallocate` leaves the space "unwritten": the first write into each block must be
+  // recorded as written, a journal commit that every fdatasync then carries while appends
+  // keep reaching new blocks. Space already written with zeros is overwritten in place, and
+  // an fdatasync of it flushes data alone (docs/log-format.md, "Preallocation"). The zeros
+  // are written once more per byte, and reach the disk with the next sync (starting their
+  // writeback here with sync_file_range measured no better), so this is only
+  // for a log appending at a moderate rate, measured over its previous chunk: a fast one
+  // syncs many blocks at a time anyway, and a slow one (say one of a thousand partitions
+  // sharing syncfs rounds) reaches a new block in few of its syncs, while its zeros would
+  // weigh on every shared round.
+  const auto now = std::chrono::steady_clock::now();
+  const bool known = allocated_at_ != std::chrono::steady_clock::time_point{};
+  const double rate = known ? static_cast<double>(last_chunk_) /
+                                  std::max(std::chrono::duration<double>(now - allocated_at_).count(), 1e-9)
+                            : 0;
+  allocated_at_ = now;
+  last_chunk_ = to - from;
+  if (!zero_fill_ || !known || rate < static_cast<double>(kZeroFillFromBytesPerSecond) ||
+      rate >= static_cast<double>(kZeroFillBelowBytesPerSecond))
+    return;
+  static const std::string zeros(kPreallocateBytes, '\0');
+  for (uint64_t at = from; at < to;) {
+    const auto n = static_cast<size_t>(std::min<uint64_t>(zeros.size(), to - at));
+    if (!file_->write_at(at, std::string_view(zeros.data(), n)).ok()) {
+      zero_fill_ = false;  // best effort: the space stays allocated and reads as zeros
+      return;
+    }
+    at += n;
+  }
 }
 
 Status Segment::sync() {

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -118,6 +119,11 @@ class Segment {
   uint64_t preallocated_bytes() const noexcept { return allocated_ > size_ ? allocated_ - size_ : 0; }
 
   static constexpr uint64_t kPreallocateBytes = 1u << 20;  // the largest preallocation chunk
+  // With set_zero_fill, a chunk is written with zeros while the log appends at least
+  // kZeroFillFrom and less than kZeroFillBelow bytes a second (its previous chunk's size
+  // over the time since that was allocated; never the segment's first chunk).
+  static constexpr uint64_t kZeroFillFromBytesPerSecond = 1u << 20;
+  static constexpr uint64_t kZeroFillBelowBytesPerSecond = 32u << 20;
 
   // Marks the segment removed and deletes the `.log` (dropping its cached descriptor
   // first), then the index files. The caller syncs the directory.
@@ -156,6 +162,10 @@ class Segment {
   // segment that holds none writes the marker (docs/log-format.md, "Directory layout"), so
   // that loading the dedup window after a crash skips the segment.
   bool may_hold_dedup_keys() const noexcept { return may_hold_dedup_keys_; }
+  // Whether preallocated space is also written with zeros when appends come slowly (an
+  // `fsync` log's active segment): docs/log-format.md, "Preallocation". Set before the
+  // first append.
+  void set_zero_fill(bool on) noexcept { zero_fill_ = on; }
   void note_dedup_keys() noexcept { may_hold_dedup_keys_ = true; }
   uint64_t first_lamport() const noexcept { return first_lamport_; }
   const std::string& log_path() const noexcept { return log_path_; }
@@ -187,6 +197,8 @@ class Segment {
   Result<bool> zeros_from(uint64_t from, uint64_t to) const;
   Status load_indexes();
   Status write_index_files();
+  // Writes zeros over [from, to), just allocated, when set_zero_fill and appends are slow.
+  void zero_fill_ahead(uint64_t from, uint64_t to);
 
   FileSystem* fs_;
   std::string dir_;
@@ -214,6 +226,10 @@ class Segment {
   // The file's size: size_ plus the preallocated tail (0 until the first preallocation).
   uint64_t allocated_ = 0;
   bool preallocate_ = true;  // false once File::allocate failed for this segment
+  bool zero_fill_ = false;   // set_zero_fill; false again once a zero write failed
+  // When the last chunk was allocated, and its size: their ratio is the append rate.
+  std::chrono::steady_clock::time_point allocated_at_{};
+  uint64_t last_chunk_ = 0;
   bool may_hold_dedup_keys_ = true;
   std::vector<OffsetIndexEntry> offset_index_;
   std::vector<TimeIndexEntry> time_index_;

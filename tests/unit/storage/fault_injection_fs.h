@@ -31,6 +31,8 @@ class FaultInjectionFs final : public FileSystem {
   // File::allocate fails with ENOSPC (as on a full disk).
   void set_fail_allocate(bool fail) { fail_allocate_.store(fail); }
   uint64_t allocate_count() const { return allocates_.load(); }
+  // Bytes File::write_at wrote, over every file.
+  uint64_t bytes_written() const { return bytes_written_.load(); }
   void set_sync_delay(std::chrono::microseconds d) { sync_delay_us_.store(d.count()); }
   uint64_t sync_count() const { return syncs_.load(); }
   // Whole-file-system syncs (open_file_system_sync): how many ran, and failing them (EIO).
@@ -127,6 +129,7 @@ class FaultInjectionFs final : public FileSystem {
   std::atomic<bool> fail_sync_{false};
   std::atomic<bool> fail_allocate_{false};
   std::atomic<uint64_t> allocates_{0};
+  std::atomic<uint64_t> bytes_written_{0};
   std::atomic<int64_t> sync_delay_us_{0};
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> fs_syncs_{0};
@@ -168,6 +171,7 @@ class FaultFile final : public File {
       fs_->budget_.fetch_sub(static_cast<int64_t>(data.size()));
     }
     CAUSEWAY_RETURN_IF_ERROR(base_->write_at(offset, data));
+    fs_->bytes_written_.fetch_add(data.size());
     fs_->wrote(base_->path(), offset + data.size());
     return Status();
   }
