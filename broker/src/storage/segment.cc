@@ -161,11 +161,13 @@ void Segment::zero_fill_ahead(uint64_t from, uint64_t to) {
   // weigh on every shared round.
   const auto now = std::chrono::steady_clock::now();
   const bool known = allocated_at_ != std::chrono::steady_clock::time_point{};
-  const double rate = known ? static_cast<double>(last_chunk_) /
+  // Bytes appended since the previous allocation (not that chunk's size: a batch larger
+  // than a chunk allocates at every append), over the time since.
+  const double rate = known ? static_cast<double>(from - allocated_at_end_) /
                                   std::max(std::chrono::duration<double>(now - allocated_at_).count(), 1e-9)
                             : 0;
   allocated_at_ = now;
-  last_chunk_ = to - from;
+  allocated_at_end_ = from;
   if (!zero_fill_ || !known || rate < static_cast<double>(kZeroFillFromBytesPerSecond) ||
       rate >= static_cast<double>(kZeroFillBelowBytesPerSecond))
     return;

@@ -120,8 +120,8 @@ class Segment {
 
   static constexpr uint64_t kPreallocateBytes = 1u << 20;  // the largest preallocation chunk
   // With set_zero_fill, a chunk is written with zeros while the log appends at least
-  // kZeroFillFrom and less than kZeroFillBelow bytes a second (its previous chunk's size
-  // over the time since that was allocated; never the segment's first chunk).
+  // kZeroFillFrom and less than kZeroFillBelow bytes a second (the bytes appended since the
+  // previous allocation over the time since; never the segment's first chunk).
   static constexpr uint64_t kZeroFillFromBytesPerSecond = 1u << 20;
   static constexpr uint64_t kZeroFillBelowBytesPerSecond = 32u << 20;
 
@@ -227,9 +227,10 @@ class Segment {
   uint64_t allocated_ = 0;
   bool preallocate_ = true;  // false once File::allocate failed for this segment
   bool zero_fill_ = false;   // set_zero_fill; false again once a zero write failed
-  // When the last chunk was allocated, and its size: their ratio is the append rate.
+  // When the last chunk was allocated, and where the batches ended then: the bytes
+  // appended since, over the time since, are the append rate (zero_fill_ahead).
   std::chrono::steady_clock::time_point allocated_at_{};
-  uint64_t last_chunk_ = 0;
+  uint64_t allocated_at_end_ = 0;
   bool may_hold_dedup_keys_ = true;
   std::vector<OffsetIndexEntry> offset_index_;
   std::vector<TimeIndexEntry> time_index_;
