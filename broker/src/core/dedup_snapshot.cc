@@ -14,8 +14,9 @@ namespace {
 enum RecordType : uint32_t { kFileRecord = 1, kTopicRecord = 2, kKeysRecord = 3, kEndRecord = 4 };
 // Version 2 keeps a key's digest in 12 bytes, as the window does (96 bits); version 1,
 // written by brokers before commit f74121d (2026-12-06), kept 16. Both are read: a
-// version 1 digest loses its top 32 bits, which lookups no longer compare. A broker from before version 2 finds an unknown
-// version, discards the file and reads its logs, so it never compares digests it lacks.
+// version 1 digest loses its top 32 bits, which lookups no longer compare. A broker from
+// before version 2 finds an unknown version, discards the file and reads its logs, so it
+// never compares digests it lacks.
 constexpr uint32_t kVersion = 2;
 constexpr uint32_t kVersion1 = 1;
 constexpr size_t kHeaderBytes = 12;

@@ -39,11 +39,14 @@ struct ShardMap {
 
 constexpr ShardMap make_shard_map(size_t shards) {
   ShardMap m;
+  const auto share = [shards](size_t s) {  // unnormalised
+    return 1.0 / (2.0 - (static_cast<double>(s) + 0.5) / static_cast<double>(shards));
+  };
   double total = 0;
-  for (size_t s = 0; s < shards; ++s) total += 1.0 / (2.0 - (static_cast<double>(s) + 0.5) / static_cast<double>(shards));
+  for (size_t s = 0; s < shards; ++s) total += share(s);
   double acc = 0;
   for (size_t s = 0; s < shards; ++s) {
-    acc += 1.0 / (2.0 - (static_cast<double>(s) + 0.5) / static_cast<double>(shards));
+    acc += share(s);
     m.bound[s + 1] = s + 1 == shards ? ShardMap::kSpace
                                      : static_cast<uint64_t>(acc / total * static_cast<double>(ShardMap::kSpace));
   }

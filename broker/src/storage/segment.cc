@@ -154,11 +154,11 @@ void Segment::zero_fill_ahead(uint64_t from, uint64_t to) {
   // keep reaching new blocks. Space already written with zeros is overwritten in place, and
   // an fdatasync of it flushes data alone (docs/log-format.md, "Preallocation"). The zeros
   // are written once more per byte, and reach the disk with the next sync (starting their
-  // writeback here with sync_file_range measured no better), so this is only
-  // for a log appending at a moderate rate, measured over its previous chunk: a fast one
-  // syncs many blocks at a time anyway, and a slow one (say one of a thousand partitions
-  // sharing syncfs rounds) reaches a new block in few of its syncs, while its zeros would
-  // weigh on every shared round.
+  // writeback here with sync_file_range measured no better), so this is only for a log
+  // appending at a moderate rate: a fast one syncs many blocks at a time anyway, and a slow
+  // one (say one of a thousand partitions sharing syncfs rounds) reaches a new block in few
+  // of its syncs, while its zeros would weigh on every shared round.
+  if (!zero_fill_) return;
   const auto now = std::chrono::steady_clock::now();
   const bool known = allocated_at_ != std::chrono::steady_clock::time_point{};
   // Bytes appended since the previous allocation (not that chunk's size: a batch larger
@@ -168,7 +168,7 @@ void Segment::zero_fill_ahead(uint64_t from, uint64_t to) {
                             : 0;
   allocated_at_ = now;
   allocated_at_end_ = from;
-  if (!zero_fill_ || !known || rate < static_cast<double>(kZeroFillFromBytesPerSecond) ||
+  if (!known || rate < static_cast<double>(kZeroFillFromBytesPerSecond) ||
       rate >= static_cast<double>(kZeroFillBelowBytesPerSecond))
     return;
   static const std::string zeros(kPreallocateBytes, '\0');

@@ -162,9 +162,9 @@ class Segment {
   // segment that holds none writes the marker (docs/log-format.md, "Directory layout"), so
   // that loading the dedup window after a crash skips the segment.
   bool may_hold_dedup_keys() const noexcept { return may_hold_dedup_keys_; }
-  // Whether preallocated space is also written with zeros when appends come slowly (an
-  // `fsync` log's active segment): docs/log-format.md, "Preallocation". Set before the
-  // first append.
+  // Whether preallocated space is also written with zeros while appends come at a moderate
+  // rate (an `fsync` log's active segment): docs/log-format.md, "Preallocation". Set before
+  // the first append.
   void set_zero_fill(bool on) noexcept { zero_fill_ = on; }
   void note_dedup_keys() noexcept { may_hold_dedup_keys_ = true; }
   uint64_t first_lamport() const noexcept { return first_lamport_; }
@@ -197,7 +197,7 @@ class Segment {
   Result<bool> zeros_from(uint64_t from, uint64_t to) const;
   Status load_indexes();
   Status write_index_files();
-  // Writes zeros over [from, to), just allocated, when set_zero_fill and appends are slow.
+  // Writes zeros over [from, to), just allocated, with set_zero_fill at a moderate rate.
   void zero_fill_ahead(uint64_t from, uint64_t to);
 
   FileSystem* fs_;
