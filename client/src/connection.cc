@@ -19,6 +19,9 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+
+#include <asio/post.hpp>
 
 namespace causeway::client::internal {
 namespace {
@@ -81,7 +84,7 @@ Connection::Connection(asio::any_io_executor executor, ClientOptions options)
 
 Connection::~Connection() = default;
 
-asio::awaitable<Opened> Connection::open(ClientOptions options, CloseHandler on_close) {
+asio::awaitable<Opened> Connection::open(ClientOptions options, CloseHandler on_close, std::recursive_mutex* guard) {
   using namespace asio::experimental::awaitable_operators;
   auto executor = co_await asio::this_coro::executor;
   const std::chrono::milliseconds timeout = options.connect_timeout;
@@ -97,6 +100,8 @@ asio::awaitable<Opened> Connection::open(ClientOptions options, CloseHandler on_
   Status status = std::get<0>(std::move(outcome));
   if (!status.ok()) co_return Opened{status, nullptr};
   conn->on_close_ = std::move(on_close);
+  conn->guard_ = guard;
+  conn->io_thread_ = std::this_thread::get_id();  // open() runs on the IoThread
   conn->open_ = true;
   conn->start_tasks();
   co_return Opened{Status(), conn};
@@ -268,14 +273,44 @@ Status Connection::send(uint64_t correlation_id, std::vector<uint8_t> frame, Res
   }
   pending_.emplace(correlation_id,
                    Pending{std::chrono::steady_clock::now() + options_.request_timeout, std::move(handler)});
+  std::size_t sent = 0;
+  if (guard_ != nullptr && !tls_ && !writing_ && queue_.empty() && std::this_thread::get_id() != io_thread_) {
+    // From another thread, with nothing ahead of this frame: write it now, sparing the
+    // IoThread's wake-up. A refused or partial write leaves the rest to the writer, and an
+    // error too: the writer meets it and closes. (On the IoThread the writer's turn costs
+    // no wake-up, and it gathers the frames one handler sends into one write.)
+    const ssize_t n = ::send(socket_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n > 0) sent = static_cast<std::size_t>(n);
+    if (sent == frame.size()) return Status();
+  }
+  front_sent_ = queue_.empty() ? sent : front_sent_;
   queue_.push_back(std::move(frame));
-  write_signal_.cancel();
+  wake_writer();
   return Status();
 }
 
+void Connection::wake_writer() {
+  if (std::this_thread::get_id() == io_thread_) {
+    write_signal_.cancel();
+    return;
+  }
+  if (wake_posted_) return;  // one posted wake-up serves every frame queued before it runs
+  wake_posted_ = true;
+  asio::post(socket_.get_executor(), [self = shared_from_this()] {
+    auto lock = self->lock_state();
+    self->wake_posted_ = false;
+    self->write_signal_.cancel();
+  });
+}
+
 asio::awaitable<void> Connection::reader() {
-  while (open_) {
+  for (;;) {
+    {
+      auto lock = lock_state();
+      if (!open_) co_return;
+    }
     Result<Frame> frame = co_await read_frame();
+    auto lock = lock_state();
     if (!open_) co_return;
     if (!frame) {
       close(frame.error());
@@ -297,21 +332,36 @@ asio::awaitable<void> Connection::writer() {
   constexpr std::size_t kMaxGather = 64;
   std::vector<std::vector<uint8_t>> chunk;
   std::vector<asio::const_buffer> buffers;
-  while (open_) {
-    if (queue_.empty()) {
-      write_signal_.expires_at(std::chrono::steady_clock::time_point::max());
+  for (;;) {
+    {
+      // Checking the queue and parking happen in one step on the IoThread; another
+      // thread's send() wakes the writer with a cancel posted there (wake_writer), so
+      // the wake cannot fall between the check and the wait.
+      auto lock = lock_state();
+      if (!open_) co_return;
+      writing_ = !queue_.empty();
+      if (writing_) {
+        chunk.clear();
+        buffers.clear();
+        while (!queue_.empty() && chunk.size() < kMaxGather) {
+          chunk.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
+        for (const auto& f : chunk) buffers.push_back(asio::buffer(f));
+        buffers.front() += front_sent_;  // what send() wrote of the first frame itself
+        front_sent_ = 0;
+      } else {
+        write_signal_.expires_at(std::chrono::steady_clock::time_point::max());
+      }
+    }
+    if (!writing_) {
       co_await write_signal_.async_wait(kTuple);
       continue;
     }
-    chunk.clear();
-    buffers.clear();
-    while (!queue_.empty() && chunk.size() < kMaxGather) {
-      chunk.push_back(std::move(queue_.front()));
-      queue_.pop_front();
-    }
-    for (const auto& f : chunk) buffers.push_back(asio::buffer(f));
     auto [ec, n] = co_await write_all(buffers);
     (void)n;
+    auto lock = lock_state();
+    writing_ = false;
     if (ec) {
       close(io_failure("lost connection to", ec));
       co_return;
@@ -322,9 +372,14 @@ asio::awaitable<void> Connection::writer() {
 asio::awaitable<void> Connection::watchdog() {
   const auto tick = std::clamp<std::chrono::milliseconds>(options_.request_timeout / 4, std::chrono::milliseconds(10),
                                                           std::chrono::milliseconds(1000));
-  while (open_) {
-    watchdog_timer_.expires_after(tick);
+  for (;;) {
+    {
+      auto lock = lock_state();
+      if (!open_) co_return;
+      watchdog_timer_.expires_after(tick);
+    }
     co_await watchdog_timer_.async_wait(kTuple);
+    auto lock = lock_state();
     if (!open_) co_return;
     if (!pending_.empty() && pending_.begin()->second.deadline <= std::chrono::steady_clock::now()) {
       close(deadline_exceeded("no response from " + options_.broker + " to request " +
@@ -336,6 +391,7 @@ asio::awaitable<void> Connection::watchdog() {
 }
 
 void Connection::close(Status why) {
+  auto lock = lock_state();
   if (!open_) return;
   open_ = false;
   auto keep_alive = shared_from_this();  // handlers below may drop the owner's reference
@@ -345,6 +401,7 @@ void Connection::close(Status why) {
   write_signal_.cancel();
   watchdog_timer_.cancel();
   queue_.clear();
+  front_sent_ = 0;
   std::map<uint64_t, Pending> pending;
   pending.swap(pending_);
   for (auto& [id, p] : pending) p.handler(why);

@@ -6,7 +6,16 @@
 // (the writer parks on a timer that send() cancels, as Asio's chat_server does) and a
 // watchdog that closes the connection when the oldest request passes request_timeout.
 //
-// Threads: everything here runs on, and must be called from, the owning IoThread.
+// Threads: everything here runs on the owning IoThread, and is called from it, unless the
+// connection was opened with a `guard`: then its state is guarded by that mutex, which the
+// connection's own coroutines take while they touch it, and send() may also be called from
+// another thread that holds the guard (the Publisher's fast path, docs/client.md
+// "Threads"). Handlers are always called with the guard held.
+// send() from such another thread writes the frame straight to the socket when nothing is
+// queued before it and the writer is not writing (one send(2) with MSG_DONTWAIT, as the
+// broker's own writers do, docs/broker.md "Who writes to a connection"); the writer
+// finishes whatever the socket does not take. On the IoThread, and over TLS, every frame
+// goes through the writer, which gathers what is queued into one write.
 // Lifetime: held by shared_ptr; its own coroutines keep it alive until it is closed.
 #pragma once
 
@@ -16,7 +25,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <asio/awaitable.hpp>
@@ -61,7 +72,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // after that (not when open() itself fails). Errors: kInvalidArgument (bad address),
   // kUnavailable (resolve/connect/handshake I/O failed; the message names the address and
   // the OS error), kDeadlineExceeded, kFailedPrecondition (version or credentials refused).
-  static asio::awaitable<Opened> open(ClientOptions options, CloseHandler on_close);
+  // `guard` (optional, outliving the connection): see "Threads" above.
+  static asio::awaitable<Opened> open(ClientOptions options, CloseHandler on_close,
+                                      std::recursive_mutex* guard = nullptr);
 
   Connection(asio::any_io_executor executor, ClientOptions options);
   ~Connection();
@@ -71,9 +84,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
   uint32_t max_frame_bytes() const { return max_frame_bytes_; }
   uint64_t next_correlation_id() { return next_correlation_id_++; }
 
-  // Queues a frame (from the protocol_codec encoders, carrying `correlation_id`). On OK the
-  // handler will be called exactly once; on error (kUnavailable: closed; kResourceExhausted:
-  // queue full or frame above max_frame_bytes) it is not called.
+  // Sends a frame (from the protocol_codec encoders, carrying `correlation_id`): written
+  // at once when the socket takes it, else queued for the writer. On OK the handler will be
+  // called exactly once (on the IoThread); on error (kUnavailable: closed;
+  // kResourceExhausted: queue full or frame above max_frame_bytes) it is not called. A
+  // write error is left to the writer, which closes the connection.
   Status send(uint64_t correlation_id, std::vector<uint8_t> frame, ResponseHandler handler);
 
   // Frames the broker pushes (correlation id 0, e.g. Delivery) go to `handler`; without
@@ -103,6 +118,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> writer();
   asio::awaitable<void> watchdog();
   void start_tasks();
+  // Locks guard_ if there is one (recursively: a handler may send or close).
+  std::unique_lock<std::recursive_mutex> lock_state() const {
+    return guard_ != nullptr ? std::unique_lock<std::recursive_mutex>(*guard_) : std::unique_lock<std::recursive_mutex>();
+  }
+  // Wakes the writer parked on write_signal_; from another thread, by posting the cancel
+  // to the IoThread, where the writer checks the queue and parks in one step.
+  void wake_writer();
   Status io_failure(const char* what, const std::error_code& ec) const;
 
   ClientOptions options_;
@@ -117,7 +139,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool open_ = false;
   uint32_t max_frame_bytes_ = kDefaultMaxFrameBytes;
   uint64_t next_correlation_id_ = 1;  // 0 is reserved for broker pushes
+  std::recursive_mutex* guard_ = nullptr;  // see "Threads"; set before the tasks start
+  std::thread::id io_thread_;             // the IoThread, which runs the coroutines
   std::deque<std::vector<uint8_t>> queue_;
+  std::size_t front_sent_ = 0;  // bytes of queue_.front() already written by send()
+  bool writing_ = false;        // the writer has frames taken from queue_ in a write
+  bool wake_posted_ = false;    // wake_writer() posted a cancel that has not run yet
   std::map<uint64_t, Pending> pending_;  // by correlation id; deadlines ascend with ids
 };
 

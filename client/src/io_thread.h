@@ -1,9 +1,11 @@
 // File: client/src/io_thread.h
 //
 // The one network thread inside each Publisher/Admin: an asio::io_context run by one
-// std::thread, kept alive by a work guard until stop_and_join(). Everything a client does
-// on the network happens on this thread, so the client's network state needs no locks (a
-// context run by one thread is an implicit strand; STYLE.md §4).
+// std::thread, kept alive by a work guard until stop_and_join(). A client's network work
+// happens on this thread, so its network state needs no locks (a context run by one thread
+// is an implicit strand; STYLE.md §4). One exception: a Publisher's state is guarded by a
+// mutex, so that publish() on the caller's thread can send an event without waking this
+// one (client/src/publisher.cc).
 #pragma once
 
 #include <thread>

@@ -1,7 +1,13 @@
 // File: client/src/publisher.cc
 //
 // The Publisher (causeway/client/publisher.h). All batching and connection state lives in
-// PublisherCore and is touched only on the IoThread; the public methods post to it. Flow:
+// PublisherCore, guarded by its recursive mutex (guard()): the IoThread takes it in every
+// handler that touches the core (the connection's coroutines take it too), and publish()
+// from another thread takes it to add the event itself when it is free and nothing that
+// thread posted earlier is still queued, so that an unbatched event goes from the caller's
+// thread to the socket without waking the IoThread (docs/client.md, "Threads"). Otherwise,
+// and always on the IoThread, publish() posts to it. User callbacks only ever run on the
+// IoThread: what the core completes on a caller's thread is posted there. Flow:
 // publish() → BatchAccumulator (per topic, linger/max bytes) → ready_ queue → at most
 // max_in_flight_batches PublishRequests in flight on the Connection → acks matched by
 // correlation id → callbacks. On connection loss every unacked batch goes back to ready_
@@ -13,10 +19,12 @@
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include <asio/co_spawn.hpp>
 #include <asio/post.hpp>
@@ -82,7 +90,7 @@ void fail_batch(Batch& batch, const Status& status) {
   batch.events.clear();
 }
 
-// Everything below runs on the IoThread.
+// Everything below runs with guard() held: on the IoThread, or on a publish()ing thread.
 class PublisherCore {
  public:
   PublisherCore(asio::io_context& io, ClientOptions options, PublisherOptions publisher_options)
@@ -111,13 +119,16 @@ class PublisherCore {
     return [this](const Status& why) { on_connection_closed(why); };
   }
 
+  // The mutex that guards the core and its connection (see the file comment).
+  std::recursive_mutex& guard() { return guard_; }
+
   void add(std::string topic, PendingEvent pending) {
     if (closed_) {
-      complete(pending, failed_precondition("publisher is closed"));
+      finish(pending, failed_precondition("publisher is closed"));
       return;
     }
     if (topic.empty()) {
-      complete(pending, invalid_argument("publish: topic name is empty"));
+      finish(pending, invalid_argument("publish: topic name is empty"));
       return;
     }
     const std::size_t bytes = internal::estimated_event_bytes(pending.event);
@@ -133,6 +144,7 @@ class PublisherCore {
 
   // Fails everything not yet acked and closes the connection.
   void shutdown() {
+    run_deferred();
     closed_ = true;
     linger_timer_.cancel();
     reconnect_timer_.cancel();
@@ -154,6 +166,41 @@ class PublisherCore {
   }
 
  private:
+  bool on_io_thread() const { return io_.get_executor().running_in_this_thread(); }
+
+  // Completes an event: its callback runs now on the IoThread, or later there. After
+  // shutdown() the IoThread may never run it, and the refusal is publish()'s own (closed),
+  // which publisher.h says completes on the caller's thread.
+  void finish(PendingEvent& e, const Result<PublishAck>& result) {
+    if (on_io_thread() || closed_) {
+      complete(e, result);
+      return;
+    }
+    defer([e = std::move(e), result]() mutable { complete(e, result); });
+  }
+  // Runs `work` (a user callback) on the IoThread: queued, with one posted drain for all
+  // that queue before it runs; shutdown() runs what is still queued, so close() cannot
+  // drop a completion made on a caller's thread just before it.
+  void defer(std::function<void()> work) {
+    deferred_.push_back(std::move(work));
+    if (drain_posted_) return;
+    drain_posted_ = true;
+    asio::post(io_, [this] {
+      std::lock_guard lock(guard_);
+      run_deferred();
+    });
+  }
+  void run_deferred() {
+    drain_posted_ = false;
+    std::vector<std::function<void()>> work;
+    work.swap(deferred_);
+    for (auto& w : work) w();
+  }
+  void fail(Batch& batch, const Status& status) {
+    for (PendingEvent& e : batch.events) finish(e, status);
+    batch.events.clear();
+  }
+
   void enqueue(internal::BatchAccumulator<PendingEvent>::Batch sealed) {
     ready_.push_back(Batch{next_seq_++, std::move(sealed.topic), std::move(sealed.items), 0});
   }
@@ -165,6 +212,7 @@ class PublisherCore {
     linger_deadline_ = *next;
     linger_timer_.expires_at(*next);
     linger_timer_.async_wait([this](const std::error_code& ec) {
+      std::lock_guard lock(guard_);
       if (ec) return;  // re-armed earlier or shutting down; the new wait owns the timer
       linger_armed_ = false;
       for (auto& sealed : accumulator_.take_expired(Clock::now())) enqueue(std::move(sealed));
@@ -213,7 +261,7 @@ class PublisherCore {
       if (sent.code() == Code::kUnavailable) {
         requeue(std::move(batch), sent);
       } else {
-        fail_batch(batch, sent.with_context("publish to topic '" + batch.topic + "'"));
+        fail(batch, sent.with_context("publish to topic '" + batch.topic + "'"));
       }
       return;
     }
@@ -261,11 +309,11 @@ class PublisherCore {
   // after reconnecting, unless it has used up its attempts.
   void requeue(Batch batch, const Status& why) {
     if (closed_) {
-      fail_batch(batch, failed_precondition("publisher closed before the event was acked"));
+      fail(batch, failed_precondition("publisher closed before the event was acked"));
       return;
     }
     if (batch.attempts > publisher_options_.max_retries) {
-      fail_batch(batch, unavailable("giving up after " + std::to_string(batch.attempts) +
+      fail(batch, unavailable("giving up after " + std::to_string(batch.attempts) +
                                     " attempts to publish to topic '" + batch.topic + "': " + std::string(why.message())));
       return;
     }
@@ -273,7 +321,7 @@ class PublisherCore {
       std::vector<PendingEvent> keep;
       for (PendingEvent& e : batch.events) {
         if (e.event.dedup_key.empty()) {
-          complete(e, unavailable("connection lost before the ack; the event has no dedup key, so it is not resent "
+          finish(e, unavailable("connection lost before the ack; the event has no dedup key, so it is not resent "
                                   "and may or may not be stored: " + std::string(why.message())));
         } else {
           keep.push_back(std::move(e));
@@ -305,17 +353,23 @@ class PublisherCore {
     connecting_ = true;
     if (!reconnect_reported_) {
       reconnect_reported_ = true;
-      report(publisher_options_.on_connection_state, ConnectionState::kReconnecting);
+      if (on_io_thread()) {
+        report(publisher_options_.on_connection_state, ConnectionState::kReconnecting);
+      } else {
+        defer([this] { report(publisher_options_.on_connection_state, ConnectionState::kReconnecting); });
+      }
     }
     const auto delay = backoff_.delay(connect_failures_, rng_);
     reconnect_timer_.expires_after(delay);
     reconnect_timer_.async_wait([this](const std::error_code& ec) {
+      std::lock_guard lock(guard_);
       if (ec || closed_) {
         connecting_ = false;
         return;
       }
-      asio::co_spawn(io_, Connection::open(options_, close_handler()),
+      asio::co_spawn(io_, Connection::open(options_, close_handler(), &guard_),
                      [this](std::exception_ptr e, internal::Opened opened) {
+                       std::lock_guard relock(guard_);
                        if (e) opened.status = internal_error("reconnect failed with an exception");
                        on_reconnected(std::move(opened));
                      });
@@ -351,6 +405,7 @@ class PublisherCore {
   }
 
   asio::io_context& io_;
+  std::recursive_mutex guard_;
   ClientOptions options_;
   PublisherOptions publisher_options_;
   mutable LamportClock clock_;
@@ -371,6 +426,8 @@ class PublisherCore {
   std::deque<Batch> ready_;               // sealed, waiting to be sent; ascending seq
   std::map<uint64_t, Batch> in_flight_;   // by correlation id
   std::function<void(uint32_t)> on_schema_mismatch_;
+  std::vector<std::function<void()>> deferred_;  // defer(): callbacks for the IoThread
+  bool drain_posted_ = false;                    // a run_deferred() is posted
 };
 
 }  // namespace
@@ -393,7 +450,7 @@ class Publisher::Impl {
   Status start() {
     std::promise<internal::Opened> opened;
     auto future = opened.get_future();
-    asio::co_spawn(io_.context(), Connection::open(options_, core_.close_handler()),
+    asio::co_spawn(io_.context(), Connection::open(options_, core_.close_handler(), &core_.guard()),
                    [&opened](std::exception_ptr e, internal::Opened result) {
                      if (e) result.status = internal_error("connect failed with an exception");
                      opened.set_value(std::move(result));
@@ -402,6 +459,7 @@ class Publisher::Impl {
     if (!conn.status.ok()) return conn.status;
     std::promise<void> adopted;
     asio::post(io_.context(), [this, &adopted, c = std::move(conn.connection)]() mutable {
+      std::lock_guard lock(core_.guard());
       core_.adopt(std::move(c));
       adopted.set_value();
     });
@@ -474,7 +532,28 @@ class Publisher::Impl {
       if (--outstanding_ == 0) drained_.notify_all();
       room_.notify_all();
     };
+    if (!io_.in_thread() && posted_adds_.load(std::memory_order_acquire) == 0) {
+      // The fast path: add it here. Only while no earlier publish() (of any thread) waits
+      // in the IoThread's queue, which it would overtake, and only if the core is free:
+      // never wait here for a callback the IoThread is running.
+      std::unique_lock core(core_.guard(), std::try_to_lock);
+      if (core.owns_lock() && posted_adds_.load(std::memory_order_acquire) == 0) {
+        try {
+          core_.add(std::move(topic), PendingEvent{std::move(event), std::move(wrapped)});
+        } catch (...) {
+          // Out of memory: as on the IoThread (IoThread's last line of defence), the event
+          // is dropped rather than an exception leaving an API that promises none.
+        }
+        return;
+      }
+    }
+    posted_adds_.fetch_add(1, std::memory_order_acq_rel);
     asio::post(io_.context(), [this, t = std::move(topic), e = std::move(event), w = std::move(wrapped)]() mutable {
+      std::lock_guard core(core_.guard());
+      struct Done {
+        std::atomic<uint64_t>& count;
+        ~Done() { count.fetch_sub(1, std::memory_order_acq_rel); }
+      } done{posted_adds_};  // even if add() throws, or the fast path would stay off for good
       core_.add(std::move(t), PendingEvent{std::move(e), std::move(w)});
     });
   }
@@ -529,7 +608,10 @@ class Publisher::Impl {
     std::unique_lock lock(mu_);
     if (closed_) return Status();
     lock.unlock();
-    asio::post(io_.context(), [this] { core_.flush_batches(); });
+    asio::post(io_.context(), [this] {
+      std::lock_guard core(core_.guard());
+      core_.flush_batches();
+    });
     lock.lock();
     if (!drained_.wait_for(lock, timeout, [this] { return outstanding_ == 0; })) {
       return deadline_exceeded(std::to_string(outstanding_) + " events still unacked after flush timeout " +
@@ -553,6 +635,7 @@ class Publisher::Impl {
     room_.notify_all();  // publish() calls waiting for room now fail: the publisher is closed
     std::promise<void> done;
     asio::post(io_.context(), [this, &done] {
+      std::lock_guard core(core_.guard());
       core_.shutdown();
       done.set_value();
     });
@@ -657,6 +740,7 @@ class Publisher::Impl {
   std::condition_variable room_;     // outstanding_ or pending_bytes_ went down, or closed_
   bool closed_ = false;
   uint64_t outstanding_ = 0;         // pending events: accepted by publish(), not completed
+  std::atomic<uint64_t> posted_adds_{0};  // publish()es posted to the IoThread, not yet added
   std::size_t pending_bytes_ = 0;    // their estimated_event_bytes()
 };
 

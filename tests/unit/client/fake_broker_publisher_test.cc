@@ -53,6 +53,17 @@ class FakeBroker {
     return log_.size();
   }
   int connections() const { return connections_; }
+  // Events whose dedup key was stored already (answered duplicate).
+  int duplicates() const { return duplicates_; }
+  // Frames that did not parse (each also ended its connection).
+  int bad_frames() const { return bad_frames_; }
+  // Every stored event's payload, in the order stored.
+  std::vector<std::string> payloads() {
+    std::lock_guard lock(mu_);
+    return payloads_;
+  }
+  // Sleep this long before reading each frame, so the client's socket buffer fills.
+  void read_slowly(std::chrono::milliseconds delay) { read_delay_ms_ = static_cast<int>(delay.count()); }
   uint64_t clock() {
     std::lock_guard lock(mu_);
     return clock_;
@@ -85,17 +96,24 @@ class FakeBroker {
 
   void serve_connection(tcp::socket& socket) {
     for (;;) {
+      if (read_delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(read_delay_ms_.load()));
       std::array<uint8_t, 4> prefix{};
       std::error_code ec;
       asio::read(socket, asio::buffer(prefix), ec);
       if (ec) return;
       auto length = internal::decode_frame_length(prefix, internal::kDefaultMaxFrameBytes);
-      if (!length) return;
+      if (!length) {
+        ++bad_frames_;
+        return;
+      }
       std::vector<uint8_t> bytes(*length);
       asio::read(socket, asio::buffer(bytes), ec);
       if (ec) return;
       auto frame = internal::verify_frame(std::move(bytes), internal::kDefaultMaxFrameBytes);
-      if (!frame) return;
+      if (!frame) {
+        ++bad_frames_;
+        return;
+      }
       const pr::Message& msg = frame->message();
       flatbuffers::FlatBufferBuilder fbb;
       if (msg.body_type() == pr::Body::Hello) {
@@ -131,6 +149,7 @@ class FakeBroker {
       if (!key.empty()) {
         auto it = dedup_.find(key);
         if (it != dedup_.end()) {
+          ++duplicates_;
           acks.emplace_back(0, pr::ErrorCode::Ok, true, it->second.offset, it->second.lamport);
           continue;
         }
@@ -138,6 +157,7 @@ class FakeBroker {
       clock_ = std::max(clock_, request.lamport()) + 1;
       const Stored s{log_.size(), clock_};
       log_.push_back(key);
+      payloads_.emplace_back(e->payload() ? std::string(e->payload()->begin(), e->payload()->end()) : std::string());
       if (!key.empty()) dedup_[key] = s;
       acks.emplace_back(0, pr::ErrorCode::Ok, false, s.offset, s.lamport);
     }
@@ -154,9 +174,13 @@ class FakeBroker {
   std::atomic<uint32_t> announced_max_frame_{internal::kDefaultMaxFrameBytes};
   std::atomic<int> requests_{0};
   std::atomic<int> connections_{0};
+  std::atomic<int> bad_frames_{0};
+  std::atomic<int> duplicates_{0};
+  std::atomic<int> read_delay_ms_{0};
   std::mutex mu_;
   uint64_t clock_ = 1000;  // starts high so that the client must adopt it
   std::vector<std::string> log_;
+  std::vector<std::string> payloads_;
   std::map<std::string, Stored> dedup_;
 };
 
@@ -164,6 +188,10 @@ Event event_with(std::string payload) {
   Event e;
   e.payload = std::move(payload);
   return e;
+}
+
+std::future<Result<PublishAck>> pub_publish(Publisher& publisher, std::string payload) {
+  return publisher.publish("t", event_with(std::move(payload)));
 }
 
 ClientOptions options_for(const FakeBroker& broker) {
@@ -296,6 +324,174 @@ TEST(PublisherWithFakeBroker, AnEventTooLargeForAFrameFailsAloneAndItsBatchMates
   }
   EXPECT_EQ(broker.stored(), 19u);
   EXPECT_GT(broker.requests(), 1);  // 19 events of 300 bytes do not fit one 4 KiB frame
+}
+
+// publish() from the caller's thread sends the event itself when the publisher's core is
+// free, and posts it to the network thread otherwise (docs/client.md, "Threads"). Neither
+// may let an event overtake an earlier one of the same thread, nor lose or repeat one:
+// here several threads publish at once, with and without linger, and every 50th callback
+// (on the network thread) publishes one more event.
+void expect_each_threads_order_kept(std::chrono::microseconds linger, int dropped_connections = 0) {
+  FakeBroker broker;
+  broker.drop_after_storing(dropped_connections);
+  PublisherOptions p = fast_retries();
+  p.linger = linger;
+  p.max_pending_events = 1u << 20;
+  auto publisher = Publisher::connect(options_for(broker), p);
+  ASSERT_TRUE(publisher.ok()) << publisher.status().to_string();
+  Publisher& pub = **publisher;
+  constexpr int kThreads = 4;
+  constexpr int kEach = 3000;
+  std::atomic<int> acked{0};
+  std::atomic<int> failed{0};
+  std::atomic<int> from_callbacks{0};
+  std::function<void(const Result<PublishAck>&)> on_ack;
+  on_ack = [&](const Result<PublishAck>& r) {
+    if (!r.ok()) {
+      ++failed;
+      return;
+    }
+    if (++acked % 50 == 0) {
+      // On the network thread: this publish is posted, after any earlier one from here.
+      pub.publish("t", event_with("C-" + std::to_string(from_callbacks++)), on_ack);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) pub.publish("t", event_with(std::to_string(t) + "-" + std::to_string(i)), on_ack);
+    });
+  }
+  for (auto& th : threads) th.join();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline &&
+         acked.load() + failed.load() < kThreads * kEach + from_callbacks.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(pub.flush(std::chrono::seconds(30)).ok());
+  EXPECT_EQ(failed.load(), 0);
+  const int total = kThreads * kEach + from_callbacks.load();
+  EXPECT_EQ(acked.load(), total);
+  const std::vector<std::string> stored = broker.payloads();
+  ASSERT_EQ(stored.size(), static_cast<std::size_t>(total));  // each exactly once
+  std::map<std::string, int> next;  // per origin ("0".."3", "C"), the next index expected
+  for (const std::string& payload : stored) {
+    const auto dash = payload.find('-');
+    ASSERT_NE(dash, std::string::npos) << payload;
+    const std::string origin = payload.substr(0, dash);
+    const int index = std::stoi(payload.substr(dash + 1));
+    ASSERT_EQ(index, next[origin]) << "event " << payload << " stored out of its thread's order";
+    next[origin] = index + 1;
+  }
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(next[std::to_string(t)], kEach);
+  EXPECT_GT(from_callbacks.load(), 0);
+  EXPECT_EQ(broker.bad_frames(), 0);
+  if (dropped_connections == 0) {
+    EXPECT_EQ(broker.connections(), 1);
+    EXPECT_EQ(broker.duplicates(), 0);  // no frame was sent twice
+  } else {
+    EXPECT_EQ(broker.connections(), dropped_connections + 1);
+  }
+  EXPECT_TRUE(pub.close().ok());
+}
+
+TEST(PublisherWithFakeBroker, EventsPublishedFromManyThreadsAtOnceKeepEachThreadsOrder) {
+  expect_each_threads_order_kept(std::chrono::microseconds(0));
+}
+
+TEST(PublisherWithFakeBroker, EventsPublishedFromManyThreadsWithLingerKeepEachThreadsOrder) {
+  expect_each_threads_order_kept(std::chrono::microseconds(200));
+}
+
+// The same through three connections dropped after storing a request: what was in flight
+// or half written is resent after the reconnect, once, in order.
+TEST(PublisherWithFakeBroker, EventsPublishedFromManyThreadsThroughDroppedConnectionsKeepOrderAndCountOnce) {
+  expect_each_threads_order_kept(std::chrono::microseconds(0), 3);
+}
+
+// Callbacks run on the network thread, also for an event that fails inside a publish()
+// that did the Publisher's work on the caller's thread (docs/client.md, "Threads").
+TEST(PublisherWithFakeBroker, CallbacksOfEventsFailedOnTheCallersThreadStillRunOnTheNetworkThread) {
+  FakeBroker broker;
+  broker.announce_max_frame_bytes(4096);
+  PublisherOptions p = fast_retries();
+  p.linger = std::chrono::microseconds(0);
+  auto publisher = Publisher::connect(options_for(broker), p);
+  ASSERT_TRUE(publisher.ok()) << publisher.status().to_string();
+  std::mutex mu;
+  std::map<std::string, std::thread::id> ran_on;
+  std::map<std::string, Code> outcome;
+  const auto record = [&](std::string name) {
+    return [&, name](const Result<PublishAck>& r) {
+      std::lock_guard lock(mu);
+      ran_on[name] = std::this_thread::get_id();
+      outcome[name] = r.ok() ? Code::kOk : r.error().code();
+    };
+  };
+  for (int round = 0; round < 20; ++round) {
+    const std::string n = std::to_string(round);
+    (*publisher)->publish("t", event_with("fits"), record("ok" + n));
+    (*publisher)->publish("", event_with("no topic"), record("no-topic" + n));
+    (*publisher)->publish("t", event_with(std::string(10000, 'x')), record("too-large" + n));
+  }
+  ASSERT_TRUE((*publisher)->flush(std::chrono::seconds(10)).ok());
+  std::lock_guard lock(mu);
+  ASSERT_EQ(ran_on.size(), 60u);
+  const std::thread::id network = ran_on["ok0"];
+  EXPECT_NE(network, std::this_thread::get_id());
+  for (const auto& [name, id] : ran_on) EXPECT_EQ(id, network) << name << " ran on another thread";
+  EXPECT_EQ(outcome["ok7"], Code::kOk);
+  EXPECT_EQ(outcome["no-topic7"], Code::kInvalidArgument);
+  EXPECT_EQ(outcome["too-large7"], Code::kResourceExhausted);
+}
+
+// Frames larger than the socket takes at once, to a broker that reads slowly: send()
+// writes what the socket takes, the writer the rest, and no frame's bytes are repeated,
+// lost or interleaved with another's (the broker would refuse the frame and drop the
+// connection).
+TEST(PublisherWithFakeBroker, FramesTheSocketTakesInPartsArriveWhole) {
+  FakeBroker broker;
+  broker.read_slowly(std::chrono::milliseconds(20));
+  PublisherOptions p = fast_retries();
+  p.linger = std::chrono::microseconds(0);
+  auto publisher = Publisher::connect(options_for(broker), p);
+  ASSERT_TRUE(publisher.ok()) << publisher.status().to_string();
+  constexpr int kThreads = 2;
+  constexpr int kEach = 6;
+  std::vector<std::vector<std::future<Result<PublishAck>>>> futures(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        // 1.5 MiB of a pattern that names the event, so a misplaced byte shows.
+        std::string payload = std::to_string(t) + "-" + std::to_string(i) + ":";
+        payload.resize(3u << 19, static_cast<char>('a' + t * kEach + i));
+        futures[static_cast<std::size_t>(t)].push_back(pub_publish(**publisher, std::move(payload)));
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (auto& per_thread : futures) {
+    for (auto& f : per_thread) {
+      auto ack = f.get();
+      EXPECT_TRUE(ack.ok()) << ack.status().to_string();
+    }
+  }
+  EXPECT_EQ(broker.bad_frames(), 0);
+  EXPECT_EQ(broker.connections(), 1);
+  EXPECT_EQ(broker.requests(), kThreads * kEach);  // one frame each, none sent twice
+  EXPECT_EQ(broker.duplicates(), 0);
+  const std::vector<std::string> stored = broker.payloads();
+  ASSERT_EQ(stored.size(), static_cast<std::size_t>(kThreads * kEach));
+  std::map<int, int> next;
+  for (const std::string& payload : stored) {
+    const int t = payload[0] - '0';
+    const int i = std::stoi(payload.substr(2));
+    EXPECT_EQ(i, next[t]++);
+    const char fill = static_cast<char>('a' + t * kEach + i);
+    EXPECT_EQ(payload.size(), 3u << 19);
+    EXPECT_EQ(payload.find_first_not_of(fill, payload.find(':') + 1), std::string::npos) << payload.substr(0, 8);
+  }
 }
 
 TEST(ClientConnect, AnHttpServerIsNamedAsNotABroker) {
