@@ -283,7 +283,7 @@ Status Connection::send(uint64_t correlation_id, std::vector<uint8_t> frame, Res
     if (n > 0) sent = static_cast<std::size_t>(n);
     if (sent == frame.size()) return Status();
   }
-  front_sent_ = queue_.empty() ? sent : front_sent_;
+  if (queue_.empty()) front_sent_ = sent;  // only a frame with nothing ahead was written in part
   queue_.push_back(std::move(frame));
   wake_writer();
   return Status();
