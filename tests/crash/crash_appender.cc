@@ -1,7 +1,9 @@
 // The child of the crash test: appends dedup-keyed batches to an fsync topic from several
 // threads, forever, and after each acknowledged append writes one line per record to
 // stdout: "<partition> <offset> <payload crc32c> <dedup key>\n". The parent kills it with
-// SIGKILL at a random moment and checks that everything reported survived.
+// SIGKILL at a random moment and checks that everything reported survived. Stdout carries
+// those lines and nothing else: the store's own log (e.g. taking the dedup window from the
+// shutdown snapshot the parent's check wrote) goes to stderr.
 //
 // usage: crash_appender DATA_DIR ROUND THREADS
 #include <unistd.h>
@@ -13,6 +15,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include "causeway/common/crc32c.h"
 #include "core/event_store.h"
@@ -27,6 +32,7 @@ int main(int argc, char** argv) {
   const std::string data_dir = argv[1];
   const int round = std::atoi(argv[2]);
   const int threads = std::atoi(argv[3]);
+  spdlog::set_default_logger(spdlog::stderr_color_mt("crash_appender"));
   core::EventStoreOptions options;
   options.data_dir = data_dir;
   options.logs.background = false;

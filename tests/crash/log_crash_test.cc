@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <set>
 #include <random>
 #include <sstream>
@@ -43,7 +44,29 @@ void run_and_kill(const std::string& dir, int round, std::chrono::milliseconds r
     std::_Exit(127);
   }
   ::close(fds[1]);
-  std::string buf;
+  std::string buf;       // bytes not yet cut into lines
+  size_t round_acks = 0;
+  // Every complete line must be an acknowledgement: a line that does not parse (say, a log
+  // line on stdout) fails the round instead of silently ending the count.
+  auto take_lines = [&] {
+    size_t start = 0;
+    for (size_t nl; (nl = buf.find('\n', start)) != std::string::npos; start = nl + 1) {
+      const std::string line = buf.substr(start, nl - start);
+      std::istringstream in(line);
+      uint32_t partition = 0;
+      uint64_t offset = 0;
+      uint32_t crc = 0;
+      std::string key, rest;
+      if (!(in >> partition >> offset >> crc >> key) || (in >> rest)) {
+        ADD_FAILURE() << "round " << round << ": the appender wrote a line that is not an acknowledgement: " << line;
+        continue;
+      }
+      auto [it, inserted] = acked.emplace(std::make_pair(partition, offset), Acked{crc, key});
+      EXPECT_TRUE(inserted) << "offset " << partition << "/" << offset << " acknowledged twice";
+      ++round_acks;
+    }
+    buf.erase(0, start);
+  };
   const auto started = std::chrono::steady_clock::now();
   std::optional<std::chrono::steady_clock::time_point> first_ack;
   bool killed = false;
@@ -59,7 +82,8 @@ void run_and_kill(const std::string& dir, int round, std::chrono::milliseconds r
     const ssize_t n = (p.revents & (POLLIN | POLLHUP)) ? ::read(fds[0], chunk, sizeof(chunk)) : -1;
     if (n > 0) {
       buf.append(chunk, static_cast<size_t>(n));
-      if (!first_ack) first_ack = std::chrono::steady_clock::now();
+      take_lines();
+      if (!first_ack && round_acks > 0) first_ack = std::chrono::steady_clock::now();
     } else if (n == 0) {
       break;  // the child is gone and the pipe drained
     }
@@ -69,17 +93,8 @@ void run_and_kill(const std::string& dir, int round, std::chrono::milliseconds r
   ::waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
       << "appender exited on its own (status " << status << ") in round " << round;
-  ASSERT_TRUE(first_ack) << "appender acknowledged nothing in round " << round;
-  // Only complete lines count; a line cut by the kill was never fully reported.
-  std::istringstream in(buf.substr(0, buf.rfind('\n') + 1));
-  uint32_t partition = 0;
-  uint64_t offset = 0;
-  uint32_t crc = 0;
-  std::string key;
-  while (in >> partition >> offset >> crc >> key) {
-    auto [it, inserted] = acked.emplace(std::make_pair(partition, offset), Acked{crc, key});
-    ASSERT_TRUE(inserted) << "offset " << partition << "/" << offset << " acknowledged twice";
-  }
+  // A line cut by the kill (left in buf) was never fully reported and does not count.
+  ASSERT_GT(round_acks, 0u) << "appender acknowledged nothing in round " << round;
 }
 
 void verify(const std::string& dir, const AckMap& acked, int round) {
