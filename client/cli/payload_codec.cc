@@ -5,19 +5,9 @@
 // enums by name).
 #include "client/cli/payload_codec.h"
 
-// GCC 12 at -O1 with UBSan reads a flatbuffers::String's c_str() as a zero-size object
-// in reflection's generated key comparison (-Wstringop-overread, a false positive).
-// Clang has no such warning (and would warn about the unknown name).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wstringop-overread"
-#endif
+#include "causeway/common/flatbuffers_reflection.h"  // first: idl.h includes reflection
 #include <flatbuffers/flexbuffers.h>
 #include <flatbuffers/idl.h>
-#include <flatbuffers/reflection.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
 
 #include <algorithm>
 #include <cctype>

@@ -1,17 +1,7 @@
 // FlatBuffers payloads as patterns see them; see rules/flatbuffers_walker.h.
 #include "rules/flatbuffers_walker.h"
 
-// GCC 12 at -O1 with UBSan reads a flatbuffers::String's c_str() as a zero-size object
-// in reflection's generated key comparison (-Wstringop-overread, a false positive).
-// Clang has no such warning (and would warn about the unknown name).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wstringop-overread"
-#endif
-#include <flatbuffers/reflection.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic pop
-#endif
+#include "causeway/common/flatbuffers_reflection.h"
 
 #include <cstring>
 #include <string>
