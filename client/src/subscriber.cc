@@ -1,8 +1,14 @@
 // File: client/src/subscriber.cc
 //
 // Subscriber (causeway/client/subscriber.h). One IoThread owns the connection, the join,
-// the heartbeat timer, reconnects and the sending of acks; the application's threads only
-// touch the received-event queue and the pending acks, both under mu_. The exchange is
+// the heartbeat timer and reconnects; the application's threads touch the received-event
+// queue and the pending acks, both under mu_. The IoThread's state (the connection and the
+// bookkeeping of requests in flight) is guarded by guard_, which the IoThread takes in
+// every handler (the connection's coroutines take it too), so that the handler thread can
+// send its acks itself: after each batch the handler ran, it takes guard_ when it is free
+// and writes the acks to the socket without waking the IoThread (docs/client.md,
+// "Subscriber"), as the Publisher's publish() does. Lock order: guard_, then mu_. User
+// callbacks (on_error, on_connection_state) only ever run on the IoThread. The exchange is
 // docs/wire-protocol.md, "Subscribe".
 #include "causeway/client/subscriber.h"
 
@@ -64,7 +70,10 @@ class Subscriber::Impl {
   Status start() {
     auto first = std::make_shared<std::promise<Status>>();
     auto future = first->get_future();
-    asio::post(io_.context(), [this, first] { connect_and_join(first); });
+    asio::post(io_.context(), [this, first] {
+      std::lock_guard g(guard_);
+      connect_and_join(first);
+    });
     const auto bound = client_.connect_timeout + client_.request_timeout + std::chrono::seconds(5);
     if (future.wait_for(bound) != std::future_status::ready)
       return deadline_exceeded("joining subscription '" + spec_.name + "' took longer than " +
@@ -121,6 +130,7 @@ class Subscriber::Impl {
     auto done = std::make_shared<std::promise<Status>>();
     auto future = done->get_future();
     asio::post(io_.context(), [this, done] {
+      std::lock_guard g(guard_);
       sync_waiters_.push_back(done);
       flush();
       maybe_send_barrier();
@@ -143,6 +153,7 @@ class Subscriber::Impl {
     }
     asio::post(io_.context(), [this, member = e.member_id, partition = e.partition, offset = e.offset,
                                ms = static_cast<uint32_t>(extend.count())] {
+      std::lock_guard g(guard_);
       if (!conn_ || !conn_->is_open()) return;
       const uint64_t id = conn_->next_correlation_id();
       auto frame = internal::encode_extend_deadline(id, spec_.name, member, partition,
@@ -174,6 +185,7 @@ class Subscriber::Impl {
     auto done = std::make_shared<std::promise<void>>();
     auto future = done->get_future();
     asio::post(io_.context(), [this, done] {
+      std::lock_guard g(guard_);
       closing_ = true;
       retry_timer_.cancel();
       heartbeat_timer_.cancel();
@@ -190,9 +202,14 @@ class Subscriber::Impl {
         auto events = receive(options_.handler_batch, std::chrono::milliseconds(100));
         if (!events) return;
         for (const DeliveredEvent& e : *events) {
+          // Settling any event but the batch's last posts the flush to the IoThread, as
+          // ack() does, so that no ack waits while the handler runs (perhaps blocks) on a
+          // later event. The last one's is sent from here, after the loop: when events
+          // come one at a time, that spares the IoThread's wake-up for every one.
+          const bool last = &e == &events->back();
           {
             std::lock_guard lk(mu_);
-            if (closed_) return;
+            if (closed_) return;  // close() sends what is settled
           }
           Status s;
           try {
@@ -203,11 +220,12 @@ class Subscriber::Impl {
             s = internal_error("handler threw a non-standard exception");
           }
           if (s.ok() && options_.ack_on_success) {
-            (void)ack(e);
+            (void)settle(e, true, std::chrono::milliseconds(0), "", /*post_flush=*/!last);
           } else if (!s.ok() && options_.nack_on_error) {
-            (void)nack(e, options_.nack_delay, std::string(s.message()));
+            (void)settle(e, false, options_.nack_delay, std::string(s.message()), /*post_flush=*/!last);
           }
         }
+        send_settled();
       }
     });
   }
@@ -269,7 +287,10 @@ class Subscriber::Impl {
     if (it->second.empty()) handed_out_.erase(it);
   }
 
-  Status settle(const DeliveredEvent& e, bool is_ack, std::chrono::milliseconds delay, std::string reason) {
+  // Queues an ack or nack for flush(); with `post_flush`, posts the flush to the IoThread
+  // (the handler thread sends its batch's acks itself: send_settled()).
+  Status settle(const DeliveredEvent& e, bool is_ack, std::chrono::milliseconds delay, std::string reason,
+                bool post_flush = true) {
     std::lock_guard lk(mu_);
     if (closed_ && !is_ack) return failed_precondition("the subscriber is closed");
     if (e.member_id.empty() || e.member_id != member_id_) {
@@ -285,15 +306,53 @@ class Subscriber::Impl {
                                            static_cast<uint32_t>(std::max<int64_t>(0, delay.count())),
                                            std::move(reason)});
     }
-    if (!flush_scheduled_) {
-      flush_scheduled_ = true;
-      asio::post(io_.context(), [this] { flush(); });
-    }
+    if (post_flush) post_flush_locked();
     return Status();
   }
 
-  // IoThread: sends every pending ack and nack.
-  void flush() {
+  void post_flush_locked() {
+    if (flush_scheduled_) return;
+    flush_scheduled_ = true;
+    asio::post(io_.context(), [this] {
+      std::lock_guard g(guard_);
+      flush();
+    });
+  }
+
+  // Handler thread: sends the acks and nacks settled so far, itself when the IoThread's
+  // state is free and connected (one send(2) per request, no wake-up of the IoThread), else
+  // through the IoThread as ack() does.
+  void send_settled() {
+    {
+      std::lock_guard lk(mu_);
+      if (pending_acks_.empty() && pending_nacks_.empty()) return;
+    }
+    {
+      std::unique_lock g(guard_, std::try_to_lock);
+      if (g.owns_lock() && conn_ && conn_->is_open()) {
+        flush(/*on_io_thread=*/false);
+        return;
+      }
+    }
+    std::lock_guard lk(mu_);
+    if (!pending_acks_.empty() || !pending_nacks_.empty()) post_flush_locked();
+  }
+
+  // With guard_ held: sends every pending ack and nack. On the IoThread, or on the handler
+  // thread (send_settled), which leaves what it would report to on_error to the IoThread.
+  void flush(bool on_io_thread = true) {
+    std::vector<Status> errors;
+    const auto report = [&] {
+      if (errors.empty()) return;
+      if (on_io_thread) {
+        for (const Status& s : errors) report_error(s);
+        return;
+      }
+      asio::post(io_.context(), [this, errors = std::move(errors)] {
+        std::lock_guard g(guard_);
+        for (const Status& s : errors) report_error(s);
+      });
+    };
     std::map<std::pair<std::string, uint32_t>, std::vector<uint64_t>> acks;
     std::vector<PendingNack> nacks;
     {
@@ -313,10 +372,11 @@ class Subscriber::Impl {
         }
       }
       if (unsent > 0) {
-        report_error(unavailable(std::to_string(unsent) + " acks/nacks of subscription '" + spec_.name +
-                                 "' could not be sent: not connected to " + client_.broker +
-                                 "; their events will be redelivered"));
+        errors.push_back(unavailable(std::to_string(unsent) + " acks/nacks of subscription '" + spec_.name +
+                                     "' could not be sent: not connected to " + client_.broker +
+                                     "; their events will be redelivered"));
       }
+      report();
       return;
     }
     const auto count_errors = [this](protocol::Body kind, size_t n) {
@@ -355,8 +415,8 @@ class Subscriber::Impl {
             ack_errors_ += n;
             if (sync_refused_++ == 0) sync_first_refusal_ = unavailable("an ack could not be sent");
           }
-          report_error(sent.with_context("sending an ack of " + std::to_string(n) + " event(s) of subscription '" +
-                                         spec_.name + "'; they will be redelivered"));
+          errors.push_back(sent.with_context("sending an ack of " + std::to_string(n) + " event(s) of subscription '" +
+                                             spec_.name + "'; they will be redelivered"));
         }
       }
     }
@@ -366,6 +426,7 @@ class Subscriber::Impl {
                                          std::span<const uint64_t>(&nk.offset, 1), nk.delay_ms, nk.reason);
       if (conn_->send(id, std::move(frame), count_errors(protocol::Body::NackResponse, 1)).ok()) ++outstanding_;
     }
+    report();
   }
 
   // IoThread: once every ack sent so far is answered (each may have been applied on
@@ -423,7 +484,10 @@ class Subscriber::Impl {
   void finish_close(std::shared_ptr<std::promise<void>> done, std::chrono::steady_clock::time_point deadline) {
     if (outstanding_ > 0 && conn_ && conn_->is_open() && std::chrono::steady_clock::now() < deadline) {
       close_timer_.expires_after(std::chrono::milliseconds(5));
-      close_timer_.async_wait([this, done, deadline](const std::error_code&) { finish_close(done, deadline); });
+      close_timer_.async_wait([this, done, deadline](const std::error_code&) {
+        std::lock_guard g(guard_);
+        finish_close(done, deadline);
+      });
       return;
     }
     leave_and_disconnect([this, done] {
@@ -475,8 +539,9 @@ class Subscriber::Impl {
       return;
     }
     asio::co_spawn(
-        io_.context(), Connection::open(client_, [this](const Status& why) { on_connection_closed(why); }),
+        io_.context(), Connection::open(client_, [this](const Status& why) { on_connection_closed(why); }, &guard_),
         [this, first](std::exception_ptr e, internal::Opened opened) {
+          std::lock_guard g(guard_);
           if (e) opened.status = internal_error("connect failed with an exception");
           if (closing_) {
             if (opened.connection) opened.connection->close(failed_precondition("subscriber closed"));
@@ -546,6 +611,7 @@ class Subscriber::Impl {
                               : std::max(session_timeout_ / 3, std::chrono::milliseconds(10));
     heartbeat_timer_.expires_after(interval);
     heartbeat_timer_.async_wait([this, conn](const std::error_code& ec) {
+      std::lock_guard g(guard_);
       if (ec || closing_ || conn != conn_ || !conn->is_open()) return;
       std::string member;
       {
@@ -587,6 +653,7 @@ class Subscriber::Impl {
     }
     retry_timer_.expires_after(backoff_.delay(attempt_++, rng_));
     retry_timer_.async_wait([this](const std::error_code& ec) {
+      std::lock_guard g(guard_);
       if (!ec && !closing_) connect_and_join(nullptr);
     });
   }
@@ -611,13 +678,17 @@ class Subscriber::Impl {
   SubscriptionSpec spec_;
   LamportClock clock_;
 
-  // IoThread only.
+  // IoThread only (or with guard_ held: the fields from conn_ on).
   internal::IoThread io_;
   internal::BackoffPolicy backoff_;
   std::mt19937_64 rng_;
   asio::steady_timer heartbeat_timer_;
   asio::steady_timer retry_timer_;
   asio::steady_timer close_timer_;
+  // Taken by every IoThread handler (the connection's coroutines take it too: Connection::open
+  // is given it), and by the handler thread in send_settled(). Recursive, as Connection
+  // requires: a handler may send or close.
+  std::recursive_mutex guard_;
   std::shared_ptr<Connection> conn_;
   std::chrono::milliseconds session_timeout_{10000};
   int attempt_ = 0;

@@ -407,6 +407,43 @@ TEST_F(SubscribeTest, AMemberCanExtendTheAckDeadlineOfAnEventItHolds) {
   EXPECT_EQ((*sub)->ack_errors(), 0u);
 }
 
+// The handler form sends the ack of a batch's last event from its own thread; every
+// earlier one still goes out at once, so a handler that blocks on one event holds back no
+// ack of the events it finished before it (docs/client.md, "Subscriber").
+TEST_F(SubscribeTest, HandlerBlockedOnOneEventHoldsBackNoAckOfTheEventsBeforeIt) {
+  create_topic("t", 1);
+  publish("t", 20);  // before the subscriber starts: they arrive together, one batch or few
+  std::atomic<bool> release{false};
+  std::atomic<uint64_t> handled{0};
+  auto sub = Subscriber::start(options_, sub_options("s", "t"), [&](const DeliveredEvent& e) {
+    if (e.offset == 10) {
+      // Bounded, so that a failing test still ends.
+      const auto until = std::chrono::steady_clock::now() + 20s;
+      while (!release.load() && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    }
+    handled.fetch_add(1);
+    return Status();
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  auto a = admin();
+  ASSERT_NE(a, nullptr);
+  uint64_t committed = 0;
+  const bool before_release = eventually(
+      [&] {
+        auto g = a->describe_group("s");
+        committed = g.ok() ? g->partitions[0].committed_offset : 0;
+        return committed == 10;
+      },
+      10s);
+  const uint64_t handled_then = handled.load();
+  release = true;
+  EXPECT_TRUE(before_release) << "committed offset " << committed << " while the handler blocked on offset 10";
+  EXPECT_EQ(handled_then, 10u);
+  ASSERT_TRUE(all_committed("s", 10s));
+  EXPECT_EQ(handled.load(), 20u);
+  EXPECT_EQ((*sub)->ack_errors(), 0u);
+}
+
 // W3C trace context (docs/operations.md): an event's traceparent and tracestate reach its
 // subscriber byte for byte, as every other header does.
 TEST_F(SubscribeTest, TraceContextHeadersReachTheSubscriberUnchanged) {
