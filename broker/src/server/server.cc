@@ -166,6 +166,7 @@ class Session : public std::enable_shared_from_this<Session> {
         write_timer_(socket_.get_executor()),
         read_gate_(socket_.get_executor()),
         handshake_timer_(socket_.get_executor()),
+        member_requests_(asio::make_strand(server_.storage_pool)),
         fd_(socket_.native_handle()),
         write_inline_(!server_.ssl_context && !server_.options.before_write_for_test) {
     server_.connections.fetch_add(1);  // the destructor gives it back
@@ -512,8 +513,29 @@ class Session : public std::enable_shared_from_this<Session> {
       run(frame);  // publish_async copies what outlives the call
       return;
     }
-    asio::post(self->server_.storage_pool,
-               [run = std::move(run), copy = std::vector<uint8_t>(frame, frame + len)] { run(copy.data()); });
+    auto task = [run = std::move(run), copy = std::vector<uint8_t>(frame, frame + len)] { run(copy.data()); };
+    if (applies_in_order(protocol::GetMessage(frame)->body_type())) {
+      asio::post(self->member_requests_, std::move(task));
+    } else {
+      asio::post(self->server_.storage_pool, std::move(task));
+    }
+  }
+
+  // A member's requests about its membership and its deliveries are applied in the order
+  // the connection sent them (docs/wire-protocol.md, "Messages"): on the storage pool
+  // they would race, and an ack could overtake the extend of the same event, or a leave
+  // the acks before it. Other requests run on the pool in parallel.
+  static bool applies_in_order(protocol::Body body) {
+    switch (body) {
+      case protocol::Body::SubscribeRequest:
+      case protocol::Body::HeartbeatRequest:
+      case protocol::Body::CreditRequest:
+      case protocol::Body::AckRequest:
+      case protocol::Body::NackRequest:
+      case protocol::Body::ExtendDeadlineRequest:
+      case protocol::Body::LeaveGroupRequest: return true;
+      default: return false;
+    }
   }
 
   static awaitable<void> writer(std::shared_ptr<Session> self) {
@@ -661,6 +683,8 @@ class Session : public std::enable_shared_from_this<Session> {
   asio::steady_timer write_timer_;
   asio::steady_timer read_gate_;
   asio::steady_timer handshake_timer_;
+  // Where this connection's member requests run, one at a time (applies_in_order).
+  asio::strand<asio::thread_pool::executor_type> member_requests_;
   const asio::any_io_executor socket_executor_{socket_.get_executor()};
   const asio::io_context::executor_type* const network_executor_ =
       socket_executor_.target_type() == typeid(asio::io_context::executor_type)
