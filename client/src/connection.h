@@ -10,7 +10,8 @@
 // connection was opened with a `guard`: then its state is guarded by that mutex, which the
 // connection's own coroutines take while they touch it, and send() may also be called from
 // another thread that holds the guard (the Publisher's fast path, docs/client.md
-// "Threads"). Handlers are always called with the guard held.
+// "Threads", and a Subscriber's handler thread sending its acks, "Subscriber"). Handlers
+// are always called with the guard held.
 // send() from such another thread writes the frame straight to the socket when nothing is
 // queued before it and the writer is not writing (one send(2) with MSG_DONTWAIT, as the
 // broker's own writers do, docs/broker.md "Who writes to a connection"); the writer

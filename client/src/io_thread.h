@@ -3,9 +3,10 @@
 // The one network thread inside each Publisher/Admin: an asio::io_context run by one
 // std::thread, kept alive by a work guard until stop_and_join(). A client's network work
 // happens on this thread, so its network state needs no locks (a context run by one thread
-// is an implicit strand; STYLE.md §4). One exception: a Publisher's state is guarded by a
-// mutex, so that publish() on the caller's thread can send an event without waking this
-// one (client/src/publisher.cc).
+// is an implicit strand; STYLE.md §4). Two exceptions: a Publisher's and a Subscriber's
+// state are guarded by a mutex, so that publish() on the caller's thread can send an event,
+// and a Subscriber's handler thread its acks, without waking this one
+// (client/src/publisher.cc, client/src/subscriber.cc).
 #pragma once
 
 #include <thread>

@@ -12,6 +12,7 @@
 // docs/wire-protocol.md, "Subscribe".
 #include "causeway/client/subscriber.h"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <future>
@@ -151,9 +152,13 @@ class Subscriber::Impl {
       if (e.member_id.empty() || e.member_id != member_id_)
         return failed_precondition("event was delivered over an earlier connection; it will be redelivered");
     }
+    // Counted until it is sent: the handler thread's own ack send waits for it
+    // (send_settled), or an ack could overtake the extend of its event.
+    posted_extends_.fetch_add(1, std::memory_order_acq_rel);
     asio::post(io_.context(), [this, member = e.member_id, partition = e.partition, offset = e.offset,
                                ms = static_cast<uint32_t>(extend.count())] {
       std::lock_guard g(guard_);
+      posted_extends_.fetch_sub(1, std::memory_order_acq_rel);  // guard_ is held until it is sent
       if (!conn_ || !conn_->is_open()) return;
       const uint64_t id = conn_->next_correlation_id();
       auto frame = internal::encode_extend_deadline(id, spec_.name, member, partition,
@@ -321,15 +326,16 @@ class Subscriber::Impl {
 
   // Handler thread: sends the acks and nacks settled so far, itself when the IoThread's
   // state is free and connected (one send(2) per request, no wake-up of the IoThread), else
-  // through the IoThread as ack() does.
+  // through the IoThread as ack() does: always while an extend_deadline() posted earlier
+  // has not been sent, which the acks must not overtake.
   void send_settled() {
     {
       std::lock_guard lk(mu_);
       if (pending_acks_.empty() && pending_nacks_.empty()) return;
     }
-    {
+    if (posted_extends_.load(std::memory_order_acquire) == 0) {
       std::unique_lock g(guard_, std::try_to_lock);
-      if (g.owns_lock() && conn_ && conn_->is_open()) {
+      if (g.owns_lock() && posted_extends_.load(std::memory_order_acquire) == 0 && conn_ && conn_->is_open()) {
         flush(/*on_io_thread=*/false);
         return;
       }
@@ -689,6 +695,7 @@ class Subscriber::Impl {
   // is given it), and by the handler thread in send_settled(). Recursive, as Connection
   // requires: a handler may send or close.
   std::recursive_mutex guard_;
+  std::atomic<uint64_t> posted_extends_{0};  // extend_deadline() requests posted, not yet sent
   std::shared_ptr<Connection> conn_;
   std::chrono::milliseconds session_timeout_{10000};
   int attempt_ = 0;

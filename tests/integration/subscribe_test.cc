@@ -444,6 +444,39 @@ TEST_F(SubscribeTest, HandlerBlockedOnOneEventHoldsBackNoAckOfTheEventsBeforeIt)
   EXPECT_EQ((*sub)->ack_errors(), 0u);
 }
 
+// A handler that extends its event's deadline and then returns: the extend, posted to the
+// network thread, must reach the broker before the ack the handler thread may send itself
+// (an extend after the ack names an event no longer in flight, and would count as an error).
+// Events published one at a time, so that each is the last of its batch.
+TEST_F(SubscribeTest, HandlerThatExtendsItsEventAndReturnsGetsNoAckError) {
+  create_topic("t", 1, Durability::kOs);
+  std::atomic<uint64_t> handled{0};
+  std::atomic<uint64_t> extend_refused{0};
+  Subscriber* self = nullptr;
+  std::atomic<bool> ready{false};
+  auto sub = Subscriber::start(options_, sub_options("s", "t"), [&](const DeliveredEvent& e) {
+    while (!ready.load()) std::this_thread::sleep_for(1ms);
+    if (!self->extend_deadline(e, 5s).ok()) extend_refused.fetch_add(1);
+    handled.fetch_add(1);
+    return Status();
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  self = sub->get();
+  ready = true;
+  auto p = Publisher::connect(options_);
+  ASSERT_TRUE(p.ok()) << p.status().to_string();
+  for (int i = 0; i < 30; ++i) {
+    Event e;
+    e.payload = "x";
+    ASSERT_TRUE((*p)->publish("t", std::move(e)).get().ok());
+    const uint64_t want = static_cast<uint64_t>(i) + 1;
+    ASSERT_TRUE(eventually([&] { return handled.load() >= want; }, 10s)) << "event " << i << " not handled";
+  }
+  ASSERT_TRUE(all_committed("s", 10s));
+  EXPECT_EQ(extend_refused.load(), 0u);
+  EXPECT_EQ((*sub)->ack_errors(), 0u);
+}
+
 // W3C trace context (docs/operations.md): an event's traceparent and tracestate reach its
 // subscriber byte for byte, as every other header does.
 TEST_F(SubscribeTest, TraceContextHeadersReachTheSubscriberUnchanged) {
