@@ -268,6 +268,7 @@ struct Config {
   double rate = 10000;
   int latency_conns = 4;
   double fan_rate = 1000;  // fan*: events/s published (each delivered to every group)
+  double dedup_window_s = 0;  // Causeway topics' dedup window; 0: the broker's default
   int64_t linger_us = 1000;
   int64_t latency_linger_us = 0;
   uint64_t consume_events = 100000;
@@ -507,6 +508,8 @@ class CausewayTarget final : public Target {
     spec.name = topic;
     spec.partitions = s.partitions != 0 ? s.partitions : cfg_.partitions;
     spec.durability = s.dur == Dur::kOs ? cc::Durability::kOs : cc::Durability::kFsync;
+    if (cfg_.dedup_window_s > 0)
+      spec.dedup_window = std::chrono::milliseconds(static_cast<int64_t>(cfg_.dedup_window_s * 1000));
     schema_id_ = 0;
     if (s.schema_payload) {
       if (const std::string err = register_bench_schema(); !err.empty()) return err;
@@ -2401,6 +2404,11 @@ int main(int argc, char** argv) {
   app.add_flag("--list", list, "List the scenarios and exit");
   app.add_option("--duration", duration, "Measured time per scenario and target, e.g. 5s, 3s")->capture_default_str();
   app.add_option("--warmup", warmup, "Unmeasured time before each measurement")->capture_default_str();
+  std::string dedup_window;
+  app.add_option("--dedup-window", dedup_window,
+                 "Dedup window of the Causeway topics the bench creates, e.g. 2s (default: the topic default, "
+                 "2 min); with a window shorter than --warmup, *_dedup_* rows measure a window whose keys "
+                 "expire as fast as they come, instead of one that grows from empty");
   app.add_option("--max-total", max_total, "Scenarios that would start after this much time are skipped")
       ->capture_default_str();
   app.add_option("--partitions", cfg.partitions, "Partitions per Causeway topic (peers use one stream)")
@@ -2442,6 +2450,10 @@ int main(int argc, char** argv) {
   if (!parse_seconds(duration, &cfg.duration_s) || cfg.duration_s <= 0 || !parse_seconds(warmup, &cfg.warmup_s) ||
       !parse_seconds(max_total, &cfg.max_total_s)) {
     std::fprintf(stderr, "error: --duration/--warmup/--max-total take a duration such as 5s or 500ms\n");
+    return 2;
+  }
+  if (!dedup_window.empty() && (!parse_seconds(dedup_window, &cfg.dedup_window_s) || cfg.dedup_window_s <= 0)) {
+    std::fprintf(stderr, "error: --dedup-window takes a positive duration such as 2s or 500ms\n");
     return 2;
   }
   std::vector<Scenario> scenarios = all_scenarios(cfg.latency_conns);

@@ -6,6 +6,8 @@
 //       work) into a window already holding kPrefill keys.
 //   BM_DedupWindow_LookupHit        lookup of a random stored key, inside the window.
 //   BM_DedupWindow_LookupMiss       lookup of a random key that was never stored.
+//   BM_DedupWindow_FindMany/batch:N find_many() of N keys never stored (one request's
+//       lookup), drawn from a pool of 1M so that their slots are not cached.
 //   BM_DedupWindow_Expire           expiry of kPrefill keys that left the window.
 //   BM_DedupWindow_ExpirePass/keys:N   an expiry pass that sweeps every shard of a window of
 //       N live keys to drop 1,000 expired ones (a shard is swept at most once per sixteenth
@@ -23,6 +25,9 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
+#include <span>
+#include <string_view>
 #include <random>
 #include <string>
 #include <vector>
@@ -176,6 +181,32 @@ void BM_DedupWindow_LookupHit(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
 BENCHMARK(BM_DedupWindow_LookupHit);
+
+// find_many() of N keys never stored (a request of N new events: the publish path's
+// lookup), in the 1M-key window. The keys come from a pool of 1M, so their slots are not
+// in the cache from an earlier round, as a real request's are not.
+void BM_DedupWindow_FindMany(benchmark::State& state) {
+  DedupWindow& w = prefilled();
+  const auto batch = static_cast<size_t>(state.range(0));
+  constexpr size_t kPool = 1 << 20;
+  static const std::vector<std::string> pool = [] {
+    std::vector<std::string> keys;
+    keys.reserve(kPool);
+    for (uint64_t n = 0; n < kPool; ++n) keys.push_back(key(1, n));
+    return keys;
+  }();
+  std::vector<std::string_view> views(pool.begin(), pool.end());
+  std::vector<std::optional<core::DedupEntry>> out;
+  size_t next = 0;
+  for (auto _ : state) {
+    if (next + batch > kPool) next = 0;
+    w.find_many(kTopic, std::span<const std::string_view>(views.data() + next, batch), kNow - 1000, out);
+    next += batch;
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations()) * static_cast<int64_t>(batch));
+}
+BENCHMARK(BM_DedupWindow_FindMany)->ArgName("batch")->Arg(16)->Arg(128)->Arg(1024);
 
 void BM_DedupWindow_LookupMiss(benchmark::State& state) {
   DedupWindow& w = prefilled();
