@@ -430,7 +430,17 @@ class Subscriber::Impl {
       const uint64_t id = conn_->next_correlation_id();
       auto frame = internal::encode_nack(id, spec_.name, nk.member_id, nk.partition,
                                          std::span<const uint64_t>(&nk.offset, 1), nk.delay_ms, nk.reason);
-      if (conn_->send(id, std::move(frame), count_errors(protocol::Body::NackResponse, 1)).ok()) ++outstanding_;
+      if (Status sent = conn_->send(id, std::move(frame), count_errors(protocol::Body::NackResponse, 1)); sent.ok()) {
+        ++outstanding_;
+      } else {
+        {
+          std::lock_guard lk(mu_);
+          ++ack_errors_;
+        }
+        errors.push_back(sent.with_context("sending a nack of " + spec_.topic + "/" + std::to_string(nk.partition) + "@" +
+                                           std::to_string(nk.offset) + " of subscription '" + spec_.name +
+                                           "'; it will be redelivered after its ack deadline"));
+      }
     }
     report();
   }
