@@ -489,7 +489,11 @@ class Session : public std::enable_shared_from_this<Session> {
       const protocol::Message* m = protocol::GetMessage(bytes);
       const uint64_t cid = m->correlation_id();
       auto answered = std::make_shared<std::atomic<bool>>(false);
-      Responder respond = [self, answered, kind = m->body_type(), cid, received, handled](Frame response) {
+      // A quiet ack is answered only when refused (AckRequest.quiet): applied, it completes
+      // without a frame, sparing this broker a send and its client a wake-up per ack.
+      const protocol::AckRequest* ack = m->body_as_AckRequest();
+      const bool quiet = ack != nullptr && ack->quiet() && !ack->durable();
+      Responder respond = [self, answered, kind = m->body_type(), cid, received, handled, quiet](Frame response) {
         if (answered->exchange(true)) return;
         QueuedFrame queued{.completes_request = true};
         if (handled.time_since_epoch().count() != 0) {
@@ -499,6 +503,10 @@ class Session : public std::enable_shared_from_this<Session> {
         }
         if (self->server_.options.on_response) self->server_.options.on_response(kind, response);
         self->server_.log_refusal(self->id_, kind, cid, response);
+        if (quiet && answers_ok(response)) {
+          self->complete_quietly(queued);
+          return;
+        }
         self->enqueue(std::move(response), queued);
       };
       try {
@@ -601,6 +609,22 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // On the network thread: a frame of the connection's own (Hello, errors).
   void send(Frame frame) { enqueue(std::move(frame), QueuedFrame{}); }
+
+  // A request answered by not answering (a quiet ack that was applied): it leaves
+  // in_flight_ as a written response would. Nothing once the connection's output closed,
+  // as enqueue() drops responses then.
+  void complete_quietly(const QueuedFrame& queued) {
+    {
+      std::lock_guard lk(out_mu_);
+      if (out_closed_) return;
+    }
+    written_elsewhere(queued, std::chrono::steady_clock::now());
+  }
+  static bool answers_ok(const Frame& response) {
+    if (response.size() < 8) return false;
+    const protocol::Status* st = wire::response_status_of(*protocol::GetMessage(response.data() + 4));
+    return st != nullptr && st->code() == protocol::ErrorCode::Ok;
+  }
 
   // True on the thread running this connection's io_context. (A socket accepted on an
   // io_context has its executor type; anything else counts as another thread, which only
