@@ -262,6 +262,20 @@ void Connection::start_tasks() {
 }
 
 Status Connection::send(uint64_t correlation_id, std::vector<uint8_t> frame, ResponseHandler handler) {
+  CAUSEWAY_RETURN_IF_ERROR(check_sendable(frame));
+  pending_.emplace(correlation_id,
+                   Pending{std::chrono::steady_clock::now() + options_.request_timeout, std::move(handler)});
+  write(std::move(frame));
+  return Status();
+}
+
+Status Connection::send_unanswered(std::vector<uint8_t> frame) {
+  CAUSEWAY_RETURN_IF_ERROR(check_sendable(frame));
+  write(std::move(frame));
+  return Status();
+}
+
+Status Connection::check_sendable(const std::vector<uint8_t>& frame) const {
   if (!open_) return unavailable("connection to " + options_.broker + " is closed");
   if (frame.size() > std::size_t{max_frame_bytes_} + kFrameLengthBytes) {
     return resource_exhausted("request of " + std::to_string(frame.size()) + " bytes exceeds the broker's max_frame_bytes " +
@@ -271,8 +285,10 @@ Status Connection::send(uint64_t correlation_id, std::vector<uint8_t> frame, Res
     return resource_exhausted("send queue to " + options_.broker + " is full (" + std::to_string(kMaxQueuedFrames) +
                               " frames)");
   }
-  pending_.emplace(correlation_id,
-                   Pending{std::chrono::steady_clock::now() + options_.request_timeout, std::move(handler)});
+  return Status();
+}
+
+void Connection::write(std::vector<uint8_t> frame) {
   std::size_t sent = 0;
   if (guard_ != nullptr && !tls_ && !writing_ && queue_.empty() && std::this_thread::get_id() != io_thread_) {
     // From another thread, with nothing ahead of this frame: write it now, sparing the
@@ -281,12 +297,11 @@ Status Connection::send(uint64_t correlation_id, std::vector<uint8_t> frame, Res
     // no wake-up, and it gathers the frames one handler sends into one write.)
     const ssize_t n = ::send(socket_.native_handle(), frame.data(), frame.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) sent = static_cast<std::size_t>(n);
-    if (sent == frame.size()) return Status();
+    if (sent == frame.size()) return;
   }
   if (queue_.empty()) front_sent_ = sent;  // only a frame with nothing ahead was written in part
   queue_.push_back(std::move(frame));
   wake_writer();
-  return Status();
 }
 
 void Connection::wake_writer() {
@@ -319,7 +334,11 @@ asio::awaitable<void> Connection::reader() {
     const uint64_t id = frame->message().correlation_id();
     auto it = pending_.find(id);
     if (it == pending_.end()) {
-      if (id == 0 && push_handler_) push_handler_(std::move(*frame));  // a broker push
+      if (id == 0) {
+        if (push_handler_) push_handler_(std::move(*frame));  // a broker push
+      } else if (unanswered_handler_) {
+        unanswered_handler_(std::move(*frame));  // the answer to a send_unanswered()
+      }
       continue;  // else a request we stopped waiting for
     }
     ResponseHandler handler = std::move(it->second.handler);
@@ -406,6 +425,7 @@ void Connection::close(Status why) {
   pending.swap(pending_);
   for (auto& [id, p] : pending) p.handler(why);
   push_handler_ = nullptr;
+  unanswered_handler_ = nullptr;
   if (on_close_) {
     CloseHandler handler = std::move(on_close_);
     on_close_ = nullptr;

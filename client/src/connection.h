@@ -96,6 +96,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
   // one they are dropped.
   void set_push_handler(std::function<void(Frame)> handler) { push_handler_ = std::move(handler); }
 
+  // Sends a request the broker answers only sometimes (a quiet ack, answered only when
+  // refused): nothing waits for its response, and request_timeout does not apply to it.
+  // A response that does come goes to the unanswered handler. Errors as send().
+  Status send_unanswered(std::vector<uint8_t> frame);
+  // Responses with a correlation id nothing waits for (send_unanswered's, or a request
+  // whose handler already ran) go to `handler`; without one they are dropped.
+  void set_unanswered_handler(std::function<void(Frame)> handler) { unanswered_handler_ = std::move(handler); }
+
   // Closes the socket and fails every pending request with `why`. Idempotent.
   void close(Status why);
 
@@ -105,6 +113,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ResponseHandler handler;
   };
 
+  // send()'s refusals: closed, frame too large, queue full.
+  Status check_sendable(const std::vector<uint8_t>& frame) const;
+  // Writes the frame at once when the socket takes it (see "Threads"), else queues it.
+  void write(std::vector<uint8_t> frame);
   asio::awaitable<Status> establish();
   // Sets up tls_ over the connected socket_ for `host` (options_.tls). kInvalidArgument
   // naming the file that cannot be loaded.
@@ -136,6 +148,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::steady_timer watchdog_timer_;
   CloseHandler on_close_;
   std::function<void(Frame)> push_handler_;
+  std::function<void(Frame)> unanswered_handler_;
   HelloInfo hello_;
   bool open_ = false;
   uint32_t max_frame_bytes_ = kDefaultMaxFrameBytes;

@@ -407,12 +407,13 @@ std::vector<uint8_t> encode_leave(uint64_t correlation_id, const std::string& su
 }
 
 std::vector<uint8_t> encode_ack(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
-                                uint32_t partition, std::span<const uint64_t> offsets, bool durable) {
+                                uint32_t partition, std::span<const uint64_t> offsets, bool durable, bool quiet) {
   fb::FlatBufferBuilder fbb(128 + offsets.size() * 8);
   const auto s = fbb.CreateString(subscription);
   const auto m = fbb.CreateString(member_id);
   const auto o = fbb.CreateVector(offsets.data(), offsets.size());
-  return finish(fbb, correlation_id, pr::Body::AckRequest, pr::CreateAckRequest(fbb, s, m, partition, o, durable));
+  return finish(fbb, correlation_id, pr::Body::AckRequest,
+                pr::CreateAckRequest(fbb, s, m, partition, o, durable, quiet));
 }
 
 bool ack_was_durable(const Frame& frame) {

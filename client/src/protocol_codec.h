@@ -102,9 +102,11 @@ std::vector<uint8_t> encode_heartbeat(uint64_t correlation_id, const std::string
 std::vector<uint8_t> encode_leave(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
                                   bool release_unprocessed = false,
                                   const std::map<uint32_t, std::vector<uint64_t>>& processing = {});
-// `durable`: answered once the acks are on disk; `offsets` may then be empty.
+// `durable`: answered once the acks are on disk; `offsets` may then be empty. `quiet`
+// (without `durable`): answered only if the broker refuses it (AckRequest.quiet).
 std::vector<uint8_t> encode_ack(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,
-                                uint32_t partition, std::span<const uint64_t> offsets, bool durable = false);
+                                uint32_t partition, std::span<const uint64_t> offsets, bool durable = false,
+                                bool quiet = false);
 // AckResponse.durable of an AckResponse frame (false for any other frame).
 bool ack_was_durable(const Frame& frame);
 std::vector<uint8_t> encode_nack(uint64_t correlation_id, const std::string& subscription, const std::string& member_id,

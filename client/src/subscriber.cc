@@ -164,6 +164,7 @@ class Subscriber::Impl {
       auto frame = internal::encode_extend_deadline(id, spec_.name, member, partition,
                                                     std::span<const uint64_t>(&offset, 1), ms);
       (void)conn_->send(id, std::move(frame), [this, partition, offset](Result<Frame> r) {
+        if (r) quiet_acks_applied_before(r->message().correlation_id());
         const Status s = r ? internal::response_status(*r, protocol::Body::ExtendDeadlineResponse) : r.status();
         if (!s.ok()) {
           {
@@ -388,6 +389,7 @@ class Subscriber::Impl {
     const auto count_errors = [this](protocol::Body kind, size_t n) {
       return [this, kind, n](Result<Frame> r) {
         --outstanding_;
+        if (r) quiet_acks_applied_before(r->message().correlation_id());
         const Status s = r ? internal::response_status(*r, kind) : r.status();
         if (!s.ok()) {
           {
@@ -410,9 +412,16 @@ class Subscriber::Impl {
       for (size_t i = 0; i < offsets.size(); i += kMaxPerRequest) {
         const size_t n = std::min(kMaxPerRequest, offsets.size() - i);
         const uint64_t id = conn_->next_correlation_id();
+        // Quiet (answered only if refused) while few are unconfirmed; beyond that an
+        // answered one, whose response confirms every quiet ack before it.
+        const bool quiet = quiet_acks_.size() < kMaxQuietAcks;
         auto frame = internal::encode_ack(id, spec_.name, key.first, key.second,
-                                          std::span<const uint64_t>(offsets.data() + i, n));
-        if (Status sent = conn_->send(id, std::move(frame), count_errors(protocol::Body::AckResponse, n)); sent.ok()) {
+                                          std::span<const uint64_t>(offsets.data() + i, n), /*durable=*/false, quiet);
+        Status sent = quiet ? conn_->send_unanswered(std::move(frame))
+                            : conn_->send(id, std::move(frame), count_errors(protocol::Body::AckResponse, n));
+        if (sent.ok() && quiet) {
+          quiet_acks_.push_back(QuietAck{id, n});
+        } else if (sent.ok()) {
           ++outstanding_;
           ++outstanding_acks_;
         } else {
@@ -474,9 +483,18 @@ class Subscriber::Impl {
     auto frame = internal::encode_ack(id, spec_.name, member, 0, std::span<const uint64_t>(), /*durable=*/true);
     barrier_in_flight_ = true;
     ++outstanding_;
-    Status sent = conn_->send(id, std::move(frame), [this, finish, refused, first_refusal](Result<Frame> r) {
+    Status sent = conn_->send(id, std::move(frame), [this, finish, refused = refused, first_refusal = first_refusal](Result<Frame> r) mutable {
       --outstanding_;
       barrier_in_flight_ = false;
+      if (r) quiet_acks_applied_before(r->message().correlation_id());
+      // Quiet acks sent before the barrier are answered before it, and only if refused:
+      // those refusals came in after it was sent, and count for it.
+      if (sync_refused_ > 0) {
+        if (refused == 0) first_refusal = sync_first_refusal_;
+        refused += sync_refused_;
+        sync_refused_ = 0;
+        sync_first_refusal_ = Status();
+      }
       Status s = r ? internal::response_status(*r, protocol::Body::AckResponse) : r.status();
       if (s.ok() && !internal::ack_was_durable(*r)) {
         s = failed_precondition("the broker at " + client_.broker +
@@ -537,7 +555,10 @@ class Subscriber::Impl {
     const uint64_t id = conn_->next_correlation_id();
     auto conn = conn_;
     Status sent = conn_->send(id, internal::encode_leave(id, spec_.name, member, /*release_unprocessed=*/true, processing),
-                              [conn, finished](Result<Frame>) {
+                              [this, conn, finished](Result<Frame> r) {
+      // Answered after every quiet ack before it (applied in order): those are confirmed,
+      // and the close below must not count them as lost.
+      if (r) quiet_acks_applied_before(r->message().correlation_id());
       conn->close(failed_precondition("subscriber closed"));
       finished();
     });
@@ -575,6 +596,7 @@ class Subscriber::Impl {
           conn_ = std::move(opened.connection);
           clock_.observe(conn_->hello().lamport);
           conn_->set_push_handler([this](Frame f) { on_push(std::move(f)); });
+          conn_->set_unanswered_handler([this](Frame f) { on_unanswered(std::move(f)); });
           join(first);
         });
   }
@@ -635,8 +657,9 @@ class Subscriber::Impl {
         member = member_id_;
       }
       const uint64_t id = conn->next_correlation_id();
-      (void)conn->send(id, internal::encode_heartbeat(id, spec_.name, member), [conn](Result<Frame> r) {
+      (void)conn->send(id, internal::encode_heartbeat(id, spec_.name, member), [this, conn](Result<Frame> r) {
         if (!r) return;
+        if (conn == conn_) quiet_acks_applied_before(r->message().correlation_id());
         Status s = internal::response_status(*r, protocol::Body::HeartbeatResponse);
         // The broker dropped this member (session timeout): join again on a new connection.
         if (!s.ok()) conn->close(s);
@@ -647,6 +670,7 @@ class Subscriber::Impl {
 
   void on_connection_closed(const Status& why) {
     heartbeat_timer_.cancel();
+    unconfirmed_quiet_acks(why);
     {
       std::lock_guard lk(mu_);
       member_id_.clear();
@@ -672,6 +696,47 @@ class Subscriber::Impl {
       std::lock_guard g(guard_);
       if (!ec && !closing_) connect_and_join(nullptr);
     });
+  }
+
+  // The broker answered requests up to `correlation_id` in order: every quiet ack sent
+  // before it was applied.
+  void quiet_acks_applied_before(uint64_t correlation_id) {
+    while (!quiet_acks_.empty() && quiet_acks_.front().correlation_id < correlation_id) quiet_acks_.pop_front();
+  }
+
+  // A response nothing waits for: a refused quiet ack (or, from a broker that answers
+  // every ack, an applied one), or one that came after its request's handler gave up.
+  void on_unanswered(Frame frame) {
+    const uint64_t id = frame.message().correlation_id();
+    quiet_acks_applied_before(id);
+    if (quiet_acks_.empty() || quiet_acks_.front().correlation_id != id) return;
+    const size_t n = quiet_acks_.front().events;
+    quiet_acks_.pop_front();
+    const Status s = internal::response_status(frame, protocol::Body::AckResponse);
+    if (s.ok()) return;
+    {
+      std::lock_guard lk(mu_);
+      ack_errors_ += n;  // the broker names the first bad offset; the events come again
+    }
+    if (sync_refused_++ == 0) sync_first_refusal_ = s;
+    report_error(s.with_context("ack of " + std::to_string(n) + " event(s) of subscription '" + spec_.name +
+                                "' failed; they will be redelivered"));
+  }
+
+  // The connection closed with quiet acks the broker had not confirmed: whether it applied
+  // them is unknown, so they count as answered acks that fail with the connection do.
+  void unconfirmed_quiet_acks(const Status& why) {
+    size_t n = 0;
+    for (const QuietAck& q : quiet_acks_) n += q.events;
+    quiet_acks_.clear();
+    if (n == 0) return;
+    {
+      std::lock_guard lk(mu_);
+      ack_errors_ += n;
+    }
+    if (sync_refused_++ == 0) sync_first_refusal_ = why;
+    report_error(why.with_context("ack of " + std::to_string(n) + " event(s) of subscription '" + spec_.name +
+                                  "' was not confirmed before the connection closed; they may come again"));
   }
 
   void on_push(Frame frame) {
@@ -716,6 +781,14 @@ class Subscriber::Impl {
   // sync_acks(): ack requests not yet answered, the waiters for the next durable barrier,
   // and the ack requests refused since the last barrier was sent.
   uint64_t outstanding_acks_ = 0;
+  // Quiet acks sent on conn_ and not yet known to be applied (AckRequest.quiet), in
+  // correlation id order: any later response confirms them, a refusal answers one.
+  struct QuietAck {
+    uint64_t correlation_id;
+    size_t events;
+  };
+  std::deque<QuietAck> quiet_acks_;
+  static constexpr size_t kMaxQuietAcks = 4096;
   std::vector<std::shared_ptr<std::promise<Status>>> sync_waiters_;
   bool barrier_in_flight_ = false;
   uint32_t sync_refused_ = 0;

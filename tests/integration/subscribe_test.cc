@@ -477,6 +477,55 @@ TEST_F(SubscribeTest, HandlerThatExtendsItsEventAndReturnsGetsNoAckError) {
   EXPECT_EQ((*sub)->ack_errors(), 0u);
 }
 
+// An ack the broker refuses (acks go quietly, answered only when refused) is counted in
+// ack_errors(), reported to on_error, and fails the sync_acks() sent after it; the next
+// good ack and barrier succeed.
+TEST_F(SubscribeTest, RefusedAckIsCountedReportedAndFailsTheNextSyncAcks) {
+  create_topic("t", 1);
+  std::atomic<int> reported{0};
+  auto o = sub_options("s", "t");
+  o.on_error = [&](const Status&) { reported.fetch_add(1); };
+  auto sub = Subscriber::connect(options_, o);
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  publish("t", 1);
+  auto got = (*sub)->receive(1, 10s);
+  ASSERT_TRUE(got.ok());
+  ASSERT_EQ(got->size(), 1u);
+  DeliveredEvent never_delivered = (*got)[0];
+  never_delivered.offset = 1'000'000;
+  ASSERT_TRUE((*sub)->ack(never_delivered).ok());  // queued here; the broker refuses it
+  const Status synced = (*sub)->sync_acks(5s);
+  EXPECT_FALSE(synced.ok());
+  EXPECT_THAT(std::string(synced.message()), ::testing::HasSubstr("refused")) << synced.to_string();
+  EXPECT_EQ((*sub)->ack_errors(), 1u);
+  EXPECT_TRUE(eventually([&] { return reported.load() >= 1; }, 5s));
+  ASSERT_TRUE((*sub)->ack((*got)[0]).ok());
+  EXPECT_TRUE((*sub)->sync_acks(5s).ok());
+  EXPECT_EQ(admin()->describe_group("s")->partitions[0].committed_offset, 1u);
+  EXPECT_EQ((*sub)->ack_errors(), 1u);
+}
+
+// Acks go quietly and are confirmed by the next answer of the broker; closing right after
+// the last ack (its confirmation is the answer to the leave) reports nothing lost.
+TEST_F(SubscribeTest, ClosingRightAfterTheLastAckReportsNoAckError) {
+  create_topic("t", 1, Durability::kOs);
+  publish("t", 20);
+  std::atomic<int> reported{0};
+  std::atomic<uint64_t> handled{0};
+  auto o = sub_options("s", "t");
+  o.on_error = [&](const Status&) { reported.fetch_add(1); };
+  auto sub = Subscriber::start(options_, o, [&](const DeliveredEvent&) {
+    handled.fetch_add(1);
+    return Status();
+  });
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  ASSERT_TRUE(eventually([&] { return handled.load() == 20; }, 10s));
+  ASSERT_TRUE((*sub)->close().ok());
+  EXPECT_EQ((*sub)->ack_errors(), 0u);
+  EXPECT_EQ(reported.load(), 0);
+  ASSERT_TRUE(all_committed("s", 10s));
+}
+
 // W3C trace context (docs/operations.md): an event's traceparent and tracestate reach its
 // subscriber byte for byte, as every other header does.
 TEST_F(SubscribeTest, TraceContextHeadersReachTheSubscriberUnchanged) {
@@ -867,6 +916,68 @@ TEST_F(SubscribeTest, HostilePatternsOnTheWireAreRefusedNamingTheProblemAndChang
   EXPECT_EQ(kept->spec.pattern, R"({"source":["shop"]})");
   // The broker is still serving.
   publish("t", 1);
+}
+
+// AckRequest.quiet (docs/wire-protocol.md, "Subscribe"): an applied quiet ack gets no
+// response, a refused one gets its AckResponse, and responses keep the order of the
+// requests, so the heartbeat's answer confirms every quiet ack sent before it.
+TEST_F(SubscribeTest, QuietAcksAreAnsweredOnlyWhenRefusedAndInOrder) {
+  create_topic("t", 1);
+  publish("t", 5);
+  RawMember a(port_);
+  ASSERT_TRUE(a.conn.hello());
+  std::string member;
+  {
+    flatbuffers::FlatBufferBuilder fb;
+    auto settings = protocol::CreateSubscriptionSettings(fb, protocol::StartKind::Earliest);
+    auto body = protocol::CreateSubscribeRequest(fb, fb.CreateString("ga"), fb.CreateString("t"), 0, 100, 0, true,
+                                                 settings, fb.CreateString("raw"));
+    auto r = a.call(fb, body);
+    ASSERT_TRUE(r.has_value());
+    const auto* resp = protocol::GetMessage(r->data())->body_as_SubscribeResponse();
+    ASSERT_NE(resp, nullptr);
+    ASSERT_EQ(resp->status()->code(), protocol::ErrorCode::Ok);
+    member = resp->member_id()->str();
+  }
+  ASSERT_TRUE(eventually(
+      [&] {
+        size_t n = 0;
+        for (const auto& d : a.deliveries) n += protocol::GetMessage(d.data())->body_as_Delivery()->events()->size();
+        if (n >= 5) return true;
+        if (auto f = a.conn.read_frame(50ms)) a.deliveries.push_back(*f);
+        return false;
+      },
+      10s));
+  const auto quiet_ack = [&](uint64_t cid, uint64_t offset) {
+    flatbuffers::FlatBufferBuilder fb;
+    std::vector<uint64_t> offsets{offset};
+    auto body = protocol::CreateAckRequest(fb, fb.CreateString("ga"), fb.CreateString(member), 0,
+                                           fb.CreateVector(offsets), /*durable=*/false, /*quiet=*/true);
+    return a.conn.send(cid, fb, body);
+  };
+  ASSERT_TRUE(quiet_ack(100, 0));
+  ASSERT_TRUE(quiet_ack(101, 1'000'000));  // never delivered: refused
+  ASSERT_TRUE(quiet_ack(102, 1));
+  {
+    flatbuffers::FlatBufferBuilder fb;
+    ASSERT_TRUE(a.conn.send(103, fb, protocol::CreateHeartbeatRequest(fb, fb.CreateString("ga"), fb.CreateString(member))));
+  }
+  std::vector<std::pair<uint64_t, protocol::Body>> answers;
+  while (answers.empty() || answers.back().first != 103) {
+    auto f = a.conn.read_frame(10s);
+    ASSERT_TRUE(f.has_value()) << "no answer to the heartbeat; answers so far: " << answers.size();
+    const auto* m = protocol::GetMessage(f->data());
+    if (m->correlation_id() == 0) continue;  // a Delivery
+    answers.emplace_back(m->correlation_id(), m->body_type());
+    if (m->correlation_id() == 101) {
+      EXPECT_EQ(ack_code(*f), protocol::ErrorCode::OutOfRange);
+    }
+  }
+  ASSERT_EQ(answers.size(), 2u) << "an applied quiet ack was answered";
+  EXPECT_EQ(answers[0], std::make_pair(uint64_t{101}, protocol::Body::AckResponse));
+  EXPECT_EQ(answers[1], std::make_pair(uint64_t{103}, protocol::Body::HeartbeatResponse));
+  // Both applied quiet acks count: offsets 0 and 1 are committed.
+  ASSERT_TRUE(eventually([&] { return admin()->describe_group("ga")->partitions[0].committed_offset == 2; }, 5s));
 }
 
 TEST_F(SubscribeTest, HostileAcksAreRefusedWithErrorsAndCorruptNothing) {
