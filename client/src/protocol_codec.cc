@@ -172,6 +172,7 @@ Result<HelloInfo> parse_hello_response(const Frame& frame) {
   info.broker_version = to_string(r->broker_version());
   info.max_frame_bytes = r->max_frame_bytes();
   info.lamport = r->lamport();
+  info.ordered_member_requests = r->ordered_member_requests();
   if (info.protocol_version != kProtocolVersion) {
     return failed_precondition("broker answered with protocol version " + std::to_string(info.protocol_version) +
                                ", this client speaks " + std::to_string(kProtocolVersion));

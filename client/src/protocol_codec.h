@@ -59,6 +59,9 @@ struct HelloInfo {
   std::string broker_version;
   uint32_t max_frame_bytes = 0;
   uint64_t lamport = 0;
+  // HelloResponse.ordered_member_requests: member requests applied and answered in order,
+  // quiet acks honoured (false from brokers before it).
+  bool ordered_member_requests = false;
 };
 // kFailedPrecondition for a refused version or credentials; kInternal for a wrong body.
 Result<HelloInfo> parse_hello_response(const Frame& frame);

@@ -412,9 +412,10 @@ class Subscriber::Impl {
       for (size_t i = 0; i < offsets.size(); i += kMaxPerRequest) {
         const size_t n = std::min(kMaxPerRequest, offsets.size() - i);
         const uint64_t id = conn_->next_correlation_id();
-        // Quiet (answered only if refused) while few are unconfirmed; beyond that an
-        // answered one, whose response confirms every quiet ack before it.
-        const bool quiet = quiet_acks_.size() < kMaxQuietAcks;
+        // Quiet (answered only if refused) when the broker applies a member's requests in
+        // order, while few are unconfirmed; otherwise answered (whose response also
+        // confirms every quiet ack before it).
+        const bool quiet = conn_->hello().ordered_member_requests && quiet_acks_.size() < kMaxQuietAcks;
         auto frame = internal::encode_ack(id, spec_.name, key.first, key.second,
                                           std::span<const uint64_t>(offsets.data() + i, n), /*durable=*/false, quiet);
         Status sent = quiet ? conn_->send_unanswered(std::move(frame))
@@ -482,19 +483,25 @@ class Subscriber::Impl {
     const uint64_t id = conn_->next_correlation_id();
     auto frame = internal::encode_ack(id, spec_.name, member, 0, std::span<const uint64_t>(), /*durable=*/true);
     barrier_in_flight_ = true;
+    barrier_id_ = id;
+    const uint64_t previous_barrier_id = last_barrier_id_;
+    last_barrier_id_ = id;
+    barrier_refused_ = 0;
+    barrier_first_refusal_ = Status();
     ++outstanding_;
     Status sent = conn_->send(id, std::move(frame), [this, finish, refused = refused, first_refusal = first_refusal](Result<Frame> r) mutable {
       --outstanding_;
       barrier_in_flight_ = false;
       if (r) quiet_acks_applied_before(r->message().correlation_id());
       // Quiet acks sent before the barrier are answered before it, and only if refused:
-      // those refusals came in after it was sent, and count for it.
-      if (sync_refused_ > 0) {
-        if (refused == 0) first_refusal = sync_first_refusal_;
-        refused += sync_refused_;
-        sync_refused_ = 0;
-        sync_first_refusal_ = Status();
+      // those refusals came in after it was sent (on_unanswered), and count for it.
+      if (barrier_refused_ > 0) {
+        if (refused == 0) first_refusal = barrier_first_refusal_;
+        refused += barrier_refused_;
       }
+      barrier_id_ = 0;
+      barrier_refused_ = 0;
+      barrier_first_refusal_ = Status();
       Status s = r ? internal::response_status(*r, protocol::Body::AckResponse) : r.status();
       if (s.ok() && !internal::ack_was_durable(*r)) {
         s = failed_precondition("the broker at " + client_.broker +
@@ -510,6 +517,8 @@ class Subscriber::Impl {
     if (!sent.ok()) {
       --outstanding_;
       barrier_in_flight_ = false;
+      barrier_id_ = 0;
+      last_barrier_id_ = previous_barrier_id;
       finish(sent);
     }
   }
@@ -718,23 +727,36 @@ class Subscriber::Impl {
       std::lock_guard lk(mu_);
       ack_errors_ += n;  // the broker names the first bad offset; the events come again
     }
-    if (sync_refused_++ == 0) sync_first_refusal_ = s;
+    // A barrier in flight was sent after this ack, so the refusal is its to report;
+    // otherwise the next barrier's.
+    if (barrier_in_flight_ && id < barrier_id_) {
+      if (barrier_refused_++ == 0) barrier_first_refusal_ = s;
+    } else if (sync_refused_++ == 0) {
+      sync_first_refusal_ = s;
+    }
     report_error(s.with_context("ack of " + std::to_string(n) + " event(s) of subscription '" + spec_.name +
                                 "' failed; they will be redelivered"));
   }
 
   // The connection closed with quiet acks the broker had not confirmed: whether it applied
   // them is unknown, so they count as answered acks that fail with the connection do.
+  // Those sent before the last barrier were that barrier's to confirm; it failed with the
+  // connection (its handler ran first), so only the later ones are the next barrier's.
   void unconfirmed_quiet_acks(const Status& why) {
     size_t n = 0;
-    for (const QuietAck& q : quiet_acks_) n += q.events;
+    bool after_last_barrier = false;
+    for (const QuietAck& q : quiet_acks_) {
+      n += q.events;
+      if (q.correlation_id > last_barrier_id_) after_last_barrier = true;
+    }
     quiet_acks_.clear();
+    last_barrier_id_ = 0;  // ids start again on the next connection
     if (n == 0) return;
     {
       std::lock_guard lk(mu_);
       ack_errors_ += n;
     }
-    if (sync_refused_++ == 0) sync_first_refusal_ = why;
+    if (after_last_barrier && sync_refused_++ == 0) sync_first_refusal_ = why;
     report_error(why.with_context("ack of " + std::to_string(n) + " event(s) of subscription '" + spec_.name +
                                   "' was not confirmed before the connection closed; they may come again"));
   }
@@ -789,6 +811,12 @@ class Subscriber::Impl {
   };
   std::deque<QuietAck> quiet_acks_;
   static constexpr size_t kMaxQuietAcks = 4096;
+  // The durable barrier in flight (0: none) and the refusals of quiet acks sent before it
+  // that came back while it was in flight; the last barrier sent on conn_.
+  uint64_t barrier_id_ = 0;
+  uint32_t barrier_refused_ = 0;
+  Status barrier_first_refusal_;
+  uint64_t last_barrier_id_ = 0;
   std::vector<std::shared_ptr<std::promise<Status>>> sync_waiters_;
   bool barrier_in_flight_ = false;
   uint32_t sync_refused_ = 0;

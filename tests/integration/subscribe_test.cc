@@ -526,6 +526,45 @@ TEST_F(SubscribeTest, ClosingRightAfterTheLastAckReportsNoAckError) {
   ASSERT_TRUE(all_committed("s", 10s));
 }
 
+// Quiet acks sent before a sync_acks() barrier that the lost connection never answered
+// are that barrier's to report (it fails with the connection); the first sync_acks() on
+// the new connection answers for its own acks only.
+TEST_F(SubscribeTest, SyncAcksAfterAReconnectIsNotBlamedForAcksLostWithTheOldConnection) {
+  create_topic("t", 1);
+  publish("t", 3);
+  auto o = sub_options("s", "t");
+  o.retry_backoff_initial = 20ms;
+  auto sub = Subscriber::connect(options_, o);
+  ASSERT_TRUE(sub.ok()) << sub.status().to_string();
+  const auto receive_all = [&](size_t n) {
+    std::vector<DeliveredEvent> got;
+    EXPECT_TRUE(eventually(
+        [&] {
+          auto e = (*sub)->receive(n - got.size(), 200ms);
+          if (e.ok()) got.insert(got.end(), e->begin(), e->end());
+          return got.size() >= n;
+        },
+        20s))
+        << got.size() << " of " << n;
+    return got;
+  };
+  const auto first = receive_all(3);
+  ASSERT_EQ(first.size(), 3u);
+  broker_->signal(SIGSTOP);  // the acks and the barrier below reach a broker that never answers
+  for (const auto& e : first) ASSERT_TRUE((*sub)->ack(e).ok());
+  EXPECT_EQ((*sub)->sync_acks(300ms).code(), Code::kDeadlineExceeded);
+  broker_->signal(SIGKILL);
+  ASSERT_TRUE(broker_->wait_exit(10s).has_value());
+  start_broker();  // same port and data: the subscriber reconnects and joins again
+  const auto again = receive_all(3);  // the lost acks were never applied: all three come again
+  ASSERT_EQ(again.size(), 3u);
+  for (const auto& e : again) ASSERT_TRUE((*sub)->ack(e).ok());
+  const Status synced = (*sub)->sync_acks(10s);
+  EXPECT_TRUE(synced.ok()) << synced.to_string();
+  EXPECT_GE((*sub)->ack_errors(), 3u);  // the three acks lost with the first connection
+  EXPECT_EQ(admin()->describe_group("s")->partitions[0].committed_offset, 3u);
+}
+
 // W3C trace context (docs/operations.md): an event's traceparent and tracestate reach its
 // subscriber byte for byte, as every other header does.
 TEST_F(SubscribeTest, TraceContextHeadersReachTheSubscriberUnchanged) {

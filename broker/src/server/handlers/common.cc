@@ -61,7 +61,8 @@ HelloOutcome handle_hello(const protocol::Message& msg, std::string_view broker_
   }
   auto st = wire::encode_status(b, status);
   auto version = b.CreateString(broker_version.data(), broker_version.size());
-  auto body = protocol::CreateHelloResponse(b, st, kProtocolVersion, version, max_frame_bytes, lamport);
+  auto body = protocol::CreateHelloResponse(b, st, kProtocolVersion, version, max_frame_bytes, lamport,
+                                            /*ordered_member_requests=*/true);
   return {finish_frame(b, cid, protocol::Body::HelloResponse, body.Union()), status.ok()};
 }
 
