@@ -853,6 +853,33 @@ struct RawMember {
       if (m->correlation_id() == cid) return f;
     }
   }
+
+  // Joins group `sub` of topic "t" from the earliest offset with `credit`: the member id,
+  // or "" if the join failed.
+  std::string join(const std::string& sub, uint32_t credit) {
+    flatbuffers::FlatBufferBuilder fb;
+    auto settings = protocol::CreateSubscriptionSettings(fb, protocol::StartKind::Earliest);
+    auto body = protocol::CreateSubscribeRequest(fb, fb.CreateString(sub), fb.CreateString("t"), 0, credit, 0, true,
+                                                 settings, fb.CreateString("raw"));
+    auto r = call(fb, body);
+    if (!r) return "";
+    const auto* resp = protocol::GetMessage(r->data())->body_as_SubscribeResponse();
+    if (!resp || resp->status()->code() != protocol::ErrorCode::Ok) return "";
+    return resp->member_id()->str();
+  }
+
+  // Reads pushes until the Deliveries kept hold at least `n` events (bounded in time).
+  bool wait_for_events(size_t n) {
+    return eventually(
+        [&] {
+          size_t have = 0;
+          for (const auto& d : deliveries) have += protocol::GetMessage(d.data())->body_as_Delivery()->events()->size();
+          if (have >= n) return true;
+          if (auto f = conn.read_frame(50ms)) deliveries.push_back(*f);
+          return false;
+        },
+        10s);
+  }
 };
 
 protocol::ErrorCode ack_code(const std::string& frame) {
@@ -965,28 +992,9 @@ TEST_F(SubscribeTest, QuietAcksAreAnsweredOnlyWhenRefusedAndInOrder) {
   publish("t", 5);
   RawMember a(port_);
   ASSERT_TRUE(a.conn.hello());
-  std::string member;
-  {
-    flatbuffers::FlatBufferBuilder fb;
-    auto settings = protocol::CreateSubscriptionSettings(fb, protocol::StartKind::Earliest);
-    auto body = protocol::CreateSubscribeRequest(fb, fb.CreateString("ga"), fb.CreateString("t"), 0, 100, 0, true,
-                                                 settings, fb.CreateString("raw"));
-    auto r = a.call(fb, body);
-    ASSERT_TRUE(r.has_value());
-    const auto* resp = protocol::GetMessage(r->data())->body_as_SubscribeResponse();
-    ASSERT_NE(resp, nullptr);
-    ASSERT_EQ(resp->status()->code(), protocol::ErrorCode::Ok);
-    member = resp->member_id()->str();
-  }
-  ASSERT_TRUE(eventually(
-      [&] {
-        size_t n = 0;
-        for (const auto& d : a.deliveries) n += protocol::GetMessage(d.data())->body_as_Delivery()->events()->size();
-        if (n >= 5) return true;
-        if (auto f = a.conn.read_frame(50ms)) a.deliveries.push_back(*f);
-        return false;
-      },
-      10s));
+  const std::string member = a.join("ga", 100);
+  ASSERT_FALSE(member.empty());
+  ASSERT_TRUE(a.wait_for_events(5));
   const auto quiet_ack = [&](uint64_t cid, uint64_t offset) {
     flatbuffers::FlatBufferBuilder fb;
     std::vector<uint64_t> offsets{offset};
@@ -1025,19 +1033,8 @@ TEST_F(SubscribeTest, HostileAcksAreRefusedWithErrorsAndCorruptNothing) {
   RawMember a(port_), b(port_);
   ASSERT_TRUE(a.conn.hello());
   ASSERT_TRUE(b.conn.hello());
-  const auto join = [](RawMember& m, const std::string& sub, uint32_t credit) -> std::string {
-    flatbuffers::FlatBufferBuilder fb;
-    auto settings = protocol::CreateSubscriptionSettings(fb, protocol::StartKind::Earliest);
-    auto body = protocol::CreateSubscribeRequest(fb, fb.CreateString(sub), fb.CreateString("t"), 0, credit, 0, true,
-                                                 settings, fb.CreateString("raw"));
-    auto r = m.call(fb, body);
-    if (!r) return "";
-    const auto* resp = protocol::GetMessage(r->data())->body_as_SubscribeResponse();
-    if (!resp || resp->status()->code() != protocol::ErrorCode::Ok) return "";
-    return resp->member_id()->str();
-  };
-  const std::string ma = join(a, "ga", 100);
-  const std::string mb = join(b, "gb", 100);
+  const std::string ma = a.join("ga", 100);
+  const std::string mb = b.join("gb", 100);
   ASSERT_FALSE(ma.empty());
   ASSERT_FALSE(mb.empty());
   const auto ack = [](RawMember& m, const std::string& sub, const std::string& member, uint32_t partition,
@@ -1049,15 +1046,7 @@ TEST_F(SubscribeTest, HostileAcksAreRefusedWithErrorsAndCorruptNothing) {
     return r ? ack_code(*r) : protocol::ErrorCode::Internal;
   };
   // Wait until group ga has received all 10 events (two partitions, in flight).
-  ASSERT_TRUE(eventually(
-      [&] {
-        size_t n = 0;
-        for (const auto& d : a.deliveries) n += protocol::GetMessage(d.data())->body_as_Delivery()->events()->size();
-        if (n >= 10) return true;
-        if (auto f = a.conn.read_frame(50ms)) a.deliveries.push_back(*f);
-        return false;
-      },
-      10s));
+  ASSERT_TRUE(a.wait_for_events(10));
   std::map<uint32_t, std::vector<uint64_t>> delivered;
   for (const auto& d : a.deliveries) {
     const auto* del = protocol::GetMessage(d.data())->body_as_Delivery();
