@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <deque>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <random>
@@ -478,6 +479,9 @@ class Subscriber::Impl {
     if (!conn_ || !conn_->is_open() || member.empty()) {
       finish(unavailable("not connected to " + client_.broker +
                          " (reconnecting); acks given over the lost connection are void and their events come again"));
+      // Those waiters answered for every ack sent on the connection that is closing: the
+      // quiet ones it leaves unconfirmed are not the next barrier's (reset on connect).
+      last_barrier_id_ = std::numeric_limits<uint64_t>::max();
       return;
     }
     const uint64_t id = conn_->next_correlation_id();
@@ -603,6 +607,7 @@ class Subscriber::Impl {
             return;
           }
           conn_ = std::move(opened.connection);
+          last_barrier_id_ = 0;  // correlation ids start again
           clock_.observe(conn_->hello().lamport);
           conn_->set_push_handler([this](Frame f) { on_push(std::move(f)); });
           conn_->set_unanswered_handler([this](Frame f) { on_unanswered(std::move(f)); });
