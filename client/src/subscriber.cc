@@ -456,16 +456,17 @@ class Subscriber::Impl {
     report();
   }
 
-  // IoThread: once every ack sent so far is answered (each may have been applied on
-  // another of the broker's threads, in any order), sends one durable ack naming no offsets
-  // as a barrier for every sync_acks() waiting: the broker answers it when the group's
-  // committed state, with all of those acks, is on disk.
+  // IoThread: once every answered ack sent so far is answered, sends one durable ack naming
+  // no offsets as a barrier for every sync_acks() waiting: the broker answers it when the
+  // group's committed state, with all of those acks, is on disk. Quiet acks need no wait:
+  // they go only to a broker that applies a member's requests in order, so the barrier
+  // follows them, and their refusals come back before its answer (on_unanswered).
   void maybe_send_barrier() {
     if (sync_waiters_.empty() || outstanding_acks_ > 0 || barrier_in_flight_) return;
     auto waiters = std::make_shared<std::vector<std::shared_ptr<std::promise<Status>>>>();
     waiters->swap(sync_waiters_);
-    const uint32_t refused = sync_refused_;
-    const Status first_refusal = sync_first_refusal_;
+    uint32_t refused = sync_refused_;
+    Status first_refusal = sync_first_refusal_;
     sync_refused_ = 0;
     sync_first_refusal_ = Status();
     const auto finish = [waiters](const Status& s) {
@@ -488,12 +489,11 @@ class Subscriber::Impl {
     auto frame = internal::encode_ack(id, spec_.name, member, 0, std::span<const uint64_t>(), /*durable=*/true);
     barrier_in_flight_ = true;
     barrier_id_ = id;
-    const uint64_t previous_barrier_id = last_barrier_id_;
-    last_barrier_id_ = id;
+    last_barrier_id_ = id;  // if it cannot be sent, its waiters fail now and answer for what came before
     barrier_refused_ = 0;
     barrier_first_refusal_ = Status();
     ++outstanding_;
-    Status sent = conn_->send(id, std::move(frame), [this, finish, refused = refused, first_refusal = first_refusal](Result<Frame> r) mutable {
+    Status sent = conn_->send(id, std::move(frame), [this, finish, refused, first_refusal](Result<Frame> r) mutable {
       --outstanding_;
       barrier_in_flight_ = false;
       if (r) quiet_acks_applied_before(r->message().correlation_id());
@@ -522,7 +522,6 @@ class Subscriber::Impl {
       --outstanding_;
       barrier_in_flight_ = false;
       barrier_id_ = 0;
-      last_barrier_id_ = previous_barrier_id;
       finish(sent);
     }
   }

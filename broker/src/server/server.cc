@@ -43,6 +43,12 @@ std::string describe(std::exception_ptr e) {
   }
 }
 
+// The status of a response frame (length prefix included); null if it has none.
+const protocol::Status* status_of_response(const Frame& response) {
+  if (response.size() < 8) return nullptr;
+  return wire::response_status_of(*protocol::GetMessage(response.data() + 4));
+}
+
 }  // namespace
 
 class Session;
@@ -85,8 +91,7 @@ struct Server::Impl {
   // never once per event, however fast a client repeats it. Errors of the broker's own
   // (Internal, IoError, Corruption) are warnings; a client's mistakes are info.
   void log_refusal(uint64_t connection, protocol::Body kind, uint64_t cid, const Frame& response) {
-    if (response.size() < 8) return;
-    const protocol::Status* st = wire::response_status_of(*protocol::GetMessage(response.data() + 4));
+    const protocol::Status* st = status_of_response(response);
     if (st == nullptr || st->code() == protocol::ErrorCode::Ok) return;
     const std::string kind_name = protocol::EnumNameBody(kind);
     const std::string code_name = protocol::EnumNameErrorCode(st->code());
@@ -621,8 +626,7 @@ class Session : public std::enable_shared_from_this<Session> {
     written_elsewhere(queued, std::chrono::steady_clock::now());
   }
   static bool answers_ok(const Frame& response) {
-    if (response.size() < 8) return false;
-    const protocol::Status* st = wire::response_status_of(*protocol::GetMessage(response.data() + 4));
+    const protocol::Status* st = status_of_response(response);
     return st != nullptr && st->code() == protocol::ErrorCode::Ok;
   }
 
