@@ -207,6 +207,13 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
                  "partitions\"); false when the data directory shares its file system with heavy unrelated writes")
       ->check(CLI::IsMember({"true", "false", "on", "off", "1", "0"}, CLI::ignore_case))
       ->default_str("true");
+  app.add_option("--sync-journal", config.store.logs.sync_journal,
+                 "fsync topics, with --share-syncs: a shared sync whose partitions each have a few new bytes writes "
+                 "them once to <data-dir>/journal and syncs that file alone, instead of a syncfs that writes a block "
+                 "per partition (docs/broker.md, \"The sync journal\"); the partitions' files are synced every few "
+                 "seconds. A start replays the journal whatever this says")
+      ->check(CLI::IsMember({"true", "false", "on", "off", "1", "0"}, CLI::ignore_case))
+      ->default_str("true");
   app.add_option("--max-open-segment-files", config.store.logs.max_open_sealed_segments,
                  "Descriptors kept open for reading sealed segments, shared by all partitions; reads of other "
                  "sealed segments reopen them (each partition's active segment holds one more). 0 keeps every "

@@ -30,8 +30,8 @@ using prometheus::MetricType;
 std::mutex g_installed_mu;
 std::atomic<BrokerMetrics*> g_installed{nullptr};
 
-void observe_installed_sync(std::chrono::nanoseconds took, size_t logs) {
-  if (BrokerMetrics* m = g_installed.load(std::memory_order_acquire)) m->observe_sync(took, logs);
+void observe_installed_sync(std::chrono::nanoseconds took, size_t logs, storage::SyncKind kind) {
+  if (BrokerMetrics* m = g_installed.load(std::memory_order_acquire)) m->observe_sync(took, logs, kind);
 }
 void observe_installed_append(const storage::AppendTiming& timing) {
   if (BrokerMetrics* m = g_installed.load(std::memory_order_acquire)) m->observe_append(timing);
@@ -107,8 +107,9 @@ BrokerMetrics::BrokerMetrics(Sources sources)
                            .Add({});
   fsync_ = &prometheus::BuildHistogram()
                 .Name("causeway_fsync_seconds")
-                .Help("Duration of each data sync round: a partition log's fdatasync, or one syncfs shared by the logs "
-                      "that asked at once, covering every append since their last")
+                .Help("Duration of each data sync round: a partition log's fdatasync, one syncfs shared by the logs "
+                      "that asked at once, or one write and fdatasync of the sync journal for them, covering every "
+                      "append since their last")
                 .Register(*registry_)
                 .Add({}, kSyncBuckets);
   sync_logs_ = &prometheus::BuildHistogram()
@@ -119,6 +120,19 @@ BrokerMetrics::BrokerMetrics(Sources sources)
                     .Register(*registry_)
                     .Add({}, prometheus::Histogram::BucketBoundaries{1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024,
                                                                      4096, 16384});
+  auto& rounds = prometheus::BuildCounter()
+                     .Name("causeway_sync_rounds_total")
+                     .Help("Data sync rounds by how they made their logs durable: fdatasync (one log's file), syncfs "
+                           "(the file system, for the logs that asked at once) or journal (their new bytes written "
+                           "to the sync journal, docs/broker.md \"The sync journal\")")
+                     .Register(*registry_);
+  sync_rounds_ = {&rounds.Add({{"kind", "fdatasync"}}), &rounds.Add({{"kind", "syncfs"}}),
+                  &rounds.Add({{"kind", "journal"}})};
+  checkpoint_ = &prometheus::BuildHistogram()
+                     .Name("causeway_sync_journal_checkpoint_seconds")
+                     .Help("The syncfs of each sync journal checkpoint, after which the older journal files go")
+                     .Register(*registry_)
+                     .Add({}, kSyncBuckets);
   publish_ = &prometheus::BuildHistogram()
                   .Name("causeway_publish_seconds")
                   .Help("A publish request's time in the broker: from the socket read that completed it to its "
@@ -183,9 +197,14 @@ void BrokerMetrics::observe_publish(std::chrono::nanoseconds read, std::chrono::
   publish_->Observe(seconds(total));
 }
 
-void BrokerMetrics::observe_sync(std::chrono::nanoseconds took, size_t logs) {
+void BrokerMetrics::observe_sync(std::chrono::nanoseconds took, size_t logs, storage::SyncKind kind) {
+  if (kind == storage::SyncKind::kCheckpoint) {
+    checkpoint_->Observe(std::chrono::duration<double>(took).count());
+    return;
+  }
   fsync_->Observe(std::chrono::duration<double>(took).count());
   sync_logs_->Observe(static_cast<double>(logs));
+  sync_rounds_[static_cast<size_t>(kind) % sync_rounds_.size()]->Increment();
 }
 
 prometheus::Counter& BrokerMetrics::request_counter(protocol::Body request, protocol::ErrorCode code) {

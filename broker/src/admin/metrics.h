@@ -48,9 +48,9 @@ class BrokerMetrics {
   BrokerMetrics(const BrokerMetrics&) = delete;
   BrokerMetrics& operator=(const BrokerMetrics&) = delete;
 
-  // A data sync round covering `logs` partition logs (storage::set_sync_observer; see
-  // install_sync_observer).
-  void observe_sync(std::chrono::nanoseconds took, size_t logs);
+  // A data sync round covering `logs` partition logs, or a journal checkpoint
+  // (storage::set_sync_observer; see install_sync_observer).
+  void observe_sync(std::chrono::nanoseconds took, size_t logs, storage::SyncKind kind);
   // A response to a request of kind `request` (server::ServerOptions::on_response): counts
   // it by kind and status code, and a publish's duplicates (dedup hits).
   void observe_response(protocol::Body request, const std::vector<uint8_t>& frame);
@@ -86,6 +86,8 @@ class BrokerMetrics {
   prometheus::Counter* published_events_ = nullptr;
   prometheus::Histogram* fsync_ = nullptr;
   prometheus::Histogram* sync_logs_ = nullptr;
+  std::array<prometheus::Counter*, 3> sync_rounds_{};  // by storage::SyncKind: fdatasync, syncfs, journal
+  prometheus::Histogram* checkpoint_ = nullptr;
   prometheus::Histogram* publish_ = nullptr;
   // causeway_publish_phase_seconds by phase (the order of kPhaseNames in metrics.cc).
   std::array<prometheus::Histogram*, 7> phases_{};

@@ -216,6 +216,7 @@ Result<std::unique_ptr<EventStore>> EventStore::open(storage::FileSystem* fs, Ev
                  quarter, cached, static_cast<uint64_t>(limit.rlim_cur));
     cached = quarter;
   }
+  logs.journal_dir = dir + "/journal";
   CAUSEWAY_ASSIGN_OR_RETURN(store->logs_,
                             storage::LogManager::open(fs, dir + "/topics", logs));
 

@@ -7,6 +7,7 @@
 #include <asio/post.hpp>
 #include <asio/thread_pool.hpp>
 
+#include "storage/journal.h"
 #include "storage/sync_group.h"
 
 namespace causeway::storage {
@@ -33,13 +34,38 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
   CAUSEWAY_RETURN_IF_ERROR(fs->create_dirs(topics_dir));
   if (options.sync_threads > 64) return invalid_argument("sync threads must be at most 64");
   std::unique_ptr<LogManager> m(new LogManager(fs, std::move(topics_dir), options));
+  // Before any log opens: a crash may have left records whose bytes only the journal kept.
+  // Replayed even when this run will not journal, since a later one that does must not
+  // find records older than what the logs have become.
+  const auto log_replay = [](const JournalReplayReport& rep, const std::string& dir) {
+    if (rep.files == 0) return;
+    spdlog::info("sync journal {}: replayed {} record(s) ({} bytes) from {} file(s); {} for segments gone since", dir,
+                 rep.replayed, rep.bytes, rep.files, rep.skipped_missing);
+    for (const std::string& t : rep.torn) spdlog::warn("sync journal: a crash cut the last record of {}", t);
+  };
+  std::unique_ptr<Journal> journal;
+  if (!options.journal_dir.empty()) {
+    JournalReplayReport rep;
+    Status replayed = Journal::replay(fs, options.journal_dir, m->topics_dir_, &rep);
+    log_replay(rep, options.journal_dir);
+    CAUSEWAY_RETURN_IF_ERROR(replayed.with_context("replaying the sync journal " + options.journal_dir));
+  }
   if (options.sync_threads > 0) m->sync_pool_ = std::make_unique<asio::thread_pool>(options.sync_threads);
   if (m->sync_pool_ && options.share_syncs) {
     auto fs_sync = fs->open_file_system_sync(m->topics_dir_);
     if (fs_sync) {
-      spdlog::debug("partition logs share syncs: one syncfs of the file system holding {} for all that ask at once",
-                    m->topics_dir_);
-      m->sync_group_ = std::make_unique<SyncGroup>(std::move(*fs_sync), m->pool_executor());
+      SyncGroupOptions group;
+      if (!options.journal_dir.empty() && options.sync_journal) {
+        JournalReplayReport rep;  // empty: replayed above
+        CAUSEWAY_ASSIGN_OR_RETURN(group.journal, Journal::open(fs, options.journal_dir, m->topics_dir_, &rep));
+        group.journal_range_limit = options.journal_range_limit;
+        group.checkpoint_bytes = options.journal_checkpoint_bytes;
+        group.checkpoint_interval = options.journal_checkpoint_interval;
+      }
+      spdlog::debug("partition logs share syncs: one syncfs of the file system holding {} (or one write of the sync "
+                    "journal {}) for all that ask at once",
+                    m->topics_dir_, group.journal ? options.journal_dir : "(none)");
+      m->sync_group_ = std::make_unique<SyncGroup>(std::move(*fs_sync), m->pool_executor(), std::move(group));
     } else {
       spdlog::warn("partition logs sync one by one: {}", fs_sync.error().to_string());
     }
@@ -129,10 +155,21 @@ Status LogManager::delete_topic(std::string_view topic) {
   // of a topic created again under the same name.
   for (const auto& log : logs) log->mark_files_deleted();
   const std::string dir = topic_dir(topic);
-  if (!fs_->exists(dir)) return Status();
-  CAUSEWAY_RETURN_IF_ERROR(fs_->remove_all(dir));
-  return fs_->sync_dir(topics_dir_);
+  if (fs_->exists(dir)) {
+    CAUSEWAY_RETURN_IF_ERROR(fs_->remove_all(dir));
+    CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(topics_dir_));
+  }
+  // Records of the deleted partitions must not be replayed into a topic created again
+  // under the same name after a crash.
+  if (Status s = checkpoint_journal(); !s.ok()) {
+    return s.with_context("topic \"" + std::string(topic) +
+                          "\" was deleted, but the sync journal could not be emptied; do not create a topic of "
+                          "that name before the broker has restarted");
+  }
+  return Status();
 }
+
+Status LogManager::checkpoint_journal() { return sync_group_ ? sync_group_->checkpoint() : Status(); }
 
 std::shared_ptr<PartitionLog> LogManager::partition(std::string_view topic, uint32_t partition) const {
   std::lock_guard lk(mu_);

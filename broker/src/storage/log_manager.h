@@ -56,6 +56,16 @@ struct LogManagerOptions {
   // reads of other sealed segments open theirs again. Active segments hold one each on
   // top. 0: every segment holds its own for as long as it exists.
   size_t max_open_sealed_segments = 1024;
+  // The sync journal's directory (storage/journal.h): with sync_journal, shared sync
+  // rounds whose logs each have a few new bytes write them there with one fdatasync
+  // instead of a syncfs. Journal files found there at open are replayed first, whatever
+  // the other options say. Empty: no journal. Must be on the topics directory's file system.
+  std::string journal_dir;
+  bool sync_journal = true;
+  // Passed to the sync group (SyncGroupOptions).
+  uint64_t journal_range_limit = 32u << 10;
+  uint64_t journal_checkpoint_bytes = 64u << 20;
+  std::chrono::milliseconds journal_checkpoint_interval{5000};
 };
 
 class LogManager {
@@ -75,7 +85,8 @@ class LogManager {
                     std::vector<RecoveryReport>* reports);
   // Closes (syncing) and forgets a topic's logs; its files stay.
   Status close_topic(std::string_view topic);
-  // Closes the topic if open and removes its directory. OK if it never existed.
+  // Closes the topic if open and removes its directory. OK if it never existed. With a
+  // sync journal, checkpoints it before returning (no record of the topic may outlive it).
   Status delete_topic(std::string_view topic);
 
   // The partition's log, or null when the topic is not open or has no such partition.
@@ -86,6 +97,8 @@ class LogManager {
 
   // Syncs every log; returns the first error.
   Status sync_all();
+  // A checkpoint of the sync journal (SyncGroup::checkpoint); OK at once without one.
+  Status checkpoint_journal();
   // One pass of the background work, callable by hand: sync `os` logs, and enforce retention
   // if `retention` is true.
   Status run_maintenance(int64_t now_ms, bool retention);

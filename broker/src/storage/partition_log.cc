@@ -199,6 +199,10 @@ Status PartitionLog::roll_locked(std::unique_lock<std::mutex>& lk) {
   segments_.push_back(std::move(*next));
   visible_position_ = 0;
   writeback_position_ = 0;
+  // The next round's range starts at the new segment's beginning.
+  journal_copy_.clear();
+  journal_copy_from_ = 0;
+  journal_copy_valid_ = true;
   return Status();
 }
 
@@ -293,6 +297,19 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
     active->note_dedup_keys();
   CAUSEWAY_RETURN_IF_ERROR(active->append(header, batch));
   ++appends_since_sync_;
+  // A log whose rounds are shared keeps a copy of what it writes for the next round's
+  // journal record (SyncGroup::journal_range_limit), so that the group's thread need not
+  // read it back: only while it is small enough to be journaled at all.
+  if (journal_copy_valid_ && sync_group_ != nullptr && last_round_logs_ > 1) {
+    const uint64_t at = active->size_bytes() - batch.size();
+    if (journal_copy_from_ + journal_copy_.size() == at &&
+        journal_copy_.size() + batch.size() <= sync_group_->journal_range_limit()) {
+      journal_copy_.append(batch);
+    } else {
+      journal_copy_valid_ = false;
+      journal_copy_.clear();
+    }
+  }
   if (gathering_) arrival_cv_.notify_one();  // the leader gathering a group commit wants to know
 
   AppendResult result{base, header.last_offset(), header.first_lamport, header.last_lamport, now_ms};
@@ -371,7 +388,7 @@ bool PartitionLog::sync_round_locked(std::unique_lock<std::mutex>& lk) {
   lk.unlock();
   Status s = seg->sync();
   const auto sync_end = std::chrono::steady_clock::now();
-  if (SyncObserver observe = g_sync_observer.load(std::memory_order_relaxed)) observe(sync_end - sync_start, 1);
+  if (SyncObserver observe = g_sync_observer.load(std::memory_order_relaxed)) observe(sync_end - sync_start, 1, SyncKind::kFile);
   lk.lock();
   apply_sync_locked(lk, s, seg, upto, position, group, gather_start, sync_start, sync_end);
   complete_ready_locked(lk);
@@ -440,12 +457,29 @@ void PartitionLog::submit_group_round_locked(std::unique_lock<std::mutex>& lk,
   const uint64_t group = appends_since_sync_;
   appends_since_sync_ = 0;
   const auto gathered = std::chrono::steady_clock::now() - gather_start;
+  // What is new since this log's last round: the group may copy it to its journal
+  // (storage/journal.h) instead of syncing the file. A segment no round covered yet (new,
+  // or recovered with bytes a crashed run may never have synced) counts from its start.
+  SyncRange range;
+  range.from = seg == covered_segment_ ? covered_position_ : 0;
+  range.to = position;
+  range.journal = config_.durability == Durability::kFsync;
+  if (journal_copy_valid_ && journal_copy_from_ == range.from && range.from + journal_copy_.size() == range.to)
+    range.bytes = std::move(journal_copy_);
+  // The next round's bytes start here.
+  journal_copy_.clear();
+  journal_copy_from_ = position;
+  journal_copy_valid_ = true;
   // leading_ stays set until a round finds no waiter, so the log (whose destructor waits
   // for that) outlives the callback.
-  sync_group_->request(seg, [this, seg, upto, position, group, gathered](const Status& s, const SyncRound& round) {
+  sync_group_->request(seg, range, [this, seg, upto, position, group, gathered](const Status& s, const SyncRound& round) {
     std::unique_lock l(mu_);
     // The group's round started when it did; this log's own gather is what it waited first.
     apply_sync_locked(l, s, seg, upto, position, group, round.start - gathered, round.start, round.end);
+    if (s.ok()) {
+      covered_segment_ = seg;
+      covered_position_ = position;
+    }
     last_round_logs_ = round.logs;
     begin_group_round_locked(l, /*may_block=*/true);
   });

@@ -237,6 +237,15 @@ class PartitionLog {
   SyncExecutor sync_executor_;
   SyncGroup* sync_group_ = nullptr;
   size_t last_round_logs_ = 0;  // logs the last group round covered
+  // The segment and position up to which the last successful group round made this log
+  // durable (in the file or in the group's journal): the next round asks from there.
+  std::shared_ptr<Segment> covered_segment_;
+  uint64_t covered_position_ = 0;
+  // The bytes written since the last group round, from journal_copy_from_ in the active
+  // segment, while they are few enough for the group to journal (SyncRange::bytes).
+  std::string journal_copy_;
+  uint64_t journal_copy_from_ = 0;
+  bool journal_copy_valid_ = false;  // the copy holds every byte written since it started
   bool rolling_ = false;  // a roll is sealing the old segment with the mutex released
   bool gathering_ = false;  // a sync leader waits on arrival_cv_ for more appends
   std::condition_variable arrival_cv_;

@@ -187,6 +187,19 @@ Status Segment::sync() {
   return f ? f->sync() : Status();  // handed to the cache once sealed, and sealing synced it
 }
 
+Result<bool> Segment::read_unsealed(uint64_t position, size_t n, std::string& out) const {
+  // Without a descriptor of its own it was sealed (and synced). With one it may be sealed
+  // too (no cache): the bytes are read anyway, a record the journal did not need.
+  std::shared_ptr<File> f = own_file();
+  if (!f) return false;
+  out.resize(n);
+  CAUSEWAY_ASSIGN_OR_RETURN(const size_t got, f->read_at(position, n, out.data()));
+  if (got < n)
+    return io_error("read of " + std::to_string(n) + " bytes at " + std::to_string(position) + " of " + log_path_ +
+                    " came back short (" + std::to_string(got) + ")");
+  return true;
+}
+
 void Segment::start_writeback(uint64_t offset, uint64_t length) {
   if (std::shared_ptr<File> f = own_file()) f->start_writeback(offset, length);
 }

@@ -103,6 +103,11 @@ class Segment {
 
   // fdatasync of the `.log` file (nothing to do once it is sealed: sealing synced it).
   Status sync();
+  // Reads `n` bytes of the `.log` file at `position` into `out`, for the sync journal; false
+  // (and nothing read) once a sealed segment gave its descriptor to the cache, since sealing
+  // synced it. Safe to call
+  // concurrently with append() for bytes already appended.
+  Result<bool> read_unsealed(uint64_t position, size_t n, std::string& out) const;
   // Starts (does not wait for) writeback of a byte range of the `.log` file.
   void start_writeback(uint64_t offset, uint64_t length);
 

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "storage/journal.h"
 #include "storage/sync_observer.h"
 
 namespace causeway::storage {
@@ -16,14 +17,20 @@ void sync_alone(std::shared_ptr<Segment>& segment, SyncGroup::Done& done) {
   info.start = std::chrono::steady_clock::now();
   const Status s = segment->sync();
   info.end = std::chrono::steady_clock::now();
-  if (SyncObserver observe = sync_observer()) observe(info.end - info.start, 1);
+  if (SyncObserver observe = sync_observer()) observe(info.end - info.start, 1, SyncKind::kFile);
   done(s, info);
 }
 
 }  // namespace
 
-SyncGroup::SyncGroup(std::unique_ptr<FileSystemSync> fs_sync, Executor completions)
-    : fs_sync_(std::move(fs_sync)), completions_(std::move(completions)) {
+SyncGroup::SyncGroup(std::unique_ptr<FileSystemSync> fs_sync, Executor completions, SyncGroupOptions options)
+    : fs_sync_(std::move(fs_sync)),
+      completions_(std::move(completions)),
+      options_(std::move(options)),
+      journal_limit_(options_.journal != nullptr && fs_sync_ != nullptr ? options_.journal_range_limit : 0) {
+  // A journal is emptied only by a checkpoint, which needs the file system's sync.
+  journal_ok_ = options_.journal != nullptr && fs_sync_ != nullptr;
+  last_checkpoint_ = std::chrono::steady_clock::now();
   thread_ = std::thread([this] { run(); });
 }
 
@@ -34,13 +41,58 @@ SyncGroup::~SyncGroup() {
   }
   cv_.notify_all();
   thread_.join();
+  if (journal_ok_) {
+    if (Status s = checkpoint_now(); !s.ok())
+      spdlog::error("the last checkpoint of the sync journal failed ({}); the next start replays it", s.to_string());
+  }
 }
 
-void SyncGroup::request(std::shared_ptr<Segment> segment, Done done) {
+Status SyncGroup::checkpoint() {
+  std::unique_lock lk(mu_);
+  if (!journal_ok_ && options_.journal == nullptr) return Status();
+  if (stopped_) return failed_precondition("the sync group has stopped");
+  const uint64_t ticket = ++checkpoint_requests_;
+  cv_.notify_one();
+  checkpoint_cv_.wait(lk, [&] { return checkpoints_done_ >= ticket || stopped_; });
+  if (checkpoints_done_ < ticket) return failed_precondition("the sync group stopped before the checkpoint");
+  return checkpoint_status_;
+}
+
+Status SyncGroup::checkpoint_now() {
+  Journal& journal = *options_.journal;
+  Status s;
+  Result<std::vector<std::string>> older = journal.rotate();
+  if (!older) {
+    s = older.error();
+  } else {
+    const auto start = std::chrono::steady_clock::now();
+    s = fs_sync_->sync();
+    if (SyncObserver observe = sync_observer()) observe(std::chrono::steady_clock::now() - start, 0, SyncKind::kCheckpoint);
+    if (s.ok()) s = journal.remove(*older);
+    spdlog::debug("sync journal checkpoint: {} file(s) after a syncfs of {} us ({})", older->size(),
+                  std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count(),
+                  s.ok() ? "ok" : s.to_string());
+  }
+  std::lock_guard lk(mu_);
+  last_checkpoint_ = std::chrono::steady_clock::now();
+  if (s.ok()) {
+    ++checkpoints_;
+  } else if (journal_ok_) {
+    // The older files still hold records whose segment bytes may not be on disk: they
+    // stay for the next start to replay, and nothing is journaled any more.
+    journal_ok_ = false;
+    spdlog::error("a checkpoint of the sync journal failed ({}); its files stay in {} for the next start to replay, "
+                  "and shared syncs no longer use the journal",
+                  s.to_string(), journal.dir());
+  }
+  return s;
+}
+
+void SyncGroup::request(std::shared_ptr<Segment> segment, SyncRange range, Done done) {
   {
     std::lock_guard lk(mu_);
     if (!stopped_) {
-      pending_.push_back(Request{std::move(segment), std::move(done)});
+      pending_.push_back(Request{std::move(segment), range, std::move(done)});
       cv_.notify_one();
       return;
     }
@@ -61,13 +113,152 @@ bool SyncGroup::shares() const {
   return share_;
 }
 
+uint64_t SyncGroup::journaled_rounds() const {
+  std::lock_guard lk(mu_);
+  return journaled_rounds_;
+}
+
+uint64_t SyncGroup::checkpoints() const {
+  std::lock_guard lk(mu_);
+  return checkpoints_;
+}
+
+bool SyncGroup::journals() const {
+  std::lock_guard lk(mu_);
+  return journal_ok_;
+}
+
+void SyncGroup::complete(std::vector<Request*>& requests, const Status& s, SyncRound info) {
+  for (Request* r : requests) {
+    if (completions_) {
+      completions_([done = std::move(r->done), s, info] { done(s, info); });
+    } else {
+      r->done(s, info);
+    }
+  }
+}
+
+void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mutex>& lk) {
+  // Called with lk unlocked. Which logs can go to the journal: those with a few new bytes.
+  std::vector<Request*> journaled;
+  std::vector<Request*> in_place;
+  lk.lock();
+  const bool journal = journal_ok_;
+  lk.unlock();
+  for (Request& r : round) {
+    const bool small = r.range.journal && r.range.to >= r.range.from &&
+                       r.range.to - r.range.from <= options_.journal_range_limit;
+    (journal && small ? journaled : in_place).push_back(&r);
+  }
+  SyncRound info;
+  info.logs = round.size();
+  if (in_place.size() >= 2 || journaled.empty()) {
+    // A syncfs covers them all (the journal would add a write and a flush to it).
+    info.start = std::chrono::steady_clock::now();
+    const Status s = fs_sync_->sync();
+    info.end = std::chrono::steady_clock::now();
+    if (SyncObserver observe = sync_observer()) observe(info.end - info.start, info.logs, SyncKind::kFileSystem);
+    lk.lock();
+    ++shared_rounds_;
+    if (!s.ok() && share_) {
+      share_ = false;
+      spdlog::error("a sync shared by {} partition logs failed ({}); they refuse appends until reopened, and "
+                    "every log syncs on its own from now on, so that each learns of its own lost writes",
+                    round.size(), s.to_string());
+    }
+    lk.unlock();
+    std::vector<Request*> all;
+    for (Request& r : round) all.push_back(&r);
+    complete(all, s, info);
+    return;
+  }
+
+  // The journal: each log's new bytes, read back from its segment (the page cache), in one
+  // write and one fdatasync of the journal file. At most one log syncs its own file.
+  info.start = std::chrono::steady_clock::now();
+  std::vector<JournalEntry> entries;
+  entries.reserve(journaled.size());
+  std::vector<Request*> unreadable;
+  Status unreadable_status;
+  for (Request* r : journaled) {
+    JournalEntry e;
+    e.segment_path = r->segment->log_path();
+    e.position = r->range.from;
+    if (r->range.bytes.size() == r->range.to - r->range.from) {
+      // The copy the log kept as it wrote them.
+      if (!r->range.bytes.empty()) {
+        e.bytes = std::move(r->range.bytes);
+        entries.push_back(std::move(e));
+      }
+      continue;
+    }
+    Result<bool> read = r->segment->read_unsealed(r->range.from, r->range.to - r->range.from, e.bytes);
+    if (!read) {
+      unreadable.push_back(r);
+      unreadable_status = read.error();
+    } else if (*read && !e.bytes.empty()) {
+      entries.push_back(std::move(e));
+    }
+  }
+  const Status sj = options_.journal->commit(entries);
+  const Status sf = in_place.empty() ? Status() : in_place.front()->segment->sync();
+  info.end = std::chrono::steady_clock::now();
+  if (SyncObserver observe = sync_observer()) observe(info.end - info.start, info.logs, SyncKind::kJournal);
+  lk.lock();
+  ++shared_rounds_;
+  ++journaled_rounds_;
+  if (!sj.ok() && journal_ok_) {
+    journal_ok_ = false;
+    spdlog::error("the sync journal failed ({}); the {} partition logs of its round refuse appends until reopened, and "
+                  "shared syncs no longer use the journal",
+                  sj.to_string(), journaled.size());
+  }
+  lk.unlock();
+  if (!unreadable.empty()) {
+    journaled.erase(std::remove_if(journaled.begin(), journaled.end(),
+                                   [&](Request* r) {
+                                     return std::find(unreadable.begin(), unreadable.end(), r) != unreadable.end();
+                                   }),
+                    journaled.end());
+    complete(unreadable, unreadable_status, info);
+  }
+  complete(in_place, sf, info);
+  info.journaled = true;
+  complete(journaled, sj, info);
+}
+
+void SyncGroup::checkpoint_due_locked(std::unique_lock<std::mutex>& lk) {
+  const uint64_t requested = checkpoint_requests_;
+  const bool asked = requested > checkpoints_done_;
+  bool due = false;
+  if (journal_ok_ && !asked) {
+    const uint64_t bytes = options_.journal->current_bytes();
+    const bool records = bytes > options_.journal->empty_bytes();
+    due = bytes >= options_.checkpoint_bytes ||
+          (records && std::chrono::steady_clock::now() - last_checkpoint_ >= options_.checkpoint_interval);
+  }
+  if (!asked && !due) return;
+  lk.unlock();
+  Status s;
+  if (options_.journal != nullptr && (journal_ok_ || asked)) s = checkpoint_now();
+  lk.lock();
+  if (asked) {
+    checkpoint_status_ = s;
+    checkpoints_done_ = requested;
+    checkpoint_cv_.notify_all();
+  }
+}
+
 void SyncGroup::run() {
   std::vector<Request> round;
   std::unique_lock lk(mu_);
   for (;;) {
-    cv_.wait(lk, [&] { return stopping_ || !pending_.empty(); });
-    if (pending_.empty()) {  // stopping, nothing left
-      stopped_ = true;
+    cv_.wait(lk, [&] { return stopping_ || !pending_.empty() || checkpoint_requests_ > checkpoints_done_; });
+    checkpoint_due_locked(lk);
+    if (pending_.empty()) {
+      if (!stopping_) continue;
+      stopped_ = true;  // stopping, nothing left
+      checkpoint_cv_.notify_all();
       return;
     }
     // Everything that arrived while the last round ran goes into this one (group commit
@@ -89,31 +280,11 @@ void SyncGroup::run() {
         }
       }
     } else {
-      SyncRound info;
-      info.logs = round.size();
-      info.start = std::chrono::steady_clock::now();
-      const Status s = fs_sync_->sync();
-      info.end = std::chrono::steady_clock::now();
-      if (SyncObserver observe = sync_observer()) observe(info.end - info.start, info.logs);
-      lk.lock();
-      ++shared_rounds_;
-      if (!s.ok() && share_) {
-        share_ = false;
-        spdlog::error("a sync shared by {} partition logs failed ({}); they refuse appends until reopened, and "
-                      "every log syncs on its own from now on, so that each learns of its own lost writes",
-                      round.size(), s.to_string());
-      }
-      lk.unlock();
-      for (Request& r : round) {
-        if (completions_) {
-          completions_([done = std::move(r.done), s, info] { done(s, info); });
-        } else {
-          r.done(s, info);
-        }
-      }
+      run_shared(round, lk);
     }
     round.clear();
     lk.lock();
+    checkpoint_due_locked(lk);
   }
 }
 

@@ -8,8 +8,15 @@
 // covers several logs is a single syncfs of their file system (one journal commit and one
 // flush for all of them: 1,000 files written in ~5 ms instead of ~150 ms), while a round
 // covering one log is that log's own fdatasync (cheapest alone, and blind to other files'
-// dirty data). Measured, and the choice against a shared journal: docs/broker.md,
-// "Syncs shared across partitions".
+// dirty data). Measured: docs/broker.md, "Syncs shared across partitions".
+//
+// With a journal (storage/journal.h), a round whose logs each ask for only a few new bytes
+// (journal_range_limit) copies those bytes into one journal write and fdatasyncs the journal
+// file alone, instead of a syncfs that writes a block per dirty file; the segment files
+// reach the disk at the next checkpoint (every checkpoint_bytes of journal or
+// checkpoint_interval, and at a topic's deletion): a new journal file, one syncfs, then the
+// older journal files go. A checkpoint's failure stops the journal and keeps its files, which
+// the next start replays.
 //
 // Errors: syncfs cannot say which file failed, so a failed shared round fails every log in
 // it, and the group then syncs log by log for good (each log's own fdatasync, in parallel on
@@ -27,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -41,6 +49,33 @@ struct SyncRound {
   std::chrono::steady_clock::time_point start{};
   std::chrono::steady_clock::time_point end{};
   size_t logs = 0;  // requests the round covered
+  bool journaled = false;  // this request's bytes went to the journal
+};
+
+// What a request asks to make durable: bytes [from, to) of the segment file are new since
+// the log's last round (everything below `from` is durable already, in its file or in the
+// journal). `journal`: the bytes may go to the journal instead of syncing the file.
+struct SyncRange {
+  uint64_t from = 0;
+  uint64_t to = 0;
+  bool journal = false;
+  // Those bytes, when the log kept a copy as it wrote them (else, or if the size does not
+  // match, the group reads them back from the segment).
+  std::string bytes;
+};
+
+class Journal;
+
+struct SyncGroupOptions {
+  // Null: shared rounds are always one syncfs.
+  std::unique_ptr<Journal> journal;
+  // A log's new bytes go to the journal only up to this much; a larger range fills its own
+  // blocks and is as cheap to sync in place.
+  uint64_t journal_range_limit = 32u << 10;
+  // Checkpoint when the journal file holds this many bytes, or when this long has passed
+  // since the last checkpoint and it holds any record.
+  uint64_t checkpoint_bytes = 64u << 20;
+  std::chrono::milliseconds checkpoint_interval{5000};
 };
 
 class SyncGroup {
@@ -51,8 +86,9 @@ class SyncGroup {
   // `fs_sync` syncs the file system holding every segment that will be requested.
   // `completions` runs the `done` callbacks of shared rounds, so the next round starts at
   // once (null: they run on the group's thread).
-  SyncGroup(std::unique_ptr<FileSystemSync> fs_sync, Executor completions);
-  // Runs the rounds already requested, then stops the thread.
+  SyncGroup(std::unique_ptr<FileSystemSync> fs_sync, Executor completions, SyncGroupOptions options = {});
+  // Runs the rounds already requested, then stops the thread, then checkpoints the journal
+  // (so that an orderly stop leaves nothing to replay).
   ~SyncGroup();
   SyncGroup(const SyncGroup&) = delete;
   SyncGroup& operator=(const SyncGroup&) = delete;
@@ -60,30 +96,64 @@ class SyncGroup {
   // Makes everything written to `segment` so far durable in the next round, then runs
   // `done` with its outcome. After the group has stopped (a log kept past its LogManager)
   // the segment is synced on the group's behalf by a thread of its own.
-  void request(std::shared_ptr<Segment> segment, Done done);
+  void request(std::shared_ptr<Segment> segment, SyncRange range, Done done);
+  void request(std::shared_ptr<Segment> segment, Done done) { request(std::move(segment), SyncRange{}, std::move(done)); }
+
+  // Makes every segment write so far durable in its own file and empties the journal (a
+  // checkpoint), waiting for it. A topic's deletion calls it before it returns, so that
+  // no journal record of the topic can be replayed into one created again under its name.
+  // OK at once without a journal. Not from the group's completions.
+  Status checkpoint();
+
+  // The most new bytes of one log a round journals; 0 without a journal. Logs keep a copy
+  // of what they write, up to this much, for the round to take (SyncRange::bytes).
+  uint64_t journal_range_limit() const noexcept { return journal_limit_; }
 
   // Whether a shared round covers files under `path` (same file system).
   bool covers(const std::string& path) const;
 
-  uint64_t shared_rounds() const;  // rounds that covered several logs with one syncfs
-  bool shares() const;             // false once a shared round failed (log by log since)
+  uint64_t shared_rounds() const;     // rounds that covered several logs with one syncfs or journal write
+  uint64_t journaled_rounds() const;  // of those, the ones made durable by the journal
+  uint64_t checkpoints() const;       // journal checkpoints that completed
+  bool shares() const;                // false once a shared round failed (log by log since)
+  bool journals() const;              // a journal is set and has not failed
 
  private:
   struct Request {
     std::shared_ptr<Segment> segment;
+    SyncRange range;
     Done done;
   };
   void run();
+  // A shared round; returns whether it used the journal.
+  void run_shared(std::vector<Request>& round, std::unique_lock<std::mutex>& lk);
+  // Completes the requests of a round with `s`.
+  void complete(std::vector<Request*>& requests, const Status& s, SyncRound info);
+  // Rotates the journal, syncs the file system, removes the older files. Group thread (or
+  // the destructor after it) only; `lk` unlocked.
+  Status checkpoint_now();
+  // Runs a checkpoint if one was asked for or is due (releasing lk meanwhile).
+  void checkpoint_due_locked(std::unique_lock<std::mutex>& lk);
 
   const std::unique_ptr<FileSystemSync> fs_sync_;
   const Executor completions_;
+  SyncGroupOptions options_;  // options_.journal is used on the group's thread only
+  const uint64_t journal_limit_;
   mutable std::mutex mu_;  // guards everything below
   std::condition_variable cv_;
+  std::condition_variable checkpoint_cv_;  // signalled when checkpoints_done_ moves
   std::vector<Request> pending_;
   bool stopping_ = false;
   bool stopped_ = false;  // the thread has exited
   bool share_ = true;
+  bool journal_ok_ = false;  // a journal is set and neither it nor a checkpoint failed
   uint64_t shared_rounds_ = 0;
+  uint64_t journaled_rounds_ = 0;
+  uint64_t checkpoint_requests_ = 0;
+  uint64_t checkpoints_done_ = 0;  // requests answered (with checkpoint_status_)
+  uint64_t checkpoints_ = 0;       // successful checkpoints
+  Status checkpoint_status_;
+  std::chrono::steady_clock::time_point last_checkpoint_;
   std::thread thread_;
 };
 

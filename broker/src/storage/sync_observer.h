@@ -10,9 +10,15 @@
 
 namespace causeway::storage {
 
-// One data sync round: a segment's fdatasync (`logs` 1), or one syncfs shared by `logs`
-// partition logs (storage/sync_group.h), however many appends it covers.
-using SyncObserver = void (*)(std::chrono::nanoseconds took, size_t logs);
+// How a data sync round made its logs durable.
+enum class SyncKind {
+  kFile,        // a segment's fdatasync (`logs` 1)
+  kFileSystem,  // one syncfs shared by `logs` partition logs (storage/sync_group.h)
+  kJournal,     // one write and fdatasync of the sync journal (storage/journal.h) for `logs`
+  kCheckpoint,  // not a round: a journal checkpoint's syncfs (`logs` 0)
+};
+// One data sync round, however many appends it covers, or a checkpoint.
+using SyncObserver = void (*)(std::chrono::nanoseconds took, size_t logs, SyncKind kind);
 // nullptr: none (the default).
 void set_sync_observer(SyncObserver observer);
 SyncObserver sync_observer();

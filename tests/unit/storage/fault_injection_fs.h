@@ -78,7 +78,13 @@ class FaultInjectionFs final : public FileSystem {
   }
 
   Result<std::unique_ptr<File>> open(const std::string& path, OpenMode mode) override;
-  Status remove(const std::string& path) override { return base_->remove(path); }
+  // A removed file's sync state goes with it: a file created later at the same path (a
+  // topic created again) starts with nothing durable but what it holds when first opened.
+  Status remove(const std::string& path) override {
+    CAUSEWAY_RETURN_IF_ERROR(base_->remove(path));
+    forget(path, false);
+    return Status();
+  }
   Status rename(const std::string& from, const std::string& to) override {
     std::lock_guard lk(mu_);
     auto it = synced_size_.find(from);
@@ -93,7 +99,11 @@ class FaultInjectionFs final : public FileSystem {
     return base_->rename(from, to);
   }
   Status create_dirs(const std::string& path) override { return base_->create_dirs(path); }
-  Status remove_all(const std::string& path) override { return base_->remove_all(path); }
+  Status remove_all(const std::string& path) override {
+    CAUSEWAY_RETURN_IF_ERROR(base_->remove_all(path));
+    forget(path, true);
+    return Status();
+  }
   Status sync_dir(const std::string& path) override { return base_->sync_dir(path); }
   Result<std::vector<std::string>> list_dir(const std::string& path) override { return base_->list_dir(path); }
   bool exists(const std::string& path) override { return base_->exists(path); }
@@ -148,6 +158,13 @@ class FaultInjectionFs final : public FileSystem {
   };
   std::map<std::string, Synced> synced_size_;
   std::map<std::string, uint64_t> data_end_;
+  void forget(const std::string& path, bool tree) {
+    std::lock_guard lk(mu_);
+    const std::string prefix = path + "/";
+    const auto gone = [&](const std::string& p) { return p == path || (tree && p.rfind(prefix, 0) == 0); };
+    std::erase_if(synced_size_, [&](const auto& e) { return gone(e.first); });
+    std::erase_if(data_end_, [&](const auto& e) { return gone(e.first); });
+  }
   void wrote(const std::string& path, uint64_t end) {
     std::lock_guard lk(mu_);
     uint64_t& e = data_end_[path];

@@ -1,0 +1,247 @@
+// Journal: the sync journal of shared sync rounds. See journal.h; format in
+// docs/log-format.md, "Sync journal".
+#include "storage/journal.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <map>
+
+#include "causeway/common/coding.h"
+#include "causeway/common/crc32c.h"
+#include "storage/segment.h"
+
+namespace causeway::storage {
+
+namespace {
+
+// Every journal file starts with this, so that a file the crash left empty or cut inside
+// its header reads as empty, and a stray file as not ours.
+constexpr std::string_view kFileMagic = "CWJRNL1\n";
+static_assert(kFileMagic.size() == Journal::kEmptyFileBytes);
+constexpr std::string_view kFileSuffix = ".journal";
+// Record: masked crc32c (4) of everything after it, length (4) of everything after it,
+// position (8), path length (2), path (relative to the topics directory), bytes.
+constexpr size_t kRecordHeader = 4 + 4 + 8 + 2;
+constexpr size_t kMaxPath = 4096;
+
+std::optional<uint64_t> parse_journal_name(std::string_view name) {
+  if (name.size() != 20 + kFileSuffix.size() || name.substr(20) != kFileSuffix) return std::nullopt;
+  return parse_segment_stem(name.substr(0, 20));
+}
+
+// `rel` is "<topic>/<partition>/<20 digits>.log": nothing else is ever written, so anything
+// else is damage and must not become a path to write to.
+bool valid_segment_path(std::string_view rel) {
+  const size_t a = rel.find('/');
+  if (a == std::string_view::npos || a == 0) return false;
+  const size_t b = rel.find('/', a + 1);
+  if (b == std::string_view::npos || b == a + 1 || rel.find('/', b + 1) != std::string_view::npos) return false;
+  const std::string_view topic = rel.substr(0, a);
+  const std::string_view partition = rel.substr(a + 1, b - a - 1);
+  const std::string_view file = rel.substr(b + 1);
+  if (topic == "." || topic == ".." || topic.find('\0') != std::string_view::npos) return false;
+  if (partition.size() > 10 || !std::all_of(partition.begin(), partition.end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  return file.size() == 24 && file.substr(20) == ".log" && parse_segment_stem(file.substr(0, 20)).has_value();
+}
+
+void encode_record(std::string& out, std::string_view rel_path, uint64_t position, std::string_view bytes) {
+  const size_t start = out.size();
+  const uint32_t length = static_cast<uint32_t>(8 + 2 + rel_path.size() + bytes.size());
+  out.resize(start + 8);  // crc and length, filled below
+  coding::put_fixed64(out, position);
+  coding::put_fixed16(out, static_cast<uint16_t>(rel_path.size()));
+  out.append(rel_path);
+  out.append(bytes);
+  coding::encode_fixed32(out.data() + start + 4, length);
+  const uint32_t crc = crc32c::value(out.data() + start + 4, out.size() - start - 4);
+  coding::encode_fixed32(out.data() + start, crc32c::mask(crc));
+}
+
+struct JournalFile {
+  uint64_t number;
+  std::string path;
+};
+
+Result<std::vector<JournalFile>> list_journal_files(FileSystem* fs, const std::string& dir) {
+  std::vector<JournalFile> files;
+  if (!fs->exists(dir)) return files;
+  CAUSEWAY_ASSIGN_OR_RETURN(std::vector<std::string> names, fs->list_dir(dir));
+  for (const std::string& name : names) {
+    if (std::optional<uint64_t> n = parse_journal_name(name)) {
+      files.push_back(JournalFile{*n, dir + "/" + name});
+    } else {
+      spdlog::warn("ignoring {}/{}: not a journal file", dir, name);
+    }
+  }
+  std::sort(files.begin(), files.end(), [](const JournalFile& a, const JournalFile& b) { return a.number < b.number; });
+  return files;
+}
+
+}  // namespace
+
+std::string journal_file_name(uint64_t number) { return segment_file_stem(number) + std::string(kFileSuffix); }
+
+Journal::Journal(FileSystem* fs, std::string dir, std::string topics_dir)
+    : fs_(fs), dir_(std::move(dir)), topics_dir_(std::move(topics_dir)) {}
+
+Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string& topics_dir,
+                       JournalReplayReport* report) {
+  JournalReplayReport local;
+  JournalReplayReport& rep = report != nullptr ? *report : local;
+  CAUSEWAY_ASSIGN_OR_RETURN(std::vector<JournalFile> files, list_journal_files(fs, dir));
+  if (files.empty()) return Status();
+  // Segment files written back, kept open until each is synced.
+  std::map<std::string, std::unique_ptr<File>> written;
+  for (const JournalFile& jf : files) {
+    ++rep.files;
+    CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->open(jf.path, OpenMode::kReadOnly));
+    CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t size, file->size());
+    std::string magic(kFileMagic.size(), '\0');
+    CAUSEWAY_ASSIGN_OR_RETURN(size_t got, file->read_at(0, magic.size(), magic.data()));
+    if (got < magic.size()) {
+      if (size > 0) rep.torn.push_back(jf.path + " (cut inside its header)");
+      continue;
+    }
+    if (magic != kFileMagic) return corruption("journal file " + jf.path + " does not start with the journal's magic");
+    uint64_t pos = kFileMagic.size();
+    std::string record;
+    while (pos < size) {
+      const auto torn = [&](const std::string& why) {
+        rep.torn.push_back(jf.path + " at byte " + std::to_string(pos) + " of " + std::to_string(size) + " (" + why +
+                           ")");
+      };
+      char header[8];
+      CAUSEWAY_ASSIGN_OR_RETURN(got, file->read_at(pos, sizeof(header), header));
+      if (got < sizeof(header)) {
+        torn("record header cut short");
+        break;
+      }
+      const uint32_t stored_crc = coding::decode_fixed32(header);
+      const uint32_t length = coding::decode_fixed32(header + 4);
+      if (length < 10 || length > 10 + kMaxPath + kMaxRecordBytes) {
+        torn("record length " + std::to_string(length) + " out of range");
+        break;
+      }
+      if (pos + 8 + length > size) {
+        torn("record cut short");
+        break;
+      }
+      record.resize(4 + length);
+      std::copy(header + 4, header + 8, record.data());
+      CAUSEWAY_ASSIGN_OR_RETURN(got, file->read_at(pos + 8, length, record.data() + 4));
+      if (got < length) {
+        torn("record cut short");
+        break;
+      }
+      if (crc32c::unmask(stored_crc) != crc32c::value(record)) {
+        torn("checksum mismatch");
+        break;
+      }
+      const uint64_t position = coding::decode_fixed64(record.data() + 4);
+      const uint16_t path_len = coding::decode_fixed16(record.data() + 12);
+      if (path_len > kMaxPath || 10u + path_len > length) {
+        torn("path length " + std::to_string(path_len) + " out of range");
+        break;
+      }
+      const std::string_view rel(record.data() + 14, path_len);
+      const std::string_view bytes(record.data() + 14 + path_len, length - 10 - path_len);
+      if (!valid_segment_path(rel))
+        return corruption("journal file " + jf.path + " names \"" + std::string(rel) +
+                          "\", which is not a segment file, in a record whose checksum holds");
+      ++rep.records;
+      pos += 8 + length;
+      const std::string path = topics_dir + "/" + std::string(rel);
+      auto it = written.find(path);
+      if (it == written.end()) {
+        // Gone with its topic, or a sealed segment retention deleted (its seal synced it):
+        // nothing to restore. Never created here: a segment's creation is durable before
+        // anything is appended to it.
+        if (!fs->exists(path)) {
+          ++rep.skipped_missing;
+          continue;
+        }
+        CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> seg, fs->open(path, OpenMode::kReadWrite));
+        it = written.emplace(path, std::move(seg)).first;
+      }
+      CAUSEWAY_RETURN_IF_ERROR(it->second->write_at(position, bytes));
+      ++rep.replayed;
+      rep.bytes += bytes.size();
+    }
+  }
+  for (auto& [path, file] : written) CAUSEWAY_RETURN_IF_ERROR(file->sync());
+  // Only now, with every record's bytes on disk in their segments, may the journal go.
+  for (const JournalFile& jf : files) CAUSEWAY_RETURN_IF_ERROR(fs->remove(jf.path));
+  return fs->sync_dir(dir);
+}
+
+Result<std::unique_ptr<Journal>> Journal::open(FileSystem* fs, std::string dir, std::string topics_dir,
+                                               JournalReplayReport* report) {
+  CAUSEWAY_RETURN_IF_ERROR(fs->create_dirs(dir));
+  CAUSEWAY_ASSIGN_OR_RETURN(std::vector<JournalFile> before, list_journal_files(fs, dir));
+  CAUSEWAY_RETURN_IF_ERROR(replay(fs, dir, topics_dir, report));
+  std::unique_ptr<Journal> j(new Journal(fs, std::move(dir), std::move(topics_dir)));
+  CAUSEWAY_RETURN_IF_ERROR(j->start_file(before.empty() ? 0 : before.back().number + 1));
+  return j;
+}
+
+Status Journal::start_file(uint64_t number) {
+  const std::string path = dir_ + "/" + journal_file_name(number);
+  CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs_->open(path, OpenMode::kCreateNew));
+  CAUSEWAY_RETURN_IF_ERROR(file->write_at(0, kFileMagic));
+  // The file's name must survive a crash before any record in it counts.
+  CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(dir_));
+  file_ = std::move(file);
+  file_path_ = path;
+  number_ = number;
+  size_ = kFileMagic.size();
+  return Status();
+}
+
+Status Journal::commit(std::span<const JournalEntry> entries) {
+  if (!failed_.ok()) return failed_precondition("the sync journal failed earlier: " + failed_.to_string());
+  buffer_.clear();
+  for (const JournalEntry& e : entries) {
+    if (e.segment_path.size() <= topics_dir_.size() + 1 || e.segment_path.compare(0, topics_dir_.size(), topics_dir_) != 0 ||
+        e.segment_path[topics_dir_.size()] != '/')
+      return invalid_argument("segment " + e.segment_path + " is not under " + topics_dir_);
+    const std::string_view rel = std::string_view(e.segment_path).substr(topics_dir_.size() + 1);
+    if (!valid_segment_path(rel) || e.bytes.size() > kMaxRecordBytes)
+      return invalid_argument("cannot journal " + std::to_string(e.bytes.size()) + " bytes of " + e.segment_path);
+    encode_record(buffer_, rel, e.position, e.bytes);
+  }
+  if (buffer_.empty()) return Status();
+  Status s = file_->write_at(size_, buffer_);
+  if (s.ok()) s = file_->sync();
+  if (!s.ok()) {
+    failed_ = s;
+    return s;
+  }
+  size_ += buffer_.size();
+  if (buffer_.capacity() > (8u << 20)) std::string().swap(buffer_);
+  return Status();
+}
+
+Result<std::vector<std::string>> Journal::rotate() {
+  if (!failed_.ok()) return failed_precondition("the sync journal failed earlier: " + failed_.to_string());
+  const std::string old = file_path_;
+  if (Status s = start_file(number_ + 1); !s.ok()) {
+    failed_ = s;
+    return s;
+  }
+  older_.push_back(old);
+  return older_;
+}
+
+Status Journal::remove(const std::vector<std::string>& paths) {
+  for (const std::string& p : paths) {
+    CAUSEWAY_RETURN_IF_ERROR(fs_->remove(p));
+    older_.erase(std::remove(older_.begin(), older_.end(), p), older_.end());
+  }
+  return fs_->sync_dir(dir_);
+}
+
+}  // namespace causeway::storage
