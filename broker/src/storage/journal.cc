@@ -26,6 +26,8 @@ constexpr std::string_view kFileSuffix = ".journal";
 // position (8), path length (2), path (relative to the topics directory), bytes.
 constexpr size_t kRecordHeader = 4 + 4 + 8 + 2;
 constexpr size_t kMaxPath = 4096;
+// Segments are at most 4 GiB (Segment::append).
+constexpr uint64_t kMaxSegmentBytes = uint64_t{1} << 32;
 
 std::optional<uint64_t> parse_journal_name(std::string_view name) {
   if (name.size() != 20 + kFileSuffix.size() || name.substr(20) != kFileSuffix) return std::nullopt;
@@ -94,57 +96,84 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
   JournalReplayReport& rep = report != nullptr ? *report : local;
   CAUSEWAY_ASSIGN_OR_RETURN(std::vector<JournalFile> files, list_journal_files(fs, dir));
   if (files.empty()) return Status();
-  // Segment files written back, kept open until each is synced.
+  // Segment files written back, open until synced; at most kMaxOpen at a time, so that
+  // replay needs no more descriptors than a few partitions do.
+  constexpr size_t kMaxOpen = 64;
   std::map<std::string, std::unique_ptr<File>> written;
-  for (const JournalFile& jf : files) {
+  const auto sync_written = [&]() -> Status {
+    for (auto& [path, file] : written) CAUSEWAY_RETURN_IF_ERROR(file->sync());
+    written.clear();
+    return Status();
+  };
+  // The newest file holding more than a header: files after it (a rotation whose first
+  // commit never came, or whose header a crash lost) hold no record.
+  size_t newest_with_records = 0;
+  for (size_t fi = 0; fi < files.size(); ++fi) {
+    CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> f, fs->open(files[fi].path, OpenMode::kReadOnly));
+    CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t size, f->size());
+    if (size > kFileMagic.size()) newest_with_records = fi;
+  }
+  for (size_t fi = 0; fi < files.size(); ++fi) {
+    const JournalFile& jf = files[fi];
+    // Every commit is synced before the next one, and a new file is started only after the
+    // last commit of the old one succeeded: only the newest file can end in a record a
+    // crash cut. Anywhere else, a bad record is damage, and the acknowledged records after
+    // it would be lost without a word.
+    const bool last = fi >= newest_with_records;
     ++rep.files;
     CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->open(jf.path, OpenMode::kReadOnly));
     CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t size, file->size());
     std::string magic(kFileMagic.size(), '\0');
     CAUSEWAY_ASSIGN_OR_RETURN(size_t got, file->read_at(0, magic.size(), magic.data()));
-    if (got < magic.size()) {
-      if (size > 0) rep.torn.push_back(jf.path + " (cut inside its header)");
+    if (got < magic.size() || magic == std::string(kFileMagic.size(), '\0')) {
+      // Created (its name synced) but its header never reached the disk: no record.
+      if (size > 0) rep.torn.push_back(jf.path + " (its header never reached the disk)");
       continue;
     }
     if (magic != kFileMagic) return corruption("journal file " + jf.path + " does not start with the journal's magic");
     uint64_t pos = kFileMagic.size();
     std::string record;
     while (pos < size) {
-      const auto torn = [&](const std::string& why) {
-        rep.torn.push_back(jf.path + " at byte " + std::to_string(pos) + " of " + std::to_string(size) + " (" + why +
-                           ")");
+      const auto torn = [&](const std::string& why) -> Status {
+        const std::string where = jf.path + " at byte " + std::to_string(pos) + " of " + std::to_string(size);
+        if (!last)
+          return corruption("journal file " + where + ": " + why + ", but a newer journal file follows, so this is "
+                            "damage and not a write a crash cut short; the records after it are lost. Move the file "
+                            "away to start without them");
+        rep.torn.push_back(where + " (" + why + ")");
+        return Status();
       };
       char header[8];
       CAUSEWAY_ASSIGN_OR_RETURN(got, file->read_at(pos, sizeof(header), header));
       if (got < sizeof(header)) {
-        torn("record header cut short");
+        CAUSEWAY_RETURN_IF_ERROR(torn("record header cut short"));
         break;
       }
       const uint32_t stored_crc = coding::decode_fixed32(header);
       const uint32_t length = coding::decode_fixed32(header + 4);
       if (length < 10 || length > 10 + kMaxPath + kMaxRecordBytes) {
-        torn("record length " + std::to_string(length) + " out of range");
+        CAUSEWAY_RETURN_IF_ERROR(torn("record length " + std::to_string(length) + " out of range"));
         break;
       }
       if (pos + 8 + length > size) {
-        torn("record cut short");
+        CAUSEWAY_RETURN_IF_ERROR(torn("record cut short"));
         break;
       }
       record.resize(4 + length);
       std::copy(header + 4, header + 8, record.data());
       CAUSEWAY_ASSIGN_OR_RETURN(got, file->read_at(pos + 8, length, record.data() + 4));
       if (got < length) {
-        torn("record cut short");
+        CAUSEWAY_RETURN_IF_ERROR(torn("record cut short"));
         break;
       }
       if (crc32c::unmask(stored_crc) != crc32c::value(record)) {
-        torn("checksum mismatch");
+        CAUSEWAY_RETURN_IF_ERROR(torn("checksum mismatch"));
         break;
       }
       const uint64_t position = coding::decode_fixed64(record.data() + 4);
       const uint16_t path_len = coding::decode_fixed16(record.data() + 12);
       if (path_len > kMaxPath || 10u + path_len > length) {
-        torn("path length " + std::to_string(path_len) + " out of range");
+        CAUSEWAY_RETURN_IF_ERROR(torn("path length " + std::to_string(path_len) + " out of range"));
         break;
       }
       const std::string_view rel(record.data() + 14, path_len);
@@ -152,6 +181,10 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
       if (!valid_segment_path(rel))
         return corruption("journal file " + jf.path + " names \"" + std::string(rel) +
                           "\", which is not a segment file, in a record whose checksum holds");
+      if (position > kMaxSegmentBytes || bytes.size() > kMaxSegmentBytes - position)
+        return corruption("journal file " + jf.path + " has a record for bytes " + std::to_string(position) + " to " +
+                          std::to_string(position + bytes.size()) + " of " + std::string(rel) +
+                          ", past the largest segment, in a record whose checksum holds");
       ++rep.records;
       pos += 8 + length;
       const std::string path = topics_dir + "/" + std::string(rel);
@@ -164,6 +197,7 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
           ++rep.skipped_missing;
           continue;
         }
+        if (written.size() >= kMaxOpen) CAUSEWAY_RETURN_IF_ERROR(sync_written());
         CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> seg, fs->open(path, OpenMode::kReadWrite));
         it = written.emplace(path, std::move(seg)).first;
       }
@@ -172,7 +206,7 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
       rep.bytes += bytes.size();
     }
   }
-  for (auto& [path, file] : written) CAUSEWAY_RETURN_IF_ERROR(file->sync());
+  CAUSEWAY_RETURN_IF_ERROR(sync_written());
   // Only now, with every record's bytes on disk in their segments, may the journal go.
   for (const JournalFile& jf : files) CAUSEWAY_RETURN_IF_ERROR(fs->remove(jf.path));
   return fs->sync_dir(dir);
@@ -190,10 +224,17 @@ Result<std::unique_ptr<Journal>> Journal::open(FileSystem* fs, std::string dir, 
 
 Status Journal::start_file(uint64_t number) {
   const std::string path = dir_ + "/" + journal_file_name(number);
+  next_number_ = number + 1;  // a failed attempt's file, if any, is not reused
   CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs_->open(path, OpenMode::kCreateNew));
-  CAUSEWAY_RETURN_IF_ERROR(file->write_at(0, kFileMagic));
-  // The file's name must survive a crash before any record in it counts.
-  CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(dir_));
+  // The file, and its name, must survive a crash before any record in it counts.
+  Status s = file->write_at(0, kFileMagic);
+  if (s.ok()) s = file->sync();
+  if (s.ok()) s = fs_->sync_dir(dir_);
+  if (!s.ok()) {
+    // It holds no record: replay reads it as empty if this removal does not happen.
+    (void)fs_->remove(path);
+    return s;
+  }
   file_ = std::move(file);
   file_path_ = path;
   number_ = number;
@@ -209,7 +250,7 @@ Status Journal::commit(std::span<const JournalEntry> entries) {
         e.segment_path[topics_dir_.size()] != '/')
       return invalid_argument("segment " + e.segment_path + " is not under " + topics_dir_);
     const std::string_view rel = std::string_view(e.segment_path).substr(topics_dir_.size() + 1);
-    if (!valid_segment_path(rel) || e.bytes.size() > kMaxRecordBytes)
+    if (!valid_segment_path(rel) || rel.size() > kMaxPath || e.bytes.size() > kMaxRecordBytes)
       return invalid_argument("cannot journal " + std::to_string(e.bytes.size()) + " bytes of " + e.segment_path);
     encode_record(buffer_, rel, e.position, e.bytes);
   }
@@ -228,10 +269,8 @@ Status Journal::commit(std::span<const JournalEntry> entries) {
 Result<std::vector<std::string>> Journal::rotate() {
   if (!failed_.ok()) return failed_precondition("the sync journal failed earlier: " + failed_.to_string());
   const std::string old = file_path_;
-  if (Status s = start_file(number_ + 1); !s.ok()) {
-    failed_ = s;
-    return s;
-  }
+  // On failure (no descriptor left, say) the current file stays current: nothing is lost.
+  CAUSEWAY_RETURN_IF_ERROR(start_file(next_number_));
   older_.push_back(old);
   return older_;
 }

@@ -78,7 +78,11 @@ class Journal {
 
   // Checkpoint, first half: later commits go to a new file. Returns the older files'
   // paths, to be deleted (remove()) once everything written before this call is on disk.
+  // On failure the current file stays current.
   Result<std::vector<std::string>> rotate();
+  // Whether a replay would find any record: the current file has one, or older files wait
+  // for a checkpoint.
+  bool holds_records() const noexcept { return size_ > kEmptyFileBytes || !older_.empty(); }
   // Checkpoint, second half: deletes the given (older) files.
   Status remove(const std::vector<std::string>& paths);
 
@@ -98,7 +102,8 @@ class Journal {
   const std::string topics_dir_;
   std::unique_ptr<File> file_;
   std::string file_path_;
-  uint64_t number_ = 0;  // of the current file
+  uint64_t number_ = 0;       // of the current file
+  uint64_t next_number_ = 0;  // for the next one
   uint64_t size_ = 0;
   std::vector<std::string> older_;  // rotated away, not yet removed
   std::string buffer_;              // reused by commit()

@@ -33,6 +33,11 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
     return invalid_argument("retention check interval must be positive");
   CAUSEWAY_RETURN_IF_ERROR(fs->create_dirs(topics_dir));
   if (options.sync_threads > 64) return invalid_argument("sync threads must be at most 64");
+  if (options.journal_range_limit > Journal::kMaxRecordBytes)
+    return invalid_argument("the sync journal's range limit must be at most " + std::to_string(Journal::kMaxRecordBytes) +
+                            " bytes");
+  if (options.journal_checkpoint_bytes == 0 || options.journal_checkpoint_interval.count() <= 0)
+    return invalid_argument("the sync journal's checkpoint size and interval must be positive");
   std::unique_ptr<LogManager> m(new LogManager(fs, std::move(topics_dir), options));
   // Before any log opens: a crash may have left records whose bytes only the journal kept.
   // Replayed even when this run will not journal, since a later one that does must not
@@ -100,7 +105,10 @@ Status LogManager::open_topic(std::string_view topic, uint32_t partitions, const
   {
     std::lock_guard lk(mu_);
     if (topics_.count(topic)) return already_exists("topic \"" + std::string(topic) + "\" is already open");
+    if (auto it = unsettled_deletes_.find(topic); it != unsettled_deletes_.end() && !it->second)
+      return unavailable("topic \"" + std::string(topic) + "\" is being deleted; try again");
   }
+  if (Status settled = settle_deleted_name(topic); !settled.ok()) return settled;
   std::vector<std::shared_ptr<PartitionLog>> logs;
   for (uint32_t p = 0; p < partitions; ++p) {
     RecoveryReport report;
@@ -148,28 +156,59 @@ Status LogManager::close_topic(std::string_view topic, std::vector<std::shared_p
 }
 
 Status LogManager::delete_topic(std::string_view topic) {
+  // Until the sync journal holds no record of the topic's partitions, the name cannot be
+  // opened again: after a crash, replay would write the old topic's bytes into the new
+  // topic's files, which have the same paths.
+  {
+    std::lock_guard lk(mu_);
+    unsettled_deletes_[std::string(topic)] = false;
+  }
   std::vector<std::shared_ptr<PartitionLog>> logs;
   Status closed = close_topic(topic, logs);
-  if (!closed.ok() && closed.code() != Code::kNotFound) return closed;
+  if (!closed.ok() && closed.code() != Code::kNotFound) {
+    std::lock_guard lk(mu_);
+    unsettled_deletes_.erase(std::string(topic));
+    return closed;
+  }
   // A reader may still hold a log: its reads of sealed segments must not open the files
   // of a topic created again under the same name.
   for (const auto& log : logs) log->mark_files_deleted();
-  const std::string dir = topic_dir(topic);
-  if (fs_->exists(dir)) {
-    CAUSEWAY_RETURN_IF_ERROR(fs_->remove_all(dir));
-    CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(topics_dir_));
-  }
-  // Records of the deleted partitions must not be replayed into a topic created again
-  // under the same name after a crash.
+  // The logs are closed (and synced): a checkpoint now leaves no record of them. If it
+  // fails, the deletion goes on, and the name stays refused until one succeeds
+  // (settle_deleted_name).
   if (Status s = checkpoint_journal(); !s.ok()) {
-    return s.with_context("topic \"" + std::string(topic) +
-                          "\" was deleted, but the sync journal could not be emptied; do not create a topic of "
-                          "that name before the broker has restarted");
+    spdlog::warn("topic \"{}\" is deleted, but the sync journal may still hold records of it ({}): the name cannot be "
+                 "used again until a checkpoint succeeds",
+                 topic, s.to_string());
+    std::lock_guard lk(mu_);
+    unsettled_deletes_[std::string(topic)] = true;
+  } else {
+    std::lock_guard lk(mu_);
+    unsettled_deletes_.erase(std::string(topic));
   }
-  return Status();
+  const std::string dir = topic_dir(topic);
+  if (!fs_->exists(dir)) return Status();
+  CAUSEWAY_RETURN_IF_ERROR(fs_->remove_all(dir));
+  return fs_->sync_dir(topics_dir_);
 }
 
 Status LogManager::checkpoint_journal() { return sync_group_ ? sync_group_->checkpoint() : Status(); }
+
+Status LogManager::settle_deleted_name(std::string_view topic) {
+  {
+    std::lock_guard lk(mu_);
+    if (!unsettled_deletes_.count(topic)) return Status();
+  }
+  if (Status s = checkpoint_journal(); !s.ok()) {
+    return failed_precondition("a topic named \"" + std::string(topic) +
+                               "\" was deleted, and the sync journal, which may still hold records of it, cannot be "
+                               "emptied (" + s.to_string() + "); the name can be used again once it can, or after the "
+                               "broker restarts");
+  }
+  std::lock_guard lk(mu_);
+  if (auto it = unsettled_deletes_.find(topic); it != unsettled_deletes_.end() && it->second) unsettled_deletes_.erase(it);
+  return Status();
+}
 
 std::shared_ptr<PartitionLog> LogManager::partition(std::string_view topic, uint32_t partition) const {
   std::lock_guard lk(mu_);

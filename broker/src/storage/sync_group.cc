@@ -41,7 +41,7 @@ SyncGroup::~SyncGroup() {
   }
   cv_.notify_all();
   thread_.join();
-  if (journal_ok_) {
+  if (journal_ok_ && !keep_journal_) {
     if (Status s = checkpoint_now(); !s.ok())
       spdlog::error("the last checkpoint of the sync journal failed ({}); the next start replays it", s.to_string());
   }
@@ -49,7 +49,8 @@ SyncGroup::~SyncGroup() {
 
 Status SyncGroup::checkpoint() {
   std::unique_lock lk(mu_);
-  if (!journal_ok_ && options_.journal == nullptr) return Status();
+  if (options_.journal == nullptr || fs_sync_ == nullptr) return Status();
+  if (keep_journal_) return kept_journal_error();
   if (stopped_) return failed_precondition("the sync group has stopped");
   const uint64_t ticket = ++checkpoint_requests_;
   cv_.notify_one();
@@ -58,16 +59,47 @@ Status SyncGroup::checkpoint() {
   return checkpoint_status_;
 }
 
+Status SyncGroup::kept_journal_error() const {
+  return failed_precondition("a sync of the data directory's file system failed earlier (" + fs_failure_.to_string() +
+                             "), so the sync journal in " + options_.journal->dir() +
+                             " keeps its files until the broker restarts and replays them");
+}
+
+void SyncGroup::file_system_sync_failed_locked(const Status& s) {
+  // syncfs reports a writeback error once per descriptor: a later syncfs that returns 0
+  // says nothing about the pages that failed, so no later checkpoint can prove that the
+  // journal's records are in their segments. The journal stops and keeps every file.
+  if (keep_journal_) return;
+  keep_journal_ = true;
+  fs_failure_ = s;
+  if (journal_ok_) {
+    journal_ok_ = false;
+    spdlog::error("a sync of the data directory's file system failed ({}); the sync journal in {} keeps its files for "
+                  "the next start to replay, and shared syncs no longer use it",
+                  s.to_string(), options_.journal->dir());
+  }
+}
+
 Status SyncGroup::checkpoint_now() {
   Journal& journal = *options_.journal;
+  if (!journal.holds_records()) {  // nothing a replay would read
+    std::lock_guard lk(mu_);
+    last_checkpoint_ = std::chrono::steady_clock::now();
+    return Status();
+  }
   Status s;
   Result<std::vector<std::string>> older = journal.rotate();
   if (!older) {
     s = older.error();
   } else {
     const auto start = std::chrono::steady_clock::now();
-    s = fs_sync_->sync();
+    const Status synced = fs_sync_->sync();
     if (SyncObserver observe = sync_observer()) observe(std::chrono::steady_clock::now() - start, 0, SyncKind::kCheckpoint);
+    if (!synced.ok()) {
+      std::lock_guard lk(mu_);
+      file_system_sync_failed_locked(synced);
+    }
+    s = synced;
     if (s.ok()) s = journal.remove(*older);
     spdlog::debug("sync journal checkpoint: {} file(s) after a syncfs of {} us ({})", older->size(),
                   std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count(),
@@ -77,13 +109,11 @@ Status SyncGroup::checkpoint_now() {
   last_checkpoint_ = std::chrono::steady_clock::now();
   if (s.ok()) {
     ++checkpoints_;
-  } else if (journal_ok_) {
-    // The older files still hold records whose segment bytes may not be on disk: they
-    // stay for the next start to replay, and nothing is journaled any more.
-    journal_ok_ = false;
-    spdlog::error("a checkpoint of the sync journal failed ({}); its files stay in {} for the next start to replay, "
-                  "and shared syncs no longer use the journal",
-                  s.to_string(), journal.dir());
+  } else if (!keep_journal_) {
+    // No new file, or an older one not removed: nothing is lost, the journal goes on, and
+    // the next checkpoint tries again (a failed syncfs stopped the journal above instead).
+    spdlog::warn("a checkpoint of the sync journal {} did not complete ({}); the next one tries again", journal.dir(),
+                 s.to_string());
   }
   return s;
 }
@@ -160,6 +190,7 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
     if (SyncObserver observe = sync_observer()) observe(info.end - info.start, info.logs, SyncKind::kFileSystem);
     lk.lock();
     ++shared_rounds_;
+    if (!s.ok() && options_.journal != nullptr) file_system_sync_failed_locked(s);
     if (!s.ok() && share_) {
       share_ = false;
       spdlog::error("a sync shared by {} partition logs failed ({}); they refuse appends until reopened, and "
@@ -209,6 +240,8 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
   ++journaled_rounds_;
   if (!sj.ok() && journal_ok_) {
     journal_ok_ = false;
+    keep_journal_ = true;
+    if (fs_failure_.ok()) fs_failure_ = sj;
     spdlog::error("the sync journal failed ({}); the {} partition logs of its round refuse appends until reopened, and "
                   "shared syncs no longer use the journal",
                   sj.to_string(), journaled.size());
@@ -238,10 +271,14 @@ void SyncGroup::checkpoint_due_locked(std::unique_lock<std::mutex>& lk) {
           (records && std::chrono::steady_clock::now() - last_checkpoint_ >= options_.checkpoint_interval);
   }
   if (!asked && !due) return;
-  lk.unlock();
   Status s;
-  if (options_.journal != nullptr && (journal_ok_ || asked)) s = checkpoint_now();
-  lk.lock();
+  if (keep_journal_) {
+    s = kept_journal_error();
+  } else if (options_.journal != nullptr && fs_sync_ != nullptr) {
+    lk.unlock();
+    s = checkpoint_now();
+    lk.lock();
+  }
   if (asked) {
     checkpoint_status_ = s;
     checkpoints_done_ = requested;
@@ -253,7 +290,13 @@ void SyncGroup::run() {
   std::vector<Request> round;
   std::unique_lock lk(mu_);
   for (;;) {
-    cv_.wait(lk, [&] { return stopping_ || !pending_.empty() || checkpoint_requests_ > checkpoints_done_; });
+    const auto woken = [&] { return stopping_ || !pending_.empty() || checkpoint_requests_ > checkpoints_done_; };
+    if (journal_ok_ && options_.journal->current_bytes() > options_.journal->empty_bytes()) {
+      // Records wait in the journal: checkpoint when they are due, even if no log asks.
+      cv_.wait_until(lk, last_checkpoint_ + options_.checkpoint_interval, woken);
+    } else {
+      cv_.wait(lk, woken);
+    }
     checkpoint_due_locked(lk);
     if (pending_.empty()) {
       if (!stopping_) continue;

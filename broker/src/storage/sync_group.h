@@ -132,6 +132,8 @@ class SyncGroup {
   // Rotates the journal, syncs the file system, removes the older files. Group thread (or
   // the destructor after it) only; `lk` unlocked.
   Status checkpoint_now();
+  void file_system_sync_failed_locked(const Status& s);
+  Status kept_journal_error() const;
   // Runs a checkpoint if one was asked for or is due (releasing lk meanwhile).
   void checkpoint_due_locked(std::unique_lock<std::mutex>& lk);
 
@@ -147,6 +149,10 @@ class SyncGroup {
   bool stopped_ = false;  // the thread has exited
   bool share_ = true;
   bool journal_ok_ = false;  // a journal is set and neither it nor a checkpoint failed
+  // A sync of the file system (a round's or a checkpoint's) or of the journal failed: no
+  // journal file may be removed in this run (fs_failure_ says why).
+  bool keep_journal_ = false;
+  Status fs_failure_;
   uint64_t shared_rounds_ = 0;
   uint64_t journaled_rounds_ = 0;
   uint64_t checkpoint_requests_ = 0;

@@ -81,8 +81,9 @@ class FaultInjectionFs final : public FileSystem {
   // A removed file's sync state goes with it: a file created later at the same path (a
   // topic created again) starts with nothing durable but what it holds when first opened.
   Status remove(const std::string& path) override {
+    std::lock_guard lk(mu_);  // so that no file created at the path meanwhile is forgotten
     CAUSEWAY_RETURN_IF_ERROR(base_->remove(path));
-    forget(path, false);
+    forget_locked(path, false);
     return Status();
   }
   Status rename(const std::string& from, const std::string& to) override {
@@ -100,8 +101,9 @@ class FaultInjectionFs final : public FileSystem {
   }
   Status create_dirs(const std::string& path) override { return base_->create_dirs(path); }
   Status remove_all(const std::string& path) override {
+    std::lock_guard lk(mu_);
     CAUSEWAY_RETURN_IF_ERROR(base_->remove_all(path));
-    forget(path, true);
+    forget_locked(path, true);
     return Status();
   }
   Status sync_dir(const std::string& path) override { return base_->sync_dir(path); }
@@ -158,8 +160,7 @@ class FaultInjectionFs final : public FileSystem {
   };
   std::map<std::string, Synced> synced_size_;
   std::map<std::string, uint64_t> data_end_;
-  void forget(const std::string& path, bool tree) {
-    std::lock_guard lk(mu_);
+  void forget_locked(const std::string& path, bool tree) {
     const std::string prefix = path + "/";
     const auto gone = [&](const std::string& p) { return p == path || (tree && p.rfind(prefix, 0) == 0); };
     std::erase_if(synced_size_, [&](const auto& e) { return gone(e.first); });

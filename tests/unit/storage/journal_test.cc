@@ -175,6 +175,32 @@ TEST(Journal, ReplayRefusesARecordThatNamesAFileOutsideTheTopics) {
   EXPECT_EQ(journal_files(jdir).size(), 1u);
 }
 
+// Only the newest file can end in a record a crash cut (every commit is synced before the
+// next, and a file follows only a successful commit): a bad record in an older one is
+// damage, and replay refuses to go on as if the acknowledged records after it never were.
+TEST(Journal, ReplayRefusesABadRecordInAFileThatANewerOneFollows) {
+  TempDir dir;
+  const std::string topics = dir.path() + "/topics";
+  const std::string jdir = dir.path() + "/journal";
+  const std::string a = make_segment(topics, "t", 0, 0, 0);
+  {
+    auto j = Journal::open(FileSystem::posix(), jdir, topics, nullptr);
+    ASSERT_TRUE(j.ok());
+    std::vector<JournalEntry> r1{{a, 0, "one"}, {a, 3, "two"}};
+    ASSERT_TRUE((*j)->commit(r1).ok());
+    ASSERT_TRUE((*j)->rotate().ok());
+    std::vector<JournalEntry> r2{{a, 6, "three"}};
+    ASSERT_TRUE((*j)->commit(r2).ok());
+  }
+  const std::vector<std::string> files = journal_files(jdir);
+  ASSERT_EQ(files.size(), 2u);
+  testing::increment_byte(files[0], std::filesystem::file_size(files[0]) - 1);
+  const Status s = Journal::replay(FileSystem::posix(), jdir, topics, nullptr);
+  EXPECT_EQ(s.code(), Code::kCorruption) << s.to_string();
+  EXPECT_NE(s.to_string().find(files[0]), std::string::npos) << s.to_string();
+  EXPECT_EQ(journal_files(jdir).size(), 2u);  // kept for someone to look at
+}
+
 TEST(Journal, CommitRefusesASegmentOutsideTheTopics) {
   TempDir dir;
   auto j = Journal::open(FileSystem::posix(), dir.path() + "/journal", dir.path() + "/topics", nullptr);
@@ -392,6 +418,154 @@ TEST(SyncJournal, AFailedJournalSyncFailsTheLogsOfItsRoundAndStopsTheJournal) {
   fs.set_fail_sync(false);
   // The journal's files stay for the next start; a checkpoint cannot empty a failed journal.
   EXPECT_FALSE((*m)->checkpoint_journal().ok());
+}
+
+// syncfs reports a writeback error once per descriptor, so after one failed no later
+// checkpoint can prove the journal's records are in their segments: the files stay until
+// a restart replays them, and a deleted topic's name stays refused until then.
+TEST(SyncJournal, AFailedFileSystemSyncKeepsTheJournalAndRefusesADeletedNameUntilRestart) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  {
+    auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
+    ASSERT_TRUE(m.ok());
+    ASSERT_TRUE((*m)->open_topic("t", 10, fsync_config(), nullptr).ok());
+    ASSERT_TRUE((*m)->open_topic("u", 1, fsync_config(), nullptr).ok());
+    fs.hold_syncs();
+    std::thread appends([&] {
+      for (const Status& s : append_to_each(**m, "t", 10, 0)) EXPECT_TRUE(s.ok());
+    });
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    fs.release_syncs();
+    appends.join();
+    ASSERT_GE((*m)->sync_group()->journaled_rounds(), 1u);
+    fs.set_fail_fs_sync(true);
+    EXPECT_EQ((*m)->checkpoint_journal().code(), Code::kIOError);
+    EXPECT_FALSE((*m)->sync_group()->journals());
+    fs.set_fail_fs_sync(false);
+    // A later syncfs would return 0 without the lost pages on disk.
+    const Status again = (*m)->checkpoint_journal();
+    EXPECT_EQ(again.code(), Code::kFailedPrecondition) << again.to_string();
+    EXPECT_NE(again.to_string().find("restart"), std::string::npos) << again.to_string();
+    // The deletion itself goes through; the name stays refused.
+    const Status deleted = (*m)->delete_topic("u");
+    EXPECT_TRUE(deleted.ok()) << deleted.to_string();
+    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/topics/u"));
+    const Status reopened = (*m)->open_topic("u", 1, fsync_config(), nullptr);
+    EXPECT_EQ(reopened.code(), Code::kFailedPrecondition) << reopened.to_string();
+    EXPECT_NE(reopened.to_string().find("restarts"), std::string::npos) << reopened.to_string();
+  }
+  // The orderly stop did not empty it either: the next start replays.
+  JournalReplayReport rep;
+  ASSERT_TRUE(Journal::replay(&fs, dir.path() + "/journal", dir.path() + "/topics", &rep).ok());
+  EXPECT_GE(rep.replayed, 9u);
+}
+
+// The same when the failed syncfs was a shared round's (of `os` logs here): the logs of
+// that round learn of it, and the journal, whose records' segments may have lost the same
+// writeback, must not be emptied by a later checkpoint.
+TEST(SyncJournal, AFailedSharedSyncfsRoundKeepsTheJournalToo) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE((*m)->open_topic("t", 10, fsync_config(), nullptr).ok());
+  LogConfig os = fsync_config();
+  os.durability = Durability::kOs;
+  ASSERT_TRUE((*m)->open_topic("o", 10, os, nullptr).ok());
+  fs.hold_syncs();
+  std::thread appends([&] {
+    for (const Status& s : append_to_each(**m, "t", 10, 0)) EXPECT_TRUE(s.ok());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  fs.release_syncs();
+  appends.join();
+  ASSERT_GE((*m)->sync_group()->journaled_rounds(), 1u);
+  for (const Status& s : append_to_each(**m, "o", 10, 100)) ASSERT_TRUE(s.ok());
+  // The os logs' background sync: one log's round is held until the rest have asked, so
+  // they share the next round, a syncfs, which fails.
+  fs.hold_syncs();
+  const uint64_t fs_syncs = fs.fs_sync_count();
+  std::thread maintenance([&] { EXPECT_FALSE((*m)->run_maintenance(1000, false).ok()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  fs.set_fail_fs_sync(true);
+  fs.release_syncs();
+  maintenance.join();
+  ASSERT_GT(fs.fs_sync_count(), fs_syncs);
+  fs.set_fail_fs_sync(false);
+  EXPECT_FALSE((*m)->sync_group()->journals());
+  const Status cp = (*m)->checkpoint_journal();
+  EXPECT_EQ(cp.code(), Code::kFailedPrecondition) << cp.to_string();
+}
+
+// A topic created under a deleted one's name while the deletion's checkpoint runs would
+// get the old topic's records replayed into its files after a crash: refused meanwhile.
+TEST(SyncJournal, ADeletedNameCannotBeOpenedAgainWhileItsCheckpointRuns) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE((*m)->open_topic("t", 4, fsync_config(), nullptr).ok());
+  for (const Status& s : append_to_each(**m, "t", 4, 0)) ASSERT_TRUE(s.ok());
+  // Every sync takes 200 ms: the checkpoint (a synced new journal file, then a syncfs)
+  // runs for at least 400 ms.
+  fs.set_sync_delay(std::chrono::milliseconds(200));
+  std::thread deleting([&] { EXPECT_TRUE((*m)->delete_topic("t").ok()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const Status during = (*m)->open_topic("t", 4, fsync_config(), nullptr);
+  EXPECT_EQ(during.code(), Code::kUnavailable) << during.to_string();
+  fs.set_sync_delay(std::chrono::microseconds(0));
+  deleting.join();
+  EXPECT_TRUE((*m)->open_topic("t", 4, fsync_config(), nullptr).ok());
+}
+
+// A checkpoint that cannot start a new journal file (no descriptor left) loses nothing:
+// the journal goes on in its current file, and a deleted topic's name is usable again as
+// soon as a checkpoint succeeds.
+TEST(SyncJournal, ACheckpointWithoutADescriptorLeftIsRetriedAndTheJournalGoesOn) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE((*m)->open_topic("t", 10, fsync_config(), nullptr).ok());
+  ASSERT_TRUE((*m)->open_topic("u", 1, fsync_config(), nullptr).ok());
+  fs.hold_syncs();
+  std::thread appends([&] {
+    for (const Status& s : append_to_each(**m, "t", 10, 0)) EXPECT_TRUE(s.ok());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  fs.release_syncs();
+  appends.join();
+  ASSERT_GE((*m)->sync_group()->journaled_rounds(), 1u);
+  fs.set_open_budget(0);
+  EXPECT_TRUE((*m)->delete_topic("u").ok());
+  EXPECT_EQ((*m)->open_topic("u", 1, fsync_config(), nullptr).code(), Code::kFailedPrecondition);
+  EXPECT_TRUE((*m)->sync_group()->journals());
+  fs.set_open_budget(-1);
+  EXPECT_TRUE((*m)->open_topic("u", 1, fsync_config(), nullptr).ok());
+  EXPECT_GE((*m)->sync_group()->checkpoints(), 1u);
+}
+
+TEST(SyncJournal, RecordsAreCheckpointedWhenDueEvenWithoutAnotherAppend) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  LogManagerOptions o = journaled(dir.path());
+  o.journal_checkpoint_interval = std::chrono::milliseconds(50);
+  auto m = LogManager::open(&fs, dir.path() + "/topics", o);
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE((*m)->open_topic("t", 10, fsync_config(), nullptr).ok());
+  fs.hold_syncs();
+  std::thread appends([&] {
+    for (const Status& s : append_to_each(**m, "t", 10, 0)) EXPECT_TRUE(s.ok());
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  fs.release_syncs();
+  appends.join();
+  ASSERT_GE((*m)->sync_group()->journaled_rounds(), 1u);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((*m)->sync_group()->checkpoints() == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_GE((*m)->sync_group()->checkpoints(), 1u);
 }
 
 }  // namespace
