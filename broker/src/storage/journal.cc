@@ -8,6 +8,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <map>
+#include <random>
 
 #include "causeway/common/coding.h"
 #include "causeway/common/crc32c.h"
@@ -23,8 +24,10 @@ constexpr std::string_view kFileMagic = "CWJRNL1\n";
 static_assert(kFileMagic.size() == Journal::kEmptyFileBytes);
 constexpr std::string_view kFileSuffix = ".journal";
 // Record: masked crc32c (4) of everything after it, length (4) of everything after it,
-// position (8), path length (2), path (relative to the topics directory), bytes.
-constexpr size_t kRecordHeader = 4 + 4 + 8 + 2;
+// incarnation (8), position (8), path length (2), path (relative to the topics directory),
+// bytes.
+constexpr size_t kFixedAfterLength = 8 + 8 + 2;
+constexpr std::string_view kIncarnationFile = "incarnation";
 constexpr size_t kMaxPath = 4096;
 // Segments are at most 4 GiB (Segment::append).
 constexpr uint64_t kMaxSegmentBytes = uint64_t{1} << 32;
@@ -50,10 +53,12 @@ bool valid_segment_path(std::string_view rel) {
   return file.size() == 24 && file.substr(20) == ".log" && parse_segment_stem(file.substr(0, 20)).has_value();
 }
 
-void encode_record(std::string& out, std::string_view rel_path, uint64_t position, std::string_view bytes) {
+void encode_record(std::string& out, std::string_view rel_path, uint64_t incarnation, uint64_t position,
+                   std::string_view bytes) {
   const size_t start = out.size();
-  const uint32_t length = static_cast<uint32_t>(8 + 2 + rel_path.size() + bytes.size());
+  const uint32_t length = static_cast<uint32_t>(kFixedAfterLength + rel_path.size() + bytes.size());
   out.resize(start + 8);  // crc and length, filled below
+  coding::put_fixed64(out, incarnation);
   coding::put_fixed64(out, position);
   coding::put_fixed16(out, static_cast<uint16_t>(rel_path.size()));
   out.append(rel_path);
@@ -75,6 +80,10 @@ Result<std::vector<JournalFile>> list_journal_files(FileSystem* fs, const std::s
   for (const std::string& name : names) {
     if (std::optional<uint64_t> n = parse_journal_name(name)) {
       files.push_back(JournalFile{*n, dir + "/" + name});
+    } else if (name.size() > 4 && name.compare(name.size() - 4, 4, ".tmp") == 0) {
+      // A journal file being started (before its header was synced and it got its name):
+      // it holds no record.
+      CAUSEWAY_RETURN_IF_ERROR(fs->remove(dir + "/" + name));
     } else {
       spdlog::warn("ignoring {}/{}: not a journal file", dir, name);
     }
@@ -86,6 +95,29 @@ Result<std::vector<JournalFile>> list_journal_files(FileSystem* fs, const std::s
 }  // namespace
 
 std::string journal_file_name(uint64_t number) { return segment_file_stem(number) + std::string(kFileSuffix); }
+
+Result<uint64_t> partition_incarnation(FileSystem* fs, const std::string& dir, bool create) {
+  const std::string path = dir + "/" + std::string(kIncarnationFile);
+  if (fs->exists(path)) {
+    Result<std::string> bytes = read_file(fs, path, 64);
+    if (bytes && bytes->size() == 12 &&
+        crc32c::unmask(coding::decode_fixed32(bytes->data() + 8)) == crc32c::value(bytes->data(), 8)) {
+      return coding::decode_fixed64(bytes->data());
+    }
+    if (!create) return corruption(path + " is damaged");
+    spdlog::warn("{} is damaged; the partition gets a new incarnation", path);
+  } else if (!create) {
+    return not_found(path + " does not exist");
+  }
+  std::random_device rd;
+  uint64_t id = 0;
+  while (id == 0) id = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  std::string out;
+  coding::put_fixed64(out, id);
+  coding::put_fixed32(out, crc32c::mask(crc32c::value(out.data(), 8)));
+  CAUSEWAY_RETURN_IF_ERROR(write_file_atomically(fs, dir, std::string(kIncarnationFile), out));
+  return id;
+}
 
 Journal::Journal(FileSystem* fs, std::string dir, std::string topics_dir)
     : fs_(fs), dir_(std::move(dir)), topics_dir_(std::move(topics_dir)) {}
@@ -105,32 +137,24 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
     written.clear();
     return Status();
   };
-  // The newest file holding more than a header: files after it (a rotation whose first
-  // commit never came, or whose header a crash lost) hold no record.
-  size_t newest_with_records = 0;
-  for (size_t fi = 0; fi < files.size(); ++fi) {
-    CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> f, fs->open(files[fi].path, OpenMode::kReadOnly));
-    CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t size, f->size());
-    if (size > kFileMagic.size()) newest_with_records = fi;
-  }
+  // Incarnation of each partition directory met, read once (nullopt: none readable).
+  std::map<std::string, std::optional<uint64_t>> incarnations;
   for (size_t fi = 0; fi < files.size(); ++fi) {
     const JournalFile& jf = files[fi];
     // Every commit is synced before the next one, and a new file is started only after the
     // last commit of the old one succeeded: only the newest file can end in a record a
     // crash cut. Anywhere else, a bad record is damage, and the acknowledged records after
     // it would be lost without a word.
-    const bool last = fi >= newest_with_records;
+    const bool last = fi + 1 == files.size();
     ++rep.files;
     CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->open(jf.path, OpenMode::kReadOnly));
     CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t size, file->size());
     std::string magic(kFileMagic.size(), '\0');
     CAUSEWAY_ASSIGN_OR_RETURN(size_t got, file->read_at(0, magic.size(), magic.data()));
-    if (got < magic.size() || magic == std::string(kFileMagic.size(), '\0')) {
-      // Created (its name synced) but its header never reached the disk: no record.
-      if (size > 0) rep.torn.push_back(jf.path + " (its header never reached the disk)");
-      continue;
-    }
-    if (magic != kFileMagic) return corruption("journal file " + jf.path + " does not start with the journal's magic");
+    // A file gets its name only after its header is synced (Journal::start_file).
+    if (got < magic.size() || magic != kFileMagic)
+      return corruption("journal file " + jf.path + " does not start with the journal's header (damage); move it away "
+                        "to start without its records");
     uint64_t pos = kFileMagic.size();
     std::string record;
     while (pos < size) {
@@ -151,7 +175,7 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
       }
       const uint32_t stored_crc = coding::decode_fixed32(header);
       const uint32_t length = coding::decode_fixed32(header + 4);
-      if (length < 10 || length > 10 + kMaxPath + kMaxRecordBytes) {
+      if (length < kFixedAfterLength || length > kFixedAfterLength + kMaxPath + kMaxRecordBytes) {
         CAUSEWAY_RETURN_IF_ERROR(torn("record length " + std::to_string(length) + " out of range"));
         break;
       }
@@ -170,14 +194,15 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
         CAUSEWAY_RETURN_IF_ERROR(torn("checksum mismatch"));
         break;
       }
-      const uint64_t position = coding::decode_fixed64(record.data() + 4);
-      const uint16_t path_len = coding::decode_fixed16(record.data() + 12);
-      if (path_len > kMaxPath || 10u + path_len > length) {
+      const uint64_t incarnation = coding::decode_fixed64(record.data() + 4);
+      const uint64_t position = coding::decode_fixed64(record.data() + 12);
+      const uint16_t path_len = coding::decode_fixed16(record.data() + 20);
+      if (path_len > kMaxPath || kFixedAfterLength + path_len > length) {
         CAUSEWAY_RETURN_IF_ERROR(torn("path length " + std::to_string(path_len) + " out of range"));
         break;
       }
-      const std::string_view rel(record.data() + 14, path_len);
-      const std::string_view bytes(record.data() + 14 + path_len, length - 10 - path_len);
+      const std::string_view rel(record.data() + 22, path_len);
+      const std::string_view bytes(record.data() + 22 + path_len, length - kFixedAfterLength - path_len);
       if (!valid_segment_path(rel))
         return corruption("journal file " + jf.path + " names \"" + std::string(rel) +
                           "\", which is not a segment file, in a record whose checksum holds");
@@ -188,6 +213,22 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
       ++rep.records;
       pos += 8 + length;
       const std::string path = topics_dir + "/" + std::string(rel);
+      // Only into the partition directory the record was written for: a topic deleted and
+      // created again under its name has the same paths and another incarnation.
+      const std::string partition_dir = path.substr(0, path.rfind('/'));
+      auto inc = incarnations.find(partition_dir);
+      if (inc == incarnations.end()) {
+        Result<uint64_t> found = partition_incarnation(fs, partition_dir, false);
+        inc = incarnations.emplace(partition_dir, found ? std::optional<uint64_t>(*found) : std::nullopt).first;
+      }
+      if (!inc->second || *inc->second != incarnation) {
+        if (inc->second || fs->exists(partition_dir)) {
+          ++rep.skipped_other;
+        } else {
+          ++rep.skipped_missing;
+        }
+        continue;
+      }
       auto it = written.find(path);
       if (it == written.end()) {
         // Gone with its topic, or a sealed segment retention deleted (its seal synced it):
@@ -224,18 +265,29 @@ Result<std::unique_ptr<Journal>> Journal::open(FileSystem* fs, std::string dir, 
 
 Status Journal::start_file(uint64_t number) {
   const std::string path = dir_ + "/" + journal_file_name(number);
-  next_number_ = number + 1;  // a failed attempt's file, if any, is not reused
-  CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs_->open(path, OpenMode::kCreateNew));
-  // The file, and its name, must survive a crash before any record in it counts.
+  const std::string tmp = path + ".tmp";
+  next_number_ = number + 1;  // a failed attempt's number is not reused
+  if (fs_->exists(tmp)) CAUSEWAY_RETURN_IF_ERROR(fs_->remove(tmp));
+  CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs_->open(tmp, OpenMode::kCreateNew));
+  // The file gets its name only with its header on disk, so that replay can tell a crash's
+  // cut (only ever at the end of the newest file) from damage anywhere else.
   Status s = file->write_at(0, kFileMagic);
   if (s.ok()) s = file->sync();
+  if (s.ok()) s = fs_->rename(tmp, path);
   if (s.ok()) s = fs_->sync_dir(dir_);
   if (!s.ok()) {
-    // It holds no record: replay reads it as empty if this removal does not happen.
-    (void)fs_->remove(path);
+    (void)fs_->remove(tmp);
     return s;
   }
-  file_ = std::move(file);
+  // Written from now on under its name (so that errors name it).
+  Result<std::unique_ptr<File>> named = fs_->open(path, OpenMode::kReadWrite);
+  if (!named) {
+    // The current file stays current, so this one, which holds no record, must not stay
+    // newer than it (replay allows a cut record only in the newest file).
+    if (fs_->remove(path).ok()) (void)fs_->sync_dir(dir_);
+    return named.error();
+  }
+  file_ = std::move(*named);
   file_path_ = path;
   number_ = number;
   size_ = kFileMagic.size();
@@ -252,7 +304,7 @@ Status Journal::commit(std::span<const JournalEntry> entries) {
     const std::string_view rel = std::string_view(e.segment_path).substr(topics_dir_.size() + 1);
     if (!valid_segment_path(rel) || rel.size() > kMaxPath || e.bytes.size() > kMaxRecordBytes)
       return invalid_argument("cannot journal " + std::to_string(e.bytes.size()) + " bytes of " + e.segment_path);
-    encode_record(buffer_, rel, e.position, e.bytes);
+    encode_record(buffer_, rel, e.incarnation, e.position, e.bytes);
   }
   if (buffer_.empty()) return Status();
   Status s = file_->write_at(size_, buffer_);
@@ -276,11 +328,17 @@ Result<std::vector<std::string>> Journal::rotate() {
 }
 
 Status Journal::remove(const std::vector<std::string>& paths) {
+  Status s;
+  std::vector<std::string> removed;
   for (const std::string& p : paths) {
-    CAUSEWAY_RETURN_IF_ERROR(fs_->remove(p));
-    older_.erase(std::remove(older_.begin(), older_.end(), p), older_.end());
+    s = fs_->remove(p);
+    if (!s.ok()) break;
+    removed.push_back(p);
   }
-  return fs_->sync_dir(dir_);
+  // Gone only once the directory says so on disk.
+  if (Status synced = fs_->sync_dir(dir_); !synced.ok()) return synced;
+  for (const std::string& p : removed) older_.erase(std::remove(older_.begin(), older_.end(), p), older_.end());
+  return s;
 }
 
 }  // namespace causeway::storage

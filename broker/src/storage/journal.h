@@ -18,10 +18,11 @@
 //
 // Checkpoint: start a new journal file, sync the whole file system (every segment write
 // that any record of the older files copied happened before, so it is now on disk), then
-// delete the older files. A topic's deletion checkpoints before it returns, so that no
-// record of the deleted topic can be replayed into a topic created again under its name;
-// retention deletes only sealed segments, which their seal synced, and replay skips records
-// whose file is gone.
+// delete the older files. Each record carries its partition's incarnation (a random number
+// kept in the partition directory, new for every directory created), so that a record of a
+// deleted topic is never replayed into a topic created again under its name at the same
+// paths; retention deletes only sealed segments, which their seal synced, and replay skips
+// records whose file is gone.
 //
 // Thread-safety: a Journal is used by one thread at a time (the sync group's).
 #pragma once
@@ -41,6 +42,7 @@ namespace causeway::storage {
 // One range of one segment file to make durable through the journal.
 struct JournalEntry {
   std::string segment_path;  // absolute; must lie under the journal's topics directory
+  uint64_t incarnation = 0;  // of the segment's partition directory (partition_incarnation)
   uint64_t position = 0;     // where `bytes` start in the segment file
   std::string bytes;
 };
@@ -51,6 +53,7 @@ struct JournalReplayReport {
   size_t records = 0;          // valid records found
   size_t replayed = 0;         // records written back to their segment file
   size_t skipped_missing = 0;  // records whose partition or segment file is gone
+  size_t skipped_other = 0;    // records of an earlier partition at the same path (deleted topic)
   uint64_t bytes = 0;          // bytes written back
   // Set when a file ended in a record that is cut short or fails its checksum (a write the
   // crash interrupted): which file, and where its valid records end.
@@ -112,5 +115,10 @@ class Journal {
 
 // The name of journal file `number` (20 digits, so that lexical order is numeric order).
 std::string journal_file_name(uint64_t number);
+
+// The incarnation of the partition directory `dir`: a random number kept in its
+// `incarnation` file, written (atomically, synced) when the directory first gets one. A
+// missing or damaged file gets a new number when `create`, else is kNotFound/kCorruption.
+Result<uint64_t> partition_incarnation(FileSystem* fs, const std::string& dir, bool create);
 
 }  // namespace causeway::storage

@@ -64,6 +64,7 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
         JournalReplayReport rep;  // empty: replayed above
         CAUSEWAY_ASSIGN_OR_RETURN(group.journal, Journal::open(fs, options.journal_dir, m->topics_dir_, &rep));
         group.journal_range_limit = options.journal_range_limit;
+        group.journal_min_logs = std::max<size_t>(options.journal_min_logs, 2);
         group.checkpoint_bytes = options.journal_checkpoint_bytes;
         group.checkpoint_interval = options.journal_checkpoint_interval;
       }
@@ -105,10 +106,7 @@ Status LogManager::open_topic(std::string_view topic, uint32_t partitions, const
   {
     std::lock_guard lk(mu_);
     if (topics_.count(topic)) return already_exists("topic \"" + std::string(topic) + "\" is already open");
-    if (auto it = unsettled_deletes_.find(topic); it != unsettled_deletes_.end() && !it->second)
-      return unavailable("topic \"" + std::string(topic) + "\" is being deleted; try again");
   }
-  if (Status settled = settle_deleted_name(topic); !settled.ok()) return settled;
   std::vector<std::shared_ptr<PartitionLog>> logs;
   for (uint32_t p = 0; p < partitions; ++p) {
     RecoveryReport report;
@@ -126,6 +124,10 @@ Status LogManager::open_topic(std::string_view topic, uint32_t partitions, const
     if (reports) reports->push_back(std::move(report));
     logs.push_back(std::move(*log));
   }
+  // The partition directories' entries (a new topic's) must be on disk before anything is
+  // acked in them: replay skips the records of a partition directory it does not find.
+  CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(topic_dir(topic)));
+  CAUSEWAY_RETURN_IF_ERROR(fs_->sync_dir(topics_dir_));
   std::lock_guard lk(mu_);
   if (!topics_.emplace(std::string(topic), std::move(logs)).second)
     return already_exists("topic \"" + std::string(topic) + "\" is already open");
@@ -156,36 +158,14 @@ Status LogManager::close_topic(std::string_view topic, std::vector<std::shared_p
 }
 
 Status LogManager::delete_topic(std::string_view topic) {
-  // Until the sync journal holds no record of the topic's partitions, the name cannot be
-  // opened again: after a crash, replay would write the old topic's bytes into the new
-  // topic's files, which have the same paths.
-  {
-    std::lock_guard lk(mu_);
-    unsettled_deletes_[std::string(topic)] = false;
-  }
   std::vector<std::shared_ptr<PartitionLog>> logs;
   Status closed = close_topic(topic, logs);
-  if (!closed.ok() && closed.code() != Code::kNotFound) {
-    std::lock_guard lk(mu_);
-    unsettled_deletes_.erase(std::string(topic));
-    return closed;
-  }
+  if (!closed.ok() && closed.code() != Code::kNotFound) return closed;
   // A reader may still hold a log: its reads of sealed segments must not open the files
-  // of a topic created again under the same name.
+  // of a topic created again under the same name. (The sync journal's records of these
+  // partitions need nothing: a topic created again under the name has new partition
+  // incarnations, and replay skips records of others.)
   for (const auto& log : logs) log->mark_files_deleted();
-  // The logs are closed (and synced): a checkpoint now leaves no record of them. If it
-  // fails, the deletion goes on, and the name stays refused until one succeeds
-  // (settle_deleted_name).
-  if (Status s = checkpoint_journal(); !s.ok()) {
-    spdlog::warn("topic \"{}\" is deleted, but the sync journal may still hold records of it ({}): the name cannot be "
-                 "used again until a checkpoint succeeds",
-                 topic, s.to_string());
-    std::lock_guard lk(mu_);
-    unsettled_deletes_[std::string(topic)] = true;
-  } else {
-    std::lock_guard lk(mu_);
-    unsettled_deletes_.erase(std::string(topic));
-  }
   const std::string dir = topic_dir(topic);
   if (!fs_->exists(dir)) return Status();
   CAUSEWAY_RETURN_IF_ERROR(fs_->remove_all(dir));
@@ -193,22 +173,6 @@ Status LogManager::delete_topic(std::string_view topic) {
 }
 
 Status LogManager::checkpoint_journal() { return sync_group_ ? sync_group_->checkpoint() : Status(); }
-
-Status LogManager::settle_deleted_name(std::string_view topic) {
-  {
-    std::lock_guard lk(mu_);
-    if (!unsettled_deletes_.count(topic)) return Status();
-  }
-  if (Status s = checkpoint_journal(); !s.ok()) {
-    return failed_precondition("a topic named \"" + std::string(topic) +
-                               "\" was deleted, and the sync journal, which may still hold records of it, cannot be "
-                               "emptied (" + s.to_string() + "); the name can be used again once it can, or after the "
-                               "broker restarts");
-  }
-  std::lock_guard lk(mu_);
-  if (auto it = unsettled_deletes_.find(topic); it != unsettled_deletes_.end() && it->second) unsettled_deletes_.erase(it);
-  return Status();
-}
 
 std::shared_ptr<PartitionLog> LogManager::partition(std::string_view topic, uint32_t partition) const {
   std::lock_guard lk(mu_);

@@ -64,6 +64,7 @@ struct LogManagerOptions {
   bool sync_journal = true;
   // Passed to the sync group (SyncGroupOptions).
   uint64_t journal_range_limit = 32u << 10;
+  size_t journal_min_logs = 32;
   uint64_t journal_checkpoint_bytes = 64u << 20;
   std::chrono::milliseconds journal_checkpoint_interval{5000};
 };
@@ -85,10 +86,7 @@ class LogManager {
                     std::vector<RecoveryReport>* reports);
   // Closes (syncing) and forgets a topic's logs; its files stay.
   Status close_topic(std::string_view topic);
-  // Closes the topic if open and removes its directory. OK if it never existed. With a
-  // sync journal, checkpoints it first; if that fails, the name is refused by open_topic
-  // until a checkpoint succeeds (a record of the old topic must never be replayed into
-  // files of a new one at the same paths).
+  // Closes the topic if open and removes its directory. OK if it never existed.
   Status delete_topic(std::string_view topic);
 
   // The partition's log, or null when the topic is not open or has no such partition.
@@ -119,9 +117,6 @@ class LogManager {
   Status close_topic(std::string_view topic, std::vector<std::shared_ptr<PartitionLog>>& logs);
   void background_loop();
   std::vector<std::shared_ptr<PartitionLog>> all_logs() const;
-  // For a name deleted while the journal could not be emptied: a checkpoint now, so that
-  // the name may be used again (an error names why not).
-  Status settle_deleted_name(std::string_view topic);
   // Runs tasks on sync_pool_ (which must exist): the logs' sync executor and the sync
   // group's completions.
   PartitionLog::SyncExecutor pool_executor() const;
@@ -134,11 +129,8 @@ class LogManager {
   LamportClock clock_;
   const std::shared_ptr<FileCache> sealed_files_;  // null when max_open_sealed_segments is 0
 
-  mutable std::mutex mu_;  // guards topics_, unsettled_deletes_ and stopping_
+  mutable std::mutex mu_;  // guards topics_ and stopping_
   std::map<std::string, std::vector<std::shared_ptr<PartitionLog>>, std::less<>> topics_;
-  // Topics being deleted, whose names open_topic refuses until the sync journal holds no
-  // record of them; true: the checkpoint failed (refused until the broker restarts).
-  std::map<std::string, bool, std::less<>> unsettled_deletes_;
   bool stopping_ = false;
   std::condition_variable stop_cv_;
   std::thread background_;

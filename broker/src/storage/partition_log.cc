@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "causeway/common/blocking_result.h"
+#include "storage/journal.h"
 #include "storage/sync_group.h"
 #include "storage/sync_observer.h"
 
@@ -85,6 +86,9 @@ Result<std::unique_ptr<PartitionLog>> PartitionLog::open(FileSystem* fs, std::st
 
 Status PartitionLog::recover(RecoveryReport& report) {
   CAUSEWAY_RETURN_IF_ERROR(fs_->create_dirs(dir_));
+  // Tells this directory's sync journal records from those of an earlier partition at the
+  // same path (storage/journal.h).
+  CAUSEWAY_ASSIGN_OR_RETURN(incarnation_, partition_incarnation(fs_, dir_, /*create=*/true));
   CAUSEWAY_ASSIGN_OR_RETURN(auto names, fs_->list_dir(dir_));
   std::sort(names.begin(), names.end());
   std::vector<uint64_t> bases;
@@ -300,7 +304,8 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
   // A log whose rounds are shared keeps a copy of what it writes for the next round's
   // journal record (SyncGroup::journal_range_limit), so that the group's thread need not
   // read it back: only while it is small enough to be journaled at all.
-  if (journal_copy_valid_ && sync_group_ != nullptr && last_round_logs_ > 1) {
+  if (journal_copy_valid_ && sync_group_ != nullptr && last_round_logs_ > 1 &&
+      config_.durability == Durability::kFsync) {
     const uint64_t at = active->size_bytes() - batch.size();
     if (journal_copy_from_ + journal_copy_.size() == at &&
         journal_copy_.size() + batch.size() <= sync_group_->journal_range_limit()) {
@@ -464,6 +469,7 @@ void PartitionLog::submit_group_round_locked(std::unique_lock<std::mutex>& lk,
   range.from = seg == covered_segment_ ? covered_position_ : 0;
   range.to = position;
   range.journal = config_.durability == Durability::kFsync;
+  range.incarnation = incarnation_;
   if (journal_copy_valid_ && journal_copy_from_ == range.from && range.from + journal_copy_.size() == range.to)
     range.bytes = std::move(journal_copy_);
   // The next round's bytes start here.

@@ -69,6 +69,15 @@ void SyncGroup::file_system_sync_failed_locked(const Status& s) {
   // syncfs reports a writeback error once per descriptor: a later syncfs that returns 0
   // says nothing about the pages that failed, so no later checkpoint can prove that the
   // journal's records are in their segments. The journal stops and keeps every file.
+  // Nor can a shared round's syncfs any more (a checkpoint's failure may have taken the
+  // error a round's logs needed): every log syncs its own file from now on, as after a
+  // failed round.
+  if (share_) {
+    share_ = false;
+    spdlog::error("a sync of the data directory's file system failed ({}); every partition log syncs on its own from "
+                  "now on, so that each learns of its own lost writes",
+                  s.to_string());
+  }
   if (keep_journal_) return;
   keep_journal_ = true;
   fs_failure_ = s;
@@ -110,6 +119,7 @@ Status SyncGroup::checkpoint_now() {
   if (s.ok()) {
     ++checkpoints_;
   } else if (!keep_journal_) {
+    retry_checkpoint_at_ = last_checkpoint_ + std::chrono::seconds(1);
     // No new file, or an older one not removed: nothing is lost, the journal goes on, and
     // the next checkpoint tries again (a failed syncfs stopped the journal above instead).
     spdlog::warn("a checkpoint of the sync journal {} did not complete ({}); the next one tries again", journal.dir(),
@@ -173,7 +183,7 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
   std::vector<Request*> journaled;
   std::vector<Request*> in_place;
   lk.lock();
-  const bool journal = journal_ok_;
+  const bool journal = journal_ok_ && round.size() >= options_.journal_min_logs;
   lk.unlock();
   for (Request& r : round) {
     const bool small = r.range.journal && r.range.to >= r.range.from &&
@@ -190,13 +200,13 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
     if (SyncObserver observe = sync_observer()) observe(info.end - info.start, info.logs, SyncKind::kFileSystem);
     lk.lock();
     ++shared_rounds_;
-    if (!s.ok() && options_.journal != nullptr) file_system_sync_failed_locked(s);
     if (!s.ok() && share_) {
       share_ = false;
       spdlog::error("a sync shared by {} partition logs failed ({}); they refuse appends until reopened, and "
                     "every log syncs on its own from now on, so that each learns of its own lost writes",
                     round.size(), s.to_string());
     }
+    if (!s.ok() && options_.journal != nullptr) file_system_sync_failed_locked(s);
     lk.unlock();
     std::vector<Request*> all;
     for (Request& r : round) all.push_back(&r);
@@ -214,6 +224,7 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
   for (Request* r : journaled) {
     JournalEntry e;
     e.segment_path = r->segment->log_path();
+    e.incarnation = r->range.incarnation;
     e.position = r->range.from;
     if (r->range.bytes.size() == r->range.to - r->range.from) {
       // The copy the log kept as it wrote them.
@@ -265,10 +276,11 @@ void SyncGroup::checkpoint_due_locked(std::unique_lock<std::mutex>& lk) {
   const bool asked = requested > checkpoints_done_;
   bool due = false;
   if (journal_ok_ && !asked) {
+    const auto now = std::chrono::steady_clock::now();
     const uint64_t bytes = options_.journal->current_bytes();
     const bool records = bytes > options_.journal->empty_bytes();
-    due = bytes >= options_.checkpoint_bytes ||
-          (records && std::chrono::steady_clock::now() - last_checkpoint_ >= options_.checkpoint_interval);
+    due = now >= retry_checkpoint_at_ &&
+          (bytes >= options_.checkpoint_bytes || (records && now - last_checkpoint_ >= options_.checkpoint_interval));
   }
   if (!asked && !due) return;
   Status s;

@@ -14,9 +14,9 @@
 // (journal_range_limit) copies those bytes into one journal write and fdatasyncs the journal
 // file alone, instead of a syncfs that writes a block per dirty file; the segment files
 // reach the disk at the next checkpoint (every checkpoint_bytes of journal or
-// checkpoint_interval, and at a topic's deletion): a new journal file, one syncfs, then the
-// older journal files go. A checkpoint's failure stops the journal and keeps its files, which
-// the next start replays.
+// checkpoint_interval, and at the group's end): a new journal file, one syncfs, then the
+// older journal files go. After any failed syncfs the journal stops and keeps its files,
+// which the next start replays.
 //
 // Errors: syncfs cannot say which file failed, so a failed shared round fails every log in
 // it, and the group then syncs log by log for good (each log's own fdatasync, in parallel on
@@ -59,6 +59,7 @@ struct SyncRange {
   uint64_t from = 0;
   uint64_t to = 0;
   bool journal = false;
+  uint64_t incarnation = 0;  // of the log's directory (partition_incarnation), for its records
   // Those bytes, when the log kept a copy as it wrote them (else, or if the size does not
   // match, the group reads them back from the segment).
   std::string bytes;
@@ -72,6 +73,9 @@ struct SyncGroupOptions {
   // A log's new bytes go to the journal only up to this much; a larger range fills its own
   // blocks and is as cheap to sync in place.
   uint64_t journal_range_limit = 32u << 10;
+  // Rounds of fewer logs are one syncfs: a few block writes cost less than writing their
+  // bytes a second time.
+  size_t journal_min_logs = 32;
   // Checkpoint when the journal file holds this many bytes, or when this long has passed
   // since the last checkpoint and it holds any record.
   uint64_t checkpoint_bytes = 64u << 20;
@@ -100,9 +104,8 @@ class SyncGroup {
   void request(std::shared_ptr<Segment> segment, Done done) { request(std::move(segment), SyncRange{}, std::move(done)); }
 
   // Makes every segment write so far durable in its own file and empties the journal (a
-  // checkpoint), waiting for it. A topic's deletion calls it before it returns, so that
-  // no journal record of the topic can be replayed into one created again under its name.
-  // OK at once without a journal. Not from the group's completions.
+  // checkpoint), waiting for it. OK at once without a journal. Not from the group's
+  // completions.
   Status checkpoint();
 
   // The most new bytes of one log a round journals; 0 without a journal. Logs keep a copy
@@ -134,6 +137,8 @@ class SyncGroup {
   Status checkpoint_now();
   void file_system_sync_failed_locked(const Status& s);
   Status kept_journal_error() const;
+  // A checkpoint that failed without stopping the journal is tried again from then.
+  std::chrono::steady_clock::time_point retry_checkpoint_at_{};
   // Runs a checkpoint if one was asked for or is due (releasing lk meanwhile).
   void checkpoint_due_locked(std::unique_lock<std::mutex>& lk);
 

@@ -42,7 +42,14 @@ std::string make_segment(const std::string& topics, const std::string& topic, ui
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/" + segment_file_stem(base) + ".log";
   write_all(path, std::string(size, '\0'));
+  EXPECT_TRUE(partition_incarnation(FileSystem::posix(), dir, /*create=*/true).ok());
   return path;
+}
+
+// A journal entry for `segment`, with its partition directory's incarnation.
+JournalEntry entry(const std::string& segment, uint64_t position, std::string bytes) {
+  Result<uint64_t> id = partition_incarnation(FileSystem::posix(), segment.substr(0, segment.rfind('/')), false);
+  return JournalEntry{segment, id.ok() ? *id : 0, position, std::move(bytes)};
 }
 
 TEST(Journal, ReplayWritesEveryRecordBackToItsSegmentAndEmptiesTheJournal) {
@@ -54,9 +61,9 @@ TEST(Journal, ReplayWritesEveryRecordBackToItsSegmentAndEmptiesTheJournal) {
   {
     auto j = Journal::open(FileSystem::posix(), jdir, topics, nullptr);
     ASSERT_TRUE(j.ok()) << j.error().to_string();
-    std::vector<JournalEntry> round1{{a, 0, "first"}, {b, 0, "bee"}};
+    std::vector<JournalEntry> round1{entry(a, 0, "first"), entry(b, 0, "bee")};
     ASSERT_TRUE((*j)->commit(round1).ok());
-    std::vector<JournalEntry> round2{{a, 5, "-second"}};
+    std::vector<JournalEntry> round2{entry(a, 5, "-second")};
     ASSERT_TRUE((*j)->commit(round2).ok());
     // A crash: the segment files lost what the journal holds.
   }
@@ -86,9 +93,9 @@ TEST(Journal, ReplayStopsAtATornRecordAndKeepsTheOnesBefore) {
   {
     auto j = Journal::open(FileSystem::posix(), jdir, topics, nullptr);
     ASSERT_TRUE(j.ok());
-    std::vector<JournalEntry> r1{{a, 0, "kept"}};
+    std::vector<JournalEntry> r1{entry(a, 0, "kept")};
     ASSERT_TRUE((*j)->commit(r1).ok());
-    std::vector<JournalEntry> r2{{a, 4, std::string(100, 'x')}};
+    std::vector<JournalEntry> r2{entry(a, 4, std::string(100, 'x'))};
     ASSERT_TRUE((*j)->commit(r2).ok());
   }
   const std::string file = journal_files(jdir).at(0);
@@ -109,7 +116,7 @@ TEST(Journal, ReplayStopsAtARecordWhoseChecksumFails) {
   {
     auto j = Journal::open(FileSystem::posix(), jdir, topics, nullptr);
     ASSERT_TRUE(j.ok());
-    std::vector<JournalEntry> r1{{a, 0, "good"}, {a, 4, "flipped"}};
+    std::vector<JournalEntry> r1{entry(a, 0, "good"), entry(a, 4, "flipped")};
     ASSERT_TRUE((*j)->commit(r1).ok());
   }
   const std::string file = journal_files(jdir).at(0);
@@ -132,7 +139,7 @@ TEST(Journal, ReplaySkipsRecordsOfSegmentsThatAreGone) {
   {
     auto j = Journal::open(FileSystem::posix(), jdir, topics, nullptr);
     ASSERT_TRUE(j.ok());
-    std::vector<JournalEntry> r{{retained_away, 0, "old"}, {deleted_topic, 0, "x"}, {kept, 0, "new"}};
+    std::vector<JournalEntry> r{entry(retained_away, 0, "old"), entry(deleted_topic, 0, "x"), entry(kept, 0, "new")};
     ASSERT_TRUE((*j)->commit(r).ok());
   }
   std::filesystem::remove(retained_away);
@@ -145,6 +152,29 @@ TEST(Journal, ReplaySkipsRecordsOfSegmentsThatAreGone) {
   // Never created again.
   EXPECT_FALSE(std::filesystem::exists(retained_away));
   EXPECT_FALSE(std::filesystem::exists(topics + "/gone"));
+}
+
+// A topic deleted and created again under its name has the same paths: its partition
+// directories' new incarnations keep the old topic's records out of the new files.
+TEST(Journal, ReplaySkipsRecordsOfAnEarlierPartitionAtTheSamePath) {
+  TempDir dir;
+  const std::string topics = dir.path() + "/topics";
+  const std::string jdir = dir.path() + "/journal";
+  const std::string old_segment = make_segment(topics, "t", 0, 0, 0);
+  {
+    auto j = Journal::open(FileSystem::posix(), jdir, topics, nullptr);
+    ASSERT_TRUE(j.ok());
+    std::vector<JournalEntry> r{entry(old_segment, 0, "old topic's bytes")};
+    ASSERT_TRUE((*j)->commit(r).ok());
+  }
+  std::filesystem::remove_all(topics + "/t");
+  const std::string new_segment = make_segment(topics, "t", 0, 0, 0);
+  write_all(new_segment, "new");
+  JournalReplayReport rep;
+  ASSERT_TRUE(Journal::replay(FileSystem::posix(), jdir, topics, &rep).ok());
+  EXPECT_EQ(rep.replayed, 0u);
+  EXPECT_EQ(rep.skipped_other, 1u);
+  EXPECT_EQ(read_all(new_segment), "new");
 }
 
 // A record whose checksum holds but whose path is not a segment under the topics
@@ -161,7 +191,8 @@ TEST(Journal, ReplayRefusesARecordThatNamesAFileOutsideTheTopics) {
   const std::string rel = "../victim";
   const std::string bytes = "owned";
   rec.resize(8);
-  coding::put_fixed64(rec, 0);
+  coding::put_fixed64(rec, 1);  // incarnation
+  coding::put_fixed64(rec, 0);  // position
   coding::put_fixed16(rec, static_cast<uint16_t>(rel.size()));
   rec += rel + bytes;
   coding::encode_fixed32(rec.data() + 4, static_cast<uint32_t>(rec.size() - 8));
@@ -186,10 +217,10 @@ TEST(Journal, ReplayRefusesABadRecordInAFileThatANewerOneFollows) {
   {
     auto j = Journal::open(FileSystem::posix(), jdir, topics, nullptr);
     ASSERT_TRUE(j.ok());
-    std::vector<JournalEntry> r1{{a, 0, "one"}, {a, 3, "two"}};
+    std::vector<JournalEntry> r1{entry(a, 0, "one"), entry(a, 3, "two")};
     ASSERT_TRUE((*j)->commit(r1).ok());
     ASSERT_TRUE((*j)->rotate().ok());
-    std::vector<JournalEntry> r2{{a, 6, "three"}};
+    std::vector<JournalEntry> r2{entry(a, 6, "three")};
     ASSERT_TRUE((*j)->commit(r2).ok());
   }
   const std::vector<std::string> files = journal_files(jdir);
@@ -205,7 +236,7 @@ TEST(Journal, CommitRefusesASegmentOutsideTheTopics) {
   TempDir dir;
   auto j = Journal::open(FileSystem::posix(), dir.path() + "/journal", dir.path() + "/topics", nullptr);
   ASSERT_TRUE(j.ok());
-  std::vector<JournalEntry> r{{dir.path() + "/elsewhere/0/00000000000000000000.log", 0, "x"}};
+  std::vector<JournalEntry> r{{dir.path() + "/elsewhere/0/00000000000000000000.log", 1, 0, "x"}};
   EXPECT_EQ((*j)->commit(r).code(), Code::kInvalidArgument);
 }
 
@@ -225,6 +256,7 @@ LogManagerOptions journaled(const std::string& root) {
   o.sync_threads = 2;
   o.share_syncs = true;
   o.journal_dir = root + "/journal";
+  o.journal_min_logs = 2;  // rounds of a few test partitions journal too
   return o;
 }
 
@@ -422,8 +454,8 @@ TEST(SyncJournal, AFailedJournalSyncFailsTheLogsOfItsRoundAndStopsTheJournal) {
 
 // syncfs reports a writeback error once per descriptor, so after one failed no later
 // checkpoint can prove the journal's records are in their segments: the files stay until
-// a restart replays them, and a deleted topic's name stays refused until then.
-TEST(SyncJournal, AFailedFileSystemSyncKeepsTheJournalAndRefusesADeletedNameUntilRestart) {
+// a restart replays them.
+TEST(SyncJournal, AFailedFileSystemSyncKeepsTheJournalUntilRestart) {
   TempDir dir;
   FaultInjectionFs fs;
   {
@@ -447,13 +479,8 @@ TEST(SyncJournal, AFailedFileSystemSyncKeepsTheJournalAndRefusesADeletedNameUnti
     const Status again = (*m)->checkpoint_journal();
     EXPECT_EQ(again.code(), Code::kFailedPrecondition) << again.to_string();
     EXPECT_NE(again.to_string().find("restart"), std::string::npos) << again.to_string();
-    // The deletion itself goes through; the name stays refused.
-    const Status deleted = (*m)->delete_topic("u");
-    EXPECT_TRUE(deleted.ok()) << deleted.to_string();
-    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/topics/u"));
-    const Status reopened = (*m)->open_topic("u", 1, fsync_config(), nullptr);
-    EXPECT_EQ(reopened.code(), Code::kFailedPrecondition) << reopened.to_string();
-    EXPECT_NE(reopened.to_string().find("restarts"), std::string::npos) << reopened.to_string();
+    // And every log syncs its own file from now on.
+    EXPECT_FALSE((*m)->sync_group()->shares());
   }
   // The orderly stop did not empty it either: the next start replays.
   JournalReplayReport rep;
@@ -498,52 +525,30 @@ TEST(SyncJournal, AFailedSharedSyncfsRoundKeepsTheJournalToo) {
   EXPECT_EQ(cp.code(), Code::kFailedPrecondition) << cp.to_string();
 }
 
-// A topic created under a deleted one's name while the deletion's checkpoint runs would
-// get the old topic's records replayed into its files after a crash: refused meanwhile.
-TEST(SyncJournal, ADeletedNameCannotBeOpenedAgainWhileItsCheckpointRuns) {
-  TempDir dir;
-  FaultInjectionFs fs;
-  auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
-  ASSERT_TRUE(m.ok());
-  ASSERT_TRUE((*m)->open_topic("t", 4, fsync_config(), nullptr).ok());
-  for (const Status& s : append_to_each(**m, "t", 4, 0)) ASSERT_TRUE(s.ok());
-  // Every sync takes 200 ms: the checkpoint (a synced new journal file, then a syncfs)
-  // runs for at least 400 ms.
-  fs.set_sync_delay(std::chrono::milliseconds(200));
-  std::thread deleting([&] { EXPECT_TRUE((*m)->delete_topic("t").ok()); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  const Status during = (*m)->open_topic("t", 4, fsync_config(), nullptr);
-  EXPECT_EQ(during.code(), Code::kUnavailable) << during.to_string();
-  fs.set_sync_delay(std::chrono::microseconds(0));
-  deleting.join();
-  EXPECT_TRUE((*m)->open_topic("t", 4, fsync_config(), nullptr).ok());
-}
-
 // A checkpoint that cannot start a new journal file (no descriptor left) loses nothing:
-// the journal goes on in its current file, and a deleted topic's name is usable again as
-// soon as a checkpoint succeeds.
+// the journal goes on in its current file, and the next checkpoint succeeds.
 TEST(SyncJournal, ACheckpointWithoutADescriptorLeftIsRetriedAndTheJournalGoesOn) {
   TempDir dir;
   FaultInjectionFs fs;
   auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
   ASSERT_TRUE(m.ok());
-  ASSERT_TRUE((*m)->open_topic("t", 10, fsync_config(), nullptr).ok());
-  ASSERT_TRUE((*m)->open_topic("u", 1, fsync_config(), nullptr).ok());
+  ASSERT_TRUE((*m)->open_topic("t", 40, fsync_config(), nullptr).ok());
   fs.hold_syncs();
   std::thread appends([&] {
-    for (const Status& s : append_to_each(**m, "t", 10, 0)) EXPECT_TRUE(s.ok());
+    for (const Status& s : append_to_each(**m, "t", 40, 0)) EXPECT_TRUE(s.ok());
   });
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   fs.release_syncs();
   appends.join();
   ASSERT_GE((*m)->sync_group()->journaled_rounds(), 1u);
   fs.set_open_budget(0);
-  EXPECT_TRUE((*m)->delete_topic("u").ok());
-  EXPECT_EQ((*m)->open_topic("u", 1, fsync_config(), nullptr).code(), Code::kFailedPrecondition);
+  EXPECT_FALSE((*m)->checkpoint_journal().ok());
   EXPECT_TRUE((*m)->sync_group()->journals());
+  EXPECT_EQ((*m)->sync_group()->checkpoints(), 0u);
   fs.set_open_budget(-1);
-  EXPECT_TRUE((*m)->open_topic("u", 1, fsync_config(), nullptr).ok());
-  EXPECT_GE((*m)->sync_group()->checkpoints(), 1u);
+  for (const Status& s : append_to_each(**m, "t", 40, 100)) EXPECT_TRUE(s.ok());
+  EXPECT_TRUE((*m)->checkpoint_journal().ok());
+  EXPECT_EQ((*m)->sync_group()->checkpoints(), 1u);
 }
 
 TEST(SyncJournal, RecordsAreCheckpointedWhenDueEvenWithoutAnotherAppend) {
