@@ -208,8 +208,8 @@ std::variant<BrokerConfig, int> parse_flags(int argc, char** argv) {
       ->check(CLI::IsMember({"true", "false", "on", "off", "1", "0"}, CLI::ignore_case))
       ->default_str("true");
   app.add_option("--sync-journal", config.store.logs.sync_journal,
-                 "fsync topics, with --share-syncs: a shared sync whose partitions each have a few new bytes writes "
-                 "them once to <data-dir>/journal and syncs that file alone, instead of a syncfs that writes a block "
+                 "fsync topics, with --share-syncs: a shared sync of many partitions that each have a few new bytes "
+                 "writes them once to <data-dir>/journal and syncs that file alone, instead of a syncfs that writes a block "
                  "per partition (docs/broker.md, \"The sync journal\"); the partitions' files are synced every few "
                  "seconds. A start replays the journal whatever this says")
       ->check(CLI::IsMember({"true", "false", "on", "off", "1", "0"}, CLI::ignore_case))

@@ -64,7 +64,7 @@ struct LogManagerOptions {
   bool sync_journal = true;
   // Passed to the sync group (SyncGroupOptions).
   uint64_t journal_range_limit = 32u << 10;
-  size_t journal_min_logs = 32;
+  size_t journal_min_logs = 128;
   uint64_t journal_checkpoint_bytes = 64u << 20;
   std::chrono::milliseconds journal_checkpoint_interval{5000};
 };

@@ -301,11 +301,10 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
     active->note_dedup_keys();
   CAUSEWAY_RETURN_IF_ERROR(active->append(header, batch));
   ++appends_since_sync_;
-  // A log whose rounds are shared keeps a copy of what it writes for the next round's
-  // journal record (SyncGroup::journal_range_limit), so that the group's thread need not
-  // read it back: only while it is small enough to be journaled at all.
-  if (journal_copy_valid_ && sync_group_ != nullptr && last_round_logs_ > 1 &&
-      config_.durability == Durability::kFsync) {
+  // A log whose last round went to the sync journal keeps a copy of what it writes for
+  // the next round's record (SyncGroup::journal_range_limit), so that the group's thread
+  // need not read it back: only while it is small enough to be journaled at all.
+  if (journal_copy_valid_ && last_round_journaled_ && sync_group_ != nullptr) {
     const uint64_t at = active->size_bytes() - batch.size();
     if (journal_copy_from_ + journal_copy_.size() == at &&
         journal_copy_.size() + batch.size() <= sync_group_->journal_range_limit()) {
@@ -487,6 +486,7 @@ void PartitionLog::submit_group_round_locked(std::unique_lock<std::mutex>& lk,
       covered_position_ = position;
     }
     last_round_logs_ = round.logs;
+    last_round_journaled_ = round.journaled;
     begin_group_round_locked(l, /*may_block=*/true);
   });
   (void)lk;

@@ -244,6 +244,7 @@ class PartitionLog {
   // The bytes written since the last group round, from journal_copy_from_ in the active
   // segment, while they are few enough for the group to journal (SyncRange::bytes).
   uint64_t incarnation_ = 0;  // of dir_ (storage/journal.h, partition_incarnation)
+  bool last_round_journaled_ = false;  // the last group round took this log's bytes to the journal
   std::string journal_copy_;
   uint64_t journal_copy_from_ = 0;
   bool journal_copy_valid_ = false;  // the copy holds every byte written since it started

@@ -183,7 +183,11 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
   std::vector<Request*> journaled;
   std::vector<Request*> in_place;
   lk.lock();
-  const bool journal = journal_ok_ && round.size() >= options_.journal_min_logs;
+  // Few logs are cheaper to syncfs than to write twice, unless the journal holds records:
+  // then their segments' pages are dirty too, and a syncfs would write them all back (a
+  // checkpoint's cost) for a round of a few logs.
+  const bool journal =
+      journal_ok_ && (round.size() >= options_.journal_min_logs || options_.journal->holds_records());
   lk.unlock();
   for (Request& r : round) {
     const bool small = r.range.journal && r.range.to >= r.range.from &&

@@ -73,9 +73,9 @@ struct SyncGroupOptions {
   // A log's new bytes go to the journal only up to this much; a larger range fills its own
   // blocks and is as cheap to sync in place.
   uint64_t journal_range_limit = 32u << 10;
-  // Rounds of fewer logs are one syncfs: a few block writes cost less than writing their
-  // bytes a second time.
-  size_t journal_min_logs = 32;
+  // Rounds of fewer logs are one syncfs (a few block writes cost less than writing their
+  // bytes a second time), unless the journal holds records since its last checkpoint.
+  size_t journal_min_logs = 128;
   // Checkpoint when the journal file holds this many bytes, or when this long has passed
   // since the last checkpoint and it holds any record.
   uint64_t checkpoint_bytes = 64u << 20;
