@@ -36,6 +36,11 @@ int main(int argc, char** argv) {
   core::EventStoreOptions options;
   options.data_dir = data_dir;
   options.logs.background = false;
+  // Rounds of two logs or more go to the sync journal (storage/journal.h), so that kill -9
+  // lands inside journal writes, checkpoints and replays too (the broker's default needs
+  // 128 logs in a round before it journals).
+  options.logs.journal_min_logs = 2;
+  options.logs.journal_checkpoint_bytes = 256u << 10;
   auto store = core::EventStore::open(storage::FileSystem::posix(), options, nullptr);
   if (!store) {
     std::fprintf(stderr, "open: %s\n", store.error().to_string().c_str());

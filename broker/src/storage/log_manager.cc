@@ -43,7 +43,7 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
   // Replayed even when this run will not journal, since a later one that does must not
   // find records older than what the logs have become.
   const auto log_replay = [](const JournalReplayReport& rep, const std::string& dir) {
-    if (rep.files == 0) return;
+    if (rep.records == 0 && rep.torn.empty()) return;  // an orderly stop's empty file
     spdlog::info("sync journal {}: replayed {} record(s) ({} bytes) from {} file(s); {} for segments gone since", dir,
                  rep.replayed, rep.bytes, rep.files, rep.skipped_missing);
     for (const std::string& t : rep.torn) spdlog::warn("sync journal: a crash cut the last record of {}", t);
