@@ -294,6 +294,19 @@ std::vector<std::string> payloads(LogManager& m, const std::string& topic, uint3
   return out;
 }
 
+// One append to each of `partitions` of `topic`, with syncs held until every one has
+// asked, so that they share a round (which journals); each must succeed.
+void append_in_one_round(FaultInjectionFs& fs, LogManager& m, const std::string& topic, uint32_t partitions,
+                         uint64_t seq) {
+  fs.hold_syncs();
+  std::thread appends([&] {
+    for (const Status& s : append_to_each(m, topic, partitions, seq)) EXPECT_TRUE(s.ok()) << s.to_string();
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  fs.release_syncs();
+  appends.join();
+}
+
 // Power loss now: what the disk holds (every file back to what its last sync covered),
 // copied to `<root>/image` while the manager that wrote it is still running (its orderly
 // stop would sync and checkpoint). Returns the image's root.
@@ -320,13 +333,7 @@ TEST(SyncJournal, SmallAppendsToManyPartitionsAreJournaledAndSurvivePowerLoss) {
     ASSERT_TRUE((*m)->open_topic("t", kPartitions, fsync_config(), nullptr).ok());
     const uint64_t fs_syncs = fs.fs_sync_count();
     for (int rep = 0; rep < kRounds; ++rep) {
-      fs.hold_syncs();  // every partition asks before the first round ends
-      std::thread appends([&] {
-        for (const Status& s : append_to_each(**m, "t", kPartitions, rep * kPartitions)) EXPECT_TRUE(s.ok()) << s.to_string();
-      });
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-      fs.release_syncs();
-      appends.join();
+      append_in_one_round(fs, **m, "t", kPartitions, rep * kPartitions);
     }
     for (uint32_t p = 0; p < kPartitions; ++p) {
       acked[p] = payloads(**m, "t", p);
@@ -388,13 +395,7 @@ TEST(SyncJournal, AnOrderlyStopLeavesNothingToReplay) {
     auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
     ASSERT_TRUE(m.ok());
     ASSERT_TRUE((*m)->open_topic("t", 10, fsync_config(), nullptr).ok());
-    fs.hold_syncs();
-    std::thread appends([&] {
-      for (const Status& s : append_to_each(**m, "t", 10, 0)) EXPECT_TRUE(s.ok());
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    fs.release_syncs();
-    appends.join();
+    append_in_one_round(fs, **m, "t", 10, 0);
     ASSERT_GE((*m)->sync_group()->journaled_rounds(), 1u);
   }
   JournalReplayReport rep;
@@ -468,13 +469,7 @@ TEST(SyncJournal, AFailedFileSystemSyncKeepsTheJournalUntilRestart) {
     ASSERT_TRUE(m.ok());
     ASSERT_TRUE((*m)->open_topic("t", 10, fsync_config(), nullptr).ok());
     ASSERT_TRUE((*m)->open_topic("u", 1, fsync_config(), nullptr).ok());
-    fs.hold_syncs();
-    std::thread appends([&] {
-      for (const Status& s : append_to_each(**m, "t", 10, 0)) EXPECT_TRUE(s.ok());
-    });
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    fs.release_syncs();
-    appends.join();
+    append_in_one_round(fs, **m, "t", 10, 0);
     ASSERT_GE((*m)->sync_group()->journaled_rounds(), 1u);
     fs.set_fail_fs_sync(true);
     EXPECT_EQ((*m)->checkpoint_journal().code(), Code::kIOError);
@@ -505,13 +500,7 @@ TEST(SyncJournal, AFailedSharedSyncfsRoundKeepsTheJournalToo) {
   LogConfig os = fsync_config();
   os.durability = Durability::kOs;
   ASSERT_TRUE((*m)->open_topic("o", 10, os, nullptr).ok());
-  fs.hold_syncs();
-  std::thread appends([&] {
-    for (const Status& s : append_to_each(**m, "t", 10, 0)) EXPECT_TRUE(s.ok());
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  fs.release_syncs();
-  appends.join();
+  append_in_one_round(fs, **m, "t", 10, 0);
   ASSERT_GE((*m)->sync_group()->journaled_rounds(), 1u);
   for (const Status& s : append_to_each(**m, "o", 10, 100)) ASSERT_TRUE(s.ok());
   // The os logs' background sync: one log's round is held until the rest have asked, so
@@ -538,13 +527,7 @@ TEST(SyncJournal, ACheckpointWithoutADescriptorLeftIsRetriedAndTheJournalGoesOn)
   auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE((*m)->open_topic("t", 40, fsync_config(), nullptr).ok());
-  fs.hold_syncs();
-  std::thread appends([&] {
-    for (const Status& s : append_to_each(**m, "t", 40, 0)) EXPECT_TRUE(s.ok());
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  fs.release_syncs();
-  appends.join();
+  append_in_one_round(fs, **m, "t", 40, 0);
   ASSERT_GE((*m)->sync_group()->journaled_rounds(), 1u);
   fs.set_open_budget(0);
   EXPECT_FALSE((*m)->checkpoint_journal().ok());
@@ -564,13 +547,7 @@ TEST(SyncJournal, RecordsAreCheckpointedWhenDueEvenWithoutAnotherAppend) {
   auto m = LogManager::open(&fs, dir.path() + "/topics", o);
   ASSERT_TRUE(m.ok());
   ASSERT_TRUE((*m)->open_topic("t", 10, fsync_config(), nullptr).ok());
-  fs.hold_syncs();
-  std::thread appends([&] {
-    for (const Status& s : append_to_each(**m, "t", 10, 0)) EXPECT_TRUE(s.ok());
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  fs.release_syncs();
-  appends.join();
+  append_in_one_round(fs, **m, "t", 10, 0);
   ASSERT_GE((*m)->sync_group()->journaled_rounds(), 1u);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while ((*m)->sync_group()->checkpoints() == 0 && std::chrono::steady_clock::now() < deadline)
