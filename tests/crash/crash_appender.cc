@@ -37,8 +37,10 @@ int main(int argc, char** argv) {
   options.data_dir = data_dir;
   options.logs.background = false;
   // Rounds of two logs or more go to the sync journal (storage/journal.h), so that kill -9
-  // lands inside journal writes, checkpoints and replays too (the broker's default needs
-  // 128 logs in a round before it journals).
+  // lands inside journal writes and checkpoints too, and the parent's open replays what
+  // the kill left there (the broker's default needs 128 logs in a round before it
+  // journals). kill -9 keeps the page cache: what the journal makes durable is shown by the
+  // power-loss tests in tests/unit/storage/journal_test.cc.
   options.logs.journal_min_logs = 2;
   options.logs.journal_checkpoint_bytes = 256u << 10;
   auto store = core::EventStore::open(storage::FileSystem::posix(), options, nullptr);

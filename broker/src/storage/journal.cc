@@ -20,7 +20,7 @@ namespace {
 
 // Every journal file starts with this, so that a file the crash left empty or cut inside
 // its header reads as empty, and a stray file as not ours.
-constexpr std::string_view kFileMagic = "CWJRNL1\n";
+constexpr std::string_view kFileMagic = "CWJRNL2\n";
 static_assert(kFileMagic.size() == Journal::kEmptyFileBytes);
 constexpr std::string_view kFileSuffix = ".journal";
 // Record: masked crc32c (4) of everything after it, length (4) of everything after it,
@@ -104,7 +104,11 @@ Result<uint64_t> partition_incarnation(FileSystem* fs, const std::string& dir, b
         crc32c::unmask(coding::decode_fixed32(bytes->data() + 8)) == crc32c::value(bytes->data(), 8)) {
       return coding::decode_fixed64(bytes->data());
     }
-    if (!create) return corruption(path + " is damaged");
+    if (!create) {
+      if (!bytes) return bytes.error();
+      return corruption(path + " is damaged, so the sync journal's records for " + dir +
+                        " cannot be checked against it");
+    }
     spdlog::warn("{} is damaged; the partition gets a new incarnation", path);
   } else if (!create) {
     return not_found(path + " does not exist");
@@ -137,7 +141,16 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
     written.clear();
     return Status();
   };
-  // Incarnation of each partition directory met, read once (nullopt: none readable).
+  // The newest file with more than its header: a cut record is a crash's only there. A
+  // newer file holding just its header (a rotation that failed after naming it, so that
+  // commits went on in the older one) proves that no commit followed.
+  size_t newest_with_records = 0;
+  for (size_t fi = 0; fi < files.size(); ++fi) {
+    CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> f, fs->open(files[fi].path, OpenMode::kReadOnly));
+    CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t size, f->size());
+    if (size > kFileMagic.size()) newest_with_records = fi;
+  }
+  // Incarnation of each partition directory met, read once (nullopt: it has none).
   std::map<std::string, std::optional<uint64_t>> incarnations;
   for (size_t fi = 0; fi < files.size(); ++fi) {
     const JournalFile& jf = files[fi];
@@ -145,7 +158,7 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
     // last commit of the old one succeeded: only the newest file can end in a record a
     // crash cut. Anywhere else, a bad record is damage, and the acknowledged records after
     // it would be lost without a word.
-    const bool last = fi + 1 == files.size();
+    const bool last = fi >= newest_with_records;
     ++rep.files;
     CAUSEWAY_ASSIGN_OR_RETURN(std::unique_ptr<File> file, fs->open(jf.path, OpenMode::kReadOnly));
     CAUSEWAY_ASSIGN_OR_RETURN(const uint64_t size, file->size());
@@ -197,10 +210,9 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
       const uint64_t incarnation = coding::decode_fixed64(record.data() + 4);
       const uint64_t position = coding::decode_fixed64(record.data() + 12);
       const uint16_t path_len = coding::decode_fixed16(record.data() + 20);
-      if (path_len > kMaxPath || kFixedAfterLength + path_len > length) {
-        CAUSEWAY_RETURN_IF_ERROR(torn("path length " + std::to_string(path_len) + " out of range"));
-        break;
-      }
+      if (path_len > kMaxPath || kFixedAfterLength + path_len > length)
+        return corruption("journal file " + jf.path + " has a record whose checksum holds but whose path length " +
+                          std::to_string(path_len) + " is out of range");
       const std::string_view rel(record.data() + 22, path_len);
       const std::string_view bytes(record.data() + 22 + path_len, length - kFixedAfterLength - path_len);
       if (!valid_segment_path(rel))
@@ -218,8 +230,17 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
       const std::string partition_dir = path.substr(0, path.rfind('/'));
       auto inc = incarnations.find(partition_dir);
       if (inc == incarnations.end()) {
+        // A directory without one was created after the record's (its topic deleted and
+        // created again, the crash before its incarnation was written): not the record's.
+        // One that cannot be read is refused: skipping would drop acknowledged records.
+        std::optional<uint64_t> id;
         Result<uint64_t> found = partition_incarnation(fs, partition_dir, false);
-        inc = incarnations.emplace(partition_dir, found ? std::optional<uint64_t>(*found) : std::nullopt).first;
+        if (found) {
+          id = *found;
+        } else if (found.error().code() != Code::kNotFound) {
+          return found.error().with_context("replaying the sync journal " + jf.path);
+        }
+        inc = incarnations.emplace(partition_dir, id).first;
       }
       if (!inc->second || *inc->second != incarnation) {
         if (inc->second || fs->exists(partition_dir)) {
@@ -273,21 +294,26 @@ Status Journal::start_file(uint64_t number) {
   // cut (only ever at the end of the newest file) from damage anywhere else.
   Status s = file->write_at(0, kFileMagic);
   if (s.ok()) s = file->sync();
-  if (s.ok()) s = fs_->rename(tmp, path);
+  bool named = false;
+  if (s.ok()) {
+    s = fs_->rename(tmp, path);
+    named = s.ok();
+  }
   if (s.ok()) s = fs_->sync_dir(dir_);
   if (!s.ok()) {
-    (void)fs_->remove(tmp);
+    // It holds no record; replay also accepts a header-only file newer than the one that
+    // stays current, should this removal not happen either.
+    if (fs_->remove(named ? path : tmp).ok()) (void)fs_->sync_dir(dir_);
     return s;
   }
   // Written from now on under its name (so that errors name it).
-  Result<std::unique_ptr<File>> named = fs_->open(path, OpenMode::kReadWrite);
-  if (!named) {
-    // The current file stays current, so this one, which holds no record, must not stay
-    // newer than it (replay allows a cut record only in the newest file).
+  Result<std::unique_ptr<File>> reopened = fs_->open(path, OpenMode::kReadWrite);
+  if (!reopened) {
+    // The current file stays current; this one holds no record.
     if (fs_->remove(path).ok()) (void)fs_->sync_dir(dir_);
-    return named.error();
+    return reopened.error();
   }
-  file_ = std::move(*named);
+  file_ = std::move(*reopened);
   file_path_ = path;
   number_ = number;
   size_ = kFileMagic.size();
@@ -332,6 +358,7 @@ Status Journal::remove(const std::vector<std::string>& paths) {
   std::vector<std::string> removed;
   for (const std::string& p : paths) {
     s = fs_->remove(p);
+    if (s.code() == Code::kNotFound) s = Status();  // removed by an attempt whose directory sync failed
     if (!s.ok()) break;
     removed.push_back(p);
   }

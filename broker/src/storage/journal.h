@@ -118,7 +118,9 @@ std::string journal_file_name(uint64_t number);
 
 // The incarnation of the partition directory `dir`: a random number kept in its
 // `incarnation` file, written (atomically, synced) when the directory first gets one. A
-// missing or damaged file gets a new number when `create`, else is kNotFound/kCorruption.
+// missing or damaged file gets a new number when `create` (replay, which runs first, has
+// refused a damaged one that a record needed), else is kNotFound / kCorruption / the I/O
+// error.
 Result<uint64_t> partition_incarnation(FileSystem* fs, const std::string& dir, bool create);
 
 }  // namespace causeway::storage

@@ -44,13 +44,14 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
   // find records older than what the logs have become.
   const auto log_replay = [](const JournalReplayReport& rep, const std::string& dir) {
     if (rep.records == 0 && rep.torn.empty()) return;  // an orderly stop's empty file
-    spdlog::info("sync journal {}: replayed {} record(s) ({} bytes) from {} file(s); {} for segments gone since", dir,
-                 rep.replayed, rep.bytes, rep.files, rep.skipped_missing);
+    spdlog::info("sync journal {}: replayed {} record(s) ({} bytes) from {} file(s); skipped {} for segments gone "
+                 "since and {} of earlier partitions at the same paths (topics deleted and created again)",
+                 dir, rep.replayed, rep.bytes, rep.files, rep.skipped_missing, rep.skipped_other);
     for (const std::string& t : rep.torn) spdlog::warn("sync journal: a crash cut the last record of {}", t);
   };
   std::unique_ptr<Journal> journal;
   if (!options.journal_dir.empty()) {
-    JournalReplayReport rep;
+    JournalReplayReport& rep = m->journal_replay_;
     Status replayed = Journal::replay(fs, options.journal_dir, m->topics_dir_, &rep);
     log_replay(rep, options.journal_dir);
     CAUSEWAY_RETURN_IF_ERROR(replayed.with_context("replaying the sync journal " + options.journal_dir));

@@ -24,6 +24,7 @@
 #include "causeway/common/status.h"
 #include "storage/file_cache.h"
 #include "storage/file_system.h"
+#include "storage/journal.h"
 #include "storage/log_config.h"
 #include "storage/partition_log.h"
 
@@ -99,6 +100,8 @@ class LogManager {
   Status sync_all();
   // A checkpoint of the sync journal (SyncGroup::checkpoint); OK at once without one.
   Status checkpoint_journal();
+  // What open() replayed from the sync journal (logged; for tests and tools).
+  const JournalReplayReport& journal_replay() const noexcept { return journal_replay_; }
   // One pass of the background work, callable by hand: sync `os` logs, and enforce retention
   // if `retention` is true.
   Status run_maintenance(int64_t now_ms, bool retention);
@@ -136,6 +139,7 @@ class LogManager {
   std::thread background_;
   std::unique_ptr<asio::thread_pool> sync_pool_;  // null when options_.sync_threads == 0
   std::unique_ptr<SyncGroup> sync_group_;         // null when syncs are not shared
+  JournalReplayReport journal_replay_;
 };
 
 // Wall-clock milliseconds since the Unix epoch (the broker time stamped into records).

@@ -282,7 +282,7 @@ void SyncGroup::checkpoint_due_locked(std::unique_lock<std::mutex>& lk) {
   if (journal_ok_ && !asked) {
     const auto now = std::chrono::steady_clock::now();
     const uint64_t bytes = options_.journal->current_bytes();
-    const bool records = bytes > options_.journal->empty_bytes();
+    const bool records = options_.journal->holds_records();
     due = now >= retry_checkpoint_at_ &&
           (bytes >= options_.checkpoint_bytes || (records && now - last_checkpoint_ >= options_.checkpoint_interval));
   }
@@ -307,7 +307,7 @@ void SyncGroup::run() {
   std::unique_lock lk(mu_);
   for (;;) {
     const auto woken = [&] { return stopping_ || !pending_.empty() || checkpoint_requests_ > checkpoints_done_; };
-    if (journal_ok_ && options_.journal->current_bytes() > options_.journal->empty_bytes()) {
+    if (journal_ok_ && options_.journal->holds_records()) {
       // Records wait in the journal: checkpoint when they are due, even if no log asks.
       cv_.wait_until(lk, last_checkpoint_ + options_.checkpoint_interval, woken);
     } else {

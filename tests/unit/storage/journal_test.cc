@@ -197,7 +197,7 @@ TEST(Journal, ReplayRefusesARecordThatNamesAFileOutsideTheTopics) {
   rec += rel + bytes;
   coding::encode_fixed32(rec.data() + 4, static_cast<uint32_t>(rec.size() - 8));
   coding::encode_fixed32(rec.data(), crc32c::mask(crc32c::value(rec.data() + 4, rec.size() - 4)));
-  write_all(jdir + "/" + journal_file_name(3), "CWJRNL1\n" + rec);
+  write_all(jdir + "/" + journal_file_name(3), "CWJRNL2\n" + rec);
   const Status s = Journal::replay(FileSystem::posix(), jdir, topics, nullptr);
   EXPECT_EQ(s.code(), Code::kCorruption) << s.to_string();
   EXPECT_NE(s.to_string().find("../victim"), std::string::npos) << s.to_string();
@@ -230,6 +230,74 @@ TEST(Journal, ReplayRefusesABadRecordInAFileThatANewerOneFollows) {
   EXPECT_EQ(s.code(), Code::kCorruption) << s.to_string();
   EXPECT_NE(s.to_string().find(files[0]), std::string::npos) << s.to_string();
   EXPECT_EQ(journal_files(jdir).size(), 2u);  // kept for someone to look at
+}
+
+// A rotation that failed after naming its new file leaves that file with just its header,
+// and commits go on in the older one: a cut there is still a crash's, not damage.
+TEST(Journal, ReplayAcceptsACutRecordInAFileFollowedOnlyByEmptyOnes) {
+  TempDir dir;
+  const std::string topics = dir.path() + "/topics";
+  const std::string jdir = dir.path() + "/journal";
+  const std::string a = make_segment(topics, "t", 0, 0, 0);
+  {
+    auto j = Journal::open(FileSystem::posix(), jdir, topics, nullptr);
+    ASSERT_TRUE(j.ok());
+    std::vector<JournalEntry> r1{entry(a, 0, "kept")};
+    ASSERT_TRUE((*j)->commit(r1).ok());
+    std::vector<JournalEntry> r2{entry(a, 4, std::string(100, 'x'))};
+    ASSERT_TRUE((*j)->commit(r2).ok());
+  }
+  const std::string current = journal_files(jdir).at(0);
+  testing::shrink_file(current, std::filesystem::file_size(current) - 10);
+  write_all(jdir + "/" + journal_file_name(1), "CWJRNL2\n");
+  JournalReplayReport rep;
+  const Status s = Journal::replay(FileSystem::posix(), jdir, topics, &rep);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  EXPECT_EQ(rep.replayed, 1u);
+  EXPECT_EQ(rep.torn.size(), 1u);
+  EXPECT_EQ(read_all(a), "kept");
+}
+
+// The incarnation file is written atomically and synced, so a damaged one is not a crash's
+// doing: replay refuses rather than drop the records it cannot check.
+TEST(Journal, ReplayRefusesWhenAPartitionsIncarnationIsDamaged) {
+  TempDir dir;
+  const std::string topics = dir.path() + "/topics";
+  const std::string jdir = dir.path() + "/journal";
+  const std::string a = make_segment(topics, "t", 0, 0, 0);
+  {
+    auto j = Journal::open(FileSystem::posix(), jdir, topics, nullptr);
+    ASSERT_TRUE(j.ok());
+    std::vector<JournalEntry> r{entry(a, 0, "acked")};
+    ASSERT_TRUE((*j)->commit(r).ok());
+  }
+  testing::increment_byte(topics + "/t/0/incarnation", 0);
+  const Status s = Journal::replay(FileSystem::posix(), jdir, topics, nullptr);
+  EXPECT_EQ(s.code(), Code::kCorruption) << s.to_string();
+  EXPECT_NE(s.to_string().find("incarnation"), std::string::npos) << s.to_string();
+}
+
+// A checkpoint whose directory sync failed after its unlinks went through is tried again:
+// the files already gone do not stop it from removing the rest.
+TEST(Journal, RemovingFilesAlreadyGoneSucceeds) {
+  TempDir dir;
+  const std::string topics = dir.path() + "/topics";
+  const std::string a = make_segment(topics, "t", 0, 0, 0);
+  auto j = Journal::open(FileSystem::posix(), dir.path() + "/journal", topics, nullptr);
+  ASSERT_TRUE(j.ok());
+  std::vector<JournalEntry> r{entry(a, 0, "x")};
+  ASSERT_TRUE((*j)->commit(r).ok());
+  auto older = (*j)->rotate();
+  ASSERT_TRUE(older.ok());
+  ASSERT_EQ(older->size(), 1u);
+  std::filesystem::remove(older->at(0));
+  ASSERT_TRUE((*j)->commit(r).ok());
+  auto again = (*j)->rotate();
+  ASSERT_TRUE(again.ok());
+  ASSERT_EQ(again->size(), 2u);
+  EXPECT_TRUE((*j)->remove(*again).ok());
+  EXPECT_FALSE((*j)->holds_records());
+  EXPECT_EQ(journal_files(dir.path() + "/journal").size(), 1u);
 }
 
 TEST(Journal, CommitRefusesASegmentOutsideTheTopics) {
