@@ -49,7 +49,6 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
                  dir, rep.replayed, rep.bytes, rep.files, rep.skipped_missing, rep.skipped_other);
     for (const std::string& t : rep.torn) spdlog::warn("sync journal: a crash cut the last record of {}", t);
   };
-  std::unique_ptr<Journal> journal;
   if (!options.journal_dir.empty()) {
     JournalReplayReport& rep = m->journal_replay_;
     Status replayed = Journal::replay(fs, options.journal_dir, m->topics_dir_, &rep);

@@ -477,7 +477,7 @@ void PartitionLog::submit_group_round_locked(std::unique_lock<std::mutex>& lk,
   journal_copy_valid_ = true;
   // leading_ stays set until a round finds no waiter, so the log (whose destructor waits
   // for that) outlives the callback.
-  sync_group_->request(seg, range, [this, seg, upto, position, group, gathered](const Status& s, const SyncRound& round) {
+  sync_group_->request(seg, std::move(range), [this, seg, upto, position, group, gathered](const Status& s, const SyncRound& round) {
     std::unique_lock l(mu_);
     // The group's round started when it did; this log's own gather is what it waited first.
     apply_sync_locked(l, s, seg, upto, position, group, round.start - gathered, round.start, round.end);

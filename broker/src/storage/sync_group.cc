@@ -78,13 +78,17 @@ void SyncGroup::file_system_sync_failed_locked(const Status& s) {
                   "now on, so that each learns of its own lost writes",
                   s.to_string());
   }
+  stop_journal_locked(s);
+}
+
+void SyncGroup::stop_journal_locked(const Status& s) {
   if (keep_journal_) return;
   keep_journal_ = true;
   fs_failure_ = s;
   if (journal_ok_) {
     journal_ok_ = false;
-    spdlog::error("a sync of the data directory's file system failed ({}); the sync journal in {} keeps its files for "
-                  "the next start to replay, and shared syncs no longer use it",
+    spdlog::error("a sync failed ({}); the sync journal in {} keeps its files for the next start to replay, and shared "
+                  "syncs no longer use it",
                   s.to_string(), options_.journal->dir());
   }
 }
@@ -132,7 +136,7 @@ void SyncGroup::request(std::shared_ptr<Segment> segment, SyncRange range, Done 
   {
     std::lock_guard lk(mu_);
     if (!stopped_) {
-      pending_.push_back(Request{std::move(segment), range, std::move(done)});
+      pending_.push_back(Request{std::move(segment), std::move(range), std::move(done)});
       cv_.notify_one();
       return;
     }
@@ -223,6 +227,7 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
   info.start = std::chrono::steady_clock::now();
   std::vector<JournalEntry> entries;
   entries.reserve(journaled.size());
+  std::vector<Request*> readable;  // of `journaled`: completed with the journal's outcome
   std::vector<Request*> unreadable;
   Status unreadable_status;
   for (Request* r : journaled) {
@@ -236,15 +241,17 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
         e.bytes = std::move(r->range.bytes);
         entries.push_back(std::move(e));
       }
+      readable.push_back(r);
       continue;
     }
     Result<bool> read = r->segment->read_unsealed(r->range.from, r->range.to - r->range.from, e.bytes);
     if (!read) {
       unreadable.push_back(r);
       unreadable_status = read.error();
-    } else if (*read && !e.bytes.empty()) {
-      entries.push_back(std::move(e));
+      continue;
     }
+    if (*read && !e.bytes.empty()) entries.push_back(std::move(e));
+    readable.push_back(r);
   }
   const Status sj = options_.journal->commit(entries);
   const Status sf = in_place.empty() ? Status() : in_place.front()->segment->sync();
@@ -253,26 +260,15 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
   lk.lock();
   ++shared_rounds_;
   ++journaled_rounds_;
-  if (!sj.ok() && journal_ok_) {
-    journal_ok_ = false;
-    keep_journal_ = true;
-    if (fs_failure_.ok()) fs_failure_ = sj;
-    spdlog::error("the sync journal failed ({}); the {} partition logs of its round refuse appends until reopened, and "
-                  "shared syncs no longer use the journal",
-                  sj.to_string(), journaled.size());
+  if (!sj.ok()) {
+    // Its logs refuse appends until reopened (they failed), as after a failed fdatasync.
+    stop_journal_locked(sj);
   }
   lk.unlock();
-  if (!unreadable.empty()) {
-    journaled.erase(std::remove_if(journaled.begin(), journaled.end(),
-                                   [&](Request* r) {
-                                     return std::find(unreadable.begin(), unreadable.end(), r) != unreadable.end();
-                                   }),
-                    journaled.end());
-    complete(unreadable, unreadable_status, info);
-  }
+  complete(unreadable, unreadable_status, info);
   complete(in_place, sf, info);
   info.journaled = true;
-  complete(journaled, sj, info);
+  complete(readable, sj, info);
 }
 
 void SyncGroup::checkpoint_due_locked(std::unique_lock<std::mutex>& lk) {

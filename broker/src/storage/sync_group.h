@@ -136,6 +136,9 @@ class SyncGroup {
   // the destructor after it) only; `lk` unlocked.
   Status checkpoint_now();
   void file_system_sync_failed_locked(const Status& s);
+  // The journal (or a sync it relies on) failed: no more journaling, and no journal file
+  // is removed in this run.
+  void stop_journal_locked(const Status& s);
   Status kept_journal_error() const;
   // A checkpoint that failed without stopping the journal is tried again from then.
   std::chrono::steady_clock::time_point retry_checkpoint_at_{};
