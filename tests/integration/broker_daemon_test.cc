@@ -6,11 +6,14 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <atomic>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "causeway/client/admin.h"
+#include "causeway/client/publisher.h"
 #include "causeway/client/registry_client.h"
 #include "core/event_store.h"
 #include "tests/integration/daemon_process.h"
@@ -274,6 +277,77 @@ TEST(BrokerDaemon, TopicsBeyondTheOpenFilesLimitAreRefusedNamingItAndTheBrokerRe
     auto status = broker.wait_exit(30s);
     ASSERT_TRUE(status);
     EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0) << broker.output();
+  }
+}
+
+// Several services that each ensure their topic at start create it at once: every create
+// answers with the topic, one set of files is made (none moved aside as stale), and the
+// events published to it are there after a restart.
+TEST(BrokerDaemon, ClientsCreatingOneTopicAtOnceAllGetItAndItsEventsSurviveARestart) {
+  storage::testing::TempDir dir;
+  const uint16_t port = testing::pick_free_port();
+  const std::vector<std::string> args = {"--data-dir", dir.path(), "--listen", "127.0.0.1:" + std::to_string(port),
+                                         "--registry-listen", "off", "--admin-listen", "off"};
+  client::ClientOptions options;
+  options.broker = "127.0.0.1:" + std::to_string(port);
+  constexpr int kClients = 4;
+  constexpr uint32_t kPartitions = 16;
+  const std::vector<std::string> names = {"orders", "payments", "refunds"};
+  {
+    DaemonProcess broker(kBroker, args);
+    ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
+    std::vector<std::unique_ptr<client::Admin>> admins;
+    for (int i = 0; i < kClients; ++i) {
+      auto admin = client::Admin::connect(options);
+      ASSERT_TRUE(admin.ok()) << admin.status().to_string();
+      admins.push_back(std::move(*admin));
+    }
+    for (const std::string& name : names) {
+      std::atomic<int> ready{0};
+      std::vector<std::string> errors(kClients);
+      std::vector<std::thread> threads;
+      for (int i = 0; i < kClients; ++i)
+        threads.emplace_back([&, i] {
+          ready.fetch_add(1);
+          while (ready.load() < kClients) std::this_thread::yield();
+          client::TopicSpec spec;
+          spec.name = name;
+          spec.partitions = kPartitions;
+          auto created = admins[i]->create_topic(spec);
+          if (!created.ok()) errors[i] = created.status().to_string();
+        });
+      for (auto& t : threads) t.join();
+      for (int i = 0; i < kClients; ++i) EXPECT_EQ(errors[i], "") << name << ", client " << i;
+    }
+    auto publisher = client::Publisher::connect(options);
+    ASSERT_TRUE(publisher.ok()) << publisher.status().to_string();
+    for (const std::string& name : names)
+      for (uint32_t p = 0; p < kPartitions; ++p) {
+        client::Event e;
+        e.partition = static_cast<int32_t>(p);
+        e.payload = name + "/" + std::to_string(p);
+        auto ack = (*publisher)->publish(name, std::move(e)).get();
+        ASSERT_TRUE(ack.ok()) << name << "/" << p << ": " << ack.status().to_string();
+      }
+    publisher->reset();
+    admins.clear();
+    broker.signal(SIGTERM);
+    auto status = broker.wait_exit(30s);
+    ASSERT_TRUE(status);
+    EXPECT_THAT(broker.output(), ::testing::Not(HasSubstr("moving stale directory")));
+  }
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() + "/topics"))
+    EXPECT_EQ(e.path().filename().string().find(".orphaned-"), std::string::npos) << e.path();
+  DaemonProcess broker(kBroker, args);
+  ASSERT_TRUE(broker.wait_for_output("ready", 30s)) << broker.output();
+  auto admin = client::Admin::connect(options);
+  ASSERT_TRUE(admin.ok()) << admin.status().to_string();
+  for (const std::string& name : names) {
+    auto info = (*admin)->describe_topic(name);
+    ASSERT_TRUE(info.ok()) << name << ": " << info.status().to_string();
+    ASSERT_EQ(info->partitions.size(), kPartitions) << name;
+    for (const client::PartitionInfo& p : info->partitions)
+      EXPECT_EQ(p.high_watermark, 1u) << name << " partition " << p.partition;
   }
 }
 

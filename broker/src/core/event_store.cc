@@ -314,8 +314,24 @@ Status EventStore::check_fd_capacity(const meta::TopicConfig& config) const {
                     "or create fewer partitions");
 }
 
+EventStore::NameLock::NameLock(EventStore& store, std::string_view name) : store_(store), name_(name) {
+  std::unique_lock lk(store_.names_mu_);
+  store_.names_cv_.wait(lk, [&] { return std::find(store_.names_busy_.begin(), store_.names_busy_.end(), name_) ==
+                                         store_.names_busy_.end(); });
+  store_.names_busy_.push_back(name_);
+}
+
+EventStore::NameLock::~NameLock() {
+  {
+    std::lock_guard lk(store_.names_mu_);
+    std::erase(store_.names_busy_, name_);
+  }
+  store_.names_cv_.notify_all();
+}
+
 Result<meta::TopicConfig> EventStore::create_topic(meta::TopicConfig config) {
   CAUSEWAY_RETURN_IF_ERROR(config.validate());
+  const NameLock busy(*this, config.name);
   if (logs_->partition_count(config.name) == 0) CAUSEWAY_RETURN_IF_ERROR(check_fd_capacity(config));
   CAUSEWAY_ASSIGN_OR_RETURN(meta::TopicConfig created, meta_->create_topic(std::move(config)));
   if (logs_->partition_count(created.name) > 0) return created;  // identical re-create
@@ -344,6 +360,7 @@ Result<meta::TopicConfig> EventStore::create_topic(meta::TopicConfig config) {
 }
 
 Status EventStore::delete_topic(std::string_view name) {
+  const NameLock busy(*this, name);
   CAUSEWAY_ASSIGN_OR_RETURN(const meta::TopicConfig topic, meta_->get_topic(name));
   // The metadata commit is the point of no return; files left by a crash after it are
   // moved aside when the name is created again.

@@ -89,6 +89,9 @@ class EventStore {
 
   // Creates a topic (metadata first, then its partition directories). Creating an
   // identical topic again returns it; a different one with the same name is kAlreadyExists.
+  // Creates and deletes of one name run one at a time (others wait): several services that
+  // each ensure their topic at start, or dead-letter topics created on demand, create the
+  // same name at once.
   Result<meta::TopicConfig> create_topic(meta::TopicConfig config);
   // Removes the topic's metadata, dedup keys and files. kNotFound if absent.
   Status delete_topic(std::string_view name);
@@ -143,6 +146,24 @@ class EventStore {
   // The maintenance thread: expire_dedup every dedup_expiry_interval until stopped.
   void start_maintenance();
   void stop_maintenance();
+
+  // Topic names being created or deleted: a second create or delete of one waits for the
+  // first. Without this, a create that found another's half-made directory moved it aside
+  // as stale, and a create racing a delete opened logs over files being removed.
+  class NameLock {
+   public:
+    NameLock(EventStore& store, std::string_view name);
+    ~NameLock();
+    NameLock(const NameLock&) = delete;
+    NameLock& operator=(const NameLock&) = delete;
+
+   private:
+    EventStore& store_;
+    std::string name_;
+  };
+  std::mutex names_mu_;  // guards names_busy_
+  std::condition_variable names_cv_;
+  std::vector<std::string> names_busy_;  // a handful at most: creates and deletes are rare
 
   storage::FileSystem* const fs_;
   const EventStoreOptions options_;

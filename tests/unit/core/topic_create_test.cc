@@ -1,11 +1,16 @@
 // EventStore::create_topic when the process runs out of file descriptors: a create that
 // would leave too few is refused up front naming the limit, and one whose partition logs fail
 // to open anyway is undone completely (no metadata, no files), so the store opens again.
+// Also creates and deletes of one name at once (services that each ensure their topic at
+// start, dead-letter topics created on demand): one set of files, nothing moved aside.
 #include <sys/resource.h>
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
+#include <vector>
 
 #include "core/event_store.h"
 #include "tests/support/temp_dir.h"
@@ -101,6 +106,94 @@ TEST_F(TopicCreateTest, UnderASmallLimitAQuarterIsKeptRatherThanTheWholeReserve)
   auto created = store_->create_topic(topic("orders", 8));
   ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
   EXPECT_TRUE(created.ok()) << created.error().to_string();
+}
+
+// Runs `fn(i)` on `n` threads released together.
+template <typename Fn>
+void at_once(int n, Fn fn) {
+  std::atomic<int> ready{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < n; ++i)
+    threads.emplace_back([&, i] {
+      ready.fetch_add(1);
+      while (ready.load() < n) std::this_thread::yield();
+      fn(i);
+    });
+  for (auto& t : threads) t.join();
+}
+
+size_t entries_named_like(const std::string& dir, const std::string& part) {
+  size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().find(part) != std::string::npos) ++n;
+  return n;
+}
+
+TEST_F(TopicCreateTest, IdenticalCreatesAtOnceOpenOneSetOfFilesAndKeepEveryEvent) {
+  ASSERT_NO_FATAL_FAILURE(open());
+  constexpr uint32_t kPartitions = 24;
+  for (int round = 0; round < 6; ++round) {
+    const std::string name = "orders-" + std::to_string(round);
+    std::atomic<int> failed{0};
+    at_once(4, [&](int) {
+      auto created = store_->create_topic(topic(name, kPartitions));
+      if (!created.ok()) {
+        ADD_FAILURE() << created.error().to_string();
+        failed.fetch_add(1);
+      }
+    });
+    ASSERT_EQ(failed.load(), 0);
+    EXPECT_EQ(entries_named_like(store_->logs().topics_dir(), ".orphaned-"), 0u)
+        << "a create moved the files of another that was opening them aside";
+    ASSERT_EQ(store_->logs().partition_count(name), kPartitions);
+    auto config = store_->get_topic(name);
+    ASSERT_TRUE(config.ok());
+    for (uint32_t p = 0; p < kPartitions; ++p) {
+      const std::string payload = name + "/" + std::to_string(p);
+      batch::RecordInput r;
+      r.payload = payload;
+      auto appended = store_->append(*config, p, std::span(&r, 1), 0, storage::now_ms());
+      ASSERT_TRUE(appended.ok()) << appended.error().to_string();
+    }
+  }
+  // Every event is where the next start looks for it.
+  ASSERT_NO_FATAL_FAILURE(open());
+  for (int round = 0; round < 6; ++round) {
+    const std::string name = "orders-" + std::to_string(round);
+    ASSERT_EQ(store_->logs().partition_count(name), kPartitions) << name;
+    for (uint32_t p = 0; p < kPartitions; ++p)
+      EXPECT_EQ(store_->logs().partition(name, p)->next_offset(), 1u) << name << " partition " << p;
+  }
+}
+
+TEST_F(TopicCreateTest, CreatesAndDeletesOfOneNameAtOnceLeaveMetadataAndFilesAgreeing) {
+  ASSERT_NO_FATAL_FAILURE(open());
+  constexpr uint32_t kPartitions = 16;
+  for (int round = 0; round < 8; ++round) {
+    at_once(4, [&](int i) {
+      // Two create, two delete: each either happens whole or fails cleanly.
+      if (i % 2 == 0) {
+        auto created = store_->create_topic(topic("flip", kPartitions));
+        if (!created.ok()) ADD_FAILURE() << created.error().to_string();
+      } else {
+        Status deleted = store_->delete_topic("flip");
+        if (!deleted.ok() && deleted.code() != Code::kNotFound) ADD_FAILURE() << deleted.to_string();
+      }
+    });
+    const bool listed = store_->get_topic("flip").ok();
+    const std::string dir = store_->logs().topic_dir("flip");
+    if (listed) {
+      EXPECT_EQ(store_->logs().partition_count("flip"), kPartitions) << "round " << round;
+      for (uint32_t p = 0; p < kPartitions; ++p)
+        EXPECT_TRUE(std::filesystem::exists(dir + "/" + std::to_string(p))) << "round " << round << " partition " << p;
+    } else {
+      EXPECT_EQ(store_->logs().partition_count("flip"), 0u) << "round " << round << ": logs of a deleted topic";
+      EXPECT_FALSE(std::filesystem::exists(dir)) << "round " << round << ": files of a deleted topic";
+    }
+    EXPECT_EQ(entries_named_like(store_->logs().topics_dir(), ".orphaned-"), 0u) << "round " << round;
+  }
+  // And the store opens on what they left.
+  ASSERT_NO_FATAL_FAILURE(open());
 }
 
 }  // namespace
