@@ -67,6 +67,13 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
         group.journal_min_logs = std::max<size_t>(options.journal_min_logs, 2);
         group.checkpoint_bytes = options.journal_checkpoint_bytes;
         group.checkpoint_interval = options.journal_checkpoint_interval;
+        group.write_behind = options.journal_write_behind;
+        // Checkpoints on a thread of their own, through a handle of their own.
+        if (auto checkpoint_sync = fs->open_file_system_sync(m->topics_dir_)) {
+          group.checkpoint_sync = std::move(*checkpoint_sync);
+        } else {
+          spdlog::warn("sync journal checkpoints run between sync rounds: {}", checkpoint_sync.error().to_string());
+        }
       }
       spdlog::debug("partition logs share syncs: one syncfs of the file system holding {} (or one write of the sync "
                     "journal {}) for all that ask at once",

@@ -299,7 +299,13 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
   header.last_time_ms = now_ms;
   if (std::any_of(records.begin(), records.end(), [](const batch::RecordInput& r) { return !r.dedup_key.empty(); }))
     active->note_dedup_keys();
-  CAUSEWAY_RETURN_IF_ERROR(active->append(header, batch));
+  // Write-behind: while this log's rounds go to the sync journal, its bytes stay in memory
+  // until the journal's checkpoint (or any sync of the file) writes them, one write per
+  // log instead of one per append (docs/log-format.md, "Write-behind").
+  const bool defer = config_.durability == Durability::kFsync && sync_group_ != nullptr && last_round_journaled_ &&
+                     sync_group_->write_behind();
+  CAUSEWAY_RETURN_IF_ERROR(active->append(header, batch, defer));
+  if (defer && active->needs_tracking()) sync_group_->track(segments_.back());
   ++appends_since_sync_;
   // A log whose last round went to the sync journal keeps a copy of what it writes for
   // the next round's record (SyncGroup::journal_range_limit), so that the group's thread

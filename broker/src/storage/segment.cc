@@ -2,9 +2,12 @@
 // Opening and recovery scans live in recovery.cc.
 #include "storage/segment.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cinttypes>
 #include <cstdio>
+#include <cstring>
 #include <limits>
 
 #include "causeway/common/coding.h"
@@ -43,6 +46,12 @@ Segment::Segment(FileSystem* fs, std::string dir, uint64_t base_offset, uint32_t
       first_time_ms_(std::numeric_limits<int64_t>::min()) {}
 
 Segment::~Segment() {
+  // Best effort: whatever was deferred and acknowledged is in the sync journal as well,
+  // which is kept unless a checkpoint flushed every segment holding such bytes.
+  if (holds_unwritten()) {
+    if (Status s = flush(); !s.ok())
+      spdlog::error("could not write the last appends of {} ({}); the sync journal has them", log_path_, s.to_string());
+  }
   if (cache_ && !holds_descriptor()) cache_->erase(cache_key_);
 }
 
@@ -108,7 +117,7 @@ void Segment::track_batch(const batch::BatchHeader& h, uint64_t position) {
   size_ = position + h.total_size();
 }
 
-Status Segment::append(const batch::BatchHeader& header, std::string_view batch_bytes) {
+Status Segment::append(const batch::BatchHeader& header, std::string_view batch_bytes, bool defer) {
   if (sealed_) return failed_precondition("append to sealed segment " + log_path_);
   if (broken_) return failed_precondition("segment " + log_path_ + " is unusable after a failed write; reopen the log");
   if (header.base_offset != next_offset_)
@@ -134,6 +143,21 @@ Status Segment::append(const batch::BatchHeader& header, std::string_view batch_
     } else {
       preallocate_ = false;
     }
+  }
+  {
+    std::lock_guard lk(buf_mu_);
+    if (flush_failed_)
+      return failed_precondition("segment " + log_path_ + " is unusable after a failed write; reopen the log");
+    if (defer && unwritten_.size() + batch_bytes.size() <= kMaxUnwrittenBytes) {
+      // Write-behind: the file gets these bytes at the next flush (a checkpoint, or any sync
+      // of this file); the sync journal makes them durable meanwhile.
+      if (unwritten_.empty()) unwritten_from_ = position;
+      unwritten_.append(batch_bytes);
+      track_batch(header, position);
+      return Status();
+    }
+    // In order: what was deferred goes first.
+    CAUSEWAY_RETURN_IF_ERROR(flush_locked());
   }
   Status s = file_->write_at(position, batch_bytes);
   if (!s.ok()) {
@@ -182,9 +206,75 @@ void Segment::zero_fill_ahead(uint64_t from, uint64_t to) {
   }
 }
 
+Status Segment::flush() {
+  std::lock_guard lk(buf_mu_);
+  return flush_locked();
+}
+
+Status Segment::flush_locked() {
+  if (unwritten_.empty()) return Status();
+  std::shared_ptr<File> f = own_file();
+  if (!f) return internal_error("segment " + log_path_ + " holds unwritten bytes but no descriptor");
+  if (Status s = f->write_at(unwritten_from_, unwritten_); !s.ok()) {
+    // Never cut back: these bytes may have been acknowledged through the sync journal.
+    flush_failed_ = true;
+    return s.with_context("write-behind of " + std::to_string(unwritten_.size()) + " bytes at " +
+                          std::to_string(unwritten_from_) + " of " + log_path_);
+  }
+  unwritten_from_ += unwritten_.size();
+  if (unwritten_.capacity() > (64u << 10)) {
+    std::string().swap(unwritten_);  // a thousand quiet partitions must not each keep a MiB
+  } else {
+    unwritten_.clear();
+  }
+  return Status();
+}
+
+bool Segment::holds_unwritten() const {
+  std::lock_guard lk(buf_mu_);
+  return !unwritten_.empty();
+}
+
+bool Segment::needs_tracking() {
+  std::lock_guard lk(buf_mu_);
+  if (unwritten_.empty() || tracked_) return false;
+  tracked_ = true;
+  return true;
+}
+
+bool Segment::release_if_clean() {
+  std::lock_guard lk(buf_mu_);
+  if (!unwritten_.empty()) return false;
+  tracked_ = false;
+  return true;
+}
+
+Result<size_t> Segment::read_span(const File& file, uint64_t pos, size_t n, char* dst) const {
+  std::unique_lock lk(buf_mu_);
+  if (unwritten_.empty() || pos + n <= unwritten_from_) {
+    // All of it is in the file, and stays there (a flush only adds to the file).
+    lk.unlock();
+    return file.read_at(pos, n, dst);
+  }
+  size_t got = 0;
+  if (pos < unwritten_from_) {
+    const auto head = static_cast<size_t>(unwritten_from_ - pos);
+    CAUSEWAY_ASSIGN_OR_RETURN(got, file.read_at(pos, head, dst));
+    if (got < head) return got;
+  }
+  const uint64_t at = pos + got;  // >= unwritten_from_
+  const uint64_t in_buffer = at - unwritten_from_;
+  if (in_buffer >= unwritten_.size()) return got;
+  const auto take = static_cast<size_t>(std::min<uint64_t>(n - got, unwritten_.size() - in_buffer));
+  std::memcpy(dst + got, unwritten_.data() + in_buffer, take);
+  return got + take;
+}
+
 Status Segment::sync() {
   std::shared_ptr<File> f = own_file();
-  return f ? f->sync() : Status();  // handed to the cache once sealed, and sealing synced it
+  if (!f) return Status();  // handed to the cache once sealed, and sealing synced it
+  CAUSEWAY_RETURN_IF_ERROR(flush());
+  return f->sync();
 }
 
 Result<bool> Segment::read_unsealed(uint64_t position, size_t n, std::string& out) const {
@@ -193,7 +283,7 @@ Result<bool> Segment::read_unsealed(uint64_t position, size_t n, std::string& ou
   std::shared_ptr<File> f = own_file();
   if (!f) return false;
   out.resize(n);
-  CAUSEWAY_ASSIGN_OR_RETURN(const size_t got, f->read_at(position, n, out.data()));
+  CAUSEWAY_ASSIGN_OR_RETURN(const size_t got, read_span(*f, position, n, out.data()));
   if (got < n)
     return io_error("read of " + std::to_string(n) + " bytes at " + std::to_string(position) + " of " + log_path_ +
                     " came back short (" + std::to_string(got) + ")");
@@ -225,7 +315,9 @@ Status Segment::write_index_files() {
 }
 
 Status Segment::trim_preallocated() {
-  if (sealed_ || allocated_ <= size_) return Status();
+  if (sealed_) return Status();
+  CAUSEWAY_RETURN_IF_ERROR(flush());
+  if (allocated_ <= size_) return Status();
   CAUSEWAY_RETURN_IF_ERROR(file_->truncate(size_));
   allocated_ = size_;
   return file_->sync();
@@ -233,6 +325,7 @@ Status Segment::trim_preallocated() {
 
 Status Segment::seal() {
   if (sealed_) return Status();
+  CAUSEWAY_RETURN_IF_ERROR(flush());
   if (allocated_ > size_) {
     CAUSEWAY_RETURN_IF_ERROR(file_->truncate(size_));
     allocated_ = size_;
@@ -293,7 +386,7 @@ Status Segment::read_batches(uint64_t offset, uint64_t start_position, uint64_t 
   while (pos < end_position) {
     const auto where = [&] { return log_path_ + " at byte " + std::to_string(pos); };
     if (end_position - pos < batch::kBatchHeaderSize) return corruption("short batch header in " + where());
-    CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, file->read_at(pos, batch::kBatchHeaderSize, header_buf));
+    CAUSEWAY_ASSIGN_OR_RETURN(const size_t n, read_span(*file, pos, batch::kBatchHeaderSize, header_buf));
     if (n != batch::kBatchHeaderSize) return corruption("short batch header in " + where());
     auto header = batch::decode_header(std::string_view(header_buf, batch::kBatchHeaderSize));
     if (!header) return header.error().with_context(where());
@@ -306,7 +399,7 @@ Status Segment::read_batches(uint64_t offset, uint64_t start_position, uint64_t 
     StoredBatch batch;
     batch.header = *header;
     batch.bytes.resize(header->total_size());
-    CAUSEWAY_ASSIGN_OR_RETURN(const size_t got, file->read_at(pos, batch.bytes.size(), batch.bytes.data()));
+    CAUSEWAY_ASSIGN_OR_RETURN(const size_t got, read_span(*file, pos, batch.bytes.size(), batch.bytes.data()));
     if (got != batch.bytes.size()) return corruption("short batch body in " + where());
     CAUSEWAY_RETURN_IF_ERROR(batch::verify_batch(*header, batch.bytes).with_context(where()));
     taken += batch.bytes.size();

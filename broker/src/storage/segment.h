@@ -99,9 +99,30 @@ class Segment {
   // ahead of its batches (File::allocate, a chunk at a time: a quarter of the segment so
   // far, 64 KiB to kPreallocateBytes), so that a sync of an append commits no size change;
   // where that fails the file grows with each append as before.
-  Status append(const batch::BatchHeader& header, std::string_view batch_bytes);
+  //
+  // `defer` (write-behind, for a log whose syncs go to the sync journal): the bytes are kept
+  // in memory instead of written, up to kMaxUnwrittenBytes, and reach the file at the next
+  // flush(), which sync(), seal(), trim_preallocated() and any append that does not defer
+  // run first. Reads see them meanwhile. docs/log-format.md, "Write-behind".
+  Status append(const batch::BatchHeader& header, std::string_view batch_bytes, bool defer = false);
 
-  // fdatasync of the `.log` file (nothing to do once it is sealed: sealing synced it).
+  // Writes the bytes that appends deferred to the file (nothing to do when none are). On
+  // failure they stay in memory (reads still see them) and the segment refuses appends:
+  // they may have been acknowledged through the sync journal, which then must not be
+  // emptied (SyncGroup keeps it).
+  Status flush();
+  // Whether appends deferred bytes that no flush() wrote yet.
+  bool holds_unwritten() const;
+  // A sync group that checkpoints must flush this segment: true the first time it holds
+  // unwritten bytes since release_if_clean() (the caller then registers it with the group).
+  bool needs_tracking();
+  // After a checkpoint: true, and forgets that it was registered, if it holds no unwritten
+  // bytes; false if it must stay registered.
+  bool release_if_clean();
+  static constexpr size_t kMaxUnwrittenBytes = 1u << 20;
+
+  // fdatasync of the `.log` file, after flush() (nothing to do once it is sealed: sealing
+  // synced it).
   Status sync();
   // Reads `n` bytes of the `.log` file at `position` into `out`, for the sync journal; false
   // (and nothing read) once a sealed segment gave its descriptor to the cache, since sealing
@@ -198,6 +219,11 @@ class Segment {
   // before end of file (unset when it reached end of file exactly).
   Result<uint64_t> scan_from(uint64_t from, std::optional<ScanStop>& stop);
   void track_batch(const batch::BatchHeader& header, uint64_t position);
+  // Reads [pos, pos + n) of the segment's bytes: the file's, and the unwritten ones kept
+  // in memory past it (write-behind). Returns how many bytes there were.
+  Result<size_t> read_span(const File& file, uint64_t pos, size_t n, char* dst) const;
+  // flush() with buf_mu_ held.
+  Status flush_locked();
   // Whether every byte of the file in [from, to) is zero.
   Result<bool> zeros_from(uint64_t from, uint64_t to) const;
   Status load_indexes();
@@ -220,6 +246,15 @@ class Segment {
   mutable std::mutex file_mu_;
   std::shared_ptr<File> file_;
   uint64_t size_ = 0;
+  // Write-behind (append with `defer`): bytes [unwritten_from_, unwritten_from_ +
+  // unwritten_.size()) of the segment are in unwritten_ and not yet in the file, which
+  // holds everything before them. buf_mu_ guards these three against concurrent reads,
+  // flushes and the sync group's checkpoint; appends take it too (after the owner's lock).
+  mutable std::mutex buf_mu_;
+  std::string unwritten_;
+  uint64_t unwritten_from_ = 0;
+  bool tracked_ = false;  // registered with a sync group that flushes it (needs_tracking)
+  bool flush_failed_ = false;
   uint64_t next_offset_;
   uint64_t last_indexed_position_ = 0;
   int64_t max_time_ms_;

@@ -27,10 +27,12 @@ SyncGroup::SyncGroup(std::unique_ptr<FileSystemSync> fs_sync, Executor completio
     : fs_sync_(std::move(fs_sync)),
       completions_(std::move(completions)),
       options_(std::move(options)),
-      journal_limit_(options_.journal != nullptr && fs_sync_ != nullptr ? options_.journal_range_limit : 0) {
+      journal_limit_(options_.journal != nullptr && fs_sync_ != nullptr ? options_.journal_range_limit : 0),
+      write_behind_(journal_limit_ > 0 && options_.write_behind) {
   // A journal is emptied only by a checkpoint, which needs the file system's sync.
   journal_ok_ = options_.journal != nullptr && fs_sync_ != nullptr;
   last_checkpoint_ = std::chrono::steady_clock::now();
+  if (journal_ok_ && options_.checkpoint_sync != nullptr) checkpointer_ = std::thread([this] { run_checkpoints(); });
   thread_ = std::thread([this] { run(); });
 }
 
@@ -40,7 +42,15 @@ SyncGroup::~SyncGroup() {
     stopping_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  thread_.join();  // after the checkpoint it may have started on the checkpoint thread
+  if (checkpointer_.joinable()) {
+    {
+      std::lock_guard lk(mu_);
+      checkpointer_stopping_ = true;
+    }
+    checkpointer_cv_.notify_all();
+    checkpointer_.join();
+  }
   if (journal_ok_ && !keep_journal_) {
     if (Status s = checkpoint_now(); !s.ok())
       spdlog::error("the last checkpoint of the sync journal failed ({}); the next start replays it", s.to_string());
@@ -93,6 +103,60 @@ void SyncGroup::stop_journal_locked(const Status& s) {
   }
 }
 
+void SyncGroup::track(std::shared_ptr<Segment> segment) {
+  std::lock_guard lk(mu_);
+  tracked_.push_back(std::move(segment));
+}
+
+Status SyncGroup::flush_and_sync(FileSystemSync& sync, const std::vector<std::shared_ptr<Segment>>& segments) {
+  const auto start = std::chrono::steady_clock::now();
+  // Write-behind: every record of the older files describes bytes appended before the
+  // rotation, and a segment that deferred any of them is tracked; written now, they
+  // reach the disk with the syncfs below.
+  Status s;
+  for (const auto& seg : segments) {
+    Status f = seg->flush();
+    if (!f.ok() && s.ok()) s = f;
+  }
+  if (s.ok()) s = sync.sync();
+  if (SyncObserver observe = sync_observer()) observe(std::chrono::steady_clock::now() - start, 0, SyncKind::kCheckpoint);
+  spdlog::debug("sync journal checkpoint: {} segment(s) written and a syncfs in {} us ({})", segments.size(),
+                std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count(),
+                s.ok() ? "ok" : s.to_string());
+  return s;
+}
+
+Status SyncGroup::finish_checkpoint(Status s, const std::vector<std::string>& older,
+                                    std::vector<std::shared_ptr<Segment>>& segments) {
+  if (!s.ok()) {
+    std::lock_guard lk(mu_);
+    file_system_sync_failed_locked(s);
+  }
+  {
+    // Those found flushed are forgotten (one that defers again registers again); the
+    // others, and all of them after a failure, stay.
+    std::vector<std::shared_ptr<Segment>> keep;
+    for (auto& seg : segments)
+      if (!s.ok() || !seg->release_if_clean()) keep.push_back(std::move(seg));
+    segments.clear();
+    std::lock_guard lk(mu_);
+    tracked_.insert(tracked_.end(), std::make_move_iterator(keep.begin()), std::make_move_iterator(keep.end()));
+  }
+  if (s.ok()) s = options_.journal->remove(older);
+  std::lock_guard lk(mu_);
+  last_checkpoint_ = std::chrono::steady_clock::now();
+  if (s.ok()) {
+    ++checkpoints_;
+  } else if (!keep_journal_) {
+    retry_checkpoint_at_ = last_checkpoint_ + std::chrono::seconds(1);
+    // An older file not removed: nothing is lost, the journal goes on, and the next
+    // checkpoint tries again (a failed flush or syncfs stopped the journal above instead).
+    spdlog::warn("a checkpoint of the sync journal {} did not complete ({}); the next one tries again",
+                 options_.journal->dir(), s.to_string());
+  }
+  return s;
+}
+
 Status SyncGroup::checkpoint_now() {
   Journal& journal = *options_.journal;
   if (!journal.holds_records()) {  // nothing a replay would read
@@ -100,36 +164,39 @@ Status SyncGroup::checkpoint_now() {
     last_checkpoint_ = std::chrono::steady_clock::now();
     return Status();
   }
-  Status s;
   Result<std::vector<std::string>> older = journal.rotate();
   if (!older) {
-    s = older.error();
-  } else {
-    const auto start = std::chrono::steady_clock::now();
-    const Status synced = fs_sync_->sync();
-    if (SyncObserver observe = sync_observer()) observe(std::chrono::steady_clock::now() - start, 0, SyncKind::kCheckpoint);
-    if (!synced.ok()) {
-      std::lock_guard lk(mu_);
-      file_system_sync_failed_locked(synced);
+    std::lock_guard lk(mu_);
+    last_checkpoint_ = std::chrono::steady_clock::now();
+    if (!keep_journal_) {
+      retry_checkpoint_at_ = last_checkpoint_ + std::chrono::seconds(1);
+      spdlog::warn("a checkpoint of the sync journal {} could not start a new file ({}); the next one tries again",
+                   journal.dir(), older.error().to_string());
     }
-    s = synced;
-    if (s.ok()) s = journal.remove(*older);
-    spdlog::debug("sync journal checkpoint: {} file(s) after a syncfs of {} us ({})", older->size(),
-                  std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - start).count(),
-                  s.ok() ? "ok" : s.to_string());
+    return older.error();
   }
-  std::lock_guard lk(mu_);
-  last_checkpoint_ = std::chrono::steady_clock::now();
-  if (s.ok()) {
-    ++checkpoints_;
-  } else if (!keep_journal_) {
-    retry_checkpoint_at_ = last_checkpoint_ + std::chrono::seconds(1);
-    // No new file, or an older one not removed: nothing is lost, the journal goes on, and
-    // the next checkpoint tries again (a failed syncfs stopped the journal above instead).
-    spdlog::warn("a checkpoint of the sync journal {} did not complete ({}); the next one tries again", journal.dir(),
-                 s.to_string());
+  std::vector<std::shared_ptr<Segment>> segments;
+  {
+    std::lock_guard lk(mu_);
+    segments.swap(tracked_);
   }
-  return s;
+  const Status s = flush_and_sync(*fs_sync_, segments);
+  return finish_checkpoint(s, *older, segments);
+}
+
+void SyncGroup::run_checkpoints() {
+  std::unique_lock lk(mu_);
+  for (;;) {
+    checkpointer_cv_.wait(lk, [&] { return checkpointer_stopping_ || (job_ && !job_done_); });
+    if (!job_ || job_done_) return;  // stopping, nothing to run
+    std::vector<std::shared_ptr<Segment>> segments = job_->segments;
+    lk.unlock();
+    const Status s = flush_and_sync(*options_.checkpoint_sync, segments);
+    lk.lock();
+    job_->status = s;
+    job_done_ = true;
+    cv_.notify_all();  // the group's thread finishes it
+  }
 }
 
 void SyncGroup::request(std::shared_ptr<Segment> segment, SyncRange range, Done done) {
@@ -201,9 +268,15 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
   SyncRound info;
   info.logs = round.size();
   if (in_place.size() >= 2 || journaled.empty()) {
-    // A syncfs covers them all (the journal would add a write and a flush to it).
+    // A syncfs covers them all (the journal would add a write and a flush to it), once
+    // what they deferred is in their files (write-behind).
     info.start = std::chrono::steady_clock::now();
-    const Status s = fs_sync_->sync();
+    Status s;
+    for (Request& r : round) {
+      Status f = r.segment->flush();
+      if (!f.ok() && s.ok()) s = f;
+    }
+    if (s.ok()) s = fs_sync_->sync();
     info.end = std::chrono::steady_clock::now();
     if (SyncObserver observe = sync_observer()) observe(info.end - info.start, info.logs, SyncKind::kFileSystem);
     lk.lock();
@@ -272,6 +345,21 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
 }
 
 void SyncGroup::checkpoint_due_locked(std::unique_lock<std::mutex>& lk) {
+  if (job_ && job_done_) {
+    // The checkpoint thread's part is done: the rest is this thread's (the journal is).
+    CheckpointJob job = std::move(*job_);
+    job_.reset();
+    job_done_ = false;
+    lk.unlock();
+    const Status s = finish_checkpoint(job.status, job.older, job.segments);
+    lk.lock();
+    if (job.requested > checkpoints_done_) {
+      checkpoint_status_ = s;
+      checkpoints_done_ = job.requested;
+      checkpoint_cv_.notify_all();
+    }
+  }
+  if (job_) return;  // one at a time
   const uint64_t requested = checkpoint_requests_;
   const bool asked = requested > checkpoints_done_;
   bool due = false;
@@ -287,9 +375,31 @@ void SyncGroup::checkpoint_due_locked(std::unique_lock<std::mutex>& lk) {
   if (keep_journal_) {
     s = kept_journal_error();
   } else if (options_.journal != nullptr && fs_sync_ != nullptr) {
-    lk.unlock();
-    s = checkpoint_now();
-    lk.lock();
+    if (checkpointer_.joinable() && options_.journal->holds_records()) {
+      // Its first half here (later commits go to a new file), the writes and the syncfs on
+      // the checkpoint thread while rounds go on, its end here when that is done.
+      lk.unlock();
+      Result<std::vector<std::string>> older = options_.journal->rotate();
+      lk.lock();
+      if (older) {
+        job_ = CheckpointJob{std::move(*older), {}, requested, Status()};
+        job_->segments.swap(tracked_);
+        job_done_ = false;
+        checkpointer_cv_.notify_all();
+        return;  // answers `asked` when it is done
+      }
+      last_checkpoint_ = std::chrono::steady_clock::now();
+      if (!keep_journal_) {
+        retry_checkpoint_at_ = last_checkpoint_ + std::chrono::seconds(1);
+        spdlog::warn("a checkpoint of the sync journal {} could not start a new file ({}); the next one tries again",
+                     options_.journal->dir(), older.error().to_string());
+      }
+      s = older.error();
+    } else {
+      lk.unlock();
+      s = checkpoint_now();
+      lk.lock();
+    }
   }
   if (asked) {
     checkpoint_status_ = s;
@@ -302,8 +412,13 @@ void SyncGroup::run() {
   std::vector<Request> round;
   std::unique_lock lk(mu_);
   for (;;) {
-    const auto woken = [&] { return stopping_ || !pending_.empty() || checkpoint_requests_ > checkpoints_done_; };
-    if (journal_ok_ && options_.journal->holds_records()) {
+    // While the checkpoint thread runs a checkpoint, only rounds and its end matter (a
+    // stop or a checkpoint() request waits for it).
+    const auto woken = [&] {
+      if (!pending_.empty() || (job_ && job_done_)) return true;
+      return !job_ && (stopping_ || checkpoint_requests_ > checkpoints_done_);
+    };
+    if (journal_ok_ && !job_ && options_.journal->holds_records()) {
       // Records wait in the journal: checkpoint when they are due, even if no log asks.
       cv_.wait_until(lk, last_checkpoint_ + options_.checkpoint_interval, woken);
     } else {
@@ -311,7 +426,7 @@ void SyncGroup::run() {
     }
     checkpoint_due_locked(lk);
     if (pending_.empty()) {
-      if (!stopping_) continue;
+      if (!stopping_ || job_) continue;  // a checkpoint the checkpoint thread runs ends here
       stopped_ = true;  // stopping, nothing left
       checkpoint_cv_.notify_all();
       return;

@@ -34,6 +34,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -80,6 +81,16 @@ struct SyncGroupOptions {
   // since the last checkpoint and it holds any record.
   uint64_t checkpoint_bytes = 64u << 20;
   std::chrono::milliseconds checkpoint_interval{5000};
+  // A second handle on the file system for checkpoints, which then run on a thread of
+  // their own while rounds go on (a checkpoint's syncfs writes back every segment's dirty
+  // pages: 20-100 ms at 1,000 partitions, during which no round could run). A handle of
+  // its own because syncfs reports a writeback error once per open file description: the
+  // checkpoint's and a concurrent round's each learn of it. Null: checkpoints run on the
+  // group's thread.
+  std::unique_ptr<FileSystemSync> checkpoint_sync;
+  // Logs whose rounds went to the journal defer their segment writes to the checkpoint
+  // (Segment::append's `defer`; docs/log-format.md, "Write-behind").
+  bool write_behind = true;
 };
 
 class SyncGroup {
@@ -112,6 +123,13 @@ class SyncGroup {
   // of what they write, up to this much, for the round to take (SyncRange::bytes).
   uint64_t journal_range_limit() const noexcept { return journal_limit_; }
 
+  // Whether logs whose last round was journaled may defer their segment writes; such a
+  // segment is registered with track() once it holds unwritten bytes, and every checkpoint
+  // flushes it before its syncfs. A flush that fails keeps the journal's files, as a failed
+  // syncfs does.
+  bool write_behind() const noexcept { return write_behind_; }
+  void track(std::shared_ptr<Segment> segment);
+
   // Whether a shared round covers files under `path` (same file system).
   bool covers(const std::string& path) const;
 
@@ -142,14 +160,34 @@ class SyncGroup {
   Status kept_journal_error() const;
   // A checkpoint that failed without stopping the journal is tried again from then.
   std::chrono::steady_clock::time_point retry_checkpoint_at_{};
-  // Runs a checkpoint if one was asked for or is due (releasing lk meanwhile).
+  // Runs a checkpoint if one was asked for or is due (releasing lk meanwhile), or with a
+  // checkpoint_sync handle starts it on the checkpoint thread and finishes one that thread
+  // completed.
   void checkpoint_due_locked(std::unique_lock<std::mutex>& lk);
+  // A checkpoint's middle part, after the rotation: write what tracked segments deferred
+  // and sync the file system through `sync`.
+  Status flush_and_sync(FileSystemSync& sync, const std::vector<std::shared_ptr<Segment>>& segments);
+  // A checkpoint's end, after flush_and_sync returned `s`: forgets the segments found
+  // flushed, removes the older journal files. Group thread; `lk` unlocked.
+  Status finish_checkpoint(Status s, const std::vector<std::string>& older,
+                           std::vector<std::shared_ptr<Segment>>& segments);
+  // The checkpoint thread (checkpoint_sync).
+  void run_checkpoints();
+  struct CheckpointJob {
+    std::vector<std::string> older;  // journal files to remove once it succeeded
+    std::vector<std::shared_ptr<Segment>> segments;
+    uint64_t requested = 0;  // checkpoint() requests it answers
+    Status status;           // set by the checkpoint thread
+  };
 
   const std::unique_ptr<FileSystemSync> fs_sync_;
   const Executor completions_;
   SyncGroupOptions options_;  // options_.journal is used on the group's thread only
   const uint64_t journal_limit_;
+  const bool write_behind_;
   mutable std::mutex mu_;  // guards everything below
+  // Segments that deferred writes since a checkpoint last found them flushed (track()).
+  std::vector<std::shared_ptr<Segment>> tracked_;
   std::condition_variable cv_;
   std::condition_variable checkpoint_cv_;  // signalled when checkpoints_done_ moves
   std::vector<Request> pending_;
@@ -168,6 +206,13 @@ class SyncGroup {
   uint64_t checkpoints_ = 0;       // successful checkpoints
   Status checkpoint_status_;
   std::chrono::steady_clock::time_point last_checkpoint_;
+  // With checkpoint_sync: the job the checkpoint thread runs or has finished (done), and
+  // its own wake-up.
+  std::optional<CheckpointJob> job_;
+  bool job_done_ = false;
+  bool checkpointer_stopping_ = false;
+  std::condition_variable checkpointer_cv_;
+  std::thread checkpointer_;
   std::thread thread_;
 };
 

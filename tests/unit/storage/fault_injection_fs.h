@@ -55,6 +55,18 @@ class FaultInjectionFs final : public FileSystem {
     }
     gate_cv_.notify_all();
   }
+  // The same for whole-file-system syncs only (file syncs go on).
+  void hold_fs_syncs() {
+    std::lock_guard lk(gate_mu_);
+    fs_held_ = true;
+  }
+  void release_fs_syncs() {
+    {
+      std::lock_guard lk(gate_mu_);
+      fs_held_ = false;
+    }
+    gate_cv_.notify_all();
+  }
   // Opens beyond this many more fail as the kernel's EMFILE would ("Too many open files").
   void set_open_budget(int64_t opens) { open_budget_.store(opens); }
 
@@ -122,6 +134,10 @@ class FaultInjectionFs final : public FileSystem {
   Status sync_everything() {
     fs_syncs_.fetch_add(1);
     wait_at_gate();
+    {
+      std::unique_lock lk(gate_mu_);
+      gate_cv_.wait(lk, [&] { return !fs_held_; });
+    }
     if (const int64_t d = sync_delay_us_.load(); d > 0) std::this_thread::sleep_for(std::chrono::microseconds(d));
     if (fail_fs_sync_.load()) return io_error_errno("syncfs of the file system holding the data", EIO);
     std::lock_guard lk(mu_);
@@ -150,7 +166,8 @@ class FaultInjectionFs final : public FileSystem {
   std::string uncovered_;
   std::mutex gate_mu_;
   std::condition_variable gate_cv_;
-  bool held_ = false;  // guarded by gate_mu_
+  bool held_ = false;     // guarded by gate_mu_
+  bool fs_held_ = false;  // guarded by gate_mu_
   std::mutex mu_;
   // Guarded by mu_: at each file's last sync, its size and the end of the bytes written
   // to it (below the size when the rest is preallocated); and that end now.

@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "causeway/common/coding.h"
@@ -621,6 +623,146 @@ TEST(SyncJournal, RecordsAreCheckpointedWhenDueEvenWithoutAnotherAppend) {
   while ((*m)->sync_group()->checkpoints() == 0 && std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   EXPECT_GE((*m)->sync_group()->checkpoints(), 1u);
+}
+
+// A checkpoint's syncfs writes back every segment's dirty pages (20-100 ms at 1,000
+// partitions): it runs on a thread of its own, and journaled rounds go on meanwhile.
+TEST(SyncJournal, RoundsGoOnWhileACheckpointSyncsTheFileSystem) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  constexpr uint32_t kPartitions = 16;
+  auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
+  ASSERT_TRUE(m.ok());
+  ASSERT_TRUE((*m)->open_topic("t", kPartitions, fsync_config(), nullptr).ok());
+  append_in_one_round(fs, **m, "t", kPartitions, 0);
+  ASSERT_GE((*m)->sync_group()->journaled_rounds(), 1u);
+  fs.hold_fs_syncs();
+  const uint64_t fs_syncs = fs.fs_sync_count();
+  std::thread checkpoint([&] { EXPECT_TRUE((*m)->checkpoint_journal().ok()); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (fs.fs_sync_count() == fs_syncs && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_GT(fs.fs_sync_count(), fs_syncs) << "the checkpoint's syncfs never started";
+  // Its syncfs is held; rounds of appends still complete.
+  std::atomic<bool> appended{false};
+  std::thread appends([&] {
+    for (int rep = 1; rep <= 3; ++rep)
+      for (const Status& s : append_to_each(**m, "t", kPartitions, rep * kPartitions)) EXPECT_TRUE(s.ok());
+    appended = true;
+  });
+  while (!appended && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  EXPECT_TRUE(appended.load()) << "rounds waited for the checkpoint";
+  fs.release_fs_syncs();
+  appends.join();
+  checkpoint.join();
+  EXPECT_EQ((*m)->sync_group()->checkpoints(), 1u);
+  for (uint32_t p = 0; p < kPartitions; ++p) EXPECT_EQ(payloads(**m, "t", p).size(), 4u);
+}
+
+// The topics directory as a process killed now would leave it (what the files hold, the
+// page cache included, without the journal), copied to `<root>/<name>`: what the
+// segment files alone hold. Returns the copy's root.
+std::string segments_only_image(const std::string& root, const std::string& name) {
+  const std::string image = root + "/" + name;
+  std::filesystem::create_directories(image);
+  std::filesystem::copy(root + "/topics", image + "/topics", std::filesystem::copy_options::recursive);
+  return image;
+}
+
+// Payloads per partition of `topic` in a manager opened on `root` without a journal.
+std::vector<std::vector<std::string>> open_and_read(FaultInjectionFs& fs, const std::string& root,
+                                                    const std::string& topic, uint32_t partitions,
+                                                    LogManagerOptions o) {
+  std::vector<std::vector<std::string>> out(partitions);
+  auto m = LogManager::open(&fs, root + "/topics", o);
+  EXPECT_TRUE(m.ok()) << m.error().to_string();
+  if (!m.ok()) return out;
+  EXPECT_TRUE((*m)->open_topic(topic, partitions, fsync_config(), nullptr).ok());
+  for (uint32_t p = 0; p < partitions; ++p) out[p] = payloads(**m, topic, p);
+  return out;
+}
+
+// docs/log-format.md, "Write-behind": after a journaled round a log keeps its next appends
+// in memory (readers see them), and the checkpoint writes them to the segment files.
+TEST(SyncJournal, WriteBehindKeepsJournaledAppendsOutOfTheSegmentsUntilACheckpointWritesThem) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  constexpr uint32_t kPartitions = 20;
+  LogManagerOptions plain;
+  plain.background = false;
+  std::string before;
+  std::string after;
+  {
+    auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
+    ASSERT_TRUE(m.ok());
+    ASSERT_TRUE((*m)->open_topic("t", kPartitions, fsync_config(), nullptr).ok());
+    for (int rep = 0; rep < 4; ++rep) append_in_one_round(fs, **m, "t", kPartitions, rep * kPartitions);
+    ASSERT_GE((*m)->sync_group()->journaled_rounds(), 4u);
+    for (uint32_t p = 0; p < kPartitions; ++p) EXPECT_EQ(payloads(**m, "t", p).size(), 4u) << "read from memory";
+    before = segments_only_image(dir.path(), "before");
+    ASSERT_TRUE((*m)->checkpoint_journal().ok());
+    after = segments_only_image(dir.path(), "after");
+  }
+  // Before the checkpoint the files held only the append made before any round had been
+  // journaled (but for a log or two whose rounds were their own, alone in the group each
+  // time: those write); after it, all four.
+  size_t deferred = 0;
+  for (const auto& p : open_and_read(fs, before, "t", kPartitions, plain)) deferred += p.size() == 1;
+  EXPECT_GE(deferred, kPartitions - 2);
+  for (const auto& p : open_and_read(fs, after, "t", kPartitions, plain)) EXPECT_EQ(p.size(), 4u);
+}
+
+// kill -9 while appends are deferred: the segment files lack them, the journal has them,
+// and the next open's replay puts them back.
+TEST(SyncJournal, AKilledProcessKeepsEveryAppendTheJournalAckedWhileItsWritesWereDeferred) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  constexpr uint32_t kPartitions = 30;
+  std::vector<std::vector<std::string>> acked(kPartitions);
+  std::string image;
+  {
+    auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
+    ASSERT_TRUE(m.ok());
+    ASSERT_TRUE((*m)->open_topic("t", kPartitions, fsync_config(), nullptr).ok());
+    for (int rep = 0; rep < 6; ++rep) append_in_one_round(fs, **m, "t", kPartitions, rep * kPartitions);
+    for (uint32_t p = 0; p < kPartitions; ++p) acked[p] = payloads(**m, "t", p);
+    image = segments_only_image(dir.path(), "killed");
+    std::filesystem::copy(dir.path() + "/journal", image + "/journal", std::filesystem::copy_options::recursive);
+  }
+  const auto replayed = open_and_read(fs, image, "t", kPartitions, journaled(image));
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    ASSERT_EQ(acked[p].size(), 6u);
+    EXPECT_EQ(replayed[p], acked[p]) << "partition " << p;
+  }
+}
+
+// A checkpoint whose write-behind fails (the disk full, say) must not delete the journal:
+// its records are the only durable copy of what it could not write.
+TEST(SyncJournal, AFailedWriteBehindKeepsTheJournalForTheNextStartToReplay) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  constexpr uint32_t kPartitions = 12;
+  std::vector<std::vector<std::string>> acked(kPartitions);
+  std::string image;
+  {
+    auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
+    ASSERT_TRUE(m.ok());
+    ASSERT_TRUE((*m)->open_topic("t", kPartitions, fsync_config(), nullptr).ok());
+    for (int rep = 0; rep < 3; ++rep) append_in_one_round(fs, **m, "t", kPartitions, rep * kPartitions);
+    for (uint32_t p = 0; p < kPartitions; ++p) acked[p] = payloads(**m, "t", p);
+    fs.set_write_budget(8);  // the new journal file's header, then nothing
+    const Status failed = (*m)->checkpoint_journal();
+    fs.clear_write_budget();
+    EXPECT_EQ(failed.code(), Code::kResourceExhausted) << failed.to_string();  // ENOSPC
+    EXPECT_NE(failed.to_string().find("write-behind"), std::string::npos) << failed.to_string();
+    EXPECT_FALSE((*m)->sync_group()->journals());
+    // What the failed write left in the files is not what the journal vouches for: it is
+    // the power loss now, and the journal's records put it right.
+    image = power_loss_image(fs, dir.path());
+  }
+  const auto replayed = open_and_read(fs, image, "t", kPartitions, journaled(image));
+  for (uint32_t p = 0; p < kPartitions; ++p) EXPECT_EQ(replayed[p], acked[p]) << "partition " << p;
 }
 
 }  // namespace
