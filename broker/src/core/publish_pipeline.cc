@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <map>
 
 #include "causeway/common/blocking_result.h"
 
@@ -22,6 +21,9 @@ uint32_t partition_for_key(std::string_view key, uint32_t partitions) {
 struct PublishPipeline::Operation {
   std::vector<EventAck> acks;
   std::vector<std::pair<size_t, size_t>> same_as;  // (event, earlier event with the same key)
+  // The events append_by_partition stores, grouped by partition in request order; each
+  // append's completion answers a range of it. Written before the first append.
+  std::vector<size_t> order;
   std::atomic<size_t> pending{1};
   Completion done;
 
@@ -361,17 +363,25 @@ void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::s
                                           const std::vector<uint8_t>& resolved, uint64_t client_lamport, int64_t now,
                                           const std::shared_ptr<Operation>& op,
                                           const std::shared_ptr<OwnedKeys>& owned) {
-  std::map<uint32_t, std::vector<size_t>> by_partition;
+  // Grouped by partition with one sort (a request of keyed events spreads over as many
+  // partitions as it has events: no allocation per partition).
+  std::vector<size_t>& order = op->order;
+  order.clear();
   for (size_t i = 0; i < events.size(); ++i)
-    if (!resolved[i]) by_partition[partition_of[i]].push_back(i);
+    if (!resolved[i]) order.push_back(i);
+  const auto by_partition = [&](size_t a, size_t b) { return partition_of[a] < partition_of[b]; };
+  if (!std::is_sorted(order.begin(), order.end(), by_partition))  // one partition: nothing to do
+    std::stable_sort(order.begin(), order.end(), by_partition);
   std::vector<batch::RecordInput> records;
-  const auto append_chunk = [&](uint32_t partition, std::vector<size_t> idx) {
+  // Appends order[from, from + n), all of one partition.
+  const auto append_chunk = [&](uint32_t partition, size_t from, size_t n) {
     records.clear();
-    for (size_t i : idx) records.push_back(events[i].record);
+    for (size_t k = from; k < from + n; ++k) records.push_back(events[order[k]].record);
     op->pending.fetch_add(1, std::memory_order_relaxed);
     store_.append_async(
         topic, partition, records, client_lamport, now,
-        [this, op, owned, partition, idx = std::move(idx)](Result<storage::AppendResult> appended) {
+        [this, op, owned, partition, from, n](Result<storage::AppendResult> appended) {
+          const std::span<const size_t> idx(op->order.data() + from, n);
           for (size_t k = 0; k < idx.size(); ++k) {
             EventAck& a = op->acks[idx[k]];
             if (appended) {
@@ -396,25 +406,29 @@ void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::s
   // refused by the log, naming the limit. Segments at least as large as the largest batch
   // the format allows (the default 1 GiB) take any batch: no event is sized twice then.
   const bool may_split = topic.segment_bytes < batch::kBatchHeaderSize + uint64_t{batch::kMaxBatchBodyBytes};
-  for (auto& [partition, idx] : by_partition) {
+  for (size_t run = 0; run < order.size();) {
+    const uint32_t partition = partition_of[order[run]];
+    size_t end = run;
+    while (end < order.size() && partition_of[order[end]] == partition) ++end;
     if (!may_split) {
-      append_chunk(partition, std::move(idx));
+      append_chunk(partition, run, end - run);
+      run = end;
       continue;
     }
-    std::vector<size_t> chunk;
+    size_t chunk = run;
     uint64_t bytes = batch::kBatchHeaderSize;
-    for (size_t i : idx) {
-      Result<size_t> size = batch::encoded_record_size(events[i].record);
+    for (size_t k = run; k < end; ++k) {
+      Result<size_t> size = batch::encoded_record_size(events[order[k]].record);
       const uint64_t need = size.ok() ? *size : 0;  // a record the format cannot hold fails in its append
-      if (!chunk.empty() && bytes + need > topic.segment_bytes) {
-        append_chunk(partition, std::move(chunk));
-        chunk = {};
+      if (k > chunk && bytes + need > topic.segment_bytes) {
+        append_chunk(partition, chunk, k - chunk);
+        chunk = k;
         bytes = batch::kBatchHeaderSize;
       }
-      chunk.push_back(i);
       bytes += need;
     }
-    append_chunk(partition, std::move(chunk));
+    append_chunk(partition, chunk, end - chunk);
+    run = end;
   }
 }
 

@@ -309,8 +309,13 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
   ++appends_since_sync_;
   // A log whose last round went to the sync journal keeps a copy of what it writes for
   // the next round's record (SyncGroup::journal_range_limit), so that the group's thread
-  // need not read it back: only while it is small enough to be journaled at all.
-  if (journal_copy_valid_ && last_round_journaled_ && sync_group_ != nullptr) {
+  // need not read it back: only while it is small enough to be journaled at all. Not when
+  // the segment kept the bytes in memory itself (write-behind): the round copies them
+  // from there.
+  if (defer) {
+    journal_copy_valid_ = false;
+    journal_copy_.clear();
+  } else if (journal_copy_valid_ && last_round_journaled_ && sync_group_ != nullptr) {
     const uint64_t at = active->size_bytes() - batch.size();
     if (journal_copy_from_ + journal_copy_.size() == at &&
         journal_copy_.size() + batch.size() <= sync_group_->journal_range_limit()) {
