@@ -603,8 +603,11 @@ void PartitionLog::sync_async(std::function<void(const Status&)> done) {
   }
   const uint64_t target = segments_.back()->next_offset();
   if (durable_next_offset_ >= target) {
+    // Durable, perhaps through the sync journal alone: what the segment deferred is written
+    // to its file now (a close, the broker's stop), so the file holds every batch.
+    Status flushed = segments_.back()->flush();
     lk.unlock();
-    return done(Status());
+    return done(flushed);
   }
   sync_waiters_.push_back(SyncWaiter{target, std::move(done)});
   if (!leading_) start_leader_locked(lk);

@@ -344,6 +344,24 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
   complete(readable, sj, info);
 }
 
+void SyncGroup::prune_tracked_locked(std::unique_lock<std::mutex>& lk) {
+  if (tracked_.empty() || job_) return;
+  const bool stopped = !journal_ok_;
+  if (!stopped && options_.journal->holds_records()) return;  // its checkpoint releases them
+  const auto now = std::chrono::steady_clock::now();
+  if (now - pruned_at_ < options_.checkpoint_interval) return;
+  pruned_at_ = now;
+  std::vector<std::shared_ptr<Segment>> segments;
+  segments.swap(tracked_);
+  lk.unlock();
+  std::vector<std::shared_ptr<Segment>> keep;
+  for (auto& seg : segments)
+    if (!stopped && !seg->release_if_clean()) keep.push_back(std::move(seg));
+  segments.clear();  // destroyed here, not under mu_
+  lk.lock();
+  tracked_.insert(tracked_.end(), std::make_move_iterator(keep.begin()), std::make_move_iterator(keep.end()));
+}
+
 void SyncGroup::checkpoint_due_locked(std::unique_lock<std::mutex>& lk) {
   if (job_ && job_done_) {
     // The checkpoint thread's part is done: the rest is this thread's (the journal is).
@@ -360,6 +378,7 @@ void SyncGroup::checkpoint_due_locked(std::unique_lock<std::mutex>& lk) {
     }
   }
   if (job_) return;  // one at a time
+  prune_tracked_locked(lk);
   const uint64_t requested = checkpoint_requests_;
   const bool asked = requested > checkpoints_done_;
   bool due = false;

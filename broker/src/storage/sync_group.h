@@ -173,6 +173,12 @@ class SyncGroup {
                            std::vector<std::shared_ptr<Segment>>& segments);
   // The checkpoint thread (checkpoint_sync).
   void run_checkpoints();
+  // Forgets tracked segments no checkpoint will come for: all of them once the journal
+  // stopped (their bytes reach their files at their logs' next sync, roll or close, and the
+  // kept journal has them), and those found flushed while the journal holds no record. At
+  // most once per checkpoint_interval; group thread, `lk` held (released meanwhile).
+  void prune_tracked_locked(std::unique_lock<std::mutex>& lk);
+  std::chrono::steady_clock::time_point pruned_at_{};
   struct CheckpointJob {
     std::vector<std::string> older;  // journal files to remove once it succeeded
     std::vector<std::shared_ptr<Segment>> segments;

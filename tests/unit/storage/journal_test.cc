@@ -366,13 +366,30 @@ std::vector<std::string> payloads(LogManager& m, const std::string& topic, uint3
 
 // One append to each of `partitions` of `topic`, with syncs held until every one has
 // asked, so that they share a round (which journals); each must succeed.
+// Waits until every one of `partitions` has written past `before[p]` (and so asked for
+// its sync: both happen under the log's lock).
+void wait_written(LogManager& m, const std::string& topic, uint32_t partitions, const std::vector<uint64_t>& before) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  for (uint32_t p = 0; p < partitions; ++p)
+    while (m.partition(topic, p)->next_offset() <= before[p] && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
+
+std::vector<uint64_t> next_offsets(LogManager& m, const std::string& topic, uint32_t partitions) {
+  std::vector<uint64_t> out;
+  for (uint32_t p = 0; p < partitions; ++p) out.push_back(m.partition(topic, p)->next_offset());
+  return out;
+}
+
 void append_in_one_round(FaultInjectionFs& fs, LogManager& m, const std::string& topic, uint32_t partitions,
                          uint64_t seq) {
+  const std::vector<uint64_t> before = next_offsets(m, topic, partitions);
   fs.hold_syncs();
   std::thread appends([&] {
     for (const Status& s : append_to_each(m, topic, partitions, seq)) EXPECT_TRUE(s.ok()) << s.to_string();
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  wait_written(m, topic, partitions, before);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
   fs.release_syncs();
   appends.join();
 }
@@ -515,7 +532,8 @@ TEST(SyncJournal, AFailedJournalSyncFailsTheLogsOfItsRoundAndStopsTheJournal) {
   fs.hold_syncs();
   std::vector<Status> out;
   std::thread appends([&] { out = append_to_each(**m, "t", 10, 0); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  wait_written(**m, "t", 10, std::vector<uint64_t>(10, 0));
+  std::this_thread::sleep_for(std::chrono::milliseconds(2));
   fs.set_fail_sync(true);
   fs.release_syncs();
   appends.join();
@@ -702,7 +720,9 @@ TEST(SyncJournal, WriteBehindKeepsJournaledAppendsOutOfTheSegmentsUntilACheckpoi
     for (uint32_t p = 0; p < kPartitions; ++p) EXPECT_EQ(payloads(**m, "t", p).size(), 4u) << "read from memory";
     before = segments_only_image(dir.path(), "before");
     ASSERT_TRUE((*m)->checkpoint_journal().ok());
-    after = segments_only_image(dir.path(), "after");
+    // Power loss now, without the journal: the checkpoint's writes must have been synced.
+    after = power_loss_image(fs, dir.path());
+    std::filesystem::remove_all(after + "/journal");
   }
   // Before the checkpoint the files held only the append made before any round had been
   // journaled (but for a log or two whose rounds were their own, alone in the group each
@@ -722,7 +742,9 @@ TEST(SyncJournal, AKilledProcessKeepsEveryAppendTheJournalAckedWhileItsWritesWer
   std::vector<std::vector<std::string>> acked(kPartitions);
   std::string image;
   {
-    auto m = LogManager::open(&fs, dir.path() + "/topics", journaled(dir.path()));
+    LogManagerOptions o = journaled(dir.path());
+    o.journal_checkpoint_interval = std::chrono::hours(1);  // none between the two copies below
+    auto m = LogManager::open(&fs, dir.path() + "/topics", o);
     ASSERT_TRUE(m.ok());
     ASSERT_TRUE((*m)->open_topic("t", kPartitions, fsync_config(), nullptr).ok());
     for (int rep = 0; rep < 6; ++rep) append_in_one_round(fs, **m, "t", kPartitions, rep * kPartitions);
@@ -763,6 +785,50 @@ TEST(SyncJournal, AFailedWriteBehindKeepsTheJournalForTheNextStartToReplay) {
   }
   const auto replayed = open_and_read(fs, image, "t", kPartitions, journaled(image));
   for (uint32_t p = 0; p < kPartitions; ++p) EXPECT_EQ(replayed[p], acked[p]) << "partition " << p;
+}
+
+// A shared round that syncs the file system instead of journaling (its logs' new bytes are
+// too many) must first write what those logs deferred: its syncfs is all that covers them.
+TEST(SyncJournal, ASyncfsRoundWritesWhatItsLogsDeferredBeforeSyncing) {
+  TempDir dir;
+  FaultInjectionFs fs;
+  constexpr uint32_t kPartitions = 8;
+  LogManagerOptions o = journaled(dir.path());
+  o.journal_checkpoint_interval = std::chrono::hours(1);
+  std::vector<std::vector<std::string>> acked(kPartitions);
+  std::string image;
+  {
+    auto m = LogManager::open(&fs, dir.path() + "/topics", o);
+    ASSERT_TRUE(m.ok());
+    ASSERT_TRUE((*m)->open_topic("t", kPartitions, fsync_config(), nullptr).ok());
+    for (int rep = 0; rep < 3; ++rep) append_in_one_round(fs, **m, "t", kPartitions, rep * kPartitions);
+    const uint64_t fs_syncs = fs.fs_sync_count();
+    // 40 KiB each, past the 32 KiB a round journals: one syncfs for the round.
+    const std::vector<uint64_t> before = next_offsets(**m, "t", kPartitions);
+    fs.hold_syncs();
+    std::thread big([&] {
+      for (const Status& s : append_to_each(**m, "t", kPartitions, 1000, 40 << 10)) EXPECT_TRUE(s.ok());
+    });
+    wait_written(**m, "t", kPartitions, before);
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    fs.release_syncs();
+    big.join();
+    ASSERT_GT(fs.fs_sync_count(), fs_syncs);
+    for (uint32_t p = 0; p < kPartitions; ++p) acked[p] = payloads(**m, "t", p);
+    image = power_loss_image(fs, dir.path());
+    std::filesystem::remove_all(image + "/journal");
+  }
+  LogManagerOptions plain;
+  plain.background = false;
+  const auto kept = open_and_read(fs, image, "t", kPartitions, plain);
+  size_t whole = 0;
+  for (uint32_t p = 0; p < kPartitions; ++p) {
+    ASSERT_EQ(acked[p].size(), 4u);
+    whole += kept[p] == acked[p];
+  }
+  // Every log whose last round was that syncfs holds all four in its file (one log may
+  // have had a round of its own, an fdatasync of its file, which writes first too).
+  EXPECT_EQ(whole, kPartitions);
 }
 
 }  // namespace

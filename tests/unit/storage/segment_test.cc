@@ -69,6 +69,7 @@ TEST(Segment, DeferredAppendsAreReadFromMemoryUntilAFlushWritesThemInOrder) {
   ASSERT_EQ(all.size(), 8u);
   std::string spanning;
   ASSERT_TRUE((*seg)->read_unsealed(written - 10, 20, spanning).value());
+  EXPECT_EQ(spanning.substr(0, 10), all[2].bytes.substr(all[2].bytes.size() - 10));
   EXPECT_EQ(spanning.substr(10), all[3].bytes.substr(0, 10));
   // An append that does not defer goes after them: they are written first.
   fill(**seg, 1, 100);
