@@ -152,7 +152,10 @@ Result<meta::SubscriptionConfig> Coordinator::create_subscription(meta::Subscrip
     CAUSEWAY_RETURN_IF_ERROR(check_target(config));
     created = store_.meta().create_subscription(std::move(config), start);
   }
-  if (created) ensure_target(created->name);
+  // An identical re-create returns the stored subscription, whose target already runs (or
+  // is retried by the sweeper): only a new incarnation starts one. A second forwarder
+  // would join the group beside the first.
+  if (created && (!existing || existing->created_ms != created->created_ms)) ensure_target(created->name);
   return created;
 }
 

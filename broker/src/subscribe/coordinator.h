@@ -437,9 +437,15 @@ class Coordinator {
   // stop(): closes every HTTP target (their workers then end within a request timeout).
   void close_http_targets();
   Status check_target(const meta::SubscriptionConfig& config);
-  // Joins an internal member for subscription `name` unless one is there; retried by the
-  // sweeper (ensure_targets) while it fails.
+  // Joins an internal member for subscription `name` unless one of its incarnation is
+  // there; retried by the sweeper (ensure_targets) while it fails. One at a time per name.
   void ensure_target(const std::string& name);
+  void start_target(const std::string& name);  // one attempt of ensure_target
+  // Whether `forwarder` is of incarnation `created_ms`, open, and a member of its group.
+  bool target_is_running_locked(std::string_view name, const std::shared_ptr<TargetSink>& forwarder,
+                                int64_t created_ms) const;
+  // Closes `forwarder` and removes its member from the group of `name`.
+  void retire_target_locked(std::string_view name, const std::shared_ptr<TargetSink>& forwarder);
   void ensure_targets();
   void target_failed(const std::string& name, const std::string& why);
   void stop_target_locked(std::string_view name);
@@ -506,6 +512,8 @@ class Coordinator {
     Clock::time_point logged;  // the latest warning
   };
   std::map<std::string, TargetRetry, std::less<>> target_retries_;  // targets that could not start
+  // Subscriptions whose ensure_target runs now, and whether another call asked meanwhile.
+  std::map<std::string, bool, std::less<>> targets_starting_;
   uint64_t next_internal_connection_ = 0;
   // Checking a new target for loops and creating it is one step (targets.cc).
   std::mutex target_create_mu_;

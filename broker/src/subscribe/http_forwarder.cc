@@ -153,7 +153,10 @@ class Coordinator::HttpForwarder final : public TargetSink,
   // The queue parks the pump at `concurrency` waiting events and wakes it (sink_drained)
   // at half that, so that each delivery round brings several events: a round reads and
   // verifies a whole log batch, too much to do for every single ack.
+  // Once closed, room again: the pump's next push then answers kClosed and the member
+  // leaves (a closed forwarder's workers are gone, so a full queue would never drain).
   bool has_room() override {
+    if (closed_.load()) return true;
     std::lock_guard lk(mu_);
     return queue_.size() < high_water();
   }

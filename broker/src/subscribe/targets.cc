@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <span>
+#include <utility>
 
 #include "storage/log_manager.h"
 #include "subscribe/coordinator_state.h"
@@ -249,7 +250,56 @@ void Coordinator::target_failed(const std::string& name, const std::string& why)
   if (log) spdlog::warn("subscription {}: {}; retrying every second", name, why);
 }
 
+// One call per subscription at a time (a create, the sweeper and start() may ask together):
+// a call that finds another running asks it to look once more and returns, so that two
+// calls never each join a forwarder.
 void Coordinator::ensure_target(const std::string& name) {
+  {
+    std::lock_guard lk(mu_);
+    auto [it, first] = targets_starting_.try_emplace(name, false);
+    if (!first) {
+      it->second = true;
+      return;
+    }
+  }
+  for (;;) {
+    start_target(name);
+    std::lock_guard lk(mu_);
+    auto it = targets_starting_.find(name);
+    if (!std::exchange(it->second, false)) {
+      targets_starting_.erase(it);
+      return;
+    }
+  }
+}
+
+bool Coordinator::target_is_running_locked(std::string_view name, const std::shared_ptr<TargetSink>& forwarder,
+                                           int64_t created_ms) const {
+  if (!forwarder || forwarder->is_closed() || forwarder->config().created_ms != created_ms) return false;
+  auto g = groups_.find(name);
+  if (g == groups_.end() || g->second->config.created_ms != created_ms) return false;
+  for (const auto& [id, m] : g->second->members)
+    if (m.sink == forwarder) return true;
+  return false;
+}
+
+// A forwarder that is replaced or stopped leaves its group at once, as a closed
+// connection's members do: left there it would keep its partitions (an HTTP forwarder
+// whose queue was full when it closed is never pushed again, so never found closed).
+void Coordinator::retire_target_locked(std::string_view name, const std::shared_ptr<TargetSink>& forwarder) {
+  forwarder->close();
+  auto it = groups_.find(name);
+  if (it == groups_.end()) return;
+  const std::shared_ptr<Group> g = it->second;
+  std::vector<uint64_t> gone;
+  for (const auto& [id, m] : g->members)
+    if (m.sink == forwarder) gone.push_back(id);
+  if (gone.empty()) return;
+  for (uint64_t id : gone) remove_member_locked(*g, id);
+  for (uint32_t p = 0; p < g->partitions.size(); ++p) schedule_pump_locked(g, p);
+}
+
+void Coordinator::start_target(const std::string& name) {
   auto config = store_.meta().get_subscription(name);
   if (!config && config.error().code() != Code::kNotFound) {
     target_failed(name, "reading it failed (" + config.status().to_string() + ")");
@@ -278,6 +328,10 @@ void Coordinator::ensure_target(const std::string& name) {
   {
     std::lock_guard lk(mu_);
     if (stopping_) return;
+    if (auto t = targets_.find(name); t != targets_.end() && target_is_running_locked(name, t->second, config->created_ms)) {
+      target_retries_.erase(name);
+      return;  // this incarnation's forwarder is a member already
+    }
     const uint64_t connection = kInternalConnectionBase + next_internal_connection_++;
     if (!config->http.url.empty()) {
       auto endpoint = HttpEndpoint::parse(config->http.url);
@@ -302,7 +356,7 @@ void Coordinator::ensure_target(const std::string& name) {
   std::lock_guard lk(mu_);
   target_retries_.erase(name);
   auto& slot = targets_[name];
-  if (slot && slot != target) slot->close();
+  if (slot && slot != target) retire_target_locked(name, slot);
   slot = target;
   spdlog::info("subscription {}: forwarding matching events of {} to {}", name, config->topic, where);
 }
@@ -324,7 +378,7 @@ void Coordinator::close_forward_gate() {
 
 void Coordinator::stop_target_locked(std::string_view name) {
   if (auto t = targets_.find(name); t != targets_.end()) {
-    if (t->second) t->second->close();
+    if (t->second) retire_target_locked(name, t->second);
     targets_.erase(t);
   }
   if (auto r = target_retries_.find(name); r != target_retries_.end()) target_retries_.erase(r);
@@ -340,13 +394,8 @@ void Coordinator::ensure_targets() {
     const auto now = Clock::now();
     for (const auto& [name, forwarder] : targets_) {
       if (auto r = target_retries_.find(name); r != target_retries_.end() && r->second.next > now) continue;
-      bool present = false;
-      if (forwarder && !forwarder->is_closed()) {
-        if (auto g = groups_.find(name); g != groups_.end()) {
-          for (const auto& [id, m] : g->second->members) present |= m.sink == forwarder;
-        }
-      }
-      if (!present) missing.push_back(name);
+      if (!forwarder || !target_is_running_locked(name, forwarder, forwarder->config().created_ms))
+        missing.push_back(name);
     }
   }
   for (const std::string& name : missing) ensure_target(name);

@@ -1195,5 +1195,72 @@ TEST_F(CoordinatorTest, MemberThatKeepsHeartbeatingStaysAndOneThatStopsIsRemoved
   EXPECT_GE(std::chrono::steady_clock::now() - last_beat, 300ms);
 }
 
+
+// ---------------------------------------------------------------- lifecycle races
+
+// The target topic of forwarding(): `os` durability, so that a forward publish completes
+// without the background sync these tests turn off.
+void create_target_topic(core::EventStore& store) {
+  meta::TopicConfig t;
+  t.name = "fwd";
+  t.partitions = 1;
+  t.durability = storage::Durability::kOs;
+  ASSERT_TRUE(store.create_topic(t).ok());
+}
+
+// A subscription that forwards topic "t" to topic "fwd".
+meta::SubscriptionConfig forwarding(const std::string& name) {
+  meta::SubscriptionConfig c;
+  c.name = name;
+  c.topic = "t";
+  c.start = meta::StartKind::kEarliest;
+  c.target_topic = "fwd";
+  return c;
+}
+
+TEST_F(CoordinatorTest, IdenticalRecreateOfATargetSubscriptionKeepsItsOneForwarder) {
+  create_topic("t");
+  create_target_topic(*store_);
+  const auto first = co_->create_subscription(forwarding("s"));
+  ASSERT_TRUE(first.ok()) << first.status().to_string();
+  const auto before = co_->describe_group("s");
+  ASSERT_TRUE(before.ok() && before->members.size() == 1u);
+  // The same create again (a retried request) returns the stored subscription; it must
+  // not join a second forwarder beside the running one.
+  const auto again = co_->create_subscription(forwarding("s"));
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_EQ(again->created_ms, first->created_ms);
+  auto d = co_->describe_group("s");
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  ASSERT_EQ(d->members.size(), 1u);
+  EXPECT_EQ(d->members[0].member_id, before->members[0].member_id) << "the running forwarder was replaced";
+  // A create of the name that the store refuses is answered with its error.
+  auto refused = forwarding("s");
+  refused.target_topic = "t.dlq";  // the default dead-letter topic
+  EXPECT_EQ(co_->create_subscription(refused).status().code(), Code::kInvalidArgument);
+  // And it goes on forwarding.
+  publish("t", 3);
+  run();
+  EXPECT_EQ(store_->partition("fwd", 0)->high_watermark(), 3u);
+}
+
+TEST_F(CoordinatorTest, StartingWithATargetAlreadyForwardingDoesNotJoinASecondForwarder) {
+  create_topic("t");
+  create_target_topic(*store_);
+  ASSERT_TRUE(co_->create_subscription(forwarding("s")).ok());
+  const auto before = co_->describe_group("s");
+  ASSERT_TRUE(before.ok() && before->members.size() == 1u);
+  // start() ensures the target of every stored subscription, this one included (as when
+  // a create is served while the broker starts, or the sweeper looks at the same time).
+  co_->start();
+  auto d = co_->describe_group("s");
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  ASSERT_EQ(d->members.size(), 1u);
+  EXPECT_EQ(d->members[0].member_id, before->members[0].member_id) << "the running forwarder was replaced";
+  publish("t", 3);
+  run();
+  EXPECT_EQ(store_->partition("fwd", 0)->high_watermark(), 3u);
+}
+
 }  // namespace
 }  // namespace causeway::subscribe
