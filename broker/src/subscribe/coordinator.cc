@@ -332,6 +332,11 @@ Result<std::vector<meta::SubscriptionConfig>> Coordinator::list_subscriptions(st
 
 Result<std::shared_ptr<Coordinator::Group>> Coordinator::load_group(std::string_view name) {
   // LMDB and log reads outside the mutex; a concurrent loader may win, then its group is used.
+  uint64_t invalidations = 0;
+  {
+    std::lock_guard lk(mu_);
+    invalidations = load_invalidations_;
+  }
   CAUSEWAY_ASSIGN_OR_RETURN(meta::SubscriptionConfig config, store_.meta().get_subscription(name));
   auto topic = store_.get_topic(config.topic);
   if (!topic) {
@@ -384,16 +389,23 @@ Result<std::shared_ptr<Coordinator::Group>> Coordinator::load_group(std::string_
     g->partitions[p].end_offset = end;
   }
   if (options_.on_group_load_for_test) options_.on_group_load_for_test();
-  std::lock_guard lk(mu_);
-  if (auto it = groups_.find(name); it != groups_.end()) return it->second;
-  insert_group_locked(g);
-  // Appends that completed between the reads above and this insert were not seen by
-  // on_append (the group was not in groups_ yet): catch up with the logs now.
-  for (uint32_t p = 0; p < g->partitions.size(); ++p) {
-    if (auto log = store_.partition(g->topic.name, p))
-      g->partitions[p].end_offset = std::max(g->partitions[p].end_offset, log->high_watermark());
+  {
+    std::lock_guard lk(mu_);
+    if (auto it = groups_.find(name); it != groups_.end()) return it->second;
+    if (load_invalidations_ == invalidations) {
+      insert_group_locked(g);
+      // Appends that completed between the reads above and this insert were not seen by
+      // on_append (the group was not in groups_ yet): catch up with the logs now.
+      for (uint32_t p = 0; p < g->partitions.size(); ++p) {
+        if (auto log = store_.partition(g->topic.name, p))
+          g->partitions[p].end_offset = std::max(g->partitions[p].end_offset, log->high_watermark());
+      }
+      return g;
+    }
   }
-  return g;
+  // What was read may be stale (its topic deleted meanwhile, and topic_deleted found no
+  // group to drop): read it again. Such changes are rare admin requests.
+  return load_group(name);
 }
 
 Result<GroupDescription> Coordinator::describe_group(std::string_view name) {
@@ -431,6 +443,22 @@ void Coordinator::connection_closed(uint64_t connection_id) {
     if (gone.empty()) continue;
     for (uint64_t id : gone) remove_member_locked(*g, id);
     for (uint32_t p = 0; p < g->partitions.size(); ++p) schedule_pump_locked(g, p);
+  }
+}
+
+void Coordinator::topic_deleted(std::string_view topic) {
+  // A re-create may have committed already; groups loaded from it stay.
+  auto current = store_.get_topic(topic);
+  std::lock_guard lk(mu_);
+  ++load_invalidations_;
+  auto it = groups_by_topic_.find(topic);
+  if (it == groups_by_topic_.end()) return;
+  std::vector<std::shared_ptr<Group>> stale;
+  for (const std::shared_ptr<Group>& g : it->second)
+    if (!current || g->topic.topic_id != current->topic_id) stale.push_back(g);
+  for (const std::shared_ptr<Group>& g : stale) {
+    spdlog::info("group {}: topic {} was deleted; dropping the group (its members join again)", g->config.name, topic);
+    erase_group_locked(g);
   }
 }
 

@@ -306,6 +306,13 @@ class Coordinator {
 
   // A connection closed: its members leave at once.
   void connection_closed(uint64_t connection_id);
+  // Topic `topic` was deleted (call it after the delete committed; the server's delete
+  // handler does). The groups loaded from that topic are dropped: their members get
+  // NotFound and join again, and the group loads from the topic of that name if it was
+  // re-created. Without this a live group went on with the old topic's offsets, and a
+  // re-created topic's events below them were never delivered. Reads LMDB: call it from
+  // a storage thread.
+  void topic_deleted(std::string_view topic);
   // A partition grew (from core::AppendNotifier).
   void on_append(std::string_view topic, uint32_t partition, uint64_t end_offset);
   // The connection's sink, which reported full, has drained below its low-water mark:
@@ -505,6 +512,9 @@ class Coordinator {
   // Earliest first; an entry whose time is not its target's timer_at any more is stale.
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   uint64_t next_member_ = 1;
+  // Bumped by every change that makes what a group load read stale before the group is
+  // visible (a topic deleted): a load that sees it move reads again.
+  uint64_t load_invalidations_ = 0;
   // Subscriptions with a target, and the forwarder of each that has joined (targets.cc).
   std::map<std::string, std::shared_ptr<TargetSink>, std::less<>> targets_;
   struct TargetRetry {

@@ -1262,5 +1262,33 @@ TEST_F(CoordinatorTest, StartingWithATargetAlreadyForwardingDoesNotJoinASecondFo
   EXPECT_EQ(store_->partition("fwd", 0)->high_watermark(), 3u);
 }
 
+TEST_F(CoordinatorTest, DeletingATopicDropsItsLiveGroupSoItsMembersJoinTheRecreatedOne) {
+  create_topic("t");
+  auto a = std::make_shared<FakeSink>(1);
+  const std::string m = join(a, "s", "t");
+  publish("t", 10);
+  run();
+  ASSERT_TRUE(ack(a, "s", m, events_of(a->drain())).ok());
+  // Deleted through the broker's own request handler, then re-created with 3 new events:
+  // the live group (next offset 10) would wait for offset 10 of the new topic for ever.
+  flatbuffers::FlatBufferBuilder b;
+  b.Finish(protocol::CreateDeleteTopicRequest(b, b.CreateString("t")));
+  server::HandlerContext ctx{*store_, *publish_, 64u << 20, co_.get()};
+  (void)server::handle_delete_topic(ctx, 1, *flatbuffers::GetRoot<protocol::DeleteTopicRequest>(b.GetBufferPointer()));
+  ASSERT_FALSE(store_->get_topic("t").ok());
+  create_topic("t");
+  publish("t", 3);
+  run();
+  EXPECT_TRUE(a->drain().empty());
+  // The member learns that its group is gone, and joins again.
+  const Status beat = co_->heartbeat(1, "s", m);
+  EXPECT_EQ(beat.code(), Code::kNotFound) << beat.to_string();
+  join(a, "s", "t");
+  run();
+  const auto fresh = events_of(a->drain());
+  ASSERT_EQ(fresh.size(), 3u);
+  EXPECT_EQ(fresh[0].offset, 0u);
+}
+
 }  // namespace
 }  // namespace causeway::subscribe

@@ -72,7 +72,11 @@ Frame handle_create_topic(HandlerContext& ctx, uint64_t cid, const protocol::Cre
 
 Frame handle_delete_topic(HandlerContext& ctx, uint64_t cid, const protocol::DeleteTopicRequest& req) {
   flatbuffers::FlatBufferBuilder b(256);
-  auto st = make_status(b, ctx.store.delete_topic(str(req.name())));
+  const Status deleted = ctx.store.delete_topic(str(req.name()));
+  // The groups of the topic go with it: left alone, a live group would wait at the old
+  // topic's offsets for events that a re-created topic numbers from 0 again.
+  if (deleted.ok() && ctx.coordinator != nullptr) ctx.coordinator->topic_deleted(str(req.name()));
+  auto st = make_status(b, deleted);
   return finish_frame(b, cid, protocol::Body::DeleteTopicResponse, protocol::CreateDeleteTopicResponse(b, st).Union());
 }
 
