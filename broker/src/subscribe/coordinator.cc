@@ -164,9 +164,12 @@ Result<meta::SubscriptionConfig> Coordinator::update_subscription_pattern(std::s
   if (!pattern.empty()) {
     CAUSEWAY_ASSIGN_OR_RETURN(filter, EventFilter::compile(pattern));
   }
+  std::lock_guard update_lock(pattern_update_mu_);
   CAUSEWAY_ASSIGN_OR_RETURN(meta::SubscriptionConfig updated,
                             store_.meta().update_subscription_pattern(name, std::move(pattern)));
   std::lock_guard lk(mu_);
+  // A group being loaded may have read the old pattern: it reads again before it is used.
+  ++load_invalidations_;
   if (auto it = groups_.find(name); it != groups_.end() && it->second->config.created_ms == updated.created_ms) {
     // Reads planned from now on use the new filter; events read before are decided.
     Group& g = *it->second;
@@ -403,8 +406,9 @@ Result<std::shared_ptr<Coordinator::Group>> Coordinator::load_group(std::string_
       return g;
     }
   }
-  // What was read may be stale (its topic deleted meanwhile, and topic_deleted found no
-  // group to drop): read it again. Such changes are rare admin requests.
+  // What was read may be stale (its topic deleted or its pattern updated meanwhile, when
+  // there was no group to drop or update yet): read it again. Such changes are rare
+  // admin requests.
   return load_group(name);
 }
 

@@ -513,7 +513,7 @@ class Coordinator {
   std::priority_queue<Timer, std::vector<Timer>, std::greater<>> timers_;
   uint64_t next_member_ = 1;
   // Bumped by every change that makes what a group load read stale before the group is
-  // visible (a topic deleted): a load that sees it move reads again.
+  // visible (a topic deleted, a pattern updated): a load that sees it move reads again.
   uint64_t load_invalidations_ = 0;
   // Subscriptions with a target, and the forwarder of each that has joined (targets.cc).
   std::map<std::string, std::shared_ptr<TargetSink>, std::less<>> targets_;
@@ -527,6 +527,9 @@ class Coordinator {
   uint64_t next_internal_connection_ = 0;
   // Checking a new target for loops and creating it is one step (targets.cc).
   std::mutex target_create_mu_;
+  // Pattern updates one at a time, from their LMDB commit to the group in memory, so that
+  // the group ends with the pattern committed last. Taken before mu_.
+  std::mutex pattern_update_mu_;
   const std::shared_ptr<ForwardGate> forward_gate_ = std::make_shared<ForwardGate>();
   std::mutex pacers_mu_;  // guards pacers_
   // By subscription name; an entry for another incarnation or rate is replaced.

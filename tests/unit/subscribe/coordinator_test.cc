@@ -1290,5 +1290,31 @@ TEST_F(CoordinatorTest, DeletingATopicDropsItsLiveGroupSoItsMembersJoinTheRecrea
   EXPECT_EQ(fresh[0].offset, 0u);
 }
 
+TEST_F(CoordinatorTest, PatternUpdatedWhileTheGroupLoadsIsTheOneItFiltersBy) {
+  close();
+  CoordinatorOptions o;
+  bool updated = false;
+  // The update commits after the load read the subscription and before the group is
+  // visible: it finds no group to change, so the load must not keep the old pattern.
+  o.on_group_load_for_test = [&] {
+    if (std::exchange(updated, true)) return;
+    ASSERT_TRUE(co_->update_subscription_pattern("s", R"({"data":{"n":[2]}})").ok());
+  };
+  open(o);
+  create_topic("t");
+  auto config = sub("s", "t");
+  config.pattern = R"({"data":{"n":[1]}})";
+  ASSERT_TRUE(co_->create_subscription(config).ok());
+  auto a = std::make_shared<FakeSink>(1);
+  join(a, "s", "t");
+  ASSERT_TRUE(updated);
+  publish_payloads(*publish_, "t", numbered_json(3));  // offsets 0..2: n 0..2
+  run();
+  const auto got = events_of(a->drain());
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].offset, 2u);
+  EXPECT_EQ(co_->describe_group("s")->subscription.pattern, R"({"data":{"n":[2]}})");
+}
+
 }  // namespace
 }  // namespace causeway::subscribe
