@@ -913,12 +913,16 @@ Status Server::start() {
                     ec.message());
   bound_port_ = acceptor->local_endpoint().port();
   s.acceptor = std::move(acceptor);
-  s.spawn_accept_loop();
-  for (auto& ctx : s.contexts) s.threads.emplace_back([c = ctx.get()] { c->run(); });
-  s.coordinator->start();
+  // The coordinator is started, and told of appends, before the first request is served:
+  // a group loaded earlier would miss the appends made before the notifier was set, and a
+  // replay started before start() resumed the stored ones would run twice. Connections
+  // made meanwhile wait in the listen backlog.
   s.store.append_notifier().set([c = s.coordinator](std::string_view topic, uint32_t partition, uint64_t end) {
     c->on_append(topic, partition, end);
   });
+  s.coordinator->start();
+  s.spawn_accept_loop();
+  for (auto& ctx : s.contexts) s.threads.emplace_back([c = ctx.get()] { c->run(); });
   return Status();
 }
 

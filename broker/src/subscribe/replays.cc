@@ -643,6 +643,9 @@ void Coordinator::resume_replays() {
   std::lock_guard lk(replay_mu_);
   for (const meta::ReplayRecord& r : *all) {
     if (r.state != meta::ReplayState::kRunning || replays_stopped_) continue;
+    // Started since the broker came up (a request served before this resume): it runs
+    // already, and a second run would deliver its range twice and never be cancelled.
+    if (replays_.count(r.name) > 0) continue;
     spdlog::info("replay {}: resuming ({} of {} events done)", r.name, r.scanned(), r.total());
     const Status s = launch_replay_locked(r);
     if (!s.ok()) spdlog::error("replay {}: cannot resume: {}", r.name, s.to_string());

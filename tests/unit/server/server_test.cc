@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
 #include <stdexcept>
+#include <thread>
 
 #include "core/event_store.h"
 #include "core/publish_pipeline.h"
@@ -64,6 +66,62 @@ class ServerTest : public ::testing::Test {
   std::unique_ptr<subscribe::Coordinator> coordinator_;
   std::unique_ptr<Server> server_;
 };
+
+// A request served while the coordinator was starting raced it: a group loaded then
+// missed the appends made before the append notifier was set, and a replay started then
+// was launched a second time by start()'s resume.
+TEST(ServerStartTest, NoConnectionIsServedBeforeTheCoordinatorHasStarted) {
+  causeway::testing::TempDir dir;
+  core::EventStoreOptions o;
+  o.data_dir = dir.path();
+  o.logs.background = false;
+  auto store = core::EventStore::open(storage::FileSystem::posix(), o, nullptr);
+  ASSERT_TRUE(store.ok()) << store.error().to_string();
+  for (const char* name : {"t", "fwd"}) {
+    meta::TopicConfig t;
+    t.name = name;
+    t.partitions = 1;
+    ASSERT_TRUE((*store)->create_topic(t).ok());
+  }
+  // A stored subscription with a target: the coordinator's start() loads its group.
+  meta::SubscriptionConfig sub;
+  sub.name = "s";
+  sub.topic = "t";
+  sub.target_topic = "fwd";
+  ASSERT_TRUE((*store)->meta().create_subscription(sub, std::vector<meta::PartitionOffset>{{0, 0}}).ok());
+  StoragePool pool(2);
+  core::PublishPipeline publish(**store);
+  std::unique_ptr<Server> server;
+  std::atomic<bool> loaded{false};
+  std::atomic<bool> starting{false};
+  std::atomic<bool> accepted{false};
+  std::atomic<bool> accepted_while_starting{false};
+  ServerOptions options;
+  options.listen_host = "127.0.0.1";
+  options.listen_port = 0;
+  options.on_accept_for_test = [&](uint64_t) {
+    accepted_while_starting = accepted_while_starting || starting.load();
+    accepted = true;
+  };
+  subscribe::CoordinatorOptions co_options = fit_to_frames({}, options);
+  co_options.on_group_load_for_test = [&] {
+    if (loaded.exchange(true)) return;
+    // A client connects while the coordinator starts; give the server a while to take it.
+    starting = true;
+    RawConnection c(server->port());
+    EXPECT_TRUE(c.connected());
+    const auto deadline = std::chrono::steady_clock::now() + 1s;
+    while (!accepted && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+    starting = false;
+  };
+  subscribe::Coordinator coordinator(**store, publish, pool.executor(), co_options);
+  server = std::make_unique<Server>(Services{**store, publish, coordinator, pool, nullptr}, options);
+  const Status started = server->start();
+  ASSERT_TRUE(started.ok()) << started.to_string();
+  ASSERT_TRUE(loaded.load()) << "the coordinator's start() loaded no group";
+  EXPECT_FALSE(accepted_while_starting.load());
+  server->stop();
+}
 
 // Before every co_spawn had a completion handler, a writer that threw died silently: its
 // connection stayed open and never answered again.
