@@ -684,12 +684,14 @@ Result<std::vector<SubscriptionConfig>> MetaStore::list_subscriptions(std::strin
   return out;
 }
 
-Status MetaStore::delete_subscription(std::string_view name) {
+Result<SubscriptionConfig> MetaStore::delete_subscription(std::string_view name) {
   if (name.empty() || name.size() > kMaxTopicNameBytes) return Status(Code::kNotFound, Reason::kSubscriptionNotFound, "subscription " + quoted(name) + " not found");
-  return env_->write([&](Txn& txn) -> Status {
+  SubscriptionConfig deleted;
+  const Status written = env_->write([&](Txn& txn) -> Status {
     CAUSEWAY_ASSIGN_OR_RETURN(auto value, txn.get(dbs_->subscriptions, name));
     if (!value) return Status(Code::kNotFound, Reason::kSubscriptionNotFound, "subscription " + quoted(name) + " not found");
     CAUSEWAY_ASSIGN_OR_RETURN(SubscriptionConfig config, decode_subscription(name, *value));
+    deleted = config;
     CAUSEWAY_ASSIGN_OR_RETURN(auto topic_value, txn.get(dbs_->topics, config.topic));
     if (topic_value) {
       CAUSEWAY_ASSIGN_OR_RETURN(TopicConfig topic, decode_topic(config.topic, *topic_value));
@@ -698,6 +700,8 @@ Status MetaStore::delete_subscription(std::string_view name) {
     }
     return txn.del(dbs_->subscriptions, name).status();
   });
+  if (!written.ok()) return written;
+  return deleted;
 }
 
 Status MetaStore::commit_ack_states(std::span<const GroupAckCommit> commits, std::vector<Status>& results) {

@@ -279,8 +279,9 @@ class MetaStore {
   Result<SubscriptionConfig> update_subscription_pattern(std::string_view name, std::string pattern);
   // Sorted by name; all when `topic` is empty.
   Result<std::vector<SubscriptionConfig>> list_subscriptions(std::string_view topic);
-  // Removes the subscription, its group's committed offsets and persisted acks. kNotFound if absent.
-  Status delete_subscription(std::string_view name);
+  // Removes the subscription, its group's committed offsets and persisted acks, and returns
+  // what was deleted (its created_ms names the incarnation). kNotFound if absent.
+  Result<SubscriptionConfig> delete_subscription(std::string_view name);
 
   // Archive replays. create_replay stores a new one (created_ms set), deleting the oldest
   // finished one when kMaxReplayRecords are stored (kResourceExhausted if none is

@@ -210,15 +210,19 @@ Status Coordinator::validate_dead_letter_topic(const meta::SubscriptionConfig& c
 }
 
 Status Coordinator::delete_subscription(std::string_view name) {
-  CAUSEWAY_RETURN_IF_ERROR(store_.meta().delete_subscription(name));
+  CAUSEWAY_ASSIGN_OR_RETURN(const meta::SubscriptionConfig deleted, store_.meta().delete_subscription(name));
+  if (options_.on_subscription_deleted_for_test) options_.on_subscription_deleted_for_test();
   {
+    // A create of the same name may have committed since, and started its own target and
+    // group: only what belongs to the deleted incarnation goes. (A target that could not
+    // start yet has no incarnation; the sweeper's next try stops it if nothing is left.)
     std::lock_guard lk(mu_);
-    stop_target_locked(name);
+    stop_target_locked(name, deleted.created_ms);
     auto it = groups_.find(name);
-    if (it != groups_.end()) erase_group_locked(it->second);
+    if (it != groups_.end() && it->second->config.created_ms == deleted.created_ms) erase_group_locked(it->second);
   }
   // Its running replays stop now rather than at their next chunk.
-  fail_replays_of(name, "subscription \"" + std::string(name) + "\" was deleted");
+  fail_replays_of(name, deleted.created_ms, "subscription \"" + std::string(name) + "\" was deleted");
   return Status();
 }
 

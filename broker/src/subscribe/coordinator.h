@@ -138,6 +138,9 @@ struct CoordinatorOptions {
   // For tests: runs while a group loads, after it read the logs' ends and before it is
   // visible to on_append (the window in which a wake-up could be missed).
   std::function<void()> on_group_load_for_test;
+  // For tests: runs in delete_subscription after the delete committed, before the
+  // coordinator lets go of the subscription's target, group and replays.
+  std::function<void()> on_subscription_deleted_for_test;
   // Largest Delivery frame built (bytes of records); one bigger record still goes alone.
   uint32_t max_delivery_bytes = 1u << 20;
   uint32_t max_delivery_events = 1000;
@@ -456,6 +459,8 @@ class Coordinator {
   void ensure_targets();
   void target_failed(const std::string& name, const std::string& why);
   void stop_target_locked(std::string_view name);
+  // The same, only if the target is of incarnation `created_ms` of the subscription.
+  void stop_target_locked(std::string_view name, int64_t created_ms);
   void forward_done(const std::shared_ptr<TargetSink>& target, ForwardOutcome outcome);
   // http_forwarder.cc: makes an HTTP target's sink (its workers start with
   // TargetSink::start, once it has joined).
@@ -485,7 +490,8 @@ class Coordinator {
   void stop_replays();
   Status launch_replay_locked(const meta::ReplayRecord& record);  // replay_mu_ held
   void replay_ended(const std::string& name);  // a run's last worker, once it wrote the end
-  void fail_replays_of(std::string_view subscription, const std::string& why);
+  // Fails the running replays of incarnation `created_ms` of `subscription`.
+  void fail_replays_of(std::string_view subscription, int64_t created_ms, const std::string& why);
   // What a target sends for an event (docs/targets.md): the event as patterns see it, or
   // what the subscription's input transformation makes of it.
   std::string target_input(const meta::SubscriptionConfig& config, const rules::InputTransform* transform,

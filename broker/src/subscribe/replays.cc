@@ -61,6 +61,7 @@ class Coordinator::ReplayRun : public std::enable_shared_from_this<Coordinator::
       : co_(co),
         name_(record.name),
         subscription_(record.subscription),
+        subscription_created_ms_(record.subscription_created_ms),
         topic_(record.topic),
         topic_id_(record.topic_id),
         to_lamport_(record.to_lamport),
@@ -68,6 +69,7 @@ class Coordinator::ReplayRun : public std::enable_shared_from_this<Coordinator::
 
   const std::string& name() const { return name_; }
   const std::string& subscription() const { return subscription_; }
+  int64_t subscription_created_ms() const { return subscription_created_ms_; }
 
   meta::ReplayRecord snapshot() const {
     std::lock_guard lk(mu_);
@@ -483,6 +485,7 @@ class Coordinator::ReplayRun : public std::enable_shared_from_this<Coordinator::
   // Copies of the record's, read without the lock.
   const std::string name_;
   const std::string subscription_;
+  const int64_t subscription_created_ms_;
   const std::string topic_;
   const uint32_t topic_id_;
   const uint64_t to_lamport_;
@@ -614,12 +617,12 @@ Result<meta::ReplayRecord> Coordinator::cancel_replay(std::string_view name) {
   return run->snapshot();
 }
 
-void Coordinator::fail_replays_of(std::string_view subscription, const std::string& why) {
+void Coordinator::fail_replays_of(std::string_view subscription, int64_t created_ms, const std::string& why) {
   std::vector<std::shared_ptr<ReplayRun>> runs;
   {
     std::lock_guard lk(replay_mu_);
     for (auto it = replays_.begin(); it != replays_.end();) {
-      if (it->second->subscription() == subscription) {
+      if (it->second->subscription() == subscription && it->second->subscription_created_ms() == created_ms) {
         runs.push_back(it->second);
         it = replays_.erase(it);
       } else {

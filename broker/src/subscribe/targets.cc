@@ -384,6 +384,11 @@ void Coordinator::stop_target_locked(std::string_view name) {
   if (auto r = target_retries_.find(name); r != target_retries_.end()) target_retries_.erase(r);
 }
 
+void Coordinator::stop_target_locked(std::string_view name, int64_t created_ms) {
+  auto t = targets_.find(name);
+  if (t != targets_.end() && t->second && t->second->config().created_ms == created_ms) stop_target_locked(name);
+}
+
 // Every sweep: a target whose member is gone (its group was deleted or re-created, or it
 // could not join yet) joins again. Costs one look per subscription with a target.
 void Coordinator::ensure_targets() {

@@ -1316,5 +1316,31 @@ TEST_F(CoordinatorTest, PatternUpdatedWhileTheGroupLoadsIsTheOneItFiltersBy) {
   EXPECT_EQ(co_->describe_group("s")->subscription.pattern, R"({"data":{"n":[2]}})");
 }
 
+TEST_F(CoordinatorTest, DeleteLeavesTheTargetAndGroupOfARecreateThatCommittedMeanwhile) {
+  close();
+  CoordinatorOptions o;
+  bool recreated = false;
+  // The re-create commits (and starts its target) after the delete's commit and before the
+  // delete lets go of what it deleted.
+  o.on_subscription_deleted_for_test = [&] {
+    if (std::exchange(recreated, true)) return;
+    const auto again = co_->create_subscription(forwarding("s"));
+    ASSERT_TRUE(again.ok()) << again.status().to_string();
+  };
+  open(o);
+  create_topic("t");
+  create_target_topic(*store_);
+  ASSERT_TRUE(co_->create_subscription(forwarding("s")).ok());
+  ASSERT_TRUE(co_->delete_subscription("s").ok());
+  ASSERT_TRUE(recreated);
+  // The new incarnation keeps its forwarder and group, and forwards.
+  auto d = co_->describe_group("s");
+  ASSERT_TRUE(d.ok()) << d.status().to_string();
+  EXPECT_EQ(d->members.size(), 1u);
+  publish("t", 3);
+  run();
+  EXPECT_EQ(store_->partition("fwd", 0)->high_watermark(), 3u);
+}
+
 }  // namespace
 }  // namespace causeway::subscribe
