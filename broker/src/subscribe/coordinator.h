@@ -141,6 +141,9 @@ struct CoordinatorOptions {
   // For tests: runs in delete_subscription after the delete committed, before the
   // coordinator lets go of the subscription's target, group and replays.
   std::function<void()> on_subscription_deleted_for_test;
+  // For tests: runs in join(create_if_missing) when the subscription was absent, before
+  // the join creates it.
+  std::function<void()> on_join_create_for_test;
   // Largest Delivery frame built (bytes of records); one bigger record still goes alone.
   uint32_t max_delivery_bytes = 1u << 20;
   uint32_t max_delivery_events = 1000;

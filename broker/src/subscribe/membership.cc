@@ -34,12 +34,17 @@ Result<JoinResult> Coordinator::join(std::shared_ptr<DeliverySink> sink, std::st
   }
   auto existing = store_.meta().get_subscription(subscription);
   if (!existing && existing.error().code() == Code::kNotFound && create_if_missing) {
+    if (options_.on_join_create_for_test) options_.on_join_create_for_test();
     meta::SubscriptionConfig config = create_settings;
     config.name = std::string(subscription);
     config.topic = std::string(topic);
-    auto created = create_subscription(config);
-    if (!created && created.error().code() != Code::kAlreadyExists) return created.error();
-  } else if (!existing) {
+    existing = create_subscription(config);
+    if (!existing && existing.error().code() != Code::kAlreadyExists) return existing.error();
+    // Another subscriber created it first, with other settings: the pattern check below
+    // applies to what it created, as if it had been there before this join.
+    if (!existing) existing = store_.meta().get_subscription(subscription);
+  }
+  if (!existing) {
     if (existing.error().code() == Code::kNotFound) {
       return not_found("subscription \"" + std::string(subscription) +
                        "\" does not exist; create it (causeway subscription create) or subscribe with create_if_missing");

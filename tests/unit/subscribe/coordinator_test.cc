@@ -1342,5 +1342,28 @@ TEST_F(CoordinatorTest, DeleteLeavesTheTargetAndGroupOfARecreateThatCommittedMea
   EXPECT_EQ(store_->partition("fwd", 0)->high_watermark(), 3u);
 }
 
+TEST_F(CoordinatorTest, AdHocSubscriberLosingTheCreateToAnotherPatternIsRefused) {
+  close();
+  CoordinatorOptions o;
+  bool raced = false;
+  // Two ad-hoc subscribers of one name with different patterns: the other one's create
+  // commits after this join found no subscription and before it creates one.
+  o.on_join_create_for_test = [&] {
+    if (std::exchange(raced, true)) return;
+    auto billing = sub("s", "t");
+    billing.pattern = R"({"source":["billing"]})";
+    ASSERT_TRUE(co_->create_subscription(billing).ok());
+  };
+  open(o);
+  create_topic("t");
+  auto shop = sub("s", "t");
+  shop.pattern = R"({"source":["shop"]})";
+  auto a = std::make_shared<FakeSink>(1);
+  const auto joined = co_->join(a, "s", "t", 0, 0, true, shop, "test");
+  ASSERT_TRUE(raced);
+  ASSERT_FALSE(joined.ok()) << "joined a group that filters by another pattern";
+  EXPECT_EQ(joined.status().code(), Code::kFailedPrecondition) << joined.status().to_string();
+}
+
 }  // namespace
 }  // namespace causeway::subscribe
