@@ -370,8 +370,16 @@ void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::s
   for (size_t i = 0; i < events.size(); ++i)
     if (!resolved[i]) order.push_back(i);
   const auto by_partition = [&](size_t a, size_t b) { return partition_of[a] < partition_of[b]; };
-  if (!std::is_sorted(order.begin(), order.end(), by_partition))  // one partition: nothing to do
-    std::stable_sort(order.begin(), order.end(), by_partition);
+  if (!std::is_sorted(order.begin(), order.end(), by_partition)) {  // one partition: nothing to do
+    // (partition, index) packed in one word: a plain sort of integers keeps request order
+    // within a partition without a stable sort's indirection through partition_of.
+    thread_local std::vector<uint64_t> keys;
+    keys.clear();
+    for (size_t i : order) keys.push_back((uint64_t{partition_of[i]} << 32) | i);
+    std::sort(keys.begin(), keys.end());
+    for (size_t k = 0; k < keys.size(); ++k) order[k] = static_cast<size_t>(keys[k] & 0xFFFFFFFFu);
+    if (keys.capacity() > (1u << 16)) std::vector<uint64_t>().swap(keys);
+  }
   std::vector<batch::RecordInput> records;
   // Appends order[from, from + n), all of one partition.
   const auto append_chunk = [&](uint32_t partition, size_t from, size_t n) {
