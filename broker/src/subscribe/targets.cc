@@ -12,6 +12,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <span>
@@ -324,6 +325,17 @@ void Coordinator::start_target(const std::string& name) {
     }
     transform = std::move(*made);
   }
+  // Parsed before taking mu_: a stored URL that does not parse (a subscription written by
+  // an older broker) is reported through target_failed, which takes mu_.
+  std::optional<HttpEndpoint> endpoint;
+  if (!config->http.url.empty()) {
+    auto parsed = HttpEndpoint::parse(config->http.url);
+    if (!parsed) {
+      target_failed(name, parsed.status().to_string());
+      return;
+    }
+    endpoint = std::move(*parsed);
+  }
   std::shared_ptr<TargetSink> target;
   {
     std::lock_guard lk(mu_);
@@ -333,12 +345,7 @@ void Coordinator::start_target(const std::string& name) {
       return;  // this incarnation's forwarder is a member already
     }
     const uint64_t connection = kInternalConnectionBase + next_internal_connection_++;
-    if (!config->http.url.empty()) {
-      auto endpoint = HttpEndpoint::parse(config->http.url);
-      if (!endpoint) {
-        target_failed(name, endpoint.status().to_string());
-        return;
-      }
+    if (endpoint) {
       target = make_http_forwarder(connection, *config, transform, std::move(*endpoint), topic->topic_id);
     } else {
       target = std::make_shared<TopicForwarder>(*this, connection, *config, transform, topic->topic_id);

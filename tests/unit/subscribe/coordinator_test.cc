@@ -1218,6 +1218,27 @@ meta::SubscriptionConfig forwarding(const std::string& name) {
   return c;
 }
 
+// A stored HTTP target whose URL does not parse (written by an older broker, which checked
+// less) is retried and reported, not a deadlock: target_failed takes the coordinator's
+// mutex, which starting the target held while it parsed the URL.
+TEST_F(CoordinatorTest, AStoredHttpTargetWithAnUnparsableUrlIsReportedWithoutDeadlock) {
+  create_topic("t");
+  meta::SubscriptionConfig c;
+  c.name = "old";
+  c.topic = "t";
+  c.start = meta::StartKind::kEarliest;
+  c.http.url = "ftp://127.0.0.1/events";  // never accepted by create_subscription today
+  ASSERT_TRUE(store_->meta().create_subscription(c, {}).ok());
+  co_->start();  // ensures every stored target; hung here before
+  const auto d = co_->describe_group("old");
+  EXPECT_TRUE(!d.ok() || d->members.empty()) << "no forwarder joined for it";
+  // The coordinator still serves.
+  meta::SubscriptionConfig plain;
+  plain.name = "s2";
+  plain.topic = "t";
+  EXPECT_TRUE(co_->create_subscription(plain).ok());
+}
+
 TEST_F(CoordinatorTest, IdenticalRecreateOfATargetSubscriptionKeepsItsOneForwarder) {
   create_topic("t");
   create_target_topic(*store_);
