@@ -130,12 +130,20 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
   JournalReplayReport& rep = report != nullptr ? *report : local;
   CAUSEWAY_ASSIGN_OR_RETURN(std::vector<JournalFile> files, list_journal_files(fs, dir));
   if (files.empty()) return Status();
-  // Segment files written back, open until synced; at most kMaxOpen at a time, so that
-  // replay needs no more descriptors than a few partitions do.
+  // Segment files written back; at most kMaxOpen open at a time, so that replay needs no
+  // more descriptors than a few partitions do. With one sync of the file system holding
+  // them (opened before the first write, so that it reports any writeback error since),
+  // a file is closed unsynced and the one syncfs at the end covers them all: records of
+  // 1,000 partitions interleave, and syncing each file as it left the open set made a
+  // replay of 135,000 records (44 MB) take 17 s, one fdatasync per record or so.
   constexpr size_t kMaxOpen = 64;
+  std::unique_ptr<FileSystemSync> fs_sync;
+  if (auto opened = fs->open_file_system_sync(topics_dir)) fs_sync = std::move(*opened);
+  bool wrote_any = false;
   std::map<std::string, std::unique_ptr<File>> written;
   const auto sync_written = [&]() -> Status {
-    for (auto& [path, file] : written) CAUSEWAY_RETURN_IF_ERROR(file->sync());
+    for (auto& [path, file] : written)
+      if (!fs_sync || !fs_sync->covers(path)) CAUSEWAY_RETURN_IF_ERROR(file->sync());
     written.clear();
     return Status();
   };
@@ -262,11 +270,13 @@ Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string
         it = written.emplace(path, std::move(seg)).first;
       }
       CAUSEWAY_RETURN_IF_ERROR(it->second->write_at(position, bytes));
+      wrote_any = true;
       ++rep.replayed;
       rep.bytes += bytes.size();
     }
   }
   CAUSEWAY_RETURN_IF_ERROR(sync_written());
+  if (fs_sync && wrote_any) CAUSEWAY_RETURN_IF_ERROR(fs_sync->sync().with_context("replaying the sync journal " + dir));
   // Only now, with every record's bytes on disk in their segments, may the journal go.
   for (const JournalFile& jf : files) CAUSEWAY_RETURN_IF_ERROR(fs->remove(jf.path));
   return fs->sync_dir(dir);
