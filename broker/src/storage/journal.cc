@@ -125,20 +125,20 @@ Journal::Journal(FileSystem* fs, std::string dir, std::string topics_dir)
     : fs_(fs), dir_(std::move(dir)), topics_dir_(std::move(topics_dir)) {}
 
 Status Journal::replay(FileSystem* fs, const std::string& dir, const std::string& topics_dir,
-                       JournalReplayReport* report) {
+                       JournalReplayReport* report, FileSystemSync* fs_sync) {
   JournalReplayReport local;
   JournalReplayReport& rep = report != nullptr ? *report : local;
   CAUSEWAY_ASSIGN_OR_RETURN(std::vector<JournalFile> files, list_journal_files(fs, dir));
   if (files.empty()) return Status();
   // Segment files written back; at most kMaxOpen open at a time, so that replay needs no
-  // more descriptors than a few partitions do. With one sync of the file system holding
-  // them (opened before the first write, so that it reports any writeback error since),
-  // a file is closed unsynced and the one syncfs at the end covers them all: records of
-  // 1,000 partitions interleave, and syncing each file as it left the open set made a
-  // replay of 135,000 records (44 MB) take 17 s, one fdatasync per record or so.
+  // more descriptors than a few partitions do. With a sync of the file system holding
+  // them (the caller's, opened before the first write, so that it reports any writeback
+  // error since), a file is closed unsynced and the one syncfs at the end covers them all:
+  // records of 1,000 partitions interleave, and syncing each file as it left the open set
+  // made a replay of 135,000 records (44 MB) take 17 s, one fdatasync per record or so.
+  // (Not opened here: opening one runs a syncfs that consumes any writeback error from
+  // before this start, which the broker's own opening must see.)
   constexpr size_t kMaxOpen = 64;
-  std::unique_ptr<FileSystemSync> fs_sync;
-  if (auto opened = fs->open_file_system_sync(topics_dir)) fs_sync = std::move(*opened);
   bool wrote_any = false;
   std::map<std::string, std::unique_ptr<File>> written;
   const auto sync_written = [&]() -> Status {

@@ -71,9 +71,12 @@ class Journal {
   // Call before any partition log under `topics_dir` is opened. `report` may be null.
   static Result<std::unique_ptr<Journal>> open(FileSystem* fs, std::string dir, std::string topics_dir,
                                                JournalReplayReport* report);
-  // The replay alone (open's first step): for tools and tests.
+  // The replay alone (open's first step): for tools and tests. With `fs_sync` (a sync of
+  // the file system holding the topics, opened before the replay writes anything), one
+  // sync() makes every segment file it covers durable; without it, or for a file it does
+  // not cover, each file written gets its own fdatasync.
   static Status replay(FileSystem* fs, const std::string& dir, const std::string& topics_dir,
-                       JournalReplayReport* report);
+                       JournalReplayReport* report, FileSystemSync* fs_sync = nullptr);
 
   // Appends one record per entry to the current file and fdatasyncs it. On failure the
   // records may or may not be durable, and the journal refuses further commits.

@@ -49,15 +49,21 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
                  dir, rep.replayed, rep.bytes, rep.files, rep.skipped_missing, rep.skipped_other);
     for (const std::string& t : rep.torn) spdlog::warn("sync journal: a crash cut the last record of {}", t);
   };
+  // The shared syncs' handle, opened first: its opening syncfs reports a writeback error
+  // from before this start (then logs sync one by one), and the replay then uses it.
+  const bool share = options.sync_threads > 0 && options.share_syncs;
+  Result<std::unique_ptr<FileSystemSync>> fs_sync =
+      share ? fs->open_file_system_sync(m->topics_dir_)
+            : Result<std::unique_ptr<FileSystemSync>>(failed_precondition("syncs are not shared"));
   if (!options.journal_dir.empty()) {
     JournalReplayReport& rep = m->journal_replay_;
-    Status replayed = Journal::replay(fs, options.journal_dir, m->topics_dir_, &rep);
+    Status replayed =
+        Journal::replay(fs, options.journal_dir, m->topics_dir_, &rep, fs_sync ? fs_sync->get() : nullptr);
     log_replay(rep, options.journal_dir);
     CAUSEWAY_RETURN_IF_ERROR(replayed.with_context("replaying the sync journal " + options.journal_dir));
   }
   if (options.sync_threads > 0) m->sync_pool_ = std::make_unique<asio::thread_pool>(options.sync_threads);
-  if (m->sync_pool_ && options.share_syncs) {
-    auto fs_sync = fs->open_file_system_sync(m->topics_dir_);
+  if (share) {
     if (fs_sync) {
       SyncGroupOptions group;
       if (!options.journal_dir.empty() && options.sync_journal) {

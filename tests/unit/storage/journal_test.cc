@@ -108,10 +108,13 @@ TEST(Journal, ReplayOfInterleavedPartitionsSyncsTheFileSystemOnceAndKeepsEveryBy
       ASSERT_TRUE((*j)->commit(entries).ok());
     }
   }
+  // The caller's handle (the broker's shared syncs), opened before the replay writes.
+  auto fs_sync = fs.open_file_system_sync(topics);
+  ASSERT_TRUE(fs_sync.ok()) << fs_sync.error().to_string();
   const uint64_t file_syncs = fs.sync_count();
   const uint64_t fs_syncs = fs.fs_sync_count();
   JournalReplayReport rep;
-  ASSERT_TRUE(Journal::replay(&fs, jdir, topics, &rep).ok());
+  ASSERT_TRUE(Journal::replay(&fs, jdir, topics, &rep, fs_sync->get()).ok());
   EXPECT_EQ(rep.replayed, 5u * kPartitions);
   EXPECT_EQ(fs.fs_sync_count(), fs_syncs + 1);
   EXPECT_LT(fs.sync_count() - file_syncs, 10u) << "segment files synced one by one";
