@@ -546,8 +546,9 @@ TEST(SyncJournal, AnOrderlyStopLeavesNothingToReplay) {
   EXPECT_EQ(rep.records, 0u);
 }
 
-// Deleting a topic checkpoints: a record of the deleted partitions replayed after a crash
-// would write the old topic's bytes over the new topic's, at the same paths.
+// A record of a deleted topic's partitions, replayed after a crash, would write the old
+// topic's bytes over the new topic's at the same paths: the partition directories'
+// incarnations tell them apart.
 TEST(SyncJournal, ADeletedTopicLeavesNoRecordToReplayIntoATopicOfTheSameName) {
   TempDir dir;
   FaultInjectionFs fs;
