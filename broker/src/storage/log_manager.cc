@@ -73,7 +73,6 @@ Result<std::unique_ptr<LogManager>> LogManager::open(FileSystem* fs, std::string
         group.journal_min_logs = std::max<size_t>(options.journal_min_logs, 2);
         group.checkpoint_bytes = options.journal_checkpoint_bytes;
         group.checkpoint_interval = options.journal_checkpoint_interval;
-        group.write_behind = options.journal_write_behind;
         // Checkpoints on a thread of their own, through a handle of their own.
         if (auto checkpoint_sync = fs->open_file_system_sync(m->topics_dir_)) {
           group.checkpoint_sync = std::move(*checkpoint_sync);

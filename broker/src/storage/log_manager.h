@@ -68,8 +68,6 @@ struct LogManagerOptions {
   size_t journal_min_logs = 128;
   uint64_t journal_checkpoint_bytes = 64u << 20;
   std::chrono::milliseconds journal_checkpoint_interval{5000};
-  // Logs whose rounds are journaled write their segments at checkpoints (write-behind).
-  bool journal_write_behind = true;
 };
 
 class LogManager {

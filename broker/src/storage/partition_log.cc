@@ -203,10 +203,6 @@ Status PartitionLog::roll_locked(std::unique_lock<std::mutex>& lk) {
   segments_.push_back(std::move(*next));
   visible_position_ = 0;
   writeback_position_ = 0;
-  // The next round's range starts at the new segment's beginning.
-  journal_copy_.clear();
-  journal_copy_from_ = 0;
-  journal_copy_valid_ = true;
   return Status();
 }
 
@@ -307,24 +303,6 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
   CAUSEWAY_RETURN_IF_ERROR(active->append(header, batch, defer));
   if (defer && active->needs_tracking()) sync_group_->track(segments_.back());
   ++appends_since_sync_;
-  // A log whose last round went to the sync journal keeps a copy of what it writes for
-  // the next round's record (SyncGroup::journal_range_limit), so that the group's thread
-  // need not read it back: only while it is small enough to be journaled at all. Not when
-  // the segment kept the bytes in memory itself (write-behind): the round copies them
-  // from there.
-  if (defer) {
-    journal_copy_valid_ = false;
-    journal_copy_.clear();
-  } else if (journal_copy_valid_ && last_round_journaled_ && sync_group_ != nullptr) {
-    const uint64_t at = active->size_bytes() - batch.size();
-    if (journal_copy_from_ + journal_copy_.size() == at &&
-        journal_copy_.size() + batch.size() <= sync_group_->journal_range_limit()) {
-      journal_copy_.append(batch);
-    } else {
-      journal_copy_valid_ = false;
-      journal_copy_.clear();
-    }
-  }
   if (gathering_) arrival_cv_.notify_one();  // the leader gathering a group commit wants to know
 
   AppendResult result{base, header.last_offset(), header.first_lamport, header.last_lamport, now_ms};
@@ -480,12 +458,6 @@ void PartitionLog::submit_group_round_locked(std::unique_lock<std::mutex>& lk,
   range.to = position;
   range.journal = config_.durability == Durability::kFsync;
   range.incarnation = incarnation_;
-  if (journal_copy_valid_ && journal_copy_from_ == range.from && range.from + journal_copy_.size() == range.to)
-    range.bytes = std::move(journal_copy_);
-  // The next round's bytes start here.
-  journal_copy_.clear();
-  journal_copy_from_ = position;
-  journal_copy_valid_ = true;
   // leading_ stays set until a round finds no waiter, so the log (whose destructor waits
   // for that) outlives the callback.
   sync_group_->request(seg, std::move(range), [this, seg, upto, position, group, gathered](const Status& s, const SyncRound& round) {

@@ -241,13 +241,8 @@ class PartitionLog {
   // durable (in the file or in the group's journal): the next round asks from there.
   std::shared_ptr<Segment> covered_segment_;
   uint64_t covered_position_ = 0;
-  // The bytes written since the last group round, from journal_copy_from_ in the active
-  // segment, while they are few enough for the group to journal (SyncRange::bytes).
   uint64_t incarnation_ = 0;  // of dir_ (storage/journal.h, partition_incarnation)
   bool last_round_journaled_ = false;  // the last group round took this log's bytes to the journal
-  std::string journal_copy_;
-  uint64_t journal_copy_from_ = 0;
-  bool journal_copy_valid_ = false;  // the copy holds every byte written since it started
   bool rolling_ = false;  // a roll is sealing the old segment with the mutex released
   bool gathering_ = false;  // a sync leader waits on arrival_cv_ for more appends
   std::condition_variable arrival_cv_;

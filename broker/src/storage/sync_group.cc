@@ -27,8 +27,7 @@ SyncGroup::SyncGroup(std::unique_ptr<FileSystemSync> fs_sync, Executor completio
     : fs_sync_(std::move(fs_sync)),
       completions_(std::move(completions)),
       options_(std::move(options)),
-      journal_limit_(options_.journal != nullptr && fs_sync_ != nullptr ? options_.journal_range_limit : 0),
-      write_behind_(journal_limit_ > 0 && options_.write_behind) {
+      journal_limit_(options_.journal != nullptr && fs_sync_ != nullptr ? options_.journal_range_limit : 0) {
   // A journal is emptied only by a checkpoint, which needs the file system's sync.
   journal_ok_ = options_.journal != nullptr && fs_sync_ != nullptr;
   last_checkpoint_ = std::chrono::steady_clock::now();
@@ -108,6 +107,26 @@ void SyncGroup::track(std::shared_ptr<Segment> segment) {
   tracked_.push_back(std::move(segment));
 }
 
+void SyncGroup::retrack(std::vector<std::shared_ptr<Segment>>& segments, Retrack which) {
+  std::vector<std::shared_ptr<Segment>> keep;
+  for (auto& seg : segments)
+    if (which == Retrack::kAll || (which == Retrack::kUnflushed && !seg->release_if_clean()))
+      keep.push_back(std::move(seg));
+  segments.clear();  // the others are released here, not under mu_
+  std::lock_guard lk(mu_);
+  tracked_.insert(tracked_.end(), std::make_move_iterator(keep.begin()), std::make_move_iterator(keep.end()));
+}
+
+void SyncGroup::rotation_failed_locked(const Status& s) {
+  last_checkpoint_ = std::chrono::steady_clock::now();
+  if (keep_journal_) return;
+  retry_checkpoint_at_ = last_checkpoint_ + std::chrono::seconds(1);
+  // Nothing is lost: the journal goes on in its current file, and the next checkpoint
+  // tries again.
+  spdlog::warn("a checkpoint of the sync journal {} could not start a new file ({}); the next one tries again",
+               options_.journal->dir(), s.to_string());
+}
+
 Status SyncGroup::flush_and_sync(FileSystemSync& sync, const std::vector<std::shared_ptr<Segment>>& segments) {
   const auto start = std::chrono::steady_clock::now();
   // Write-behind: every record of the older files describes bytes appended before the
@@ -132,16 +151,9 @@ Status SyncGroup::finish_checkpoint(Status s, const std::vector<std::string>& ol
     std::lock_guard lk(mu_);
     file_system_sync_failed_locked(s);
   }
-  {
-    // Those found flushed are forgotten (one that defers again registers again); the
-    // others, and all of them after a failure, stay.
-    std::vector<std::shared_ptr<Segment>> keep;
-    for (auto& seg : segments)
-      if (!s.ok() || !seg->release_if_clean()) keep.push_back(std::move(seg));
-    segments.clear();
-    std::lock_guard lk(mu_);
-    tracked_.insert(tracked_.end(), std::make_move_iterator(keep.begin()), std::make_move_iterator(keep.end()));
-  }
+  // Those found flushed are forgotten (one that defers again registers again); the
+  // others, and all of them after a failure, stay.
+  retrack(segments, s.ok() ? Retrack::kUnflushed : Retrack::kAll);
   if (s.ok()) s = options_.journal->remove(older);
   std::lock_guard lk(mu_);
   last_checkpoint_ = std::chrono::steady_clock::now();
@@ -167,12 +179,7 @@ Status SyncGroup::checkpoint_now() {
   Result<std::vector<std::string>> older = journal.rotate();
   if (!older) {
     std::lock_guard lk(mu_);
-    last_checkpoint_ = std::chrono::steady_clock::now();
-    if (!keep_journal_) {
-      retry_checkpoint_at_ = last_checkpoint_ + std::chrono::seconds(1);
-      spdlog::warn("a checkpoint of the sync journal {} could not start a new file ({}); the next one tries again",
-                   journal.dir(), older.error().to_string());
-    }
+    rotation_failed_locked(older.error());
     return older.error();
   }
   std::vector<std::shared_ptr<Segment>> segments;
@@ -295,8 +302,8 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
     return;
   }
 
-  // The journal: each log's new bytes, read back from its segment (the page cache), in one
-  // write and one fdatasync of the journal file. At most one log syncs its own file.
+  // The journal: each log's new bytes, from its segment (its write-behind memory, else the
+  // page cache), in one write and one fdatasync of the journal file. At most one log syncs its own file.
   info.start = std::chrono::steady_clock::now();
   std::vector<JournalEntry> entries;
   entries.reserve(journaled.size());
@@ -308,15 +315,7 @@ void SyncGroup::run_shared(std::vector<Request>& round, std::unique_lock<std::mu
     e.segment_path = r->segment->log_path();
     e.incarnation = r->range.incarnation;
     e.position = r->range.from;
-    if (r->range.bytes.size() == r->range.to - r->range.from) {
-      // The copy the log kept as it wrote them.
-      if (!r->range.bytes.empty()) {
-        e.bytes = std::move(r->range.bytes);
-        entries.push_back(std::move(e));
-      }
-      readable.push_back(r);
-      continue;
-    }
+    // From the segment's memory (write-behind), or read back from its file.
     Result<bool> read = r->segment->read_unsealed(r->range.from, r->range.to - r->range.from, e.bytes);
     if (!read) {
       unreadable.push_back(r);
@@ -354,12 +353,8 @@ void SyncGroup::prune_tracked_locked(std::unique_lock<std::mutex>& lk) {
   std::vector<std::shared_ptr<Segment>> segments;
   segments.swap(tracked_);
   lk.unlock();
-  std::vector<std::shared_ptr<Segment>> keep;
-  for (auto& seg : segments)
-    if (!stopped && !seg->release_if_clean()) keep.push_back(std::move(seg));
-  segments.clear();  // destroyed here, not under mu_
+  retrack(segments, stopped ? Retrack::kNone : Retrack::kUnflushed);
   lk.lock();
-  tracked_.insert(tracked_.end(), std::make_move_iterator(keep.begin()), std::make_move_iterator(keep.end()));
 }
 
 void SyncGroup::checkpoint_due_locked(std::unique_lock<std::mutex>& lk) {
@@ -407,12 +402,7 @@ void SyncGroup::checkpoint_due_locked(std::unique_lock<std::mutex>& lk) {
         checkpointer_cv_.notify_all();
         return;  // answers `asked` when it is done
       }
-      last_checkpoint_ = std::chrono::steady_clock::now();
-      if (!keep_journal_) {
-        retry_checkpoint_at_ = last_checkpoint_ + std::chrono::seconds(1);
-        spdlog::warn("a checkpoint of the sync journal {} could not start a new file ({}); the next one tries again",
-                     options_.journal->dir(), older.error().to_string());
-      }
+      rotation_failed_locked(older.error());
       s = older.error();
     } else {
       lk.unlock();

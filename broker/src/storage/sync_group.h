@@ -61,9 +61,6 @@ struct SyncRange {
   uint64_t to = 0;
   bool journal = false;
   uint64_t incarnation = 0;  // of the log's directory (partition_incarnation), for its records
-  // Those bytes, when the log kept a copy as it wrote them (else, or if the size does not
-  // match, the group reads them back from the segment).
-  std::string bytes;
 };
 
 class Journal;
@@ -88,9 +85,6 @@ struct SyncGroupOptions {
   // checkpoint's and a concurrent round's each learn of it. Null: checkpoints run on the
   // group's thread.
   std::unique_ptr<FileSystemSync> checkpoint_sync;
-  // Logs whose rounds went to the journal defer their segment writes to the checkpoint
-  // (Segment::append's `defer`; docs/log-format.md, "Write-behind").
-  bool write_behind = true;
 };
 
 class SyncGroup {
@@ -119,15 +113,11 @@ class SyncGroup {
   // completions.
   Status checkpoint();
 
-  // The most new bytes of one log a round journals; 0 without a journal. Logs keep a copy
-  // of what they write, up to this much, for the round to take (SyncRange::bytes).
-  uint64_t journal_range_limit() const noexcept { return journal_limit_; }
-
-  // Whether logs whose last round was journaled may defer their segment writes; such a
-  // segment is registered with track() once it holds unwritten bytes, and every checkpoint
-  // flushes it before its syncfs. A flush that fails keeps the journal's files, as a failed
-  // syncfs does.
-  bool write_behind() const noexcept { return write_behind_; }
+  // Whether logs whose last round was journaled defer their segment writes (with a
+  // journal: docs/log-format.md, "Write-behind"); such a segment is registered with
+  // track() once it holds unwritten bytes, and every checkpoint flushes it before its
+  // syncfs. A flush that fails keeps the journal's files, as a failed syncfs does.
+  bool write_behind() const noexcept { return journal_limit_ > 0; }
   void track(std::shared_ptr<Segment> segment);
 
   // Whether a shared round covers files under `path` (same file system).
@@ -173,6 +163,12 @@ class SyncGroup {
                            std::vector<std::shared_ptr<Segment>>& segments);
   // The checkpoint thread (checkpoint_sync).
   void run_checkpoints();
+  // Puts segments taken from tracked_ back: all, those release_if_clean() keeps (not
+  // flushed), or none. `mu_` not held.
+  enum class Retrack { kAll, kUnflushed, kNone };
+  void retrack(std::vector<std::shared_ptr<Segment>>& segments, Retrack which);
+  // A checkpoint could not start its new journal file: tried again in 1 s.
+  void rotation_failed_locked(const Status& s);
   // Forgets tracked segments no checkpoint will come for: all of them once the journal
   // stopped (their bytes reach their files at their logs' next sync, roll or close, and the
   // kept journal has them), and those found flushed while the journal holds no record. At
@@ -190,7 +186,6 @@ class SyncGroup {
   const Executor completions_;
   SyncGroupOptions options_;  // options_.journal is used on the group's thread only
   const uint64_t journal_limit_;
-  const bool write_behind_;
   mutable std::mutex mu_;  // guards everything below
   // Segments that deferred writes since a checkpoint last found them flushed (track()).
   std::vector<std::shared_ptr<Segment>> tracked_;
