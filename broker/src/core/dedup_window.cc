@@ -76,6 +76,11 @@ DedupWindow::Digest DedupWindow::digest(std::string_view key) {
   return Digest{h.low64, static_cast<uint32_t>(h.high64)};
 }
 
+DedupDigestInsert DedupWindow::digest_of(std::string_view key) {
+  const Digest d = digest(key);
+  return DedupDigestInsert{d.lo, d.hi, 0, 0, 0};
+}
+
 uint32_t DedupWindow::shard_of(const Digest& d) noexcept {
   static constexpr ShardMap kMap = make_shard_map(kShards);
   static_assert(kMap.bound.size() == kShards + 1);
@@ -165,35 +170,52 @@ void DedupWindow::find_many(uint32_t topic_id, std::span<const std::string_view>
   }
 }
 
-void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const DedupInsert> inserts) {
-  if (inserts.empty()) return;
+template <typename DigestOf, typename EntryOf>
+void DedupWindow::insert_n(uint32_t topic_id, size_t n, const DigestOf& digest_of, const EntryOf& entry_of) {
+  if (n == 0) return;
   const std::shared_ptr<Topic> t = topic(topic_id);
   if (!t) return;
-  if (inserts.size() == 1) {
-    const Digest d = digest(inserts[0].key);
+  if (n == 1) {
+    const Digest d = digest_of(0);
     Shard& shard = t->shards[shard_of(d)];
     std::lock_guard lk(shard.mu);
-    const DedupInsert& in = inserts[0];
-    const PackedEntry e = PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms);
+    const PackedEntry e = entry_of(0);
     shard.keys.insert_or_assign(d, e);
     shard.oldest_ms = std::min(shard.oldest_ms, e.time_ms());  // as stored (clamped)
     return;
   }
   // A batch: digests first, outside any lock, then each shard's keys under one lock, in
   // the batch's order (a key twice in one batch keeps its later entry, as one by one).
-  std::vector<Keyed>& keyed = order_by_shard(inserts.size(), [&](size_t i) { return digest(inserts[i].key); });
+  std::vector<Keyed>& keyed = order_by_shard(n, digest_of);
   for (size_t from = 0; from < keyed.size();) {
     Shard& shard = t->shards[keyed[from].shard];
     std::lock_guard lk(shard.mu);
     size_t i = from;
     for (; i < keyed.size() && keyed[i].shard == keyed[from].shard; ++i) {
-      const DedupInsert& in = inserts[keyed[i].index];
-      const PackedEntry e = PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms);
+      const PackedEntry e = entry_of(keyed[i].index);
       shard.keys.insert_or_assign(keyed[i].d, e);
       shard.oldest_ms = std::min(shard.oldest_ms, e.time_ms());
     }
     from = i;
   }
+}
+
+void DedupWindow::insert(uint32_t topic_id, uint32_t partition, std::span<const DedupInsert> inserts) {
+  insert_n(
+      topic_id, inserts.size(), [&](size_t i) { return digest(inserts[i].key); },
+      [&](size_t i) {
+        const DedupInsert& in = inserts[i];
+        return PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms);
+      });
+}
+
+void DedupWindow::insert_digests(uint32_t topic_id, uint32_t partition, std::span<const DedupDigestInsert> inserts) {
+  insert_n(
+      topic_id, inserts.size(), [&](size_t i) { return Digest{inserts[i].digest_lo, inserts[i].digest_hi}; },
+      [&](size_t i) {
+        const DedupDigestInsert& in = inserts[i];
+        return PackedEntry::pack(partition, in.offset, in.lamport, in.time_ms);
+      });
 }
 
 size_t DedupWindow::expire(int64_t now_ms) {

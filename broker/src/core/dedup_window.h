@@ -69,6 +69,17 @@ struct DedupInsert {
   int64_t time_ms = 0;
 };
 
+// A key to record by its digest, for a caller that hashed it already: digest_lo and
+// digest_hi are the low 64 bits and the low 32 bits of the high 64 of the key's
+// XXH3_128bits (what DedupDigestEntry keeps).
+struct DedupDigestInsert {
+  uint64_t digest_lo = 0;
+  uint32_t digest_hi = 0;
+  uint64_t offset = 0;
+  uint64_t lamport = 0;
+  int64_t time_ms = 0;
+};
+
 class DedupWindow {
  public:
   DedupWindow() = default;
@@ -90,6 +101,10 @@ class DedupWindow {
   // Records the keys of events appended to one partition. A key stored again (after its
   // earlier event left the window) points at the newer event.
   void insert(uint32_t topic_id, uint32_t partition, std::span<const DedupInsert> inserts);
+  // A key's digest as insert_digests() takes it (offset, lamport and time left zero).
+  static DedupDigestInsert digest_of(std::string_view key);
+  // insert() for keys hashed already (DedupDigestInsert): the same entries, without hashing.
+  void insert_digests(uint32_t topic_id, uint32_t partition, std::span<const DedupDigestInsert> inserts);
 
   // Drops keys older than each topic's window as of now_ms; returns how many. Sweeps each
   // shard that holds an expired key, unless it was swept less than a sixteenth of the
@@ -180,6 +195,9 @@ class DedupWindow {
   template <typename DigestOf>
   static std::vector<Keyed>& order_by_shard(size_t n, const DigestOf& digest_of);
   std::shared_ptr<Topic> topic(uint32_t topic_id) const;
+  // insert()'s body: n keys, the i-th with digest_of(i) and entry_of(i) (a PackedEntry).
+  template <typename DigestOf, typename EntryOf>
+  void insert_n(uint32_t topic_id, size_t n, const DigestOf& digest_of, const EntryOf& entry_of);
 
   mutable std::mutex topics_mu_;  // guards topics_
   std::map<uint32_t, std::shared_ptr<Topic>> topics_;

@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "causeway/common/blocking_result.h"
 #include "core/dedup_snapshot.h"
@@ -38,6 +39,19 @@ void EventStore::write_dedup_snapshot_on_close() {
   if (Status synced = logs_->sync_all(); !synced.ok()) {
     spdlog::warn("dedup window: no shutdown snapshot ({}); the next start reads the logs instead", synced.to_string());
     return;
+  }
+  // And it must hold the key of every record below the ends it records: keys enter the
+  // window in the appends' completions, which may still be running on the sync threads
+  // after the sync returned (docs/meta-store.md, "Shutdown snapshot").
+  const auto give_up_at = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (completing_.load(std::memory_order_acquire) != 0) {
+    if (std::chrono::steady_clock::now() >= give_up_at) {
+      spdlog::warn("dedup window: no shutdown snapshot ({} append completion(s) still running after 30 s); the next "
+                   "start reads the logs instead",
+                   completing_.load());
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
   auto topics = meta_->list_topics();
   if (!topics) {
@@ -382,26 +396,54 @@ Result<storage::AppendResult> EventStore::append(const meta::TopicConfig& topic,
 void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition,
                               std::span<const batch::RecordInput> records, uint64_t observed_lamport,
                               int64_t now_ms, storage::PartitionLog::AppendCallback done) {
+  append_async(topic, partition, records, observed_lamport, now_ms, /*index_keys=*/true, std::move(done));
+}
+
+void EventStore::append_async_unindexed(const meta::TopicConfig& topic, uint32_t partition,
+                                        std::span<const batch::RecordInput> records, uint64_t observed_lamport,
+                                        int64_t now_ms, storage::PartitionLog::AppendCallback done) {
+  append_async(topic, partition, records, observed_lamport, now_ms, /*index_keys=*/false, std::move(done));
+}
+
+void EventStore::index_dedup_digests(uint32_t topic_id, uint32_t partition,
+                                     std::span<const DedupDigestInsert> inserts) {
+  dedup_.insert_digests(topic_id, partition, inserts);
+}
+
+void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition,
+                              std::span<const batch::RecordInput> records, uint64_t observed_lamport,
+                              int64_t now_ms, bool index_keys, storage::PartitionLog::AppendCallback done) {
   auto log = logs_->partition(topic.name, partition);
   if (!log) return done(not_found("topic \"" + topic.name + "\" has no partition " + std::to_string(partition)));
-  // Keys enter the window under the log's mutex, right after their batch is written, so
-  // they do so in offset order and before any completion reports the events stored.
-  const auto index_keys = [this, topic_id = topic.topic_id, partition](const storage::AppendResult& r,
-                                                                      std::span<const batch::RecordInput> recs) {
-    thread_local std::vector<DedupInsert> inserts;
-    inserts.clear();
-    for (size_t i = 0; i < recs.size(); ++i) {
-      if (recs[i].dedup_key.empty()) continue;
-      inserts.push_back(DedupInsert{recs[i].dedup_key, r.base_offset + i, r.first_lamport + i, r.time_ms});
+  // Keys enter the window when the append completes, and only if it succeeded: before the
+  // completion reports the events stored, never for events a failed sync may have lost
+  // (docs/meta-store.md, "Insert"). Hashed now: the records' bytes are the caller's only
+  // until this returns. `offset` holds the record's index in the batch until then.
+  std::vector<DedupDigestInsert> keys;
+  if (index_keys) {
+    for (size_t i = 0; i < records.size(); ++i) {
+      if (records[i].dedup_key.empty()) continue;
+      DedupDigestInsert k = DedupWindow::digest_of(records[i].dedup_key);
+      k.offset = i;
+      keys.push_back(k);
     }
-    if (!inserts.empty()) dedup_.insert(topic_id, partition, inserts);
-    return Status();
-  };
+  }
   // Subscribers learn of the events once they are durable, before the publisher's ack.
-  log->append_async(records, logs_->clock(), observed_lamport, now_ms, index_keys,
-                    [this, topic_name = topic.name, partition, done = std::move(done)](Result<storage::AppendResult> r) {
+  completing_.fetch_add(1, std::memory_order_relaxed);
+  log->append_async(records, logs_->clock(), observed_lamport, now_ms, nullptr,
+                    [this, topic_id = topic.topic_id, topic_name = topic.name, partition, keys = std::move(keys),
+                     done = std::move(done)](Result<storage::AppendResult> r) mutable {
+                      if (r && !keys.empty()) {
+                        for (DedupDigestInsert& k : keys) {
+                          k.lamport = r->first_lamport + k.offset;
+                          k.offset = r->base_offset + k.offset;
+                          k.time_ms = r->time_ms;
+                        }
+                        dedup_.insert_digests(topic_id, partition, keys);
+                      }
                       if (r) notifier_.notify(topic_name, partition, r->last_offset + 1);
                       done(std::move(r));
+                      completing_.fetch_sub(1, std::memory_order_release);
                     });
 }
 

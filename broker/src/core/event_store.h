@@ -20,6 +20,7 @@
 // network thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -98,8 +99,8 @@ class EventStore {
   Result<meta::TopicConfig> get_topic(std::string_view name);
   Result<std::vector<meta::TopicConfig>> list_topics();
 
-  // Appends one batch to a partition and indexes its dedup keys, in offset order. Returns
-  // once the topic's durability is met. Does not check for duplicates: callers look keys up
+  // Appends one batch to a partition and, once it succeeded, puts its dedup keys into the
+  // window (before `done` runs). Returns once the topic's durability is met. Does not check for duplicates: callers look keys up
   // first (find_duplicate) and hold back concurrent publishes of the same key.
   Result<storage::AppendResult> append(const meta::TopicConfig& topic, uint32_t partition,
                                        std::span<const batch::RecordInput> records, uint64_t observed_lamport,
@@ -108,6 +109,16 @@ class EventStore {
   // exactly once, possibly before returning, possibly on another storage thread).
   void append_async(const meta::TopicConfig& topic, uint32_t partition, std::span<const batch::RecordInput> records,
                     uint64_t observed_lamport, int64_t now_ms, storage::PartitionLog::AppendCallback done);
+  // append_async() that leaves the records' dedup keys out of the window, for a caller
+  // that records them itself with index_dedup_digests() once the append succeeded and
+  // before anyone learns of it: until then it must hold back every publish of those keys
+  // (PublishPipeline's in-flight table), and it must not skip them after a success, or a
+  // retry would store its event again. Keeps the indexing off the log's mutex.
+  void append_async_unindexed(const meta::TopicConfig& topic, uint32_t partition,
+                              std::span<const batch::RecordInput> records, uint64_t observed_lamport, int64_t now_ms,
+                              storage::PartitionLog::AppendCallback done);
+  // Records keys of events a partition stored (see append_async_unindexed).
+  void index_dedup_digests(uint32_t topic_id, uint32_t partition, std::span<const DedupDigestInsert> inserts);
 
   // The stored event for a dedup key within the topic's window, if any.
   std::optional<DedupEntry> find_duplicate(const meta::TopicConfig& topic, std::string_view key, int64_t now_ms) const;
@@ -131,6 +142,9 @@ class EventStore {
   const std::string& data_dir() const noexcept { return options_.data_dir; }
 
  private:
+  void append_async(const meta::TopicConfig& topic, uint32_t partition, std::span<const batch::RecordInput> records,
+                    uint64_t observed_lamport, int64_t now_ms, bool index_keys,
+                    storage::PartitionLog::AppendCallback done);
   EventStore(storage::FileSystem* fs, EventStoreOptions options);
   // ResourceExhausted when creating `config` would leave fewer than fd_reserve descriptors.
   Status check_fd_capacity(const meta::TopicConfig& config) const;
@@ -171,6 +185,11 @@ class EventStore {
   DedupWindow dedup_;
   std::unique_ptr<storage::LogManager> logs_;
   AppendNotifier notifier_;
+  // Appends whose completion (append_async's wrapper, and the `done` it calls) has not
+  // returned: their keys may not be in dedup_ yet though their records are in the logs, so
+  // the shutdown snapshot waits for none to be left (a sync alone does not: a log's sync
+  // returns once the records are durable, while the completions may still be running).
+  std::atomic<uint64_t> completing_{0};
 
   std::mutex maintenance_mu_;  // guards maintenance_stopping_
   std::condition_variable maintenance_cv_;

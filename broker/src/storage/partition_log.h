@@ -96,8 +96,8 @@ class PartitionLog {
   //
   // `on_written`, if given, runs under the log's mutex right after the batch is written and
   // before waiting for durability, so hooks run in offset order and never concurrently for
-  // one log. The dedup index uses it to keep its per-partition checkpoint contiguous. If
-  // it fails, its error is returned and the log refuses further appends until reopened
+  // one log. (The dedup window does not use it: keys enter it at the completion, and only
+  // for appends that succeeded; core/event_store.cc.) If it fails, its error is returned and the log refuses further appends until reopened
   // (the batch is in the log but whatever the hook maintains is not; recovery reconciles).
   using WrittenHook = std::function<Status(const AppendResult&, std::span<const batch::RecordInput>)>;
   Result<AppendResult> append(std::span<const batch::RecordInput> records, LamportClock& clock,

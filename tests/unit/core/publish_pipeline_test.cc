@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "storage/log_manager.h"
 #include "storage/partition_log.h"
 #include "tests/support/temp_dir.h"
 #include "tests/unit/storage/fault_injection_fs.h"
@@ -191,6 +192,133 @@ TEST(PublishPipeline, ARequestLargerThanASegmentIsStoredInBatchesThatFit) {
   EXPECT_EQ((*second)[0].offset, (*acks)[3].offset);
   EXPECT_TRUE((*second)[1].status.ok());
   EXPECT_FALSE((*second)[1].duplicate);
+}
+
+// Keys enter the dedup window at the append's completion (not under the log's mutex), with
+// the digest the in-flight table took: each is there, at the position its ack names, by the
+// time the publish is answered.
+TEST(PublishPipeline, EveryKeyIsInTheWindowAtItsAckedPositionWhenThePublishIsAnswered) {
+  Fixture f(4);
+  PublishPipeline pipeline(*f.store);
+  const meta::TopicConfig topic = *f.store->get_topic("orders");
+  std::vector<std::string> keys;
+  for (int i = 0; i < 64; ++i) keys.push_back("order-" + std::to_string(i));
+  std::vector<PublishEvent> batch;
+  for (int i = 0; i < 64; ++i) batch.push_back(event(keys[i], "payload", i % 4));
+  size_t found_when_answered = 0;
+  Outcome out;
+  pipeline.publish_async("orders", batch, 0, 0, [&](Result<std::vector<EventAck>> r) {
+    for (const std::string& k : keys)
+      if (f.store->find_duplicate(topic, k, storage::now_ms())) ++found_when_answered;
+    out.callback()(std::move(r));
+  });
+  const auto& acks = out.wait();
+  EXPECT_EQ(found_when_answered, keys.size());
+  ASSERT_EQ(acks.size(), keys.size());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    ASSERT_TRUE(acks[i].status.ok()) << acks[i].status.to_string();
+    const std::optional<DedupEntry> d = f.store->find_duplicate(topic, keys[i], storage::now_ms());
+    ASSERT_TRUE(d.has_value()) << keys[i];
+    EXPECT_EQ(d->partition, acks[i].partition);
+    EXPECT_EQ(d->offset, acks[i].offset);
+    EXPECT_EQ(d->lamport, acks[i].lamport);
+  }
+  EXPECT_EQ(f.store->dedup().size(), keys.size());
+  // And a later publish of each is answered as a duplicate.
+  auto again = pipeline.publish("orders", batch, 0, 0);
+  ASSERT_TRUE(again.ok());
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_TRUE((*again)[i].duplicate) << keys[i];
+    EXPECT_EQ((*again)[i].offset, acks[i].offset);
+  }
+}
+
+// A key whose append failed never enters the window: a retry (here to another partition,
+// as a keyless event's retry may go) is stored, not answered with the position of an event
+// nothing acknowledged and a crash may lose.
+TEST(PublishPipeline, AKeyWhoseAppendFailedStaysOutOfTheWindowSoItsRetryIsStored) {
+  Fixture f(2);
+  PublishPipeline pipeline(*f.store);
+  f.fs.set_fail_sync(true);
+  const PublishEvent first = event("order-9", "x", 0);
+  auto failed = pipeline.publish("orders", {&first, 1}, 0, 0);
+  ASSERT_TRUE(failed.ok()) << failed.error().to_string();
+  EXPECT_FALSE((*failed)[0].status.ok());
+  f.fs.set_fail_sync(false);
+  EXPECT_FALSE(f.store->find_duplicate(*f.store->get_topic("orders"), "order-9", storage::now_ms()).has_value());
+
+  const PublishEvent retry = event("order-9", "x", 1);
+  auto stored = pipeline.publish("orders", {&retry, 1}, 0, 0);
+  ASSERT_TRUE(stored.ok()) << stored.error().to_string();
+  ASSERT_TRUE((*stored)[0].status.ok()) << (*stored)[0].status.to_string();
+  EXPECT_FALSE((*stored)[0].duplicate);
+  EXPECT_EQ((*stored)[0].partition, 1u);
+  EXPECT_EQ(f.store->partition("orders", 1)->next_offset(), 1u);
+}
+
+// A log's sync returns once its records are durable, while their completions, which put
+// the keys into the window, may still be running on the thread that led the sync. Closing
+// the store must wait for them before it writes the shutdown snapshot, or the snapshot
+// names a partition's end without the keys below it, and the next start, taking that
+// partition from the snapshot, stores a retry of such a key again.
+TEST(PublishPipeline, TheShutdownSnapshotWaitsForCompletionsStillPuttingKeysInTheWindow) {
+  Fixture f;
+  auto pipeline = std::make_unique<PublishPipeline>(*f.store);
+  const meta::TopicConfig topic = *f.store->get_topic("orders");
+  f.fs.set_sync_delay(std::chrono::milliseconds(200));
+  const uint64_t syncs_before = f.fs.sync_count();
+
+  // X's append leads the syncs on its own thread; its first round takes 200 ms.
+  batch::RecordInput x;
+  x.payload = "x";
+  std::thread leader([&] { ASSERT_TRUE(f.store->append(topic, 0, {&x, 1}, 0, storage::now_ms()).ok()); });
+  while (f.fs.sync_count() == syncs_before) std::this_thread::yield();
+  // Meanwhile A (whose completion blocks until released) and the keyed publish K are
+  // written: the leader's next round covers both, and completes A first, then K.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool a_completing = false;
+  bool release_a = false;
+  batch::RecordInput a;
+  a.payload = "a";
+  f.store->append_async(topic, 0, {&a, 1}, 0, storage::now_ms(), [&](Result<storage::AppendResult> r) {
+    EXPECT_TRUE(r.ok());
+    std::unique_lock lk(mu);
+    a_completing = true;
+    cv.notify_all();
+    cv.wait(lk, [&] { return release_a; });
+  });
+  Outcome k_outcome;
+  const PublishEvent k = event("order-k", "k");
+  pipeline->publish_async("orders", {&k, 1}, 0, 0, k_outcome.callback());
+  {
+    std::unique_lock lk(mu);
+    cv.wait(lk, [&] { return a_completing; });
+  }
+  f.fs.set_sync_delay(std::chrono::microseconds(0));
+  // Every record is durable now and K's key is not in the window yet. Release A a while
+  // after the close has begun.
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    std::lock_guard lk(mu);
+    release_a = true;
+    cv.notify_all();
+  });
+  f.store.reset();  // syncs, then writes the snapshot
+  releaser.join();
+  leader.join();
+  const auto& acks = k_outcome.wait();
+  ASSERT_TRUE(acks[0].status.ok()) << acks[0].status.to_string();
+  pipeline.reset();
+
+  EventStoreOptions o;
+  o.data_dir = f.dir.path();
+  o.logs.background = false;
+  auto reopened = EventStore::open(&f.fs, o, nullptr);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().to_string();
+  const std::optional<DedupEntry> d = (*reopened)->find_duplicate(topic, "order-k", storage::now_ms());
+  ASSERT_TRUE(d.has_value()) << "K's key is missing after a clean restart";
+  EXPECT_EQ(d->offset, acks[0].offset);
 }
 
 TEST(PublishPipeline, UnknownTopicFailsTheWholeRequestAndStoresNothing) {
