@@ -433,6 +433,10 @@ void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition
   log->append_async(records, logs_->clock(), observed_lamport, now_ms, nullptr,
                     [this, topic_id = topic.topic_id, topic_name = topic.name, partition, keys = std::move(keys),
                      done = std::move(done)](Result<storage::AppendResult> r) mutable {
+                      struct Finished {  // however this returns
+                        std::atomic<uint64_t>& completing;
+                        ~Finished() { completing.fetch_sub(1, std::memory_order_release); }
+                      } finished{completing_};
                       if (r && !keys.empty()) {
                         for (DedupDigestInsert& k : keys) {
                           k.lamport = r->first_lamport + k.offset;
@@ -443,7 +447,6 @@ void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition
                       }
                       if (r) notifier_.notify(topic_name, partition, r->last_offset + 1);
                       done(std::move(r));
-                      completing_.fetch_sub(1, std::memory_order_release);
                     });
 }
 

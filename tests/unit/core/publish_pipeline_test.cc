@@ -265,16 +265,16 @@ TEST(PublishPipeline, TheShutdownSnapshotWaitsForCompletionsStillPuttingKeysInTh
   Fixture f;
   auto pipeline = std::make_unique<PublishPipeline>(*f.store);
   const meta::TopicConfig topic = *f.store->get_topic("orders");
-  f.fs.set_sync_delay(std::chrono::milliseconds(200));
   const uint64_t syncs_before = f.fs.sync_count();
 
-  // X's append leads the syncs on its own thread; its first round takes 200 ms.
+  // X's append starts a sync round, held until A and K are written behind it.
+  f.fs.hold_syncs();
   batch::RecordInput x;
   x.payload = "x";
-  std::thread leader([&] { ASSERT_TRUE(f.store->append(topic, 0, {&x, 1}, 0, storage::now_ms()).ok()); });
+  std::thread appender([&] { ASSERT_TRUE(f.store->append(topic, 0, {&x, 1}, 0, storage::now_ms()).ok()); });
   while (f.fs.sync_count() == syncs_before) std::this_thread::yield();
-  // Meanwhile A (whose completion blocks until released) and the keyed publish K are
-  // written: the leader's next round covers both, and completes A first, then K.
+  // A, whose completion blocks until released, then the keyed publish K: the next round
+  // covers both and completes them in that order, on one thread.
   std::mutex mu;
   std::condition_variable cv;
   bool a_completing = false;
@@ -291,11 +291,18 @@ TEST(PublishPipeline, TheShutdownSnapshotWaitsForCompletionsStillPuttingKeysInTh
   Outcome k_outcome;
   const PublishEvent k = event("order-k", "k");
   pipeline->publish_async("orders", {&k, 1}, 0, 0, k_outcome.callback());
+  ASSERT_EQ(f.store->partition("orders", 0)->next_offset(), 3u) << "X, A and K are written";
+  f.fs.release_syncs();
   {
     std::unique_lock lk(mu);
     cv.wait(lk, [&] { return a_completing; });
   }
-  f.fs.set_sync_delay(std::chrono::microseconds(0));
+  // One round for X, one for A and K; K's completion waits behind A's.
+  EXPECT_EQ(f.fs.sync_count(), syncs_before + 2);
+  {
+    std::lock_guard lk(k_outcome.mu);
+    EXPECT_FALSE(k_outcome.acks.has_value()) << "K completed before A: the test no longer lines up the race";
+  }
   // Every record is durable now and K's key is not in the window yet. Release A a while
   // after the close has begun.
   std::thread releaser([&] {
@@ -306,7 +313,7 @@ TEST(PublishPipeline, TheShutdownSnapshotWaitsForCompletionsStillPuttingKeysInTh
   });
   f.store.reset();  // syncs, then writes the snapshot
   releaser.join();
-  leader.join();
+  appender.join();
   const auto& acks = k_outcome.wait();
   ASSERT_TRUE(acks[0].status.ok()) << acks[0].status.to_string();
   pipeline.reset();
