@@ -396,23 +396,6 @@ Result<storage::AppendResult> EventStore::append(const meta::TopicConfig& topic,
 void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition,
                               std::span<const batch::RecordInput> records, uint64_t observed_lamport,
                               int64_t now_ms, storage::PartitionLog::AppendCallback done) {
-  append_async(topic, partition, records, observed_lamport, now_ms, /*index_keys=*/true, std::move(done));
-}
-
-void EventStore::append_async_unindexed(const meta::TopicConfig& topic, uint32_t partition,
-                                        std::span<const batch::RecordInput> records, uint64_t observed_lamport,
-                                        int64_t now_ms, storage::PartitionLog::AppendCallback done) {
-  append_async(topic, partition, records, observed_lamport, now_ms, /*index_keys=*/false, std::move(done));
-}
-
-void EventStore::index_dedup_digests(uint32_t topic_id, uint32_t partition,
-                                     std::span<const DedupDigestInsert> inserts) {
-  dedup_.insert_digests(topic_id, partition, inserts);
-}
-
-void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition,
-                              std::span<const batch::RecordInput> records, uint64_t observed_lamport,
-                              int64_t now_ms, bool index_keys, storage::PartitionLog::AppendCallback done) {
   auto log = logs_->partition(topic.name, partition);
   if (!log) return done(not_found("topic \"" + topic.name + "\" has no partition " + std::to_string(partition)));
   // Keys enter the window when the append completes, and only if it succeeded: before the
@@ -420,13 +403,11 @@ void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition
   // (docs/meta-store.md, "Insert"). Hashed now: the records' bytes are the caller's only
   // until this returns. `offset` holds the record's index in the batch until then.
   std::vector<DedupDigestInsert> keys;
-  if (index_keys) {
-    for (size_t i = 0; i < records.size(); ++i) {
-      if (records[i].dedup_key.empty()) continue;
-      DedupDigestInsert k = DedupWindow::digest_of(records[i].dedup_key);
-      k.offset = i;
-      keys.push_back(k);
-    }
+  for (size_t i = 0; i < records.size(); ++i) {
+    if (records[i].dedup_key.empty()) continue;
+    DedupDigestInsert k = DedupWindow::digest_of(records[i].dedup_key);
+    k.offset = i;
+    keys.push_back(k);
   }
   // Subscribers learn of the events once they are durable, before the publisher's ack.
   completing_.fetch_add(1, std::memory_order_relaxed);

@@ -100,8 +100,9 @@ class EventStore {
   Result<std::vector<meta::TopicConfig>> list_topics();
 
   // Appends one batch to a partition and, once it succeeded, puts its dedup keys into the
-  // window (before `done` runs). Returns once the topic's durability is met. Does not check for duplicates: callers look keys up
-  // first (find_duplicate) and hold back concurrent publishes of the same key.
+  // window (before `done` runs; docs/meta-store.md, "Insert"). Returns once the topic's
+  // durability is met. Does not check for duplicates: callers look keys up first
+  // (find_duplicate) and hold back concurrent publishes of the same key until `done`.
   Result<storage::AppendResult> append(const meta::TopicConfig& topic, uint32_t partition,
                                        std::span<const batch::RecordInput> records, uint64_t observed_lamport,
                                        int64_t now_ms);
@@ -109,16 +110,6 @@ class EventStore {
   // exactly once, possibly before returning, possibly on another storage thread).
   void append_async(const meta::TopicConfig& topic, uint32_t partition, std::span<const batch::RecordInput> records,
                     uint64_t observed_lamport, int64_t now_ms, storage::PartitionLog::AppendCallback done);
-  // append_async() that leaves the records' dedup keys out of the window, for a caller
-  // that records them itself with index_dedup_digests() once the append succeeded and
-  // before anyone learns of it: until then it must hold back every publish of those keys
-  // (PublishPipeline's in-flight table), and it must not skip them after a success, or a
-  // retry would store its event again. Keeps the indexing off the log's mutex.
-  void append_async_unindexed(const meta::TopicConfig& topic, uint32_t partition,
-                              std::span<const batch::RecordInput> records, uint64_t observed_lamport, int64_t now_ms,
-                              storage::PartitionLog::AppendCallback done);
-  // Records keys of events a partition stored (see append_async_unindexed).
-  void index_dedup_digests(uint32_t topic_id, uint32_t partition, std::span<const DedupDigestInsert> inserts);
 
   // The stored event for a dedup key within the topic's window, if any.
   std::optional<DedupEntry> find_duplicate(const meta::TopicConfig& topic, std::string_view key, int64_t now_ms) const;
@@ -142,9 +133,6 @@ class EventStore {
   const std::string& data_dir() const noexcept { return options_.data_dir; }
 
  private:
-  void append_async(const meta::TopicConfig& topic, uint32_t partition, std::span<const batch::RecordInput> records,
-                    uint64_t observed_lamport, int64_t now_ms, bool index_keys,
-                    storage::PartitionLog::AppendCallback done);
   EventStore(storage::FileSystem* fs, EventStoreOptions options);
   // ResourceExhausted when creating `config` would leave fewer than fd_reserve descriptors.
   Status check_fd_capacity(const meta::TopicConfig& config) const;

@@ -53,7 +53,7 @@ void PublishPipeline::resolve_in_flight(const InFlightKey& key, const std::optio
   std::vector<Waiter> waiters;
   {
     // From here on, publishers of this key find it in the dedup window (it entered the
-    // window in this completion, before this call, if its append succeeded).
+    // window before this completion ran, if its append succeeded).
     InFlightShard& s = shard(key);
     std::lock_guard lk(s.mu);
     auto it = s.keys.find(key);
@@ -384,55 +384,31 @@ void PublishPipeline::append_by_partition(const meta::TopicConfig& topic, std::s
   // Appends order[from, from + n), all of one partition.
   const auto append_chunk = [&](uint32_t partition, size_t from, size_t n) {
     records.clear();
-    // Every event of this request with a dedup key owns it (deduplicate answered the rest),
-    // so its key enters the window here, at the completion, with the digest taken for the
-    // in-flight table, and not under the log's mutex: until then publishes of the key
-    // wait on the in-flight table, and its waiters are answered only after it is in.
-    bool owns_every_key = true;
-    for (size_t k = from; k < from + n; ++k) {
-      const size_t i = order[k];
-      records.push_back(events[i].record);
-      if (!events[i].record.dedup_key.empty() && (i >= owned->size() || !(*owned)[i])) owns_every_key = false;
-    }
+    for (size_t k = from; k < from + n; ++k) records.push_back(events[order[k]].record);
     op->pending.fetch_add(1, std::memory_order_relaxed);
-    auto done = [this, op, owned, topic_id = topic.topic_id, partition, from, n,
-                 index_here = owns_every_key](Result<storage::AppendResult> appended) {
-      const std::span<const size_t> idx(op->order.data() + from, n);
-      for (size_t k = 0; k < idx.size(); ++k) {
-        EventAck& a = op->acks[idx[k]];
-        if (appended) {
-          a = EventAck{Status(), partition, appended->base_offset + k, appended->first_lamport + k, false};
-        } else {
-          a.status = appended.error();
-          a.partition = partition;
-        }
-      }
-      if (appended && index_here) {
-        thread_local std::vector<DedupDigestInsert> inserts;
-        inserts.clear();
-        for (size_t k = 0; k < idx.size(); ++k) {
-          const size_t i = idx[k];
-          if (i >= owned->size() || !(*owned)[i]) continue;
-          const InFlightKey& key = *(*owned)[i];
-          inserts.push_back(DedupDigestInsert{key.lo, static_cast<uint32_t>(key.hi), appended->base_offset + k,
-                                              appended->first_lamport + k, appended->time_ms});
-        }
-        if (!inserts.empty()) store_.index_dedup_digests(topic_id, partition, inserts);
-        if (inserts.capacity() > (1u << 16)) std::vector<DedupDigestInsert>().swap(inserts);
-      }
-      // Partitions complete on different threads; each touches only its own keys.
-      for (size_t i : idx) {
-        if (i >= owned->size() || !(*owned)[i]) continue;
-        resolve_in_flight(*(*owned)[i],
-                          op->acks[i].status.ok() ? std::optional<EventAck>(op->acks[i]) : std::nullopt);
-      }
-      op->release();
-    };
-    if (owns_every_key) {
-      store_.append_async_unindexed(topic, partition, records, client_lamport, now, std::move(done));
-    } else {
-      store_.append_async(topic, partition, records, client_lamport, now, std::move(done));
-    }
+    // The store puts the events' keys into the window before this completion runs (if the
+    // append succeeded), so waiters answered here find them there from then on.
+    store_.append_async(
+        topic, partition, records, client_lamport, now,
+        [this, op, owned, partition, from, n](Result<storage::AppendResult> appended) {
+          const std::span<const size_t> idx(op->order.data() + from, n);
+          for (size_t k = 0; k < idx.size(); ++k) {
+            EventAck& a = op->acks[idx[k]];
+            if (appended) {
+              a = EventAck{Status(), partition, appended->base_offset + k, appended->first_lamport + k, false};
+            } else {
+              a.status = appended.error();
+              a.partition = partition;
+            }
+          }
+          // Partitions complete on different threads; each touches only its own keys.
+          for (size_t i : idx) {
+            if (i >= owned->size() || !(*owned)[i]) continue;
+            resolve_in_flight(*(*owned)[i],
+                              op->acks[i].status.ok() ? std::optional<EventAck>(op->acks[i]) : std::nullopt);
+          }
+          op->release();
+        });
   };
   // A log takes no batch larger than one of its segments, so a partition's events go in
   // batches that fit, in request order (each completes on its own; a crash may keep the

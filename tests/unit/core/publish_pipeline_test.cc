@@ -194,9 +194,8 @@ TEST(PublishPipeline, ARequestLargerThanASegmentIsStoredInBatchesThatFit) {
   EXPECT_FALSE((*second)[1].duplicate);
 }
 
-// Keys enter the dedup window at the append's completion (not under the log's mutex), with
-// the digest the in-flight table took: each is there, at the position its ack names, by the
-// time the publish is answered.
+// Keys enter the dedup window at the append's completion (not under the log's mutex): each
+// is there, at the position its ack names, by the time the publish is answered.
 TEST(PublishPipeline, EveryKeyIsInTheWindowAtItsAckedPositionWhenThePublishIsAnswered) {
   Fixture f(4);
   PublishPipeline pipeline(*f.store);
