@@ -411,7 +411,7 @@ void EventStore::append_async(const meta::TopicConfig& topic, uint32_t partition
   }
   // Subscribers learn of the events once they are durable, before the publisher's ack.
   completing_.fetch_add(1, std::memory_order_relaxed);
-  log->append_async(records, logs_->clock(), observed_lamport, now_ms, nullptr,
+  log->append_async(records, logs_->clock(), observed_lamport, now_ms,
                     [this, topic_id = topic.topic_id, topic_name = topic.name, partition, keys = std::move(keys),
                      done = std::move(done)](Result<storage::AppendResult> r) mutable {
                       struct Finished {  // however this returns

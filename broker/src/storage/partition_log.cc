@@ -207,17 +207,15 @@ Status PartitionLog::roll_locked(std::unique_lock<std::mutex>& lk) {
 }
 
 Result<AppendResult> PartitionLog::append(std::span<const batch::RecordInput> records, LamportClock& clock,
-                                          uint64_t observed_lamport, int64_t now_ms,
-                                          const WrittenHook& on_written) {
+                                          uint64_t observed_lamport, int64_t now_ms) {
   // The blocking form: the same path as append_async, waiting for its completion. If no
   // sync is running, this thread leads one itself inside append_async.
   return wait_for_callback<Result<AppendResult>>(
-      [&](auto done) { append_async(records, clock, observed_lamport, now_ms, on_written, std::move(done)); });
+      [&](auto done) { append_async(records, clock, observed_lamport, now_ms, std::move(done)); });
 }
 
 void PartitionLog::append_async(std::span<const batch::RecordInput> records, LamportClock& clock,
-                                uint64_t observed_lamport, int64_t now_ms, const WrittenHook& on_written,
-                                AppendCallback done) {
+                                uint64_t observed_lamport, int64_t now_ms, AppendCallback done) {
   const auto began = std::chrono::steady_clock::now();
   // Encode outside the lock: the body does not depend on the offset, stamp or time the
   // batch will get, so only the 64-byte header is finished under the mutex.
@@ -236,7 +234,7 @@ void PartitionLog::append_async(std::span<const batch::RecordInput> records, Lam
                                  "segments, --segment-bytes)"));
 
   std::unique_lock lk(mu_);
-  Result<AppendResult> written = write_batch_locked(lk, batch, records, clock, observed_lamport, now_ms, on_written);
+  Result<AppendResult> written = write_batch_locked(lk, batch, records, clock, observed_lamport, now_ms);
   const auto written_at = std::chrono::steady_clock::now();
   if (!written || config_.durability == Durability::kOs) {
     lk.unlock();
@@ -263,8 +261,7 @@ void PartitionLog::append_async(std::span<const batch::RecordInput> records, Lam
 
 Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mutex>& lk, std::string& batch,
                                                       std::span<const batch::RecordInput> records, LamportClock& clock,
-                                                      uint64_t observed_lamport, int64_t now_ms,
-                                                      const WrittenHook& on_written) {
+                                                      uint64_t observed_lamport, int64_t now_ms) {
   CAUSEWAY_RETURN_IF_ERROR(wait_for_roll_locked(lk));
   if (!failed_.ok())
     return failed_precondition("log " + dir_ + " failed earlier and must be reopened: " + failed_.to_string());
@@ -306,13 +303,6 @@ Result<AppendResult> PartitionLog::write_batch_locked(std::unique_lock<std::mute
   if (gathering_) arrival_cv_.notify_one();  // the leader gathering a group commit wants to know
 
   AppendResult result{base, header.last_offset(), header.first_lamport, header.last_lamport, now_ms};
-  if (on_written) {
-    Status hooked = on_written(result, records);
-    if (!hooked.ok()) {
-      failed_ = hooked;
-      return hooked;
-    }
-  }
   if (config_.durability == Durability::kOs) {
     visible_next_offset_ = active->next_offset();
     visible_position_ = active->size_bytes();

@@ -93,16 +93,8 @@ class PartitionLog {
   // kIOError if the write or sync failed. After a failed sync the log refuses all further
   // appends (kFailedPrecondition) until reopened, because the kernel may have dropped the
   // dirty pages (the "fsyncgate" lesson); recovery then finds what really is on disk.
-  //
-  // `on_written`, if given, runs under the log's mutex right after the batch is written and
-  // before waiting for durability, so hooks run in offset order and never concurrently for
-  // one log. (The dedup window does not use it: keys enter it at the completion, and only
-  // for appends that succeeded; core/event_store.cc.) If it fails, its error is returned and the log refuses further appends until reopened
-  // (the batch is in the log but whatever the hook maintains is not; recovery reconciles).
-  using WrittenHook = std::function<Status(const AppendResult&, std::span<const batch::RecordInput>)>;
   Result<AppendResult> append(std::span<const batch::RecordInput> records, LamportClock& clock,
-                              uint64_t observed_lamport, int64_t now_ms,
-                              const WrittenHook& on_written = nullptr);
+                              uint64_t observed_lamport, int64_t now_ms);
 
   // The same append, completing through `done` instead of blocking: `done` runs exactly
   // once with what append() would return, once the durability is met. It may run before
@@ -112,7 +104,7 @@ class PartitionLog {
   // until append_async returns.
   using AppendCallback = std::function<void(Result<AppendResult>)>;
   void append_async(std::span<const batch::RecordInput> records, LamportClock& clock, uint64_t observed_lamport,
-                    int64_t now_ms, const WrittenHook& on_written, AppendCallback done);
+                    int64_t now_ms, AppendCallback done);
 
   // Makes everything appended so far durable (group-committed with concurrent appenders).
   Status sync();
@@ -179,10 +171,10 @@ class PartitionLog {
   Status roll_locked(std::unique_lock<std::mutex>& lk);
   Status wait_for_roll_locked(std::unique_lock<std::mutex>& lk);
   // Writes one encoded batch (body from batch::encode_batch_body) to the active segment, rolling
-  // first if due, and runs the hook. Leaves durability to the caller.
+  // first if due. Leaves durability to the caller.
   Result<AppendResult> write_batch_locked(std::unique_lock<std::mutex>& lk, std::string& batch,
                                           std::span<const batch::RecordInput> records, LamportClock& clock,
-                                          uint64_t observed_lamport, int64_t now_ms, const WrittenHook& on_written);
+                                          uint64_t observed_lamport, int64_t now_ms);
   // Makes this thread (or a task on the sync executor) the sync leader.
   void start_leader_locked(std::unique_lock<std::mutex>& lk);
   // Completes ready waiters, runs one sync if any are left, completes again; returns

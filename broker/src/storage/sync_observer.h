@@ -27,7 +27,7 @@ SyncObserver sync_observer();
 // "Where a publish's time goes"). In `os` mode only `write` is set.
 struct AppendTiming {
   // append_async's entry to the batch in the page cache: encoding, the log's mutex, a
-  // roll, the write and the written hook, if any.
+  // roll and the write.
   std::chrono::nanoseconds write{0};
   // `fsync` mode: from the batch written to the start of the fdatasync that covered it,
   // less `gather` (the sync then running, the hand-off to a sync thread);

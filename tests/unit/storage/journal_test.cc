@@ -376,7 +376,7 @@ std::vector<Status> append_to_each(LogManager& m, const std::string& topic, uint
   for (uint32_t p = first; p < partitions; ++p) {
     testing::SampleRecord owned = sample_record(seq + p, payload);
     std::vector<batch::RecordInput> in{owned.input()};
-    m.partition(topic, p)->append_async(in, m.clock(), 0, 1000, nullptr, [&, p](Result<AppendResult> r) {
+    m.partition(topic, p)->append_async(in, m.clock(), 0, 1000, [&, p](Result<AppendResult> r) {
       std::lock_guard lk(mu);
       out[p] = r.ok() ? Status() : r.error();
       if (--left == 0) cv.notify_all();

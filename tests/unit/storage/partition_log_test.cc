@@ -390,7 +390,7 @@ TEST(PartitionLog, AsyncAppendIsCompletedByTheSyncLeaderOnceDurable) {
   std::atomic<bool> first_done{false};
   std::thread leader_thread([&] {
     std::vector<batch::RecordInput> in{first.input()};
-    (*log)->append_async(in, clock, 0, 1000, nullptr, [&](Result<AppendResult> r) {
+    (*log)->append_async(in, clock, 0, 1000, [&](Result<AppendResult> r) {
       EXPECT_TRUE(r.ok());
       first_done = true;
     });
@@ -404,7 +404,7 @@ TEST(PartitionLog, AsyncAppendIsCompletedByTheSyncLeaderOnceDurable) {
   std::optional<std::thread::id> completed_on;
   uint64_t durable_at_completion = 0;
   std::vector<batch::RecordInput> in{second.input()};
-  (*log)->append_async(in, clock, 0, 1000, nullptr, [&](Result<AppendResult> r) {
+  (*log)->append_async(in, clock, 0, 1000, [&](Result<AppendResult> r) {
     ASSERT_TRUE(r.ok()) << r.error().to_string();
     EXPECT_EQ(r->base_offset, 1u);
     const uint64_t durable = (*log)->durable_offset();
@@ -487,7 +487,7 @@ TEST(PartitionLog, WithASyncExecutorAppendersNeverRunTheSyncThemselves) {
   for (int i = 0; i < kAppends; ++i) owned.push_back(sample_record(static_cast<uint64_t>(i), 64));
   for (int i = 0; i < kAppends; ++i) {
     std::vector<batch::RecordInput> in{owned[static_cast<size_t>(i)].input()};
-    (*log)->append_async(in, clock, 0, 1000, nullptr, [&](Result<AppendResult> r) {
+    (*log)->append_async(in, clock, 0, 1000, [&](Result<AppendResult> r) {
       const bool on_syncer = std::this_thread::get_id() == syncer.id();
       const uint64_t durable = (*log)->durable_offset();
       std::lock_guard lk(mu);
@@ -551,13 +551,13 @@ TEST(PartitionLog, AppendObserverSplitsTheWaitIntoTheSyncRunningAndTheAppendsOwn
   };
   const uint64_t syncs_before = fs.sync_count();
   std::vector<batch::RecordInput> a{first.input()};
-  (*log)->append_async(a, clock, 0, 1000, nullptr, count);
+  (*log)->append_async(a, clock, 0, 1000, count);
   // The second arrives while the first's sync runs (it takes kSync): it waits for the rest
   // of that one and then for a sync of its own.
   while (fs.sync_count() == syncs_before) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(10));
   std::vector<batch::RecordInput> b{second.input()};
-  (*log)->append_async(b, clock, 0, 1000, nullptr, count);
+  (*log)->append_async(b, clock, 0, 1000, count);
   {
     std::unique_lock lk(mu);
     cv.wait(lk, [&] { return completed == 2; });
@@ -612,7 +612,7 @@ TEST(PartitionLog, FailedSyncFailsEveryQueuedAsyncAppendAndRefusesLaterOnes) {
     ts.emplace_back([&, t] {
       auto rec = sample_record(static_cast<uint64_t>(t), 50);
       std::vector<batch::RecordInput> in{rec.input()};
-      (*log)->append_async(in, clock, 0, 1000, nullptr, [&](Result<AppendResult> r) {
+      (*log)->append_async(in, clock, 0, 1000, [&](Result<AppendResult> r) {
         (r.ok() ? succeeded : failed).fetch_add(1);
       });
     });

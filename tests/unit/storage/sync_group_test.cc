@@ -50,7 +50,7 @@ class Appends {
     for (size_t i = 0; i < partitions.size(); ++i) {
       testing::SampleRecord owned = sample_record(seq + i, 64);
       std::vector<batch::RecordInput> in{owned.input()};
-      m.partition(topic, partitions[i])->append_async(in, m.clock(), 0, 1000, nullptr, [this, i](Result<AppendResult> r) {
+      m.partition(topic, partitions[i])->append_async(in, m.clock(), 0, 1000, [this, i](Result<AppendResult> r) {
         std::lock_guard lk(mu_);
         out_[i] = r.ok() ? Status() : r.error();
         if (--left_ == 0) cv_.notify_all();
